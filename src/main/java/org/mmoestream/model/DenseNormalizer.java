@@ -1,0 +1,80 @@
+package org.mmoestream.model;
+
+import java.util.List;
+import org.mmoestream.feature.DenseFeature;
+import org.mmoestream.feature.DenseTransform;
+
+/**
+ * Streaming standardization of the dense features declared {@code standardize}: a running mean
+ * and variance (Welford's algorithm) updated on every training batch before it is used, so a value
+ * enters the model as (x - mean) / sqrt(var + 1e-8); before any data, mean 0 and variance 1. The
+ * other dense features pass through (their transform ran in the encoder).
+ */
+public final class DenseNormalizer {
+  private final boolean[] standardize;
+  private final double[] count;
+  private final double[] mean;
+  private final double[] m2;
+
+  public DenseNormalizer(List<DenseFeature> features) {
+    int n = features.size();
+    standardize = new boolean[n];
+    for (int i = 0; i < n; i++) {
+      standardize[i] = features.get(i).transform() == DenseTransform.STANDARDIZE;
+    }
+    count = new double[n];
+    mean = new double[n];
+    m2 = new double[n];
+  }
+
+  /** Folds a batch's values into the running statistics. */
+  public void update(Batch b) {
+    int n = standardize.length;
+    for (int i = 0; i < n; i++) {
+      if (!standardize[i]) {
+        continue;
+      }
+      for (int r = 0; r < b.rows; r++) {
+        double x = b.dense[r * n + i];
+        count[i] += 1;
+        double delta = x - mean[i];
+        mean[i] += delta / count[i];
+        m2[i] += delta * (x - mean[i]);
+      }
+    }
+  }
+
+  public double mean(int i) {
+    return mean[i];
+  }
+
+  /** Running (population) variance, 1 before any data. */
+  public double variance(int i) {
+    return count[i] > 0 ? m2[i] / count[i] : 1.0;
+  }
+
+  public double count(int i) {
+    return count[i];
+  }
+
+  /** Restores statistics (from a snapshot or state). */
+  public void set(int i, double cnt, double mu, double var) {
+    count[i] = cnt;
+    mean[i] = mu;
+    m2[i] = var * cnt;
+  }
+
+  /** Writes the batch's dense values, standardized where declared, into the model input. */
+  public void apply(Batch b, double[] x, int width, int offset) {
+    int n = standardize.length;
+    for (int r = 0; r < b.rows; r++) {
+      for (int i = 0; i < n; i++) {
+        double v = b.dense[r * n + i];
+        if (standardize[i]) {
+          v = (v - mean[i]) / Math.sqrt(variance(i) + 1e-8);
+        }
+        x[r * width + offset + i] = v;
+      }
+    }
+  }
+}

@@ -1,0 +1,232 @@
+package org.mmoestream.model;
+
+import java.util.List;
+import java.util.SplittableRandom;
+import org.mmoestream.model.optim.Optimizer;
+import org.mmoestream.model.optim.OptimizerConfig;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * A trainable model: network, embedding tables, dense statistics, optimizer state and counters.
+ * {@link #trainStep(Batch)} is the one training step that offline training and the streaming
+ * operator both call; it scores the batch before it learns from it (progressive validation).
+ *
+ * <p>Step order: update the dense statistics; gather the input; forward; loss and dLoss/dLogits;
+ * backward; row gradients of the embeddings; global gradient norm (with L2); skip the batch if the
+ * loss or the norm is not finite; clip; optimizer step on the dense parameters and touched rows.
+ */
+public final class MmoeModel {
+  private final ModelSpec spec;
+  private final DataType type;
+  private final MmoeNetwork network;
+  private final Embeddings embeddings;
+  private final DenseNormalizer normalizer;
+  private final Objective objective;
+  private final Optimizer optimizer;
+  private final INDArray[] denseState;
+  private final NdAccess[] denseStateAccess;
+  private final int width;
+  private final int denseOffset;
+  private final int heads;
+  private double[] input = new double[0];
+  private double[] inputGrad = new double[0];
+  private double[] dLogits = new double[0];
+  private final double[] taskLoss;
+  private long step;
+  private long examplesSeen;
+  private long skippedBatches;
+
+  private MmoeModel(ModelSpec spec, DataType type) {
+    this.spec = spec;
+    this.type = type;
+    this.width = spec.features().inputDim();
+    this.denseOffset = spec.features().denseOffset();
+    this.network = new MmoeNetwork(spec.architecture(), width, spec.taskNames(), type);
+    OptimizerConfig oc = spec.optimizer();
+    this.embeddings = new Embeddings(spec.features().sparse(), type, oc);
+    this.normalizer = new DenseNormalizer(spec.features().dense());
+    this.objective = spec.objective();
+    this.optimizer = new Optimizer(oc);
+    this.denseState = new INDArray[oc.stateSlots()];
+    this.denseStateAccess = new NdAccess[oc.stateSlots()];
+    for (int s = 0; s < denseState.length; s++) {
+      denseState[s] = Nd4j.valueArrayOf(new long[] {network.layout().size()}, oc.initialState(s), type);
+      denseStateAccess[s] = NdAccess.of(denseState[s]);
+    }
+    this.taskLoss = new double[spec.tasks().size()];
+    this.heads = spec.heads().size();
+  }
+
+  /** A freshly initialized model; the same seed gives the same parameters. */
+  public static MmoeModel create(ModelSpec spec, long seed, DataType type) {
+    MmoeModel m = new MmoeModel(spec, type);
+    SplittableRandom rnd = new SplittableRandom(seed);
+    m.network.initialize(rnd);
+    m.embeddings.initialize(rnd);
+    return m;
+  }
+
+  /** Result of one training step. */
+  public record StepResult(double[][] predictions, double loss, double[] taskLoss, boolean skipped) {}
+
+  /**
+   * Scores the batch, then trains on it. Returns the predictions made before the update, per head
+   * ({@link ModelSpec#heads()}) and row.
+   */
+  public StepResult trainStep(Batch b) {
+    if (!b.labeled()) {
+      throw new IllegalArgumentException("trainStep needs a labeled batch");
+    }
+    normalizer.update(b);
+    MmoeNetwork.Buffers buf = forward(b);
+    double[][] predictions = probabilities(buf);
+    double loss = computeGradients(b, buf);
+    double[] losses = taskLoss.clone();
+    Embeddings.RowGradients[] rowGrads = embeddings.gradients(b, inputGrad, width);
+    double l2 = spec.optimizer().l2();
+    double norm = Math.sqrt(denseSquaredNorm(l2) + embeddings.squaredNorm(rowGrads, l2));
+    if (!Double.isFinite(loss) || !Double.isFinite(norm)) {
+      skippedBatches++;
+      return new StepResult(predictions, loss, losses, true);
+    }
+    double clip = spec.optimizer().clipNorm();
+    double scale = clip > 0 && norm > clip ? clip / norm : 1.0;
+    optimizer.begin(++step);
+    for (ParamLayout.Entry e : network.layout().entries()) {
+      optimizer.updateDense(
+          network.paramAccess(),
+          network.gradAccess(),
+          denseStateAccess,
+          e.offset(),
+          e.offset() + e.size(),
+          scale,
+          e.weight() ? l2 : 0.0);
+    }
+    embeddings.update(optimizer, rowGrads, scale);
+    examplesSeen += b.rows;
+    return new StepResult(predictions, loss, losses, false);
+  }
+
+  /** Probabilities per head and row, without training. */
+  public double[][] predict(Batch b) {
+    return probabilities(forward(b));
+  }
+
+  /** Runs the forward pass; the returned buffers hold logits and gate probabilities. */
+  public MmoeNetwork.Buffers forward(Batch b) {
+    int n = b.rows * width;
+    if (input.length != n) {
+      input = new double[n];
+      inputGrad = new double[n];
+    }
+    embeddings.gather(b, input, width);
+    normalizer.apply(b, input, width, denseOffset);
+    MmoeNetwork.Buffers buf = network.buffers(b.rows);
+    buf.setInput(input);
+    network.forward(buf);
+    return buf;
+  }
+
+  /**
+   * Loss of the batch at the current parameters, leaving dLoss/dParams in the network's gradient
+   * buffer and dLoss/dInput in the input-gradient scratch; used by gradient checks and training.
+   */
+  public double computeGradients(Batch b, MmoeNetwork.Buffers buf) {
+    int tasks = network.tasks();
+    if (dLogits.length != b.rows * tasks) {
+      dLogits = new double[b.rows * tasks];
+    }
+    double loss = objective.evaluate(buf.logits(), b, dLogits, taskLoss);
+    network.backward(buf, dLogits);
+    buf.readInputGradient(inputGrad);
+    return loss;
+  }
+
+  /** Loss of a labeled batch at the current parameters (no state changes). */
+  public double loss(Batch b) {
+    MmoeNetwork.Buffers buf = forward(b);
+    int tasks = network.tasks();
+    double[] d = new double[b.rows * tasks];
+    return objective.evaluate(buf.logits(), b, d, new double[tasks]);
+  }
+
+  /** Row gradients of the embeddings for the last {@link #computeGradients} call. */
+  public Embeddings.RowGradients[] embeddingGradients(Batch b) {
+    return embeddings.gradients(b, inputGrad, width);
+  }
+
+  private double denseSquaredNorm(double l2) {
+    NdAccess g = network.gradAccess();
+    NdAccess p = network.paramAccess();
+    double s = 0;
+    for (ParamLayout.Entry e : network.layout().entries()) {
+      double decay = e.weight() ? l2 : 0.0;
+      for (int i = e.offset(); i < e.offset() + e.size(); i++) {
+        double v = g.get(i) + (decay == 0 ? 0 : decay * p.get(i));
+        s += v * v;
+      }
+    }
+    return s;
+  }
+
+  private double[][] probabilities(MmoeNetwork.Buffers buf) {
+    int rows = buf.rows();
+    int tasks = network.tasks();
+    double[] z = buf.logits();
+    double[][] p = new double[heads][rows];
+    for (int t = 0; t < tasks; t++) {
+      for (int r = 0; r < rows; r++) {
+        p[t][r] = Objective.sigmoid(z[r * tasks + t]);
+      }
+    }
+    if (spec.architecture().esmm()) {
+      int ctr = spec.taskIndex("ctr");
+      int cvr = spec.taskIndex("cvr");
+      for (int r = 0; r < rows; r++) {
+        p[tasks][r] = p[ctr][r] * p[cvr][r];
+      }
+    }
+    return p;
+  }
+
+  public ModelSpec spec() {
+    return spec;
+  }
+
+  public DataType type() {
+    return type;
+  }
+
+  public MmoeNetwork network() {
+    return network;
+  }
+
+  public Embeddings embeddings() {
+    return embeddings;
+  }
+
+  public DenseNormalizer normalizer() {
+    return normalizer;
+  }
+
+  /** Optimizer state of the dense parameters, one flat array per slot. */
+  public List<INDArray> denseOptimizerState() {
+    return List.of(denseState);
+  }
+
+  /** Optimizer steps applied so far. */
+  public long step() {
+    return step;
+  }
+
+  public long examplesSeen() {
+    return examplesSeen;
+  }
+
+  /** Batches skipped because their loss or gradient was not finite. */
+  public long skippedBatches() {
+    return skippedBatches;
+  }
+}

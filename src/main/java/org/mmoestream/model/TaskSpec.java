@@ -1,0 +1,27 @@
+package org.mmoestream.model;
+
+import java.util.Set;
+
+/**
+ * One binary task.
+ *
+ * @param name task name ({@code ctr}, {@code cvr} or any name for generic data)
+ * @param label the CSV column (or event label) holding its 0/1 label
+ * @param maskedBy name of the task whose positive rows alone carry this task's loss (CVR is
+ *     trained on clicked rows only), or null for every row
+ * @param positive label values that mean 1 (empty: the label must be the number 0 or 1)
+ * @param negative label values that mean 0 (empty with {@code positive} given: every other value)
+ */
+public record TaskSpec(
+    String name, String label, String maskedBy, Set<String> positive, Set<String> negative) {
+
+  public TaskSpec {
+    positive = Set.copyOf(positive);
+    negative = Set.copyOf(negative);
+  }
+
+  /** A task whose label column holds 0/1. */
+  public static TaskSpec binary(String name, String label, String maskedBy) {
+    return new TaskSpec(name, label, maskedBy, Set.of(), Set.of());
+  }
+}

@@ -1,0 +1,148 @@
+package org.mmoestream.model.optim;
+
+import org.mmoestream.model.NdAccess;
+
+/**
+ * Applies one optimizer step to flat arrays: the dense parameters (in chunks) and the touched rows
+ * of embedding tables (row-sparse: an untouched row and its state are never read or written).
+ *
+ * <p>Order of one step, for every parameter: {@code g' = scale * (g + l2 * w)} (l2 only on
+ * weights and embedding rows), then the rule of the configured kind:
+ *
+ * <ul>
+ *   <li>SGD: {@code w -= lr * g'}
+ *   <li>Adagrad (Duchi et al. 2011): {@code a += g'^2; w -= lr * g' / (sqrt(a) + eps)}
+ *   <li>Adam (Kingma and Ba 2015), lazy on sparse rows: {@code m = b1 m + (1-b1) g'; v = b2 v +
+ *       (1-b2) g'^2; w -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)}, t = the model's step.
+ * </ul>
+ */
+public final class Optimizer {
+
+  private static final int CHUNK = 4096;
+
+  private final OptimizerConfig config;
+  private final double[] w = new double[CHUNK];
+  private final double[] g = new double[CHUNK];
+  private final double[] s0 = new double[CHUNK];
+  private final double[] s1 = new double[CHUNK];
+  private double corr1 = 1;
+  private double corr2 = 1;
+
+  public Optimizer(OptimizerConfig config) {
+    this.config = config;
+  }
+
+  public OptimizerConfig config() {
+    return config;
+  }
+
+  /** Starts step {@code t} (1-based); sets Adam's bias corrections. */
+  public void begin(long t) {
+    if (config.kind() == OptimizerConfig.Kind.ADAM) {
+      corr1 = 1 - Math.pow(config.beta1(), t);
+      corr2 = 1 - Math.pow(config.beta2(), t);
+    }
+  }
+
+  /**
+   * Updates {@code params[from, to)} from {@code grads} at the same positions, with state arrays of
+   * the same length as {@code params}.
+   */
+  public void updateDense(
+      NdAccess params, NdAccess grads, NdAccess[] state, int from, int to, double scale, double l2) {
+    for (int off = from; off < to; off += CHUNK) {
+      int n = Math.min(CHUNK, to - off);
+      params.read(off, w, 0, n);
+      grads.read(off, g, 0, n);
+      readState(state, off, n);
+      apply(n, scale, l2);
+      params.write(off, w, 0, n);
+      writeState(state, off, n);
+    }
+  }
+
+  /**
+   * Updates the rows {@code rows[0..count)} of an embedding table of width {@code dim}; the
+   * gradient of row {@code rows[i]} is {@code grads[i*dim .. (i+1)*dim)}.
+   */
+  public void updateRows(
+      NdAccess table,
+      NdAccess[] state,
+      int[] rows,
+      double[] grads,
+      int count,
+      int dim,
+      double scale) {
+    int perChunk = CHUNK / dim;
+    for (int start = 0; start < count; start += perChunk) {
+      int end = Math.min(count, start + perChunk);
+      for (int i = start; i < end; i++) {
+        int src = rows[i] * dim;
+        int dst = (i - start) * dim;
+        table.read(src, w, dst, dim);
+        System.arraycopy(grads, i * dim, g, dst, dim);
+        for (int s = 0; s < state.length; s++) {
+          state[s].read(src, s == 0 ? s0 : s1, dst, dim);
+        }
+      }
+      apply((end - start) * dim, scale, config.l2());
+      for (int i = start; i < end; i++) {
+        int dst = rows[i] * dim;
+        int src = (i - start) * dim;
+        table.write(dst, w, src, dim);
+        for (int s = 0; s < state.length; s++) {
+          state[s].write(dst, s == 0 ? s0 : s1, src, dim);
+        }
+      }
+    }
+  }
+
+  private void readState(NdAccess[] state, int off, int n) {
+    if (state.length > 0) {
+      state[0].read(off, s0, 0, n);
+    }
+    if (state.length > 1) {
+      state[1].read(off, s1, 0, n);
+    }
+  }
+
+  private void writeState(NdAccess[] state, int off, int n) {
+    if (state.length > 0) {
+      state[0].write(off, s0, 0, n);
+    }
+    if (state.length > 1) {
+      state[1].write(off, s1, 0, n);
+    }
+  }
+
+  private void apply(int n, double scale, double l2) {
+    double lr = config.learningRate();
+    switch (config.kind()) {
+      case SGD -> {
+        for (int i = 0; i < n; i++) {
+          w[i] -= lr * scale * (g[i] + l2 * w[i]);
+        }
+      }
+      case ADAGRAD -> {
+        double eps = config.epsilon();
+        for (int i = 0; i < n; i++) {
+          double gi = scale * (g[i] + l2 * w[i]);
+          s0[i] += gi * gi;
+          w[i] -= lr * gi / (Math.sqrt(s0[i]) + eps);
+        }
+      }
+      case ADAM -> {
+        double b1 = config.beta1();
+        double b2 = config.beta2();
+        double eps = config.epsilon();
+        for (int i = 0; i < n; i++) {
+          double gi = scale * (g[i] + l2 * w[i]);
+          s0[i] = b1 * s0[i] + (1 - b1) * gi;
+          s1[i] = b2 * s1[i] + (1 - b2) * gi * gi;
+          w[i] -= lr * (s0[i] / corr1) / (Math.sqrt(s1[i] / corr2) + eps);
+        }
+      }
+      default -> throw new IllegalStateException();
+    }
+  }
+}

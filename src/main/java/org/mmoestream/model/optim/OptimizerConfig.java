@@ -1,0 +1,66 @@
+package org.mmoestream.model.optim;
+
+import java.util.Locale;
+
+/**
+ * Immutable optimizer settings. SGD needs no state, Adagrad one slot (the squared-gradient sum),
+ * Adam two (first and second moments). L2 applies to weights and embedding rows, not biases;
+ * {@code clipNorm} > 0 rescales the whole gradient to that global L2 norm when it is larger.
+ */
+public record OptimizerConfig(
+    Kind kind,
+    double learningRate,
+    double beta1,
+    double beta2,
+    double epsilon,
+    double initialAccumulator,
+    double l2,
+    double clipNorm) {
+
+  /** The update rule. */
+  public enum Kind {
+    SGD,
+    ADAGRAD,
+    ADAM;
+
+    public String key() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+
+    public static Kind parse(String s) {
+      for (Kind k : values()) {
+        if (k.key().equals(s)) {
+          return k;
+        }
+      }
+      return null;
+    }
+  }
+
+  /** Defaults per kind: SGD lr 0.05; Adagrad lr 0.05, accumulator 0.1; Adam lr 0.001. */
+  public static OptimizerConfig defaults(Kind kind) {
+    return switch (kind) {
+      case SGD -> new OptimizerConfig(kind, 0.05, 0, 0, 0, 0, 0, 0);
+      case ADAGRAD -> new OptimizerConfig(kind, 0.05, 0, 0, 1e-10, 0.1, 0, 0);
+      case ADAM -> new OptimizerConfig(kind, 0.001, 0.9, 0.999, 1e-8, 0, 0, 0);
+    };
+  }
+
+  /** State values kept per parameter. */
+  public int stateSlots() {
+    return switch (kind) {
+      case SGD -> 0;
+      case ADAGRAD -> 1;
+      case ADAM -> 2;
+    };
+  }
+
+  /** Initial value of state slot {@code slot}. */
+  public double initialState(int slot) {
+    return kind == Kind.ADAGRAD ? initialAccumulator : 0.0;
+  }
+
+  public OptimizerConfig withLearningRate(double lr) {
+    return new OptimizerConfig(kind, lr, beta1, beta2, epsilon, initialAccumulator, l2, clipNorm);
+  }
+}
