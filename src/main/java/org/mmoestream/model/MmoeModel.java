@@ -191,6 +191,32 @@ public final class MmoeModel {
     return p;
   }
 
+  /** A copy of everything a prediction depends on, for keeping the best epoch. */
+  public record Parameters(INDArray dense, INDArray[] tables, double[][] denseStats) {}
+
+  public Parameters copyParameters() {
+    INDArray[] tables = new INDArray[embeddings.count()];
+    for (int f = 0; f < tables.length; f++) {
+      tables[f] = embeddings.table(f).dup();
+    }
+    int nd = spec.features().dense().size();
+    double[][] stats = new double[nd][];
+    for (int i = 0; i < nd; i++) {
+      stats[i] = new double[] {normalizer.count(i), normalizer.mean(i), normalizer.variance(i)};
+    }
+    return new Parameters(network.params().dup(), tables, stats);
+  }
+
+  public void restoreParameters(Parameters p) {
+    network.params().assign(p.dense());
+    for (int f = 0; f < p.tables().length; f++) {
+      embeddings.table(f).assign(p.tables()[f]);
+    }
+    for (int i = 0; i < p.denseStats().length; i++) {
+      normalizer.set(i, p.denseStats()[i][0], p.denseStats()[i][1], p.denseStats()[i][2]);
+    }
+  }
+
   public ModelSpec spec() {
     return spec;
   }

@@ -1,0 +1,2 @@
+/** Benchmarks behind {@code bin/mmoe bench}; every figure is printed as {@code name value unit}. */
+package org.mmoestream.bench;

@@ -1,0 +1,47 @@
+package org.mmoestream.cli;
+
+import java.io.PrintWriter;
+import org.mmoestream.config.InputException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * Entry point of {@code bin/mmoe}. Exit status: 0 on success, 2 on bad usage, configuration or
+ * input (with one sentence naming it), 1 on any other failure.
+ */
+@Command(
+    name = "mmoe",
+    mixinStandardHelpOptions = true,
+    version = "mmoe-stream 0.1.0",
+    description = "Online multi-task (MMoE) ranking model training on Flink and Kafka.",
+    subcommands = {TrainFileCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public void run() {
+    throw new CommandLine.ParameterException(spec.commandLine(), "a command is required");
+  }
+
+  public static void main(String[] args) {
+    System.exit(execute(args));
+  }
+
+  /** Runs the command line and returns the exit status (for tests). */
+  public static int execute(String... args) {
+    CommandLine cl = new CommandLine(new Main());
+    cl.setExecutionExceptionHandler(
+        (ex, line, parseResult) -> {
+          PrintWriter err = line.getErr();
+          if (ex instanceof InputException) {
+            err.println("mmoe: " + ex.getMessage());
+            return 2;
+          }
+          err.println("mmoe: failed: " + (ex.getMessage() == null ? ex.toString() : ex.getMessage()));
+          ex.printStackTrace(err);
+          return 1;
+        });
+    return cl.execute(args);
+  }
+}

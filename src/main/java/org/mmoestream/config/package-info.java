@@ -1,0 +1,2 @@
+/** Immutable, validated configuration; bad input fails at start with one sentence naming it. */
+package org.mmoestream.config;

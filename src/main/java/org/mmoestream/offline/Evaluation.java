@@ -1,0 +1,82 @@
+package org.mmoestream.offline;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.mmoestream.feature.EncodedExample;
+import org.mmoestream.model.Batch;
+import org.mmoestream.model.GateStatistics;
+import org.mmoestream.model.MmoeModel;
+import org.mmoestream.model.ModelSpec;
+import org.mmoestream.model.TaskMetrics;
+
+/**
+ * Metrics per head over a set of scored rows. A masked task (CVR) is measured on the rows where its
+ * mask task is positive (clicked), CTCVR on every row against click x conversion, as in ESMM.
+ */
+public final class Evaluation {
+  private final ModelSpec spec;
+  private final Map<String, TaskMetrics> heads = new LinkedHashMap<>();
+  private final GateStatistics gates;
+
+  public Evaluation(ModelSpec spec, int experts) {
+    this.spec = spec;
+    for (String h : spec.heads()) {
+      heads.put(h, new TaskMetrics());
+    }
+    this.gates = new GateStatistics(spec.tasks().size(), experts);
+  }
+
+  /** Adds the predictions (per head, per row) of a labeled batch. */
+  public void add(Batch b, double[][] predictions) {
+    int[] mask = spec.maskOf();
+    List<String> names = spec.heads();
+    int tasks = spec.tasks().size();
+    for (int r = 0; r < b.rows(); r++) {
+      for (int t = 0; t < tasks; t++) {
+        if (mask[t] >= 0 && b.label(mask[t], r) <= 0.5f) {
+          continue;
+        }
+        heads.get(names.get(t)).add(predictions[t][r], b.label(t, r) > 0.5f);
+      }
+      if (names.size() > tasks) {
+        boolean y = b.label(spec.taskIndex("ctr"), r) > 0.5f && b.label(spec.taskIndex("cvr"), r) > 0.5f;
+        heads.get("ctcvr").add(predictions[tasks][r], y);
+      }
+    }
+  }
+
+  public GateStatistics gates() {
+    return gates;
+  }
+
+  public Map<String, TaskMetrics> heads() {
+    return heads;
+  }
+
+  /** Scores {@code examples} with {@code model} (no training) in batches of {@code batch}. */
+  public static Evaluation of(MmoeModel model, List<EncodedExample> examples, int batch) {
+    Evaluation ev = new Evaluation(model.spec(), model.network().experts());
+    for (int i = 0; i < examples.size(); i += batch) {
+      Batch b = Batch.of(examples.subList(i, Math.min(examples.size(), i + batch)));
+      double[][] p = model.predict(b);
+      ev.gates.add(model.network(), model.network().buffers(b.rows()));
+      ev.add(b, p);
+    }
+    return ev;
+  }
+
+  /** Mean AUC over the tasks (not CTCVR), the early-stopping criterion. */
+  public double meanTaskAuc() {
+    double s = 0;
+    int n = 0;
+    for (String t : spec.taskNames()) {
+      double a = heads.get(t).auc();
+      if (!Double.isNaN(a)) {
+        s += a;
+        n++;
+      }
+    }
+    return n == 0 ? Double.NaN : s / n;
+  }
+}
