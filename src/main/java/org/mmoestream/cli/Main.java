@@ -28,18 +28,24 @@ public final class Main implements Runnable {
     System.exit(execute(args));
   }
 
-  /** Runs the command line and returns the exit status (for tests). */
+  /** Runs the command line and returns the exit status. */
   public static int execute(String... args) {
+    return execute(new PrintWriter(System.err, true), args);
+  }
+
+  /** Runs the command line with error messages going to {@code err} (for tests). */
+  public static int execute(PrintWriter err, String... args) {
     CommandLine cl = new CommandLine(new Main());
+    cl.setErr(err);
     cl.setExecutionExceptionHandler(
         (ex, line, parseResult) -> {
-          PrintWriter err = line.getErr();
+          PrintWriter out = line.getErr();
           if (ex instanceof InputException) {
-            err.println("mmoe: " + ex.getMessage());
+            out.println("mmoe: " + ex.getMessage());
             return 2;
           }
-          err.println("mmoe: failed: " + (ex.getMessage() == null ? ex.toString() : ex.getMessage()));
-          ex.printStackTrace(err);
+          out.println("mmoe: failed: " + (ex.getMessage() == null ? ex.toString() : ex.getMessage()));
+          ex.printStackTrace(out);
           return 1;
         });
     return cl.execute(args);

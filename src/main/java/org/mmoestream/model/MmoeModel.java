@@ -34,6 +34,8 @@ public final class MmoeModel {
   private double[] inputGrad = new double[0];
   private double[] dLogits = new double[0];
   private final double[] taskLoss;
+  private final double[] normG = new double[4096];
+  private final double[] normP = new double[4096];
   private long step;
   private long examplesSeen;
   private long skippedBatches;
@@ -163,9 +165,18 @@ public final class MmoeModel {
     double s = 0;
     for (ParamLayout.Entry e : network.layout().entries()) {
       double decay = e.weight() ? l2 : 0.0;
-      for (int i = e.offset(); i < e.offset() + e.size(); i++) {
-        double v = g.get(i) + (decay == 0 ? 0 : decay * p.get(i));
-        s += v * v;
+      for (int off = e.offset(); off < e.offset() + e.size(); off += normG.length) {
+        int n = Math.min(normG.length, e.offset() + e.size() - off);
+        g.read(off, normG, 0, n);
+        if (decay != 0) {
+          p.read(off, normP, 0, n);
+          for (int i = 0; i < n; i++) {
+            normG[i] += decay * normP[i];
+          }
+        }
+        for (int i = 0; i < n; i++) {
+          s += normG[i] * normG[i];
+        }
       }
     }
     return s;
