@@ -61,24 +61,23 @@ final class Dense {
   void forward(INDArray x, Buffers buf, NdAccess params) {
     Nd4j.gemm(x, w, buf.out.nd, false, true, 1.0, 0.0);
     double[] a = buf.act;
-    buf.out.read(a);
+    double[] b = buf.vec;
     if (bias != null) {
-      double[] b = buf.vec;
       params.read(bias.offset(), b, 0, out);
-      for (int r = 0, i = 0; r < buf.rows; r++) {
-        for (int j = 0; j < out; j++, i++) {
-          a[i] += b[j];
-        }
+    } else {
+      java.util.Arrays.fill(b, 0);
+    }
+    // One fused pass (bias, ReLU, write-back): the activations are larger than L2.
+    NdAccess o = buf.out.acc;
+    for (int r = 0, i = 0; r < buf.rows; r++) {
+      for (int j = 0; j < out; j++, i++) {
+        double v = o.get(i) + b[j];
+        // Branch-free: the sign of an activation is unpredictable, a branch mispredicts half the time.
+        v = relu ? Math.max(v, 0.0) : v;
+        a[i] = v;
+        o.set(i, v);
       }
     }
-    if (relu) {
-      for (int i = 0; i < a.length; i++) {
-        if (a[i] < 0) {
-          a[i] = 0;
-        }
-      }
-    }
-    buf.out.write(a);
   }
 
   /**
@@ -88,24 +87,22 @@ final class Dense {
    */
   void backward(INDArray x, Buffers buf, NdAccess grads, INDArray dx, double beta) {
     double[] d = buf.dact;
-    if (relu) {
-      double[] a = buf.act;
-      for (int i = 0; i < d.length; i++) {
-        if (a[i] <= 0) {
-          d[i] = 0;
-        }
+    double[] a = buf.act;
+    double[] s = buf.vec;
+    java.util.Arrays.fill(s, 0);
+    // One fused pass: ReLU mask, bias gradient (column sums), write of dz for the products.
+    NdAccess dz = buf.dz.acc;
+    for (int r = 0, i = 0; r < buf.rows; r++) {
+      for (int j = 0; j < out; j++, i++) {
+        // Activations are >= 0 after ReLU; multiply by the 0/1 mask instead of branching on it.
+        double v = relu ? d[i] * Math.min(1.0, Math.ceil(a[i])) : d[i];
+        d[i] = v;
+        s[j] += v;
+        dz.set(i, v);
       }
     }
-    buf.dz.write(d);
     Nd4j.gemm(buf.dz.nd, x, gw, true, false, 1.0, 0.0);
     if (bias != null) {
-      double[] s = buf.vec;
-      java.util.Arrays.fill(s, 0);
-      for (int r = 0, i = 0; r < buf.rows; r++) {
-        for (int j = 0; j < out; j++, i++) {
-          s[j] += d[i];
-        }
-      }
       grads.write(bias.offset(), s, 0, out);
     }
     if (dx != null) {
