@@ -161,6 +161,21 @@ public final class YamlNode {
     return out;
   }
 
+  /** Collects every scalar under this node as dotted path -> text (lists are not allowed). */
+  public void flatten(String prefix, java.util.Map<String, String> out) {
+    if (node.isObject()) {
+      Iterator<String> it = node.fieldNames();
+      while (it.hasNext()) {
+        String k = it.next();
+        new YamlNode(file, child(k), node.get(k)).flatten(prefix.isEmpty() ? k : prefix + "." + k, out);
+      }
+    } else if (node.isValueNode() && !node.isNull()) {
+      out.put(prefix, node.asText());
+    } else if (!node.isNull()) {
+      throw error("must be a single value");
+    }
+  }
+
   /** A list of strings (a single string counts as a list of one). */
   public List<String> strings(String key) {
     if (!has(key)) {

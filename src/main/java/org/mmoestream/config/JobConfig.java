@@ -1,0 +1,216 @@
+package org.mmoestream.config;
+
+import java.io.Serializable;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+
+/**
+ * The job's own settings (topics, Kafka, label windows, limits), read from one YAML file. Every key
+ * is defined once in {@link Key} with its default, description and validation; an invalid value
+ * fails at start with one sentence naming the key. Flink's own settings live in flink-conf.
+ */
+public final class JobConfig implements Serializable {
+  private static final long serialVersionUID = 1L;
+
+  /** A configuration key: YAML name, default, description, parser (which validates). */
+  public enum Key {
+    BOOTSTRAP("kafka.bootstrap-servers", "localhost:9092", "Kafka bootstrap servers", Parsers::text),
+    GROUP_ID("kafka.group-id", "mmoe-pipeline", "consumer group of the job's Kafka sources", Parsers::text),
+    TOPIC_IMPRESSIONS("topics.impressions", "impressions", "impression events", Parsers::topic),
+    TOPIC_CLICKS("topics.clicks", "clicks", "click events", Parsers::topic),
+    TOPIC_CONVERSIONS("topics.conversions", "conversions", "conversion events", Parsers::topic),
+    TOPIC_EXAMPLES("topics.examples", "examples", "labeled examples (JSON)", Parsers::topic),
+    TOPIC_DEAD_LETTER("topics.dead-letter", "dead-letter", "records that failed validation, with a reason", Parsers::topic),
+    CLICK_WINDOW("join.click-window", "30 min", "a click counts if it comes this long after its impression", Parsers::positiveDuration),
+    CONVERSION_WINDOW("join.conversion-window", "24 h", "a conversion counts if it comes this long after its click", Parsers::positiveDuration),
+    ORPHAN_WAIT("join.orphan-wait", "5 min", "how long (event time) a click or conversion waits for its impression", Parsers::duration),
+    DEDUP_RETENTION("join.dedup-retention", "10 min", "how long a finished join remembers its request id to drop duplicates", Parsers::duration),
+    OUT_OF_ORDERNESS("join.out-of-orderness", "5 s", "bound of event-time disorder for watermarks", Parsers::duration),
+    SOURCE_IDLENESS("join.source-idleness", "30 s", "a partition without records for this long does not hold back the watermark", Parsers::positiveDuration),
+    DROP_CONVERSIONS_WITHOUT_CLICK("join.drop-conversions-without-click", "true", "drop (and count) a conversion whose impression was not clicked; false labels it conversion=1, click=0", Parsers::bool),
+    MAX_RECORD_BYTES("events.max-record-bytes", "65536", "larger records go to the dead-letter topic", Parsers::positiveInt),
+    MAX_FUTURE("events.max-future", "1 d", "a timestamp further ahead of the clock is rejected", Parsers::positiveDuration),
+    TRANSACTION_TIMEOUT("kafka.transaction-timeout", "10 min", "exactly-once sink transaction timeout (at most the broker's 15 min)", Parsers::transactionTimeout);
+
+    final String yaml;
+    final String dflt;
+    final String description;
+    final Function<String, Object> parser;
+
+    Key(String yaml, String dflt, String description, Function<String, Object> parser) {
+      this.yaml = yaml;
+      this.dflt = dflt;
+      this.description = description;
+      this.parser = parser;
+    }
+
+    public String yaml() {
+      return yaml;
+    }
+
+    public String defaultValue() {
+      return dflt;
+    }
+
+    public String description() {
+      return description;
+    }
+  }
+
+  private final Map<Key, Object> values;
+
+  private JobConfig(Map<Key, Object> values) {
+    this.values = values;
+  }
+
+  /** All defaults. */
+  public static JobConfig defaults() {
+    return of(Map.of());
+  }
+
+  /** Defaults overridden by {@code overrides} (YAML key -> text); validates every value. */
+  public static JobConfig of(Map<String, String> overrides) {
+    return of(overrides, "configuration");
+  }
+
+  static JobConfig of(Map<String, String> overrides, String source) {
+    Set<String> known = java.util.Arrays.stream(Key.values()).map(k -> k.yaml).collect(Collectors.toSet());
+    for (String k : overrides.keySet()) {
+      if (!known.contains(k)) {
+        throw new InputException(source + ": unknown key " + k + ".");
+      }
+    }
+    Map<Key, Object> values = new LinkedHashMap<>();
+    for (Key k : Key.values()) {
+      String text = overrides.getOrDefault(k.yaml, k.dflt);
+      try {
+        values.put(k, k.parser.apply(text));
+      } catch (IllegalArgumentException e) {
+        throw new InputException(source + ": " + k.yaml + " " + e.getMessage() + ", got '" + text + "'.");
+      }
+    }
+    return new JobConfig(values);
+  }
+
+  /** Reads a job YAML file: nested mappings whose dotted paths are the keys of {@link Key}. */
+  public static JobConfig load(Path file) {
+    YamlNode root = YamlNode.load(file);
+    Map<String, String> flat = new LinkedHashMap<>();
+    root.flatten("", flat);
+    return of(flat, file.toString());
+  }
+
+  public JobConfig with(Key key, String value) {
+    Map<String, String> m = new LinkedHashMap<>();
+    values.forEach((k, v) -> m.put(k.yaml, text(v)));
+    m.put(key.yaml, value);
+    return of(m);
+  }
+
+  private static String text(Object v) {
+    return v instanceof Duration d ? d.toMillis() + " ms" : String.valueOf(v);
+  }
+
+  public String string(Key k) {
+    return (String) values.get(k);
+  }
+
+  public Duration duration(Key k) {
+    return (Duration) values.get(k);
+  }
+
+  public long millis(Key k) {
+    return duration(k).toMillis();
+  }
+
+  public int integer(Key k) {
+    return (Integer) values.get(k);
+  }
+
+  public boolean bool(Key k) {
+    return (Boolean) values.get(k);
+  }
+
+  /** The documentation table: key | default | description. */
+  public static List<String[]> table() {
+    return java.util.Arrays.stream(Key.values()).map(k -> new String[] {k.yaml, k.dflt, k.description}).toList();
+  }
+
+  /** Value parsers; each throws IllegalArgumentException with the rule the value broke. */
+  static final class Parsers {
+    private Parsers() {}
+
+    static Object text(String s) {
+      if (s == null || s.isBlank()) {
+        throw new IllegalArgumentException("must not be empty");
+      }
+      return s.trim();
+    }
+
+    static Object topic(String s) {
+      if (s == null || !s.matches("[a-zA-Z0-9._-]{1,249}")) {
+        throw new IllegalArgumentException("must be a Kafka topic name (letters, digits, '.', '_', '-')");
+      }
+      return s;
+    }
+
+    static Object bool(String s) {
+      if (!"true".equals(s) && !"false".equals(s)) {
+        throw new IllegalArgumentException("must be true or false");
+      }
+      return Boolean.parseBoolean(s);
+    }
+
+    static Object positiveInt(String s) {
+      try {
+        int v = Integer.parseInt(s.trim());
+        if (v > 0) {
+          return v;
+        }
+      } catch (NumberFormatException e) {
+        // fall through
+      }
+      throw new IllegalArgumentException("must be a positive integer");
+    }
+
+    /** "250 ms", "5 s", "30 min", "24 h", "1 d"; a bare number is milliseconds. */
+    static Object duration(String s) {
+      java.util.regex.Matcher m =
+          java.util.regex.Pattern.compile("\\s*(\\d+)\\s*(ms|s|min|h|d)?\\s*").matcher(s == null ? "" : s);
+      if (!m.matches()) {
+        throw new IllegalArgumentException("must be a duration such as 500 ms, 5 s, 30 min, 24 h or 1 d");
+      }
+      long n = Long.parseLong(m.group(1));
+      String unit = m.group(2) == null ? "ms" : m.group(2);
+      return switch (unit) {
+        case "ms" -> Duration.ofMillis(n);
+        case "s" -> Duration.ofSeconds(n);
+        case "min" -> Duration.ofMinutes(n);
+        case "h" -> Duration.ofHours(n);
+        default -> Duration.ofDays(n);
+      };
+    }
+
+    static Object positiveDuration(String s) {
+      Duration d = (Duration) duration(s);
+      if (d.isZero()) {
+        throw new IllegalArgumentException("must be longer than zero");
+      }
+      return d;
+    }
+
+    static Object transactionTimeout(String s) {
+      Duration d = (Duration) positiveDuration(s);
+      if (d.compareTo(Duration.ofMinutes(15)) > 0) {
+        throw new IllegalArgumentException("must be at most 15 min (the broker's transaction.max.timeout.ms)");
+      }
+      return d;
+    }
+  }
+}

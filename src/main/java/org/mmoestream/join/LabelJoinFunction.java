@@ -1,0 +1,136 @@
+package org.mmoestream.join;
+
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.MetricGroup;
+import org.apache.flink.streaming.api.TimerService;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.util.Collector;
+import org.mmoestream.event.Event;
+import org.mmoestream.event.LabeledExample;
+
+/**
+ * The label join over impressions, clicks and conversions keyed by request id: reads the {@link
+ * JoinState}, asks {@link AttributionPolicy}, writes the state back, keeps exactly one event-time
+ * timer at the state's deadline, and emits final examples. Counts duplicates, orphans and events
+ * outside their windows in the metric group {@code join}.
+ */
+public class LabelJoinFunction extends KeyedProcessFunction<String, Event, LabeledExample> {
+  private static final long serialVersionUID = 1L;
+
+  private final AttributionPolicy policy;
+  private transient ValueState<JoinState> state;
+  private transient Counters counters;
+
+  public LabelJoinFunction(AttributionPolicy policy) {
+    this.policy = policy;
+  }
+
+  /** Flink metrics of the join. */
+  static final class Counters implements JoinListener {
+    final Counter examples;
+    final Counter duplicates;
+    final Counter afterFinal;
+    final Counter orphans;
+    final Counter clicksOutsideWindow;
+    final Counter conversionsOutsideWindow;
+    final Counter conversionsWithoutClick;
+
+    Counters(MetricGroup g) {
+      examples = g.counter("examples");
+      duplicates = g.counter("duplicates");
+      afterFinal = g.counter("events_after_final");
+      orphans = g.counter("orphans");
+      clicksOutsideWindow = g.counter("clicks_outside_window");
+      conversionsOutsideWindow = g.counter("conversions_outside_window");
+      conversionsWithoutClick = g.counter("conversions_without_click");
+    }
+
+    @Override
+    public void duplicate(Event e) {
+      duplicates.inc();
+    }
+
+    @Override
+    public void afterFinal(Event e) {
+      afterFinal.inc();
+    }
+
+    @Override
+    public void orphan(JoinState s) {
+      orphans.inc();
+    }
+
+    @Override
+    public void outsideWindow(Event.Kind kind) {
+      (kind == Event.Kind.CLICK ? clicksOutsideWindow : conversionsOutsideWindow).inc();
+    }
+
+    @Override
+    public void conversionWithoutClick() {
+      conversionsWithoutClick.inc();
+    }
+  }
+
+  @Override
+  public void open(OpenContext ctx) {
+    state = getRuntimeContext().getState(
+        new ValueStateDescriptor<>("join", TypeInformation.of(JoinState.class)));
+    counters = new Counters(getRuntimeContext().getMetricGroup().addGroup("join"));
+  }
+
+  Counters counters() {
+    return counters;
+  }
+
+  @Override
+  public void processElement(Event e, Context ctx, Collector<LabeledExample> out) throws Exception {
+    JoinState s = state.value();
+    if (s == null) {
+      s = new JoinState();
+    }
+    long before = s.deadline;
+    LabeledExample ex = policy.onEvent(s, e, counters);
+    store(s, before, ctx.timerService());
+    emit(ex, ctx.getCurrentKey(), out);
+  }
+
+  @Override
+  public void onTimer(long time, OnTimerContext ctx, Collector<LabeledExample> out) throws Exception {
+    JoinState s = state.value();
+    if (s == null || s.deadline != time) {
+      return; // a timer replaced before it could be deleted; the current one is registered
+    }
+    LabeledExample ex = policy.onTimer(s, time, counters);
+    store(s, JoinState.NONE, ctx.timerService());
+    emit(ex, ctx.getCurrentKey(), out);
+  }
+
+  /** Writes the state (or clears it) and moves the one timer from {@code before} to its deadline. */
+  private void store(JoinState s, long before, TimerService timers) throws Exception {
+    if (s.deadline != before) {
+      if (before != JoinState.NONE) {
+        timers.deleteEventTimeTimer(before);
+      }
+      if (s.deadline != JoinState.NONE) {
+        timers.registerEventTimeTimer(s.deadline);
+      }
+    }
+    if (s.deadline == JoinState.NONE) {
+      state.clear();
+    } else {
+      state.update(s);
+    }
+  }
+
+  private void emit(LabeledExample ex, String key, Collector<LabeledExample> out) {
+    if (ex != null) {
+      ex.requestId = key;
+      counters.examples.inc();
+      out.collect(ex);
+    }
+  }
+}
