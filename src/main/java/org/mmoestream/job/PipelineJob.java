@@ -1,0 +1,157 @@
+package org.mmoestream.job;
+
+import java.util.Map;
+import java.util.Properties;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.api.connector.source.Source;
+import org.apache.flink.connector.base.DeliveryGuarantee;
+import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
+import org.apache.flink.connector.kafka.sink.KafkaSink;
+import org.apache.flink.connector.kafka.source.KafkaSource;
+import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
+import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.functions.ProcessFunction;
+import org.apache.flink.util.Collector;
+import org.apache.flink.util.OutputTag;
+import org.mmoestream.config.JobConfig;
+import org.mmoestream.config.JobConfig.Key;
+import org.mmoestream.event.DeadLetter;
+import org.mmoestream.event.Event;
+import org.mmoestream.event.LabeledExample;
+import org.mmoestream.event.ParsedRecord;
+import org.mmoestream.event.serde.EventDeserializer;
+import org.mmoestream.event.serde.RecordSerializers;
+import org.mmoestream.join.AttributionPolicy;
+import org.mmoestream.join.LabelJoinFunction;
+
+/**
+ * The pipeline job's graph: events -> validation (bad records to the dead-letter sink) -> label
+ * join keyed by request id -> labeled examples. Sources and sinks are arguments, so tests and the
+ * demo run the same graph on embedded or in-memory I/O; {@link #kafkaEvents} and friends build the
+ * production ones. The trainer (issue 4) attaches to the examples stream.
+ */
+public final class PipelineJob {
+  /** Records that failed validation leave the main stream through this side output. */
+  public static final OutputTag<DeadLetter> DEAD_LETTERS =
+      new OutputTag<>("dead-letters", TypeInformation.of(DeadLetter.class));
+
+  private PipelineJob() {}
+
+  /** Builds the graph on {@code env} and returns the labeled examples stream. */
+  public static DataStream<LabeledExample> build(StreamExecutionEnvironment env, JobConfig cfg,
+      Source<ParsedRecord, ?, ?> events, Sink<LabeledExample> examples, Sink<DeadLetter> deadLetters) {
+    WatermarkStrategy<ParsedRecord> watermarks = WatermarkStrategy
+        .<ParsedRecord>forBoundedOutOfOrderness(cfg.duration(Key.OUT_OF_ORDERNESS))
+        // A dead letter carries no trustworthy event time: it must not move the watermark.
+        .withTimestampAssigner((r, kafkaTs) -> r.event != null ? r.event.ts : Long.MIN_VALUE)
+        .withIdleness(cfg.duration(Key.SOURCE_IDLENESS));
+    SingleOutputStreamOperator<Event> valid = env
+        .fromSource(events, watermarks, "events")
+        .uid("events-source")
+        .process(new SplitDeadLetters())
+        .uid("validate")
+        .name("validate");
+    valid.getSideOutput(DEAD_LETTERS).sinkTo(deadLetters).uid("dead-letter-sink").name("dead-letter");
+    AttributionPolicy policy = new AttributionPolicy(cfg.millis(Key.CLICK_WINDOW),
+        cfg.millis(Key.CONVERSION_WINDOW), cfg.millis(Key.ORPHAN_WAIT), cfg.millis(Key.DEDUP_RETENTION),
+        cfg.bool(Key.DROP_CONVERSIONS_WITHOUT_CLICK));
+    SingleOutputStreamOperator<LabeledExample> labeled = valid
+        .keyBy(e -> e.requestId)
+        .process(new LabelJoinFunction(policy))
+        .uid("label-join")
+        .name("label-join");
+    labeled.sinkTo(examples).uid("examples-sink").name("examples");
+    return labeled;
+  }
+
+  /** Sends dead letters to the side output and counts them ({@code dead_letters}). */
+  static final class SplitDeadLetters extends ProcessFunction<ParsedRecord, Event> {
+    private static final long serialVersionUID = 1L;
+    private transient Counter deadLetters;
+
+    @Override
+    public void open(org.apache.flink.api.common.functions.OpenContext ctx) {
+      deadLetters = getRuntimeContext().getMetricGroup().counter("dead_letters");
+    }
+
+    @Override
+    public void processElement(ParsedRecord r, Context ctx, Collector<Event> out) {
+      if (r.event != null) {
+        out.collect(r.event);
+      } else {
+        deadLetters.inc();
+        ctx.output(DEAD_LETTERS, r.deadLetter);
+      }
+    }
+  }
+
+  /** The validating deserializer of the three event topics. */
+  public static EventDeserializer eventDeserializer(JobConfig cfg) {
+    return new EventDeserializer(topicTypes(cfg), cfg.integer(Key.MAX_RECORD_BYTES), cfg.millis(Key.MAX_FUTURE));
+  }
+
+  private static Map<String, Byte> topicTypes(JobConfig cfg) {
+    return Map.of(cfg.string(Key.TOPIC_IMPRESSIONS), Event.IMPRESSION,
+        cfg.string(Key.TOPIC_CLICKS), Event.CLICK, cfg.string(Key.TOPIC_CONVERSIONS), Event.CONVERSION);
+  }
+
+  /** The three event topics as one Kafka source; {@code bounded} stops at the latest offsets. */
+  public static KafkaSource<ParsedRecord> kafkaEvents(JobConfig cfg, boolean bounded, Properties client) {
+    return kafkaEvents(cfg, bounded, client, eventDeserializer(cfg));
+  }
+
+  /** As {@link #kafkaEvents(JobConfig, boolean, Properties)} with a given deserializer. */
+  public static KafkaSource<ParsedRecord> kafkaEvents(JobConfig cfg, boolean bounded, Properties client,
+      KafkaRecordDeserializationSchema<ParsedRecord> deserializer) {
+    var b = KafkaSource.<ParsedRecord>builder()
+        .setBootstrapServers(cfg.string(Key.BOOTSTRAP))
+        .setTopics(topicTypes(cfg).keySet().stream().sorted().toList())
+        .setGroupId(cfg.string(Key.GROUP_ID))
+        .setStartingOffsets(OffsetsInitializer.committedOffsets(
+            org.apache.kafka.clients.consumer.OffsetResetStrategy.EARLIEST))
+        .setDeserializer(deserializer)
+        .setProperties(client)
+        .setProperty("isolation.level", "read_committed");
+    if (bounded) {
+      b.setBounded(OffsetsInitializer.latest());
+    }
+    return b.build();
+  }
+
+  /** Exactly-once sink of labeled examples (JSON, keyed by request id). */
+  public static KafkaSink<LabeledExample> kafkaExamples(JobConfig cfg, String transactionalIdPrefix, Properties client) {
+    return exactlyOnce(cfg, transactionalIdPrefix, client, KafkaRecordSerializationSchema.<LabeledExample>builder()
+        .setTopic(cfg.string(Key.TOPIC_EXAMPLES))
+        .setKeySerializationSchema(new RecordSerializers.ExampleKey())
+        .setValueSerializationSchema(new RecordSerializers.ExampleValue())
+        .build());
+  }
+
+  /** Exactly-once sink of dead letters (JSON). */
+  public static KafkaSink<DeadLetter> kafkaDeadLetters(JobConfig cfg, String transactionalIdPrefix, Properties client) {
+    return exactlyOnce(cfg, transactionalIdPrefix + "-dlq", client, KafkaRecordSerializationSchema.<DeadLetter>builder()
+        .setTopic(cfg.string(Key.TOPIC_DEAD_LETTER))
+        .setValueSerializationSchema(new RecordSerializers.DeadLetterValue())
+        .build());
+  }
+
+  private static <T> KafkaSink<T> exactlyOnce(JobConfig cfg, String prefix, Properties client,
+      KafkaRecordSerializationSchema<T> schema) {
+    Properties p = new Properties();
+    p.putAll(client);
+    p.setProperty("transaction.timeout.ms", String.valueOf(cfg.millis(Key.TRANSACTION_TIMEOUT)));
+    return KafkaSink.<T>builder()
+        .setBootstrapServers(cfg.string(Key.BOOTSTRAP))
+        .setRecordSerializer(schema)
+        .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
+        .setTransactionalIdPrefix(prefix)
+        .setKafkaProducerConfig(p)
+        .build();
+  }
+}

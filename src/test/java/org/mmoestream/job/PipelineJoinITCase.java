@@ -1,0 +1,203 @@
+package org.mmoestream.job;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
+import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.test.junit5.MiniClusterExtension;
+import org.apache.flink.util.Collector;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+import org.mmoestream.config.JobConfig;
+import org.mmoestream.config.JobConfig.Key;
+import org.mmoestream.event.LabeledExample;
+import org.mmoestream.event.ParsedRecord;
+import org.mmoestream.event.serde.EventDeserializer;
+import org.mmoestream.event.serde.JsonRecords;
+import org.mmoestream.local.EmbeddedKafka;
+import org.mmoestream.testing.EventGenerator;
+import org.mmoestream.testing.TopicReader;
+
+/**
+ * The label join end to end on a real embedded Kafka broker and a Flink MiniCluster with RocksDB,
+ * checkpoints and {@code pipeline.generic-types: false}: 10,000 impressions with clicks and
+ * conversions, out of order within the watermark bound, ~1% duplicates and ~1% malformed records.
+ * Every impression must yield exactly one example with the generator's labels, and every malformed
+ * record must be on the dead-letter topic with a reason; also across a forced failure.
+ */
+class PipelineJoinITCase {
+  private static final int IMPRESSIONS = 10_000;
+
+  @RegisterExtension
+  static final MiniClusterExtension FLINK = new MiniClusterExtension(
+      new MiniClusterResourceConfiguration.Builder()
+          .setNumberTaskManagers(1)
+          .setNumberSlotsPerTaskManager(2)
+          .setConfiguration(flinkConfig())
+          .build());
+
+  static EmbeddedKafka kafka;
+  @TempDir static Path checkpoints;
+
+  static Configuration flinkConfig() {
+    Configuration c = new Configuration();
+    c.setString("state.backend.type", "rocksdb");
+    c.setString("execution.checkpointing.interval", "200 ms");
+    c.setString("pipeline.generic-types", "false");
+    c.setString("restart-strategy.type", "fixed-delay");
+    c.setString("restart-strategy.fixed-delay.attempts", "5");
+    c.setString("restart-strategy.fixed-delay.delay", "200 ms");
+    return c;
+  }
+
+  @BeforeAll
+  static void startKafka() throws Exception {
+    kafka = EmbeddedKafka.start();
+  }
+
+  @AfterAll
+  static void stopKafka() {
+    kafka.close();
+  }
+
+  private static JobConfig config(String run) {
+    Map<String, String> m = new HashMap<>();
+    m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
+    m.put(Key.GROUP_ID.yaml(), "pipeline-" + run);
+    m.put(Key.TOPIC_IMPRESSIONS.yaml(), run + "-impressions");
+    m.put(Key.TOPIC_CLICKS.yaml(), run + "-clicks");
+    m.put(Key.TOPIC_CONVERSIONS.yaml(), run + "-conversions");
+    m.put(Key.TOPIC_EXAMPLES.yaml(), run + "-examples");
+    m.put(Key.TOPIC_DEAD_LETTER.yaml(), run + "-dead-letter");
+    m.put(Key.CLICK_WINDOW.yaml(), "60 s");
+    m.put(Key.CONVERSION_WINDOW.yaml(), "120 s");
+    m.put(Key.OUT_OF_ORDERNESS.yaml(), "2 s");
+    m.put(Key.ORPHAN_WAIT.yaml(), "10 s");
+    return JobConfig.of(m);
+  }
+
+  private static EventGenerator produce(JobConfig cfg, String run) throws Exception {
+    kafka.createTopics(Map.of(cfg.string(Key.TOPIC_IMPRESSIONS), 2, cfg.string(Key.TOPIC_CLICKS), 2,
+        cfg.string(Key.TOPIC_CONVERSIONS), 2, cfg.string(Key.TOPIC_EXAMPLES), 2, cfg.string(Key.TOPIC_DEAD_LETTER), 1));
+    EventGenerator gen = new EventGenerator(IMPRESSIONS, System.currentTimeMillis() - 3_600_000L, 60_000, 120_000, 17);
+    List<EventGenerator.Rec> renamed = gen.records.stream()
+        .map(r -> new EventGenerator.Rec(run + "-" + r.topic(), r.key(), r.value(), r.sortTs(), r.malformed())).toList();
+    gen.records.clear();
+    gen.records.addAll(renamed);
+    gen.send(kafka.bootstrapServers());
+    return gen;
+  }
+
+  private static void run(JobConfig cfg, String run, KafkaRecordDeserializationSchema<ParsedRecord> deserializer)
+      throws Exception {
+    StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(flinkConfig());
+    env.setParallelism(2);
+    Properties client = new Properties();
+    PipelineJob.build(env, cfg, PipelineJob.kafkaEvents(cfg, true, client, deserializer),
+        PipelineJob.kafkaExamples(cfg, run + "-tx", client), PipelineJob.kafkaDeadLetters(cfg, run + "-tx", client));
+    env.execute("pipeline-join-" + run);
+  }
+
+  private static void verify(JobConfig cfg, EventGenerator gen) throws Exception {
+    List<ConsumerRecord<byte[], byte[]>> examples = TopicReader.readAll(kafka.bootstrapServers(),
+        cfg.string(Key.TOPIC_EXAMPLES), IMPRESSIONS, Duration.ofSeconds(60), Duration.ofSeconds(2));
+    Map<String, LabeledExample> byId = new HashMap<>();
+    for (ConsumerRecord<byte[], byte[]> r : examples) {
+      LabeledExample e = JsonRecords.readExample(r.value());
+      assertFalse(byId.containsKey(e.requestId), "duplicate example " + e.requestId);
+      byId.put(e.requestId, e);
+    }
+    assertEquals(IMPRESSIONS, examples.size(), "one example per impression");
+    int clicks = 0;
+    int conversions = 0;
+    for (Map.Entry<String, int[]> t : gen.truth.entrySet()) {
+      LabeledExample e = byId.get(t.getKey());
+      assertTrue(e != null, "example for " + t.getKey());
+      assertEquals(t.getValue()[0], e.click, "click of " + t.getKey());
+      assertEquals(t.getValue()[1], e.conversion, "conversion of " + t.getKey());
+      assertEquals("m1", e.model);
+      clicks += e.click;
+      conversions += e.conversion;
+    }
+    assertTrue(clicks > 1_500 && conversions > 300, clicks + " clicks, " + conversions + " conversions");
+
+    List<ConsumerRecord<byte[], byte[]>> dead = TopicReader.readAll(kafka.bootstrapServers(),
+        cfg.string(Key.TOPIC_DEAD_LETTER), gen.malformed, Duration.ofSeconds(30), Duration.ofSeconds(2));
+    assertEquals(gen.malformed, dead.size(), "every malformed record, once, on dead-letter");
+    ObjectMapper json = new ObjectMapper();
+    for (ConsumerRecord<byte[], byte[]> r : dead) {
+      JsonNode d = json.readTree(r.value());
+      assertFalse(d.get("reason").asText().isEmpty());
+      assertTrue(d.get("source_topic").asText().endsWith("impressions") || d.get("source_topic").asText().endsWith("clicks")
+          || d.get("source_topic").asText().endsWith("conversions"));
+      assertTrue(d.get("offset").asLong() >= 0);
+      assertTrue(d.has("raw"));
+    }
+  }
+
+  @Test
+  void everyImpressionYieldsExactlyOneCorrectExample() throws Exception {
+    JobConfig cfg = config("plain");
+    EventGenerator gen = produce(cfg, "plain");
+    assertTrue(gen.malformed >= 100 && gen.duplicates >= 100, gen.malformed + " malformed, " + gen.duplicates + " duplicates");
+    run(cfg, "plain", PipelineJob.eventDeserializer(cfg));
+    verify(cfg, gen);
+  }
+
+  /** Fails the source task once in the middle of the stream; the job restarts from a checkpoint. */
+  static final class FailOnce implements KafkaRecordDeserializationSchema<ParsedRecord> {
+    static final AtomicInteger SEEN = new AtomicInteger();
+    static final AtomicBoolean FAILED = new AtomicBoolean();
+    private final EventDeserializer inner;
+    private final int failAt;
+
+    FailOnce(EventDeserializer inner, int failAt) {
+      this.inner = inner;
+      this.failAt = failAt;
+    }
+
+    @Override
+    public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<ParsedRecord> out) throws java.io.IOException {
+      // Slow enough that several checkpoints complete before the failure.
+      LockSupport.parkNanos(100_000);
+      if (SEEN.incrementAndGet() == failAt && FAILED.compareAndSet(false, true)) {
+        throw new java.io.IOException("forced failure in the middle of the stream");
+      }
+      inner.deserialize(record, out);
+    }
+
+    @Override
+    public TypeInformation<ParsedRecord> getProducedType() {
+      return inner.getProducedType();
+    }
+  }
+
+  @Test
+  void forcedFailureLosesAndDuplicatesNothing() throws Exception {
+    JobConfig cfg = config("failing");
+    EventGenerator gen = produce(cfg, "failing");
+    run(cfg, "failing", new FailOnce(PipelineJob.eventDeserializer(cfg), gen.records.size() / 2));
+    assertTrue(FailOnce.FAILED.get(), "the failure happened");
+    verify(cfg, gen);
+  }
+}
