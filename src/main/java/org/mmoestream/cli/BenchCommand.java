@@ -1,6 +1,7 @@
 package org.mmoestream.cli;
 
 import java.util.concurrent.Callable;
+import org.mmoestream.bench.JoinBench;
 import org.mmoestream.bench.ModelBench;
 import org.mmoestream.config.InputException;
 import picocli.CommandLine.Command;
@@ -13,11 +14,12 @@ import picocli.CommandLine.Parameters;
     mixinStandardHelpOptions = true,
     description = {
       "Runs a benchmark and prints each figure as 'name value unit'.",
-      "  model  training-step and forward-only throughput of the reference MMoE shape on one thread"
+      "  model  training-step and forward-only throughput of the reference MMoE shape on one thread",
+      "  join   label-join throughput through Kafka -> Flink (RocksDB) -> Kafka, and state per pending request"
     })
 final class BenchCommand implements Callable<Integer> {
 
-  @Parameters(index = "0", paramLabel = "WHAT", description = "what to measure: model")
+  @Parameters(index = "0", paramLabel = "WHAT", description = "what to measure: model, join")
   String what;
 
   @Option(names = "--batches", split = ",", defaultValue = "1,32,256,1024", description = "batch sizes (default: ${DEFAULT-VALUE})")
@@ -29,15 +31,22 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--repeats", defaultValue = "5", description = "timed repeats per figure; the median is reported (default: ${DEFAULT-VALUE})")
   int repeats;
 
+  @Option(names = "--impressions", defaultValue = "200000", description = "join: impressions to join (default: ${DEFAULT-VALUE})")
+  int impressions;
+
+  @Option(names = "--parallelism", split = ",", defaultValue = "1,2", description = "join: parallelisms to measure (default: ${DEFAULT-VALUE})")
+  int[] parallelism;
+
   @Override
-  public Integer call() {
-    if (!what.equals("model")) {
-      throw new InputException("bench: unknown benchmark '" + what + "' (available: model).");
+  public Integer call() throws Exception {
+    if (seconds <= 0 || repeats < 1 || impressions < 1) {
+      throw new InputException("--seconds must be positive, --repeats and --impressions at least 1.");
     }
-    if (seconds <= 0 || repeats < 1) {
-      throw new InputException("--seconds must be positive and --repeats at least 1.");
+    switch (what) {
+      case "model" -> new ModelBench(seconds, repeats, System.out).run(batches);
+      case "join" -> new JoinBench(impressions, System.out).run(parallelism);
+      default -> throw new InputException("bench: unknown benchmark '" + what + "' (available: model, join).");
     }
-    new ModelBench(seconds, repeats, System.out).run(batches);
     return 0;
   }
 }
