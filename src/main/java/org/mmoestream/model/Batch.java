@@ -65,6 +65,16 @@ public final class Batch {
     return new Batch(rows, ids, offsets, dense, labels);
   }
 
+  /** The same batch with other sparse ids (same CSR layout), e.g. slots of a compact table. */
+  public Batch withIds(int[][] newIds) {
+    return new Batch(rows, newIds, offsets, dense, labels);
+  }
+
+  /** The ids of sparse feature {@code f} for all rows, CSR order (do not modify). */
+  public int[] ids(int f) {
+    return ids[f];
+  }
+
   public int rows() {
     return rows;
   }

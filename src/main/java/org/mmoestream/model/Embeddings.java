@@ -2,7 +2,7 @@ package org.mmoestream.model;
 
 import java.util.Arrays;
 import java.util.List;
-import java.util.random.RandomGenerator;
+import java.util.SplittableRandom;
 import org.mmoestream.feature.SparseFeature;
 import org.mmoestream.model.optim.Optimizer;
 import org.mmoestream.model.optim.OptimizerConfig;
@@ -23,9 +23,19 @@ public final class Embeddings {
   private final INDArray[][] state;
   private final NdAccess[][] stateAccess;
   private final RowGradients[] grads;
+  private final int slots;
 
   public Embeddings(List<SparseFeature> features, DataType type, OptimizerConfig opt) {
+    this(features, type, opt, features.stream().mapToInt(SparseFeature::buckets).toArray());
+  }
+
+  /**
+   * Tables of {@code rows[f]} rows instead of the features' bucket counts: a compact working set
+   * whose slots the caller maps to bucket ids (the streaming trainer keeps rows in Flink state).
+   */
+  public Embeddings(List<SparseFeature> features, DataType type, OptimizerConfig opt, int[] rows) {
     this.features = List.copyOf(features);
+    this.slots = opt.stateSlots();
     int n = features.size();
     inputOffset = new int[n];
     tables = new INDArray[n];
@@ -38,23 +48,67 @@ public final class Embeddings {
       SparseFeature sf = features.get(f);
       inputOffset[f] = off;
       off += sf.dim();
-      tables[f] = Nd4j.zeros(type, sf.buckets(), sf.dim());
+      tables[f] = Nd4j.zeros(type, rows[f], sf.dim());
       access[f] = NdAccess.of(tables[f]);
       for (int s = 0; s < opt.stateSlots(); s++) {
-        state[f][s] = Nd4j.valueArrayOf(new long[] {sf.buckets(), sf.dim()}, opt.initialState(s), type);
+        state[f][s] = Nd4j.valueArrayOf(new long[] {rows[f], sf.dim()}, opt.initialState(s), type);
         stateAccess[f][s] = NdAccess.of(state[f][s]);
       }
       grads[f] = new RowGradients(sf.dim());
     }
   }
 
-  /** Draws every entry from N(0, 0.01^2), feature by feature. */
-  public void initialize(RandomGenerator rnd) {
-    for (NdAccess a : access) {
-      for (int i = 0; i < a.length(); i++) {
-        a.set(i, 0.01 * rnd.nextGaussian());
+  /** Sets every row to its initial value, {@link #initialRow}. */
+  public void initialize(long seed) {
+    for (int f = 0; f < tables.length; f++) {
+      int dim = features.get(f).dim();
+      double[] row = new double[dim];
+      int rows = access[f].length() / dim;
+      for (int r = 0; r < rows; r++) {
+        initialRow(seed, f, r, row);
+        access[f].write(r * dim, row, 0, dim);
       }
     }
+  }
+
+  /**
+   * The initial value of row {@code row} of table {@code f}: N(0, 0.01^2) entries drawn from a
+   * generator seeded by (seed, f, row) alone, so a row first touched late in a stream, in another
+   * process, starts where offline training starts it.
+   */
+  public static void initialRow(long seed, int f, int row, double[] dst) {
+    SplittableRandom rnd = new SplittableRandom(seed ^ ((((long) f << 40) + row + 1) * 0x9E3779B97F4A7C15L));
+    for (int k = 0; k < dst.length; k++) {
+      dst[k] = 0.01 * rnd.nextGaussian();
+    }
+  }
+
+  /** Optimizer state slots kept per row entry. */
+  public int stateSlots() {
+    return slots;
+  }
+
+  /** Copies row {@code r} of table {@code f} and its optimizer state ({@code dim * (1 + slots)}). */
+  public void readRow(int f, int r, double[] dst) {
+    int dim = features.get(f).dim();
+    access[f].read(r * dim, dst, 0, dim);
+    for (int s = 0; s < slots; s++) {
+      stateAccess[f][s].read(r * dim, dst, (s + 1) * dim, dim);
+    }
+  }
+
+  /** Writes what {@link #readRow} read. */
+  public void writeRow(int f, int r, double[] src) {
+    int dim = features.get(f).dim();
+    access[f].write(r * dim, src, 0, dim);
+    for (int s = 0; s < slots; s++) {
+      stateAccess[f][s].write(r * dim, src, (s + 1) * dim, dim);
+    }
+  }
+
+  /** Optimizer state slot {@code s} of table {@code f}, [rows, dim]. */
+  public INDArray state(int f, int s) {
+    return state[f][s];
   }
 
   public int count() {

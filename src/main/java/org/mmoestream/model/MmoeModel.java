@@ -40,14 +40,19 @@ public final class MmoeModel {
   private long examplesSeen;
   private long skippedBatches;
 
-  private MmoeModel(ModelSpec spec, DataType type) {
+  private final long seed;
+
+  private MmoeModel(ModelSpec spec, long seed, DataType type, int[] tableRows) {
     this.spec = spec;
+    this.seed = seed;
     this.type = type;
     this.width = spec.features().inputDim();
     this.denseOffset = spec.features().denseOffset();
     this.network = new MmoeNetwork(spec.architecture(), width, spec.taskNames(), type);
     OptimizerConfig oc = spec.optimizer();
-    this.embeddings = new Embeddings(spec.features().sparse(), type, oc);
+    this.embeddings = tableRows == null
+        ? new Embeddings(spec.features().sparse(), type, oc)
+        : new Embeddings(spec.features().sparse(), type, oc, tableRows);
     this.normalizer = new DenseNormalizer(spec.features().dense());
     this.objective = spec.objective();
     this.optimizer = new Optimizer(oc);
@@ -63,11 +68,33 @@ public final class MmoeModel {
 
   /** A freshly initialized model; the same seed gives the same parameters. */
   public static MmoeModel create(ModelSpec spec, long seed, DataType type) {
-    MmoeModel m = new MmoeModel(spec, type);
-    SplittableRandom rnd = new SplittableRandom(seed);
-    m.network.initialize(rnd);
-    m.embeddings.initialize(rnd);
+    MmoeModel m = new MmoeModel(spec, seed, type, null);
+    m.network.initialize(new SplittableRandom(seed));
+    m.embeddings.initialize(seed);
     return m;
+  }
+
+  /**
+   * A model whose embedding tables are compact working sets of {@code tableRows[f]} slots, left
+   * zero: the caller loads rows into slots (see {@link Embeddings#readRow}) and remaps batch ids
+   * ({@link Batch#withIds}). The dense part is initialized as by {@link #create}.
+   */
+  public static MmoeModel createCompact(ModelSpec spec, long seed, DataType type, int[] tableRows) {
+    MmoeModel m = new MmoeModel(spec, seed, type, tableRows);
+    m.network.initialize(new SplittableRandom(seed));
+    return m;
+  }
+
+  /** The seed the parameters were initialized from. */
+  public long seed() {
+    return seed;
+  }
+
+  /** Restores the optimizer step counter and example count (from a snapshot or state). */
+  public void restoreCounters(long step, long examplesSeen, long skippedBatches) {
+    this.step = step;
+    this.examplesSeen = examplesSeen;
+    this.skippedBatches = skippedBatches;
   }
 
   /** Result of one training step. */

@@ -1,0 +1,142 @@
+package org.mmoestream.model.codec;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The safetensors layout (huggingface/safetensors): an 8-byte little-endian header length, a JSON
+ * header mapping each tensor name to its dtype, shape and byte range (and {@code __metadata__} to
+ * string pairs), padded with spaces to 8 bytes, then the raw little-endian tensor bytes.
+ */
+public final class Safetensors {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private Safetensors() {}
+
+  /** A tensor: float32 ({@code F32}) or int64 ({@code I64}) values in row-major order. */
+  public record Tensor(String dtype, long[] shape, float[] f32, long[] i64) {
+    public static Tensor f32(long[] shape, float[] values) {
+      return new Tensor("F32", shape, values, null);
+    }
+
+    public static Tensor i64(long[] shape, long[] values) {
+      return new Tensor("I64", shape, null, values);
+    }
+
+    int bytes() {
+      return f32 != null ? f32.length * 4 : i64.length * 8;
+    }
+
+    long elements() {
+      return Arrays.stream(shape).reduce(1, (a, b) -> a * b);
+    }
+  }
+
+  /** Tensors (in order) with metadata. */
+  public record Content(Map<String, String> metadata, Map<String, Tensor> tensors) {}
+
+  public static byte[] write(Content c) {
+    ObjectNode header = JSON.createObjectNode();
+    ObjectNode meta = header.putObject("__metadata__");
+    c.metadata().forEach(meta::put);
+    long offset = 0;
+    for (Map.Entry<String, Tensor> e : c.tensors().entrySet()) {
+      Tensor t = e.getValue();
+      if (t.elements() != (t.f32 != null ? t.f32.length : t.i64.length)) {
+        throw new IllegalArgumentException("tensor " + e.getKey() + " has a shape that does not match its values");
+      }
+      ObjectNode n = header.putObject(e.getKey());
+      n.put("dtype", t.dtype());
+      var shape = n.putArray("shape");
+      for (long d : t.shape()) {
+        shape.add(d);
+      }
+      n.putArray("data_offsets").add(offset).add(offset + t.bytes());
+      offset += t.bytes();
+    }
+    byte[] h = header.toString().getBytes(StandardCharsets.UTF_8);
+    int padded = (h.length + 7) / 8 * 8;
+    ByteBuffer out = ByteBuffer.allocate(8 + padded + (int) offset).order(ByteOrder.LITTLE_ENDIAN);
+    out.putLong(padded);
+    out.put(h);
+    for (int i = h.length; i < padded; i++) {
+      out.put((byte) ' ');
+    }
+    for (Tensor t : c.tensors().values()) {
+      if (t.f32 != null) {
+        out.asFloatBuffer().put(t.f32);
+      } else {
+        out.asLongBuffer().put(t.i64);
+      }
+      out.position(out.position() + t.bytes());
+    }
+    return out.array();
+  }
+
+  /** Parses safetensors bytes; rejects a malformed layout with a message saying what is wrong. */
+  public static Content read(byte[] bytes) {
+    if (bytes.length < 8) {
+      throw new IllegalArgumentException("not a safetensors file: " + bytes.length + " bytes");
+    }
+    ByteBuffer in = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+    long n = in.getLong();
+    if (n < 2 || n > bytes.length - 8) {
+      throw new IllegalArgumentException("not a safetensors file: header length " + n);
+    }
+    JsonNode header;
+    try {
+      header = JSON.readTree(new String(bytes, 8, (int) n, StandardCharsets.UTF_8));
+    } catch (IOException e) {
+      throw new IllegalArgumentException("safetensors header is not JSON", e);
+    }
+    int base = 8 + (int) n;
+    Map<String, String> meta = new LinkedHashMap<>();
+    Map<String, Tensor> tensors = new LinkedHashMap<>();
+    Iterator<Map.Entry<String, JsonNode>> it = header.fields();
+    while (it.hasNext()) {
+      Map.Entry<String, JsonNode> e = it.next();
+      if (e.getKey().equals("__metadata__")) {
+        e.getValue().fields().forEachRemaining(m -> meta.put(m.getKey(), m.getValue().asText()));
+        continue;
+      }
+      JsonNode t = e.getValue();
+      long[] shape = new long[t.get("shape").size()];
+      for (int i = 0; i < shape.length; i++) {
+        shape[i] = t.get("shape").get(i).asLong();
+      }
+      long begin = t.get("data_offsets").get(0).asLong();
+      long end = t.get("data_offsets").get(1).asLong();
+      if (begin < 0 || end < begin || base + end > bytes.length) {
+        throw new IllegalArgumentException("tensor " + e.getKey() + " lies outside the file");
+      }
+      ByteBuffer data = ByteBuffer.wrap(bytes, base + (int) begin, (int) (end - begin)).slice().order(ByteOrder.LITTLE_ENDIAN);
+      switch (t.get("dtype").asText()) {
+        case "F32" -> {
+          float[] v = new float[(int) ((end - begin) / 4)];
+          data.asFloatBuffer().get(v);
+          tensors.put(e.getKey(), Tensor.f32(shape, v));
+        }
+        case "I64" -> {
+          long[] v = new long[(int) ((end - begin) / 8)];
+          data.asLongBuffer().get(v);
+          tensors.put(e.getKey(), Tensor.i64(shape, v));
+        }
+        default -> throw new IllegalArgumentException("tensor " + e.getKey() + " has unsupported dtype " + t.get("dtype").asText());
+      }
+      Tensor parsed = tensors.get(e.getKey());
+      if (parsed.elements() != (parsed.f32 != null ? parsed.f32.length : parsed.i64.length)) {
+        throw new IllegalArgumentException("tensor " + e.getKey() + " has " + (end - begin) + " bytes for shape " + Arrays.toString(shape));
+      }
+    }
+    return new Content(meta, tensors);
+  }
+}
