@@ -36,6 +36,16 @@ public final class JobConfig implements Serializable {
     DROP_CONVERSIONS_WITHOUT_CLICK("join.drop-conversions-without-click", "true", "drop (and count) a conversion whose impression was not clicked; false labels it conversion=1, click=0", Parsers::bool),
     MAX_RECORD_BYTES("events.max-record-bytes", "65536", "larger records go to the dead-letter topic", Parsers::positiveInt),
     MAX_FUTURE("events.max-future", "1 d", "a timestamp further ahead of the clock is rejected", Parsers::positiveDuration),
+    TOPIC_MODEL("topics.model", "model", "published model versions (safetensors)", Parsers::topic),
+    MODEL_SPEC("model.spec", "examples/ctr-cvr.yaml", "model spec file (YAML): features, tasks, architecture, optimizer", Parsers::text),
+    SEED("train.seed", "42", "seed of the initial parameters", Parsers::positiveInt),
+    BATCH_SIZE("train.batch-size", "256", "examples per training step", Parsers::positiveInt),
+    MAX_WAIT("train.max-wait", "1 s", "a partial batch is trained after waiting this long (processing time)", Parsers::positiveDuration),
+    WORKING_SET_ROWS("train.working-set-rows", "1000000", "embedding rows kept in memory per model before they are written back to state", Parsers::positiveInt),
+    METRICS_WINDOW("train.metrics-window", "10000", "examples in the sliding window of the progressive metrics", Parsers::positiveInt),
+    PUBLISH_INTERVAL("publish.interval", "10 s", "a model version is published this often (processing time)", Parsers::positiveDuration),
+    FULL_EVERY("publish.full-every", "10", "every N-th version is a full snapshot (and the first after a start)", Parsers::positiveInt),
+    MAX_MESSAGE_BYTES("publish.max-message-bytes", "900000", "larger snapshots are split into chunks of this size", Parsers::positiveInt),
     TRANSACTION_TIMEOUT("kafka.transaction-timeout", "10 min", "exactly-once sink transaction timeout (at most the broker's 15 min)", Parsers::transactionTimeout);
 
     final String yaml;

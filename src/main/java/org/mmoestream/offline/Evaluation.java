@@ -6,6 +6,7 @@ import java.util.Map;
 import org.mmoestream.feature.EncodedExample;
 import org.mmoestream.model.Batch;
 import org.mmoestream.model.GateStatistics;
+import org.mmoestream.model.Heads;
 import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.TaskMetrics;
@@ -29,21 +30,8 @@ public final class Evaluation {
 
   /** Adds the predictions (per head, per row) of a labeled batch. */
   public void add(Batch b, double[][] predictions) {
-    int[] mask = spec.maskOf();
-    List<String> names = spec.heads();
-    int tasks = spec.tasks().size();
-    for (int r = 0; r < b.rows(); r++) {
-      for (int t = 0; t < tasks; t++) {
-        if (mask[t] >= 0 && b.label(mask[t], r) <= 0.5f) {
-          continue;
-        }
-        heads.get(names.get(t)).add(predictions[t][r], b.label(t, r) > 0.5f);
-      }
-      if (names.size() > tasks) {
-        boolean y = b.label(spec.taskIndex("ctr"), r) > 0.5f && b.label(spec.taskIndex("cvr"), r) > 0.5f;
-        heads.get("ctcvr").add(predictions[tasks][r], y);
-      }
-    }
+    TaskMetrics[] byHead = heads.values().toArray(new TaskMetrics[0]);
+    Heads.visit(spec, b, predictions, (h, p, y) -> byHead[h].add(p, y));
   }
 
   public GateStatistics gates() {

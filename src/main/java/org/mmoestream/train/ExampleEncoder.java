@@ -1,0 +1,92 @@
+package org.mmoestream.train;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import org.mmoestream.feature.EncodedExample;
+import org.mmoestream.feature.FeatureEncoder;
+import org.mmoestream.feature.FeatureSpec;
+import org.mmoestream.model.ModelSpec;
+import org.mmoestream.model.TaskSpec;
+
+/**
+ * Turns a joined example (features as JSON, click and conversion labels) or a score request into
+ * the model's input. Tasks take their label from {@code click} or {@code conversion} (the task's
+ * {@code label} names which). Pure: no Flink.
+ */
+public final class ExampleEncoder {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private final ModelSpec spec;
+  private final FeatureEncoder encoder;
+  private final boolean[] isClick;
+
+  public ExampleEncoder(ModelSpec spec) {
+    this.spec = spec;
+    this.encoder = new FeatureEncoder(spec.features());
+    this.isClick = new boolean[spec.tasks().size()];
+    for (int t = 0; t < isClick.length; t++) {
+      TaskSpec task = spec.tasks().get(t);
+      if (!task.label().equals("click") && !task.label().equals("conversion")) {
+        throw new IllegalArgumentException("task " + task.name() + " has label '" + task.label()
+            + "'; a streaming model's tasks take the label click or conversion");
+      }
+      isClick[t] = task.label().equals("click");
+    }
+  }
+
+  /** Encodes features and labels; throws IllegalArgumentException naming the bad feature. */
+  public EncodedExample encode(String featuresJson, int click, int conversion) {
+    float[] labels = new float[isClick.length];
+    for (int t = 0; t < labels.length; t++) {
+      labels[t] = isClick[t] ? click : conversion;
+    }
+    return encodeFeatures(featuresJson, labels);
+  }
+
+  /** Encodes features only (labels null), for scoring. */
+  public EncodedExample encodeFeatures(String featuresJson, float[] labels) {
+    JsonNode f;
+    try {
+      f = JSON.readTree(featuresJson);
+    } catch (IOException e) {
+      throw new IllegalArgumentException("features are not JSON");
+    }
+    FeatureSpec fs = spec.features();
+    int[][] ids = new int[fs.sparse().size()][];
+    for (int i = 0; i < ids.length; i++) {
+      String col = fs.sparse().get(i).column();
+      try {
+        ids[i] = encoder.sparse(i, value(f.get(col)));
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("feature " + col + " " + e.getMessage());
+      }
+    }
+    double[] dense = new double[fs.dense().size()];
+    for (int i = 0; i < dense.length; i++) {
+      String col = fs.dense().get(i).column();
+      try {
+        dense[i] = encoder.dense(i, value(f.get(col)));
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("feature " + col + " " + e.getMessage());
+      }
+    }
+    return new EncodedExample(ids, dense, labels);
+  }
+
+  private static Object value(JsonNode v) {
+    if (v == null || v.isNull()) {
+      return null;
+    }
+    if (v.isNumber()) {
+      return v.doubleValue();
+    }
+    if (v.isArray()) {
+      List<String> out = new ArrayList<>();
+      v.forEach(x -> out.add(x.asText()));
+      return out;
+    }
+    return v.asText();
+  }
+}

@@ -1,0 +1,188 @@
+package org.mmoestream.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.junit.jupiter.api.Test;
+import org.mmoestream.event.LabeledExample;
+import org.mmoestream.feature.EncodedExample;
+import org.mmoestream.model.Batch;
+import org.mmoestream.model.MmoeModel;
+import org.mmoestream.model.ModelSpec;
+import org.mmoestream.model.NdAccess;
+import org.mmoestream.model.Variant;
+import org.mmoestream.model.codec.SnapshotState;
+import org.mmoestream.model.codec.SpecJson;
+import org.mmoestream.publish.ModelChunk;
+import org.mmoestream.testing.TestSpecs;
+import org.nd4j.linalg.api.buffer.DataType;
+
+/** The training operator in a keyed harness on the RocksDB backend. */
+class TrainOperatorTest {
+  private static final int BATCH = 8;
+  private static final ModelSpec SPEC = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
+
+  private static TrainOperator.Settings settings(long publishMillis) {
+    return new TrainOperator.Settings(SpecJson.write(SPEC), 42, BATCH, 60_000, publishMillis, 3, 700, 1_000_000, 1000);
+  }
+
+  private static KeyedOneInputStreamOperatorTestHarness<String, LabeledExample, ModelChunk> harness(TrainOperator op)
+      throws Exception {
+    var h = new KeyedOneInputStreamOperatorTestHarness<>(op, e -> e.model, Types.STRING);
+    h.setStateBackend(new EmbeddedRocksDBStateBackend());
+    return h;
+  }
+
+  static List<LabeledExample> examples(int n, long seed) {
+    Random rnd = new Random(seed);
+    List<LabeledExample> out = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      LabeledExample e = new LabeledExample();
+      e.requestId = "r" + seed + "-" + i;
+      e.model = "m1";
+      int user = rnd.nextInt(20);
+      e.features = "{\"user\":\"u" + user + "\",\"item\":\"i" + rnd.nextInt(9) + "\",\"tags\":[\"t" + rnd.nextInt(4)
+          + "\",\"t" + rnd.nextInt(4) + "\"],\"price\":" + rnd.nextInt(100) + ",\"age\":" + (20 + rnd.nextInt(50)) + "}";
+      e.click = user % 3 == 0 || rnd.nextDouble() < 0.2 ? 1 : 0;
+      e.conversion = e.click == 1 && rnd.nextDouble() < 0.4 ? 1 : 0;
+      e.impressionTs = 1_700_000_000_000L + i;
+      out.add(e);
+    }
+    return out;
+  }
+
+  private static List<EncodedExample> encode(List<LabeledExample> xs) {
+    ExampleEncoder enc = new ExampleEncoder(SPEC);
+    return xs.stream().map(e -> enc.encode(e.features, e.click, e.conversion)).toList();
+  }
+
+  private static double[] values(NdAccess a) {
+    double[] v = new double[a.length()];
+    a.read(0, v, 0, v.length);
+    return v;
+  }
+
+  @Test
+  void operatorAndOfflineStepGiveTheSameParameters() throws Exception {
+    List<LabeledExample> xs = examples(5 * BATCH, 1);
+    TrainOperator op = new TrainOperator(settings(60_000));
+    try (var h = harness(op)) {
+      h.open();
+      for (LabeledExample e : xs) {
+        h.processElement(e, 0);
+      }
+      MmoeModel offline = MmoeModel.create(SPEC, 42, DataType.FLOAT);
+      List<EncodedExample> enc = encode(xs);
+      for (int i = 0; i < enc.size(); i += BATCH) {
+        offline.trainStep(Batch.of(enc.subList(i, i + BATCH)));
+      }
+      MmoeModel streamed = op.runtimeOf("m1").model();
+      assertEquals(5, streamed.step());
+      assertArrayEquals(values(offline.network().paramAccess()), values(streamed.network().paramAccess()), 1e-5);
+      assertEquals(40, op.examplesTrained());
+      // Embedding rows: the operator's scores, which read its rows, equal the offline model's.
+      List<EncodedExample> probe = encode(examples(30, 2));
+      double[][] a = offline.predict(Batch.of(probe));
+      double[][] b = op.score("m1", probe);
+      for (int head = 0; head < a.length; head++) {
+        assertArrayEquals(a[head], b[head], 1e-5);
+      }
+    }
+  }
+
+  private static byte[] assemble(List<ModelChunk> chunks, long version) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    chunks.stream().filter(c -> c.version == version).sorted((x, y) -> Integer.compare(x.chunk, y.chunk))
+        .forEach(c -> out.writeBytes(c.bytes));
+    return out.toByteArray();
+  }
+
+  @Test
+  void publishedVersionsRebuildTheOperatorsModel() throws Exception {
+    TrainOperator op = new TrainOperator(settings(1_000));
+    try (var h = harness(op)) {
+      h.open();
+      h.setProcessingTime(0);
+      for (LabeledExample e : examples(3 * BATCH, 3)) {
+        h.processElement(e, 0);
+      }
+      h.setProcessingTime(1_000);
+      List<ModelChunk> out = h.extractOutputValues();
+      assertTrue(out.size() > 1, "the snapshot is chunked at 700 bytes: " + out.size());
+      assertEquals("full", out.get(0).kind);
+      assertEquals(1, out.get(0).version);
+      SnapshotState reader = new SnapshotState();
+      assertTrue(reader.apply(assemble(out, 1)));
+      List<EncodedExample> probe = encode(examples(40, 4));
+      assertSameScores(op.score("m1", probe), reader.model().predict(Batch.of(probe)));
+
+      for (LabeledExample e : examples(2 * BATCH, 5)) {
+        h.processElement(e, 0);
+      }
+      h.setProcessingTime(2_000);
+      out = h.extractOutputValues();
+      ModelChunk last = out.get(out.size() - 1);
+      assertEquals(2, last.version);
+      assertEquals("delta", last.kind);
+      assertTrue(reader.apply(assemble(out, 2)));
+      assertSameScores(op.score("m1", probe), reader.model().predict(Batch.of(probe)));
+      assertEquals(40, Long.parseLong(reader.metadata().get("examples_seen")));
+      assertTrue(reader.metadata().get("metrics").contains("\"ctr\":{\"auc\""), reader.metadata().get("metrics"));
+
+      // Nothing trained since: no new version.
+      int before = out.size();
+      h.setProcessingTime(3_000);
+      assertEquals(before, h.extractOutputValues().size());
+    }
+  }
+
+  private static void assertSameScores(double[][] a, double[][] b) {
+    for (int head = 0; head < a.length; head++) {
+      assertArrayEquals(a[head], b[head], 1e-6, "head " + head);
+    }
+  }
+
+  @Test
+  void checkpointAndRestoreKeepTheModelAndTheWaitingExamples() throws Exception {
+    List<LabeledExample> xs = examples(3 * BATCH + 3, 6);
+    TrainOperator first = new TrainOperator(settings(60_000));
+    OperatorSubtaskState snapshot;
+    double[][] before;
+    List<EncodedExample> probe = encode(examples(20, 7));
+    try (var h = harness(first)) {
+      h.open();
+      for (LabeledExample e : xs) {
+        h.processElement(e, 0);
+      }
+      h.prepareSnapshotPreBarrier(1);
+      snapshot = h.snapshot(1, 0);
+      before = first.score("m1", probe);
+    }
+    TrainOperator second = new TrainOperator(settings(60_000));
+    try (var h = harness(second)) {
+      h.initializeState(snapshot);
+      h.open();
+      assertSameScores(before, second.score("m1", probe));
+      assertEquals(3, second.runtimeOf("m1").buffer.size(), "the examples waiting for a batch survive");
+      for (LabeledExample e : examples(BATCH - 3, 8)) {
+        h.processElement(e, 0);
+      }
+      assertEquals(4, second.runtimeOf("m1").model().step());
+      assertEquals(32, second.runtimeOf("m1").model().examplesSeen());
+      // The first version after a restore is a full snapshot, numbered after the restored ones.
+      h.endInput();
+      List<ModelChunk> out = h.extractOutputValues();
+      assertEquals("full", out.get(0).kind);
+      assertEquals(1, out.get(0).version);
+    }
+  }
+}
