@@ -29,6 +29,11 @@ import org.mmoestream.event.serde.EventDeserializer;
 import org.mmoestream.event.serde.RecordSerializers;
 import org.mmoestream.join.AttributionPolicy;
 import org.mmoestream.join.LabelJoinFunction;
+import org.mmoestream.model.ModelSpec;
+import org.mmoestream.model.codec.SpecJson;
+import org.mmoestream.publish.ModelChunk;
+import org.mmoestream.publish.ModelRecords;
+import org.mmoestream.train.TrainOperator;
 
 /**
  * The pipeline job's graph: events -> validation (bad records to the dead-letter sink) -> label
@@ -43,7 +48,40 @@ public final class PipelineJob {
 
   private PipelineJob() {}
 
-  /** Builds the graph on {@code env} and returns the labeled examples stream. */
+  /**
+   * Builds join and trainer: events -> validation -> label join -> trainer (keyed by model id) ->
+   * {@code models}; {@code examples} (may be null) also receives the labeled examples.
+   */
+  public static DataStream<LabeledExample> build(StreamExecutionEnvironment env, JobConfig cfg, ModelSpec spec,
+      Source<ParsedRecord, ?, ?> events, Sink<LabeledExample> examples, Sink<DeadLetter> deadLetters,
+      Sink<ModelChunk> models) {
+    DataStream<LabeledExample> labeled = build(env, cfg, events, examples, deadLetters);
+    labeled
+        .keyBy(e -> e.model)
+        .transform("train", TypeInformation.of(ModelChunk.class), new TrainOperator(trainSettings(cfg, spec)))
+        .uid("trainer")
+        .sinkTo(models)
+        .uid("model-sink")
+        .name("model");
+    return labeled;
+  }
+
+  /** The trainer's settings from the job configuration. */
+  public static TrainOperator.Settings trainSettings(JobConfig cfg, ModelSpec spec) {
+    return new TrainOperator.Settings(SpecJson.write(spec), cfg.integer(Key.SEED), cfg.integer(Key.BATCH_SIZE),
+        cfg.millis(Key.MAX_WAIT), cfg.millis(Key.PUBLISH_INTERVAL), cfg.integer(Key.FULL_EVERY),
+        cfg.integer(Key.MAX_MESSAGE_BYTES), cfg.integer(Key.WORKING_SET_ROWS), cfg.integer(Key.METRICS_WINDOW));
+  }
+
+  /** Exactly-once sink of model versions (chunked safetensors with headers). */
+  public static KafkaSink<ModelChunk> kafkaModels(JobConfig cfg, String transactionalIdPrefix, Properties client) {
+    Properties p = new Properties();
+    p.putAll(client);
+    p.setProperty("max.request.size", String.valueOf(cfg.integer(Key.MAX_MESSAGE_BYTES) + 64 * 1024));
+    return exactlyOnce(cfg, transactionalIdPrefix + "-model", p, new ModelRecords(cfg.string(Key.TOPIC_MODEL)));
+  }
+
+  /** Builds the join only: events -> validation -> label join -> {@code examples} (may be null). */
   public static DataStream<LabeledExample> build(StreamExecutionEnvironment env, JobConfig cfg,
       Source<ParsedRecord, ?, ?> events, Sink<LabeledExample> examples, Sink<DeadLetter> deadLetters) {
     WatermarkStrategy<ParsedRecord> watermarks = WatermarkStrategy
@@ -66,7 +104,9 @@ public final class PipelineJob {
         .process(new LabelJoinFunction(policy))
         .uid("label-join")
         .name("label-join");
-    labeled.sinkTo(examples).uid("examples-sink").name("examples");
+    if (examples != null) {
+      labeled.sinkTo(examples).uid("examples-sink").name("examples");
+    }
     return labeled;
   }
 

@@ -37,11 +37,11 @@ public record OptimizerConfig(
     }
   }
 
-  /** Defaults per kind: SGD lr 0.05; Adagrad lr 0.05, accumulator 0.1; Adam lr 0.001. */
+  /** Defaults per kind: SGD lr 0.05; Adagrad lr 0.05, initial accumulator 0 (as PyTorch); Adam lr 0.001. */
   public static OptimizerConfig defaults(Kind kind) {
     return switch (kind) {
       case SGD -> new OptimizerConfig(kind, 0.05, 0, 0, 0, 0, 0, 0);
-      case ADAGRAD -> new OptimizerConfig(kind, 0.05, 0, 0, 1e-10, 0.1, 0, 0);
+      case ADAGRAD -> new OptimizerConfig(kind, 0.05, 0, 0, 1e-10, 0.0, 0, 0);
       case ADAM -> new OptimizerConfig(kind, 0.001, 0.9, 0.999, 1e-8, 0, 0, 0);
     };
   }
