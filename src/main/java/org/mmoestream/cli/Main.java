@@ -14,7 +14,9 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     version = "mmoe-stream 0.1.0",
     description = "Online multi-task (MMoE) ranking model training on Flink and Kafka.",
-    subcommands = {TrainFileCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+    subcommands = {TrainFileCommand.class, PipelineCommand.class, ModelCommand.class, SimulateCommand.class,
+      KafkaCommand.class, BenchCommand.class,
+      CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;

@@ -3,7 +3,7 @@ package org.mmoestream.model;
 import java.util.Locale;
 
 /**
- * Progressive metrics of one head over the last {@code window} scored rows: AUC (binned, 1,000
+ * Progressive metrics of one head over the last {@code window} scored rows: AUC (binned, 10,000
  * bins, with its error bound), log-loss, calibration. Each row is scored before it is trained on,
  * so these are honest out-of-sample figures of a model that keeps learning.
  */
@@ -11,7 +11,7 @@ public final class SlidingMetrics {
   private static final double EPS = 1e-7;
   private final double[] p;
   private final boolean[] y;
-  private final BinnedAuc auc = new BinnedAuc(1000);
+  private final BinnedAuc auc = new BinnedAuc(10_000);
   private int next;
   private int size;
   private double logLossSum;

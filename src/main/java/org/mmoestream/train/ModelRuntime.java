@@ -17,6 +17,7 @@ import org.mmoestream.event.LabeledExample;
 import org.mmoestream.feature.SparseFeature;
 import org.mmoestream.model.Batch;
 import org.mmoestream.model.Embeddings;
+import org.mmoestream.model.GateStatistics;
 import org.mmoestream.model.Heads;
 import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.ModelSpec;
@@ -48,6 +49,7 @@ final class ModelRuntime {
   private final Set<Long> dirty = new HashSet<>();
   private final Set<Long> touched = new LinkedHashSet<>();
   private final SlidingMetrics[] metrics;
+  private GateStatistics gates;
   final List<LabeledExample> buffer = new ArrayList<>();
   long bufferSince;
   long nextPublish;
@@ -66,6 +68,7 @@ final class ModelRuntime {
     capacity = new int[features];
     java.util.Arrays.fill(capacity, Math.max(16, settings.batchSize() * 2));
     model = MmoeModel.createCompact(spec, settings.seed(), DataType.FLOAT, capacity);
+    gates = new GateStatistics(spec.tasks().size(), model.network().experts());
     metrics = new SlidingMetrics[spec.heads().size()];
     for (int h = 0; h < metrics.length; h++) {
       metrics[h] = new SlidingMetrics(settings.metricsWindow());
@@ -211,6 +214,7 @@ final class ModelRuntime {
     Batch compact = load(b, st, slotIds);
     MmoeModel.StepResult r = model.trainStep(compact);
     Heads.visit(spec, b, r.predictions(), (h, p, y) -> metrics[h].add(p, y));
+    gates.add(model.network(), model.network().buffers(b.rows()));
     for (int f = 0; f < slotIds.length; f++) {
       int dim = spec.features().sparse().get(f).dim();
       double[] tmp = new double[dim * (1 + model.embeddings().stateSlots())];
@@ -293,6 +297,7 @@ final class ModelRuntime {
     needFull = false;
     trainedSinceVersion = 0;
     touched.clear();
+    gates = new GateStatistics(spec.tasks().size(), model.network().experts());
     lastPublished = true;
     return ModelChunk.split(key, v, kind, bytes, settings.maxMessageBytes());
   }
@@ -358,7 +363,17 @@ final class ModelRuntime {
     for (int h = 0; h < heads.size(); h++) {
       sb.append(h == 0 ? "" : ",").append('"').append(heads.get(h)).append("\":").append(metrics[h].json());
     }
-    return sb.append('}').toString();
+    // Mean gate weight of each expert per task over the examples since the last version.
+    sb.append(",\"gates\":{");
+    for (int t = 0; t < spec.tasks().size(); t++) {
+      sb.append(t == 0 ? "" : ",").append('"').append(spec.tasks().get(t).name()).append("\":[");
+      for (int e = 0; e < gates.experts(); e++) {
+        double w = gates.meanWeight(t, e);
+        sb.append(e == 0 ? "" : ",").append(Double.isFinite(w) ? String.format(Locale.ROOT, "%.4f", w) : "null");
+      }
+      sb.append(']');
+    }
+    return sb.append("}}").toString();
   }
 
   /** Progressive metrics of head {@code h}. */

@@ -1,0 +1,111 @@
+package org.mmoestream.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Iterator;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.Callable;
+import org.mmoestream.config.InputException;
+import org.mmoestream.model.ParamLayout;
+import org.mmoestream.model.codec.SnapshotState;
+import org.mmoestream.publish.ModelReader;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code mmoe model inspect}: versions, tensors and gate statistics of published models. */
+@Command(
+    name = "model",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Inspects models: 'inspect' reads the model topic (--bootstrap) or a snapshot file (--snapshot)",
+      "and prints the versions, tensor shapes, metrics and, per task, the mean gate weight of each expert."
+    })
+final class ModelCommand implements Callable<Integer> {
+  @Parameters(index = "0", paramLabel = "ACTION", description = "inspect")
+  String action;
+
+  @Option(names = "--bootstrap", description = "Kafka bootstrap servers (HOST:PORT)")
+  String bootstrap;
+
+  @Option(names = "--topic", defaultValue = "model", description = "model topic (default: ${DEFAULT-VALUE})")
+  String topic;
+
+  @Option(names = "--model", description = "only this model id")
+  String model;
+
+  @Option(names = "--snapshot", description = "a snapshot file (safetensors) instead of the topic")
+  Path snapshot;
+
+  @Option(names = "--wait", defaultValue = "3", description = "seconds without new versions before printing (default: ${DEFAULT-VALUE})")
+  int waitSeconds;
+
+  @Override
+  public Integer call() throws Exception {
+    if (!action.equals("inspect")) {
+      throw new InputException("model: unknown action '" + action + "' (available: inspect).");
+    }
+    PrintStream out = System.out;
+    if (snapshot != null) {
+      if (!Files.isRegularFile(snapshot)) {
+        throw new InputException(snapshot + ": file not found.");
+      }
+      SnapshotState s = new SnapshotState();
+      if (!s.apply(Files.readAllBytes(snapshot))) {
+        throw new InputException(snapshot + ": a delta snapshot cannot be inspected without its base.");
+      }
+      print(out, s);
+      return 0;
+    }
+    if (bootstrap == null) {
+      throw new InputException("model inspect needs --bootstrap HOST:PORT or --snapshot FILE.");
+    }
+    try (ModelReader reader = new ModelReader(bootstrap, topic, model, new Properties())) {
+      long quiet = System.nanoTime();
+      while (System.nanoTime() - quiet < Duration.ofSeconds(waitSeconds).toNanos()) {
+        if (reader.poll(Duration.ofMillis(500)) > 0) {
+          quiet = System.nanoTime();
+        }
+      }
+      if (reader.versions().isEmpty()) {
+        out.println("no model versions on topic " + topic);
+        return 0;
+      }
+      out.printf("%-16s %8s %6s %7s %10s%n", "model", "version", "kind", "chunks", "bytes");
+      for (ModelReader.Version v : reader.versions()) {
+        out.printf("%-16s %8d %6s %7d %10d%n", v.model(), v.version(), v.kind(), v.chunks(), v.bytes());
+      }
+      for (Map.Entry<String, SnapshotState> e : reader.models().entrySet()) {
+        out.println();
+        print(out, e.getValue());
+      }
+    }
+    return 0;
+  }
+
+  private static void print(PrintStream out, SnapshotState s) throws Exception {
+    out.printf("model %s, version %d, %d examples seen, %s%n", s.modelId(), s.version(), s.examplesSeen(),
+        s.model().spec().architecture().variant().key());
+    for (ParamLayout.Entry e : s.model().network().layout().entries()) {
+      out.printf("  %-32s %s%n", e.name(), java.util.Arrays.toString(e.shape()));
+    }
+    for (var f : s.model().spec().features().sparse()) {
+      out.printf("  %-32s [%d, %d]%n", "embedding." + f.name() + ".weight", f.buckets(), f.dim());
+    }
+    JsonNode metrics = new ObjectMapper().readTree(s.metadata().getOrDefault("metrics", "{}"));
+    Iterator<Map.Entry<String, JsonNode>> it = metrics.fields();
+    while (it.hasNext()) {
+      Map.Entry<String, JsonNode> m = it.next();
+      if (m.getKey().equals("gates")) {
+        m.getValue().fields().forEachRemaining(g -> out.printf("  gate %-10s mean expert weights %s%n", g.getKey(), g.getValue()));
+      } else {
+        out.printf("  %-10s %s%n", m.getKey(), m.getValue());
+      }
+    }
+  }
+}

@@ -1,0 +1,34 @@
+package org.mmoestream.cli;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import org.mmoestream.job.PipelineMain;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code mmoe pipeline}: join + train + publish against a given Kafka, on a local Flink cluster. */
+@Command(
+    name = "pipeline",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Runs the pipeline job (events -> label join -> online MMoE training -> model topic) against",
+      "the Kafka named in the job config, on a local Flink cluster configured by flink-conf/.",
+      "To run it on a Flink cluster, submit target/mmoe-stream-all.jar with entry class",
+      "org.mmoestream.job.PipelineMain and the arguments --config job.yaml."
+    })
+final class PipelineCommand implements Callable<Integer> {
+  @Option(names = "--config", required = true, description = "job configuration (YAML); see the README's table")
+  Path config;
+
+  @Option(names = "--flink-conf", defaultValue = "flink-conf", description = "directory of Flink's config.yaml (default: ${DEFAULT-VALUE})")
+  Path flinkConf;
+
+  @Option(names = "--parallelism", defaultValue = "0", description = "job parallelism (default: Flink's)")
+  int parallelism;
+
+  @Override
+  public Integer call() throws Exception {
+    PipelineMain.run(config, flinkConf, parallelism);
+    return 0;
+  }
+}

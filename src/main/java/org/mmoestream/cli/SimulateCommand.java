@@ -1,0 +1,55 @@
+package org.mmoestream.cli;
+
+import java.util.Properties;
+import java.util.concurrent.Callable;
+import org.mmoestream.config.InputException;
+import org.mmoestream.simulate.EventWriter;
+import org.mmoestream.simulate.Simulator;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code mmoe simulate}: simulated impressions, clicks and conversions into any Kafka. */
+@Command(name = "simulate", mixinStandardHelpOptions = true,
+    description = "Writes simulated events (users, items and contexts with hidden click and conversion probabilities) to Kafka.")
+final class SimulateCommand implements Callable<Integer> {
+  @Option(names = "--bootstrap", required = true, description = "Kafka bootstrap servers")
+  String bootstrap;
+
+  @Option(names = "--impressions", defaultValue = "100000", description = "impressions to write (default: ${DEFAULT-VALUE})")
+  long impressions;
+
+  @Option(names = "--rate", defaultValue = "0", description = "impressions per second; 0 = as fast as possible (default: ${DEFAULT-VALUE})")
+  double rate;
+
+  @Option(names = "--seed", defaultValue = "7", description = "simulator seed (default: ${DEFAULT-VALUE})")
+  long seed;
+
+  @Option(names = "--users", defaultValue = "300", description = "simulated users (default: ${DEFAULT-VALUE})")
+  int users;
+
+  @Option(names = "--items", defaultValue = "100", description = "simulated items (default: ${DEFAULT-VALUE})")
+  int items;
+
+  @Option(names = "--correlation", defaultValue = "0.5", description = "correlation of the CTR and CVR tasks, -1..1 (default: ${DEFAULT-VALUE})")
+  double correlation;
+
+  @Option(names = "--models", split = ",", defaultValue = "default", description = "model ids to spread impressions over (default: ${DEFAULT-VALUE})")
+  String[] models;
+
+  @Option(names = "--topic-prefix", defaultValue = "", description = "prefix of the topics impressions, clicks, conversions")
+  String prefix;
+
+  @Override
+  public Integer call() throws Exception {
+    if (impressions < 1 || rate < 0 || users < 1 || items < 1 || Math.abs(correlation) > 1) {
+      throw new InputException("--impressions, --users and --items must be at least 1, --rate >= 0, --correlation in [-1, 1].");
+    }
+    Simulator sim = new Simulator(seed, users, items, correlation, models);
+    try (EventWriter w = new EventWriter(bootstrap, prefix + "impressions", prefix + "clicks", prefix + "conversions", new Properties())) {
+      long n = w.write(sim, impressions, rate, 20_000, 60_000,
+          (imps, recs) -> System.err.printf("simulate: %,d impressions, %,d records%n", imps, recs));
+      System.out.printf("simulate: wrote %,d records for %,d impressions%n", n, impressions);
+    }
+    return 0;
+  }
+}

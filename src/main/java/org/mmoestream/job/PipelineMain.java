@@ -1,0 +1,55 @@
+package org.mmoestream.job;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Properties;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.GlobalConfiguration;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.mmoestream.config.InputException;
+import org.mmoestream.config.JobConfig;
+import org.mmoestream.config.JobConfig.Key;
+import org.mmoestream.model.ModelSpec;
+import org.mmoestream.model.SpecLoader;
+
+/**
+ * The pipeline job against a real Kafka: {@code main} is the entry class for {@code flink run}
+ * (the cluster's configuration applies), and {@link #run} serves {@code bin/mmoe pipeline} (the
+ * project's {@code flink-conf/config.yaml} applies to a local cluster).
+ */
+public final class PipelineMain {
+  private PipelineMain() {}
+
+  /** {@code PipelineMain --config job.yaml}. */
+  public static void main(String[] args) throws Exception {
+    if (args.length != 2 || !args[0].equals("--config")) {
+      throw new InputException("usage: PipelineMain --config job.yaml");
+    }
+    run(Path.of(args[1]), null, 0);
+  }
+
+  /**
+   * Loads and validates the configuration and the spec, builds the graph on Kafka sources and
+   * exactly-once sinks, and runs it until cancelled.
+   */
+  public static void run(Path config, Path flinkConfDir, int parallelism) throws Exception {
+    JobConfig cfg = JobConfig.load(config);
+    Path specPath = Path.of(cfg.string(Key.MODEL_SPEC));
+    if (!specPath.isAbsolute() && config.getParent() != null && !Files.exists(specPath)) {
+      specPath = config.getParent().resolve(specPath);
+    }
+    ModelSpec spec = SpecLoader.load(specPath);
+    Configuration flink = flinkConfDir != null && Files.isDirectory(flinkConfDir)
+        ? GlobalConfiguration.loadConfiguration(flinkConfDir.toString()) : new Configuration();
+    StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(flink);
+    if (parallelism > 0) {
+      env.setParallelism(parallelism);
+    }
+    Properties client = new Properties();
+    String prefix = "mmoe-" + cfg.string(Key.GROUP_ID);
+    PipelineJob.build(env, cfg, spec, PipelineJob.kafkaEvents(cfg, false, client),
+        PipelineJob.kafkaExamples(cfg, prefix, client), PipelineJob.kafkaDeadLetters(cfg, prefix, client),
+        PipelineJob.kafkaModels(cfg, prefix, client));
+    env.execute("mmoe-pipeline");
+  }
+}
