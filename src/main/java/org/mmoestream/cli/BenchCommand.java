@@ -3,6 +3,7 @@ package org.mmoestream.cli;
 import java.util.concurrent.Callable;
 import org.mmoestream.bench.JoinBench;
 import org.mmoestream.bench.ModelBench;
+import org.mmoestream.bench.PipelineBench;
 import org.mmoestream.config.InputException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -15,11 +16,12 @@ import picocli.CommandLine.Parameters;
     description = {
       "Runs a benchmark and prints each figure as 'name value unit'.",
       "  model  training-step and forward-only throughput of the reference MMoE shape on one thread",
-      "  join   label-join throughput through Kafka -> Flink (RocksDB) -> Kafka, and state per pending request"
+      "  join   label-join throughput through Kafka -> Flink (RocksDB) -> Kafka, and state per pending request",
+      "  pipeline  examples/s through Kafka -> join -> train -> publish on the reference shape, and freshness"
     })
 final class BenchCommand implements Callable<Integer> {
 
-  @Parameters(index = "0", paramLabel = "WHAT", description = "what to measure: model, join")
+  @Parameters(index = "0", paramLabel = "WHAT", description = "what to measure: model, join, pipeline")
   String what;
 
   @Option(names = "--batches", split = ",", defaultValue = "1,32,256,1024", description = "batch sizes (default: ${DEFAULT-VALUE})")
@@ -45,7 +47,8 @@ final class BenchCommand implements Callable<Integer> {
     switch (what) {
       case "model" -> new ModelBench(seconds, repeats, System.out).run(batches);
       case "join" -> new JoinBench(impressions, System.out).run(parallelism);
-      default -> throw new InputException("bench: unknown benchmark '" + what + "' (available: model, join).");
+      case "pipeline" -> new PipelineBench(impressions, System.out).run(parallelism);
+      default -> throw new InputException("bench: unknown benchmark '" + what + "' (available: model, join, pipeline).");
     }
     return 0;
   }

@@ -17,6 +17,8 @@ public class LabeledExample {
   public long clickTs = NONE;
   public long conversionTs = NONE;
   public double conversionValue = Double.NaN;
+  /** Wall-clock time (ms) at which the join made the labels final; 0 when unknown. */
+  public long labeledAt;
 
   public LabeledExample() {}
 

@@ -95,7 +95,7 @@ public class LabelJoinFunction extends KeyedProcessFunction<String, Event, Label
     long before = s.deadline;
     LabeledExample ex = policy.onEvent(s, e, counters);
     store(s, before, ctx.timerService());
-    emit(ex, ctx.getCurrentKey(), out);
+    emit(ex, ctx.getCurrentKey(), ctx.timerService().currentProcessingTime(), out);
   }
 
   @Override
@@ -106,7 +106,7 @@ public class LabelJoinFunction extends KeyedProcessFunction<String, Event, Label
     }
     LabeledExample ex = policy.onTimer(s, time, counters);
     store(s, JoinState.NONE, ctx.timerService());
-    emit(ex, ctx.getCurrentKey(), out);
+    emit(ex, ctx.getCurrentKey(), ctx.timerService().currentProcessingTime(), out);
   }
 
   /** Writes the state (or clears it) and moves the one timer from {@code before} to its deadline. */
@@ -126,9 +126,10 @@ public class LabelJoinFunction extends KeyedProcessFunction<String, Event, Label
     }
   }
 
-  private void emit(LabeledExample ex, String key, Collector<LabeledExample> out) {
+  private void emit(LabeledExample ex, String key, long now, Collector<LabeledExample> out) {
     if (ex != null) {
       ex.requestId = key;
+      ex.labeledAt = now;
       counters.examples.inc();
       out.collect(ex);
     }

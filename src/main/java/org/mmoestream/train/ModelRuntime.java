@@ -50,6 +50,9 @@ final class ModelRuntime {
   private final Set<Long> touched = new LinkedHashSet<>();
   private final SlidingMetrics[] metrics;
   private GateStatistics gates;
+  /** Milliseconds from label (join emission) to the version that first includes the example. */
+  private final org.HdrHistogram.Histogram freshness = new org.HdrHistogram.Histogram(3_600_000L, 2);
+  private final List<Long> labeledAt = new ArrayList<>();
   final List<LabeledExample> buffer = new ArrayList<>();
   long bufferSince;
   long nextPublish;
@@ -209,6 +212,15 @@ final class ModelRuntime {
   }
 
   /** One training step on {@code b}; the progressive metrics see its predictions first. */
+  /** Remembers when the labels of the next batch's examples became final. */
+  void noteLabeled(List<LabeledExample> examples) {
+    for (LabeledExample e : examples) {
+      if (e.labeledAt > 0) {
+        labeledAt.add(e.labeledAt);
+      }
+    }
+  }
+
   void train(Batch b, StateAccess st) throws Exception {
     int[][] slotIds = new int[spec.features().sparse().size()][];
     Batch compact = load(b, st, slotIds);
@@ -281,6 +293,11 @@ final class ModelRuntime {
     boolean full = needFull || versionsSinceFull + 1 >= settings.fullEvery();
     long v = version + 1;
     String kind = full ? Snapshots.FULL : Snapshots.DELTA;
+    freshness.reset();
+    for (long t : labeledAt) {
+      freshness.recordValue(Math.max(0, Math.min(3_600_000L, now - t)));
+    }
+    labeledAt.clear();
     Snapshots.Meta meta = new Snapshots.Meta(key, v, kind, version, model.examplesSeen(), now, metricsJson());
     byte[] bytes = full ? Snapshots.full(model, meta, fullRows(st)) : Snapshots.delta(model, meta, touchedIds(), (f, id, dst) -> {
       try {
@@ -363,6 +380,14 @@ final class ModelRuntime {
     for (int h = 0; h < heads.size(); h++) {
       sb.append(h == 0 ? "" : ",").append('"').append(heads.get(h)).append("\":").append(metrics[h].json());
     }
+    // Label-to-version latency of the examples new in this version (HdrHistogram, base64).
+    java.nio.ByteBuffer hist = java.nio.ByteBuffer.allocate(freshness.getNeededByteBufferCapacity());
+    int len = freshness.encodeIntoCompressedByteBuffer(hist);
+    sb.append(",\"freshness_ms\":{\"p50\":").append(freshness.getValueAtPercentile(50))
+        .append(",\"p99\":").append(freshness.getValueAtPercentile(99))
+        .append(",\"n\":").append(freshness.getTotalCount())
+        .append(",\"histogram\":\"").append(java.util.Base64.getEncoder().encodeToString(java.util.Arrays.copyOf(hist.array(), len)))
+        .append("\"}");
     // Mean gate weight of each expert per task over the examples since the last version.
     sb.append(",\"gates\":{");
     for (int t = 0; t < spec.tasks().size(); t++) {

@@ -144,6 +144,7 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
         }
       }
       if (!rows.isEmpty()) {
+        rt.noteLabeled(take);
         rt.train(Batch.of(rows), state);
         trained.inc(rows.size());
       }

@@ -1,0 +1,205 @@
+package org.mmoestream.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.SplittableRandom;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.HdrHistogram.Histogram;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.mmoestream.config.JobConfig;
+import org.mmoestream.config.JobConfig.Key;
+import org.mmoestream.job.PipelineJob;
+import org.mmoestream.local.EmbeddedKafka;
+import org.mmoestream.model.ModelSpec;
+import org.mmoestream.model.TaskSpec;
+import org.mmoestream.model.codec.Safetensors;
+import org.mmoestream.publish.ModelRecords;
+
+/**
+ * Sustained labeled examples per second through Kafka -> join -> train -> publish on the
+ * reference shape (two models), from a backlog on an embedded broker, at parallelism 1 and 2; and
+ * freshness: for every example, the time from the join making its labels final to the moment a
+ * read_committed consumer sees the first version trained on it (so the checkpoint that commits
+ * the version is included).
+ */
+public final class PipelineBench {
+  private final int impressions;
+  private final PrintStream out;
+
+  public PipelineBench(int impressions, PrintStream out) {
+    this.impressions = impressions;
+    this.out = out;
+  }
+
+  /** The reference shape with the streaming tasks ctr/cvr (ESMM). */
+  static ModelSpec spec() {
+    ModelSpec ref = ModelBench.referenceSpec();
+    return new ModelSpec("reference", ref.features(),
+        List.of(TaskSpec.binary("ctr", "click", null), TaskSpec.binary("cvr", "conversion", "ctr")),
+        ref.architecture().withEsmm(true), ref.optimizer(), ref.csv());
+  }
+
+  public void run(int[] parallelisms) throws Exception {
+    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      for (int p : parallelisms) {
+        String run = "p" + p;
+        Map<String, String> m = new HashMap<>();
+        m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
+        m.put(Key.GROUP_ID.yaml(), "bench-pipeline-" + run);
+        for (Key k : List.of(Key.TOPIC_IMPRESSIONS, Key.TOPIC_CLICKS, Key.TOPIC_CONVERSIONS, Key.TOPIC_DEAD_LETTER, Key.TOPIC_MODEL)) {
+          m.put(k.yaml(), run + "-" + k.defaultValue());
+        }
+        m.put(Key.CLICK_WINDOW.yaml(), "30 s");
+        m.put(Key.CONVERSION_WINDOW.yaml(), "60 s");
+        m.put(Key.PUBLISH_INTERVAL.yaml(), "2 s");
+        JobConfig cfg = JobConfig.of(m);
+        kafka.createTopics(Map.of(run + "-impressions", 2, run + "-clicks", 2, run + "-conversions", 2,
+            run + "-dead-letter", 1, run + "-model", 1));
+        produce(kafka.bootstrapServers(), run);
+        Path checkpoints = Files.createTempDirectory("mmoe-bench-ckpt-");
+        Configuration conf = new Configuration();
+        conf.setString("state.backend.type", "rocksdb");
+        conf.setString("execution.checkpointing.interval", "1 s");
+        conf.setString("execution.checkpointing.dir", checkpoints.toUri().toString());
+        conf.setString("pipeline.generic-types", "false");
+        conf.setString("taskmanager.numberOfTaskSlots", String.valueOf(p));
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(p, conf);
+        Properties client = new Properties();
+        PipelineJob.build(env, cfg, spec(), PipelineJob.kafkaEvents(cfg, true, client), null,
+            PipelineJob.kafkaDeadLetters(cfg, "bench-" + run, client), PipelineJob.kafkaModels(cfg, "bench-" + run, client));
+        Histogram freshness = new Histogram(3_600_000L, 2);
+        AtomicBoolean stop = new AtomicBoolean();
+        Thread watcher = new Thread(() -> watch(kafka.bootstrapServers(), run + "-model", freshness, stop), "model-watcher");
+        watcher.start();
+        long t0 = System.nanoTime();
+        env.execute("pipeline-bench-" + run);
+        double secs = (System.nanoTime() - t0) / 1e9;
+        Thread.sleep(3000);
+        stop.set(true);
+        watcher.join();
+        out.printf(Locale.ROOT, "pipeline.parallelism%d.examples %d examples%n", p, impressions);
+        out.printf(Locale.ROOT, "pipeline.parallelism%d.examples_per_second %.0f examples/s%n", p, impressions / secs);
+        out.printf(Locale.ROOT, "pipeline.parallelism%d.freshness_p50 %d ms%n", p, freshness.getValueAtPercentile(50));
+        out.printf(Locale.ROOT, "pipeline.parallelism%d.freshness_p99 %d ms%n", p, freshness.getValueAtPercentile(99));
+        out.printf(Locale.ROOT, "pipeline.parallelism%d.freshness_examples %d examples%n", p, freshness.getTotalCount());
+      }
+    }
+  }
+
+  /** Adds, per committed version, its label-to-version histogram shifted by the commit delay. */
+  private static void watch(String bootstrap, String topic, Histogram into, AtomicBoolean stop) {
+    Properties c = new Properties();
+    c.put("bootstrap.servers", bootstrap);
+    c.put("group.id", "bench-watch-" + topic);
+    c.put("auto.offset.reset", "earliest");
+    c.put("isolation.level", "read_committed");
+    c.put("max.partition.fetch.bytes", String.valueOf(16 * 1024 * 1024));
+    ObjectMapper json = new ObjectMapper();
+    try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+      consumer.subscribe(List.of(topic));
+      Map<String, java.io.ByteArrayOutputStream> parts = new HashMap<>();
+      while (!stop.get()) {
+        for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(100))) {
+          long seen = System.currentTimeMillis();
+          String model = header(r, ModelRecords.MODEL);
+          String[] chunk = header(r, ModelRecords.CHUNK).split("/");
+          var buf = parts.computeIfAbsent(model, k -> new java.io.ByteArrayOutputStream());
+          if (chunk[0].equals("0")) {
+            buf.reset();
+          }
+          buf.writeBytes(r.value());
+          if (Integer.parseInt(chunk[0]) + 1 == Integer.parseInt(chunk[1])) {
+            Map<String, String> md = Safetensors.read(buf.toByteArray()).metadata();
+            long created = Long.parseLong(md.get("created_at"));
+            JsonNode f = json.readTree(md.get("metrics")).get("freshness_ms");
+            byte[] h = Base64.getDecoder().decode(f.get("histogram").asText());
+            Histogram v = Histogram.decodeFromCompressedByteBuffer(ByteBuffer.wrap(h), 0);
+            long delay = Math.max(0, seen - created);
+            for (var iv : v.recordedValues()) {
+              into.recordValueWithCount(Math.min(3_600_000L, iv.getValueIteratedTo() + delay), iv.getCountAtValueIteratedTo());
+            }
+            buf.reset();
+          }
+        }
+      }
+    } catch (Exception e) {
+      throw new IllegalStateException("watching " + topic + " failed", e);
+    }
+  }
+
+  private static String header(ConsumerRecord<byte[], byte[]> r, String key) {
+    Header h = r.headers().lastHeader(key);
+    return h == null ? null : new String(h.value(), StandardCharsets.UTF_8);
+  }
+
+  private void produce(String bootstrap, String run) throws Exception {
+    SplittableRandom rnd = new SplittableRandom(11);
+    long base = System.currentTimeMillis() - 2L * impressions - 3_600_000L;
+    Map<String, Object> cfg = Map.of("bootstrap.servers", bootstrap, "acks", "1", "linger.ms", "20",
+        "batch.size", String.valueOf(256 * 1024));
+    try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(cfg, new ByteArraySerializer(), new ByteArraySerializer())) {
+      List<Future<RecordMetadata>> acks = new ArrayList<>();
+      StringBuilder sb = new StringBuilder();
+      for (int i = 0; i < impressions; i++) {
+        String id = "b" + i;
+        long ts = base + i * 2L;
+        sb.setLength(0);
+        sb.append("{\"request_id\":\"").append(id).append("\",\"ts\":").append(ts)
+            .append(",\"model\":\"m").append(i % 2).append("\",\"features\":{");
+        for (int f = 0; f < 26; f++) {
+          int v = (int) Math.min(99_999, Math.floor(Math.pow(1 - rnd.nextDouble(), -5)) - 1);
+          sb.append("\"c").append(f).append("\":\"").append(v).append("\",");
+        }
+        for (int d = 0; d < 13; d++) {
+          sb.append("\"i").append(d).append("\":").append(String.format(Locale.ROOT, "%.3f", rnd.nextGaussian()))
+              .append(d < 12 ? "," : "");
+        }
+        sb.append("}}");
+        acks.add(send(producer, run + "-impressions", id, sb.toString()));
+        if (rnd.nextDouble() < 0.25) {
+          long cts = ts + rnd.nextInt(20_000);
+          acks.add(send(producer, run + "-clicks", id, "{\"request_id\":\"" + id + "\",\"ts\":" + cts + "}"));
+          if (rnd.nextDouble() < 0.3) {
+            acks.add(send(producer, run + "-conversions", id, "{\"request_id\":\"" + id + "\",\"ts\":" + (cts + rnd.nextInt(40_000)) + "}"));
+          }
+        }
+        if (acks.size() > 20_000) {
+          for (Future<RecordMetadata> a : acks) {
+            a.get();
+          }
+          acks.clear();
+        }
+      }
+      for (Future<RecordMetadata> a : acks) {
+        a.get();
+      }
+    }
+  }
+
+  private static Future<RecordMetadata> send(KafkaProducer<byte[], byte[]> p, String topic, String key, String json) {
+    return p.send(new ProducerRecord<>(topic, key.getBytes(StandardCharsets.UTF_8), json.getBytes(StandardCharsets.UTF_8)));
+  }
+}
