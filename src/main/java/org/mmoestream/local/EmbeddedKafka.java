@@ -147,6 +147,7 @@ public final class EmbeddedKafka implements AutoCloseable {
           .map(t -> new NewTopic(t.getKey(), t.getValue(), (short) 1))
           .toList();
       admin.createTopics(fresh).all().get();
+      awaitLeaders(admin, topics.keySet());
     } catch (ExecutionException e) {
       if (!(e.getCause() instanceof TopicExistsException)) {
         throw new IllegalStateException("cannot create topics " + topics.keySet(), e.getCause());
@@ -154,6 +155,26 @@ public final class EmbeddedKafka implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException(e);
+    }
+  }
+
+  /** Waits until every partition of {@code topics} has a leader, so producers never wait on one. */
+  private static void awaitLeaders(Admin admin, java.util.Collection<String> topics) throws InterruptedException {
+    long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+    while (true) {
+      try {
+        boolean ready = admin.describeTopics(topics).allTopicNames().get().values().stream()
+            .allMatch(d -> d.partitions().stream().allMatch(p -> p.leader() != null && !p.leader().isEmpty()));
+        if (ready) {
+          return;
+        }
+      } catch (ExecutionException e) {
+        // metadata not yet propagated: try again
+      }
+      if (System.nanoTime() > deadline) {
+        throw new IllegalStateException("partitions of " + topics + " got no leader within 60 s");
+      }
+      Thread.sleep(50);
     }
   }
 
