@@ -158,21 +158,30 @@ public final class EmbeddedKafka implements AutoCloseable {
     }
   }
 
-  /** Waits until every partition of {@code topics} has a leader, so producers never wait on one. */
+  /**
+   * Waits until the broker itself hosts a log for every partition of {@code topics}. The
+   * controller names the leader before the broker has applied that metadata; a producer writing in
+   * between gets NOT_LEADER_OR_FOLLOWER, and was seen to keep getting it until its delivery timeout.
+   */
   private static void awaitLeaders(Admin admin, java.util.Collection<String> topics) throws InterruptedException {
     long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
     while (true) {
       try {
-        boolean ready = admin.describeTopics(topics).allTopicNames().get().values().stream()
-            .allMatch(d -> d.partitions().stream().allMatch(p -> p.leader() != null && !p.leader().isEmpty()));
-        if (ready) {
+        int expected = admin.describeTopics(topics).allTopicNames().get().values().stream()
+            .mapToInt(d -> d.partitions().size()).sum();
+        long hosted = admin.describeLogDirs(List.of(1)).allDescriptions().get().values().stream()
+            .flatMap(dirs -> dirs.values().stream())
+            .flatMap(d -> d.replicaInfos().keySet().stream())
+            .filter(tp -> topics.contains(tp.topic()))
+            .count();
+        if (hosted >= expected) {
           return;
         }
       } catch (ExecutionException e) {
         // metadata not yet propagated: try again
       }
       if (System.nanoTime() > deadline) {
-        throw new IllegalStateException("partitions of " + topics + " got no leader within 60 s");
+        throw new IllegalStateException("the broker did not host the partitions of " + topics + " within 60 s");
       }
       Thread.sleep(50);
     }
