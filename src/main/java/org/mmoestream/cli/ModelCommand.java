@@ -23,11 +23,13 @@ import picocli.CommandLine.Parameters;
     name = "model",
     mixinStandardHelpOptions = true,
     description = {
-      "Inspects models: 'inspect' reads the model topic (--bootstrap) or a snapshot file (--snapshot)",
-      "and prints the versions, tensor shapes, metrics and, per task, the mean gate weight of each expert."
+      "  inspect  reads the model topic (--bootstrap) or a snapshot file (--snapshot) and prints the versions,",
+      "           tensor shapes, metrics and, per task, the mean gate weight of each expert",
+      "  score    scores one request ('{\"request_id\":..,\"model\":..,\"features\":{..}}') with --snapshot FILE",
+      "  export   writes the current model of --model from the topic (--bootstrap) as a full snapshot to --out FILE"
     })
 final class ModelCommand implements Callable<Integer> {
-  @Parameters(index = "0", paramLabel = "ACTION", description = "inspect")
+  @Parameters(index = "0", paramLabel = "ACTION", description = "inspect, score or export")
   String action;
 
   @Option(names = "--bootstrap", description = "Kafka bootstrap servers (HOST:PORT)")
@@ -42,13 +44,25 @@ final class ModelCommand implements Callable<Integer> {
   @Option(names = "--snapshot", description = "a snapshot file (safetensors) instead of the topic")
   Path snapshot;
 
+  @Option(names = "--request", description = "score: the request as JSON (impression shape)")
+  String request;
+
+  @Option(names = "--out", description = "export: the snapshot file to write")
+  Path out;
+
   @Option(names = "--wait", defaultValue = "3", description = "seconds without new versions before printing (default: ${DEFAULT-VALUE})")
   int waitSeconds;
 
   @Override
   public Integer call() throws Exception {
+    if (action.equals("score")) {
+      return score();
+    }
+    if (action.equals("export")) {
+      return export();
+    }
     if (!action.equals("inspect")) {
-      throw new InputException("model: unknown action '" + action + "' (available: inspect).");
+      throw new InputException("model: unknown action '" + action + "' (available: inspect, score, export).");
     }
     PrintStream out = System.out;
     if (snapshot != null) {
@@ -84,6 +98,68 @@ final class ModelCommand implements Callable<Integer> {
         out.println();
         print(out, e.getValue());
       }
+    }
+    return 0;
+  }
+
+  private int score() throws Exception {
+    if (snapshot == null || request == null) {
+      throw new InputException("model score needs --snapshot FILE and --request JSON.");
+    }
+    if (!Files.isRegularFile(snapshot)) {
+      throw new InputException(snapshot + ": file not found.");
+    }
+    JsonNode req;
+    try {
+      req = new ObjectMapper().readTree(request);
+    } catch (java.io.IOException e) {
+      throw new InputException("--request is not valid JSON.");
+    }
+    if (req == null || !req.isObject()) {
+      throw new InputException("--request must be a JSON object.");
+    }
+    try (org.mmoestream.score.Scorer scorer = org.mmoestream.score.Scorer.fromSnapshot(snapshot)) {
+      SnapshotState s = new SnapshotState();
+      s.apply(Files.readAllBytes(snapshot));
+      String m = req.hasNonNull("model") ? req.get("model").asText() : s.modelId();
+      org.mmoestream.score.Scorer.Score sc;
+      try {
+        sc = scorer.score(m, req.has("features") ? req.get("features").toString() : "{}");
+      } catch (IllegalArgumentException e) {
+        throw new InputException("--request: " + e.getMessage() + ".");
+      }
+      var node = new ObjectMapper().createObjectNode();
+      node.put("request_id", req.path("request_id").asText(""));
+      node.put("model", m);
+      node.put("model_version", sc.version());
+      for (int h = 0; h < sc.heads().size(); h++) {
+        node.put(sc.heads().get(h), sc.values()[h]);
+      }
+      System.out.println(node);
+    }
+    return 0;
+  }
+
+  private int export() throws Exception {
+    if (bootstrap == null || model == null || out == null) {
+      throw new InputException("model export needs --bootstrap HOST:PORT, --model ID and --out FILE.");
+    }
+    try (ModelReader reader = new ModelReader(bootstrap, topic, model, new Properties())) {
+      long quiet = System.nanoTime();
+      while (System.nanoTime() - quiet < Duration.ofSeconds(waitSeconds).toNanos()) {
+        if (reader.poll(Duration.ofMillis(500)) > 0) {
+          quiet = System.nanoTime();
+        }
+      }
+      SnapshotState s = reader.model(model);
+      if (s == null) {
+        throw new InputException("model export: no version of model '" + model + "' on topic " + topic + ".");
+      }
+      byte[] bytes = org.mmoestream.model.codec.Snapshots.full(s.model(), new org.mmoestream.model.codec.Snapshots.Meta(
+          model, s.version(), "full", 0, s.examplesSeen(), Long.parseLong(s.metadata().getOrDefault("created_at", "0")),
+          s.metadata().getOrDefault("metrics", "{}")), org.mmoestream.model.codec.Snapshots.tablesOf(s.model()));
+      Files.write(out, bytes);
+      System.out.printf("model export: %s version %d -> %s (%,d bytes)%n", model, s.version(), out, bytes.length);
     }
     return 0;
   }

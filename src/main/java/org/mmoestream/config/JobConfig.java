@@ -46,6 +46,13 @@ public final class JobConfig implements Serializable {
     PUBLISH_INTERVAL("publish.interval", "10 s", "a model version is published this often (processing time)", Parsers::positiveDuration),
     FULL_EVERY("publish.full-every", "10", "every N-th version is a full snapshot (and the first after a start)", Parsers::positiveInt),
     MAX_MESSAGE_BYTES("publish.max-message-bytes", "900000", "larger snapshots are split into chunks of this size", Parsers::positiveInt),
+    TOPIC_SCORE_REQUESTS("topics.score-requests", "score-requests", "requests to score (impression shape)", Parsers::topic),
+    TOPIC_SCORES("topics.scores", "scores", "scores with the model version that made them", Parsers::topic),
+    SCORING_BATCH_SIZE("scoring.batch-size", "64", "requests scored together", Parsers::positiveInt),
+    SCORING_MAX_WAIT("scoring.max-wait", "20 ms", "a partial batch of requests is scored after waiting this long", Parsers::positiveDuration),
+    SCORING_MAX_MODEL_AGE("scoring.max-model-age", "10 min", "scores from an older model version are marked stale (0: never)", Parsers::duration),
+    SCORING_MAX_BUFFERED("scoring.max-buffered", "10000", "requests per model that may wait for its first version", Parsers::positiveInt),
+    SCORING_UNKNOWN_WAIT("scoring.unknown-model-wait", "1 min", "requests for a model with no version after this long go to dead-letter", Parsers::positiveDuration),
     TRANSACTION_TIMEOUT("kafka.transaction-timeout", "10 min", "exactly-once sink transaction timeout (at most the broker's 15 min)", Parsers::transactionTimeout);
 
     final String yaml;

@@ -111,7 +111,7 @@ public final class PipelineJob {
   }
 
   /** Sends dead letters to the side output and counts them ({@code dead_letters}). */
-  static final class SplitDeadLetters extends ProcessFunction<ParsedRecord, Event> {
+  public static final class SplitDeadLetters extends ProcessFunction<ParsedRecord, Event> {
     private static final long serialVersionUID = 1L;
     private transient Counter deadLetters;
 

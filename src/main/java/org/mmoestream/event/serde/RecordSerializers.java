@@ -38,4 +38,42 @@ public final class RecordSerializers {
       return JsonRecords.deadLetter(d);
     }
   }
+
+  /** Score value: {@code {"request_id", "model", "model_version", "ctr", "cvr", "ctcvr", "scored_at", "stale"}}. */
+  public static final class ScoreValue implements SerializationSchema<org.mmoestream.score.ScoreRecord> {
+    private static final long serialVersionUID = 1L;
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
+
+    @Override
+    public byte[] serialize(org.mmoestream.score.ScoreRecord s) {
+      var n = JSON.createObjectNode();
+      n.put("request_id", s.requestId);
+      n.put("model", s.model);
+      n.put("model_version", s.modelVersion);
+      putScore(n, "ctr", s.ctr);
+      putScore(n, "cvr", s.cvr);
+      putScore(n, "ctcvr", s.ctcvr);
+      n.put("scored_at", s.scoredAt);
+      n.put("stale", s.stale);
+      return n.toString().getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static void putScore(com.fasterxml.jackson.databind.node.ObjectNode n, String k, double v) {
+      if (Double.isNaN(v)) {
+        n.putNull(k);
+      } else {
+        n.put(k, v);
+      }
+    }
+  }
+
+  /** Score key: the request id. */
+  public static final class ScoreKey implements SerializationSchema<org.mmoestream.score.ScoreRecord> {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public byte[] serialize(org.mmoestream.score.ScoreRecord s) {
+      return s.requestId.getBytes(StandardCharsets.UTF_8);
+    }
+  }
 }

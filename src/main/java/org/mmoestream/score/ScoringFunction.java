@@ -1,0 +1,240 @@
+package org.mmoestream.score;
+
+import java.io.ByteArrayOutputStream;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.BroadcastState;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.state.MapStateDescriptor;
+import org.apache.flink.api.common.state.ReadOnlyBroadcastState;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.Gauge;
+import org.apache.flink.streaming.api.functions.co.KeyedBroadcastProcessFunction;
+import org.apache.flink.util.Collector;
+import org.apache.flink.util.OutputTag;
+import org.mmoestream.event.DeadLetter;
+import org.mmoestream.event.Event;
+import org.mmoestream.model.codec.SnapshotState;
+import org.mmoestream.model.codec.Snapshots;
+import org.mmoestream.publish.ModelChunk;
+
+/**
+ * Scores requests (keyed by model id) with the broadcast model stream. A model version is
+ * assembled from its chunks and applied (full, or delta on its base); the broadcast state keeps
+ * each model as a full snapshot so a restored job scores at once. Requests wait in keyed state for
+ * their model's first version (at most {@code maxBuffered} per model, and {@code unknownWait} ms),
+ * then go to the dead-letter output as "unknown model". Requests are scored in micro-batches of
+ * {@code batchSize}, or after {@code maxWait} ms; each score carries the version it used, and is
+ * marked stale when that version is older than {@code maxAge} ms.
+ */
+public class ScoringFunction extends KeyedBroadcastProcessFunction<String, Event, ModelChunk, ScoreRecord> {
+  private static final long serialVersionUID = 1L;
+
+  /** Models as full snapshots, by model id; the broadcast state. */
+  public static final MapStateDescriptor<String, byte[]> MODELS =
+      new MapStateDescriptor<>("models", Types.STRING, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+
+  public static final OutputTag<DeadLetter> DEAD_LETTERS =
+      new OutputTag<>("scoring-dead-letters", TypeInformation.of(DeadLetter.class));
+
+  private final int batchSize;
+  private final long maxWait;
+  private final long maxAge;
+  private final int maxBuffered;
+  private final long unknownWait;
+  private final String requestTopic;
+
+  private transient ListState<Event> pending;
+  private transient ValueState<Long> firstWaiting;
+  private transient Map<String, SnapshotState> building;
+  private transient Map<String, ByteArrayOutputStream> chunks;
+  private transient Map<String, Long> chunkVersion;
+  private transient Scorer scorer;
+  private transient Counter scored;
+  private transient Counter deadLetters;
+
+  public ScoringFunction(int batchSize, long maxWait, long maxAge, int maxBuffered, long unknownWait, String requestTopic) {
+    this.batchSize = batchSize;
+    this.maxWait = maxWait;
+    this.maxAge = maxAge;
+    this.maxBuffered = maxBuffered;
+    this.unknownWait = unknownWait;
+    this.requestTopic = requestTopic;
+  }
+
+  @Override
+  public void open(OpenContext ctx) {
+    pending = getRuntimeContext().getListState(new ListStateDescriptor<>("pending", TypeInformation.of(Event.class)));
+    firstWaiting = getRuntimeContext().getState(new ValueStateDescriptor<>("first-waiting", Types.LONG));
+    building = new HashMap<>();
+    chunks = new HashMap<>();
+    chunkVersion = new HashMap<>();
+    scorer = Scorer.empty();
+    scored = getRuntimeContext().getMetricGroup().counter("scores");
+    deadLetters = getRuntimeContext().getMetricGroup().counter("dead_letters");
+    getRuntimeContext().getMetricGroup().gauge("model_versions", (Gauge<String>) () -> scorer.describe());
+  }
+
+  /** After a restore, the scorer is rebuilt from the broadcast state on first use. */
+  private void ensureModels(ReadOnlyBroadcastState<String, byte[]> models) throws Exception {
+    for (Map.Entry<String, byte[]> e : models.immutableEntries()) {
+      if (scorer.version(e.getKey()) < 0) {
+        SnapshotState s = new SnapshotState();
+        s.apply(e.getValue());
+        building.put(e.getKey(), s);
+        scorer.install(s);
+        registerModelMetrics(e.getKey());
+      }
+    }
+  }
+
+  private final java.util.Set<String> metricModels = new java.util.HashSet<>();
+
+  private void registerModelMetrics(String model) {
+    if (metricModels.add(model)) {
+      var g = getRuntimeContext().getMetricGroup().addGroup("model", model);
+      g.gauge("version", (Gauge<Long>) () -> scorer.version(model));
+      g.gauge("age_ms", (Gauge<Long>) () -> System.currentTimeMillis() - scorer.createdAt(model));
+    }
+  }
+
+  @Override
+  public void processElement(Event request, ReadOnlyContext ctx, Collector<ScoreRecord> out) throws Exception {
+    ensureModels(ctx.getBroadcastState(MODELS));
+    long now = ctx.timerService().currentProcessingTime();
+    List<Event> waiting = new ArrayList<>();
+    pending.get().forEach(waiting::add);
+    if (waiting.size() >= maxBuffered) {
+      dead(d -> ctx.output(DEAD_LETTERS, d), request, "model '" + request.model + "' has no version yet and " + maxBuffered + " requests already wait for it");
+      return;
+    }
+    pending.add(request);
+    if (waiting.isEmpty()) {
+      firstWaiting.update(now);
+      ctx.timerService().registerProcessingTimeTimer(now + maxWait);
+    }
+    if (scorer.version(request.model) >= 0 && waiting.size() + 1 >= batchSize) {
+      flush(ctx.getCurrentKey(), now, out, d -> ctx.output(DEAD_LETTERS, d));
+    }
+  }
+
+  @Override
+  public void onTimer(long time, OnTimerContext ctx, Collector<ScoreRecord> out) throws Exception {
+    ensureModels(ctx.getBroadcastState(MODELS));
+    String model = ctx.getCurrentKey();
+    Long since = firstWaiting.value();
+    if (since == null) {
+      return;
+    }
+    java.util.function.Consumer<DeadLetter> deadOut = d -> ctx.output(DEAD_LETTERS, d);
+    if (scorer.version(model) >= 0) {
+      flush(model, time, out, deadOut);
+    } else if (time - since >= unknownWait) {
+      for (Event e : pending.get()) {
+        dead(deadOut, e, "unknown model '" + model + "': no version arrived within " + unknownWait + " ms");
+      }
+      pending.clear();
+      firstWaiting.clear();
+    } else {
+      ctx.timerService().registerProcessingTimeTimer(time + maxWait);
+    }
+  }
+
+  private void flush(String model, long now, Collector<ScoreRecord> out, java.util.function.Consumer<DeadLetter> deadOut)
+      throws Exception {
+    List<Event> batch = new ArrayList<>();
+    pending.get().forEach(batch::add);
+    pending.clear();
+    firstWaiting.clear();
+    scoreBatch(model, batch, now, out, deadOut);
+  }
+
+  private void scoreBatch(String model, List<Event> batch, long now, Collector<ScoreRecord> out,
+      java.util.function.Consumer<DeadLetter> deadOut) {
+    List<Event> ok = new ArrayList<>();
+    List<String> features = new ArrayList<>();
+    for (Event e : batch) {
+      try {
+        scorer.score(model, e.features);
+        ok.add(e);
+        features.add(e.features);
+      } catch (IllegalArgumentException ex) {
+        dead(deadOut, e, ex.getMessage());
+      }
+    }
+    if (ok.isEmpty()) {
+      return;
+    }
+    boolean stale = maxAge > 0 && now - scorer.createdAt(model) > maxAge;
+    List<Scorer.Score> scores = scorer.score(model, features);
+    for (int i = 0; i < ok.size(); i++) {
+      Scorer.Score s = scores.get(i);
+      ScoreRecord r = new ScoreRecord();
+      r.requestId = ok.get(i).requestId;
+      r.model = model;
+      r.modelVersion = s.version();
+      r.ctr = s.head("ctr");
+      r.cvr = s.head("cvr");
+      r.ctcvr = s.head("ctcvr");
+      r.scoredAt = now;
+      r.stale = stale;
+      scored.inc();
+      out.collect(r);
+    }
+  }
+
+  private void dead(java.util.function.Consumer<DeadLetter> deadOut, Event e, String reason) {
+    deadLetters.inc();
+    String raw = "{\"request_id\":\"" + e.requestId + "\",\"ts\":" + e.ts + ",\"model\":\"" + e.model
+        + "\",\"features\":" + e.features + "}";
+    deadOut.accept(new DeadLetter(requestTopic, -1, -1, reason, raw.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+  }
+
+  @Override
+  public void processBroadcastElement(ModelChunk c, Context ctx, Collector<ScoreRecord> out) throws Exception {
+    BroadcastState<String, byte[]> models = ctx.getBroadcastState(MODELS);
+    ensureModels(models);
+    ByteArrayOutputStream buf = chunks.computeIfAbsent(c.model, k -> new ByteArrayOutputStream());
+    if (c.chunk == 0) {
+      buf.reset();
+      chunkVersion.put(c.model, c.version);
+    } else if (!Long.valueOf(c.version).equals(chunkVersion.get(c.model))) {
+      return;
+    }
+    buf.writeBytes(c.bytes);
+    if (c.chunk + 1 < c.chunks) {
+      return;
+    }
+    SnapshotState s = building.computeIfAbsent(c.model, k -> new SnapshotState());
+    if (!s.apply(buf.toByteArray())) {
+      return; // a delta whose base this instance has not seen: wait for the next full snapshot
+    }
+    buf.reset();
+    scorer.install(s);
+    registerModelMetrics(c.model);
+    models.put(c.model, Snapshots.full(s.model(), new Snapshots.Meta(c.model, s.version(), Snapshots.FULL, 0,
+        s.examplesSeen(), Long.parseLong(s.metadata().getOrDefault("created_at", "0")), "{}"), Snapshots.tablesOf(s.model())));
+    // Requests that waited for this model: score them now.
+    long now = ctx.currentProcessingTime();
+    ctx.applyToKeyedState(new ListStateDescriptor<>("pending", TypeInformation.of(Event.class)), (key, state) -> {
+      if (!key.equals(c.model)) {
+        return;
+      }
+      List<Event> batch = new ArrayList<>();
+      state.get().forEach(batch::add);
+      state.clear();
+      if (!batch.isEmpty()) {
+        scoreBatch(key, batch, now, out, d -> ctx.output(DEAD_LETTERS, d));
+      }
+    });
+  }
+}
