@@ -4,6 +4,7 @@ import java.util.concurrent.Callable;
 import org.mmoestream.bench.JoinBench;
 import org.mmoestream.bench.ModelBench;
 import org.mmoestream.bench.PipelineBench;
+import org.mmoestream.bench.ScoreBench;
 import org.mmoestream.config.InputException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -17,11 +18,12 @@ import picocli.CommandLine.Parameters;
       "Runs a benchmark and prints each figure as 'name value unit'.",
       "  model  training-step and forward-only throughput of the reference MMoE shape on one thread",
       "  join   label-join throughput through Kafka -> Flink (RocksDB) -> Kafka, and state per pending request",
-      "  pipeline  examples/s through Kafka -> join -> train -> publish on the reference shape, and freshness"
+      "  pipeline  examples/s through Kafka -> join -> train -> publish on the reference shape, and freshness",
+      "  score  Scorer requests/s and latency at batch 1 and 256, and scoring-job latency through Kafka at --rates"
     })
 final class BenchCommand implements Callable<Integer> {
 
-  @Parameters(index = "0", paramLabel = "WHAT", description = "what to measure: model, join, pipeline")
+  @Parameters(index = "0", paramLabel = "WHAT", description = "what to measure: model, join, pipeline, score")
   String what;
 
   @Option(names = "--batches", split = ",", defaultValue = "1,32,256,1024", description = "batch sizes (default: ${DEFAULT-VALUE})")
@@ -39,6 +41,9 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--parallelism", split = ",", defaultValue = "1,2", description = "join: parallelisms to measure (default: ${DEFAULT-VALUE})")
   int[] parallelism;
 
+  @Option(names = "--rates", split = ",", defaultValue = "1000,5000", description = "score: request rates through Kafka (default: ${DEFAULT-VALUE})")
+  int[] rates;
+
   @Override
   public Integer call() throws Exception {
     if (seconds <= 0 || repeats < 1 || impressions < 1) {
@@ -48,7 +53,8 @@ final class BenchCommand implements Callable<Integer> {
       case "model" -> new ModelBench(seconds, repeats, System.out).run(batches);
       case "join" -> new JoinBench(impressions, System.out).run(parallelism);
       case "pipeline" -> new PipelineBench(impressions, System.out).run(parallelism);
-      default -> throw new InputException("bench: unknown benchmark '" + what + "' (available: model, join, pipeline).");
+      case "score" -> new ScoreBench(seconds, System.out).run(rates);
+      default -> throw new InputException("bench: unknown benchmark '" + what + "' (available: model, join, pipeline, score).");
     }
     return 0;
   }

@@ -15,7 +15,7 @@ import picocli.CommandLine.Command;
     version = "mmoe-stream 0.1.0",
     description = "Online multi-task (MMoE) ranking model training on Flink and Kafka.",
     subcommands = {TrainFileCommand.class, PipelineCommand.class, ModelCommand.class, SimulateCommand.class,
-      KafkaCommand.class, BenchCommand.class,
+      KafkaCommand.class, ScoringCommand.class, BenchCommand.class,
       CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

@@ -53,6 +53,7 @@ public final class JobConfig implements Serializable {
     SCORING_MAX_MODEL_AGE("scoring.max-model-age", "10 min", "scores from an older model version are marked stale (0: never)", Parsers::duration),
     SCORING_MAX_BUFFERED("scoring.max-buffered", "10000", "requests per model that may wait for its first version", Parsers::positiveInt),
     SCORING_UNKNOWN_WAIT("scoring.unknown-model-wait", "1 min", "requests for a model with no version after this long go to dead-letter", Parsers::positiveDuration),
+    SCORING_DELIVERY("scoring.delivery", "at-least-once", "scores sink guarantee: at-least-once (scores visible at once) or exactly-once (visible at each checkpoint)", Parsers::delivery),
     TRANSACTION_TIMEOUT("kafka.transaction-timeout", "10 min", "exactly-once sink transaction timeout (at most the broker's 15 min)", Parsers::transactionTimeout);
 
     final String yaml;
@@ -220,6 +221,13 @@ public final class JobConfig implements Serializable {
         throw new IllegalArgumentException("must be longer than zero");
       }
       return d;
+    }
+
+    static Object delivery(String s) {
+      if (!"at-least-once".equals(s) && !"exactly-once".equals(s)) {
+        throw new IllegalArgumentException("must be at-least-once or exactly-once");
+      }
+      return s;
     }
 
     static Object transactionTimeout(String s) {

@@ -95,7 +95,7 @@ public final class ScoringJob {
     return b.build();
   }
 
-  /** Exactly-once sink of scores (JSON, keyed by request id). */
+  /** Sink of scores (JSON, keyed by request id), with the guarantee of {@code scoring.delivery}. */
   public static KafkaSink<ScoreRecord> kafkaScores(JobConfig cfg, String prefix, Properties client) {
     Properties p = new Properties();
     p.putAll(client);
@@ -107,7 +107,8 @@ public final class ScoringJob {
             .setKeySerializationSchema(new RecordSerializers.ScoreKey())
             .setValueSerializationSchema(new RecordSerializers.ScoreValue())
             .build())
-        .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
+        .setDeliveryGuarantee(cfg.string(Key.SCORING_DELIVERY).equals("exactly-once")
+            ? DeliveryGuarantee.EXACTLY_ONCE : DeliveryGuarantee.AT_LEAST_ONCE)
         .setTransactionalIdPrefix(prefix + "-scores")
         .setKafkaProducerConfig(p)
         .build();

@@ -1,0 +1,38 @@
+package org.mmoestream.job;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Properties;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.GlobalConfiguration;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.mmoestream.config.InputException;
+import org.mmoestream.config.JobConfig;
+import org.mmoestream.config.JobConfig.Key;
+
+/** The scoring job against a real Kafka: entry class for {@code flink run}, and {@code bin/mmoe scoring}. */
+public final class ScoringMain {
+  private ScoringMain() {}
+
+  public static void main(String[] args) throws Exception {
+    if (args.length != 2 || !args[0].equals("--config")) {
+      throw new InputException("usage: ScoringMain --config job.yaml");
+    }
+    run(Path.of(args[1]), null, 0);
+  }
+
+  public static void run(Path config, Path flinkConfDir, int parallelism) throws Exception {
+    JobConfig cfg = JobConfig.load(config);
+    Configuration flink = flinkConfDir != null && Files.isDirectory(flinkConfDir)
+        ? GlobalConfiguration.loadConfiguration(flinkConfDir.toString()) : new Configuration();
+    StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(flink);
+    if (parallelism > 0) {
+      env.setParallelism(parallelism);
+    }
+    Properties client = new Properties();
+    String prefix = "mmoe-" + cfg.string(Key.GROUP_ID) + "-scoring";
+    ScoringJob.build(env, cfg, ScoringJob.kafkaRequests(cfg, false, client), ScoringJob.kafkaModels(cfg, false, client),
+        ScoringJob.kafkaScores(cfg, prefix, client), PipelineJob.kafkaDeadLetters(cfg, prefix, client));
+    env.execute("mmoe-scoring");
+  }
+}
