@@ -2,8 +2,6 @@ package org.mmoestream.bench;
 
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -15,7 +13,6 @@ import java.util.concurrent.Future;
 import org.apache.flink.api.common.ExecutionConfig;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeutils.TypeSerializer;
-import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.memory.DataOutputSerializer;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -25,6 +22,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
 import org.mmoestream.event.Event;
+import org.mmoestream.job.Environments;
 import org.mmoestream.job.PipelineJob;
 import org.mmoestream.join.JoinState;
 import org.mmoestream.local.EmbeddedKafka;
@@ -59,14 +57,7 @@ public final class JoinBench {
         kafka.createTopics(Map.of(run + "-impressions", 2, run + "-clicks", 2, run + "-conversions", 2,
             run + "-examples", 2, run + "-dead-letter", 1));
         long events = produce(kafka.bootstrapServers(), run);
-        Path checkpoints = Files.createTempDirectory("mmoe-bench-ckpt-");
-        Configuration conf = new Configuration();
-        conf.setString("state.backend.type", "rocksdb");
-        conf.setString("execution.checkpointing.interval", "1 s");
-        conf.setString("execution.checkpointing.dir", checkpoints.toUri().toString());
-        conf.setString("pipeline.generic-types", "false");
-        conf.setString("taskmanager.numberOfTaskSlots", String.valueOf(p));
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(p, conf);
+        StreamExecutionEnvironment env = Environments.localRocksDb(p, "1 s");
         Properties client = new Properties();
         PipelineJob.build(env, cfg, PipelineJob.kafkaEvents(cfg, true, client),
             PipelineJob.kafkaExamples(cfg, "bench-" + run, client), PipelineJob.kafkaDeadLetters(cfg, "bench-" + run, client));

@@ -1,10 +1,9 @@
 package org.mmoestream.cli;
 
-import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.mmoestream.job.PipelineMain;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Mixin;
 
 /** {@code mmoe pipeline}: join + train + publish against a given Kafka, on a local Flink cluster. */
 @Command(
@@ -17,18 +16,11 @@ import picocli.CommandLine.Option;
       "org.mmoestream.job.PipelineMain and the arguments --config job.yaml."
     })
 final class PipelineCommand implements Callable<Integer> {
-  @Option(names = "--config", required = true, description = "job configuration (YAML); see the README's table")
-  Path config;
-
-  @Option(names = "--flink-conf", defaultValue = "flink-conf", description = "directory of Flink's config.yaml (default: ${DEFAULT-VALUE})")
-  Path flinkConf;
-
-  @Option(names = "--parallelism", defaultValue = "0", description = "job parallelism (default: Flink's)")
-  int parallelism;
+  @Mixin JobOptions job;
 
   @Override
   public Integer call() throws Exception {
-    PipelineMain.run(config, flinkConf, parallelism);
+    PipelineMain.run(job.config, job.flinkConf, job.parallelism);
     return 0;
   }
 }

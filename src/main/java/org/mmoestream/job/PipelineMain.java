@@ -3,8 +3,6 @@ package org.mmoestream.job;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Properties;
-import org.apache.flink.configuration.Configuration;
-import org.apache.flink.configuration.GlobalConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.mmoestream.config.InputException;
 import org.mmoestream.config.JobConfig;
@@ -39,12 +37,7 @@ public final class PipelineMain {
       specPath = config.getParent().resolve(specPath);
     }
     ModelSpec spec = SpecLoader.load(specPath);
-    Configuration flink = flinkConfDir != null && Files.isDirectory(flinkConfDir)
-        ? GlobalConfiguration.loadConfiguration(flinkConfDir.toString()) : new Configuration();
-    StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(flink);
-    if (parallelism > 0) {
-      env.setParallelism(parallelism);
-    }
+    StreamExecutionEnvironment env = Environments.of(flinkConfDir, parallelism);
     Properties client = new Properties();
     String prefix = "mmoe-" + cfg.string(Key.GROUP_ID);
     PipelineJob.build(env, cfg, spec, PipelineJob.kafkaEvents(cfg, false, client),

@@ -1,10 +1,7 @@
 package org.mmoestream.job;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Properties;
-import org.apache.flink.configuration.Configuration;
-import org.apache.flink.configuration.GlobalConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.mmoestream.config.InputException;
 import org.mmoestream.config.JobConfig;
@@ -23,12 +20,7 @@ public final class ScoringMain {
 
   public static void run(Path config, Path flinkConfDir, int parallelism) throws Exception {
     JobConfig cfg = JobConfig.load(config);
-    Configuration flink = flinkConfDir != null && Files.isDirectory(flinkConfDir)
-        ? GlobalConfiguration.loadConfiguration(flinkConfDir.toString()) : new Configuration();
-    StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(flink);
-    if (parallelism > 0) {
-      env.setParallelism(parallelism);
-    }
+    StreamExecutionEnvironment env = Environments.of(flinkConfDir, parallelism);
     Properties client = new Properties();
     String prefix = "mmoe-" + cfg.string(Key.GROUP_ID) + "-scoring";
     ScoringJob.build(env, cfg, ScoringJob.kafkaRequests(cfg, false, client), ScoringJob.kafkaModels(cfg, false, client),

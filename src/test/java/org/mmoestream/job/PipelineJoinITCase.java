@@ -12,16 +12,11 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.LockSupport;
-import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
-import org.apache.flink.util.Collector;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -32,10 +27,10 @@ import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
 import org.mmoestream.event.LabeledExample;
 import org.mmoestream.event.ParsedRecord;
-import org.mmoestream.event.serde.EventDeserializer;
 import org.mmoestream.event.serde.JsonRecords;
 import org.mmoestream.local.EmbeddedKafka;
 import org.mmoestream.testing.EventGenerator;
+import org.mmoestream.testing.FailOnce;
 import org.mmoestream.testing.TopicReader;
 
 /**
@@ -164,40 +159,12 @@ class PipelineJoinITCase {
     verify(cfg, gen);
   }
 
-  /** Fails the source task once in the middle of the stream; the job restarts from a checkpoint. */
-  static final class FailOnce implements KafkaRecordDeserializationSchema<ParsedRecord> {
-    static final AtomicInteger SEEN = new AtomicInteger();
-    static final AtomicBoolean FAILED = new AtomicBoolean();
-    private final EventDeserializer inner;
-    private final int failAt;
-
-    FailOnce(EventDeserializer inner, int failAt) {
-      this.inner = inner;
-      this.failAt = failAt;
-    }
-
-    @Override
-    public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<ParsedRecord> out) throws java.io.IOException {
-      // Slow enough that several checkpoints complete before the failure.
-      LockSupport.parkNanos(100_000);
-      if (SEEN.incrementAndGet() == failAt && FAILED.compareAndSet(false, true)) {
-        throw new java.io.IOException("forced failure in the middle of the stream");
-      }
-      inner.deserialize(record, out);
-    }
-
-    @Override
-    public TypeInformation<ParsedRecord> getProducedType() {
-      return inner.getProducedType();
-    }
-  }
-
   @Test
   void forcedFailureLosesAndDuplicatesNothing() throws Exception {
     JobConfig cfg = config("failing");
     EventGenerator gen = produce(cfg, "failing");
-    run(cfg, "failing", new FailOnce(PipelineJob.eventDeserializer(cfg), gen.records.size() / 2));
-    assertTrue(FailOnce.FAILED.get(), "the failure happened");
+    run(cfg, "failing", new FailOnce("join", PipelineJob.eventDeserializer(cfg), gen.records.size() / 2, 100_000));
+    assertTrue(FailOnce.failed("join"), "the failure happened");
     verify(cfg, gen);
   }
 }

@@ -15,16 +15,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Random;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.LockSupport;
-import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
-import org.apache.flink.util.Collector;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -36,7 +31,6 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
 import org.mmoestream.event.ParsedRecord;
-import org.mmoestream.event.serde.EventDeserializer;
 import org.mmoestream.feature.EncodedExample;
 import org.mmoestream.local.EmbeddedKafka;
 import org.mmoestream.model.Batch;
@@ -46,6 +40,7 @@ import org.mmoestream.model.TaskMetrics;
 import org.mmoestream.model.codec.SnapshotState;
 import org.mmoestream.publish.ModelReader;
 import org.mmoestream.simulate.Simulator;
+import org.mmoestream.testing.FailOnce;
 import org.mmoestream.train.ExampleEncoder;
 
 /**
@@ -217,39 +212,12 @@ class PipelineTrainITCase {
     }
   }
 
-  /** Fails the source once in the middle; the job restarts from a checkpoint. */
-  static final class FailOnce implements KafkaRecordDeserializationSchema<ParsedRecord> {
-    static final AtomicInteger SEEN = new AtomicInteger();
-    static final AtomicBoolean FAILED = new AtomicBoolean();
-    private final EventDeserializer inner;
-    private final int failAt;
-
-    FailOnce(EventDeserializer inner, int failAt) {
-      this.inner = inner;
-      this.failAt = failAt;
-    }
-
-    @Override
-    public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<ParsedRecord> out) throws java.io.IOException {
-      LockSupport.parkNanos(50_000);
-      if (SEEN.incrementAndGet() == failAt && FAILED.compareAndSet(false, true)) {
-        throw new java.io.IOException("forced failure in the middle of the stream");
-      }
-      inner.deserialize(record, out);
-    }
-
-    @Override
-    public TypeInformation<ParsedRecord> getProducedType() {
-      return inner.getProducedType();
-    }
-  }
-
   @Test
   void killAndRestoreKeepsVersionsAndCounts() throws Exception {
     JobConfig cfg = config("restore");
     Stream s = produce(cfg, 20_000, "m1", "m2");
-    run(cfg, "restore", new FailOnce(PipelineJob.eventDeserializer(cfg), s.records / 2));
-    assertTrue(FailOnce.FAILED.get(), "the failure happened");
+    run(cfg, "restore", new FailOnce("train", PipelineJob.eventDeserializer(cfg), s.records / 2, 50_000));
+    assertTrue(FailOnce.failed("train"), "the failure happened");
     try (ModelReader reader = readAll(cfg)) {
       verifyVersionsAndCounts(reader, s);
     }

@@ -1,0 +1,39 @@
+package org.mmoestream.job;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.GlobalConfiguration;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+/** Execution environments of the jobs' entry points and benchmarks. */
+public final class Environments {
+  private Environments() {}
+
+  /**
+   * The environment of the context (a cluster when submitted with {@code flink run}, else a local
+   * one), configured by the {@code config.yaml} in {@code flinkConfDir} when given.
+   */
+  public static StreamExecutionEnvironment of(Path flinkConfDir, int parallelism) {
+    Configuration flink = flinkConfDir != null && Files.isDirectory(flinkConfDir)
+        ? GlobalConfiguration.loadConfiguration(flinkConfDir.toString()) : new Configuration();
+    StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(flink);
+    if (parallelism > 0) {
+      env.setParallelism(parallelism);
+    }
+    return env;
+  }
+
+  /** A local cluster of {@code parallelism} slots with RocksDB, checkpoints and no Kryo. */
+  public static StreamExecutionEnvironment localRocksDb(int parallelism, String checkpointInterval)
+      throws java.io.IOException {
+    Path checkpoints = Files.createTempDirectory("mmoe-checkpoints-");
+    Configuration conf = new Configuration();
+    conf.setString("state.backend.type", "rocksdb");
+    conf.setString("execution.checkpointing.interval", checkpointInterval);
+    conf.setString("execution.checkpointing.dir", checkpoints.toUri().toString());
+    conf.setString("pipeline.generic-types", "false");
+    conf.setString("taskmanager.numberOfTaskSlots", String.valueOf(parallelism));
+    return StreamExecutionEnvironment.createLocalEnvironment(parallelism, conf);
+  }
+}
