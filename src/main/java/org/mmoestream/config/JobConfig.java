@@ -43,6 +43,7 @@ public final class JobConfig implements Serializable {
     MAX_WAIT("train.max-wait", "1 s", "a partial batch is trained after waiting this long (processing time)", Parsers::positiveDuration),
     WORKING_SET_ROWS("train.working-set-rows", "1000000", "embedding rows kept in memory per model before they are written back to state", Parsers::positiveInt),
     METRICS_WINDOW("train.metrics-window", "10000", "examples in the sliding window of the progressive metrics", Parsers::positiveInt),
+    PROBES("train.probes", "none", "file of probe requests (one features JSON object per line) scored by every published version into its metadata; none: no probes", Parsers::text),
     PUBLISH_INTERVAL("publish.interval", "10 s", "a model version is published this often (processing time)", Parsers::positiveDuration),
     FULL_EVERY("publish.full-every", "10", "every N-th version is a full snapshot (and the first after a start)", Parsers::positiveInt),
     MAX_MESSAGE_BYTES("publish.max-message-bytes", "900000", "larger snapshots are split into chunks of this size", Parsers::positiveInt),

@@ -1,5 +1,6 @@
 package org.mmoestream.job;
 
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
@@ -68,9 +69,18 @@ public final class PipelineJob {
 
   /** The trainer's settings from the job configuration. */
   public static TrainOperator.Settings trainSettings(JobConfig cfg, ModelSpec spec) {
+    List<String> probes = List.of();
+    String file = cfg.string(Key.PROBES);
+    if (!file.equals("none")) {
+      try {
+        probes = java.nio.file.Files.readAllLines(java.nio.file.Path.of(file)).stream().filter(l -> !l.isBlank()).toList();
+      } catch (java.io.IOException e) {
+        throw new org.mmoestream.config.InputException(Key.PROBES.yaml() + ": cannot read " + file + ".");
+      }
+    }
     return new TrainOperator.Settings(SpecJson.write(spec), cfg.integer(Key.SEED), cfg.integer(Key.BATCH_SIZE),
         cfg.millis(Key.MAX_WAIT), cfg.millis(Key.PUBLISH_INTERVAL), cfg.integer(Key.FULL_EVERY),
-        cfg.integer(Key.MAX_MESSAGE_BYTES), cfg.integer(Key.WORKING_SET_ROWS), cfg.integer(Key.METRICS_WINDOW));
+        cfg.integer(Key.MAX_MESSAGE_BYTES), cfg.integer(Key.WORKING_SET_ROWS), cfg.integer(Key.METRICS_WINDOW), probes);
   }
 
   /** Exactly-once sink of model versions (chunked safetensors with headers). */

@@ -251,7 +251,9 @@ final class ModelRuntime {
   /** Predictions of the current parameters, without training. */
   double[][] predict(Batch b, StateAccess st) throws Exception {
     int[][] slotIds = new int[spec.features().sparse().size()][];
-    return model.predict(load(b, st, slotIds));
+    // load() may grow the compact tables and replace the model: load first, then read the field.
+    Batch compact = load(b, st, slotIds);
+    return model.predict(compact);
   }
 
   private void flushRows(StateAccess st) throws Exception {
@@ -285,7 +287,8 @@ final class ModelRuntime {
   }
 
   /** The next version's chunks, or none when nothing was trained since the last version. */
-  List<ModelChunk> publish(long now, StateAccess st) throws Exception {
+  List<ModelChunk> publish(long now, StateAccess st, List<org.mmoestream.feature.EncodedExample> probes)
+      throws Exception {
     lastPublished = false;
     if (!needFull && trainedSinceVersion == 0) {
       return List.of();
@@ -298,7 +301,21 @@ final class ModelRuntime {
       freshness.recordValue(Math.max(0, Math.min(3_600_000L, now - t)));
     }
     labeledAt.clear();
-    Snapshots.Meta meta = new Snapshots.Meta(key, v, kind, version, model.examplesSeen(), now, metricsJson());
+    String metrics = metricsJson();
+    if (!probes.isEmpty()) {
+      // The scores of the probe requests under exactly this version, for serving parity checks.
+      double[][] p = predict(Batch.of(probes), st);
+      StringBuilder sb = new StringBuilder(metrics.substring(0, metrics.length() - 1)).append(",\"probe_scores\":[");
+      for (int r = 0; r < probes.size(); r++) {
+        sb.append(r == 0 ? "[" : ",[");
+        for (int h = 0; h < p.length; h++) {
+          sb.append(h == 0 ? "" : ",").append(Double.toString(p[h][r]));
+        }
+        sb.append(']');
+      }
+      metrics = sb.append("]}").toString();
+    }
+    Snapshots.Meta meta = new Snapshots.Meta(key, v, kind, version, model.examplesSeen(), now, metrics);
     byte[] bytes = full ? Snapshots.full(model, meta, fullRows(st)) : Snapshots.delta(model, meta, touchedIds(), (f, id, dst) -> {
       try {
         float[] r = row(f, id, st);

@@ -58,7 +58,17 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
   /** What the operator needs from the job configuration. */
   public record Settings(String specJson, long seed, int batchSize, long maxWaitMillis,
       long publishIntervalMillis, int fullEvery, int maxMessageBytes, int workingSetRows,
-      int metricsWindow) implements Serializable {}
+      int metricsWindow, List<String> probes) implements Serializable {
+    public Settings {
+      probes = probes == null ? List.of() : List.copyOf(probes);
+    }
+
+    public Settings(String specJson, long seed, int batchSize, long maxWaitMillis, long publishIntervalMillis,
+        int fullEvery, int maxMessageBytes, int workingSetRows, int metricsWindow) {
+      this(specJson, seed, batchSize, maxWaitMillis, publishIntervalMillis, fullEvery, maxMessageBytes,
+          workingSetRows, metricsWindow, List.of());
+    }
+  }
 
   private final Settings settings;
 
@@ -70,6 +80,7 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
   private transient Counter trained;
   private transient Counter rejected;
   private transient Counter versions;
+  private transient List<EncodedExample> probes;
 
   public TrainOperator(Settings settings) {
     this.settings = settings;
@@ -80,6 +91,10 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
     super.open();
     spec = SpecJson.read(settings.specJson());
     encoder = new ExampleEncoder(spec);
+    probes = new ArrayList<>();
+    for (String p : settings.probes()) {
+      probes.add(encoder.encodeFeatures(p, null));
+    }
     runtimes = new LinkedHashMap<>();
     timers = getInternalTimerService("train-timers", VoidNamespaceSerializer.INSTANCE, this);
     var store = getKeyedStateStore();
@@ -167,7 +182,7 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
   }
 
   private void publish(ModelRuntime rt, long now) throws Exception {
-    for (ModelChunk c : rt.publish(now, state)) {
+    for (ModelChunk c : rt.publish(now, state, probes)) {
       output.collect(new StreamRecord<>(c));
     }
     if (rt.lastPublished()) {

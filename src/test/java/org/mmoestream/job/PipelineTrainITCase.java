@@ -175,9 +175,19 @@ class PipelineTrainITCase {
     }
   }
 
+  @org.junit.jupiter.api.io.TempDir static Path tmp;
+
   @Test
   void trainsOnlineAndPublishesVersionsTheReaderRebuilds() throws Exception {
-    JobConfig cfg = config("train");
+    // Held-out impressions as probe requests: every version records the operator's scores of them.
+    Simulator probeSim = new Simulator(99, 300, 100, 0.5, "m1");
+    List<String> probes = new ArrayList<>();
+    for (int i = 0; i < 200; i++) {
+      probes.add(probeSim.next(0, 1, 1).featuresJson());
+    }
+    Path probeFile = tmp.resolve("probes.jsonl");
+    java.nio.file.Files.write(probeFile, probes);
+    JobConfig cfg = config("train").with(Key.PROBES, probeFile.toString());
     Stream s = produce(cfg, 60_000, "m1");
     run(cfg, "train", PipelineJob.eventDeserializer(cfg));
     try (ModelReader reader = readAll(cfg)) {
@@ -195,6 +205,16 @@ class PipelineTrainITCase {
       assertTrue(oracleCtr > 0.80 && oracleCvr > 0.80, "oracle " + oracleCtr + " " + oracleCvr);
       assertTrue(ctr >= 0.70, "progressive ctr AUC " + ctr);
       assertTrue(cvr >= 0.70, "progressive cvr AUC " + cvr);
+      // The rebuilt model scores the probes as the operator did when it published this version.
+      ExampleEncoder penc = new ExampleEncoder(m1.model().spec());
+      double[][] rebuilt = m1.model().predict(Batch.of(probes.stream().map(f -> penc.encodeFeatures(f, null)).toList()));
+      JsonNode operator = metrics.get("probe_scores");
+      assertEquals(probes.size(), operator.size());
+      for (int r = 0; r < probes.size(); r++) {
+        for (int h = 0; h < rebuilt.length; h++) {
+          assertEquals(operator.get(r).get(h).asDouble(), rebuilt[h][r], 1e-6, "probe " + r + ", head " + h);
+        }
+      }
       // For information: the final version's ranking of held-out impressions. Not asserted: at the
       // end of a bounded stream every pending join fires at once, clicked-but-unconverted examples
       // last, so the last versions train on a run of positives whose order depends on how the join

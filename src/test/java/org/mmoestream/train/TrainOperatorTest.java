@@ -99,6 +99,35 @@ class TrainOperatorTest {
     }
   }
 
+  @Test
+  void scoresBatchesWithMoreDistinctIdsThanTheWorkingTablesHold() throws Exception {
+    // A user table of 5,000 buckets: 300 distinct users overflow the 16 working slots (2 x batch 8).
+    var f = SPEC.features();
+    var users = new org.mmoestream.feature.SparseFeature("user", "user", 5_000, 3, false, null);
+    ModelSpec wideSpec = new ModelSpec("wide", new org.mmoestream.feature.FeatureSpec(
+        List.of(users, f.sparse().get(1), f.sparse().get(2)), f.dense()), SPEC.tasks(), SPEC.architecture(),
+        SPEC.optimizer(), SPEC.csv());
+    TrainOperator op = new TrainOperator(new TrainOperator.Settings(SpecJson.write(wideSpec), 42, BATCH, 60_000, 60_000, 3, 700, 1_000_000, 1000));
+    try (var h = harness(op)) {
+      h.open();
+      ExampleEncoder enc = new ExampleEncoder(wideSpec);
+      for (LabeledExample e : examples(BATCH, 9)) {
+        h.processElement(e, 0);
+      }
+      List<EncodedExample> wide = new ArrayList<>();
+      for (int i = 0; i < 300; i++) {
+        wide.add(enc.encodeFeatures("{\"user\":\"x" + i + "\",\"item\":\"i1\",\"price\":3,\"age\":30}", null));
+      }
+      MmoeModel offline = MmoeModel.create(wideSpec, 42, DataType.FLOAT);
+      offline.trainStep(Batch.of(examples(BATCH, 9).stream().map(e -> enc.encode(e.features, e.click, e.conversion)).toList()));
+      double[][] a = offline.predict(Batch.of(wide));
+      double[][] b = op.score("m1", wide);
+      for (int head = 0; head < a.length; head++) {
+        assertArrayEquals(a[head], b[head], 1e-5);
+      }
+    }
+  }
+
   private static byte[] assemble(List<ModelChunk> chunks, long version) {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     chunks.stream().filter(c -> c.version == version).sorted((x, y) -> Integer.compare(x.chunk, y.chunk))
