@@ -47,6 +47,12 @@ public final class EventWriter implements AutoCloseable {
    */
   public long write(Simulator sim, long n, double rate, long maxClickDelay, long maxConversionDelay, Progress progress)
       throws InterruptedException {
+    return write(sim, n, rate, maxClickDelay, maxConversionDelay, progress, null);
+  }
+
+  /** As above; {@code each} sees every impression (and its hidden probabilities) as it is written. */
+  public long write(Simulator sim, long n, double rate, long maxClickDelay, long maxConversionDelay, Progress progress,
+      java.util.function.Consumer<Simulator.Impression> each) throws InterruptedException {
     PriorityQueue<Pending> later = new PriorityQueue<>(Comparator.comparingLong(Pending::ts));
     long start = System.currentTimeMillis();
     long records = 0;
@@ -62,6 +68,9 @@ public final class EventWriter implements AutoCloseable {
         records += send(later.poll());
       }
       Simulator.Impression imp = sim.next(ts, maxClickDelay, maxConversionDelay);
+      if (each != null) {
+        each.accept(imp);
+      }
       records += send(new Pending(ts, impressions, imp.requestId(), Simulator.impressionJson(imp)));
       if (imp.clicked()) {
         later.add(new Pending(ts + imp.clickDelay(), clicks, imp.requestId(), Simulator.clickJson(imp)));

@@ -47,7 +47,7 @@ public final class Simulator {
     double[][] v = new double[n][d];
     for (double[] row : v) {
       for (int k = 0; k < d; k++) {
-        row[k] = r.nextGaussian() * 0.6;
+        row[k] = r.nextGaussian() * 0.4;
       }
     }
     return v;
