@@ -50,6 +50,9 @@ final class ModelCommand implements Callable<Integer> {
   @Option(names = "--out", description = "export: the snapshot file to write")
   Path out;
 
+  @Option(names = "--config", description = "job configuration whose kafka.client.* properties (SASL, SSL) the reader uses")
+  Path config;
+
   @Option(names = "--wait", defaultValue = "3", description = "seconds without new versions before printing (default: ${DEFAULT-VALUE})")
   int waitSeconds;
 
@@ -79,7 +82,7 @@ final class ModelCommand implements Callable<Integer> {
     if (bootstrap == null) {
       throw new InputException("model inspect needs --bootstrap HOST:PORT or --snapshot FILE.");
     }
-    try (ModelReader reader = new ModelReader(bootstrap, topic, model, new Properties())) {
+    try (ModelReader reader = new ModelReader(bootstrap, topic, model, client())) {
       long quiet = System.nanoTime();
       while (System.nanoTime() - quiet < Duration.ofSeconds(waitSeconds).toNanos()) {
         if (reader.poll(Duration.ofMillis(500)) > 0) {
@@ -100,6 +103,10 @@ final class ModelCommand implements Callable<Integer> {
       }
     }
     return 0;
+  }
+
+  private Properties client() {
+    return config == null ? new Properties() : org.mmoestream.config.JobConfig.load(config).clientProperties();
   }
 
   private int score() throws Exception {
@@ -144,7 +151,7 @@ final class ModelCommand implements Callable<Integer> {
     if (bootstrap == null || model == null || out == null) {
       throw new InputException("model export needs --bootstrap HOST:PORT, --model ID and --out FILE.");
     }
-    try (ModelReader reader = new ModelReader(bootstrap, topic, model, new Properties())) {
+    try (ModelReader reader = new ModelReader(bootstrap, topic, model, client())) {
       long quiet = System.nanoTime();
       while (System.nanoTime() - quiet < Duration.ofSeconds(waitSeconds).toNanos()) {
         if (reader.poll(Duration.ofMillis(500)) > 0) {

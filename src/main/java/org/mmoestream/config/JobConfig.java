@@ -3,6 +3,7 @@ package org.mmoestream.config;
 import java.io.Serializable;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -82,10 +83,15 @@ public final class JobConfig implements Serializable {
     }
   }
 
-  private final Map<Key, Object> values;
+  /** Prefix of Kafka client properties passed to every Kafka client of both jobs (SASL, SSL...). */
+  public static final String CLIENT_PREFIX = "kafka.client.";
 
-  private JobConfig(Map<Key, Object> values) {
+  private final Map<Key, Object> values;
+  private final Map<String, String> client;
+
+  private JobConfig(Map<Key, Object> values, Map<String, String> client) {
     this.values = values;
+    this.client = client;
   }
 
   /** All defaults. */
@@ -100,8 +106,16 @@ public final class JobConfig implements Serializable {
 
   static JobConfig of(Map<String, String> overrides, String source) {
     Set<String> known = java.util.Arrays.stream(Key.values()).map(k -> k.yaml).collect(Collectors.toSet());
-    for (String k : overrides.keySet()) {
-      if (!known.contains(k)) {
+    Map<String, String> client = new java.util.TreeMap<>();
+    for (Map.Entry<String, String> e : overrides.entrySet()) {
+      String k = e.getKey();
+      if (k.startsWith(CLIENT_PREFIX)) {
+        String name = k.substring(CLIENT_PREFIX.length());
+        if (!KAFKA_CLIENT_CONFIGS.contains(name)) {
+          throw new InputException(source + ": " + k + " is not a Kafka client property.");
+        }
+        client.put(name, e.getValue());
+      } else if (!known.contains(k)) {
         throw new InputException(source + ": unknown key " + k + ".");
       }
     }
@@ -114,7 +128,35 @@ public final class JobConfig implements Serializable {
         throw new InputException(source + ": " + k.yaml + " " + e.getMessage() + ", got '" + text + "'.");
       }
     }
-    return new JobConfig(values);
+    return new JobConfig(values, Map.copyOf(client));
+  }
+
+  /** Every property name a Kafka producer, consumer or admin client accepts. */
+  private static final Set<String> KAFKA_CLIENT_CONFIGS = new HashSet<>();
+
+  static {
+    KAFKA_CLIENT_CONFIGS.addAll(org.apache.kafka.clients.producer.ProducerConfig.configNames());
+    KAFKA_CLIENT_CONFIGS.addAll(org.apache.kafka.clients.consumer.ConsumerConfig.configNames());
+    KAFKA_CLIENT_CONFIGS.addAll(org.apache.kafka.clients.admin.AdminClientConfig.configNames());
+  }
+
+  /**
+   * The {@code kafka.client.*} properties, for every Kafka client of the jobs (sources, sinks, the
+   * model reader). Values may be secrets: never log them; {@link #toString()} masks them.
+   */
+  public java.util.Properties clientProperties() {
+    java.util.Properties p = new java.util.Properties();
+    p.putAll(client);
+    return p;
+  }
+
+  /** The keys and values, with every Kafka client property value masked. */
+  @Override
+  public String toString() {
+    StringBuilder sb = new StringBuilder("JobConfig{");
+    values.forEach((k, v) -> sb.append(k.yaml).append('=').append(text(v)).append(", "));
+    client.keySet().forEach(k -> sb.append(CLIENT_PREFIX).append(k).append("=[hidden], "));
+    return sb.append('}').toString();
   }
 
   /** Reads a job YAML file: nested mappings whose dotted paths are the keys of {@link Key}. */
@@ -128,6 +170,7 @@ public final class JobConfig implements Serializable {
   public JobConfig with(Key key, String value) {
     Map<String, String> m = new LinkedHashMap<>();
     values.forEach((k, v) -> m.put(k.yaml, text(v)));
+    client.forEach((k, v) -> m.put(CLIENT_PREFIX + k, v));
     m.put(key.yaml, value);
     return of(m);
   }

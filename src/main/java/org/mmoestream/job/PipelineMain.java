@@ -38,7 +38,7 @@ public final class PipelineMain {
     }
     ModelSpec spec = SpecLoader.load(specPath);
     StreamExecutionEnvironment env = Environments.of(flinkConfDir, parallelism);
-    Properties client = new Properties();
+    Properties client = cfg.clientProperties();
     String prefix = "mmoe-" + cfg.string(Key.GROUP_ID);
     PipelineJob.build(env, cfg, spec, PipelineJob.kafkaEvents(cfg, false, client),
         PipelineJob.kafkaExamples(cfg, prefix, client), PipelineJob.kafkaDeadLetters(cfg, prefix, client),

@@ -21,7 +21,7 @@ public final class ScoringMain {
   public static void run(Path config, Path flinkConfDir, int parallelism) throws Exception {
     JobConfig cfg = JobConfig.load(config);
     StreamExecutionEnvironment env = Environments.of(flinkConfDir, parallelism);
-    Properties client = new Properties();
+    Properties client = cfg.clientProperties();
     String prefix = "mmoe-" + cfg.string(Key.GROUP_ID) + "-scoring";
     ScoringJob.build(env, cfg, ScoringJob.kafkaRequests(cfg, false, client), ScoringJob.kafkaModels(cfg, false, client),
         ScoringJob.kafkaScores(cfg, prefix, client), PipelineJob.kafkaDeadLetters(cfg, prefix, client));

@@ -38,4 +38,18 @@ class JobConfigTest {
     e = assertThrows(InputException.class, () -> JobConfig.of(Map.of("topics.clicks", "bad topic!")));
     assertTrue(e.getMessage().contains("topics.clicks"), e.getMessage());
   }
+
+  @Test
+  void kafkaClientPropertiesPassThroughValidatedAndMasked() throws Exception {
+    Path f = dir.resolve("job.yaml");
+    Files.writeString(f, "kafka:\n  client:\n    security.protocol: SASL_SSL\n    sasl.mechanism: PLAIN\n"
+        + "    sasl.jaas.config: 'org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"s3cret\";'\n");
+    JobConfig c = JobConfig.load(f);
+    assertEquals("SASL_SSL", c.clientProperties().getProperty("security.protocol"));
+    assertTrue(c.clientProperties().getProperty("sasl.jaas.config").contains("s3cret"));
+    assertTrue(!c.toString().contains("s3cret") && c.toString().contains("kafka.client.sasl.jaas.config=[hidden]"), c.toString());
+    assertEquals("PLAIN", c.with(JobConfig.Key.BATCH_SIZE, "8").clientProperties().getProperty("sasl.mechanism"));
+    InputException e = assertThrows(InputException.class, () -> JobConfig.of(Map.of("kafka.client.sasl.mechanizm", "PLAIN")));
+    assertTrue(e.getMessage().contains("kafka.client.sasl.mechanizm is not a Kafka client property"), e.getMessage());
+  }
 }
