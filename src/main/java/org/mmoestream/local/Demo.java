@@ -111,7 +111,7 @@ public final class Demo {
           oracleCvr.add(imp.pConversion(), imp.converted());
         }
       }
-      out.printf(Locale.ROOT, "demo: %,d events written; oracle AUC ctr %.4f, cvr %.4f%n", written, oracleCtr.auc(), oracleCvr.auc());
+      out.printf(Locale.ROOT, "demo: %,d events written%n", written);
 
       // 2. The scoring job (runs until the end) and the pipeline job (bounded: ends with the events).
       StreamExecutionEnvironment scoringEnv = Environments.localRocksDb(1, "5 s");
@@ -146,6 +146,7 @@ public final class Demo {
         holdout.add(holdoutSim.next(0, 1, 1));
       }
       double[] heldOut = {Double.NaN, Double.NaN, Double.NaN, Double.NaN};
+      double[] live = heldOut;
       List<double[]> curve = new ArrayList<>();
       SnapshotState last = null;
       JsonNode reported = null;
@@ -158,8 +159,9 @@ public final class Demo {
             last = reader.model("default");
             versions = reader.versions().size();
             JsonNode m = new ObjectMapper().readTree(last.metadata().get("metrics"));
+            live = heldOut(last, holdout);
             if (last.examplesSeen() <= impressions) {
-              double[] h = heldOut(last, holdout);
+              double[] h = live;
               System.arraycopy(h, 0, heldOut, 0, 4);
               curve.add(new double[] {last.examplesSeen(), h[0], h[2]});
               reported = m;
@@ -168,7 +170,7 @@ public final class Demo {
           }
           boolean done = result.isDone();
           if (System.nanoTime() > nextPrint || done) {
-            progress(kafka, last, versions, oracleCtr.auc(), oracleCvr.auc(), written, t0);
+            progress(kafka, last, versions, live, written, t0);
             nextPrint = System.nanoTime() + 3_000_000_000L;
           }
           if (done) {
@@ -228,18 +230,18 @@ public final class Demo {
     }
   }
 
-  private void progress(EmbeddedKafka kafka, SnapshotState last, int versions, double oracleCtr, double oracleCvr,
-      long written, long t0) throws Exception {
+  private void progress(EmbeddedKafka kafka, SnapshotState last, int versions, double[] heldOut, long written, long t0)
+      throws Exception {
     double secs = (System.nanoTime() - t0) / 1e9;
     if (last == null) {
       out.printf(Locale.ROOT, "demo: %5.0f s  events in %,d  waiting for the first model version%n", secs, written);
       return;
     }
     JsonNode m = new ObjectMapper().readTree(last.metadata().get("metrics"));
-    out.printf(Locale.ROOT, "demo: %5.0f s  events in %,d  trained %,d (%,.0f/s)  version %d  AUC ctr %.3f (oracle %.3f)  "
-            + "cvr %.3f (oracle %.3f)  dead letters %d%n", secs, written, last.examplesSeen(), last.examplesSeen() / secs,
-        last.version(), m.path("ctr").path("auc").asDouble(Double.NaN), oracleCtr, m.path("cvr").path("auc").asDouble(Double.NaN),
-        oracleCvr, endOffsets(kafka, "dead-letter"));
+    out.printf(Locale.ROOT, "demo: %5.0f s  events in %,d  trained %,d (%,.0f/s)  version %d  held-out AUC ctr %.3f (oracle %.3f)"
+            + " cvr %.3f (oracle %.3f)  progressive ctr %.3f cvr %.3f  dead letters %d%n", secs, written, last.examplesSeen(),
+        last.examplesSeen() / secs, last.version(), heldOut[0], heldOut[1], heldOut[2], heldOut[3],
+        m.path("ctr").path("auc").asDouble(Double.NaN), m.path("cvr").path("auc").asDouble(Double.NaN), endOffsets(kafka, "dead-letter"));
   }
 
   private static long endOffsets(EmbeddedKafka kafka, String topic) throws Exception {
