@@ -48,12 +48,12 @@ public final class JoinBench {
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
       for (int p : parallelisms) {
         String run = "p" + p;
-        JobConfig cfg = JobConfig.of(Map.of(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers(),
-            Key.GROUP_ID.yaml(), "bench-" + run,
-            Key.TOPIC_IMPRESSIONS.yaml(), run + "-impressions", Key.TOPIC_CLICKS.yaml(), run + "-clicks",
-            Key.TOPIC_CONVERSIONS.yaml(), run + "-conversions", Key.TOPIC_EXAMPLES.yaml(), run + "-examples",
-            Key.TOPIC_DEAD_LETTER.yaml(), run + "-dead-letter", Key.CLICK_WINDOW.yaml(), "60 s",
-            Key.CONVERSION_WINDOW.yaml(), "120 s"));
+        Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
+        m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
+        m.put(Key.GROUP_ID.yaml(), "bench-" + run);
+        m.put(Key.CLICK_WINDOW.yaml(), "60 s");
+        m.put(Key.CONVERSION_WINDOW.yaml(), "120 s");
+        JobConfig cfg = JobConfig.of(m);
         kafka.createTopics(Map.of(run + "-impressions", 2, run + "-clicks", 2, run + "-conversions", 2,
             run + "-examples", 2, run + "-dead-letter", 1));
         long events = produce(kafka.bootstrapServers(), run);

@@ -23,7 +23,6 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
-import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.mmoestream.config.JobConfig;
@@ -34,6 +33,8 @@ import org.mmoestream.local.EmbeddedKafka;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.TaskSpec;
 import org.mmoestream.model.codec.Safetensors;
+import org.mmoestream.publish.ChunkAssembler;
+import org.mmoestream.publish.ModelChunk;
 import org.mmoestream.publish.ModelRecords;
 
 /**
@@ -64,12 +65,9 @@ public final class PipelineBench {
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
       for (int p : parallelisms) {
         String run = "p" + p;
-        Map<String, String> m = new HashMap<>();
+        Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
         m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
         m.put(Key.GROUP_ID.yaml(), "bench-pipeline-" + run);
-        for (Key k : List.of(Key.TOPIC_IMPRESSIONS, Key.TOPIC_CLICKS, Key.TOPIC_CONVERSIONS, Key.TOPIC_DEAD_LETTER, Key.TOPIC_MODEL)) {
-          m.put(k.yaml(), run + "-" + k.defaultValue());
-        }
         m.put(Key.CLICK_WINDOW.yaml(), "30 s");
         m.put(Key.CONVERSION_WINDOW.yaml(), "60 s");
         m.put(Key.PUBLISH_INTERVAL.yaml(), "2 s");
@@ -111,19 +109,14 @@ public final class PipelineBench {
     ObjectMapper json = new ObjectMapper();
     try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
       consumer.subscribe(List.of(topic));
-      Map<String, java.io.ByteArrayOutputStream> parts = new HashMap<>();
+      ChunkAssembler chunks = new ChunkAssembler();
       while (!stop.get()) {
         for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(100))) {
           long seen = System.currentTimeMillis();
-          String model = header(r, ModelRecords.MODEL);
-          String[] chunk = header(r, ModelRecords.CHUNK).split("/");
-          var buf = parts.computeIfAbsent(model, k -> new java.io.ByteArrayOutputStream());
-          if (chunk[0].equals("0")) {
-            buf.reset();
-          }
-          buf.writeBytes(r.value());
-          if (Integer.parseInt(chunk[0]) + 1 == Integer.parseInt(chunk[1])) {
-            Map<String, String> md = Safetensors.read(buf.toByteArray()).metadata();
+          ModelChunk chunk = ModelRecords.chunkOf(r);
+          byte[] snapshot = chunk == null ? null : chunks.add(chunk);
+          if (snapshot != null) {
+            Map<String, String> md = Safetensors.read(snapshot).metadata();
             long created = Long.parseLong(md.get("created_at"));
             JsonNode f = json.readTree(md.get("metrics")).get("freshness_ms");
             byte[] h = Base64.getDecoder().decode(f.get("histogram").asText());
@@ -132,18 +125,12 @@ public final class PipelineBench {
             for (var iv : v.recordedValues()) {
               into.recordValueWithCount(Math.min(3_600_000L, iv.getValueIteratedTo() + delay), iv.getCountAtValueIteratedTo());
             }
-            buf.reset();
           }
         }
       }
     } catch (Exception e) {
       throw new IllegalStateException("watching " + topic + " failed", e);
     }
-  }
-
-  private static String header(ConsumerRecord<byte[], byte[]> r, String key) {
-    Header h = r.headers().lastHeader(key);
-    return h == null ? null : new String(h.value(), StandardCharsets.UTF_8);
   }
 
   private void produce(String bootstrap, String run) throws Exception {

@@ -118,21 +118,20 @@ public final class ScoreBench {
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
       for (int rate : rates) {
         String run = "r" + rate;
-        Map<String, String> m = new HashMap<>();
+        Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
         m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
         m.put(Key.GROUP_ID.yaml(), "bench-score-" + run);
-        m.put(Key.TOPIC_SCORE_REQUESTS.yaml(), run + "-requests");
-        m.put(Key.TOPIC_SCORES.yaml(), run + "-scores");
-        m.put(Key.TOPIC_MODEL.yaml(), run + "-model");
-        m.put(Key.TOPIC_DEAD_LETTER.yaml(), run + "-dead-letter");
         JobConfig cfg = JobConfig.of(m);
-        kafka.createTopics(Map.of(run + "-requests", 2, run + "-scores", 2, run + "-model", 1, run + "-dead-letter", 1));
+        String requestTopic = cfg.string(Key.TOPIC_SCORE_REQUESTS);
+        String scoreTopic = cfg.string(Key.TOPIC_SCORES);
+        String modelTopic = cfg.string(Key.TOPIC_MODEL);
+        kafka.createTopics(Map.of(requestTopic, 2, scoreTopic, 2, modelTopic, 1, cfg.string(Key.TOPIC_DEAD_LETTER), 1));
         Properties client = new Properties();
         try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(Map.of("bootstrap.servers", kafka.bootstrapServers(),
             "max.request.size", String.valueOf(2 * 1024 * 1024)), new ByteArraySerializer(), new ByteArraySerializer())) {
           for (ModelChunk c : ModelChunk.split("m1", 1, "full", snapshot, 900_000)) {
-            ProducerRecord<byte[], byte[]> r = new ModelRecords(run + "-model").serialize(c, null, null);
-            p.send(new ProducerRecord<>(run + "-model", null, null, r.key(), r.value(), new RecordHeaders(r.headers().toArray())));
+            ProducerRecord<byte[], byte[]> r = new ModelRecords(modelTopic).serialize(c, null, null);
+            p.send(new ProducerRecord<>(modelTopic, null, null, r.key(), r.value(), new RecordHeaders(r.headers().toArray())));
           }
           p.flush();
           Configuration conf = new Configuration();
@@ -145,16 +144,16 @@ public final class ScoreBench {
           Map<String, Long> sent = new ConcurrentHashMap<>();
           Histogram lat = new Histogram(600_000L, 2);
           AtomicBoolean stop = new AtomicBoolean();
-          Thread reader = new Thread(() -> consume(kafka.bootstrapServers(), run + "-scores", sent, lat, stop));
+          Thread reader = new Thread(() -> consume(kafka.bootstrapServers(), scoreTopic, sent, lat, stop));
           reader.start();
           // Warm-up until the first score arrives, then measure at the rate.
-          produceAt(p, run + "-requests", requests, Math.min(rate, 200), 5, sent, "w");
+          produceAt(p, requestTopic, requests, Math.min(rate, 200), 5, sent, "w");
           long deadline = System.currentTimeMillis() + 60_000;
           while (lat.getTotalCount() == 0 && System.currentTimeMillis() < deadline) {
             Thread.sleep(100);
           }
           lat.reset();
-          produceAt(p, run + "-requests", requests, rate, seconds, sent, "m");
+          produceAt(p, requestTopic, requests, rate, seconds, sent, "m");
           Thread.sleep(2000);
           stop.set(true);
           reader.join();

@@ -83,12 +83,7 @@ final class ModelCommand implements Callable<Integer> {
       throw new InputException("model inspect needs --bootstrap HOST:PORT or --snapshot FILE.");
     }
     try (ModelReader reader = new ModelReader(bootstrap, topic, model, client())) {
-      long quiet = System.nanoTime();
-      while (System.nanoTime() - quiet < Duration.ofSeconds(waitSeconds).toNanos()) {
-        if (reader.poll(Duration.ofMillis(500)) > 0) {
-          quiet = System.nanoTime();
-        }
-      }
+      reader.pollUntilQuiet(Duration.ofSeconds(waitSeconds), Duration.ofMinutes(10));
       if (reader.versions().isEmpty()) {
         out.println("no model versions on topic " + topic);
         return 0;
@@ -152,19 +147,12 @@ final class ModelCommand implements Callable<Integer> {
       throw new InputException("model export needs --bootstrap HOST:PORT, --model ID and --out FILE.");
     }
     try (ModelReader reader = new ModelReader(bootstrap, topic, model, client())) {
-      long quiet = System.nanoTime();
-      while (System.nanoTime() - quiet < Duration.ofSeconds(waitSeconds).toNanos()) {
-        if (reader.poll(Duration.ofMillis(500)) > 0) {
-          quiet = System.nanoTime();
-        }
-      }
+      reader.pollUntilQuiet(Duration.ofSeconds(waitSeconds), Duration.ofMinutes(10));
       SnapshotState s = reader.model(model);
       if (s == null) {
         throw new InputException("model export: no version of model '" + model + "' on topic " + topic + ".");
       }
-      byte[] bytes = org.mmoestream.model.codec.Snapshots.full(s.model(), new org.mmoestream.model.codec.Snapshots.Meta(
-          model, s.version(), "full", 0, s.examplesSeen(), Long.parseLong(s.metadata().getOrDefault("created_at", "0")),
-          s.metadata().getOrDefault("metrics", "{}")), org.mmoestream.model.codec.Snapshots.tablesOf(s.model()));
+      byte[] bytes = s.fullSnapshot();
       Files.write(out, bytes);
       System.out.printf("model export: %s version %d -> %s (%,d bytes)%n", model, s.version(), out, bytes.length);
     }

@@ -199,6 +199,20 @@ public final class JobConfig implements Serializable {
     return (Boolean) values.get(k);
   }
 
+  /**
+   * Every topic key mapped to {@code prefix-<default name>}, so runs that share a broker (tests,
+   * benchmarks) keep their topics apart.
+   */
+  public static Map<String, String> topicsWithPrefix(String prefix) {
+    Map<String, String> m = new LinkedHashMap<>();
+    for (Key k : Key.values()) {
+      if (k.yaml.startsWith("topics.")) {
+        m.put(k.yaml, prefix + "-" + k.dflt);
+      }
+    }
+    return m;
+  }
+
   /** The documentation table: key | default | description. */
   public static List<String[]> table() {
     return java.util.Arrays.stream(Key.values()).map(k -> new String[] {k.yaml, k.dflt, k.description}).toList();

@@ -175,14 +175,9 @@ public final class Demo {
           }
           if (done) {
             // The last versions may still be in flight: read until the topic is quiet.
-            long quiet = System.nanoTime();
-            while (System.nanoTime() - quiet < 3_000_000_000L) {
-              if (reader.poll(Duration.ofMillis(300)) > 0) {
-                quiet = System.nanoTime();
-                last = reader.model("default");
-                versions = reader.versions().size();
-              }
-            }
+            reader.pollUntilQuiet(Duration.ofSeconds(3), Duration.ofMinutes(1));
+            last = reader.model("default");
+            versions = reader.versions().size();
             break;
           }
         }

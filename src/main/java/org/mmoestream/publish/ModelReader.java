@@ -1,7 +1,5 @@
 package org.mmoestream.publish;
 
-import java.io.ByteArrayOutputStream;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -10,7 +8,6 @@ import java.util.Map;
 import java.util.Properties;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.mmoestream.model.codec.SnapshotState;
 
@@ -25,15 +22,9 @@ public final class ModelReader implements AutoCloseable {
 
   private final KafkaConsumer<byte[], byte[]> consumer;
   private final Map<String, SnapshotState> models = new LinkedHashMap<>();
-  private final Map<String, Pending> pending = new LinkedHashMap<>();
+  private final ChunkAssembler chunks = new ChunkAssembler();
   private final List<Version> versions = new ArrayList<>();
   private final String onlyModel;
-
-  private static final class Pending {
-    long version;
-    int next;
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-  }
 
   /** A reader of {@code topic} from the beginning; {@code model} null reads every model. */
   public ModelReader(String bootstrap, String topic, String model, Properties client) {
@@ -54,42 +45,35 @@ public final class ModelReader implements AutoCloseable {
   public int poll(Duration timeout) {
     int done = 0;
     for (ConsumerRecord<byte[], byte[]> r : consumer.poll(timeout)) {
-      String model = header(r, ModelRecords.MODEL);
-      if (model == null || (onlyModel != null && !onlyModel.equals(model))) {
+      ModelChunk c = ModelRecords.chunkOf(r);
+      if (c == null || (onlyModel != null && !onlyModel.equals(c.model))) {
         continue;
       }
-      long version = Long.parseLong(header(r, ModelRecords.VERSION));
-      String[] chunk = header(r, ModelRecords.CHUNK).split("/");
-      int i = Integer.parseInt(chunk[0]);
-      int n = Integer.parseInt(chunk[1]);
-      Pending p = pending.computeIfAbsent(model, k -> new Pending());
-      if (i == 0) {
-        p.version = version;
-        p.next = 0;
-        p.bytes.reset();
-      }
-      if (p.version != version || p.next != i) {
-        continue; // a chunk without its predecessors: wait for the next version
-      }
-      p.bytes.writeBytes(r.value());
-      p.next++;
-      if (p.next == n) {
-        byte[] snapshot = p.bytes.toByteArray();
-        SnapshotState s = models.computeIfAbsent(model, k -> new SnapshotState());
-        if (s.apply(snapshot)) {
-          versions.add(new Version(model, version, header(r, ModelRecords.KIND), n, snapshot.length));
-          done++;
-        }
-        p.next = 0;
-        p.bytes.reset();
+      byte[] snapshot = chunks.add(c);
+      if (snapshot != null && models.computeIfAbsent(c.model, k -> new SnapshotState()).apply(snapshot)) {
+        versions.add(new Version(c.model, c.version, c.kind, c.chunks, snapshot.length));
+        done++;
       }
     }
     return done;
   }
 
-  private static String header(ConsumerRecord<byte[], byte[]> r, String key) {
-    Header h = r.headers().lastHeader(key);
-    return h == null ? null : new String(h.value(), StandardCharsets.UTF_8);
+  /**
+   * Polls until no version has completed for {@code quiet} (or {@code max} has passed); returns
+   * the number of versions completed meanwhile.
+   */
+  public int pollUntilQuiet(Duration quiet, Duration max) {
+    int done = 0;
+    long deadline = System.nanoTime() + max.toNanos();
+    long lastNew = System.nanoTime();
+    while (System.nanoTime() < deadline && System.nanoTime() - lastNew < quiet.toNanos()) {
+      int n = poll(Duration.ofMillis(300));
+      if (n > 0) {
+        done += n;
+        lastNew = System.nanoTime();
+      }
+    }
+    return done;
   }
 
   /** The rebuilt state of {@code model}, or null before its first full snapshot. */

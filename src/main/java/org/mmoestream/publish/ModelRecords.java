@@ -35,6 +35,30 @@ public final class ModelRecords implements KafkaRecordSerializationSchema<ModelC
     return new ProducerRecord<>(topic, null, null, bytes(c.model), c.bytes, h);
   }
 
+  /** The chunk a model-topic record carries, or null for a record without the headers. */
+  public static ModelChunk chunkOf(org.apache.kafka.clients.consumer.ConsumerRecord<byte[], byte[]> r) {
+    String model = header(r, MODEL);
+    String version = header(r, VERSION);
+    String chunk = header(r, CHUNK);
+    if (model == null || version == null || chunk == null) {
+      return null;
+    }
+    ModelChunk c = new ModelChunk();
+    c.model = model;
+    c.version = Long.parseLong(version);
+    c.kind = header(r, KIND);
+    String[] ij = chunk.split("/");
+    c.chunk = Integer.parseInt(ij[0]);
+    c.chunks = Integer.parseInt(ij[1]);
+    c.bytes = r.value();
+    return c;
+  }
+
+  private static String header(org.apache.kafka.clients.consumer.ConsumerRecord<byte[], byte[]> r, String key) {
+    org.apache.kafka.common.header.Header h = r.headers().lastHeader(key);
+    return h == null ? null : new String(h.value(), StandardCharsets.UTF_8);
+  }
+
   private static byte[] bytes(String s) {
     return s.getBytes(StandardCharsets.UTF_8);
   }

@@ -1,6 +1,5 @@
 package org.mmoestream.score;
 
-import java.io.ByteArrayOutputStream;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -24,7 +23,7 @@ import org.apache.flink.util.OutputTag;
 import org.mmoestream.event.DeadLetter;
 import org.mmoestream.event.Event;
 import org.mmoestream.model.codec.SnapshotState;
-import org.mmoestream.model.codec.Snapshots;
+import org.mmoestream.publish.ChunkAssembler;
 import org.mmoestream.publish.ModelChunk;
 
 /**
@@ -56,8 +55,7 @@ public class ScoringFunction extends KeyedBroadcastProcessFunction<String, Event
   private transient ListState<Event> pending;
   private transient ValueState<Long> firstWaiting;
   private transient Map<String, SnapshotState> building;
-  private transient Map<String, ByteArrayOutputStream> chunks;
-  private transient Map<String, Long> chunkVersion;
+  private transient ChunkAssembler chunks;
   private transient Scorer scorer;
   private transient Counter scored;
   private transient Counter deadLetters;
@@ -76,8 +74,7 @@ public class ScoringFunction extends KeyedBroadcastProcessFunction<String, Event
     pending = getRuntimeContext().getListState(new ListStateDescriptor<>("pending", TypeInformation.of(Event.class)));
     firstWaiting = getRuntimeContext().getState(new ValueStateDescriptor<>("first-waiting", Types.LONG));
     building = new HashMap<>();
-    chunks = new HashMap<>();
-    chunkVersion = new HashMap<>();
+    chunks = new ChunkAssembler();
     scorer = Scorer.empty();
     scored = getRuntimeContext().getMetricGroup().counter("scores");
     deadLetters = getRuntimeContext().getMetricGroup().counter("dead_letters");
@@ -203,26 +200,17 @@ public class ScoringFunction extends KeyedBroadcastProcessFunction<String, Event
   public void processBroadcastElement(ModelChunk c, Context ctx, Collector<ScoreRecord> out) throws Exception {
     BroadcastState<String, byte[]> models = ctx.getBroadcastState(MODELS);
     ensureModels(models);
-    ByteArrayOutputStream buf = chunks.computeIfAbsent(c.model, k -> new ByteArrayOutputStream());
-    if (c.chunk == 0) {
-      buf.reset();
-      chunkVersion.put(c.model, c.version);
-    } else if (!Long.valueOf(c.version).equals(chunkVersion.get(c.model))) {
-      return;
-    }
-    buf.writeBytes(c.bytes);
-    if (c.chunk + 1 < c.chunks) {
+    byte[] snapshot = chunks.add(c);
+    if (snapshot == null) {
       return;
     }
     SnapshotState s = building.computeIfAbsent(c.model, k -> new SnapshotState());
-    if (!s.apply(buf.toByteArray())) {
+    if (!s.apply(snapshot)) {
       return; // a delta whose base this instance has not seen: wait for the next full snapshot
     }
-    buf.reset();
     scorer.install(s);
     registerModelMetrics(c.model);
-    models.put(c.model, Snapshots.full(s.model(), new Snapshots.Meta(c.model, s.version(), Snapshots.FULL, 0,
-        s.examplesSeen(), Long.parseLong(s.metadata().getOrDefault("created_at", "0")), "{}"), Snapshots.tablesOf(s.model())));
+    models.put(c.model, s.fullSnapshot());
     // Requests that waited for this model: score them now.
     long now = ctx.currentProcessingTime();
     ctx.applyToKeyedState(new ListStateDescriptor<>("pending", TypeInformation.of(Event.class)), (key, state) -> {

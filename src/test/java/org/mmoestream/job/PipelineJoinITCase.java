@@ -6,15 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
-import org.apache.flink.configuration.Configuration;
 import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
-import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -22,13 +19,13 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.junit.jupiter.api.io.TempDir;
 import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
 import org.mmoestream.event.LabeledExample;
 import org.mmoestream.event.ParsedRecord;
 import org.mmoestream.event.serde.JsonRecords;
 import org.mmoestream.local.EmbeddedKafka;
+import org.mmoestream.testing.FlinkCluster;
 import org.mmoestream.testing.EventGenerator;
 import org.mmoestream.testing.FailOnce;
 import org.mmoestream.testing.TopicReader;
@@ -44,26 +41,9 @@ class PipelineJoinITCase {
   private static final int IMPRESSIONS = 10_000;
 
   @RegisterExtension
-  static final MiniClusterExtension FLINK = new MiniClusterExtension(
-      new MiniClusterResourceConfiguration.Builder()
-          .setNumberTaskManagers(1)
-          .setNumberSlotsPerTaskManager(2)
-          .setConfiguration(flinkConfig())
-          .build());
+  static final MiniClusterExtension FLINK = FlinkCluster.extension();
 
   static EmbeddedKafka kafka;
-  @TempDir static Path checkpoints;
-
-  static Configuration flinkConfig() {
-    Configuration c = new Configuration();
-    c.setString("state.backend.type", "rocksdb");
-    c.setString("execution.checkpointing.interval", "200 ms");
-    c.setString("pipeline.generic-types", "false");
-    c.setString("restart-strategy.type", "fixed-delay");
-    c.setString("restart-strategy.fixed-delay.attempts", "5");
-    c.setString("restart-strategy.fixed-delay.delay", "200 ms");
-    return c;
-  }
 
   @BeforeAll
   static void startKafka() throws Exception {
@@ -76,14 +56,9 @@ class PipelineJoinITCase {
   }
 
   private static JobConfig config(String run) {
-    Map<String, String> m = new HashMap<>();
+    Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
     m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
     m.put(Key.GROUP_ID.yaml(), "pipeline-" + run);
-    m.put(Key.TOPIC_IMPRESSIONS.yaml(), run + "-impressions");
-    m.put(Key.TOPIC_CLICKS.yaml(), run + "-clicks");
-    m.put(Key.TOPIC_CONVERSIONS.yaml(), run + "-conversions");
-    m.put(Key.TOPIC_EXAMPLES.yaml(), run + "-examples");
-    m.put(Key.TOPIC_DEAD_LETTER.yaml(), run + "-dead-letter");
     m.put(Key.CLICK_WINDOW.yaml(), "60 s");
     m.put(Key.CONVERSION_WINDOW.yaml(), "120 s");
     m.put(Key.OUT_OF_ORDERNESS.yaml(), "2 s");
@@ -105,7 +80,7 @@ class PipelineJoinITCase {
 
   private static void run(JobConfig cfg, String run, KafkaRecordDeserializationSchema<ParsedRecord> deserializer)
       throws Exception {
-    StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(flinkConfig());
+    StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(FlinkCluster.config());
     env.setParallelism(2);
     Properties client = new Properties();
     PipelineJob.build(env, cfg, PipelineJob.kafkaEvents(cfg, true, client, deserializer),

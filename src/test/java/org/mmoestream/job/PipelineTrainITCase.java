@@ -15,12 +15,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Random;
-import org.apache.flink.configuration.Configuration;
 import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
-import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -40,6 +37,7 @@ import org.mmoestream.model.TaskMetrics;
 import org.mmoestream.model.codec.SnapshotState;
 import org.mmoestream.publish.ModelReader;
 import org.mmoestream.simulate.Simulator;
+import org.mmoestream.testing.FlinkCluster;
 import org.mmoestream.testing.FailOnce;
 import org.mmoestream.train.ExampleEncoder;
 
@@ -51,12 +49,7 @@ import org.mmoestream.train.ExampleEncoder;
  */
 class PipelineTrainITCase {
   @RegisterExtension
-  static final MiniClusterExtension FLINK = new MiniClusterExtension(
-      new MiniClusterResourceConfiguration.Builder()
-          .setNumberTaskManagers(1)
-          .setNumberSlotsPerTaskManager(2)
-          .setConfiguration(PipelineJoinITCase.flinkConfig())
-          .build());
+  static final MiniClusterExtension FLINK = FlinkCluster.extension();
 
   static EmbeddedKafka kafka;
   static final ModelSpec SPEC = SpecLoader.load(Path.of("examples/ctr-cvr.yaml"));
@@ -72,13 +65,9 @@ class PipelineTrainITCase {
   }
 
   private static JobConfig config(String run) {
-    Map<String, String> m = new HashMap<>();
+    Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
     m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
     m.put(Key.GROUP_ID.yaml(), "train-" + run);
-    for (Key k : List.of(Key.TOPIC_IMPRESSIONS, Key.TOPIC_CLICKS, Key.TOPIC_CONVERSIONS, Key.TOPIC_EXAMPLES,
-        Key.TOPIC_DEAD_LETTER, Key.TOPIC_MODEL)) {
-      m.put(k.yaml(), run + "-" + k.defaultValue());
-    }
     m.put(Key.CLICK_WINDOW.yaml(), "60 s");
     m.put(Key.CONVERSION_WINDOW.yaml(), "120 s");
     m.put(Key.OUT_OF_ORDERNESS.yaml(), "2 s");
@@ -141,7 +130,7 @@ class PipelineTrainITCase {
   }
 
   private static void run(JobConfig cfg, String run, KafkaRecordDeserializationSchema<ParsedRecord> deserializer) throws Exception {
-    StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(PipelineJoinITCase.flinkConfig());
+    StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(FlinkCluster.config());
     env.setParallelism(2);
     Properties client = new Properties();
     PipelineJob.build(env, cfg, SPEC, PipelineJob.kafkaEvents(cfg, true, client, deserializer), null,
@@ -151,13 +140,7 @@ class PipelineTrainITCase {
 
   private static ModelReader readAll(JobConfig cfg) {
     ModelReader reader = new ModelReader(kafka.bootstrapServers(), cfg.string(Key.TOPIC_MODEL), null, new Properties());
-    long quietSince = System.nanoTime();
-    long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-    while (System.nanoTime() < deadline && System.nanoTime() - quietSince < Duration.ofSeconds(3).toNanos()) {
-      if (reader.poll(Duration.ofMillis(300)) > 0) {
-        quietSince = System.nanoTime();
-      }
-    }
+    reader.pollUntilQuiet(Duration.ofSeconds(3), Duration.ofSeconds(60));
     return reader;
   }
 

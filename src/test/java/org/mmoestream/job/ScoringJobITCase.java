@@ -16,7 +16,6 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import org.apache.flink.core.execution.JobClient;
-import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -39,6 +38,7 @@ import org.mmoestream.model.codec.SnapshotState;
 import org.mmoestream.model.codec.Snapshots;
 import org.mmoestream.publish.ModelChunk;
 import org.mmoestream.publish.ModelRecords;
+import org.mmoestream.testing.FlinkCluster;
 import org.mmoestream.testing.TestSpecs;
 import org.mmoestream.testing.TopicReader;
 import org.mmoestream.train.ExampleEncoder;
@@ -51,12 +51,7 @@ import org.nd4j.linalg.api.buffer.DataType;
  */
 class ScoringJobITCase {
   @RegisterExtension
-  static final MiniClusterExtension FLINK = new MiniClusterExtension(
-      new MiniClusterResourceConfiguration.Builder()
-          .setNumberTaskManagers(1)
-          .setNumberSlotsPerTaskManager(2)
-          .setConfiguration(PipelineJoinITCase.flinkConfig())
-          .build());
+  static final MiniClusterExtension FLINK = FlinkCluster.extension();
 
   static EmbeddedKafka kafka;
   static final ModelSpec SPEC = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
@@ -117,7 +112,7 @@ class ScoringJobITCase {
       versions.put(s.version(), s);
     }
 
-    StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(PipelineJoinITCase.flinkConfig());
+    StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(FlinkCluster.config());
     env.setParallelism(2);
     Properties client = new Properties();
     ScoringJob.build(env, cfg, ScoringJob.kafkaRequests(cfg, false, client), ScoringJob.kafkaModels(cfg, false, client),

@@ -92,6 +92,13 @@ public final class SnapshotState {
     return t;
   }
 
+  /** The current state as one full snapshot, with this version's identity and metrics. */
+  public byte[] fullSnapshot() {
+    return Snapshots.full(model, new Snapshots.Meta(modelId, version, Snapshots.FULL, 0, examplesSeen,
+        Long.parseLong(metadata.getOrDefault("created_at", "0")), metadata.getOrDefault("metrics", "{}")),
+        Snapshots.tablesOf(model));
+  }
+
   /** The rebuilt model, or null before the first full snapshot. */
   public MmoeModel model() {
     return model;
