@@ -14,7 +14,7 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     version = "mmoe-stream 0.1.0",
     description = "Online multi-task (MMoE) ranking model training on Flink and Kafka.",
-    subcommands = {DemoCommand.class, TrainFileCommand.class, PipelineCommand.class, ModelCommand.class, SimulateCommand.class,
+    subcommands = {DemoCommand.class, TrainFileCommand.class, PipelineCommand.class, ModelCommand.class, SimulateCommand.class, ReplayCommand.class,
       KafkaCommand.class, ScoringCommand.class, BenchCommand.class,
       CommandLine.HelpCommand.class})
 public final class Main implements Runnable {

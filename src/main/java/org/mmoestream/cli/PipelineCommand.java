@@ -18,9 +18,12 @@ import picocli.CommandLine.Mixin;
 final class PipelineCommand implements Callable<Integer> {
   @Mixin JobOptions job;
 
+  @picocli.CommandLine.Option(names = "--bounded", description = "stop after the events present at start (the topics' end offsets then), e.g. after a replay")
+  boolean bounded;
+
   @Override
   public Integer call() throws Exception {
-    PipelineMain.run(job.config, job.flinkConf, job.parallelism);
+    PipelineMain.run(job.config, job.flinkConf, job.parallelism, bounded);
     return 0;
   }
 }

@@ -41,7 +41,8 @@ public final class JobConfig implements Serializable {
     MODEL_SPEC("model.spec", "examples/ctr-cvr.yaml", "model spec file (YAML): features, tasks, architecture, optimizer", Parsers::text),
     SEED("train.seed", "42", "seed of the initial parameters", Parsers::positiveInt),
     BATCH_SIZE("train.batch-size", "256", "examples per training step", Parsers::positiveInt),
-    MAX_WAIT("train.max-wait", "1 s", "a partial batch is trained after waiting this long (processing time)", Parsers::positiveDuration),
+    MAX_WAIT("train.max-wait", "1 s", "a partial batch is trained after waiting this long (processing time; arrival order only)", Parsers::positiveDuration),
+    ORDER("train.order", "arrival", "arrival: train examples as their labels become final; event-time: hold each until the watermark passes its impression time + click window + conversion window, then train in impression-time order (request id breaks ties) in full batches: training is then a function of the events alone, as train-file on a replayed file, at the cost of the windows' latency and of holding their examples in memory", Parsers::order),
     WORKING_SET_ROWS("train.working-set-rows", "1000000", "embedding rows kept in memory per model before they are written back to state", Parsers::positiveInt),
     METRICS_WINDOW("train.metrics-window", "10000", "examples in the sliding window of the progressive metrics", Parsers::positiveInt),
     PROBES("train.probes", "none", "file of probe requests (one features JSON object per line) scored by every published version into its metadata; none: no probes", Parsers::text),
@@ -279,6 +280,13 @@ public final class JobConfig implements Serializable {
         throw new IllegalArgumentException("must be longer than zero");
       }
       return d;
+    }
+
+    static Object order(String s) {
+      if (!"arrival".equals(s) && !"event-time".equals(s)) {
+        throw new IllegalArgumentException("must be arrival or event-time");
+      }
+      return s;
     }
 
     static Object delivery(String s) {

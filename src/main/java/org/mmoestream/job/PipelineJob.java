@@ -80,7 +80,8 @@ public final class PipelineJob {
     }
     return new TrainOperator.Settings(SpecJson.write(spec), cfg.integer(Key.SEED), cfg.integer(Key.BATCH_SIZE),
         cfg.millis(Key.MAX_WAIT), cfg.millis(Key.PUBLISH_INTERVAL), cfg.integer(Key.FULL_EVERY),
-        cfg.integer(Key.MAX_MESSAGE_BYTES), cfg.integer(Key.WORKING_SET_ROWS), cfg.integer(Key.METRICS_WINDOW), probes);
+        cfg.integer(Key.MAX_MESSAGE_BYTES), cfg.integer(Key.WORKING_SET_ROWS), cfg.integer(Key.METRICS_WINDOW), probes,
+        cfg.string(Key.ORDER).equals("event-time") ? cfg.millis(Key.CLICK_WINDOW) + cfg.millis(Key.CONVERSION_WINDOW) : 0);
   }
 
   /** Exactly-once sink of model versions (chunked safetensors with headers). */
@@ -176,11 +177,7 @@ public final class PipelineJob {
 
   /** Exactly-once sink of labeled examples (JSON, keyed by request id). */
   public static KafkaSink<LabeledExample> kafkaExamples(JobConfig cfg, String transactionalIdPrefix, Properties client) {
-    return exactlyOnce(cfg, transactionalIdPrefix, client, KafkaRecordSerializationSchema.<LabeledExample>builder()
-        .setTopic(cfg.string(Key.TOPIC_EXAMPLES))
-        .setKeySerializationSchema(new RecordSerializers.ExampleKey())
-        .setValueSerializationSchema(new RecordSerializers.ExampleValue())
-        .build());
+    return exactlyOnce(cfg, transactionalIdPrefix, client, new RecordSerializers.Examples(cfg.string(Key.TOPIC_EXAMPLES)));
   }
 
   /** Exactly-once sink of dead letters (JSON). */

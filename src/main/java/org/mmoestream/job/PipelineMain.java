@@ -23,14 +23,15 @@ public final class PipelineMain {
     if (args.length != 2 || !args[0].equals("--config")) {
       throw new InputException("usage: PipelineMain --config job.yaml");
     }
-    run(Path.of(args[1]), null, 0);
+    run(Path.of(args[1]), null, 0, false);
   }
 
   /**
    * Loads and validates the configuration and the spec, builds the graph on Kafka sources and
-   * exactly-once sinks, and runs it until cancelled.
+   * exactly-once sinks, and runs it until cancelled ({@code bounded}: until it has read the event
+   * topics up to their end offsets at start, for replayed files).
    */
-  public static void run(Path config, Path flinkConfDir, int parallelism) throws Exception {
+  public static void run(Path config, Path flinkConfDir, int parallelism, boolean bounded) throws Exception {
     JobConfig cfg = JobConfig.load(config);
     Path specPath = Path.of(cfg.string(Key.MODEL_SPEC));
     if (!specPath.isAbsolute() && config.getParent() != null && !Files.exists(specPath)) {
@@ -40,7 +41,7 @@ public final class PipelineMain {
     StreamExecutionEnvironment env = Environments.of(flinkConfDir, parallelism);
     Properties client = cfg.clientProperties();
     String prefix = "mmoe-" + cfg.string(Key.GROUP_ID);
-    PipelineJob.build(env, cfg, spec, PipelineJob.kafkaEvents(cfg, false, client),
+    PipelineJob.build(env, cfg, spec, PipelineJob.kafkaEvents(cfg, bounded, client),
         PipelineJob.kafkaExamples(cfg, prefix, client), PipelineJob.kafkaDeadLetters(cfg, prefix, client),
         PipelineJob.kafkaModels(cfg, prefix, client));
     env.execute("mmoe-pipeline");

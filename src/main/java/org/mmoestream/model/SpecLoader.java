@@ -87,7 +87,7 @@ public final class SpecLoader {
     List<TaskSpec> out = new ArrayList<>();
     Set<String> names = new HashSet<>();
     for (YamlNode t : node.list()) {
-      t.allowOnly(Set.of("name", "label", "masked_by", "positive", "negative"));
+      t.allowOnly(Set.of("name", "label", "event", "masked_by", "positive", "negative"));
       String name = t.get("name").text();
       if (!names.add(name)) {
         throw t.error("repeats the task name '" + name + "'");
@@ -98,7 +98,11 @@ public final class SpecLoader {
       if (pos.isEmpty() && !neg.isEmpty()) {
         throw t.get("negative").error("needs positive values too");
       }
-      out.add(new TaskSpec(name, t.string("label", name), maskedBy, Set.copyOf(pos), Set.copyOf(neg)));
+      String event = t.string("event", null);
+      if (event != null && !event.equals(TaskSpec.CLICK) && !event.equals(TaskSpec.CONVERSION)) {
+        throw t.get("event").error("must be click or conversion, got '" + event + "'");
+      }
+      out.add(new TaskSpec(name, t.string("label", name), maskedBy, Set.copyOf(pos), Set.copyOf(neg), event));
     }
     if (out.isEmpty()) {
       throw node.error("must list at least one task");
@@ -109,7 +113,7 @@ public final class SpecLoader {
         if (out.get(i).name().equals("cvr") && !node.list().get(i).has("masked_by")) {
           // A generic task called cvr without a ctr task: no mask.
           TaskSpec t = out.get(i);
-          out.set(i, new TaskSpec(t.name(), t.label(), null, t.positive(), t.negative()));
+          out.set(i, new TaskSpec(t.name(), t.label(), null, t.positive(), t.negative(), t.event()));
           continue;
         }
         throw node.list().get(i).get("masked_by").error("names no task: '" + by + "'");

@@ -11,13 +11,26 @@ import java.util.Set;
  *     trained on clicked rows only), or null for every row
  * @param positive label values that mean 1 (empty: the label must be the number 0 or 1)
  * @param negative label values that mean 0 (empty with {@code positive} given: every other value)
+ * @param event the streaming label this task takes, {@link #CLICK} or {@link #CONVERSION}, or null
+ *     for a task of labeled files only; defaults to {@code label} when that is click or conversion,
+ *     so a spec can name a file's columns (Ali-CCP's {@code purchase}) and still train online
  */
 public record TaskSpec(
-    String name, String label, String maskedBy, Set<String> positive, Set<String> negative) {
+    String name, String label, String maskedBy, Set<String> positive, Set<String> negative, String event) {
+  public static final String CLICK = "click";
+  public static final String CONVERSION = "conversion";
 
   public TaskSpec {
     positive = Set.copyOf(positive);
     negative = Set.copyOf(negative);
+    if (event == null && (CLICK.equals(label) || CONVERSION.equals(label))) {
+      event = label;
+    }
+  }
+
+  /** A task without an explicit event: the event is the label when that is click or conversion. */
+  public TaskSpec(String name, String label, String maskedBy, Set<String> positive, Set<String> negative) {
+    this(name, label, maskedBy, positive, negative, null);
   }
 
   /** A task whose label column holds 0/1. */

@@ -37,8 +37,25 @@ public final class CsvExamples {
     this.encoder = new FeatureEncoder(spec.features());
   }
 
+  /**
+   * A data row: its 1-based number, its encoding, and (when asked for) the raw cells of its feature
+   * columns by feature column name, in spec order.
+   */
+  public record Row(long number, EncodedExample example, Map<String, String> featureCells) {}
+
   /** Reads every row of {@code file} that {@code filter} keeps. */
   public List<EncodedExample> read(Path file, RowFilter filter) {
+    List<EncodedExample> out = new ArrayList<>();
+    scan(file, filter, false, r -> out.add(r.example()));
+    return out;
+  }
+
+  /**
+   * Visits every row of {@code file} that {@code filter} keeps, in file order, each validated and
+   * encoded as {@link #read} does; {@code cells} also hands over the raw feature cells. Returns the
+   * number of rows visited.
+   */
+  public long scan(Path file, RowFilter filter, boolean cells, java.util.function.Consumer<Row> each) {
     String name = file.toString();
     if (!Files.isRegularFile(file)) {
       throw new InputException(name + ": file not found.");
@@ -58,18 +75,30 @@ public final class CsvExamples {
       int[] denseCol = columns(name, index, spec.features().dense().stream().map(f -> f.column()).toList());
       int[] labelCol = columns(name, index, spec.tasks().stream().map(TaskSpec::label).toList());
       List<String> names = new ArrayList<>(index.keySet());
-      List<EncodedExample> out = new ArrayList<>();
       long row = 0;
+      long visited = 0;
       for (CSVRecord rec : parser) {
         row++;
         if (filter.keeps(row - 1)) {
-          out.add(encode(name, row, rec, names, sparseCol, denseCol, labelCol));
+          EncodedExample ex = encode(name, row, rec, names, sparseCol, denseCol, labelCol);
+          Map<String, String> raw = null;
+          if (cells) {
+            raw = new java.util.LinkedHashMap<>();
+            for (int c : sparseCol) {
+              raw.put(names.get(c), rec.get(c));
+            }
+            for (int c : denseCol) {
+              raw.put(names.get(c), rec.get(c));
+            }
+          }
+          each.accept(new Row(row, ex, raw));
+          visited++;
         }
       }
-      if (out.isEmpty()) {
+      if (visited == 0) {
         throw new InputException(name + ": no data rows" + (filter == RowFilter.ALL ? "" : " selected") + ".");
       }
-      return out;
+      return visited;
     } catch (IOException | java.io.UncheckedIOException e) {
       throw new InputException(name + ": cannot be read (" + e.getMessage() + ").");
     }

@@ -1,9 +1,7 @@
 package org.mmoestream.simulate;
 
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.List;
 import java.util.PriorityQueue;
 import java.util.Properties;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -11,10 +9,11 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
- * Writes simulated impressions, clicks and conversions to Kafka in event-time order, with event
- * time following the wall clock: {@code rate} impressions per second (0: as fast as possible,
- * event time then advancing 10 ms per impression). Clicks and conversions are sent when their
- * event time comes, so the stream looks like live traffic.
+ * Writes impressions, clicks and conversions to Kafka in event-time order: an impression is sent at
+ * once, a click or conversion is scheduled for its event time and sent when the stream reaches it,
+ * so the topics look like live traffic. {@link #write} drives it from the {@link Simulator}, with
+ * event time following the wall clock at {@code rate} impressions per second (0: as fast as
+ * possible, event time then advancing 10 ms per impression); {@code replay} drives it from a file.
  */
 public final class EventWriter implements AutoCloseable {
   private final KafkaProducer<byte[], byte[]> producer;
@@ -22,7 +21,19 @@ public final class EventWriter implements AutoCloseable {
   private final String clicks;
   private final String conversions;
 
-  private record Pending(long ts, String topic, String key, String json) {}
+  /** The event topic of a record. */
+  public enum Topic {
+    IMPRESSIONS,
+    CLICKS,
+    CONVERSIONS
+  }
+
+  private record Pending(long ts, long sequence, Topic topic, String key, String json) {}
+
+  private final PriorityQueue<Pending> later =
+      new PriorityQueue<>(Comparator.comparingLong(Pending::ts).thenComparingLong(Pending::sequence));
+  private long sequence;
+  private long records;
 
   public EventWriter(String bootstrap, String impressions, String clicks, String conversions, Properties client) {
     Properties p = new Properties();
@@ -53,9 +64,8 @@ public final class EventWriter implements AutoCloseable {
   /** As above; {@code each} sees every impression (and its hidden probabilities) as it is written. */
   public long write(Simulator sim, long n, double rate, long maxClickDelay, long maxConversionDelay, Progress progress,
       java.util.function.Consumer<Simulator.Impression> each) throws InterruptedException {
-    PriorityQueue<Pending> later = new PriorityQueue<>(Comparator.comparingLong(Pending::ts));
+    long before = records;
     long start = System.currentTimeMillis();
-    long records = 0;
     for (long i = 0; i < n; i++) {
       long ts = rate > 0 ? start + (long) (i * 1000 / rate) : start - n * 10 + i * 10;
       if (rate > 0) {
@@ -64,42 +74,69 @@ public final class EventWriter implements AutoCloseable {
           Thread.sleep(wait);
         }
       }
-      while (!later.isEmpty() && later.peek().ts() <= ts) {
-        records += send(later.poll());
-      }
       Simulator.Impression imp = sim.next(ts, maxClickDelay, maxConversionDelay);
       if (each != null) {
         each.accept(imp);
       }
-      records += send(new Pending(ts, impressions, imp.requestId(), Simulator.impressionJson(imp)));
+      send(ts, Topic.IMPRESSIONS, imp.requestId(), Simulator.impressionJson(imp));
       if (imp.clicked()) {
-        later.add(new Pending(ts + imp.clickDelay(), clicks, imp.requestId(), Simulator.clickJson(imp)));
+        schedule(ts + imp.clickDelay(), Topic.CLICKS, imp.requestId(), Simulator.clickJson(imp));
       }
       if (imp.converted()) {
-        later.add(new Pending(ts + imp.clickDelay() + imp.conversionDelay(), conversions, imp.requestId(), Simulator.conversionJson(imp)));
+        schedule(ts + imp.clickDelay() + imp.conversionDelay(), Topic.CONVERSIONS, imp.requestId(), Simulator.conversionJson(imp));
       }
       if (progress != null && (i + 1) % 10_000 == 0) {
-        progress.written(i + 1, records);
+        progress.written(i + 1, records - before);
       }
     }
-    List<Pending> rest = new ArrayList<>(later);
-    rest.sort(Comparator.comparingLong(Pending::ts));
-    for (Pending p : rest) {
-      if (rate > 0) {
+    finish(rate > 0);
+    return records - before;
+  }
+
+  /** Sends the record with event time {@code ts} now, after every scheduled record due by then. */
+  public void send(long ts, Topic topic, String key, String json) {
+    while (!later.isEmpty() && later.peek().ts() <= ts) {
+      send(later.poll());
+    }
+    send(new Pending(ts, sequence++, topic, key, json));
+  }
+
+  /** Schedules a record for event time {@code ts}: it is sent in event-time order with the others. */
+  public void schedule(long ts, Topic topic, String key, String json) {
+    later.add(new Pending(ts, sequence++, topic, key, json));
+  }
+
+  /**
+   * Sends the scheduled records in event-time order ({@code paced}: each when the wall clock
+   * reaches its event time) and flushes the producer.
+   */
+  public void finish(boolean paced) throws InterruptedException {
+    while (!later.isEmpty()) {
+      Pending p = later.poll();
+      if (paced) {
         long wait = p.ts() - System.currentTimeMillis();
         if (wait > 0) {
           Thread.sleep(wait);
         }
       }
-      records += send(p);
+      send(p);
     }
     producer.flush();
+  }
+
+  /** Records sent so far. */
+  public long records() {
     return records;
   }
 
-  private int send(Pending p) {
-    producer.send(new ProducerRecord<>(p.topic(), p.key().getBytes(StandardCharsets.UTF_8), p.json().getBytes(StandardCharsets.UTF_8)));
-    return 1;
+  private void send(Pending p) {
+    String topic = switch (p.topic()) {
+      case IMPRESSIONS -> impressions;
+      case CLICKS -> clicks;
+      case CONVERSIONS -> conversions;
+    };
+    producer.send(new ProducerRecord<>(topic, p.key().getBytes(StandardCharsets.UTF_8), p.json().getBytes(StandardCharsets.UTF_8)));
+    records++;
   }
 
   @Override

@@ -14,7 +14,7 @@ import org.mmoestream.model.TaskSpec;
 /**
  * Turns a joined example (features as JSON, click and conversion labels) or a score request into
  * the model's input. Tasks take their label from {@code click} or {@code conversion} (the task's
- * {@code label} names which). Pure: no Flink.
+ * {@code event} names which). Pure: no Flink.
  */
 public final class ExampleEncoder {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -28,11 +28,11 @@ public final class ExampleEncoder {
     this.isClick = new boolean[spec.tasks().size()];
     for (int t = 0; t < isClick.length; t++) {
       TaskSpec task = spec.tasks().get(t);
-      if (!task.label().equals("click") && !task.label().equals("conversion")) {
+      if (task.event() == null) {
         throw new IllegalArgumentException("task " + task.name() + " has label '" + task.label()
-            + "'; a streaming model's tasks take the label click or conversion");
+            + "' and no event; a streaming model's tasks take the label click or conversion (tasks[].event)");
       }
-      isClick[t] = task.label().equals("click");
+      isClick[t] = task.event().equals(TaskSpec.CLICK);
     }
   }
 

@@ -38,7 +38,12 @@ final class ModelRuntime {
   /** The keyed state of a model (see {@link TrainOperator}). */
   record StateAccess(ValueState<float[]> dense, ValueState<float[]> denseOptimizer,
       ValueState<double[]> denseStats, ValueState<long[]> counters, MapState<Long, float[]> rows,
-      ListState<LabeledExample> buffer) {}
+      ListState<LabeledExample> buffer, ListState<LabeledExample> held) {}
+
+  /** Event-time training order: impression time, then request id. */
+  static final java.util.Comparator<LabeledExample> EVENT_TIME_ORDER =
+      java.util.Comparator.<LabeledExample>comparingLong(e -> e.impressionTs)
+          .thenComparing(e -> e.requestId, java.util.Comparator.nullsFirst(java.util.Comparator.naturalOrder()));
 
   final String key;
   private final ModelSpec spec;
@@ -54,6 +59,10 @@ final class ModelRuntime {
   private final org.HdrHistogram.Histogram freshness = new org.HdrHistogram.Histogram(3_600_000L, 2);
   private final List<Long> labeledAt = new ArrayList<>();
   final List<LabeledExample> buffer = new ArrayList<>();
+  /** Examples held for event-time order, earliest first. */
+  final java.util.PriorityQueue<LabeledExample> held = new java.util.PriorityQueue<>(EVENT_TIME_ORDER);
+  /** Event time of the earliest release timer registered since the last release (in memory only). */
+  long heldTimer = Long.MAX_VALUE;
   long bufferSince;
   long nextPublish;
   boolean publishTimerSet;
@@ -100,6 +109,9 @@ final class ModelRuntime {
       rt.versionsSinceFull = (int) c[4];
       for (LabeledExample e : st.buffer().get()) {
         rt.buffer.add(e);
+      }
+      for (LabeledExample e : st.held().get()) {
+        rt.held.add(e);
       }
     }
     return rt;
@@ -284,6 +296,7 @@ final class ModelRuntime {
     st.counters().update(new long[] {model.step(), model.examplesSeen(), model.skippedBatches(), version, versionsSinceFull});
     flushRows(st);
     st.buffer().update(new ArrayList<>(buffer));
+    st.held().update(new ArrayList<>(held));
   }
 
   /** The next version's chunks, or none when nothing was trained since the last version. */
@@ -438,6 +451,7 @@ final class ModelRuntime {
     g.gauge("version", (Gauge<Long>) () -> version);
     g.gauge("examples_seen", (Gauge<Long>) () -> model.examplesSeen());
     g.gauge("working_set_rows", (Gauge<Integer>) cache::size);
+    g.gauge("examples_held", (Gauge<Integer>) held::size);
   }
 
   @Override

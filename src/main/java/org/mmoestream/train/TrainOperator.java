@@ -46,7 +46,13 @@ import org.mmoestream.publish.ModelChunk;
  * the current model and loses no buffered example.
  *
  * <p>Batches of {@code batchSize} examples are trained in arrival order; a partial batch waits at
- * most {@code maxWait}. Every {@code publishInterval} a version is emitted as {@link ModelChunk}s:
+ * most {@code maxWait}. In event-time order ({@code train.order: event-time}) an example is held
+ * until the watermark passes its impression time + the horizon (by then the join has emitted every
+ * example of an earlier impression), then trained in (impression time, request id) order in full
+ * batches only, the last partial batch at the end of the input: the parameters are then a function
+ * of the events alone, whatever the arrival order, the join's parallelism or the failures on the way.
+ * An example that comes after its release time (its events were later than the watermark allows)
+ * is trained at once and counted in {@code examples_out_of_order}. Every {@code publishInterval} a version is emitted as {@link ModelChunk}s:
  * a delta (dense tensors + rows touched since the last version), or a full snapshot every N-th
  * version and the first after a (re)start.
  */
@@ -55,12 +61,26 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
         Triggerable<String, VoidNamespace> {
   private static final long serialVersionUID = 1L;
 
-  /** What the operator needs from the job configuration. */
+  /**
+   * What the operator needs from the job configuration. {@code orderHorizonMillis} 0 trains in
+   * arrival order; a positive horizon (click window + conversion window) trains in event-time order.
+   */
   public record Settings(String specJson, long seed, int batchSize, long maxWaitMillis,
       long publishIntervalMillis, int fullEvery, int maxMessageBytes, int workingSetRows,
-      int metricsWindow, List<String> probes) implements Serializable {
+      int metricsWindow, List<String> probes, long orderHorizonMillis) implements Serializable {
     public Settings {
       probes = probes == null ? List.of() : List.copyOf(probes);
+    }
+
+    public Settings(String specJson, long seed, int batchSize, long maxWaitMillis, long publishIntervalMillis,
+        int fullEvery, int maxMessageBytes, int workingSetRows, int metricsWindow, List<String> probes) {
+      this(specJson, seed, batchSize, maxWaitMillis, publishIntervalMillis, fullEvery, maxMessageBytes,
+          workingSetRows, metricsWindow, probes, 0);
+    }
+
+    /** Whether examples are trained in event-time order. */
+    public boolean eventTimeOrder() {
+      return orderHorizonMillis > 0;
     }
 
     public Settings(String specJson, long seed, int batchSize, long maxWaitMillis, long publishIntervalMillis,
@@ -80,6 +100,7 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
   private transient Counter trained;
   private transient Counter rejected;
   private transient Counter versions;
+  private transient Counter outOfOrder;
   private transient List<EncodedExample> probes;
 
   public TrainOperator(Settings settings) {
@@ -104,11 +125,13 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
     ValueState<long[]> counters = store.getState(new ValueStateDescriptor<>("counters", PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO));
     MapState<Long, float[]> rows = store.getMapState(new MapStateDescriptor<>("rows", Types.LONG, PrimitiveArrayTypeInfo.FLOAT_PRIMITIVE_ARRAY_TYPE_INFO));
     ListState<LabeledExample> buffer = store.getListState(new ListStateDescriptor<>("buffer", TypeInformation.of(LabeledExample.class)));
-    state = new ModelRuntime.StateAccess(dense, opt, stats, counters, rows, buffer);
+    ListState<LabeledExample> held = store.getListState(new ListStateDescriptor<>("held", TypeInformation.of(LabeledExample.class)));
+    state = new ModelRuntime.StateAccess(dense, opt, stats, counters, rows, buffer, held);
     MetricGroup g = getMetricGroup();
     trained = g.counter("examples_trained");
     rejected = g.counter("examples_rejected");
     versions = g.counter("versions_published");
+    outOfOrder = g.counter("examples_out_of_order");
   }
 
   private ModelRuntime runtime(String key) throws Exception {
@@ -126,18 +149,49 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
     String key = (String) getCurrentKey();
     ModelRuntime rt = runtime(key);
     long now = getProcessingTimeService().getCurrentProcessingTime();
-    if (rt.buffer.isEmpty()) {
-      rt.bufferSince = now;
-      timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, now + settings.maxWaitMillis());
-    }
     if (!rt.publishTimerSet) {
       rt.nextPublish = now + settings.publishIntervalMillis();
       timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, rt.nextPublish);
       rt.publishTimerSet = true;
     }
-    rt.buffer.add(record.getValue());
+    LabeledExample e = record.getValue();
+    if (settings.eventTimeOrder()) {
+      long release = e.impressionTs + settings.orderHorizonMillis();
+      if (release > timers.currentWatermark()) {
+        rt.held.add(e);
+        if (release < rt.heldTimer) {
+          timers.registerEventTimeTimer(VoidNamespace.INSTANCE, release);
+          rt.heldTimer = release;
+        }
+        return;
+      }
+      outOfOrder.inc();
+    }
+    enqueue(rt, e, now);
+  }
+
+  /** Adds an example to the batch being filled and trains every full batch. */
+  private void enqueue(ModelRuntime rt, LabeledExample e, long now) throws Exception {
+    if (rt.buffer.isEmpty() && !settings.eventTimeOrder()) {
+      rt.bufferSince = now;
+      timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, now + settings.maxWaitMillis());
+    }
+    rt.buffer.add(e);
     if (rt.buffer.size() >= settings.batchSize()) {
       trainBuffered(rt, false);
+    }
+  }
+
+  /** Moves the held examples due by {@code watermark} to the batches, in event-time order. */
+  private void release(ModelRuntime rt, long watermark) throws Exception {
+    long now = getProcessingTimeService().getCurrentProcessingTime();
+    while (!rt.held.isEmpty() && rt.held.peek().impressionTs + settings.orderHorizonMillis() <= watermark) {
+      enqueue(rt, rt.held.poll(), now);
+    }
+    rt.heldTimer = Long.MAX_VALUE;
+    if (!rt.held.isEmpty()) {
+      rt.heldTimer = rt.held.peek().impressionTs + settings.orderHorizonMillis();
+      timers.registerEventTimeTimer(VoidNamespace.INSTANCE, rt.heldTimer);
     }
   }
 
@@ -170,7 +224,7 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
   public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
     ModelRuntime rt = runtime(timer.getKey());
     long now = getProcessingTimeService().getCurrentProcessingTime();
-    if (!rt.buffer.isEmpty() && now - rt.bufferSince >= settings.maxWaitMillis()) {
+    if (!settings.eventTimeOrder() && !rt.buffer.isEmpty() && now - rt.bufferSince >= settings.maxWaitMillis()) {
       trainBuffered(rt, true);
     }
     if (now >= rt.nextPublish) {
@@ -191,8 +245,8 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
   }
 
   @Override
-  public void onEventTime(InternalTimer<String, VoidNamespace> timer) {
-    // no event-time timers
+  public void onEventTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
+    release(runtime(timer.getKey()), timers.currentWatermark());
   }
 
   @Override
@@ -200,6 +254,7 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
     for (Map.Entry<String, ModelRuntime> e : runtimes.entrySet()) {
       setCurrentKey(e.getKey());
       ModelRuntime rt = e.getValue();
+      release(rt, Long.MAX_VALUE);
       trainBuffered(rt, true);
       publish(rt, getProcessingTimeService().getCurrentProcessingTime());
     }

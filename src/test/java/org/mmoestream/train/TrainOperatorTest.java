@@ -100,6 +100,77 @@ class TrainOperatorTest {
   }
 
   @Test
+  void eventTimeOrderTrainsInImpressionOrderWhateverTheArrivalOrderAndAcrossARestore() throws Exception {
+    long horizon = 100;
+    List<LabeledExample> xs = examples(5 * BATCH + 3, 3);
+    // Arrival order: examples come up to 20 positions late, as labels become final out of order.
+    Random rnd = new Random(5);
+    List<LabeledExample> arrival = new ArrayList<>(xs);
+    for (int i = 0; i < arrival.size(); i++) {
+      java.util.Collections.swap(arrival, i, Math.min(arrival.size() - 1, i + rnd.nextInt(20)));
+    }
+    var s = new TrainOperator.Settings(SpecJson.write(SPEC), 42, BATCH, 1, 60_000, 3, 700, 1_000_000, 1000, List.of(), horizon);
+    TrainOperator op = new TrainOperator(s);
+    var h = harness(op);
+    h.open();
+    long watermark = Long.MIN_VALUE;
+    OperatorSubtaskState snapshot = null;
+    int i = 0;
+    for (; i < arrival.size() / 2; i++) {
+      watermark = feed(h, arrival, i, horizon, watermark);
+      h.setProcessingTime(h.getProcessingTime() + 10); // a processing-time max-wait must not cut batches
+    }
+    assertTrue(op.runtimeOf("m1").held.size() > 0, "some examples are held");
+    h.prepareSnapshotPreBarrier(1);
+    snapshot = h.snapshot(1, 1);
+    h.close();
+    op = new TrainOperator(s);
+    h = harness(op);
+    h.initializeState(snapshot);
+    h.open();
+    for (; i < arrival.size(); i++) {
+      watermark = feed(h, arrival, i, horizon, watermark);
+    }
+    h.processWatermark(Long.MAX_VALUE);
+    h.endInput();
+
+    MmoeModel offline = MmoeModel.create(SPEC, 42, DataType.FLOAT);
+    List<EncodedExample> enc = encode(xs);
+    for (int j = 0; j < enc.size(); j += BATCH) {
+      offline.trainStep(Batch.of(enc.subList(j, Math.min(enc.size(), j + BATCH))));
+    }
+    MmoeModel streamed = op.runtimeOf("m1").model();
+    assertEquals(6, streamed.step());
+    assertArrayEquals(values(offline.network().paramAccess()), values(streamed.network().paramAccess()), 1e-5);
+    List<EncodedExample> probe = encode(examples(30, 4));
+    double[][] a = offline.predict(Batch.of(probe));
+    double[][] b = op.score("m1", probe);
+    for (int head = 0; head < a.length; head++) {
+      assertArrayEquals(a[head], b[head], 1e-5);
+    }
+    h.close();
+  }
+
+  /**
+   * Delivers arrival {@code i}, then the watermark the join would send: every example whose release
+   * time (impression + horizon) is below it has arrived.
+   */
+  private static long feed(KeyedOneInputStreamOperatorTestHarness<String, LabeledExample, ModelChunk> h,
+      List<LabeledExample> arrival, int i, long horizon, long watermark) throws Exception {
+    h.processElement(arrival.get(i), arrival.get(i).impressionTs);
+    long earliestMissing = Long.MAX_VALUE;
+    for (int j = i + 1; j < arrival.size(); j++) {
+      earliestMissing = Math.min(earliestMissing, arrival.get(j).impressionTs);
+    }
+    long w = earliestMissing == Long.MAX_VALUE ? watermark : earliestMissing + horizon - 1;
+    if (w > watermark) {
+      h.processWatermark(w);
+      return w;
+    }
+    return watermark;
+  }
+
+  @Test
   void scoresBatchesWithMoreDistinctIdsThanTheWorkingTablesHold() throws Exception {
     // A user table of 5,000 buckets: 300 distinct users overflow the 16 working slots (2 x batch 8).
     var f = SPEC.features();

@@ -9,23 +9,26 @@ import org.mmoestream.event.LabeledExample;
 public final class RecordSerializers {
   private RecordSerializers() {}
 
-  /** Example value: the JSON of {@link JsonRecords#example}. */
-  public static final class ExampleValue implements SerializationSchema<LabeledExample> {
+  /**
+   * Examples-topic records: key = request id (a request's records share a partition), value = the
+   * JSON of {@link JsonRecords#example}, record timestamp = the producer's clock. Not the element's
+   * event time: an example made final by the end of a bounded replay carries the deadline of its
+   * window (up to a day ahead), which a broker rejects as too far in the future.
+   */
+  public static final class Examples
+      implements org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema<LabeledExample> {
     private static final long serialVersionUID = 1L;
+    private final String topic;
 
-    @Override
-    public byte[] serialize(LabeledExample e) {
-      return JsonRecords.example(e);
+    public Examples(String topic) {
+      this.topic = topic;
     }
-  }
-
-  /** Example key: the request id, so a request's records share a partition. */
-  public static final class ExampleKey implements SerializationSchema<LabeledExample> {
-    private static final long serialVersionUID = 1L;
 
     @Override
-    public byte[] serialize(LabeledExample e) {
-      return e.requestId.getBytes(StandardCharsets.UTF_8);
+    public org.apache.kafka.clients.producer.ProducerRecord<byte[], byte[]> serialize(LabeledExample e,
+        KafkaSinkContext ctx, Long timestamp) {
+      return new org.apache.kafka.clients.producer.ProducerRecord<>(topic, null, null,
+          e.requestId.getBytes(StandardCharsets.UTF_8), JsonRecords.example(e));
     }
   }
 
