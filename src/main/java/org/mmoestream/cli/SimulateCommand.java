@@ -10,7 +10,8 @@ import picocli.CommandLine.Option;
 
 /** {@code mmoe simulate}: simulated impressions, clicks and conversions into any Kafka. */
 @Command(name = "simulate", mixinStandardHelpOptions = true,
-    description = "Writes simulated events (users, items and contexts with hidden click and conversion probabilities) to Kafka.")
+    description = {"Writes simulated events (users, items and contexts with hidden click and conversion probabilities) to Kafka,",
+        "with a small share of duplicates, malformed records and out-of-order records."})
 final class SimulateCommand implements Callable<Integer> {
   @Option(names = "--bootstrap", required = true, description = "Kafka bootstrap servers")
   String bootstrap;
@@ -36,6 +37,15 @@ final class SimulateCommand implements Callable<Integer> {
   @Option(names = "--models", split = ",", defaultValue = "default", description = "model ids to spread impressions over (default: ${DEFAULT-VALUE})")
   String[] models;
 
+  @Option(names = "--duplicates", defaultValue = "0.01", description = "share of records sent twice (default: ${DEFAULT-VALUE})")
+  double duplicates;
+
+  @Option(names = "--malformed", defaultValue = "0.001", description = "malformed records per record, sent to a random event topic (default: ${DEFAULT-VALUE})")
+  double malformed;
+
+  @Option(names = "--disorder-ms", defaultValue = "1000", description = "records are sent up to this much event time late (default: ${DEFAULT-VALUE})")
+  long disorder;
+
   @Option(names = "--topic-prefix", defaultValue = "", description = "prefix of the topics impressions, clicks, conversions")
   String prefix;
 
@@ -44,11 +54,16 @@ final class SimulateCommand implements Callable<Integer> {
     if (impressions < 1 || rate < 0 || users < 1 || items < 1 || Math.abs(correlation) > 1) {
       throw new InputException("--impressions, --users and --items must be at least 1, --rate >= 0, --correlation in [-1, 1].");
     }
+    if (!(duplicates >= 0 && duplicates <= 1 && malformed >= 0 && malformed <= 1) || disorder < 0) {
+      throw new InputException("--duplicates and --malformed must be in [0, 1] and --disorder-ms >= 0.");
+    }
     Simulator sim = new Simulator(seed, users, items, correlation, models);
     try (EventWriter w = new EventWriter(bootstrap, prefix + "impressions", prefix + "clicks", prefix + "conversions", new Properties())) {
+      w.withNoise(new EventWriter.Noise(duplicates, malformed, disorder, seed));
       long n = w.write(sim, impressions, rate, 20_000, 60_000,
           (imps, recs) -> System.err.printf("simulate: %,d impressions, %,d records%n", imps, recs));
-      System.out.printf("simulate: wrote %,d records for %,d impressions%n", n, impressions);
+      System.out.printf("simulate: wrote %,d records for %,d impressions (%,d duplicates, %,d malformed)%n", n, impressions,
+          w.duplicated(), w.malformed());
     }
     return 0;
   }

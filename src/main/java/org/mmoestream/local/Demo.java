@@ -9,9 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Deque;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
@@ -46,12 +44,12 @@ import org.mmoestream.simulate.Simulator;
 /**
  * The whole system on one machine: an embedded Kafka broker, the simulator's events, the pipeline
  * job (join, online training, versions) and the scoring job on local Flink clusters with RocksDB and
- * checkpoints. Prints progress every few seconds; writes {@code report.json} and {@code
- * learning-curve.png} (progressive AUC per task against the simulator's oracle, over examples).
+ * checkpoints. The trainer runs in event-time order, so its progressive window holds the last
+ * impressions in their order and the simulator's oracle is measured on the same rows. Prints progress
+ * every few seconds; writes {@code report.json} and {@code learning-curve.png} (progressive AUC per
+ * task against the oracle on the same examples, at each version).
  */
 public final class Demo {
-  private static final int WINDOW = 10_000;
-
   /** Demo settings. */
   public record Options(long events, double rate, long seed, Path out, ModelSpec spec) {}
 
@@ -76,42 +74,29 @@ public final class Demo {
       topics.put("dead-letter", 1);
       topics.put("model", 1);
       kafka.createTopics(topics);
+      // Event-time order: the trainer sees the impressions in their order, whatever order the join
+      // makes their labels final in, so its progressive metrics and the oracle's are on the same rows.
       JobConfig cfg = JobConfig.of(Map.of(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers(),
           Key.CLICK_WINDOW.yaml(), "30 s", Key.CONVERSION_WINDOW.yaml(), "90 s", Key.OUT_OF_ORDERNESS.yaml(), "2 s",
           Key.BATCH_SIZE.yaml(), "64", Key.PUBLISH_INTERVAL.yaml(), "1 s", Key.FULL_EVERY.yaml(), "10",
-          Key.SCORING_MAX_MODEL_AGE.yaml(), "0 ms"));
+          Key.ORDER.yaml(), "event-time", Key.SCORING_MAX_MODEL_AGE.yaml(), "0 ms"));
+      int window = cfg.integer(Key.METRICS_WINDOW);
 
-      // 1. The simulator's events, and the oracle's AUC on the last impressions.
+      // 1. The simulator's events, with duplicates, malformed records and disorder; the truth of each impression.
       Simulator sim = new Simulator(o.seed(), 300, 100, 0.5, "default");
       long impressions = Math.max(1000, Math.round(o.events() / 1.42));
-      // A tail of two minutes of event time (longer than the 90 s conversion window) after the
-      // measured impressions lets their labels become final in the usual interleaved order; at
-      // the end of input every pending join fires at once, clicked ones last, which is no measure.
-      long tail = 12_000;
-      Deque<Simulator.Impression> recent = new ArrayDeque<>();
-      long[] seen = {0};
+      List<Simulator.Impression> truth = new ArrayList<>();
       long written;
+      long malformed;
       try (EventWriter w = new EventWriter(kafka.bootstrapServers(), "impressions", "clicks", "conversions", new Properties())) {
-        written = w.write(sim, impressions + tail, o.rate(), 20_000, 60_000,
+        w.withNoise(new EventWriter.Noise(0.01, 0.001, 1_000, o.seed()));
+        written = w.write(sim, impressions, o.rate(), 20_000, 60_000,
             (i, r) -> out.printf(Locale.ROOT, "demo: simulator wrote %,d impressions, %,d events%n", i, r),
-            imp -> {
-              if (seen[0]++ < impressions) {
-                recent.addLast(imp);
-                if (recent.size() > WINDOW) {
-                  recent.removeFirst();
-                }
-              }
-            });
+            truth::add);
+        malformed = w.malformed();
+        out.printf(Locale.ROOT, "demo: %,d events written (%,d duplicates, %,d malformed)%n", written, w.duplicated(), malformed);
       }
-      TaskMetrics oracleCtr = new TaskMetrics();
-      TaskMetrics oracleCvr = new TaskMetrics();
-      for (Simulator.Impression imp : recent) {
-        oracleCtr.add(imp.pClick(), imp.clicked());
-        if (imp.clicked()) {
-          oracleCvr.add(imp.pConversion(), imp.converted());
-        }
-      }
-      out.printf(Locale.ROOT, "demo: %,d events written%n", written);
+      Oracle oracle = new Oracle(truth, window);
 
       // 2. The scoring job (runs until the end) and the pipeline job (bounded: ends with the events).
       StreamExecutionEnvironment scoringEnv = Environments.localRocksDb(1, "5 s");
@@ -138,7 +123,7 @@ public final class Demo {
 
       // Held-out impressions from the same simulator: model and oracle AUC on the same rows.
       Simulator holdoutSim = new Simulator(o.seed(), 300, 100, 0.5, "default");
-      for (long i = 0; i < impressions + tail; i++) {
+      for (long i = 0; i < impressions; i++) {
         holdoutSim.next(0, 1, 1); // skip the training stream
       }
       List<Simulator.Impression> holdout = new ArrayList<>();
@@ -146,50 +131,40 @@ public final class Demo {
         holdout.add(holdoutSim.next(0, 1, 1));
       }
       double[] heldOut = {Double.NaN, Double.NaN, Double.NaN, Double.NaN};
-      double[] live = heldOut;
+      double[] sameRows = {Double.NaN, Double.NaN};
       List<double[]> curve = new ArrayList<>();
       SnapshotState last = null;
-      JsonNode reported = null;
-      long reportedExamples = 0;
       int versions = 0;
       try (ModelReader reader = new ModelReader(kafka.bootstrapServers(), "model", "default", new Properties())) {
         long nextPrint = System.nanoTime();
+        boolean done = false;
         while (!stopping) {
-          if (reader.poll(Duration.ofMillis(500)) > 0) {
+          if (reader.poll(Duration.ofMillis(500)) > 0 || done) {
+            if (done) {
+              // The last versions may still be in flight: read until the topic is quiet.
+              reader.pollUntilQuiet(Duration.ofSeconds(3), Duration.ofMinutes(1));
+            }
             last = reader.model("default");
             versions = reader.versions().size();
-            JsonNode m = new ObjectMapper().readTree(last.metadata().get("metrics"));
-            live = heldOut(last, holdout);
-            if (last.examplesSeen() <= impressions) {
-              double[] h = live;
-              System.arraycopy(h, 0, heldOut, 0, 4);
-              curve.add(new double[] {last.examplesSeen(), h[0], h[2]});
-              reported = m;
-              reportedExamples = last.examplesSeen();
+            if (last != null) {
+              JsonNode m = new ObjectMapper().readTree(last.metadata().get("metrics"));
+              heldOut = heldOut(last, holdout);
+              sameRows = oracle.at(last.examplesSeen());
+              curve.add(new double[] {last.examplesSeen(), m.path("ctr").path("auc").asDouble(Double.NaN),
+                  m.path("cvr").path("auc").asDouble(Double.NaN), sameRows[0], sameRows[1]});
             }
           }
-          boolean done = result.isDone();
           if (System.nanoTime() > nextPrint || done) {
-            progress(kafka, last, versions, live, written, t0);
+            progress(kafka, last, versions, heldOut, sameRows, written, t0);
             nextPrint = System.nanoTime() + 3_000_000_000L;
           }
           if (done) {
-            // The last versions may still be in flight: read until the topic is quiet.
-            reader.pollUntilQuiet(Duration.ofSeconds(3), Duration.ofMinutes(1));
-            last = reader.model("default");
-            versions = reader.versions().size();
             break;
           }
+          done = result.isDone();
         }
       }
       double trainSeconds = (System.nanoTime() - t0) / 1e9;
-      if (reported == null && last != null) {
-        // Every version already included the tail (a short stream): measure the last one.
-        double[] h = heldOut(last, holdout);
-        System.arraycopy(h, 0, heldOut, 0, 4);
-        curve.add(new double[] {last.examplesSeen(), h[0], h[2]});
-        reportedExamples = last.examplesSeen();
-      }
       if (result.isCompletedExceptionally()) {
         result.get(); // rethrows the job's failure
       }
@@ -216,27 +191,85 @@ public final class Demo {
       }
       scoring.cancel().get();
       Runtime.getRuntime().removeShutdownHook(hook);
-      long dead = endOffsets(kafka, "dead-letter");
+      long dead = committedRecords(kafka, "dead-letter");
       if (last != null) {
-        report(last, heldOut, reported != null ? reported : new ObjectMapper().readTree(last.metadata().get("metrics")),
-            reportedExamples, oracleCtr.auc(), oracleCvr.auc(), last.examplesSeen() / trainSeconds, versions, dead, scores, curve);
+        report(last, heldOut, sameRows, last.examplesSeen() / trainSeconds, versions, dead, malformed, scores, curve);
       }
       out.printf(Locale.ROOT, "demo: done in %.0f s; %s%n", (System.nanoTime() - started) / 1e9, o.out().resolve("report.json"));
     }
   }
 
-  private void progress(EmbeddedKafka kafka, SnapshotState last, int versions, double[] heldOut, long written, long t0)
-      throws Exception {
+  private void progress(EmbeddedKafka kafka, SnapshotState last, int versions, double[] heldOut, double[] sameRows,
+      long written, long t0) throws Exception {
     double secs = (System.nanoTime() - t0) / 1e9;
     if (last == null) {
       out.printf(Locale.ROOT, "demo: %5.0f s  events in %,d  waiting for the first model version%n", secs, written);
       return;
     }
     JsonNode m = new ObjectMapper().readTree(last.metadata().get("metrics"));
-    out.printf(Locale.ROOT, "demo: %5.0f s  events in %,d  trained %,d (%,.0f/s)  version %d  held-out AUC ctr %.3f (oracle %.3f)"
-            + " cvr %.3f (oracle %.3f)  progressive ctr %.3f cvr %.3f  dead letters %d%n", secs, written, last.examplesSeen(),
-        last.examplesSeen() / secs, last.version(), heldOut[0], heldOut[1], heldOut[2], heldOut[3],
-        m.path("ctr").path("auc").asDouble(Double.NaN), m.path("cvr").path("auc").asDouble(Double.NaN), endOffsets(kafka, "dead-letter"));
+    out.printf(Locale.ROOT, "demo: %5.0f s  events in %,d  trained %,d (%,.0f/s)  version %d  progressive AUC ctr %.3f"
+            + " (oracle %.3f) cvr %.3f (oracle %.3f)  held-out ctr %.3f (oracle %.3f) cvr %.3f (oracle %.3f)  dead letters %d%n",
+        secs, written, last.examplesSeen(), last.examplesSeen() / secs, last.version(),
+        m.path("ctr").path("auc").asDouble(Double.NaN), sameRows[0], m.path("cvr").path("auc").asDouble(Double.NaN), sameRows[1],
+        heldOut[0], heldOut[1], heldOut[2], heldOut[3], committedRecords(kafka, "dead-letter"));
+  }
+
+  /**
+   * The simulator's truth in the trainer's order (impression time, then request id): the oracle's
+   * AUC on exactly the rows of the trainer's progressive window after {@code k} examples (ctr: the
+   * last {@code window} impressions; cvr: the last {@code window} clicked ones).
+   */
+  static final class Oracle {
+    private final List<Simulator.Impression> ordered;
+    private final int window;
+
+    Oracle(List<Simulator.Impression> truth, int window) {
+      this.ordered = new ArrayList<>(truth);
+      this.ordered.sort(java.util.Comparator.comparingLong(Simulator.Impression::ts)
+          .thenComparing(Simulator.Impression::requestId));
+      this.window = window;
+    }
+
+    /** {ctr AUC, cvr AUC} of the oracle on the progressive window after {@code k} examples. */
+    double[] at(long k) {
+      int end = (int) Math.min(k, ordered.size());
+      TaskMetrics ctr = new TaskMetrics();
+      TaskMetrics cvr = new TaskMetrics();
+      int clicked = 0;
+      for (int i = end - 1; i >= 0 && (i >= end - window || clicked < window); i--) {
+        Simulator.Impression imp = ordered.get(i);
+        if (i >= end - window) {
+          ctr.add(imp.pClick(), imp.clicked());
+        }
+        if (imp.clicked() && clicked < window) {
+          cvr.add(imp.pConversion(), imp.converted());
+          clicked++;
+        }
+      }
+      return new double[] {ctr.auc(), cvr.auc()};
+    }
+  }
+
+  /**
+   * Records visible to read_committed on {@code topic}. Not the end offsets: the exactly-once sinks'
+   * transaction markers take offsets too.
+   */
+  private static long committedRecords(EmbeddedKafka kafka, String topic) {
+    Map<String, Object> cfg = Map.of("bootstrap.servers", kafka.bootstrapServers(), "isolation.level", "read_committed",
+        "enable.auto.commit", "false");
+    try (var c = new org.apache.kafka.clients.consumer.KafkaConsumer<byte[], byte[]>(cfg,
+        new org.apache.kafka.common.serialization.ByteArrayDeserializer(), new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
+      List<TopicPartition> parts = c.partitionsFor(topic).stream().map(p -> new TopicPartition(topic, p.partition())).toList();
+      c.assign(parts);
+      c.seekToBeginning(parts);
+      Map<TopicPartition, Long> end = c.endOffsets(parts);
+      long n = 0;
+      long deadline = System.nanoTime() + 10_000_000_000L;
+      while (parts.stream().anyMatch(p -> c.position(p) < end.get(p)) && System.nanoTime() < deadline) {
+        n += c.poll(Duration.ofMillis(200)).count();
+      }
+      return n;
+    }
   }
 
   private static long endOffsets(EmbeddedKafka kafka, String topic) throws Exception {
@@ -278,8 +311,9 @@ public final class Demo {
     return new double[] {mc.auc(), oc.auc(), mv.auc(), ov.auc()};
   }
 
-  private void report(SnapshotState last, double[] heldOut, JsonNode metrics, long measuredExamples, double oracleCtr, double oracleCvr,
-      double examplesPerSecond, int versions, long dead, long scores, List<double[]> curve) throws Exception {
+  private void report(SnapshotState last, double[] heldOut, double[] sameRows, double examplesPerSecond, int versions,
+      long dead, long malformed, long scores, List<double[]> curve) throws Exception {
+    JsonNode metrics = new ObjectMapper().readTree(last.metadata().get("metrics"));
     ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     ObjectNode r = json.createObjectNode();
     r.put("model", last.model().spec().architecture().variant().key());
@@ -293,51 +327,59 @@ public final class Demo {
       t.set("calibration", h.path("calibration"));
       t.set("n", h.path("n"));
       if (head.equals("ctr")) {
-        putRounded(t, "oracle_auc", oracleCtr);
+        putRounded(t, "oracle_auc", sameRows[0]);
         putRounded(t, "heldout_auc", heldOut[0]);
         putRounded(t, "heldout_oracle_auc", heldOut[1]);
       } else if (head.equals("cvr")) {
-        putRounded(t, "oracle_auc", oracleCvr);
+        putRounded(t, "oracle_auc", sameRows[1]);
         putRounded(t, "heldout_auc", heldOut[2]);
         putRounded(t, "heldout_oracle_auc", heldOut[3]);
       }
     }
-    r.put("metrics_at_examples", measuredExamples);
     r.put("examples_per_second", Math.round(examplesPerSecond));
     r.put("examples_trained", last.examplesSeen());
     r.put("model_versions", versions);
     r.put("dead_letters", dead);
+    r.put("malformed_written", malformed);
     r.put("scores", scores);
     r.set("gates", metrics.path("gates"));
     json.writeValue(o.out().resolve("report.json").toFile(), r);
 
-    XYSeries ctr = new XYSeries("ctr held-out AUC of each version");
-    XYSeries cvr = new XYSeries("cvr held-out AUC of each version");
-    XYSeries octr = new XYSeries("ctr oracle (held-out)");
-    XYSeries ocvr = new XYSeries("cvr oracle (held-out)");
-    oracleCtr = heldOut[1];
-    oracleCvr = heldOut[3];
+    XYSeries ctr = new XYSeries("ctr progressive AUC");
+    XYSeries octr = new XYSeries("ctr oracle AUC, same examples");
+    XYSeries cvr = new XYSeries("cvr progressive AUC");
+    XYSeries ocvr = new XYSeries("cvr oracle AUC, same examples");
+    XYSeries[] series = {ctr, cvr, octr, ocvr};
     for (double[] p : curve) {
-      if (Double.isFinite(p[1])) {
-        ctr.add(p[0], p[1]);
-      }
-      if (Double.isFinite(p[2])) {
-        cvr.add(p[0], p[2]);
+      for (int i = 0; i < series.length; i++) {
+        if (Double.isFinite(p[i + 1])) {
+          series[i].add(p[0], p[i + 1]);
+        }
       }
     }
-    double maxX = curve.isEmpty() ? 1 : curve.get(curve.size() - 1)[0];
-    octr.add(0, oracleCtr);
-    octr.add(maxX, oracleCtr);
-    ocvr.add(0, oracleCvr);
-    ocvr.add(maxX, oracleCvr);
     XYSeriesCollection data = new XYSeriesCollection();
-    data.addSeries(ctr);
-    data.addSeries(cvr);
-    data.addSeries(octr);
-    data.addSeries(ocvr);
-    JFreeChart chart = ChartFactory.createXYLineChart("Held-out AUC of each published model version vs the oracle",
+    for (XYSeries x : new XYSeries[] {ctr, octr, cvr, ocvr}) {
+      data.addSeries(x);
+    }
+    JFreeChart chart = ChartFactory.createXYLineChart(
+        "Progressive AUC at each version vs the oracle on the same examples",
         "examples trained", "AUC", data, PlotOrientation.VERTICAL, true, false, false);
-    chart.getXYPlot().getRangeAxis().setRange(0.45, 1.0);
+    var plot = chart.getXYPlot();
+    plot.getRangeAxis().setRange(0.45, 1.0);
+    plot.setBackgroundPaint(java.awt.Color.WHITE);
+    plot.setDomainGridlinePaint(java.awt.Color.LIGHT_GRAY);
+    plot.setRangeGridlinePaint(java.awt.Color.LIGHT_GRAY);
+    var renderer = plot.getRenderer();
+    java.awt.Color blue = new java.awt.Color(31, 119, 180);
+    java.awt.Color orange = new java.awt.Color(214, 95, 0);
+    java.awt.BasicStroke solid = new java.awt.BasicStroke(2.2f);
+    java.awt.BasicStroke dashed = new java.awt.BasicStroke(1.6f, java.awt.BasicStroke.CAP_BUTT,
+        java.awt.BasicStroke.JOIN_MITER, 10f, new float[] {7f, 5f}, 0f);
+    java.awt.Color[] colors = {blue, blue, orange, orange};
+    for (int i = 0; i < 4; i++) {
+      renderer.setSeriesPaint(i, colors[i]);
+      renderer.setSeriesStroke(i, i % 2 == 0 ? solid : dashed);
+    }
     ChartUtils.saveChartAsPNG(o.out().resolve("learning-curve.png").toFile(), chart, 1000, 600);
   }
 }

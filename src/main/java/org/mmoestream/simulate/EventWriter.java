@@ -14,6 +14,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * so the topics look like live traffic. {@link #write} drives it from the {@link Simulator}, with
  * event time following the wall clock at {@code rate} impressions per second (0: as fast as
  * possible, event time then advancing 10 ms per impression); {@code replay} drives it from a file.
+ * {@link #withNoise} adds duplicates, malformed records and bounded disorder.
  */
 public final class EventWriter implements AutoCloseable {
   private final KafkaProducer<byte[], byte[]> producer;
@@ -28,7 +29,41 @@ public final class EventWriter implements AutoCloseable {
     CONVERSIONS
   }
 
+  /**
+   * Faults real streams have, injected by the writer with its own random numbers (the events and
+   * their labels stay those of the source): each record is sent twice with probability {@code
+   * duplicates}; after each record, with probability {@code malformed}, one extra malformed record
+   * (not JSON, a missing field, a wrong type, a non-finite number...) goes to a random event topic; each
+   * record is sent up to {@code disorderMillis} of event time later than its timestamp, so records
+   * arrive out of order within that bound.
+   */
+  public record Noise(double duplicates, double malformed, long disorderMillis, long seed) {
+    public static final Noise NONE = new Noise(0, 0, 0, 0);
+
+    public Noise {
+      if (!(duplicates >= 0 && duplicates <= 1) || !(malformed >= 0 && malformed <= 1) || disorderMillis < 0) {
+        throw new IllegalArgumentException("duplicate and malformed rates must be in [0, 1], disorder >= 0");
+      }
+    }
+  }
+
   private record Pending(long ts, long sequence, Topic topic, String key, String json) {}
+
+  /** The malformed records {@link Noise} injects, one of each kind. */
+  public static final java.util.List<String> MALFORMED = java.util.List.of(
+    "not json at all",
+    "{\"request_id\":\"truncated",
+    "{\"ts\":1700000000000}",
+    "{\"request_id\":\"bad-ts\",\"ts\":\"yesterday\"}",
+    "{\"request_id\":\"negative-ts\",\"ts\":-5}",
+    "{\"request_id\":\"huge\",\"ts\":1e400}",
+    "{\"request_id\":17,\"ts\":1700000000000}",
+    "[]");
+
+  private Noise noise = Noise.NONE;
+  private java.util.SplittableRandom noiseRandom = new java.util.SplittableRandom(0);
+  private long duplicated;
+  private long malformed;
 
   private final PriorityQueue<Pending> later =
       new PriorityQueue<>(Comparator.comparingLong(Pending::ts).thenComparingLong(Pending::sequence));
@@ -45,6 +80,23 @@ public final class EventWriter implements AutoCloseable {
     this.impressions = impressions;
     this.clicks = clicks;
     this.conversions = conversions;
+  }
+
+  /** Injects {@code noise} into everything written from now on. */
+  public EventWriter withNoise(Noise noise) {
+    this.noise = noise;
+    this.noiseRandom = new java.util.SplittableRandom(noise.seed());
+    return this;
+  }
+
+  /** Records sent a second time so far. */
+  public long duplicated() {
+    return duplicated;
+  }
+
+  /** Malformed records sent so far. */
+  public long malformed() {
+    return malformed;
   }
 
   /** Listener of progress (impressions written so far). */
@@ -98,12 +150,17 @@ public final class EventWriter implements AutoCloseable {
     while (!later.isEmpty() && later.peek().ts() <= ts) {
       send(later.poll());
     }
-    send(new Pending(ts, sequence++, topic, key, json));
+    if (noise.disorderMillis() > 0) {
+      schedule(ts, topic, key, json);
+    } else {
+      send(new Pending(ts, sequence++, topic, key, json));
+    }
   }
 
   /** Schedules a record for event time {@code ts}: it is sent in event-time order with the others. */
   public void schedule(long ts, Topic topic, String key, String json) {
-    later.add(new Pending(ts, sequence++, topic, key, json));
+    long sendAt = noise.disorderMillis() > 0 ? ts + noiseRandom.nextLong(noise.disorderMillis() + 1) : ts;
+    later.add(new Pending(sendAt, sequence++, topic, key, json));
   }
 
   /**
@@ -130,12 +187,25 @@ public final class EventWriter implements AutoCloseable {
   }
 
   private void send(Pending p) {
-    String topic = switch (p.topic()) {
+    produce(p.topic(), p.key(), p.json());
+    if (noise.duplicates() > 0 && noiseRandom.nextDouble() < noise.duplicates()) {
+      produce(p.topic(), p.key(), p.json());
+      duplicated++;
+    }
+    if (noise.malformed() > 0 && noiseRandom.nextDouble() < noise.malformed()) {
+      Topic t = Topic.values()[noiseRandom.nextInt(3)];
+      produce(t, "malformed", MALFORMED.get(noiseRandom.nextInt(MALFORMED.size())));
+      malformed++;
+    }
+  }
+
+  private void produce(Topic t, String key, String json) {
+    String topic = switch (t) {
       case IMPRESSIONS -> impressions;
       case CLICKS -> clicks;
       case CONVERSIONS -> conversions;
     };
-    producer.send(new ProducerRecord<>(topic, p.key().getBytes(StandardCharsets.UTF_8), p.json().getBytes(StandardCharsets.UTF_8)));
+    producer.send(new ProducerRecord<>(topic, key.getBytes(StandardCharsets.UTF_8), json.getBytes(StandardCharsets.UTF_8)));
     records++;
   }
 

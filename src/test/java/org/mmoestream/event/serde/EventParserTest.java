@@ -48,4 +48,13 @@ class EventParserTest {
     rejects(Event.IMPRESSION, "{\"request_id\":\"r\",\"ts\":" + NOW + ",\"pad\":\"" + "x".repeat(2000) + "\"}", "over the limit of 1024");
     assertThrows(EventParser.Invalid.class, () -> parser.parse(Event.CLICK, new byte[] {(byte) 0xff, 0x00}, NOW));
   }
+
+  @org.junit.jupiter.api.Test
+  void everyMalformedRecordOfTheSimulatorIsRejectedOnEveryTopic() {
+    for (String json : org.mmoestream.simulate.EventWriter.MALFORMED) {
+      for (byte type : new byte[] {Event.IMPRESSION, Event.CLICK, Event.CONVERSION}) {
+        assertThrows(EventParser.Invalid.class, () -> parse(type, json), json);
+      }
+    }
+  }
 }
