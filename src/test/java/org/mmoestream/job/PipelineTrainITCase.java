@@ -39,6 +39,7 @@ import org.mmoestream.publish.ModelReader;
 import org.mmoestream.simulate.Simulator;
 import org.mmoestream.testing.FlinkCluster;
 import org.mmoestream.testing.FailOnce;
+import org.mmoestream.testing.PipelineChecks;
 import org.mmoestream.train.ExampleEncoder;
 
 /**
@@ -144,20 +145,6 @@ class PipelineTrainITCase {
     return reader;
   }
 
-  /** Versions of each model are 1, 2, ..., n on the committed topic, and the model saw every example. */
-  private static void verifyVersionsAndCounts(ModelReader reader, Stream s) {
-    for (String model : s.impressions.keySet()) {
-      List<Long> versions = reader.versions().stream().filter(v -> v.model().equals(model)).map(ModelReader.Version::version).toList();
-      // One full version when the first publish timer fires, one at the end of input at least.
-      assertTrue(versions.size() >= 2, model + " versions " + versions);
-      for (int i = 0; i < versions.size(); i++) {
-        assertEquals(i + 1, versions.get(i), model + " versions without gaps or repeats: " + versions);
-      }
-      assertEquals("full", reader.versions().stream().filter(v -> v.model().equals(model)).findFirst().orElseThrow().kind());
-      assertEquals((long) s.impressions.get(model), reader.model(model).examplesSeen(), model + " trained on every joined example");
-    }
-  }
-
   @org.junit.jupiter.api.io.TempDir static Path tmp;
 
   @Test
@@ -174,7 +161,7 @@ class PipelineTrainITCase {
     Stream s = produce(cfg, 60_000, "m1");
     run(cfg, "train", PipelineJob.eventDeserializer(cfg));
     try (ModelReader reader = readAll(cfg)) {
-      verifyVersionsAndCounts(reader, s);
+      PipelineChecks.assertVersionsAndCounts(reader, s.impressions);
       assertTrue(reader.versions().stream().anyMatch(v -> v.kind().equals("delta")), "deltas too");
       assertTrue(reader.versions().stream().anyMatch(v -> v.chunks() > 1), "chunked versions too");
       SnapshotState m1 = reader.model("m1");
@@ -222,7 +209,7 @@ class PipelineTrainITCase {
     run(cfg, "restore", new FailOnce("train", PipelineJob.eventDeserializer(cfg), s.records / 2, 50_000));
     assertTrue(FailOnce.failed("train"), "the failure happened");
     try (ModelReader reader = readAll(cfg)) {
-      verifyVersionsAndCounts(reader, s);
+      PipelineChecks.assertVersionsAndCounts(reader, s.impressions);
     }
   }
 }

@@ -13,7 +13,6 @@ import java.util.Map;
 import java.util.Properties;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -22,7 +21,6 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
 import org.mmoestream.event.LabeledExample;
-import org.mmoestream.event.serde.JsonRecords;
 import org.mmoestream.local.EmbeddedKafka;
 import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.ModelSpec;
@@ -37,7 +35,7 @@ import org.mmoestream.publish.ModelReader;
 import org.mmoestream.replay.CsvReplay;
 import org.mmoestream.simulate.EventWriter;
 import org.mmoestream.testing.FlinkCluster;
-import org.mmoestream.testing.TopicReader;
+import org.mmoestream.testing.PipelineChecks;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
@@ -107,17 +105,12 @@ class ReplayITCase {
     env.execute("replay-" + run);
 
     // Exactly one example per row, with the row's labels.
-    List<ConsumerRecord<byte[], byte[]>> records = TopicReader.readAll(kafka.bootstrapServers(),
-        cfg.string(Key.TOPIC_EXAMPLES), rows.size(), Duration.ofSeconds(60), Duration.ofSeconds(2));
-    Map<String, LabeledExample> examples = new HashMap<>();
-    for (ConsumerRecord<byte[], byte[]> r : records) {
-      LabeledExample e = JsonRecords.readExample(r.value());
-      assertEquals(null, examples.put(e.requestId, e), "one example for " + e.requestId);
-    }
-    assertEquals(rows.size(), examples.size());
+    Map<String, String> ids = new HashMap<>();
+    rows.forEach(row -> ids.put(CsvReplay.requestId("row-", row.number()), "default"));
+    Map<String, LabeledExample> examples = PipelineChecks.assertOneExamplePerImpression(kafka.bootstrapServers(),
+        cfg.string(Key.TOPIC_EXAMPLES), ids, Duration.ofSeconds(60));
     for (CsvExamples.Row row : rows) {
       LabeledExample e = examples.get(CsvReplay.requestId("row-", row.number()));
-      assertNotNull(e, "example of row " + row.number());
       float[] labels = row.example().labels();
       assertEquals((int) labels[0], e.click, "click of row " + row.number());
       assertEquals((int) labels[1], e.conversion, "conversion of row " + row.number());
