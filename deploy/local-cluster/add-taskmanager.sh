@@ -8,14 +8,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 usage="usage: add-taskmanager.sh [--dir DIR]"
-dir="$default_dir"
-while (( $# > 0 )); do
-  case "$1" in
-    --dir) [[ $# -ge 2 ]] || die "--dir needs a directory; $usage"; dir="$2"; shift 2 ;;
-    -h|--help) echo "$usage"; exit 0 ;;
-    *) die "unknown argument '$1'; $usage" ;;
-  esac
-done
+parse_dir_option "$usage" "$@"
 [[ -d "$dir" ]] || die "no cluster in $dir; start one with start.sh."
 dir="$(cd "$dir" && pwd)"
 [[ -n "$(live_pid "$dir/jobmanager.pid")" ]] || die "the JobManager of $dir does not run; start the cluster with start.sh."

@@ -33,6 +33,21 @@ die() {
 }
 
 # Absolute path of directory $1 (created if missing).
+# Parses the arguments of a script whose only option is --dir DIR (default $default_dir) into
+# $dir; $1 is the script's usage line.
+parse_dir_option() {
+  local usage="$1"
+  shift
+  dir="$default_dir"
+  while (( $# > 0 )); do
+    case "$1" in
+      --dir) [[ $# -ge 2 ]] || die "--dir needs a directory; $usage"; dir="$2"; shift 2 ;;
+      -h|--help) echo "$usage"; exit 0 ;;
+      *) die "unknown argument '$1'; $usage" ;;
+    esac
+  done
+}
+
 absolute_dir() {
   mkdir -p "$1" && (cd "$1" && pwd)
 }

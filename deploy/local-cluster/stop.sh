@@ -9,14 +9,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 usage="usage: stop.sh [--dir DIR]"
-dir="$default_dir"
-while (( $# > 0 )); do
-  case "$1" in
-    --dir) [[ $# -ge 2 ]] || die "--dir needs a directory; $usage"; dir="$2"; shift 2 ;;
-    -h|--help) echo "$usage"; exit 0 ;;
-    *) die "unknown argument '$1'; $usage" ;;
-  esac
-done
+parse_dir_option "$usage" "$@"
 [[ -d "$dir" ]] || { echo "local-cluster: nothing to stop ($dir does not exist)"; exit 0; }
 dir="$(cd "$dir" && pwd)"
 

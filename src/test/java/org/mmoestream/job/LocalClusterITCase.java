@@ -19,15 +19,16 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
 import org.mmoestream.event.LabeledExample;
-import org.mmoestream.local.EmbeddedKafka;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.SpecLoader;
 import org.mmoestream.publish.ModelReader;
 import org.mmoestream.simulate.EventWriter;
 import org.mmoestream.simulate.Simulator;
+import org.mmoestream.testing.KafkaBroker;
 import org.mmoestream.testing.LocalCluster;
 import org.mmoestream.testing.Paced;
 import org.mmoestream.testing.PipelineChecks;
@@ -49,12 +50,12 @@ class LocalClusterITCase {
   private static final long PAUSE_NANOS = 1_000_000;
   private static final ModelSpec SPEC = SpecLoader.load(Path.of("examples/ctr-cvr.yaml"));
 
-  static EmbeddedKafka kafka;
+  @RegisterExtension
+  static final KafkaBroker KAFKA = new KafkaBroker();
   static LocalCluster cluster;
 
   @BeforeAll
   static void start() throws Exception {
-    kafka = EmbeddedKafka.start();
     cluster = LocalCluster.start(Path.of("target/local-cluster-it"), 2);
   }
 
@@ -63,14 +64,11 @@ class LocalClusterITCase {
     if (cluster != null) {
       cluster.close();
     }
-    if (kafka != null) {
-      kafka.close();
-    }
   }
 
   private static JobConfig config() {
     Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix("lc"));
-    m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
+    m.put(Key.BOOTSTRAP.yaml(), KAFKA.bootstrapServers());
     m.put(Key.GROUP_ID.yaml(), "local-cluster");
     // Short windows: examples become final, and are trained on, while the stream is still read.
     m.put(Key.CLICK_WINDOW.yaml(), "2 s");
@@ -102,11 +100,11 @@ class LocalClusterITCase {
   record Written(Map<String, String> modelOf, Map<String, int[]> labels, Map<String, Integer> perModel) {}
 
   private static Written produce(JobConfig cfg, String... models) throws Exception {
-    kafka.createTopics(Map.of(cfg.string(Key.TOPIC_IMPRESSIONS), 2, cfg.string(Key.TOPIC_CLICKS), 2,
+    KAFKA.createTopics(Map.of(cfg.string(Key.TOPIC_IMPRESSIONS), 2, cfg.string(Key.TOPIC_CLICKS), 2,
         cfg.string(Key.TOPIC_CONVERSIONS), 2, cfg.string(Key.TOPIC_EXAMPLES), 2, cfg.string(Key.TOPIC_DEAD_LETTER), 1,
         cfg.string(Key.TOPIC_MODEL), 1));
     Written w = new Written(new HashMap<>(), new HashMap<>(), new HashMap<>());
-    try (EventWriter writer = new EventWriter(kafka.bootstrapServers(), cfg.string(Key.TOPIC_IMPRESSIONS),
+    try (EventWriter writer = new EventWriter(KAFKA.bootstrapServers(), cfg.string(Key.TOPIC_IMPRESSIONS),
         cfg.string(Key.TOPIC_CLICKS), cfg.string(Key.TOPIC_CONVERSIONS), new Properties())) {
       // Event time advances 10 ms per impression; click and conversion delays fit in the windows,
       // so every label is known here.
@@ -175,7 +173,7 @@ class LocalClusterITCase {
     // trained on a fifth of the examples, then kill -9 the TaskManager that runs trainer subtask 0.
     String victim;
     long examplesAtKill;
-    try (ModelReader reader = new ModelReader(kafka.bootstrapServers(), cfg.string(Key.TOPIC_MODEL), null, new Properties())) {
+    try (ModelReader reader = new ModelReader(KAFKA.bootstrapServers(), cfg.string(Key.TOPIC_MODEL), null, new Properties())) {
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
       while (true) {
         reader.poll(Duration.ofMillis(500));
@@ -212,7 +210,7 @@ class LocalClusterITCase {
     assertTrue(failures.stream().anyMatch(f -> f.endsWith(" on " + victim)), "a failure on the killed " + victim + ": " + failures);
 
     // Nothing lost or duplicated on the committed topics.
-    try (ModelReader reader = new ModelReader(kafka.bootstrapServers(), cfg.string(Key.TOPIC_MODEL), null, new Properties())) {
+    try (ModelReader reader = new ModelReader(KAFKA.bootstrapServers(), cfg.string(Key.TOPIC_MODEL), null, new Properties())) {
       // Read until every model's last version (trained on all its examples) is in, then on for a
       // while: a version after it would be one too many.
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
@@ -224,7 +222,7 @@ class LocalClusterITCase {
       System.out.println("versions " + reader.versions());
       PipelineChecks.assertVersionsAndCounts(reader, w.perModel());
     }
-    Map<String, LabeledExample> examples = PipelineChecks.assertOneExamplePerImpression(kafka.bootstrapServers(),
+    Map<String, LabeledExample> examples = PipelineChecks.assertOneExamplePerImpression(KAFKA.bootstrapServers(),
         cfg.string(Key.TOPIC_EXAMPLES), w.modelOf(), Duration.ofSeconds(60));
     for (Map.Entry<String, int[]> t : w.labels().entrySet()) {
       LabeledExample e = examples.get(t.getKey());

@@ -15,8 +15,6 @@ import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDe
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.mmoestream.config.JobConfig;
@@ -24,8 +22,8 @@ import org.mmoestream.config.JobConfig.Key;
 import org.mmoestream.event.LabeledExample;
 import org.mmoestream.event.ParsedRecord;
 import org.mmoestream.event.serde.JsonRecords;
-import org.mmoestream.local.EmbeddedKafka;
 import org.mmoestream.testing.FlinkCluster;
+import org.mmoestream.testing.KafkaBroker;
 import org.mmoestream.testing.EventGenerator;
 import org.mmoestream.testing.FailOnce;
 import org.mmoestream.testing.TopicReader;
@@ -43,21 +41,12 @@ class PipelineJoinITCase {
   @RegisterExtension
   static final MiniClusterExtension FLINK = FlinkCluster.extension();
 
-  static EmbeddedKafka kafka;
-
-  @BeforeAll
-  static void startKafka() throws Exception {
-    kafka = EmbeddedKafka.start();
-  }
-
-  @AfterAll
-  static void stopKafka() {
-    kafka.close();
-  }
+  @RegisterExtension
+  static final KafkaBroker KAFKA = new KafkaBroker();
 
   private static JobConfig config(String run) {
     Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
-    m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
+    m.put(Key.BOOTSTRAP.yaml(), KAFKA.bootstrapServers());
     m.put(Key.GROUP_ID.yaml(), "pipeline-" + run);
     m.put(Key.CLICK_WINDOW.yaml(), "60 s");
     m.put(Key.CONVERSION_WINDOW.yaml(), "120 s");
@@ -67,14 +56,14 @@ class PipelineJoinITCase {
   }
 
   private static EventGenerator produce(JobConfig cfg, String run) throws Exception {
-    kafka.createTopics(Map.of(cfg.string(Key.TOPIC_IMPRESSIONS), 2, cfg.string(Key.TOPIC_CLICKS), 2,
+    KAFKA.createTopics(Map.of(cfg.string(Key.TOPIC_IMPRESSIONS), 2, cfg.string(Key.TOPIC_CLICKS), 2,
         cfg.string(Key.TOPIC_CONVERSIONS), 2, cfg.string(Key.TOPIC_EXAMPLES), 2, cfg.string(Key.TOPIC_DEAD_LETTER), 1));
     EventGenerator gen = new EventGenerator(IMPRESSIONS, System.currentTimeMillis() - 3_600_000L, 60_000, 120_000, 17);
     List<EventGenerator.Rec> renamed = gen.records.stream()
         .map(r -> new EventGenerator.Rec(run + "-" + r.topic(), r.key(), r.value(), r.sortTs(), r.malformed())).toList();
     gen.records.clear();
     gen.records.addAll(renamed);
-    gen.send(kafka.bootstrapServers());
+    gen.send(KAFKA.bootstrapServers());
     return gen;
   }
 
@@ -89,7 +78,7 @@ class PipelineJoinITCase {
   }
 
   private static void verify(JobConfig cfg, EventGenerator gen) throws Exception {
-    List<ConsumerRecord<byte[], byte[]>> examples = TopicReader.readAll(kafka.bootstrapServers(),
+    List<ConsumerRecord<byte[], byte[]>> examples = TopicReader.readAll(KAFKA.bootstrapServers(),
         cfg.string(Key.TOPIC_EXAMPLES), IMPRESSIONS, Duration.ofSeconds(60), Duration.ofSeconds(2));
     Map<String, LabeledExample> byId = new HashMap<>();
     for (ConsumerRecord<byte[], byte[]> r : examples) {
@@ -111,7 +100,7 @@ class PipelineJoinITCase {
     }
     assertTrue(clicks > 1_500 && conversions > 300, clicks + " clicks, " + conversions + " conversions");
 
-    List<ConsumerRecord<byte[], byte[]>> dead = TopicReader.readAll(kafka.bootstrapServers(),
+    List<ConsumerRecord<byte[], byte[]>> dead = TopicReader.readAll(KAFKA.bootstrapServers(),
         cfg.string(Key.TOPIC_DEAD_LETTER), gen.malformed, Duration.ofSeconds(30), Duration.ofSeconds(2));
     assertEquals(gen.malformed, dead.size(), "every malformed record, once, on dead-letter");
     ObjectMapper json = new ObjectMapper();

@@ -21,15 +21,12 @@ import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
 import org.mmoestream.event.ParsedRecord;
 import org.mmoestream.feature.EncodedExample;
-import org.mmoestream.local.EmbeddedKafka;
 import org.mmoestream.model.Batch;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.SpecLoader;
@@ -38,6 +35,7 @@ import org.mmoestream.model.codec.SnapshotState;
 import org.mmoestream.publish.ModelReader;
 import org.mmoestream.simulate.Simulator;
 import org.mmoestream.testing.FlinkCluster;
+import org.mmoestream.testing.KafkaBroker;
 import org.mmoestream.testing.FailOnce;
 import org.mmoestream.testing.PipelineChecks;
 import org.mmoestream.train.ExampleEncoder;
@@ -52,22 +50,13 @@ class PipelineTrainITCase {
   @RegisterExtension
   static final MiniClusterExtension FLINK = FlinkCluster.extension();
 
-  static EmbeddedKafka kafka;
+  @RegisterExtension
+  static final KafkaBroker KAFKA = new KafkaBroker();
   static final ModelSpec SPEC = SpecLoader.load(Path.of("examples/ctr-cvr.yaml"));
-
-  @BeforeAll
-  static void startKafka() throws Exception {
-    kafka = EmbeddedKafka.start();
-  }
-
-  @AfterAll
-  static void stopKafka() {
-    kafka.close();
-  }
 
   private static JobConfig config(String run) {
     Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
-    m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
+    m.put(Key.BOOTSTRAP.yaml(), KAFKA.bootstrapServers());
     m.put(Key.GROUP_ID.yaml(), "train-" + run);
     m.put(Key.CLICK_WINDOW.yaml(), "60 s");
     m.put(Key.CONVERSION_WINDOW.yaml(), "120 s");
@@ -89,7 +78,7 @@ class PipelineTrainITCase {
   }
 
   private static Stream produce(JobConfig cfg, int n, String... models) throws Exception {
-    kafka.createTopics(Map.of(cfg.string(Key.TOPIC_IMPRESSIONS), 2, cfg.string(Key.TOPIC_CLICKS), 2,
+    KAFKA.createTopics(Map.of(cfg.string(Key.TOPIC_IMPRESSIONS), 2, cfg.string(Key.TOPIC_CLICKS), 2,
         cfg.string(Key.TOPIC_CONVERSIONS), 2, cfg.string(Key.TOPIC_DEAD_LETTER), 1, cfg.string(Key.TOPIC_MODEL), 1));
     Simulator sim = new Simulator(7, 300, 100, 0.5, models);
     Random rnd = new Random(3);
@@ -119,7 +108,7 @@ class PipelineTrainITCase {
       s.holdout.add(sim.next(base, 1, 1));
     }
     recs.sort(Comparator.comparingLong(Rec::sort));
-    try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(Map.of("bootstrap.servers", kafka.bootstrapServers(),
+    try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(Map.of("bootstrap.servers", KAFKA.bootstrapServers(),
         "linger.ms", "20", "acks", "all"), new ByteArraySerializer(), new ByteArraySerializer())) {
       for (Rec r : recs) {
         p.send(new ProducerRecord<>(r.topic(), r.key().getBytes(StandardCharsets.UTF_8), r.json().getBytes(StandardCharsets.UTF_8)));
@@ -140,7 +129,7 @@ class PipelineTrainITCase {
   }
 
   private static ModelReader readAll(JobConfig cfg) {
-    ModelReader reader = new ModelReader(kafka.bootstrapServers(), cfg.string(Key.TOPIC_MODEL), null, new Properties());
+    ModelReader reader = new ModelReader(KAFKA.bootstrapServers(), cfg.string(Key.TOPIC_MODEL), null, new Properties());
     reader.pollUntilQuiet(Duration.ofSeconds(3), Duration.ofSeconds(60));
     return reader;
   }

@@ -13,15 +13,12 @@ import java.util.Map;
 import java.util.Properties;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
 import org.mmoestream.event.LabeledExample;
-import org.mmoestream.local.EmbeddedKafka;
 import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.SpecLoader;
@@ -35,6 +32,7 @@ import org.mmoestream.publish.ModelReader;
 import org.mmoestream.replay.CsvReplay;
 import org.mmoestream.simulate.EventWriter;
 import org.mmoestream.testing.FlinkCluster;
+import org.mmoestream.testing.KafkaBroker;
 import org.mmoestream.testing.PipelineChecks;
 import org.nd4j.linalg.api.buffer.DataType;
 
@@ -50,17 +48,8 @@ class ReplayITCase {
 
   private static final int BATCH = 16;
   private static final Path DATA = Path.of("../shared/data");
-  static EmbeddedKafka kafka;
-
-  @BeforeAll
-  static void startKafka() throws Exception {
-    kafka = EmbeddedKafka.start();
-  }
-
-  @AfterAll
-  static void stopKafka() {
-    kafka.close();
-  }
+  @RegisterExtension
+  static final KafkaBroker KAFKA = new KafkaBroker();
 
   @ParameterizedTest(name = "{0}")
   @CsvSource({
@@ -71,14 +60,14 @@ class ReplayITCase {
     ModelSpec spec = SpecLoader.load(Path.of(specFile));
     Path file = DATA.resolve(csv);
     Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
-    m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
+    m.put(Key.BOOTSTRAP.yaml(), KAFKA.bootstrapServers());
     m.put(Key.GROUP_ID.yaml(), "replay-" + run);
     m.put(Key.BATCH_SIZE.yaml(), String.valueOf(BATCH));
     m.put(Key.ORDER.yaml(), "event-time");
     m.put(Key.PUBLISH_INTERVAL.yaml(), "300 ms");
     m.put(Key.OUT_OF_ORDERNESS.yaml(), "1 s");
     JobConfig cfg = JobConfig.of(m);
-    kafka.createTopics(Map.of(cfg.string(Key.TOPIC_IMPRESSIONS), 2, cfg.string(Key.TOPIC_CLICKS), 2,
+    KAFKA.createTopics(Map.of(cfg.string(Key.TOPIC_IMPRESSIONS), 2, cfg.string(Key.TOPIC_CLICKS), 2,
         cfg.string(Key.TOPIC_CONVERSIONS), 2, cfg.string(Key.TOPIC_EXAMPLES), 1, cfg.string(Key.TOPIC_DEAD_LETTER), 1,
         cfg.string(Key.TOPIC_MODEL), 1));
 
@@ -88,7 +77,7 @@ class ReplayITCase {
 
     CsvReplay replay = new CsvReplay(spec);
     long start = System.currentTimeMillis() - 3_600_000L;
-    try (EventWriter w = new EventWriter(kafka.bootstrapServers(), cfg.string(Key.TOPIC_IMPRESSIONS),
+    try (EventWriter w = new EventWriter(KAFKA.bootstrapServers(), cfg.string(Key.TOPIC_IMPRESSIONS),
         cfg.string(Key.TOPIC_CLICKS), cfg.string(Key.TOPIC_CONVERSIONS), new Properties())) {
       CsvReplay.Summary sum = replay.write(file, RowFilter.ALL, new CsvReplay.Timing(start, 10, 1_000, 10_000),
           "default", "row-", w, null);
@@ -107,7 +96,7 @@ class ReplayITCase {
     // Exactly one example per row, with the row's labels.
     Map<String, String> ids = new HashMap<>();
     rows.forEach(row -> ids.put(CsvReplay.requestId("row-", row.number()), "default"));
-    Map<String, LabeledExample> examples = PipelineChecks.assertOneExamplePerImpression(kafka.bootstrapServers(),
+    Map<String, LabeledExample> examples = PipelineChecks.assertOneExamplePerImpression(KAFKA.bootstrapServers(),
         cfg.string(Key.TOPIC_EXAMPLES), ids, Duration.ofSeconds(60));
     for (CsvExamples.Row row : rows) {
       LabeledExample e = examples.get(CsvReplay.requestId("row-", row.number()));
@@ -120,7 +109,7 @@ class ReplayITCase {
     MmoeModel offline = MmoeModel.create(spec, 42, DataType.FLOAT);
     new OfflineTrainer(new OfflineTrainer.Options(1, BATCH, 42, 2), System.err)
         .run(offline, rows.stream().map(CsvExamples.Row::example).toList(), null);
-    try (ModelReader reader = new ModelReader(kafka.bootstrapServers(), cfg.string(Key.TOPIC_MODEL), null, client)) {
+    try (ModelReader reader = new ModelReader(KAFKA.bootstrapServers(), cfg.string(Key.TOPIC_MODEL), null, client)) {
       reader.pollUntilQuiet(Duration.ofSeconds(3), Duration.ofSeconds(60));
       SnapshotState streamed = reader.model("default");
       assertNotNull(streamed, "a published model");

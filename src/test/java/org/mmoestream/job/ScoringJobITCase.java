@@ -23,13 +23,10 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
-import org.mmoestream.local.EmbeddedKafka;
 import org.mmoestream.model.Batch;
 import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.ModelSpec;
@@ -39,6 +36,7 @@ import org.mmoestream.model.codec.Snapshots;
 import org.mmoestream.publish.ModelChunk;
 import org.mmoestream.publish.ModelRecords;
 import org.mmoestream.testing.FlinkCluster;
+import org.mmoestream.testing.KafkaBroker;
 import org.mmoestream.testing.TestSpecs;
 import org.mmoestream.testing.TopicReader;
 import org.mmoestream.train.ExampleEncoder;
@@ -53,18 +51,9 @@ class ScoringJobITCase {
   @RegisterExtension
   static final MiniClusterExtension FLINK = FlinkCluster.extension();
 
-  static EmbeddedKafka kafka;
+  @RegisterExtension
+  static final KafkaBroker KAFKA = new KafkaBroker();
   static final ModelSpec SPEC = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
-
-  @BeforeAll
-  static void startKafka() throws Exception {
-    kafka = EmbeddedKafka.start();
-  }
-
-  @AfterAll
-  static void stopKafka() {
-    kafka.close();
-  }
 
   private static String features(int i) {
     return "{\"user\":\"u" + (i % 13) + "\",\"item\":\"i" + (i % 7) + "\",\"tags\":[\"t" + (i % 3) + "\"],\"price\":" + i + ",\"age\":30}";
@@ -85,7 +74,7 @@ class ScoringJobITCase {
   @Test
   void requestsWaitForTheFirstModelAndScoresCarryTheirVersion() throws Exception {
     Map<String, String> m = new HashMap<>();
-    m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
+    m.put(Key.BOOTSTRAP.yaml(), KAFKA.bootstrapServers());
     m.put(Key.GROUP_ID.yaml(), "scoring-it");
     m.put(Key.TOPIC_SCORE_REQUESTS.yaml(), "s-requests");
     m.put(Key.TOPIC_SCORES.yaml(), "s-scores");
@@ -93,7 +82,7 @@ class ScoringJobITCase {
     m.put(Key.TOPIC_DEAD_LETTER.yaml(), "s-dead-letter");
     m.put(Key.SCORING_UNKNOWN_WAIT.yaml(), "2 s");
     JobConfig cfg = JobConfig.of(m);
-    kafka.createTopics(Map.of("s-requests", 2, "s-scores", 2, "s-model", 1, "s-dead-letter", 1));
+    KAFKA.createTopics(Map.of("s-requests", 2, "s-scores", 2, "s-model", 1, "s-dead-letter", 1));
 
     // Two model versions, and what each scores for every request.
     MmoeModel model = MmoeModel.create(SPEC, 9, DataType.FLOAT);
@@ -120,7 +109,7 @@ class ScoringJobITCase {
     JobClient job = env.executeAsync("scoring-it");
     Set<String> requests = new HashSet<>();
     Set<String> bad = new HashSet<>();
-    try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(Map.of("bootstrap.servers", kafka.bootstrapServers()),
+    try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(Map.of("bootstrap.servers", KAFKA.bootstrapServers()),
         new ByteArraySerializer(), new ByteArraySerializer())) {
       long now = System.currentTimeMillis();
       // Before any model: these wait.
@@ -136,7 +125,7 @@ class ScoringJobITCase {
       p.flush();
       Thread.sleep(1500);
       publish(p, "s-model", v1, 1);
-      List<ConsumerRecord<byte[], byte[]>> first = TopicReader.readAll(kafka.bootstrapServers(), "s-scores", 50,
+      List<ConsumerRecord<byte[], byte[]>> first = TopicReader.readAll(KAFKA.bootstrapServers(), "s-scores", 50,
           Duration.ofSeconds(60), Duration.ofMillis(500));
       assertTrue(first.size() >= 50, "the early requests are scored once the model arrives: " + first.size());
       publish(p, "s-model", v2, 2);
@@ -147,9 +136,9 @@ class ScoringJobITCase {
       }
       p.flush();
     }
-    List<ConsumerRecord<byte[], byte[]>> scores = TopicReader.readAll(kafka.bootstrapServers(), "s-scores", 100,
+    List<ConsumerRecord<byte[], byte[]>> scores = TopicReader.readAll(KAFKA.bootstrapServers(), "s-scores", 100,
         Duration.ofSeconds(60), Duration.ofSeconds(3));
-    List<ConsumerRecord<byte[], byte[]>> dead = TopicReader.readAll(kafka.bootstrapServers(), "s-dead-letter", 3,
+    List<ConsumerRecord<byte[], byte[]>> dead = TopicReader.readAll(KAFKA.bootstrapServers(), "s-dead-letter", 3,
         Duration.ofSeconds(60), Duration.ofSeconds(3));
     job.cancel().get();
 
