@@ -52,8 +52,14 @@ public class ScoringFunction extends KeyedBroadcastProcessFunction<String, Event
   private final long unknownWait;
   private final String requestTopic;
 
+  private static final ListStateDescriptor<Event> PENDING = new ListStateDescriptor<>("pending", TypeInformation.of(Event.class));
+  private static final ValueStateDescriptor<Long> FIRST_WAITING = new ValueStateDescriptor<>("first-waiting", Types.LONG);
+  private static final ValueStateDescriptor<Integer> PENDING_COUNT = new ValueStateDescriptor<>("pending-count", Types.INT);
+
   private transient ListState<Event> pending;
   private transient ValueState<Long> firstWaiting;
+  /** Size of {@link #pending}, so a request does not read the whole list to learn it. */
+  private transient ValueState<Integer> pendingCount;
   private transient Map<String, SnapshotState> building;
   private transient ChunkAssembler chunks;
   private transient Scorer scorer;
@@ -71,8 +77,9 @@ public class ScoringFunction extends KeyedBroadcastProcessFunction<String, Event
 
   @Override
   public void open(OpenContext ctx) {
-    pending = getRuntimeContext().getListState(new ListStateDescriptor<>("pending", TypeInformation.of(Event.class)));
-    firstWaiting = getRuntimeContext().getState(new ValueStateDescriptor<>("first-waiting", Types.LONG));
+    pending = getRuntimeContext().getListState(PENDING);
+    firstWaiting = getRuntimeContext().getState(FIRST_WAITING);
+    pendingCount = getRuntimeContext().getState(PENDING_COUNT);
     building = new HashMap<>();
     chunks = new ChunkAssembler();
     scorer = Scorer.empty();
@@ -108,18 +115,19 @@ public class ScoringFunction extends KeyedBroadcastProcessFunction<String, Event
   public void processElement(Event request, ReadOnlyContext ctx, Collector<ScoreRecord> out) throws Exception {
     ensureModels(ctx.getBroadcastState(MODELS));
     long now = ctx.timerService().currentProcessingTime();
-    List<Event> waiting = new ArrayList<>();
-    pending.get().forEach(waiting::add);
-    if (waiting.size() >= maxBuffered) {
+    Integer count = pendingCount.value();
+    int waiting = count == null ? 0 : count;
+    if (waiting >= maxBuffered) {
       dead(d -> ctx.output(DEAD_LETTERS, d), request, "model '" + request.model + "' has no version yet and " + maxBuffered + " requests already wait for it");
       return;
     }
     pending.add(request);
-    if (waiting.isEmpty()) {
+    pendingCount.update(waiting + 1);
+    if (waiting == 0) {
       firstWaiting.update(now);
       ctx.timerService().registerProcessingTimeTimer(now + maxWait);
     }
-    if (scorer.version(request.model) >= 0 && waiting.size() + 1 >= batchSize) {
+    if (scorer.version(request.model) >= 0 && waiting + 1 >= batchSize) {
       flush(ctx.getCurrentKey(), now, out, d -> ctx.output(DEAD_LETTERS, d));
     }
   }
@@ -140,6 +148,7 @@ public class ScoringFunction extends KeyedBroadcastProcessFunction<String, Event
         dead(deadOut, e, "unknown model '" + model + "': no version arrived within " + unknownWait + " ms");
       }
       pending.clear();
+      pendingCount.clear();
       firstWaiting.clear();
     } else {
       ctx.timerService().registerProcessingTimeTimer(time + maxWait);
@@ -151,6 +160,7 @@ public class ScoringFunction extends KeyedBroadcastProcessFunction<String, Event
     List<Event> batch = new ArrayList<>();
     pending.get().forEach(batch::add);
     pending.clear();
+    pendingCount.clear();
     firstWaiting.clear();
     scoreBatch(model, batch, now, out, deadOut);
   }
@@ -213,7 +223,7 @@ public class ScoringFunction extends KeyedBroadcastProcessFunction<String, Event
     models.put(c.model, s.fullSnapshot());
     // Requests that waited for this model: score them now.
     long now = ctx.currentProcessingTime();
-    ctx.applyToKeyedState(new ListStateDescriptor<>("pending", TypeInformation.of(Event.class)), (key, state) -> {
+    ctx.applyToKeyedState(PENDING, (key, state) -> {
       if (!key.equals(c.model)) {
         return;
       }
@@ -222,6 +232,16 @@ public class ScoringFunction extends KeyedBroadcastProcessFunction<String, Event
       state.clear();
       if (!batch.isEmpty()) {
         scoreBatch(key, batch, now, out, d -> ctx.output(DEAD_LETTERS, d));
+      }
+    });
+    ctx.applyToKeyedState(PENDING_COUNT, (key, state) -> {
+      if (key.equals(c.model)) {
+        state.clear();
+      }
+    });
+    ctx.applyToKeyedState(FIRST_WAITING, (key, state) -> {
+      if (key.equals(c.model)) {
+        state.clear();
       }
     });
   }
