@@ -16,7 +16,6 @@ import java.util.SplittableRandom;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.HdrHistogram.Histogram;
-import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -134,10 +133,7 @@ public final class ScoreBench {
             p.send(new ProducerRecord<>(modelTopic, null, null, r.key(), r.value(), new RecordHeaders(r.headers().toArray())));
           }
           p.flush();
-          Configuration conf = new Configuration();
-          conf.setString("execution.checkpointing.interval", "10 s");
-          conf.setString("pipeline.generic-types", "false");
-          StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, conf);
+          StreamExecutionEnvironment env = org.mmoestream.job.Environments.localRocksDb(1, "10 s");
           ScoringJob.build(env, cfg, ScoringJob.kafkaRequests(cfg, false, client), ScoringJob.kafkaModels(cfg, false, client),
               ScoringJob.kafkaScores(cfg, "bench-" + run, client), PipelineJob.kafkaDeadLetters(cfg, "bench-" + run, client));
           JobClient job = env.executeAsync("score-bench-" + run);

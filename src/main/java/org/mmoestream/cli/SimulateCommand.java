@@ -3,6 +3,7 @@ package org.mmoestream.cli;
 import java.util.Properties;
 import java.util.concurrent.Callable;
 import org.mmoestream.config.InputException;
+import org.mmoestream.model.BinnedAuc;
 import org.mmoestream.simulate.EventWriter;
 import org.mmoestream.simulate.Simulator;
 import picocli.CommandLine.Command;
@@ -60,10 +61,21 @@ final class SimulateCommand implements Callable<Integer> {
     Simulator sim = new Simulator(seed, users, items, correlation, models);
     try (EventWriter w = new EventWriter(bootstrap, prefix + "impressions", prefix + "clicks", prefix + "conversions", new Properties())) {
       w.withNoise(new EventWriter.Noise(duplicates, malformed, disorder, seed));
+      // The oracle: the hidden probabilities as scores, the best AUC any model can reach on these impressions.
+      BinnedAuc ctr = new BinnedAuc(10_000);
+      BinnedAuc cvr = new BinnedAuc(10_000);
       long n = w.write(sim, impressions, rate, 20_000, 60_000,
-          (imps, recs) -> System.err.printf("simulate: %,d impressions, %,d records%n", imps, recs));
+          (imps, recs) -> System.err.printf("simulate: %,d impressions, %,d records%n", imps, recs),
+          imp -> {
+            ctr.add(imp.pClick(), imp.clicked());
+            if (imp.clicked()) {
+              cvr.add(imp.pConversion(), imp.converted());
+            }
+          });
       System.out.printf("simulate: wrote %,d records for %,d impressions (%,d duplicates, %,d malformed)%n", n, impressions,
           w.duplicated(), w.malformed());
+      System.out.printf(java.util.Locale.ROOT, "simulate: oracle AUC (true probabilities) ctr %.4f, cvr %.4f (on clicked impressions)%n",
+          ctr.auc(), cvr.auc());
     }
     return 0;
   }
