@@ -80,8 +80,9 @@ public final class PipelineBench {
         PipelineJob.build(env, cfg, spec(), PipelineJob.kafkaEvents(cfg, true, client), null,
             PipelineJob.kafkaDeadLetters(cfg, "bench-" + run, client), PipelineJob.kafkaModels(cfg, "bench-" + run, client));
         Histogram freshness = new Histogram(3_600_000L, 2);
+        Map<String, long[]> span = new java.util.concurrent.ConcurrentHashMap<>();
         AtomicBoolean stop = new AtomicBoolean();
-        Thread watcher = new Thread(() -> watch(kafka.bootstrapServers(), run + "-model", freshness, stop), "model-watcher");
+        Thread watcher = new Thread(() -> watch(kafka.bootstrapServers(), run + "-model", freshness, span, stop), "model-watcher");
         watcher.start();
         long t0 = System.nanoTime();
         env.execute("pipeline-bench-" + run);
@@ -91,6 +92,13 @@ public final class PipelineBench {
         watcher.join();
         out.printf(Locale.ROOT, "pipeline.parallelism%d.examples %d examples%n", p, impressions);
         out.printf(Locale.ROOT, "pipeline.parallelism%d.examples_per_second %.0f examples/s%n", p, impressions / secs);
+        // Steady state: examples trained between each model's first and last version, over that time.
+        long first = span.values().stream().mapToLong(v -> v[0]).min().orElse(0);
+        long last = span.values().stream().mapToLong(v -> v[2]).max().orElse(0);
+        long trained = span.values().stream().mapToLong(v -> v[3] - v[1]).sum();
+        if (last > first) {
+          out.printf(Locale.ROOT, "pipeline.parallelism%d.steady_examples_per_second %.0f examples/s%n", p, trained * 1000.0 / (last - first));
+        }
         out.printf(Locale.ROOT, "pipeline.parallelism%d.freshness_p50 %d ms%n", p, freshness.getValueAtPercentile(50));
         out.printf(Locale.ROOT, "pipeline.parallelism%d.freshness_p99 %d ms%n", p, freshness.getValueAtPercentile(99));
         out.printf(Locale.ROOT, "pipeline.parallelism%d.freshness_examples %d examples%n", p, freshness.getTotalCount());
@@ -98,8 +106,11 @@ public final class PipelineBench {
     }
   }
 
-  /** Adds, per committed version, its label-to-version histogram shifted by the commit delay. */
-  private static void watch(String bootstrap, String topic, Histogram into, AtomicBoolean stop) {
+  /**
+   * Adds, per committed version, its label-to-version histogram shifted by the commit delay; keeps
+   * per model {first created_at, its examples_seen, last created_at, its examples_seen} in {@code span}.
+   */
+  private static void watch(String bootstrap, String topic, Histogram into, Map<String, long[]> span, AtomicBoolean stop) {
     Properties c = new Properties();
     c.put("bootstrap.servers", bootstrap);
     c.put("group.id", "bench-watch-" + topic);
@@ -118,6 +129,9 @@ public final class PipelineBench {
           if (snapshot != null) {
             Map<String, String> md = Safetensors.read(snapshot).metadata();
             long created = Long.parseLong(md.get("created_at"));
+            long examples = Long.parseLong(md.get("examples_seen"));
+            span.merge(md.get("model"), new long[] {created, examples, created, examples},
+                (a, b) -> new long[] {a[0], a[1], b[2], b[3]});
             JsonNode f = json.readTree(md.get("metrics")).get("freshness_ms");
             byte[] h = Base64.getDecoder().decode(f.get("histogram").asText());
             Histogram v = Histogram.decodeFromCompressedByteBuffer(ByteBuffer.wrap(h), 0);
