@@ -67,17 +67,18 @@ final class Dense {
     } else {
       java.util.Arrays.fill(b, 0);
     }
-    // One fused pass (bias, ReLU, write-back): the activations are larger than L2.
+    // Bulk copy out, one fused pass over heap arrays (bias, ReLU), bulk copy back.
     NdAccess o = buf.out.acc;
+    int n = buf.rows * out;
+    o.read(0, a, 0, n);
     for (int r = 0, i = 0; r < buf.rows; r++) {
       for (int j = 0; j < out; j++, i++) {
-        double v = o.get(i) + b[j];
+        double v = a[i] + b[j];
         // Branch-free: the sign of an activation is unpredictable, a branch mispredicts half the time.
-        v = relu ? Math.max(v, 0.0) : v;
-        a[i] = v;
-        o.set(i, v);
+        a[i] = relu ? Math.max(v, 0.0) : v;
       }
     }
+    o.write(0, a, 0, n);
   }
 
   /**
@@ -90,17 +91,18 @@ final class Dense {
     double[] a = buf.act;
     double[] s = buf.vec;
     java.util.Arrays.fill(s, 0);
-    // One fused pass: ReLU mask, bias gradient (column sums), write of dz for the products.
-    NdAccess dz = buf.dz.acc;
+    // One fused pass over heap arrays (ReLU mask, bias gradient as column sums), then one bulk
+    // copy of dz for the products.
     for (int r = 0, i = 0; r < buf.rows; r++) {
       for (int j = 0; j < out; j++, i++) {
-        // Activations are >= 0 after ReLU; multiply by the 0/1 mask instead of branching on it.
-        double v = relu ? d[i] * Math.min(1.0, Math.ceil(a[i])) : d[i];
+        // ReLU mask as a select on the activation (>= 0 after ReLU); measured faster than multiplying
+        // by Math.min(1, Math.ceil(a)) (bench model), so the JIT does not make it a mispredicted branch.
+        double v = relu && a[i] <= 0.0 ? 0.0 : d[i];
         d[i] = v;
         s[j] += v;
-        dz.set(i, v);
       }
     }
+    buf.dz.acc.write(0, d, 0, buf.rows * out);
     Nd4j.gemm(buf.dz.nd, x, gw, true, false, 1.0, 0.0);
     if (bias != null) {
       grads.write(bias.offset(), s, 0, out);

@@ -8,7 +8,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 /**
  * Element access to a whole (not view) ND4J array through its direct NIO buffer, in double
  * precision whatever the array's type. About 1 ns per element, against tens of microseconds for
- * the smallest ND4J op, which is why the element-wise math of the model runs through this class.
+ * the smallest ND4J op, which is why the element-wise math of the model runs through this class;
+ * {@link #read} and {@link #write} of many elements are bulk copies, several times faster still.
+ * Not thread-safe: one thread at a time per accessor, as every model here is used.
  */
 public abstract sealed class NdAccess permits NdAccess.F32, NdAccess.F64 {
 
@@ -65,16 +67,46 @@ public abstract sealed class NdAccess permits NdAccess.F32, NdAccess.F64 {
 
     @Override
     public void read(int from, double[] dst, int dstOff, int count) {
+      if (count < BULK) {
+        for (int i = 0; i < count; i++) {
+          dst[dstOff + i] = b.get(from + i);
+        }
+        return;
+      }
+      // One bulk copy out of direct memory, then a conversion loop over arrays that the JIT
+      // vectorizes: several times faster than an indexed get (with its bounds check) per element.
+      float[] tmp = scratch(count);
+      b.get(from, tmp, 0, count);
       for (int i = 0; i < count; i++) {
-        dst[dstOff + i] = b.get(from + i);
+        dst[dstOff + i] = tmp[i];
       }
     }
 
     @Override
     public void write(int to, double[] src, int srcOff, int count) {
-      for (int i = 0; i < count; i++) {
-        b.put(to + i, (float) src[srcOff + i]);
+      if (count < BULK) {
+        for (int i = 0; i < count; i++) {
+          b.put(to + i, (float) src[srcOff + i]);
+        }
+        return;
       }
+      float[] tmp = scratch(count);
+      for (int i = 0; i < count; i++) {
+        tmp[i] = (float) src[srcOff + i];
+      }
+      b.put(to, tmp, 0, count);
+    }
+
+    /** Below this many elements an element loop beats the bulk copy. */
+    private static final int BULK = 64;
+    /** Staging array of the bulk copies; one per accessor (a ThreadLocal lookup cost more). */
+    private float[] scratch = new float[0];
+
+    private float[] scratch(int count) {
+      if (scratch.length < count) {
+        scratch = new float[Math.max(count, scratch.length * 2)];
+      }
+      return scratch;
     }
   }
 
