@@ -91,7 +91,11 @@ public final class Demo {
       try (EventWriter w = new EventWriter(kafka.bootstrapServers(), "impressions", "clicks", "conversions", new Properties())) {
         w.withNoise(new EventWriter.Noise(0.01, 0.001, 1_000, o.seed()));
         written = w.write(sim, impressions, o.rate(), 20_000, 60_000,
-            (i, r) -> out.printf(Locale.ROOT, "demo: simulator wrote %,d impressions, %,d events%n", i, r),
+            (i, r) -> {
+              if (i % 50_000 == 0) {
+                out.printf(Locale.ROOT, "demo: simulator wrote %,d impressions, %,d events%n", i, r);
+              }
+            },
             truth::add);
         malformed = w.malformed();
         out.printf(Locale.ROOT, "demo: %,d events written (%,d duplicates, %,d malformed)%n", written, w.duplicated(), malformed);
