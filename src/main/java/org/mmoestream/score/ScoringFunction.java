@@ -28,8 +28,10 @@ import org.mmoestream.publish.ModelChunk;
 
 /**
  * Scores requests (keyed by model id) with the broadcast model stream. A model version is
- * assembled from its chunks and applied (full, or delta on its base); the broadcast state keeps
- * each model as a full snapshot so a restored job scores at once. Requests wait in keyed state for
+ * assembled from its chunks and applied (full, or delta on its base); the broadcast state keeps,
+ * per model, the last full snapshot as published and the deltas applied since (at most {@code
+ * publish.full-every - 1}), so a restored job rebuilds the current version and scores at once,
+ * and no version costs a re-serialization of the whole model. Requests wait in keyed state for
  * their model's first version (at most {@code maxBuffered} per model, and {@code unknownWait} ms),
  * then go to the dead-letter output as "unknown model". Requests are scored in micro-batches of
  * {@code batchSize}, or after {@code maxWait} ms; each score carries the version it used, and is
@@ -38,7 +40,10 @@ import org.mmoestream.publish.ModelChunk;
 public class ScoringFunction extends KeyedBroadcastProcessFunction<String, Event, ModelChunk, ScoreRecord> {
   private static final long serialVersionUID = 1L;
 
-  /** Models as full snapshots, by model id; the broadcast state. */
+  /**
+   * The broadcast state: key {@code model} holds the model's last full snapshot, key {@code model
+   * + '\0' + version (19 digits)} each delta applied after it.
+   */
   public static final MapStateDescriptor<String, byte[]> MODELS =
       new MapStateDescriptor<>("models", Types.STRING, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
 
@@ -90,15 +95,38 @@ public class ScoringFunction extends KeyedBroadcastProcessFunction<String, Event
 
   /** After a restore, the scorer is rebuilt from the broadcast state on first use. */
   private void ensureModels(ReadOnlyBroadcastState<String, byte[]> models) throws Exception {
+    List<String> missing = null;
     for (Map.Entry<String, byte[]> e : models.immutableEntries()) {
-      if (scorer.version(e.getKey()) < 0) {
-        SnapshotState s = new SnapshotState();
-        s.apply(e.getValue());
-        building.put(e.getKey(), s);
-        scorer.install(s);
-        registerModelMetrics(e.getKey());
+      String key = e.getKey();
+      if (key.indexOf(DELTA_SEPARATOR) < 0 && scorer.version(key) < 0) {
+        (missing == null ? missing = new ArrayList<>() : missing).add(key);
       }
     }
+    if (missing == null) {
+      return;
+    }
+    for (String model : missing) {
+      SnapshotState s = new SnapshotState();
+      s.apply(models.get(model));
+      java.util.TreeMap<String, byte[]> deltas = new java.util.TreeMap<>();
+      for (Map.Entry<String, byte[]> e : models.immutableEntries()) {
+        if (e.getKey().startsWith(model + DELTA_SEPARATOR)) {
+          deltas.put(e.getKey(), e.getValue());
+        }
+      }
+      for (byte[] d : deltas.values()) {
+        s.apply(d);
+      }
+      building.put(model, s);
+      scorer.install(s);
+      registerModelMetrics(model);
+    }
+  }
+
+  private static final char DELTA_SEPARATOR = '\0';
+
+  private static String deltaKey(String model, long version) {
+    return model + DELTA_SEPARATOR + String.format(java.util.Locale.ROOT, "%019d", version);
   }
 
   private final java.util.Set<String> metricModels = new java.util.HashSet<>();
@@ -220,7 +248,20 @@ public class ScoringFunction extends KeyedBroadcastProcessFunction<String, Event
     }
     scorer.install(s);
     registerModelMetrics(c.model);
-    models.put(c.model, s.fullSnapshot());
+    if (org.mmoestream.model.codec.Snapshots.FULL.equals(c.kind)) {
+      List<String> old = new ArrayList<>();
+      for (Map.Entry<String, byte[]> e : models.entries()) {
+        if (e.getKey().startsWith(c.model + DELTA_SEPARATOR)) {
+          old.add(e.getKey());
+        }
+      }
+      for (String k : old) {
+        models.remove(k);
+      }
+      models.put(c.model, snapshot);
+    } else {
+      models.put(deltaKey(c.model, c.version), snapshot);
+    }
     // Requests that waited for this model: score them now.
     long now = ctx.currentProcessingTime();
     ctx.applyToKeyedState(PENDING, (key, state) -> {
