@@ -52,9 +52,11 @@ import org.mmoestream.publish.ModelChunk;
  * batches only, the last partial batch at the end of the input: the parameters are then a function
  * of the events alone, whatever the arrival order, the join's parallelism or the failures on the way.
  * An example that comes after its release time (its events were later than the watermark allows)
- * is trained at once and counted in {@code examples_out_of_order}. Every {@code publishInterval} a version is emitted as {@link ModelChunk}s:
- * a delta (dense tensors + rows touched since the last version), or a full snapshot every N-th
- * version and the first after a (re)start.
+ * is trained at once and counted in {@code examples_out_of_order}.
+ *
+ * <p>Every {@code publishInterval} a version is emitted as {@link ModelChunk}s: a delta (dense
+ * tensors + rows touched since the last version), or a full snapshot every N-th version and the
+ * first after a (re)start.
  */
 public class TrainOperator extends AbstractStreamOperator<ModelChunk>
     implements OneInputStreamOperator<LabeledExample, ModelChunk>, BoundedOneInput,
