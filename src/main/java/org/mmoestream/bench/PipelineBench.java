@@ -111,6 +111,12 @@ public final class PipelineBench {
    * per model {first created_at, its examples_seen, last created_at, its examples_seen} in {@code span}.
    */
   private static void watch(String bootstrap, String topic, Histogram into, Map<String, long[]> span, AtomicBoolean stop) {
+    watch(bootstrap, topic, into, span, stop, created -> true);
+  }
+
+  /** As above, for the versions whose creation time {@code counted} accepts. */
+  private static void watch(String bootstrap, String topic, Histogram into, Map<String, long[]> span, AtomicBoolean stop,
+      java.util.function.LongPredicate counted) {
     Properties c = new Properties();
     c.put("bootstrap.servers", bootstrap);
     c.put("group.id", "bench-watch-" + topic);
@@ -129,6 +135,9 @@ public final class PipelineBench {
           if (snapshot != null) {
             Map<String, String> md = Safetensors.read(snapshot).metadata();
             long created = Long.parseLong(md.get("created_at"));
+            if (!counted.test(created)) {
+              continue;
+            }
             long examples = Long.parseLong(md.get("examples_seen"));
             span.merge(md.get("model"), new long[] {created, examples, created, examples},
                 (a, b) -> new long[] {a[0], a[1], b[2], b[3]});
@@ -158,19 +167,7 @@ public final class PipelineBench {
       for (int i = 0; i < impressions; i++) {
         String id = "b" + i;
         long ts = base + i * 2L;
-        sb.setLength(0);
-        sb.append("{\"request_id\":\"").append(id).append("\",\"ts\":").append(ts)
-            .append(",\"model\":\"m").append(i % 2).append("\",\"features\":{");
-        for (int f = 0; f < 26; f++) {
-          int v = (int) Math.min(99_999, Math.floor(Math.pow(1 - rnd.nextDouble(), -5)) - 1);
-          sb.append("\"c").append(f).append("\":\"").append(v).append("\",");
-        }
-        for (int d = 0; d < 13; d++) {
-          sb.append("\"i").append(d).append("\":").append(String.format(Locale.ROOT, "%.3f", rnd.nextGaussian()))
-              .append(d < 12 ? "," : "");
-        }
-        sb.append("}}");
-        acks.add(send(producer, run + "-impressions", id, sb.toString()));
+        acks.add(send(producer, run + "-impressions", id, impressionJson(sb, rnd, id, ts, i)));
         if (rnd.nextDouble() < 0.25) {
           long cts = ts + rnd.nextInt(20_000);
           acks.add(send(producer, run + "-clicks", id, "{\"request_id\":\"" + id + "\",\"ts\":" + cts + "}"));
@@ -187,6 +184,102 @@ public final class PipelineBench {
       }
       for (Future<RecordMetadata> a : acks) {
         a.get();
+      }
+    }
+  }
+
+  /** An impression of the reference shape: 26 Zipf-like sparse fields, 13 dense ones, two models. */
+  private static String impressionJson(StringBuilder sb, SplittableRandom rnd, String id, long ts, long i) {
+    sb.setLength(0);
+    sb.append("{\"request_id\":\"").append(id).append("\",\"ts\":").append(ts)
+        .append(",\"model\":\"m").append(i % 2).append("\",\"features\":{");
+    for (int f = 0; f < 26; f++) {
+      int v = (int) Math.min(99_999, Math.floor(Math.pow(1 - rnd.nextDouble(), -5)) - 1);
+      sb.append("\"c").append(f).append("\":\"").append(v).append("\",");
+    }
+    for (int d = 0; d < 13; d++) {
+      sb.append("\"i").append(d).append("\":").append(String.format(Locale.ROOT, "%.3f", rnd.nextGaussian()))
+          .append(d < 12 ? "," : "");
+    }
+    return sb.append("}}").toString();
+  }
+
+  /**
+   * Freshness below capacity: live impressions at {@code rate} per second for {@code seconds}
+   * (event time = wall clock; clicks within 2 s, conversions within 4 s of the click; windows 3 s
+   * and 5 s), the job unbounded. Reports, over the versions created after a 15 s warm-up, the
+   * examples trained per second (to compare with the offered rate) and freshness p50/p99.
+   */
+  public void runPaced(int[] parallelisms, int[] rates, int seconds) throws Exception {
+    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      for (int p : parallelisms) {
+        for (int rate : rates) {
+          String run = "live" + p + "r" + rate;
+          Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
+          m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
+          m.put(Key.GROUP_ID.yaml(), "bench-pipeline-" + run);
+          m.put(Key.CLICK_WINDOW.yaml(), "3 s");
+          m.put(Key.CONVERSION_WINDOW.yaml(), "5 s");
+          m.put(Key.OUT_OF_ORDERNESS.yaml(), "500 ms");
+          m.put(Key.SOURCE_IDLENESS.yaml(), "2 s");
+          m.put(Key.PUBLISH_INTERVAL.yaml(), "2 s");
+          JobConfig cfg = JobConfig.of(m);
+          kafka.createTopics(Map.of(run + "-impressions", 2, run + "-clicks", 2, run + "-conversions", 2,
+              run + "-dead-letter", 1, run + "-model", 1));
+          StreamExecutionEnvironment env = Environments.localRocksDb(p, "1 s");
+          Properties client = new Properties();
+          PipelineJob.build(env, cfg, spec(), PipelineJob.kafkaEvents(cfg, false, client), null,
+              PipelineJob.kafkaDeadLetters(cfg, "bench-" + run, client), PipelineJob.kafkaModels(cfg, "bench-" + run, client));
+          long start = System.currentTimeMillis();
+          long warm = start + 15_000;
+          long end = start + seconds * 1000L;
+          Histogram freshness = new Histogram(3_600_000L, 2);
+          Map<String, long[]> span = new java.util.concurrent.ConcurrentHashMap<>();
+          AtomicBoolean stop = new AtomicBoolean();
+          Thread watcher = new Thread(() -> watch(kafka.bootstrapServers(), run + "-model", freshness, span, stop,
+              created -> created >= warm && created <= end), "model-watcher");
+          watcher.start();
+          org.apache.flink.core.execution.JobClient job = env.executeAsync("pipeline-bench-" + run);
+          SplittableRandom rnd = new SplittableRandom(11);
+          StringBuilder sb = new StringBuilder();
+          try (org.mmoestream.simulate.EventWriter w = new org.mmoestream.simulate.EventWriter(kafka.bootstrapServers(),
+              run + "-impressions", run + "-clicks", run + "-conversions", new Properties())) {
+            for (long i = 0; ; i++) {
+              long due = start + i * 1000 / rate;
+              if (due >= end) {
+                break;
+              }
+              long wait = due - System.currentTimeMillis();
+              if (wait > 0) {
+                Thread.sleep(wait);
+              }
+              long ts = System.currentTimeMillis();
+              String id = "l" + i;
+              w.send(ts, org.mmoestream.simulate.EventWriter.Topic.IMPRESSIONS, id, impressionJson(sb, rnd, id, ts, i));
+              if (rnd.nextDouble() < 0.25) {
+                long cts = ts + rnd.nextInt(2_000);
+                w.schedule(cts, org.mmoestream.simulate.EventWriter.Topic.CLICKS, id, "{\"request_id\":\"" + id + "\",\"ts\":" + cts + "}");
+                if (rnd.nextDouble() < 0.3) {
+                  long vts = cts + rnd.nextInt(4_000);
+                  w.schedule(vts, org.mmoestream.simulate.EventWriter.Topic.CONVERSIONS, id, "{\"request_id\":\"" + id + "\",\"ts\":" + vts + "}");
+                }
+              }
+            }
+          }
+          Thread.sleep(5_000);
+          stop.set(true);
+          watcher.join();
+          job.cancel().get();
+          long first = span.values().stream().mapToLong(v -> v[0]).min().orElse(0);
+          long last = span.values().stream().mapToLong(v -> v[2]).max().orElse(0);
+          long trained = span.values().stream().mapToLong(v -> v[3] - v[1]).sum();
+          String name = "pipeline.paced.parallelism" + p + ".rate" + rate;
+          out.printf(Locale.ROOT, "%s.offered %d impressions/s%n", name, rate);
+          out.printf(Locale.ROOT, "%s.examples_per_second %.0f examples/s%n", name, last > first ? trained * 1000.0 / (last - first) : 0.0);
+          out.printf(Locale.ROOT, "%s.freshness_p50 %d ms%n", name, freshness.getValueAtPercentile(50));
+          out.printf(Locale.ROOT, "%s.freshness_p99 %d ms%n", name, freshness.getValueAtPercentile(99));
+          out.printf(Locale.ROOT, "%s.freshness_examples %d examples%n", name, freshness.getTotalCount());
+        }
       }
     }
   }

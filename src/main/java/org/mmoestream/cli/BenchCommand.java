@@ -19,6 +19,7 @@ import picocli.CommandLine.Parameters;
       "  model  training-step and forward-only throughput of the reference MMoE shape on one thread",
       "  join   label-join throughput through Kafka -> Flink (RocksDB) -> Kafka, and state per pending request",
       "  pipeline  examples/s through Kafka -> join -> train -> publish on the reference shape, and freshness",
+      "            (--paced R: live impressions at R/s, freshness below capacity)",
       "  score  Scorer requests/s and latency at batch 1 and 256, and scoring-job latency through Kafka at --rates"
     })
 final class BenchCommand implements Callable<Integer> {
@@ -44,6 +45,9 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--rates", split = ",", defaultValue = "1000,5000", description = "score: request rates through Kafka (default: ${DEFAULT-VALUE})")
   int[] rates;
 
+  @Option(names = "--paced", split = ",", description = "pipeline: instead of a backlog, live impressions at these rates per second for 45 s each, to measure freshness below capacity")
+  int[] paced;
+
   @Override
   public Integer call() throws Exception {
     if (seconds <= 0 || repeats < 1 || impressions < 1) {
@@ -52,7 +56,13 @@ final class BenchCommand implements Callable<Integer> {
     switch (what) {
       case "model" -> new ModelBench(seconds, repeats, System.out).run(batches);
       case "join" -> new JoinBench(impressions, System.out).run(parallelism);
-      case "pipeline" -> new PipelineBench(impressions, System.out).run(parallelism);
+      case "pipeline" -> {
+        if (paced == null) {
+          new PipelineBench(impressions, System.out).run(parallelism);
+        } else {
+          new PipelineBench(impressions, System.out).runPaced(parallelism, paced, 45);
+        }
+      }
       case "score" -> new ScoreBench(seconds, System.out).run(rates);
       default -> throw new InputException("bench: unknown benchmark '" + what + "' (available: model, join, pipeline, score).");
     }
