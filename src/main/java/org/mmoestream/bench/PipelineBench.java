@@ -65,20 +65,9 @@ public final class PipelineBench {
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
       for (int p : parallelisms) {
         String run = "p" + p;
-        Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
-        m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
-        m.put(Key.GROUP_ID.yaml(), "bench-pipeline-" + run);
-        m.put(Key.CLICK_WINDOW.yaml(), "30 s");
-        m.put(Key.CONVERSION_WINDOW.yaml(), "60 s");
-        m.put(Key.PUBLISH_INTERVAL.yaml(), "2 s");
-        JobConfig cfg = JobConfig.of(m);
-        kafka.createTopics(Map.of(run + "-impressions", 2, run + "-clicks", 2, run + "-conversions", 2,
-            run + "-dead-letter", 1, run + "-model", 1));
+        StreamExecutionEnvironment env = job(kafka, run, p, true, Map.of(Key.CLICK_WINDOW.yaml(), "30 s",
+            Key.CONVERSION_WINDOW.yaml(), "60 s"));
         produce(kafka.bootstrapServers(), run);
-        StreamExecutionEnvironment env = Environments.localRocksDb(p, "1 s");
-        Properties client = new Properties();
-        PipelineJob.build(env, cfg, spec(), PipelineJob.kafkaEvents(cfg, true, client), null,
-            PipelineJob.kafkaDeadLetters(cfg, "bench-" + run, client), PipelineJob.kafkaModels(cfg, "bench-" + run, client));
         Histogram freshness = new Histogram(3_600_000L, 2);
         Map<String, long[]> span = new java.util.concurrent.ConcurrentHashMap<>();
         AtomicBoolean stop = new AtomicBoolean();
@@ -93,12 +82,7 @@ public final class PipelineBench {
         out.printf(Locale.ROOT, "pipeline.parallelism%d.examples %d examples%n", p, impressions);
         out.printf(Locale.ROOT, "pipeline.parallelism%d.examples_per_second %.0f examples/s%n", p, impressions / secs);
         // Steady state: examples trained between each model's first and last version, over that time.
-        long first = span.values().stream().mapToLong(v -> v[0]).min().orElse(0);
-        long last = span.values().stream().mapToLong(v -> v[2]).max().orElse(0);
-        long trained = span.values().stream().mapToLong(v -> v[3] - v[1]).sum();
-        if (last > first) {
-          out.printf(Locale.ROOT, "pipeline.parallelism%d.steady_examples_per_second %.0f examples/s%n", p, trained * 1000.0 / (last - first));
-        }
+        out.printf(Locale.ROOT, "pipeline.parallelism%d.steady_examples_per_second %.0f examples/s%n", p, rate(span));
         out.printf(Locale.ROOT, "pipeline.parallelism%d.freshness_p50 %d ms%n", p, freshness.getValueAtPercentile(50));
         out.printf(Locale.ROOT, "pipeline.parallelism%d.freshness_p99 %d ms%n", p, freshness.getValueAtPercentile(99));
         out.printf(Locale.ROOT, "pipeline.parallelism%d.freshness_examples %d examples%n", p, freshness.getTotalCount());
@@ -188,6 +172,35 @@ public final class PipelineBench {
     }
   }
 
+  /**
+   * The pipeline job of run {@code run} (its own topics, created here) at parallelism {@code p}
+   * on RocksDB with checkpoints every second and versions every 2 s; {@code settings} adds job keys.
+   */
+  private static StreamExecutionEnvironment job(EmbeddedKafka kafka, String run, int p, boolean bounded,
+      Map<String, String> settings) throws Exception {
+    Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
+    m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
+    m.put(Key.GROUP_ID.yaml(), "bench-pipeline-" + run);
+    m.put(Key.PUBLISH_INTERVAL.yaml(), "2 s");
+    m.putAll(settings);
+    JobConfig cfg = JobConfig.of(m);
+    kafka.createTopics(Map.of(run + "-impressions", 2, run + "-clicks", 2, run + "-conversions", 2,
+        run + "-dead-letter", 1, run + "-model", 1));
+    StreamExecutionEnvironment env = Environments.localRocksDb(p, "1 s");
+    Properties client = new Properties();
+    PipelineJob.build(env, cfg, spec(), PipelineJob.kafkaEvents(cfg, bounded, client), null,
+        PipelineJob.kafkaDeadLetters(cfg, "bench-" + run, client), PipelineJob.kafkaModels(cfg, "bench-" + run, client));
+    return env;
+  }
+
+  /** Examples trained between each model's first and last watched version, per second of that time. */
+  private static double rate(Map<String, long[]> span) {
+    long first = span.values().stream().mapToLong(v -> v[0]).min().orElse(0);
+    long last = span.values().stream().mapToLong(v -> v[2]).max().orElse(0);
+    long trained = span.values().stream().mapToLong(v -> v[3] - v[1]).sum();
+    return last > first ? trained * 1000.0 / (last - first) : 0.0;
+  }
+
   /** An impression of the reference shape: 26 Zipf-like sparse fields, 13 dense ones, two models. */
   private static String impressionJson(StringBuilder sb, SplittableRandom rnd, String id, long ts, long i) {
     sb.setLength(0);
@@ -215,21 +228,8 @@ public final class PipelineBench {
       for (int p : parallelisms) {
         for (int rate : rates) {
           String run = "live" + p + "r" + rate;
-          Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
-          m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
-          m.put(Key.GROUP_ID.yaml(), "bench-pipeline-" + run);
-          m.put(Key.CLICK_WINDOW.yaml(), "3 s");
-          m.put(Key.CONVERSION_WINDOW.yaml(), "5 s");
-          m.put(Key.OUT_OF_ORDERNESS.yaml(), "500 ms");
-          m.put(Key.SOURCE_IDLENESS.yaml(), "2 s");
-          m.put(Key.PUBLISH_INTERVAL.yaml(), "2 s");
-          JobConfig cfg = JobConfig.of(m);
-          kafka.createTopics(Map.of(run + "-impressions", 2, run + "-clicks", 2, run + "-conversions", 2,
-              run + "-dead-letter", 1, run + "-model", 1));
-          StreamExecutionEnvironment env = Environments.localRocksDb(p, "1 s");
-          Properties client = new Properties();
-          PipelineJob.build(env, cfg, spec(), PipelineJob.kafkaEvents(cfg, false, client), null,
-              PipelineJob.kafkaDeadLetters(cfg, "bench-" + run, client), PipelineJob.kafkaModels(cfg, "bench-" + run, client));
+          StreamExecutionEnvironment env = job(kafka, run, p, false, Map.of(Key.CLICK_WINDOW.yaml(), "3 s",
+              Key.CONVERSION_WINDOW.yaml(), "5 s", Key.OUT_OF_ORDERNESS.yaml(), "500 ms", Key.SOURCE_IDLENESS.yaml(), "2 s"));
           long start = System.currentTimeMillis();
           long warm = start + 15_000;
           long end = start + seconds * 1000L;
@@ -270,12 +270,9 @@ public final class PipelineBench {
           stop.set(true);
           watcher.join();
           job.cancel().get();
-          long first = span.values().stream().mapToLong(v -> v[0]).min().orElse(0);
-          long last = span.values().stream().mapToLong(v -> v[2]).max().orElse(0);
-          long trained = span.values().stream().mapToLong(v -> v[3] - v[1]).sum();
           String name = "pipeline.paced.parallelism" + p + ".rate" + rate;
           out.printf(Locale.ROOT, "%s.offered %d impressions/s%n", name, rate);
-          out.printf(Locale.ROOT, "%s.examples_per_second %.0f examples/s%n", name, last > first ? trained * 1000.0 / (last - first) : 0.0);
+          out.printf(Locale.ROOT, "%s.examples_per_second %.0f examples/s%n", name, rate(span));
           out.printf(Locale.ROOT, "%s.freshness_p50 %d ms%n", name, freshness.getValueAtPercentile(50));
           out.printf(Locale.ROOT, "%s.freshness_p99 %d ms%n", name, freshness.getValueAtPercentile(99));
           out.printf(Locale.ROOT, "%s.freshness_examples %d examples%n", name, freshness.getTotalCount());
