@@ -42,7 +42,7 @@ public final class JobConfig implements Serializable {
     SEED("train.seed", "42", "seed of the initial parameters", Parsers::positiveInt),
     BATCH_SIZE("train.batch-size", "256", "examples per training step", Parsers::positiveInt),
     MAX_WAIT("train.max-wait", "1 s", "a partial batch is trained after waiting this long (processing time; arrival order only)", Parsers::positiveDuration),
-    ORDER("train.order", "arrival", "arrival: train examples as their labels become final; event-time: hold each until the watermark passes its impression time + click window + conversion window, then train in impression-time order (request id breaks ties) in full batches: training is then a function of the events alone, as train-file on a replayed file, at the cost of the windows' latency and of holding their examples in memory", Parsers::order),
+    ORDER("train.order", "arrival", "arrival: train examples as their labels become final; event-time: hold each until the watermark passes its impression time + click window + conversion window, then train in impression-time order (request id breaks ties) in full batches: training is then a function of the events alone, as train-file on a replayed file, at the cost of the windows' latency and of holding their examples in memory", Parsers.oneOf("arrival", "event-time")),
     WORKING_SET_ROWS("train.working-set-rows", "1000000", "embedding rows kept in memory per model before they are written back to state", Parsers::positiveInt),
     METRICS_WINDOW("train.metrics-window", "10000", "examples in the sliding window of the progressive metrics", Parsers::positiveInt),
     PROBES("train.probes", "none", "file of probe requests (one features JSON object per line) scored by every published version into its metadata; none: no probes", Parsers::text),
@@ -56,7 +56,7 @@ public final class JobConfig implements Serializable {
     SCORING_MAX_MODEL_AGE("scoring.max-model-age", "10 min", "scores from an older model version are marked stale (0: never)", Parsers::duration),
     SCORING_MAX_BUFFERED("scoring.max-buffered", "10000", "requests per model that may wait for its first version", Parsers::positiveInt),
     SCORING_UNKNOWN_WAIT("scoring.unknown-model-wait", "1 min", "requests for a model with no version after this long go to dead-letter", Parsers::positiveDuration),
-    SCORING_DELIVERY("scoring.delivery", "at-least-once", "scores sink guarantee: at-least-once (scores visible at once) or exactly-once (visible at each checkpoint)", Parsers::delivery),
+    SCORING_DELIVERY("scoring.delivery", "at-least-once", "scores sink guarantee: at-least-once (scores visible at once) or exactly-once (visible at each checkpoint)", Parsers.oneOf("at-least-once", "exactly-once")),
     TRANSACTION_TIMEOUT("kafka.transaction-timeout", "10 min", "exactly-once sink transaction timeout (at most the broker's 15 min)", Parsers::transactionTimeout);
 
     final String yaml;
@@ -282,18 +282,14 @@ public final class JobConfig implements Serializable {
       return d;
     }
 
-    static Object order(String s) {
-      if (!"arrival".equals(s) && !"event-time".equals(s)) {
-        throw new IllegalArgumentException("must be arrival or event-time");
-      }
-      return s;
-    }
-
-    static Object delivery(String s) {
-      if (!"at-least-once".equals(s) && !"exactly-once".equals(s)) {
-        throw new IllegalArgumentException("must be at-least-once or exactly-once");
-      }
-      return s;
+    /** A parser that accepts exactly {@code first} or {@code second}. */
+    static Function<String, Object> oneOf(String first, String second) {
+      return s -> {
+        if (!first.equals(s) && !second.equals(s)) {
+          throw new IllegalArgumentException("must be " + first + " or " + second);
+        }
+        return s;
+      };
     }
 
     static Object transactionTimeout(String s) {
