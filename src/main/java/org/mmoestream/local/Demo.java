@@ -17,8 +17,6 @@ import java.util.Map;
 import java.util.Properties;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
-import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
@@ -189,7 +187,7 @@ public final class Demo {
         long deadline = System.nanoTime() + 60_000_000_000L;
         while (scores < requests && System.nanoTime() < deadline && !stopping) {
           Thread.sleep(500);
-          scores = endOffsets(kafka, "scores");
+          scores = committedRecords(kafka, "scores");
         }
         out.printf(Locale.ROOT, "demo: scoring job scored %,d of %,d requests%n", scores, requests);
       }
@@ -273,15 +271,6 @@ public final class Demo {
         n += c.poll(Duration.ofMillis(200)).count();
       }
       return n;
-    }
-  }
-
-  private static long endOffsets(EmbeddedKafka kafka, String topic) throws Exception {
-    try (Admin admin = kafka.admin()) {
-      var parts = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions();
-      Map<TopicPartition, OffsetSpec> q = new HashMap<>();
-      parts.forEach(p -> q.put(new TopicPartition(topic, p.partition()), OffsetSpec.latest()));
-      return admin.listOffsets(q).all().get().values().stream().mapToLong(v -> v.offset()).sum();
     }
   }
 
