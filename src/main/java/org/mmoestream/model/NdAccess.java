@@ -42,6 +42,11 @@ public abstract sealed class NdAccess permits NdAccess.F32, NdAccess.F64 {
 
   /** float32 storage. */
   static final class F32 extends NdAccess {
+    /** Below this many elements an element loop beats the bulk copy. */
+    private static final int BULK = 64;
+    /** Staging array of the bulk copies; one per accessor (a ThreadLocal lookup cost more). */
+    private float[] scratch = new float[0];
+
     private final FloatBuffer b;
     private final int n;
 
@@ -96,11 +101,6 @@ public abstract sealed class NdAccess permits NdAccess.F32, NdAccess.F64 {
       }
       b.put(to, tmp, 0, count);
     }
-
-    /** Below this many elements an element loop beats the bulk copy. */
-    private static final int BULK = 64;
-    /** Staging array of the bulk copies; one per accessor (a ThreadLocal lookup cost more). */
-    private float[] scratch = new float[0];
 
     private float[] scratch(int count) {
       if (scratch.length < count) {

@@ -46,6 +46,7 @@ public class ScoringFunction extends KeyedBroadcastProcessFunction<String, Event
    */
   public static final MapStateDescriptor<String, byte[]> MODELS =
       new MapStateDescriptor<>("models", Types.STRING, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+  private static final char DELTA_SEPARATOR = '\0';
 
   public static final OutputTag<DeadLetter> DEAD_LETTERS =
       new OutputTag<>("scoring-dead-letters", TypeInformation.of(DeadLetter.class));
@@ -95,15 +96,12 @@ public class ScoringFunction extends KeyedBroadcastProcessFunction<String, Event
 
   /** After a restore, the scorer is rebuilt from the broadcast state on first use. */
   private void ensureModels(ReadOnlyBroadcastState<String, byte[]> models) throws Exception {
-    List<String> missing = null;
+    List<String> missing = new ArrayList<>();
     for (Map.Entry<String, byte[]> e : models.immutableEntries()) {
       String key = e.getKey();
       if (key.indexOf(DELTA_SEPARATOR) < 0 && scorer.version(key) < 0) {
-        (missing == null ? missing = new ArrayList<>() : missing).add(key);
+        missing.add(key);
       }
-    }
-    if (missing == null) {
-      return;
     }
     for (String model : missing) {
       SnapshotState s = new SnapshotState();
@@ -122,8 +120,6 @@ public class ScoringFunction extends KeyedBroadcastProcessFunction<String, Event
       registerModelMetrics(model);
     }
   }
-
-  private static final char DELTA_SEPARATOR = '\0';
 
   private static String deltaKey(String model, long version) {
     return model + DELTA_SEPARATOR + String.format(java.util.Locale.ROOT, "%019d", version);
