@@ -26,6 +26,7 @@ import org.mmoestream.testing.FlinkCluster;
 import org.mmoestream.testing.KafkaBroker;
 import org.mmoestream.testing.EventGenerator;
 import org.mmoestream.testing.FailOnce;
+import org.mmoestream.testing.Paced;
 import org.mmoestream.testing.TopicReader;
 
 /**
@@ -127,7 +128,7 @@ class PipelineJoinITCase {
   void forcedFailureLosesAndDuplicatesNothing() throws Exception {
     JobConfig cfg = config("failing");
     EventGenerator gen = produce(cfg, "failing");
-    run(cfg, "failing", new FailOnce("join", PipelineJob.eventDeserializer(cfg), gen.records.size() / 2, 100_000));
+    run(cfg, "failing", new FailOnce("join", new Paced(PipelineJob.eventDeserializer(cfg), 100_000), gen.records.size() / 2));
     assertTrue(FailOnce.failed("join"), "the failure happened");
     verify(cfg, gen);
   }

@@ -37,6 +37,7 @@ import org.mmoestream.simulate.Simulator;
 import org.mmoestream.testing.FlinkCluster;
 import org.mmoestream.testing.KafkaBroker;
 import org.mmoestream.testing.FailOnce;
+import org.mmoestream.testing.Paced;
 import org.mmoestream.testing.PipelineChecks;
 import org.mmoestream.train.ExampleEncoder;
 
@@ -195,7 +196,7 @@ class PipelineTrainITCase {
   void killAndRestoreKeepsVersionsAndCounts() throws Exception {
     JobConfig cfg = config("restore");
     Stream s = produce(cfg, 20_000, "m1", "m2");
-    run(cfg, "restore", new FailOnce("train", PipelineJob.eventDeserializer(cfg), s.records / 2, 50_000));
+    run(cfg, "restore", new FailOnce("train", new Paced(PipelineJob.eventDeserializer(cfg), 50_000), s.records / 2));
     assertTrue(FailOnce.failed("train"), "the failure happened");
     try (ModelReader reader = readAll(cfg)) {
       PipelineChecks.assertVersionsAndCounts(reader, s.impressions);
