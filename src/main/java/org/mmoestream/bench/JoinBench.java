@@ -1,5 +1,6 @@
 package org.mmoestream.bench;
 
+import org.mmoestream.job.KafkaIo;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -59,8 +60,8 @@ public final class JoinBench {
         long events = produce(kafka.bootstrapServers(), run);
         StreamExecutionEnvironment env = Environments.localRocksDb(p, "1 s");
         Properties client = new Properties();
-        PipelineJob.build(env, cfg, PipelineJob.kafkaEvents(cfg, true, client),
-            PipelineJob.kafkaExamples(cfg, "bench-" + run, client), PipelineJob.kafkaDeadLetters(cfg, "bench-" + run, client));
+        PipelineJob.build(env, cfg, KafkaIo.events(cfg, true),
+            KafkaIo.examples(cfg, "bench-" + run), KafkaIo.deadLetters(cfg, "bench-" + run));
         long t0 = System.nanoTime();
         env.execute("join-bench-" + run);
         double secs = (System.nanoTime() - t0) / 1e9;

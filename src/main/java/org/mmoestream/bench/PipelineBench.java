@@ -1,5 +1,6 @@
 package org.mmoestream.bench;
 
+import org.mmoestream.job.KafkaIo;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.PrintStream;
@@ -188,8 +189,8 @@ public final class PipelineBench {
         run + "-dead-letter", 1, run + "-model", 1));
     StreamExecutionEnvironment env = Environments.localRocksDb(p, "1 s");
     Properties client = new Properties();
-    PipelineJob.build(env, cfg, spec(), PipelineJob.kafkaEvents(cfg, bounded, client), null,
-        PipelineJob.kafkaDeadLetters(cfg, "bench-" + run, client), PipelineJob.kafkaModels(cfg, "bench-" + run, client));
+    PipelineJob.build(env, cfg, spec(), KafkaIo.events(cfg, bounded), null,
+        KafkaIo.deadLetters(cfg, "bench-" + run), KafkaIo.modelSink(cfg, "bench-" + run));
     return env;
   }
 

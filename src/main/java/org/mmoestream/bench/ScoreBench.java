@@ -1,33 +1,26 @@
 package org.mmoestream.bench;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Properties;
 import java.util.SplittableRandom;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.HdrHistogram.Histogram;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.header.internals.RecordHeaders;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
-import org.mmoestream.job.PipelineJob;
+import org.mmoestream.job.Environments;
+import org.mmoestream.job.KafkaIo;
 import org.mmoestream.job.ScoringJob;
 import org.mmoestream.local.EmbeddedKafka;
 import org.mmoestream.model.MmoeModel;
@@ -39,11 +32,16 @@ import org.mmoestream.score.Scorer;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
- * Scoring on the reference shape: the in-process {@link Scorer} (requests/s and per-request
- * latency at batch 1 and 256, one thread), and the scoring job end to end (request produced to
- * score consumed, p50/p99) at fixed request rates through an embedded broker.
+ * Scoring on the reference shape: the in-process {@link Scorer} (requests/s and per-call latency
+ * at batch 1 and 256, one thread), and the scoring job under open-loop load through Kafka (see
+ * {@link OpenLoopLoad}): per parallelism, the first 20 s after the job has loaded its model (cold),
+ * then each fixed rate, then rising rates until the p99 passes 100 ms.
  */
 public final class ScoreBench {
+  /** The p99 bound of the highest-rate search. */
+  static final long P99_BOUND_MS = 100;
+  private static final int[] SEARCH = {1_000, 2_000, 5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000, 50_000};
+
   private final double seconds;
   private final PrintStream out;
 
@@ -64,24 +62,34 @@ public final class ScoreBench {
     return sb.toString();
   }
 
-  public void run(int[] rates) throws Exception {
+  /** Runs the in-process figures, then the job's at each parallelism and rate. */
+  public void run(int[] parallelisms, int[] rates, boolean search) throws Exception {
     ModelSpec spec = PipelineBench.spec();
     MmoeModel model = MmoeModel.create(spec, 1, DataType.FLOAT);
     byte[] snapshot = Snapshots.full(model, new Snapshots.Meta("m1", 1, Snapshots.FULL, 0, 0, System.currentTimeMillis(), "{}"),
         Snapshots.tablesOf(model));
-    Path file = Files.createTempFile("mmoe-bench-", ".safetensors");
-    Files.write(file, snapshot);
     SplittableRandom rnd = new SplittableRandom(3);
     List<String> requests = new ArrayList<>();
     for (int i = 0; i < 4096; i++) {
       requests.add(features(rnd));
     }
+    inProcess(snapshot, requests);
+    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      for (int p : parallelisms) {
+        throughKafka(kafka, p, snapshot, requests, rates, search);
+      }
+    }
+  }
+
+  private void inProcess(byte[] snapshot, List<String> requests) throws Exception {
+    Path file = Files.createTempFile("mmoe-bench-", ".safetensors");
+    Files.write(file, snapshot);
     try (Scorer scorer = Scorer.fromSnapshot(file)) {
       for (int batch : new int[] {1, 256}) {
         Histogram lat = new Histogram(60_000_000_000L, 2);
         long t0 = System.nanoTime();
-        long warm = t0 + (long) (seconds / 3 * 1e9);
-        long end = t0 + (long) (seconds * 1e9);
+        long warm = t0 + (long) (Math.min(seconds, 6) / 3 * 1e9);
+        long end = t0 + (long) (Math.min(seconds, 6) * 1e9);
         long n = 0;
         long start = 0;
         int i = 0;
@@ -109,99 +117,76 @@ public final class ScoreBench {
         out.printf(Locale.ROOT, "score.scorer.batch%d.latency_p50 %.3f ms%n", batch, lat.getValueAtPercentile(50) / 1e6);
         out.printf(Locale.ROOT, "score.scorer.batch%d.latency_p99 %.3f ms%n", batch, lat.getValueAtPercentile(99) / 1e6);
       }
+    } finally {
+      Files.deleteIfExists(file);
     }
-    endToEnd(snapshot, requests, rates);
   }
 
-  private void endToEnd(byte[] snapshot, List<String> requests, int[] rates) throws Exception {
-    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+  /** One scoring job at parallelism {@code p}: cold start, the fixed rates, then the search. */
+  private void throughKafka(EmbeddedKafka kafka, int p, byte[] snapshot, List<String> requests, int[] rates,
+      boolean search) throws Exception {
+    String run = "p" + p;
+    Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
+    m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
+    m.put(Key.GROUP_ID.yaml(), "bench-score-" + run);
+    JobConfig cfg = JobConfig.of(m);
+    String requestTopic = cfg.string(Key.TOPIC_SCORE_REQUESTS);
+    String modelTopic = cfg.string(Key.TOPIC_MODEL);
+    kafka.createTopics(Map.of(requestTopic, 2, cfg.string(Key.TOPIC_SCORES), 2, modelTopic, 1,
+        cfg.string(Key.TOPIC_DEAD_LETTER), 1));
+    publish(kafka.bootstrapServers(), modelTopic, snapshot);
+    StreamExecutionEnvironment env = Environments.localRocksDb(p, "10 s");
+    ScoringJob.build(env, cfg, KafkaIo.requests(cfg, false), KafkaIo.models(cfg), KafkaIo.scores(cfg, "bench-" + run),
+        KafkaIo.deadLetters(cfg, "bench-" + run));
+    JobClient job = env.executeAsync("score-bench-" + run);
+    try (OpenLoopLoad load = new OpenLoopLoad(kafka.bootstrapServers(), cfg, requests)) {
+      // The job has started and loaded its model when it answers one request.
+      long ready = load.awaitFirstScore(120_000);
+      out.printf(Locale.ROOT, "score.kafka.p%d.start_to_first_score %d ms%n", p, ready);
+      report("score.kafka.p" + p + ".cold.rate1000", load.run(1_000, 20));
       for (int rate : rates) {
-        String run = "r" + rate;
-        Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
-        m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
-        m.put(Key.GROUP_ID.yaml(), "bench-score-" + run);
-        JobConfig cfg = JobConfig.of(m);
-        String requestTopic = cfg.string(Key.TOPIC_SCORE_REQUESTS);
-        String scoreTopic = cfg.string(Key.TOPIC_SCORES);
-        String modelTopic = cfg.string(Key.TOPIC_MODEL);
-        kafka.createTopics(Map.of(requestTopic, 2, scoreTopic, 2, modelTopic, 1, cfg.string(Key.TOPIC_DEAD_LETTER), 1));
-        Properties client = new Properties();
-        try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(Map.of("bootstrap.servers", kafka.bootstrapServers(),
-            "max.request.size", String.valueOf(2 * 1024 * 1024)), new ByteArraySerializer(), new ByteArraySerializer())) {
-          for (ModelChunk c : ModelChunk.split("m1", 1, "full", snapshot, 900_000)) {
-            ProducerRecord<byte[], byte[]> r = new ModelRecords(modelTopic).serialize(c, null, null);
-            p.send(new ProducerRecord<>(modelTopic, null, null, r.key(), r.value(), new RecordHeaders(r.headers().toArray())));
-          }
-          p.flush();
-          StreamExecutionEnvironment env = org.mmoestream.job.Environments.localRocksDb(1, "10 s");
-          ScoringJob.build(env, cfg, ScoringJob.kafkaRequests(cfg, false, client), ScoringJob.kafkaModels(cfg, false, client),
-              ScoringJob.kafkaScores(cfg, "bench-" + run, client), PipelineJob.kafkaDeadLetters(cfg, "bench-" + run, client));
-          JobClient job = env.executeAsync("score-bench-" + run);
-          Map<String, Long> sent = new ConcurrentHashMap<>();
-          Histogram lat = new Histogram(600_000L, 2);
-          AtomicBoolean stop = new AtomicBoolean();
-          Thread reader = new Thread(() -> consume(kafka.bootstrapServers(), scoreTopic, sent, lat, stop));
-          reader.start();
-          // Warm-up until the first score arrives, then measure at the rate.
-          produceAt(p, requestTopic, requests, Math.min(rate, 200), 5, sent, "w");
-          long deadline = System.currentTimeMillis() + 60_000;
-          while (lat.getTotalCount() == 0 && System.currentTimeMillis() < deadline) {
-            Thread.sleep(100);
-          }
-          lat.reset();
-          produceAt(p, requestTopic, requests, rate, seconds, sent, "m");
-          Thread.sleep(2000);
-          stop.set(true);
-          reader.join();
-          job.cancel().get();
-          out.printf(Locale.ROOT, "score.kafka.rate%d.latency_p50 %d ms%n", rate, lat.getValueAtPercentile(50));
-          out.printf(Locale.ROOT, "score.kafka.rate%d.latency_p99 %d ms%n", rate, lat.getValueAtPercentile(99));
-          out.printf(Locale.ROOT, "score.kafka.rate%d.scores %d scores%n", rate, lat.getTotalCount());
-        }
+        report("score.kafka.p" + p + ".rate" + rate, load.run(rate, seconds));
       }
+      if (search) {
+        int best = 0;
+        for (int rate : SEARCH) {
+          OpenLoopLoad.Result r = load.run(rate, seconds);
+          report("score.kafka.p" + p + ".search.rate" + rate, r);
+          if (r.p99() > P99_BOUND_MS || r.answered() < r.sent()) {
+            break;
+          }
+          best = rate;
+        }
+        out.printf(Locale.ROOT, "score.kafka.p%d.max_rate_p99_under_%dms %d requests/s%n", p, P99_BOUND_MS, best);
+      }
+    } finally {
+      job.cancel().get();
     }
   }
 
-  private static void produceAt(KafkaProducer<byte[], byte[]> p, String topic, List<String> requests, int rate,
-      double seconds, Map<String, Long> sent, String prefix) throws InterruptedException {
-    long n = (long) (rate * seconds);
-    long start = System.nanoTime();
-    for (long i = 0; i < n; i++) {
-      long due = start + (long) (i * 1e9 / rate);
-      long wait = due - System.nanoTime();
-      if (wait > 0) {
-        Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
-      }
-      String id = prefix + i;
-      sent.put(id, System.currentTimeMillis());
-      String json = "{\"request_id\":\"" + id + "\",\"ts\":" + System.currentTimeMillis() + ",\"model\":\"m1\",\"features\":"
-          + requests.get((int) (i & 4095)) + "}";
-      p.send(new ProducerRecord<>(topic, id.getBytes(StandardCharsets.UTF_8), json.getBytes(StandardCharsets.UTF_8)));
-    }
-    p.flush();
+  private void report(String name, OpenLoopLoad.Result r) {
+    out.printf(Locale.ROOT, "%s.sent %d requests%n", name, r.sent());
+    out.printf(Locale.ROOT, "%s.answered %d requests%n", name, r.answered());
+    out.printf(Locale.ROOT, "%s.dead_lettered %d requests%n", name, r.deadLettered());
+    out.printf(Locale.ROOT, "%s.missing %d requests%n", name, r.missing());
+    out.printf(Locale.ROOT, "%s.latency_p50 %d ms%n", name, r.p50());
+    out.printf(Locale.ROOT, "%s.latency_p99 %d ms%n", name, r.p99());
+    out.printf(Locale.ROOT, "%s.latency_max %d ms%n", name, r.max());
+    out.flush();
   }
 
-  private static void consume(String bootstrap, String topic, Map<String, Long> sent, Histogram lat, AtomicBoolean stop) {
-    Properties c = new Properties();
-    c.put("bootstrap.servers", bootstrap);
-    c.put("group.id", "bench-scores-" + topic);
-    c.put("auto.offset.reset", "earliest");
-    c.put("isolation.level", "read_committed");
-    ObjectMapper json = new ObjectMapper();
-    try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
-      consumer.subscribe(List.of(topic));
-      while (!stop.get()) {
-        for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(50))) {
-          long now = System.currentTimeMillis();
-          String id = json.readTree(r.value()).get("request_id").asText();
-          Long t = sent.remove(id);
-          if (t != null) {
-            lat.recordValue(Math.min(600_000L, now - t));
-          }
-        }
+  private static void publish(String bootstrap, String topic, byte[] snapshot) {
+    try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(Map.of("bootstrap.servers", bootstrap,
+        "max.request.size", String.valueOf(2 * 1024 * 1024)), new ByteArraySerializer(), new ByteArraySerializer())) {
+      for (ModelChunk c : ModelChunk.split("m1", 1, "full", snapshot, 900_000)) {
+        ProducerRecord<byte[], byte[]> r = new ModelRecords(topic).serialize(c, null, null);
+        p.send(new ProducerRecord<>(topic, null, null, r.key(), r.value(), new RecordHeaders(r.headers().toArray())));
       }
-    } catch (Exception e) {
-      throw new IllegalStateException(e);
+      p.flush();
     }
+  }
+
+  static byte[] utf8(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
   }
 }

@@ -20,7 +20,8 @@ import picocli.CommandLine.Parameters;
       "  join   label-join throughput through Kafka -> Flink (RocksDB) -> Kafka, and state per pending request",
       "  pipeline  examples/s through Kafka -> join -> train -> publish on the reference shape, and freshness",
       "            (--paced R: live impressions at R/s, freshness below capacity)",
-      "  score  Scorer requests/s and latency at batch 1 and 256, and scoring-job latency through Kafka at --rates"
+      "  score  Scorer requests/s and latency at batch 1 and 256; the scoring job under open-loop load through",
+      "         Kafka at --parallelism and --rates (cold start, fixed rates, and the highest rate with p99 under 100 ms)"
     })
 final class BenchCommand implements Callable<Integer> {
 
@@ -30,8 +31,8 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--batches", split = ",", defaultValue = "1,32,256,1024", description = "batch sizes (default: ${DEFAULT-VALUE})")
   int[] batches;
 
-  @Option(names = "--seconds", defaultValue = "6", description = "measuring time per figure (default: ${DEFAULT-VALUE})")
-  double seconds;
+  @Option(names = "--seconds", description = "measuring time per figure (default: 6 for model, 20 for score)")
+  Double seconds;
 
   @Option(names = "--repeats", defaultValue = "5", description = "timed repeats per figure; the median is reported (default: ${DEFAULT-VALUE})")
   int repeats;
@@ -39,22 +40,26 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--impressions", defaultValue = "200000", description = "join: impressions to join (default: ${DEFAULT-VALUE})")
   int impressions;
 
-  @Option(names = "--parallelism", split = ",", defaultValue = "1,2", description = "join: parallelisms to measure (default: ${DEFAULT-VALUE})")
+  @Option(names = "--parallelism", split = ",", defaultValue = "1,2", description = "join, pipeline, score: parallelisms to measure (default: ${DEFAULT-VALUE})")
   int[] parallelism;
 
-  @Option(names = "--rates", split = ",", defaultValue = "1000,5000", description = "score: request rates through Kafka (default: ${DEFAULT-VALUE})")
+  @Option(names = "--rates", split = ",", defaultValue = "1000,5000,20000", description = "score: request rates through Kafka (default: ${DEFAULT-VALUE})")
   int[] rates;
+
+  @Option(names = "--no-search", description = "score: skip the search for the highest rate with p99 under 100 ms")
+  boolean noSearch;
 
   @Option(names = "--paced", split = ",", description = "pipeline: instead of a backlog, live impressions at these rates per second for 45 s each, to measure freshness below capacity")
   int[] paced;
 
   @Override
   public Integer call() throws Exception {
-    if (seconds <= 0 || repeats < 1 || impressions < 1) {
+    double secs = seconds != null ? seconds : what.equals("score") ? 20 : 6;
+    if (secs <= 0 || repeats < 1 || impressions < 1) {
       throw new InputException("--seconds must be positive, --repeats and --impressions at least 1.");
     }
     switch (what) {
-      case "model" -> new ModelBench(seconds, repeats, System.out).run(batches);
+      case "model" -> new ModelBench(secs, repeats, System.out).run(batches);
       case "join" -> new JoinBench(impressions, System.out).run(parallelism);
       case "pipeline" -> {
         if (paced == null) {
@@ -63,7 +68,7 @@ final class BenchCommand implements Callable<Integer> {
           new PipelineBench(impressions, System.out).runPaced(parallelism, paced, 45);
         }
       }
-      case "score" -> new ScoreBench(seconds, System.out).run(rates);
+      case "score" -> new ScoreBench(secs, System.out).run(parallelism, rates, !noSearch);
       default -> throw new InputException("bench: unknown benchmark '" + what + "' (available: model, join, pipeline, score).");
     }
     return 0;

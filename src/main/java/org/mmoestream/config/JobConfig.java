@@ -52,10 +52,16 @@ public final class JobConfig implements Serializable {
     TOPIC_SCORE_REQUESTS("topics.score-requests", "score-requests", "requests to score (impression shape)", Parsers::topic),
     TOPIC_SCORES("topics.scores", "scores", "scores with the model version that made them", Parsers::topic),
     SCORING_BATCH_SIZE("scoring.batch-size", "64", "requests scored together", Parsers::positiveInt),
-    SCORING_MAX_WAIT("scoring.max-wait", "20 ms", "a partial batch of requests is scored after waiting this long", Parsers::positiveDuration),
+    SCORING_MAX_WAIT("scoring.max-wait", "5 ms", "a partial micro-batch of requests is scored this long after its first request came: the latency a request may spend waiting for others (lower: less latency, smaller batches and more CPU per request at high rates)", Parsers::positiveDuration),
     SCORING_MAX_MODEL_AGE("scoring.max-model-age", "10 min", "scores from an older model version are marked stale (0: never)", Parsers::duration),
     SCORING_MAX_BUFFERED("scoring.max-buffered", "10000", "requests per model that may wait for its first version", Parsers::positiveInt),
     SCORING_UNKNOWN_WAIT("scoring.unknown-model-wait", "1 min", "requests for a model with no version after this long go to dead-letter", Parsers::positiveDuration),
+    SCORING_MODEL_WAIT("scoring.model-wait", "1 min", "at start, each scoring instance reads the model topic up to its end (the last full snapshot and the deltas after it, per model) and warms up before it takes requests; it waits at most this long", Parsers::positiveDuration),
+    SCORING_WARM_UP("scoring.warm-up-requests", "20000", "synthetic requests each instance scores per model at start (and when it gets its first version), so the JIT has compiled the scoring path before the first real request", Parsers::nonNegativeInt),
+    SCORING_BUFFER_TIMEOUT("scoring.buffer-timeout", "5 ms", "Flink network buffer timeout of the scoring job (requests and scores do not cross the network inside the job; this bounds the dead letters' wait)", Parsers::positiveDuration),
+    SCORING_FETCH_MAX_WAIT("scoring.consumer-fetch-max-wait", "100 ms", "fetch.max.wait.ms of the request consumer: how long the broker holds a fetch that has no records (records are returned at once)", Parsers::positiveDuration),
+    SCORING_PRODUCER_LINGER("scoring.producer-linger", "0 ms", "linger.ms of the scores producer: waiting to fill larger batches (fewer requests to the broker at high rates) adds this much latency", Parsers::duration),
+    SCORING_PRODUCER_ACKS("scoring.producer-acks", "all", "acks of the scores producer (at-least-once): all waits for the in-sync replicas (no score lost on a broker failover); 1 only for the leader (lower latency, a score may be lost on failover). exactly-once always uses all", Parsers.oneOf("all", "1")),
     SCORING_DELIVERY("scoring.delivery", "at-least-once", "scores sink guarantee: at-least-once (scores visible at once) or exactly-once (visible at each checkpoint)", Parsers.oneOf("at-least-once", "exactly-once")),
     TRANSACTION_TIMEOUT("kafka.transaction-timeout", "10 min", "exactly-once sink transaction timeout (at most the broker's 15 min)", Parsers::transactionTimeout);
 
@@ -242,6 +248,18 @@ public final class JobConfig implements Serializable {
         throw new IllegalArgumentException("must be true or false");
       }
       return Boolean.parseBoolean(s);
+    }
+
+    static Object nonNegativeInt(String s) {
+      try {
+        int v = Integer.parseInt(s.trim());
+        if (v >= 0) {
+          return v;
+        }
+      } catch (NumberFormatException e) {
+        // fall through
+      }
+      throw new IllegalArgumentException("must be an integer of at least 0");
     }
 
     static Object positiveInt(String s) {

@@ -2,17 +2,10 @@ package org.mmoestream.job;
 
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.api.connector.source.Source;
-import org.apache.flink.connector.base.DeliveryGuarantee;
-import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
-import org.apache.flink.connector.kafka.sink.KafkaSink;
-import org.apache.flink.connector.kafka.source.KafkaSource;
-import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
-import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
@@ -27,20 +20,18 @@ import org.mmoestream.event.Event;
 import org.mmoestream.event.LabeledExample;
 import org.mmoestream.event.ParsedRecord;
 import org.mmoestream.event.serde.EventDeserializer;
-import org.mmoestream.event.serde.RecordSerializers;
 import org.mmoestream.join.AttributionPolicy;
 import org.mmoestream.join.LabelJoinFunction;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.codec.SpecJson;
 import org.mmoestream.publish.ModelChunk;
-import org.mmoestream.publish.ModelRecords;
 import org.mmoestream.train.TrainOperator;
 
 /**
  * The pipeline job's graph: events -> validation (bad records to the dead-letter sink) -> label
  * join keyed by request id -> labeled examples. Sources and sinks are arguments, so tests and the
- * demo run the same graph on embedded or in-memory I/O; {@link #kafkaEvents} and friends build the
- * production ones. The trainer (issue 4) attaches to the examples stream.
+ * demo run the same graph on embedded or in-memory I/O; {@link KafkaIo} builds the production
+ * ones.
  */
 public final class PipelineJob {
   /** Records that failed validation leave the main stream through this side output. */
@@ -82,14 +73,6 @@ public final class PipelineJob {
         cfg.millis(Key.MAX_WAIT), cfg.millis(Key.PUBLISH_INTERVAL), cfg.integer(Key.FULL_EVERY),
         cfg.integer(Key.MAX_MESSAGE_BYTES), cfg.integer(Key.WORKING_SET_ROWS), cfg.integer(Key.METRICS_WINDOW), probes,
         cfg.string(Key.ORDER).equals("event-time") ? cfg.millis(Key.CLICK_WINDOW) + cfg.millis(Key.CONVERSION_WINDOW) : 0);
-  }
-
-  /** Exactly-once sink of model versions (chunked safetensors with headers). */
-  public static KafkaSink<ModelChunk> kafkaModels(JobConfig cfg, String transactionalIdPrefix, Properties client) {
-    Properties p = new Properties();
-    p.putAll(client);
-    p.setProperty("max.request.size", String.valueOf(cfg.integer(Key.MAX_MESSAGE_BYTES) + 64 * 1024));
-    return exactlyOnce(cfg, transactionalIdPrefix + "-model", p, new ModelRecords(cfg.string(Key.TOPIC_MODEL)));
   }
 
   /** Builds the join only: events -> validation -> label join -> {@code examples} (may be null). */
@@ -147,58 +130,8 @@ public final class PipelineJob {
     return new EventDeserializer(topicTypes(cfg), cfg.integer(Key.MAX_RECORD_BYTES), cfg.millis(Key.MAX_FUTURE));
   }
 
-  private static Map<String, Byte> topicTypes(JobConfig cfg) {
+  static Map<String, Byte> topicTypes(JobConfig cfg) {
     return Map.of(cfg.string(Key.TOPIC_IMPRESSIONS), Event.IMPRESSION,
         cfg.string(Key.TOPIC_CLICKS), Event.CLICK, cfg.string(Key.TOPIC_CONVERSIONS), Event.CONVERSION);
-  }
-
-  /** The three event topics as one Kafka source; {@code bounded} stops at the latest offsets. */
-  public static KafkaSource<ParsedRecord> kafkaEvents(JobConfig cfg, boolean bounded, Properties client) {
-    return kafkaEvents(cfg, bounded, client, eventDeserializer(cfg));
-  }
-
-  /** As {@link #kafkaEvents(JobConfig, boolean, Properties)} with a given deserializer. */
-  public static KafkaSource<ParsedRecord> kafkaEvents(JobConfig cfg, boolean bounded, Properties client,
-      KafkaRecordDeserializationSchema<ParsedRecord> deserializer) {
-    var b = KafkaSource.<ParsedRecord>builder()
-        .setBootstrapServers(cfg.string(Key.BOOTSTRAP))
-        .setTopics(topicTypes(cfg).keySet().stream().sorted().toList())
-        .setGroupId(cfg.string(Key.GROUP_ID))
-        .setStartingOffsets(OffsetsInitializer.committedOffsets(
-            org.apache.kafka.clients.consumer.OffsetResetStrategy.EARLIEST))
-        .setDeserializer(deserializer)
-        .setProperties(client)
-        .setProperty("isolation.level", "read_committed");
-    if (bounded) {
-      b.setBounded(OffsetsInitializer.latest());
-    }
-    return b.build();
-  }
-
-  /** Exactly-once sink of labeled examples (JSON, keyed by request id). */
-  public static KafkaSink<LabeledExample> kafkaExamples(JobConfig cfg, String transactionalIdPrefix, Properties client) {
-    return exactlyOnce(cfg, transactionalIdPrefix, client, new RecordSerializers.Examples(cfg.string(Key.TOPIC_EXAMPLES)));
-  }
-
-  /** Exactly-once sink of dead letters (JSON). */
-  public static KafkaSink<DeadLetter> kafkaDeadLetters(JobConfig cfg, String transactionalIdPrefix, Properties client) {
-    return exactlyOnce(cfg, transactionalIdPrefix + "-dlq", client, KafkaRecordSerializationSchema.<DeadLetter>builder()
-        .setTopic(cfg.string(Key.TOPIC_DEAD_LETTER))
-        .setValueSerializationSchema(new RecordSerializers.DeadLetterValue())
-        .build());
-  }
-
-  private static <T> KafkaSink<T> exactlyOnce(JobConfig cfg, String prefix, Properties client,
-      KafkaRecordSerializationSchema<T> schema) {
-    Properties p = new Properties();
-    p.putAll(client);
-    p.setProperty("transaction.timeout.ms", String.valueOf(cfg.millis(Key.TRANSACTION_TIMEOUT)));
-    return KafkaSink.<T>builder()
-        .setBootstrapServers(cfg.string(Key.BOOTSTRAP))
-        .setRecordSerializer(schema)
-        .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
-        .setTransactionalIdPrefix(prefix)
-        .setKafkaProducerConfig(p)
-        .build();
   }
 }

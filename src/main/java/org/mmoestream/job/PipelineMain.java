@@ -2,13 +2,13 @@ package org.mmoestream.job;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Properties;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.mmoestream.config.InputException;
 import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.SpecLoader;
+import org.mmoestream.train.ExampleEncoder;
 
 /**
  * The pipeline job against a real Kafka: {@code main} is the entry class for {@code flink run}
@@ -38,12 +38,16 @@ public final class PipelineMain {
       specPath = config.getParent().resolve(specPath);
     }
     ModelSpec spec = SpecLoader.load(specPath);
+    try {
+      ExampleEncoder.requireEvents(spec);
+    } catch (IllegalArgumentException e) {
+      throw new InputException(specPath + ": " + e.getMessage() + ".");
+    }
     StreamExecutionEnvironment env = Environments.of(flinkConfDir, parallelism);
-    Properties client = cfg.clientProperties();
     String prefix = "mmoe-" + cfg.string(Key.GROUP_ID);
-    PipelineJob.build(env, cfg, spec, PipelineJob.kafkaEvents(cfg, bounded, client),
-        PipelineJob.kafkaExamples(cfg, prefix, client), PipelineJob.kafkaDeadLetters(cfg, prefix, client),
-        PipelineJob.kafkaModels(cfg, prefix, client));
+    PipelineJob.build(env, cfg, spec, KafkaIo.events(cfg, bounded),
+        KafkaIo.examples(cfg, prefix), KafkaIo.deadLetters(cfg, prefix),
+        KafkaIo.modelSink(cfg, prefix));
     env.execute("mmoe-pipeline");
   }
 }

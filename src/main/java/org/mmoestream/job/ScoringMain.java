@@ -1,7 +1,6 @@
 package org.mmoestream.job;
 
 import java.nio.file.Path;
-import java.util.Properties;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.mmoestream.config.InputException;
 import org.mmoestream.config.JobConfig;
@@ -21,10 +20,9 @@ public final class ScoringMain {
   public static void run(Path config, Path flinkConfDir, int parallelism) throws Exception {
     JobConfig cfg = JobConfig.load(config);
     StreamExecutionEnvironment env = Environments.of(flinkConfDir, parallelism);
-    Properties client = cfg.clientProperties();
     String prefix = "mmoe-" + cfg.string(Key.GROUP_ID) + "-scoring";
-    ScoringJob.build(env, cfg, ScoringJob.kafkaRequests(cfg, false, client), ScoringJob.kafkaModels(cfg, false, client),
-        ScoringJob.kafkaScores(cfg, prefix, client), PipelineJob.kafkaDeadLetters(cfg, prefix, client));
+    ScoringJob.build(env, cfg, KafkaIo.requests(cfg, false), KafkaIo.models(cfg),
+        KafkaIo.scores(cfg, prefix), KafkaIo.deadLetters(cfg, prefix));
     env.execute("mmoe-scoring");
   }
 }

@@ -1,5 +1,6 @@
 package org.mmoestream.local;
 
+import org.mmoestream.job.KafkaIo;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -103,12 +104,12 @@ public final class Demo {
       // 2. The scoring job (runs until the end) and the pipeline job (bounded: ends with the events).
       StreamExecutionEnvironment scoringEnv = Environments.localRocksDb(1, "5 s");
       Properties client = new Properties();
-      ScoringJob.build(scoringEnv, cfg, ScoringJob.kafkaRequests(cfg, false, client), ScoringJob.kafkaModels(cfg, false, client),
-          ScoringJob.kafkaScores(cfg, "demo", client), PipelineJob.kafkaDeadLetters(cfg, "demo-scoring", client));
+      ScoringJob.build(scoringEnv, cfg, KafkaIo.requests(cfg, false), KafkaIo.models(cfg),
+          KafkaIo.scores(cfg, "demo"), KafkaIo.deadLetters(cfg, "demo-scoring"));
       JobClient scoring = scoringEnv.executeAsync("mmoe-demo-scoring");
       StreamExecutionEnvironment env = Environments.localRocksDb(2, "2 s");
-      PipelineJob.build(env, cfg, o.spec(), PipelineJob.kafkaEvents(cfg, true, client), null,
-          PipelineJob.kafkaDeadLetters(cfg, "demo", client), PipelineJob.kafkaModels(cfg, "demo", client));
+      PipelineJob.build(env, cfg, o.spec(), KafkaIo.events(cfg, true), null,
+          KafkaIo.deadLetters(cfg, "demo"), KafkaIo.modelSink(cfg, "demo"));
       long t0 = System.nanoTime();
       JobClient pipeline = env.executeAsync("mmoe-demo-pipeline");
       // The local cluster of a finished job shuts down; watch the result, not the status.

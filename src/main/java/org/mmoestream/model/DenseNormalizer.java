@@ -7,8 +7,9 @@ import org.mmoestream.feature.DenseTransform;
 /**
  * Streaming standardization of the dense features declared {@code standardize}: a running mean
  * and variance (Welford's algorithm) updated on every training batch before it is used, so a value
- * enters the model as (x - mean) / sqrt(var + 1e-8); before any data, mean 0 and variance 1. The
- * other dense features pass through (their transform ran in the encoder).
+ * enters the model as (x - mean) / sqrt(var + 1e-8); before any data, mean 0 and variance 1. A
+ * missing value (NaN from the encoder) is left out of the statistics and enters the model as 0,
+ * the mean. The other dense features pass through (their transform ran in the encoder).
  */
 public final class DenseNormalizer {
   private final boolean[] standardize;
@@ -36,6 +37,9 @@ public final class DenseNormalizer {
       }
       for (int r = 0; r < b.rows; r++) {
         double x = b.dense[r * n + i];
+        if (Double.isNaN(x)) {
+          continue;
+        }
         count[i] += 1;
         double delta = x - mean[i];
         mean[i] += delta / count[i];
@@ -71,7 +75,7 @@ public final class DenseNormalizer {
       for (int i = 0; i < n; i++) {
         double v = b.dense[r * n + i];
         if (standardize[i]) {
-          v = (v - mean[i]) / Math.sqrt(variance(i) + 1e-8);
+          v = Double.isNaN(v) ? 0.0 : (v - mean[i]) / Math.sqrt(variance(i) + 1e-8);
         }
         x[r * width + offset + i] = v;
       }

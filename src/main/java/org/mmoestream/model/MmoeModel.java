@@ -245,6 +245,23 @@ public final class MmoeModel {
     return new Parameters(network.params().dup(), tables, stats);
   }
 
+  /**
+   * Sets everything a prediction depends on (dense parameters, tables, dense statistics) to the
+   * values of {@code src}, a model of the same spec; bulk copies, no allocation.
+   */
+  public void copyParametersFrom(MmoeModel src) {
+    if (!src.spec.equals(spec)) {
+      throw new IllegalArgumentException("copyParametersFrom needs a model of the same spec");
+    }
+    network.params().assign(src.network.params());
+    for (int f = 0; f < embeddings.count(); f++) {
+      embeddings.table(f).assign(src.embeddings.table(f));
+    }
+    for (int i = 0; i < spec.features().dense().size(); i++) {
+      normalizer.set(i, src.normalizer.count(i), src.normalizer.mean(i), src.normalizer.variance(i));
+    }
+  }
+
   public void restoreParameters(Parameters p) {
     network.params().assign(p.dense());
     for (int f = 0; f < p.tables().length; f++) {

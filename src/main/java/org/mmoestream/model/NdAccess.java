@@ -27,6 +27,12 @@ public abstract sealed class NdAccess permits NdAccess.F32, NdAccess.F64 {
   /** Copies {@code n} values of {@code src} into the array starting at {@code to}. */
   public abstract void write(int to, double[] src, int srcOff, int n);
 
+  /** Copies {@code n} elements starting at {@code from} into {@code dst}, as float32. */
+  public abstract void readFloats(int from, float[] dst, int dstOff, int n);
+
+  /** Copies {@code n} float32 values of {@code src} into the array starting at {@code to}. */
+  public abstract void writeFloats(int to, float[] src, int srcOff, int n);
+
   /** Accessor for {@code a}, which must own its buffer from offset 0 (not a view). */
   public static NdAccess of(INDArray a) {
     if (a.offset() != 0 || a.length() > Integer.MAX_VALUE) {
@@ -102,6 +108,16 @@ public abstract sealed class NdAccess permits NdAccess.F32, NdAccess.F64 {
       b.put(to, tmp, 0, count);
     }
 
+    @Override
+    public void readFloats(int from, float[] dst, int dstOff, int count) {
+      b.get(from, dst, dstOff, count);
+    }
+
+    @Override
+    public void writeFloats(int to, float[] src, int srcOff, int count) {
+      b.put(to, src, srcOff, count);
+    }
+
     private float[] scratch(int count) {
       if (scratch.length < count) {
         scratch = new float[Math.max(count, scratch.length * 2)];
@@ -143,6 +159,20 @@ public abstract sealed class NdAccess permits NdAccess.F32, NdAccess.F64 {
     @Override
     public void write(int to, double[] src, int srcOff, int count) {
       b.put(to, src, srcOff, count);
+    }
+
+    @Override
+    public void readFloats(int from, float[] dst, int dstOff, int count) {
+      for (int i = 0; i < count; i++) {
+        dst[dstOff + i] = (float) b.get(from + i);
+      }
+    }
+
+    @Override
+    public void writeFloats(int to, float[] src, int srcOff, int count) {
+      for (int i = 0; i < count; i++) {
+        b.put(to + i, src[srcOff + i]);
+      }
     }
   }
 }

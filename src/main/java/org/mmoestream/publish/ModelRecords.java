@@ -35,21 +35,42 @@ public final class ModelRecords implements KafkaRecordSerializationSchema<ModelC
     return new ProducerRecord<>(topic, null, null, bytes(c.model), c.bytes, h);
   }
 
-  /** The chunk a model-topic record carries, or null for a record without the headers. */
+  /**
+   * The chunk a model-topic record carries, or null for a record without the {@code mmoe.*}
+   * headers (not a model record); throws IllegalArgumentException naming the header when a header
+   * is present but unreadable.
+   */
   public static ModelChunk chunkOf(org.apache.kafka.clients.consumer.ConsumerRecord<byte[], byte[]> r) {
     String model = header(r, MODEL);
     String version = header(r, VERSION);
     String chunk = header(r, CHUNK);
-    if (model == null || version == null || chunk == null) {
+    if (model == null && version == null && chunk == null) {
       return null;
+    }
+    if (model == null || version == null || chunk == null) {
+      throw new IllegalArgumentException("lacks header " + (model == null ? MODEL : version == null ? VERSION : CHUNK));
+    }
+    if (r.value() == null) {
+      throw new IllegalArgumentException("has no value");
     }
     ModelChunk c = new ModelChunk();
     c.model = model;
-    c.version = Long.parseLong(version);
+    try {
+      c.version = Long.parseLong(version);
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("header " + VERSION + " is not a number: '" + version + "'");
+    }
     c.kind = header(r, KIND);
     String[] ij = chunk.split("/");
-    c.chunk = Integer.parseInt(ij[0]);
-    c.chunks = Integer.parseInt(ij[1]);
+    try {
+      if (ij.length != 2) {
+        throw new NumberFormatException();
+      }
+      c.chunk = Integer.parseInt(ij[0]);
+      c.chunks = Integer.parseInt(ij[1]);
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("header " + CHUNK + " is not i/n: '" + chunk + "'");
+    }
     c.bytes = r.value();
     return c;
   }

@@ -20,24 +20,43 @@ public final class ExampleEncoder {
   private static final ObjectMapper JSON = new ObjectMapper();
   private final ModelSpec spec;
   private final FeatureEncoder encoder;
+  /** Per task, whether its label is the click (else the conversion); null when a task has no event. */
   private final boolean[] isClick;
 
+  /**
+   * An encoder of {@code spec}'s features. Labels ({@link #encode}) need every task to name its
+   * streaming event (click or conversion); {@link #requireEvents} checks that at a job's start.
+   */
   public ExampleEncoder(ModelSpec spec) {
     this.spec = spec;
     this.encoder = new FeatureEncoder(spec.features());
-    this.isClick = new boolean[spec.tasks().size()];
-    for (int t = 0; t < isClick.length; t++) {
+    boolean[] click = new boolean[spec.tasks().size()];
+    for (int t = 0; t < click.length; t++) {
       TaskSpec task = spec.tasks().get(t);
+      if (task.event() == null) {
+        click = null;
+        break;
+      }
+      click[t] = task.event().equals(TaskSpec.CLICK);
+    }
+    this.isClick = click;
+  }
+
+  /** Throws IllegalArgumentException naming the first task that takes no streaming label. */
+  public static void requireEvents(ModelSpec spec) {
+    for (TaskSpec task : spec.tasks()) {
       if (task.event() == null) {
         throw new IllegalArgumentException("task " + task.name() + " has label '" + task.label()
             + "' and no event; a streaming model's tasks take the label click or conversion (tasks[].event)");
       }
-      isClick[t] = task.event().equals(TaskSpec.CLICK);
     }
   }
 
   /** Encodes features and labels; throws IllegalArgumentException naming the bad feature. */
   public EncodedExample encode(String featuresJson, int click, int conversion) {
+    if (isClick == null) {
+      requireEvents(spec);
+    }
     float[] labels = new float[isClick.length];
     for (int t = 0; t < labels.length; t++) {
       labels[t] = isClick[t] ? click : conversion;

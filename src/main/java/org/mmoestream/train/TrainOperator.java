@@ -113,6 +113,7 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
   public void open() throws Exception {
     super.open();
     spec = SpecJson.read(settings.specJson());
+    ExampleEncoder.requireEvents(spec);
     encoder = new ExampleEncoder(spec);
     probes = new ArrayList<>();
     for (String p : settings.probes()) {

@@ -78,6 +78,9 @@ class LocalClusterITCase {
     m.put(Key.PUBLISH_INTERVAL.yaml(), "1 s");
     m.put(Key.FULL_EVERY.yaml(), "4");
     m.put(Key.MAX_MESSAGE_BYTES.yaml(), "200000");
+    // Small fetches: the source interleaves its partitions finely, so the watermark (the minimum
+    // over partitions) and with it the join and the trainers advance steadily, not in 1 MB bursts.
+    m.put(JobConfig.CLIENT_PREFIX + "max.partition.fetch.bytes", "16384");
     return JobConfig.of(m);
   }
 
@@ -128,15 +131,10 @@ class LocalClusterITCase {
     StreamExecutionEnvironment env = StreamExecutionEnvironment.createRemoteEnvironment("localhost", cluster.restPort(), conf);
     env.setParallelism(PARALLELISM);
     env.setMaxParallelism(MAX_PARALLELISM);
-    Properties client = new Properties();
-    // Small fetches: the source interleaves its partitions finely, so the watermark (the minimum
-    // over partitions) and with it the join and the trainers advance steadily, not in 1 MB bursts.
-    Properties source = new Properties();
-    source.setProperty("max.partition.fetch.bytes", "16384");
     PipelineJob.build(env, cfg, SPEC,
-        PipelineJob.kafkaEvents(cfg, true, source, new Paced(PipelineJob.eventDeserializer(cfg), PAUSE_NANOS)),
-        PipelineJob.kafkaExamples(cfg, "lc", client), PipelineJob.kafkaDeadLetters(cfg, "lc", client),
-        PipelineJob.kafkaModels(cfg, "lc", client));
+        KafkaIo.events(cfg, true, new Paced(PipelineJob.eventDeserializer(cfg), PAUSE_NANOS)),
+        KafkaIo.examples(cfg, "lc"), KafkaIo.deadLetters(cfg, "lc"),
+        KafkaIo.modelSink(cfg, "lc"));
     return env.executeAsync("local-cluster-kill");
   }
 

@@ -73,8 +73,8 @@ class PipelineJoinITCase {
     StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(FlinkCluster.config());
     env.setParallelism(2);
     Properties client = new Properties();
-    PipelineJob.build(env, cfg, PipelineJob.kafkaEvents(cfg, true, client, deserializer),
-        PipelineJob.kafkaExamples(cfg, run + "-tx", client), PipelineJob.kafkaDeadLetters(cfg, run + "-tx", client));
+    PipelineJob.build(env, cfg, KafkaIo.events(cfg, true, deserializer),
+        KafkaIo.examples(cfg, run + "-tx"), KafkaIo.deadLetters(cfg, run + "-tx"));
     env.execute("pipeline-join-" + run);
   }
 

@@ -124,8 +124,8 @@ class PipelineTrainITCase {
     StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(FlinkCluster.config());
     env.setParallelism(2);
     Properties client = new Properties();
-    PipelineJob.build(env, cfg, SPEC, PipelineJob.kafkaEvents(cfg, true, client, deserializer), null,
-        PipelineJob.kafkaDeadLetters(cfg, run, client), PipelineJob.kafkaModels(cfg, run, client));
+    PipelineJob.build(env, cfg, SPEC, KafkaIo.events(cfg, true, deserializer), null,
+        KafkaIo.deadLetters(cfg, run), KafkaIo.modelSink(cfg, run));
     env.execute("pipeline-train-" + run);
   }
 

@@ -88,9 +88,9 @@ class ReplayITCase {
     StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(FlinkCluster.config());
     env.setParallelism(2);
     Properties client = new Properties();
-    PipelineJob.build(env, cfg, spec, PipelineJob.kafkaEvents(cfg, true, client),
-        PipelineJob.kafkaExamples(cfg, run, client), PipelineJob.kafkaDeadLetters(cfg, run, client),
-        PipelineJob.kafkaModels(cfg, run, client));
+    PipelineJob.build(env, cfg, spec, KafkaIo.events(cfg, true),
+        KafkaIo.examples(cfg, run), KafkaIo.deadLetters(cfg, run),
+        KafkaIo.modelSink(cfg, run));
     env.execute("replay-" + run);
 
     // Exactly one example per row, with the row's labels.

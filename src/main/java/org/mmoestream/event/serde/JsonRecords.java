@@ -59,6 +59,20 @@ public final class JsonRecords {
     }
   }
 
+  /** A request (impression shape) as JSON, for the {@code raw} of a dead letter made after parsing. */
+  public static String request(org.mmoestream.event.Event e) {
+    ObjectNode n = JSON.createObjectNode();
+    n.put("request_id", e.requestId);
+    n.put("ts", e.ts);
+    n.put("model", e.model);
+    try {
+      n.set("features", JSON.readTree(e.features));
+    } catch (JsonProcessingException ex) {
+      n.put("features", e.features);
+    }
+    return n.toString();
+  }
+
   /** {@code {"source_topic", "partition", "offset", "reason", "raw"}}; raw is base64 if not UTF-8. */
   public static byte[] deadLetter(DeadLetter d) {
     ObjectNode n = JSON.createObjectNode();

@@ -42,31 +42,40 @@ public final class RecordSerializers {
     }
   }
 
-  /** Score value: {@code {"request_id", "model", "model_version", "ctr", "cvr", "ctcvr", "scored_at", "stale"}}. */
+  /**
+   * Score value: {@code {"request_id", "model", "model_version", <head>: score ..., "scored_at",
+   * "stale"}}, one number per head of the model's spec, by name.
+   */
   public static final class ScoreValue implements SerializationSchema<org.mmoestream.score.ScoreRecord> {
     private static final long serialVersionUID = 1L;
-    private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
+    private static final com.fasterxml.jackson.core.JsonFactory JSON = new com.fasterxml.jackson.core.JsonFactory();
+    private transient java.io.ByteArrayOutputStream buf;
 
     @Override
     public byte[] serialize(org.mmoestream.score.ScoreRecord s) {
-      var n = JSON.createObjectNode();
-      n.put("request_id", s.requestId);
-      n.put("model", s.model);
-      n.put("model_version", s.modelVersion);
-      putScore(n, "ctr", s.ctr);
-      putScore(n, "cvr", s.cvr);
-      putScore(n, "ctcvr", s.ctcvr);
-      n.put("scored_at", s.scoredAt);
-      n.put("stale", s.stale);
-      return n.toString().getBytes(StandardCharsets.UTF_8);
-    }
-
-    private static void putScore(com.fasterxml.jackson.databind.node.ObjectNode n, String k, double v) {
-      if (Double.isNaN(v)) {
-        n.putNull(k);
-      } else {
-        n.put(k, v);
+      if (buf == null) {
+        buf = new java.io.ByteArrayOutputStream(256);
       }
+      buf.reset();
+      try (com.fasterxml.jackson.core.JsonGenerator g = JSON.createGenerator(buf)) {
+        g.writeStartObject();
+        g.writeStringField("request_id", s.requestId);
+        g.writeStringField("model", s.model);
+        g.writeNumberField("model_version", s.modelVersion);
+        for (int h = 0; h < s.heads.length; h++) {
+          if (Double.isFinite(s.values[h])) {
+            g.writeNumberField(s.heads[h], s.values[h]);
+          } else {
+            g.writeNullField(s.heads[h]);
+          }
+        }
+        g.writeNumberField("scored_at", s.scoredAt);
+        g.writeBooleanField("stale", s.stale);
+        g.writeEndObject();
+      } catch (java.io.IOException e) {
+        throw new IllegalStateException("cannot write the score of " + s.requestId, e);
+      }
+      return buf.toByteArray();
     }
   }
 

@@ -8,7 +8,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -82,8 +81,19 @@ public final class Safetensors {
     return out.array();
   }
 
-  /** Parses safetensors bytes; rejects a malformed layout with a message saying what is wrong. */
-  public static Content read(byte[] bytes) {
+  /** Where one tensor lies in the file, without its values. */
+  public record Entry(String dtype, long[] shape, long begin, long end) {
+    /** Number of elements the shape declares. */
+    public long elements() {
+      return Arrays.stream(shape).reduce(1, (a, b) -> a * b);
+    }
+  }
+
+  /** The metadata and tensor entries of safetensors bytes; the values are not decoded. */
+  public record Header(Map<String, String> metadata, Map<String, Entry> entries) {}
+
+  /** Parses the header only; rejects a malformed layout as {@link #read} does. */
+  public static Header readHeader(byte[] bytes) {
     if (bytes.length < 8) {
       throw new IllegalArgumentException("not a safetensors file: " + bytes.length + " bytes");
     }
@@ -96,47 +106,66 @@ public final class Safetensors {
     try {
       header = JSON.readTree(new String(bytes, 8, (int) n, StandardCharsets.UTF_8));
     } catch (IOException e) {
-      throw new IllegalArgumentException("safetensors header is not JSON", e);
+      throw new IllegalArgumentException("safetensors header is not JSON");
+    }
+    if (header == null || !header.isObject()) {
+      throw new IllegalArgumentException("safetensors header is not a JSON object");
     }
     int base = 8 + (int) n;
     Map<String, String> meta = new LinkedHashMap<>();
-    Map<String, Tensor> tensors = new LinkedHashMap<>();
-    Iterator<Map.Entry<String, JsonNode>> it = header.fields();
-    while (it.hasNext()) {
-      Map.Entry<String, JsonNode> e = it.next();
+    Map<String, Entry> entries = new LinkedHashMap<>();
+    for (Map.Entry<String, JsonNode> e : header.properties()) {
       if (e.getKey().equals("__metadata__")) {
-        e.getValue().fields().forEachRemaining(m -> meta.put(m.getKey(), m.getValue().asText()));
+        e.getValue().properties().forEach(m -> meta.put(m.getKey(), m.getValue().asText()));
         continue;
       }
       JsonNode t = e.getValue();
-      long[] shape = new long[t.get("shape").size()];
-      for (int i = 0; i < shape.length; i++) {
-        shape[i] = t.get("shape").get(i).asLong();
+      JsonNode shapeNode = t.get("shape");
+      JsonNode offsets = t.get("data_offsets");
+      if (shapeNode == null || !shapeNode.isArray() || offsets == null || offsets.size() != 2 || t.get("dtype") == null) {
+        throw new IllegalArgumentException("tensor " + e.getKey() + " lacks dtype, shape or data_offsets");
       }
-      long begin = t.get("data_offsets").get(0).asLong();
-      long end = t.get("data_offsets").get(1).asLong();
+      long[] shape = new long[shapeNode.size()];
+      for (int i = 0; i < shape.length; i++) {
+        shape[i] = shapeNode.get(i).asLong();
+      }
+      long begin = offsets.get(0).asLong();
+      long end = offsets.get(1).asLong();
       if (begin < 0 || end < begin || base + end > bytes.length) {
         throw new IllegalArgumentException("tensor " + e.getKey() + " lies outside the file");
       }
-      ByteBuffer data = ByteBuffer.wrap(bytes, base + (int) begin, (int) (end - begin)).slice().order(ByteOrder.LITTLE_ENDIAN);
-      switch (t.get("dtype").asText()) {
-        case "F32" -> {
-          float[] v = new float[(int) ((end - begin) / 4)];
-          data.asFloatBuffer().get(v);
-          tensors.put(e.getKey(), Tensor.f32(shape, v));
-        }
-        case "I64" -> {
-          long[] v = new long[(int) ((end - begin) / 8)];
-          data.asLongBuffer().get(v);
-          tensors.put(e.getKey(), Tensor.i64(shape, v));
-        }
-        default -> throw new IllegalArgumentException("tensor " + e.getKey() + " has unsupported dtype " + t.get("dtype").asText());
-      }
-      Tensor parsed = tensors.get(e.getKey());
-      if (parsed.elements() != (parsed.f32 != null ? parsed.f32.length : parsed.i64.length)) {
+      String dtype = t.get("dtype").asText();
+      int width = switch (dtype) {
+        case "F32" -> 4;
+        case "I64" -> 8;
+        default -> throw new IllegalArgumentException("tensor " + e.getKey() + " has unsupported dtype " + dtype);
+      };
+      Entry entry = new Entry(dtype, shape, base + begin, base + end);
+      if (entry.elements() * width != end - begin) {
         throw new IllegalArgumentException("tensor " + e.getKey() + " has " + (end - begin) + " bytes for shape " + Arrays.toString(shape));
       }
+      entries.put(e.getKey(), entry);
     }
-    return new Content(meta, tensors);
+    return new Header(meta, entries);
+  }
+
+  /** Parses safetensors bytes; rejects a malformed layout with a message saying what is wrong. */
+  public static Content read(byte[] bytes) {
+    Header h = readHeader(bytes);
+    Map<String, Tensor> tensors = new LinkedHashMap<>();
+    for (Map.Entry<String, Entry> e : h.entries().entrySet()) {
+      Entry t = e.getValue();
+      ByteBuffer data = ByteBuffer.wrap(bytes, (int) t.begin(), (int) (t.end() - t.begin())).slice().order(ByteOrder.LITTLE_ENDIAN);
+      if (t.dtype().equals("F32")) {
+        float[] v = new float[(int) ((t.end() - t.begin()) / 4)];
+        data.asFloatBuffer().get(v);
+        tensors.put(e.getKey(), Tensor.f32(t.shape(), v));
+      } else {
+        long[] v = new long[(int) ((t.end() - t.begin()) / 8)];
+        data.asLongBuffer().get(v);
+        tensors.put(e.getKey(), Tensor.i64(t.shape(), v));
+      }
+    }
+    return new Content(h.metadata(), tensors);
   }
 }
