@@ -7,23 +7,28 @@ import org.mmoestream.feature.SparseFeature;
 import org.mmoestream.model.optim.Optimizer;
 import org.mmoestream.model.optim.OptimizerConfig;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * One embedding table per sparse feature ([buckets, dim]) with its optimizer state, the gather of a
  * batch's rows into the model input (mean-pooled for multi-valued features), and the row-sparse
  * gradient: each touched row once, with the contributions of every use in the batch summed.
+ *
+ * <p>Tables live on the Java heap (float32, or float64 for gradient checks), not in ND4J's native
+ * memory: they are only ever read and written a row at a time, never multiplied, and a row of a
+ * heap array is a plain load, where a native buffer costs a bounds and scope check per element.
  */
 public final class Embeddings {
   private final List<SparseFeature> features;
   private final int[] inputOffset;
-  private final INDArray[] tables;
-  private final NdAccess[] access;
-  private final INDArray[][] state;
-  private final NdAccess[][] stateAccess;
-  private final RowGradients[] grads;
+  private final int[] dims;
   private final int slots;
+  /** Tables and state, float32 ({@code f}) or float64 ({@code d}); state indexed [feature][slot]. */
+  private final float[][] f;
+  private final double[][] d;
+  private final float[][][] fs;
+  private final double[][][] ds;
+  private final NdAccess[] access;
+  private final RowGradients[] grads;
 
   public Embeddings(List<SparseFeature> features, DataType type, OptimizerConfig opt) {
     this(features, type, opt, features.stream().mapToInt(SparseFeature::buckets).toArray());
@@ -34,39 +39,56 @@ public final class Embeddings {
    * whose slots the caller maps to bucket ids (the streaming trainer keeps rows in Flink state).
    */
   public Embeddings(List<SparseFeature> features, DataType type, OptimizerConfig opt, int[] rows) {
+    if (type != DataType.FLOAT && type != DataType.DOUBLE) {
+      throw new IllegalArgumentException("unsupported data type " + type);
+    }
     this.features = List.copyOf(features);
     this.slots = opt.stateSlots();
     int n = features.size();
     inputOffset = new int[n];
-    tables = new INDArray[n];
+    dims = new int[n];
+    boolean single = type == DataType.FLOAT;
+    f = single ? new float[n][] : null;
+    d = single ? null : new double[n][];
+    fs = single ? new float[n][slots][] : null;
+    ds = single ? null : new double[n][slots][];
     access = new NdAccess[n];
-    state = new INDArray[n][opt.stateSlots()];
-    stateAccess = new NdAccess[n][opt.stateSlots()];
     grads = new RowGradients[n];
     int off = 0;
-    for (int f = 0; f < n; f++) {
-      SparseFeature sf = features.get(f);
-      inputOffset[f] = off;
+    for (int i = 0; i < n; i++) {
+      SparseFeature sf = features.get(i);
+      inputOffset[i] = off;
+      dims[i] = sf.dim();
       off += sf.dim();
-      tables[f] = Nd4j.zeros(type, rows[f], sf.dim());
-      access[f] = NdAccess.of(tables[f]);
-      for (int s = 0; s < opt.stateSlots(); s++) {
-        state[f][s] = Nd4j.valueArrayOf(new long[] {rows[f], sf.dim()}, opt.initialState(s), type);
-        stateAccess[f][s] = NdAccess.of(state[f][s]);
+      int size = rows[i] * sf.dim();
+      if (single) {
+        f[i] = new float[size];
+        access[i] = NdAccess.of(f[i]);
+        for (int s = 0; s < slots; s++) {
+          fs[i][s] = new float[size];
+          Arrays.fill(fs[i][s], (float) opt.initialState(s));
+        }
+      } else {
+        d[i] = new double[size];
+        access[i] = NdAccess.of(d[i]);
+        for (int s = 0; s < slots; s++) {
+          ds[i][s] = new double[size];
+          Arrays.fill(ds[i][s], opt.initialState(s));
+        }
       }
-      grads[f] = new RowGradients(sf.dim());
+      grads[i] = new RowGradients(sf.dim());
     }
   }
 
   /** Sets every row to its initial value, {@link #initialRow}. */
   public void initialize(long seed) {
-    for (int f = 0; f < tables.length; f++) {
-      int dim = features.get(f).dim();
+    for (int t = 0; t < count(); t++) {
+      int dim = dims[t];
       double[] row = new double[dim];
-      int rows = access[f].length() / dim;
+      int rows = access[t].length() / dim;
       for (int r = 0; r < rows; r++) {
-        initialRow(seed, f, r, row);
-        access[f].write(r * dim, row, 0, dim);
+        initialRow(seed, t, r, row);
+        access[t].write(r * dim, row, 0, dim);
       }
     }
   }
@@ -88,64 +110,110 @@ public final class Embeddings {
     return slots;
   }
 
-  /** Copies row {@code r} of table {@code f} and its optimizer state ({@code dim * (1 + slots)}). */
-  public void readRow(int f, int r, double[] dst) {
-    int dim = features.get(f).dim();
-    access[f].read(r * dim, dst, 0, dim);
+  /** Copies row {@code r} of table {@code t} and its optimizer state ({@code dim * (1 + slots)}). */
+  public void readRow(int t, int r, double[] dst) {
+    int dim = dims[t];
+    int o = r * dim;
+    for (int k = 0; k < dim; k++) {
+      dst[k] = f != null ? f[t][o + k] : d[t][o + k];
+    }
     for (int s = 0; s < slots; s++) {
-      stateAccess[f][s].read(r * dim, dst, (s + 1) * dim, dim);
+      for (int k = 0; k < dim; k++) {
+        dst[(s + 1) * dim + k] = f != null ? fs[t][s][o + k] : ds[t][s][o + k];
+      }
     }
   }
 
   /** Writes what {@link #readRow} read. */
-  public void writeRow(int f, int r, double[] src) {
-    int dim = features.get(f).dim();
-    access[f].write(r * dim, src, 0, dim);
+  public void writeRow(int t, int r, double[] src) {
+    int dim = dims[t];
+    int o = r * dim;
+    for (int k = 0; k < dim; k++) {
+      if (f != null) {
+        f[t][o + k] = (float) src[k];
+      } else {
+        d[t][o + k] = src[k];
+      }
+    }
     for (int s = 0; s < slots; s++) {
-      stateAccess[f][s].write(r * dim, src, (s + 1) * dim, dim);
+      for (int k = 0; k < dim; k++) {
+        if (f != null) {
+          fs[t][s][o + k] = (float) src[(s + 1) * dim + k];
+        } else {
+          ds[t][s][o + k] = src[(s + 1) * dim + k];
+        }
+      }
     }
   }
 
-  /** Optimizer state slot {@code s} of table {@code f}, [rows, dim]. */
-  public INDArray state(int f, int s) {
-    return state[f][s];
-  }
-
   public int count() {
-    return tables.length;
+    return dims.length;
   }
 
-  public SparseFeature feature(int f) {
-    return features.get(f);
+  public SparseFeature feature(int t) {
+    return features.get(t);
   }
 
-  /** The table of feature {@code f}, [buckets, dim]. */
-  public INDArray table(int f) {
-    return tables[f];
+  /** Element access to table {@code t}, [rows, dim] row-major. */
+  public NdAccess tableAccess(int t) {
+    return access[t];
   }
 
-  public NdAccess tableAccess(int f) {
-    return access[f];
+  /** Sets every table (not the optimizer state) to the values of {@code src}, of the same shape. */
+  public void copyTablesFrom(Embeddings src) {
+    for (int t = 0; t < count(); t++) {
+      if (f != null && src.f != null) {
+        System.arraycopy(src.f[t], 0, f[t], 0, f[t].length);
+      } else {
+        double[] tmp = new double[src.access[t].length()];
+        src.access[t].read(0, tmp, 0, tmp.length);
+        access[t].write(0, tmp, 0, tmp.length);
+      }
+    }
+  }
+
+  /** A copy of the tables (not the optimizer state), for {@link #restoreTables}. */
+  public Object copyTables() {
+    return f != null ? Arrays.stream(f).map(float[]::clone).toArray(float[][]::new)
+        : Arrays.stream(d).map(double[]::clone).toArray(double[][]::new);
+  }
+
+  /** Restores what {@link #copyTables} returned. */
+  public void restoreTables(Object copy) {
+    for (int t = 0; t < count(); t++) {
+      if (f != null) {
+        System.arraycopy(((float[][]) copy)[t], 0, f[t], 0, f[t].length);
+      } else {
+        System.arraycopy(((double[][]) copy)[t], 0, d[t], 0, d[t].length);
+      }
+    }
   }
 
   /** Writes each row's (mean-pooled) embeddings into the model input {@code x} [rows, width]. */
   public void gather(Batch b, double[] x, int width) {
-    for (int f = 0; f < tables.length; f++) {
-      int dim = features.get(f).dim();
-      NdAccess t = access[f];
-      int[] ids = b.ids[f];
-      int[] off = b.offsets[f];
+    for (int t = 0; t < count(); t++) {
+      int dim = dims[t];
+      int[] ids = b.ids[t];
+      int[] off = b.offsets[t];
+      float[] tf = f != null ? f[t] : null;
+      double[] td = d != null ? d[t] : null;
       for (int r = 0; r < b.rows; r++) {
-        int o = r * width + inputOffset[f];
+        int o = r * width + inputOffset[t];
         int from = off[r];
         int to = off[r + 1];
-        t.read(ids[from] * dim, x, o, dim);
-        if (to - from > 1) {
-          for (int i = from + 1; i < to; i++) {
+        for (int i = from; i < to; i++) {
+          int src = ids[i] * dim;
+          if (i == from) {
             for (int k = 0; k < dim; k++) {
-              x[o + k] += t.get(ids[i] * dim + k);
+              x[o + k] = tf != null ? tf[src + k] : td[src + k];
+            }
+          } else {
+            for (int k = 0; k < dim; k++) {
+              x[o + k] += tf != null ? tf[src + k] : td[src + k];
             }
           }
+        }
+        if (to - from > 1) {
           double inv = 1.0 / (to - from);
           for (int k = 0; k < dim; k++) {
             x[o + k] *= inv;
@@ -155,13 +223,20 @@ public final class Embeddings {
     }
   }
 
-  /** Touched rows of one table and their summed gradients; arrays grow and are reused. */
+  /**
+   * Touched rows of one table and their summed gradients, in the order of their first use; arrays
+   * grow and are reused. Uses are matched to rows with an open-addressing table whose slots carry
+   * the step's stamp, so nothing is cleared between steps.
+   */
   public static final class RowGradients {
     final int dim;
     int count;
     int[] rows = new int[64];
     double[] values;
-    long[] keys = new long[64];
+    private int[] keys = new int[128];
+    private int[] slotOf = new int[128];
+    private int[] stamp = new int[128];
+    private int generation;
 
     RowGradients(int dim) {
       this.dim = dim;
@@ -180,80 +255,85 @@ public final class Embeddings {
     public double value(int i, int k) {
       return values[i * dim + k];
     }
+
+    /** Starts a step of at most {@code uses} uses. */
+    void begin(int uses) {
+      if (rows.length < uses) {
+        rows = new int[uses];
+        values = new double[uses * dim];
+      }
+      int capacity = Integer.highestOneBit(Math.max(16, uses * 2 - 1)) << 1;
+      if (keys.length < capacity) {
+        keys = new int[capacity];
+        slotOf = new int[capacity];
+        stamp = new int[capacity];
+        generation = 0;
+      }
+      if (++generation == 0) {
+        Arrays.fill(stamp, 0);
+        generation = 1;
+      }
+      count = 0;
+    }
+
+    /** The slot of row {@code id}, added (with a zero gradient) on its first use. */
+    int slot(int id) {
+      int mask = keys.length - 1;
+      int h = (id * 0x9E3779B9) >>> 7 & mask;
+      while (stamp[h] == generation) {
+        if (keys[h] == id) {
+          return slotOf[h];
+        }
+        h = (h + 1) & mask;
+      }
+      stamp[h] = generation;
+      keys[h] = id;
+      int s = count++;
+      slotOf[h] = s;
+      rows[s] = id;
+      Arrays.fill(values, s * dim, (s + 1) * dim, 0.0);
+      return s;
+    }
   }
 
   /**
    * Turns dLoss/dInput [rows, width] into per-table row gradients: a use of id j in a row with n
-   * values contributes dx/n to row j; uses of the same id are summed (ids sorted, so the order of
-   * the additions, and the result, do not depend on hashing).
+   * values contributes dx/n to row j; the uses of an id are summed in the order of the batch, so
+   * the result does not depend on hashing.
    */
   public RowGradients[] gradients(Batch b, double[] dx, int width) {
-    for (int f = 0; f < tables.length; f++) {
-      RowGradients g = grads[f];
+    for (int t = 0; t < count(); t++) {
+      RowGradients g = grads[t];
       int dim = g.dim;
-      int[] ids = b.ids[f];
-      int[] off = b.offsets[f];
-      int uses = ids.length;
-      if (g.keys.length < uses) {
-        g.keys = new long[uses];
-      }
-      // key = id << 32 | use index; the use index finds the row through the CSR offsets.
-      for (int i = 0; i < uses; i++) {
-        g.keys[i] = ((long) ids[i] << 32) | i;
-      }
-      Arrays.sort(g.keys, 0, uses);
-      if (g.rows.length < uses) {
-        g.rows = new int[uses];
-        g.values = new double[uses * dim];
-      }
-      int u = -1;
-      int prevId = -1;
-      int r = 0;
-      int[] useRow = rowOfUse(off, b.rows, uses);
-      for (int i = 0; i < uses; i++) {
-        int id = (int) (g.keys[i] >>> 32);
-        int use = (int) g.keys[i];
-        if (id != prevId) {
-          u++;
-          g.rows[u] = id;
-          Arrays.fill(g.values, u * dim, (u + 1) * dim, 0.0);
-          prevId = id;
-        }
-        r = useRow[use];
-        double w = 1.0 / (off[r + 1] - off[r]);
-        int o = r * width + inputOffset[f];
-        for (int k = 0; k < dim; k++) {
-          g.values[u * dim + k] += w * dx[o + k];
+      int[] ids = b.ids[t];
+      int[] off = b.offsets[t];
+      g.begin(ids.length);
+      for (int r = 0; r < b.rows; r++) {
+        int from = off[r];
+        int to = off[r + 1];
+        double w = 1.0 / (to - from);
+        int o = r * width + inputOffset[t];
+        for (int i = from; i < to; i++) {
+          int base = g.slot(ids[i]) * dim;
+          for (int k = 0; k < dim; k++) {
+            g.values[base + k] += w * dx[o + k];
+          }
         }
       }
-      g.count = u + 1;
     }
     return grads;
-  }
-
-  private int[] useRowScratch = new int[64];
-
-  private int[] rowOfUse(int[] off, int rows, int uses) {
-    if (useRowScratch.length < uses) {
-      useRowScratch = new int[uses];
-    }
-    for (int r = 0; r < rows; r++) {
-      for (int i = off[r]; i < off[r + 1]; i++) {
-        useRowScratch[i] = r;
-      }
-    }
-    return useRowScratch;
   }
 
   /** Sum of squares of the row gradients plus the L2 term, for global-norm clipping. */
   public double squaredNorm(RowGradients[] g, double l2) {
     double s = 0;
-    for (int f = 0; f < g.length; f++) {
-      int dim = g[f].dim;
-      for (int i = 0; i < g[f].count; i++) {
-        int base = g[f].rows[i] * dim;
+    for (int t = 0; t < g.length; t++) {
+      int dim = g[t].dim;
+      for (int i = 0; i < g[t].count; i++) {
+        int base = g[t].rows[i] * dim;
         for (int k = 0; k < dim; k++) {
-          double v = g[f].values[i * dim + k] + (l2 == 0 ? 0 : l2 * access[f].get(base + k));
+          double w = l2 == 0 ? 0 : (f != null ? f[t][base + k] : d[t][base + k]);
+          double v = g[t].values[i * dim + k] + l2 * w;
           s += v * v;
         }
       }
@@ -263,8 +343,12 @@ public final class Embeddings {
 
   /** Applies the optimizer to the touched rows of every table. */
   public void update(Optimizer opt, RowGradients[] g, double scale) {
-    for (int f = 0; f < g.length; f++) {
-      opt.updateRows(access[f], stateAccess[f], g[f].rows, g[f].values, g[f].count, g[f].dim, scale);
+    for (int t = 0; t < g.length; t++) {
+      if (f != null) {
+        opt.updateRows(f[t], fs[t], g[t].rows, g[t].values, g[t].count, g[t].dim, scale);
+      } else {
+        opt.updateRows(d[t], ds[t], g[t].rows, g[t].values, g[t].count, g[t].dim, scale);
+      }
     }
   }
 }

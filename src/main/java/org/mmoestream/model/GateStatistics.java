@@ -29,11 +29,10 @@ public final class GateStatistics {
         weightSum[t][net.experts() == 1 ? 0 : t] += n;
         continue;
       }
-      double[] p = buf.gateProbabilities(g);
       for (int r = 0; r < n; r++) {
         double h = 0;
         for (int e = 0; e < experts; e++) {
-          double v = p[r * experts + e];
+          double v = buf.gateProbability(g, r, e);
           weightSum[t][e] += v;
           if (v > 0) {
             h -= v * Math.log(v);

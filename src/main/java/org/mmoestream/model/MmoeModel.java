@@ -146,7 +146,7 @@ public final class MmoeModel {
   /** Runs the forward pass; the returned buffers hold logits and gate probabilities. */
   public MmoeNetwork.Buffers forward(Batch b) {
     int n = b.rows * width;
-    if (input.length != n) {
+    if (input.length < n) {
       input = new double[n];
       inputGrad = new double[n];
     }
@@ -164,7 +164,7 @@ public final class MmoeModel {
    */
   public double computeGradients(Batch b, MmoeNetwork.Buffers buf) {
     int tasks = network.tasks();
-    if (dLogits.length != b.rows * tasks) {
+    if (dLogits.length < b.rows * tasks) {
       dLogits = new double[b.rows * tasks];
     }
     double loss = objective.evaluate(buf.logits(), b, dLogits, taskLoss);
@@ -230,19 +230,15 @@ public final class MmoeModel {
   }
 
   /** A copy of everything a prediction depends on, for keeping the best epoch. */
-  public record Parameters(INDArray dense, INDArray[] tables, double[][] denseStats) {}
+  public record Parameters(INDArray dense, Object tables, double[][] denseStats) {}
 
   public Parameters copyParameters() {
-    INDArray[] tables = new INDArray[embeddings.count()];
-    for (int f = 0; f < tables.length; f++) {
-      tables[f] = embeddings.table(f).dup();
-    }
     int nd = spec.features().dense().size();
     double[][] stats = new double[nd][];
     for (int i = 0; i < nd; i++) {
       stats[i] = new double[] {normalizer.count(i), normalizer.mean(i), normalizer.variance(i)};
     }
-    return new Parameters(network.params().dup(), tables, stats);
+    return new Parameters(network.params().dup(), embeddings.copyTables(), stats);
   }
 
   /**
@@ -254,9 +250,7 @@ public final class MmoeModel {
       throw new IllegalArgumentException("copyParametersFrom needs a model of the same spec");
     }
     network.params().assign(src.network.params());
-    for (int f = 0; f < embeddings.count(); f++) {
-      embeddings.table(f).assign(src.embeddings.table(f));
-    }
+    embeddings.copyTablesFrom(src.embeddings);
     for (int i = 0; i < spec.features().dense().size(); i++) {
       normalizer.set(i, src.normalizer.count(i), src.normalizer.mean(i), src.normalizer.variance(i));
     }
@@ -264,9 +258,7 @@ public final class MmoeModel {
 
   public void restoreParameters(Parameters p) {
     network.params().assign(p.dense());
-    for (int f = 0; f < p.tables().length; f++) {
-      embeddings.table(f).assign(p.tables()[f]);
-    }
+    embeddings.restoreTables(p.tables());
     for (int i = 0; i < p.denseStats().length; i++) {
       normalizer.set(i, p.denseStats()[i][0], p.denseStats()[i][1], p.denseStats()[i][2]);
     }

@@ -1,5 +1,6 @@
 package org.mmoestream.model;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -12,10 +13,41 @@ import org.nd4j.linalg.factory.Nd4j;
  * g^k(x)_i f_i(x)) (MMoE paper, Eq. 5-6). OMoE shares one gate; shared-bottom is one expert with a
  * fixed weight of 1; single-task gives each task its own expert.
  *
- * <p>All dense parameters live in one flat ND4J buffer ({@link #params()}), gradients in another of
- * the same layout; both are the primitive arrays that state backends and snapshots store.
+ * <p>All dense parameters live in one flat buffer ({@link #params()}), gradients in another of the
+ * same layout; both are the primitive arrays that state backends and snapshots store. The layout
+ * puts the first layer of every expert and every gate (all of which read x) next to each other, so
+ * that they form one [sum of widths, input] matrix: the forward pass computes all of them in one
+ * product, and the backward pass their weight gradients in one and dLoss/dx in one, as PyTorch's
+ * batched experts do. Deeper layers and towers are a product each. Products run on OpenBLAS
+ * ({@link Blas}) over native buffers; biases, ReLU, softmax and the mixture run over heap copies.
+ *
+ * <p>Buffers hold a capacity of rows: a batch of any size up to it reuses them (scoring's
+ * micro-batches vary in size), so no step allocates.
  */
 public final class MmoeNetwork {
+
+  /** One fully connected layer: weight [out, in] and optional bias [out] in the flat buffers. */
+  private record Layer(ParamLayout.Entry weight, ParamLayout.Entry bias, boolean relu, int index) {
+    int in() {
+      return weight.cols();
+    }
+
+    int out() {
+      return weight.rows();
+    }
+  }
+
+  /**
+   * A chain of layers: an expert (ReLU layers), a gate (ReLU hidden layers, then a linear layer
+   * whose softmax over the experts is the gate), or a tower (ReLU hidden layers, then one linear
+   * output unit). Experts and gates read x; their first layer is the block of columns [{@code
+   * col}, col + width) of the bottom product.
+   */
+  private record Chain(Layer[] layers, boolean softmax, int col) {
+    Layer last() {
+      return layers[layers.length - 1];
+    }
+  }
 
   private final Architecture arch;
   private final int inputDim;
@@ -23,16 +55,49 @@ public final class MmoeNetwork {
   private final int experts;
   private final DataType type;
   private final ParamLayout layout = new ParamLayout();
+  /** Entries in the order of initialization (expert by expert, gates, towers), kept from the old layout. */
+  private final List<ParamLayout.Entry> initOrder = new ArrayList<>();
   private final INDArray params;
   private final INDArray grads;
   private final NdAccess paramAcc;
   private final NdAccess gradAcc;
-  private final Dense[][] expertLayers;
-  private final Dense[][] gateLayers;
-  private final Dense[][] towerLayers;
+  private final Blas.Ptr paramPtr;
+  private final Blas.Ptr gradPtr;
+  private final Chain[] expertChains;
+  private final Chain[] gateChains;
+  private final Chain[] towerChains;
   private final int[] gateOfTask;
   private final int[] expertOfTask;
+  /** Width of the bottom product (first layers of experts and gates) and its weights' offset. */
+  private final int bottomWidth;
+  private final int bottomOffset;
+  private final int mixWidth;
+  /** Doubles per chunk of an element-wise pass (two such arrays stay in L1 and L2). */
+  private static final int CHUNK = 4096;
+  /** Rows per chunk of the mixture's passes. */
+  private static final int MIX_ROWS = 16;
+  private final List<Layer> allLayers = new ArrayList<>();
+  /** Per layer (by index): its bias, read once per pass, and its bias gradient. */
+  private double[][] biases;
+  private double[][] biasGrads;
+  /** The first layers of experts and gates, in column order, and their columns in the bottom product. */
+  private final Layer[] bottomLayers;
+  private final int[] bottomCols;
+  /** Whether a one-layer expert or gate feeds the mixture straight from the bottom product. */
+  private final boolean bottomInMix;
+  private final double[] sa;
+  private final double[] sb;
+  private final double[] mixBottom;
+  private final double[] mixBottomD;
+  private final double[][] mixExpert;
+  private final double[][] mixGate;
+  private final double[][] mixDe;
+  private final double[][] mixDp;
+  private final double[] mixDz;
   private Buffers buf;
+
+  /** A tensor to be laid out: name, shape, whether it is a weight. */
+  private record Tensor(String name, int rows, int cols, boolean weight) {}
 
   /** Builds the layout for {@code taskNames} and allocates zeroed parameters. */
   public MmoeNetwork(Architecture arch, int inputDim, List<String> taskNames, DataType type) {
@@ -61,78 +126,149 @@ public final class MmoeNetwork {
       gateOfTask[t] = gates == 0 ? -1 : Math.min(t, gates - 1);
       expertOfTask[t] = arch.variant() == Variant.SINGLE_TASK ? t : 0;
     }
-    // Layout first (offsets), then the buffers, then the layers holding views into them.
-    ParamLayout.Entry[][][] expertEntries = new ParamLayout.Entry[experts][][];
+    // The tensors in their logical order; the first layers of experts and gates go first in memory.
+    List<List<Tensor>> expertT = new ArrayList<>();
     for (int e = 0; e < experts; e++) {
-      expertEntries[e] = mlpEntries("expert." + e + ".layer.", inputDim, arch.expertHidden());
+      expertT.add(mlp("expert." + e + ".layer.", inputDim, arch.expertHidden()));
     }
-    ParamLayout.Entry[][][] gateEntries = new ParamLayout.Entry[gates][][];
+    String[] gateName = new String[gates];
+    List<List<Tensor>> gateT = new ArrayList<>();
     for (int g = 0; g < gates; g++) {
-      String name = arch.variant() == Variant.OMOE ? "shared" : taskNames.get(g);
-      ParamLayout.Entry[][] hidden =
-          mlpEntries("gate." + name + ".layer.", inputDim, arch.gateHidden());
-      int width = arch.gateHidden().isEmpty() ? inputDim : last(arch.gateHidden());
-      gateEntries[g] = append(hidden, layout.addWeight("gate." + name + ".weight", experts, width), null);
+      gateName[g] = arch.variant() == Variant.OMOE ? "shared" : taskNames.get(g);
+      List<Tensor> t = mlp("gate." + gateName[g] + ".layer.", inputDim, arch.gateHidden());
+      t.add(new Tensor("gate." + gateName[g] + ".weight", experts,
+          arch.gateHidden().isEmpty() ? inputDim : last(arch.gateHidden()), true));
+      gateT.add(t);
     }
-    int mixWidth = last(arch.expertHidden());
-    ParamLayout.Entry[][][] towerEntries = new ParamLayout.Entry[tasks][][];
+    mixWidth = last(arch.expertHidden());
+    List<List<Tensor>> towerT = new ArrayList<>();
     for (int t = 0; t < tasks; t++) {
       String p = "tower." + taskNames.get(t) + ".";
-      ParamLayout.Entry[][] hidden = mlpEntries(p + "layer.", mixWidth, arch.towerHidden());
-      int width = arch.towerHidden().isEmpty() ? mixWidth : last(arch.towerHidden());
-      towerEntries[t] =
-          append(hidden, layout.addWeight(p + "out.weight", 1, width), layout.addBias(p + "out.bias", 1));
+      List<Tensor> l = mlp(p + "layer.", mixWidth, arch.towerHidden());
+      l.add(new Tensor(p + "out.weight", 1, arch.towerHidden().isEmpty() ? mixWidth : last(arch.towerHidden()), true));
+      l.add(new Tensor(p + "out.bias", 1, 1, false));
+      towerT.add(l);
     }
+    List<Tensor> logical = new ArrayList<>();
+    List<Tensor> bottom = new ArrayList<>();
+    for (List<Tensor> chain : expertT) {
+      bottom.add(chain.get(0));
+      logical.addAll(chain);
+    }
+    for (List<Tensor> chain : gateT) {
+      bottom.add(chain.get(0));
+      logical.addAll(chain);
+    }
+    towerT.forEach(logical::addAll);
+    int width = 0;
+    for (Tensor t : bottom) {
+      add(t);
+      width += t.rows();
+    }
+    for (Tensor t : logical) {
+      if (!bottom.contains(t)) {
+        add(t);
+      }
+    }
+    for (Tensor t : logical) {
+      initOrder.add(layout.get(t.name()));
+    }
+    bottomWidth = width;
+    bottomOffset = layout.get(bottom.get(0).name()).offset();
     params = Nd4j.zeros(type, layout.size());
     grads = Nd4j.zeros(type, layout.size());
     paramAcc = NdAccess.of(params);
     gradAcc = NdAccess.of(grads);
-    expertLayers = layers(expertEntries, false);
-    gateLayers = layers(gateEntries, true);
-    towerLayers = layers(towerEntries, true);
+    paramPtr = new Blas.Ptr(params);
+    gradPtr = new Blas.Ptr(grads);
+    int col = 0;
+    expertChains = new Chain[experts];
+    for (int e = 0; e < experts; e++) {
+      expertChains[e] = new Chain(layers(expertT.get(e), false), false, col);
+      col += expertChains[e].layers[0].out();
+    }
+    gateChains = new Chain[gates];
+    for (int g = 0; g < gates; g++) {
+      gateChains[g] = new Chain(layers(gateT.get(g), true), true, col);
+      col += gateChains[g].layers[0].out();
+    }
+    towerChains = new Chain[tasks];
+    for (int t = 0; t < tasks; t++) {
+      towerChains[t] = new Chain(layers(towerT.get(t), true), false, -1);
+    }
+    biases = new double[allLayers.size()][];
+    biasGrads = new double[allLayers.size()][];
+    int widest = 0;
+    for (Layer l : allLayers) {
+      biases[l.index()] = new double[l.out()];
+      biasGrads[l.index()] = new double[l.out()];
+      widest = Math.max(widest, Math.max(l.out(), l.in()));
+    }
+    bottomLayers = new Layer[experts + gates];
+    bottomCols = new int[experts + gates];
+    boolean one = false;
+    for (int i = 0; i < experts + gates; i++) {
+      Chain c = i < experts ? expertChains[i] : gateChains[i - experts];
+      bottomLayers[i] = c.layers[0];
+      bottomCols[i] = c.col;
+      one |= c.layers.length == 1;
+    }
+    bottomInMix = one;
+    int scratch = Math.max(Math.max(CHUNK, widest), Math.max(bottomWidth, MIX_ROWS * mixWidth));
+    sa = new double[scratch];
+    sb = new double[scratch];
+    mixBottom = new double[MIX_ROWS * bottomWidth];
+    mixBottomD = new double[MIX_ROWS * bottomWidth];
+    mixExpert = new double[experts][MIX_ROWS * mixWidth];
+    mixDe = new double[experts][MIX_ROWS * mixWidth];
+    mixGate = new double[gates][MIX_ROWS * experts];
+    mixDp = new double[gates][MIX_ROWS * experts];
+    mixDz = new double[MIX_ROWS * experts];
   }
 
-  private ParamLayout.Entry[][] mlpEntries(String prefix, int in, List<Integer> widths) {
-    ParamLayout.Entry[][] out = new ParamLayout.Entry[widths.size()][];
+  private void add(Tensor t) {
+    if (t.weight()) {
+      layout.addWeight(t.name(), t.rows(), t.cols());
+    } else {
+      layout.addBias(t.name(), t.rows());
+    }
+  }
+
+  /** weight, bias, weight, bias ... of a ReLU MLP. */
+  private static List<Tensor> mlp(String prefix, int in, List<Integer> widths) {
+    List<Tensor> out = new ArrayList<>();
     for (int j = 0; j < widths.size(); j++) {
-      out[j] =
-          new ParamLayout.Entry[] {
-            layout.addWeight(prefix + j + ".weight", widths.get(j), in),
-            layout.addBias(prefix + j + ".bias", widths.get(j))
-          };
+      out.add(new Tensor(prefix + j + ".weight", widths.get(j), in, true));
+      out.add(new Tensor(prefix + j + ".bias", widths.get(j), 1, false));
       in = widths.get(j);
     }
     return out;
   }
 
-  private static ParamLayout.Entry[][] append(
-      ParamLayout.Entry[][] hidden, ParamLayout.Entry w, ParamLayout.Entry b) {
-    ParamLayout.Entry[][] all = java.util.Arrays.copyOf(hidden, hidden.length + 1);
-    all[hidden.length] = new ParamLayout.Entry[] {w, b};
-    return all;
-  }
-
-  /** Layers use ReLU, except the last of each chain when {@code linearLast} (gates, towers). */
-  private Dense[][] layers(ParamLayout.Entry[][][] entries, boolean linearLast) {
-    Dense[][] out = new Dense[entries.length][];
-    for (int i = 0; i < entries.length; i++) {
-      int n = entries[i].length;
-      out[i] = new Dense[n];
-      for (int j = 0; j < n; j++) {
-        boolean relu = !(linearLast && j == n - 1);
-        out[i][j] = new Dense(entries[i][j][0], entries[i][j][1], relu, params, grads);
+  /** The layers of a chain's tensors; all ReLU except the last when {@code linearLast}. */
+  private Layer[] layers(List<Tensor> tensors, boolean linearLast) {
+    List<Layer> out = new ArrayList<>();
+    for (int i = 0; i < tensors.size(); i++) {
+      ParamLayout.Entry w = layout.get(tensors.get(i).name());
+      ParamLayout.Entry b = null;
+      if (i + 1 < tensors.size() && !tensors.get(i + 1).weight()) {
+        b = layout.get(tensors.get(++i).name());
       }
+      boolean relu = !(linearLast && i == tensors.size() - 1);
+      Layer l = new Layer(w, b, relu, allLayers.size());
+      allLayers.add(l);
+      out.add(l);
     }
-    return out;
+    return out.toArray(new Layer[0]);
   }
 
   private static int last(List<Integer> widths) {
     return widths.get(widths.size() - 1);
   }
 
-  /** Glorot-uniform weights, zero biases, drawn in layout order from {@code seed}. */
+  /** Glorot-uniform weights, zero biases, drawn expert by expert, then gates and towers, from {@code rnd}. */
   public void initialize(SplittableRandom rnd) {
-    for (ParamLayout.Entry e : layout.entries()) {
+    for (ParamLayout.Entry e : initOrder) {
       double a = e.weight() ? Math.sqrt(6.0 / (e.rows() + e.cols())) : 0;
       for (int i = 0; i < e.size(); i++) {
         paramAcc.set(e.offset() + i, e.weight() ? (rnd.nextDouble() * 2 - 1) * a : 0);
@@ -171,7 +307,7 @@ public final class MmoeNetwork {
 
   /** Number of softmax gates (tasks for MMoE, 1 for OMoE, 0 otherwise). */
   public int gates() {
-    return gateLayers.length;
+    return gateChains.length;
   }
 
   /** Gate used by task {@code t}, or -1 when its mixture is fixed. */
@@ -183,55 +319,75 @@ public final class MmoeNetwork {
     return type;
   }
 
-  /** The buffers for a batch of {@code rows}; reused while the batch size stays the same. */
+  /** The buffers for a batch of {@code rows}; reused while they have the capacity. */
   public Buffers buffers(int rows) {
-    if (buf == null || buf.rows != rows) {
-      buf = new Buffers(rows);
+    if (buf == null || buf.capacity < rows) {
+      buf = new Buffers(Math.max(rows, buf == null ? 0 : buf.capacity));
     }
+    buf.rows = rows;
     return buf;
   }
 
-  /** Activations and gradients of one batch size. Callers fill {@link #x} and read {@link #dx}. */
+  /** Output and gradient of a chain layer outside the bottom product, [capacity, width] each. */
+  private final class LayerBuf {
+    /** Pre-activations from the product, then activations. */
+    final Mat out;
+    /** dLoss/dActivation from the next product, then dLoss/dPreactivation. */
+    final Mat dz;
+
+    LayerBuf(int capacity, int width) {
+      out = new Mat(type, capacity, width);
+      dz = new Mat(type, capacity, width);
+    }
+  }
+
+  /**
+   * Activations and gradients of up to {@code capacity} rows, all in native matrices of the model's
+   * data type (so float32 models keep float32 activations); element-wise passes read them a chunk
+   * of rows at a time into double scratch arrays. Callers fill x and read dx.
+   */
   public final class Buffers {
-    final int rows;
+    final int capacity;
+    int rows;
     final Mat x;
     final Mat dx;
-    final Dense.Buffers[][] exp;
-    final Dense.Buffers[][] gate;
-    final Dense.Buffers[][] tower;
+    /** The bottom product: pre-activations, then activations of every expert's and gate's first layer. */
+    final Mat bottom;
+    final Mat bottomDz;
+    final LayerBuf[][] expertBufs;
+    final LayerBuf[][] gateBufs;
+    final LayerBuf[][] towerBufs;
     final Mat[] mix;
-    final Mat[] dmixNd;
-    final double[][] mixAct;
-    final double[][] dmix;
-    final double[][] dprob;
+    final Mat[] dmix;
     final double[] logits;
+    /** One value per row: a tower's output or its gradient. */
+    final double[] column;
 
-    Buffers(int rows) {
-      this.rows = rows;
-      x = new Mat(type, rows, inputDim);
-      dx = new Mat(type, rows, inputDim);
-      exp = layerBuffers(expertLayers, rows);
-      gate = layerBuffers(gateLayers, rows);
-      tower = layerBuffers(towerLayers, rows);
-      int h = last(arch.expertHidden());
+    Buffers(int capacity) {
+      this.capacity = capacity;
+      x = new Mat(type, capacity, inputDim);
+      dx = new Mat(type, capacity, inputDim);
+      bottom = new Mat(type, capacity, bottomWidth);
+      bottomDz = new Mat(type, capacity, bottomWidth);
+      expertBufs = chainBufs(expertChains, capacity, 1);
+      gateBufs = chainBufs(gateChains, capacity, 1);
+      towerBufs = chainBufs(towerChains, capacity, 0);
       mix = new Mat[tasks];
-      dmixNd = new Mat[tasks];
-      mixAct = new double[tasks][rows * h];
-      dmix = new double[tasks][rows * h];
+      dmix = new Mat[tasks];
       for (int t = 0; t < tasks; t++) {
-        mix[t] = new Mat(type, rows, h);
-        dmixNd[t] = new Mat(type, rows, h);
+        mix[t] = new Mat(type, capacity, mixWidth);
+        dmix[t] = new Mat(type, capacity, mixWidth);
       }
-      dprob = new double[gateLayers.length][rows * experts];
-      logits = new double[rows * tasks];
+      logits = new double[capacity * tasks];
+      column = new double[capacity];
     }
 
-    private Dense.Buffers[][] layerBuffers(Dense[][] layers, int rows) {
-      Dense.Buffers[][] out = new Dense.Buffers[layers.length][];
-      for (int i = 0; i < layers.length; i++) {
-        out[i] = new Dense.Buffers[layers[i].length];
-        for (int j = 0; j < layers[i].length; j++) {
-          out[i][j] = layers[i][j].buffers(type, rows);
+    private LayerBuf[][] chainBufs(Chain[] chains, int capacity, int from) {
+      LayerBuf[][] out = new LayerBuf[chains.length][];
+      for (int c = 0; c < chains.length; c++) {
+        out[c] = new LayerBuf[chains[c].layers.length];
+        for (int j = from; j < out[c].length; j++) {
+          out[c][j] = new LayerBuf(capacity, chains[c].layers[j].out());
         }
       }
       return out;
@@ -243,12 +399,12 @@ public final class MmoeNetwork {
 
     /** Writes the model input, [rows, inputDim] row-major. */
     public void setInput(double[] values) {
-      x.write(values);
+      x.write(rows, values);
     }
 
     /** Reads dLoss/dInput after {@link #backward}. */
     public void readInputGradient(double[] dst) {
-      dx.read(dst);
+      dx.read(rows, dst);
     }
 
     /** Logits [rows, tasks] row-major after {@link #forward}. */
@@ -256,76 +412,219 @@ public final class MmoeNetwork {
       return logits;
     }
 
-    /** Gate probabilities [rows, experts] of gate {@code g} after {@link #forward}. */
-    public double[] gateProbabilities(int g) {
-      Dense.Buffers[] gb = gate[g];
-      return gb[gb.length - 1].act;
+    /** The probability gate {@code g} gives expert {@code e} on row {@code r}, after {@link #forward}. */
+    public double gateProbability(int g, int r, int e) {
+      Chain c = gateChains[g];
+      return c.layers.length == 1 ? bottom.acc.get(r * bottomWidth + c.col + e)
+          : gateBufs[g][c.layers.length - 1].out.acc.get(r * experts + e);
     }
+  }
+
+  /** Rows per chunk of an element-wise pass over rows of width {@code width}. */
+  private static int chunkRows(int width) {
+    return Math.max(1, CHUNK / width);
   }
 
   /** Forward pass on {@code b.x}; fills the logits and keeps what the backward pass needs. */
   public void forward(Buffers b) {
     int rows = b.rows;
+    readBiases();
+    // One product for the first layer of every expert and gate.
+    Blas.gemm(false, true, rows, bottomWidth, inputDim, 1, b.x.ptr, 0, inputDim, paramPtr, bottomOffset, inputDim,
+        0, b.bottom.ptr, 0, bottomWidth);
+    activateBottom(b);
     for (int e = 0; e < experts; e++) {
-      chainForward(expertLayers[e], b.exp[e], b.x.nd);
+      chainForwardFromBottom(expertChains[e], b.expertBufs[e], b);
     }
-    for (int g = 0; g < gateLayers.length; g++) {
-      Dense.Buffers[] gb = b.gate[g];
-      chainForward(gateLayers[g], gb, b.x.nd);
-      softmaxRows(gb[gb.length - 1].act, rows, experts);
+    for (int g = 0; g < gateChains.length; g++) {
+      chainForwardFromBottom(gateChains[g], b.gateBufs[g], b);
     }
-    int last = arch.expertHidden().size() - 1;
-    int h = last(arch.expertHidden());
+    mixForward(b);
     for (int t = 0; t < tasks; t++) {
-      double[] m = b.mixAct[t];
-      int g = gateOfTask[t];
-      if (g < 0) {
-        System.arraycopy(b.exp[expertOfTask[t]][last].act, 0, m, 0, rows * h);
-      } else {
-        double[] p = b.gateProbabilities(g);
-        java.util.Arrays.fill(m, 0);
-        for (int e = 0; e < experts; e++) {
-          double[] he = b.exp[e][last].act;
-          for (int r = 0; r < rows; r++) {
-            double w = p[r * experts + e];
-            int o = r * h;
-            for (int k = 0; k < h; k++) {
-              m[o + k] += w * he[o + k];
-            }
+      Chain c = towerChains[t];
+      LayerBuf[] lb = b.towerBufs[t];
+      Mat in = b.mix[t];
+      for (int j = 0; j < c.layers.length; j++) {
+        Layer l = c.layers[j];
+        Blas.gemm(false, true, rows, l.out(), l.in(), 1, in.ptr, 0, l.in(), paramPtr, l.weight().offset(), l.in(), 0,
+            lb[j].out.ptr, 0, l.out());
+        activate(lb[j].out, rows, l, false);
+        in = lb[j].out;
+      }
+      lb[c.layers.length - 1].out.read(rows, b.column);
+      for (int r = 0; r < rows; r++) {
+        b.logits[r * tasks + t] = b.column[r];
+      }
+    }
+  }
+
+  /** Layers 1.. of an expert or gate chain, the first one reading its block of the bottom product. */
+  private void chainForwardFromBottom(Chain c, LayerBuf[] lb, Buffers b) {
+    int rows = b.rows;
+    for (int j = 1; j < c.layers.length; j++) {
+      Layer l = c.layers[j];
+      Blas.Ptr in = j == 1 ? b.bottom.ptr : lb[j - 1].out.ptr;
+      long inOff = j == 1 ? c.col : 0;
+      int ld = j == 1 ? bottomWidth : l.in();
+      Blas.gemm(false, true, rows, l.out(), l.in(), 1, in, inOff, ld, paramPtr, l.weight().offset(), l.in(), 0,
+          lb[j].out.ptr, 0, l.out());
+      activate(lb[j].out, rows, l, c.softmax && j == c.layers.length - 1);
+    }
+  }
+
+  /** Bias and ReLU (or the row softmax of a gate's last layer) over a layer's output, in place. */
+  private void activate(Mat m, int rows, Layer l, boolean softmax) {
+    int w = l.out();
+    int cr = chunkRows(w);
+    double[] bias = biases[l.index];
+    for (int r0 = 0; r0 < rows; r0 += cr) {
+      int n = Math.min(cr, rows - r0);
+      m.acc.read(r0 * w, sa, 0, n * w);
+      for (int r = 0; r < n; r++) {
+        if (softmax) {
+          softmaxRow(sa, r * w, w);
+        } else {
+          activateRow(sa, r * w, bias, w, l.relu());
+        }
+      }
+      m.acc.write(r0 * w, sa, 0, n * w);
+    }
+  }
+
+  /** {@link #activate} over the bottom product, block by block. */
+  private void activateBottom(Buffers b) {
+    int rows = b.rows;
+    int cr = chunkRows(bottomWidth);
+    for (int r0 = 0; r0 < rows; r0 += cr) {
+      int n = Math.min(cr, rows - r0);
+      b.bottom.acc.read(r0 * bottomWidth, sa, 0, n * bottomWidth);
+      for (int r = 0; r < n; r++) {
+        int o = r * bottomWidth;
+        for (Chain c : expertChains) {
+          Layer l = c.layers[0];
+          activateRow(sa, o + c.col, biases[l.index], l.out(), l.relu());
+        }
+        for (Chain c : gateChains) {
+          Layer l = c.layers[0];
+          if (c.layers.length == 1) {
+            softmaxRow(sa, o + c.col, l.out());
+          } else {
+            activateRow(sa, o + c.col, biases[l.index], l.out(), l.relu());
           }
         }
       }
-      b.mix[t].write(m);
-      Dense.Buffers[] tb = b.tower[t];
-      chainForward(towerLayers[t], tb, b.mix[t].nd);
-      double[] z = tb[tb.length - 1].act;
-      for (int r = 0; r < rows; r++) {
-        b.logits[r * tasks + t] = z[r];
+      b.bottom.acc.write(r0 * bottomWidth, sa, 0, n * bottomWidth);
+    }
+  }
+
+  private static void activateRow(double[] a, int o, double[] bias, int w, boolean relu) {
+    if (relu) {
+      for (int j = 0; j < w; j++) {
+        // Branch-free: the sign of an activation is unpredictable, a branch mispredicts half the time.
+        a[o + j] = Math.max(a[o + j] + bias[j], 0.0);
+      }
+    } else {
+      for (int j = 0; j < w; j++) {
+        a[o + j] += bias[j];
       }
     }
   }
 
-  private void chainForward(Dense[] layers, Dense.Buffers[] bufs, INDArray in) {
-    for (int j = 0; j < layers.length; j++) {
-      layers[j].forward(in, bufs[j], paramAcc);
-      in = bufs[j].out.nd;
+  private static void softmaxRow(double[] a, int o, int cols) {
+    double max = Double.NEGATIVE_INFINITY;
+    for (int k = 0; k < cols; k++) {
+      max = Math.max(max, a[o + k]);
+    }
+    double sum = 0;
+    for (int k = 0; k < cols; k++) {
+      a[o + k] = Math.exp(a[o + k] - max);
+      sum += a[o + k];
+    }
+    for (int k = 0; k < cols; k++) {
+      a[o + k] /= sum;
     }
   }
 
-  private static void softmaxRows(double[] a, int rows, int cols) {
-    for (int r = 0; r < rows; r++) {
-      int o = r * cols;
-      double max = Double.NEGATIVE_INFINITY;
-      for (int k = 0; k < cols; k++) {
-        max = Math.max(max, a[o + k]);
+  /** Reads every layer's bias (zeros without one) from the parameters, once per pass. */
+  private void readBiases() {
+    for (Layer l : allLayers) {
+      if (l.bias() != null) {
+        paramAcc.read(l.bias().offset(), biases[l.index], 0, l.out());
       }
-      double sum = 0;
-      for (int k = 0; k < cols; k++) {
-        a[o + k] = Math.exp(a[o + k] - max);
-        sum += a[o + k];
+    }
+  }
+
+  /**
+   * A chunk of rows of the inputs of the mixture: the bottom activations (gates and experts of one
+   * layer), and the outputs of deeper experts and gates; {@code *Col} and {@code *Ld} say where a
+   * row of each lies in its scratch array.
+   */
+  private void loadMixInputs(Buffers b, int r0, int n) {
+    if (bottomInMix) {
+      b.bottom.acc.read(r0 * bottomWidth, mixBottom, 0, n * bottomWidth);
+    }
+    for (int e = 0; e < experts; e++) {
+      Chain c = expertChains[e];
+      if (c.layers.length > 1) {
+        b.expertBufs[e][c.layers.length - 1].out.acc.read(r0 * mixWidth, mixExpert[e], 0, n * mixWidth);
       }
-      for (int k = 0; k < cols; k++) {
-        a[o + k] /= sum;
+    }
+    for (int g = 0; g < gateChains.length; g++) {
+      Chain c = gateChains[g];
+      if (c.layers.length > 1) {
+        b.gateBufs[g][c.layers.length - 1].out.acc.read(r0 * experts, mixGate[g], 0, n * experts);
+      }
+    }
+  }
+
+  /** Row {@code r} of the chunk: where expert e's output starts, in {@link #expertRow}. */
+  private int expertOff(int e, int r) {
+    Chain c = expertChains[e];
+    return c.layers.length == 1 ? r * bottomWidth + c.col : r * mixWidth;
+  }
+
+  private double[] expertRow(int e) {
+    return expertChains[e].layers.length == 1 ? mixBottom : mixExpert[e];
+  }
+
+  private int gateOff(int g, int r) {
+    Chain c = gateChains[g];
+    return c.layers.length == 1 ? r * bottomWidth + c.col : r * experts;
+  }
+
+  private double[] gateRow(int g) {
+    return gateChains[g].layers.length == 1 ? mixBottom : mixGate[g];
+  }
+
+  /** m_t = sum_e g_t(x)_e f_e(x) for every task, a chunk of rows at a time. */
+  private void mixForward(Buffers b) {
+    int rows = b.rows;
+    int h = mixWidth;
+    for (int r0 = 0; r0 < rows; r0 += MIX_ROWS) {
+      int n = Math.min(MIX_ROWS, rows - r0);
+      loadMixInputs(b, r0, n);
+      for (int t = 0; t < tasks; t++) {
+        int g = gateOfTask[t];
+        for (int r = 0; r < n; r++) {
+          int o = r * h;
+          if (g < 0) {
+            int e = expertOfTask[t];
+            System.arraycopy(expertRow(e), expertOff(e, r), sa, o, h);
+            continue;
+          }
+          double[] p = gateRow(g);
+          int po = gateOff(g, r);
+          java.util.Arrays.fill(sa, o, o + h, 0.0);
+          for (int e = 0; e < experts; e++) {
+            double w = p[po + e];
+            double[] he = expertRow(e);
+            int s = expertOff(e, r);
+            for (int k = 0; k < h; k++) {
+              sa[o + k] += w * he[s + k];
+            }
+          }
+        }
+        b.mix[t].acc.write(r0 * h, sa, 0, n * h);
       }
     }
   }
@@ -336,87 +635,216 @@ public final class MmoeNetwork {
    */
   public void backward(Buffers b, double[] dLogits) {
     int rows = b.rows;
-    int last = arch.expertHidden().size() - 1;
-    int h = last(arch.expertHidden());
+    // Towers, down to dLoss/dMixture.
     for (int t = 0; t < tasks; t++) {
-      Dense.Buffers[] tb = b.tower[t];
-      double[] d = tb[tb.length - 1].dact;
+      Chain c = towerChains[t];
+      LayerBuf[] lb = b.towerBufs[t];
       for (int r = 0; r < rows; r++) {
-        d[r] = dLogits[r * tasks + t];
+        b.column[r] = dLogits[r * tasks + t];
       }
-      chainBackward(towerLayers[t], tb, b.mix[t].nd, b.dmixNd[t].nd, 0.0);
-      b.dmixNd[t].read(b.dmix[t]);
+      lb[c.layers.length - 1].dz.write(rows, b.column);
+      for (int j = c.layers.length - 1; j >= 0; j--) {
+        Layer l = c.layers[j];
+        maskAndBiasGradient(lb[j].dz, lb[j].out, rows, l);
+        Mat in = j == 0 ? b.mix[t] : lb[j - 1].out;
+        Blas.gemm(true, false, l.out(), l.in(), rows, 1, lb[j].dz.ptr, 0, l.out(), in.ptr, 0, l.in(), 0, gradPtr,
+            l.weight().offset(), l.in());
+        Mat target = j == 0 ? b.dmix[t] : lb[j - 1].dz;
+        Blas.gemm(false, false, rows, l.in(), l.out(), 1, lb[j].dz.ptr, 0, l.out(), paramPtr, l.weight().offset(),
+            l.in(), 0, target.ptr, 0, l.in());
+      }
     }
+    mixBackward(b);
+    // Chains with layers after the bottom one, down to their block of the bottom gradient.
     for (int e = 0; e < experts; e++) {
-      java.util.Arrays.fill(b.exp[e][last].dact, 0);
-    }
-    for (double[] dp : b.dprob) {
-      java.util.Arrays.fill(dp, 0);
-    }
-    for (int t = 0; t < tasks; t++) {
-      double[] dm = b.dmix[t];
-      int g = gateOfTask[t];
-      if (g < 0) {
-        double[] de = b.exp[expertOfTask[t]][last].dact;
-        for (int i = 0; i < rows * h; i++) {
-          de[i] += dm[i];
-        }
-        continue;
+      if (expertChains[e].layers.length > 1) {
+        chainBackwardToBottom(expertChains[e], b.expertBufs[e], b);
       }
-      double[] p = b.gateProbabilities(g);
-      double[] dp = b.dprob[g];
+    }
+    for (int g = 0; g < gateChains.length; g++) {
+      if (gateChains[g].layers.length > 1) {
+        chainBackwardToBottom(gateChains[g], b.gateBufs[g], b);
+      }
+    }
+    bottomMaskAndBiasGradient(b);
+    // One product for the weight gradients of every first layer, one for dLoss/dx.
+    Blas.gemm(true, false, bottomWidth, inputDim, rows, 1, b.bottomDz.ptr, 0, bottomWidth, b.x.ptr, 0, inputDim, 0,
+        gradPtr, bottomOffset, inputDim);
+    Blas.gemm(false, false, rows, inputDim, bottomWidth, 1, b.bottomDz.ptr, 0, bottomWidth, paramPtr, bottomOffset,
+        inputDim, 0, b.dx.ptr, 0, inputDim);
+  }
+
+  /**
+   * The mixture's backward, a chunk of rows at a time: dLoss/d(expert outputs) and, through each
+   * gate's softmax, dLoss/d(gate logits), written where the next step reads them: the bottom
+   * gradient's block of a one-layer expert or gate, or the last layer's {@code dz} of a deeper one.
+   * Every block of the bottom gradient is written (zeros for deeper chains, whose own backward
+   * overwrites them).
+   */
+  private void mixBackward(Buffers b) {
+    int rows = b.rows;
+    int h = mixWidth;
+    for (int r0 = 0; r0 < rows; r0 += MIX_ROWS) {
+      int n = Math.min(MIX_ROWS, rows - r0);
+      loadMixInputs(b, r0, n);
+      java.util.Arrays.fill(mixBottomD, 0, n * bottomWidth, 0.0);
       for (int e = 0; e < experts; e++) {
-        double[] he = b.exp[e][last].act;
-        double[] de = b.exp[e][last].dact;
-        for (int r = 0; r < rows; r++) {
-          double w = p[r * experts + e];
+        java.util.Arrays.fill(mixDe[e], 0, n * h, 0.0);
+      }
+      for (int g = 0; g < gateChains.length; g++) {
+        java.util.Arrays.fill(mixDp[g], 0, n * experts, 0.0);
+      }
+      for (int t = 0; t < tasks; t++) {
+        b.dmix[t].acc.read(r0 * h, sa, 0, n * h);
+        int g = gateOfTask[t];
+        for (int r = 0; r < n; r++) {
           int o = r * h;
-          double dot = 0;
-          for (int k = 0; k < h; k++) {
-            dot += dm[o + k] * he[o + k];
-            de[o + k] += w * dm[o + k];
+          if (g < 0) {
+            double[] de = mixDe[expertOfTask[t]];
+            for (int k = 0; k < h; k++) {
+              de[o + k] += sa[o + k];
+            }
+            continue;
           }
-          dp[r * experts + e] += dot;
+          double[] p = gateRow(g);
+          int po = gateOff(g, r);
+          for (int e = 0; e < experts; e++) {
+            double w = p[po + e];
+            double[] he = expertRow(e);
+            int s = expertOff(e, r);
+            double[] de = mixDe[e];
+            double dot = 0;
+            for (int k = 0; k < h; k++) {
+              dot += sa[o + k] * he[s + k];
+              de[o + k] += w * sa[o + k];
+            }
+            mixDp[g][r * experts + e] += dot;
+          }
         }
       }
-    }
-    double beta = 0.0;
-    for (int e = 0; e < experts; e++) {
-      chainBackward(expertLayers[e], b.exp[e], b.x.nd, b.dx.nd, beta);
-      beta = 1.0;
-    }
-    for (int g = 0; g < gateLayers.length; g++) {
-      Dense.Buffers[] gb = b.gate[g];
-      double[] p = gb[gb.length - 1].act;
-      double[] dz = gb[gb.length - 1].dact;
-      double[] dp = b.dprob[g];
-      for (int r = 0; r < rows; r++) {
-        int o = r * experts;
-        double s = 0;
-        for (int k = 0; k < experts; k++) {
-          s += p[o + k] * dp[o + k];
-        }
-        for (int k = 0; k < experts; k++) {
-          dz[o + k] = p[o + k] * (dp[o + k] - s);
+      for (int e = 0; e < experts; e++) {
+        Chain c = expertChains[e];
+        if (c.layers.length == 1) {
+          for (int r = 0; r < n; r++) {
+            System.arraycopy(mixDe[e], r * h, mixBottomD, r * bottomWidth + c.col, h);
+          }
+        } else {
+          b.expertBufs[e][c.layers.length - 1].dz.acc.write(r0 * h, mixDe[e], 0, n * h);
         }
       }
-      chainBackward(gateLayers[g], gb, b.x.nd, b.dx.nd, beta);
-      beta = 1.0;
+      for (int g = 0; g < gateChains.length; g++) {
+        Chain c = gateChains[g];
+        double[] p = gateRow(g);
+        boolean one = c.layers.length == 1;
+        double[] dz = one ? mixBottomD : mixDz;
+        for (int r = 0; r < n; r++) {
+          // Softmax backward: dLoss/dz = p (dp - sum(p dp)).
+          int po = gateOff(g, r);
+          int q = r * experts;
+          int o = one ? r * bottomWidth + c.col : q;
+          double s = 0;
+          for (int k = 0; k < experts; k++) {
+            s += p[po + k] * mixDp[g][q + k];
+          }
+          for (int k = 0; k < experts; k++) {
+            dz[o + k] = p[po + k] * (mixDp[g][q + k] - s);
+          }
+        }
+        if (!one) {
+          b.gateBufs[g][c.layers.length - 1].dz.acc.write(r0 * experts, mixDz, 0, n * experts);
+        }
+      }
+      b.bottomDz.acc.write(r0 * bottomWidth, mixBottomD, 0, n * bottomWidth);
     }
   }
 
   /**
-   * Back-propagates a chain whose last layer's {@code dact} is set; {@code dIn} receives the
-   * gradient of the chain's input (added to {@code beta} times its content).
+   * Layers last..1 of an expert or gate chain whose last layer's {@code dz} holds dLoss/dActivation
+   * (for a gate: dLoss/dLogit of the softmax): weight and bias gradients, and dLoss/dActivation of
+   * the chain's bottom block, written by the product into that block of {@code bottomDz}.
    */
-  private void chainBackward(
-      Dense[] layers, Dense.Buffers[] bufs, INDArray in, INDArray dIn, double beta) {
-    for (int j = layers.length - 1; j >= 0; j--) {
-      INDArray x = j == 0 ? in : bufs[j - 1].out.nd;
-      INDArray target = j == 0 ? dIn : bufs[j - 1].dz.nd;
-      layers[j].backward(x, bufs[j], gradAcc, target, j == 0 ? beta : 0.0);
-      if (j > 0) {
-        bufs[j - 1].dz.read(bufs[j - 1].dact);
+  private void chainBackwardToBottom(Chain c, LayerBuf[] lb, Buffers b) {
+    int rows = b.rows;
+    for (int j = c.layers.length - 1; j >= 1; j--) {
+      Layer l = c.layers[j];
+      if (!(c.softmax && j == c.layers.length - 1)) {
+        maskAndBiasGradient(lb[j].dz, lb[j].out, rows, l);
+      }
+      Blas.Ptr in = j == 1 ? b.bottom.ptr : lb[j - 1].out.ptr;
+      long inOff = j == 1 ? c.col : 0;
+      int ld = j == 1 ? bottomWidth : l.in();
+      Blas.gemm(true, false, l.out(), l.in(), rows, 1, lb[j].dz.ptr, 0, l.out(), in, inOff, ld, 0, gradPtr,
+          l.weight().offset(), l.in());
+      Blas.Ptr target = j == 1 ? b.bottomDz.ptr : lb[j - 1].dz.ptr;
+      Blas.gemm(false, false, rows, l.in(), l.out(), 1, lb[j].dz.ptr, 0, l.out(), paramPtr, l.weight().offset(),
+          l.in(), 0, target, j == 1 ? c.col : 0, j == 1 ? bottomWidth : l.in());
+    }
+  }
+
+  /**
+   * Turns a layer's dLoss/dActivation into dLoss/dPreactivation in place (the ReLU mask, as a select
+   * on the activation, which is {@code >= 0} after ReLU) and writes its bias gradient (column sums).
+   */
+  private void maskAndBiasGradient(Mat dz, Mat act, int rows, Layer l) {
+    int w = l.out();
+    int cr = chunkRows(w);
+    double[] s = biasGrads[l.index];
+    java.util.Arrays.fill(s, 0, w, 0.0);
+    for (int r0 = 0; r0 < rows; r0 += cr) {
+      int n = Math.min(cr, rows - r0);
+      dz.acc.read(r0 * w, sa, 0, n * w);
+      if (l.relu()) {
+        act.acc.read(r0 * w, sb, 0, n * w);
+      }
+      for (int r = 0; r < n; r++) {
+        maskRow(sa, sb, r * w, s, w, l.relu());
+      }
+      if (l.relu()) {
+        dz.acc.write(r0 * w, sa, 0, n * w);
+      }
+    }
+    if (l.bias() != null) {
+      gradAcc.write(l.bias().offset(), s, 0, w);
+    }
+  }
+
+  /** {@link #maskAndBiasGradient} over the bottom gradient, block by block. */
+  private void bottomMaskAndBiasGradient(Buffers b) {
+    int rows = b.rows;
+    int cr = chunkRows(bottomWidth);
+    for (Layer l : bottomLayers) {
+      java.util.Arrays.fill(biasGrads[l.index], 0, l.out(), 0.0);
+    }
+    for (int r0 = 0; r0 < rows; r0 += cr) {
+      int n = Math.min(cr, rows - r0);
+      b.bottomDz.acc.read(r0 * bottomWidth, sa, 0, n * bottomWidth);
+      b.bottom.acc.read(r0 * bottomWidth, sb, 0, n * bottomWidth);
+      for (int r = 0; r < n; r++) {
+        for (int i = 0; i < bottomLayers.length; i++) {
+          Layer l = bottomLayers[i];
+          maskRow(sa, sb, r * bottomWidth + bottomCols[i], biasGrads[l.index], l.out(), l.relu());
+        }
+      }
+      b.bottomDz.acc.write(r0 * bottomWidth, sa, 0, n * bottomWidth);
+    }
+    for (Layer l : bottomLayers) {
+      if (l.bias() != null) {
+        gradAcc.write(l.bias().offset(), biasGrads[l.index], 0, l.out());
+      }
+    }
+  }
+
+  private static void maskRow(double[] d, double[] act, int o, double[] sum, int w, boolean relu) {
+    if (relu) {
+      for (int j = 0; j < w; j++) {
+        // A select on the activation, not a branch the sign would make unpredictable.
+        double v = act[o + j] <= 0.0 ? 0.0 : d[o + j];
+        d[o + j] = v;
+        sum[j] += v;
+      }
+    } else {
+      for (int j = 0; j < w; j++) {
+        sum[j] += d[o + j];
       }
     }
   }

@@ -6,8 +6,8 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * Element access to a whole (not view) ND4J array through its direct NIO buffer, in double
- * precision whatever the array's type. About 1 ns per element, against tens of microseconds for
+ * Element access to a whole (not view) ND4J array through its direct NIO buffer, or to a heap
+ * array, in double precision whatever the storage type. About 1 ns per element, against tens of microseconds for
  * the smallest ND4J op, which is why the element-wise math of the model runs through this class;
  * {@link #read} and {@link #write} of many elements are bulk copies, several times faster still.
  * Not thread-safe: one thread at a time per accessor, as every model here is used.
@@ -32,6 +32,16 @@ public abstract sealed class NdAccess permits NdAccess.F32, NdAccess.F64 {
 
   /** Copies {@code n} float32 values of {@code src} into the array starting at {@code to}. */
   public abstract void writeFloats(int to, float[] src, int srcOff, int n);
+
+  /** Accessor for a heap array (float32 storage). */
+  public static NdAccess of(float[] a) {
+    return new F32(FloatBuffer.wrap(a), a.length);
+  }
+
+  /** Accessor for a heap array (float64 storage). */
+  public static NdAccess of(double[] a) {
+    return new F64(DoubleBuffer.wrap(a), a.length);
+  }
 
   /** Accessor for {@code a}, which must own its buffer from offset 0 (not a view). */
   public static NdAccess of(INDArray a) {

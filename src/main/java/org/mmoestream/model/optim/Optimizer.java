@@ -62,36 +62,68 @@ public final class Optimizer {
   }
 
   /**
-   * Updates the rows {@code rows[0..count)} of an embedding table of width {@code dim}; the
-   * gradient of row {@code rows[i]} is {@code grads[i*dim .. (i+1)*dim)}.
+   * Updates the rows {@code rows[0..count)} of a float32 embedding table of width {@code dim} and
+   * its state arrays (one per slot); the gradient of row {@code rows[i]} is {@code grads[i*dim ..
+   * (i+1)*dim)}.
    */
-  public void updateRows(
-      NdAccess table,
-      NdAccess[] state,
-      int[] rows,
-      double[] grads,
-      int count,
-      int dim,
-      double scale) {
+  public void updateRows(float[] table, float[][] state, int[] rows, double[] grads, int count, int dim, double scale) {
     int perChunk = CHUNK / dim;
     for (int start = 0; start < count; start += perChunk) {
       int end = Math.min(count, start + perChunk);
       for (int i = start; i < end; i++) {
         int src = rows[i] * dim;
         int dst = (i - start) * dim;
-        table.read(src, w, dst, dim);
-        System.arraycopy(grads, i * dim, g, dst, dim);
+        for (int k = 0; k < dim; k++) {
+          w[dst + k] = table[src + k];
+        }
         for (int s = 0; s < state.length; s++) {
-          state[s].read(src, s == 0 ? s0 : s1, dst, dim);
+          double[] sd = s == 0 ? s0 : s1;
+          float[] st = state[s];
+          for (int k = 0; k < dim; k++) {
+            sd[dst + k] = st[src + k];
+          }
         }
       }
+      System.arraycopy(grads, start * dim, g, 0, (end - start) * dim);
       apply((end - start) * dim, scale, config.l2());
       for (int i = start; i < end; i++) {
         int dst = rows[i] * dim;
         int src = (i - start) * dim;
-        table.write(dst, w, src, dim);
+        for (int k = 0; k < dim; k++) {
+          table[dst + k] = (float) w[src + k];
+        }
         for (int s = 0; s < state.length; s++) {
-          state[s].write(dst, s == 0 ? s0 : s1, src, dim);
+          double[] sd = s == 0 ? s0 : s1;
+          float[] st = state[s];
+          for (int k = 0; k < dim; k++) {
+            st[dst + k] = (float) sd[src + k];
+          }
+        }
+      }
+    }
+  }
+
+  /** As {@link #updateRows(float[], float[][], int[], double[], int, int, double)}, for float64 tables. */
+  public void updateRows(double[] table, double[][] state, int[] rows, double[] grads, int count, int dim, double scale) {
+    int perChunk = CHUNK / dim;
+    for (int start = 0; start < count; start += perChunk) {
+      int end = Math.min(count, start + perChunk);
+      for (int i = start; i < end; i++) {
+        int src = rows[i] * dim;
+        int dst = (i - start) * dim;
+        System.arraycopy(table, src, w, dst, dim);
+        for (int s = 0; s < state.length; s++) {
+          System.arraycopy(state[s], src, s == 0 ? s0 : s1, dst, dim);
+        }
+      }
+      System.arraycopy(grads, start * dim, g, 0, (end - start) * dim);
+      apply((end - start) * dim, scale, config.l2());
+      for (int i = start; i < end; i++) {
+        int dst = rows[i] * dim;
+        int src = (i - start) * dim;
+        System.arraycopy(w, src, table, dst, dim);
+        for (int s = 0; s < state.length; s++) {
+          System.arraycopy(s == 0 ? s0 : s1, src, state[s], dst, dim);
         }
       }
     }
