@@ -81,4 +81,18 @@ public final class DenseNormalizer {
       }
     }
   }
+
+  /** As {@link #apply(Batch, double[], int, int)} into a float32 input. */
+  public void apply(Batch b, float[] x, int width, int offset) {
+    int n = standardize.length;
+    for (int r = 0; r < b.rows; r++) {
+      for (int i = 0; i < n; i++) {
+        double v = b.dense[r * n + i];
+        if (standardize[i]) {
+          v = Double.isNaN(v) ? 0.0 : (v - mean[i]) / Math.sqrt(variance(i) + 1e-8);
+        }
+        x[r * width + offset + i] = (float) v;
+      }
+    }
+  }
 }

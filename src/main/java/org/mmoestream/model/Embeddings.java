@@ -223,6 +223,36 @@ public final class Embeddings {
     }
   }
 
+  /** As {@link #gather(Batch, double[], int)} into a float32 input, for float32 tables. */
+  public void gather(Batch b, float[] x, int width) {
+    for (int t = 0; t < count(); t++) {
+      int dim = dims[t];
+      int[] ids = b.ids[t];
+      int[] off = b.offsets[t];
+      float[] tf = f[t];
+      for (int r = 0; r < b.rows; r++) {
+        int o = r * width + inputOffset[t];
+        int from = off[r];
+        int to = off[r + 1];
+        if (to - from == 1) {
+          System.arraycopy(tf, ids[from] * dim, x, o, dim);
+          continue;
+        }
+        java.util.Arrays.fill(x, o, o + dim, 0f);
+        for (int i = from; i < to; i++) {
+          int src = ids[i] * dim;
+          for (int k = 0; k < dim; k++) {
+            x[o + k] += tf[src + k];
+          }
+        }
+        float inv = 1f / (to - from);
+        for (int k = 0; k < dim; k++) {
+          x[o + k] *= inv;
+        }
+      }
+    }
+  }
+
   /**
    * Touched rows of one table and their summed gradients, in the order of their first use; arrays
    * grow and are reused. Uses are matched to rows with an open-addressing table whose slots carry
@@ -302,6 +332,30 @@ public final class Embeddings {
    * the result does not depend on hashing.
    */
   public RowGradients[] gradients(Batch b, double[] dx, int width) {
+    for (int t = 0; t < count(); t++) {
+      RowGradients g = grads[t];
+      int dim = g.dim;
+      int[] ids = b.ids[t];
+      int[] off = b.offsets[t];
+      g.begin(ids.length);
+      for (int r = 0; r < b.rows; r++) {
+        int from = off[r];
+        int to = off[r + 1];
+        double w = 1.0 / (to - from);
+        int o = r * width + inputOffset[t];
+        for (int i = from; i < to; i++) {
+          int base = g.slot(ids[i]) * dim;
+          for (int k = 0; k < dim; k++) {
+            g.values[base + k] += w * dx[o + k];
+          }
+        }
+      }
+    }
+    return grads;
+  }
+
+  /** As {@link #gradients(Batch, double[], int)} from a float32 dLoss/dInput. */
+  public RowGradients[] gradients(Batch b, float[] dx, int width) {
     for (int t = 0; t < count(); t++) {
       RowGradients g = grads[t];
       int dim = g.dim;

@@ -30,8 +30,11 @@ public final class MmoeModel {
   private final int width;
   private final int denseOffset;
   private final int heads;
+  /** The model input and its gradient: float32 for a float32 model (no conversion on the way), else float64. */
   private double[] input = new double[0];
   private double[] inputGrad = new double[0];
+  private float[] inputF = new float[0];
+  private float[] inputGradF = new float[0];
   private double[] dLogits = new double[0];
   private final double[] taskLoss;
   private final double[] normG = new double[4096];
@@ -113,7 +116,7 @@ public final class MmoeModel {
     double[][] predictions = probabilities(buf);
     double loss = computeGradients(b, buf);
     double[] losses = taskLoss.clone();
-    Embeddings.RowGradients[] rowGrads = embeddings.gradients(b, inputGrad, width);
+    Embeddings.RowGradients[] rowGrads = embeddingGradients(b);
     double l2 = spec.optimizer().l2();
     double norm = Math.sqrt(denseSquaredNorm(l2) + embeddings.squaredNorm(rowGrads, l2));
     if (!Double.isFinite(loss) || !Double.isFinite(norm)) {
@@ -146,14 +149,24 @@ public final class MmoeModel {
   /** Runs the forward pass; the returned buffers hold logits and gate probabilities. */
   public MmoeNetwork.Buffers forward(Batch b) {
     int n = b.rows * width;
-    if (input.length < n) {
-      input = new double[n];
-      inputGrad = new double[n];
-    }
-    embeddings.gather(b, input, width);
-    normalizer.apply(b, input, width, denseOffset);
     MmoeNetwork.Buffers buf = network.buffers(b.rows);
-    buf.setInput(input);
+    if (type == DataType.FLOAT) {
+      if (inputF.length < n) {
+        inputF = new float[n];
+        inputGradF = new float[n];
+      }
+      embeddings.gather(b, inputF, width);
+      normalizer.apply(b, inputF, width, denseOffset);
+      buf.setInput(inputF);
+    } else {
+      if (input.length < n) {
+        input = new double[n];
+        inputGrad = new double[n];
+      }
+      embeddings.gather(b, input, width);
+      normalizer.apply(b, input, width, denseOffset);
+      buf.setInput(input);
+    }
     network.forward(buf);
     return buf;
   }
@@ -169,7 +182,11 @@ public final class MmoeModel {
     }
     double loss = objective.evaluate(buf.logits(), b, dLogits, taskLoss);
     network.backward(buf, dLogits);
-    buf.readInputGradient(inputGrad);
+    if (type == DataType.FLOAT) {
+      buf.readInputGradient(inputGradF);
+    } else {
+      buf.readInputGradient(inputGrad);
+    }
     return loss;
   }
 
@@ -183,7 +200,7 @@ public final class MmoeModel {
 
   /** Row gradients of the embeddings for the last {@link #computeGradients} call. */
   public Embeddings.RowGradients[] embeddingGradients(Batch b) {
-    return embeddings.gradients(b, inputGrad, width);
+    return type == DataType.FLOAT ? embeddings.gradients(b, inputGradF, width) : embeddings.gradients(b, inputGrad, width);
   }
 
   private double denseSquaredNorm(double l2) {

@@ -77,23 +77,29 @@ public final class MmoeNetwork {
   /** Rows per chunk of the mixture's passes. */
   private static final int MIX_ROWS = 16;
   private final List<Layer> allLayers = new ArrayList<>();
-  /** Per layer (by index): its bias, read once per pass, and its bias gradient. */
-  private double[][] biases;
-  private double[][] biasGrads;
+  /** Per layer (by index): its bias, read once per pass in the model's type, and its bias gradient. */
+  private final float[][] biasesF;
+  private final double[][] biasesD;
+  private final double[][] biasGrads;
   /** The first layers of experts and gates, in column order, and their columns in the bottom product. */
   private final Layer[] bottomLayers;
   private final int[] bottomCols;
-  /** Whether a one-layer expert or gate feeds the mixture straight from the bottom product. */
-  private final boolean bottomInMix;
-  private final double[] sa;
-  private final double[] sb;
-  private final double[] mixBottom;
-  private final double[] mixBottomD;
-  private final double[][] mixExpert;
-  private final double[][] mixGate;
-  private final double[][] mixDe;
+  /** Whether the element-wise passes run in float32 (the model's type), else float64. */
+  private final boolean f32;
+  /** Scratch of the element-wise passes, in the model's type (the other pair stays empty). */
+  private final float[] saF;
+  private final float[] sbF;
+  private final double[] saD;
+  private final double[] sbD;
+  private final float[][] mixExpertF;
+  private final double[][] mixExpertD;
+  private final float[][] mixGateF;
+  private final double[][] mixGateD;
+  private final float[][] mixDeF;
+  private final double[][] mixDeD;
+  private final float[] mixDzF;
+  private final double[] mixDzD;
   private final double[][] mixDp;
-  private final double[] mixDz;
   private Buffers buf;
 
   /** A tensor to be laid out: name, shape, whether it is a weight. */
@@ -196,34 +202,44 @@ public final class MmoeNetwork {
     for (int t = 0; t < tasks; t++) {
       towerChains[t] = new Chain(layers(towerT.get(t), true), false, -1);
     }
-    biases = new double[allLayers.size()][];
-    biasGrads = new double[allLayers.size()][];
+    f32 = type == DataType.FLOAT;
+    int layerCount = allLayers.size();
+    biasesF = new float[f32 ? layerCount : 0][];
+    biasesD = new double[f32 ? 0 : layerCount][];
+    biasGrads = new double[layerCount][];
     int widest = 0;
     for (Layer l : allLayers) {
-      biases[l.index()] = new double[l.out()];
+      if (f32) {
+        biasesF[l.index()] = new float[l.out()];
+      } else {
+        biasesD[l.index()] = new double[l.out()];
+      }
       biasGrads[l.index()] = new double[l.out()];
       widest = Math.max(widest, Math.max(l.out(), l.in()));
     }
     bottomLayers = new Layer[experts + gates];
     bottomCols = new int[experts + gates];
-    boolean one = false;
     for (int i = 0; i < experts + gates; i++) {
       Chain c = i < experts ? expertChains[i] : gateChains[i - experts];
       bottomLayers[i] = c.layers[0];
       bottomCols[i] = c.col;
-      one |= c.layers.length == 1;
     }
-    bottomInMix = one;
     int scratch = Math.max(Math.max(CHUNK, widest), Math.max(bottomWidth, MIX_ROWS * mixWidth));
-    sa = new double[scratch];
-    sb = new double[scratch];
-    mixBottom = new double[MIX_ROWS * bottomWidth];
-    mixBottomD = new double[MIX_ROWS * bottomWidth];
-    mixExpert = new double[experts][MIX_ROWS * mixWidth];
-    mixDe = new double[experts][MIX_ROWS * mixWidth];
-    mixGate = new double[gates][MIX_ROWS * experts];
-    mixDp = new double[gates][MIX_ROWS * experts];
-    mixDz = new double[MIX_ROWS * experts];
+    int mixH = MIX_ROWS * mixWidth;
+    int mixE = MIX_ROWS * experts;
+    saF = new float[f32 ? scratch : 0];
+    sbF = new float[f32 ? scratch : 0];
+    saD = new double[f32 ? 0 : scratch];
+    sbD = new double[f32 ? 0 : scratch];
+    mixExpertF = new float[f32 ? experts : 0][mixH];
+    mixExpertD = new double[f32 ? 0 : experts][mixH];
+    mixGateF = new float[f32 ? gates : 0][mixE];
+    mixGateD = new double[f32 ? 0 : gates][mixE];
+    mixDeF = new float[f32 ? experts : 0][mixH];
+    mixDeD = new double[f32 ? 0 : experts][mixH];
+    mixDzF = new float[f32 ? mixE : 0];
+    mixDzD = new double[f32 ? 0 : mixE];
+    mixDp = new double[gates][mixE];
   }
 
   private void add(Tensor t) {
@@ -362,6 +378,13 @@ public final class MmoeNetwork {
     final double[] logits;
     /** One value per row: a tower's output or its gradient. */
     final double[] column;
+    /**
+     * Heap copies of the outputs of one-layer experts and gates (by their index among the bottom
+     * layers, null for deeper chains), made by the bottom's activation pass for the mixture, so
+     * that the mixture does not read the whole bottom product for a few columns.
+     */
+    final float[][] oneLayerOutF;
+    final double[][] oneLayerOutD;
 
     Buffers(int capacity) {
       this.capacity = capacity;
@@ -380,6 +403,18 @@ public final class MmoeNetwork {
       }
       logits = new double[capacity * tasks];
       column = new double[capacity];
+      oneLayerOutF = new float[bottomLayers.length][];
+      oneLayerOutD = new double[bottomLayers.length][];
+      for (int i = 0; i < bottomLayers.length; i++) {
+        Chain c = i < experts ? expertChains[i] : gateChains[i - experts];
+        if (c.layers.length == 1) {
+          if (f32) {
+            oneLayerOutF[i] = new float[capacity * c.layers[0].out()];
+          } else {
+            oneLayerOutD[i] = new double[capacity * c.layers[0].out()];
+          }
+        }
+      }
     }
 
     private LayerBuf[][] chainBufs(Chain[] chains, int capacity, int from) {
@@ -402,6 +437,16 @@ public final class MmoeNetwork {
       x.write(rows, values);
     }
 
+    /** Writes the model input of a float32 model, [rows, inputDim] row-major, without conversion. */
+    public void setInput(float[] values) {
+      x.acc.writeFloats(0, values, 0, rows * inputDim);
+    }
+
+    /** Reads dLoss/dInput of a float32 model after {@link #backward}, without conversion. */
+    public void readInputGradient(float[] dst) {
+      dx.acc.readFloats(0, dst, 0, rows * inputDim);
+    }
+
     /** Reads dLoss/dInput after {@link #backward}. */
     public void readInputGradient(double[] dst) {
       dx.read(rows, dst);
@@ -415,8 +460,10 @@ public final class MmoeNetwork {
     /** The probability gate {@code g} gives expert {@code e} on row {@code r}, after {@link #forward}. */
     public double gateProbability(int g, int r, int e) {
       Chain c = gateChains[g];
-      return c.layers.length == 1 ? bottom.acc.get(r * bottomWidth + c.col + e)
-          : gateBufs[g][c.layers.length - 1].out.acc.get(r * experts + e);
+      if (c.layers.length == 1) {
+        return f32 ? oneLayerOutF[experts + g][r * experts + e] : oneLayerOutD[experts + g][r * experts + e];
+      }
+      return gateBufs[g][c.layers.length - 1].out.acc.get(r * experts + e);
     }
   }
 
@@ -432,14 +479,22 @@ public final class MmoeNetwork {
     // One product for the first layer of every expert and gate.
     Blas.gemm(false, true, rows, bottomWidth, inputDim, 1, b.x.ptr, 0, inputDim, paramPtr, bottomOffset, inputDim,
         0, b.bottom.ptr, 0, bottomWidth);
-    activateBottom(b);
+    if (f32) {
+      activateBottomF(b);
+    } else {
+      activateBottomD(b);
+    }
     for (int e = 0; e < experts; e++) {
       chainForwardFromBottom(expertChains[e], b.expertBufs[e], b);
     }
     for (int g = 0; g < gateChains.length; g++) {
       chainForwardFromBottom(gateChains[g], b.gateBufs[g], b);
     }
-    mixForward(b);
+    if (f32) {
+      mixForwardF(b);
+    } else {
+      mixForwardD(b);
+    }
     for (int t = 0; t < tasks; t++) {
       Chain c = towerChains[t];
       LayerBuf[] lb = b.towerBufs[t];
@@ -472,76 +527,19 @@ public final class MmoeNetwork {
     }
   }
 
-  /** Bias and ReLU (or the row softmax of a gate's last layer) over a layer's output, in place. */
   private void activate(Mat m, int rows, Layer l, boolean softmax) {
-    int w = l.out();
-    int cr = chunkRows(w);
-    double[] bias = biases[l.index];
-    for (int r0 = 0; r0 < rows; r0 += cr) {
-      int n = Math.min(cr, rows - r0);
-      m.acc.read(r0 * w, sa, 0, n * w);
-      for (int r = 0; r < n; r++) {
-        if (softmax) {
-          softmaxRow(sa, r * w, w);
-        } else {
-          activateRow(sa, r * w, bias, w, l.relu());
-        }
-      }
-      m.acc.write(r0 * w, sa, 0, n * w);
-    }
-  }
-
-  /** {@link #activate} over the bottom product, block by block. */
-  private void activateBottom(Buffers b) {
-    int rows = b.rows;
-    int cr = chunkRows(bottomWidth);
-    for (int r0 = 0; r0 < rows; r0 += cr) {
-      int n = Math.min(cr, rows - r0);
-      b.bottom.acc.read(r0 * bottomWidth, sa, 0, n * bottomWidth);
-      for (int r = 0; r < n; r++) {
-        int o = r * bottomWidth;
-        for (Chain c : expertChains) {
-          Layer l = c.layers[0];
-          activateRow(sa, o + c.col, biases[l.index], l.out(), l.relu());
-        }
-        for (Chain c : gateChains) {
-          Layer l = c.layers[0];
-          if (c.layers.length == 1) {
-            softmaxRow(sa, o + c.col, l.out());
-          } else {
-            activateRow(sa, o + c.col, biases[l.index], l.out(), l.relu());
-          }
-        }
-      }
-      b.bottom.acc.write(r0 * bottomWidth, sa, 0, n * bottomWidth);
-    }
-  }
-
-  private static void activateRow(double[] a, int o, double[] bias, int w, boolean relu) {
-    if (relu) {
-      for (int j = 0; j < w; j++) {
-        // Branch-free: the sign of an activation is unpredictable, a branch mispredicts half the time.
-        a[o + j] = Math.max(a[o + j] + bias[j], 0.0);
-      }
+    if (f32) {
+      activateF(m, rows, l, softmax);
     } else {
-      for (int j = 0; j < w; j++) {
-        a[o + j] += bias[j];
-      }
+      activateD(m, rows, l, softmax);
     }
   }
 
-  private static void softmaxRow(double[] a, int o, int cols) {
-    double max = Double.NEGATIVE_INFINITY;
-    for (int k = 0; k < cols; k++) {
-      max = Math.max(max, a[o + k]);
-    }
-    double sum = 0;
-    for (int k = 0; k < cols; k++) {
-      a[o + k] = Math.exp(a[o + k] - max);
-      sum += a[o + k];
-    }
-    for (int k = 0; k < cols; k++) {
-      a[o + k] /= sum;
+  private void maskAndBiasGradient(Mat dz, Mat act, int rows, Layer l) {
+    if (f32) {
+      maskAndBiasGradientF(dz, act, rows, l);
+    } else {
+      maskAndBiasGradientD(dz, act, rows, l);
     }
   }
 
@@ -549,82 +547,11 @@ public final class MmoeNetwork {
   private void readBiases() {
     for (Layer l : allLayers) {
       if (l.bias() != null) {
-        paramAcc.read(l.bias().offset(), biases[l.index], 0, l.out());
-      }
-    }
-  }
-
-  /**
-   * A chunk of rows of the inputs of the mixture: the bottom activations (gates and experts of one
-   * layer), and the outputs of deeper experts and gates; {@code *Col} and {@code *Ld} say where a
-   * row of each lies in its scratch array.
-   */
-  private void loadMixInputs(Buffers b, int r0, int n) {
-    if (bottomInMix) {
-      b.bottom.acc.read(r0 * bottomWidth, mixBottom, 0, n * bottomWidth);
-    }
-    for (int e = 0; e < experts; e++) {
-      Chain c = expertChains[e];
-      if (c.layers.length > 1) {
-        b.expertBufs[e][c.layers.length - 1].out.acc.read(r0 * mixWidth, mixExpert[e], 0, n * mixWidth);
-      }
-    }
-    for (int g = 0; g < gateChains.length; g++) {
-      Chain c = gateChains[g];
-      if (c.layers.length > 1) {
-        b.gateBufs[g][c.layers.length - 1].out.acc.read(r0 * experts, mixGate[g], 0, n * experts);
-      }
-    }
-  }
-
-  /** Row {@code r} of the chunk: where expert e's output starts, in {@link #expertRow}. */
-  private int expertOff(int e, int r) {
-    Chain c = expertChains[e];
-    return c.layers.length == 1 ? r * bottomWidth + c.col : r * mixWidth;
-  }
-
-  private double[] expertRow(int e) {
-    return expertChains[e].layers.length == 1 ? mixBottom : mixExpert[e];
-  }
-
-  private int gateOff(int g, int r) {
-    Chain c = gateChains[g];
-    return c.layers.length == 1 ? r * bottomWidth + c.col : r * experts;
-  }
-
-  private double[] gateRow(int g) {
-    return gateChains[g].layers.length == 1 ? mixBottom : mixGate[g];
-  }
-
-  /** m_t = sum_e g_t(x)_e f_e(x) for every task, a chunk of rows at a time. */
-  private void mixForward(Buffers b) {
-    int rows = b.rows;
-    int h = mixWidth;
-    for (int r0 = 0; r0 < rows; r0 += MIX_ROWS) {
-      int n = Math.min(MIX_ROWS, rows - r0);
-      loadMixInputs(b, r0, n);
-      for (int t = 0; t < tasks; t++) {
-        int g = gateOfTask[t];
-        for (int r = 0; r < n; r++) {
-          int o = r * h;
-          if (g < 0) {
-            int e = expertOfTask[t];
-            System.arraycopy(expertRow(e), expertOff(e, r), sa, o, h);
-            continue;
-          }
-          double[] p = gateRow(g);
-          int po = gateOff(g, r);
-          java.util.Arrays.fill(sa, o, o + h, 0.0);
-          for (int e = 0; e < experts; e++) {
-            double w = p[po + e];
-            double[] he = expertRow(e);
-            int s = expertOff(e, r);
-            for (int k = 0; k < h; k++) {
-              sa[o + k] += w * he[s + k];
-            }
-          }
+        if (f32) {
+          paramAcc.readFloats(l.bias().offset(), biasesF[l.index], 0, l.out());
+        } else {
+          paramAcc.read(l.bias().offset(), biasesD[l.index], 0, l.out());
         }
-        b.mix[t].acc.write(r0 * h, sa, 0, n * h);
       }
     }
   }
@@ -654,7 +581,11 @@ public final class MmoeNetwork {
             l.in(), 0, target.ptr, 0, l.in());
       }
     }
-    mixBackward(b);
+    if (f32) {
+      mixBackwardF(b);
+    } else {
+      mixBackwardD(b);
+    }
     // Chains with layers after the bottom one, down to their block of the bottom gradient.
     for (int e = 0; e < experts; e++) {
       if (expertChains[e].layers.length > 1) {
@@ -666,96 +597,16 @@ public final class MmoeNetwork {
         chainBackwardToBottom(gateChains[g], b.gateBufs[g], b);
       }
     }
-    bottomMaskAndBiasGradient(b);
+    if (f32) {
+      bottomMaskAndBiasGradientF(b);
+    } else {
+      bottomMaskAndBiasGradientD(b);
+    }
     // One product for the weight gradients of every first layer, one for dLoss/dx.
     Blas.gemm(true, false, bottomWidth, inputDim, rows, 1, b.bottomDz.ptr, 0, bottomWidth, b.x.ptr, 0, inputDim, 0,
         gradPtr, bottomOffset, inputDim);
     Blas.gemm(false, false, rows, inputDim, bottomWidth, 1, b.bottomDz.ptr, 0, bottomWidth, paramPtr, bottomOffset,
         inputDim, 0, b.dx.ptr, 0, inputDim);
-  }
-
-  /**
-   * The mixture's backward, a chunk of rows at a time: dLoss/d(expert outputs) and, through each
-   * gate's softmax, dLoss/d(gate logits), written where the next step reads them: the bottom
-   * gradient's block of a one-layer expert or gate, or the last layer's {@code dz} of a deeper one.
-   * Every block of the bottom gradient is written (zeros for deeper chains, whose own backward
-   * overwrites them).
-   */
-  private void mixBackward(Buffers b) {
-    int rows = b.rows;
-    int h = mixWidth;
-    for (int r0 = 0; r0 < rows; r0 += MIX_ROWS) {
-      int n = Math.min(MIX_ROWS, rows - r0);
-      loadMixInputs(b, r0, n);
-      java.util.Arrays.fill(mixBottomD, 0, n * bottomWidth, 0.0);
-      for (int e = 0; e < experts; e++) {
-        java.util.Arrays.fill(mixDe[e], 0, n * h, 0.0);
-      }
-      for (int g = 0; g < gateChains.length; g++) {
-        java.util.Arrays.fill(mixDp[g], 0, n * experts, 0.0);
-      }
-      for (int t = 0; t < tasks; t++) {
-        b.dmix[t].acc.read(r0 * h, sa, 0, n * h);
-        int g = gateOfTask[t];
-        for (int r = 0; r < n; r++) {
-          int o = r * h;
-          if (g < 0) {
-            double[] de = mixDe[expertOfTask[t]];
-            for (int k = 0; k < h; k++) {
-              de[o + k] += sa[o + k];
-            }
-            continue;
-          }
-          double[] p = gateRow(g);
-          int po = gateOff(g, r);
-          for (int e = 0; e < experts; e++) {
-            double w = p[po + e];
-            double[] he = expertRow(e);
-            int s = expertOff(e, r);
-            double[] de = mixDe[e];
-            double dot = 0;
-            for (int k = 0; k < h; k++) {
-              dot += sa[o + k] * he[s + k];
-              de[o + k] += w * sa[o + k];
-            }
-            mixDp[g][r * experts + e] += dot;
-          }
-        }
-      }
-      for (int e = 0; e < experts; e++) {
-        Chain c = expertChains[e];
-        if (c.layers.length == 1) {
-          for (int r = 0; r < n; r++) {
-            System.arraycopy(mixDe[e], r * h, mixBottomD, r * bottomWidth + c.col, h);
-          }
-        } else {
-          b.expertBufs[e][c.layers.length - 1].dz.acc.write(r0 * h, mixDe[e], 0, n * h);
-        }
-      }
-      for (int g = 0; g < gateChains.length; g++) {
-        Chain c = gateChains[g];
-        double[] p = gateRow(g);
-        boolean one = c.layers.length == 1;
-        double[] dz = one ? mixBottomD : mixDz;
-        for (int r = 0; r < n; r++) {
-          // Softmax backward: dLoss/dz = p (dp - sum(p dp)).
-          int po = gateOff(g, r);
-          int q = r * experts;
-          int o = one ? r * bottomWidth + c.col : q;
-          double s = 0;
-          for (int k = 0; k < experts; k++) {
-            s += p[po + k] * mixDp[g][q + k];
-          }
-          for (int k = 0; k < experts; k++) {
-            dz[o + k] = p[po + k] * (mixDp[g][q + k] - s);
-          }
-        }
-        if (!one) {
-          b.gateBufs[g][c.layers.length - 1].dz.acc.write(r0 * experts, mixDz, 0, n * experts);
-        }
-      }
-      b.bottomDz.acc.write(r0 * bottomWidth, mixBottomD, 0, n * bottomWidth);
-    }
   }
 
   /**
@@ -781,26 +632,254 @@ public final class MmoeNetwork {
     }
   }
 
+  /** Where row {@code r} (of the chunk starting at {@code r0}) of expert e's output starts. */
+  private int expertOff(int e, int r0, int r) {
+    return expertChains[e].layers.length == 1 ? (r0 + r) * mixWidth : r * mixWidth;
+  }
+
+  private int gateOff(int g, int r0, int r) {
+    return gateChains[g].layers.length == 1 ? (r0 + r) * experts : r * experts;
+  }
+
+  // The element-wise passes, in a float32 version (F) for float32 models, which read and write
+  // their native activations without conversion, and a float64 version (D), for gradient checks.
+  // The two are the same code but for the element type.
+
+  /** Bias and ReLU (or the row softmax of a gate's last layer) over a layer's output, in place. */
+  private void activateF(Mat m, int rows, Layer l, boolean softmax) {
+    int w = l.out();
+    int cr = chunkRows(w);
+    float[] bias = biasesF[l.index];
+    for (int r0 = 0; r0 < rows; r0 += cr) {
+      int n = Math.min(cr, rows - r0);
+      m.acc.readFloats(r0 * w, saF, 0, n * w);
+      for (int r = 0; r < n; r++) {
+        if (softmax) {
+          softmaxRow(saF, r * w, w);
+        } else {
+          activateRow(saF, r * w, bias, w, l.relu());
+        }
+      }
+      m.acc.writeFloats(r0 * w, saF, 0, n * w);
+    }
+  }
+
+  /**
+   * {@link #activate} over the bottom product, block by block; the outputs of one-layer experts and
+   * gates are also copied to the heap for the mixture.
+   */
+  private void activateBottomF(Buffers b) {
+    int rows = b.rows;
+    int cr = chunkRows(bottomWidth);
+    for (int r0 = 0; r0 < rows; r0 += cr) {
+      int n = Math.min(cr, rows - r0);
+      b.bottom.acc.readFloats(r0 * bottomWidth, saF, 0, n * bottomWidth);
+      for (int r = 0; r < n; r++) {
+        int o = r * bottomWidth;
+        for (int i = 0; i < bottomLayers.length; i++) {
+          Layer l = bottomLayers[i];
+          float[] copy = b.oneLayerOutF[i];
+          if (i >= experts && copy != null) {
+            softmaxRow(saF, o + bottomCols[i], l.out());
+          } else {
+            activateRow(saF, o + bottomCols[i], biasesF[l.index], l.out(), l.relu());
+          }
+          if (copy != null) {
+            System.arraycopy(saF, o + bottomCols[i], copy, (r0 + r) * l.out(), l.out());
+          }
+        }
+      }
+      b.bottom.acc.writeFloats(r0 * bottomWidth, saF, 0, n * bottomWidth);
+    }
+  }
+
+  private static void activateRow(float[] a, int o, float[] bias, int w, boolean relu) {
+    if (relu) {
+      for (int j = 0; j < w; j++) {
+        // Branch-free: the sign of an activation is unpredictable, a branch mispredicts half the time.
+        a[o + j] = Math.max(a[o + j] + bias[j], 0);
+      }
+    } else {
+      for (int j = 0; j < w; j++) {
+        a[o + j] += bias[j];
+      }
+    }
+  }
+
+  private static void softmaxRow(float[] a, int o, int cols) {
+    double max = Double.NEGATIVE_INFINITY;
+    for (int k = 0; k < cols; k++) {
+      max = Math.max(max, a[o + k]);
+    }
+    double sum = 0;
+    for (int k = 0; k < cols; k++) {
+      double v = Math.exp(a[o + k] - max);
+      a[o + k] = (float) v;
+      sum += v;
+    }
+    for (int k = 0; k < cols; k++) {
+      a[o + k] = (float) (a[o + k] / sum);
+    }
+  }
+
+  /** A chunk of rows of the outputs of the deeper experts and gates (one-layer ones are on the heap). */
+  private void loadMixInputsF(Buffers b, int r0, int n) {
+    for (int e = 0; e < experts; e++) {
+      Chain c = expertChains[e];
+      if (c.layers.length > 1) {
+        b.expertBufs[e][c.layers.length - 1].out.acc.readFloats(r0 * mixWidth, mixExpertF[e], 0, n * mixWidth);
+      }
+    }
+    for (int g = 0; g < gateChains.length; g++) {
+      Chain c = gateChains[g];
+      if (c.layers.length > 1) {
+        b.gateBufs[g][c.layers.length - 1].out.acc.readFloats(r0 * experts, mixGateF[g], 0, n * experts);
+      }
+    }
+  }
+
+  private float[] expertRowF(Buffers b, int e) {
+    return expertChains[e].layers.length == 1 ? b.oneLayerOutF[e] : mixExpertF[e];
+  }
+
+  private float[] gateRowF(Buffers b, int g) {
+    return gateChains[g].layers.length == 1 ? b.oneLayerOutF[experts + g] : mixGateF[g];
+  }
+
+  /** m_t = sum_e g_t(x)_e f_e(x) for every task, a chunk of rows at a time. */
+  private void mixForwardF(Buffers b) {
+    int rows = b.rows;
+    int h = mixWidth;
+    for (int r0 = 0; r0 < rows; r0 += MIX_ROWS) {
+      int n = Math.min(MIX_ROWS, rows - r0);
+      loadMixInputsF(b, r0, n);
+      for (int t = 0; t < tasks; t++) {
+        int g = gateOfTask[t];
+        for (int r = 0; r < n; r++) {
+          int o = r * h;
+          if (g < 0) {
+            int e = expertOfTask[t];
+            System.arraycopy(expertRowF(b, e), expertOff(e, r0, r), saF, o, h);
+            continue;
+          }
+          float[] p = gateRowF(b, g);
+          int po = gateOff(g, r0, r);
+          java.util.Arrays.fill(saF, o, o + h, 0);
+          for (int e = 0; e < experts; e++) {
+            float w = p[po + e];
+            float[] he = expertRowF(b, e);
+            int s = expertOff(e, r0, r);
+            for (int k = 0; k < h; k++) {
+              saF[o + k] += w * he[s + k];
+            }
+          }
+        }
+        b.mix[t].acc.writeFloats(r0 * h, saF, 0, n * h);
+      }
+    }
+  }
+
+  /**
+   * The mixture's backward, a chunk of rows at a time: dLoss/d(expert outputs) and, through each
+   * gate's softmax, dLoss/d(gate logits), written where the next step reads them: the bottom
+   * gradient's block of a one-layer expert or gate, or the last layer's {@code dz} of a deeper one
+   * (whose own backward then writes its block of the bottom gradient).
+   */
+  private void mixBackwardF(Buffers b) {
+    int rows = b.rows;
+    int h = mixWidth;
+    for (int r0 = 0; r0 < rows; r0 += MIX_ROWS) {
+      int n = Math.min(MIX_ROWS, rows - r0);
+      loadMixInputsF(b, r0, n);
+      for (int e = 0; e < experts; e++) {
+        java.util.Arrays.fill(mixDeF[e], 0, n * h, 0);
+      }
+      for (int g = 0; g < gateChains.length; g++) {
+        java.util.Arrays.fill(mixDp[g], 0, n * experts, 0);
+      }
+      for (int t = 0; t < tasks; t++) {
+        b.dmix[t].acc.readFloats(r0 * h, saF, 0, n * h);
+        int g = gateOfTask[t];
+        for (int r = 0; r < n; r++) {
+          int o = r * h;
+          if (g < 0) {
+            float[] de = mixDeF[expertOfTask[t]];
+            for (int k = 0; k < h; k++) {
+              de[o + k] += saF[o + k];
+            }
+            continue;
+          }
+          float[] p = gateRowF(b, g);
+          int po = gateOff(g, r0, r);
+          for (int e = 0; e < experts; e++) {
+            float w = p[po + e];
+            float[] he = expertRowF(b, e);
+            int s = expertOff(e, r0, r);
+            float[] de = mixDeF[e];
+            double dot = 0;
+            for (int k = 0; k < h; k++) {
+              dot += saF[o + k] * he[s + k];
+              de[o + k] += w * saF[o + k];
+            }
+            mixDp[g][r * experts + e] += dot;
+          }
+        }
+      }
+      for (int e = 0; e < experts; e++) {
+        Chain c = expertChains[e];
+        if (c.layers.length == 1) {
+          for (int r = 0; r < n; r++) {
+            b.bottomDz.acc.writeFloats((r0 + r) * bottomWidth + c.col, mixDeF[e], r * h, h);
+          }
+        } else {
+          b.expertBufs[e][c.layers.length - 1].dz.acc.writeFloats(r0 * h, mixDeF[e], 0, n * h);
+        }
+      }
+      for (int g = 0; g < gateChains.length; g++) {
+        Chain c = gateChains[g];
+        float[] p = gateRowF(b, g);
+        for (int r = 0; r < n; r++) {
+          // Softmax backward: dLoss/dz = p (dp - sum(p dp)).
+          int po = gateOff(g, r0, r);
+          int q = r * experts;
+          double s = 0;
+          for (int k = 0; k < experts; k++) {
+            s += p[po + k] * mixDp[g][q + k];
+          }
+          for (int k = 0; k < experts; k++) {
+            mixDzF[q + k] = (float) (p[po + k] * (mixDp[g][q + k] - s));
+          }
+          if (c.layers.length == 1) {
+            b.bottomDz.acc.writeFloats((r0 + r) * bottomWidth + c.col, mixDzF, q, experts);
+          }
+        }
+        if (c.layers.length > 1) {
+          b.gateBufs[g][c.layers.length - 1].dz.acc.writeFloats(r0 * experts, mixDzF, 0, n * experts);
+        }
+      }
+    }
+  }
+
   /**
    * Turns a layer's dLoss/dActivation into dLoss/dPreactivation in place (the ReLU mask, as a select
    * on the activation, which is {@code >= 0} after ReLU) and writes its bias gradient (column sums).
    */
-  private void maskAndBiasGradient(Mat dz, Mat act, int rows, Layer l) {
+  private void maskAndBiasGradientF(Mat dz, Mat act, int rows, Layer l) {
     int w = l.out();
     int cr = chunkRows(w);
     double[] s = biasGrads[l.index];
     java.util.Arrays.fill(s, 0, w, 0.0);
     for (int r0 = 0; r0 < rows; r0 += cr) {
       int n = Math.min(cr, rows - r0);
-      dz.acc.read(r0 * w, sa, 0, n * w);
+      dz.acc.readFloats(r0 * w, saF, 0, n * w);
       if (l.relu()) {
-        act.acc.read(r0 * w, sb, 0, n * w);
+        act.acc.readFloats(r0 * w, sbF, 0, n * w);
       }
       for (int r = 0; r < n; r++) {
-        maskRow(sa, sb, r * w, s, w, l.relu());
+        maskRow(saF, sbF, r * w, s, w, l.relu());
       }
       if (l.relu()) {
-        dz.acc.write(r0 * w, sa, 0, n * w);
+        dz.acc.writeFloats(r0 * w, saF, 0, n * w);
       }
     }
     if (l.bias() != null) {
@@ -809,7 +888,7 @@ public final class MmoeNetwork {
   }
 
   /** {@link #maskAndBiasGradient} over the bottom gradient, block by block. */
-  private void bottomMaskAndBiasGradient(Buffers b) {
+  private void bottomMaskAndBiasGradientF(Buffers b) {
     int rows = b.rows;
     int cr = chunkRows(bottomWidth);
     for (Layer l : bottomLayers) {
@@ -817,15 +896,299 @@ public final class MmoeNetwork {
     }
     for (int r0 = 0; r0 < rows; r0 += cr) {
       int n = Math.min(cr, rows - r0);
-      b.bottomDz.acc.read(r0 * bottomWidth, sa, 0, n * bottomWidth);
-      b.bottom.acc.read(r0 * bottomWidth, sb, 0, n * bottomWidth);
+      b.bottomDz.acc.readFloats(r0 * bottomWidth, saF, 0, n * bottomWidth);
+      b.bottom.acc.readFloats(r0 * bottomWidth, sbF, 0, n * bottomWidth);
       for (int r = 0; r < n; r++) {
         for (int i = 0; i < bottomLayers.length; i++) {
           Layer l = bottomLayers[i];
-          maskRow(sa, sb, r * bottomWidth + bottomCols[i], biasGrads[l.index], l.out(), l.relu());
+          maskRow(saF, sbF, r * bottomWidth + bottomCols[i], biasGrads[l.index], l.out(), l.relu());
         }
       }
-      b.bottomDz.acc.write(r0 * bottomWidth, sa, 0, n * bottomWidth);
+      b.bottomDz.acc.writeFloats(r0 * bottomWidth, saF, 0, n * bottomWidth);
+    }
+    for (Layer l : bottomLayers) {
+      if (l.bias() != null) {
+        gradAcc.write(l.bias().offset(), biasGrads[l.index], 0, l.out());
+      }
+    }
+  }
+
+  private static void maskRow(float[] d, float[] act, int o, double[] sum, int w, boolean relu) {
+    if (relu) {
+      for (int j = 0; j < w; j++) {
+        // A select on the activation, not a branch the sign would make unpredictable.
+        float v = act[o + j] <= 0 ? 0 : d[o + j];
+        d[o + j] = v;
+        sum[j] += v;
+      }
+    } else {
+      for (int j = 0; j < w; j++) {
+        sum[j] += d[o + j];
+      }
+    }
+  }
+
+
+  /** Bias and ReLU (or the row softmax of a gate's last layer) over a layer's output, in place. */
+  private void activateD(Mat m, int rows, Layer l, boolean softmax) {
+    int w = l.out();
+    int cr = chunkRows(w);
+    double[] bias = biasesD[l.index];
+    for (int r0 = 0; r0 < rows; r0 += cr) {
+      int n = Math.min(cr, rows - r0);
+      m.acc.read(r0 * w, saD, 0, n * w);
+      for (int r = 0; r < n; r++) {
+        if (softmax) {
+          softmaxRow(saD, r * w, w);
+        } else {
+          activateRow(saD, r * w, bias, w, l.relu());
+        }
+      }
+      m.acc.write(r0 * w, saD, 0, n * w);
+    }
+  }
+
+  /**
+   * {@link #activate} over the bottom product, block by block; the outputs of one-layer experts and
+   * gates are also copied to the heap for the mixture.
+   */
+  private void activateBottomD(Buffers b) {
+    int rows = b.rows;
+    int cr = chunkRows(bottomWidth);
+    for (int r0 = 0; r0 < rows; r0 += cr) {
+      int n = Math.min(cr, rows - r0);
+      b.bottom.acc.read(r0 * bottomWidth, saD, 0, n * bottomWidth);
+      for (int r = 0; r < n; r++) {
+        int o = r * bottomWidth;
+        for (int i = 0; i < bottomLayers.length; i++) {
+          Layer l = bottomLayers[i];
+          double[] copy = b.oneLayerOutD[i];
+          if (i >= experts && copy != null) {
+            softmaxRow(saD, o + bottomCols[i], l.out());
+          } else {
+            activateRow(saD, o + bottomCols[i], biasesD[l.index], l.out(), l.relu());
+          }
+          if (copy != null) {
+            System.arraycopy(saD, o + bottomCols[i], copy, (r0 + r) * l.out(), l.out());
+          }
+        }
+      }
+      b.bottom.acc.write(r0 * bottomWidth, saD, 0, n * bottomWidth);
+    }
+  }
+
+  private static void activateRow(double[] a, int o, double[] bias, int w, boolean relu) {
+    if (relu) {
+      for (int j = 0; j < w; j++) {
+        // Branch-free: the sign of an activation is unpredictable, a branch mispredicts half the time.
+        a[o + j] = Math.max(a[o + j] + bias[j], 0);
+      }
+    } else {
+      for (int j = 0; j < w; j++) {
+        a[o + j] += bias[j];
+      }
+    }
+  }
+
+  private static void softmaxRow(double[] a, int o, int cols) {
+    double max = Double.NEGATIVE_INFINITY;
+    for (int k = 0; k < cols; k++) {
+      max = Math.max(max, a[o + k]);
+    }
+    double sum = 0;
+    for (int k = 0; k < cols; k++) {
+      double v = Math.exp(a[o + k] - max);
+      a[o + k] = (double) v;
+      sum += v;
+    }
+    for (int k = 0; k < cols; k++) {
+      a[o + k] = (double) (a[o + k] / sum);
+    }
+  }
+
+  /** A chunk of rows of the outputs of the deeper experts and gates (one-layer ones are on the heap). */
+  private void loadMixInputsD(Buffers b, int r0, int n) {
+    for (int e = 0; e < experts; e++) {
+      Chain c = expertChains[e];
+      if (c.layers.length > 1) {
+        b.expertBufs[e][c.layers.length - 1].out.acc.read(r0 * mixWidth, mixExpertD[e], 0, n * mixWidth);
+      }
+    }
+    for (int g = 0; g < gateChains.length; g++) {
+      Chain c = gateChains[g];
+      if (c.layers.length > 1) {
+        b.gateBufs[g][c.layers.length - 1].out.acc.read(r0 * experts, mixGateD[g], 0, n * experts);
+      }
+    }
+  }
+
+  private double[] expertRowD(Buffers b, int e) {
+    return expertChains[e].layers.length == 1 ? b.oneLayerOutD[e] : mixExpertD[e];
+  }
+
+  private double[] gateRowD(Buffers b, int g) {
+    return gateChains[g].layers.length == 1 ? b.oneLayerOutD[experts + g] : mixGateD[g];
+  }
+
+  /** m_t = sum_e g_t(x)_e f_e(x) for every task, a chunk of rows at a time. */
+  private void mixForwardD(Buffers b) {
+    int rows = b.rows;
+    int h = mixWidth;
+    for (int r0 = 0; r0 < rows; r0 += MIX_ROWS) {
+      int n = Math.min(MIX_ROWS, rows - r0);
+      loadMixInputsD(b, r0, n);
+      for (int t = 0; t < tasks; t++) {
+        int g = gateOfTask[t];
+        for (int r = 0; r < n; r++) {
+          int o = r * h;
+          if (g < 0) {
+            int e = expertOfTask[t];
+            System.arraycopy(expertRowD(b, e), expertOff(e, r0, r), saD, o, h);
+            continue;
+          }
+          double[] p = gateRowD(b, g);
+          int po = gateOff(g, r0, r);
+          java.util.Arrays.fill(saD, o, o + h, 0);
+          for (int e = 0; e < experts; e++) {
+            double w = p[po + e];
+            double[] he = expertRowD(b, e);
+            int s = expertOff(e, r0, r);
+            for (int k = 0; k < h; k++) {
+              saD[o + k] += w * he[s + k];
+            }
+          }
+        }
+        b.mix[t].acc.write(r0 * h, saD, 0, n * h);
+      }
+    }
+  }
+
+  /**
+   * The mixture's backward, a chunk of rows at a time: dLoss/d(expert outputs) and, through each
+   * gate's softmax, dLoss/d(gate logits), written where the next step reads them: the bottom
+   * gradient's block of a one-layer expert or gate, or the last layer's {@code dz} of a deeper one
+   * (whose own backward then writes its block of the bottom gradient).
+   */
+  private void mixBackwardD(Buffers b) {
+    int rows = b.rows;
+    int h = mixWidth;
+    for (int r0 = 0; r0 < rows; r0 += MIX_ROWS) {
+      int n = Math.min(MIX_ROWS, rows - r0);
+      loadMixInputsD(b, r0, n);
+      for (int e = 0; e < experts; e++) {
+        java.util.Arrays.fill(mixDeD[e], 0, n * h, 0);
+      }
+      for (int g = 0; g < gateChains.length; g++) {
+        java.util.Arrays.fill(mixDp[g], 0, n * experts, 0);
+      }
+      for (int t = 0; t < tasks; t++) {
+        b.dmix[t].acc.read(r0 * h, saD, 0, n * h);
+        int g = gateOfTask[t];
+        for (int r = 0; r < n; r++) {
+          int o = r * h;
+          if (g < 0) {
+            double[] de = mixDeD[expertOfTask[t]];
+            for (int k = 0; k < h; k++) {
+              de[o + k] += saD[o + k];
+            }
+            continue;
+          }
+          double[] p = gateRowD(b, g);
+          int po = gateOff(g, r0, r);
+          for (int e = 0; e < experts; e++) {
+            double w = p[po + e];
+            double[] he = expertRowD(b, e);
+            int s = expertOff(e, r0, r);
+            double[] de = mixDeD[e];
+            double dot = 0;
+            for (int k = 0; k < h; k++) {
+              dot += saD[o + k] * he[s + k];
+              de[o + k] += w * saD[o + k];
+            }
+            mixDp[g][r * experts + e] += dot;
+          }
+        }
+      }
+      for (int e = 0; e < experts; e++) {
+        Chain c = expertChains[e];
+        if (c.layers.length == 1) {
+          for (int r = 0; r < n; r++) {
+            b.bottomDz.acc.write((r0 + r) * bottomWidth + c.col, mixDeD[e], r * h, h);
+          }
+        } else {
+          b.expertBufs[e][c.layers.length - 1].dz.acc.write(r0 * h, mixDeD[e], 0, n * h);
+        }
+      }
+      for (int g = 0; g < gateChains.length; g++) {
+        Chain c = gateChains[g];
+        double[] p = gateRowD(b, g);
+        for (int r = 0; r < n; r++) {
+          // Softmax backward: dLoss/dz = p (dp - sum(p dp)).
+          int po = gateOff(g, r0, r);
+          int q = r * experts;
+          double s = 0;
+          for (int k = 0; k < experts; k++) {
+            s += p[po + k] * mixDp[g][q + k];
+          }
+          for (int k = 0; k < experts; k++) {
+            mixDzD[q + k] = (double) (p[po + k] * (mixDp[g][q + k] - s));
+          }
+          if (c.layers.length == 1) {
+            b.bottomDz.acc.write((r0 + r) * bottomWidth + c.col, mixDzD, q, experts);
+          }
+        }
+        if (c.layers.length > 1) {
+          b.gateBufs[g][c.layers.length - 1].dz.acc.write(r0 * experts, mixDzD, 0, n * experts);
+        }
+      }
+    }
+  }
+
+  /**
+   * Turns a layer's dLoss/dActivation into dLoss/dPreactivation in place (the ReLU mask, as a select
+   * on the activation, which is {@code >= 0} after ReLU) and writes its bias gradient (column sums).
+   */
+  private void maskAndBiasGradientD(Mat dz, Mat act, int rows, Layer l) {
+    int w = l.out();
+    int cr = chunkRows(w);
+    double[] s = biasGrads[l.index];
+    java.util.Arrays.fill(s, 0, w, 0.0);
+    for (int r0 = 0; r0 < rows; r0 += cr) {
+      int n = Math.min(cr, rows - r0);
+      dz.acc.read(r0 * w, saD, 0, n * w);
+      if (l.relu()) {
+        act.acc.read(r0 * w, sbD, 0, n * w);
+      }
+      for (int r = 0; r < n; r++) {
+        maskRow(saD, sbD, r * w, s, w, l.relu());
+      }
+      if (l.relu()) {
+        dz.acc.write(r0 * w, saD, 0, n * w);
+      }
+    }
+    if (l.bias() != null) {
+      gradAcc.write(l.bias().offset(), s, 0, w);
+    }
+  }
+
+  /** {@link #maskAndBiasGradient} over the bottom gradient, block by block. */
+  private void bottomMaskAndBiasGradientD(Buffers b) {
+    int rows = b.rows;
+    int cr = chunkRows(bottomWidth);
+    for (Layer l : bottomLayers) {
+      java.util.Arrays.fill(biasGrads[l.index], 0, l.out(), 0.0);
+    }
+    for (int r0 = 0; r0 < rows; r0 += cr) {
+      int n = Math.min(cr, rows - r0);
+      b.bottomDz.acc.read(r0 * bottomWidth, saD, 0, n * bottomWidth);
+      b.bottom.acc.read(r0 * bottomWidth, sbD, 0, n * bottomWidth);
+      for (int r = 0; r < n; r++) {
+        for (int i = 0; i < bottomLayers.length; i++) {
+          Layer l = bottomLayers[i];
+          maskRow(saD, sbD, r * bottomWidth + bottomCols[i], biasGrads[l.index], l.out(), l.relu());
+        }
+      }
+      b.bottomDz.acc.write(r0 * bottomWidth, saD, 0, n * bottomWidth);
     }
     for (Layer l : bottomLayers) {
       if (l.bias() != null) {
@@ -838,7 +1201,7 @@ public final class MmoeNetwork {
     if (relu) {
       for (int j = 0; j < w; j++) {
         // A select on the activation, not a branch the sign would make unpredictable.
-        double v = act[o + j] <= 0.0 ? 0.0 : d[o + j];
+        double v = act[o + j] <= 0 ? 0 : d[o + j];
         d[o + j] = v;
         sum[j] += v;
       }
@@ -848,4 +1211,5 @@ public final class MmoeNetwork {
       }
     }
   }
+
 }
