@@ -4,6 +4,9 @@
 # and the launch of one Flink JVM. Every function fails the calling script with one sentence.
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# The OpenBLAS kernels for ND4J (OPENBLAS_CORETYPE), as bin/mmoe picks them.
+# shellcheck source=../../bin/blas-env.sh
+source "$root/bin/blas-env.sh"
 here="$root/deploy/local-cluster"
 default_dir="$root/target/local-cluster"
 

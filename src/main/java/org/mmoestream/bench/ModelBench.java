@@ -65,6 +65,13 @@ public final class ModelBench {
     return macs;
   }
 
+  /** splitmix64's finalizer. */
+  private static long mix(long z) {
+    z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+    z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+    return z ^ (z >>> 31);
+  }
+
   static List<Batch> batches(ModelSpec spec, int batch, int count, long seed) {
     SplittableRandom rnd = new SplittableRandom(seed);
     List<Batch> out = new ArrayList<>();
@@ -73,10 +80,10 @@ public final class ModelBench {
       for (int r = 0; r < batch; r++) {
         int[][] ids = new int[26][];
         for (int f = 0; f < 26; f++) {
-          // Zipf(1.2)-like: heavy head, long tail.
-          double u = rnd.nextDouble();
-          int id = (int) Math.min(99_999, Math.floor(Math.pow(1 - u, -1 / 0.2)) - 1);
-          ids[f] = new int[] {Math.floorMod(id * 2654435761L + f, 100_000) };
+          // Zipf(1.2)-like raw ids (heavy head, unbounded tail), mixed into buckets by field, as
+          // the PyTorch peer does (numpy's zipf(1.2), splitmix64 salted by the field).
+          long raw = (long) Math.floor(Math.pow(1 - rnd.nextDouble(), -1 / 0.2));
+          ids[f] = new int[] {(int) Long.remainderUnsigned(mix(raw + 0x9E3779B97F4A7C15L * (f + 1)), 100_000)};
         }
         double[] dense = new double[13];
         for (int i = 0; i < 13; i++) {
@@ -96,7 +103,9 @@ public final class ModelBench {
     out.printf(Locale.ROOT, "model.flops_per_example.forward %d FLOP%n", 2 * macs);
     out.printf(Locale.ROOT, "model.flops_per_example.train %d FLOP%n", 6 * macs);
     for (int b : batchSizes) {
-      List<Batch> data = batches(spec, b, Math.max(4, Math.min(64, 16384 / b)), 7);
+      // As the PyTorch peer: a pool of max(8, 16384 / b) distinct batches (at most 4,096), so every
+      // batch size sees at least 4,096 distinct examples and the tables are not all in cache.
+      List<Batch> data = batches(spec, b, Math.min(4096, Math.max(8, 16384 / b)), 7);
       double train = measure(() -> {}, data, model, true);
       report("train", b, train, 6 * macs);
       if (b == 1 || b == 256 || b == batchSizes[batchSizes.length - 1]) {

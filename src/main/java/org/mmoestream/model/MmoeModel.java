@@ -143,11 +143,16 @@ public final class MmoeModel {
 
   /** Probabilities per head and row, without training. */
   public double[][] predict(Batch b) {
-    return probabilities(forward(b));
+    return probabilities(forward(b, false));
   }
 
   /** Runs the forward pass; the returned buffers hold logits and gate probabilities. */
   public MmoeNetwork.Buffers forward(Batch b) {
+    return forward(b, true);
+  }
+
+  /** As {@link #forward(Batch)}; {@code keep} false: no backward pass will follow. */
+  private MmoeNetwork.Buffers forward(Batch b, boolean keep) {
     int n = b.rows * width;
     MmoeNetwork.Buffers buf = network.buffers(b.rows);
     if (type == DataType.FLOAT) {
@@ -167,7 +172,7 @@ public final class MmoeModel {
       normalizer.apply(b, input, width, denseOffset);
       buf.setInput(input);
     }
-    network.forward(buf);
+    network.forward(buf, keep);
     return buf;
   }
 

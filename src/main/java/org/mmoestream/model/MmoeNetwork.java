@@ -474,6 +474,14 @@ public final class MmoeNetwork {
 
   /** Forward pass on {@code b.x}; fills the logits and keeps what the backward pass needs. */
   public void forward(Buffers b) {
+    forward(b, true);
+  }
+
+  /**
+   * Forward pass on {@code b.x}; fills the logits, and keeps what the backward pass needs when
+   * {@code keep} (a scoring pass does not write back activations nothing will read).
+   */
+  public void forward(Buffers b, boolean keep) {
     int rows = b.rows;
     readBiases();
     // One product for the first layer of every expert and gate.
@@ -491,9 +499,9 @@ public final class MmoeNetwork {
       chainForwardFromBottom(gateChains[g], b.gateBufs[g], b);
     }
     if (f32) {
-      mixForwardF(b);
+      mixForwardF(b, keep);
     } else {
-      mixForwardD(b);
+      mixForwardD(b, keep);
     }
     for (int t = 0; t < tasks; t++) {
       Chain c = towerChains[t];
@@ -523,7 +531,11 @@ public final class MmoeNetwork {
       int ld = j == 1 ? bottomWidth : l.in();
       Blas.gemm(false, true, rows, l.out(), l.in(), 1, in, inOff, ld, paramPtr, l.weight().offset(), l.in(), 0,
           lb[j].out.ptr, 0, l.out());
-      activate(lb[j].out, rows, l, c.softmax && j == c.layers.length - 1);
+      boolean last = j == c.layers.length - 1;
+      if (!last || c.softmax) {
+        // An expert's last layer is activated by the mixture pass, which reads it anyway.
+        activate(lb[j].out, rows, l, c.softmax && last);
+      }
     }
   }
 
@@ -722,12 +734,28 @@ public final class MmoeNetwork {
     }
   }
 
-  /** A chunk of rows of the outputs of the deeper experts and gates (one-layer ones are on the heap). */
-  private void loadMixInputsF(Buffers b, int r0, int n) {
+  /**
+   * A chunk of rows of the outputs of the deeper experts and gates (one-layer ones are on the
+   * heap). In the forward pass ({@code activate}), the deeper experts' last layers hold
+   * pre-activations: their bias and ReLU are applied here, fused with the mixture, and written back
+   * only when a backward pass will read them ({@code keep}).
+   */
+  private void loadMixInputsF(Buffers b, int r0, int n, boolean activate, boolean keep) {
     for (int e = 0; e < experts; e++) {
       Chain c = expertChains[e];
       if (c.layers.length > 1) {
-        b.expertBufs[e][c.layers.length - 1].out.acc.readFloats(r0 * mixWidth, mixExpertF[e], 0, n * mixWidth);
+        Mat out = b.expertBufs[e][c.layers.length - 1].out;
+        float[] x = mixExpertF[e];
+        out.acc.readFloats(r0 * mixWidth, x, 0, n * mixWidth);
+        if (activate) {
+          Layer l = c.last();
+          for (int r = 0; r < n; r++) {
+            activateRow(x, r * mixWidth, biasesF[l.index], mixWidth, l.relu());
+          }
+          if (keep) {
+            out.acc.writeFloats(r0 * mixWidth, x, 0, n * mixWidth);
+          }
+        }
       }
     }
     for (int g = 0; g < gateChains.length; g++) {
@@ -747,12 +775,12 @@ public final class MmoeNetwork {
   }
 
   /** m_t = sum_e g_t(x)_e f_e(x) for every task, a chunk of rows at a time. */
-  private void mixForwardF(Buffers b) {
+  private void mixForwardF(Buffers b, boolean keep) {
     int rows = b.rows;
     int h = mixWidth;
     for (int r0 = 0; r0 < rows; r0 += MIX_ROWS) {
       int n = Math.min(MIX_ROWS, rows - r0);
-      loadMixInputsF(b, r0, n);
+      loadMixInputsF(b, r0, n, true, keep);
       for (int t = 0; t < tasks; t++) {
         int g = gateOfTask[t];
         for (int r = 0; r < n; r++) {
@@ -790,7 +818,7 @@ public final class MmoeNetwork {
     int h = mixWidth;
     for (int r0 = 0; r0 < rows; r0 += MIX_ROWS) {
       int n = Math.min(MIX_ROWS, rows - r0);
-      loadMixInputsF(b, r0, n);
+      loadMixInputsF(b, r0, n, false, false);
       for (int e = 0; e < experts; e++) {
         java.util.Arrays.fill(mixDeF[e], 0, n * h, 0);
       }
@@ -1006,12 +1034,28 @@ public final class MmoeNetwork {
     }
   }
 
-  /** A chunk of rows of the outputs of the deeper experts and gates (one-layer ones are on the heap). */
-  private void loadMixInputsD(Buffers b, int r0, int n) {
+  /**
+   * A chunk of rows of the outputs of the deeper experts and gates (one-layer ones are on the
+   * heap). In the forward pass ({@code activate}), the deeper experts' last layers hold
+   * pre-activations: their bias and ReLU are applied here, fused with the mixture, and written back
+   * only when a backward pass will read them ({@code keep}).
+   */
+  private void loadMixInputsD(Buffers b, int r0, int n, boolean activate, boolean keep) {
     for (int e = 0; e < experts; e++) {
       Chain c = expertChains[e];
       if (c.layers.length > 1) {
-        b.expertBufs[e][c.layers.length - 1].out.acc.read(r0 * mixWidth, mixExpertD[e], 0, n * mixWidth);
+        Mat out = b.expertBufs[e][c.layers.length - 1].out;
+        double[] x = mixExpertD[e];
+        out.acc.read(r0 * mixWidth, x, 0, n * mixWidth);
+        if (activate) {
+          Layer l = c.last();
+          for (int r = 0; r < n; r++) {
+            activateRow(x, r * mixWidth, biasesD[l.index], mixWidth, l.relu());
+          }
+          if (keep) {
+            out.acc.write(r0 * mixWidth, x, 0, n * mixWidth);
+          }
+        }
       }
     }
     for (int g = 0; g < gateChains.length; g++) {
@@ -1031,12 +1075,12 @@ public final class MmoeNetwork {
   }
 
   /** m_t = sum_e g_t(x)_e f_e(x) for every task, a chunk of rows at a time. */
-  private void mixForwardD(Buffers b) {
+  private void mixForwardD(Buffers b, boolean keep) {
     int rows = b.rows;
     int h = mixWidth;
     for (int r0 = 0; r0 < rows; r0 += MIX_ROWS) {
       int n = Math.min(MIX_ROWS, rows - r0);
-      loadMixInputsD(b, r0, n);
+      loadMixInputsD(b, r0, n, true, keep);
       for (int t = 0; t < tasks; t++) {
         int g = gateOfTask[t];
         for (int r = 0; r < n; r++) {
@@ -1074,7 +1118,7 @@ public final class MmoeNetwork {
     int h = mixWidth;
     for (int r0 = 0; r0 < rows; r0 += MIX_ROWS) {
       int n = Math.min(MIX_ROWS, rows - r0);
-      loadMixInputsD(b, r0, n);
+      loadMixInputsD(b, r0, n, false, false);
       for (int e = 0; e < experts; e++) {
         java.util.Arrays.fill(mixDeD[e], 0, n * h, 0);
       }
