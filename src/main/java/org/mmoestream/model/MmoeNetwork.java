@@ -80,7 +80,8 @@ public final class MmoeNetwork {
   /** Per layer (by index): its bias, read once per pass in the model's type, and its bias gradient. */
   private final float[][] biasesF;
   private final double[][] biasesD;
-  private final double[][] biasGrads;
+  private final float[][] biasGradsF;
+  private final double[][] biasGradsD;
   /** The first layers of experts and gates, in column order, and their columns in the bottom product. */
   private final Layer[] bottomLayers;
   private final int[] bottomCols;
@@ -206,15 +207,17 @@ public final class MmoeNetwork {
     int layerCount = allLayers.size();
     biasesF = new float[f32 ? layerCount : 0][];
     biasesD = new double[f32 ? 0 : layerCount][];
-    biasGrads = new double[layerCount][];
+    biasGradsF = new float[f32 ? layerCount : 0][];
+    biasGradsD = new double[f32 ? 0 : layerCount][];
     int widest = 0;
     for (Layer l : allLayers) {
       if (f32) {
         biasesF[l.index()] = new float[l.out()];
+        biasGradsF[l.index()] = new float[l.out()];
       } else {
         biasesD[l.index()] = new double[l.out()];
+        biasGradsD[l.index()] = new double[l.out()];
       }
-      biasGrads[l.index()] = new double[l.out()];
       widest = Math.max(widest, Math.max(l.out(), l.in()));
     }
     bottomLayers = new Layer[experts + gates];
@@ -895,8 +898,8 @@ public final class MmoeNetwork {
   private void maskAndBiasGradientF(Mat dz, Mat act, int rows, Layer l) {
     int w = l.out();
     int cr = chunkRows(w);
-    double[] s = biasGrads[l.index];
-    java.util.Arrays.fill(s, 0, w, 0.0);
+    float[] s = biasGradsF[l.index];
+    java.util.Arrays.fill(s, 0, w, 0);
     for (int r0 = 0; r0 < rows; r0 += cr) {
       int n = Math.min(cr, rows - r0);
       dz.acc.readFloats(r0 * w, saF, 0, n * w);
@@ -911,7 +914,7 @@ public final class MmoeNetwork {
       }
     }
     if (l.bias() != null) {
-      gradAcc.write(l.bias().offset(), s, 0, w);
+      gradAcc.writeFloats(l.bias().offset(), s, 0, w);
     }
   }
 
@@ -920,7 +923,7 @@ public final class MmoeNetwork {
     int rows = b.rows;
     int cr = chunkRows(bottomWidth);
     for (Layer l : bottomLayers) {
-      java.util.Arrays.fill(biasGrads[l.index], 0, l.out(), 0.0);
+      java.util.Arrays.fill(biasGradsF[l.index], 0, l.out(), 0);
     }
     for (int r0 = 0; r0 < rows; r0 += cr) {
       int n = Math.min(cr, rows - r0);
@@ -929,19 +932,19 @@ public final class MmoeNetwork {
       for (int r = 0; r < n; r++) {
         for (int i = 0; i < bottomLayers.length; i++) {
           Layer l = bottomLayers[i];
-          maskRow(saF, sbF, r * bottomWidth + bottomCols[i], biasGrads[l.index], l.out(), l.relu());
+          maskRow(saF, sbF, r * bottomWidth + bottomCols[i], biasGradsF[l.index], l.out(), l.relu());
         }
       }
       b.bottomDz.acc.writeFloats(r0 * bottomWidth, saF, 0, n * bottomWidth);
     }
     for (Layer l : bottomLayers) {
       if (l.bias() != null) {
-        gradAcc.write(l.bias().offset(), biasGrads[l.index], 0, l.out());
+        gradAcc.writeFloats(l.bias().offset(), biasGradsF[l.index], 0, l.out());
       }
     }
   }
 
-  private static void maskRow(float[] d, float[] act, int o, double[] sum, int w, boolean relu) {
+  private static void maskRow(float[] d, float[] act, int o, float[] sum, int w, boolean relu) {
     if (relu) {
       for (int j = 0; j < w; j++) {
         // A select on the activation, not a branch the sign would make unpredictable.
@@ -1195,8 +1198,8 @@ public final class MmoeNetwork {
   private void maskAndBiasGradientD(Mat dz, Mat act, int rows, Layer l) {
     int w = l.out();
     int cr = chunkRows(w);
-    double[] s = biasGrads[l.index];
-    java.util.Arrays.fill(s, 0, w, 0.0);
+    double[] s = biasGradsD[l.index];
+    java.util.Arrays.fill(s, 0, w, 0);
     for (int r0 = 0; r0 < rows; r0 += cr) {
       int n = Math.min(cr, rows - r0);
       dz.acc.read(r0 * w, saD, 0, n * w);
@@ -1220,7 +1223,7 @@ public final class MmoeNetwork {
     int rows = b.rows;
     int cr = chunkRows(bottomWidth);
     for (Layer l : bottomLayers) {
-      java.util.Arrays.fill(biasGrads[l.index], 0, l.out(), 0.0);
+      java.util.Arrays.fill(biasGradsD[l.index], 0, l.out(), 0);
     }
     for (int r0 = 0; r0 < rows; r0 += cr) {
       int n = Math.min(cr, rows - r0);
@@ -1229,14 +1232,14 @@ public final class MmoeNetwork {
       for (int r = 0; r < n; r++) {
         for (int i = 0; i < bottomLayers.length; i++) {
           Layer l = bottomLayers[i];
-          maskRow(saD, sbD, r * bottomWidth + bottomCols[i], biasGrads[l.index], l.out(), l.relu());
+          maskRow(saD, sbD, r * bottomWidth + bottomCols[i], biasGradsD[l.index], l.out(), l.relu());
         }
       }
       b.bottomDz.acc.write(r0 * bottomWidth, saD, 0, n * bottomWidth);
     }
     for (Layer l : bottomLayers) {
       if (l.bias() != null) {
-        gradAcc.write(l.bias().offset(), biasGrads[l.index], 0, l.out());
+        gradAcc.write(l.bias().offset(), biasGradsD[l.index], 0, l.out());
       }
     }
   }

@@ -67,39 +67,56 @@ public final class Optimizer {
    * (i+1)*dim)}.
    */
   public void updateRows(float[] table, float[][] state, int[] rows, double[] grads, int count, int dim, double scale) {
-    int perChunk = CHUNK / dim;
-    for (int start = 0; start < count; start += perChunk) {
-      int end = Math.min(count, start + perChunk);
-      for (int i = start; i < end; i++) {
-        int src = rows[i] * dim;
-        int dst = (i - start) * dim;
-        for (int k = 0; k < dim; k++) {
-          w[dst + k] = table[src + k];
-        }
-        for (int s = 0; s < state.length; s++) {
-          double[] sd = s == 0 ? s0 : s1;
-          float[] st = state[s];
+    double lr = config.learningRate();
+    double l2 = config.l2();
+    // In place on the table: a row is 8 or so values, too few to pay for copies into chunks.
+    switch (config.kind()) {
+      case SGD -> {
+        for (int i = 0; i < count; i++) {
+          int o = rows[i] * dim;
+          int go = i * dim;
           for (int k = 0; k < dim; k++) {
-            sd[dst + k] = st[src + k];
+            double w = table[o + k];
+            table[o + k] = (float) (w - lr * scale * (grads[go + k] + l2 * w));
           }
         }
       }
-      System.arraycopy(grads, start * dim, g, 0, (end - start) * dim);
-      apply((end - start) * dim, scale, config.l2());
-      for (int i = start; i < end; i++) {
-        int dst = rows[i] * dim;
-        int src = (i - start) * dim;
-        for (int k = 0; k < dim; k++) {
-          table[dst + k] = (float) w[src + k];
-        }
-        for (int s = 0; s < state.length; s++) {
-          double[] sd = s == 0 ? s0 : s1;
-          float[] st = state[s];
+      case ADAGRAD -> {
+        double eps = config.epsilon();
+        float[] acc = state[0];
+        for (int i = 0; i < count; i++) {
+          int o = rows[i] * dim;
+          int go = i * dim;
           for (int k = 0; k < dim; k++) {
-            st[dst + k] = (float) sd[src + k];
+            double w = table[o + k];
+            double gi = scale * (grads[go + k] + l2 * w);
+            double a = acc[o + k] + gi * gi;
+            acc[o + k] = (float) a;
+            table[o + k] = (float) (w - lr * gi / (Math.sqrt(a) + eps));
           }
         }
       }
+      case ADAM -> {
+        double b1 = config.beta1();
+        double b2 = config.beta2();
+        double eps = config.epsilon();
+        float[] m1 = state[0];
+        float[] m2 = state[1];
+        for (int i = 0; i < count; i++) {
+          int o = rows[i] * dim;
+          int go = i * dim;
+          for (int k = 0; k < dim; k++) {
+            double w = table[o + k];
+            double gi = scale * (grads[go + k] + l2 * w);
+            double m = b1 * m1[o + k] + (1 - b1) * gi;
+            double v = b2 * m2[o + k] + (1 - b2) * gi * gi;
+            m1[o + k] = (float) m;
+            m2[o + k] = (float) v;
+            table[o + k] = (float) (w - lr * (m / corr1) / (Math.sqrt(v / corr2) + eps));
+          }
+        }
+      }
+      default -> throw new IllegalStateException();
     }
   }
 
