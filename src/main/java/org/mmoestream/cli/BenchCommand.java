@@ -5,6 +5,7 @@ import org.mmoestream.bench.JoinBench;
 import org.mmoestream.bench.ModelBench;
 import org.mmoestream.bench.PipelineBench;
 import org.mmoestream.bench.ScoreBench;
+import org.mmoestream.bench.TrainBench;
 import org.mmoestream.config.InputException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -20,12 +21,14 @@ import picocli.CommandLine.Parameters;
       "  join   label-join throughput through Kafka -> Flink (RocksDB) -> Kafka, and state per pending request",
       "  pipeline  examples/s through Kafka -> join -> train -> publish on the reference shape, and freshness",
       "            (--paced R: live impressions at R/s, freshness below capacity)",
+      "  train  trainer-bound: labeled examples already on Kafka -> train -> publish, against the model step",
+      "         alone on the same examples (train.step_ratio); at --parallelism, with CPU time and held-out AUC",
       "  score  Scorer requests/s and latency at batch 1 and 256; the scoring job under open-loop load through",
       "         Kafka at --parallelism and --rates (cold start, fixed rates, and the highest rate with p99 under 100 ms)"
     })
 final class BenchCommand implements Callable<Integer> {
 
-  @Parameters(index = "0", paramLabel = "WHAT", description = "what to measure: model, join, pipeline, score")
+  @Parameters(index = "0", paramLabel = "WHAT", description = "what to measure: model, join, pipeline, train, score")
   String what;
 
   @Option(names = "--batches", split = ",", defaultValue = "1,32,256,1024", description = "batch sizes (default: ${DEFAULT-VALUE})")
@@ -36,6 +39,9 @@ final class BenchCommand implements Callable<Integer> {
 
   @Option(names = "--repeats", defaultValue = "5", description = "timed repeats per figure; the median is reported (default: ${DEFAULT-VALUE})")
   int repeats;
+
+  @Option(names = "--examples", defaultValue = "300000", description = "train: labeled examples on the topic (default: ${DEFAULT-VALUE})")
+  int examples;
 
   @Option(names = "--impressions", defaultValue = "200000", description = "join: impressions to join (default: ${DEFAULT-VALUE})")
   int impressions;
@@ -68,8 +74,9 @@ final class BenchCommand implements Callable<Integer> {
           new PipelineBench(impressions, System.out).runPaced(parallelism, paced, 45);
         }
       }
+      case "train" -> new TrainBench(examples, System.out).run(parallelism);
       case "score" -> new ScoreBench(secs, System.out).run(parallelism, rates, !noSearch);
-      default -> throw new InputException("bench: unknown benchmark '" + what + "' (available: model, join, pipeline, score).");
+      default -> throw new InputException("bench: unknown benchmark '" + what + "' (available: model, join, pipeline, train, score).");
     }
     return 0;
   }

@@ -17,6 +17,7 @@ import org.mmoestream.event.Event;
 import org.mmoestream.event.LabeledExample;
 import org.mmoestream.event.ParsedRecord;
 import org.mmoestream.event.serde.EventDeserializer;
+import org.mmoestream.event.serde.ExampleDeserializer;
 import org.mmoestream.event.serde.RecordSerializers;
 import org.mmoestream.publish.ModelChunk;
 import org.mmoestream.publish.ModelRecords;
@@ -63,6 +64,12 @@ public final class KafkaIo {
     String topic = cfg.string(Key.TOPIC_SCORE_REQUESTS);
     return source(cfg, List.of(topic), cfg.string(Key.GROUP_ID) + "-scoring", d, bounded,
         Map.of("fetch.max.wait.ms", String.valueOf(cfg.millis(Key.SCORING_FETCH_MAX_WAIT))));
+  }
+
+  /** The examples topic (labeled examples, JSON), to train from it; {@code bounded} stops at its end. */
+  public static KafkaSource<LabeledExample> examplesSource(JobConfig cfg, boolean bounded) {
+    return source(cfg, List.of(cfg.string(Key.TOPIC_EXAMPLES)), cfg.string(Key.GROUP_ID) + "-examples",
+        new ExampleDeserializer(), bounded, Map.of());
   }
 
   /** Where the scoring job's instances read model versions: the model topic, from its beginning. */

@@ -48,6 +48,12 @@ public final class PipelineJob {
       Source<ParsedRecord, ?, ?> events, Sink<LabeledExample> examples, Sink<DeadLetter> deadLetters,
       Sink<ModelChunk> models) {
     DataStream<LabeledExample> labeled = build(env, cfg, events, examples, deadLetters);
+    train(cfg, spec, labeled, models);
+    return labeled;
+  }
+
+  /** The training part: labeled examples -> trainer (keyed by model id) -> {@code models}. */
+  public static void train(JobConfig cfg, ModelSpec spec, DataStream<LabeledExample> labeled, Sink<ModelChunk> models) {
     labeled
         .keyBy(e -> e.model)
         .transform("train", TypeInformation.of(ModelChunk.class), new TrainOperator(trainSettings(cfg, spec)))
@@ -55,7 +61,6 @@ public final class PipelineJob {
         .sinkTo(models)
         .uid("model-sink")
         .name("model");
-    return labeled;
   }
 
   /** The trainer's settings from the job configuration. */

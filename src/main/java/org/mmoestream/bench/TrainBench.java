@@ -1,0 +1,220 @@
+package org.mmoestream.bench;
+
+import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.mmoestream.config.JobConfig;
+import org.mmoestream.config.JobConfig.Key;
+import org.mmoestream.event.LabeledExample;
+import org.mmoestream.event.serde.JsonRecords;
+import org.mmoestream.feature.EncodedExample;
+import org.mmoestream.job.Environments;
+import org.mmoestream.job.KafkaIo;
+import org.mmoestream.job.PipelineJob;
+import org.mmoestream.local.EmbeddedKafka;
+import org.mmoestream.model.Batch;
+import org.mmoestream.model.MmoeModel;
+import org.mmoestream.model.ModelSpec;
+import org.mmoestream.model.TaskMetrics;
+import org.mmoestream.model.codec.Safetensors;
+import org.mmoestream.offline.Evaluation;
+import org.mmoestream.publish.ChunkAssembler;
+import org.mmoestream.publish.ModelChunk;
+import org.mmoestream.publish.ModelReader;
+import org.mmoestream.publish.ModelRecords;
+import org.mmoestream.train.ExampleEncoder;
+import org.nd4j.linalg.api.buffer.DataType;
+
+/**
+ * Trainer-bound throughput: labeled examples of the reference shape are already on an examples
+ * topic; a bounded job reads them, trains one model and publishes versions (RocksDB, checkpoints
+ * every second, versions every 2 s, exactly-once model sink). Examples per second is the steady
+ * state, examples trained between the first and the last version over that time; the model step
+ * alone is measured on the same examples in the same run, and their ratio is the share of the
+ * trainer's time that goes to the model. CPU seconds per example count the training threads' CPU
+ * time; AUC is the final version's on held-out examples.
+ */
+public final class TrainBench {
+  private static final int BATCH = 256;
+  private static final int HELD_OUT = 20_000;
+
+  private final int examples;
+  private final PrintStream out;
+
+  public TrainBench(int examples, PrintStream out) {
+    this.examples = examples;
+    this.out = out;
+  }
+
+  public void run(int[] parallelisms) throws Exception {
+    ModelSpec spec = PipelineBench.spec();
+    long t0 = System.currentTimeMillis() - 3_600_000L;
+    List<LabeledExample> train = LabeledData.generate("m", "t", examples, 11, t0);
+    List<LabeledExample> heldOut = LabeledData.generate("m", "h", HELD_OUT, 12, t0 + examples);
+    double step = modelStep(spec, train);
+    out.printf(Locale.ROOT, "train.model_step_examples_per_second %.0f examples/s%n", step);
+    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      kafka.createTopics(Map.of("train-examples", 2));
+      write(kafka.bootstrapServers(), "train-examples", train);
+      for (int p : parallelisms) {
+        Result r = job(kafka, spec, p, heldOut);
+        String name = "train.parallelism" + p;
+        out.printf(Locale.ROOT, "%s.examples %d examples%n", name, r.trained);
+        out.printf(Locale.ROOT, "%s.examples_per_second %.0f examples/s%n", name, r.steady);
+        out.printf(Locale.ROOT, "%s.whole_run_examples_per_second %.0f examples/s%n", name, r.whole);
+        out.printf(Locale.ROOT, "%s.cpu_seconds_per_example %.3e s%n", name, r.cpuPerExample);
+        for (Map.Entry<String, Double> a : r.auc.entrySet()) {
+          out.printf(Locale.ROOT, "%s.auc.%s %.4f%n", name, a.getKey(), a.getValue());
+        }
+        if (p == 1) {
+          out.printf(Locale.ROOT, "train.examples_per_second %.0f examples/s%n", r.steady);
+          out.printf(Locale.ROOT, "train.step_ratio %.2f%n", r.steady / step);
+        }
+        out.flush();
+      }
+    }
+  }
+
+  /** The model step alone: the same examples, encoded in advance, trained in batches of 256. */
+  private static double modelStep(ModelSpec spec, List<LabeledExample> xs) {
+    ExampleEncoder enc = new ExampleEncoder(spec);
+    List<Batch> batches = new ArrayList<>();
+    for (int i = 0; i + BATCH <= xs.size(); i += BATCH) {
+      List<EncodedExample> rows = new ArrayList<>(BATCH);
+      for (LabeledExample e : xs.subList(i, i + BATCH)) {
+        rows.add(enc.encode(e.features, e.click, e.conversion));
+      }
+      batches.add(Batch.of(rows));
+    }
+    MmoeModel model = MmoeModel.create(spec, 42, DataType.FLOAT);
+    for (int i = 0; i < Math.min(40, batches.size()); i++) {
+      model.trainStep(batches.get(i));
+    }
+    model = MmoeModel.create(spec, 42, DataType.FLOAT);
+    long start = System.nanoTime();
+    for (Batch b : batches) {
+      model.trainStep(b);
+    }
+    return (double) batches.size() * BATCH / ((System.nanoTime() - start) / 1e9);
+  }
+
+  private static void write(String bootstrap, String topic, List<LabeledExample> xs) throws Exception {
+    try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(Map.of("bootstrap.servers", bootstrap, "linger.ms", "20",
+        "batch.size", String.valueOf(512 * 1024)), new ByteArraySerializer(), new ByteArraySerializer())) {
+      List<Future<RecordMetadata>> acks = new ArrayList<>();
+      for (LabeledExample e : xs) {
+        acks.add(p.send(new ProducerRecord<>(topic, e.requestId.getBytes(StandardCharsets.UTF_8), JsonRecords.example(e))));
+      }
+      for (Future<RecordMetadata> a : acks) {
+        a.get();
+      }
+    }
+  }
+
+  /** What one run measured. */
+  private record Result(long trained, double steady, double whole, double cpuPerExample, Map<String, Double> auc) {}
+
+  private Result job(EmbeddedKafka kafka, ModelSpec spec, int p, List<LabeledExample> heldOut) throws Exception {
+    String run = "train-p" + p;
+    Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
+    m.put(Key.TOPIC_EXAMPLES.yaml(), "train-examples");
+    m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
+    m.put(Key.GROUP_ID.yaml(), "bench-" + run);
+    m.put(Key.PUBLISH_INTERVAL.yaml(), "2 s");
+    JobConfig cfg = JobConfig.of(m);
+    kafka.createTopics(Map.of(cfg.string(Key.TOPIC_MODEL), 1));
+    StreamExecutionEnvironment env = Environments.localRocksDb(p, "1 s");
+    var labeled = env.fromSource(KafkaIo.examplesSource(cfg, true), WatermarkStrategy.noWatermarks(), "examples")
+        .uid("examples-source");
+    PipelineJob.train(cfg, spec, labeled, KafkaIo.modelSink(cfg, "bench-" + run));
+    Map<Long, Long> cpu = new ConcurrentHashMap<>();
+    AtomicBoolean done = new AtomicBoolean();
+    Thread sampler = new Thread(() -> sampleCpu("train", cpu, done), "cpu-sampler");
+    sampler.start();
+    long start = System.nanoTime();
+    env.execute("train-bench-" + run);
+    double wall = (System.nanoTime() - start) / 1e9;
+    done.set(true);
+    sampler.join();
+    long cpuNanos = cpu.values().stream().mapToLong(Long::longValue).sum();
+    List<long[]> versions = versions(kafka.bootstrapServers(), cfg.string(Key.TOPIC_MODEL));
+    long[] first = versions.get(0);
+    long[] last = versions.get(versions.size() - 1);
+    double steady = last[0] > first[0] ? (last[1] - first[1]) * 1000.0 / (last[0] - first[0]) : Double.NaN;
+    Map<String, Double> auc = new java.util.LinkedHashMap<>();
+    try (ModelReader reader = new ModelReader(kafka.bootstrapServers(), cfg.string(Key.TOPIC_MODEL), "m", new Properties())) {
+      reader.pollUntilQuiet(Duration.ofSeconds(3), Duration.ofMinutes(2));
+      MmoeModel model = reader.model("m").model();
+      ExampleEncoder enc = new ExampleEncoder(spec);
+      List<EncodedExample> rows = heldOut.stream().map(e -> enc.encode(e.features, e.click, e.conversion)).toList();
+      for (Map.Entry<String, TaskMetrics> h : Evaluation.of(model, rows, 1024).heads().entrySet()) {
+        auc.put(h.getKey(), h.getValue().auc());
+      }
+    }
+    return new Result(last[1], steady, last[1] / wall, cpuNanos / 1e9 / Math.max(1, last[1]), auc);
+  }
+
+  /** Samples the CPU time of the threads whose name contains {@code part} until {@code done}. */
+  private static void sampleCpu(String part, Map<Long, Long> cpu, AtomicBoolean done) {
+    ThreadMXBean mx = ManagementFactory.getThreadMXBean();
+    while (!done.get()) {
+      for (var info : mx.getThreadInfo(mx.getAllThreadIds())) {
+        if (info != null && info.getThreadName().contains(part)) {
+          long t = mx.getThreadCpuTime(info.getThreadId());
+          if (t > 0) {
+            cpu.merge(info.getThreadId(), t, Math::max);
+          }
+        }
+      }
+      try {
+        Thread.sleep(100);
+      } catch (InterruptedException e) {
+        return;
+      }
+    }
+  }
+
+  /** (created_at, examples_seen) of every committed version, in order. */
+  private static List<long[]> versions(String bootstrap, String topic) {
+    List<long[]> out = new ArrayList<>();
+    try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(Map.of("bootstrap.servers", bootstrap,
+        "group.id", "train-bench-versions-" + topic, "auto.offset.reset", "earliest", "isolation.level", "read_committed",
+        "max.partition.fetch.bytes", String.valueOf(16 * 1024 * 1024)), new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+      c.subscribe(List.of(topic));
+      ChunkAssembler chunks = new ChunkAssembler();
+      long quietSince = System.nanoTime();
+      while (System.nanoTime() - quietSince < 3_000_000_000L) {
+        for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
+          quietSince = System.nanoTime();
+          ModelChunk chunk = ModelRecords.chunkOf(r);
+          byte[] snapshot = chunk == null ? null : chunks.add(chunk);
+          if (snapshot != null) {
+            Map<String, String> md = Safetensors.readHeader(snapshot).metadata();
+            out.add(new long[] {Long.parseLong(md.get("created_at")), Long.parseLong(md.get("examples_seen"))});
+          }
+        }
+      }
+    }
+    return out;
+  }
+}
