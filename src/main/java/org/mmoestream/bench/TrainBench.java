@@ -42,13 +42,13 @@ import org.mmoestream.publish.ChunkAssembler;
 import org.mmoestream.publish.ModelChunk;
 import org.mmoestream.publish.ModelReader;
 import org.mmoestream.publish.ModelRecords;
-import org.mmoestream.train.ExampleEncoder;
+import org.mmoestream.model.ExampleEncoder;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
  * Trainer-bound throughput: labeled examples of the reference shape are already on an examples
  * topic; a bounded job reads them, trains one model and publishes versions (RocksDB, checkpoints
- * every second, versions every 2 s, exactly-once model sink). Examples per second is the steady
+ * as given, 10 s by default as in flink-conf/, versions every 2 s, exactly-once model sink). Examples per second is the steady
  * state, examples trained between the first and the last version over that time; the model step
  * alone is measured on the same examples in the same run, and their ratio is the share of the
  * trainer's time that goes to the model. CPU seconds per example count the training threads' CPU
@@ -59,10 +59,13 @@ public final class TrainBench {
   private static final int HELD_OUT = 20_000;
 
   private final int examples;
+  private final String checkpointInterval;
   private final PrintStream out;
 
-  public TrainBench(int examples, PrintStream out) {
+  /** {@code checkpointInterval}: as Flink writes it ("10 s", the production default of flink-conf/). */
+  public TrainBench(int examples, String checkpointInterval, PrintStream out) {
     this.examples = examples;
+    this.checkpointInterval = checkpointInterval;
     this.out = out;
   }
 
@@ -143,10 +146,10 @@ public final class TrainBench {
     m.put(Key.PUBLISH_INTERVAL.yaml(), "2 s");
     JobConfig cfg = JobConfig.of(m);
     kafka.createTopics(Map.of(cfg.string(Key.TOPIC_MODEL), 1));
-    StreamExecutionEnvironment env = Environments.localRocksDb(p, "1 s");
-    var labeled = env.fromSource(KafkaIo.examplesSource(cfg, true), WatermarkStrategy.noWatermarks(), "examples")
+    StreamExecutionEnvironment env = Environments.localRocksDb(p, checkpointInterval);
+    var encoded = env.fromSource(KafkaIo.examplesSource(cfg, spec, true), WatermarkStrategy.noWatermarks(), "examples")
         .uid("examples-source");
-    PipelineJob.train(cfg, spec, labeled, KafkaIo.modelSink(cfg, "bench-" + run));
+    PipelineJob.train(cfg, spec, encoded, KafkaIo.modelSink(cfg, "bench-" + run));
     Map<Long, Long> cpu = new ConcurrentHashMap<>();
     AtomicBoolean done = new AtomicBoolean();
     Thread sampler = new Thread(() -> sampleCpu("train", cpu, done), "cpu-sampler");

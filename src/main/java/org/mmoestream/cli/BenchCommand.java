@@ -40,7 +40,10 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--repeats", defaultValue = "5", description = "timed repeats per figure; the median is reported (default: ${DEFAULT-VALUE})")
   int repeats;
 
-  @Option(names = "--examples", defaultValue = "300000", description = "train: labeled examples on the topic (default: ${DEFAULT-VALUE})")
+  @Option(names = "--checkpoint-interval", defaultValue = "10 s", description = "train: Flink checkpoint interval (default: ${DEFAULT-VALUE}, as flink-conf/)")
+  String checkpointInterval;
+
+  @Option(names = "--examples", defaultValue = "500000", description = "train: labeled examples on the topic (default: ${DEFAULT-VALUE})")
   int examples;
 
   @Option(names = "--impressions", defaultValue = "200000", description = "join: impressions to join (default: ${DEFAULT-VALUE})")
@@ -74,7 +77,7 @@ final class BenchCommand implements Callable<Integer> {
           new PipelineBench(impressions, System.out).runPaced(parallelism, paced, 45);
         }
       }
-      case "train" -> new TrainBench(examples, System.out).run(parallelism);
+      case "train" -> new TrainBench(examples, checkpointInterval, System.out).run(parallelism);
       case "score" -> new ScoreBench(secs, System.out).run(parallelism, rates, !noSearch);
       default -> throw new InputException("bench: unknown benchmark '" + what + "' (available: model, join, pipeline, train, score).");
     }

@@ -43,7 +43,7 @@ public final class JobConfig implements Serializable {
     BATCH_SIZE("train.batch-size", "256", "examples per training step", Parsers::positiveInt),
     MAX_WAIT("train.max-wait", "1 s", "a partial batch is trained after waiting this long (processing time; arrival order only)", Parsers::positiveDuration),
     ORDER("train.order", "arrival", "arrival: train examples as their labels become final; event-time: hold each until the watermark passes its impression time + click window + conversion window, then train in impression-time order (request id breaks ties) in full batches: training is then a function of the events alone, as train-file on a replayed file, at the cost of the windows' latency and of holding their examples in memory", Parsers.oneOf("arrival", "event-time")),
-    WORKING_SET_ROWS("train.working-set-rows", "1000000", "embedding rows kept in memory per model before they are written back to state", Parsers::positiveInt),
+    WORKING_SET_ROWS("train.working-set-rows", "4000000", "embedding rows kept in memory per model (value and optimizer state: 64 bytes a row at dim 8 with Adagrad); a model whose tables fit keeps every row in memory, larger tables keep this many rows of a working set backed by state", Parsers::positiveInt),
     METRICS_WINDOW("train.metrics-window", "10000", "examples in the sliding window of the progressive metrics", Parsers::positiveInt),
     PROBES("train.probes", "none", "file of probe requests (one features JSON object per line) scored by every published version into its metadata; none: no probes", Parsers::text),
     PUBLISH_INTERVAL("publish.interval", "10 s", "a model version is published this often (processing time)", Parsers::positiveDuration),

@@ -17,12 +17,15 @@ import org.mmoestream.event.Event;
 import org.mmoestream.event.LabeledExample;
 import org.mmoestream.event.ParsedRecord;
 import org.mmoestream.event.serde.EventDeserializer;
-import org.mmoestream.event.serde.ExampleDeserializer;
 import org.mmoestream.event.serde.RecordSerializers;
 import org.mmoestream.publish.ModelChunk;
 import org.mmoestream.publish.ModelRecords;
 import org.mmoestream.score.ModelSource;
 import org.mmoestream.score.ScoreRecord;
+import org.mmoestream.model.ModelSpec;
+import org.mmoestream.model.codec.SpecJson;
+import org.mmoestream.train.ExamplesTopicDeserializer;
+import org.mmoestream.train.TrainExample;
 
 /**
  * Every Kafka source and sink of both jobs, built in one place: the {@code kafka.client.*}
@@ -66,10 +69,13 @@ public final class KafkaIo {
         Map.of("fetch.max.wait.ms", String.valueOf(cfg.millis(Key.SCORING_FETCH_MAX_WAIT))));
   }
 
-  /** The examples topic (labeled examples, JSON), to train from it; {@code bounded} stops at its end. */
-  public static KafkaSource<LabeledExample> examplesSource(JobConfig cfg, boolean bounded) {
+  /**
+   * The examples topic (labeled examples, JSON) as encoded examples of {@code spec}, to train from
+   * it; {@code bounded} stops at its end.
+   */
+  public static KafkaSource<TrainExample> examplesSource(JobConfig cfg, ModelSpec spec, boolean bounded) {
     return source(cfg, List.of(cfg.string(Key.TOPIC_EXAMPLES)), cfg.string(Key.GROUP_ID) + "-examples",
-        new ExampleDeserializer(), bounded, Map.of());
+        new ExamplesTopicDeserializer(SpecJson.write(spec)), bounded, Map.of());
   }
 
   /** Where the scoring job's instances read model versions: the model topic, from its beginning. */

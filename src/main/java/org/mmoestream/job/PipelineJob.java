@@ -25,6 +25,8 @@ import org.mmoestream.join.LabelJoinFunction;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.codec.SpecJson;
 import org.mmoestream.publish.ModelChunk;
+import org.mmoestream.train.EncodeExamples;
+import org.mmoestream.train.TrainExample;
 import org.mmoestream.train.TrainOperator;
 
 /**
@@ -48,13 +50,31 @@ public final class PipelineJob {
       Source<ParsedRecord, ?, ?> events, Sink<LabeledExample> examples, Sink<DeadLetter> deadLetters,
       Sink<ModelChunk> models) {
     DataStream<LabeledExample> labeled = build(env, cfg, events, examples, deadLetters);
-    train(cfg, spec, labeled, models);
+    train(cfg, spec, labeled, models, deadLetters);
     return labeled;
   }
 
-  /** The training part: labeled examples -> trainer (keyed by model id) -> {@code models}. */
-  public static void train(JobConfig cfg, ModelSpec spec, DataStream<LabeledExample> labeled, Sink<ModelChunk> models) {
-    labeled
+  /**
+   * The training part: labeled examples -> encoding (in the tasks that make the examples; those
+   * that cannot be encoded to {@code deadLetters}, which may be null) -> trainer (keyed by model
+   * id) -> {@code models}.
+   */
+  public static void train(JobConfig cfg, ModelSpec spec, DataStream<LabeledExample> labeled, Sink<ModelChunk> models,
+      Sink<DeadLetter> deadLetters) {
+    SingleOutputStreamOperator<TrainExample> encoded = labeled
+        .process(new EncodeExamples(SpecJson.write(spec)))
+        .uid("encode-examples")
+        .name("encode-examples");
+    if (deadLetters != null) {
+      encoded.getSideOutput(EncodeExamples.REJECTED).sinkTo(deadLetters).uid("rejected-examples-sink")
+          .name("rejected-examples");
+    }
+    train(cfg, spec, encoded, models);
+  }
+
+  /** The trainer: encoded examples -> trainer (keyed by model id) -> {@code models}. */
+  public static void train(JobConfig cfg, ModelSpec spec, DataStream<TrainExample> encoded, Sink<ModelChunk> models) {
+    encoded
         .keyBy(e -> e.model)
         .transform("train", TypeInformation.of(ModelChunk.class), new TrainOperator(trainSettings(cfg, spec)))
         .uid("trainer")
@@ -74,10 +94,18 @@ public final class PipelineJob {
         throw new org.mmoestream.config.InputException(Key.PROBES.yaml() + ": cannot read " + file + ".");
       }
     }
-    return new TrainOperator.Settings(SpecJson.write(spec), cfg.integer(Key.SEED), cfg.integer(Key.BATCH_SIZE),
-        cfg.millis(Key.MAX_WAIT), cfg.millis(Key.PUBLISH_INTERVAL), cfg.integer(Key.FULL_EVERY),
-        cfg.integer(Key.MAX_MESSAGE_BYTES), cfg.integer(Key.WORKING_SET_ROWS), cfg.integer(Key.METRICS_WINDOW), probes,
-        cfg.string(Key.ORDER).equals("event-time") ? cfg.millis(Key.CLICK_WINDOW) + cfg.millis(Key.CONVERSION_WINDOW) : 0);
+    return TrainOperator.Settings.of(SpecJson.write(spec))
+        .withSeed(cfg.integer(Key.SEED))
+        .withBatchSize(cfg.integer(Key.BATCH_SIZE))
+        .withMaxWait(cfg.millis(Key.MAX_WAIT))
+        .withPublishInterval(cfg.millis(Key.PUBLISH_INTERVAL))
+        .withFullEvery(cfg.integer(Key.FULL_EVERY))
+        .withMaxMessageBytes(cfg.integer(Key.MAX_MESSAGE_BYTES))
+        .withWorkingSetRows(cfg.integer(Key.WORKING_SET_ROWS))
+        .withMetricsWindow(cfg.integer(Key.METRICS_WINDOW))
+        .withProbes(probes)
+        .withOrderHorizon(cfg.string(Key.ORDER).equals("event-time")
+            ? cfg.millis(Key.CLICK_WINDOW) + cfg.millis(Key.CONVERSION_WINDOW) : 0);
   }
 
   /** Builds the join only: events -> validation -> label join -> {@code examples} (may be null). */

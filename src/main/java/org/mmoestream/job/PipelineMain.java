@@ -8,7 +8,7 @@ import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.SpecLoader;
-import org.mmoestream.train.ExampleEncoder;
+import org.mmoestream.model.ExampleEncoder;
 
 /**
  * The pipeline job against a real Kafka: {@code main} is the entry class for {@code flink run}

@@ -285,7 +285,7 @@ public final class Demo {
 
   /** Held-out AUC of ctr and cvr for the model and the oracle: {model ctr, oracle ctr, model cvr, oracle cvr}. */
   private static double[] heldOut(SnapshotState s, List<Simulator.Impression> holdout) {
-    org.mmoestream.train.ExampleEncoder enc = new org.mmoestream.train.ExampleEncoder(s.model().spec());
+    org.mmoestream.model.ExampleEncoder enc = new org.mmoestream.model.ExampleEncoder(s.model().spec());
     double[][] p = s.model().predict(org.mmoestream.model.Batch.of(holdout.stream().map(i -> enc.encodeFeatures(i.featuresJson(), null)).toList()));
     int ctr = s.model().spec().taskIndex("ctr");
     int cvr = s.model().spec().taskIndex("cvr");

@@ -70,9 +70,17 @@ public final class Batch {
     return new Batch(rows, newIds, offsets, dense, labels);
   }
 
-  /** The ids of sparse feature {@code f} for all rows, CSR order (do not modify). */
+  /**
+   * The ids of sparse feature {@code f} for all rows, CSR order (do not modify); the first {@link
+   * #uses}{@code (f)} entries are the batch's (the array may be longer).
+   */
   public int[] ids(int f) {
     return ids[f];
+  }
+
+  /** Number of ids of sparse feature {@code f} in the batch. */
+  public int uses(int f) {
+    return offsets[f][rows];
   }
 
   public int rows() {
@@ -86,5 +94,90 @@ public final class Batch {
   /** Label of task {@code t} on row {@code r}. */
   public float label(int t, int r) {
     return labels[t][r];
+  }
+
+  /**
+   * Builds batches from flat encoded examples (all sparse ids feature after feature, with a count
+   * per feature) into arrays reused from batch to batch: a built batch is valid until the next
+   * {@link #clear}, and must not be kept.
+   */
+  public static final class Builder {
+    private final int features;
+    private final int denseCount;
+    private final int tasks;
+    private int rows;
+    private int[][] ids;
+    private int[][] offsets;
+    private int[] used;
+    private double[] dense;
+    private float[][] labels;
+
+    public Builder(int features, int denseCount, int tasks) {
+      this.features = features;
+      this.denseCount = denseCount;
+      this.tasks = tasks;
+      ids = new int[features][64];
+      offsets = new int[features][65];
+      used = new int[features];
+      dense = new double[64 * denseCount];
+      labels = new float[tasks][64];
+    }
+
+    /** Starts a new batch. */
+    public void clear() {
+      rows = 0;
+      java.util.Arrays.fill(used, 0);
+    }
+
+    public int rows() {
+      return rows;
+    }
+
+    /** Adds one example: {@code flatIds} holds {@code counts[f]} ids of feature f, feature after feature. */
+    public void add(int[] flatIds, int[] counts, double[] denseValues, float[] labelValues) {
+      if (counts.length != features || denseValues.length != denseCount || labelValues.length != tasks) {
+        throw new IllegalArgumentException("an example of " + counts.length + " sparse, " + denseValues.length
+            + " dense and " + labelValues.length + " labels does not fit a batch of " + features + ", " + denseCount
+            + " and " + tasks);
+      }
+      if (rows + 1 >= offsets[0].length) {
+        int cap = offsets[0].length * 2;
+        for (int f = 0; f < features; f++) {
+          offsets[f] = java.util.Arrays.copyOf(offsets[f], cap);
+        }
+        dense = java.util.Arrays.copyOf(dense, (cap - 1) * denseCount);
+        for (int t = 0; t < tasks; t++) {
+          labels[t] = java.util.Arrays.copyOf(labels[t], cap - 1);
+        }
+      }
+      int pos = 0;
+      for (int f = 0; f < features; f++) {
+        int n = counts[f];
+        if (n < 1) {
+          throw new IllegalArgumentException("sparse feature " + f + " has no value");
+        }
+        if (used[f] + n > ids[f].length) {
+          ids[f] = java.util.Arrays.copyOf(ids[f], Math.max(ids[f].length * 2, used[f] + n));
+        }
+        System.arraycopy(flatIds, pos, ids[f], used[f], n);
+        pos += n;
+        offsets[f][rows] = used[f];
+        used[f] += n;
+        offsets[f][rows + 1] = used[f];
+      }
+      System.arraycopy(denseValues, 0, dense, rows * denseCount, denseCount);
+      for (int t = 0; t < tasks; t++) {
+        labels[t][rows] = labelValues[t];
+      }
+      rows++;
+    }
+
+    /** The batch of the examples added since {@link #clear}. */
+    public Batch build() {
+      if (rows == 0) {
+        throw new IllegalArgumentException("empty batch");
+      }
+      return new Batch(rows, ids, offsets, dense, labels);
+    }
   }
 }

@@ -146,6 +146,58 @@ public final class Embeddings {
     }
   }
 
+  /**
+   * Copies row {@code r} of float32 table {@code t} and its optimizer state into {@code dst}
+   * ({@code dim * (1 + slots)}: the value, then each state slot).
+   */
+  public void readRow(int t, int r, float[] dst) {
+    int dim = dims[t];
+    System.arraycopy(f[t], r * dim, dst, 0, dim);
+    for (int s = 0; s < slots; s++) {
+      System.arraycopy(fs[t][s], r * dim, dst, (s + 1) * dim, dim);
+    }
+  }
+
+  /** Writes what {@link #readRow(int, int, float[])} read. */
+  public void writeRow(int t, int r, float[] src) {
+    int dim = dims[t];
+    System.arraycopy(src, 0, f[t], r * dim, dim);
+    for (int s = 0; s < slots; s++) {
+      System.arraycopy(src, (s + 1) * dim, fs[t][s], r * dim, dim);
+    }
+  }
+
+  /** Sets rows [0, rows) of float32 table {@code t} to {@link #initialRow}{@code (seed, t, r)}, state to its initial value. */
+  public void initializeTable(int t, long seed, double[] initialState) {
+    int dim = dims[t];
+    int rows = f[t].length / dim;
+    double[] row = new double[dim];
+    for (int r = 0; r < rows; r++) {
+      initialRow(seed, t, r, row);
+      for (int k = 0; k < dim; k++) {
+        f[t][r * dim + k] = (float) row[k];
+      }
+    }
+    for (int s = 0; s < slots; s++) {
+      java.util.Arrays.fill(fs[t][s], (float) initialState[s]);
+    }
+  }
+
+  /** Rows of table {@code t}. */
+  public int rows(int t) {
+    return access[t].length() / dims[t];
+  }
+
+  /** Gives float32 table {@code t} {@code rows} rows, keeping the first ones (a working set that grows). */
+  public void resize(int t, int rows) {
+    int size = rows * dims[t];
+    f[t] = Arrays.copyOf(f[t], size);
+    for (int s = 0; s < slots; s++) {
+      fs[t][s] = Arrays.copyOf(fs[t][s], size);
+    }
+    access[t] = NdAccess.of(f[t]);
+  }
+
   public int count() {
     return dims.length;
   }
@@ -337,7 +389,7 @@ public final class Embeddings {
       int dim = g.dim;
       int[] ids = b.ids[t];
       int[] off = b.offsets[t];
-      g.begin(ids.length);
+      g.begin(off[b.rows]);
       for (int r = 0; r < b.rows; r++) {
         int from = off[r];
         int to = off[r + 1];
@@ -361,7 +413,7 @@ public final class Embeddings {
       int dim = g.dim;
       int[] ids = b.ids[t];
       int[] off = b.offsets[t];
-      g.begin(ids.length);
+      g.begin(off[b.rows]);
       for (int r = 0; r < b.rows; r++) {
         int from = off[r];
         int to = off[r + 1];

@@ -39,6 +39,8 @@ public final class MmoeModel {
   private final double[] taskLoss;
   private final double[] normG = new double[4096];
   private final double[] normP = new double[4096];
+  private final float[] normGf = new float[4096];
+  private final float[] normPf = new float[4096];
   private long step;
   private long examplesSeen;
   private long skippedBatches;
@@ -211,11 +213,28 @@ public final class MmoeModel {
   private double denseSquaredNorm(double l2) {
     NdAccess g = network.gradAccess();
     NdAccess p = network.paramAccess();
+    boolean f32 = g.float32() && p.float32();
     double s = 0;
     for (ParamLayout.Entry e : network.layout().entries()) {
       double decay = e.weight() ? l2 : 0.0;
       for (int off = e.offset(); off < e.offset() + e.size(); off += normG.length) {
         int n = Math.min(normG.length, e.offset() + e.size() - off);
+        if (f32) {
+          g.readFloats(off, normGf, 0, n);
+          if (decay != 0) {
+            p.readFloats(off, normPf, 0, n);
+            for (int i = 0; i < n; i++) {
+              double v = normGf[i] + decay * normPf[i];
+              s += v * v;
+            }
+          } else {
+            for (int i = 0; i < n; i++) {
+              double v = normGf[i];
+              s += v * v;
+            }
+          }
+          continue;
+        }
         g.read(off, normG, 0, n);
         if (decay != 0) {
           p.read(off, normP, 0, n);

@@ -17,6 +17,9 @@ public abstract sealed class NdAccess permits NdAccess.F32, NdAccess.F64 {
   /** Number of elements. */
   public abstract int length();
 
+  /** Whether the storage is float32 ({@link #readFloats} and {@link #writeFloats} copy without conversion). */
+  public abstract boolean float32();
+
   public abstract double get(int i);
 
   public abstract void set(int i, double v);
@@ -74,6 +77,11 @@ public abstract sealed class NdAccess permits NdAccess.F32, NdAccess.F64 {
     @Override
     public int length() {
       return n;
+    }
+
+    @Override
+    public boolean float32() {
+      return true;
     }
 
     @Override
@@ -149,6 +157,11 @@ public abstract sealed class NdAccess permits NdAccess.F32, NdAccess.F64 {
     @Override
     public int length() {
       return n;
+    }
+
+    @Override
+    public boolean float32() {
+      return false;
     }
 
     @Override

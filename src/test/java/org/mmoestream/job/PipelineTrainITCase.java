@@ -39,7 +39,7 @@ import org.mmoestream.testing.KafkaBroker;
 import org.mmoestream.testing.FailOnce;
 import org.mmoestream.testing.Paced;
 import org.mmoestream.testing.PipelineChecks;
-import org.mmoestream.train.ExampleEncoder;
+import org.mmoestream.model.ExampleEncoder;
 
 /**
  * Events -> join -> train -> model topic on an embedded Kafka broker and a MiniCluster with

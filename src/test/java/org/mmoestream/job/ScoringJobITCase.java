@@ -51,7 +51,7 @@ import org.mmoestream.testing.KafkaBroker;
 import org.mmoestream.testing.Paced;
 import org.mmoestream.testing.TestSpecs;
 import org.mmoestream.testing.TopicReader;
-import org.mmoestream.train.ExampleEncoder;
+import org.mmoestream.model.ExampleEncoder;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**

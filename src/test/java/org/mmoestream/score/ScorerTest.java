@@ -23,7 +23,7 @@ import org.mmoestream.model.Variant;
 import org.mmoestream.model.codec.SnapshotState;
 import org.mmoestream.model.codec.Snapshots;
 import org.mmoestream.testing.TestSpecs;
-import org.mmoestream.train.ExampleEncoder;
+import org.mmoestream.model.ExampleEncoder;
 import org.nd4j.linalg.api.buffer.DataType;
 
 class ScorerTest {

@@ -14,7 +14,7 @@ import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.SlidingMetrics;
 import org.mmoestream.model.SpecLoader;
 import org.mmoestream.model.TaskMetrics;
-import org.mmoestream.train.ExampleEncoder;
+import org.mmoestream.model.ExampleEncoder;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**

@@ -15,6 +15,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 import org.mmoestream.event.LabeledExample;
 import org.mmoestream.feature.EncodedExample;
 import org.mmoestream.model.Batch;
+import org.mmoestream.model.ExampleEncoder;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.Variant;
 import org.mmoestream.model.codec.SnapshotState;
@@ -34,7 +35,10 @@ class TrainOperatorPublishParityTest {
   @ValueSource(longs = {1, 2, 3, 4, 5})
   void everyVersionRebuildsTheOperatorsModel(long seed) throws Exception {
     Random rnd = new Random(seed);
-    var settings = new TrainOperator.Settings(SpecJson.write(SPEC), 42, 8, 100, 1_000, 3, 900, 1 + rnd.nextInt(40), 500);
+    // A row budget of 1..40: the working sets fill, write back and reload their rows all the time.
+    var settings = TrainOperator.Settings.of(SpecJson.write(SPEC)).withBatchSize(8).withMaxWait(100)
+        .withPublishInterval(1_000).withFullEvery(3).withMaxMessageBytes(900).withWorkingSetRows(1 + rnd.nextInt(40))
+        .withMetricsWindow(500);
     TrainOperator op = new TrainOperator(settings);
     List<EncodedExample> probe = TrainOperatorTest.examples(30, 99).stream()
         .map(e -> new ExampleEncoder(SPEC).encode(e.features, e.click, e.conversion)).toList();
@@ -43,7 +47,7 @@ class TrainOperatorPublishParityTest {
     long time = 0;
     int versions = 0;
     int checkpoint = 0;
-    try (var h = new KeyedOneInputStreamOperatorTestHarness<>(op, (LabeledExample e) -> e.model, Types.STRING)) {
+    try (var h = new KeyedOneInputStreamOperatorTestHarness<>(op, (TrainExample e) -> e.model, Types.STRING)) {
       h.setStateBackend(new EmbeddedRocksDBStateBackend());
       h.open();
       h.setProcessingTime(0);
@@ -52,7 +56,7 @@ class TrainOperatorPublishParityTest {
         int action = rnd.nextInt(10);
         if (action < 6) {
           for (LabeledExample e : TrainOperatorTest.examples(1 + rnd.nextInt(12), seed * 1000 + step)) {
-            h.processElement(e, 0);
+            h.processElement(TrainOperatorTest.train(e), 0);
           }
         } else if (action < 8) {
           time += 1 + rnd.nextInt(1_200);

@@ -16,6 +16,7 @@ import org.junit.jupiter.api.Test;
 import org.mmoestream.event.LabeledExample;
 import org.mmoestream.feature.EncodedExample;
 import org.mmoestream.model.Batch;
+import org.mmoestream.model.ExampleEncoder;
 import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.NdAccess;
@@ -32,10 +33,21 @@ class TrainOperatorTest {
   private static final ModelSpec SPEC = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
 
   private static TrainOperator.Settings settings(long publishMillis) {
-    return new TrainOperator.Settings(SpecJson.write(SPEC), 42, BATCH, 60_000, publishMillis, 3, 700, 1_000_000, 1000);
+    return TrainOperator.Settings.of(SpecJson.write(SPEC)).withBatchSize(BATCH).withMaxWait(60_000)
+        .withPublishInterval(publishMillis).withFullEvery(3).withMaxMessageBytes(700).withMetricsWindow(1000);
   }
 
-  private static KeyedOneInputStreamOperatorTestHarness<String, LabeledExample, ModelChunk> harness(TrainOperator op)
+  /** The example as the trainer receives it, encoded. */
+  static TrainExample train(LabeledExample e) {
+    return train(e, SPEC);
+  }
+
+  static TrainExample train(LabeledExample e, ModelSpec spec) {
+    return TrainExample.of(e.requestId, e.model, e.impressionTs, e.labeledAt,
+        new ExampleEncoder(spec).encode(e.features, e.click, e.conversion));
+  }
+
+  private static KeyedOneInputStreamOperatorTestHarness<String, TrainExample, ModelChunk> harness(TrainOperator op)
       throws Exception {
     var h = new KeyedOneInputStreamOperatorTestHarness<>(op, e -> e.model, Types.STRING);
     h.setStateBackend(new EmbeddedRocksDBStateBackend());
@@ -78,7 +90,7 @@ class TrainOperatorTest {
     try (var h = harness(op)) {
       h.open();
       for (LabeledExample e : xs) {
-        h.processElement(e, 0);
+        h.processElement(train(e), 0);
       }
       MmoeModel offline = MmoeModel.create(SPEC, 42, DataType.FLOAT);
       List<EncodedExample> enc = encode(xs);
@@ -109,7 +121,7 @@ class TrainOperatorTest {
     for (int i = 0; i < arrival.size(); i++) {
       java.util.Collections.swap(arrival, i, Math.min(arrival.size() - 1, i + rnd.nextInt(20)));
     }
-    var s = new TrainOperator.Settings(SpecJson.write(SPEC), 42, BATCH, 1, 60_000, 3, 700, 1_000_000, 1000, List.of(), horizon);
+    var s = settings(60_000).withMaxWait(1).withOrderHorizon(horizon);
     TrainOperator op = new TrainOperator(s);
     var h = harness(op);
     h.open();
@@ -120,7 +132,7 @@ class TrainOperatorTest {
       watermark = feed(h, arrival, i, horizon, watermark);
       h.setProcessingTime(h.getProcessingTime() + 10); // a processing-time max-wait must not cut batches
     }
-    assertTrue(op.runtimeOf("m1").held.size() > 0, "some examples are held");
+    assertTrue(op.runtimeOf("m1").order.heldCount() > 0, "some examples are held");
     h.prepareSnapshotPreBarrier(1);
     snapshot = h.snapshot(1, 1);
     h.close();
@@ -155,9 +167,9 @@ class TrainOperatorTest {
    * Delivers arrival {@code i}, then the watermark the join would send: every example whose release
    * time (impression + horizon) is below it has arrived.
    */
-  private static long feed(KeyedOneInputStreamOperatorTestHarness<String, LabeledExample, ModelChunk> h,
+  private static long feed(KeyedOneInputStreamOperatorTestHarness<String, TrainExample, ModelChunk> h,
       List<LabeledExample> arrival, int i, long horizon, long watermark) throws Exception {
-    h.processElement(arrival.get(i), arrival.get(i).impressionTs);
+    h.processElement(train(arrival.get(i)), arrival.get(i).impressionTs);
     long earliestMissing = Long.MAX_VALUE;
     for (int j = i + 1; j < arrival.size(); j++) {
       earliestMissing = Math.min(earliestMissing, arrival.get(j).impressionTs);
@@ -172,18 +184,20 @@ class TrainOperatorTest {
 
   @Test
   void scoresBatchesWithMoreDistinctIdsThanTheWorkingTablesHold() throws Exception {
-    // A user table of 5,000 buckets: 300 distinct users overflow the 16 working slots (2 x batch 8).
+    // A user table of 5,000 buckets and a budget of 100 rows: users get a working set of 64 slots
+    // (8 per example of a batch), which 300 distinct users overflow.
     var f = SPEC.features();
     var users = new org.mmoestream.feature.SparseFeature("user", "user", 5_000, 3, false, null);
     ModelSpec wideSpec = new ModelSpec("wide", new org.mmoestream.feature.FeatureSpec(
         List.of(users, f.sparse().get(1), f.sparse().get(2)), f.dense()), SPEC.tasks(), SPEC.architecture(),
         SPEC.optimizer(), SPEC.csv());
-    TrainOperator op = new TrainOperator(new TrainOperator.Settings(SpecJson.write(wideSpec), 42, BATCH, 60_000, 60_000, 3, 700, 1_000_000, 1000));
+    TrainOperator op = new TrainOperator(TrainOperator.Settings.of(SpecJson.write(wideSpec)).withBatchSize(BATCH)
+        .withMaxWait(60_000).withPublishInterval(60_000).withWorkingSetRows(100));
     try (var h = harness(op)) {
       h.open();
       ExampleEncoder enc = new ExampleEncoder(wideSpec);
       for (LabeledExample e : examples(BATCH, 9)) {
-        h.processElement(e, 0);
+        h.processElement(train(e, wideSpec), 0);
       }
       List<EncodedExample> wide = new ArrayList<>();
       for (int i = 0; i < 300; i++) {
@@ -213,7 +227,7 @@ class TrainOperatorTest {
       h.open();
       h.setProcessingTime(0);
       for (LabeledExample e : examples(3 * BATCH, 3)) {
-        h.processElement(e, 0);
+        h.processElement(train(e), 0);
       }
       h.setProcessingTime(1_000);
       List<ModelChunk> out = h.extractOutputValues();
@@ -226,7 +240,7 @@ class TrainOperatorTest {
       assertSameScores(op.score("m1", probe), reader.model().predict(Batch.of(probe)));
 
       for (LabeledExample e : examples(2 * BATCH, 5)) {
-        h.processElement(e, 0);
+        h.processElement(train(e), 0);
       }
       h.setProcessingTime(2_000);
       out = h.extractOutputValues();
@@ -254,35 +268,44 @@ class TrainOperatorTest {
   @Test
   void checkpointAndRestoreKeepTheModelAndTheWaitingExamples() throws Exception {
     List<LabeledExample> xs = examples(3 * BATCH + 3, 6);
-    TrainOperator first = new TrainOperator(settings(60_000));
+    // A max-wait longer than the test: partial batches wait for the next examples.
+    TrainOperator first = new TrainOperator(settings(60_000).withMaxWait(10_000_000));
     OperatorSubtaskState snapshot;
     double[][] before;
     List<EncodedExample> probe = encode(examples(20, 7));
     try (var h = harness(first)) {
       h.open();
+      h.setProcessingTime(0);
       for (LabeledExample e : xs) {
-        h.processElement(e, 0);
+        h.processElement(train(e), 0);
       }
+      // Two versions are published before the checkpoint.
+      h.setProcessingTime(60_000);
+      for (LabeledExample e : examples(BATCH, 10)) {
+        h.processElement(train(e), 0);
+      }
+      h.setProcessingTime(120_000);
+      assertEquals(2L, h.extractOutputValues().get(h.extractOutputValues().size() - 1).version);
       h.prepareSnapshotPreBarrier(1);
       snapshot = h.snapshot(1, 0);
       before = first.score("m1", probe);
     }
-    TrainOperator second = new TrainOperator(settings(60_000));
+    TrainOperator second = new TrainOperator(settings(60_000).withMaxWait(10_000_000));
     try (var h = harness(second)) {
       h.initializeState(snapshot);
       h.open();
       assertSameScores(before, second.score("m1", probe));
-      assertEquals(3, second.runtimeOf("m1").buffer.size(), "the examples waiting for a batch survive");
+      assertEquals(3, second.runtimeOf("m1").order.buffered(), "the examples waiting for a batch survive");
       for (LabeledExample e : examples(BATCH - 3, 8)) {
-        h.processElement(e, 0);
+        h.processElement(train(e), 0);
       }
-      assertEquals(4, second.runtimeOf("m1").model().step());
-      assertEquals(32, second.runtimeOf("m1").model().examplesSeen());
+      assertEquals(5, second.runtimeOf("m1").model().step());
+      assertEquals(40, second.runtimeOf("m1").model().examplesSeen());
       // The first version after a restore is a full snapshot, numbered after the restored ones.
       h.endInput();
       List<ModelChunk> out = h.extractOutputValues();
       assertEquals("full", out.get(0).kind);
-      assertEquals(1, out.get(0).version);
+      assertEquals(3, out.get(0).version);
     }
   }
 }

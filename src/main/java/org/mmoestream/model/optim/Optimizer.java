@@ -25,6 +25,10 @@ public final class Optimizer {
   private final double[] g = new double[CHUNK];
   private final double[] s0 = new double[CHUNK];
   private final double[] s1 = new double[CHUNK];
+  private final float[] wf = new float[CHUNK];
+  private final float[] gf = new float[CHUNK];
+  private final float[] s0f = new float[CHUNK];
+  private final float[] s1f = new float[CHUNK];
   private double corr1 = 1;
   private double corr2 = 1;
 
@@ -50,6 +54,14 @@ public final class Optimizer {
    */
   public void updateDense(
       NdAccess params, NdAccess grads, NdAccess[] state, int from, int to, double scale, double l2) {
+    boolean f32 = params.float32() && grads.float32();
+    for (NdAccess s : state) {
+      f32 &= s.float32();
+    }
+    if (f32) {
+      updateDenseF32(params, grads, state, from, to, scale, l2);
+      return;
+    }
     for (int off = from; off < to; off += CHUNK) {
       int n = Math.min(CHUNK, to - off);
       params.read(off, w, 0, n);
@@ -143,6 +155,60 @@ public final class Optimizer {
           System.arraycopy(s == 0 ? s0 : s1, src, state[s], dst, dim);
         }
       }
+    }
+  }
+
+  /**
+   * {@link #updateDense} on float32 storage: chunks copied without conversion, the same double
+   * arithmetic per element as {@link #apply}, results rounded to float32 once.
+   */
+  private void updateDenseF32(NdAccess params, NdAccess grads, NdAccess[] state, int from, int to, double scale,
+      double l2) {
+    double lr = config.learningRate();
+    for (int off = from; off < to; off += CHUNK) {
+      int n = Math.min(CHUNK, to - off);
+      params.readFloats(off, wf, 0, n);
+      grads.readFloats(off, gf, 0, n);
+      switch (config.kind()) {
+        case SGD -> {
+          for (int i = 0; i < n; i++) {
+            double wi = wf[i];
+            wf[i] = (float) (wi - lr * scale * (gf[i] + l2 * wi));
+          }
+        }
+        case ADAGRAD -> {
+          double eps = config.epsilon();
+          state[0].readFloats(off, s0f, 0, n);
+          for (int i = 0; i < n; i++) {
+            double wi = wf[i];
+            double gi = scale * (gf[i] + l2 * wi);
+            double a = s0f[i] + gi * gi;
+            s0f[i] = (float) a;
+            wf[i] = (float) (wi - lr * gi / (Math.sqrt(a) + eps));
+          }
+          state[0].writeFloats(off, s0f, 0, n);
+        }
+        case ADAM -> {
+          double b1 = config.beta1();
+          double b2 = config.beta2();
+          double eps = config.epsilon();
+          state[0].readFloats(off, s0f, 0, n);
+          state[1].readFloats(off, s1f, 0, n);
+          for (int i = 0; i < n; i++) {
+            double wi = wf[i];
+            double gi = scale * (gf[i] + l2 * wi);
+            double m = b1 * s0f[i] + (1 - b1) * gi;
+            double v = b2 * s1f[i] + (1 - b2) * gi * gi;
+            s0f[i] = (float) m;
+            s1f[i] = (float) v;
+            wf[i] = (float) (wi - lr * (m / corr1) / (Math.sqrt(v / corr2) + eps));
+          }
+          state[0].writeFloats(off, s0f, 0, n);
+          state[1].writeFloats(off, s1f, 0, n);
+        }
+        default -> throw new IllegalStateException();
+      }
+      params.writeFloats(off, wf, 0, n);
     }
   }
 

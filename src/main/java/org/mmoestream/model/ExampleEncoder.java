@@ -1,4 +1,4 @@
-package org.mmoestream.train;
+package org.mmoestream.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -8,8 +8,6 @@ import java.util.List;
 import org.mmoestream.feature.EncodedExample;
 import org.mmoestream.feature.FeatureEncoder;
 import org.mmoestream.feature.FeatureSpec;
-import org.mmoestream.model.ModelSpec;
-import org.mmoestream.model.TaskSpec;
 
 /**
  * Turns a joined example (features as JSON, click and conversion labels) or a score request into
@@ -71,6 +69,26 @@ public final class ExampleEncoder {
       f = JSON.readTree(featuresJson);
     } catch (IOException e) {
       throw new IllegalArgumentException("features are not JSON");
+    }
+    return encodeFeatures(f, labels);
+  }
+
+  /** The labels of a (click, conversion) pair, one per task. */
+  public float[] labels(int click, int conversion) {
+    if (isClick == null) {
+      requireEvents(spec);
+    }
+    float[] labels = new float[isClick.length];
+    for (int t = 0; t < labels.length; t++) {
+      labels[t] = isClick[t] ? click : conversion;
+    }
+    return labels;
+  }
+
+  /** Encodes parsed features (a JSON object); labels may be null. */
+  public EncodedExample encodeFeatures(JsonNode f, float[] labels) {
+    if (f == null || !f.isObject()) {
+      throw new IllegalArgumentException("features are not a JSON object");
     }
     FeatureSpec fs = spec.features();
     int[][] ids = new int[fs.sparse().size()][];

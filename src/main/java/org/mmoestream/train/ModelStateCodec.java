@@ -1,0 +1,68 @@
+package org.mmoestream.train;
+
+import java.util.List;
+import org.mmoestream.model.MmoeModel;
+import org.mmoestream.model.NdAccess;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * A model's dense part as the flat primitive arrays of Flink state, and back: the dense
+ * parameters and their optimizer state (float32), the dense-feature statistics (count, mean and
+ * variance per feature), and the counters (optimizer step, examples, skipped batches, then the
+ * caller's version counters). The only place where these copies are made.
+ */
+final class ModelStateCodec {
+  private ModelStateCodec() {}
+
+  static float[] dense(MmoeModel m) {
+    NdAccess p = m.network().paramAccess();
+    float[] out = new float[p.length()];
+    p.readFloats(0, out, 0, out.length);
+    return out;
+  }
+
+  /** Every optimizer state slot of the dense parameters, one after the other. */
+  static float[] denseOptimizer(MmoeModel m) {
+    List<INDArray> slots = m.denseOptimizerState();
+    int n = m.network().paramAccess().length();
+    float[] out = new float[n * slots.size()];
+    for (int s = 0; s < slots.size(); s++) {
+      NdAccess.of(slots.get(s)).readFloats(0, out, s * n, n);
+    }
+    return out;
+  }
+
+  static double[] stats(MmoeModel m) {
+    int nd = m.spec().features().dense().size();
+    double[] stats = new double[3 * nd];
+    for (int i = 0; i < nd; i++) {
+      stats[3 * i] = m.normalizer().count(i);
+      stats[3 * i + 1] = m.normalizer().mean(i);
+      stats[3 * i + 2] = m.normalizer().variance(i);
+    }
+    return stats;
+  }
+
+  /** The model's counters followed by {@code extra}. */
+  static long[] counters(MmoeModel m, long... extra) {
+    long[] c = new long[3 + extra.length];
+    c[0] = m.step();
+    c[1] = m.examplesSeen();
+    c[2] = m.skippedBatches();
+    System.arraycopy(extra, 0, c, 3, extra.length);
+    return c;
+  }
+
+  /** Sets the model's dense part and counters from what the methods above returned. */
+  static void restore(MmoeModel m, float[] dense, float[] optimizer, double[] stats, long[] counters) {
+    m.network().paramAccess().writeFloats(0, dense, 0, dense.length);
+    List<INDArray> slots = m.denseOptimizerState();
+    for (int s = 0; s < slots.size(); s++) {
+      NdAccess.of(slots.get(s)).writeFloats(0, optimizer, s * dense.length, dense.length);
+    }
+    for (int i = 0; i < stats.length / 3; i++) {
+      m.normalizer().set(i, stats[3 * i], stats[3 * i + 1], stats[3 * i + 2]);
+    }
+    m.restoreCounters(counters[0], counters[1], counters[2]);
+  }
+}
