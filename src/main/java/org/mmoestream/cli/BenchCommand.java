@@ -43,7 +43,7 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--checkpoint-interval", defaultValue = "10 s", description = "train: Flink checkpoint interval (default: ${DEFAULT-VALUE}, as flink-conf/)")
   String checkpointInterval;
 
-  @Option(names = "--examples", defaultValue = "500000", description = "train: labeled examples on the topic (default: ${DEFAULT-VALUE})")
+  @Option(names = "--examples", defaultValue = "800000", description = "train: labeled examples on the topic (default: ${DEFAULT-VALUE})")
   int examples;
 
   @Option(names = "--impressions", defaultValue = "200000", description = "join: impressions to join (default: ${DEFAULT-VALUE})")

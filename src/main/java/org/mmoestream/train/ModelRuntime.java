@@ -45,6 +45,9 @@ final class ModelRuntime {
   private int labeledCount;
   /** Event time of the earliest release timer registered since the last release (in memory only). */
   long heldTimer = Long.MAX_VALUE;
+  /** Rows written to state by the last checkpoint, and how long that took (metrics). */
+  private int lastFlushRows;
+  private long lastFlushMillis;
   long bufferSince;
   long nextPublish;
   boolean publishTimerSet;
@@ -111,7 +114,12 @@ final class ModelRuntime {
     st.denseOptimizer().update(ModelStateCodec.denseOptimizer(model));
     st.denseStats().update(ModelStateCodec.stats(model));
     st.counters().update(ModelStateCodec.counters(model, policy.version(), policy.versionsSinceFull()));
-    rows.flush(st.rows());
+    long t0 = System.nanoTime();
+    lastFlushRows = rows.flush(st.rows());
+    lastFlushMillis = (System.nanoTime() - t0) / 1_000_000;
+    if (java.lang.Boolean.getBoolean("mmoe.debug.flush")) {
+      System.err.println("flush " + key + ": " + lastFlushRows + " rows in " + lastFlushMillis + " ms");
+    }
     st.buffer().update(order.buffer());
     st.held().update(order.held());
   }
@@ -164,6 +172,8 @@ final class ModelRuntime {
     g.gauge("examples_seen", (Gauge<Long>) model::examplesSeen);
     g.gauge("working_set_rows", (Gauge<Integer>) rows::residentRows);
     g.gauge("examples_held", (Gauge<Integer>) order::heldCount);
+    g.gauge("rows_checkpointed", (Gauge<Integer>) () -> lastFlushRows);
+    g.gauge("rows_checkpoint_ms", (Gauge<Long>) () -> lastFlushMillis);
   }
 
   @Override

@@ -217,17 +217,19 @@ final class WorkingSet {
     return row;
   }
 
-  /** Writes every row changed since the last flush to {@code store}. */
-  void flush(RowStore store) throws Exception {
+  /** Writes every row changed since the last flush to {@code store}; returns how many. */
+  int flush(RowStore store) throws Exception {
+    int n = 0;
     for (int f = 0; f < features.size(); f++) {
-      flush(f, store);
+      n += flush(f, store);
     }
+    return n;
   }
 
-  private void flush(int f, RowStore store) throws Exception {
+  private int flush(int f, RowStore store) throws Exception {
     BitSet d = dirty[f];
     if (d.isEmpty()) {
-      return;
+      return 0;
     }
     int rowWidth = dims[f] * (1 + initialState.length);
     Map<Long, float[]> out = new java.util.HashMap<>(d.cardinality() * 2);
@@ -239,6 +241,7 @@ final class WorkingSet {
     }
     store.putAll(out);
     d.clear();
+    return out.size();
   }
 
   /** Per feature, the ids changed since the last {@link #clearTouched}, ascending. */
