@@ -49,27 +49,16 @@ public final class PipelineJob {
   public static DataStream<LabeledExample> build(StreamExecutionEnvironment env, JobConfig cfg, ModelSpec spec,
       Source<ParsedRecord, ?, ?> events, Sink<LabeledExample> examples, Sink<DeadLetter> deadLetters,
       Sink<ModelChunk> models) {
-    DataStream<LabeledExample> labeled = build(env, cfg, events, examples, deadLetters);
-    train(cfg, spec, labeled, models, deadLetters);
-    return labeled;
-  }
-
-  /**
-   * The training part: labeled examples -> encoding (in the tasks that make the examples; those
-   * that cannot be encoded to {@code deadLetters}, which may be null) -> trainer (keyed by model
-   * id) -> {@code models}.
-   */
-  public static void train(JobConfig cfg, ModelSpec spec, DataStream<LabeledExample> labeled, Sink<ModelChunk> models,
-      Sink<DeadLetter> deadLetters) {
-    SingleOutputStreamOperator<TrainExample> encoded = labeled
+    Joined joined = join(env, cfg, events, examples);
+    // Examples are encoded in the tasks that make them; those that cannot be are dead letters too.
+    SingleOutputStreamOperator<TrainExample> encoded = joined.labeled()
         .process(new EncodeExamples(SpecJson.write(spec)))
         .uid("encode-examples")
         .name("encode-examples");
-    if (deadLetters != null) {
-      encoded.getSideOutput(EncodeExamples.REJECTED).sinkTo(deadLetters).uid("rejected-examples-sink")
-          .name("rejected-examples");
-    }
+    joined.deadLetters().union(encoded.getSideOutput(EncodeExamples.REJECTED))
+        .sinkTo(deadLetters).uid("dead-letter-sink").name("dead-letter");
     train(cfg, spec, encoded, models);
+    return joined.labeled();
   }
 
   /** The trainer: encoded examples -> trainer (keyed by model id) -> {@code models}. */
@@ -111,6 +100,16 @@ public final class PipelineJob {
   /** Builds the join only: events -> validation -> label join -> {@code examples} (may be null). */
   public static DataStream<LabeledExample> build(StreamExecutionEnvironment env, JobConfig cfg,
       Source<ParsedRecord, ?, ?> events, Sink<LabeledExample> examples, Sink<DeadLetter> deadLetters) {
+    Joined joined = join(env, cfg, events, examples);
+    joined.deadLetters().sinkTo(deadLetters).uid("dead-letter-sink").name("dead-letter");
+    return joined.labeled();
+  }
+
+  /** The labeled examples of the join and the records that failed validation. */
+  private record Joined(SingleOutputStreamOperator<LabeledExample> labeled, DataStream<DeadLetter> deadLetters) {}
+
+  private static Joined join(StreamExecutionEnvironment env, JobConfig cfg, Source<ParsedRecord, ?, ?> events,
+      Sink<LabeledExample> examples) {
     WatermarkStrategy<ParsedRecord> watermarks = WatermarkStrategy
         .<ParsedRecord>forBoundedOutOfOrderness(cfg.duration(Key.OUT_OF_ORDERNESS))
         // A dead letter carries no trustworthy event time: it must not move the watermark.
@@ -122,7 +121,6 @@ public final class PipelineJob {
         .process(new SplitDeadLetters())
         .uid("validate")
         .name("validate");
-    valid.getSideOutput(DEAD_LETTERS).sinkTo(deadLetters).uid("dead-letter-sink").name("dead-letter");
     AttributionPolicy policy = new AttributionPolicy(cfg.millis(Key.CLICK_WINDOW),
         cfg.millis(Key.CONVERSION_WINDOW), cfg.millis(Key.ORPHAN_WAIT), cfg.millis(Key.DEDUP_RETENTION),
         cfg.bool(Key.DROP_CONVERSIONS_WITHOUT_CLICK));
@@ -134,7 +132,7 @@ public final class PipelineJob {
     if (examples != null) {
       labeled.sinkTo(examples).uid("examples-sink").name("examples");
     }
-    return labeled;
+    return new Joined(labeled, valid.getSideOutput(DEAD_LETTERS));
   }
 
   /** Sends dead letters to the side output and counts them ({@code dead_letters}). */
