@@ -271,7 +271,7 @@ public final class MmoeModel {
   }
 
   /** A copy of everything a prediction depends on, for keeping the best epoch. */
-  public record Parameters(INDArray dense, Object tables, double[][] denseStats) {}
+  public record Parameters(double[] dense, Object tables, double[][] denseStats) {}
 
   public Parameters copyParameters() {
     int nd = spec.features().dense().size();
@@ -279,7 +279,10 @@ public final class MmoeModel {
     for (int i = 0; i < nd; i++) {
       stats[i] = new double[] {normalizer.count(i), normalizer.mean(i), normalizer.variance(i)};
     }
-    return new Parameters(network.params().dup(), embeddings.copyTables(), stats);
+    // Copies through the arrays' memory, not ND4J ops: no ND4J op class is needed to copy a model.
+    double[] dense = new double[network.paramAccess().length()];
+    network.paramAccess().read(0, dense, 0, dense.length);
+    return new Parameters(dense, embeddings.copyTables(), stats);
   }
 
   /**
@@ -290,7 +293,9 @@ public final class MmoeModel {
     if (!src.spec.equals(spec)) {
       throw new IllegalArgumentException("copyParametersFrom needs a model of the same spec");
     }
-    network.params().assign(src.network.params());
+    double[] dense = new double[network.paramAccess().length()];
+    src.network.paramAccess().read(0, dense, 0, dense.length);
+    network.paramAccess().write(0, dense, 0, dense.length);
     embeddings.copyTablesFrom(src.embeddings);
     for (int i = 0; i < spec.features().dense().size(); i++) {
       normalizer.set(i, src.normalizer.count(i), src.normalizer.mean(i), src.normalizer.variance(i));
@@ -298,7 +303,7 @@ public final class MmoeModel {
   }
 
   public void restoreParameters(Parameters p) {
-    network.params().assign(p.dense());
+    network.paramAccess().write(0, p.dense(), 0, p.dense().length);
     embeddings.restoreTables(p.tables());
     for (int i = 0; i < p.denseStats().length; i++) {
       normalizer.set(i, p.denseStats()[i][0], p.denseStats()[i][1], p.denseStats()[i][2]);
