@@ -35,6 +35,15 @@ public final class Environments {
     conf.setString("execution.checkpointing.interval", checkpointInterval);
     conf.setString("execution.checkpointing.dir", checkpoints.toUri().toString());
     conf.setString("pipeline.generic-types", "false");
+    // As flink-conf/config.yaml: timers on the heap (the join registers one per pending request).
+    conf.setString("state.backend.rocksdb.timer-service.factory", "HEAP");
+    // RocksDB's memory (memtables and block cache) comes from managed memory: a local cluster's
+    // default of 128 MB flushes the join's pending requests to disk before their windows close.
+    conf.setString("taskmanager.memory.managed.size", "1g");
+    // Each checkpoint flushes the memtables into a new level-0 file, and a lookup must probe every
+    // level-0 file whose range covers the key (all of them, for hashed request ids): bloom filters
+    // skip the files that do not hold it.
+    conf.setString("state.backend.rocksdb.use-bloom-filter", "true");
     conf.setString("taskmanager.numberOfTaskSlots", String.valueOf(parallelism));
     return StreamExecutionEnvironment.createLocalEnvironment(parallelism, conf);
   }
