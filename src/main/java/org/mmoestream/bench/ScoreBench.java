@@ -149,19 +149,35 @@ public final class ScoreBench {
       }
       if (search) {
         int best = 0;
+        int failed = 0;
         for (int rate : SEARCH) {
-          OpenLoopLoad.Result r = load.run(rate, seconds);
-          report("score.kafka.p" + p + ".search.rate" + rate, r);
-          if (r.p99() > P99_BOUND_MS || r.answered() < r.sent()) {
+          if (!within(load, p, rate)) {
+            failed = rate;
             break;
           }
           best = rate;
+        }
+        // Two halvings of the bracket between the last rate that held and the first that did not.
+        for (int i = 0; i < 2 && failed > 0 && failed - best > 1_000; i++) {
+          int mid = (best + failed) / 2 / 500 * 500;
+          if (within(load, p, mid)) {
+            best = mid;
+          } else {
+            failed = mid;
+          }
         }
         out.printf(Locale.ROOT, "score.kafka.p%d.max_rate_p99_under_%dms %d requests/s%n", p, P99_BOUND_MS, best);
       }
     } finally {
       job.cancel().get();
     }
+  }
+
+  /** Runs the load at {@code rate}; whether every request was answered with a p99 within the bound. */
+  private boolean within(OpenLoopLoad load, int p, int rate) throws InterruptedException {
+    OpenLoopLoad.Result r = load.run(rate, seconds);
+    report("score.kafka.p" + p + ".search.rate" + rate, r);
+    return r.p99() <= P99_BOUND_MS && r.answered() == r.sent();
   }
 
   private void report(String name, OpenLoopLoad.Result r) {

@@ -90,6 +90,17 @@ public final class KafkaIo {
         Map.of("max.request.size", String.valueOf(cfg.integer(Key.MAX_MESSAGE_BYTES) + 64 * 1024)));
   }
 
+  /**
+   * The reducer's synchronization versions for the replicas of a model trained on several subtasks
+   * (chunked, with the model topic's headers), at least once: the replicas read them uncommitted
+   * and chain deltas by their base, so a repeat after a restart does no harm.
+   */
+  public static KafkaSink<ModelChunk> syncSink(JobConfig cfg, String transactionalIdPrefix) {
+    return sink(cfg, new ModelRecords(cfg.string(Key.TOPIC_TRAIN_SYNC)), DeliveryGuarantee.AT_LEAST_ONCE,
+        transactionalIdPrefix + "-sync",
+        Map.of("max.request.size", String.valueOf(cfg.integer(Key.MAX_MESSAGE_BYTES) + 64 * 1024), "linger.ms", "0"));
+  }
+
   /** Labeled examples (JSON, keyed by request id), exactly-once. */
   public static KafkaSink<LabeledExample> examples(JobConfig cfg, String transactionalIdPrefix) {
     return sink(cfg, new RecordSerializers.Examples(cfg.string(Key.TOPIC_EXAMPLES)), DeliveryGuarantee.EXACTLY_ONCE,

@@ -25,7 +25,11 @@ import org.mmoestream.join.LabelJoinFunction;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.codec.SpecJson;
 import org.mmoestream.publish.ModelChunk;
+import org.mmoestream.train.DeltaReducer;
 import org.mmoestream.train.EncodeExamples;
+import org.mmoestream.train.ModelDelta;
+import org.mmoestream.train.ReplicaKeys;
+import org.mmoestream.train.ReplicaOperator;
 import org.mmoestream.train.TrainExample;
 import org.mmoestream.train.TrainOperator;
 
@@ -61,15 +65,58 @@ public final class PipelineJob {
     return joined.labeled();
   }
 
-  /** The trainer: encoded examples -> trainer (keyed by model id) -> {@code models}. */
+  /**
+   * The trainer: encoded examples -> trainer (keyed by model id) -> {@code models}. With {@code
+   * train.parallelism} N > 1: encoded examples -> N replicas per model ({@link ReplicaOperator}) ->
+   * deltas -> reducer keyed by model id ({@link DeltaReducer}, the trainer's uid and state) ->
+   * {@code models}, and synchronization versions -> the sync topic, which the replicas read.
+   */
   public static void train(JobConfig cfg, ModelSpec spec, DataStream<TrainExample> encoded, Sink<ModelChunk> models) {
-    encoded
-        .keyBy(e -> e.model)
-        .transform("train", TypeInformation.of(ModelChunk.class), new TrainOperator(trainSettings(cfg, spec)))
-        .uid("trainer")
-        .sinkTo(models)
-        .uid("model-sink")
-        .name("model");
+    int n = cfg.integer(Key.TRAIN_PARALLELISM);
+    TrainOperator.Settings settings = trainSettings(cfg, spec);
+    if (n == 1) {
+      encoded
+          .keyBy(e -> e.model)
+          .transform("train", TypeInformation.of(ModelChunk.class), new TrainOperator(settings))
+          .uid("trainer")
+          .sinkTo(models)
+          .uid("model-sink")
+          .name("model");
+      return;
+    }
+    requireParallelTraining(cfg, spec);
+    ReplicaKeys keys = new ReplicaKeys(n, ReplicaKeys.maxParallelism(n));
+    long sync = cfg.millis(Key.SYNC_INTERVAL);
+    SingleOutputStreamOperator<ModelDelta> deltas = encoded
+        .keyBy(keys)
+        .transform("train-replica", TypeInformation.of(ModelDelta.class), new ReplicaOperator(
+            new ReplicaOperator.Settings(settings, keys, sync, cfg.string(Key.BOOTSTRAP), cfg.string(Key.TOPIC_TRAIN_SYNC),
+                cfg.clientProperties())))
+        .uid("train-replicas")
+        .setParallelism(n)
+        .setMaxParallelism(ReplicaKeys.maxParallelism(n));
+    SingleOutputStreamOperator<ModelChunk> versions = deltas
+        .keyBy(d -> d.model)
+        .transform("train", TypeInformation.of(ModelChunk.class),
+            new DeltaReducer(new DeltaReducer.Settings(settings, sync, cfg.integer(Key.SYNC_FULL_EVERY))))
+        .uid("trainer");
+    versions.sinkTo(models).uid("model-sink").name("model");
+    versions.getSideOutput(DeltaReducer.SYNC).sinkTo(KafkaIo.syncSink(cfg, "mmoe-" + cfg.string(Key.GROUP_ID)))
+        .uid("train-sync-sink").name("train-sync");
+  }
+
+  /** Fails with one sentence when a model cannot be trained on several subtasks. */
+  static void requireParallelTraining(JobConfig cfg, ModelSpec spec) {
+    if (cfg.string(Key.ORDER).equals("event-time")) {
+      throw new org.mmoestream.config.InputException(Key.TRAIN_PARALLELISM.yaml() + " " + cfg.integer(Key.TRAIN_PARALLELISM)
+          + " needs " + Key.ORDER.yaml() + ": arrival (event-time order is one sequence, on one subtask).");
+    }
+    long rows = spec.features().sparse().stream().mapToLong(org.mmoestream.feature.SparseFeature::buckets).sum();
+    if (rows > cfg.integer(Key.WORKING_SET_ROWS)) {
+      throw new org.mmoestream.config.InputException(Key.TRAIN_PARALLELISM.yaml() + " " + cfg.integer(Key.TRAIN_PARALLELISM)
+          + " needs every embedding row in memory: the spec has " + rows + " rows, more than "
+          + Key.WORKING_SET_ROWS.yaml() + " " + cfg.integer(Key.WORKING_SET_ROWS) + ".");
+    }
   }
 
   /** The trainer's settings from the job configuration. */

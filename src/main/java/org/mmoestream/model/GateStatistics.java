@@ -57,4 +57,28 @@ public final class GateStatistics {
   public int experts() {
     return experts;
   }
+
+  /** The weight sums, [task * experts + expert], for merging statistics kept elsewhere. */
+  public double[] sums() {
+    double[] out = new double[tasks * experts];
+    for (int t = 0; t < tasks; t++) {
+      System.arraycopy(weightSum[t], 0, out, t * experts, experts);
+    }
+    return out;
+  }
+
+  /** Rows added so far. */
+  public long rows() {
+    return rows;
+  }
+
+  /** Adds the weight sums of {@code n} rows kept elsewhere ({@link #sums()}); entropy is not merged. */
+  public void addSums(double[] sums, long n) {
+    for (int t = 0; t < tasks; t++) {
+      for (int e = 0; e < experts; e++) {
+        weightSum[t][e] += sums[t * experts + e];
+      }
+    }
+    rows += n;
+  }
 }

@@ -151,6 +151,99 @@ final class ModelRuntime {
     return policy.version();
   }
 
+  /** Whether something was trained or added since the last published version. */
+  boolean changedSinceVersion() {
+    return policy.next() != null && policy.version() > 0;
+  }
+
+  /**
+   * Adds a replica's delta to the model (a model trained on several subtasks; every row
+   * resident): dense parameters and optimizer state, rows and their state, dense statistics,
+   * counters, and the progressive metrics of the replica's examples.
+   */
+  void applyDelta(ModelDelta d) {
+    if (d.examples == 0 && d.rowKeys.length == 0) {
+      return;
+    }
+    addDense(model.network().paramAccess(), d.dense, 0);
+    List<org.nd4j.linalg.api.ndarray.INDArray> slots = model.denseOptimizerState();
+    for (int s = 0; s < slots.size(); s++) {
+      addDense(org.mmoestream.model.NdAccess.of(slots.get(s)), d.denseState, s * d.dense.length);
+    }
+    int pos = 0;
+    float[] row = new float[0];
+    for (long key : d.rowKeys) {
+      int f = RowStore.feature(key);
+      int id = RowStore.id(key);
+      int width = spec.features().sparse().get(f).dim() * (1 + model.embeddings().stateSlots());
+      if (row.length != width) {
+        row = new float[width];
+      }
+      model.embeddings().readRow(f, id, row);
+      for (int k = 0; k < width; k++) {
+        row[k] += d.rows[pos + k];
+      }
+      model.embeddings().writeRow(f, id, row);
+      rows.changed(f, id);
+      pos += width;
+    }
+    for (int i = 0; i + 2 < d.stats.length; i += 3) {
+      double nb = d.stats[i];
+      if (nb <= 0) {
+        continue;
+      }
+      int feature = i / 3;
+      double na = model.normalizer().count(feature);
+      double n = na + nb;
+      double meanA = model.normalizer().mean(feature);
+      double delta = d.stats[i + 1] - meanA;
+      double m2 = model.normalizer().variance(feature) * na + d.stats[i + 2] + delta * delta * na * nb / n;
+      model.normalizer().set(feature, n, meanA + delta * nb / n, m2 / n);
+    }
+    model.restoreCounters(model.step() + d.steps, model.examplesSeen() + d.examples,
+        model.skippedBatches() + d.skipped);
+    for (int h = 0; h < d.predictions.length; h++) {
+      for (int i = 0; i < d.predictions[h].length; i++) {
+        metrics[h].add(d.predictions[h][i], d.positives[h][i]);
+      }
+    }
+    for (long t : d.labeledAt) {
+      if (labeledCount == labeledAt.length) {
+        labeledAt = java.util.Arrays.copyOf(labeledAt, labeledCount * 2);
+      }
+      labeledAt[labeledCount++] = t;
+    }
+    gates.addSums(d.gateSums, d.gateRows);
+    policy.trained(d.examples);
+  }
+
+  private static void addDense(org.mmoestream.model.NdAccess a, float[] delta, int from) {
+    int n = a.length();
+    float[] chunk = new float[Math.min(n, 4096)];
+    for (int off = 0; off < n; off += chunk.length) {
+      int len = Math.min(chunk.length, n - off);
+      a.readFloats(off, chunk, 0, len);
+      for (int i = 0; i < len; i++) {
+        chunk[i] += delta[from + off + i];
+      }
+      a.writeFloats(off, chunk, 0, len);
+    }
+  }
+
+  /**
+   * The next synchronization version for the replicas: full (every row and its state), or the rows
+   * changed since the last one; numbered {@code version}, on {@code base}.
+   */
+  List<ModelChunk> sync(long version, long base, boolean full) {
+    if (!rows.allResident()) {
+      throw new IllegalStateException("a model trained on several subtasks needs every row in memory");
+    }
+    byte[] bytes = org.mmoestream.model.codec.SyncSnapshots.write(model, key, version, base, full,
+        full ? null : rows.touched(WorkingSet.SYNC));
+    rows.clearTouched(WorkingSet.SYNC);
+    return ModelChunk.split(key, version, full ? Snapshots.FULL : Snapshots.DELTA, bytes, settings.maxMessageBytes());
+  }
+
   /** Progressive metrics of head {@code h}. */
   SlidingMetrics metrics(int h) {
     return metrics[h];

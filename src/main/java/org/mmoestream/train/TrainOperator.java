@@ -5,13 +5,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.apache.flink.api.common.state.ListStateDescriptor;
-import org.apache.flink.api.common.state.MapState;
-import org.apache.flink.api.common.state.MapStateDescriptor;
-import org.apache.flink.api.common.state.ValueStateDescriptor;
-import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
-import org.apache.flink.api.common.typeinfo.TypeInformation;
-import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.state.VoidNamespace;
@@ -154,18 +147,7 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
     }
     runtimes = new LinkedHashMap<>();
     timers = getInternalTimerService("train-timers", VoidNamespaceSerializer.INSTANCE, this);
-    var store = getKeyedStateStore();
-    var floats = PrimitiveArrayTypeInfo.FLOAT_PRIMITIVE_ARRAY_TYPE_INFO;
-    MapState<Long, float[]> rows = store.getMapState(new MapStateDescriptor<>("rows", Types.LONG, floats));
-    TypeInformation<TrainExample> examples = TypeInformation.of(TrainExample.class);
-    state = new ModelRuntime.StateAccess(
-        store.getState(new ValueStateDescriptor<>("dense", floats)),
-        store.getState(new ValueStateDescriptor<>("dense-optimizer", floats)),
-        store.getState(new ValueStateDescriptor<>("dense-stats", PrimitiveArrayTypeInfo.DOUBLE_PRIMITIVE_ARRAY_TYPE_INFO)),
-        store.getState(new ValueStateDescriptor<>("counters", PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO)),
-        new MapStateRows(rows),
-        store.getListState(new ListStateDescriptor<>("buffer", examples)),
-        store.getListState(new ListStateDescriptor<>("held", examples)));
+    state = TrainState.open(getKeyedStateStore());
     MetricGroup g = getMetricGroup();
     trained = g.counter("examples_trained");
     versions = g.counter("versions_published");
@@ -293,28 +275,5 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
   /** Total examples trained by this operator instance. */
   public long examplesTrained() {
     return trained.getCount();
-  }
-
-  /** The rows of the current key's model in keyed map state. */
-  private record MapStateRows(MapState<Long, float[]> rows) implements RowStore {
-    @Override
-    public float[] get(long key) throws Exception {
-      return rows.get(key);
-    }
-
-    @Override
-    public void put(long key, float[] row) throws Exception {
-      rows.put(key, row);
-    }
-
-    @Override
-    public void putAll(Map<Long, float[]> many) throws Exception {
-      rows.putAll(many);
-    }
-
-    @Override
-    public Iterable<Map.Entry<Long, float[]>> entries() throws Exception {
-      return rows.entries();
-    }
   }
 }

@@ -29,8 +29,14 @@ final class WorkingSet {
   private final IntSlots[] slots;
   /** Per feature: the rows changed since the last flush, by id (resident) or by slot (working set). */
   private final BitSet[] dirty;
-  /** Per feature: the ids changed since the last version. */
-  private final BitSet[] touched;
+  /**
+   * Per channel and feature: the ids changed since the channel was last cleared. Channel
+   * {@link #VERSIONS} tracks the rows of the next delta version; {@link #SYNC} those of the next
+   * synchronization of a model trained on several subtasks.
+   */
+  private final BitSet[][] touched;
+  static final int VERSIONS = 0;
+  static final int SYNC = 1;
   private final int[][] mapped;
   private IntSlots seen = new IntSlots(64);
   private Embeddings tables;
@@ -77,7 +83,7 @@ final class WorkingSet {
     dims = new int[n];
     slots = new IntSlots[n];
     dirty = new BitSet[n];
-    touched = new BitSet[n];
+    touched = new BitSet[2][n];
     mapped = new int[n][];
     int widest = 0;
     for (int f = 0; f < n; f++) {
@@ -86,7 +92,8 @@ final class WorkingSet {
       boolean resident = capacities[f] >= features.get(f).buckets();
       slots[f] = resident ? null : new IntSlots(capacities[f]);
       dirty[f] = new BitSet();
-      touched[f] = new BitSet();
+      touched[VERSIONS][f] = new BitSet();
+      touched[SYNC][f] = new BitSet();
       mapped[f] = new int[64];
     }
 
@@ -140,7 +147,7 @@ final class WorkingSet {
         if (training) {
           for (int i = 0; i < uses; i++) {
             dirty[f].set(in[i]);
-            touched[f].set(in[i]);
+            markTouched(f, in[i]);
           }
         }
         continue;
@@ -160,7 +167,7 @@ final class WorkingSet {
         mapped[f][i] = slot;
         if (training) {
           dirty[f].set(slot);
-          touched[f].set(id);
+          markTouched(f, id);
         }
       }
       ids[f] = mapped[f];
@@ -244,19 +251,52 @@ final class WorkingSet {
     return out.size();
   }
 
-  /** Per feature, the ids changed since the last {@link #clearTouched}, ascending. */
-  int[][] touched() {
+  private void markTouched(int f, int id) {
+    touched[VERSIONS][f].set(id);
+    touched[SYNC][f].set(id);
+  }
+
+  /**
+   * Marks row {@code id} of feature f (resident) as changed outside a training step: a delta of a
+   * model trained on several subtasks was added to it.
+   */
+  void changed(int f, int id) {
+    dirty[f].set(id);
+    markTouched(f, id);
+  }
+
+  /** Per feature, the ids changed since the last {@link #clearTouched} of {@code channel}, ascending. */
+  int[][] touched(int channel) {
     int[][] out = new int[features.size()][];
     for (int f = 0; f < out.length; f++) {
-      out[f] = touched[f].stream().toArray();
+      out[f] = touched[channel][f].stream().toArray();
     }
     return out;
   }
 
-  void clearTouched() {
-    for (BitSet t : touched) {
+  /** The ids changed since the last version. */
+  int[][] touched() {
+    return touched(VERSIONS);
+  }
+
+  void clearTouched(int channel) {
+    for (BitSet t : touched[channel]) {
       t.clear();
     }
+  }
+
+  void clearTouched() {
+    clearTouched(VERSIONS);
+  }
+
+  /** Whether every row of every feature is resident (a model that fits the row budget). */
+  boolean allResident() {
+    for (IntSlots s : slots) {
+      if (s != null) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /** The current value of any row: in memory, else stored, else initial. */

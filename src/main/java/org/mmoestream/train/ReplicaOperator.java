@@ -1,0 +1,258 @@
+package org.mmoestream.train;
+
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.runtime.state.StateInitializationContext;
+import org.apache.flink.runtime.state.VoidNamespace;
+import org.apache.flink.runtime.state.VoidNamespaceSerializer;
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.BoundedOneInput;
+import org.apache.flink.streaming.api.operators.InternalTimer;
+import org.apache.flink.streaming.api.operators.InternalTimerService;
+import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
+import org.apache.flink.streaming.api.operators.Triggerable;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.mmoestream.model.ModelSpec;
+import org.mmoestream.model.codec.SpecJson;
+
+/**
+ * A replica of each model trained on several subtasks, keyed by replica key ({@link ReplicaKeys}):
+ * it trains its share of a model's examples in batches on its own copy ({@link ReplicaRuntime}),
+ * and every {@code syncIntervalMillis}, before each checkpoint barrier and at the end of its input
+ * sends the reducer what it learned ({@link ModelDelta}) and takes the model's latest
+ * synchronization version, which a {@link SyncFollower} thread reads from the sync topic.
+ *
+ * <p>Nothing of a replica's model is in state: before a barrier it trains what it buffered and
+ * sends its delta, which the reducer has added when the barrier reaches it, so the checkpoint's
+ * model is complete. After a restart a replica starts over from the reducer's full
+ * synchronization version. Only examples that arrived before the replica had any model (it waits
+ * for its first synchronization version) are kept in state; on a restore with another number of
+ * replicas, each subtask takes over the waiting examples of the keys it now holds.
+ */
+public class ReplicaOperator extends AbstractStreamOperator<ModelDelta>
+    implements OneInputStreamOperator<TrainExample, ModelDelta>, BoundedOneInput, Triggerable<String, VoidNamespace> {
+  private static final long serialVersionUID = 1L;
+
+  /** What a replica needs: the trainer's settings, the synchronization interval and where sync versions are. */
+  public record Settings(TrainOperator.Settings train, ReplicaKeys keys, long syncIntervalMillis, String bootstrap,
+      String syncTopic, Properties client) implements Serializable {}
+
+  private final Settings settings;
+  private transient ModelSpec spec;
+  private transient Map<String, Replica> replicas;
+  private transient InternalTimerService<VoidNamespace> timers;
+  private transient ListState<TrainExample> waiting;
+  private transient List<TrainExample> restored;
+  private transient Counter trained;
+  private transient Counter deltasSent;
+  private transient Counter syncsApplied;
+  private transient Counter syncBytes;
+
+  /** One model's replica on this subtask. */
+  private final class Replica {
+    final String key;
+    final ReplicaRuntime rt;
+    final SyncFollower follower;
+    final List<TrainExample> buffer = new ArrayList<>();
+    final List<TrainExample> waiting = new ArrayList<>();
+    long bufferSince;
+    long nextSync = Long.MAX_VALUE;
+
+    Replica(String key) {
+      this.key = key;
+      String model = ReplicaKeys.model(key);
+      rt = new ReplicaRuntime(model, ReplicaKeys.replica(key), spec, settings.train().seed());
+      follower = new SyncFollower(settings.bootstrap(), settings.syncTopic(), model, settings.client());
+    }
+  }
+
+  public ReplicaOperator(Settings settings) {
+    this.settings = settings;
+  }
+
+  @Override
+  public void initializeState(StateInitializationContext context) throws Exception {
+    super.initializeState(context);
+    waiting = context.getKeyedStateStore().getListState(
+        new ListStateDescriptor<>("waiting", TypeInformation.of(TrainExample.class)));
+    // The examples that waited for a model when the checkpoint was taken, whatever key they were
+    // under then: with another number of replicas, keys change.
+    restored = new ArrayList<>();
+    List<Object> keys = new ArrayList<>();
+    getKeyedStateBackend().getKeys("waiting", VoidNamespace.INSTANCE).forEach(keys::add);
+    for (Object k : keys) {
+      setCurrentKey(k);
+      waiting.get().forEach(restored::add);
+      waiting.clear();
+    }
+  }
+
+  @Override
+  public void open() throws Exception {
+    super.open();
+    spec = SpecJson.read(settings.train().specJson());
+    replicas = new LinkedHashMap<>();
+    timers = getInternalTimerService("replica-timers", VoidNamespaceSerializer.INSTANCE, this);
+    trained = getMetricGroup().counter("examples_trained");
+    deltasSent = getMetricGroup().counter("deltas_sent");
+    syncsApplied = getMetricGroup().counter("syncs_applied");
+    syncBytes = getMetricGroup().counter("sync_bytes_sent");
+    // The examples restored from state go to this subtask's replica of their model.
+    int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
+    for (TrainExample e : restored) {
+      String key = settings.keys().keyOf(e.model, subtask);
+      setCurrentKey(key);
+      replica(key).waiting.add(e);
+    }
+    restored.clear();
+  }
+
+  private Replica replica(String key) {
+    Replica r = replicas.get(key);
+    if (r == null) {
+      r = new Replica(key);
+      replicas.put(key, r);
+      // Hello: the reducer answers with a full synchronization version.
+      ModelDelta hello = new ModelDelta();
+      hello.model = r.rt.model;
+      hello.replica = r.rt.replica;
+      hello.dense = new float[0];
+      hello.denseState = new float[0];
+      hello.stats = new double[0];
+      hello.rowKeys = new long[0];
+      hello.rows = new float[0];
+      hello.predictions = new float[0][];
+      hello.positives = new boolean[0][];
+      hello.labeledAt = new long[0];
+      hello.gateSums = new double[0];
+      output.collect(new StreamRecord<>(hello));
+      scheduleSync(r);
+    }
+    return r;
+  }
+
+  private void scheduleSync(Replica r) {
+    long now = getProcessingTimeService().getCurrentProcessingTime();
+    r.nextSync = now + Math.min(settings.syncIntervalMillis(), r.rt.ready() ? Long.MAX_VALUE : 50);
+    timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, r.nextSync);
+  }
+
+  @Override
+  public void processElement(StreamRecord<TrainExample> record) throws Exception {
+    Replica r = replica((String) getCurrentKey());
+    TrainExample e = record.getValue();
+    if (!r.rt.ready()) {
+      r.waiting.add(e);
+      return;
+    }
+    add(r, e);
+  }
+
+  private void add(Replica r, TrainExample e) throws Exception {
+    if (r.buffer.isEmpty()) {
+      long now = getProcessingTimeService().getCurrentProcessingTime();
+      r.bufferSince = now;
+      timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, now + settings.train().maxWaitMillis());
+    }
+    r.buffer.add(e);
+    if (r.buffer.size() >= settings.train().batchSize()) {
+      trainBuffered(r, false);
+    }
+  }
+
+  private void trainBuffered(Replica r, boolean partial) {
+    int batch = settings.train().batchSize();
+    while (r.buffer.size() >= batch || (partial && !r.buffer.isEmpty())) {
+      int n = Math.min(batch, r.buffer.size());
+      List<TrainExample> take = new ArrayList<>(r.buffer.subList(0, n));
+      r.buffer.subList(0, n).clear();
+      r.rt.train(take);
+      trained.inc(n);
+    }
+  }
+
+  @Override
+  public void onEventTime(InternalTimer<String, VoidNamespace> timer) {
+    // processing-time timers only
+  }
+
+  @Override
+  public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
+    Replica r = replica(timer.getKey());
+    long now = getProcessingTimeService().getCurrentProcessingTime();
+    if (r.rt.ready() && !r.buffer.isEmpty() && now - r.bufferSince >= settings.train().maxWaitMillis()) {
+      trainBuffered(r, true);
+    }
+    if (now >= r.nextSync) {
+      sync(r);
+      scheduleSync(r);
+    }
+  }
+
+  /** Sends what was learned since the last synchronization, then takes the model's latest version. */
+  private void sync(Replica r) throws Exception {
+    if (r.rt.ready() && r.rt.changed()) {
+      ModelDelta d = r.rt.delta();
+      syncBytes.inc(4L * (d.dense.length + d.denseState.length + d.rows.length) + 8L * d.rowKeys.length);
+      deltasSent.inc();
+      output.collect(new StreamRecord<>(d));
+    }
+    boolean wasReady = r.rt.ready();
+    syncsApplied.inc(r.rt.apply(r.follower.drain()));
+    if (!wasReady && r.rt.ready()) {
+      for (TrainExample e : r.waiting) {
+        add(r, e);
+      }
+      r.waiting.clear();
+    }
+  }
+
+  @Override
+  public void prepareSnapshotPreBarrier(long checkpointId) throws Exception {
+    super.prepareSnapshotPreBarrier(checkpointId);
+    for (Replica r : replicas.values()) {
+      setCurrentKey(r.key);
+      if (r.rt.ready()) {
+        trainBuffered(r, true);
+      }
+      sync(r);
+      waiting.update(r.waiting);
+    }
+  }
+
+  @Override
+  public void endInput() throws Exception {
+    for (Replica r : replicas.values()) {
+      setCurrentKey(r.key);
+      long deadline = System.currentTimeMillis() + 120_000;
+      while (!r.rt.ready() && System.currentTimeMillis() < deadline) {
+        sync(r);
+        Thread.sleep(20);
+      }
+      if (!r.rt.ready()) {
+        throw new IllegalStateException("replica " + r.key + " got no model from the sync topic "
+            + settings.syncTopic() + " within 2 min");
+      }
+      trainBuffered(r, true);
+      sync(r);
+    }
+  }
+
+  @Override
+  public void close() throws Exception {
+    if (replicas != null) {
+      for (Replica r : replicas.values()) {
+        r.follower.close();
+      }
+    }
+    super.close();
+  }
+}

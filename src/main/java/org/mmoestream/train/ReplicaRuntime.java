@@ -1,0 +1,250 @@
+package org.mmoestream.train;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.mmoestream.feature.SparseFeature;
+import org.mmoestream.model.Batch;
+import org.mmoestream.model.GateStatistics;
+import org.mmoestream.model.Heads;
+import org.mmoestream.model.MmoeModel;
+import org.mmoestream.model.ModelSpec;
+import org.mmoestream.model.NdAccess;
+import org.mmoestream.model.codec.SyncSnapshots;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * One replica of a model trained on several subtasks (pure: no Flink). It trains its share of the
+ * examples on its own copy of the model, every row resident, and at each synchronization point
+ * hands over what it learned since the last one as a {@link ModelDelta} (the reducer adds the
+ * deltas of all replicas to the model), then takes the model's latest synchronization version
+ * (absolute values, optimizer state included) and goes on from there. A delta is a difference
+ * against the replica's own state at its last synchronization (the anchor), so it is right
+ * whichever version the replica trained on: staleness slows learning down, it never counts an
+ * example twice.
+ *
+ * <p>The anchor keeps the dense parameters and optimizer state whole, and a row only from the
+ * moment it is first touched after a synchronization (copied before the step that changes it).
+ */
+final class ReplicaRuntime {
+  final String model;
+  final int replica;
+  private final ModelSpec spec;
+  private final MmoeModel local;
+  private final Batch.Builder builder;
+  private final int rowWidthSlots;
+  private final int[] dims;
+  private boolean ready;
+  private long syncVersion = -1;
+  private long seq;
+  // The anchor: the state at the last synchronization.
+  private float[] anchorDense;
+  private float[] anchorState;
+  private double[] anchorStats;
+  private long anchorSteps;
+  private long anchorExamples;
+  private long anchorSkipped;
+  private final Map<Long, float[]> anchorRows = new HashMap<>();
+  // What the reducer needs for the metrics of the examples since the last delta.
+  private final List<float[]> predictions = new ArrayList<>();
+  private final List<boolean[]> positives = new ArrayList<>();
+  private final int[] measured;
+  private long[] labeledAt = new long[1024];
+  private int labeledCount;
+  private GateStatistics gates;
+
+  ReplicaRuntime(String model, int replica, ModelSpec spec, long seed) {
+    this.model = model;
+    this.replica = replica;
+    this.spec = spec;
+    int[] capacity = spec.features().sparse().stream().mapToInt(SparseFeature::buckets).toArray();
+    local = MmoeModel.createCompact(spec, seed, DataType.FLOAT, capacity);
+    builder = new Batch.Builder(spec.features().sparse().size(), spec.features().dense().size(), spec.tasks().size());
+    rowWidthSlots = 1 + local.embeddings().stateSlots();
+    dims = spec.features().sparse().stream().mapToInt(SparseFeature::dim).toArray();
+    int heads = spec.heads().size();
+    measured = new int[heads];
+    for (int h = 0; h < heads; h++) {
+      predictions.add(new float[1024]);
+      positives.add(new boolean[1024]);
+    }
+    gates = new GateStatistics(spec.tasks().size(), local.network().experts());
+  }
+
+  /** Whether the replica has a model to train on (its first full synchronization version). */
+  boolean ready() {
+    return ready;
+  }
+
+  MmoeModel model() {
+    return local;
+  }
+
+  /** Trains one batch; the rows it changes are first copied into the anchor. */
+  void train(List<TrainExample> batch) {
+    builder.clear();
+    for (TrainExample e : batch) {
+      builder.add(e.ids, e.counts, e.dense, e.labels);
+      if (e.labeledAt > 0) {
+        if (labeledCount == labeledAt.length) {
+          labeledAt = java.util.Arrays.copyOf(labeledAt, labeledCount * 2);
+        }
+        labeledAt[labeledCount++] = e.labeledAt;
+      }
+    }
+    Batch b = builder.build();
+    for (int f = 0; f < dims.length; f++) {
+      int[] ids = b.ids(f);
+      for (int i = 0; i < b.uses(f); i++) {
+        long key = RowStore.key(f, ids[i]);
+        if (!anchorRows.containsKey(key)) {
+          float[] row = new float[dims[f] * rowWidthSlots];
+          local.embeddings().readRow(f, ids[i], row);
+          anchorRows.put(key, row);
+        }
+      }
+    }
+    MmoeModel.StepResult r = local.trainStep(b);
+    Heads.visit(spec, b, r.predictions(), (h, p, y) -> {
+      int n = measured[h]++;
+      if (n == predictions.get(h).length) {
+        predictions.set(h, java.util.Arrays.copyOf(predictions.get(h), n * 2));
+        positives.set(h, java.util.Arrays.copyOf(positives.get(h), n * 2));
+      }
+      predictions.get(h)[n] = (float) p;
+      positives.get(h)[n] = y;
+    });
+    gates.add(local.network(), local.network().buffers(b.rows()));
+  }
+
+  /** Whether anything was trained since the last delta. */
+  boolean changed() {
+    return local.examplesSeen() != anchorExamples || local.skippedBatches() != anchorSkipped;
+  }
+
+  /** What was learned since the anchor, as a delta; the anchor then moves to the current state. */
+  ModelDelta delta() {
+    ModelDelta d = new ModelDelta();
+    d.model = model;
+    d.replica = replica;
+    d.seq = ++seq;
+    d.examples = local.examplesSeen() - anchorExamples;
+    d.steps = local.step() - anchorSteps;
+    d.skipped = local.skippedBatches() - anchorSkipped;
+    float[] dense = ModelStateCodec.dense(local);
+    float[] state = ModelStateCodec.denseOptimizer(local);
+    d.dense = minus(dense, anchorDense);
+    d.denseState = minus(state, anchorState);
+    d.stats = newStats(ModelStateCodec.stats(local), anchorStats);
+    d.rowKeys = new long[anchorRows.size()];
+    d.rows = new float[anchorRows.values().stream().mapToInt(a -> a.length).sum()];
+    int i = 0;
+    int pos = 0;
+    for (Map.Entry<Long, float[]> e : anchorRows.entrySet()) {
+      long key = e.getKey();
+      float[] before = e.getValue();
+      float[] now = new float[before.length];
+      local.embeddings().readRow(RowStore.feature(key), RowStore.id(key), now);
+      d.rowKeys[i++] = key;
+      for (int k = 0; k < now.length; k++) {
+        d.rows[pos + k] = now[k] - before[k];
+      }
+      pos += now.length;
+    }
+    int heads = measured.length;
+    d.predictions = new float[heads][];
+    d.positives = new boolean[heads][];
+    for (int h = 0; h < heads; h++) {
+      d.predictions[h] = java.util.Arrays.copyOf(predictions.get(h), measured[h]);
+      d.positives[h] = java.util.Arrays.copyOf(positives.get(h), measured[h]);
+      measured[h] = 0;
+    }
+    d.labeledAt = java.util.Arrays.copyOf(labeledAt, labeledCount);
+    labeledCount = 0;
+    d.gateSums = gates.sums();
+    d.gateRows = gates.rows();
+    gates = new GateStatistics(spec.tasks().size(), local.network().experts());
+    anchor(dense, state);
+    return d;
+  }
+
+  /**
+   * Applies the synchronization versions read since the last call, oldest first: a full one
+   * always, a delta when it follows the last applied version. The anchor then moves to the new
+   * state. Returns the number applied.
+   */
+  int apply(List<byte[]> versions) {
+    int applied = 0;
+    for (byte[] v : versions) {
+      SyncSnapshots.Header h = SyncSnapshots.header(v);
+      if (!h.full() && (!ready || h.base() != syncVersion)) {
+        continue;
+      }
+      SyncSnapshots.apply(v, local);
+      syncVersion = h.version();
+      ready = true;
+      applied++;
+    }
+    if (applied > 0) {
+      anchor(ModelStateCodec.dense(local), ModelStateCodec.denseOptimizer(local));
+    }
+    return applied;
+  }
+
+  private void anchor(float[] dense, float[] state) {
+    anchorDense = dense;
+    anchorState = state;
+    anchorStats = ModelStateCodec.stats(local);
+    anchorSteps = local.step();
+    anchorExamples = local.examplesSeen();
+    anchorSkipped = local.skippedBatches();
+    anchorRows.clear();
+  }
+
+  private static float[] minus(float[] a, float[] b) {
+    float[] out = new float[a.length];
+    for (int i = 0; i < a.length; i++) {
+      out[i] = a[i] - b[i];
+    }
+    return out;
+  }
+
+  /**
+   * (count, mean, M2) per dense feature of the values seen since the anchor, from the running
+   * statistics now and at the anchor (count, mean, population variance each): Chan et al.'s
+   * combination solved for the new part.
+   */
+  private static double[] newStats(double[] now, double[] before) {
+    double[] out = new double[now.length];
+    for (int i = 0; i + 2 < now.length; i += 3) {
+      double na = before[i];
+      double nt = now[i];
+      double nb = nt - na;
+      if (nb <= 0) {
+        continue;
+      }
+      double meanA = before[i + 1];
+      double meanT = now[i + 1];
+      double meanB = (nt * meanT - na * meanA) / nb;
+      double m2T = now[i + 2] * nt;
+      double m2A = before[i + 2] * na;
+      double delta = meanB - meanA;
+      double m2B = m2T - m2A - delta * delta * na * nb / nt;
+      out[i] = nb;
+      out[i + 1] = meanB;
+      out[i + 2] = Math.max(0, m2B);
+    }
+    return out;
+  }
+
+  /** The dense parameters as an accessor (tests). */
+  NdAccess params() {
+    return local.network().paramAccess();
+  }
+
+  List<INDArray> denseOptimizerState() {
+    return local.denseOptimizerState();
+  }
+}
