@@ -20,3 +20,5 @@ create score-requests "$PARTITIONS" --config retention.ms=86400000
 create scores "$PARTITIONS" --config retention.ms=86400000
 create dead-letter 1 --config retention.ms=$week
 create model 1 --config retention.ms=172800000 --config max.message.bytes=8388608
+# Only with train.parallelism > 1: versions for the replicas, read from their end when a replica starts.
+create train-sync 1 --config retention.ms=600000 --config segment.ms=60000 --config max.message.bytes=8388608

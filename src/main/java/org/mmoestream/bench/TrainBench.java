@@ -88,6 +88,7 @@ public final class TrainBench {
         out.printf(Locale.ROOT, "%s.examples_per_second %.0f examples/s%n", name, r.steady);
         out.printf(Locale.ROOT, "%s.whole_run_examples_per_second %.0f examples/s%n", name, r.whole);
         out.printf(Locale.ROOT, "%s.cpu_seconds_per_example %.3e s%n", name, r.cpuPerExample);
+        out.printf(Locale.ROOT, "%s.sync_bytes_per_example %.0f bytes%n", name, r.syncBytesPerExample);
         for (Map.Entry<String, Double> a : r.auc.entrySet()) {
           out.printf(Locale.ROOT, "%s.auc.%s %.4f%n", name, a.getKey(), a.getValue());
         }
@@ -142,7 +143,8 @@ public final class TrainBench {
   }
 
   /** What one run measured. */
-  private record Result(long trained, double steady, double whole, double cpuPerExample, Map<String, Double> auc) {}
+  private record Result(long trained, double steady, double whole, double cpuPerExample, double syncBytesPerExample,
+      Map<String, Double> auc) {}
 
   private Result job(EmbeddedKafka kafka, ModelSpec spec, int p, List<LabeledExample> heldOut) throws Exception {
     String run = "train-p" + p;
@@ -151,15 +153,24 @@ public final class TrainBench {
     m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
     m.put(Key.GROUP_ID.yaml(), "bench-" + run);
     m.put(Key.PUBLISH_INTERVAL.yaml(), "2 s");
+    m.put(Key.TRAIN_PARALLELISM.yaml(), String.valueOf(p));
+    for (Key k : List.of(Key.SYNC_INTERVAL, Key.SYNC_BATCHES)) {
+      String v = System.getProperty("mmoe.bench." + k.yaml());
+      if (v != null) {
+        m.put(k.yaml(), v);
+      }
+    }
     JobConfig cfg = JobConfig.of(m);
-    kafka.createTopics(Map.of(cfg.string(Key.TOPIC_MODEL), 1));
+    kafka.createTopics(Map.of(cfg.string(Key.TOPIC_MODEL), 1, cfg.string(Key.TOPIC_TRAIN_SYNC), 1));
+    long deltaBytes = org.mmoestream.train.SyncTraffic.DELTA_BYTES.sum();
+    long syncBytes = org.mmoestream.train.SyncTraffic.SYNC_BYTES.sum();
     StreamExecutionEnvironment env = Environments.localRocksDb(p, checkpointInterval);
     var encoded = env.fromSource(KafkaIo.examplesSource(cfg, spec, true), WatermarkStrategy.noWatermarks(), "examples")
         .uid("examples-source");
     PipelineJob.train(cfg, spec, encoded, KafkaIo.modelSink(cfg, "bench-" + run));
     Map<Long, Long> cpu = new ConcurrentHashMap<>();
     AtomicBoolean done = new AtomicBoolean();
-    Thread sampler = new Thread(() -> sampleCpu("train", cpu, done), "cpu-sampler");
+    Thread sampler = new Thread(() -> sampleCpu(cpu, done), "cpu-sampler");
     sampler.start();
     long start = System.nanoTime();
     env.execute("train-bench-" + run);
@@ -189,15 +200,23 @@ public final class TrainBench {
         auc.put(h.getKey(), h.getValue().auc());
       }
     }
-    return new Result(last[1], steady, last[1] / wall, cpuNanos / 1e9 / Math.max(1, last[1]), auc);
+    // Each replica reads every synchronization version.
+    long traffic = org.mmoestream.train.SyncTraffic.DELTA_BYTES.sum() - deltaBytes
+        + p * (org.mmoestream.train.SyncTraffic.SYNC_BYTES.sum() - syncBytes);
+    return new Result(last[1], steady, last[1] / wall, cpuNanos / 1e9 / Math.max(1, last[1]),
+        p == 1 ? 0 : (double) traffic / Math.max(1, last[1]), auc);
   }
 
-  /** Samples the CPU time of the threads whose name contains {@code part} until {@code done}. */
-  private static void sampleCpu(String part, Map<Long, Long> cpu, AtomicBoolean done) {
+  /**
+   * Samples, until {@code done}, the CPU time of the training threads: the trainer's task (or the
+   * replicas' and the reducer's), and the replicas' sync followers.
+   */
+  private static void sampleCpu(Map<Long, Long> cpu, AtomicBoolean done) {
     ThreadMXBean mx = ManagementFactory.getThreadMXBean();
     while (!done.get()) {
       for (var info : mx.getThreadInfo(mx.getAllThreadIds())) {
-        if (info != null && info.getThreadName().contains(part)) {
+        String name = info == null ? "" : info.getThreadName();
+        if (name.startsWith("train") || name.startsWith("mmoe-sync-follower")) {
           long t = mx.getThreadCpuTime(info.getThreadId());
           if (t > 0) {
             cpu.merge(info.getThreadId(), t, Math::max);

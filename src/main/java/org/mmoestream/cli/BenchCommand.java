@@ -49,7 +49,7 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--impressions", defaultValue = "200000", description = "join: impressions to join (default: ${DEFAULT-VALUE})")
   int impressions;
 
-  @Option(names = "--parallelism", split = ",", defaultValue = "1,2", description = "join, pipeline, score: parallelisms to measure (default: ${DEFAULT-VALUE})")
+  @Option(names = "--parallelism", split = ",", defaultValue = "1,2", description = "join, pipeline, train, score: parallelisms to measure (default: ${DEFAULT-VALUE})")
   int[] parallelism;
 
   @Option(names = "--rates", split = ",", defaultValue = "1000,5000,20000", description = "score: request rates through Kafka (default: ${DEFAULT-VALUE})")

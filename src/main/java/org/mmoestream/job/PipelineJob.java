@@ -90,15 +90,17 @@ public final class PipelineJob {
     SingleOutputStreamOperator<ModelDelta> deltas = encoded
         .keyBy(keys)
         .transform("train-replica", TypeInformation.of(ModelDelta.class), new ReplicaOperator(
-            new ReplicaOperator.Settings(settings, keys, sync, cfg.string(Key.BOOTSTRAP), cfg.string(Key.TOPIC_TRAIN_SYNC),
+            new ReplicaOperator.Settings(settings, keys, sync, cfg.integer(Key.SYNC_BATCHES), cfg.string(Key.BOOTSTRAP), cfg.string(Key.TOPIC_TRAIN_SYNC),
                 cfg.clientProperties())))
         .uid("train-replicas")
+        // A delta is one large record: send it whole at once, not at the next buffer timeout.
+        .setBufferTimeout(0)
         .setParallelism(n)
         .setMaxParallelism(ReplicaKeys.maxParallelism(n));
     SingleOutputStreamOperator<ModelChunk> versions = deltas
         .keyBy(d -> d.model)
         .transform("train", TypeInformation.of(ModelChunk.class),
-            new DeltaReducer(new DeltaReducer.Settings(settings, sync, cfg.integer(Key.SYNC_FULL_EVERY))))
+            new DeltaReducer(settings))
         .uid("trainer");
     versions.sinkTo(models).uid("model-sink").name("model");
     versions.getSideOutput(DeltaReducer.SYNC).sinkTo(KafkaIo.syncSink(cfg, "mmoe-" + cfg.string(Key.GROUP_ID)))

@@ -61,6 +61,21 @@ public final class DenseNormalizer {
     return count[i];
   }
 
+  /**
+   * Folds in the statistics of other values of feature {@code i}: their count, mean and sum of
+   * squared deviations from their mean (Chan et al.'s pairwise combination).
+   */
+  public void merge(int i, double n, double mu, double sumSquares) {
+    if (n <= 0) {
+      return;
+    }
+    double total = count[i] + n;
+    double delta = mu - mean[i];
+    m2[i] += sumSquares + delta * delta * count[i] * n / total;
+    mean[i] += delta * n / total;
+    count[i] = total;
+  }
+
   /** Restores statistics (from a snapshot or state). */
   public void set(int i, double cnt, double mu, double var) {
     count[i] = cnt;

@@ -1,6 +1,5 @@
 package org.mmoestream.train;
 
-import java.io.Serializable;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -25,7 +24,8 @@ import org.mmoestream.publish.ModelChunk;
  * id: it adds every replica's {@link ModelDelta} to the model as it comes, publishes versions to
  * the model topic as the single trainer does (same state, same uid, same versions), and sends the
  * replicas synchronization versions (side output {@link #SYNC}: every row and its optimizer state
- * at first, then the rows changed since the previous one, every {@code syncIntervalMillis}). A
+ * at first, then the rows changed since the previous one, as soon as deltas have come; the deltas
+ * that arrive meanwhile share the next one). A
  * version is also published before each checkpoint barrier when anything changed since the last,
  * so that the last version before a savepoint is the model the job restores.
  *
@@ -39,16 +39,14 @@ public class DeltaReducer extends AbstractStreamOperator<ModelChunk>
   /** The synchronization versions for the replicas. */
   public static final OutputTag<ModelChunk> SYNC = new OutputTag<>("sync", TypeInformation.of(ModelChunk.class));
 
-  /** What the reducer needs beyond the trainer's settings. */
-  public record Settings(TrainOperator.Settings train, long syncIntervalMillis, int syncFullEvery) implements Serializable {}
-
-  private final Settings settings;
+  private final TrainOperator.Settings settings;
   private transient ModelSpec spec;
   private transient Map<String, Model> models;
   private transient InternalTimerService<VoidNamespace> timers;
   private transient ModelRuntime.StateAccess state;
   private transient Counter deltas;
   private transient Counter versions;
+  private transient Counter syncBytes;
 
   /** One model: its runtime and the synchronization bookkeeping (in memory: a restart starts over with a full one). */
   private static final class Model {
@@ -56,9 +54,10 @@ public class DeltaReducer extends AbstractStreamOperator<ModelChunk>
     long nextPublish = Long.MAX_VALUE;
     long nextSync = Long.MAX_VALUE;
     long syncVersion;
-    int syncsSinceFull;
     boolean needFullSync = true;
     boolean syncPending;
+    /** Per replica, the last of its deltas added (in memory, as the replicas' own numbering). */
+    final Map<Integer, Long> applied = new java.util.TreeMap<>();
 
     Model(ModelRuntime rt, long firstSyncVersion) {
       this.rt = rt;
@@ -66,31 +65,32 @@ public class DeltaReducer extends AbstractStreamOperator<ModelChunk>
     }
   }
 
-  public DeltaReducer(Settings settings) {
+  public DeltaReducer(TrainOperator.Settings settings) {
     this.settings = settings;
   }
 
   @Override
   public void open() throws Exception {
     super.open();
-    spec = SpecJson.read(settings.train().specJson());
+    spec = SpecJson.read(settings.specJson());
     models = new LinkedHashMap<>();
     timers = getInternalTimerService("reducer-timers", VoidNamespaceSerializer.INSTANCE, this);
     state = TrainState.open(getKeyedStateStore());
     deltas = getMetricGroup().counter("deltas_applied");
     versions = getMetricGroup().counter("versions_published");
+    syncBytes = getMetricGroup().counter("sync_bytes_published");
   }
 
   private Model model(String key) throws Exception {
     Model m = models.get(key);
     if (m == null) {
-      ModelRuntime rt = ModelRuntime.load(key, spec, settings.train(), state);
+      ModelRuntime rt = ModelRuntime.load(key, spec, settings, state);
       // Sync versions are numbered from the start time, so a restarted reducer never reuses a number.
       m = new Model(rt, getProcessingTimeService().getCurrentProcessingTime() * 1000);
       models.put(key, m);
       rt.registerMetrics(getMetricGroup().addGroup("model", key));
       long now = getProcessingTimeService().getCurrentProcessingTime();
-      m.nextPublish = now + settings.train().publishIntervalMillis();
+      m.nextPublish = now + settings.publishIntervalMillis();
       timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, m.nextPublish);
     }
     return m;
@@ -102,15 +102,22 @@ public class DeltaReducer extends AbstractStreamOperator<ModelChunk>
     ModelDelta d = record.getValue();
     m.rt.applyDelta(d);
     deltas.inc();
-    if (d.examples == 0 && d.rowKeys.length == 0) {
-      // A replica's hello: it waits for a full synchronization version.
+    long now = getProcessingTimeService().getCurrentProcessingTime();
+    if (d.isRequest()) {
+      // A replica's hello (it starts over) or a resync: it waits for a full synchronization version.
       m.needFullSync = true;
+      if (d.hello) {
+        m.applied.remove(d.replica);
+      }
+      scheduleSync(m, now);
+    } else {
+      m.applied.merge(d.replica, d.seq, Math::max);
+      // At once: the other replicas see this one's learning, and it may be waiting for the version.
+      scheduleSync(m, now);
     }
-    scheduleSync(m, d.examples == 0 ? 0 : settings.syncIntervalMillis());
   }
 
-  private void scheduleSync(Model m, long in) {
-    long at = getProcessingTimeService().getCurrentProcessingTime() + in;
+  private void scheduleSync(Model m, long at) {
     if (!m.syncPending || at < m.nextSync) {
       m.nextSync = at;
       m.syncPending = true;
@@ -132,20 +139,21 @@ public class DeltaReducer extends AbstractStreamOperator<ModelChunk>
     }
     if (now >= m.nextPublish) {
       publish(m, now);
-      m.nextPublish = now + settings.train().publishIntervalMillis();
+      m.nextPublish = now + settings.publishIntervalMillis();
       timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, m.nextPublish);
     }
   }
 
   private void sync(Model m) {
-    boolean full = m.needFullSync || m.syncsSinceFull + 1 >= settings.syncFullEvery();
+    boolean full = m.needFullSync;
     long base = m.syncVersion;
     m.syncVersion++;
-    for (ModelChunk c : m.rt.sync(m.syncVersion, base, full)) {
+    for (ModelChunk c : m.rt.sync(m.syncVersion, base, full, m.applied)) {
+      syncBytes.inc(c.bytes.length);
+      SyncTraffic.SYNC_BYTES.add(c.bytes.length);
       output.collect(SYNC, new StreamRecord<>(c));
     }
     m.needFullSync = false;
-    m.syncsSinceFull = full ? 0 : m.syncsSinceFull + 1;
     m.syncPending = false;
     m.nextSync = Long.MAX_VALUE;
   }

@@ -11,6 +11,10 @@ package org.mmoestream.train;
 public class ModelDelta {
   public String model;
   public int replica;
+  /** A replica's first message: it has no model yet and waits for a full synchronization version. */
+  public boolean hello;
+  /** The replica missed a synchronization version and asks for a full one (no change carried). */
+  public boolean resync;
   /** Deltas of one replica are numbered 1, 2, ... from its start. */
   public long seq;
   public long examples;
@@ -35,6 +39,41 @@ public class ModelDelta {
   public long gateRows;
 
   public ModelDelta() {}
+
+  /** A replica's first message: no change; the reducer answers with a full synchronization version. */
+  static ModelDelta hello(String model, int replica) {
+    ModelDelta d = empty(model, replica);
+    d.hello = true;
+    return d;
+  }
+
+  /** A request for a full synchronization version from a replica that missed one. */
+  static ModelDelta resync(String model, int replica) {
+    ModelDelta d = empty(model, replica);
+    d.resync = true;
+    return d;
+  }
+
+  private static ModelDelta empty(String model, int replica) {
+    ModelDelta d = new ModelDelta();
+    d.model = model;
+    d.replica = replica;
+    d.dense = new float[0];
+    d.denseState = new float[0];
+    d.stats = new double[0];
+    d.rowKeys = new long[0];
+    d.rows = new float[0];
+    d.predictions = new float[0][];
+    d.positives = new boolean[0][];
+    d.labeledAt = new long[0];
+    d.gateSums = new double[0];
+    return d;
+  }
+
+  /** Whether this carries no change (a hello or a resync request). */
+  boolean isRequest() {
+    return hello || resync;
+  }
 
   @Override
   public String toString() {

@@ -117,9 +117,6 @@ final class ModelRuntime {
     long t0 = System.nanoTime();
     lastFlushRows = rows.flush(st.rows());
     lastFlushMillis = (System.nanoTime() - t0) / 1_000_000;
-    if (java.lang.Boolean.getBoolean("mmoe.debug.flush")) {
-      System.err.println("flush " + key + ": " + lastFlushRows + " rows in " + lastFlushMillis + " ms");
-    }
     st.buffer().update(order.buffer());
     st.held().update(order.held());
   }
@@ -162,7 +159,7 @@ final class ModelRuntime {
    * counters, and the progressive metrics of the replica's examples.
    */
   void applyDelta(ModelDelta d) {
-    if (d.examples == 0 && d.rowKeys.length == 0) {
+    if (d.isRequest()) {
       return;
     }
     addDense(model.network().paramAccess(), d.dense, 0);
@@ -188,17 +185,7 @@ final class ModelRuntime {
       pos += width;
     }
     for (int i = 0; i + 2 < d.stats.length; i += 3) {
-      double nb = d.stats[i];
-      if (nb <= 0) {
-        continue;
-      }
-      int feature = i / 3;
-      double na = model.normalizer().count(feature);
-      double n = na + nb;
-      double meanA = model.normalizer().mean(feature);
-      double delta = d.stats[i + 1] - meanA;
-      double m2 = model.normalizer().variance(feature) * na + d.stats[i + 2] + delta * delta * na * nb / n;
-      model.normalizer().set(feature, n, meanA + delta * nb / n, m2 / n);
+      model.normalizer().merge(i / 3, d.stats[i], d.stats[i + 1], d.stats[i + 2]);
     }
     model.restoreCounters(model.step() + d.steps, model.examplesSeen() + d.examples,
         model.skippedBatches() + d.skipped);
@@ -232,14 +219,15 @@ final class ModelRuntime {
 
   /**
    * The next synchronization version for the replicas: full (every row and its state), or the rows
-   * changed since the last one; numbered {@code version}, on {@code base}.
+   * changed since the last one; numbered {@code version}, on {@code base}; {@code applied} is the
+   * last delta of each replica it includes.
    */
-  List<ModelChunk> sync(long version, long base, boolean full) {
+  List<ModelChunk> sync(long version, long base, boolean full, java.util.Map<Integer, Long> applied) {
     if (!rows.allResident()) {
       throw new IllegalStateException("a model trained on several subtasks needs every row in memory");
     }
     byte[] bytes = org.mmoestream.model.codec.SyncSnapshots.write(model, key, version, base, full,
-        full ? null : rows.touched(WorkingSet.SYNC));
+        full ? null : rows.touched(WorkingSet.SYNC), applied);
     rows.clearTouched(WorkingSet.SYNC);
     return ModelChunk.split(key, version, full ? Snapshots.FULL : Snapshots.DELTA, bytes, settings.maxMessageBytes());
   }

@@ -55,14 +55,19 @@ final class ModelStateCodec {
 
   /** Sets the model's dense part and counters from what the methods above returned. */
   static void restore(MmoeModel m, float[] dense, float[] optimizer, double[] stats, long[] counters) {
+    writeDense(m, dense, optimizer);
+    for (int i = 0; i < stats.length / 3; i++) {
+      m.normalizer().set(i, stats[3 * i], stats[3 * i + 1], stats[3 * i + 2]);
+    }
+    m.restoreCounters(counters[0], counters[1], counters[2]);
+  }
+
+  /** Sets the dense parameters and their optimizer state (as {@link #dense} and {@link #denseOptimizer} return them). */
+  static void writeDense(MmoeModel m, float[] dense, float[] optimizer) {
     m.network().paramAccess().writeFloats(0, dense, 0, dense.length);
     List<INDArray> slots = m.denseOptimizerState();
     for (int s = 0; s < slots.size(); s++) {
       NdAccess.of(slots.get(s)).writeFloats(0, optimizer, s * dense.length, dense.length);
     }
-    for (int i = 0; i < stats.length / 3; i++) {
-      m.normalizer().set(i, stats[3 * i], stats[3 * i + 1], stats[3 * i + 2]);
-    }
-    m.restoreCounters(counters[0], counters[1], counters[2]);
   }
 }

@@ -26,9 +26,10 @@ import org.mmoestream.model.codec.SpecJson;
 /**
  * A replica of each model trained on several subtasks, keyed by replica key ({@link ReplicaKeys}):
  * it trains its share of a model's examples in batches on its own copy ({@link ReplicaRuntime}),
- * and every {@code syncIntervalMillis}, before each checkpoint barrier and at the end of its input
- * sends the reducer what it learned ({@link ModelDelta}) and takes the model's latest
- * synchronization version, which a {@link SyncFollower} thread reads from the sync topic.
+ * moving onto the model's latest synchronization version before a batch whenever one has come (a
+ * {@link SyncFollower} thread reads them from the sync topic), and every {@code
+ * syncIntervalMillis}, before each checkpoint barrier and at the end of its input sends the
+ * reducer what it learned ({@link ModelDelta}).
  *
  * <p>Nothing of a replica's model is in state: before a barrier it trains what it buffered and
  * sends its delta, which the reducer has added when the barrier reaches it, so the checkpoint's
@@ -42,8 +43,18 @@ public class ReplicaOperator extends AbstractStreamOperator<ModelDelta>
   private static final long serialVersionUID = 1L;
 
   /** What a replica needs: the trainer's settings, the synchronization interval and where sync versions are. */
-  public record Settings(TrainOperator.Settings train, ReplicaKeys keys, long syncIntervalMillis, String bootstrap,
-      String syncTopic, Properties client) implements Serializable {}
+  public record Settings(TrainOperator.Settings train, ReplicaKeys keys, long syncIntervalMillis, int syncBatches,
+      String bootstrap, String syncTopic, Properties client) implements Serializable {}
+
+  /**
+   * A replica trains on only while at most this many of its deltas are not yet in the newest
+   * version it has (bounded staleness): it waits for the reducer rather than race ahead on its
+   * own, as it would when the reducer falls behind (at start, or while it writes a large version).
+   */
+  static final int MAX_PENDING = 2;
+
+  /** How long a replica waits for the reducer's next version before the task fails. */
+  private static final long MAX_WAIT_MILLIS = 120_000;
 
   private final Settings settings;
   private transient ModelSpec spec;
@@ -55,6 +66,7 @@ public class ReplicaOperator extends AbstractStreamOperator<ModelDelta>
   private transient Counter deltasSent;
   private transient Counter syncsApplied;
   private transient Counter syncBytes;
+  private transient Counter waitedNanos;
 
   /** One model's replica on this subtask. */
   private final class Replica {
@@ -65,6 +77,8 @@ public class ReplicaOperator extends AbstractStreamOperator<ModelDelta>
     final List<TrainExample> waiting = new ArrayList<>();
     long bufferSince;
     long nextSync = Long.MAX_VALUE;
+    int batchesSinceDelta;
+    boolean resyncAsked;
 
     Replica(String key) {
       this.key = key;
@@ -105,6 +119,7 @@ public class ReplicaOperator extends AbstractStreamOperator<ModelDelta>
     deltasSent = getMetricGroup().counter("deltas_sent");
     syncsApplied = getMetricGroup().counter("syncs_applied");
     syncBytes = getMetricGroup().counter("sync_bytes_sent");
+    waitedNanos = getMetricGroup().counter("reducer_wait_nanos");
     // The examples restored from state go to this subtask's replica of their model.
     int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
     for (TrainExample e : restored) {
@@ -121,18 +136,7 @@ public class ReplicaOperator extends AbstractStreamOperator<ModelDelta>
       r = new Replica(key);
       replicas.put(key, r);
       // Hello: the reducer answers with a full synchronization version.
-      ModelDelta hello = new ModelDelta();
-      hello.model = r.rt.model;
-      hello.replica = r.rt.replica;
-      hello.dense = new float[0];
-      hello.denseState = new float[0];
-      hello.stats = new double[0];
-      hello.rowKeys = new long[0];
-      hello.rows = new float[0];
-      hello.predictions = new float[0][];
-      hello.positives = new boolean[0][];
-      hello.labeledAt = new long[0];
-      hello.gateSums = new double[0];
+      ModelDelta hello = ModelDelta.hello(r.rt.model, r.rt.replica);
       output.collect(new StreamRecord<>(hello));
       scheduleSync(r);
     }
@@ -168,15 +172,62 @@ public class ReplicaOperator extends AbstractStreamOperator<ModelDelta>
     }
   }
 
-  private void trainBuffered(Replica r, boolean partial) {
+  private void trainBuffered(Replica r, boolean partial) throws InterruptedException {
     int batch = settings.train().batchSize();
     while (r.buffer.size() >= batch || (partial && !r.buffer.isEmpty())) {
       int n = Math.min(batch, r.buffer.size());
       List<TrainExample> take = new ArrayList<>(r.buffer.subList(0, n));
       r.buffer.subList(0, n).clear();
+      // Onto the model's latest version first, when one has come.
+      applyVersions(r);
+      awaitVersion(r);
       r.rt.train(take);
       trained.inc(n);
+      if (++r.batchesSinceDelta >= settings.syncBatches()) {
+        sendDelta(r);
+      }
     }
+  }
+
+  /** Waits while the replica has more than {@link #MAX_PENDING} deltas the reducer's versions do not include. */
+  private void awaitVersion(Replica r) throws InterruptedException {
+    if (r.rt.pending() < MAX_PENDING) {
+      return;
+    }
+    long t0 = System.nanoTime();
+    while (r.rt.pending() >= MAX_PENDING) {
+      if (System.nanoTime() - t0 > MAX_WAIT_MILLIS * 1_000_000) {
+        throw new IllegalStateException("replica " + r.key + " got no version of the model from the sync topic "
+            + settings.syncTopic() + " including its deltas for " + MAX_WAIT_MILLIS / 1000 + " s");
+      }
+      Thread.sleep(1);
+      applyVersions(r);
+    }
+    waitedNanos.inc(System.nanoTime() - t0);
+  }
+
+  /** Moves onto the versions the follower read; asks the reducer for a full one after a gap. */
+  private void applyVersions(Replica r) {
+    syncsApplied.inc(r.rt.apply(r.follower.drain()));
+    if (r.rt.missedVersion() && !r.resyncAsked) {
+      r.resyncAsked = true;
+      output.collect(new StreamRecord<>(ModelDelta.resync(r.rt.model, r.rt.replica)));
+    } else if (!r.rt.missedVersion()) {
+      r.resyncAsked = false;
+    }
+  }
+
+  private void sendDelta(Replica r) {
+    r.batchesSinceDelta = 0;
+    if (!r.rt.ready() || !r.rt.changed()) {
+      return;
+    }
+    ModelDelta d = r.rt.delta();
+    long bytes = 4L * (d.dense.length + d.denseState.length + d.rows.length) + 8L * d.rowKeys.length;
+    syncBytes.inc(bytes);
+    SyncTraffic.DELTA_BYTES.add(bytes);
+    deltasSent.inc();
+    output.collect(new StreamRecord<>(d));
   }
 
   @Override
@@ -197,16 +248,11 @@ public class ReplicaOperator extends AbstractStreamOperator<ModelDelta>
     }
   }
 
-  /** Sends what was learned since the last synchronization, then takes the model's latest version. */
+  /** Sends what was learned since the last delta, then takes the model's latest version. */
   private void sync(Replica r) throws Exception {
-    if (r.rt.ready() && r.rt.changed()) {
-      ModelDelta d = r.rt.delta();
-      syncBytes.inc(4L * (d.dense.length + d.denseState.length + d.rows.length) + 8L * d.rowKeys.length);
-      deltasSent.inc();
-      output.collect(new StreamRecord<>(d));
-    }
+    sendDelta(r);
     boolean wasReady = r.rt.ready();
-    syncsApplied.inc(r.rt.apply(r.follower.drain()));
+    applyVersions(r);
     if (!wasReady && r.rt.ready()) {
       for (TrainExample e : r.waiting) {
         add(r, e);

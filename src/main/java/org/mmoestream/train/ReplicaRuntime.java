@@ -17,16 +17,21 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * One replica of a model trained on several subtasks (pure: no Flink). It trains its share of the
- * examples on its own copy of the model, every row resident, and at each synchronization point
+ * examples on its own copy of the model, every row resident; at each synchronization point it
  * hands over what it learned since the last one as a {@link ModelDelta} (the reducer adds the
- * deltas of all replicas to the model), then takes the model's latest synchronization version
- * (absolute values, optimizer state included) and goes on from there. A delta is a difference
- * against the replica's own state at its last synchronization (the anchor), so it is right
+ * deltas of all replicas to the model), and whenever the reducer's next synchronization version
+ * has come (absolute values, optimizer state included) it moves onto it. A delta is a difference
+ * against the replica's own state when it sent the previous one (the anchor), so it is right
  * whichever version the replica trained on: staleness slows learning down, it never counts an
  * example twice.
  *
+ * <p>Moving onto a version keeps what the replica learned that the version does not include yet
+ * (a rebase): its deltas after the last one the version includes ({@code applied} in the version)
+ * and what it trained since its last delta. So a replica always trains on the model plus all of
+ * its own learning, and only the other replicas' latest changes reach it late.
+ *
  * <p>The anchor keeps the dense parameters and optimizer state whole, and a row only from the
- * moment it is first touched after a synchronization (copied before the step that changes it).
+ * moment it is first touched after a delta (copied before the step that changes it).
  */
 final class ReplicaRuntime {
   final String model;
@@ -38,7 +43,12 @@ final class ReplicaRuntime {
   private final int[] dims;
   private boolean ready;
   private long syncVersion = -1;
-  private long seq;
+  /** Deltas are numbered from the start time, so a restarted replica never reuses a number. */
+  private long seq = System.currentTimeMillis() * 1000;
+  /** The deltas sent that no version applied so far includes, oldest first. */
+  private final java.util.ArrayDeque<ModelDelta> pending = new java.util.ArrayDeque<>();
+  /** Whether the last version read did not follow the one applied (a full version is needed). */
+  private boolean missed;
   // The anchor: the state at the last synchronization.
   private float[] anchorDense;
   private float[] anchorState;
@@ -167,30 +177,150 @@ final class ReplicaRuntime {
     d.gateRows = gates.rows();
     gates = new GateStatistics(spec.tasks().size(), local.network().experts());
     anchor(dense, state);
+    pending.add(d);
     return d;
   }
 
+  /** Whether the replica missed a synchronization version and needs a full one to go on moving. */
+  boolean missedVersion() {
+    return missed;
+  }
+
+  /** The deltas sent that the versions applied so far do not include. */
+  int pending() {
+    return pending.size();
+  }
+
   /**
-   * Applies the synchronization versions read since the last call, oldest first: a full one
-   * always, a delta when it follows the last applied version. The anchor then moves to the new
-   * state. Returns the number applied.
+   * Moves onto the synchronization versions read since the last call, oldest first: a full one
+   * always, a delta when it follows the last applied version; what the replica learned that a
+   * version does not include stays on top of it. Returns the number applied.
    */
   int apply(List<byte[]> versions) {
     int applied = 0;
     for (byte[] v : versions) {
       SyncSnapshots.Header h = SyncSnapshots.header(v);
       if (!h.full() && (!ready || h.base() != syncVersion)) {
+        // Not on the version this replica has: it needs a full one (a version it missed, or
+        // versions made before the reducer answered its hello).
+        missed = ready && h.version() > syncVersion;
         continue;
       }
-      SyncSnapshots.apply(v, local);
+      missed = false;
+      if (ready) {
+        rebase(v, h);
+      } else {
+        SyncSnapshots.apply(v, local);
+        pending.clear();
+        anchor(ModelStateCodec.dense(local), ModelStateCodec.denseOptimizer(local));
+        ready = true;
+      }
       syncVersion = h.version();
-      ready = true;
       applied++;
     }
-    if (applied > 0) {
-      anchor(ModelStateCodec.dense(local), ModelStateCodec.denseOptimizer(local));
-    }
     return applied;
+  }
+
+  /** Sets the model to version {@code v} plus the pending deltas it lacks plus what was trained since the last delta. */
+  private void rebase(byte[] v, SyncSnapshots.Header h) {
+    while (!pending.isEmpty() && pending.peekFirst().seq <= h.applied(replica)) {
+      pending.removeFirst();
+    }
+    // What was trained since the last delta (u), taken before the version overwrites it.
+    float[] uDense = minus(ModelStateCodec.dense(local), anchorDense);
+    float[] uState = minus(ModelStateCodec.denseOptimizer(local), anchorState);
+    double[] uStats = newStats(ModelStateCodec.stats(local), anchorStats);
+    long uSteps = local.step() - anchorSteps;
+    long uExamples = local.examplesSeen() - anchorExamples;
+    long uSkipped = local.skippedBatches() - anchorSkipped;
+    Map<Long, float[]> uRows = new HashMap<>();
+    for (Map.Entry<Long, float[]> e : anchorRows.entrySet()) {
+      float[] before = e.getValue();
+      float[] now = new float[before.length];
+      local.embeddings().readRow(RowStore.feature(e.getKey()), RowStore.id(e.getKey()), now);
+      for (int k = 0; k < now.length; k++) {
+        now[k] -= before[k];
+      }
+      uRows.put(e.getKey(), now);
+    }
+    int[][] written = SyncSnapshots.apply(v, local);
+    // The new anchor: the version plus the pending deltas.
+    float[] dense = ModelStateCodec.dense(local);
+    float[] state = ModelStateCodec.denseOptimizer(local);
+    long steps = local.step();
+    long examples = local.examplesSeen();
+    long skipped = local.skippedBatches();
+    Map<Long, float[]> add = new HashMap<>();
+    for (ModelDelta d : pending) {
+      addTo(dense, d.dense);
+      addTo(state, d.denseState);
+      for (int i = 0; i + 2 < d.stats.length; i += 3) {
+        local.normalizer().merge(i / 3, d.stats[i], d.stats[i + 1], d.stats[i + 2]);
+      }
+      steps += d.steps;
+      examples += d.examples;
+      skipped += d.skipped;
+      int pos = 0;
+      for (long key : d.rowKeys) {
+        int width = dims[RowStore.feature(key)] * rowWidthSlots;
+        if (written(written, key)) {
+          float[] sum = add.computeIfAbsent(key, k -> new float[width]);
+          for (int k = 0; k < width; k++) {
+            sum[k] += d.rows[pos + k];
+          }
+        }
+        pos += width;
+      }
+    }
+    anchorStats = ModelStateCodec.stats(local);
+    anchorDense = dense.clone();
+    anchorState = state.clone();
+    anchorSteps = steps;
+    anchorExamples = examples;
+    anchorSkipped = skipped;
+    // The model: the anchor plus what was trained since the last delta.
+    addTo(dense, uDense);
+    addTo(state, uState);
+    ModelStateCodec.writeDense(local, dense, state);
+    for (int i = 0; i + 2 < uStats.length; i += 3) {
+      local.normalizer().merge(i / 3, uStats[i], uStats[i + 1], uStats[i + 2]);
+    }
+    local.restoreCounters(steps + uSteps, examples + uExamples, skipped + uSkipped);
+    for (Map.Entry<Long, float[]> e : uRows.entrySet()) {
+      if (written(written, e.getKey())) {
+        float[] u = e.getValue();
+        float[] sum = add.computeIfAbsent(e.getKey(), k -> new float[u.length]);
+        addTo(sum, u);
+      }
+    }
+    for (Map.Entry<Long, float[]> e : add.entrySet()) {
+      int f = RowStore.feature(e.getKey());
+      int id = RowStore.id(e.getKey());
+      float[] row = new float[e.getValue().length];
+      local.embeddings().readRow(f, id, row);
+      addTo(row, e.getValue());
+      local.embeddings().writeRow(f, id, row);
+    }
+    // A touched row's anchor: its value now less what was trained on it since the last delta.
+    for (Map.Entry<Long, float[]> e : anchorRows.entrySet()) {
+      float[] u = uRows.get(e.getKey());
+      float[] a = e.getValue();
+      local.embeddings().readRow(RowStore.feature(e.getKey()), RowStore.id(e.getKey()), a);
+      for (int k = 0; k < a.length; k++) {
+        a[k] -= u[k];
+      }
+    }
+  }
+
+  /** Whether the version's rows ({@code written}: per table, sorted; null for all) include row {@code key}. */
+  private static boolean written(int[][] written, long key) {
+    return written == null || java.util.Arrays.binarySearch(written[RowStore.feature(key)], RowStore.id(key)) >= 0;
+  }
+
+  private static void addTo(float[] a, float[] b) {
+    for (int i = 0; i < a.length; i++) {
+      a[i] += b[i];
+    }
   }
 
   private void anchor(float[] dense, float[] state) {

@@ -3,7 +3,6 @@ package org.mmoestream.train;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -12,7 +11,6 @@ import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.mmoestream.model.codec.SyncSnapshots;
 import org.mmoestream.publish.ChunkAssembler;
 import org.mmoestream.publish.ModelChunk;
 import org.mmoestream.publish.ModelRecords;
@@ -21,11 +19,11 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A thread that reads one model's synchronization versions from the sync topic and queues each
- * complete one for the replica's task thread, which applies them at its synchronization points.
- * It reads uncommitted records: a replica only needs some recent state of the model to train on
- * (its deltas are differences, right whatever the base), and waiting for the reducer's
- * checkpoints would make replicas drift apart for a checkpoint interval. At start it skips to the
- * last full version on the topic.
+ * complete one for the replica's task thread, which moves onto them between batches. It reads
+ * from the end of the topic as it is when the follower is made (before the replica's hello, which
+ * the reducer answers with a full version), so a starting replica reads nothing old; and it reads
+ * uncommitted records (the sync sink is not transactional, and a replica only needs a recent state
+ * of the model: its deltas are differences, right whatever the base).
  */
 final class SyncFollower implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(SyncFollower.class);
@@ -49,6 +47,16 @@ final class SyncFollower implements AutoCloseable {
     this.consumer = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
     this.topic = topic;
     this.model = model;
+    List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(30));
+    if (infos == null || infos.isEmpty()) {
+      consumer.close();
+      throw new IllegalStateException("the sync topic " + topic + " does not exist (topics.train-sync; create it"
+          + " with one partition, see deploy/)");
+    }
+    List<TopicPartition> parts = infos.stream().map(i -> new TopicPartition(topic, i.partition())).toList();
+    consumer.assign(parts);
+    consumer.seekToEnd(parts);
+    parts.forEach(consumer::position);
     thread = new Thread(this::run, "mmoe-sync-follower-" + model);
     thread.setDaemon(true);
     thread.start();
@@ -65,41 +73,20 @@ final class SyncFollower implements AutoCloseable {
 
   private void run() {
     try {
-      List<TopicPartition> parts = List.of();
-      while (!stop && parts.isEmpty()) {
-        List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(10));
-        parts = infos == null ? List.of() : infos.stream().map(i -> new TopicPartition(topic, i.partition())).toList();
-        if (parts.isEmpty()) {
-          Thread.sleep(200);
-        }
-      }
-      consumer.assign(parts);
-      consumer.seekToBeginning(parts);
-      Map<TopicPartition, Long> end = consumer.endOffsets(parts);
       ChunkAssembler chunks = new ChunkAssembler();
-      // Catch-up: keep the last full version and the deltas after it.
-      List<byte[]> backlog = new ArrayList<>();
-      boolean caughtUp = false;
       while (!stop) {
         for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(100))) {
-          ModelChunk c = ModelRecords.chunkOf(r);
-          byte[] bytes = c == null || !model.equals(c.model) ? null : chunks.add(c);
-          if (bytes == null) {
+          ModelChunk c;
+          try {
+            c = ModelRecords.chunkOf(r);
+          } catch (IllegalArgumentException e) {
+            LOG.warn("skipping record {}-{}@{} of the sync topic: {}", r.topic(), r.partition(), r.offset(), e.getMessage());
             continue;
           }
-          if (caughtUp) {
+          byte[] bytes = c == null || !model.equals(c.model) ? null : chunks.add(c);
+          if (bytes != null) {
             ready.add(bytes);
-          } else {
-            if (SyncSnapshots.header(bytes).full()) {
-              backlog.clear();
-            }
-            backlog.add(bytes);
           }
-        }
-        if (!caughtUp && reached(end)) {
-          caughtUp = true;
-          ready.addAll(backlog);
-          backlog = null;
         }
       }
     } catch (WakeupException e) {
@@ -111,15 +98,6 @@ final class SyncFollower implements AutoCloseable {
     } finally {
       consumer.close();
     }
-  }
-
-  private boolean reached(Map<TopicPartition, Long> end) {
-    for (Map.Entry<TopicPartition, Long> e : end.entrySet()) {
-      if (consumer.position(e.getKey()) < e.getValue()) {
-        return false;
-      }
-    }
-    return true;
   }
 
   @Override

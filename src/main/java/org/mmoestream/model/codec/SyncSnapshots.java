@@ -17,7 +17,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * (the dense optimizer state, layout order), {@code normalizer.count|mean|var}, and per table
  * {@code embedding.<f>.rows} ([rows, dim * (1 + slots)]: value then state, as the trainer stores
  * rows) for every row (full) or, with {@code embedding.<f>.ids}, for the rows changed since the
- * base version (delta). Values are absolute, not changes.
+ * base version (delta). Values are absolute, not changes. Metadata {@code applied} lists, per
+ * replica, the last of its deltas the version includes ({@code replica:seq,...}), so a replica
+ * knows which of its own changes it still has to add on top.
  */
 public final class SyncSnapshots {
   public static final String FORMAT = "mmoe-stream/sync-1";
@@ -28,7 +30,8 @@ public final class SyncSnapshots {
    * Version {@code version} of {@code m}, whose tables hold every row at its id: full, or a delta
    * on {@code base} with the rows {@code ids[f]} of each table.
    */
-  public static byte[] write(MmoeModel m, String model, long version, long base, boolean full, int[][] ids) {
+  public static byte[] write(MmoeModel m, String model, long version, long base, boolean full, int[][] ids,
+      Map<Integer, Long> applied) {
     Map<String, Safetensors.Tensor> t = new LinkedHashMap<>();
     NdAccess p = m.network().paramAccess();
     for (ParamLayout.Entry e : m.network().layout().entries()) {
@@ -85,26 +88,41 @@ public final class SyncSnapshots {
     md.put("step", Long.toString(m.step()));
     md.put("examples_seen", Long.toString(m.examplesSeen()));
     md.put("skipped", Long.toString(m.skippedBatches()));
+    StringBuilder a = new StringBuilder();
+    applied.forEach((r, seq) -> a.append(a.length() == 0 ? "" : ",").append(r).append(':').append(seq));
+    md.put("applied", a.toString());
     return Safetensors.write(new Safetensors.Content(md, t));
   }
 
-  /** The version and kind of a sync version, and its base, without decoding it. */
-  public record Header(String model, long version, boolean full, long base) {}
+  /** The version and kind of a sync version, its base and the replicas' deltas it includes, without decoding it. */
+  public record Header(String model, long version, boolean full, long base, Map<Integer, Long> applied) {
+    /** The last delta of {@code replica} this version includes, 0 if none. */
+    public long applied(int replica) {
+      return applied.getOrDefault(replica, 0L);
+    }
+  }
 
   public static Header header(byte[] bytes) {
     Map<String, String> md = Safetensors.readHeader(bytes).metadata();
     if (!FORMAT.equals(md.get("format"))) {
       throw new IllegalArgumentException("not a sync version: format '" + md.get("format") + "'");
     }
+    Map<Integer, Long> applied = new LinkedHashMap<>();
+    String a = md.getOrDefault("applied", "");
+    for (String part : a.isEmpty() ? new String[0] : a.split(",")) {
+      int colon = part.indexOf(':');
+      applied.put(Integer.parseInt(part.substring(0, colon)), Long.parseLong(part.substring(colon + 1)));
+    }
     return new Header(md.get("model"), Long.parseLong(md.get("version")), Snapshots.FULL.equals(md.get("kind")),
-        Long.parseLong(md.get("base_version")));
+        Long.parseLong(md.get("base_version")), applied);
   }
 
   /**
    * Sets {@code target} (same spec, every row resident at its id) to the values of a sync version.
    * Everything is checked before anything is written; IllegalArgumentException says what is wrong.
+   * Returns the ids of the rows written per table, sorted, or null for a full version (every row).
    */
-  public static void apply(byte[] bytes, MmoeModel target) {
+  public static int[][] apply(byte[] bytes, MmoeModel target) {
     Safetensors.Content c = Safetensors.read(bytes);
     Map<String, String> md = c.metadata();
     if (!FORMAT.equals(md.get("format"))) {
@@ -163,6 +181,7 @@ public final class SyncSnapshots {
     for (int i = 0; i < count.length; i++) {
       target.normalizer().set(i, count[i], mean[i], var[i]);
     }
+    int[][] written = full ? null : new int[sparse.size()][];
     for (int f = 0; f < sparse.size(); f++) {
       int width = sparse.get(f).dim() * (1 + stateSlots);
       String name = "embedding." + sparse.get(f).name();
@@ -174,9 +193,17 @@ public final class SyncSnapshots {
         System.arraycopy(rows, i * width, row, 0, width);
         target.embeddings().writeRow(f, full ? i : (int) ids[i], row);
       }
+      if (!full) {
+        written[f] = new int[n];
+        for (int i = 0; i < n; i++) {
+          written[f][i] = (int) ids[i];
+        }
+        java.util.Arrays.sort(written[f]);
+      }
     }
     target.restoreCounters(Long.parseLong(md.get("step")), Long.parseLong(md.get("examples_seen")),
         Long.parseLong(md.get("skipped")));
+    return written;
   }
 
   private static void check(Safetensors.Content c, String name, int size) {
