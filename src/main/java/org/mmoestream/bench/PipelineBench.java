@@ -47,11 +47,19 @@ import org.mmoestream.publish.ModelRecords;
  */
 public final class PipelineBench {
   private final int impressions;
+  private final int trainParallelism;
   private final PrintStream out;
 
-  public PipelineBench(int impressions, PrintStream out) {
+  /** {@code trainParallelism}: the job's {@code train.parallelism} (1: one trainer per model). */
+  public PipelineBench(int impressions, int trainParallelism, PrintStream out) {
     this.impressions = impressions;
     this.out = out;
+    this.trainParallelism = trainParallelism;
+  }
+
+  /** The figures' name prefix: {@code pipeline.parallelism<p>}, with {@code .train<N>} when train.parallelism is N > 1. */
+  private String name(String kind, int p) {
+    return "pipeline." + kind + "parallelism" + p + (trainParallelism > 1 ? ".train" + trainParallelism : "");
   }
 
   /** The reference shape with the streaming tasks ctr/cvr (ESMM). */
@@ -80,13 +88,13 @@ public final class PipelineBench {
         Thread.sleep(3000);
         stop.set(true);
         watcher.join();
-        out.printf(Locale.ROOT, "pipeline.parallelism%d.examples %d examples%n", p, impressions);
-        out.printf(Locale.ROOT, "pipeline.parallelism%d.examples_per_second %.0f examples/s%n", p, impressions / secs);
+        out.printf(Locale.ROOT, "%s.examples %d examples%n", name("", p), impressions);
+        out.printf(Locale.ROOT, "%s.examples_per_second %.0f examples/s%n", name("", p), impressions / secs);
         // Steady state: examples trained between each model's first and last version, over that time.
-        out.printf(Locale.ROOT, "pipeline.parallelism%d.steady_examples_per_second %.0f examples/s%n", p, rate(span));
-        out.printf(Locale.ROOT, "pipeline.parallelism%d.freshness_p50 %d ms%n", p, freshness.getValueAtPercentile(50));
-        out.printf(Locale.ROOT, "pipeline.parallelism%d.freshness_p99 %d ms%n", p, freshness.getValueAtPercentile(99));
-        out.printf(Locale.ROOT, "pipeline.parallelism%d.freshness_examples %d examples%n", p, freshness.getTotalCount());
+        out.printf(Locale.ROOT, "%s.steady_examples_per_second %.0f examples/s%n", name("", p), rate(span));
+        out.printf(Locale.ROOT, "%s.freshness_p50 %d ms%n", name("", p), freshness.getValueAtPercentile(50));
+        out.printf(Locale.ROOT, "%s.freshness_p99 %d ms%n", name("", p), freshness.getValueAtPercentile(99));
+        out.printf(Locale.ROOT, "%s.freshness_examples %d examples%n", name("", p), freshness.getTotalCount());
       }
     }
   }
@@ -177,16 +185,17 @@ public final class PipelineBench {
    * The pipeline job of run {@code run} (its own topics, created here) at parallelism {@code p}
    * on RocksDB with checkpoints every second and versions every 2 s; {@code settings} adds job keys.
    */
-  private static StreamExecutionEnvironment job(EmbeddedKafka kafka, String run, int p, boolean bounded,
+  private StreamExecutionEnvironment job(EmbeddedKafka kafka, String run, int p, boolean bounded,
       Map<String, String> settings) throws Exception {
     Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
     m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
     m.put(Key.GROUP_ID.yaml(), "bench-pipeline-" + run);
     m.put(Key.PUBLISH_INTERVAL.yaml(), "2 s");
+    m.put(Key.TRAIN_PARALLELISM.yaml(), String.valueOf(trainParallelism));
     m.putAll(settings);
     JobConfig cfg = JobConfig.of(m);
     kafka.createTopics(Map.of(run + "-impressions", 2, run + "-clicks", 2, run + "-conversions", 2,
-        run + "-dead-letter", 1, run + "-model", 1));
+        run + "-dead-letter", 1, run + "-model", 1, run + "-train-sync", 1));
     StreamExecutionEnvironment env = Environments.localRocksDb(p, "1 s");
     Properties client = new Properties();
     PipelineJob.build(env, cfg, spec(), KafkaIo.events(cfg, bounded), null,
@@ -271,7 +280,7 @@ public final class PipelineBench {
           stop.set(true);
           watcher.join();
           job.cancel().get();
-          String name = "pipeline.paced.parallelism" + p + ".rate" + rate;
+          String name = name("paced.", p) + ".rate" + rate;
           out.printf(Locale.ROOT, "%s.offered %d impressions/s%n", name, rate);
           out.printf(Locale.ROOT, "%s.examples_per_second %.0f examples/s%n", name, rate(span));
           out.printf(Locale.ROOT, "%s.freshness_p50 %d ms%n", name, freshness.getValueAtPercentile(50));

@@ -58,23 +58,26 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--no-search", description = "score: skip the search for the highest rate with p99 under 100 ms")
   boolean noSearch;
 
+  @Option(names = "--train-parallelism", defaultValue = "1", description = "pipeline: the job's train.parallelism, subtasks that train each model (default: ${DEFAULT-VALUE})")
+  int trainParallelism;
+
   @Option(names = "--paced", split = ",", description = "pipeline: instead of a backlog, live impressions at these rates per second for 45 s each, to measure freshness below capacity")
   int[] paced;
 
   @Override
   public Integer call() throws Exception {
     double secs = seconds != null ? seconds : what.equals("score") ? 20 : 6;
-    if (secs <= 0 || repeats < 1 || impressions < 1) {
-      throw new InputException("--seconds must be positive, --repeats and --impressions at least 1.");
+    if (secs <= 0 || repeats < 1 || impressions < 1 || trainParallelism < 1) {
+      throw new InputException("--seconds must be positive, --repeats, --impressions and --train-parallelism at least 1.");
     }
     switch (what) {
       case "model" -> new ModelBench(secs, repeats, System.out).run(batches);
       case "join" -> new JoinBench(impressions, System.out).run(parallelism);
       case "pipeline" -> {
         if (paced == null) {
-          new PipelineBench(impressions, System.out).run(parallelism);
+          new PipelineBench(impressions, trainParallelism, System.out).run(parallelism);
         } else {
-          new PipelineBench(impressions, System.out).runPaced(parallelism, paced, 45);
+          new PipelineBench(impressions, trainParallelism, System.out).runPaced(parallelism, paced, 45);
         }
       }
       case "train" -> new TrainBench(examples, checkpointInterval, System.out).run(parallelism);

@@ -29,13 +29,16 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--out", defaultValue = "target/demo", description = "output directory (default: ${DEFAULT-VALUE})")
   Path out;
 
+  @Option(names = "--train-parallelism", defaultValue = "1", description = "the pipeline's train.parallelism: subtasks that train the model; above 1 in arrival order (default: ${DEFAULT-VALUE})")
+  int trainParallelism;
+
   @Option(names = "--spec", description = "model spec (default: examples/ctr-cvr.yaml of the project)")
   Path spec;
 
   @Override
   public Integer call() throws Exception {
-    if (events < 1000 || rate < 0) {
-      throw new InputException("--events must be at least 1000 and --rate >= 0.");
+    if (events < 1000 || rate < 0 || trainParallelism < 1) {
+      throw new InputException("--events must be at least 1000, --rate >= 0 and --train-parallelism at least 1.");
     }
     Path s = spec;
     if (s == null) {
@@ -45,7 +48,7 @@ final class DemoCommand implements Callable<Integer> {
         s = Path.of(home, "examples", "ctr-cvr.yaml");
       }
     }
-    new Demo(new Demo.Options(events, rate, seed, out, SpecLoader.load(s)), System.out).run();
+    new Demo(new Demo.Options(events, rate, seed, out, SpecLoader.load(s), trainParallelism), System.out).run();
     return 0;
   }
 }

@@ -44,13 +44,15 @@ import org.mmoestream.simulate.Simulator;
  * The whole system on one machine: an embedded Kafka broker, the simulator's events, the pipeline
  * job (join, online training, versions) and the scoring job on local Flink clusters with RocksDB and
  * checkpoints. The trainer runs in event-time order, so its progressive window holds the last
- * impressions in their order and the simulator's oracle is measured on the same rows. Prints progress
+ * impressions in their order and the simulator's oracle is measured on the same rows (with {@code
+ * train.parallelism} > 1 training is in arrival order, so the window and the oracle's rows differ
+ * by the examples whose labels became final out of order; held-out AUC is on the same rows). Prints progress
  * every few seconds; writes {@code report.json} and {@code learning-curve.png} (progressive AUC per
  * task against the oracle on the same examples, at each version).
  */
 public final class Demo {
-  /** Demo settings. */
-  public record Options(long events, double rate, long seed, Path out, ModelSpec spec) {}
+  /** Demo settings; {@code trainParallelism} is the pipeline's {@code train.parallelism}. */
+  public record Options(long events, double rate, long seed, Path out, ModelSpec spec, int trainParallelism) {}
 
   private final Options o;
   private final PrintStream out;
@@ -72,13 +74,17 @@ public final class Demo {
       }
       topics.put("dead-letter", 1);
       topics.put("model", 1);
+      topics.put("train-sync", 1);
       kafka.createTopics(topics);
       // Event-time order: the trainer sees the impressions in their order, whatever order the join
       // makes their labels final in, so its progressive metrics and the oracle's are on the same rows.
-      JobConfig cfg = JobConfig.of(Map.of(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers(),
+      // Several subtasks per model train in arrival order (event-time order is one sequence).
+      Map<String, String> settings = new HashMap<>(Map.of(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers(),
           Key.CLICK_WINDOW.yaml(), "30 s", Key.CONVERSION_WINDOW.yaml(), "90 s", Key.OUT_OF_ORDERNESS.yaml(), "2 s",
           Key.BATCH_SIZE.yaml(), "64", Key.PUBLISH_INTERVAL.yaml(), "1 s", Key.FULL_EVERY.yaml(), "10",
-          Key.ORDER.yaml(), "event-time", Key.SCORING_MAX_MODEL_AGE.yaml(), "0 ms"));
+          Key.ORDER.yaml(), o.trainParallelism() > 1 ? "arrival" : "event-time", Key.SCORING_MAX_MODEL_AGE.yaml(), "0 ms"));
+      settings.put(Key.TRAIN_PARALLELISM.yaml(), String.valueOf(o.trainParallelism()));
+      JobConfig cfg = JobConfig.of(settings);
       int window = cfg.integer(Key.METRICS_WINDOW);
 
       // 1. The simulator's events, with duplicates, malformed records and disorder; the truth of each impression.

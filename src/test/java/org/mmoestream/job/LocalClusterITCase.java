@@ -16,9 +16,10 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
@@ -54,22 +55,24 @@ class LocalClusterITCase {
   static final KafkaBroker KAFKA = new KafkaBroker();
   static LocalCluster cluster;
 
-  @BeforeAll
-  static void start() throws Exception {
+  /** A cluster per test: each test kills one of its TaskManagers. */
+  @BeforeEach
+  void start() throws Exception {
     cluster = LocalCluster.start(Path.of("target/local-cluster-it"), 2);
   }
 
-  @AfterAll
-  static void stop() {
+  @AfterEach
+  void stop() {
     if (cluster != null) {
       cluster.close();
     }
   }
 
-  private static JobConfig config() {
-    Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix("lc"));
+  private static JobConfig config(int trainParallelism) {
+    Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix("lc" + trainParallelism));
     m.put(Key.BOOTSTRAP.yaml(), KAFKA.bootstrapServers());
-    m.put(Key.GROUP_ID.yaml(), "local-cluster");
+    m.put(Key.GROUP_ID.yaml(), "local-cluster-" + trainParallelism);
+    m.put(Key.TRAIN_PARALLELISM.yaml(), String.valueOf(trainParallelism));
     // Short windows: examples become final, and are trained on, while the stream is still read.
     m.put(Key.CLICK_WINDOW.yaml(), "2 s");
     m.put(Key.CONVERSION_WINDOW.yaml(), "5 s");
@@ -105,7 +108,7 @@ class LocalClusterITCase {
   private static Written produce(JobConfig cfg, String... models) throws Exception {
     KAFKA.createTopics(Map.of(cfg.string(Key.TOPIC_IMPRESSIONS), 2, cfg.string(Key.TOPIC_CLICKS), 2,
         cfg.string(Key.TOPIC_CONVERSIONS), 2, cfg.string(Key.TOPIC_EXAMPLES), 2, cfg.string(Key.TOPIC_DEAD_LETTER), 1,
-        cfg.string(Key.TOPIC_MODEL), 1));
+        cfg.string(Key.TOPIC_MODEL), 1, cfg.string(Key.TOPIC_TRAIN_SYNC), 1));
     Written w = new Written(new HashMap<>(), new HashMap<>(), new HashMap<>());
     try (EventWriter writer = new EventWriter(KAFKA.bootstrapServers(), cfg.string(Key.TOPIC_IMPRESSIONS),
         cfg.string(Key.TOPIC_CLICKS), cfg.string(Key.TOPIC_CONVERSIONS), new Properties())) {
@@ -133,8 +136,8 @@ class LocalClusterITCase {
     env.setMaxParallelism(MAX_PARALLELISM);
     PipelineJob.build(env, cfg, SPEC,
         KafkaIo.events(cfg, true, new Paced(PipelineJob.eventDeserializer(cfg), PAUSE_NANOS)),
-        KafkaIo.examples(cfg, "lc"), KafkaIo.deadLetters(cfg, "lc"),
-        KafkaIo.modelSink(cfg, "lc"));
+        KafkaIo.examples(cfg, cfg.string(Key.GROUP_ID)), KafkaIo.deadLetters(cfg, cfg.string(Key.GROUP_ID)),
+        KafkaIo.modelSink(cfg, cfg.string(Key.GROUP_ID)));
     return env.executeAsync("local-cluster-kill");
   }
 
@@ -149,18 +152,24 @@ class LocalClusterITCase {
     throw new IllegalStateException("no trainer vertex in job " + job);
   }
 
-  @Test
-  void killedTaskManagerLosesAndDuplicatesNothing() throws Exception {
+  /**
+   * With {@code train.parallelism} 1 each model has one trainer; with 2 each model is trained by
+   * two replicas, one per TaskManager, and a reducer, so the kill takes a replica (and maybe the
+   * reducer) of each model with it.
+   */
+  @ParameterizedTest(name = "train.parallelism {0}")
+  @ValueSource(ints = {1, 2})
+  void killedTaskManagerLosesAndDuplicatesNothing(int trainParallelism) throws Exception {
     try {
-      run();
+      run(trainParallelism);
     } catch (Throwable t) {
       System.err.println("LocalClusterITCase failed; the cluster's logs:" + cluster.logTails(60));
       throw t;
     }
   }
 
-  private void run() throws Exception {
-    JobConfig cfg = config();
+  private void run(int trainParallelism) throws Exception {
+    JobConfig cfg = config(trainParallelism);
     String[] models = modelsOnBothTrainers();
     Written w = produce(cfg, models);
     long start = System.nanoTime();
