@@ -74,7 +74,8 @@ public class DeltaReducer extends AbstractStreamOperator<ModelChunk>
     super.open();
     spec = SpecJson.read(settings.specJson());
     models = new LinkedHashMap<>();
-    timers = getInternalTimerService("reducer-timers", VoidNamespaceSerializer.INSTANCE, this);
+    // The single trainer's timer service: a savepoint of either restores into the other, publish timers included.
+    timers = getInternalTimerService("train-timers", VoidNamespaceSerializer.INSTANCE, this);
     state = TrainState.open(getKeyedStateStore());
     deltas = getMetricGroup().counter("deltas_applied");
     versions = getMetricGroup().counter("versions_published");

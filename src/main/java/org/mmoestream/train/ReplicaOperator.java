@@ -6,11 +6,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
-import org.apache.flink.api.common.state.ListState;
-import org.apache.flink.api.common.state.ListStateDescriptor;
-import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.metrics.Counter;
-import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
@@ -31,12 +27,11 @@ import org.mmoestream.model.codec.SpecJson;
  * syncIntervalMillis}, before each checkpoint barrier and at the end of its input sends the
  * reducer what it learned ({@link ModelDelta}).
  *
- * <p>Nothing of a replica's model is in state: before a barrier it trains what it buffered and
- * sends its delta, which the reducer has added when the barrier reaches it, so the checkpoint's
- * model is complete. After a restart a replica starts over from the reducer's full
- * synchronization version. Only examples that arrived before the replica had any model (it waits
- * for its first synchronization version) are kept in state; on a restore with another number of
- * replicas, each subtask takes over the waiting examples of the keys it now holds.
+ * <p>Nothing of a replica's model or examples is in state: before a barrier it trains all it has
+ * received (a replica still waiting for its first synchronization version waits for it there)
+ * and sends its delta, which the reducer has added when the barrier reaches it, so the
+ * checkpoint's model is complete and holds every example before the barrier. After a restart, at
+ * any number of replicas, a replica starts over from the reducer's full synchronization version.
  */
 public class ReplicaOperator extends AbstractStreamOperator<ModelDelta>
     implements OneInputStreamOperator<TrainExample, ModelDelta>, BoundedOneInput, Triggerable<String, VoidNamespace> {
@@ -60,8 +55,6 @@ public class ReplicaOperator extends AbstractStreamOperator<ModelDelta>
   private transient ModelSpec spec;
   private transient Map<String, Replica> replicas;
   private transient InternalTimerService<VoidNamespace> timers;
-  private transient ListState<TrainExample> waiting;
-  private transient List<TrainExample> restored;
   private transient Counter trained;
   private transient Counter deltasSent;
   private transient Counter syncsApplied;
@@ -93,23 +86,6 @@ public class ReplicaOperator extends AbstractStreamOperator<ModelDelta>
   }
 
   @Override
-  public void initializeState(StateInitializationContext context) throws Exception {
-    super.initializeState(context);
-    waiting = context.getKeyedStateStore().getListState(
-        new ListStateDescriptor<>("waiting", TypeInformation.of(TrainExample.class)));
-    // The examples that waited for a model when the checkpoint was taken, whatever key they were
-    // under then: with another number of replicas, keys change.
-    restored = new ArrayList<>();
-    List<Object> keys = new ArrayList<>();
-    getKeyedStateBackend().getKeys("waiting", VoidNamespace.INSTANCE).forEach(keys::add);
-    for (Object k : keys) {
-      setCurrentKey(k);
-      waiting.get().forEach(restored::add);
-      waiting.clear();
-    }
-  }
-
-  @Override
   public void open() throws Exception {
     super.open();
     spec = SpecJson.read(settings.train().specJson());
@@ -120,14 +96,6 @@ public class ReplicaOperator extends AbstractStreamOperator<ModelDelta>
     syncsApplied = getMetricGroup().counter("syncs_applied");
     syncBytes = getMetricGroup().counter("sync_bytes_sent");
     waitedNanos = getMetricGroup().counter("reducer_wait_nanos");
-    // The examples restored from state go to this subtask's replica of their model.
-    int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
-    for (TrainExample e : restored) {
-      String key = settings.keys().keyOf(e.model, subtask);
-      setCurrentKey(key);
-      replica(key).waiting.add(e);
-    }
-    restored.clear();
   }
 
   private Replica replica(String key) {
@@ -237,7 +205,13 @@ public class ReplicaOperator extends AbstractStreamOperator<ModelDelta>
 
   @Override
   public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
-    Replica r = replica(timer.getKey());
+    Replica r = replicas.get(timer.getKey());
+    if (r == null) {
+      // A timer restored from a checkpoint, of a replica that has not started here since (its
+      // first example starts it, with timers of its own) or of a key of another number of
+      // replicas: starting a replica for it would give two replicas one index.
+      return;
+    }
     long now = getProcessingTimeService().getCurrentProcessingTime();
     if (r.rt.ready() && !r.buffer.isEmpty() && now - r.bufferSince >= settings.train().maxWaitMillis()) {
       trainBuffered(r, true);
@@ -261,31 +235,33 @@ public class ReplicaOperator extends AbstractStreamOperator<ModelDelta>
     }
   }
 
+  /**
+   * Before a barrier every replica trains all it has received and sends its delta, so nothing of
+   * a model or its examples is in this operator's state: a replica that is still waiting for its
+   * first version waits for it here.
+   */
   @Override
   public void prepareSnapshotPreBarrier(long checkpointId) throws Exception {
     super.prepareSnapshotPreBarrier(checkpointId);
-    for (Replica r : replicas.values()) {
-      setCurrentKey(r.key);
-      if (r.rt.ready()) {
-        trainBuffered(r, true);
-      }
-      sync(r);
-      waiting.update(r.waiting);
-    }
+    flushAll();
   }
 
   @Override
   public void endInput() throws Exception {
+    flushAll();
+  }
+
+  private void flushAll() throws Exception {
     for (Replica r : replicas.values()) {
       setCurrentKey(r.key);
-      long deadline = System.currentTimeMillis() + 120_000;
+      long deadline = System.currentTimeMillis() + MAX_WAIT_MILLIS;
       while (!r.rt.ready() && System.currentTimeMillis() < deadline) {
         sync(r);
         Thread.sleep(20);
       }
       if (!r.rt.ready()) {
         throw new IllegalStateException("replica " + r.key + " got no model from the sync topic "
-            + settings.syncTopic() + " within 2 min");
+            + settings.syncTopic() + " within " + MAX_WAIT_MILLIS / 1000 + " s");
       }
       trainBuffered(r, true);
       sync(r);
