@@ -177,14 +177,19 @@ public final class Optimizer {
           }
         }
         case ADAGRAD -> {
-          double eps = config.epsilon();
+          // In float, as the parameters are: C2 vectorizes float square roots and divisions at
+          // twice the lanes of double ones (a sixth of a training step was this loop in double).
+          float lrf = (float) lr;
+          float epsf = (float) config.epsilon();
+          float sc = (float) scale;
+          float l2f = (float) l2;
           state[0].readFloats(off, s0f, 0, n);
           for (int i = 0; i < n; i++) {
-            double wi = wf[i];
-            double gi = scale * (gf[i] + l2 * wi);
-            double a = s0f[i] + gi * gi;
-            s0f[i] = (float) a;
-            wf[i] = (float) (wi - lr * gi / (Math.sqrt(a) + eps));
+            float wi = wf[i];
+            float gi = sc * (gf[i] + l2f * wi);
+            float a = s0f[i] + gi * gi;
+            s0f[i] = a;
+            wf[i] = wi - lrf * gi / ((float) Math.sqrt(a) + epsf);
           }
           state[0].writeFloats(off, s0f, 0, n);
         }
