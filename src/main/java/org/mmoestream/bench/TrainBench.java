@@ -89,6 +89,11 @@ public final class TrainBench {
         out.printf(Locale.ROOT, "%s.whole_run_examples_per_second %.0f examples/s%n", name, r.whole);
         out.printf(Locale.ROOT, "%s.cpu_seconds_per_example %.3e s%n", name, r.cpuPerExample);
         out.printf(Locale.ROOT, "%s.sync_bytes_per_example %.0f bytes%n", name, r.syncBytesPerExample);
+        if (p > 1) {
+          // Per batch a replica trains: examples the other replicas had trained that its model lacked.
+          out.printf(Locale.ROOT, "%s.staleness_examples_mean %.0f examples%n", name, r.staleMean);
+          out.printf(Locale.ROOT, "%s.staleness_examples_max %d examples%n", name, r.staleMax);
+        }
         for (Map.Entry<String, Double> a : r.auc.entrySet()) {
           out.printf(Locale.ROOT, "%s.auc.%s %.4f%n", name, a.getKey(), a.getValue());
         }
@@ -143,7 +148,7 @@ public final class TrainBench {
   }
 
   /** What one run measured. */
-  private record Result(long trained, double steady, double whole, double cpuPerExample, double syncBytesPerExample,
+  private record Result(long trained, double steady, double whole, double cpuPerExample, double syncBytesPerExample, double staleMean, long staleMax,
       Map<String, Double> auc) {}
 
   private Result job(EmbeddedKafka kafka, ModelSpec spec, int p, List<LabeledExample> heldOut) throws Exception {
@@ -164,6 +169,7 @@ public final class TrainBench {
     kafka.createTopics(Map.of(cfg.string(Key.TOPIC_MODEL), 1, cfg.string(Key.TOPIC_TRAIN_SYNC), 1));
     long deltaBytes = org.mmoestream.train.SyncTraffic.DELTA_BYTES.sum();
     long syncBytes = org.mmoestream.train.SyncTraffic.SYNC_BYTES.sum();
+    org.mmoestream.train.SyncTraffic.resetStaleness();
     StreamExecutionEnvironment env = Environments.localRocksDb(p, checkpointInterval);
     var encoded = env.fromSource(KafkaIo.examplesSource(cfg, spec, true), WatermarkStrategy.noWatermarks(), "examples")
         .uid("examples-source");
@@ -204,7 +210,9 @@ public final class TrainBench {
     long traffic = org.mmoestream.train.SyncTraffic.DELTA_BYTES.sum() - deltaBytes
         + p * (org.mmoestream.train.SyncTraffic.SYNC_BYTES.sum() - syncBytes);
     return new Result(last[1], steady, last[1] / wall, cpuNanos / 1e9 / Math.max(1, last[1]),
-        p == 1 ? 0 : (double) traffic / Math.max(1, last[1]), auc);
+        p == 1 ? 0 : (double) traffic / Math.max(1, last[1]),
+        (double) org.mmoestream.train.SyncTraffic.STALE_SUM.sum() / Math.max(1, org.mmoestream.train.SyncTraffic.STALE_BATCHES.sum()),
+        org.mmoestream.train.SyncTraffic.STALE_MAX.get(), auc);
   }
 
   /**

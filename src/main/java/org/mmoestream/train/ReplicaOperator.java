@@ -149,7 +149,9 @@ public class ReplicaOperator extends AbstractStreamOperator<ModelDelta>
       // Onto the model's latest version first, when one has come.
       applyVersions(r);
       awaitVersion(r);
+      SyncTraffic.batch(r.rt.examplesSeen());
       r.rt.train(take);
+      SyncTraffic.TRAINED.add(n);
       trained.inc(n);
       if (++r.batchesSinceDelta >= settings.syncBatches()) {
         sendDelta(r);

@@ -129,6 +129,11 @@ final class ReplicaRuntime {
     gates.add(local.network(), local.network().buffers(b.rows()));
   }
 
+  /** Examples in this replica's model: the version's, its pending deltas' and its own since. */
+  long examplesSeen() {
+    return local.examplesSeen();
+  }
+
   /** Whether anything was trained since the last delta. */
   boolean changed() {
     return local.examplesSeen() != anchorExamples || local.skippedBatches() != anchorSkipped;
