@@ -143,9 +143,9 @@ public final class ScoreBench {
       // The job has started and loaded its model when it answers one request.
       long ready = load.awaitFirstScore(120_000);
       out.printf(Locale.ROOT, "score.kafka.p%d.start_to_first_score %d ms%n", p, ready);
-      report("score.kafka.p" + p + ".cold.rate1000", load.run(1_000, 20));
+      report("score.kafka.p" + p + ".cold.rate1000", load, 1_000, 20);
       for (int rate : rates) {
-        report("score.kafka.p" + p + ".rate" + rate, load.run(rate, seconds));
+        report("score.kafka.p" + p + ".rate" + rate, load, rate, seconds);
       }
       if (search) {
         int best = 0;
@@ -175,9 +175,53 @@ public final class ScoreBench {
 
   /** Runs the load at {@code rate}; whether every request was answered with a p99 within the bound. */
   private boolean within(OpenLoopLoad load, int p, int rate) throws InterruptedException {
-    OpenLoopLoad.Result r = load.run(rate, seconds);
-    report("score.kafka.p" + p + ".search.rate" + rate, r);
+    OpenLoopLoad.Result r = report("score.kafka.p" + p + ".search.rate" + rate, load, rate, seconds);
     return r.p99() <= P99_BOUND_MS && r.answered() == r.sent();
+  }
+
+  /**
+   * Runs the load at {@code rate} for {@code secs} and reports it, with where the process's CPU
+   * went meanwhile: the scoring job's instances (their task threads and model followers) and
+   * everything else in this process (the broker, the load's producer and consumer, the job's
+   * Kafka clients, Flink's runtime, JIT and GC), each in cores (CPU seconds per second).
+   */
+  private OpenLoopLoad.Result report(String name, OpenLoopLoad load, int rate, double secs) throws InterruptedException {
+    Map<Long, Long> before = jobThreadsCpu();
+    long processBefore = processCpu();
+    long t0 = System.nanoTime();
+    OpenLoopLoad.Result r = load.run(rate, secs);
+    double wall = (System.nanoTime() - t0) / 1e9;
+    Map<Long, Long> after = jobThreadsCpu();
+    long job = 0;
+    for (Map.Entry<Long, Long> e : after.entrySet()) {
+      job += e.getValue() - before.getOrDefault(e.getKey(), 0L);
+    }
+    long all = processCpu() - processBefore;
+    report(name, r);
+    out.printf(Locale.ROOT, "%s.cpu_scoring_job %.2f cores%n", name, job / 1e9 / wall);
+    out.printf(Locale.ROOT, "%s.cpu_rest_of_process %.2f cores%n", name, Math.max(0, all - job) / 1e9 / wall);
+    out.flush();
+    return r;
+  }
+
+  /** CPU time (ns) of the scoring job's threads: its task threads (source, scorer and sink chained), their source fetchers, and the model followers. */
+  private static Map<Long, Long> jobThreadsCpu() {
+    java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
+    Map<Long, Long> cpu = new HashMap<>();
+    for (java.lang.management.ThreadInfo t : mx.getThreadInfo(mx.getAllThreadIds())) {
+      if (t != null && (t.getThreadName().contains("score-requests") || t.getThreadName().startsWith("mmoe-model-follower"))) {
+        long ns = mx.getThreadCpuTime(t.getThreadId());
+        if (ns > 0) {
+          cpu.put(t.getThreadId(), ns);
+        }
+      }
+    }
+    return cpu;
+  }
+
+  private static long processCpu() {
+    return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean())
+        .getProcessCpuTime();
   }
 
   private void report(String name, OpenLoopLoad.Result r) {
