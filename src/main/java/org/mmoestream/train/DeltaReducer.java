@@ -86,6 +86,12 @@ public class DeltaReducer extends AbstractStreamOperator<ModelChunk>
     Model m = models.get(key);
     if (m == null) {
       ModelRuntime rt = ModelRuntime.load(key, spec, settings, state);
+      // Examples a single trainer had waiting for a batch when its savepoint was taken (the job
+      // ran with train.parallelism 1): trained here, so the replicas start from a model with them.
+      rt.order.release(Long.MAX_VALUE);
+      while (rt.order.buffered() > 0) {
+        rt.train(rt.order.take(Math.min(settings.batchSize(), rt.order.buffered())), state);
+      }
       // Sync versions are numbered from the start time, so a restarted reducer never reuses a number.
       m = new Model(rt, getProcessingTimeService().getCurrentProcessingTime() * 1000);
       models.put(key, m);

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
@@ -30,6 +31,11 @@ class ReplicaTrainingTest {
   private static final long SEED = 7;
   private static final ModelSpec SPEC = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
 
+  private static TrainOperator.Settings trainSettings() {
+    return TrainOperator.Settings.of(SpecJson.write(SPEC)).withBatchSize(BATCH)
+        .withSeed(SEED).withPublishInterval(60_000).withMaxMessageBytes(4096);
+  }
+
   /** The reducer, the replicas and the sync versions between them. */
   private static final class Group implements AutoCloseable {
     final KeyedOneInputStreamOperatorTestHarness<String, ModelDelta, ModelChunk> reducer;
@@ -39,11 +45,17 @@ class ReplicaTrainingTest {
     long now;
 
     Group() throws Exception {
-      TrainOperator.Settings train = TrainOperator.Settings.of(SpecJson.write(SPEC)).withBatchSize(BATCH)
-          .withSeed(SEED).withPublishInterval(60_000).withMaxMessageBytes(4096);
+      this(null);
+    }
+
+    /** A reducer restored from {@code restore} (a snapshot of the trainer's state), when not null. */
+    Group(OperatorSubtaskState restore) throws Exception {
       reducer = new KeyedOneInputStreamOperatorTestHarness<>(
-          new DeltaReducer(train), d -> d.model, Types.STRING);
+          new DeltaReducer(trainSettings()), d -> d.model, Types.STRING);
       reducer.setStateBackend(new EmbeddedRocksDBStateBackend());
+      if (restore != null) {
+        reducer.initializeState(restore);
+      }
       reducer.open();
       reducer.setProcessingTime(now);
     }
@@ -94,6 +106,38 @@ class ReplicaTrainingTest {
     void catchUp(List<byte[]> syncs) {
       rt.apply(syncs.subList(cursor, syncs.size()));
       cursor = syncs.size();
+    }
+  }
+
+  /**
+   * From train.parallelism 1 to N: a single trainer's savepoint holds the examples waiting for a
+   * batch; the reducer restored from it trains them, so its replicas start from a model that has
+   * every example, equal to the single trainer's after it trained them as a partial batch.
+   */
+  @Test
+  void aSingleTrainersWaitingExamplesAreTrainedByTheReducerRestoredFromItsSavepoint() throws Exception {
+    List<TrainExample> xs = TrainOperatorTest.examples(3 * BATCH + 5, 3).stream().map(TrainOperatorTest::train).toList();
+    OperatorSubtaskState snapshot;
+    TrainOperator single = new TrainOperator(trainSettings());
+    try (var h = new KeyedOneInputStreamOperatorTestHarness<>(single, (TrainExample e) -> e.model, Types.STRING)) {
+      h.setStateBackend(new EmbeddedRocksDBStateBackend());
+      h.open();
+      for (TrainExample e : xs) {
+        h.processElement(e, 0);
+      }
+      h.prepareSnapshotPreBarrier(1);
+      snapshot = h.snapshot(1, 1);
+      assertEquals(5, single.runtimeOf("m1").order.buffered(), "five examples wait for a batch");
+      // The single trainer going on: the five as a partial batch.
+      h.endInput();
+      try (Group g = new Group(snapshot)) {
+        g.send(ModelDelta.hello("m1", 0));
+        Reader r = new Reader(0);
+        r.catchUp(g.tick());
+        assertTrue(r.rt.ready());
+        assertEquals(xs.size(), r.rt.model().examplesSeen(), "every example is in the model the replicas start from");
+        assertSameModel(single.runtimeOf("m1").model(), r.rt.model(), 2e-5);
+      }
     }
   }
 
