@@ -62,17 +62,25 @@ public final class TrainBench {
 
   private final int examples;
   private final String checkpointInterval;
+  private final org.mmoestream.model.optim.OptimizerConfig.Kind optimizer;
   private final PrintStream out;
 
-  /** {@code checkpointInterval}: as Flink writes it ("10 s", the production default of flink-conf/). */
-  public TrainBench(int examples, String checkpointInterval, PrintStream out) {
+  /**
+   * {@code checkpointInterval}: as Flink writes it ("10 s", the production default of flink-conf/);
+   * {@code optimizer}: the reference shape's optimizer (Adagrad), or another with its defaults.
+   */
+  public TrainBench(int examples, String checkpointInterval, org.mmoestream.model.optim.OptimizerConfig.Kind optimizer,
+      PrintStream out) {
     this.examples = examples;
     this.checkpointInterval = checkpointInterval;
+    this.optimizer = optimizer;
     this.out = out;
   }
 
   public void run(int[] parallelisms) throws Exception {
-    ModelSpec spec = PipelineBench.spec();
+    ModelSpec ref = PipelineBench.spec();
+    ModelSpec spec = ref.optimizer().kind() == optimizer ? ref : new ModelSpec(ref.name(), ref.features(), ref.tasks(),
+        ref.architecture(), org.mmoestream.model.optim.OptimizerConfig.defaults(optimizer), ref.csv());
     long t0 = System.currentTimeMillis() - 3_600_000L;
     List<LabeledExample> train = LabeledData.generate("m", "t", examples, 11, t0);
     List<LabeledExample> heldOut = LabeledData.generate("m", "h", HELD_OUT, 12, t0 + examples);

@@ -43,6 +43,9 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--checkpoint-interval", defaultValue = "10 s", description = "train: Flink checkpoint interval (default: ${DEFAULT-VALUE}, as flink-conf/)")
   String checkpointInterval;
 
+  @Option(names = "--optimizer", defaultValue = "adagrad", description = "train: the optimizer of the reference shape, adagrad or adam with their defaults (default: ${DEFAULT-VALUE})")
+  String optimizer;
+
   @Option(names = "--examples", defaultValue = "800000", description = "train: labeled examples on the topic (default: ${DEFAULT-VALUE})")
   int examples;
 
@@ -80,7 +83,14 @@ final class BenchCommand implements Callable<Integer> {
           new PipelineBench(impressions, trainParallelism, System.out).runPaced(parallelism, paced, 45);
         }
       }
-      case "train" -> new TrainBench(examples, checkpointInterval, System.out).run(parallelism);
+      case "train" -> {
+        if (!optimizer.equals("adagrad") && !optimizer.equals("adam")) {
+          throw new InputException("--optimizer must be adagrad or adam, not '" + optimizer + "'.");
+        }
+        new TrainBench(examples, checkpointInterval,
+            org.mmoestream.model.optim.OptimizerConfig.Kind.valueOf(optimizer.toUpperCase(java.util.Locale.ROOT)), System.out)
+            .run(parallelism);
+      }
       case "score" -> new ScoreBench(secs, System.out).run(parallelism, rates, !noSearch);
       default -> throw new InputException("bench: unknown benchmark '" + what + "' (available: model, join, pipeline, train, score).");
     }
