@@ -39,9 +39,9 @@ import org.mmoestream.testing.FlinkCluster;
 import org.mmoestream.testing.KafkaBroker;
 
 /**
- * Rescaling one model's training with savepoints: the pipeline at {@code train.parallelism} 2
- * trains on a first share of the events and is stopped with a savepoint; restarted from it at 4,
- * it trains on a second share and is stopped again; restarted at 1, it trains on the rest. After
+ * Rescaling one model's training with savepoints: the pipeline with one trainer ({@code
+ * train.parallelism} 1) trains on a first share of the events and is stopped with a savepoint;
+ * restarted from it at 2, then at 4, then at 1 again, each time after training on another share. After
  * each restart the first version is numbered on from the last one before the stop and holds the
  * same model: every tensor, and the scores of held-out impressions, equal to 1e-6.
  */
@@ -173,7 +173,7 @@ class RescaleITCase {
   }
 
   @Test
-  void savepointAtTwoRestoresAtFourThenAtOne() throws Exception {
+  void savepointsCarryTheModelFromOneToTwoToFourAndBackToOne() throws Exception {
     JobConfig cfg = config(2);
     KAFKA.createTopics(Map.of(cfg.string(Key.TOPIC_IMPRESSIONS), 2, cfg.string(Key.TOPIC_CLICKS), 2,
         cfg.string(Key.TOPIC_CONVERSIONS), 2, cfg.string(Key.TOPIC_DEAD_LETTER), 1, cfg.string(Key.TOPIC_MODEL), 1,
@@ -188,19 +188,30 @@ class RescaleITCase {
     }
 
     try (ModelReader reader = new ModelReader(KAFKA.bootstrapServers(), cfg.string(Key.TOPIC_MODEL), null, new Properties())) {
-      // 1. train.parallelism 2 on the first share, then a savepoint.
+      // 1. One trainer (train.parallelism 1) on the first share, then a savepoint.
       produce(cfg, sim, base, 0, SHARE);
-      JobClient job = start(2, null);
+      JobClient job = start(1, null);
       settled(reader, 0);
+      String zeroth = job.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.CANONICAL)
+          .get(120, TimeUnit.SECONDS);
+      reader.pollUntilQuiet(Duration.ofSeconds(2), Duration.ofSeconds(30));
+      Seen atOneFirst = Seen.of(reader.model(MODEL), heldOut);
+
+      // 2. Restored at 2: the same model, numbered on; then the second share, and a savepoint.
+      job = start(2, zeroth);
+      assertSameModel(atOneFirst, Seen.of(next(reader, atOneFirst.version()), heldOut), "1 -> 2");
+      produce(cfg, sim, base, SHARE, SHARE);
+      settled(reader, atOneFirst.examples());
       String first = job.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.CANONICAL)
           .get(120, TimeUnit.SECONDS);
       reader.pollUntilQuiet(Duration.ofSeconds(2), Duration.ofSeconds(30));
       Seen atTwo = Seen.of(reader.model(MODEL), heldOut);
+      assertTrue(atTwo.examples() > atOneFirst.examples(), "trained at 2");
 
-      // 2. Restored at 4: the same model, numbered on; then the second share, and a savepoint.
+      // 3. Restored at 4: the same model, numbered on; then the third share, and a savepoint.
       job = start(4, first);
       assertSameModel(atTwo, Seen.of(next(reader, atTwo.version()), heldOut), "2 -> 4");
-      produce(cfg, sim, base, SHARE, SHARE);
+      produce(cfg, sim, base, 2 * SHARE, SHARE);
       settled(reader, atTwo.examples());
       String second = job.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.CANONICAL)
           .get(120, TimeUnit.SECONDS);
@@ -208,10 +219,10 @@ class RescaleITCase {
       Seen atFour = Seen.of(reader.model(MODEL), heldOut);
       assertTrue(atFour.examples() > atTwo.examples(), "trained at 4");
 
-      // 3. Restored at 1 (one trainer; the replicas' operator and the sync sink gone): the same model; then the rest.
+      // 4. Restored at 1 (one trainer; the replicas' operator and the sync sink gone): the same model; then the rest.
       job = start(1, second);
       assertSameModel(atFour, Seen.of(next(reader, atFour.version()), heldOut), "4 -> 1");
-      produce(cfg, sim, base, 2 * SHARE, SHARE);
+      produce(cfg, sim, base, 3 * SHARE, SHARE);
       long atOne = settled(reader, atFour.examples()).examplesSeen();
       job.cancel().get(60, TimeUnit.SECONDS);
 
@@ -220,8 +231,8 @@ class RescaleITCase {
       for (int i = 0; i < numbers.size(); i++) {
         assertEquals(i + 1, numbers.get(i), "versions in order without gaps or repeats: " + numbers);
       }
-      System.out.printf("versions 1..%d; examples trained %d (at 2), %d (at 4), %d (at 1)%n", numbers.size(),
-          atTwo.examples(), atFour.examples(), atOne);
+      System.out.printf("versions 1..%d; examples trained %d (at 1), %d (at 2), %d (at 4), %d (at 1)%n", numbers.size(),
+          atOneFirst.examples(), atTwo.examples(), atFour.examples(), atOne);
     }
   }
 }
