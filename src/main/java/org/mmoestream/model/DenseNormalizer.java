@@ -76,6 +76,13 @@ public final class DenseNormalizer {
     count[i] = total;
   }
 
+  /** {@link #merge} for every feature: {@code stats} holds (count, mean, sum of squared deviations) per feature. */
+  public void mergeAll(double[] stats) {
+    for (int i = 0; i + 2 < stats.length; i += 3) {
+      merge(i / 3, stats[i], stats[i + 1], stats[i + 2]);
+    }
+  }
+
   /** Restores statistics (from a snapshot or state). */
   public void set(int i, double cnt, double mu, double var) {
     count[i] = cnt;

@@ -41,8 +41,7 @@ final class ModelRuntime {
   private GateStatistics gates;
   /** Milliseconds from label (join emission) to the version that first includes the example. */
   private final org.HdrHistogram.Histogram freshness = new org.HdrHistogram.Histogram(3_600_000L, 2);
-  private long[] labeledAt = new long[1024];
-  private int labeledCount;
+  private final LabeledTimes labeled = new LabeledTimes();
   /** Event time of the earliest release timer registered since the last release (in memory only). */
   long heldTimer = Long.MAX_VALUE;
   /** Rows written to state by the last checkpoint, and how long that took (metrics). */
@@ -86,17 +85,7 @@ final class ModelRuntime {
 
   /** Trains one batch of examples; the progressive metrics see its predictions first. */
   void train(List<TrainExample> batch, StateAccess st) throws Exception {
-    builder.clear();
-    for (TrainExample e : batch) {
-      builder.add(e.ids, e.counts, e.dense, e.labels);
-      if (e.labeledAt > 0) {
-        if (labeledCount == labeledAt.length) {
-          labeledAt = java.util.Arrays.copyOf(labeledAt, labeledCount * 2);
-        }
-        labeledAt[labeledCount++] = e.labeledAt;
-      }
-    }
-    Batch b = builder.build();
+    Batch b = LabeledTimes.build(builder, batch, labeled);
     MmoeModel.StepResult r = model.trainStep(rows.map(b, st.rows(), true));
     Heads.visit(spec, b, r.predictions(), (h, p, y) -> metrics[h].add(p, y));
     gates.add(model.network(), model.network().buffers(b.rows()));
@@ -128,10 +117,9 @@ final class ModelRuntime {
       return List.of();
     }
     freshness.reset();
-    for (int i = 0; i < labeledCount; i++) {
-      freshness.recordValue(Math.max(0, Math.min(3_600_000L, now - labeledAt[i])));
+    for (long t : labeled.drain()) {
+      freshness.recordValue(Math.max(0, Math.min(3_600_000L, now - t)));
     }
-    labeledCount = 0;
     String metricsJson = VersionMetrics.json(spec, metrics, freshness, gates,
         probes.isEmpty() ? null : predict(probes, st));
     String kind = next.full() ? Snapshots.FULL : Snapshots.DELTA;
@@ -184,9 +172,7 @@ final class ModelRuntime {
       rows.changed(f, id);
       pos += width;
     }
-    for (int i = 0; i + 2 < d.stats.length; i += 3) {
-      model.normalizer().merge(i / 3, d.stats[i], d.stats[i + 1], d.stats[i + 2]);
-    }
+    model.normalizer().mergeAll(d.stats);
     model.restoreCounters(model.step() + d.steps, model.examplesSeen() + d.examples,
         model.skippedBatches() + d.skipped);
     for (int h = 0; h < d.predictions.length; h++) {
@@ -194,12 +180,7 @@ final class ModelRuntime {
         metrics[h].add(d.predictions[h][i], d.positives[h][i]);
       }
     }
-    for (long t : d.labeledAt) {
-      if (labeledCount == labeledAt.length) {
-        labeledAt = java.util.Arrays.copyOf(labeledAt, labeledCount * 2);
-      }
-      labeledAt[labeledCount++] = t;
-    }
+    labeled.addAll(d.labeledAt);
     gates.addSums(d.gateSums, d.gateRows);
     policy.trained(d.examples);
   }

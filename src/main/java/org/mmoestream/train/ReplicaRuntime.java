@@ -61,8 +61,7 @@ final class ReplicaRuntime {
   private final List<float[]> predictions = new ArrayList<>();
   private final List<boolean[]> positives = new ArrayList<>();
   private final int[] measured;
-  private long[] labeledAt = new long[1024];
-  private int labeledCount;
+  private final LabeledTimes labeled = new LabeledTimes();
   private GateStatistics gates;
 
   ReplicaRuntime(String model, int replica, ModelSpec spec, long seed) {
@@ -94,17 +93,7 @@ final class ReplicaRuntime {
 
   /** Trains one batch; the rows it changes are first copied into the anchor. */
   void train(List<TrainExample> batch) {
-    builder.clear();
-    for (TrainExample e : batch) {
-      builder.add(e.ids, e.counts, e.dense, e.labels);
-      if (e.labeledAt > 0) {
-        if (labeledCount == labeledAt.length) {
-          labeledAt = java.util.Arrays.copyOf(labeledAt, labeledCount * 2);
-        }
-        labeledAt[labeledCount++] = e.labeledAt;
-      }
-    }
-    Batch b = builder.build();
+    Batch b = LabeledTimes.build(builder, batch, labeled);
     for (int f = 0; f < dims.length; f++) {
       int[] ids = b.ids(f);
       for (int i = 0; i < b.uses(f); i++) {
@@ -158,15 +147,10 @@ final class ReplicaRuntime {
     int i = 0;
     int pos = 0;
     for (Map.Entry<Long, float[]> e : anchorRows.entrySet()) {
-      long key = e.getKey();
-      float[] before = e.getValue();
-      float[] now = new float[before.length];
-      local.embeddings().readRow(RowStore.feature(key), RowStore.id(key), now);
-      d.rowKeys[i++] = key;
-      for (int k = 0; k < now.length; k++) {
-        d.rows[pos + k] = now[k] - before[k];
-      }
-      pos += now.length;
+      float[] change = changeSinceAnchor(e.getKey(), e.getValue());
+      d.rowKeys[i++] = e.getKey();
+      System.arraycopy(change, 0, d.rows, pos, change.length);
+      pos += change.length;
     }
     int heads = measured.length;
     d.predictions = new float[heads][];
@@ -176,8 +160,7 @@ final class ReplicaRuntime {
       d.positives[h] = java.util.Arrays.copyOf(positives.get(h), measured[h]);
       measured[h] = 0;
     }
-    d.labeledAt = java.util.Arrays.copyOf(labeledAt, labeledCount);
-    labeledCount = 0;
+    d.labeledAt = labeled.drain();
     d.gateSums = gates.sums();
     d.gateRows = gates.rows();
     gates = new GateStatistics(spec.tasks().size(), local.network().experts());
@@ -240,13 +223,7 @@ final class ReplicaRuntime {
     long uSkipped = local.skippedBatches() - anchorSkipped;
     Map<Long, float[]> uRows = new HashMap<>();
     for (Map.Entry<Long, float[]> e : anchorRows.entrySet()) {
-      float[] before = e.getValue();
-      float[] now = new float[before.length];
-      local.embeddings().readRow(RowStore.feature(e.getKey()), RowStore.id(e.getKey()), now);
-      for (int k = 0; k < now.length; k++) {
-        now[k] -= before[k];
-      }
-      uRows.put(e.getKey(), now);
+      uRows.put(e.getKey(), changeSinceAnchor(e.getKey(), e.getValue()));
     }
     int[][] written = SyncSnapshots.apply(v, local);
     // The new anchor: the version plus the pending deltas.
@@ -259,9 +236,7 @@ final class ReplicaRuntime {
     for (ModelDelta d : pending) {
       addTo(dense, d.dense);
       addTo(state, d.denseState);
-      for (int i = 0; i + 2 < d.stats.length; i += 3) {
-        local.normalizer().merge(i / 3, d.stats[i], d.stats[i + 1], d.stats[i + 2]);
-      }
+      local.normalizer().mergeAll(d.stats);
       steps += d.steps;
       examples += d.examples;
       skipped += d.skipped;
@@ -287,9 +262,7 @@ final class ReplicaRuntime {
     addTo(dense, uDense);
     addTo(state, uState);
     ModelStateCodec.writeDense(local, dense, state);
-    for (int i = 0; i + 2 < uStats.length; i += 3) {
-      local.normalizer().merge(i / 3, uStats[i], uStats[i + 1], uStats[i + 2]);
-    }
+    local.normalizer().mergeAll(uStats);
     local.restoreCounters(steps + uSteps, examples + uExamples, skipped + uSkipped);
     for (Map.Entry<Long, float[]> e : uRows.entrySet()) {
       if (written(written, e.getKey())) {
@@ -315,6 +288,16 @@ final class ReplicaRuntime {
         a[k] -= u[k];
       }
     }
+  }
+
+  /** Row {@code key} (value and optimizer state) now, less its anchor {@code before}. */
+  private float[] changeSinceAnchor(long key, float[] before) {
+    float[] now = new float[before.length];
+    local.embeddings().readRow(RowStore.feature(key), RowStore.id(key), now);
+    for (int k = 0; k < now.length; k++) {
+      now[k] -= before[k];
+    }
+    return now;
   }
 
   /** Whether the version's rows ({@code written}: per table, sorted; null for all) include row {@code key}. */

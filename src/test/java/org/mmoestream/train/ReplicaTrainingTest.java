@@ -79,6 +79,21 @@ class ReplicaTrainingTest {
       return syncs;
     }
 
+    /**
+     * The replicas' first messages (hellos) to the reducer, which answers with a full sync
+     * version; each replica reads it. Returns the sync versions sent so far.
+     */
+    List<byte[]> join(Reader... replicas) throws Exception {
+      for (Reader r : replicas) {
+        send(ModelDelta.hello(r.rt.model, r.rt.replica));
+      }
+      List<byte[]> sent = List.copyOf(tick());
+      for (Reader r : replicas) {
+        r.catchUp(sent);
+      }
+      return sent;
+    }
+
     @Override
     public void close() throws Exception {
       reducer.close();
@@ -131,9 +146,8 @@ class ReplicaTrainingTest {
       // The single trainer going on: the five as a partial batch.
       h.endInput();
       try (Group g = new Group(snapshot)) {
-        g.send(ModelDelta.hello("m1", 0));
         Reader r = new Reader(0);
-        r.catchUp(g.tick());
+        g.join(r);
         assertTrue(r.rt.ready());
         assertEquals(xs.size(), r.rt.model().examplesSeen(), "every example is in the model the replicas start from");
         assertSameModel(single.runtimeOf("m1").model(), r.rt.model(), 2e-5);
@@ -147,9 +161,7 @@ class ReplicaTrainingTest {
     try (Group g = new Group()) {
       Reader a = new Reader(0);
       Reader b = new Reader(1);
-      g.send(ModelDelta.hello("m1", 0));
-      g.send(ModelDelta.hello("m1", 1));
-      List<byte[]> syncs = g.tick();
+      List<byte[]> syncs = g.join(a, b);
       assertEquals(1, syncs.size(), "one full sync version answers both hellos");
       Reader alone = new Reader(0);
       alone.catchUp(syncs);
@@ -175,11 +187,7 @@ class ReplicaTrainingTest {
     try (Group g = new Group()) {
       Reader a = new Reader(0);
       Reader b = new Reader(1);
-      g.send(ModelDelta.hello("m1", 0));
-      g.send(ModelDelta.hello("m1", 1));
-      List<byte[]> syncs = List.copyOf(g.tick());
-      a.catchUp(syncs);
-      b.catchUp(syncs);
+      List<byte[]> syncs = g.join(a, b);
       // Each replica trains three batches on the first version, on its own copy.
       Reader soloA = new Reader(0);
       Reader soloB = new Reader(1);
@@ -236,11 +244,7 @@ class ReplicaTrainingTest {
     try (Group g = new Group()) {
       Reader a = new Reader(0);
       Reader b = new Reader(1);
-      g.send(ModelDelta.hello("m1", 0));
-      g.send(ModelDelta.hello("m1", 1));
-      List<byte[]> first = List.copyOf(g.tick());
-      a.catchUp(first);
-      b.catchUp(first);
+      g.join(a, b);
       double[] s0 = values(a.rt.model(), false);
       // A sends a delta the reducer has not added yet, and trains on.
       a.rt.train(batches.get(0));
@@ -279,8 +283,7 @@ class ReplicaTrainingTest {
     java.util.Random rnd = new java.util.Random(5);
     try (Group g = new Group()) {
       Reader a = new Reader(0);
-      g.send(ModelDelta.hello("m1", 0));
-      a.catchUp(List.copyOf(g.tick()));
+      g.join(a);
       Reader alone = new Reader(1);
       alone.catchUp(g.syncs.subList(0, 1));
       List<ModelDelta> inFlight = new ArrayList<>();
