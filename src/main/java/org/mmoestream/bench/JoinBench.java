@@ -119,7 +119,7 @@ public final class JoinBench {
     Event imp = Event.impression("q1234567", 1_764_000_000_000L, "default",
         "{\"user\":\"u1234\",\"item\":\"i12345\",\"price\":123}");
     new org.mmoestream.join.AttributionPolicy(1_800_000, 86_400_000, 300_000, 600_000, true)
-        .onEvent(s, imp, null);
+        .onEvent(s, imp, null, ex -> { });
     TypeSerializer<JoinState> ser = TypeInformation.of(JoinState.class).createSerializer(new ExecutionConfig().getSerializerConfig());
     DataOutputSerializer buf = new DataOutputSerializer(256);
     ser.serialize(s, buf);

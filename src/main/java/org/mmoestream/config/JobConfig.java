@@ -34,6 +34,8 @@ public final class JobConfig implements Serializable {
     DEDUP_RETENTION("join.dedup-retention", "10 min", "how long a finished join remembers its request id to drop duplicates", Parsers::duration),
     OUT_OF_ORDERNESS("join.out-of-orderness", "5 s", "bound of event-time disorder for watermarks", Parsers::duration),
     SOURCE_IDLENESS("join.source-idleness", "30 s", "a partition without records for this long does not hold back the watermark", Parsers::positiveDuration),
+    FEEDBACK("join.feedback", "wait", "when an impression goes to training: wait (once, when its labels are final: at a conversion or when its windows close); fnw (fake negatives with weights: once when join.observation-window closes, with the labels known then, and again for each later click and conversion, the loss weighted by the model's own prediction)", Parsers.oneOf("wait", "fnw")),
+    OBSERVATION_WINDOW("join.observation-window", "0 s", "with join.feedback fnw: how long (event time) after its impression an impression waits before it is first sent to training; clicks and conversions within it are part of that example (below join.click-window)", Parsers::duration),
     DROP_CONVERSIONS_WITHOUT_CLICK("join.drop-conversions-without-click", "true", "drop (and count) a conversion whose impression was not clicked; false labels it conversion=1, click=0", Parsers::bool),
     MAX_RECORD_BYTES("events.max-record-bytes", "65536", "larger records go to the dead-letter topic", Parsers::positiveInt),
     MAX_FUTURE("events.max-future", "1 d", "a timestamp further ahead of the clock is rejected", Parsers::positiveDuration),
@@ -196,6 +198,15 @@ public final class JobConfig implements Serializable {
 
   public Duration duration(Key k) {
     return (Duration) values.get(k);
+  }
+
+  /** A duration given on a command line, e.g. "15 min"; InputException naming {@code flag} if it is not one. */
+  public static long parseDuration(String s, String flag) {
+    try {
+      return ((Duration) Parsers.duration(s)).toMillis();
+    } catch (IllegalArgumentException e) {
+      throw new InputException(flag + " " + e.getMessage() + ", not '" + s + "'.");
+    }
   }
 
   public long millis(Key k) {

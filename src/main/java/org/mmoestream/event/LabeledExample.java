@@ -1,11 +1,26 @@
 package org.mmoestream.event;
 
 /**
- * An impression with its final multi-task labels, emitted by the label join. Timestamps of events
- * that did not happen are {@link #NONE}.
+ * An impression with its multi-task labels, emitted by the label join: final labels ({@link
+ * Kind#FINAL}, the only kind with {@code join.feedback: wait}), or, with an early feedback mode, the
+ * labels known when its observation window closed ({@link Kind#OBSERVED}) and later a click or a
+ * conversion that came after that ({@link Kind#CLICK}, {@link Kind#CONVERSION}). Timestamps of
+ * events that did not happen are {@link #NONE}.
  */
 public class LabeledExample {
   public static final long NONE = Long.MIN_VALUE;
+
+  /** What an emission of the join says about its impression. */
+  public enum Kind {
+    /** The labels are final (attribution windows closed, or a conversion came). */
+    FINAL,
+    /** The labels known when the observation window closed; a click or conversion may follow. */
+    OBSERVED,
+    /** A click that came after the impression was observed: a positive of the click's tasks. */
+    CLICK,
+    /** A conversion that came after the impression was observed: a positive of the conversion's tasks. */
+    CONVERSION
+  }
 
   public String requestId;
   public String model;
@@ -19,11 +34,13 @@ public class LabeledExample {
   public double conversionValue = Double.NaN;
   /** Wall-clock time (ms) at which the join made the labels final; 0 when unknown. */
   public long labeledAt;
+  public Kind kind = Kind.FINAL;
 
   public LabeledExample() {}
 
   @Override
   public String toString() {
-    return requestId + "(click=" + click + ", conversion=" + conversion + ")";
+    return requestId + "(" + (kind == Kind.FINAL ? "" : kind.name().toLowerCase(java.util.Locale.ROOT) + ", ")
+        + "click=" + click + ", conversion=" + conversion + ")";
   }
 }

@@ -21,6 +21,7 @@ import org.mmoestream.event.LabeledExample;
 import org.mmoestream.event.ParsedRecord;
 import org.mmoestream.event.serde.EventDeserializer;
 import org.mmoestream.join.AttributionPolicy;
+import org.mmoestream.join.Feedback;
 import org.mmoestream.join.LabelJoinFunction;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.codec.SpecJson;
@@ -107,6 +108,21 @@ public final class PipelineJob {
         .uid("train-sync-sink").name("train-sync");
   }
 
+  /** The join's feedback mode; fails with one sentence on a setting it cannot run with. */
+  static Feedback feedback(JobConfig cfg) {
+    Feedback f = Feedback.parse(cfg.string(Key.FEEDBACK));
+    if (f.early() && cfg.string(Key.ORDER).equals("event-time")) {
+      throw new org.mmoestream.config.InputException(Key.FEEDBACK.yaml() + " " + f + " needs " + Key.ORDER.yaml()
+          + ": arrival (event-time order holds every example until its windows close).");
+    }
+    if (f.early() && cfg.millis(Key.OBSERVATION_WINDOW) >= cfg.millis(Key.CLICK_WINDOW)) {
+      throw new org.mmoestream.config.InputException(Key.OBSERVATION_WINDOW.yaml() + " "
+          + cfg.string(Key.OBSERVATION_WINDOW) + " must be shorter than " + Key.CLICK_WINDOW.yaml() + " "
+          + cfg.string(Key.CLICK_WINDOW) + ".");
+    }
+    return f;
+  }
+
   /** Fails with one sentence when a model cannot be trained on several subtasks. */
   static void requireParallelTraining(JobConfig cfg, ModelSpec spec) {
     if (cfg.string(Key.ORDER).equals("event-time")) {
@@ -143,7 +159,8 @@ public final class PipelineJob {
         .withMetricsWindow(cfg.integer(Key.METRICS_WINDOW))
         .withProbes(probes)
         .withOrderHorizon(cfg.string(Key.ORDER).equals("event-time")
-            ? cfg.millis(Key.CLICK_WINDOW) + cfg.millis(Key.CONVERSION_WINDOW) : 0);
+            ? cfg.millis(Key.CLICK_WINDOW) + cfg.millis(Key.CONVERSION_WINDOW) : 0)
+        .withFakeNegativeWeights(feedback(cfg) == Feedback.FNW);
   }
 
   /** Builds the join only: events -> validation -> label join -> {@code examples} (may be null). */
@@ -172,7 +189,7 @@ public final class PipelineJob {
         .name("validate");
     AttributionPolicy policy = new AttributionPolicy(cfg.millis(Key.CLICK_WINDOW),
         cfg.millis(Key.CONVERSION_WINDOW), cfg.millis(Key.ORPHAN_WAIT), cfg.millis(Key.DEDUP_RETENTION),
-        cfg.bool(Key.DROP_CONVERSIONS_WITHOUT_CLICK));
+        cfg.bool(Key.DROP_CONVERSIONS_WITHOUT_CLICK), feedback(cfg), cfg.millis(Key.OBSERVATION_WINDOW));
     SingleOutputStreamOperator<LabeledExample> labeled = valid
         .keyBy(e -> e.requestId)
         .process(new LabelJoinFunction(policy))

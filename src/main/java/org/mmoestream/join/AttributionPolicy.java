@@ -1,8 +1,10 @@
 package org.mmoestream.join;
 
 import java.io.Serializable;
+import java.util.function.Consumer;
 import org.mmoestream.event.Event;
 import org.mmoestream.event.LabeledExample;
+import org.mmoestream.event.LabeledExample.Kind;
 
 /**
  * Post-click attribution in event time (DESIGN.md, Labels), as pure code over a {@link JoinState}.
@@ -18,6 +20,14 @@ import org.mmoestream.event.LabeledExample;
  *       and late events are counted, not joined again.
  * </ul>
  *
+ * <p>With an early {@link Feedback} mode the impression is emitted when its observation window
+ * closes (impression + {@code observationWindow}, event time; at once when that is 0) with the
+ * click and conversion that came within it ({@link Kind#OBSERVED}), then once more for a click
+ * ({@link Kind#CLICK}) and for a conversion ({@link Kind#CONVERSION}) that come later within their
+ * windows; when the windows close nothing more is emitted. Each kind is emitted at most once per
+ * request id (the state records what was sent), the features stay in state until the windows
+ * close, and a conversion without a click is always dropped and counted.
+ *
  * <p>Every state has exactly one deadline (the event time of its timer); a deadline of {@link
  * JoinState#NONE} after a call means the state is to be cleared, so no state outlives its timer.
  */
@@ -29,9 +39,26 @@ public final class AttributionPolicy implements Serializable {
   private final long orphanWait;
   private final long dedupRetention;
   private final boolean dropConversionsWithoutClick;
+  private final Feedback feedback;
+  private final long observationWindow;
 
+  /** The policy of {@code join.feedback: wait}. */
   public AttributionPolicy(long clickWindow, long conversionWindow, long orphanWait,
       long dedupRetention, boolean dropConversionsWithoutClick) {
+    this(clickWindow, conversionWindow, orphanWait, dedupRetention, dropConversionsWithoutClick,
+        Feedback.WAIT, 0);
+  }
+
+  /** {@code observationWindow} is used by the early modes only and must be below the click window. */
+  public AttributionPolicy(long clickWindow, long conversionWindow, long orphanWait,
+      long dedupRetention, boolean dropConversionsWithoutClick, Feedback feedback,
+      long observationWindow) {
+    if (feedback.early() && (observationWindow < 0 || observationWindow >= clickWindow)) {
+      throw new IllegalArgumentException("the observation window (" + observationWindow
+          + " ms) must be at least 0 and below the click window (" + clickWindow + " ms)");
+    }
+    this.feedback = feedback;
+    this.observationWindow = observationWindow;
     this.clickWindow = clickWindow;
     this.conversionWindow = conversionWindow;
     this.orphanWait = orphanWait;
@@ -39,8 +66,8 @@ public final class AttributionPolicy implements Serializable {
     this.dropConversionsWithoutClick = dropConversionsWithoutClick;
   }
 
-  /** Folds {@code e} into {@code s}; returns the example if it became final, else null. */
-  public LabeledExample onEvent(JoinState s, Event e, JoinListener l) {
+  /** Folds {@code e} into {@code s} and passes what it makes due to {@code out}. */
+  public void onEvent(JoinState s, Event e, JoinListener l, Consumer<LabeledExample> out) {
     if (s.firstSeen == JoinState.NONE) {
       s.firstSeen = e.ts;
     }
@@ -51,11 +78,11 @@ public final class AttributionPolicy implements Serializable {
     };
     if (seen) {
       l.duplicate(e);
-      return null;
+      return;
     }
     if (s.done) {
       l.afterFinal(e);
-      return null;
+      return;
     }
     switch (e.type) {
       case Event.IMPRESSION -> {
@@ -72,7 +99,14 @@ public final class AttributionPolicy implements Serializable {
         s.conversionValue = e.value;
       }
     }
-    return evaluate(s);
+    if (feedback.early()) {
+      early(s, s.impressionTs != JoinState.NONE && observationWindow == 0, out);
+    } else {
+      LabeledExample ex = evaluate(s);
+      if (ex != null) {
+        out.accept(ex);
+      }
+    }
   }
 
   private LabeledExample evaluate(JoinState s) {
@@ -101,17 +135,33 @@ public final class AttributionPolicy implements Serializable {
         && s.conversionTs - s.clickTs <= conversionWindow;
   }
 
-  /** The timer of {@code s} fired at event time {@code time}; returns the final example or null. */
-  public LabeledExample onTimer(JoinState s, long time, JoinListener l) {
+  /** The timer of {@code s} fired at event time {@code time}; passes what is due to {@code out}. */
+  public void onTimer(JoinState s, long time, JoinListener l, Consumer<LabeledExample> out) {
     if (s.done) {
       s.deadline = JoinState.NONE;
-      return null;
+      return;
     }
     if (s.impressionTs == JoinState.NONE) {
       l.orphan(s);
       s.deadline = JoinState.NONE;
-      return null;
+      return;
     }
+    if (feedback.early()) {
+      if (!sent(s, Kind.OBSERVED)) {
+        early(s, true, out);
+        return;
+      }
+      countOutsideWindows(s, l);
+      close(s, time);
+      return;
+    }
+    LabeledExample ex = finalOnTimer(s, time, l);
+    if (ex != null) {
+      out.accept(ex);
+    }
+  }
+
+  private LabeledExample finalOnTimer(JoinState s, long time, JoinListener l) {
     if (clicked(s)) {
       if (s.conversionTs != JoinState.NONE) {
         l.outsideWindow(Event.Kind.CONVERSION);
@@ -130,6 +180,94 @@ public final class AttributionPolicy implements Serializable {
     return finish(s, 0, 0, time);
   }
 
+  /**
+   * The early modes after an event or the observation timer: the observed example once {@code
+   * observed} (the window has closed), then a click and a conversion not sent yet, each once; the
+   * state closes when the conversion is sent, else its deadline is the end of the windows.
+   */
+  private void early(JoinState s, boolean observed, Consumer<LabeledExample> out) {
+    if (s.impressionTs == JoinState.NONE) {
+      s.deadline = s.firstSeen + orphanWait;
+      return;
+    }
+    long observeEnd = s.impressionTs + observationWindow;
+    if (!sent(s, Kind.OBSERVED)) {
+      if (!observed) {
+        s.deadline = observeEnd;
+        return;
+      }
+      boolean click = clicked(s) && s.clickTs <= observeEnd;
+      boolean conversion = click && converted(s) && s.conversionTs <= observeEnd;
+      out.accept(example(s, Kind.OBSERVED, click ? 1 : 0, conversion ? 1 : 0));
+      mark(s, Kind.OBSERVED);
+      if (click) {
+        mark(s, Kind.CLICK);
+      }
+      if (conversion) {
+        mark(s, Kind.CONVERSION);
+      }
+    }
+    if (clicked(s) && !sent(s, Kind.CLICK)) {
+      out.accept(example(s, Kind.CLICK, 1, 0));
+      mark(s, Kind.CLICK);
+    }
+    if (clicked(s) && converted(s) && !sent(s, Kind.CONVERSION)) {
+      out.accept(example(s, Kind.CONVERSION, 1, 1));
+      mark(s, Kind.CONVERSION);
+    }
+    if (sent(s, Kind.CONVERSION)) {
+      close(s, s.conversionTs);
+    } else {
+      s.deadline = clicked(s) ? s.clickTs + conversionWindow : s.impressionTs + clickWindow;
+    }
+  }
+
+  private void countOutsideWindows(JoinState s, JoinListener l) {
+    if (clicked(s)) {
+      if (s.conversionTs != JoinState.NONE) {
+        l.outsideWindow(Event.Kind.CONVERSION);
+      }
+      return;
+    }
+    if (s.clickTs != JoinState.NONE) {
+      l.outsideWindow(Event.Kind.CLICK);
+    }
+    if (s.conversionTs != JoinState.NONE) {
+      l.conversionWithoutClick();
+    }
+  }
+
+  private static boolean sent(JoinState s, Kind k) {
+    return (s.emitted & (1 << k.ordinal())) != 0;
+  }
+
+  private static void mark(JoinState s, Kind k) {
+    s.emitted |= 1 << k.ordinal();
+  }
+
+  private static LabeledExample example(JoinState s, Kind kind, int click, int conversion) {
+    LabeledExample ex = new LabeledExample();
+    ex.kind = kind;
+    ex.model = s.model;
+    ex.features = s.features;
+    ex.click = click;
+    ex.conversion = conversion;
+    ex.impressionTs = s.impressionTs;
+    ex.clickTs = click == 1 ? s.clickTs : LabeledExample.NONE;
+    ex.conversionTs = conversion == 1 ? s.conversionTs : LabeledExample.NONE;
+    ex.conversionValue = conversion == 1 ? s.conversionValue : Double.NaN;
+    return ex;
+  }
+
+  /** The labels are final: drops the features and keeps the rest for the dedup retention. */
+  private void close(JoinState s, long at) {
+    s.done = true;
+    s.model = null;
+    s.features = null;
+    s.clickId = null;
+    s.deadline = dedupRetention > 0 ? at + dedupRetention : JoinState.NONE;
+  }
+
   private LabeledExample finish(JoinState s, int click, int conversion, long at) {
     LabeledExample ex = new LabeledExample();
     ex.requestId = null; // set by the caller, which knows the key
@@ -141,11 +279,7 @@ public final class AttributionPolicy implements Serializable {
     ex.clickTs = click == 1 ? s.clickTs : LabeledExample.NONE;
     ex.conversionTs = conversion == 1 ? s.conversionTs : LabeledExample.NONE;
     ex.conversionValue = conversion == 1 ? s.conversionValue : Double.NaN;
-    s.done = true;
-    s.model = null;
-    s.features = null;
-    s.clickId = null;
-    s.deadline = dedupRetention > 0 ? at + dedupRetention : JoinState.NONE;
+    close(s, at);
     return ex;
   }
 }

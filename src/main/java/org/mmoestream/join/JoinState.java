@@ -2,8 +2,10 @@ package org.mmoestream.join;
 
 /**
  * The partial join of one request id (a Flink POJO: primitives and strings only). Timestamps of
- * events not seen are {@link #NONE}. Once the example is emitted, {@link #done} is set and the
- * features are dropped; the rest is kept until {@link #deadline} to recognise duplicates.
+ * events not seen are {@link #NONE}. Once the labels are final, {@link #done} is set and the
+ * features are dropped; the rest is kept until {@link #deadline} to recognise duplicates. With an
+ * early feedback mode the features stay until then, for the re-emissions of later clicks and
+ * conversions.
  */
 public class JoinState {
   public static final long NONE = Long.MIN_VALUE;
@@ -18,6 +20,8 @@ public class JoinState {
   /** Event time of the first event of this request, which starts the orphan wait. */
   public long firstSeen = NONE;
   public boolean done;
+  /** With an early feedback mode: the kinds emitted so far, as bits {@code 1 << Kind.ordinal()}. */
+  public int emitted;
   /** Event time of the one timer this join has, or {@link #NONE} when the state can go. */
   public long deadline = NONE;
 

@@ -93,9 +93,10 @@ public class LabelJoinFunction extends KeyedProcessFunction<String, Event, Label
       s = new JoinState();
     }
     long before = s.deadline;
-    LabeledExample ex = policy.onEvent(s, e, counters);
+    String key = ctx.getCurrentKey();
+    long now = ctx.timerService().currentProcessingTime();
+    policy.onEvent(s, e, counters, ex -> emit(ex, key, now, out));
     store(s, before, ctx.timerService());
-    emit(ex, ctx.getCurrentKey(), ctx.timerService().currentProcessingTime(), out);
   }
 
   @Override
@@ -104,9 +105,10 @@ public class LabelJoinFunction extends KeyedProcessFunction<String, Event, Label
     if (s == null || s.deadline != time) {
       return; // a timer replaced before it could be deleted; the current one is registered
     }
-    LabeledExample ex = policy.onTimer(s, time, counters);
+    String key = ctx.getCurrentKey();
+    long now = ctx.timerService().currentProcessingTime();
+    policy.onTimer(s, time, counters, ex -> emit(ex, key, now, out));
     store(s, JoinState.NONE, ctx.timerService());
-    emit(ex, ctx.getCurrentKey(), ctx.timerService().currentProcessingTime(), out);
   }
 
   /** Writes the state (or clears it) and moves the one timer from {@code before} to its deadline. */
@@ -127,11 +129,9 @@ public class LabelJoinFunction extends KeyedProcessFunction<String, Event, Label
   }
 
   private void emit(LabeledExample ex, String key, long now, Collector<LabeledExample> out) {
-    if (ex != null) {
-      ex.requestId = key;
-      ex.labeledAt = now;
-      counters.examples.inc();
-      out.collect(ex);
-    }
+    ex.requestId = key;
+    ex.labeledAt = now;
+    counters.examples.inc();
+    out.collect(ex);
   }
 }

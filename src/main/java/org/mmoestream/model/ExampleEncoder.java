@@ -20,6 +20,8 @@ public final class ExampleEncoder {
   private final FeatureEncoder encoder;
   /** Per task, whether its label is the click (else the conversion); null when a task has no event. */
   private final boolean[] isClick;
+  /** Per task, whether its loss counts clicked impressions only (CVR masked by CTR, without ESMM). */
+  private final boolean[] overClicks;
 
   /**
    * An encoder of {@code spec}'s features. Labels ({@link #encode}) need every task to name its
@@ -38,6 +40,13 @@ public final class ExampleEncoder {
       click[t] = task.event().equals(TaskSpec.CLICK);
     }
     this.isClick = click;
+    this.overClicks = new boolean[spec.tasks().size()];
+    int[] maskOf = spec.maskOf();
+    boolean esmm = spec.architecture().esmm();
+    for (int t = 0; t < overClicks.length; t++) {
+      boolean esmmCvr = esmm && spec.tasks().get(t).name().equals("cvr");
+      overClicks[t] = click != null && maskOf[t] >= 0 && click[maskOf[t]] && !esmmCvr;
+    }
   }
 
   /** Throws IllegalArgumentException naming the first task that takes no streaming label. */
@@ -71,6 +80,25 @@ public final class ExampleEncoder {
       throw new IllegalArgumentException("features are not JSON");
     }
     return encodeFeatures(f, labels);
+  }
+
+  /**
+   * Labels of an emission of the join that brings news of the click ({@code clickNews}), of the
+   * conversion, or of both (a final or observed example), one per task; a task it brings no news
+   * for gets NaN (the row does not train it). A click is news for the click's tasks and for a task
+   * trained over clicked impressions only (CVR masked by CTR, without ESMM), which sees the
+   * impression for the first time; a conversion for the conversion's tasks. A later click or
+   * conversion is only emitted after a click, so a NaN label of a click task means clicked.
+   */
+  public float[] labels(int click, int conversion, boolean clickNews, boolean conversionNews) {
+    float[] labels = labels(click, conversion);
+    for (int t = 0; t < labels.length; t++) {
+      boolean news = isClick[t] ? clickNews : conversionNews || (clickNews && overClicks[t]);
+      if (!news) {
+        labels[t] = Float.NaN;
+      }
+    }
+    return labels;
   }
 
   /** The labels of a (click, conversion) pair, one per task. */

@@ -2,7 +2,9 @@ package org.mmoestream.model;
 
 /**
  * Which rows and labels each output head is measured on: a task on every row, or (masked, CVR)
- * on the rows where its mask task is positive; CTCVR on every row against click x conversion.
+ * on the rows where its mask task is positive; CTCVR on every row against click x conversion. A
+ * NaN label leaves the row out of its task (see {@link ExampleEncoder#labels(int, int, boolean,
+ * boolean)}; a NaN click label means clicked).
  */
 public final class Heads {
   private Heads() {}
@@ -22,13 +24,14 @@ public final class Heads {
     int cvr = esmm ? spec.taskIndex("cvr") : -1;
     for (int r = 0; r < b.rows(); r++) {
       for (int t = 0; t < tasks; t++) {
-        if (mask[t] >= 0 && b.label(mask[t], r) <= 0.5f) {
+        if (mask[t] >= 0 && b.label(mask[t], r) <= 0.5f || Float.isNaN(b.label(t, r))) {
           continue;
         }
         v.accept(t, predictions[t][r], b.label(t, r) > 0.5f);
       }
-      if (esmm) {
-        v.accept(tasks, predictions[tasks][r], b.label(ctr, r) > 0.5f && b.label(cvr, r) > 0.5f);
+      if (esmm && !Float.isNaN(b.label(cvr, r))) {
+        boolean clicked = Float.isNaN(b.label(ctr, r)) || b.label(ctr, r) > 0.5f;
+        v.accept(tasks, predictions[tasks][r], clicked && b.label(cvr, r) > 0.5f);
       }
     }
   }

@@ -23,7 +23,7 @@ public final class MmoeModel {
   private final MmoeNetwork network;
   private final Embeddings embeddings;
   private final DenseNormalizer normalizer;
-  private final Objective objective;
+  private Objective objective;
   private final Optimizer optimizer;
   private final INDArray[] denseState;
   private final NdAccess[] denseStateAccess;
@@ -143,6 +143,18 @@ public final class MmoeModel {
     return new StepResult(predictions, loss, losses, false);
   }
 
+  /**
+   * Turns fake-negative weighting of the loss on or off ({@code join.feedback: fnw}; see {@link
+   * Objective}).
+   */
+  public void useFakeNegativeWeights(boolean on) {
+    objective = objective.withFakeNegativeWeights(on);
+  }
+
+  public Objective objective() {
+    return objective;
+  }
+
   /** Probabilities per head and row, without training. */
   public double[][] predict(Batch b) {
     return probabilities(forward(b, false));
@@ -203,6 +215,14 @@ public final class MmoeModel {
     int tasks = network.tasks();
     double[] d = new double[b.rows * tasks];
     return objective.evaluate(buf.logits(), b, d, new double[tasks]);
+  }
+
+  /** As {@link #loss(Batch)} with given per-row task weights (null: 1), for gradient checks. */
+  double loss(Batch b, double[] weights) {
+    MmoeNetwork.Buffers buf = forward(b);
+    int tasks = network.tasks();
+    double[] d = new double[b.rows * tasks];
+    return objective.evaluate(buf.logits(), b, weights, d, new double[tasks]);
   }
 
   /** Row gradients of the embeddings for the last {@link #computeGradients} call. */

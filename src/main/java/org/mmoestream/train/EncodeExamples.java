@@ -44,8 +44,10 @@ public final class EncodeExamples extends ProcessFunction<LabeledExample, TrainE
   @Override
   public void processElement(LabeledExample e, Context ctx, Collector<TrainExample> out) {
     try {
+      boolean clickNews = e.kind != LabeledExample.Kind.CONVERSION;
+      boolean conversionNews = e.kind != LabeledExample.Kind.CLICK;
       out.collect(TrainExample.of(e.requestId, e.model, e.impressionTs, e.labeledAt,
-          encoder.encode(e.features, e.click, e.conversion)));
+          encoder.encodeFeatures(e.features, encoder.labels(e.click, e.conversion, clickNews, conversionNews))));
     } catch (IllegalArgumentException ex) {
       rejected.inc();
       ctx.output(REJECTED, new DeadLetter("examples", -1, -1, "example of model '" + e.model

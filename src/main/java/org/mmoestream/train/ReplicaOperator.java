@@ -77,6 +77,7 @@ public class ReplicaOperator extends AbstractStreamOperator<ModelDelta>
       this.key = key;
       String model = ReplicaKeys.model(key);
       rt = new ReplicaRuntime(model, ReplicaKeys.replica(key), spec, settings.train().seed());
+      rt.model().useFakeNegativeWeights(settings.train().fakeNegativeWeights());
       follower = new SyncFollower(settings.bootstrap(), settings.syncTopic(), model, settings.client());
     }
   }

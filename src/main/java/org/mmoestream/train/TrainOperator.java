@@ -53,7 +53,8 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
    */
   public record Settings(String specJson, long seed, int batchSize, long maxWaitMillis,
       long publishIntervalMillis, int fullEvery, int maxMessageBytes, long workingSetRows,
-      int metricsWindow, List<String> probes, long orderHorizonMillis) implements Serializable {
+      int metricsWindow, List<String> probes, long orderHorizonMillis, boolean fakeNegativeWeights)
+      implements Serializable {
     public Settings {
       probes = probes == null ? List.of() : List.copyOf(probes);
     }
@@ -65,58 +66,72 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
 
     /** The settings of the job configuration's defaults for the model spec {@code specJson}. */
     public static Settings of(String specJson) {
-      return new Settings(specJson, 42, 256, 1_000, 10_000, 10, 900_000, 4_000_000, 10_000, List.of(), 0);
+      return new Settings(specJson, 42, 256, 1_000, 10_000, 10, 900_000, 4_000_000, 10_000, List.of(), 0, false);
     }
 
     public Settings withSeed(long v) {
       return new Settings(specJson, v, batchSize, maxWaitMillis, publishIntervalMillis, fullEvery, maxMessageBytes,
-          workingSetRows, metricsWindow, probes, orderHorizonMillis);
+          workingSetRows, metricsWindow, probes, orderHorizonMillis,
+          fakeNegativeWeights);
     }
 
     public Settings withBatchSize(int v) {
       return new Settings(specJson, seed, v, maxWaitMillis, publishIntervalMillis, fullEvery, maxMessageBytes,
-          workingSetRows, metricsWindow, probes, orderHorizonMillis);
+          workingSetRows, metricsWindow, probes, orderHorizonMillis,
+          fakeNegativeWeights);
     }
 
     public Settings withMaxWait(long millis) {
       return new Settings(specJson, seed, batchSize, millis, publishIntervalMillis, fullEvery, maxMessageBytes,
-          workingSetRows, metricsWindow, probes, orderHorizonMillis);
+          workingSetRows, metricsWindow, probes, orderHorizonMillis,
+          fakeNegativeWeights);
     }
 
     public Settings withPublishInterval(long millis) {
       return new Settings(specJson, seed, batchSize, maxWaitMillis, millis, fullEvery, maxMessageBytes,
-          workingSetRows, metricsWindow, probes, orderHorizonMillis);
+          workingSetRows, metricsWindow, probes, orderHorizonMillis,
+          fakeNegativeWeights);
     }
 
     public Settings withFullEvery(int v) {
       return new Settings(specJson, seed, batchSize, maxWaitMillis, publishIntervalMillis, v, maxMessageBytes,
-          workingSetRows, metricsWindow, probes, orderHorizonMillis);
+          workingSetRows, metricsWindow, probes, orderHorizonMillis,
+          fakeNegativeWeights);
     }
 
     public Settings withMaxMessageBytes(int v) {
       return new Settings(specJson, seed, batchSize, maxWaitMillis, publishIntervalMillis, fullEvery, v,
-          workingSetRows, metricsWindow, probes, orderHorizonMillis);
+          workingSetRows, metricsWindow, probes, orderHorizonMillis,
+          fakeNegativeWeights);
     }
 
     public Settings withWorkingSetRows(long v) {
       return new Settings(specJson, seed, batchSize, maxWaitMillis, publishIntervalMillis, fullEvery, maxMessageBytes,
-          v, metricsWindow, probes, orderHorizonMillis);
+          v, metricsWindow, probes, orderHorizonMillis, fakeNegativeWeights);
     }
 
     public Settings withMetricsWindow(int v) {
       return new Settings(specJson, seed, batchSize, maxWaitMillis, publishIntervalMillis, fullEvery, maxMessageBytes,
-          workingSetRows, v, probes, orderHorizonMillis);
+          workingSetRows, v, probes, orderHorizonMillis, fakeNegativeWeights);
     }
 
     public Settings withProbes(List<String> v) {
       return new Settings(specJson, seed, batchSize, maxWaitMillis, publishIntervalMillis, fullEvery, maxMessageBytes,
-          workingSetRows, metricsWindow, v, orderHorizonMillis);
+          workingSetRows, metricsWindow, v, orderHorizonMillis,
+          fakeNegativeWeights);
     }
 
     /** Event-time order with this horizon (click window + conversion window); 0: arrival order. */
     public Settings withOrderHorizon(long millis) {
       return new Settings(specJson, seed, batchSize, maxWaitMillis, publishIntervalMillis, fullEvery, maxMessageBytes,
-          workingSetRows, metricsWindow, probes, millis);
+          workingSetRows, metricsWindow, probes, millis,
+          fakeNegativeWeights);
+    }
+
+    /** The loss weighted for fake negatives ({@code join.feedback: fnw}); see {@link org.mmoestream.model.Objective}. */
+    public Settings withFakeNegativeWeights(boolean on) {
+      return new Settings(specJson, seed, batchSize, maxWaitMillis, publishIntervalMillis, fullEvery, maxMessageBytes,
+          workingSetRows, metricsWindow, probes, orderHorizonMillis, on);
     }
   }
 

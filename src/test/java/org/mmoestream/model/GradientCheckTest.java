@@ -17,7 +17,9 @@ import org.nd4j.linalg.api.buffer.DataType;
 /**
  * Central finite differences against the analytic gradient, in float64, for every parameter group
  * (each embedding table, each expert, gate and tower layer) of every variant, with and without
- * ESMM, with and without gate hidden layers, and for generic unmasked tasks.
+ * ESMM, with and without gate hidden layers, and for generic unmasked tasks; and with the
+ * fake-negative weights of early feedback (held constant, as the loss defines them) on a batch in
+ * which some rows carry no label for some tasks (NaN: a later click or conversion).
  */
 class GradientCheckTest {
   private static final double H = 1e-5;
@@ -28,19 +30,22 @@ class GradientCheckTest {
     List<Arguments> out = new ArrayList<>();
     for (Variant v : Variant.values()) {
       for (boolean esmm : new boolean[] {false, true}) {
-        out.add(Arguments.of(v + (esmm ? "+esmm" : ""), TestSpecs.ctrCvr(v, esmm, List.of())));
+        out.add(Arguments.of(v + (esmm ? "+esmm" : ""), TestSpecs.ctrCvr(v, esmm, List.of()), false));
       }
-      out.add(Arguments.of(v + "+generic", TestSpecs.generic(v)));
+      out.add(Arguments.of(v + "+generic", TestSpecs.generic(v), false));
     }
-    out.add(Arguments.of("mmoe+gate-hidden", TestSpecs.ctrCvr(Variant.MMOE, true, List.of(4))));
-    out.add(Arguments.of("omoe+gate-hidden", TestSpecs.ctrCvr(Variant.OMOE, false, List.of(4))));
+    out.add(Arguments.of("mmoe+gate-hidden", TestSpecs.ctrCvr(Variant.MMOE, true, List.of(4)), false));
+    out.add(Arguments.of("omoe+gate-hidden", TestSpecs.ctrCvr(Variant.OMOE, false, List.of(4)), false));
+    out.add(Arguments.of("mmoe+esmm+fnw", TestSpecs.ctrCvr(Variant.MMOE, true, List.of()), true));
+    out.add(Arguments.of("mmoe+fnw", TestSpecs.ctrCvr(Variant.MMOE, false, List.of()), true));
     return out.stream();
   }
 
   @ParameterizedTest(name = "{0}")
   @MethodSource("specs")
-  void analyticGradientMatchesFiniteDifferences(String name, ModelSpec spec) {
+  void analyticGradientMatchesFiniteDifferences(String name, ModelSpec spec, boolean fnw) {
     MmoeModel model = MmoeModel.create(spec, 7, DataType.DOUBLE);
+    model.useFakeNegativeWeights(fnw);
     // Biases start at 0, which puts rows whose input is all zero exactly on a ReLU kink, where
     // the loss has no derivative; check at a generic point instead.
     java.util.Random rnd = new java.util.Random(3);
@@ -54,7 +59,19 @@ class GradientCheckTest {
     // Warm the statistics so standardization is not the identity.
     model.normalizer().update(TestSpecs.batch(spec, 16, 1));
     Batch batch = TestSpecs.batch(spec, 9, 2);
+    if (fnw) {
+      // Rows 0-2 as later conversions (no click news), rows 3-5 as later clicks (no conversion news).
+      int ctr = spec.taskIndex("ctr");
+      int cvr = spec.taskIndex("cvr");
+      for (int r = 0; r < 3; r++) {
+        batch.labels[ctr][r] = Float.NaN;
+        batch.labels[cvr][r] = 1;
+        batch.labels[ctr][r + 3] = 1;
+        batch.labels[cvr][r + 3] = spec.architecture().esmm() ? Float.NaN : 0;
+      }
+    }
     MmoeNetwork.Buffers buf = model.forward(batch);
+    double[] weights = fnw ? model.objective().fakeNegativeWeights(buf.logits().clone(), batch) : null;
     model.computeGradients(batch, buf);
     NdAccess grads = model.network().gradAccess();
     double[] analytic = new double[grads.length()];
@@ -66,7 +83,7 @@ class GradientCheckTest {
     for (ParamLayout.Entry e : model.network().layout().entries()) {
       int step = Math.max(1, e.size() / SAMPLES_PER_GROUP);
       for (int i = e.offset(); i < e.offset() + e.size(); i += step) {
-        check(model, batch, params, i, analytic[i], e.name() + "[" + (i - e.offset()) + "]");
+        check(model, batch, weights, params, i, analytic[i], e.name() + "[" + (i - e.offset()) + "]");
       }
       groups.add(e.name());
     }
@@ -78,7 +95,7 @@ class GradientCheckTest {
       for (int i = 0; i < g.count(); i++) {
         for (int k = 0; k < dim; k++) {
           int idx = g.row(i) * dim + k;
-          check(model, batch, emb.tableAccess(f), idx, g.value(i, k),
+          check(model, batch, weights, emb.tableAccess(f), idx, g.value(i, k),
               "embedding." + emb.feature(f).name() + "[" + g.row(i) + "," + k + "]");
         }
       }
@@ -88,13 +105,13 @@ class GradientCheckTest {
     assertEquals(model.network().layout().entries().size() + emb.count(), groups.size());
   }
 
-  private static void check(
-      MmoeModel model, Batch batch, NdAccess a, int index, double analytic, String what) {
+  private static void check(MmoeModel model, Batch batch, double[] weights, NdAccess a, int index,
+      double analytic, String what) {
     double orig = a.get(index);
     a.set(index, orig + H);
-    double plus = model.loss(batch);
+    double plus = model.loss(batch, weights);
     a.set(index, orig - H);
-    double minus = model.loss(batch);
+    double minus = model.loss(batch, weights);
     a.set(index, orig);
     double numeric = (plus - minus) / (2 * H);
     // Below 1e-6 the relative error measures round-off of the finite difference, not the gradient.

@@ -18,7 +18,10 @@ public final class JsonRecords {
 
   private JsonRecords() {}
 
-  /** {@code {"request_id", "model", "features", "click", "conversion", "impression_ts", ...}}. */
+  /**
+   * {@code {"request_id", "model", "features", "click", "conversion", "impression_ts", ...}}, and
+   * {@code "kind"} ({@code observed}, {@code click}, {@code conversion}) for an early emission.
+   */
   public static byte[] example(LabeledExample e) {
     ObjectNode n = JSON.createObjectNode();
     n.put("request_id", e.requestId);
@@ -35,6 +38,9 @@ public final class JsonRecords {
     putTs(n, "conversion_ts", e.conversionTs);
     if (!Double.isNaN(e.conversionValue)) {
       n.put("conversion_value", e.conversionValue);
+    }
+    if (e.kind != LabeledExample.Kind.FINAL) {
+      n.put("kind", e.kind.name().toLowerCase(java.util.Locale.ROOT));
     }
     return bytes(n);
   }
@@ -53,6 +59,9 @@ public final class JsonRecords {
       e.clickTs = n.hasNonNull("click_ts") ? n.get("click_ts").asLong() : LabeledExample.NONE;
       e.conversionTs = n.hasNonNull("conversion_ts") ? n.get("conversion_ts").asLong() : LabeledExample.NONE;
       e.conversionValue = n.hasNonNull("conversion_value") ? n.get("conversion_value").asDouble() : Double.NaN;
+      e.kind = n.hasNonNull("kind")
+          ? LabeledExample.Kind.valueOf(n.get("kind").asText().toUpperCase(java.util.Locale.ROOT))
+          : LabeledExample.Kind.FINAL;
       return e;
     } catch (java.io.IOException ex) {
       throw new IllegalArgumentException("not an example record", ex);

@@ -1,0 +1,42 @@
+package org.mmoestream.join;
+
+import java.util.Locale;
+
+/**
+ * When the join hands an impression to training ({@code join.feedback}).
+ *
+ * <ul>
+ *   <li>{@link #WAIT}: once, when its labels are final (at once on a conversion, else when its
+ *       click or conversion window closes), as the attribution rules in DESIGN.md say;
+ *   <li>{@link #FNW}: fake negatives with weights (Ktena et al., RecSys 2019): once when its
+ *       observation window closes ({@code join.observation-window}, 0 by default: at the
+ *       impression), with the labels known by then, and again for each click and conversion that
+ *       comes later, as a positive of the tasks it labels; the trainer weights each example's loss
+ *       by the model's own prediction p (positives x (1 + p), negatives x (1 - p)(1 + p)), which
+ *       undoes in expectation the bias of counting every later positive once as a negative.
+ * </ul>
+ */
+public enum Feedback {
+  WAIT,
+  FNW;
+
+  /** The mode named {@code s} (case-insensitive); IllegalArgumentException naming the choices. */
+  public static Feedback parse(String s) {
+    for (Feedback f : values()) {
+      if (f.name().equalsIgnoreCase(s.trim())) {
+        return f;
+      }
+    }
+    throw new IllegalArgumentException("'" + s + "' is not one of wait, fnw");
+  }
+
+  /** Whether an impression goes to training before its labels are final. */
+  public boolean early() {
+    return this != WAIT;
+  }
+
+  @Override
+  public String toString() {
+    return name().toLowerCase(Locale.ROOT);
+  }
+}
