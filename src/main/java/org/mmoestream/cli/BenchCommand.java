@@ -24,11 +24,13 @@ import picocli.CommandLine.Parameters;
       "  train  trainer-bound: labeled examples already on Kafka -> train -> publish, against the model step",
       "         alone on the same examples (train.step_ratio); at --parallelism, with CPU time and held-out AUC",
       "  score  Scorer requests/s and latency at batch 1 and 256; the scoring job under open-loop load through",
-      "         Kafka at --parallelism and --rates (cold start, fixed rates, and the highest rate with p99 under 100 ms)"
+      "         Kafka at --parallelism and --rates (cold start, fixed rates, and the highest rate with p99 under 100 ms)",
+      "  feedback  label freshness: the same simulated days of drifting items through the label join in each",
+      "            join.feedback mode (and the oracle), each impression scored by the model of its time"
     })
 final class BenchCommand implements Callable<Integer> {
 
-  @Parameters(index = "0", paramLabel = "WHAT", description = "what to measure: model, join, pipeline, train, score")
+  @Parameters(index = "0", paramLabel = "WHAT", description = "what to measure: model, join, pipeline, train, score, feedback")
   String what;
 
   @Option(names = "--batches", split = ",", defaultValue = "1,32,256,1024", description = "batch sizes (default: ${DEFAULT-VALUE})")
@@ -67,6 +69,18 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--paced", split = ",", description = "pipeline: instead of a backlog, live impressions at these rates per second for 45 s each, to measure freshness below capacity")
   int[] paced;
 
+  @Option(names = "--modes", split = ",", defaultValue = "oracle,wait,fnw", description = "feedback: the modes to compare, oracle and join.feedback values (default: ${DEFAULT-VALUE})")
+  java.util.List<String> modes;
+
+  @Option(names = "--days", defaultValue = "4", description = "feedback: simulated days (default: ${DEFAULT-VALUE})")
+  int days;
+
+  @Option(names = "--per-day", defaultValue = "100000", description = "feedback: impressions per simulated day (default: ${DEFAULT-VALUE})")
+  int perDay;
+
+  @Option(names = "--observation-window", defaultValue = "0 s", description = "feedback: join.observation-window of the early modes (default: ${DEFAULT-VALUE})")
+  String observationWindow;
+
   @Override
   public Integer call() throws Exception {
     double secs = seconds != null ? seconds : what.equals("score") ? 20 : 6;
@@ -92,7 +106,23 @@ final class BenchCommand implements Callable<Integer> {
             .run(parallelism);
       }
       case "score" -> new ScoreBench(secs, System.out).run(parallelism, rates, !noSearch);
-      default -> throw new InputException("bench: unknown benchmark '" + what + "' (available: model, join, pipeline, train, score).");
+      case "feedback" -> {
+        if (days < 2 || perDay < 1000) {
+          throw new InputException("--days must be at least 2 and --per-day at least 1000.");
+        }
+        for (String m : modes) {
+          if (!m.equals("oracle")) {
+            try {
+              org.mmoestream.join.Feedback.parse(m);
+            } catch (IllegalArgumentException e) {
+              throw new InputException("--modes: '" + m + "' is not oracle, wait or fnw.");
+            }
+          }
+        }
+        long window = org.mmoestream.config.JobConfig.parseDuration(observationWindow, "--observation-window");
+        new org.mmoestream.bench.FeedbackBench(days, perDay, window, System.out).run(modes);
+      }
+      default -> throw new InputException("bench: unknown benchmark '" + what + "' (available: model, join, pipeline, train, score, feedback).");
     }
     return 0;
   }
