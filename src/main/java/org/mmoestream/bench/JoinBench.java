@@ -113,22 +113,15 @@ public final class JoinBench {
     return 1;
   }
 
-  /** Bytes RocksDB holds for one pending request: state value + key, and the timer entry. */
+  /**
+   * Bytes one pending request takes in RocksDB, measured ({@link JoinStateSize}) for each
+   * {@code join.feedback} mode, with the default windows.
+   */
   private void stateSize() throws Exception {
-    JoinState s = new JoinState();
-    Event imp = Event.impression("q1234567", 1_764_000_000_000L, "default",
-        "{\"user\":\"u1234\",\"item\":\"i12345\",\"price\":123}");
-    new org.mmoestream.join.AttributionPolicy(1_800_000, 86_400_000, 300_000, 600_000, true)
-        .onEvent(s, imp, null, ex -> { });
-    TypeSerializer<JoinState> ser = TypeInformation.of(JoinState.class).createSerializer(new ExecutionConfig().getSerializerConfig());
-    DataOutputSerializer buf = new DataOutputSerializer(256);
-    ser.serialize(s, buf);
-    int value = buf.length();
-    int key = imp.requestId.getBytes(StandardCharsets.UTF_8).length + 1;
-    // RocksDB keys carry a 1-2 byte key-group prefix and the namespace; a timer is key + 8-byte time.
-    int stateEntry = 2 + key + 1 + value;
-    int timerEntry = 2 + 8 + key + 1;
-    out.printf(Locale.ROOT, "join.state.value_bytes %d bytes%n", value);
-    out.printf(Locale.ROOT, "join.state.bytes_per_pending_request %d bytes%n", stateEntry + timerEntry);
+    for (org.mmoestream.join.Feedback f : org.mmoestream.join.Feedback.values()) {
+      var policy = new org.mmoestream.join.AttributionPolicy(1_800_000, 86_400_000, 300_000, 600_000, true, f, 0);
+      out.printf(Locale.ROOT, "join.state.%s.bytes_per_pending_request %.1f bytes%n", f,
+          JoinStateSize.bytesPerPendingRequest(policy, 200_000));
+    }
   }
 }

@@ -45,7 +45,8 @@ class PipelineJoinITCase {
   @RegisterExtension
   static final KafkaBroker KAFKA = new KafkaBroker();
 
-  private static JobConfig config(String run) {
+  /** The test's job configuration for {@code run}, with {@code more} key-value pairs. */
+  private static JobConfig config(String run, String... more) {
     Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
     m.put(Key.BOOTSTRAP.yaml(), KAFKA.bootstrapServers());
     m.put(Key.GROUP_ID.yaml(), "pipeline-" + run);
@@ -53,6 +54,9 @@ class PipelineJoinITCase {
     m.put(Key.CONVERSION_WINDOW.yaml(), "120 s");
     m.put(Key.OUT_OF_ORDERNESS.yaml(), "2 s");
     m.put(Key.ORPHAN_WAIT.yaml(), "10 s");
+    for (int i = 0; i < more.length; i += 2) {
+      m.put(more[i], more[i + 1]);
+    }
     return JobConfig.of(m);
   }
 
@@ -122,6 +126,51 @@ class PipelineJoinITCase {
     assertTrue(gen.malformed >= 100 && gen.duplicates >= 100, gen.malformed + " malformed, " + gen.duplicates + " duplicates");
     run(cfg, "plain", PipelineJob.eventDeserializer(cfg));
     verify(cfg, gen);
+  }
+
+  /**
+   * With {@code join.feedback: fnw}: per impression one observed example, one click example if it
+   * was clicked within the window and one conversion example if it converted (no other kinds, none
+   * twice), so that the clicks and conversions they carry are the generator's labels.
+   */
+  private static void verifyEarly(JobConfig cfg, EventGenerator gen) throws Exception {
+    int clicked = 0;
+    int converted = 0;
+    for (int[] t : gen.truth.values()) {
+      clicked += t[0];
+      converted += t[1];
+    }
+    int expected = IMPRESSIONS + clicked + converted;
+    List<ConsumerRecord<byte[], byte[]>> examples = TopicReader.readAll(KAFKA.bootstrapServers(),
+        cfg.string(Key.TOPIC_EXAMPLES), expected, Duration.ofSeconds(60), Duration.ofSeconds(2));
+    Map<String, int[]> sent = new HashMap<>();
+    for (ConsumerRecord<byte[], byte[]> r : examples) {
+      LabeledExample e = JsonRecords.readExample(r.value());
+      int[] kinds = sent.computeIfAbsent(e.requestId, k -> new int[LabeledExample.Kind.values().length + 2]);
+      kinds[e.kind.ordinal()]++;
+      kinds[kinds.length - 2] = Math.max(kinds[kinds.length - 2], e.click);
+      kinds[kinds.length - 1] = Math.max(kinds[kinds.length - 1], e.conversion);
+    }
+    assertEquals(expected, examples.size(), "impressions + clicks + conversions");
+    for (Map.Entry<String, int[]> t : gen.truth.entrySet()) {
+      int[] kinds = sent.get(t.getKey());
+      assertTrue(kinds != null, "examples for " + t.getKey());
+      assertEquals(0, kinds[LabeledExample.Kind.FINAL.ordinal()], "no final example for " + t.getKey());
+      assertEquals(1, kinds[LabeledExample.Kind.OBSERVED.ordinal()], "observed once: " + t.getKey());
+      assertEquals(t.getValue()[0], kinds[kinds.length - 2], "click of " + t.getKey());
+      assertEquals(t.getValue()[1], kinds[kinds.length - 1], "conversion of " + t.getKey());
+      assertTrue(kinds[LabeledExample.Kind.CLICK.ordinal()] <= 1 && kinds[LabeledExample.Kind.CONVERSION.ordinal()] <= 1,
+          "each later kind at most once: " + t.getKey());
+    }
+  }
+
+  @Test
+  void earlyFeedbackAcrossAForcedFailureSendsEachKindOnce() throws Exception {
+    JobConfig cfg = config("fnw", Key.FEEDBACK.yaml(), "fnw");
+    EventGenerator gen = produce(cfg, "fnw");
+    run(cfg, "fnw", new FailOnce("join-fnw", new Paced(PipelineJob.eventDeserializer(cfg), 100_000), gen.records.size() / 2));
+    assertTrue(FailOnce.failed("join-fnw"), "the failure happened");
+    verifyEarly(cfg, gen);
   }
 
   @Test
