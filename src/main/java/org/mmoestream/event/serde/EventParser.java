@@ -22,6 +22,8 @@ public final class EventParser {
   private static final ObjectMapper JSON = JsonMapper.builder()
       .disable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS)
       .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+      // A record is one JSON value: "{...}}}" or "{...} {...}" is not an event.
+      .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
       .build();
 
   private final int maxBytes;

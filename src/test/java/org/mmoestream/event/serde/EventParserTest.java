@@ -35,6 +35,9 @@ class EventParserTest {
   void everyProblemHasAReason() {
     rejects(Event.CLICK, "not json", "not valid JSON");
     rejects(Event.CLICK, "[1,2]", "not a JSON object");
+    rejects(Event.CLICK, "{\"request_id\":\"r\",\"ts\":" + NOW + "}}}}", "not valid JSON");
+    rejects(Event.CLICK, "{\"request_id\":\"r\",\"ts\":" + NOW + "} {\"request_id\":\"s\",\"ts\":" + NOW + "}",
+        "not valid JSON");
     rejects(Event.CLICK, "{\"ts\":" + NOW + "}", "lacks request_id");
     rejects(Event.CLICK, "{\"request_id\":7,\"ts\":" + NOW + "}", "request_id must be a non-empty string");
     rejects(Event.CLICK, "{\"request_id\":\"r\"}", "lacks ts");
