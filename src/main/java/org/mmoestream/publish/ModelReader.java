@@ -226,12 +226,20 @@ public final class ModelReader implements AutoCloseable {
   }
 
   /**
-   * Polls until no version has completed for {@code quiet} (or {@code max} has passed); returns
-   * the number of versions completed meanwhile.
+   * Polls at least up to the topic's end offsets as of this call, then until no version has
+   * completed for {@code quiet} (or until {@code max} has passed); returns the number of versions
+   * completed meanwhile.
    */
   public int pollUntilQuiet(Duration quiet, Duration max) {
     int done = 0;
     long deadline = System.nanoTime() + max.toNanos();
+    while (!assign() && System.nanoTime() < deadline) {
+      sleep(Duration.ofMillis(200));
+    }
+    Map<TopicPartition, Long> end = consumer.assignment().isEmpty() ? Map.of() : consumer.endOffsets(consumer.assignment());
+    while (System.nanoTime() < deadline && !reached(end)) {
+      done += poll(Duration.ofMillis(300));
+    }
     long lastNew = System.nanoTime();
     while (System.nanoTime() < deadline && System.nanoTime() - lastNew < quiet.toNanos()) {
       int n = poll(Duration.ofMillis(300));

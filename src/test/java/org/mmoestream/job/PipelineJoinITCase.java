@@ -11,21 +11,24 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import org.apache.flink.api.common.JobID;
 import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
+import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
+import org.mmoestream.config.JobConfig;
 import org.mmoestream.event.LabeledExample;
 import org.mmoestream.event.ParsedRecord;
 import org.mmoestream.event.serde.JsonRecords;
-import org.mmoestream.testing.FlinkCluster;
-import org.mmoestream.testing.KafkaBroker;
 import org.mmoestream.testing.EventGenerator;
 import org.mmoestream.testing.FailOnce;
+import org.mmoestream.testing.FlinkCluster;
+import org.mmoestream.testing.KafkaBroker;
 import org.mmoestream.testing.Paced;
 import org.mmoestream.testing.TopicReader;
 
@@ -72,14 +75,14 @@ class PipelineJoinITCase {
     return gen;
   }
 
-  private static void run(JobConfig cfg, String run, KafkaRecordDeserializationSchema<ParsedRecord> deserializer)
+  private static org.apache.flink.api.common.JobID run(JobConfig cfg, String run, KafkaRecordDeserializationSchema<ParsedRecord> deserializer)
       throws Exception {
     StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(FlinkCluster.config());
     env.setParallelism(2);
     Properties client = new Properties();
     PipelineJob.build(env, cfg, KafkaIo.events(cfg, true, deserializer),
         KafkaIo.examples(cfg, run + "-tx"), KafkaIo.deadLetters(cfg, run + "-tx"));
-    env.execute("pipeline-join-" + run);
+    return env.execute("pipeline-join-" + run).getJobID();
   }
 
   private static void verify(JobConfig cfg, EventGenerator gen) throws Exception {
@@ -165,20 +168,22 @@ class PipelineJoinITCase {
   }
 
   @Test
-  void earlyFeedbackAcrossAForcedFailureSendsEachKindOnce() throws Exception {
+  void earlyFeedbackAcrossAForcedFailureSendsEachKindOnce(@InjectMiniCluster MiniCluster cluster) throws Exception {
     JobConfig cfg = config("fnw", Key.FEEDBACK.yaml(), "fnw");
     EventGenerator gen = produce(cfg, "fnw");
-    run(cfg, "fnw", new FailOnce("join-fnw", new Paced(PipelineJob.eventDeserializer(cfg), 100_000), gen.records.size() / 2));
+    JobID job = run(cfg, "fnw", new FailOnce("join-fnw", new Paced(PipelineJob.eventDeserializer(cfg), 100_000), gen.records.size() / 2));
     assertTrue(FailOnce.failed("join-fnw"), "the failure happened");
+    assertTrue(FlinkCluster.restoredCheckpoint(cluster, job) > 0, "the job came back from a checkpoint");
     verifyEarly(cfg, gen);
   }
 
   @Test
-  void forcedFailureLosesAndDuplicatesNothing() throws Exception {
+  void forcedFailureLosesAndDuplicatesNothing(@InjectMiniCluster MiniCluster cluster) throws Exception {
     JobConfig cfg = config("failing");
     EventGenerator gen = produce(cfg, "failing");
-    run(cfg, "failing", new FailOnce("join", new Paced(PipelineJob.eventDeserializer(cfg), 100_000), gen.records.size() / 2));
+    JobID job = run(cfg, "failing", new FailOnce("join", new Paced(PipelineJob.eventDeserializer(cfg), 100_000), gen.records.size() / 2));
     assertTrue(FailOnce.failed("join"), "the failure happened");
+    assertTrue(FlinkCluster.restoredCheckpoint(cluster, job) > 0, "the job came back from a checkpoint");
     verify(cfg, gen);
   }
 }

@@ -15,31 +15,34 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Random;
+import org.apache.flink.api.common.JobID;
 import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
+import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
+import org.mmoestream.config.JobConfig;
 import org.mmoestream.event.ParsedRecord;
 import org.mmoestream.feature.EncodedExample;
 import org.mmoestream.model.Batch;
+import org.mmoestream.model.ExampleEncoder;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.SpecLoader;
 import org.mmoestream.model.TaskMetrics;
 import org.mmoestream.model.codec.SnapshotState;
 import org.mmoestream.publish.ModelReader;
 import org.mmoestream.simulate.Simulator;
+import org.mmoestream.testing.FailOnce;
 import org.mmoestream.testing.FlinkCluster;
 import org.mmoestream.testing.KafkaBroker;
-import org.mmoestream.testing.FailOnce;
 import org.mmoestream.testing.Paced;
 import org.mmoestream.testing.PipelineChecks;
-import org.mmoestream.model.ExampleEncoder;
 
 /**
  * Events -> join -> train -> model topic on an embedded Kafka broker and a MiniCluster with
@@ -120,13 +123,13 @@ class PipelineTrainITCase {
     return s;
   }
 
-  private static void run(JobConfig cfg, String run, KafkaRecordDeserializationSchema<ParsedRecord> deserializer) throws Exception {
+  private static org.apache.flink.api.common.JobID run(JobConfig cfg, String run, KafkaRecordDeserializationSchema<ParsedRecord> deserializer) throws Exception {
     StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(FlinkCluster.config());
     env.setParallelism(2);
     Properties client = new Properties();
     PipelineJob.build(env, cfg, SPEC, KafkaIo.events(cfg, true, deserializer), null,
         KafkaIo.deadLetters(cfg, run), KafkaIo.modelSink(cfg, run));
-    env.execute("pipeline-train-" + run);
+    return env.execute("pipeline-train-" + run).getJobID();
   }
 
   private static ModelReader readAll(JobConfig cfg) {
@@ -193,11 +196,12 @@ class PipelineTrainITCase {
   }
 
   @Test
-  void killAndRestoreKeepsVersionsAndCounts() throws Exception {
+  void killAndRestoreKeepsVersionsAndCounts(@InjectMiniCluster MiniCluster cluster) throws Exception {
     JobConfig cfg = config("restore");
     Stream s = produce(cfg, 20_000, "m1", "m2");
-    run(cfg, "restore", new FailOnce("train", new Paced(PipelineJob.eventDeserializer(cfg), 50_000), s.records / 2));
+    JobID job = run(cfg, "restore", new FailOnce("train", new Paced(PipelineJob.eventDeserializer(cfg), 50_000), s.records / 2));
     assertTrue(FailOnce.failed("train"), "the failure happened");
+    assertTrue(FlinkCluster.restoredCheckpoint(cluster, job) > 0, "the job came back from a checkpoint");
     try (ModelReader reader = readAll(cfg)) {
       PipelineChecks.assertVersionsAndCounts(reader, s.impressions);
     }

@@ -19,6 +19,16 @@ public final class FlinkCluster {
     return c;
   }
 
+  /**
+   * The id of the checkpoint the finished job {@code job} last restored from, or -1 when it never
+   * restored: a forced failure proves recovery only when the job came back from a checkpoint.
+   */
+  public static long restoredCheckpoint(org.apache.flink.runtime.minicluster.MiniCluster cluster,
+      org.apache.flink.api.common.JobID job) throws Exception {
+    var restored = cluster.getArchivedExecutionGraph(job).get().getCheckpointStatsSnapshot().getLatestRestoredCheckpoint();
+    return restored == null ? -1 : restored.getCheckpointId();
+  }
+
   /** One TaskManager with two slots, configured by {@link #config()}. */
   public static MiniClusterExtension extension() {
     return new MiniClusterExtension(new MiniClusterResourceConfiguration.Builder()

@@ -21,9 +21,11 @@ public final class PipelineChecks {
   /**
    * Per model of {@code impressions} (model id -> impressions written): the versions on the
    * committed model topic are 1, 2, ..., n (at least two), the first is a full snapshot, and the
-   * last one has trained on exactly that model's examples, so none was lost or trained twice.
+   * last one has trained on exactly that model's examples, so none was lost or trained twice; and
+   * the reader rejected no record (a repeated or out-of-order delta would be rejected, not applied).
    */
   public static void assertVersionsAndCounts(ModelReader reader, Map<String, Integer> impressions) {
+    assertEquals(List.of(), reader.rejected(), "model records the reader could not apply");
     for (String model : impressions.keySet()) {
       List<ModelReader.Version> own = reader.versions().stream().filter(v -> v.model().equals(model)).toList();
       List<Long> versions = own.stream().map(ModelReader.Version::version).toList();
