@@ -13,7 +13,7 @@ import picocli.CommandLine.Parameters;
 
 /** {@code mmoe bench}: benchmarks, each figure printed as {@code name value unit}. */
 @Command(
-    name = "bench",
+    name = "bench", header = "Measures speed, quality or freshness and prints each figure as a name, value and unit.",
     mixinStandardHelpOptions = true,
     description = {
       "Runs a benchmark and prints each figure as 'name value unit'.",

@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code mmoe demo}: the whole system on one machine, fed by the simulator. */
-@Command(name = "demo", mixinStandardHelpOptions = true,
+@Command(name = "demo", header = "Runs the whole system on this machine: Kafka, simulated events, both jobs, a report.", mixinStandardHelpOptions = true,
     description = {
       "Starts an embedded Kafka broker, writes simulated events, runs the pipeline job (label join, online",
       "MMoE training, model versions) and the scoring job on local Flink clusters with RocksDB and",

@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code mmoe kafka}: the embedded single-node KRaft broker on its own, until Ctrl-C. */
-@Command(name = "kafka", mixinStandardHelpOptions = true,
+@Command(name = "kafka", header = "Runs a single-node Kafka broker on 127.0.0.1.", mixinStandardHelpOptions = true,
     description = "Runs a single-node Kafka broker (KRaft) on 127.0.0.1 for trying the system with any Kafka client.")
 final class KafkaCommand implements Callable<Integer> {
   @Option(names = "--port", defaultValue = "9092", description = "listener port on 127.0.0.1 (default: ${DEFAULT-VALUE})")

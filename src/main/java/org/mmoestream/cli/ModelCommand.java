@@ -20,7 +20,7 @@ import picocli.CommandLine.Parameters;
 
 /** {@code mmoe model inspect}: versions, tensors and gate statistics of published models. */
 @Command(
-    name = "model",
+    name = "model", header = "Inspects, scores with or exports a model from the model topic or a snapshot file.",
     mixinStandardHelpOptions = true,
     description = {
       "  inspect  reads the model topic (--bootstrap) or a snapshot file (--snapshot) and prints the versions,",

@@ -7,7 +7,7 @@ import picocli.CommandLine.Mixin;
 
 /** {@code mmoe pipeline}: join + train + publish against a given Kafka, on a local Flink cluster. */
 @Command(
-    name = "pipeline",
+    name = "pipeline", header = "Runs the pipeline job: label join, online MMoE training, model versions.",
     mixinStandardHelpOptions = true,
     description = {
       "Runs the pipeline job (events -> label join -> online MMoE training -> model topic) against",

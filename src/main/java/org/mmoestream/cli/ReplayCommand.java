@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code mmoe replay}: a labeled CSV file as impression, click and conversion events. */
-@Command(name = "replay", mixinStandardHelpOptions = true,
+@Command(name = "replay", header = "Writes a labeled CSV file into Kafka as impressions, clicks and conversions.", mixinStandardHelpOptions = true,
     description = {
       "Writes a labeled CSV file to Kafka as impression, click and conversion events, in file order:",
       "row i is an impression at START + i x INTERVAL with the row's feature columns, followed by a click",

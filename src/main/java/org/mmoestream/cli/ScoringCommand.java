@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 
 /** {@code mmoe scoring}: the scoring job against a given Kafka, on a local Flink cluster. */
-@Command(name = "scoring", mixinStandardHelpOptions = true,
+@Command(name = "scoring", header = "Runs the scoring job: score requests with the latest model version.", mixinStandardHelpOptions = true,
     description = {
       "Runs the scoring job (score-requests + broadcast model topic -> scores) against the Kafka of the",
       "job config. On a Flink cluster, submit target/mmoe-stream-all.jar with entry class",

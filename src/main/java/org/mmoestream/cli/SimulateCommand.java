@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code mmoe simulate}: simulated impressions, clicks and conversions into any Kafka. */
-@Command(name = "simulate", mixinStandardHelpOptions = true,
+@Command(name = "simulate", header = "Writes simulated impressions, clicks and conversions into Kafka.", mixinStandardHelpOptions = true,
     description = {"Writes simulated events (users, items and contexts with hidden click and conversion probabilities) to Kafka,",
         "with a small share of duplicates, malformed records and out-of-order records."})
 final class SimulateCommand implements Callable<Integer> {

@@ -20,7 +20,7 @@ import picocli.CommandLine.Option;
 
 /** {@code mmoe train-file}: offline training and evaluation on labeled CSV files. */
 @Command(
-    name = "train-file",
+    name = "train-file", header = "Trains and evaluates a model on labeled CSV files, offline.",
     mixinStandardHelpOptions = true,
     description = {
       "Trains a model on labeled CSV files with the same training step as the streaming job,",

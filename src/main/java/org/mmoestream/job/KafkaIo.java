@@ -21,7 +21,7 @@ import org.mmoestream.event.serde.RecordSerializers;
 import org.mmoestream.publish.ModelChunk;
 import org.mmoestream.publish.ModelRecords;
 import org.mmoestream.score.ModelSource;
-import org.mmoestream.score.ScoreRecord;
+import org.mmoestream.event.ScoreRecord;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.codec.SpecJson;
 import org.mmoestream.train.ExamplesTopicDeserializer;

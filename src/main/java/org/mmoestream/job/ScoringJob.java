@@ -13,7 +13,7 @@ import org.mmoestream.event.DeadLetter;
 import org.mmoestream.event.Event;
 import org.mmoestream.event.ParsedRecord;
 import org.mmoestream.score.ModelSource;
-import org.mmoestream.score.ScoreRecord;
+import org.mmoestream.event.ScoreRecord;
 import org.mmoestream.score.ScoringOperator;
 
 /**

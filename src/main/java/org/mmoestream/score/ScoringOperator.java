@@ -28,6 +28,7 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.util.OutputTag;
 import org.mmoestream.event.DeadLetter;
 import org.mmoestream.event.Event;
+import org.mmoestream.event.ScoreRecord;
 import org.mmoestream.feature.EncodedExample;
 
 /**

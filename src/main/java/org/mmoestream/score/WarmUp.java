@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.mmoestream.event.Event;
+import org.mmoestream.event.ScoreRecord;
 import org.mmoestream.event.serde.EventParser;
 import org.mmoestream.event.serde.RecordSerializers;
 import org.mmoestream.feature.DenseFeature;

@@ -46,13 +46,13 @@ public final class RecordSerializers {
    * Score value: {@code {"request_id", "model", "model_version", <head>: score ..., "scored_at",
    * "stale"}}, one number per head of the model's spec, by name.
    */
-  public static final class ScoreValue implements SerializationSchema<org.mmoestream.score.ScoreRecord> {
+  public static final class ScoreValue implements SerializationSchema<org.mmoestream.event.ScoreRecord> {
     private static final long serialVersionUID = 1L;
     private static final com.fasterxml.jackson.core.JsonFactory JSON = new com.fasterxml.jackson.core.JsonFactory();
     private transient java.io.ByteArrayOutputStream buf;
 
     @Override
-    public byte[] serialize(org.mmoestream.score.ScoreRecord s) {
+    public byte[] serialize(org.mmoestream.event.ScoreRecord s) {
       if (buf == null) {
         buf = new java.io.ByteArrayOutputStream(256);
       }
@@ -80,11 +80,11 @@ public final class RecordSerializers {
   }
 
   /** Score key: the request id. */
-  public static final class ScoreKey implements SerializationSchema<org.mmoestream.score.ScoreRecord> {
+  public static final class ScoreKey implements SerializationSchema<org.mmoestream.event.ScoreRecord> {
     private static final long serialVersionUID = 1L;
 
     @Override
-    public byte[] serialize(org.mmoestream.score.ScoreRecord s) {
+    public byte[] serialize(org.mmoestream.event.ScoreRecord s) {
       return s.requestId.getBytes(StandardCharsets.UTF_8);
     }
   }

@@ -1,4 +1,4 @@
-package org.mmoestream.score;
+package org.mmoestream.event;
 
 /**
  * One score on the scores topic (DESIGN.md, Events): one value per head of the model's spec, by
