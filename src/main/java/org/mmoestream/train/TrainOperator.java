@@ -48,15 +48,89 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
   private static final long serialVersionUID = 1L;
 
   /**
-   * What the operator needs from the job configuration. {@code orderHorizonMillis} 0 trains in
-   * arrival order; a positive horizon (click window + conversion window) trains in event-time order.
+   * What the operator needs from the job configuration, built by name: {@code Settings.of(spec)}
+   * holds the job configuration's defaults and each {@code withX} returns a copy with X set.
+   * {@code orderHorizonMillis} 0 trains in arrival order; a positive horizon (click window +
+   * conversion window) trains in event-time order.
    */
-  public record Settings(String specJson, long seed, int batchSize, long maxWaitMillis,
-      long publishIntervalMillis, int fullEvery, int maxMessageBytes, long workingSetRows,
-      int metricsWindow, List<String> probes, long orderHorizonMillis, boolean fakeNegativeWeights)
-      implements Serializable {
-    public Settings {
-      probes = probes == null ? List.of() : List.copyOf(probes);
+  public static final class Settings implements Serializable, Cloneable {
+    private static final long serialVersionUID = 2L;
+    private final String specJson;
+    private long seed = 42;
+    private int batchSize = 256;
+    private long maxWaitMillis = 1_000;
+    private long publishIntervalMillis = 10_000;
+    private int fullEvery = 10;
+    private int maxMessageBytes = 900_000;
+    private long workingSetRows = 4_000_000;
+    private int metricsWindow = 10_000;
+    private List<String> probes = List.of();
+    private long orderHorizonMillis;
+    private boolean fakeNegativeWeights;
+
+    private Settings(String specJson) {
+      this.specJson = specJson;
+    }
+
+    /** The settings of the job configuration's defaults for the model spec {@code specJson}. */
+    public static Settings of(String specJson) {
+      return new Settings(specJson);
+    }
+
+    private Settings copy() {
+      try {
+        return (Settings) clone();
+      } catch (CloneNotSupportedException e) {
+        throw new AssertionError(e);
+      }
+    }
+
+    public String specJson() {
+      return specJson;
+    }
+
+    public long seed() {
+      return seed;
+    }
+
+    public int batchSize() {
+      return batchSize;
+    }
+
+    public long maxWaitMillis() {
+      return maxWaitMillis;
+    }
+
+    public long publishIntervalMillis() {
+      return publishIntervalMillis;
+    }
+
+    public int fullEvery() {
+      return fullEvery;
+    }
+
+    public int maxMessageBytes() {
+      return maxMessageBytes;
+    }
+
+    public long workingSetRows() {
+      return workingSetRows;
+    }
+
+    public int metricsWindow() {
+      return metricsWindow;
+    }
+
+    public List<String> probes() {
+      return probes;
+    }
+
+    public long orderHorizonMillis() {
+      return orderHorizonMillis;
+    }
+
+    public boolean fakeNegativeWeights() {
+      return fakeNegativeWeights;
     }
 
     /** Whether examples are trained in event-time order. */
@@ -64,74 +138,72 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
       return orderHorizonMillis > 0;
     }
 
-    /** The settings of the job configuration's defaults for the model spec {@code specJson}. */
-    public static Settings of(String specJson) {
-      return new Settings(specJson, 42, 256, 1_000, 10_000, 10, 900_000, 4_000_000, 10_000, List.of(), 0, false);
-    }
-
     public Settings withSeed(long v) {
-      return new Settings(specJson, v, batchSize, maxWaitMillis, publishIntervalMillis, fullEvery, maxMessageBytes,
-          workingSetRows, metricsWindow, probes, orderHorizonMillis,
-          fakeNegativeWeights);
+      Settings s = copy();
+      s.seed = v;
+      return s;
     }
 
     public Settings withBatchSize(int v) {
-      return new Settings(specJson, seed, v, maxWaitMillis, publishIntervalMillis, fullEvery, maxMessageBytes,
-          workingSetRows, metricsWindow, probes, orderHorizonMillis,
-          fakeNegativeWeights);
+      Settings s = copy();
+      s.batchSize = v;
+      return s;
     }
 
     public Settings withMaxWait(long millis) {
-      return new Settings(specJson, seed, batchSize, millis, publishIntervalMillis, fullEvery, maxMessageBytes,
-          workingSetRows, metricsWindow, probes, orderHorizonMillis,
-          fakeNegativeWeights);
+      Settings s = copy();
+      s.maxWaitMillis = millis;
+      return s;
     }
 
     public Settings withPublishInterval(long millis) {
-      return new Settings(specJson, seed, batchSize, maxWaitMillis, millis, fullEvery, maxMessageBytes,
-          workingSetRows, metricsWindow, probes, orderHorizonMillis,
-          fakeNegativeWeights);
+      Settings s = copy();
+      s.publishIntervalMillis = millis;
+      return s;
     }
 
     public Settings withFullEvery(int v) {
-      return new Settings(specJson, seed, batchSize, maxWaitMillis, publishIntervalMillis, v, maxMessageBytes,
-          workingSetRows, metricsWindow, probes, orderHorizonMillis,
-          fakeNegativeWeights);
+      Settings s = copy();
+      s.fullEvery = v;
+      return s;
     }
 
     public Settings withMaxMessageBytes(int v) {
-      return new Settings(specJson, seed, batchSize, maxWaitMillis, publishIntervalMillis, fullEvery, v,
-          workingSetRows, metricsWindow, probes, orderHorizonMillis,
-          fakeNegativeWeights);
+      Settings s = copy();
+      s.maxMessageBytes = v;
+      return s;
     }
 
     public Settings withWorkingSetRows(long v) {
-      return new Settings(specJson, seed, batchSize, maxWaitMillis, publishIntervalMillis, fullEvery, maxMessageBytes,
-          v, metricsWindow, probes, orderHorizonMillis, fakeNegativeWeights);
+      Settings s = copy();
+      s.workingSetRows = v;
+      return s;
     }
 
     public Settings withMetricsWindow(int v) {
-      return new Settings(specJson, seed, batchSize, maxWaitMillis, publishIntervalMillis, fullEvery, maxMessageBytes,
-          workingSetRows, v, probes, orderHorizonMillis, fakeNegativeWeights);
+      Settings s = copy();
+      s.metricsWindow = v;
+      return s;
     }
 
     public Settings withProbes(List<String> v) {
-      return new Settings(specJson, seed, batchSize, maxWaitMillis, publishIntervalMillis, fullEvery, maxMessageBytes,
-          workingSetRows, metricsWindow, v, orderHorizonMillis,
-          fakeNegativeWeights);
+      Settings s = copy();
+      s.probes = v == null ? List.of() : List.copyOf(v);
+      return s;
     }
 
     /** Event-time order with this horizon (click window + conversion window); 0: arrival order. */
     public Settings withOrderHorizon(long millis) {
-      return new Settings(specJson, seed, batchSize, maxWaitMillis, publishIntervalMillis, fullEvery, maxMessageBytes,
-          workingSetRows, metricsWindow, probes, millis,
-          fakeNegativeWeights);
+      Settings s = copy();
+      s.orderHorizonMillis = millis;
+      return s;
     }
 
     /** The loss weighted for fake negatives ({@code join.feedback: fnw}); see {@link org.mmoestream.model.Objective}. */
     public Settings withFakeNegativeWeights(boolean on) {
-      return new Settings(specJson, seed, batchSize, maxWaitMillis, publishIntervalMillis, fullEvery, maxMessageBytes,
-          workingSetRows, metricsWindow, probes, orderHorizonMillis, on);
+      Settings s = copy();
+      s.fakeNegativeWeights = on;
+      return s;
     }
   }
 
