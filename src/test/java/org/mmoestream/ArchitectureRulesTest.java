@@ -13,32 +13,44 @@ import org.junit.jupiter.api.Test;
  * pure code, thin adapters, wiring).
  */
 class ArchitectureRulesTest {
-  private final JavaClasses classes = new ClassFileImporter()
-      .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
-      .importPackages("org.mmoestream");
+    private final JavaClasses classes = new ClassFileImporter()
+            .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
+            .importPackages("org.mmoestream");
 
-  @Test
-  void modelFeatureAndOfflineImportNoFlink() {
-    noClasses().that().resideInAnyPackage("org.mmoestream.model..", "org.mmoestream.feature..",
-            "org.mmoestream.offline..")
-        .should().dependOnClassesThat().resideInAPackage("org.apache.flink..")
-        .check(classes);
-  }
+    @Test
+    void modelFeatureAndOfflineImportNoFlink() {
+        noClasses()
+                .that()
+                .resideInAnyPackage("org.mmoestream.model..", "org.mmoestream.feature..", "org.mmoestream.offline..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAPackage("org.apache.flink..")
+                .check(classes);
+    }
 
-  @Test
-  void packagesFormNoCycles() {
-    slices().matching("org.mmoestream.(*)..").should().beFreeOfCycles().check(classes);
-  }
+    @Test
+    void packagesFormNoCycles() {
+        slices().matching("org.mmoestream.(*)..").should().beFreeOfCycles().check(classes);
+    }
 
-  @Test
-  void pureClassesOfTheJobsImportNoFlink() {
-    noClasses().that().haveFullyQualifiedName("org.mmoestream.score.Scorer")
-        .or().haveFullyQualifiedName("org.mmoestream.join.AttributionPolicy")
-        .or().haveFullyQualifiedName("org.mmoestream.join.Feedback")
-        .or().haveFullyQualifiedName("org.mmoestream.publish.ModelReader")
-        .or().haveFullyQualifiedName("org.mmoestream.publish.ChunkAssembler")
-        .or().resideInAPackage("org.mmoestream.model.codec..")
-        .should().dependOnClassesThat().resideInAPackage("org.apache.flink..")
-        .check(classes);
-  }
+    @Test
+    void pureClassesOfTheJobsImportNoFlink() {
+        noClasses()
+                .that()
+                .haveFullyQualifiedName("org.mmoestream.score.Scorer")
+                .or()
+                .haveFullyQualifiedName("org.mmoestream.join.AttributionPolicy")
+                .or()
+                .haveFullyQualifiedName("org.mmoestream.join.Feedback")
+                .or()
+                .haveFullyQualifiedName("org.mmoestream.publish.ModelReader")
+                .or()
+                .haveFullyQualifiedName("org.mmoestream.publish.ChunkAssembler")
+                .or()
+                .resideInAPackage("org.mmoestream.model.codec..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAPackage("org.apache.flink..")
+                .check(classes);
+    }
 }

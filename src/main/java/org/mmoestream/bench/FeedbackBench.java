@@ -39,312 +39,337 @@ import org.nd4j.linalg.api.buffer.DataType;
  * batches of 256 as they leave the join.
  */
 public final class FeedbackBench {
-  private static final long CLICK_WINDOW = 30 * DriftingSimulator.MINUTE;
-  private static final long CONVERSION_WINDOW = DriftingSimulator.DAY;
-  private static final long START = 1_767_225_600_000L;
-  private static final String[] HEADS = {"ctr", "cvr", "ctcvr"};
+    private static final long CLICK_WINDOW = 30 * DriftingSimulator.MINUTE;
+    private static final long CONVERSION_WINDOW = DriftingSimulator.DAY;
+    private static final long START = 1_767_225_600_000L;
+    private static final String[] HEADS = {"ctr", "cvr", "ctcvr"};
 
-  private final int days;
-  private final int perDay;
-  private final long observationWindow;
-  private final PrintStream out;
+    private final int days;
+    private final int perDay;
+    private final long observationWindow;
+    private final PrintStream out;
 
-  public FeedbackBench(int days, int perDay, long observationWindow, PrintStream out) {
-    this.days = days;
-    this.perDay = perDay;
-    this.observationWindow = observationWindow;
-    this.out = out;
-  }
-
-  /** What one mode measured. */
-  record Result(double[] auc, double[] logLoss, double[] calibration, double[] minHourCalibration,
-      double[] maxHourCalibration, double[] steadyAuc, double[] steadyMinHour, double[] steadyMaxHour,
-      long latencyP50, long latencyP99, long examples) {}
-
-  public void run(List<String> modes) {
-    ModelSpec spec = SpecLoader.load(Path.of("examples/ctr-cvr.yaml"));
-    DriftingSimulator sim = new DriftingSimulator(7, 20_000, 20_000, START, days);
-    int n = days * perDay;
-    Impression[] imps = new Impression[n];
-    for (int k = 0; k < n; k++) {
-      imps[k] = sim.next(k, START + (long) ((double) k / n * days * DriftingSimulator.DAY));
+    public FeedbackBench(int days, int perDay, long observationWindow, PrintStream out) {
+        this.days = days;
+        this.perDay = perDay;
+        this.observationWindow = observationWindow;
+        this.out = out;
     }
-    out.printf(Locale.ROOT, "feedback.impressions %d count%n", n);
-    java.util.Map<String, Result> results = new java.util.LinkedHashMap<>();
-    for (String mode : modes) {
-      long t0 = System.nanoTime();
-      Result r = run(spec, imps, mode);
-      results.put(mode, r);
-      for (int h = 0; h < HEADS.length; h++) {
-        String p = "feedback." + mode + "." + HEADS[h];
-        out.printf(Locale.ROOT, "%s.auc %.4f ratio%n", p, r.auc[h]);
-        out.printf(Locale.ROOT, "%s.logloss %.4f nats%n", p, r.logLoss[h]);
-        out.printf(Locale.ROOT, "%s.calibration %.3f ratio%n", p, r.calibration[h]);
-        out.printf(Locale.ROOT, "%s.calibration_hourly_min %.3f ratio%n", p, r.minHourCalibration[h]);
-        out.printf(Locale.ROOT, "%s.calibration_hourly_max %.3f ratio%n", p, r.maxHourCalibration[h]);
-        out.printf(Locale.ROOT, "%s.auc_after_day1 %.4f ratio%n", p, r.steadyAuc[h]);
-        out.printf(Locale.ROOT, "%s.calibration_hourly_min_after_day1 %.3f ratio%n", p, r.steadyMinHour[h]);
-        out.printf(Locale.ROOT, "%s.calibration_hourly_max_after_day1 %.3f ratio%n", p, r.steadyMaxHour[h]);
-      }
-      out.printf(Locale.ROOT, "feedback.%s.label_latency_p50 %.1f s%n", mode, r.latencyP50 / 1000.0);
-      out.printf(Locale.ROOT, "feedback.%s.label_latency_p99 %.1f s%n", mode, r.latencyP99 / 1000.0);
-      out.printf(Locale.ROOT, "feedback.%s.examples_trained %d count%n", mode, r.examples);
-      out.printf(Locale.ROOT, "feedback.%s.seconds %.1f s%n", mode, (System.nanoTime() - t0) / 1e9);
-    }
-    Result oracle = results.get("oracle");
-    Result wait = results.get("wait");
-    if (oracle != null && wait != null) {
-      for (var e : results.entrySet()) {
-        if (e.getKey().equals("oracle") || e.getKey().equals("wait")) {
-          continue;
+
+    /** What one mode measured. */
+    record Result(
+            double[] auc,
+            double[] logLoss,
+            double[] calibration,
+            double[] minHourCalibration,
+            double[] maxHourCalibration,
+            double[] steadyAuc,
+            double[] steadyMinHour,
+            double[] steadyMaxHour,
+            long latencyP50,
+            long latencyP99,
+            long examples) {}
+
+    public void run(List<String> modes) {
+        ModelSpec spec = SpecLoader.load(Path.of("examples/ctr-cvr.yaml"));
+        DriftingSimulator sim = new DriftingSimulator(7, 20_000, 20_000, START, days);
+        int n = days * perDay;
+        Impression[] imps = new Impression[n];
+        for (int k = 0; k < n; k++) {
+            imps[k] = sim.next(k, START + (long) ((double) k / n * days * DriftingSimulator.DAY));
         }
-        for (int h = 0; h < HEADS.length; h++) {
-          double gap = oracle.auc[h] - wait.auc[h];
-          out.printf(Locale.ROOT, "feedback.%s.%s.gap_closed %.2f ratio%n", e.getKey(), HEADS[h],
-              (e.getValue().auc[h] - wait.auc[h]) / gap);
-          out.printf(Locale.ROOT, "feedback.%s.%s.gap_closed_after_day1 %.2f ratio%n", e.getKey(), HEADS[h],
-              (e.getValue().steadyAuc[h] - wait.steadyAuc[h]) / (oracle.steadyAuc[h] - wait.steadyAuc[h]));
+        out.printf(Locale.ROOT, "feedback.impressions %d count%n", n);
+        java.util.Map<String, Result> results = new java.util.LinkedHashMap<>();
+        for (String mode : modes) {
+            long t0 = System.nanoTime();
+            Result r = run(spec, imps, mode);
+            results.put(mode, r);
+            for (int h = 0; h < HEADS.length; h++) {
+                String p = "feedback." + mode + "." + HEADS[h];
+                out.printf(Locale.ROOT, "%s.auc %.4f ratio%n", p, r.auc[h]);
+                out.printf(Locale.ROOT, "%s.logloss %.4f nats%n", p, r.logLoss[h]);
+                out.printf(Locale.ROOT, "%s.calibration %.3f ratio%n", p, r.calibration[h]);
+                out.printf(Locale.ROOT, "%s.calibration_hourly_min %.3f ratio%n", p, r.minHourCalibration[h]);
+                out.printf(Locale.ROOT, "%s.calibration_hourly_max %.3f ratio%n", p, r.maxHourCalibration[h]);
+                out.printf(Locale.ROOT, "%s.auc_after_day1 %.4f ratio%n", p, r.steadyAuc[h]);
+                out.printf(Locale.ROOT, "%s.calibration_hourly_min_after_day1 %.3f ratio%n", p, r.steadyMinHour[h]);
+                out.printf(Locale.ROOT, "%s.calibration_hourly_max_after_day1 %.3f ratio%n", p, r.steadyMaxHour[h]);
+            }
+            out.printf(Locale.ROOT, "feedback.%s.label_latency_p50 %.1f s%n", mode, r.latencyP50 / 1000.0);
+            out.printf(Locale.ROOT, "feedback.%s.label_latency_p99 %.1f s%n", mode, r.latencyP99 / 1000.0);
+            out.printf(Locale.ROOT, "feedback.%s.examples_trained %d count%n", mode, r.examples);
+            out.printf(Locale.ROOT, "feedback.%s.seconds %.1f s%n", mode, (System.nanoTime() - t0) / 1e9);
         }
-      }
-    }
-  }
-
-  /** Events of one request in event-time order: its impression, click and conversion. */
-  private record Timed(long ts, int index, byte type) {}
-
-  private Result run(ModelSpec spec, Impression[] imps, String mode) {
-    MmoeModel model = MmoeModel.create(spec, 42, DataType.FLOAT);
-    Feedback feedback = mode.equals("oracle") ? Feedback.WAIT : Feedback.parse(mode);
-    model.useFakeNegativeWeights(feedback == Feedback.FNW);
-    ExampleEncoder encoder = new ExampleEncoder(spec);
-    AttributionPolicy policy = new AttributionPolicy(CLICK_WINDOW, CONVERSION_WINDOW, 5 * DriftingSimulator.MINUTE, 0,
-        true, feedback, feedback.early() ? observationWindow : 0);
-    int n = imps.length;
-    PriorityQueue<Timed> events = new PriorityQueue<>((a, b) -> a.ts != b.ts ? Long.compare(a.ts, b.ts)
-        : a.type != b.type ? Byte.compare(a.type, b.type) : Integer.compare(a.index, b.index));
-    for (int k = 0; k < n; k++) {
-      Impression im = imps[k];
-      events.add(new Timed(im.ts(), k, Event.IMPRESSION));
-      if (im.clickTs() >= 0) {
-        events.add(new Timed(im.clickTs(), k, Event.CLICK));
-        if (im.conversionTs() >= 0) {
-          events.add(new Timed(im.conversionTs(), k, Event.CONVERSION));
+        Result oracle = results.get("oracle");
+        Result wait = results.get("wait");
+        if (oracle != null && wait != null) {
+            for (var e : results.entrySet()) {
+                if (e.getKey().equals("oracle") || e.getKey().equals("wait")) {
+                    continue;
+                }
+                for (int h = 0; h < HEADS.length; h++) {
+                    double gap = oracle.auc[h] - wait.auc[h];
+                    out.printf(
+                            Locale.ROOT,
+                            "feedback.%s.%s.gap_closed %.2f ratio%n",
+                            e.getKey(),
+                            HEADS[h],
+                            (e.getValue().auc[h] - wait.auc[h]) / gap);
+                    out.printf(
+                            Locale.ROOT,
+                            "feedback.%s.%s.gap_closed_after_day1 %.2f ratio%n",
+                            e.getKey(),
+                            HEADS[h],
+                            (e.getValue().steadyAuc[h] - wait.steadyAuc[h])
+                                    / (oracle.steadyAuc[h] - wait.steadyAuc[h]));
+                }
+            }
         }
-      }
     }
-    JoinState[] states = new JoinState[n];
-    PriorityQueue<long[]> timers = new PriorityQueue<>((a, b) -> Long.compare(a[0], b[0]));
-    long[] firstSent = new long[n];
-    Arrays.fill(firstSent, Long.MIN_VALUE);
-    List<EncodedExample> buffer = new ArrayList<>();
-    List<Integer> toScore = new ArrayList<>();
-    Metrics metrics = new Metrics(days * 24);
-    long[] trained = {0};
-    long[] now = {0};
-    int batch = 256;
-    JoinListener quiet = new JoinListener() {
-      public void duplicate(Event e) {}
 
-      public void afterFinal(Event e) {}
+    /** Events of one request in event-time order: its impression, click and conversion. */
+    private record Timed(long ts, int index, byte type) {}
 
-      public void orphan(JoinState s) {}
+    private Result run(ModelSpec spec, Impression[] imps, String mode) {
+        MmoeModel model = MmoeModel.create(spec, 42, DataType.FLOAT);
+        Feedback feedback = mode.equals("oracle") ? Feedback.WAIT : Feedback.parse(mode);
+        model.useFakeNegativeWeights(feedback == Feedback.FNW);
+        ExampleEncoder encoder = new ExampleEncoder(spec);
+        AttributionPolicy policy = new AttributionPolicy(
+                CLICK_WINDOW,
+                CONVERSION_WINDOW,
+                5 * DriftingSimulator.MINUTE,
+                0,
+                true,
+                feedback,
+                feedback.early() ? observationWindow : 0);
+        int n = imps.length;
+        PriorityQueue<Timed> events = new PriorityQueue<>((a, b) -> a.ts != b.ts
+                ? Long.compare(a.ts, b.ts)
+                : a.type != b.type ? Byte.compare(a.type, b.type) : Integer.compare(a.index, b.index));
+        for (int k = 0; k < n; k++) {
+            Impression im = imps[k];
+            events.add(new Timed(im.ts(), k, Event.IMPRESSION));
+            if (im.clickTs() >= 0) {
+                events.add(new Timed(im.clickTs(), k, Event.CLICK));
+                if (im.conversionTs() >= 0) {
+                    events.add(new Timed(im.conversionTs(), k, Event.CONVERSION));
+                }
+            }
+        }
+        JoinState[] states = new JoinState[n];
+        PriorityQueue<long[]> timers = new PriorityQueue<>((a, b) -> Long.compare(a[0], b[0]));
+        long[] firstSent = new long[n];
+        Arrays.fill(firstSent, Long.MIN_VALUE);
+        List<EncodedExample> buffer = new ArrayList<>();
+        List<Integer> toScore = new ArrayList<>();
+        Metrics metrics = new Metrics(days * 24);
+        long[] trained = {0};
+        long[] now = {0};
+        int batch = 256;
+        JoinListener quiet = new JoinListener() {
+            public void duplicate(Event e) {}
 
-      public void outsideWindow(Event.Kind kind) {}
+            public void afterFinal(Event e) {}
 
-      public void conversionWithoutClick() {}
-    };
-    Runnable step = () -> {
-      score(model, encoder, imps, toScore, metrics);
-      if (!buffer.isEmpty()) {
-        model.trainStep(Batch.of(buffer));
-        trained[0] += buffer.size();
-        buffer.clear();
-      }
-    };
-    java.util.function.IntFunction<java.util.function.Consumer<LabeledExample>> emitter = k -> ex -> {
-      boolean clickNews = ex.kind != LabeledExample.Kind.CONVERSION;
-      boolean conversionNews = ex.kind != LabeledExample.Kind.CLICK;
-      buffer.add(encoder.encodeFeatures(imps[k].featuresJson(),
-          encoder.labels(ex.click, ex.conversion, clickNews, conversionNews)));
-      if (firstSent[k] == Long.MIN_VALUE) {
-        firstSent[k] = now[0];
-      }
-      if (buffer.size() == batch) {
+            public void orphan(JoinState s) {}
+
+            public void outsideWindow(Event.Kind kind) {}
+
+            public void conversionWithoutClick() {}
+        };
+        Runnable step = () -> {
+            score(model, encoder, imps, toScore, metrics);
+            if (!buffer.isEmpty()) {
+                model.trainStep(Batch.of(buffer));
+                trained[0] += buffer.size();
+                buffer.clear();
+            }
+        };
+        java.util.function.IntFunction<java.util.function.Consumer<LabeledExample>> emitter = k -> ex -> {
+            boolean clickNews = ex.kind != LabeledExample.Kind.CONVERSION;
+            boolean conversionNews = ex.kind != LabeledExample.Kind.CLICK;
+            buffer.add(encoder.encodeFeatures(
+                    imps[k].featuresJson(), encoder.labels(ex.click, ex.conversion, clickNews, conversionNews)));
+            if (firstSent[k] == Long.MIN_VALUE) {
+                firstSent[k] = now[0];
+            }
+            if (buffer.size() == batch) {
+                step.run();
+            }
+        };
+        while (!events.isEmpty()) {
+            Timed e = events.poll();
+            // Timers fire once the watermark (here: the events' time, in order) has passed them.
+            while (!timers.isEmpty() && timers.peek()[0] < e.ts) {
+                long[] t = timers.poll();
+                int k = (int) t[1];
+                JoinState s = states[k];
+                if (s == null || s.deadline != t[0]) {
+                    continue;
+                }
+                now[0] = t[0];
+                policy.onTimer(s, t[0], quiet, emitter.apply(k));
+                reschedule(states, timers, k, t[0]);
+            }
+            now[0] = e.ts;
+            Impression im = imps[e.index];
+            if (e.type == Event.IMPRESSION) {
+                toScore.add(e.index);
+            }
+            if (mode.equals("oracle")) {
+                if (e.type == Event.IMPRESSION) {
+                    int click = clicked(im) ? 1 : 0;
+                    int conversion = converted(im) ? 1 : 0;
+                    LabeledExample ex = new LabeledExample();
+                    ex.click = click;
+                    ex.conversion = conversion;
+                    emitter.apply(e.index).accept(ex);
+                }
+                continue;
+            }
+            Event ev = switch (e.type) {
+                case Event.IMPRESSION -> Event.impression(im.requestId(), e.ts, "m", im.featuresJson());
+                case Event.CLICK -> Event.click(im.requestId(), e.ts, null);
+                default -> Event.conversion(im.requestId(), e.ts, Double.NaN);
+            };
+            JoinState s = states[e.index] != null ? states[e.index] : new JoinState();
+            states[e.index] = s;
+            long before = s.deadline;
+            policy.onEvent(s, ev, quiet, emitter.apply(e.index));
+            reschedule(states, timers, e.index, before);
+        }
+        while (!timers.isEmpty()) {
+            long[] t = timers.poll();
+            int k = (int) t[1];
+            JoinState s = states[k];
+            if (s == null || s.deadline != t[0]) {
+                continue;
+            }
+            now[0] = t[0];
+            policy.onTimer(s, t[0], quiet, emitter.apply(k));
+            reschedule(states, timers, k, t[0]);
+        }
         step.run();
-      }
-    };
-    while (!events.isEmpty()) {
-      Timed e = events.poll();
-      // Timers fire once the watermark (here: the events' time, in order) has passed them.
-      while (!timers.isEmpty() && timers.peek()[0] < e.ts) {
-        long[] t = timers.poll();
-        int k = (int) t[1];
+        long[] latency = new long[n];
+        int m = 0;
+        for (int k = 0; k < n; k++) {
+            if (firstSent[k] != Long.MIN_VALUE) {
+                latency[m++] = firstSent[k] - imps[k].ts();
+            }
+        }
+        Arrays.sort(latency, 0, m);
+        return metrics.result(latency[(int) (0.5 * (m - 1))], latency[(int) (0.99 * (m - 1))], trained[0]);
+    }
+
+    private static void reschedule(JoinState[] states, PriorityQueue<long[]> timers, int k, long before) {
         JoinState s = states[k];
-        if (s == null || s.deadline != t[0]) {
-          continue;
+        if (s.deadline == JoinState.NONE) {
+            states[k] = null;
+        } else if (s.deadline != before) {
+            timers.add(new long[] {s.deadline, k});
         }
-        now[0] = t[0];
-        policy.onTimer(s, t[0], quiet, emitter.apply(k));
-        reschedule(states, timers, k, t[0]);
-      }
-      now[0] = e.ts;
-      Impression im = imps[e.index];
-      if (e.type == Event.IMPRESSION) {
-        toScore.add(e.index);
-      }
-      if (mode.equals("oracle")) {
-        if (e.type == Event.IMPRESSION) {
-          int click = clicked(im) ? 1 : 0;
-          int conversion = converted(im) ? 1 : 0;
-          LabeledExample ex = new LabeledExample();
-          ex.click = click;
-          ex.conversion = conversion;
-          emitter.apply(e.index).accept(ex);
+    }
+
+    private static boolean clicked(Impression im) {
+        return im.clickTs() >= 0 && im.clickTs() - im.ts() <= CLICK_WINDOW;
+    }
+
+    private static boolean converted(Impression im) {
+        return clicked(im) && im.conversionTs() >= 0 && im.conversionTs() - im.clickTs() <= CONVERSION_WINDOW;
+    }
+
+    /** Scores the impressions that happened since the last step with the model as it is now. */
+    private void score(MmoeModel model, ExampleEncoder encoder, Impression[] imps, List<Integer> toScore, Metrics m) {
+        if (toScore.isEmpty()) {
+            return;
         }
-        continue;
-      }
-      Event ev = switch (e.type) {
-        case Event.IMPRESSION -> Event.impression(im.requestId(), e.ts, "m", im.featuresJson());
-        case Event.CLICK -> Event.click(im.requestId(), e.ts, null);
-        default -> Event.conversion(im.requestId(), e.ts, Double.NaN);
-      };
-      JoinState s = states[e.index] != null ? states[e.index] : new JoinState();
-      states[e.index] = s;
-      long before = s.deadline;
-      policy.onEvent(s, ev, quiet, emitter.apply(e.index));
-      reschedule(states, timers, e.index, before);
-    }
-    while (!timers.isEmpty()) {
-      long[] t = timers.poll();
-      int k = (int) t[1];
-      JoinState s = states[k];
-      if (s == null || s.deadline != t[0]) {
-        continue;
-      }
-      now[0] = t[0];
-      policy.onTimer(s, t[0], quiet, emitter.apply(k));
-      reschedule(states, timers, k, t[0]);
-    }
-    step.run();
-    long[] latency = new long[n];
-    int m = 0;
-    for (int k = 0; k < n; k++) {
-      if (firstSent[k] != Long.MIN_VALUE) {
-        latency[m++] = firstSent[k] - imps[k].ts();
-      }
-    }
-    Arrays.sort(latency, 0, m);
-    return metrics.result(latency[(int) (0.5 * (m - 1))], latency[(int) (0.99 * (m - 1))], trained[0]);
-  }
-
-  private static void reschedule(JoinState[] states, PriorityQueue<long[]> timers, int k, long before) {
-    JoinState s = states[k];
-    if (s.deadline == JoinState.NONE) {
-      states[k] = null;
-    } else if (s.deadline != before) {
-      timers.add(new long[] {s.deadline, k});
-    }
-  }
-
-  private static boolean clicked(Impression im) {
-    return im.clickTs() >= 0 && im.clickTs() - im.ts() <= CLICK_WINDOW;
-  }
-
-  private static boolean converted(Impression im) {
-    return clicked(im) && im.conversionTs() >= 0 && im.conversionTs() - im.clickTs() <= CONVERSION_WINDOW;
-  }
-
-  /** Scores the impressions that happened since the last step with the model as it is now. */
-  private void score(MmoeModel model, ExampleEncoder encoder, Impression[] imps, List<Integer> toScore, Metrics m) {
-    if (toScore.isEmpty()) {
-      return;
-    }
-    List<EncodedExample> rows = new ArrayList<>(toScore.size());
-    for (int k : toScore) {
-      rows.add(encoder.encodeFeatures(imps[k].featuresJson(), null));
-    }
-    double[][] p = model.predict(Batch.of(rows));
-    for (int r = 0; r < toScore.size(); r++) {
-      Impression im = imps[toScore.get(r)];
-      int hour = (int) ((im.ts() - START) / DriftingSimulator.HOUR);
-      boolean click = clicked(im);
-      boolean conversion = converted(im);
-      m.add(0, hour, p[0][r], click);
-      if (click) {
-        m.add(1, hour, p[1][r], conversion);
-      }
-      m.add(2, hour, p[2][r], conversion);
-    }
-    toScore.clear();
-  }
-
-  /**
-   * Serving-time metrics per head: overall and calibration per hour, after the first hour and after
-   * the first day (when the model has seen every kind of label in every mode).
-   */
-  private static final class Metrics {
-    final TaskMetrics[] overall = new TaskMetrics[HEADS.length];
-    final TaskMetrics[] steady = new TaskMetrics[HEADS.length];
-    final double[][] sumP;
-    final double[][] sumY;
-
-    Metrics(int hours) {
-      for (int h = 0; h < HEADS.length; h++) {
-        overall[h] = new TaskMetrics();
-        steady[h] = new TaskMetrics();
-      }
-      sumP = new double[HEADS.length][hours + 1];
-      sumY = new double[HEADS.length][hours + 1];
-    }
-
-    void add(int head, int hour, double p, boolean positive) {
-      if (hour >= 1) {
-        overall[head].add(p, positive);
-      }
-      if (hour >= 24) {
-        steady[head].add(p, positive);
-      }
-      sumP[head][hour] += p;
-      sumY[head][hour] += positive ? 1 : 0;
-    }
-
-    Result result(long p50, long p99, long examples) {
-      int heads = HEADS.length;
-      double[] auc = new double[heads];
-      double[] ll = new double[heads];
-      double[] cal = new double[heads];
-      double[] min = new double[heads];
-      double[] max = new double[heads];
-      double[] steadyAuc = new double[heads];
-      double[] steadyMin = new double[heads];
-      double[] steadyMax = new double[heads];
-      for (int h = 0; h < heads; h++) {
-        auc[h] = overall[h].auc();
-        ll[h] = overall[h].logLoss();
-        cal[h] = overall[h].calibration();
-        steadyAuc[h] = steady[h].auc();
-        double[] range = hourlyRange(h, 1);
-        min[h] = range[0];
-        max[h] = range[1];
-        range = hourlyRange(h, 24);
-        steadyMin[h] = range[0];
-        steadyMax[h] = range[1];
-      }
-      return new Result(auc, ll, cal, min, max, steadyAuc, steadyMin, steadyMax, p50, p99, examples);
-    }
-
-    /** The lowest and highest calibration of head {@code h} in the hours from {@code first} on. */
-    private double[] hourlyRange(int h, int first) {
-      double min = Double.MAX_VALUE;
-      double max = -Double.MAX_VALUE;
-      for (int hour = first; hour < sumP[h].length; hour++) {
-        if (sumY[h][hour] > 0) {
-          double c = sumP[h][hour] / sumY[h][hour];
-          min = Math.min(min, c);
-          max = Math.max(max, c);
+        List<EncodedExample> rows = new ArrayList<>(toScore.size());
+        for (int k : toScore) {
+            rows.add(encoder.encodeFeatures(imps[k].featuresJson(), null));
         }
-      }
-      return new double[] {min, max};
+        double[][] p = model.predict(Batch.of(rows));
+        for (int r = 0; r < toScore.size(); r++) {
+            Impression im = imps[toScore.get(r)];
+            int hour = (int) ((im.ts() - START) / DriftingSimulator.HOUR);
+            boolean click = clicked(im);
+            boolean conversion = converted(im);
+            m.add(0, hour, p[0][r], click);
+            if (click) {
+                m.add(1, hour, p[1][r], conversion);
+            }
+            m.add(2, hour, p[2][r], conversion);
+        }
+        toScore.clear();
     }
-  }
+
+    /**
+     * Serving-time metrics per head: overall and calibration per hour, after the first hour and after
+     * the first day (when the model has seen every kind of label in every mode).
+     */
+    private static final class Metrics {
+        final TaskMetrics[] overall = new TaskMetrics[HEADS.length];
+        final TaskMetrics[] steady = new TaskMetrics[HEADS.length];
+        final double[][] sumP;
+        final double[][] sumY;
+
+        Metrics(int hours) {
+            for (int h = 0; h < HEADS.length; h++) {
+                overall[h] = new TaskMetrics();
+                steady[h] = new TaskMetrics();
+            }
+            sumP = new double[HEADS.length][hours + 1];
+            sumY = new double[HEADS.length][hours + 1];
+        }
+
+        void add(int head, int hour, double p, boolean positive) {
+            if (hour >= 1) {
+                overall[head].add(p, positive);
+            }
+            if (hour >= 24) {
+                steady[head].add(p, positive);
+            }
+            sumP[head][hour] += p;
+            sumY[head][hour] += positive ? 1 : 0;
+        }
+
+        Result result(long p50, long p99, long examples) {
+            int heads = HEADS.length;
+            double[] auc = new double[heads];
+            double[] ll = new double[heads];
+            double[] cal = new double[heads];
+            double[] min = new double[heads];
+            double[] max = new double[heads];
+            double[] steadyAuc = new double[heads];
+            double[] steadyMin = new double[heads];
+            double[] steadyMax = new double[heads];
+            for (int h = 0; h < heads; h++) {
+                auc[h] = overall[h].auc();
+                ll[h] = overall[h].logLoss();
+                cal[h] = overall[h].calibration();
+                steadyAuc[h] = steady[h].auc();
+                double[] range = hourlyRange(h, 1);
+                min[h] = range[0];
+                max[h] = range[1];
+                range = hourlyRange(h, 24);
+                steadyMin[h] = range[0];
+                steadyMax[h] = range[1];
+            }
+            return new Result(auc, ll, cal, min, max, steadyAuc, steadyMin, steadyMax, p50, p99, examples);
+        }
+
+        /** The lowest and highest calibration of head {@code h} in the hours from {@code first} on. */
+        private double[] hourlyRange(int h, int first) {
+            double min = Double.MAX_VALUE;
+            double max = -Double.MAX_VALUE;
+            for (int hour = first; hour < sumP[h].length; hour++) {
+                if (sumY[h][hour] > 0) {
+                    double c = sumP[h][hour] / sumY[h][hour];
+                    min = Math.min(min, c);
+                    max = Math.max(max, c);
+                }
+            }
+            return new double[] {min, max};
+        }
+    }
 }

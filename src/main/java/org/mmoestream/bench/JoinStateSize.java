@@ -38,90 +38,100 @@ import org.rocksdb.WriteOptions;
  * SST files divided by {@code n}.
  */
 final class JoinStateSize {
-  private JoinStateSize() {}
+    private JoinStateSize() {}
 
-  private static final JoinListener QUIET = new JoinListener() {
-    public void duplicate(Event e) {}
+    private static final JoinListener QUIET = new JoinListener() {
+        public void duplicate(Event e) {}
 
-    public void afterFinal(Event e) {}
+        public void afterFinal(Event e) {}
 
-    public void orphan(JoinState s) {}
+        public void orphan(JoinState s) {}
 
-    public void outsideWindow(Event.Kind kind) {}
+        public void outsideWindow(Event.Kind kind) {}
 
-    public void conversionWithoutClick() {}
-  };
+        public void conversionWithoutClick() {}
+    };
 
-  /** RocksDB's defaults with Snappy compression, as Flink's column families have. */
-  private static ColumnFamilyOptions columnOptions() {
-    return new ColumnFamilyOptions().setCompressionType(CompressionType.SNAPPY_COMPRESSION);
-  }
-
-  /** SST bytes per pending request of {@code policy} over {@code n} requests. */
-  static double bytesPerPendingRequest(AttributionPolicy policy, int n) throws Exception {
-    RocksDB.loadLibrary();
-    Path dir = Files.createTempDirectory("join-state-size");
-    TypeSerializer<JoinState> ser = TypeInformation.of(JoinState.class).createSerializer(new ExecutionConfig().getSerializerConfig());
-    SerializedCompositeKeyBuilder<String> keys = new SerializedCompositeKeyBuilder<>(StringSerializer.INSTANCE, 1, 32);
-    DataOutputSerializer value = new DataOutputSerializer(256);
-    DataOutputSerializer timer = new DataOutputSerializer(64);
-    SplittableRandom rnd = new SplittableRandom(5);
-    List<ColumnFamilyDescriptor> cfs = List.of(
-        new ColumnFamilyDescriptor(RocksDB.DEFAULT_COLUMN_FAMILY, new ColumnFamilyOptions()),
-        new ColumnFamilyDescriptor("join".getBytes(), columnOptions()),
-        new ColumnFamilyDescriptor("_timer_state/event_user-timers".getBytes(), columnOptions()));
-    List<ColumnFamilyHandle> handles = new java.util.ArrayList<>();
-    try (DBOptions options = new DBOptions().setCreateIfMissing(true).setCreateMissingColumnFamilies(true);
-        RocksDB db = RocksDB.open(options, dir.toString(), cfs, handles);
-        WriteOptions wo = new WriteOptions().setDisableWAL(true);
-        WriteBatch batch = new WriteBatch()) {
-      long t0 = 1_764_000_000_000L;
-      for (int i = 0; i < n; i++) {
-        String id = "q" + (10_000_000 + i);
-        long ts = t0 + i;
-        JoinState s = new JoinState();
-        policy.onEvent(s, Event.impression(id, ts, "default", "{\"user\":\"u" + rnd.nextInt(100_000) + "\",\"item\":\"i"
-            + rnd.nextInt(1_000_000) + "\",\"device\":\"d" + rnd.nextInt(3) + "\",\"price\":" + rnd.nextInt(500) + "}"),
-            QUIET, ex -> { });
-        if (rnd.nextDouble() < 0.1) {
-          policy.onEvent(s, Event.click(id, ts + 1 + rnd.nextInt(60_000), "c" + i), QUIET, ex -> { });
-        }
-        int keyGroup = i & 127;
-        keys.setKeyAndKeyGroup(id, keyGroup);
-        byte[] key = keys.buildCompositeKeyNamespace(VoidNamespace.INSTANCE, VoidNamespaceSerializer.INSTANCE);
-        value.clear();
-        ser.serialize(s, value);
-        batch.put(handles.get(1), key, value.getCopyOfBuffer());
-        timer.clear();
-        timer.writeByte(keyGroup);
-        timer.writeLong(s.deadline ^ Long.MIN_VALUE);
-        StringSerializer.INSTANCE.serialize(id, timer);
-        VoidNamespaceSerializer.INSTANCE.serialize(VoidNamespace.INSTANCE, timer);
-        batch.put(handles.get(2), timer.getCopyOfBuffer(), new byte[0]);
-        if (batch.count() >= 20_000) {
-          db.write(wo, batch);
-          batch.clear();
-        }
-      }
-      db.write(wo, batch);
-      try (FlushOptions fo = new FlushOptions().setWaitForFlush(true)) {
-        db.flush(fo, handles);
-      }
-      for (ColumnFamilyHandle h : handles) {
-        db.compactRange(h);
-      }
-      long sst = 0;
-      for (ColumnFamilyHandle h : handles) {
-        sst += Long.parseLong(db.getProperty(h, "rocksdb.total-sst-files-size"));
-      }
-      for (ColumnFamilyHandle h : handles) {
-        h.close();
-      }
-      return (double) sst / n;
-    } finally {
-      try (Stream<Path> files = Files.walk(dir)) {
-        files.sorted(Comparator.reverseOrder()).map(Path::toFile).forEach(File::delete);
-      }
+    /** RocksDB's defaults with Snappy compression, as Flink's column families have. */
+    private static ColumnFamilyOptions columnOptions() {
+        return new ColumnFamilyOptions().setCompressionType(CompressionType.SNAPPY_COMPRESSION);
     }
-  }
+
+    /** SST bytes per pending request of {@code policy} over {@code n} requests. */
+    static double bytesPerPendingRequest(AttributionPolicy policy, int n) throws Exception {
+        RocksDB.loadLibrary();
+        Path dir = Files.createTempDirectory("join-state-size");
+        TypeSerializer<JoinState> ser =
+                TypeInformation.of(JoinState.class).createSerializer(new ExecutionConfig().getSerializerConfig());
+        SerializedCompositeKeyBuilder<String> keys =
+                new SerializedCompositeKeyBuilder<>(StringSerializer.INSTANCE, 1, 32);
+        DataOutputSerializer value = new DataOutputSerializer(256);
+        DataOutputSerializer timer = new DataOutputSerializer(64);
+        SplittableRandom rnd = new SplittableRandom(5);
+        List<ColumnFamilyDescriptor> cfs = List.of(
+                new ColumnFamilyDescriptor(RocksDB.DEFAULT_COLUMN_FAMILY, new ColumnFamilyOptions()),
+                new ColumnFamilyDescriptor("join".getBytes(), columnOptions()),
+                new ColumnFamilyDescriptor("_timer_state/event_user-timers".getBytes(), columnOptions()));
+        List<ColumnFamilyHandle> handles = new java.util.ArrayList<>();
+        try (DBOptions options = new DBOptions().setCreateIfMissing(true).setCreateMissingColumnFamilies(true);
+                RocksDB db = RocksDB.open(options, dir.toString(), cfs, handles);
+                WriteOptions wo = new WriteOptions().setDisableWAL(true);
+                WriteBatch batch = new WriteBatch()) {
+            long t0 = 1_764_000_000_000L;
+            for (int i = 0; i < n; i++) {
+                String id = "q" + (10_000_000 + i);
+                long ts = t0 + i;
+                JoinState s = new JoinState();
+                policy.onEvent(
+                        s,
+                        Event.impression(
+                                id,
+                                ts,
+                                "default",
+                                "{\"user\":\"u" + rnd.nextInt(100_000) + "\",\"item\":\"i" + rnd.nextInt(1_000_000)
+                                        + "\",\"device\":\"d" + rnd.nextInt(3) + "\",\"price\":" + rnd.nextInt(500)
+                                        + "}"),
+                        QUIET,
+                        ex -> {});
+                if (rnd.nextDouble() < 0.1) {
+                    policy.onEvent(s, Event.click(id, ts + 1 + rnd.nextInt(60_000), "c" + i), QUIET, ex -> {});
+                }
+                int keyGroup = i & 127;
+                keys.setKeyAndKeyGroup(id, keyGroup);
+                byte[] key = keys.buildCompositeKeyNamespace(VoidNamespace.INSTANCE, VoidNamespaceSerializer.INSTANCE);
+                value.clear();
+                ser.serialize(s, value);
+                batch.put(handles.get(1), key, value.getCopyOfBuffer());
+                timer.clear();
+                timer.writeByte(keyGroup);
+                timer.writeLong(s.deadline ^ Long.MIN_VALUE);
+                StringSerializer.INSTANCE.serialize(id, timer);
+                VoidNamespaceSerializer.INSTANCE.serialize(VoidNamespace.INSTANCE, timer);
+                batch.put(handles.get(2), timer.getCopyOfBuffer(), new byte[0]);
+                if (batch.count() >= 20_000) {
+                    db.write(wo, batch);
+                    batch.clear();
+                }
+            }
+            db.write(wo, batch);
+            try (FlushOptions fo = new FlushOptions().setWaitForFlush(true)) {
+                db.flush(fo, handles);
+            }
+            for (ColumnFamilyHandle h : handles) {
+                db.compactRange(h);
+            }
+            long sst = 0;
+            for (ColumnFamilyHandle h : handles) {
+                sst += Long.parseLong(db.getProperty(h, "rocksdb.total-sst-files-size"));
+            }
+            for (ColumnFamilyHandle h : handles) {
+                h.close();
+            }
+            return (double) sst / n;
+        } finally {
+            try (Stream<Path> files = Files.walk(dir)) {
+                files.sorted(Comparator.reverseOrder()).map(Path::toFile).forEach(File::delete);
+            }
+        }
+    }
 }

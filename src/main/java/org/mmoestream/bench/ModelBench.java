@@ -28,125 +28,131 @@ import org.nd4j.linalg.api.buffer.DataType;
  * warm-up.
  */
 public final class ModelBench {
-  private final double seconds;
-  private final int repeats;
-  private final PrintStream out;
+    private final double seconds;
+    private final int repeats;
+    private final PrintStream out;
 
-  public ModelBench(double seconds, int repeats, PrintStream out) {
-    this.seconds = seconds;
-    this.repeats = repeats;
-    this.out = out;
-  }
-
-  /** The reference shape. */
-  public static ModelSpec referenceSpec() {
-    List<SparseFeature> sparse = new ArrayList<>();
-    for (int i = 0; i < 26; i++) {
-      sparse.add(new SparseFeature("c" + i, "c" + i, 100_000, 8, false, null));
+    public ModelBench(double seconds, int repeats, PrintStream out) {
+        this.seconds = seconds;
+        this.repeats = repeats;
+        this.out = out;
     }
-    List<DenseFeature> dense = new ArrayList<>();
-    for (int i = 0; i < 13; i++) {
-      dense.add(new DenseFeature("i" + i, "i" + i, DenseTransform.NONE));
-    }
-    Architecture arch = Architecture.defaults().withEsmm(false);
-    return new ModelSpec("reference", new FeatureSpec(sparse, dense),
-        List.of(TaskSpec.binary("ctr", "ctr", null), TaskSpec.binary("task2", "task2", null)), arch,
-        OptimizerConfig.defaults(OptimizerConfig.Kind.ADAGRAD), CsvLayout.withHeader());
-  }
 
-  /** Multiply-adds per example in the dense layers (forward). */
-  public static long macsPerExample(MmoeModel m) {
-    long macs = 0;
-    for (ParamLayout.Entry e : m.network().layout().entries()) {
-      if (e.weight()) {
-        macs += (long) e.rows() * e.cols();
-      }
-    }
-    return macs;
-  }
-
-  /** splitmix64's finalizer. */
-  private static long mix(long z) {
-    z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-    z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-    return z ^ (z >>> 31);
-  }
-
-  static List<Batch> batches(ModelSpec spec, int batch, int count, long seed) {
-    SplittableRandom rnd = new SplittableRandom(seed);
-    List<Batch> out = new ArrayList<>();
-    for (int k = 0; k < count; k++) {
-      List<EncodedExample> rows = new ArrayList<>();
-      for (int r = 0; r < batch; r++) {
-        int[][] ids = new int[26][];
-        for (int f = 0; f < 26; f++) {
-          // Zipf(1.2)-like raw ids (heavy head, unbounded tail), mixed into buckets by field, as
-          // the PyTorch peer does (numpy's zipf(1.2), splitmix64 salted by the field).
-          long raw = (long) Math.floor(Math.pow(1 - rnd.nextDouble(), -1 / 0.2));
-          ids[f] = new int[] {(int) Long.remainderUnsigned(mix(raw + 0x9E3779B97F4A7C15L * (f + 1)), 100_000)};
+    /** The reference shape. */
+    public static ModelSpec referenceSpec() {
+        List<SparseFeature> sparse = new ArrayList<>();
+        for (int i = 0; i < 26; i++) {
+            sparse.add(new SparseFeature("c" + i, "c" + i, 100_000, 8, false, null));
         }
-        double[] dense = new double[13];
+        List<DenseFeature> dense = new ArrayList<>();
         for (int i = 0; i < 13; i++) {
-          dense[i] = rnd.nextGaussian();
+            dense.add(new DenseFeature("i" + i, "i" + i, DenseTransform.NONE));
         }
-        rows.add(new EncodedExample(ids, dense, new float[] {rnd.nextDouble() < 0.3 ? 1 : 0, rnd.nextDouble() < 0.1 ? 1 : 0}));
-      }
-      out.add(Batch.of(rows));
+        Architecture arch = Architecture.defaults().withEsmm(false);
+        return new ModelSpec(
+                "reference",
+                new FeatureSpec(sparse, dense),
+                List.of(TaskSpec.binary("ctr", "ctr", null), TaskSpec.binary("task2", "task2", null)),
+                arch,
+                OptimizerConfig.defaults(OptimizerConfig.Kind.ADAGRAD),
+                CsvLayout.withHeader());
     }
-    return out;
-  }
 
-  public void run(int[] batchSizes) {
-    ModelSpec spec = referenceSpec();
-    MmoeModel model = MmoeModel.create(spec, 1, DataType.FLOAT);
-    long macs = macsPerExample(model);
-    out.printf(Locale.ROOT, "model.flops_per_example.forward %d FLOP%n", 2 * macs);
-    out.printf(Locale.ROOT, "model.flops_per_example.train %d FLOP%n", 6 * macs);
-    for (int b : batchSizes) {
-      // As the PyTorch peer: a pool of max(8, 16384 / b) distinct batches (at most 4,096), so every
-      // batch size sees at least 4,096 distinct examples and the tables are not all in cache.
-      List<Batch> data = batches(spec, b, Math.min(4096, Math.max(8, 16384 / b)), 7);
-      double train = measure(() -> {}, data, model, true);
-      report("train", b, train, 6 * macs);
-      if (b == 1 || b == 256 || b == batchSizes[batchSizes.length - 1]) {
-        double fwd = measure(() -> {}, data, model, false);
-        report("forward", b, fwd, 2 * macs);
-      }
+    /** Multiply-adds per example in the dense layers (forward). */
+    public static long macsPerExample(MmoeModel m) {
+        long macs = 0;
+        for (ParamLayout.Entry e : m.network().layout().entries()) {
+            if (e.weight()) {
+                macs += (long) e.rows() * e.cols();
+            }
+        }
+        return macs;
     }
-  }
 
-  private void report(String kind, int b, double eps, long flops) {
-    out.printf(Locale.ROOT, "model.%s.batch%d.examples_per_second %.0f examples/s%n", kind, b, eps);
-    out.printf(Locale.ROOT, "model.%s.batch%d.gflops %.1f GFLOP/s%n", kind, b, eps * flops / 1e9);
-  }
-
-  private double measure(Runnable unused, List<Batch> data, MmoeModel model, boolean train) {
-    run(data, model, train, seconds / 2);
-    double[] rates = new double[repeats];
-    for (int i = 0; i < repeats; i++) {
-      rates[i] = run(data, model, train, seconds / repeats);
+    /** splitmix64's finalizer. */
+    private static long mix(long z) {
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
     }
-    java.util.Arrays.sort(rates);
-    return rates[repeats / 2];
-  }
 
-  /** Runs for about {@code secs} and returns examples per second. */
-  private static double run(List<Batch> data, MmoeModel model, boolean train, double secs) {
-    long t0 = System.nanoTime();
-    long deadline = t0 + (long) (secs * 1e9);
-    long rows = 0;
-    int i = 0;
-    long now;
-    do {
-      Batch b = data.get(i++ % data.size());
-      if (train) {
-        model.trainStep(b);
-      } else {
-        model.predict(b);
-      }
-      rows += b.rows();
-      now = System.nanoTime();
-    } while (now < deadline);
-    return rows / ((now - t0) / 1e9);
-  }
+    static List<Batch> batches(ModelSpec spec, int batch, int count, long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        List<Batch> out = new ArrayList<>();
+        for (int k = 0; k < count; k++) {
+            List<EncodedExample> rows = new ArrayList<>();
+            for (int r = 0; r < batch; r++) {
+                int[][] ids = new int[26][];
+                for (int f = 0; f < 26; f++) {
+                    // Zipf(1.2)-like raw ids (heavy head, unbounded tail), mixed into buckets by field, as
+                    // the PyTorch peer does (numpy's zipf(1.2), splitmix64 salted by the field).
+                    long raw = (long) Math.floor(Math.pow(1 - rnd.nextDouble(), -1 / 0.2));
+                    ids[f] =
+                            new int[] {(int) Long.remainderUnsigned(mix(raw + 0x9E3779B97F4A7C15L * (f + 1)), 100_000)};
+                }
+                double[] dense = new double[13];
+                for (int i = 0; i < 13; i++) {
+                    dense[i] = rnd.nextGaussian();
+                }
+                rows.add(new EncodedExample(
+                        ids, dense, new float[] {rnd.nextDouble() < 0.3 ? 1 : 0, rnd.nextDouble() < 0.1 ? 1 : 0}));
+            }
+            out.add(Batch.of(rows));
+        }
+        return out;
+    }
+
+    public void run(int[] batchSizes) {
+        ModelSpec spec = referenceSpec();
+        MmoeModel model = MmoeModel.create(spec, 1, DataType.FLOAT);
+        long macs = macsPerExample(model);
+        out.printf(Locale.ROOT, "model.flops_per_example.forward %d FLOP%n", 2 * macs);
+        out.printf(Locale.ROOT, "model.flops_per_example.train %d FLOP%n", 6 * macs);
+        for (int b : batchSizes) {
+            // As the PyTorch peer: a pool of max(8, 16384 / b) distinct batches (at most 4,096), so every
+            // batch size sees at least 4,096 distinct examples and the tables are not all in cache.
+            List<Batch> data = batches(spec, b, Math.min(4096, Math.max(8, 16384 / b)), 7);
+            double train = measure(() -> {}, data, model, true);
+            report("train", b, train, 6 * macs);
+            if (b == 1 || b == 256 || b == batchSizes[batchSizes.length - 1]) {
+                double fwd = measure(() -> {}, data, model, false);
+                report("forward", b, fwd, 2 * macs);
+            }
+        }
+    }
+
+    private void report(String kind, int b, double eps, long flops) {
+        out.printf(Locale.ROOT, "model.%s.batch%d.examples_per_second %.0f examples/s%n", kind, b, eps);
+        out.printf(Locale.ROOT, "model.%s.batch%d.gflops %.1f GFLOP/s%n", kind, b, eps * flops / 1e9);
+    }
+
+    private double measure(Runnable unused, List<Batch> data, MmoeModel model, boolean train) {
+        run(data, model, train, seconds / 2);
+        double[] rates = new double[repeats];
+        for (int i = 0; i < repeats; i++) {
+            rates[i] = run(data, model, train, seconds / repeats);
+        }
+        java.util.Arrays.sort(rates);
+        return rates[repeats / 2];
+    }
+
+    /** Runs for about {@code secs} and returns examples per second. */
+    private static double run(List<Batch> data, MmoeModel model, boolean train, double secs) {
+        long t0 = System.nanoTime();
+        long deadline = t0 + (long) (secs * 1e9);
+        long rows = 0;
+        int i = 0;
+        long now;
+        do {
+            Batch b = data.get(i++ % data.size());
+            if (train) {
+                model.trainStep(b);
+            } else {
+                model.predict(b);
+            }
+            rows += b.rows();
+            now = System.nanoTime();
+        } while (now < deadline);
+        return rows / ((now - t0) / 1e9);
+    }
 }

@@ -33,6 +33,7 @@ import org.mmoestream.job.KafkaIo;
 import org.mmoestream.job.PipelineJob;
 import org.mmoestream.local.EmbeddedKafka;
 import org.mmoestream.model.Batch;
+import org.mmoestream.model.ExampleEncoder;
 import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.TaskMetrics;
@@ -42,7 +43,6 @@ import org.mmoestream.publish.ChunkAssembler;
 import org.mmoestream.publish.ModelChunk;
 import org.mmoestream.publish.ModelReader;
 import org.mmoestream.publish.ModelRecords;
-import org.mmoestream.model.ExampleEncoder;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
@@ -56,218 +56,264 @@ import org.nd4j.linalg.api.buffer.DataType;
  * time; AUC is the final version's on held-out examples.
  */
 public final class TrainBench {
-  private static final int BATCH = 256;
-  private static final int HELD_OUT = 20_000;
-  private static final long WARM_UP_MILLIS = 5_000;
+    private static final int BATCH = 256;
+    private static final int HELD_OUT = 20_000;
+    private static final long WARM_UP_MILLIS = 5_000;
 
-  private final int examples;
-  private final String checkpointInterval;
-  private final org.mmoestream.model.optim.OptimizerConfig.Kind optimizer;
-  private final PrintStream out;
+    private final int examples;
+    private final String checkpointInterval;
+    private final org.mmoestream.model.optim.OptimizerConfig.Kind optimizer;
+    private final PrintStream out;
 
-  /**
-   * {@code checkpointInterval}: as Flink writes it ("10 s", the production default of flink-conf/);
-   * {@code optimizer}: the reference shape's optimizer (Adagrad), or another with its defaults.
-   */
-  public TrainBench(int examples, String checkpointInterval, org.mmoestream.model.optim.OptimizerConfig.Kind optimizer,
-      PrintStream out) {
-    this.examples = examples;
-    this.checkpointInterval = checkpointInterval;
-    this.optimizer = optimizer;
-    this.out = out;
-  }
+    /**
+     * {@code checkpointInterval}: as Flink writes it ("10 s", the production default of flink-conf/);
+     * {@code optimizer}: the reference shape's optimizer (Adagrad), or another with its defaults.
+     */
+    public TrainBench(
+            int examples,
+            String checkpointInterval,
+            org.mmoestream.model.optim.OptimizerConfig.Kind optimizer,
+            PrintStream out) {
+        this.examples = examples;
+        this.checkpointInterval = checkpointInterval;
+        this.optimizer = optimizer;
+        this.out = out;
+    }
 
-  public void run(int[] parallelisms) throws Exception {
-    ModelSpec ref = PipelineBench.spec();
-    ModelSpec spec = ref.optimizer().kind() == optimizer ? ref : new ModelSpec(ref.name(), ref.features(), ref.tasks(),
-        ref.architecture(), org.mmoestream.model.optim.OptimizerConfig.defaults(optimizer), ref.csv());
-    long t0 = System.currentTimeMillis() - 3_600_000L;
-    List<LabeledExample> train = LabeledData.generate("m", "t", examples, 11, t0);
-    List<LabeledExample> heldOut = LabeledData.generate("m", "h", HELD_OUT, 12, t0 + examples);
-    double step = modelStep(spec, train);
-    out.printf(Locale.ROOT, "train.model_step_examples_per_second %.0f examples/s%n", step);
-    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
-      kafka.createTopics(Map.of("train-examples", 2));
-      write(kafka.bootstrapServers(), "train-examples", train);
-      for (int p : parallelisms) {
-        Result r = job(kafka, spec, p, heldOut);
-        String name = "train.parallelism" + p;
-        out.printf(Locale.ROOT, "%s.examples %d examples%n", name, r.trained);
-        out.printf(Locale.ROOT, "%s.examples_per_second %.0f examples/s%n", name, r.steady);
-        out.printf(Locale.ROOT, "%s.whole_run_examples_per_second %.0f examples/s%n", name, r.whole);
-        out.printf(Locale.ROOT, "%s.cpu_seconds_per_example %.3e s%n", name, r.cpuPerExample);
-        out.printf(Locale.ROOT, "%s.sync_bytes_per_example %.0f bytes%n", name, r.syncBytesPerExample);
-        if (p > 1) {
-          // Per batch a replica trains: examples the other replicas had trained that its model lacked.
-          out.printf(Locale.ROOT, "%s.staleness_examples_mean %.0f examples%n", name, r.staleMean);
-          out.printf(Locale.ROOT, "%s.staleness_examples_max %d examples%n", name, r.staleMax);
+    public void run(int[] parallelisms) throws Exception {
+        ModelSpec ref = PipelineBench.spec();
+        ModelSpec spec = ref.optimizer().kind() == optimizer
+                ? ref
+                : new ModelSpec(
+                        ref.name(),
+                        ref.features(),
+                        ref.tasks(),
+                        ref.architecture(),
+                        org.mmoestream.model.optim.OptimizerConfig.defaults(optimizer),
+                        ref.csv());
+        long t0 = System.currentTimeMillis() - 3_600_000L;
+        List<LabeledExample> train = LabeledData.generate("m", "t", examples, 11, t0);
+        List<LabeledExample> heldOut = LabeledData.generate("m", "h", HELD_OUT, 12, t0 + examples);
+        double step = modelStep(spec, train);
+        out.printf(Locale.ROOT, "train.model_step_examples_per_second %.0f examples/s%n", step);
+        try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+            kafka.createTopics(Map.of("train-examples", 2));
+            write(kafka.bootstrapServers(), "train-examples", train);
+            for (int p : parallelisms) {
+                Result r = job(kafka, spec, p, heldOut);
+                String name = "train.parallelism" + p;
+                out.printf(Locale.ROOT, "%s.examples %d examples%n", name, r.trained);
+                out.printf(Locale.ROOT, "%s.examples_per_second %.0f examples/s%n", name, r.steady);
+                out.printf(Locale.ROOT, "%s.whole_run_examples_per_second %.0f examples/s%n", name, r.whole);
+                out.printf(Locale.ROOT, "%s.cpu_seconds_per_example %.3e s%n", name, r.cpuPerExample);
+                out.printf(Locale.ROOT, "%s.sync_bytes_per_example %.0f bytes%n", name, r.syncBytesPerExample);
+                if (p > 1) {
+                    // Per batch a replica trains: examples the other replicas had trained that its model lacked.
+                    out.printf(Locale.ROOT, "%s.staleness_examples_mean %.0f examples%n", name, r.staleMean);
+                    out.printf(Locale.ROOT, "%s.staleness_examples_max %d examples%n", name, r.staleMax);
+                }
+                for (Map.Entry<String, Double> a : r.auc.entrySet()) {
+                    out.printf(Locale.ROOT, "%s.auc.%s %.4f%n", name, a.getKey(), a.getValue());
+                }
+                if (p == 1) {
+                    out.printf(Locale.ROOT, "train.examples_per_second %.0f examples/s%n", r.steady);
+                    out.printf(Locale.ROOT, "train.step_ratio %.2f%n", r.steady / step);
+                }
+                out.flush();
+            }
         }
-        for (Map.Entry<String, Double> a : r.auc.entrySet()) {
-          out.printf(Locale.ROOT, "%s.auc.%s %.4f%n", name, a.getKey(), a.getValue());
+    }
+
+    /**
+     * The model step alone: the same examples, encoded in advance, trained in batches of 256 (the
+     * job's batch size) on this thread, with nothing else running.
+     */
+    private static double modelStep(ModelSpec spec, List<LabeledExample> xs) {
+        ExampleEncoder enc = new ExampleEncoder(spec);
+        List<Batch> batches = new ArrayList<>();
+        for (int i = 0; i + BATCH <= xs.size(); i += BATCH) {
+            List<EncodedExample> rows = new ArrayList<>(BATCH);
+            for (LabeledExample e : xs.subList(i, i + BATCH)) {
+                rows.add(enc.encode(e.features, e.click, e.conversion));
+            }
+            batches.add(Batch.of(rows));
         }
-        if (p == 1) {
-          out.printf(Locale.ROOT, "train.examples_per_second %.0f examples/s%n", r.steady);
-          out.printf(Locale.ROOT, "train.step_ratio %.2f%n", r.steady / step);
+        // The median of three passes over all the batches, each with a fresh model, as the job trains.
+        double[] rates = new double[3];
+        for (int pass = 0; pass < rates.length; pass++) {
+            MmoeModel model = MmoeModel.create(spec, 42, DataType.FLOAT);
+            long start = System.nanoTime();
+            for (Batch b : batches) {
+                model.trainStep(b);
+            }
+            rates[pass] = (double) batches.size() * BATCH / ((System.nanoTime() - start) / 1e9);
         }
-        out.flush();
-      }
+        java.util.Arrays.sort(rates);
+        return rates[1];
     }
-  }
 
-  /**
-   * The model step alone: the same examples, encoded in advance, trained in batches of 256 (the
-   * job's batch size) on this thread, with nothing else running.
-   */
-  private static double modelStep(ModelSpec spec, List<LabeledExample> xs) {
-    ExampleEncoder enc = new ExampleEncoder(spec);
-    List<Batch> batches = new ArrayList<>();
-    for (int i = 0; i + BATCH <= xs.size(); i += BATCH) {
-      List<EncodedExample> rows = new ArrayList<>(BATCH);
-      for (LabeledExample e : xs.subList(i, i + BATCH)) {
-        rows.add(enc.encode(e.features, e.click, e.conversion));
-      }
-      batches.add(Batch.of(rows));
-    }
-    // The median of three passes over all the batches, each with a fresh model, as the job trains.
-    double[] rates = new double[3];
-    for (int pass = 0; pass < rates.length; pass++) {
-      MmoeModel model = MmoeModel.create(spec, 42, DataType.FLOAT);
-      long start = System.nanoTime();
-      for (Batch b : batches) {
-        model.trainStep(b);
-      }
-      rates[pass] = (double) batches.size() * BATCH / ((System.nanoTime() - start) / 1e9);
-    }
-    java.util.Arrays.sort(rates);
-    return rates[1];
-  }
-
-  private static void write(String bootstrap, String topic, List<LabeledExample> xs) throws Exception {
-    try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(Map.of("bootstrap.servers", bootstrap, "linger.ms", "20",
-        "batch.size", String.valueOf(512 * 1024)), new ByteArraySerializer(), new ByteArraySerializer())) {
-      List<Future<RecordMetadata>> acks = new ArrayList<>();
-      for (LabeledExample e : xs) {
-        acks.add(p.send(new ProducerRecord<>(topic, e.requestId.getBytes(StandardCharsets.UTF_8), JsonRecords.example(e))));
-      }
-      for (Future<RecordMetadata> a : acks) {
-        a.get();
-      }
-    }
-  }
-
-  /** What one run measured. */
-  private record Result(long trained, double steady, double whole, double cpuPerExample, double syncBytesPerExample, double staleMean, long staleMax,
-      Map<String, Double> auc) {}
-
-  private Result job(EmbeddedKafka kafka, ModelSpec spec, int p, List<LabeledExample> heldOut) throws Exception {
-    String run = "train-p" + p;
-    Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
-    m.put(Key.TOPIC_EXAMPLES.yaml(), "train-examples");
-    m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
-    m.put(Key.GROUP_ID.yaml(), "bench-" + run);
-    m.put(Key.PUBLISH_INTERVAL.yaml(), "2 s");
-    m.put(Key.TRAIN_PARALLELISM.yaml(), String.valueOf(p));
-    for (Key k : List.of(Key.SYNC_INTERVAL, Key.SYNC_BATCHES)) {
-      String v = System.getProperty("mmoe.bench." + k.yaml());
-      if (v != null) {
-        m.put(k.yaml(), v);
-      }
-    }
-    JobConfig cfg = JobConfig.of(m);
-    kafka.createTopics(Map.of(cfg.string(Key.TOPIC_MODEL), 1, cfg.string(Key.TOPIC_TRAIN_SYNC), 1));
-    long deltaBytes = org.mmoestream.train.SyncTraffic.DELTA_BYTES.sum();
-    long syncBytes = org.mmoestream.train.SyncTraffic.SYNC_BYTES.sum();
-    org.mmoestream.train.SyncTraffic.resetStaleness();
-    StreamExecutionEnvironment env = Environments.localRocksDb(p, checkpointInterval);
-    var encoded = env.fromSource(KafkaIo.examplesSource(cfg, spec, true), WatermarkStrategy.noWatermarks(), "examples")
-        .uid("examples-source");
-    PipelineJob.train(cfg, spec, encoded, KafkaIo.modelSink(cfg, "bench-" + run));
-    Map<Long, Long> cpu = new ConcurrentHashMap<>();
-    AtomicBoolean done = new AtomicBoolean();
-    Thread sampler = new Thread(() -> sampleCpu(cpu, done), "cpu-sampler");
-    sampler.start();
-    long start = System.nanoTime();
-    env.execute("train-bench-" + run);
-    double wall = (System.nanoTime() - start) / 1e9;
-    done.set(true);
-    sampler.join();
-    long cpuNanos = cpu.values().stream().mapToLong(Long::longValue).sum();
-    List<long[]> versions = versions(kafka.bootstrapServers(), cfg.string(Key.TOPIC_MODEL));
-    // Steady state: from the first version at least WARM_UP_MILLIS after the first one (the JIT
-    // compiles Flink's, Kafka's and RocksDB's code in the first seconds, on the same two cores).
-    long[] first = versions.get(0);
-    for (long[] v : versions) {
-      if (v[0] >= versions.get(0)[0] + WARM_UP_MILLIS) {
-        first = v;
-        break;
-      }
-    }
-    long[] last = versions.get(versions.size() - 1);
-    double steady = last[0] > first[0] ? (last[1] - first[1]) * 1000.0 / (last[0] - first[0]) : Double.NaN;
-    Map<String, Double> auc = new java.util.LinkedHashMap<>();
-    try (ModelReader reader = new ModelReader(kafka.bootstrapServers(), cfg.string(Key.TOPIC_MODEL), "m", new Properties())) {
-      reader.pollUntilQuiet(Duration.ofSeconds(3), Duration.ofMinutes(2));
-      MmoeModel model = reader.model("m").model();
-      ExampleEncoder enc = new ExampleEncoder(spec);
-      List<EncodedExample> rows = heldOut.stream().map(e -> enc.encode(e.features, e.click, e.conversion)).toList();
-      for (Map.Entry<String, TaskMetrics> h : Evaluation.of(model, rows, 1024).heads().entrySet()) {
-        auc.put(h.getKey(), h.getValue().auc());
-      }
-    }
-    // Each replica reads every synchronization version.
-    long traffic = org.mmoestream.train.SyncTraffic.DELTA_BYTES.sum() - deltaBytes
-        + p * (org.mmoestream.train.SyncTraffic.SYNC_BYTES.sum() - syncBytes);
-    return new Result(last[1], steady, last[1] / wall, cpuNanos / 1e9 / Math.max(1, last[1]),
-        p == 1 ? 0 : (double) traffic / Math.max(1, last[1]),
-        (double) org.mmoestream.train.SyncTraffic.STALE_SUM.sum() / Math.max(1, org.mmoestream.train.SyncTraffic.STALE_BATCHES.sum()),
-        org.mmoestream.train.SyncTraffic.STALE_MAX.get(), auc);
-  }
-
-  /**
-   * Samples, until {@code done}, the CPU time of the training threads: the trainer's task (or the
-   * replicas' and the reducer's), and the replicas' sync followers.
-   */
-  private static void sampleCpu(Map<Long, Long> cpu, AtomicBoolean done) {
-    ThreadMXBean mx = ManagementFactory.getThreadMXBean();
-    while (!done.get()) {
-      for (var info : mx.getThreadInfo(mx.getAllThreadIds())) {
-        String name = info == null ? "" : info.getThreadName();
-        if (name.startsWith("train") || name.startsWith("mmoe-sync-follower")) {
-          long t = mx.getThreadCpuTime(info.getThreadId());
-          if (t > 0) {
-            cpu.merge(info.getThreadId(), t, Math::max);
-          }
+    private static void write(String bootstrap, String topic, List<LabeledExample> xs) throws Exception {
+        try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(
+                Map.of("bootstrap.servers", bootstrap, "linger.ms", "20", "batch.size", String.valueOf(512 * 1024)),
+                new ByteArraySerializer(),
+                new ByteArraySerializer())) {
+            List<Future<RecordMetadata>> acks = new ArrayList<>();
+            for (LabeledExample e : xs) {
+                acks.add(p.send(new ProducerRecord<>(
+                        topic, e.requestId.getBytes(StandardCharsets.UTF_8), JsonRecords.example(e))));
+            }
+            for (Future<RecordMetadata> a : acks) {
+                a.get();
+            }
         }
-      }
-      try {
-        Thread.sleep(100);
-      } catch (InterruptedException e) {
-        return;
-      }
     }
-  }
 
-  /** (created_at, examples_seen) of every committed version, in order. */
-  private static List<long[]> versions(String bootstrap, String topic) {
-    List<long[]> out = new ArrayList<>();
-    try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(Map.of("bootstrap.servers", bootstrap,
-        "group.id", "train-bench-versions-" + topic, "auto.offset.reset", "earliest", "isolation.level", "read_committed",
-        "max.partition.fetch.bytes", String.valueOf(16 * 1024 * 1024)), new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
-      c.subscribe(List.of(topic));
-      ChunkAssembler chunks = new ChunkAssembler();
-      long quietSince = System.nanoTime();
-      while (System.nanoTime() - quietSince < 3_000_000_000L) {
-        for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
-          quietSince = System.nanoTime();
-          ModelChunk chunk = ModelRecords.chunkOf(r);
-          byte[] snapshot = chunk == null ? null : chunks.add(chunk);
-          if (snapshot != null) {
-            Map<String, String> md = Safetensors.readHeader(snapshot).metadata();
-            out.add(new long[] {Long.parseLong(md.get("created_at")), Long.parseLong(md.get("examples_seen"))});
-          }
+    /** What one run measured. */
+    private record Result(
+            long trained,
+            double steady,
+            double whole,
+            double cpuPerExample,
+            double syncBytesPerExample,
+            double staleMean,
+            long staleMax,
+            Map<String, Double> auc) {}
+
+    private Result job(EmbeddedKafka kafka, ModelSpec spec, int p, List<LabeledExample> heldOut) throws Exception {
+        String run = "train-p" + p;
+        Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
+        m.put(Key.TOPIC_EXAMPLES.yaml(), "train-examples");
+        m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
+        m.put(Key.GROUP_ID.yaml(), "bench-" + run);
+        m.put(Key.PUBLISH_INTERVAL.yaml(), "2 s");
+        m.put(Key.TRAIN_PARALLELISM.yaml(), String.valueOf(p));
+        for (Key k : List.of(Key.SYNC_INTERVAL, Key.SYNC_BATCHES)) {
+            String v = System.getProperty("mmoe.bench." + k.yaml());
+            if (v != null) {
+                m.put(k.yaml(), v);
+            }
         }
-      }
+        JobConfig cfg = JobConfig.of(m);
+        kafka.createTopics(Map.of(cfg.string(Key.TOPIC_MODEL), 1, cfg.string(Key.TOPIC_TRAIN_SYNC), 1));
+        long deltaBytes = org.mmoestream.train.SyncTraffic.DELTA_BYTES.sum();
+        long syncBytes = org.mmoestream.train.SyncTraffic.SYNC_BYTES.sum();
+        org.mmoestream.train.SyncTraffic.resetStaleness();
+        StreamExecutionEnvironment env = Environments.localRocksDb(p, checkpointInterval);
+        var encoded = env.fromSource(
+                        KafkaIo.examplesSource(cfg, spec, true), WatermarkStrategy.noWatermarks(), "examples")
+                .uid("examples-source");
+        PipelineJob.train(cfg, spec, encoded, KafkaIo.modelSink(cfg, "bench-" + run));
+        Map<Long, Long> cpu = new ConcurrentHashMap<>();
+        AtomicBoolean done = new AtomicBoolean();
+        Thread sampler = new Thread(() -> sampleCpu(cpu, done), "cpu-sampler");
+        sampler.start();
+        long start = System.nanoTime();
+        env.execute("train-bench-" + run);
+        double wall = (System.nanoTime() - start) / 1e9;
+        done.set(true);
+        sampler.join();
+        long cpuNanos = cpu.values().stream().mapToLong(Long::longValue).sum();
+        List<long[]> versions = versions(kafka.bootstrapServers(), cfg.string(Key.TOPIC_MODEL));
+        // Steady state: from the first version at least WARM_UP_MILLIS after the first one (the JIT
+        // compiles Flink's, Kafka's and RocksDB's code in the first seconds, on the same two cores).
+        long[] first = versions.get(0);
+        for (long[] v : versions) {
+            if (v[0] >= versions.get(0)[0] + WARM_UP_MILLIS) {
+                first = v;
+                break;
+            }
+        }
+        long[] last = versions.get(versions.size() - 1);
+        double steady = last[0] > first[0] ? (last[1] - first[1]) * 1000.0 / (last[0] - first[0]) : Double.NaN;
+        Map<String, Double> auc = new java.util.LinkedHashMap<>();
+        try (ModelReader reader =
+                new ModelReader(kafka.bootstrapServers(), cfg.string(Key.TOPIC_MODEL), "m", new Properties())) {
+            reader.pollUntilQuiet(Duration.ofSeconds(3), Duration.ofMinutes(2));
+            MmoeModel model = reader.model("m").model();
+            ExampleEncoder enc = new ExampleEncoder(spec);
+            List<EncodedExample> rows = heldOut.stream()
+                    .map(e -> enc.encode(e.features, e.click, e.conversion))
+                    .toList();
+            for (Map.Entry<String, TaskMetrics> h :
+                    Evaluation.of(model, rows, 1024).heads().entrySet()) {
+                auc.put(h.getKey(), h.getValue().auc());
+            }
+        }
+        // Each replica reads every synchronization version.
+        long traffic = org.mmoestream.train.SyncTraffic.DELTA_BYTES.sum()
+                - deltaBytes
+                + p * (org.mmoestream.train.SyncTraffic.SYNC_BYTES.sum() - syncBytes);
+        return new Result(
+                last[1],
+                steady,
+                last[1] / wall,
+                cpuNanos / 1e9 / Math.max(1, last[1]),
+                p == 1 ? 0 : (double) traffic / Math.max(1, last[1]),
+                (double) org.mmoestream.train.SyncTraffic.STALE_SUM.sum()
+                        / Math.max(1, org.mmoestream.train.SyncTraffic.STALE_BATCHES.sum()),
+                org.mmoestream.train.SyncTraffic.STALE_MAX.get(),
+                auc);
     }
-    return out;
-  }
+
+    /**
+     * Samples, until {@code done}, the CPU time of the training threads: the trainer's task (or the
+     * replicas' and the reducer's), and the replicas' sync followers.
+     */
+    private static void sampleCpu(Map<Long, Long> cpu, AtomicBoolean done) {
+        ThreadMXBean mx = ManagementFactory.getThreadMXBean();
+        while (!done.get()) {
+            for (var info : mx.getThreadInfo(mx.getAllThreadIds())) {
+                String name = info == null ? "" : info.getThreadName();
+                if (name.startsWith("train") || name.startsWith("mmoe-sync-follower")) {
+                    long t = mx.getThreadCpuTime(info.getThreadId());
+                    if (t > 0) {
+                        cpu.merge(info.getThreadId(), t, Math::max);
+                    }
+                }
+            }
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                return;
+            }
+        }
+    }
+
+    /** (created_at, examples_seen) of every committed version, in order. */
+    private static List<long[]> versions(String bootstrap, String topic) {
+        List<long[]> out = new ArrayList<>();
+        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(
+                Map.of(
+                        "bootstrap.servers",
+                        bootstrap,
+                        "group.id",
+                        "train-bench-versions-" + topic,
+                        "auto.offset.reset",
+                        "earliest",
+                        "isolation.level",
+                        "read_committed",
+                        "max.partition.fetch.bytes",
+                        String.valueOf(16 * 1024 * 1024)),
+                new ByteArrayDeserializer(),
+                new ByteArrayDeserializer())) {
+            c.subscribe(List.of(topic));
+            ChunkAssembler chunks = new ChunkAssembler();
+            long quietSince = System.nanoTime();
+            while (System.nanoTime() - quietSince < 3_000_000_000L) {
+                for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
+                    quietSince = System.nanoTime();
+                    ModelChunk chunk = ModelRecords.chunkOf(r);
+                    byte[] snapshot = chunk == null ? null : chunks.add(chunk);
+                    if (snapshot != null) {
+                        Map<String, String> md =
+                                Safetensors.readHeader(snapshot).metadata();
+                        out.add(new long[] {
+                            Long.parseLong(md.get("created_at")), Long.parseLong(md.get("examples_seen"))
+                        });
+                    }
+                }
+            }
+        }
+        return out;
+    }
 }

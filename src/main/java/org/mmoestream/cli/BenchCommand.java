@@ -13,117 +13,175 @@ import picocli.CommandLine.Parameters;
 
 /** {@code mmoe bench}: benchmarks, each figure printed as {@code name value unit}. */
 @Command(
-    name = "bench", header = "Measures speed, quality or freshness and prints each figure as a name, value and unit.",
-    mixinStandardHelpOptions = true,
-    description = {
-      "Runs a benchmark and prints each figure as 'name value unit'.",
-      "  model  training-step and forward-only throughput of the reference MMoE shape on one thread",
-      "  join   label-join throughput through Kafka -> Flink (RocksDB) -> Kafka, and state per pending request",
-      "  pipeline  examples/s through Kafka -> join -> train -> publish on the reference shape, and freshness",
-      "            (--paced R: live impressions at R/s, freshness below capacity)",
-      "  train  trainer-bound: labeled examples already on Kafka -> train -> publish, against the model step",
-      "         alone on the same examples (train.step_ratio); at --parallelism, with CPU time and held-out AUC",
-      "  score  Scorer requests/s and latency at batch 1 and 256; the scoring job under open-loop load through",
-      "         Kafka at --parallelism and --rates (cold start, fixed rates, and the highest rate with p99 under 100 ms)",
-      "  feedback  label freshness: the same simulated days of drifting items through the label join in each",
-      "            join.feedback mode (and the oracle), each impression scored by the model of its time"
-    })
+        name = "bench",
+        header = "Measures speed, quality or freshness and prints each figure as a name, value and unit.",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Runs a benchmark and prints each figure as 'name value unit'.",
+            "  model  training-step and forward-only throughput of the reference MMoE shape on one thread",
+            "  join   label-join throughput through Kafka -> Flink (RocksDB) -> Kafka, and state per pending request",
+            "  pipeline  examples/s through Kafka -> join -> train -> publish on the reference shape, and freshness",
+            "            (--paced R: live impressions at R/s, freshness below capacity)",
+            "  train  trainer-bound: labeled examples already on Kafka -> train -> publish, against the model step",
+            "         alone on the same examples (train.step_ratio); at --parallelism, with CPU time and held-out AUC",
+            "  score  Scorer requests/s and latency at batch 1 and 256; the scoring job under open-loop load through",
+            "         Kafka at --parallelism and --rates (cold start, fixed rates, and the "
+                    + "highest rate with p99 under 100 ms)",
+            "  feedback  label freshness: the same simulated days of drifting items through the label join in each",
+            "            join.feedback mode (and the oracle), each impression scored by the model of its time"
+        })
 final class BenchCommand implements Callable<Integer> {
 
-  @Parameters(index = "0", paramLabel = "WHAT", description = "what to measure: model, join, pipeline, train, score, feedback")
-  String what;
+    @Parameters(
+            index = "0",
+            paramLabel = "WHAT",
+            description = "what to measure: model, join, pipeline, train, score, feedback")
+    String what;
 
-  @Option(names = "--batches", split = ",", defaultValue = "1,32,256,1024", description = "batch sizes (default: ${DEFAULT-VALUE})")
-  int[] batches;
+    @Option(
+            names = "--batches",
+            split = ",",
+            defaultValue = "1,32,256,1024",
+            description = "batch sizes (default: ${DEFAULT-VALUE})")
+    int[] batches;
 
-  @Option(names = "--seconds", description = "measuring time per figure (default: 6 for model, 20 for score)")
-  Double seconds;
+    @Option(names = "--seconds", description = "measuring time per figure (default: 6 for model, 20 for score)")
+    Double seconds;
 
-  @Option(names = "--repeats", defaultValue = "5", description = "timed repeats per figure; the median is reported (default: ${DEFAULT-VALUE})")
-  int repeats;
+    @Option(
+            names = "--repeats",
+            defaultValue = "5",
+            description = "timed repeats per figure; the median is reported (default: ${DEFAULT-VALUE})")
+    int repeats;
 
-  @Option(names = "--checkpoint-interval", defaultValue = "10 s", description = "train: Flink checkpoint interval (default: ${DEFAULT-VALUE}, as flink-conf/)")
-  String checkpointInterval;
+    @Option(
+            names = "--checkpoint-interval",
+            defaultValue = "10 s",
+            description = "train: Flink checkpoint interval (default: ${DEFAULT-VALUE}, as flink-conf/)")
+    String checkpointInterval;
 
-  @Option(names = "--optimizer", defaultValue = "adagrad", description = "train: the optimizer of the reference shape, adagrad or adam with their defaults (default: ${DEFAULT-VALUE})")
-  String optimizer;
+    @Option(
+            names = "--optimizer",
+            defaultValue = "adagrad",
+            description = "train: the optimizer of the reference shape, adagrad or adam with their "
+                    + "defaults (default: ${DEFAULT-VALUE})")
+    String optimizer;
 
-  @Option(names = "--examples", defaultValue = "800000", description = "train: labeled examples on the topic (default: ${DEFAULT-VALUE})")
-  int examples;
+    @Option(
+            names = "--examples",
+            defaultValue = "800000",
+            description = "train: labeled examples on the topic (default: ${DEFAULT-VALUE})")
+    int examples;
 
-  @Option(names = "--impressions", defaultValue = "200000", description = "join: impressions to join (default: ${DEFAULT-VALUE})")
-  int impressions;
+    @Option(
+            names = "--impressions",
+            defaultValue = "200000",
+            description = "join: impressions to join (default: ${DEFAULT-VALUE})")
+    int impressions;
 
-  @Option(names = "--parallelism", split = ",", defaultValue = "1,2", description = "join, pipeline, train, score: parallelisms to measure (default: ${DEFAULT-VALUE})")
-  int[] parallelism;
+    @Option(
+            names = "--parallelism",
+            split = ",",
+            defaultValue = "1,2",
+            description = "join, pipeline, train, score: parallelisms to measure (default: ${DEFAULT-VALUE})")
+    int[] parallelism;
 
-  @Option(names = "--rates", split = ",", defaultValue = "1000,5000,20000", description = "score: request rates through Kafka (default: ${DEFAULT-VALUE})")
-  int[] rates;
+    @Option(
+            names = "--rates",
+            split = ",",
+            defaultValue = "1000,5000,20000",
+            description = "score: request rates through Kafka (default: ${DEFAULT-VALUE})")
+    int[] rates;
 
-  @Option(names = "--no-search", description = "score: skip the search for the highest rate with p99 under 100 ms")
-  boolean noSearch;
+    @Option(names = "--no-search", description = "score: skip the search for the highest rate with p99 under 100 ms")
+    boolean noSearch;
 
-  @Option(names = "--train-parallelism", defaultValue = "1", description = "pipeline: the job's train.parallelism, subtasks that train each model (default: ${DEFAULT-VALUE})")
-  int trainParallelism;
+    @Option(
+            names = "--train-parallelism",
+            defaultValue = "1",
+            description =
+                    "pipeline: the job's train.parallelism, subtasks that train each model (default: ${DEFAULT-VALUE})")
+    int trainParallelism;
 
-  @Option(names = "--paced", split = ",", description = "pipeline: instead of a backlog, live impressions at these rates per second for 45 s each, to measure freshness below capacity")
-  int[] paced;
+    @Option(
+            names = "--paced",
+            split = ",",
+            description = "pipeline: instead of a backlog, live impressions at these rates per second for "
+                    + "45 s each, to measure freshness below capacity")
+    int[] paced;
 
-  @Option(names = "--modes", split = ",", defaultValue = "oracle,wait,fnw", description = "feedback: the modes to compare, oracle and join.feedback values (default: ${DEFAULT-VALUE})")
-  java.util.List<String> modes;
+    @Option(
+            names = "--modes",
+            split = ",",
+            defaultValue = "oracle,wait,fnw",
+            description = "feedback: the modes to compare, oracle and join.feedback values (default: ${DEFAULT-VALUE})")
+    java.util.List<String> modes;
 
-  @Option(names = "--days", defaultValue = "4", description = "feedback: simulated days (default: ${DEFAULT-VALUE})")
-  int days;
+    @Option(names = "--days", defaultValue = "4", description = "feedback: simulated days (default: ${DEFAULT-VALUE})")
+    int days;
 
-  @Option(names = "--per-day", defaultValue = "100000", description = "feedback: impressions per simulated day (default: ${DEFAULT-VALUE})")
-  int perDay;
+    @Option(
+            names = "--per-day",
+            defaultValue = "100000",
+            description = "feedback: impressions per simulated day (default: ${DEFAULT-VALUE})")
+    int perDay;
 
-  @Option(names = "--observation-window", defaultValue = "0 s", description = "feedback: join.observation-window of the early modes (default: ${DEFAULT-VALUE})")
-  String observationWindow;
+    @Option(
+            names = "--observation-window",
+            defaultValue = "0 s",
+            description = "feedback: join.observation-window of the early modes (default: ${DEFAULT-VALUE})")
+    String observationWindow;
 
-  @Override
-  public Integer call() throws Exception {
-    double secs = seconds != null ? seconds : what.equals("score") ? 20 : 6;
-    if (secs <= 0 || repeats < 1 || impressions < 1 || trainParallelism < 1) {
-      throw new InputException("--seconds must be positive, --repeats, --impressions and --train-parallelism at least 1.");
-    }
-    switch (what) {
-      case "model" -> new ModelBench(secs, repeats, System.out).run(batches);
-      case "join" -> new JoinBench(impressions, System.out).run(parallelism);
-      case "pipeline" -> {
-        if (paced == null) {
-          new PipelineBench(impressions, trainParallelism, System.out).run(parallelism);
-        } else {
-          new PipelineBench(impressions, trainParallelism, System.out).runPaced(parallelism, paced, 45);
+    @Override
+    public Integer call() throws Exception {
+        double secs = seconds != null ? seconds : what.equals("score") ? 20 : 6;
+        if (secs <= 0 || repeats < 1 || impressions < 1 || trainParallelism < 1) {
+            throw new InputException(
+                    "--seconds must be positive, --repeats, --impressions and --train-parallelism at least 1.");
         }
-      }
-      case "train" -> {
-        if (!optimizer.equals("adagrad") && !optimizer.equals("adam")) {
-          throw new InputException("--optimizer must be adagrad or adam, not '" + optimizer + "'.");
-        }
-        new TrainBench(examples, checkpointInterval,
-            org.mmoestream.model.optim.OptimizerConfig.Kind.valueOf(optimizer.toUpperCase(java.util.Locale.ROOT)), System.out)
-            .run(parallelism);
-      }
-      case "score" -> new ScoreBench(secs, System.out).run(parallelism, rates, !noSearch);
-      case "feedback" -> {
-        if (days < 2 || perDay < 1000) {
-          throw new InputException("--days must be at least 2 and --per-day at least 1000.");
-        }
-        for (String m : modes) {
-          if (!m.equals("oracle")) {
-            try {
-              org.mmoestream.join.Feedback.parse(m);
-            } catch (IllegalArgumentException e) {
-              throw new InputException("--modes: '" + m + "' is not oracle, wait or fnw.");
+        switch (what) {
+            case "model" -> new ModelBench(secs, repeats, System.out).run(batches);
+            case "join" -> new JoinBench(impressions, System.out).run(parallelism);
+            case "pipeline" -> {
+                if (paced == null) {
+                    new PipelineBench(impressions, trainParallelism, System.out).run(parallelism);
+                } else {
+                    new PipelineBench(impressions, trainParallelism, System.out).runPaced(parallelism, paced, 45);
+                }
             }
-          }
+            case "train" -> {
+                if (!optimizer.equals("adagrad") && !optimizer.equals("adam")) {
+                    throw new InputException("--optimizer must be adagrad or adam, not '" + optimizer + "'.");
+                }
+                new TrainBench(
+                                examples,
+                                checkpointInterval,
+                                org.mmoestream.model.optim.OptimizerConfig.Kind.valueOf(
+                                        optimizer.toUpperCase(java.util.Locale.ROOT)),
+                                System.out)
+                        .run(parallelism);
+            }
+            case "score" -> new ScoreBench(secs, System.out).run(parallelism, rates, !noSearch);
+            case "feedback" -> {
+                if (days < 2 || perDay < 1000) {
+                    throw new InputException("--days must be at least 2 and --per-day at least 1000.");
+                }
+                for (String m : modes) {
+                    if (!m.equals("oracle")) {
+                        try {
+                            org.mmoestream.join.Feedback.parse(m);
+                        } catch (IllegalArgumentException e) {
+                            throw new InputException("--modes: '" + m + "' is not oracle, wait or fnw.");
+                        }
+                    }
+                }
+                long window = org.mmoestream.config.JobConfig.parseDuration(observationWindow, "--observation-window");
+                new org.mmoestream.bench.FeedbackBench(days, perDay, window, System.out).run(modes);
+            }
+            default ->
+                throw new InputException("bench: unknown benchmark '" + what
+                        + "' (available: model, join, pipeline, train, score, feedback).");
         }
-        long window = org.mmoestream.config.JobConfig.parseDuration(observationWindow, "--observation-window");
-        new org.mmoestream.bench.FeedbackBench(days, perDay, window, System.out).run(modes);
-      }
-      default -> throw new InputException("bench: unknown benchmark '" + what + "' (available: model, join, pipeline, train, score, feedback).");
+        return 0;
     }
-    return 0;
-  }
 }

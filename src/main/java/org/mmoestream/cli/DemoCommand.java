@@ -10,45 +10,55 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code mmoe demo}: the whole system on one machine, fed by the simulator. */
-@Command(name = "demo", header = "Runs the whole system on this machine: Kafka, simulated events, both jobs, a report.", mixinStandardHelpOptions = true,
-    description = {
-      "Starts an embedded Kafka broker, writes simulated events, runs the pipeline job (label join, online",
-      "MMoE training, model versions) and the scoring job on local Flink clusters with RocksDB and",
-      "checkpoints, prints progress, and writes DIR/report.json and DIR/learning-curve.png. Ctrl-C stops it."
-    })
+@Command(
+        name = "demo",
+        header = "Runs the whole system on this machine: Kafka, simulated events, both jobs, a report.",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Starts an embedded Kafka broker, writes simulated events, runs the pipeline job (label join, online",
+            "MMoE training, model versions) and the scoring job on local Flink clusters with RocksDB and",
+            "checkpoints, prints progress, and writes DIR/report.json and DIR/learning-curve.png. Ctrl-C stops it."
+        })
 final class DemoCommand implements Callable<Integer> {
-  @Option(names = "--events", defaultValue = "300000", description = "events to simulate (default: ${DEFAULT-VALUE})")
-  long events;
+    @Option(names = "--events", defaultValue = "300000", description = "events to simulate (default: ${DEFAULT-VALUE})")
+    long events;
 
-  @Option(names = "--rate", defaultValue = "0", description = "impressions per second; 0 = as fast as the machine goes (default: ${DEFAULT-VALUE})")
-  double rate;
+    @Option(
+            names = "--rate",
+            defaultValue = "0",
+            description = "impressions per second; 0 = as fast as the machine goes (default: ${DEFAULT-VALUE})")
+    double rate;
 
-  @Option(names = "--seed", defaultValue = "7", description = "simulator seed (default: ${DEFAULT-VALUE})")
-  long seed;
+    @Option(names = "--seed", defaultValue = "7", description = "simulator seed (default: ${DEFAULT-VALUE})")
+    long seed;
 
-  @Option(names = "--out", defaultValue = "target/demo", description = "output directory (default: ${DEFAULT-VALUE})")
-  Path out;
+    @Option(names = "--out", defaultValue = "target/demo", description = "output directory (default: ${DEFAULT-VALUE})")
+    Path out;
 
-  @Option(names = "--train-parallelism", defaultValue = "1", description = "the pipeline's train.parallelism: subtasks that train the model; above 1 in arrival order (default: ${DEFAULT-VALUE})")
-  int trainParallelism;
+    @Option(
+            names = "--train-parallelism",
+            defaultValue = "1",
+            description = "the pipeline's train.parallelism: subtasks that train the model; above 1 in "
+                    + "arrival order (default: ${DEFAULT-VALUE})")
+    int trainParallelism;
 
-  @Option(names = "--spec", description = "model spec (default: examples/ctr-cvr.yaml of the project)")
-  Path spec;
+    @Option(names = "--spec", description = "model spec (default: examples/ctr-cvr.yaml of the project)")
+    Path spec;
 
-  @Override
-  public Integer call() throws Exception {
-    if (events < 1000 || rate < 0 || trainParallelism < 1) {
-      throw new InputException("--events must be at least 1000, --rate >= 0 and --train-parallelism at least 1.");
+    @Override
+    public Integer call() throws Exception {
+        if (events < 1000 || rate < 0 || trainParallelism < 1) {
+            throw new InputException("--events must be at least 1000, --rate >= 0 and --train-parallelism at least 1.");
+        }
+        Path s = spec;
+        if (s == null) {
+            s = Path.of("examples/ctr-cvr.yaml");
+            String home = System.getenv("MMOE_HOME");
+            if (!Files.exists(s) && home != null) {
+                s = Path.of(home, "examples", "ctr-cvr.yaml");
+            }
+        }
+        new Demo(new Demo.Options(events, rate, seed, out, SpecLoader.load(s), trainParallelism), System.out).run();
+        return 0;
     }
-    Path s = spec;
-    if (s == null) {
-      s = Path.of("examples/ctr-cvr.yaml");
-      String home = System.getenv("MMOE_HOME");
-      if (!Files.exists(s) && home != null) {
-        s = Path.of(home, "examples", "ctr-cvr.yaml");
-      }
-    }
-    new Demo(new Demo.Options(events, rate, seed, out, SpecLoader.load(s), trainParallelism), System.out).run();
-    return 0;
-  }
 }

@@ -20,163 +20,179 @@ import picocli.CommandLine.Parameters;
 
 /** {@code mmoe model inspect}: versions, tensors and gate statistics of published models. */
 @Command(
-    name = "model", header = "Inspects, scores with or exports a model from the model topic or a snapshot file.",
-    mixinStandardHelpOptions = true,
-    description = {
-      "  inspect  reads the model topic (--bootstrap) or a snapshot file (--snapshot) and prints the versions,",
-      "           tensor shapes, metrics and, per task, the mean gate weight of each expert",
-      "  score    scores one request ('{\"request_id\":..,\"model\":..,\"features\":{..}}') with --snapshot FILE",
-      "  export   writes the current model of --model from the topic (--bootstrap) as a full snapshot to --out FILE"
-    })
+        name = "model",
+        header = "Inspects, scores with or exports a model from the model topic or a snapshot file.",
+        mixinStandardHelpOptions = true,
+        description = {
+            "  inspect  reads the model topic (--bootstrap) or a snapshot file (--snapshot) and prints the versions,",
+            "           tensor shapes, metrics and, per task, the mean gate weight of each expert",
+            "  score    scores one request ('{\"request_id\":..,\"model\":..,\"features\":{..}}') with --snapshot FILE",
+            "  export   writes the current model of --model from the topic (--bootstrap) as "
+                    + "a full snapshot to --out FILE"
+        })
 final class ModelCommand implements Callable<Integer> {
-  @Parameters(index = "0", paramLabel = "ACTION", description = "inspect, score or export")
-  String action;
+    @Parameters(index = "0", paramLabel = "ACTION", description = "inspect, score or export")
+    String action;
 
-  @Option(names = "--bootstrap", description = "Kafka bootstrap servers (HOST:PORT)")
-  String bootstrap;
+    @Option(names = "--bootstrap", description = "Kafka bootstrap servers (HOST:PORT)")
+    String bootstrap;
 
-  @Option(names = "--topic", defaultValue = "model", description = "model topic (default: ${DEFAULT-VALUE})")
-  String topic;
+    @Option(names = "--topic", defaultValue = "model", description = "model topic (default: ${DEFAULT-VALUE})")
+    String topic;
 
-  @Option(names = "--model", description = "only this model id")
-  String model;
+    @Option(names = "--model", description = "only this model id")
+    String model;
 
-  @Option(names = "--snapshot", description = "a snapshot file (safetensors) instead of the topic")
-  Path snapshot;
+    @Option(names = "--snapshot", description = "a snapshot file (safetensors) instead of the topic")
+    Path snapshot;
 
-  @Option(names = "--request", description = "score: the request as JSON (impression shape)")
-  String request;
+    @Option(names = "--request", description = "score: the request as JSON (impression shape)")
+    String request;
 
-  @Option(names = "--out", description = "export: the snapshot file to write")
-  Path out;
+    @Option(names = "--out", description = "export: the snapshot file to write")
+    Path out;
 
-  @Option(names = "--config", description = "job configuration whose kafka.client.* properties (SASL, SSL) the reader uses")
-  Path config;
+    @Option(
+            names = "--config",
+            description = "job configuration whose kafka.client.* properties (SASL, SSL) the reader uses")
+    Path config;
 
-  @Option(names = "--wait", defaultValue = "3", description = "seconds without new versions before printing (default: ${DEFAULT-VALUE})")
-  int waitSeconds;
+    @Option(
+            names = "--wait",
+            defaultValue = "3",
+            description = "seconds without new versions before printing (default: ${DEFAULT-VALUE})")
+    int waitSeconds;
 
-  @Override
-  public Integer call() throws Exception {
-    if (action.equals("score")) {
-      return score();
-    }
-    if (action.equals("export")) {
-      return export();
-    }
-    if (!action.equals("inspect")) {
-      throw new InputException("model: unknown action '" + action + "' (available: inspect, score, export).");
-    }
-    PrintStream out = System.out;
-    if (snapshot != null) {
-      if (!Files.isRegularFile(snapshot)) {
-        throw new InputException(snapshot + ": file not found.");
-      }
-      SnapshotState s = new SnapshotState();
-      if (!s.apply(Files.readAllBytes(snapshot))) {
-        throw new InputException(snapshot + ": a delta snapshot cannot be inspected without its base.");
-      }
-      print(out, s);
-      return 0;
-    }
-    if (bootstrap == null) {
-      throw new InputException("model inspect needs --bootstrap HOST:PORT or --snapshot FILE.");
-    }
-    try (ModelReader reader = new ModelReader(bootstrap, topic, model, client())) {
-      reader.pollUntilQuiet(Duration.ofSeconds(waitSeconds), Duration.ofMinutes(10));
-      if (reader.versions().isEmpty()) {
-        out.println("no model versions on topic " + topic);
+    @Override
+    public Integer call() throws Exception {
+        if (action.equals("score")) {
+            return score();
+        }
+        if (action.equals("export")) {
+            return export();
+        }
+        if (!action.equals("inspect")) {
+            throw new InputException("model: unknown action '" + action + "' (available: inspect, score, export).");
+        }
+        PrintStream out = System.out;
+        if (snapshot != null) {
+            if (!Files.isRegularFile(snapshot)) {
+                throw new InputException(snapshot + ": file not found.");
+            }
+            SnapshotState s = new SnapshotState();
+            if (!s.apply(Files.readAllBytes(snapshot))) {
+                throw new InputException(snapshot + ": a delta snapshot cannot be inspected without its base.");
+            }
+            print(out, s);
+            return 0;
+        }
+        if (bootstrap == null) {
+            throw new InputException("model inspect needs --bootstrap HOST:PORT or --snapshot FILE.");
+        }
+        try (ModelReader reader = new ModelReader(bootstrap, topic, model, client())) {
+            reader.pollUntilQuiet(Duration.ofSeconds(waitSeconds), Duration.ofMinutes(10));
+            if (reader.versions().isEmpty()) {
+                out.println("no model versions on topic " + topic);
+                return 0;
+            }
+            out.printf("%-16s %8s %6s %7s %10s%n", "model", "version", "kind", "chunks", "bytes");
+            for (ModelReader.Version v : reader.versions()) {
+                out.printf("%-16s %8d %6s %7d %10d%n", v.model(), v.version(), v.kind(), v.chunks(), v.bytes());
+            }
+            for (Map.Entry<String, SnapshotState> e : reader.models().entrySet()) {
+                out.println();
+                print(out, e.getValue());
+            }
+        }
         return 0;
-      }
-      out.printf("%-16s %8s %6s %7s %10s%n", "model", "version", "kind", "chunks", "bytes");
-      for (ModelReader.Version v : reader.versions()) {
-        out.printf("%-16s %8d %6s %7d %10d%n", v.model(), v.version(), v.kind(), v.chunks(), v.bytes());
-      }
-      for (Map.Entry<String, SnapshotState> e : reader.models().entrySet()) {
-        out.println();
-        print(out, e.getValue());
-      }
     }
-    return 0;
-  }
 
-  private Properties client() {
-    return config == null ? new Properties() : org.mmoestream.config.JobConfig.load(config).clientProperties();
-  }
+    private Properties client() {
+        return config == null
+                ? new Properties()
+                : org.mmoestream.config.JobConfig.load(config).clientProperties();
+    }
 
-  private int score() throws Exception {
-    if (snapshot == null || request == null) {
-      throw new InputException("model score needs --snapshot FILE and --request JSON.");
+    private int score() throws Exception {
+        if (snapshot == null || request == null) {
+            throw new InputException("model score needs --snapshot FILE and --request JSON.");
+        }
+        if (!Files.isRegularFile(snapshot)) {
+            throw new InputException(snapshot + ": file not found.");
+        }
+        JsonNode req;
+        try {
+            req = new ObjectMapper().readTree(request);
+        } catch (java.io.IOException e) {
+            throw new InputException("--request is not valid JSON.");
+        }
+        if (req == null || !req.isObject()) {
+            throw new InputException("--request must be a JSON object.");
+        }
+        try (org.mmoestream.score.Scorer scorer = org.mmoestream.score.Scorer.fromSnapshot(snapshot)) {
+            SnapshotState s = new SnapshotState();
+            s.apply(Files.readAllBytes(snapshot));
+            String m = req.hasNonNull("model") ? req.get("model").asText() : s.modelId();
+            org.mmoestream.score.Scorer.Score sc;
+            try {
+                sc = scorer.score(m, req.has("features") ? req.get("features").toString() : "{}");
+            } catch (IllegalArgumentException e) {
+                throw new InputException("--request: " + e.getMessage() + ".");
+            }
+            var node = new ObjectMapper().createObjectNode();
+            node.put("request_id", req.path("request_id").asText(""));
+            node.put("model", m);
+            node.put("model_version", sc.version());
+            for (int h = 0; h < sc.heads().size(); h++) {
+                node.put(sc.heads().get(h), sc.values()[h]);
+            }
+            System.out.println(node);
+        }
+        return 0;
     }
-    if (!Files.isRegularFile(snapshot)) {
-      throw new InputException(snapshot + ": file not found.");
-    }
-    JsonNode req;
-    try {
-      req = new ObjectMapper().readTree(request);
-    } catch (java.io.IOException e) {
-      throw new InputException("--request is not valid JSON.");
-    }
-    if (req == null || !req.isObject()) {
-      throw new InputException("--request must be a JSON object.");
-    }
-    try (org.mmoestream.score.Scorer scorer = org.mmoestream.score.Scorer.fromSnapshot(snapshot)) {
-      SnapshotState s = new SnapshotState();
-      s.apply(Files.readAllBytes(snapshot));
-      String m = req.hasNonNull("model") ? req.get("model").asText() : s.modelId();
-      org.mmoestream.score.Scorer.Score sc;
-      try {
-        sc = scorer.score(m, req.has("features") ? req.get("features").toString() : "{}");
-      } catch (IllegalArgumentException e) {
-        throw new InputException("--request: " + e.getMessage() + ".");
-      }
-      var node = new ObjectMapper().createObjectNode();
-      node.put("request_id", req.path("request_id").asText(""));
-      node.put("model", m);
-      node.put("model_version", sc.version());
-      for (int h = 0; h < sc.heads().size(); h++) {
-        node.put(sc.heads().get(h), sc.values()[h]);
-      }
-      System.out.println(node);
-    }
-    return 0;
-  }
 
-  private int export() throws Exception {
-    if (bootstrap == null || model == null || out == null) {
-      throw new InputException("model export needs --bootstrap HOST:PORT, --model ID and --out FILE.");
+    private int export() throws Exception {
+        if (bootstrap == null || model == null || out == null) {
+            throw new InputException("model export needs --bootstrap HOST:PORT, --model ID and --out FILE.");
+        }
+        try (ModelReader reader = new ModelReader(bootstrap, topic, model, client())) {
+            reader.pollUntilQuiet(Duration.ofSeconds(waitSeconds), Duration.ofMinutes(10));
+            SnapshotState s = reader.model(model);
+            if (s == null) {
+                throw new InputException("model export: no version of model '" + model + "' on topic " + topic + ".");
+            }
+            byte[] bytes = s.fullSnapshot();
+            Files.write(out, bytes);
+            System.out.printf("model export: %s version %d -> %s (%,d bytes)%n", model, s.version(), out, bytes.length);
+        }
+        return 0;
     }
-    try (ModelReader reader = new ModelReader(bootstrap, topic, model, client())) {
-      reader.pollUntilQuiet(Duration.ofSeconds(waitSeconds), Duration.ofMinutes(10));
-      SnapshotState s = reader.model(model);
-      if (s == null) {
-        throw new InputException("model export: no version of model '" + model + "' on topic " + topic + ".");
-      }
-      byte[] bytes = s.fullSnapshot();
-      Files.write(out, bytes);
-      System.out.printf("model export: %s version %d -> %s (%,d bytes)%n", model, s.version(), out, bytes.length);
-    }
-    return 0;
-  }
 
-  private static void print(PrintStream out, SnapshotState s) throws Exception {
-    out.printf("model %s, version %d, %d examples seen, %s%n", s.modelId(), s.version(), s.examplesSeen(),
-        s.model().spec().architecture().variant().key());
-    for (ParamLayout.Entry e : s.model().network().layout().entries()) {
-      out.printf("  %-32s %s%n", e.name(), java.util.Arrays.toString(e.shape()));
+    private static void print(PrintStream out, SnapshotState s) throws Exception {
+        out.printf(
+                "model %s, version %d, %d examples seen, %s%n",
+                s.modelId(),
+                s.version(),
+                s.examplesSeen(),
+                s.model().spec().architecture().variant().key());
+        for (ParamLayout.Entry e : s.model().network().layout().entries()) {
+            out.printf("  %-32s %s%n", e.name(), java.util.Arrays.toString(e.shape()));
+        }
+        for (var f : s.model().spec().features().sparse()) {
+            out.printf("  %-32s [%d, %d]%n", "embedding." + f.name() + ".weight", f.buckets(), f.dim());
+        }
+        JsonNode metrics = new ObjectMapper().readTree(s.metadata().getOrDefault("metrics", "{}"));
+        Iterator<Map.Entry<String, JsonNode>> it = metrics.fields();
+        while (it.hasNext()) {
+            Map.Entry<String, JsonNode> m = it.next();
+            if (m.getKey().equals("gates")) {
+                m.getValue()
+                        .fields()
+                        .forEachRemaining(
+                                g -> out.printf("  gate %-10s mean expert weights %s%n", g.getKey(), g.getValue()));
+            } else {
+                out.printf("  %-10s %s%n", m.getKey(), m.getValue());
+            }
+        }
     }
-    for (var f : s.model().spec().features().sparse()) {
-      out.printf("  %-32s [%d, %d]%n", "embedding." + f.name() + ".weight", f.buckets(), f.dim());
-    }
-    JsonNode metrics = new ObjectMapper().readTree(s.metadata().getOrDefault("metrics", "{}"));
-    Iterator<Map.Entry<String, JsonNode>> it = metrics.fields();
-    while (it.hasNext()) {
-      Map.Entry<String, JsonNode> m = it.next();
-      if (m.getKey().equals("gates")) {
-        m.getValue().fields().forEachRemaining(g -> out.printf("  gate %-10s mean expert weights %s%n", g.getKey(), g.getValue()));
-      } else {
-        out.printf("  %-10s %s%n", m.getKey(), m.getValue());
-      }
-    }
-  }
 }

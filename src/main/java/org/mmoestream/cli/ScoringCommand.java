@@ -6,18 +6,22 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 
 /** {@code mmoe scoring}: the scoring job against a given Kafka, on a local Flink cluster. */
-@Command(name = "scoring", header = "Runs the scoring job: score requests with the latest model version.", mixinStandardHelpOptions = true,
-    description = {
-      "Runs the scoring job (score-requests + broadcast model topic -> scores) against the Kafka of the",
-      "job config. On a Flink cluster, submit target/mmoe-stream-all.jar with entry class",
-      "org.mmoestream.job.ScoringMain and the arguments --config job.yaml."
-    })
+@Command(
+        name = "scoring",
+        header = "Runs the scoring job: score requests with the latest model version.",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Runs the scoring job (score-requests + broadcast model topic -> scores) against the Kafka of the",
+            "job config. On a Flink cluster, submit target/mmoe-stream-all.jar with entry class",
+            "org.mmoestream.job.ScoringMain and the arguments --config job.yaml."
+        })
 final class ScoringCommand implements Callable<Integer> {
-  @Mixin JobOptions job;
+    @Mixin
+    JobOptions job;
 
-  @Override
-  public Integer call() throws Exception {
-    ScoringMain.run(job.config, job.flinkConf, job.parallelism);
-    return 0;
-  }
+    @Override
+    public Integer call() throws Exception {
+        ScoringMain.run(job.config, job.flinkConf, job.parallelism);
+        return 0;
+    }
 }

@@ -20,113 +20,130 @@ import picocli.CommandLine.Option;
 
 /** {@code mmoe train-file}: offline training and evaluation on labeled CSV files. */
 @Command(
-    name = "train-file", header = "Trains and evaluates a model on labeled CSV files, offline.",
-    mixinStandardHelpOptions = true,
-    description = {
-      "Trains a model on labeled CSV files with the same training step as the streaming job,",
-      "prints a per-task table and writes report.json.",
-      "A file may select rows by index: FILE#mod4=0,1 keeps rows whose 0-based index mod 4 is 0 or 1.",
-      "--epochs 1 without --val is one progressive pass in file order (each batch scored before training)."
-    })
+        name = "train-file",
+        header = "Trains and evaluates a model on labeled CSV files, offline.",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Trains a model on labeled CSV files with the same training step as the streaming job,",
+            "prints a per-task table and writes report.json.",
+            "A file may select rows by index: FILE#mod4=0,1 keeps rows whose 0-based index mod 4 is 0 or 1.",
+            "--epochs 1 without --val is one progressive pass in file order (each batch scored before training)."
+        })
 final class TrainFileCommand implements Callable<Integer> {
 
-  @Option(names = "--spec", required = true, description = "model spec (YAML)")
-  Path spec;
+    @Option(names = "--spec", required = true, description = "model spec (YAML)")
+    Path spec;
 
-  @Option(names = "--train", required = true, description = "training CSV (.csv or .csv.gz), optionally FILE#modN=r,...")
-  String train;
+    @Option(
+            names = "--train",
+            required = true,
+            description = "training CSV (.csv or .csv.gz), optionally FILE#modN=r,...")
+    String train;
 
-  @Option(names = "--val", description = "validation CSV: early stopping on its mean task AUC")
-  String val;
+    @Option(names = "--val", description = "validation CSV: early stopping on its mean task AUC")
+    String val;
 
-  @Option(names = "--test", description = "test CSV: the report's metrics are measured on it")
-  String test;
+    @Option(names = "--test", description = "test CSV: the report's metrics are measured on it")
+    String test;
 
-  @Option(names = "--model", description = "mmoe, omoe, shared-bottom or single-task (default: the spec's)")
-  String model;
+    @Option(names = "--model", description = "mmoe, omoe, shared-bottom or single-task (default: the spec's)")
+    String model;
 
-  @Option(names = "--epochs", defaultValue = "1", description = "maximum epochs (default: ${DEFAULT-VALUE})")
-  int epochs;
+    @Option(names = "--epochs", defaultValue = "1", description = "maximum epochs (default: ${DEFAULT-VALUE})")
+    int epochs;
 
-  @Option(names = "--patience", defaultValue = "2", description = "epochs without a better validation AUC before stopping (default: ${DEFAULT-VALUE})")
-  int patience;
+    @Option(
+            names = "--patience",
+            defaultValue = "2",
+            description = "epochs without a better validation AUC before stopping (default: ${DEFAULT-VALUE})")
+    int patience;
 
-  @Option(names = "--batch", defaultValue = "256", description = "batch size (default: ${DEFAULT-VALUE})")
-  int batch;
+    @Option(names = "--batch", defaultValue = "256", description = "batch size (default: ${DEFAULT-VALUE})")
+    int batch;
 
-  @Option(names = "--seed", defaultValue = "42", description = "seed of initialization and shuffling (default: ${DEFAULT-VALUE})")
-  long seed;
+    @Option(
+            names = "--seed",
+            defaultValue = "42",
+            description = "seed of initialization and shuffling (default: ${DEFAULT-VALUE})")
+    long seed;
 
-  @Option(names = "--lr", description = "learning rate (default: the spec's)")
-  Double learningRate;
+    @Option(names = "--lr", description = "learning rate (default: the spec's)")
+    Double learningRate;
 
-  @Option(names = "--out", defaultValue = "report.json", description = "report file (default: ${DEFAULT-VALUE})")
-  Path out;
+    @Option(names = "--out", defaultValue = "report.json", description = "report file (default: ${DEFAULT-VALUE})")
+    Path out;
 
-  @Override
-  public Integer call() {
-    if (epochs < 1 || batch < 1 || patience < 1) {
-      throw new InputException("--epochs, --batch and --patience must be at least 1.");
+    @Override
+    public Integer call() {
+        if (epochs < 1 || batch < 1 || patience < 1) {
+            throw new InputException("--epochs, --batch and --patience must be at least 1.");
+        }
+        ModelSpec s = SpecLoader.load(spec);
+        if (model != null) {
+            Variant v = Variant.parse(model);
+            if (v == null) {
+                throw new InputException(
+                        "--model must be mmoe, omoe, shared-bottom or single-task, got '" + model + "'.");
+            }
+            s = s.withArchitecture(s.architecture().withVariant(v));
+        }
+        if (learningRate != null) {
+            if (!(learningRate > 0)) {
+                throw new InputException("--lr must be a positive number, got " + learningRate + ".");
+            }
+            s = s.withOptimizer(s.optimizer().withLearningRate(learningRate));
+        }
+        CsvExamples reader = new CsvExamples(s);
+        List<EncodedExample> trainRows = read(reader, train, "--train");
+        List<EncodedExample> valRows = val == null ? null : read(reader, val, "--val");
+        List<EncodedExample> testRows = test == null ? null : read(reader, test, "--test");
+        System.err.printf(
+                "train-file: %s, %,d training rows%s%s%n",
+                s.architecture().variant().key(),
+                trainRows.size(),
+                valRows == null ? "" : String.format(", %,d validation rows", valRows.size()),
+                testRows == null ? "" : String.format(", %,d test rows", testRows.size()));
+
+        MmoeModel m = MmoeModel.create(s, seed, DataType.FLOAT);
+        OfflineTrainer.Result r = new OfflineTrainer(
+                        new OfflineTrainer.Options(epochs, batch, seed, patience), System.err)
+                .run(m, trainRows, valRows);
+
+        Report report = new Report(s.architecture().variant().key());
+        Evaluation main;
+        String split;
+        if (testRows != null) {
+            main = Evaluation.of(m, testRows, Math.max(batch, 1024));
+            split = "test";
+        } else if (r.validation() != null) {
+            main = r.validation();
+            split = "validation";
+        } else {
+            main = r.progressive();
+            split = "progressive";
+        }
+        report.tasks(split, main);
+        report.root().put("examples_per_second", Math.round(r.examplesPerSecond()));
+        report.root().put("examples_trained", r.examplesTrained());
+        report.root().put("epochs_run", r.epochsRun());
+        report.root().put("best_epoch", r.bestEpoch());
+        report.root().put("skipped_batches", m.skippedBatches());
+        report.root().set("progressive", Report.taskNode(r.progressive()));
+        if (r.validation() != null) {
+            report.root().set("validation", Report.taskNode(r.validation()));
+        }
+        report.gates(s.taskNames(), main.gates());
+        report.write(out);
+        Report.printTable(
+                System.out,
+                split + " metrics (" + s.architecture().variant().key() + ", epoch " + r.bestEpoch() + "):",
+                main);
+        System.out.printf("examples_per_second %.0f%nreport %s%n", r.examplesPerSecond(), out);
+        return 0;
     }
-    ModelSpec s = SpecLoader.load(spec);
-    if (model != null) {
-      Variant v = Variant.parse(model);
-      if (v == null) {
-        throw new InputException("--model must be mmoe, omoe, shared-bottom or single-task, got '" + model + "'.");
-      }
-      s = s.withArchitecture(s.architecture().withVariant(v));
-    }
-    if (learningRate != null) {
-      if (!(learningRate > 0)) {
-        throw new InputException("--lr must be a positive number, got " + learningRate + ".");
-      }
-      s = s.withOptimizer(s.optimizer().withLearningRate(learningRate));
-    }
-    CsvExamples reader = new CsvExamples(s);
-    List<EncodedExample> trainRows = read(reader, train, "--train");
-    List<EncodedExample> valRows = val == null ? null : read(reader, val, "--val");
-    List<EncodedExample> testRows = test == null ? null : read(reader, test, "--test");
-    System.err.printf("train-file: %s, %,d training rows%s%s%n", s.architecture().variant().key(), trainRows.size(),
-        valRows == null ? "" : String.format(", %,d validation rows", valRows.size()),
-        testRows == null ? "" : String.format(", %,d test rows", testRows.size()));
 
-    MmoeModel m = MmoeModel.create(s, seed, DataType.FLOAT);
-    OfflineTrainer.Result r =
-        new OfflineTrainer(new OfflineTrainer.Options(epochs, batch, seed, patience), System.err)
-            .run(m, trainRows, valRows);
-
-    Report report = new Report(s.architecture().variant().key());
-    Evaluation main;
-    String split;
-    if (testRows != null) {
-      main = Evaluation.of(m, testRows, Math.max(batch, 1024));
-      split = "test";
-    } else if (r.validation() != null) {
-      main = r.validation();
-      split = "validation";
-    } else {
-      main = r.progressive();
-      split = "progressive";
+    private static List<EncodedExample> read(CsvExamples reader, String arg, String flag) {
+        RowFilter.FileArg f = RowFilter.parse(arg, flag);
+        return reader.read(f.path(), f.filter());
     }
-    report.tasks(split, main);
-    report.root().put("examples_per_second", Math.round(r.examplesPerSecond()));
-    report.root().put("examples_trained", r.examplesTrained());
-    report.root().put("epochs_run", r.epochsRun());
-    report.root().put("best_epoch", r.bestEpoch());
-    report.root().put("skipped_batches", m.skippedBatches());
-    report.root().set("progressive", Report.taskNode(r.progressive()));
-    if (r.validation() != null) {
-      report.root().set("validation", Report.taskNode(r.validation()));
-    }
-    report.gates(s.taskNames(), main.gates());
-    report.write(out);
-    Report.printTable(System.out, split + " metrics (" + s.architecture().variant().key() + ", epoch " + r.bestEpoch() + "):", main);
-    System.out.printf("examples_per_second %.0f%nreport %s%n", r.examplesPerSecond(), out);
-    return 0;
-  }
-
-  private static List<EncodedExample> read(CsvExamples reader, String arg, String flag) {
-    RowFilter.FileArg f = RowFilter.parse(arg, flag);
-    return reader.read(f.path(), f.filter());
-  }
 }

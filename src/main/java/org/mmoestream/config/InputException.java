@@ -5,7 +5,7 @@ package org.mmoestream.config;
  * the file and the key, or the file, row and column; the command line prints it and exits with 2.
  */
 public final class InputException extends RuntimeException {
-  public InputException(String message) {
-    super(message);
-  }
+    public InputException(String message) {
+        super(message);
+    }
 }

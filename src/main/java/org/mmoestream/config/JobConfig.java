@@ -17,320 +17,497 @@ import java.util.stream.Collectors;
  * fails at start with one sentence naming the key. Flink's own settings live in flink-conf.
  */
 public final class JobConfig implements Serializable {
-  private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 1L;
 
-  /** A configuration key: YAML name, default, description, parser (which validates). */
-  public enum Key {
-    BOOTSTRAP("kafka.bootstrap-servers", "localhost:9092", "Kafka bootstrap servers", Parsers::text),
-    GROUP_ID("kafka.group-id", "mmoe-pipeline", "consumer group of the job's Kafka sources", Parsers::text),
-    TOPIC_IMPRESSIONS("topics.impressions", "impressions", "impression events", Parsers::topic),
-    TOPIC_CLICKS("topics.clicks", "clicks", "click events", Parsers::topic),
-    TOPIC_CONVERSIONS("topics.conversions", "conversions", "conversion events", Parsers::topic),
-    TOPIC_EXAMPLES("topics.examples", "examples", "labeled examples (JSON)", Parsers::topic),
-    TOPIC_DEAD_LETTER("topics.dead-letter", "dead-letter", "records that failed validation, with a reason", Parsers::topic),
-    CLICK_WINDOW("join.click-window", "30 min", "a click counts if it comes this long after its impression", Parsers::positiveDuration),
-    CONVERSION_WINDOW("join.conversion-window", "24 h", "a conversion counts if it comes this long after its click", Parsers::positiveDuration),
-    ORPHAN_WAIT("join.orphan-wait", "5 min", "how long (event time) a click or conversion waits for its impression", Parsers::duration),
-    DEDUP_RETENTION("join.dedup-retention", "10 min", "how long a finished join remembers its request id to drop duplicates", Parsers::duration),
-    OUT_OF_ORDERNESS("join.out-of-orderness", "5 s", "bound of event-time disorder for watermarks", Parsers::duration),
-    SOURCE_IDLENESS("join.source-idleness", "30 s", "a partition without records for this long does not hold back the watermark", Parsers::positiveDuration),
-    FEEDBACK("join.feedback", "wait", "when an impression goes to training: wait (once, when its labels are final: at a conversion or when its windows close); fnw (fake negatives with weights: once when join.observation-window closes, with the labels known then, and again for each later click and conversion, the loss weighted by the model's own prediction)", Parsers.oneOf("wait", "fnw")),
-    OBSERVATION_WINDOW("join.observation-window", "0 s", "with join.feedback fnw: how long (event time) after its impression an impression waits before it is first sent to training; clicks and conversions within it are part of that example (below join.click-window)", Parsers::duration),
-    DROP_CONVERSIONS_WITHOUT_CLICK("join.drop-conversions-without-click", "true", "drop (and count) a conversion whose impression was not clicked; false labels it conversion=1, click=0", Parsers::bool),
-    MAX_RECORD_BYTES("events.max-record-bytes", "65536", "larger records go to the dead-letter topic", Parsers::positiveInt),
-    MAX_FUTURE("events.max-future", "1 d", "a timestamp further ahead of the clock is rejected", Parsers::positiveDuration),
-    TOPIC_MODEL("topics.model", "model", "published model versions (safetensors)", Parsers::topic),
-    MODEL_SPEC("model.spec", "examples/ctr-cvr.yaml", "model spec file (YAML): features, tasks, architecture, optimizer", Parsers::text),
-    SEED("train.seed", "42", "seed of the initial parameters", Parsers::positiveInt),
-    BATCH_SIZE("train.batch-size", "256", "examples per training step", Parsers::positiveInt),
-    MAX_WAIT("train.max-wait", "1 s", "a partial batch is trained after waiting this long (processing time; arrival order only)", Parsers::positiveDuration),
-    ORDER("train.order", "arrival", "arrival: train examples as their labels become final; event-time: hold each until the watermark passes its impression time + click window + conversion window, then train in impression-time order (request id breaks ties) in full batches: training is then a function of the events alone, as train-file on a replayed file, at the cost of the windows' latency and of holding their examples in memory", Parsers.oneOf("arrival", "event-time")),
-    TRAIN_PARALLELISM("train.parallelism", "1", "subtasks that train each model: 1 trains it on one subtask (exactly, in order); N > 1 spreads its examples over N replicas, each training on its own copy, that send their changes to one reducer every train.sync-batches batches and move onto the reducer's latest version (arrival order only; the model's tables must fit train.working-set-rows)", Parsers::positiveInt),
-    SYNC_INTERVAL("train.sync-interval", "1 s", "with train.parallelism > 1: the longest a replica keeps what it learned before sending it to the reducer (for slow streams; see train.sync-batches)", Parsers::positiveDuration),
-    SYNC_BATCHES("train.sync-batches", "16", "with train.parallelism > 1: a replica sends what it learned to the reducer after this many batches (with the batch size, this bounds the staleness between replicas)", Parsers::positiveInt),
-    TOPIC_TRAIN_SYNC("topics.train-sync", "train-sync", "internal, with train.parallelism > 1: the reducer's synchronization versions for the replicas (one partition; a retention of an hour or so)", Parsers::topic),
-    WORKING_SET_ROWS("train.working-set-rows", "4000000", "embedding rows kept in memory per model (value and optimizer state: 64 bytes a row at dim 8 with Adagrad); a model whose tables fit keeps every row in memory, larger tables keep this many rows of a working set backed by state", Parsers::positiveInt),
-    METRICS_WINDOW("train.metrics-window", "10000", "examples in the sliding window of the progressive metrics", Parsers::positiveInt),
-    PROBES("train.probes", "none", "file of probe requests (one features JSON object per line) scored by every published version into its metadata; none: no probes", Parsers::text),
-    PUBLISH_INTERVAL("publish.interval", "10 s", "a model version is published this often (processing time)", Parsers::positiveDuration),
-    FULL_EVERY("publish.full-every", "10", "every N-th version is a full snapshot (and the first after a start)", Parsers::positiveInt),
-    MAX_MESSAGE_BYTES("publish.max-message-bytes", "900000", "larger snapshots are split into chunks of this size", Parsers::positiveInt),
-    TOPIC_SCORE_REQUESTS("topics.score-requests", "score-requests", "requests to score (impression shape)", Parsers::topic),
-    TOPIC_SCORES("topics.scores", "scores", "scores with the model version that made them", Parsers::topic),
-    SCORING_BATCH_SIZE("scoring.batch-size", "64", "requests scored together", Parsers::positiveInt),
-    SCORING_MAX_WAIT("scoring.max-wait", "5 ms", "a partial micro-batch of requests is scored this long after its first request came: the latency a request may spend waiting for others (lower: less latency, smaller batches and more CPU per request at high rates)", Parsers::positiveDuration),
-    SCORING_MAX_MODEL_AGE("scoring.max-model-age", "10 min", "scores from an older model version are marked stale (0: never)", Parsers::duration),
-    SCORING_MAX_BUFFERED("scoring.max-buffered", "10000", "requests per model that may wait for its first version", Parsers::positiveInt),
-    SCORING_UNKNOWN_WAIT("scoring.unknown-model-wait", "1 min", "requests for a model with no version after this long go to dead-letter", Parsers::positiveDuration),
-    SCORING_MODEL_WAIT("scoring.model-wait", "1 min", "at start, each scoring instance reads the model topic up to its end (the last full snapshot and the deltas after it, per model) and warms up before it takes requests; it waits at most this long", Parsers::positiveDuration),
-    SCORING_WARM_UP("scoring.warm-up-requests", "20000", "synthetic requests each instance scores per model at start (and when it gets its first version), so the JIT has compiled the scoring path before the first real request", Parsers::nonNegativeInt),
-    SCORING_BUFFER_TIMEOUT("scoring.buffer-timeout", "5 ms", "Flink network buffer timeout of the scoring job (requests and scores do not cross the network inside the job; this bounds the dead letters' wait)", Parsers::positiveDuration),
-    SCORING_FETCH_MAX_WAIT("scoring.consumer-fetch-max-wait", "100 ms", "fetch.max.wait.ms of the request consumer: how long the broker holds a fetch that has no records (records are returned at once)", Parsers::positiveDuration),
-    SCORING_PRODUCER_LINGER("scoring.producer-linger", "0 ms", "linger.ms of the scores producer: waiting to fill larger batches (fewer requests to the broker at high rates) adds this much latency", Parsers::duration),
-    SCORING_PRODUCER_ACKS("scoring.producer-acks", "all", "acks of the scores producer (at-least-once): all waits for the in-sync replicas (no score lost on a broker failover); 1 only for the leader (lower latency, a score may be lost on failover). exactly-once always uses all", Parsers.oneOf("all", "1")),
-    SCORING_DELIVERY("scoring.delivery", "at-least-once", "scores sink guarantee: at-least-once (scores visible at once) or exactly-once (visible at each checkpoint)", Parsers.oneOf("at-least-once", "exactly-once")),
-    TRANSACTION_TIMEOUT("kafka.transaction-timeout", "10 min", "exactly-once sink transaction timeout (at most the broker's 15 min)", Parsers::transactionTimeout);
+    /** A configuration key: YAML name, default, description, parser (which validates). */
+    public enum Key {
+        BOOTSTRAP("kafka.bootstrap-servers", "localhost:9092", "Kafka bootstrap servers", Parsers::text),
+        GROUP_ID("kafka.group-id", "mmoe-pipeline", "consumer group of the job's Kafka sources", Parsers::text),
+        TOPIC_IMPRESSIONS("topics.impressions", "impressions", "impression events", Parsers::topic),
+        TOPIC_CLICKS("topics.clicks", "clicks", "click events", Parsers::topic),
+        TOPIC_CONVERSIONS("topics.conversions", "conversions", "conversion events", Parsers::topic),
+        TOPIC_EXAMPLES("topics.examples", "examples", "labeled examples (JSON)", Parsers::topic),
+        TOPIC_DEAD_LETTER(
+                "topics.dead-letter", "dead-letter", "records that failed validation, with a reason", Parsers::topic),
+        CLICK_WINDOW(
+                "join.click-window",
+                "30 min",
+                "a click counts if it comes this long after its impression",
+                Parsers::positiveDuration),
+        CONVERSION_WINDOW(
+                "join.conversion-window",
+                "24 h",
+                "a conversion counts if it comes this long after its click",
+                Parsers::positiveDuration),
+        ORPHAN_WAIT(
+                "join.orphan-wait",
+                "5 min",
+                "how long (event time) a click or conversion waits for its impression",
+                Parsers::duration),
+        DEDUP_RETENTION(
+                "join.dedup-retention",
+                "10 min",
+                "how long a finished join remembers its request id to drop duplicates",
+                Parsers::duration),
+        OUT_OF_ORDERNESS(
+                "join.out-of-orderness", "5 s", "bound of event-time disorder for watermarks", Parsers::duration),
+        SOURCE_IDLENESS(
+                "join.source-idleness",
+                "30 s",
+                "a partition without records for this long does not hold back the watermark",
+                Parsers::positiveDuration),
+        FEEDBACK(
+                "join.feedback",
+                "wait",
+                "when an impression goes to training: wait (once, when its labels are final: at "
+                        + "a conversion or when its windows close); fnw (fake negatives with weights: once "
+                        + "when join.observation-window closes, with the labels known then, and again for "
+                        + "each later click and conversion, the loss weighted by the model's own "
+                        + "prediction)",
+                Parsers.oneOf("wait", "fnw")),
+        OBSERVATION_WINDOW(
+                "join.observation-window",
+                "0 s",
+                "with join.feedback fnw: how long (event time) after its impression an "
+                        + "impression waits before it is first sent to training; clicks and conversions "
+                        + "within it are part of that example (below join.click-window)",
+                Parsers::duration),
+        DROP_CONVERSIONS_WITHOUT_CLICK(
+                "join.drop-conversions-without-click",
+                "true",
+                "drop (and count) a conversion whose impression was not clicked; false labels it conversion=1, click=0",
+                Parsers::bool),
+        MAX_RECORD_BYTES(
+                "events.max-record-bytes", "65536", "larger records go to the dead-letter topic", Parsers::positiveInt),
+        MAX_FUTURE(
+                "events.max-future",
+                "1 d",
+                "a timestamp further ahead of the clock is rejected",
+                Parsers::positiveDuration),
+        TOPIC_MODEL("topics.model", "model", "published model versions (safetensors)", Parsers::topic),
+        MODEL_SPEC(
+                "model.spec",
+                "examples/ctr-cvr.yaml",
+                "model spec file (YAML): features, tasks, architecture, optimizer",
+                Parsers::text),
+        SEED("train.seed", "42", "seed of the initial parameters", Parsers::positiveInt),
+        BATCH_SIZE("train.batch-size", "256", "examples per training step", Parsers::positiveInt),
+        MAX_WAIT(
+                "train.max-wait",
+                "1 s",
+                "a partial batch is trained after waiting this long (processing time; arrival order only)",
+                Parsers::positiveDuration),
+        ORDER(
+                "train.order",
+                "arrival",
+                "arrival: train examples as their labels become final; event-time: hold each "
+                        + "until the watermark passes its impression time + click window + conversion "
+                        + "window, then train in impression-time order (request id breaks ties) in full "
+                        + "batches: training is then a function of the events alone, as train-file on a "
+                        + "replayed file, at the cost of the windows' latency and of holding their "
+                        + "examples in memory",
+                Parsers.oneOf("arrival", "event-time")),
+        TRAIN_PARALLELISM(
+                "train.parallelism",
+                "1",
+                "subtasks that train each model: 1 trains it on one subtask (exactly, in order); "
+                        + "N > 1 spreads its examples over N replicas, each training on its own copy, that "
+                        + "send their changes to one reducer every train.sync-batches batches and move "
+                        + "onto the reducer's latest version (arrival order only; the model's tables must "
+                        + "fit train.working-set-rows)",
+                Parsers::positiveInt),
+        SYNC_INTERVAL(
+                "train.sync-interval",
+                "1 s",
+                "with train.parallelism > 1: the longest a replica keeps what it learned before "
+                        + "sending it to the reducer (for slow streams; see train.sync-batches)",
+                Parsers::positiveDuration),
+        SYNC_BATCHES(
+                "train.sync-batches",
+                "16",
+                "with train.parallelism > 1: a replica sends what it learned to the reducer "
+                        + "after this many batches (with the batch size, this bounds the staleness between "
+                        + "replicas)",
+                Parsers::positiveInt),
+        TOPIC_TRAIN_SYNC(
+                "topics.train-sync",
+                "train-sync",
+                "internal, with train.parallelism > 1: the reducer's synchronization versions "
+                        + "for the replicas (one partition; a retention of an hour or so)",
+                Parsers::topic),
+        WORKING_SET_ROWS(
+                "train.working-set-rows",
+                "4000000",
+                "embedding rows kept in memory per model (value and optimizer state: 64 bytes a "
+                        + "row at dim 8 with Adagrad); a model whose tables fit keeps every row in memory, "
+                        + "larger tables keep this many rows of a working set backed by state",
+                Parsers::positiveInt),
+        METRICS_WINDOW(
+                "train.metrics-window",
+                "10000",
+                "examples in the sliding window of the progressive metrics",
+                Parsers::positiveInt),
+        PROBES(
+                "train.probes",
+                "none",
+                "file of probe requests (one features JSON object per line) scored by every "
+                        + "published version into its metadata; none: no probes",
+                Parsers::text),
+        PUBLISH_INTERVAL(
+                "publish.interval",
+                "10 s",
+                "a model version is published this often (processing time)",
+                Parsers::positiveDuration),
+        FULL_EVERY(
+                "publish.full-every",
+                "10",
+                "every N-th version is a full snapshot (and the first after a start)",
+                Parsers::positiveInt),
+        MAX_MESSAGE_BYTES(
+                "publish.max-message-bytes",
+                "900000",
+                "larger snapshots are split into chunks of this size",
+                Parsers::positiveInt),
+        TOPIC_SCORE_REQUESTS(
+                "topics.score-requests", "score-requests", "requests to score (impression shape)", Parsers::topic),
+        TOPIC_SCORES("topics.scores", "scores", "scores with the model version that made them", Parsers::topic),
+        SCORING_BATCH_SIZE("scoring.batch-size", "64", "requests scored together", Parsers::positiveInt),
+        SCORING_MAX_WAIT(
+                "scoring.max-wait",
+                "5 ms",
+                "a partial micro-batch of requests is scored this long after its first request "
+                        + "came: the latency a request may spend waiting for others (lower: less latency, "
+                        + "smaller batches and more CPU per request at high rates)",
+                Parsers::positiveDuration),
+        SCORING_MAX_MODEL_AGE(
+                "scoring.max-model-age",
+                "10 min",
+                "scores from an older model version are marked stale (0: never)",
+                Parsers::duration),
+        SCORING_MAX_BUFFERED(
+                "scoring.max-buffered",
+                "10000",
+                "requests per model that may wait for its first version",
+                Parsers::positiveInt),
+        SCORING_UNKNOWN_WAIT(
+                "scoring.unknown-model-wait",
+                "1 min",
+                "requests for a model with no version after this long go to dead-letter",
+                Parsers::positiveDuration),
+        SCORING_MODEL_WAIT(
+                "scoring.model-wait",
+                "1 min",
+                "at start, each scoring instance reads the model topic up to its end (the last "
+                        + "full snapshot and the deltas after it, per model) and warms up before it takes "
+                        + "requests; it waits at most this long",
+                Parsers::positiveDuration),
+        SCORING_WARM_UP(
+                "scoring.warm-up-requests",
+                "20000",
+                "synthetic requests each instance scores per model at start (and when it gets "
+                        + "its first version), so the JIT has compiled the scoring path before the first "
+                        + "real request",
+                Parsers::nonNegativeInt),
+        SCORING_BUFFER_TIMEOUT(
+                "scoring.buffer-timeout",
+                "5 ms",
+                "Flink network buffer timeout of the scoring job (requests and scores do not "
+                        + "cross the network inside the job; this bounds the dead letters' wait)",
+                Parsers::positiveDuration),
+        SCORING_FETCH_MAX_WAIT(
+                "scoring.consumer-fetch-max-wait",
+                "100 ms",
+                "fetch.max.wait.ms of the request consumer: how long the broker holds a fetch "
+                        + "that has no records (records are returned at once)",
+                Parsers::positiveDuration),
+        SCORING_PRODUCER_LINGER(
+                "scoring.producer-linger",
+                "0 ms",
+                "linger.ms of the scores producer: waiting to fill larger batches (fewer "
+                        + "requests to the broker at high rates) adds this much latency",
+                Parsers::duration),
+        SCORING_PRODUCER_ACKS(
+                "scoring.producer-acks",
+                "all",
+                "acks of the scores producer (at-least-once): all waits for the in-sync replicas "
+                        + "(no score lost on a broker failover); 1 only for the leader (lower latency, a "
+                        + "score may be lost on failover). exactly-once always uses all",
+                Parsers.oneOf("all", "1")),
+        SCORING_DELIVERY(
+                "scoring.delivery",
+                "at-least-once",
+                "scores sink guarantee: at-least-once (scores visible at once) or exactly-once "
+                        + "(visible at each checkpoint)",
+                Parsers.oneOf("at-least-once", "exactly-once")),
+        TRANSACTION_TIMEOUT(
+                "kafka.transaction-timeout",
+                "10 min",
+                "exactly-once sink transaction timeout (at most the broker's 15 min)",
+                Parsers::transactionTimeout);
 
-    final String yaml;
-    final String dflt;
-    final String description;
-    final Function<String, Object> parser;
+        final String yaml;
+        final String dflt;
+        final String description;
+        final Function<String, Object> parser;
 
-    Key(String yaml, String dflt, String description, Function<String, Object> parser) {
-      this.yaml = yaml;
-      this.dflt = dflt;
-      this.description = description;
-      this.parser = parser;
-    }
-
-    public String yaml() {
-      return yaml;
-    }
-
-    public String defaultValue() {
-      return dflt;
-    }
-
-    public String description() {
-      return description;
-    }
-  }
-
-  /** Prefix of Kafka client properties passed to every Kafka client of both jobs (SASL, SSL...). */
-  public static final String CLIENT_PREFIX = "kafka.client.";
-
-  private final Map<Key, Object> values;
-  private final Map<String, String> client;
-
-  private JobConfig(Map<Key, Object> values, Map<String, String> client) {
-    this.values = values;
-    this.client = client;
-  }
-
-  /** All defaults. */
-  public static JobConfig defaults() {
-    return of(Map.of());
-  }
-
-  /** Defaults overridden by {@code overrides} (YAML key -> text); validates every value. */
-  public static JobConfig of(Map<String, String> overrides) {
-    return of(overrides, "configuration");
-  }
-
-  static JobConfig of(Map<String, String> overrides, String source) {
-    Set<String> known = java.util.Arrays.stream(Key.values()).map(k -> k.yaml).collect(Collectors.toSet());
-    Map<String, String> client = new java.util.TreeMap<>();
-    for (Map.Entry<String, String> e : overrides.entrySet()) {
-      String k = e.getKey();
-      if (k.startsWith(CLIENT_PREFIX)) {
-        String name = k.substring(CLIENT_PREFIX.length());
-        if (!KAFKA_CLIENT_CONFIGS.contains(name)) {
-          throw new InputException(source + ": " + k + " is not a Kafka client property.");
+        Key(String yaml, String dflt, String description, Function<String, Object> parser) {
+            this.yaml = yaml;
+            this.dflt = dflt;
+            this.description = description;
+            this.parser = parser;
         }
-        client.put(name, e.getValue());
-      } else if (!known.contains(k)) {
-        throw new InputException(source + ": unknown key " + k + ".");
-      }
-    }
-    Map<Key, Object> values = new LinkedHashMap<>();
-    for (Key k : Key.values()) {
-      String text = overrides.getOrDefault(k.yaml, k.dflt);
-      try {
-        values.put(k, k.parser.apply(text));
-      } catch (IllegalArgumentException e) {
-        throw new InputException(source + ": " + k.yaml + " " + e.getMessage() + ", got '" + text + "'.");
-      }
-    }
-    return new JobConfig(values, Map.copyOf(client));
-  }
 
-  /** Every property name a Kafka producer, consumer or admin client accepts. */
-  private static final Set<String> KAFKA_CLIENT_CONFIGS = new HashSet<>();
-
-  static {
-    KAFKA_CLIENT_CONFIGS.addAll(org.apache.kafka.clients.producer.ProducerConfig.configNames());
-    KAFKA_CLIENT_CONFIGS.addAll(org.apache.kafka.clients.consumer.ConsumerConfig.configNames());
-    KAFKA_CLIENT_CONFIGS.addAll(org.apache.kafka.clients.admin.AdminClientConfig.configNames());
-  }
-
-  /**
-   * The {@code kafka.client.*} properties, for every Kafka client of the jobs (sources, sinks, the
-   * model reader). Values may be secrets: never log them; {@link #toString()} masks them.
-   */
-  public java.util.Properties clientProperties() {
-    java.util.Properties p = new java.util.Properties();
-    p.putAll(client);
-    return p;
-  }
-
-  /** The keys and values, with every Kafka client property value masked. */
-  @Override
-  public String toString() {
-    StringBuilder sb = new StringBuilder("JobConfig{");
-    values.forEach((k, v) -> sb.append(k.yaml).append('=').append(text(v)).append(", "));
-    client.keySet().forEach(k -> sb.append(CLIENT_PREFIX).append(k).append("=[hidden], "));
-    return sb.append('}').toString();
-  }
-
-  /** Reads a job YAML file: nested mappings whose dotted paths are the keys of {@link Key}. */
-  public static JobConfig load(Path file) {
-    YamlNode root = YamlNode.load(file);
-    Map<String, String> flat = new LinkedHashMap<>();
-    root.flatten("", flat);
-    return of(flat, file.toString());
-  }
-
-  public JobConfig with(Key key, String value) {
-    Map<String, String> m = new LinkedHashMap<>();
-    values.forEach((k, v) -> m.put(k.yaml, text(v)));
-    client.forEach((k, v) -> m.put(CLIENT_PREFIX + k, v));
-    m.put(key.yaml, value);
-    return of(m);
-  }
-
-  private static String text(Object v) {
-    return v instanceof Duration d ? d.toMillis() + " ms" : String.valueOf(v);
-  }
-
-  public String string(Key k) {
-    return (String) values.get(k);
-  }
-
-  public Duration duration(Key k) {
-    return (Duration) values.get(k);
-  }
-
-  /** A duration given on a command line, e.g. "15 min"; InputException naming {@code flag} if it is not one. */
-  public static long parseDuration(String s, String flag) {
-    try {
-      return ((Duration) Parsers.duration(s)).toMillis();
-    } catch (IllegalArgumentException e) {
-      throw new InputException(flag + " " + e.getMessage() + ", not '" + s + "'.");
-    }
-  }
-
-  public long millis(Key k) {
-    return duration(k).toMillis();
-  }
-
-  public int integer(Key k) {
-    return (Integer) values.get(k);
-  }
-
-  public boolean bool(Key k) {
-    return (Boolean) values.get(k);
-  }
-
-  /**
-   * Every topic key mapped to {@code prefix-<default name>}, so runs that share a broker (tests,
-   * benchmarks) keep their topics apart.
-   */
-  public static Map<String, String> topicsWithPrefix(String prefix) {
-    Map<String, String> m = new LinkedHashMap<>();
-    for (Key k : Key.values()) {
-      if (k.yaml.startsWith("topics.")) {
-        m.put(k.yaml, prefix + "-" + k.dflt);
-      }
-    }
-    return m;
-  }
-
-  /** The documentation table: key | default | description. */
-  public static List<String[]> table() {
-    return java.util.Arrays.stream(Key.values()).map(k -> new String[] {k.yaml, k.dflt, k.description}).toList();
-  }
-
-  /** Value parsers; each throws IllegalArgumentException with the rule the value broke. */
-  static final class Parsers {
-    private Parsers() {}
-
-    static Object text(String s) {
-      if (s == null || s.isBlank()) {
-        throw new IllegalArgumentException("must not be empty");
-      }
-      return s.trim();
-    }
-
-    static Object topic(String s) {
-      if (s == null || !s.matches("[a-zA-Z0-9._-]{1,249}")) {
-        throw new IllegalArgumentException("must be a Kafka topic name (letters, digits, '.', '_', '-')");
-      }
-      return s;
-    }
-
-    static Object bool(String s) {
-      if (!"true".equals(s) && !"false".equals(s)) {
-        throw new IllegalArgumentException("must be true or false");
-      }
-      return Boolean.parseBoolean(s);
-    }
-
-    static Object nonNegativeInt(String s) {
-      try {
-        int v = Integer.parseInt(s.trim());
-        if (v >= 0) {
-          return v;
+        public String yaml() {
+            return yaml;
         }
-      } catch (NumberFormatException e) {
-        // fall through
-      }
-      throw new IllegalArgumentException("must be an integer of at least 0");
-    }
 
-    static Object positiveInt(String s) {
-      try {
-        int v = Integer.parseInt(s.trim());
-        if (v > 0) {
-          return v;
+        public String defaultValue() {
+            return dflt;
         }
-      } catch (NumberFormatException e) {
-        // fall through
-      }
-      throw new IllegalArgumentException("must be a positive integer");
-    }
 
-    /** "250 ms", "5 s", "30 min", "24 h", "1 d"; a bare number is milliseconds. */
-    static Object duration(String s) {
-      java.util.regex.Matcher m =
-          java.util.regex.Pattern.compile("\\s*(\\d+)\\s*(ms|s|min|h|d)?\\s*").matcher(s == null ? "" : s);
-      if (!m.matches()) {
-        throw new IllegalArgumentException("must be a duration such as 500 ms, 5 s, 30 min, 24 h or 1 d");
-      }
-      long n = Long.parseLong(m.group(1));
-      String unit = m.group(2) == null ? "ms" : m.group(2);
-      return switch (unit) {
-        case "ms" -> Duration.ofMillis(n);
-        case "s" -> Duration.ofSeconds(n);
-        case "min" -> Duration.ofMinutes(n);
-        case "h" -> Duration.ofHours(n);
-        default -> Duration.ofDays(n);
-      };
-    }
-
-    static Object positiveDuration(String s) {
-      Duration d = (Duration) duration(s);
-      if (d.isZero()) {
-        throw new IllegalArgumentException("must be longer than zero");
-      }
-      return d;
-    }
-
-    /** A parser that accepts exactly {@code first} or {@code second}. */
-    static Function<String, Object> oneOf(String first, String second) {
-      return s -> {
-        if (!first.equals(s) && !second.equals(s)) {
-          throw new IllegalArgumentException("must be " + first + " or " + second);
+        public String description() {
+            return description;
         }
-        return s;
-      };
     }
 
-    static Object transactionTimeout(String s) {
-      Duration d = (Duration) positiveDuration(s);
-      if (d.compareTo(Duration.ofMinutes(15)) > 0) {
-        throw new IllegalArgumentException("must be at most 15 min (the broker's transaction.max.timeout.ms)");
-      }
-      return d;
+    /** Prefix of Kafka client properties passed to every Kafka client of both jobs (SASL, SSL...). */
+    public static final String CLIENT_PREFIX = "kafka.client.";
+
+    private final Map<Key, Object> values;
+    private final Map<String, String> client;
+
+    private JobConfig(Map<Key, Object> values, Map<String, String> client) {
+        this.values = values;
+        this.client = client;
     }
-  }
+
+    /** All defaults. */
+    public static JobConfig defaults() {
+        return of(Map.of());
+    }
+
+    /** Defaults overridden by {@code overrides} (YAML key -> text); validates every value. */
+    public static JobConfig of(Map<String, String> overrides) {
+        return of(overrides, "configuration");
+    }
+
+    static JobConfig of(Map<String, String> overrides, String source) {
+        Set<String> known =
+                java.util.Arrays.stream(Key.values()).map(k -> k.yaml).collect(Collectors.toSet());
+        Map<String, String> client = new java.util.TreeMap<>();
+        for (Map.Entry<String, String> e : overrides.entrySet()) {
+            String k = e.getKey();
+            if (k.startsWith(CLIENT_PREFIX)) {
+                String name = k.substring(CLIENT_PREFIX.length());
+                if (!KAFKA_CLIENT_CONFIGS.contains(name)) {
+                    throw new InputException(source + ": " + k + " is not a Kafka client property.");
+                }
+                client.put(name, e.getValue());
+            } else if (!known.contains(k)) {
+                throw new InputException(source + ": unknown key " + k + ".");
+            }
+        }
+        Map<Key, Object> values = new LinkedHashMap<>();
+        for (Key k : Key.values()) {
+            String text = overrides.getOrDefault(k.yaml, k.dflt);
+            try {
+                values.put(k, k.parser.apply(text));
+            } catch (IllegalArgumentException e) {
+                throw new InputException(source + ": " + k.yaml + " " + e.getMessage() + ", got '" + text + "'.");
+            }
+        }
+        return new JobConfig(values, Map.copyOf(client));
+    }
+
+    /** Every property name a Kafka producer, consumer or admin client accepts. */
+    private static final Set<String> KAFKA_CLIENT_CONFIGS = new HashSet<>();
+
+    static {
+        KAFKA_CLIENT_CONFIGS.addAll(org.apache.kafka.clients.producer.ProducerConfig.configNames());
+        KAFKA_CLIENT_CONFIGS.addAll(org.apache.kafka.clients.consumer.ConsumerConfig.configNames());
+        KAFKA_CLIENT_CONFIGS.addAll(org.apache.kafka.clients.admin.AdminClientConfig.configNames());
+    }
+
+    /**
+     * The {@code kafka.client.*} properties, for every Kafka client of the jobs (sources, sinks, the
+     * model reader). Values may be secrets: never log them; {@link #toString()} masks them.
+     */
+    public java.util.Properties clientProperties() {
+        java.util.Properties p = new java.util.Properties();
+        p.putAll(client);
+        return p;
+    }
+
+    /** The keys and values, with every Kafka client property value masked. */
+    @Override
+    public String toString() {
+        StringBuilder sb = new StringBuilder("JobConfig{");
+        values.forEach((k, v) -> sb.append(k.yaml).append('=').append(text(v)).append(", "));
+        client.keySet().forEach(k -> sb.append(CLIENT_PREFIX).append(k).append("=[hidden], "));
+        return sb.append('}').toString();
+    }
+
+    /** Reads a job YAML file: nested mappings whose dotted paths are the keys of {@link Key}. */
+    public static JobConfig load(Path file) {
+        YamlNode root = YamlNode.load(file);
+        Map<String, String> flat = new LinkedHashMap<>();
+        root.flatten("", flat);
+        return of(flat, file.toString());
+    }
+
+    public JobConfig with(Key key, String value) {
+        Map<String, String> m = new LinkedHashMap<>();
+        values.forEach((k, v) -> m.put(k.yaml, text(v)));
+        client.forEach((k, v) -> m.put(CLIENT_PREFIX + k, v));
+        m.put(key.yaml, value);
+        return of(m);
+    }
+
+    private static String text(Object v) {
+        return v instanceof Duration d ? d.toMillis() + " ms" : String.valueOf(v);
+    }
+
+    public String string(Key k) {
+        return (String) values.get(k);
+    }
+
+    public Duration duration(Key k) {
+        return (Duration) values.get(k);
+    }
+
+    /** A duration given on a command line, e.g. "15 min"; InputException naming {@code flag} if it is not one. */
+    public static long parseDuration(String s, String flag) {
+        try {
+            return ((Duration) Parsers.duration(s)).toMillis();
+        } catch (IllegalArgumentException e) {
+            throw new InputException(flag + " " + e.getMessage() + ", not '" + s + "'.");
+        }
+    }
+
+    public long millis(Key k) {
+        return duration(k).toMillis();
+    }
+
+    public int integer(Key k) {
+        return (Integer) values.get(k);
+    }
+
+    public boolean bool(Key k) {
+        return (Boolean) values.get(k);
+    }
+
+    /**
+     * Every topic key mapped to {@code prefix-<default name>}, so runs that share a broker (tests,
+     * benchmarks) keep their topics apart.
+     */
+    public static Map<String, String> topicsWithPrefix(String prefix) {
+        Map<String, String> m = new LinkedHashMap<>();
+        for (Key k : Key.values()) {
+            if (k.yaml.startsWith("topics.")) {
+                m.put(k.yaml, prefix + "-" + k.dflt);
+            }
+        }
+        return m;
+    }
+
+    /** The documentation table: key | default | description. */
+    public static List<String[]> table() {
+        return java.util.Arrays.stream(Key.values())
+                .map(k -> new String[] {k.yaml, k.dflt, k.description})
+                .toList();
+    }
+
+    /** Value parsers; each throws IllegalArgumentException with the rule the value broke. */
+    static final class Parsers {
+        private Parsers() {}
+
+        static Object text(String s) {
+            if (s == null || s.isBlank()) {
+                throw new IllegalArgumentException("must not be empty");
+            }
+            return s.trim();
+        }
+
+        static Object topic(String s) {
+            if (s == null || !s.matches("[a-zA-Z0-9._-]{1,249}")) {
+                throw new IllegalArgumentException("must be a Kafka topic name (letters, digits, '.', '_', '-')");
+            }
+            return s;
+        }
+
+        static Object bool(String s) {
+            if (!"true".equals(s) && !"false".equals(s)) {
+                throw new IllegalArgumentException("must be true or false");
+            }
+            return Boolean.parseBoolean(s);
+        }
+
+        static Object nonNegativeInt(String s) {
+            try {
+                int v = Integer.parseInt(s.trim());
+                if (v >= 0) {
+                    return v;
+                }
+            } catch (NumberFormatException e) {
+                // fall through
+            }
+            throw new IllegalArgumentException("must be an integer of at least 0");
+        }
+
+        static Object positiveInt(String s) {
+            try {
+                int v = Integer.parseInt(s.trim());
+                if (v > 0) {
+                    return v;
+                }
+            } catch (NumberFormatException e) {
+                // fall through
+            }
+            throw new IllegalArgumentException("must be a positive integer");
+        }
+
+        /** "250 ms", "5 s", "30 min", "24 h", "1 d"; a bare number is milliseconds. */
+        static Object duration(String s) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\s*(\\d+)\\s*(ms|s|min|h|d)?\\s*")
+                    .matcher(s == null ? "" : s);
+            if (!m.matches()) {
+                throw new IllegalArgumentException("must be a duration such as 500 ms, 5 s, 30 min, 24 h or 1 d");
+            }
+            long n = Long.parseLong(m.group(1));
+            String unit = m.group(2) == null ? "ms" : m.group(2);
+            return switch (unit) {
+                case "ms" -> Duration.ofMillis(n);
+                case "s" -> Duration.ofSeconds(n);
+                case "min" -> Duration.ofMinutes(n);
+                case "h" -> Duration.ofHours(n);
+                default -> Duration.ofDays(n);
+            };
+        }
+
+        static Object positiveDuration(String s) {
+            Duration d = (Duration) duration(s);
+            if (d.isZero()) {
+                throw new IllegalArgumentException("must be longer than zero");
+            }
+            return d;
+        }
+
+        /** A parser that accepts exactly {@code first} or {@code second}. */
+        static Function<String, Object> oneOf(String first, String second) {
+            return s -> {
+                if (!first.equals(s) && !second.equals(s)) {
+                    throw new IllegalArgumentException("must be " + first + " or " + second);
+                }
+                return s;
+            };
+        }
+
+        static Object transactionTimeout(String s) {
+            Duration d = (Duration) positiveDuration(s);
+            if (d.compareTo(Duration.ofMinutes(15)) > 0) {
+                throw new IllegalArgumentException("must be at most 15 min (the broker's transaction.max.timeout.ms)");
+            }
+            return d;
+        }
+    }
 }

@@ -8,39 +8,41 @@ package org.mmoestream.event;
  * events that did not happen are {@link #NONE}.
  */
 public class LabeledExample {
-  public static final long NONE = Long.MIN_VALUE;
+    public static final long NONE = Long.MIN_VALUE;
 
-  /** What an emission of the join says about its impression. */
-  public enum Kind {
-    /** The labels are final (attribution windows closed, or a conversion came). */
-    FINAL,
-    /** The labels known when the observation window closed; a click or conversion may follow. */
-    OBSERVED,
-    /** A click that came after the impression was observed: a positive of the click's tasks. */
-    CLICK,
-    /** A conversion that came after the impression was observed: a positive of the conversion's tasks. */
-    CONVERSION
-  }
+    /** What an emission of the join says about its impression. */
+    public enum Kind {
+        /** The labels are final (attribution windows closed, or a conversion came). */
+        FINAL,
+        /** The labels known when the observation window closed; a click or conversion may follow. */
+        OBSERVED,
+        /** A click that came after the impression was observed: a positive of the click's tasks. */
+        CLICK,
+        /** A conversion that came after the impression was observed: a positive of the conversion's tasks. */
+        CONVERSION
+    }
 
-  public String requestId;
-  public String model;
-  /** The impression's features, JSON text. */
-  public String features;
-  public int click;
-  public int conversion;
-  public long impressionTs;
-  public long clickTs = NONE;
-  public long conversionTs = NONE;
-  public double conversionValue = Double.NaN;
-  /** Wall-clock time (ms) at which the join made the labels final; 0 when unknown. */
-  public long labeledAt;
-  public Kind kind = Kind.FINAL;
+    public String requestId;
+    public String model;
+    /** The impression's features, JSON text. */
+    public String features;
 
-  public LabeledExample() {}
+    public int click;
+    public int conversion;
+    public long impressionTs;
+    public long clickTs = NONE;
+    public long conversionTs = NONE;
+    public double conversionValue = Double.NaN;
+    /** Wall-clock time (ms) at which the join made the labels final; 0 when unknown. */
+    public long labeledAt;
 
-  @Override
-  public String toString() {
-    return requestId + "(" + (kind == Kind.FINAL ? "" : kind.name().toLowerCase(java.util.Locale.ROOT) + ", ")
-        + "click=" + click + ", conversion=" + conversion + ")";
-  }
+    public Kind kind = Kind.FINAL;
+
+    public LabeledExample() {}
+
+    @Override
+    public String toString() {
+        return requestId + "(" + (kind == Kind.FINAL ? "" : kind.name().toLowerCase(java.util.Locale.ROOT) + ", ")
+                + "click=" + click + ", conversion=" + conversion + ")";
+    }
 }

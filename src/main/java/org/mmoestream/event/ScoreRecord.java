@@ -6,25 +6,26 @@ package org.mmoestream.event;
  * marital} for the census spec). A Flink POJO: arrays of built-in types only, no Kryo.
  */
 public class ScoreRecord {
-  public String requestId;
-  public String model;
-  public long modelVersion;
-  /** Head names, in the order of {@link #values}; shared by every score of a version. */
-  public String[] heads;
-  public double[] values;
-  public long scoredAt;
-  /** True when the model version was older than the configured maximum age when it scored. */
-  public boolean stale;
+    public String requestId;
+    public String model;
+    public long modelVersion;
+    /** Head names, in the order of {@link #values}; shared by every score of a version. */
+    public String[] heads;
 
-  public ScoreRecord() {}
+    public double[] values;
+    public long scoredAt;
+    /** True when the model version was older than the configured maximum age when it scored. */
+    public boolean stale;
 
-  /** The score of head {@code name}, or NaN when the model has no such head. */
-  public double head(String name) {
-    for (int i = 0; i < heads.length; i++) {
-      if (heads[i].equals(name)) {
-        return values[i];
-      }
+    public ScoreRecord() {}
+
+    /** The score of head {@code name}, or NaN when the model has no such head. */
+    public double head(String name) {
+        for (int i = 0; i < heads.length; i++) {
+            if (heads[i].equals(name)) {
+                return values[i];
+            }
+        }
+        return Double.NaN;
     }
-    return Double.NaN;
-  }
 }

@@ -10,11 +10,11 @@ import java.util.List;
  * @param trim whether values are trimmed (the UCI census file separates fields with ", ")
  */
 public record CsvLayout(List<String> columns, char delimiter, boolean trim) {
-  public CsvLayout {
-    columns = columns == null ? null : List.copyOf(columns);
-  }
+    public CsvLayout {
+        columns = columns == null ? null : List.copyOf(columns);
+    }
 
-  public static CsvLayout withHeader() {
-    return new CsvLayout(null, ',', true);
-  }
+    public static CsvLayout withHeader() {
+        return new CsvLayout(null, ',', true);
+    }
 }

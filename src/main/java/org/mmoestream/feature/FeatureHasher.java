@@ -11,19 +11,19 @@ import org.apache.commons.codec.digest.MurmurHash3;
  */
 public final class FeatureHasher {
 
-  private FeatureHasher() {}
+    private FeatureHasher() {}
 
-  /** Row id of {@code value} (null means missing) in a table of {@code buckets} rows. */
-  public static int bucket(String value, int buckets) {
-    byte[] bytes = (value == null ? "" : value).getBytes(StandardCharsets.UTF_8);
-    return Math.floorMod(MurmurHash3.hash32x86(bytes, 0, bytes.length, 0), buckets);
-  }
-
-  /** The canonical string form of a number given to a sparse feature. */
-  public static String numberText(double v) {
-    if (v == Math.rint(v) && !Double.isInfinite(v) && Math.abs(v) < 1e18) {
-      return Long.toString((long) v);
+    /** Row id of {@code value} (null means missing) in a table of {@code buckets} rows. */
+    public static int bucket(String value, int buckets) {
+        byte[] bytes = (value == null ? "" : value).getBytes(StandardCharsets.UTF_8);
+        return Math.floorMod(MurmurHash3.hash32x86(bytes, 0, bytes.length, 0), buckets);
     }
-    return Double.toString(v);
-  }
+
+    /** The canonical string form of a number given to a sparse feature. */
+    public static String numberText(double v) {
+        if (v == Math.rint(v) && !Double.isInfinite(v) && Math.abs(v) < 1e18) {
+            return Long.toString((long) v);
+        }
+        return Double.toString(v);
+    }
 }

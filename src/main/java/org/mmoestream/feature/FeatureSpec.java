@@ -8,31 +8,31 @@ import java.util.List;
  */
 public record FeatureSpec(List<SparseFeature> sparse, List<DenseFeature> dense) {
 
-  public FeatureSpec {
-    sparse = List.copyOf(sparse);
-    dense = List.copyOf(dense);
-  }
-
-  /** Width of the concatenated model input. */
-  public int inputDim() {
-    int d = dense.size();
-    for (SparseFeature f : sparse) {
-      d += f.dim();
+    public FeatureSpec {
+        sparse = List.copyOf(sparse);
+        dense = List.copyOf(dense);
     }
-    return d;
-  }
 
-  /** Column offset of sparse feature {@code i} in the model input. */
-  public int sparseOffset(int i) {
-    int off = 0;
-    for (int k = 0; k < i; k++) {
-      off += sparse.get(k).dim();
+    /** Width of the concatenated model input. */
+    public int inputDim() {
+        int d = dense.size();
+        for (SparseFeature f : sparse) {
+            d += f.dim();
+        }
+        return d;
     }
-    return off;
-  }
 
-  /** Column offset of the first dense value in the model input. */
-  public int denseOffset() {
-    return sparseOffset(sparse.size());
-  }
+    /** Column offset of sparse feature {@code i} in the model input. */
+    public int sparseOffset(int i) {
+        int off = 0;
+        for (int k = 0; k < i; k++) {
+            off += sparse.get(k).dim();
+        }
+        return off;
+    }
+
+    /** Column offset of the first dense value in the model input. */
+    public int denseOffset() {
+        return sparseOffset(sparse.size());
+    }
 }

@@ -12,5 +12,4 @@ package org.mmoestream.feature;
  * @param multi whether the feature holds several values
  * @param separator the separator of values in a CSV cell when {@code multi}
  */
-public record SparseFeature(
-    String name, String column, int buckets, int dim, boolean multi, String separator) {}
+public record SparseFeature(String name, String column, int buckets, int dim, boolean multi, String separator) {}

@@ -41,194 +41,231 @@ import org.mmoestream.train.TrainOperator;
  * ones.
  */
 public final class PipelineJob {
-  /** Records that failed validation leave the main stream through this side output. */
-  public static final OutputTag<DeadLetter> DEAD_LETTERS =
-      new OutputTag<>("dead-letters", TypeInformation.of(DeadLetter.class));
+    /** Records that failed validation leave the main stream through this side output. */
+    public static final OutputTag<DeadLetter> DEAD_LETTERS =
+            new OutputTag<>("dead-letters", TypeInformation.of(DeadLetter.class));
 
-  private PipelineJob() {}
+    private PipelineJob() {}
 
-  /**
-   * Builds join and trainer: events -> validation -> label join -> trainer (keyed by model id) ->
-   * {@code models}; {@code examples} (may be null) also receives the labeled examples.
-   */
-  public static DataStream<LabeledExample> build(StreamExecutionEnvironment env, JobConfig cfg, ModelSpec spec,
-      Source<ParsedRecord, ?, ?> events, Sink<LabeledExample> examples, Sink<DeadLetter> deadLetters,
-      Sink<ModelChunk> models) {
-    Joined joined = join(env, cfg, events, examples);
-    // Examples are encoded in the tasks that make them; those that cannot be are dead letters too.
-    SingleOutputStreamOperator<TrainExample> encoded = joined.labeled()
-        .process(new EncodeExamples(SpecJson.write(spec)))
-        .uid("encode-examples")
-        .name("encode-examples");
-    joined.deadLetters().union(encoded.getSideOutput(EncodeExamples.REJECTED))
-        .sinkTo(deadLetters).uid("dead-letter-sink").name("dead-letter");
-    train(cfg, spec, encoded, models);
-    return joined.labeled();
-  }
-
-  /**
-   * The trainer: encoded examples -> trainer (keyed by model id) -> {@code models}. With {@code
-   * train.parallelism} N > 1: encoded examples -> N replicas per model ({@link ReplicaOperator}) ->
-   * deltas -> reducer keyed by model id ({@link DeltaReducer}, the trainer's uid and state) ->
-   * {@code models}, and synchronization versions -> the sync topic, which the replicas read.
-   */
-  public static void train(JobConfig cfg, ModelSpec spec, DataStream<TrainExample> encoded, Sink<ModelChunk> models) {
-    int n = cfg.integer(Key.TRAIN_PARALLELISM);
-    TrainOperator.Settings settings = trainSettings(cfg, spec);
-    if (n == 1) {
-      encoded
-          .keyBy(e -> e.model)
-          .transform("train", TypeInformation.of(ModelChunk.class), new TrainOperator(settings))
-          .uid("trainer")
-          .sinkTo(models)
-          .uid("model-sink")
-          .name("model");
-      return;
-    }
-    requireParallelTraining(cfg, spec);
-    ReplicaKeys keys = new ReplicaKeys(n, ReplicaKeys.maxParallelism(n));
-    long sync = cfg.millis(Key.SYNC_INTERVAL);
-    SingleOutputStreamOperator<ModelDelta> deltas = encoded
-        .keyBy(keys)
-        .transform("train-replica", TypeInformation.of(ModelDelta.class), new ReplicaOperator(
-            new ReplicaOperator.Settings(settings, keys, sync, cfg.integer(Key.SYNC_BATCHES), cfg.string(Key.BOOTSTRAP), cfg.string(Key.TOPIC_TRAIN_SYNC),
-                cfg.clientProperties())))
-        .uid("train-replicas")
-        // A delta is one large record: send it whole at once, not at the next buffer timeout.
-        .setBufferTimeout(0)
-        .setParallelism(n)
-        .setMaxParallelism(ReplicaKeys.maxParallelism(n));
-    SingleOutputStreamOperator<ModelChunk> versions = deltas
-        .keyBy(d -> d.model)
-        .transform("train", TypeInformation.of(ModelChunk.class),
-            new DeltaReducer(settings))
-        .uid("trainer");
-    versions.sinkTo(models).uid("model-sink").name("model");
-    versions.getSideOutput(DeltaReducer.SYNC).sinkTo(KafkaIo.syncSink(cfg, "mmoe-" + cfg.string(Key.GROUP_ID)))
-        .uid("train-sync-sink").name("train-sync");
-  }
-
-  /** The join's feedback mode; fails with one sentence on a setting it cannot run with. */
-  static Feedback feedback(JobConfig cfg) {
-    Feedback f = Feedback.parse(cfg.string(Key.FEEDBACK));
-    if (f.early() && cfg.string(Key.ORDER).equals("event-time")) {
-      throw new org.mmoestream.config.InputException(Key.FEEDBACK.yaml() + " " + f + " needs " + Key.ORDER.yaml()
-          + ": arrival (event-time order holds every example until its windows close).");
-    }
-    if (f.early() && cfg.millis(Key.OBSERVATION_WINDOW) >= cfg.millis(Key.CLICK_WINDOW)) {
-      throw new org.mmoestream.config.InputException(Key.OBSERVATION_WINDOW.yaml() + " "
-          + cfg.string(Key.OBSERVATION_WINDOW) + " must be shorter than " + Key.CLICK_WINDOW.yaml() + " "
-          + cfg.string(Key.CLICK_WINDOW) + ".");
-    }
-    return f;
-  }
-
-  /** Fails with one sentence when a model cannot be trained on several subtasks. */
-  static void requireParallelTraining(JobConfig cfg, ModelSpec spec) {
-    if (cfg.string(Key.ORDER).equals("event-time")) {
-      throw new org.mmoestream.config.InputException(Key.TRAIN_PARALLELISM.yaml() + " " + cfg.integer(Key.TRAIN_PARALLELISM)
-          + " needs " + Key.ORDER.yaml() + ": arrival (event-time order is one sequence, on one subtask).");
-    }
-    long rows = spec.features().sparse().stream().mapToLong(org.mmoestream.feature.SparseFeature::buckets).sum();
-    if (rows > cfg.integer(Key.WORKING_SET_ROWS)) {
-      throw new org.mmoestream.config.InputException(Key.TRAIN_PARALLELISM.yaml() + " " + cfg.integer(Key.TRAIN_PARALLELISM)
-          + " needs every embedding row in memory: the spec has " + rows + " rows, more than "
-          + Key.WORKING_SET_ROWS.yaml() + " " + cfg.integer(Key.WORKING_SET_ROWS) + ".");
-    }
-  }
-
-  /** The trainer's settings from the job configuration. */
-  public static TrainOperator.Settings trainSettings(JobConfig cfg, ModelSpec spec) {
-    List<String> probes = List.of();
-    String file = cfg.string(Key.PROBES);
-    if (!file.equals("none")) {
-      try {
-        probes = java.nio.file.Files.readAllLines(java.nio.file.Path.of(file)).stream().filter(l -> !l.isBlank()).toList();
-      } catch (java.io.IOException e) {
-        throw new org.mmoestream.config.InputException(Key.PROBES.yaml() + ": cannot read " + file + ".");
-      }
-    }
-    return TrainOperator.Settings.of(SpecJson.write(spec))
-        .withSeed(cfg.integer(Key.SEED))
-        .withBatchSize(cfg.integer(Key.BATCH_SIZE))
-        .withMaxWait(cfg.millis(Key.MAX_WAIT))
-        .withPublishInterval(cfg.millis(Key.PUBLISH_INTERVAL))
-        .withFullEvery(cfg.integer(Key.FULL_EVERY))
-        .withMaxMessageBytes(cfg.integer(Key.MAX_MESSAGE_BYTES))
-        .withWorkingSetRows(cfg.integer(Key.WORKING_SET_ROWS))
-        .withMetricsWindow(cfg.integer(Key.METRICS_WINDOW))
-        .withProbes(probes)
-        .withOrderHorizon(cfg.string(Key.ORDER).equals("event-time")
-            ? cfg.millis(Key.CLICK_WINDOW) + cfg.millis(Key.CONVERSION_WINDOW) : 0)
-        .withFakeNegativeWeights(feedback(cfg) == Feedback.FNW);
-  }
-
-  /** Builds the join only: events -> validation -> label join -> {@code examples} (may be null). */
-  public static DataStream<LabeledExample> build(StreamExecutionEnvironment env, JobConfig cfg,
-      Source<ParsedRecord, ?, ?> events, Sink<LabeledExample> examples, Sink<DeadLetter> deadLetters) {
-    Joined joined = join(env, cfg, events, examples);
-    joined.deadLetters().sinkTo(deadLetters).uid("dead-letter-sink").name("dead-letter");
-    return joined.labeled();
-  }
-
-  /** The labeled examples of the join and the records that failed validation. */
-  private record Joined(SingleOutputStreamOperator<LabeledExample> labeled, DataStream<DeadLetter> deadLetters) {}
-
-  private static Joined join(StreamExecutionEnvironment env, JobConfig cfg, Source<ParsedRecord, ?, ?> events,
-      Sink<LabeledExample> examples) {
-    WatermarkStrategy<ParsedRecord> watermarks = WatermarkStrategy
-        .<ParsedRecord>forBoundedOutOfOrderness(cfg.duration(Key.OUT_OF_ORDERNESS))
-        // A dead letter carries no trustworthy event time: it must not move the watermark.
-        .withTimestampAssigner((r, kafkaTs) -> r.event != null ? r.event.ts : Long.MIN_VALUE)
-        .withIdleness(cfg.duration(Key.SOURCE_IDLENESS));
-    SingleOutputStreamOperator<Event> valid = env
-        .fromSource(events, watermarks, "events")
-        .uid("events-source")
-        .process(new SplitDeadLetters())
-        .uid("validate")
-        .name("validate");
-    AttributionPolicy policy = new AttributionPolicy(cfg.millis(Key.CLICK_WINDOW),
-        cfg.millis(Key.CONVERSION_WINDOW), cfg.millis(Key.ORPHAN_WAIT), cfg.millis(Key.DEDUP_RETENTION),
-        cfg.bool(Key.DROP_CONVERSIONS_WITHOUT_CLICK), feedback(cfg), cfg.millis(Key.OBSERVATION_WINDOW));
-    SingleOutputStreamOperator<LabeledExample> labeled = valid
-        .keyBy(e -> e.requestId)
-        .process(new LabelJoinFunction(policy))
-        .uid("label-join")
-        .name("label-join");
-    if (examples != null) {
-      labeled.sinkTo(examples).uid("examples-sink").name("examples");
-    }
-    return new Joined(labeled, valid.getSideOutput(DEAD_LETTERS));
-  }
-
-  /** Sends dead letters to the side output and counts them ({@code dead_letters}). */
-  public static final class SplitDeadLetters extends ProcessFunction<ParsedRecord, Event> {
-    private static final long serialVersionUID = 1L;
-    private transient Counter deadLetters;
-
-    @Override
-    public void open(org.apache.flink.api.common.functions.OpenContext ctx) {
-      deadLetters = getRuntimeContext().getMetricGroup().counter("dead_letters");
+    /**
+     * Builds join and trainer: events -> validation -> label join -> trainer (keyed by model id) ->
+     * {@code models}; {@code examples} (may be null) also receives the labeled examples.
+     */
+    public static DataStream<LabeledExample> build(
+            StreamExecutionEnvironment env,
+            JobConfig cfg,
+            ModelSpec spec,
+            Source<ParsedRecord, ?, ?> events,
+            Sink<LabeledExample> examples,
+            Sink<DeadLetter> deadLetters,
+            Sink<ModelChunk> models) {
+        Joined joined = join(env, cfg, events, examples);
+        // Examples are encoded in the tasks that make them; those that cannot be are dead letters too.
+        SingleOutputStreamOperator<TrainExample> encoded = joined.labeled()
+                .process(new EncodeExamples(SpecJson.write(spec)))
+                .uid("encode-examples")
+                .name("encode-examples");
+        joined.deadLetters()
+                .union(encoded.getSideOutput(EncodeExamples.REJECTED))
+                .sinkTo(deadLetters)
+                .uid("dead-letter-sink")
+                .name("dead-letter");
+        train(cfg, spec, encoded, models);
+        return joined.labeled();
     }
 
-    @Override
-    public void processElement(ParsedRecord r, Context ctx, Collector<Event> out) {
-      if (r.event != null) {
-        out.collect(r.event);
-      } else {
-        deadLetters.inc();
-        ctx.output(DEAD_LETTERS, r.deadLetter);
-      }
+    /**
+     * The trainer: encoded examples -> trainer (keyed by model id) -> {@code models}. With {@code
+     * train.parallelism} N > 1: encoded examples -> N replicas per model ({@link ReplicaOperator}) ->
+     * deltas -> reducer keyed by model id ({@link DeltaReducer}, the trainer's uid and state) ->
+     * {@code models}, and synchronization versions -> the sync topic, which the replicas read.
+     */
+    public static void train(JobConfig cfg, ModelSpec spec, DataStream<TrainExample> encoded, Sink<ModelChunk> models) {
+        int n = cfg.integer(Key.TRAIN_PARALLELISM);
+        TrainOperator.Settings settings = trainSettings(cfg, spec);
+        if (n == 1) {
+            encoded.keyBy(e -> e.model)
+                    .transform("train", TypeInformation.of(ModelChunk.class), new TrainOperator(settings))
+                    .uid("trainer")
+                    .sinkTo(models)
+                    .uid("model-sink")
+                    .name("model");
+            return;
+        }
+        requireParallelTraining(cfg, spec);
+        ReplicaKeys keys = new ReplicaKeys(n, ReplicaKeys.maxParallelism(n));
+        long sync = cfg.millis(Key.SYNC_INTERVAL);
+        SingleOutputStreamOperator<ModelDelta> deltas = encoded.keyBy(keys)
+                .transform(
+                        "train-replica",
+                        TypeInformation.of(ModelDelta.class),
+                        new ReplicaOperator(new ReplicaOperator.Settings(
+                                settings,
+                                keys,
+                                sync,
+                                cfg.integer(Key.SYNC_BATCHES),
+                                cfg.string(Key.BOOTSTRAP),
+                                cfg.string(Key.TOPIC_TRAIN_SYNC),
+                                cfg.clientProperties())))
+                .uid("train-replicas")
+                // A delta is one large record: send it whole at once, not at the next buffer timeout.
+                .setBufferTimeout(0)
+                .setParallelism(n)
+                .setMaxParallelism(ReplicaKeys.maxParallelism(n));
+        SingleOutputStreamOperator<ModelChunk> versions = deltas.keyBy(d -> d.model)
+                .transform("train", TypeInformation.of(ModelChunk.class), new DeltaReducer(settings))
+                .uid("trainer");
+        versions.sinkTo(models).uid("model-sink").name("model");
+        versions.getSideOutput(DeltaReducer.SYNC)
+                .sinkTo(KafkaIo.syncSink(cfg, "mmoe-" + cfg.string(Key.GROUP_ID)))
+                .uid("train-sync-sink")
+                .name("train-sync");
     }
-  }
 
-  /** The validating deserializer of the three event topics. */
-  public static EventDeserializer eventDeserializer(JobConfig cfg) {
-    return new EventDeserializer(topicTypes(cfg), cfg.integer(Key.MAX_RECORD_BYTES), cfg.millis(Key.MAX_FUTURE));
-  }
+    /** The join's feedback mode; fails with one sentence on a setting it cannot run with. */
+    static Feedback feedback(JobConfig cfg) {
+        Feedback f = Feedback.parse(cfg.string(Key.FEEDBACK));
+        if (f.early() && cfg.string(Key.ORDER).equals("event-time")) {
+            throw new org.mmoestream.config.InputException(Key.FEEDBACK.yaml() + " " + f + " needs " + Key.ORDER.yaml()
+                    + ": arrival (event-time order holds every example until its windows close).");
+        }
+        if (f.early() && cfg.millis(Key.OBSERVATION_WINDOW) >= cfg.millis(Key.CLICK_WINDOW)) {
+            throw new org.mmoestream.config.InputException(Key.OBSERVATION_WINDOW.yaml() + " "
+                    + cfg.string(Key.OBSERVATION_WINDOW) + " must be shorter than " + Key.CLICK_WINDOW.yaml() + " "
+                    + cfg.string(Key.CLICK_WINDOW) + ".");
+        }
+        return f;
+    }
 
-  static Map<String, Byte> topicTypes(JobConfig cfg) {
-    return Map.of(cfg.string(Key.TOPIC_IMPRESSIONS), Event.IMPRESSION,
-        cfg.string(Key.TOPIC_CLICKS), Event.CLICK, cfg.string(Key.TOPIC_CONVERSIONS), Event.CONVERSION);
-  }
+    /** Fails with one sentence when a model cannot be trained on several subtasks. */
+    static void requireParallelTraining(JobConfig cfg, ModelSpec spec) {
+        if (cfg.string(Key.ORDER).equals("event-time")) {
+            throw new org.mmoestream.config.InputException(
+                    Key.TRAIN_PARALLELISM.yaml() + " " + cfg.integer(Key.TRAIN_PARALLELISM) + " needs "
+                            + Key.ORDER.yaml() + ": arrival (event-time order is one sequence, on one subtask).");
+        }
+        long rows = spec.features().sparse().stream()
+                .mapToLong(org.mmoestream.feature.SparseFeature::buckets)
+                .sum();
+        if (rows > cfg.integer(Key.WORKING_SET_ROWS)) {
+            throw new org.mmoestream.config.InputException(
+                    Key.TRAIN_PARALLELISM.yaml() + " " + cfg.integer(Key.TRAIN_PARALLELISM)
+                            + " needs every embedding row in memory: the spec has " + rows + " rows, more than "
+                            + Key.WORKING_SET_ROWS.yaml() + " " + cfg.integer(Key.WORKING_SET_ROWS) + ".");
+        }
+    }
+
+    /** The trainer's settings from the job configuration. */
+    public static TrainOperator.Settings trainSettings(JobConfig cfg, ModelSpec spec) {
+        List<String> probes = List.of();
+        String file = cfg.string(Key.PROBES);
+        if (!file.equals("none")) {
+            try {
+                probes = java.nio.file.Files.readAllLines(java.nio.file.Path.of(file)).stream()
+                        .filter(l -> !l.isBlank())
+                        .toList();
+            } catch (java.io.IOException e) {
+                throw new org.mmoestream.config.InputException(Key.PROBES.yaml() + ": cannot read " + file + ".");
+            }
+        }
+        return TrainOperator.Settings.of(SpecJson.write(spec))
+                .withSeed(cfg.integer(Key.SEED))
+                .withBatchSize(cfg.integer(Key.BATCH_SIZE))
+                .withMaxWait(cfg.millis(Key.MAX_WAIT))
+                .withPublishInterval(cfg.millis(Key.PUBLISH_INTERVAL))
+                .withFullEvery(cfg.integer(Key.FULL_EVERY))
+                .withMaxMessageBytes(cfg.integer(Key.MAX_MESSAGE_BYTES))
+                .withWorkingSetRows(cfg.integer(Key.WORKING_SET_ROWS))
+                .withMetricsWindow(cfg.integer(Key.METRICS_WINDOW))
+                .withProbes(probes)
+                .withOrderHorizon(
+                        cfg.string(Key.ORDER).equals("event-time")
+                                ? cfg.millis(Key.CLICK_WINDOW) + cfg.millis(Key.CONVERSION_WINDOW)
+                                : 0)
+                .withFakeNegativeWeights(feedback(cfg) == Feedback.FNW);
+    }
+
+    /** Builds the join only: events -> validation -> label join -> {@code examples} (may be null). */
+    public static DataStream<LabeledExample> build(
+            StreamExecutionEnvironment env,
+            JobConfig cfg,
+            Source<ParsedRecord, ?, ?> events,
+            Sink<LabeledExample> examples,
+            Sink<DeadLetter> deadLetters) {
+        Joined joined = join(env, cfg, events, examples);
+        joined.deadLetters().sinkTo(deadLetters).uid("dead-letter-sink").name("dead-letter");
+        return joined.labeled();
+    }
+
+    /** The labeled examples of the join and the records that failed validation. */
+    private record Joined(SingleOutputStreamOperator<LabeledExample> labeled, DataStream<DeadLetter> deadLetters) {}
+
+    private static Joined join(
+            StreamExecutionEnvironment env,
+            JobConfig cfg,
+            Source<ParsedRecord, ?, ?> events,
+            Sink<LabeledExample> examples) {
+        WatermarkStrategy<ParsedRecord> watermarks = WatermarkStrategy.<ParsedRecord>forBoundedOutOfOrderness(
+                        cfg.duration(Key.OUT_OF_ORDERNESS))
+                // A dead letter carries no trustworthy event time: it must not move the watermark.
+                .withTimestampAssigner((r, kafkaTs) -> r.event != null ? r.event.ts : Long.MIN_VALUE)
+                .withIdleness(cfg.duration(Key.SOURCE_IDLENESS));
+        SingleOutputStreamOperator<Event> valid = env.fromSource(events, watermarks, "events")
+                .uid("events-source")
+                .process(new SplitDeadLetters())
+                .uid("validate")
+                .name("validate");
+        AttributionPolicy policy = new AttributionPolicy(
+                cfg.millis(Key.CLICK_WINDOW),
+                cfg.millis(Key.CONVERSION_WINDOW),
+                cfg.millis(Key.ORPHAN_WAIT),
+                cfg.millis(Key.DEDUP_RETENTION),
+                cfg.bool(Key.DROP_CONVERSIONS_WITHOUT_CLICK),
+                feedback(cfg),
+                cfg.millis(Key.OBSERVATION_WINDOW));
+        SingleOutputStreamOperator<LabeledExample> labeled = valid.keyBy(e -> e.requestId)
+                .process(new LabelJoinFunction(policy))
+                .uid("label-join")
+                .name("label-join");
+        if (examples != null) {
+            labeled.sinkTo(examples).uid("examples-sink").name("examples");
+        }
+        return new Joined(labeled, valid.getSideOutput(DEAD_LETTERS));
+    }
+
+    /** Sends dead letters to the side output and counts them ({@code dead_letters}). */
+    public static final class SplitDeadLetters extends ProcessFunction<ParsedRecord, Event> {
+        private static final long serialVersionUID = 1L;
+        private transient Counter deadLetters;
+
+        @Override
+        public void open(org.apache.flink.api.common.functions.OpenContext ctx) {
+            deadLetters = getRuntimeContext().getMetricGroup().counter("dead_letters");
+        }
+
+        @Override
+        public void processElement(ParsedRecord r, Context ctx, Collector<Event> out) {
+            if (r.event != null) {
+                out.collect(r.event);
+            } else {
+                deadLetters.inc();
+                ctx.output(DEAD_LETTERS, r.deadLetter);
+            }
+        }
+    }
+
+    /** The validating deserializer of the three event topics. */
+    public static EventDeserializer eventDeserializer(JobConfig cfg) {
+        return new EventDeserializer(topicTypes(cfg), cfg.integer(Key.MAX_RECORD_BYTES), cfg.millis(Key.MAX_FUTURE));
+    }
+
+    static Map<String, Byte> topicTypes(JobConfig cfg) {
+        return Map.of(
+                cfg.string(Key.TOPIC_IMPRESSIONS),
+                Event.IMPRESSION,
+                cfg.string(Key.TOPIC_CLICKS),
+                Event.CLICK,
+                cfg.string(Key.TOPIC_CONVERSIONS),
+                Event.CONVERSION);
+    }
 }

@@ -12,8 +12,8 @@ import org.mmoestream.config.JobConfig.Key;
 import org.mmoestream.event.DeadLetter;
 import org.mmoestream.event.Event;
 import org.mmoestream.event.ParsedRecord;
-import org.mmoestream.score.ModelSource;
 import org.mmoestream.event.ScoreRecord;
+import org.mmoestream.score.ModelSource;
 import org.mmoestream.score.ScoringOperator;
 
 /**
@@ -25,35 +25,45 @@ import org.mmoestream.score.ScoringOperator;
  * arguments.
  */
 public final class ScoringJob {
-  private ScoringJob() {}
+    private ScoringJob() {}
 
-  public static DataStream<ScoreRecord> build(StreamExecutionEnvironment env, JobConfig cfg,
-      Source<ParsedRecord, ?, ?> requests, ModelSource models, Sink<ScoreRecord> scores, Sink<DeadLetter> deadLetters) {
-    // Network edges (only the dead letters' here) ship their buffers after this long at most.
-    env.setBufferTimeout(cfg.millis(Key.SCORING_BUFFER_TIMEOUT));
-    // Records are not copied between the chained operators: none of them keeps or changes its input.
-    env.getConfig().enableObjectReuse();
-    SingleOutputStreamOperator<Event> valid = env
-        .fromSource(requests, WatermarkStrategy.noWatermarks(), "score-requests")
-        .uid("score-requests-source")
-        .process(new PipelineJob.SplitDeadLetters())
-        .uid("validate-requests")
-        .name("validate-requests");
-    SingleOutputStreamOperator<ScoreRecord> scored = valid
-        .transform("scorer", TypeInformation.of(ScoreRecord.class), new ScoringOperator(settings(cfg), models))
-        .uid("scorer");
-    scored.sinkTo(scores).uid("scores-sink").name("scores");
-    DataStream<DeadLetter> dead = valid.getSideOutput(PipelineJob.DEAD_LETTERS)
-        .union(scored.getSideOutput(ScoringOperator.DEAD_LETTERS));
-    dead.sinkTo(deadLetters).uid("scoring-dead-letter-sink").name("dead-letter");
-    return scored;
-  }
+    public static DataStream<ScoreRecord> build(
+            StreamExecutionEnvironment env,
+            JobConfig cfg,
+            Source<ParsedRecord, ?, ?> requests,
+            ModelSource models,
+            Sink<ScoreRecord> scores,
+            Sink<DeadLetter> deadLetters) {
+        // Network edges (only the dead letters' here) ship their buffers after this long at most.
+        env.setBufferTimeout(cfg.millis(Key.SCORING_BUFFER_TIMEOUT));
+        // Records are not copied between the chained operators: none of them keeps or changes its input.
+        env.getConfig().enableObjectReuse();
+        SingleOutputStreamOperator<Event> valid = env.fromSource(
+                        requests, WatermarkStrategy.noWatermarks(), "score-requests")
+                .uid("score-requests-source")
+                .process(new PipelineJob.SplitDeadLetters())
+                .uid("validate-requests")
+                .name("validate-requests");
+        SingleOutputStreamOperator<ScoreRecord> scored = valid.transform(
+                        "scorer", TypeInformation.of(ScoreRecord.class), new ScoringOperator(settings(cfg), models))
+                .uid("scorer");
+        scored.sinkTo(scores).uid("scores-sink").name("scores");
+        DataStream<DeadLetter> dead =
+                valid.getSideOutput(PipelineJob.DEAD_LETTERS).union(scored.getSideOutput(ScoringOperator.DEAD_LETTERS));
+        dead.sinkTo(deadLetters).uid("scoring-dead-letter-sink").name("dead-letter");
+        return scored;
+    }
 
-  /** The scoring operator's settings from the job configuration. */
-  public static ScoringOperator.Settings settings(JobConfig cfg) {
-    return new ScoringOperator.Settings(cfg.integer(Key.SCORING_BATCH_SIZE), cfg.millis(Key.SCORING_MAX_WAIT),
-        cfg.millis(Key.SCORING_MAX_MODEL_AGE), cfg.integer(Key.SCORING_MAX_BUFFERED),
-        cfg.millis(Key.SCORING_UNKNOWN_WAIT), cfg.millis(Key.SCORING_MODEL_WAIT), cfg.integer(Key.SCORING_WARM_UP),
-        cfg.string(Key.TOPIC_SCORE_REQUESTS));
-  }
+    /** The scoring operator's settings from the job configuration. */
+    public static ScoringOperator.Settings settings(JobConfig cfg) {
+        return new ScoringOperator.Settings(
+                cfg.integer(Key.SCORING_BATCH_SIZE),
+                cfg.millis(Key.SCORING_MAX_WAIT),
+                cfg.millis(Key.SCORING_MAX_MODEL_AGE),
+                cfg.integer(Key.SCORING_MAX_BUFFERED),
+                cfg.millis(Key.SCORING_UNKNOWN_WAIT),
+                cfg.millis(Key.SCORING_MODEL_WAIT),
+                cfg.integer(Key.SCORING_WARM_UP),
+                cfg.string(Key.TOPIC_SCORE_REQUESTS));
+    }
 }

@@ -8,21 +8,26 @@ import org.mmoestream.config.JobConfig.Key;
 
 /** The scoring job against a real Kafka: entry class for {@code flink run}, and {@code bin/mmoe scoring}. */
 public final class ScoringMain {
-  private ScoringMain() {}
+    private ScoringMain() {}
 
-  public static void main(String[] args) throws Exception {
-    if (args.length != 2 || !args[0].equals("--config")) {
-      throw new InputException("usage: ScoringMain --config job.yaml");
+    public static void main(String[] args) throws Exception {
+        if (args.length != 2 || !args[0].equals("--config")) {
+            throw new InputException("usage: ScoringMain --config job.yaml");
+        }
+        run(Path.of(args[1]), null, 0);
     }
-    run(Path.of(args[1]), null, 0);
-  }
 
-  public static void run(Path config, Path flinkConfDir, int parallelism) throws Exception {
-    JobConfig cfg = JobConfig.load(config);
-    StreamExecutionEnvironment env = Environments.of(flinkConfDir, parallelism);
-    String prefix = "mmoe-" + cfg.string(Key.GROUP_ID) + "-scoring";
-    ScoringJob.build(env, cfg, KafkaIo.requests(cfg, false), KafkaIo.models(cfg),
-        KafkaIo.scores(cfg, prefix), KafkaIo.deadLetters(cfg, prefix));
-    env.execute("mmoe-scoring");
-  }
+    public static void run(Path config, Path flinkConfDir, int parallelism) throws Exception {
+        JobConfig cfg = JobConfig.load(config);
+        StreamExecutionEnvironment env = Environments.of(flinkConfDir, parallelism);
+        String prefix = "mmoe-" + cfg.string(Key.GROUP_ID) + "-scoring";
+        ScoringJob.build(
+                env,
+                cfg,
+                KafkaIo.requests(cfg, false),
+                KafkaIo.models(cfg),
+                KafkaIo.scores(cfg, prefix),
+                KafkaIo.deadLetters(cfg, prefix));
+        env.execute("mmoe-scoring");
+    }
 }

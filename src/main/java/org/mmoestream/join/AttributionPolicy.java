@@ -32,254 +32,262 @@ import org.mmoestream.event.LabeledExample.Kind;
  * JoinState#NONE} after a call means the state is to be cleared, so no state outlives its timer.
  */
 public final class AttributionPolicy implements Serializable {
-  private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 1L;
 
-  private final long clickWindow;
-  private final long conversionWindow;
-  private final long orphanWait;
-  private final long dedupRetention;
-  private final boolean dropConversionsWithoutClick;
-  private final Feedback feedback;
-  private final long observationWindow;
+    private final long clickWindow;
+    private final long conversionWindow;
+    private final long orphanWait;
+    private final long dedupRetention;
+    private final boolean dropConversionsWithoutClick;
+    private final Feedback feedback;
+    private final long observationWindow;
 
-  /** The policy of {@code join.feedback: wait}. */
-  public AttributionPolicy(long clickWindow, long conversionWindow, long orphanWait,
-      long dedupRetention, boolean dropConversionsWithoutClick) {
-    this(clickWindow, conversionWindow, orphanWait, dedupRetention, dropConversionsWithoutClick,
-        Feedback.WAIT, 0);
-  }
+    /** The policy of {@code join.feedback: wait}. */
+    public AttributionPolicy(
+            long clickWindow,
+            long conversionWindow,
+            long orphanWait,
+            long dedupRetention,
+            boolean dropConversionsWithoutClick) {
+        this(clickWindow, conversionWindow, orphanWait, dedupRetention, dropConversionsWithoutClick, Feedback.WAIT, 0);
+    }
 
-  /** {@code observationWindow} is used by the early modes only and must be below the click window. */
-  public AttributionPolicy(long clickWindow, long conversionWindow, long orphanWait,
-      long dedupRetention, boolean dropConversionsWithoutClick, Feedback feedback,
-      long observationWindow) {
-    if (feedback.early() && (observationWindow < 0 || observationWindow >= clickWindow)) {
-      throw new IllegalArgumentException("the observation window (" + observationWindow
-          + " ms) must be at least 0 and below the click window (" + clickWindow + " ms)");
+    /** {@code observationWindow} is used by the early modes only and must be below the click window. */
+    public AttributionPolicy(
+            long clickWindow,
+            long conversionWindow,
+            long orphanWait,
+            long dedupRetention,
+            boolean dropConversionsWithoutClick,
+            Feedback feedback,
+            long observationWindow) {
+        if (feedback.early() && (observationWindow < 0 || observationWindow >= clickWindow)) {
+            throw new IllegalArgumentException("the observation window (" + observationWindow
+                    + " ms) must be at least 0 and below the click window (" + clickWindow + " ms)");
+        }
+        this.feedback = feedback;
+        this.observationWindow = observationWindow;
+        this.clickWindow = clickWindow;
+        this.conversionWindow = conversionWindow;
+        this.orphanWait = orphanWait;
+        this.dedupRetention = dedupRetention;
+        this.dropConversionsWithoutClick = dropConversionsWithoutClick;
     }
-    this.feedback = feedback;
-    this.observationWindow = observationWindow;
-    this.clickWindow = clickWindow;
-    this.conversionWindow = conversionWindow;
-    this.orphanWait = orphanWait;
-    this.dedupRetention = dedupRetention;
-    this.dropConversionsWithoutClick = dropConversionsWithoutClick;
-  }
 
-  /** Folds {@code e} into {@code s} and passes what it makes due to {@code out}. */
-  public void onEvent(JoinState s, Event e, JoinListener l, Consumer<LabeledExample> out) {
-    if (s.firstSeen == JoinState.NONE) {
-      s.firstSeen = e.ts;
+    /** Folds {@code e} into {@code s} and passes what it makes due to {@code out}. */
+    public void onEvent(JoinState s, Event e, JoinListener l, Consumer<LabeledExample> out) {
+        if (s.firstSeen == JoinState.NONE) {
+            s.firstSeen = e.ts;
+        }
+        boolean seen = switch (e.type) {
+            case Event.IMPRESSION -> s.impressionTs != JoinState.NONE;
+            case Event.CLICK -> s.clickTs != JoinState.NONE;
+            default -> s.conversionTs != JoinState.NONE;
+        };
+        if (seen) {
+            l.duplicate(e);
+            return;
+        }
+        if (s.done) {
+            l.afterFinal(e);
+            return;
+        }
+        switch (e.type) {
+            case Event.IMPRESSION -> {
+                s.impressionTs = e.ts;
+                s.model = e.model;
+                s.features = e.features;
+            }
+            case Event.CLICK -> {
+                s.clickTs = e.ts;
+                s.clickId = e.clickId;
+            }
+            default -> {
+                s.conversionTs = e.ts;
+                s.conversionValue = e.value;
+            }
+        }
+        if (feedback.early()) {
+            early(s, s.impressionTs != JoinState.NONE && observationWindow == 0, out);
+        } else {
+            LabeledExample ex = evaluate(s);
+            if (ex != null) {
+                out.accept(ex);
+            }
+        }
     }
-    boolean seen = switch (e.type) {
-      case Event.IMPRESSION -> s.impressionTs != JoinState.NONE;
-      case Event.CLICK -> s.clickTs != JoinState.NONE;
-      default -> s.conversionTs != JoinState.NONE;
-    };
-    if (seen) {
-      l.duplicate(e);
-      return;
-    }
-    if (s.done) {
-      l.afterFinal(e);
-      return;
-    }
-    switch (e.type) {
-      case Event.IMPRESSION -> {
-        s.impressionTs = e.ts;
-        s.model = e.model;
-        s.features = e.features;
-      }
-      case Event.CLICK -> {
-        s.clickTs = e.ts;
-        s.clickId = e.clickId;
-      }
-      default -> {
-        s.conversionTs = e.ts;
-        s.conversionValue = e.value;
-      }
-    }
-    if (feedback.early()) {
-      early(s, s.impressionTs != JoinState.NONE && observationWindow == 0, out);
-    } else {
-      LabeledExample ex = evaluate(s);
-      if (ex != null) {
-        out.accept(ex);
-      }
-    }
-  }
 
-  private LabeledExample evaluate(JoinState s) {
-    if (s.impressionTs == JoinState.NONE) {
-      s.deadline = s.firstSeen + orphanWait;
-      return null;
+    private LabeledExample evaluate(JoinState s) {
+        if (s.impressionTs == JoinState.NONE) {
+            s.deadline = s.firstSeen + orphanWait;
+            return null;
+        }
+        if (clicked(s)) {
+            if (converted(s)) {
+                return finish(s, 1, 1, s.conversionTs);
+            }
+            s.deadline = s.clickTs + conversionWindow;
+        } else {
+            s.deadline = s.impressionTs + clickWindow;
+        }
+        return null;
     }
-    if (clicked(s)) {
-      if (converted(s)) {
-        return finish(s, 1, 1, s.conversionTs);
-      }
-      s.deadline = s.clickTs + conversionWindow;
-    } else {
-      s.deadline = s.impressionTs + clickWindow;
-    }
-    return null;
-  }
 
-  private boolean clicked(JoinState s) {
-    return s.clickTs != JoinState.NONE && s.clickTs >= s.impressionTs
-        && s.clickTs - s.impressionTs <= clickWindow;
-  }
+    private boolean clicked(JoinState s) {
+        return s.clickTs != JoinState.NONE && s.clickTs >= s.impressionTs && s.clickTs - s.impressionTs <= clickWindow;
+    }
 
-  private boolean converted(JoinState s) {
-    return s.conversionTs != JoinState.NONE && s.conversionTs >= s.clickTs
-        && s.conversionTs - s.clickTs <= conversionWindow;
-  }
+    private boolean converted(JoinState s) {
+        return s.conversionTs != JoinState.NONE
+                && s.conversionTs >= s.clickTs
+                && s.conversionTs - s.clickTs <= conversionWindow;
+    }
 
-  /** The timer of {@code s} fired at event time {@code time}; passes what is due to {@code out}. */
-  public void onTimer(JoinState s, long time, JoinListener l, Consumer<LabeledExample> out) {
-    if (s.done) {
-      s.deadline = JoinState.NONE;
-      return;
+    /** The timer of {@code s} fired at event time {@code time}; passes what is due to {@code out}. */
+    public void onTimer(JoinState s, long time, JoinListener l, Consumer<LabeledExample> out) {
+        if (s.done) {
+            s.deadline = JoinState.NONE;
+            return;
+        }
+        if (s.impressionTs == JoinState.NONE) {
+            l.orphan(s);
+            s.deadline = JoinState.NONE;
+            return;
+        }
+        if (feedback.early()) {
+            if (!sent(s, Kind.OBSERVED)) {
+                early(s, true, out);
+                return;
+            }
+            countOutsideWindows(s, l);
+            close(s, time);
+            return;
+        }
+        LabeledExample ex = finalOnTimer(s, time, l);
+        if (ex != null) {
+            out.accept(ex);
+        }
     }
-    if (s.impressionTs == JoinState.NONE) {
-      l.orphan(s);
-      s.deadline = JoinState.NONE;
-      return;
-    }
-    if (feedback.early()) {
-      if (!sent(s, Kind.OBSERVED)) {
-        early(s, true, out);
-        return;
-      }
-      countOutsideWindows(s, l);
-      close(s, time);
-      return;
-    }
-    LabeledExample ex = finalOnTimer(s, time, l);
-    if (ex != null) {
-      out.accept(ex);
-    }
-  }
 
-  private LabeledExample finalOnTimer(JoinState s, long time, JoinListener l) {
-    if (clicked(s)) {
-      if (s.conversionTs != JoinState.NONE) {
-        l.outsideWindow(Event.Kind.CONVERSION);
-      }
-      return finish(s, 1, 0, time);
+    private LabeledExample finalOnTimer(JoinState s, long time, JoinListener l) {
+        if (clicked(s)) {
+            if (s.conversionTs != JoinState.NONE) {
+                l.outsideWindow(Event.Kind.CONVERSION);
+            }
+            return finish(s, 1, 0, time);
+        }
+        if (s.clickTs != JoinState.NONE) {
+            l.outsideWindow(Event.Kind.CLICK);
+        }
+        if (s.conversionTs != JoinState.NONE) {
+            l.conversionWithoutClick();
+            if (!dropConversionsWithoutClick) {
+                return finish(s, 0, 1, time);
+            }
+        }
+        return finish(s, 0, 0, time);
     }
-    if (s.clickTs != JoinState.NONE) {
-      l.outsideWindow(Event.Kind.CLICK);
-    }
-    if (s.conversionTs != JoinState.NONE) {
-      l.conversionWithoutClick();
-      if (!dropConversionsWithoutClick) {
-        return finish(s, 0, 1, time);
-      }
-    }
-    return finish(s, 0, 0, time);
-  }
 
-  /**
-   * The early modes after an event or the observation timer: the observed example once {@code
-   * observed} (the window has closed), then a click and a conversion not sent yet, each once; the
-   * state closes when the conversion is sent, else its deadline is the end of the windows.
-   */
-  private void early(JoinState s, boolean observed, Consumer<LabeledExample> out) {
-    if (s.impressionTs == JoinState.NONE) {
-      s.deadline = s.firstSeen + orphanWait;
-      return;
+    /**
+     * The early modes after an event or the observation timer: the observed example once {@code
+     * observed} (the window has closed), then a click and a conversion not sent yet, each once; the
+     * state closes when the conversion is sent, else its deadline is the end of the windows.
+     */
+    private void early(JoinState s, boolean observed, Consumer<LabeledExample> out) {
+        if (s.impressionTs == JoinState.NONE) {
+            s.deadline = s.firstSeen + orphanWait;
+            return;
+        }
+        long observeEnd = s.impressionTs + observationWindow;
+        if (!sent(s, Kind.OBSERVED)) {
+            if (!observed) {
+                s.deadline = observeEnd;
+                return;
+            }
+            boolean click = clicked(s) && s.clickTs <= observeEnd;
+            boolean conversion = click && converted(s) && s.conversionTs <= observeEnd;
+            out.accept(example(s, Kind.OBSERVED, click ? 1 : 0, conversion ? 1 : 0));
+            mark(s, Kind.OBSERVED);
+            if (click) {
+                mark(s, Kind.CLICK);
+            }
+            if (conversion) {
+                mark(s, Kind.CONVERSION);
+            }
+        }
+        if (clicked(s) && !sent(s, Kind.CLICK)) {
+            out.accept(example(s, Kind.CLICK, 1, 0));
+            mark(s, Kind.CLICK);
+        }
+        if (clicked(s) && converted(s) && !sent(s, Kind.CONVERSION)) {
+            out.accept(example(s, Kind.CONVERSION, 1, 1));
+            mark(s, Kind.CONVERSION);
+        }
+        if (sent(s, Kind.CONVERSION)) {
+            close(s, s.conversionTs);
+        } else {
+            s.deadline = clicked(s) ? s.clickTs + conversionWindow : s.impressionTs + clickWindow;
+        }
     }
-    long observeEnd = s.impressionTs + observationWindow;
-    if (!sent(s, Kind.OBSERVED)) {
-      if (!observed) {
-        s.deadline = observeEnd;
-        return;
-      }
-      boolean click = clicked(s) && s.clickTs <= observeEnd;
-      boolean conversion = click && converted(s) && s.conversionTs <= observeEnd;
-      out.accept(example(s, Kind.OBSERVED, click ? 1 : 0, conversion ? 1 : 0));
-      mark(s, Kind.OBSERVED);
-      if (click) {
-        mark(s, Kind.CLICK);
-      }
-      if (conversion) {
-        mark(s, Kind.CONVERSION);
-      }
-    }
-    if (clicked(s) && !sent(s, Kind.CLICK)) {
-      out.accept(example(s, Kind.CLICK, 1, 0));
-      mark(s, Kind.CLICK);
-    }
-    if (clicked(s) && converted(s) && !sent(s, Kind.CONVERSION)) {
-      out.accept(example(s, Kind.CONVERSION, 1, 1));
-      mark(s, Kind.CONVERSION);
-    }
-    if (sent(s, Kind.CONVERSION)) {
-      close(s, s.conversionTs);
-    } else {
-      s.deadline = clicked(s) ? s.clickTs + conversionWindow : s.impressionTs + clickWindow;
-    }
-  }
 
-  private void countOutsideWindows(JoinState s, JoinListener l) {
-    if (clicked(s)) {
-      if (s.conversionTs != JoinState.NONE) {
-        l.outsideWindow(Event.Kind.CONVERSION);
-      }
-      return;
+    private void countOutsideWindows(JoinState s, JoinListener l) {
+        if (clicked(s)) {
+            if (s.conversionTs != JoinState.NONE) {
+                l.outsideWindow(Event.Kind.CONVERSION);
+            }
+            return;
+        }
+        if (s.clickTs != JoinState.NONE) {
+            l.outsideWindow(Event.Kind.CLICK);
+        }
+        if (s.conversionTs != JoinState.NONE) {
+            l.conversionWithoutClick();
+        }
     }
-    if (s.clickTs != JoinState.NONE) {
-      l.outsideWindow(Event.Kind.CLICK);
+
+    private static boolean sent(JoinState s, Kind k) {
+        return (s.emitted & (1 << k.ordinal())) != 0;
     }
-    if (s.conversionTs != JoinState.NONE) {
-      l.conversionWithoutClick();
+
+    private static void mark(JoinState s, Kind k) {
+        s.emitted |= 1 << k.ordinal();
     }
-  }
 
-  private static boolean sent(JoinState s, Kind k) {
-    return (s.emitted & (1 << k.ordinal())) != 0;
-  }
+    private static LabeledExample example(JoinState s, Kind kind, int click, int conversion) {
+        LabeledExample ex = new LabeledExample();
+        ex.kind = kind;
+        ex.model = s.model;
+        ex.features = s.features;
+        ex.click = click;
+        ex.conversion = conversion;
+        ex.impressionTs = s.impressionTs;
+        ex.clickTs = click == 1 ? s.clickTs : LabeledExample.NONE;
+        ex.conversionTs = conversion == 1 ? s.conversionTs : LabeledExample.NONE;
+        ex.conversionValue = conversion == 1 ? s.conversionValue : Double.NaN;
+        return ex;
+    }
 
-  private static void mark(JoinState s, Kind k) {
-    s.emitted |= 1 << k.ordinal();
-  }
+    /** The labels are final: drops the features and keeps the rest for the dedup retention. */
+    private void close(JoinState s, long at) {
+        s.done = true;
+        s.model = null;
+        s.features = null;
+        s.clickId = null;
+        s.deadline = dedupRetention > 0 ? at + dedupRetention : JoinState.NONE;
+    }
 
-  private static LabeledExample example(JoinState s, Kind kind, int click, int conversion) {
-    LabeledExample ex = new LabeledExample();
-    ex.kind = kind;
-    ex.model = s.model;
-    ex.features = s.features;
-    ex.click = click;
-    ex.conversion = conversion;
-    ex.impressionTs = s.impressionTs;
-    ex.clickTs = click == 1 ? s.clickTs : LabeledExample.NONE;
-    ex.conversionTs = conversion == 1 ? s.conversionTs : LabeledExample.NONE;
-    ex.conversionValue = conversion == 1 ? s.conversionValue : Double.NaN;
-    return ex;
-  }
-
-  /** The labels are final: drops the features and keeps the rest for the dedup retention. */
-  private void close(JoinState s, long at) {
-    s.done = true;
-    s.model = null;
-    s.features = null;
-    s.clickId = null;
-    s.deadline = dedupRetention > 0 ? at + dedupRetention : JoinState.NONE;
-  }
-
-  private LabeledExample finish(JoinState s, int click, int conversion, long at) {
-    LabeledExample ex = new LabeledExample();
-    ex.requestId = null; // set by the caller, which knows the key
-    ex.model = s.model;
-    ex.features = s.features;
-    ex.click = click;
-    ex.conversion = conversion;
-    ex.impressionTs = s.impressionTs;
-    ex.clickTs = click == 1 ? s.clickTs : LabeledExample.NONE;
-    ex.conversionTs = conversion == 1 ? s.conversionTs : LabeledExample.NONE;
-    ex.conversionValue = conversion == 1 ? s.conversionValue : Double.NaN;
-    close(s, at);
-    return ex;
-  }
+    private LabeledExample finish(JoinState s, int click, int conversion, long at) {
+        LabeledExample ex = new LabeledExample();
+        ex.requestId = null; // set by the caller, which knows the key
+        ex.model = s.model;
+        ex.features = s.features;
+        ex.click = click;
+        ex.conversion = conversion;
+        ex.impressionTs = s.impressionTs;
+        ex.clickTs = click == 1 ? s.clickTs : LabeledExample.NONE;
+        ex.conversionTs = conversion == 1 ? s.conversionTs : LabeledExample.NONE;
+        ex.conversionValue = conversion == 1 ? s.conversionValue : Double.NaN;
+        close(s, at);
+        return ex;
+    }
 }

@@ -17,26 +17,26 @@ import java.util.Locale;
  * </ul>
  */
 public enum Feedback {
-  WAIT,
-  FNW;
+    WAIT,
+    FNW;
 
-  /** The mode named {@code s} (case-insensitive); IllegalArgumentException naming the choices. */
-  public static Feedback parse(String s) {
-    for (Feedback f : values()) {
-      if (f.name().equalsIgnoreCase(s.trim())) {
-        return f;
-      }
+    /** The mode named {@code s} (case-insensitive); IllegalArgumentException naming the choices. */
+    public static Feedback parse(String s) {
+        for (Feedback f : values()) {
+            if (f.name().equalsIgnoreCase(s.trim())) {
+                return f;
+            }
+        }
+        throw new IllegalArgumentException("'" + s + "' is not one of wait, fnw");
     }
-    throw new IllegalArgumentException("'" + s + "' is not one of wait, fnw");
-  }
 
-  /** Whether an impression goes to training before its labels are final. */
-  public boolean early() {
-    return this != WAIT;
-  }
+    /** Whether an impression goes to training before its labels are final. */
+    public boolean early() {
+        return this != WAIT;
+    }
 
-  @Override
-  public String toString() {
-    return name().toLowerCase(Locale.ROOT);
-  }
+    @Override
+    public String toString() {
+        return name().toLowerCase(Locale.ROOT);
+    }
 }

@@ -8,22 +8,23 @@ package org.mmoestream.join;
  * conversions.
  */
 public class JoinState {
-  public static final long NONE = Long.MIN_VALUE;
+    public static final long NONE = Long.MIN_VALUE;
 
-  public long impressionTs = NONE;
-  public String model;
-  public String features;
-  public long clickTs = NONE;
-  public String clickId;
-  public long conversionTs = NONE;
-  public double conversionValue = Double.NaN;
-  /** Event time of the first event of this request, which starts the orphan wait. */
-  public long firstSeen = NONE;
-  public boolean done;
-  /** With an early feedback mode: the kinds emitted so far, as bits {@code 1 << Kind.ordinal()}. */
-  public int emitted;
-  /** Event time of the one timer this join has, or {@link #NONE} when the state can go. */
-  public long deadline = NONE;
+    public long impressionTs = NONE;
+    public String model;
+    public String features;
+    public long clickTs = NONE;
+    public String clickId;
+    public long conversionTs = NONE;
+    public double conversionValue = Double.NaN;
+    /** Event time of the first event of this request, which starts the orphan wait. */
+    public long firstSeen = NONE;
 
-  public JoinState() {}
+    public boolean done;
+    /** With an early feedback mode: the kinds emitted so far, as bits {@code 1 << Kind.ordinal()}. */
+    public int emitted;
+    /** Event time of the one timer this join has, or {@link #NONE} when the state can go. */
+    public long deadline = NONE;
+
+    public JoinState() {}
 }

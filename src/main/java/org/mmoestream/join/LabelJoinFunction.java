@@ -19,119 +19,118 @@ import org.mmoestream.event.LabeledExample;
  * outside their windows in the metric group {@code join}.
  */
 public class LabelJoinFunction extends KeyedProcessFunction<String, Event, LabeledExample> {
-  private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 1L;
 
-  private final AttributionPolicy policy;
-  private transient ValueState<JoinState> state;
-  private transient Counters counters;
+    private final AttributionPolicy policy;
+    private transient ValueState<JoinState> state;
+    private transient Counters counters;
 
-  public LabelJoinFunction(AttributionPolicy policy) {
-    this.policy = policy;
-  }
+    public LabelJoinFunction(AttributionPolicy policy) {
+        this.policy = policy;
+    }
 
-  /** Flink metrics of the join. */
-  static final class Counters implements JoinListener {
-    final Counter examples;
-    final Counter duplicates;
-    final Counter afterFinal;
-    final Counter orphans;
-    final Counter clicksOutsideWindow;
-    final Counter conversionsOutsideWindow;
-    final Counter conversionsWithoutClick;
+    /** Flink metrics of the join. */
+    static final class Counters implements JoinListener {
+        final Counter examples;
+        final Counter duplicates;
+        final Counter afterFinal;
+        final Counter orphans;
+        final Counter clicksOutsideWindow;
+        final Counter conversionsOutsideWindow;
+        final Counter conversionsWithoutClick;
 
-    Counters(MetricGroup g) {
-      examples = g.counter("examples");
-      duplicates = g.counter("duplicates");
-      afterFinal = g.counter("events_after_final");
-      orphans = g.counter("orphans");
-      clicksOutsideWindow = g.counter("clicks_outside_window");
-      conversionsOutsideWindow = g.counter("conversions_outside_window");
-      conversionsWithoutClick = g.counter("conversions_without_click");
+        Counters(MetricGroup g) {
+            examples = g.counter("examples");
+            duplicates = g.counter("duplicates");
+            afterFinal = g.counter("events_after_final");
+            orphans = g.counter("orphans");
+            clicksOutsideWindow = g.counter("clicks_outside_window");
+            conversionsOutsideWindow = g.counter("conversions_outside_window");
+            conversionsWithoutClick = g.counter("conversions_without_click");
+        }
+
+        @Override
+        public void duplicate(Event e) {
+            duplicates.inc();
+        }
+
+        @Override
+        public void afterFinal(Event e) {
+            afterFinal.inc();
+        }
+
+        @Override
+        public void orphan(JoinState s) {
+            orphans.inc();
+        }
+
+        @Override
+        public void outsideWindow(Event.Kind kind) {
+            (kind == Event.Kind.CLICK ? clicksOutsideWindow : conversionsOutsideWindow).inc();
+        }
+
+        @Override
+        public void conversionWithoutClick() {
+            conversionsWithoutClick.inc();
+        }
     }
 
     @Override
-    public void duplicate(Event e) {
-      duplicates.inc();
+    public void open(OpenContext ctx) {
+        state = getRuntimeContext().getState(new ValueStateDescriptor<>("join", TypeInformation.of(JoinState.class)));
+        counters = new Counters(getRuntimeContext().getMetricGroup().addGroup("join"));
+    }
+
+    Counters counters() {
+        return counters;
     }
 
     @Override
-    public void afterFinal(Event e) {
-      afterFinal.inc();
+    public void processElement(Event e, Context ctx, Collector<LabeledExample> out) throws Exception {
+        JoinState s = state.value();
+        if (s == null) {
+            s = new JoinState();
+        }
+        long before = s.deadline;
+        String key = ctx.getCurrentKey();
+        long now = ctx.timerService().currentProcessingTime();
+        policy.onEvent(s, e, counters, ex -> emit(ex, key, now, out));
+        store(s, before, ctx.timerService());
     }
 
     @Override
-    public void orphan(JoinState s) {
-      orphans.inc();
+    public void onTimer(long time, OnTimerContext ctx, Collector<LabeledExample> out) throws Exception {
+        JoinState s = state.value();
+        if (s == null || s.deadline != time) {
+            return; // a timer replaced before it could be deleted; the current one is registered
+        }
+        String key = ctx.getCurrentKey();
+        long now = ctx.timerService().currentProcessingTime();
+        policy.onTimer(s, time, counters, ex -> emit(ex, key, now, out));
+        store(s, JoinState.NONE, ctx.timerService());
     }
 
-    @Override
-    public void outsideWindow(Event.Kind kind) {
-      (kind == Event.Kind.CLICK ? clicksOutsideWindow : conversionsOutsideWindow).inc();
+    /** Writes the state (or clears it) and moves the one timer from {@code before} to its deadline. */
+    private void store(JoinState s, long before, TimerService timers) throws Exception {
+        if (s.deadline != before) {
+            if (before != JoinState.NONE) {
+                timers.deleteEventTimeTimer(before);
+            }
+            if (s.deadline != JoinState.NONE) {
+                timers.registerEventTimeTimer(s.deadline);
+            }
+        }
+        if (s.deadline == JoinState.NONE) {
+            state.clear();
+        } else {
+            state.update(s);
+        }
     }
 
-    @Override
-    public void conversionWithoutClick() {
-      conversionsWithoutClick.inc();
+    private void emit(LabeledExample ex, String key, long now, Collector<LabeledExample> out) {
+        ex.requestId = key;
+        ex.labeledAt = now;
+        counters.examples.inc();
+        out.collect(ex);
     }
-  }
-
-  @Override
-  public void open(OpenContext ctx) {
-    state = getRuntimeContext().getState(
-        new ValueStateDescriptor<>("join", TypeInformation.of(JoinState.class)));
-    counters = new Counters(getRuntimeContext().getMetricGroup().addGroup("join"));
-  }
-
-  Counters counters() {
-    return counters;
-  }
-
-  @Override
-  public void processElement(Event e, Context ctx, Collector<LabeledExample> out) throws Exception {
-    JoinState s = state.value();
-    if (s == null) {
-      s = new JoinState();
-    }
-    long before = s.deadline;
-    String key = ctx.getCurrentKey();
-    long now = ctx.timerService().currentProcessingTime();
-    policy.onEvent(s, e, counters, ex -> emit(ex, key, now, out));
-    store(s, before, ctx.timerService());
-  }
-
-  @Override
-  public void onTimer(long time, OnTimerContext ctx, Collector<LabeledExample> out) throws Exception {
-    JoinState s = state.value();
-    if (s == null || s.deadline != time) {
-      return; // a timer replaced before it could be deleted; the current one is registered
-    }
-    String key = ctx.getCurrentKey();
-    long now = ctx.timerService().currentProcessingTime();
-    policy.onTimer(s, time, counters, ex -> emit(ex, key, now, out));
-    store(s, JoinState.NONE, ctx.timerService());
-  }
-
-  /** Writes the state (or clears it) and moves the one timer from {@code before} to its deadline. */
-  private void store(JoinState s, long before, TimerService timers) throws Exception {
-    if (s.deadline != before) {
-      if (before != JoinState.NONE) {
-        timers.deleteEventTimeTimer(before);
-      }
-      if (s.deadline != JoinState.NONE) {
-        timers.registerEventTimeTimer(s.deadline);
-      }
-    }
-    if (s.deadline == JoinState.NONE) {
-      state.clear();
-    } else {
-      state.update(s);
-    }
-  }
-
-  private void emit(LabeledExample ex, String key, long now, Collector<LabeledExample> out) {
-    ex.requestId = key;
-    ex.labeledAt = now;
-    counters.examples.inc();
-    out.collect(ex);
-  }
 }

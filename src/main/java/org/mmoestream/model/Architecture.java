@@ -14,28 +14,28 @@ import java.util.List;
  * @param esmm whether pCTCVR = pCTR x pCVR is trained on all impressions (needs ctr and cvr tasks)
  */
 public record Architecture(
-    Variant variant,
-    int experts,
-    List<Integer> expertHidden,
-    List<Integer> gateHidden,
-    List<Integer> towerHidden,
-    boolean esmm) {
+        Variant variant,
+        int experts,
+        List<Integer> expertHidden,
+        List<Integer> gateHidden,
+        List<Integer> towerHidden,
+        boolean esmm) {
 
-  public Architecture {
-    expertHidden = List.copyOf(expertHidden);
-    gateHidden = List.copyOf(gateHidden);
-    towerHidden = List.copyOf(towerHidden);
-  }
+    public Architecture {
+        expertHidden = List.copyOf(expertHidden);
+        gateHidden = List.copyOf(gateHidden);
+        towerHidden = List.copyOf(towerHidden);
+    }
 
-  public static Architecture defaults() {
-    return new Architecture(Variant.MMOE, 3, List.of(256, 128), List.of(), List.of(64), true);
-  }
+    public static Architecture defaults() {
+        return new Architecture(Variant.MMOE, 3, List.of(256, 128), List.of(), List.of(64), true);
+    }
 
-  public Architecture withVariant(Variant v) {
-    return new Architecture(v, experts, expertHidden, gateHidden, towerHidden, esmm);
-  }
+    public Architecture withVariant(Variant v) {
+        return new Architecture(v, experts, expertHidden, gateHidden, towerHidden, esmm);
+    }
 
-  public Architecture withEsmm(boolean on) {
-    return new Architecture(variant, experts, expertHidden, gateHidden, towerHidden, on);
-  }
+    public Architecture withEsmm(boolean on) {
+        return new Architecture(variant, experts, expertHidden, gateHidden, towerHidden, on);
+    }
 }

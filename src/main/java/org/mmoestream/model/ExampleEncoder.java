@@ -15,143 +15,144 @@ import org.mmoestream.feature.FeatureSpec;
  * {@code event} names which). Pure: no Flink.
  */
 public final class ExampleEncoder {
-  private static final ObjectMapper JSON = new ObjectMapper();
-  private final ModelSpec spec;
-  private final FeatureEncoder encoder;
-  /** Per task, whether its label is the click (else the conversion); null when a task has no event. */
-  private final boolean[] isClick;
-  /** Per task, whether its loss counts clicked impressions only (CVR masked by CTR, without ESMM). */
-  private final boolean[] overClicks;
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private final ModelSpec spec;
+    private final FeatureEncoder encoder;
+    /** Per task, whether its label is the click (else the conversion); null when a task has no event. */
+    private final boolean[] isClick;
+    /** Per task, whether its loss counts clicked impressions only (CVR masked by CTR, without ESMM). */
+    private final boolean[] overClicks;
 
-  /**
-   * An encoder of {@code spec}'s features. Labels ({@link #encode}) need every task to name its
-   * streaming event (click or conversion); {@link #requireEvents} checks that at a job's start.
-   */
-  public ExampleEncoder(ModelSpec spec) {
-    this.spec = spec;
-    this.encoder = new FeatureEncoder(spec.features());
-    boolean[] click = new boolean[spec.tasks().size()];
-    for (int t = 0; t < click.length; t++) {
-      TaskSpec task = spec.tasks().get(t);
-      if (task.event() == null) {
-        click = null;
-        break;
-      }
-      click[t] = task.event().equals(TaskSpec.CLICK);
+    /**
+     * An encoder of {@code spec}'s features. Labels ({@link #encode}) need every task to name its
+     * streaming event (click or conversion); {@link #requireEvents} checks that at a job's start.
+     */
+    public ExampleEncoder(ModelSpec spec) {
+        this.spec = spec;
+        this.encoder = new FeatureEncoder(spec.features());
+        boolean[] click = new boolean[spec.tasks().size()];
+        for (int t = 0; t < click.length; t++) {
+            TaskSpec task = spec.tasks().get(t);
+            if (task.event() == null) {
+                click = null;
+                break;
+            }
+            click[t] = task.event().equals(TaskSpec.CLICK);
+        }
+        this.isClick = click;
+        this.overClicks = new boolean[spec.tasks().size()];
+        int[] maskOf = spec.maskOf();
+        boolean esmm = spec.architecture().esmm();
+        for (int t = 0; t < overClicks.length; t++) {
+            boolean esmmCvr = esmm && spec.tasks().get(t).name().equals("cvr");
+            overClicks[t] = click != null && maskOf[t] >= 0 && click[maskOf[t]] && !esmmCvr;
+        }
     }
-    this.isClick = click;
-    this.overClicks = new boolean[spec.tasks().size()];
-    int[] maskOf = spec.maskOf();
-    boolean esmm = spec.architecture().esmm();
-    for (int t = 0; t < overClicks.length; t++) {
-      boolean esmmCvr = esmm && spec.tasks().get(t).name().equals("cvr");
-      overClicks[t] = click != null && maskOf[t] >= 0 && click[maskOf[t]] && !esmmCvr;
-    }
-  }
 
-  /** Throws IllegalArgumentException naming the first task that takes no streaming label. */
-  public static void requireEvents(ModelSpec spec) {
-    for (TaskSpec task : spec.tasks()) {
-      if (task.event() == null) {
-        throw new IllegalArgumentException("task " + task.name() + " has label '" + task.label()
-            + "' and no event; a streaming model's tasks take the label click or conversion (tasks[].event)");
-      }
+    /** Throws IllegalArgumentException naming the first task that takes no streaming label. */
+    public static void requireEvents(ModelSpec spec) {
+        for (TaskSpec task : spec.tasks()) {
+            if (task.event() == null) {
+                throw new IllegalArgumentException("task " + task.name() + " has label '" + task.label()
+                        + "' and no event; a streaming model's tasks take the label click or conversion "
+                        + "(tasks[].event)");
+            }
+        }
     }
-  }
 
-  /** Encodes features and labels; throws IllegalArgumentException naming the bad feature. */
-  public EncodedExample encode(String featuresJson, int click, int conversion) {
-    if (isClick == null) {
-      requireEvents(spec);
+    /** Encodes features and labels; throws IllegalArgumentException naming the bad feature. */
+    public EncodedExample encode(String featuresJson, int click, int conversion) {
+        if (isClick == null) {
+            requireEvents(spec);
+        }
+        float[] labels = new float[isClick.length];
+        for (int t = 0; t < labels.length; t++) {
+            labels[t] = isClick[t] ? click : conversion;
+        }
+        return encodeFeatures(featuresJson, labels);
     }
-    float[] labels = new float[isClick.length];
-    for (int t = 0; t < labels.length; t++) {
-      labels[t] = isClick[t] ? click : conversion;
-    }
-    return encodeFeatures(featuresJson, labels);
-  }
 
-  /** Encodes features only (labels null), for scoring. */
-  public EncodedExample encodeFeatures(String featuresJson, float[] labels) {
-    JsonNode f;
-    try {
-      f = JSON.readTree(featuresJson);
-    } catch (IOException e) {
-      throw new IllegalArgumentException("features are not JSON");
+    /** Encodes features only (labels null), for scoring. */
+    public EncodedExample encodeFeatures(String featuresJson, float[] labels) {
+        JsonNode f;
+        try {
+            f = JSON.readTree(featuresJson);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("features are not JSON");
+        }
+        return encodeFeatures(f, labels);
     }
-    return encodeFeatures(f, labels);
-  }
 
-  /**
-   * Labels of an emission of the join that brings news of the click ({@code clickNews}), of the
-   * conversion, or of both (a final or observed example), one per task; a task it brings no news
-   * for gets NaN (the row does not train it). A click is news for the click's tasks and for a task
-   * trained over clicked impressions only (CVR masked by CTR, without ESMM), which sees the
-   * impression for the first time; a conversion for the conversion's tasks. A later click or
-   * conversion is only emitted after a click, so a NaN label of a click task means clicked.
-   */
-  public float[] labels(int click, int conversion, boolean clickNews, boolean conversionNews) {
-    float[] labels = labels(click, conversion);
-    for (int t = 0; t < labels.length; t++) {
-      boolean news = isClick[t] ? clickNews : conversionNews || (clickNews && overClicks[t]);
-      if (!news) {
-        labels[t] = Float.NaN;
-      }
+    /**
+     * Labels of an emission of the join that brings news of the click ({@code clickNews}), of the
+     * conversion, or of both (a final or observed example), one per task; a task it brings no news
+     * for gets NaN (the row does not train it). A click is news for the click's tasks and for a task
+     * trained over clicked impressions only (CVR masked by CTR, without ESMM), which sees the
+     * impression for the first time; a conversion for the conversion's tasks. A later click or
+     * conversion is only emitted after a click, so a NaN label of a click task means clicked.
+     */
+    public float[] labels(int click, int conversion, boolean clickNews, boolean conversionNews) {
+        float[] labels = labels(click, conversion);
+        for (int t = 0; t < labels.length; t++) {
+            boolean news = isClick[t] ? clickNews : conversionNews || (clickNews && overClicks[t]);
+            if (!news) {
+                labels[t] = Float.NaN;
+            }
+        }
+        return labels;
     }
-    return labels;
-  }
 
-  /** The labels of a (click, conversion) pair, one per task. */
-  public float[] labels(int click, int conversion) {
-    if (isClick == null) {
-      requireEvents(spec);
+    /** The labels of a (click, conversion) pair, one per task. */
+    public float[] labels(int click, int conversion) {
+        if (isClick == null) {
+            requireEvents(spec);
+        }
+        float[] labels = new float[isClick.length];
+        for (int t = 0; t < labels.length; t++) {
+            labels[t] = isClick[t] ? click : conversion;
+        }
+        return labels;
     }
-    float[] labels = new float[isClick.length];
-    for (int t = 0; t < labels.length; t++) {
-      labels[t] = isClick[t] ? click : conversion;
-    }
-    return labels;
-  }
 
-  /** Encodes parsed features (a JSON object); labels may be null. */
-  public EncodedExample encodeFeatures(JsonNode f, float[] labels) {
-    if (f == null || !f.isObject()) {
-      throw new IllegalArgumentException("features are not a JSON object");
+    /** Encodes parsed features (a JSON object); labels may be null. */
+    public EncodedExample encodeFeatures(JsonNode f, float[] labels) {
+        if (f == null || !f.isObject()) {
+            throw new IllegalArgumentException("features are not a JSON object");
+        }
+        FeatureSpec fs = spec.features();
+        int[][] ids = new int[fs.sparse().size()][];
+        for (int i = 0; i < ids.length; i++) {
+            String col = fs.sparse().get(i).column();
+            try {
+                ids[i] = encoder.sparse(i, value(f.get(col)));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("feature " + col + " " + e.getMessage());
+            }
+        }
+        double[] dense = new double[fs.dense().size()];
+        for (int i = 0; i < dense.length; i++) {
+            String col = fs.dense().get(i).column();
+            try {
+                dense[i] = encoder.dense(i, value(f.get(col)));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("feature " + col + " " + e.getMessage());
+            }
+        }
+        return new EncodedExample(ids, dense, labels);
     }
-    FeatureSpec fs = spec.features();
-    int[][] ids = new int[fs.sparse().size()][];
-    for (int i = 0; i < ids.length; i++) {
-      String col = fs.sparse().get(i).column();
-      try {
-        ids[i] = encoder.sparse(i, value(f.get(col)));
-      } catch (IllegalArgumentException e) {
-        throw new IllegalArgumentException("feature " + col + " " + e.getMessage());
-      }
-    }
-    double[] dense = new double[fs.dense().size()];
-    for (int i = 0; i < dense.length; i++) {
-      String col = fs.dense().get(i).column();
-      try {
-        dense[i] = encoder.dense(i, value(f.get(col)));
-      } catch (IllegalArgumentException e) {
-        throw new IllegalArgumentException("feature " + col + " " + e.getMessage());
-      }
-    }
-    return new EncodedExample(ids, dense, labels);
-  }
 
-  private static Object value(JsonNode v) {
-    if (v == null || v.isNull()) {
-      return null;
+    private static Object value(JsonNode v) {
+        if (v == null || v.isNull()) {
+            return null;
+        }
+        if (v.isNumber()) {
+            return v.doubleValue();
+        }
+        if (v.isArray()) {
+            List<String> out = new ArrayList<>();
+            v.forEach(x -> out.add(x.asText()));
+            return out;
+        }
+        return v.asText();
     }
-    if (v.isNumber()) {
-      return v.doubleValue();
-    }
-    if (v.isArray()) {
-      List<String> out = new ArrayList<>();
-      v.forEach(x -> out.add(x.asText()));
-      return out;
-    }
-    return v.asText();
-  }
 }

@@ -7,32 +7,32 @@ package org.mmoestream.model;
  * boolean)}; a NaN click label means clicked).
  */
 public final class Heads {
-  private Heads() {}
+    private Heads() {}
 
-  /** Receives one (head, prediction, label) triple. */
-  @FunctionalInterface
-  public interface Visitor {
-    void accept(int head, double prediction, boolean positive);
-  }
-
-  /** Visits every measured (head, row) of a labeled batch with its prediction. */
-  public static void visit(ModelSpec spec, Batch b, double[][] predictions, Visitor v) {
-    int[] mask = spec.maskOf();
-    int tasks = spec.tasks().size();
-    boolean esmm = spec.architecture().esmm();
-    int ctr = esmm ? spec.taskIndex("ctr") : -1;
-    int cvr = esmm ? spec.taskIndex("cvr") : -1;
-    for (int r = 0; r < b.rows(); r++) {
-      for (int t = 0; t < tasks; t++) {
-        if (mask[t] >= 0 && b.label(mask[t], r) <= 0.5f || Float.isNaN(b.label(t, r))) {
-          continue;
-        }
-        v.accept(t, predictions[t][r], b.label(t, r) > 0.5f);
-      }
-      if (esmm && !Float.isNaN(b.label(cvr, r))) {
-        boolean clicked = Float.isNaN(b.label(ctr, r)) || b.label(ctr, r) > 0.5f;
-        v.accept(tasks, predictions[tasks][r], clicked && b.label(cvr, r) > 0.5f);
-      }
+    /** Receives one (head, prediction, label) triple. */
+    @FunctionalInterface
+    public interface Visitor {
+        void accept(int head, double prediction, boolean positive);
     }
-  }
+
+    /** Visits every measured (head, row) of a labeled batch with its prediction. */
+    public static void visit(ModelSpec spec, Batch b, double[][] predictions, Visitor v) {
+        int[] mask = spec.maskOf();
+        int tasks = spec.tasks().size();
+        boolean esmm = spec.architecture().esmm();
+        int ctr = esmm ? spec.taskIndex("ctr") : -1;
+        int cvr = esmm ? spec.taskIndex("cvr") : -1;
+        for (int r = 0; r < b.rows(); r++) {
+            for (int t = 0; t < tasks; t++) {
+                if (mask[t] >= 0 && b.label(mask[t], r) <= 0.5f || Float.isNaN(b.label(t, r))) {
+                    continue;
+                }
+                v.accept(t, predictions[t][r], b.label(t, r) > 0.5f);
+            }
+            if (esmm && !Float.isNaN(b.label(cvr, r))) {
+                boolean clicked = Float.isNaN(b.label(ctr, r)) || b.label(ctr, r) > 0.5f;
+                v.accept(tasks, predictions[tasks][r], clicked && b.label(cvr, r) > 0.5f);
+            }
+        }
+    }
 }

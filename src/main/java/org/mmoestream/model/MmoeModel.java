@@ -18,354 +18,357 @@ import org.nd4j.linalg.factory.Nd4j;
  * loss or the norm is not finite; clip; optimizer step on the dense parameters and touched rows.
  */
 public final class MmoeModel {
-  private final ModelSpec spec;
-  private final DataType type;
-  private final MmoeNetwork network;
-  private final Embeddings embeddings;
-  private final DenseNormalizer normalizer;
-  private Objective objective;
-  private final Optimizer optimizer;
-  private final INDArray[] denseState;
-  private final NdAccess[] denseStateAccess;
-  private final int width;
-  private final int denseOffset;
-  private final int heads;
-  /** The model input and its gradient: float32 for a float32 model (no conversion on the way), else float64. */
-  private double[] input = new double[0];
-  private double[] inputGrad = new double[0];
-  private float[] inputF = new float[0];
-  private float[] inputGradF = new float[0];
-  private double[] dLogits = new double[0];
-  private final double[] taskLoss;
-  private final double[] normG = new double[4096];
-  private final double[] normP = new double[4096];
-  private final float[] normGf = new float[4096];
-  private final float[] normPf = new float[4096];
-  private long step;
-  private long examplesSeen;
-  private long skippedBatches;
+    private final ModelSpec spec;
+    private final DataType type;
+    private final MmoeNetwork network;
+    private final Embeddings embeddings;
+    private final DenseNormalizer normalizer;
+    private Objective objective;
+    private final Optimizer optimizer;
+    private final INDArray[] denseState;
+    private final NdAccess[] denseStateAccess;
+    private final int width;
+    private final int denseOffset;
+    private final int heads;
+    /** The model input and its gradient: float32 for a float32 model (no conversion on the way), else float64. */
+    private double[] input = new double[0];
 
-  private final long seed;
+    private double[] inputGrad = new double[0];
+    private float[] inputF = new float[0];
+    private float[] inputGradF = new float[0];
+    private double[] dLogits = new double[0];
+    private final double[] taskLoss;
+    private final double[] normG = new double[4096];
+    private final double[] normP = new double[4096];
+    private final float[] normGf = new float[4096];
+    private final float[] normPf = new float[4096];
+    private long step;
+    private long examplesSeen;
+    private long skippedBatches;
 
-  private MmoeModel(ModelSpec spec, long seed, DataType type, int[] tableRows) {
-    this.spec = spec;
-    this.seed = seed;
-    this.type = type;
-    this.width = spec.features().inputDim();
-    this.denseOffset = spec.features().denseOffset();
-    this.network = new MmoeNetwork(spec.architecture(), width, spec.taskNames(), type);
-    OptimizerConfig oc = spec.optimizer();
-    this.embeddings = tableRows == null
-        ? new Embeddings(spec.features().sparse(), type, oc)
-        : new Embeddings(spec.features().sparse(), type, oc, tableRows);
-    this.normalizer = new DenseNormalizer(spec.features().dense());
-    this.objective = spec.objective();
-    this.optimizer = new Optimizer(oc);
-    this.denseState = new INDArray[oc.stateSlots()];
-    this.denseStateAccess = new NdAccess[oc.stateSlots()];
-    for (int s = 0; s < denseState.length; s++) {
-      denseState[s] = Nd4j.valueArrayOf(new long[] {network.layout().size()}, oc.initialState(s), type);
-      denseStateAccess[s] = NdAccess.of(denseState[s]);
+    private final long seed;
+
+    private MmoeModel(ModelSpec spec, long seed, DataType type, int[] tableRows) {
+        this.spec = spec;
+        this.seed = seed;
+        this.type = type;
+        this.width = spec.features().inputDim();
+        this.denseOffset = spec.features().denseOffset();
+        this.network = new MmoeNetwork(spec.architecture(), width, spec.taskNames(), type);
+        OptimizerConfig oc = spec.optimizer();
+        this.embeddings = tableRows == null
+                ? new Embeddings(spec.features().sparse(), type, oc)
+                : new Embeddings(spec.features().sparse(), type, oc, tableRows);
+        this.normalizer = new DenseNormalizer(spec.features().dense());
+        this.objective = spec.objective();
+        this.optimizer = new Optimizer(oc);
+        this.denseState = new INDArray[oc.stateSlots()];
+        this.denseStateAccess = new NdAccess[oc.stateSlots()];
+        for (int s = 0; s < denseState.length; s++) {
+            denseState[s] = Nd4j.valueArrayOf(new long[] {network.layout().size()}, oc.initialState(s), type);
+            denseStateAccess[s] = NdAccess.of(denseState[s]);
+        }
+        this.taskLoss = new double[spec.tasks().size()];
+        this.heads = spec.heads().size();
     }
-    this.taskLoss = new double[spec.tasks().size()];
-    this.heads = spec.heads().size();
-  }
 
-  /** A freshly initialized model; the same seed gives the same parameters. */
-  public static MmoeModel create(ModelSpec spec, long seed, DataType type) {
-    MmoeModel m = new MmoeModel(spec, seed, type, null);
-    m.network.initialize(new SplittableRandom(seed));
-    m.embeddings.initialize(seed);
-    return m;
-  }
-
-  /**
-   * A model whose embedding tables are compact working sets of {@code tableRows[f]} slots, left
-   * zero: the caller loads rows into slots (see {@link Embeddings#readRow}) and remaps batch ids
-   * ({@link Batch#withIds}). The dense part is initialized as by {@link #create}.
-   */
-  public static MmoeModel createCompact(ModelSpec spec, long seed, DataType type, int[] tableRows) {
-    MmoeModel m = new MmoeModel(spec, seed, type, tableRows);
-    m.network.initialize(new SplittableRandom(seed));
-    return m;
-  }
-
-  /** The seed the parameters were initialized from. */
-  public long seed() {
-    return seed;
-  }
-
-  /** Restores the optimizer step counter and example count (from a snapshot or state). */
-  public void restoreCounters(long step, long examplesSeen, long skippedBatches) {
-    this.step = step;
-    this.examplesSeen = examplesSeen;
-    this.skippedBatches = skippedBatches;
-  }
-
-  /** Result of one training step. */
-  public record StepResult(double[][] predictions, double loss, double[] taskLoss, boolean skipped) {}
-
-  /**
-   * Scores the batch, then trains on it. Returns the predictions made before the update, per head
-   * ({@link ModelSpec#heads()}) and row.
-   */
-  public StepResult trainStep(Batch b) {
-    if (!b.labeled()) {
-      throw new IllegalArgumentException("trainStep needs a labeled batch");
+    /** A freshly initialized model; the same seed gives the same parameters. */
+    public static MmoeModel create(ModelSpec spec, long seed, DataType type) {
+        MmoeModel m = new MmoeModel(spec, seed, type, null);
+        m.network.initialize(new SplittableRandom(seed));
+        m.embeddings.initialize(seed);
+        return m;
     }
-    normalizer.update(b);
-    MmoeNetwork.Buffers buf = forward(b);
-    double[][] predictions = probabilities(buf);
-    double loss = computeGradients(b, buf);
-    double[] losses = taskLoss.clone();
-    Embeddings.RowGradients[] rowGrads = embeddingGradients(b);
-    double l2 = spec.optimizer().l2();
-    double norm = Math.sqrt(denseSquaredNorm(l2) + embeddings.squaredNorm(rowGrads, l2));
-    if (!Double.isFinite(loss) || !Double.isFinite(norm)) {
-      skippedBatches++;
-      return new StepResult(predictions, loss, losses, true);
+
+    /**
+     * A model whose embedding tables are compact working sets of {@code tableRows[f]} slots, left
+     * zero: the caller loads rows into slots (see {@link Embeddings#readRow}) and remaps batch ids
+     * ({@link Batch#withIds}). The dense part is initialized as by {@link #create}.
+     */
+    public static MmoeModel createCompact(ModelSpec spec, long seed, DataType type, int[] tableRows) {
+        MmoeModel m = new MmoeModel(spec, seed, type, tableRows);
+        m.network.initialize(new SplittableRandom(seed));
+        return m;
     }
-    double clip = spec.optimizer().clipNorm();
-    double scale = clip > 0 && norm > clip ? clip / norm : 1.0;
-    optimizer.begin(++step);
-    for (ParamLayout.Entry e : network.layout().entries()) {
-      optimizer.updateDense(
-          network.paramAccess(),
-          network.gradAccess(),
-          denseStateAccess,
-          e.offset(),
-          e.offset() + e.size(),
-          scale,
-          e.weight() ? l2 : 0.0);
+
+    /** The seed the parameters were initialized from. */
+    public long seed() {
+        return seed;
     }
-    embeddings.update(optimizer, rowGrads, scale);
-    examplesSeen += b.rows;
-    return new StepResult(predictions, loss, losses, false);
-  }
 
-  /**
-   * Turns fake-negative weighting of the loss on or off ({@code join.feedback: fnw}; see {@link
-   * Objective}).
-   */
-  public void useFakeNegativeWeights(boolean on) {
-    objective = objective.withFakeNegativeWeights(on);
-  }
-
-  public Objective objective() {
-    return objective;
-  }
-
-  /** Probabilities per head and row, without training. */
-  public double[][] predict(Batch b) {
-    return probabilities(forward(b, false));
-  }
-
-  /** Runs the forward pass; the returned buffers hold logits and gate probabilities. */
-  public MmoeNetwork.Buffers forward(Batch b) {
-    return forward(b, true);
-  }
-
-  /** As {@link #forward(Batch)}; {@code keep} false: no backward pass will follow. */
-  private MmoeNetwork.Buffers forward(Batch b, boolean keep) {
-    int n = b.rows * width;
-    MmoeNetwork.Buffers buf = network.buffers(b.rows);
-    if (type == DataType.FLOAT) {
-      if (inputF.length < n) {
-        inputF = new float[n];
-        inputGradF = new float[n];
-      }
-      embeddings.gather(b, inputF, width);
-      normalizer.apply(b, inputF, width, denseOffset);
-      buf.setInput(inputF);
-    } else {
-      if (input.length < n) {
-        input = new double[n];
-        inputGrad = new double[n];
-      }
-      embeddings.gather(b, input, width);
-      normalizer.apply(b, input, width, denseOffset);
-      buf.setInput(input);
+    /** Restores the optimizer step counter and example count (from a snapshot or state). */
+    public void restoreCounters(long step, long examplesSeen, long skippedBatches) {
+        this.step = step;
+        this.examplesSeen = examplesSeen;
+        this.skippedBatches = skippedBatches;
     }
-    network.forward(buf, keep);
-    return buf;
-  }
 
-  /**
-   * Loss of the batch at the current parameters, leaving dLoss/dParams in the network's gradient
-   * buffer and dLoss/dInput in the input-gradient scratch; used by gradient checks and training.
-   */
-  public double computeGradients(Batch b, MmoeNetwork.Buffers buf) {
-    int tasks = network.tasks();
-    if (dLogits.length < b.rows * tasks) {
-      dLogits = new double[b.rows * tasks];
+    /** Result of one training step. */
+    public record StepResult(double[][] predictions, double loss, double[] taskLoss, boolean skipped) {}
+
+    /**
+     * Scores the batch, then trains on it. Returns the predictions made before the update, per head
+     * ({@link ModelSpec#heads()}) and row.
+     */
+    public StepResult trainStep(Batch b) {
+        if (!b.labeled()) {
+            throw new IllegalArgumentException("trainStep needs a labeled batch");
+        }
+        normalizer.update(b);
+        MmoeNetwork.Buffers buf = forward(b);
+        double[][] predictions = probabilities(buf);
+        double loss = computeGradients(b, buf);
+        double[] losses = taskLoss.clone();
+        Embeddings.RowGradients[] rowGrads = embeddingGradients(b);
+        double l2 = spec.optimizer().l2();
+        double norm = Math.sqrt(denseSquaredNorm(l2) + embeddings.squaredNorm(rowGrads, l2));
+        if (!Double.isFinite(loss) || !Double.isFinite(norm)) {
+            skippedBatches++;
+            return new StepResult(predictions, loss, losses, true);
+        }
+        double clip = spec.optimizer().clipNorm();
+        double scale = clip > 0 && norm > clip ? clip / norm : 1.0;
+        optimizer.begin(++step);
+        for (ParamLayout.Entry e : network.layout().entries()) {
+            optimizer.updateDense(
+                    network.paramAccess(),
+                    network.gradAccess(),
+                    denseStateAccess,
+                    e.offset(),
+                    e.offset() + e.size(),
+                    scale,
+                    e.weight() ? l2 : 0.0);
+        }
+        embeddings.update(optimizer, rowGrads, scale);
+        examplesSeen += b.rows;
+        return new StepResult(predictions, loss, losses, false);
     }
-    double loss = objective.evaluate(buf.logits(), b, dLogits, taskLoss);
-    network.backward(buf, dLogits);
-    if (type == DataType.FLOAT) {
-      buf.readInputGradient(inputGradF);
-    } else {
-      buf.readInputGradient(inputGrad);
+
+    /**
+     * Turns fake-negative weighting of the loss on or off ({@code join.feedback: fnw}; see {@link
+     * Objective}).
+     */
+    public void useFakeNegativeWeights(boolean on) {
+        objective = objective.withFakeNegativeWeights(on);
     }
-    return loss;
-  }
 
-  /** Loss of a labeled batch at the current parameters (no state changes). */
-  public double loss(Batch b) {
-    MmoeNetwork.Buffers buf = forward(b);
-    int tasks = network.tasks();
-    double[] d = new double[b.rows * tasks];
-    return objective.evaluate(buf.logits(), b, d, new double[tasks]);
-  }
+    public Objective objective() {
+        return objective;
+    }
 
-  /** As {@link #loss(Batch)} with given per-row task weights (null: 1), for gradient checks. */
-  double loss(Batch b, double[] weights) {
-    MmoeNetwork.Buffers buf = forward(b);
-    int tasks = network.tasks();
-    double[] d = new double[b.rows * tasks];
-    return objective.evaluate(buf.logits(), b, weights, d, new double[tasks]);
-  }
+    /** Probabilities per head and row, without training. */
+    public double[][] predict(Batch b) {
+        return probabilities(forward(b, false));
+    }
 
-  /** Row gradients of the embeddings for the last {@link #computeGradients} call. */
-  public Embeddings.RowGradients[] embeddingGradients(Batch b) {
-    return type == DataType.FLOAT ? embeddings.gradients(b, inputGradF, width) : embeddings.gradients(b, inputGrad, width);
-  }
+    /** Runs the forward pass; the returned buffers hold logits and gate probabilities. */
+    public MmoeNetwork.Buffers forward(Batch b) {
+        return forward(b, true);
+    }
 
-  private double denseSquaredNorm(double l2) {
-    NdAccess g = network.gradAccess();
-    NdAccess p = network.paramAccess();
-    boolean f32 = g.float32() && p.float32();
-    double s = 0;
-    for (ParamLayout.Entry e : network.layout().entries()) {
-      double decay = e.weight() ? l2 : 0.0;
-      for (int off = e.offset(); off < e.offset() + e.size(); off += normG.length) {
-        int n = Math.min(normG.length, e.offset() + e.size() - off);
-        if (f32) {
-          g.readFloats(off, normGf, 0, n);
-          if (decay != 0) {
-            p.readFloats(off, normPf, 0, n);
-            for (int i = 0; i < n; i++) {
-              double v = normGf[i] + decay * normPf[i];
-              s += v * v;
+    /** As {@link #forward(Batch)}; {@code keep} false: no backward pass will follow. */
+    private MmoeNetwork.Buffers forward(Batch b, boolean keep) {
+        int n = b.rows * width;
+        MmoeNetwork.Buffers buf = network.buffers(b.rows);
+        if (type == DataType.FLOAT) {
+            if (inputF.length < n) {
+                inputF = new float[n];
+                inputGradF = new float[n];
             }
-          } else {
-            for (int i = 0; i < n; i++) {
-              double v = normGf[i];
-              s += v * v;
+            embeddings.gather(b, inputF, width);
+            normalizer.apply(b, inputF, width, denseOffset);
+            buf.setInput(inputF);
+        } else {
+            if (input.length < n) {
+                input = new double[n];
+                inputGrad = new double[n];
             }
-          }
-          continue;
+            embeddings.gather(b, input, width);
+            normalizer.apply(b, input, width, denseOffset);
+            buf.setInput(input);
         }
-        g.read(off, normG, 0, n);
-        if (decay != 0) {
-          p.read(off, normP, 0, n);
-          for (int i = 0; i < n; i++) {
-            normG[i] += decay * normP[i];
-          }
+        network.forward(buf, keep);
+        return buf;
+    }
+
+    /**
+     * Loss of the batch at the current parameters, leaving dLoss/dParams in the network's gradient
+     * buffer and dLoss/dInput in the input-gradient scratch; used by gradient checks and training.
+     */
+    public double computeGradients(Batch b, MmoeNetwork.Buffers buf) {
+        int tasks = network.tasks();
+        if (dLogits.length < b.rows * tasks) {
+            dLogits = new double[b.rows * tasks];
         }
-        for (int i = 0; i < n; i++) {
-          s += normG[i] * normG[i];
+        double loss = objective.evaluate(buf.logits(), b, dLogits, taskLoss);
+        network.backward(buf, dLogits);
+        if (type == DataType.FLOAT) {
+            buf.readInputGradient(inputGradF);
+        } else {
+            buf.readInputGradient(inputGrad);
         }
-      }
+        return loss;
     }
-    return s;
-  }
 
-  private double[][] probabilities(MmoeNetwork.Buffers buf) {
-    int rows = buf.rows();
-    int tasks = network.tasks();
-    double[] z = buf.logits();
-    double[][] p = new double[heads][rows];
-    for (int t = 0; t < tasks; t++) {
-      for (int r = 0; r < rows; r++) {
-        p[t][r] = Objective.sigmoid(z[r * tasks + t]);
-      }
+    /** Loss of a labeled batch at the current parameters (no state changes). */
+    public double loss(Batch b) {
+        MmoeNetwork.Buffers buf = forward(b);
+        int tasks = network.tasks();
+        double[] d = new double[b.rows * tasks];
+        return objective.evaluate(buf.logits(), b, d, new double[tasks]);
     }
-    if (spec.architecture().esmm()) {
-      int ctr = spec.taskIndex("ctr");
-      int cvr = spec.taskIndex("cvr");
-      for (int r = 0; r < rows; r++) {
-        p[tasks][r] = p[ctr][r] * p[cvr][r];
-      }
+
+    /** As {@link #loss(Batch)} with given per-row task weights (null: 1), for gradient checks. */
+    double loss(Batch b, double[] weights) {
+        MmoeNetwork.Buffers buf = forward(b);
+        int tasks = network.tasks();
+        double[] d = new double[b.rows * tasks];
+        return objective.evaluate(buf.logits(), b, weights, d, new double[tasks]);
     }
-    return p;
-  }
 
-  /** A copy of everything a prediction depends on, for keeping the best epoch. */
-  public record Parameters(double[] dense, Object tables, double[][] denseStats) {}
-
-  public Parameters copyParameters() {
-    int nd = spec.features().dense().size();
-    double[][] stats = new double[nd][];
-    for (int i = 0; i < nd; i++) {
-      stats[i] = new double[] {normalizer.count(i), normalizer.mean(i), normalizer.variance(i)};
+    /** Row gradients of the embeddings for the last {@link #computeGradients} call. */
+    public Embeddings.RowGradients[] embeddingGradients(Batch b) {
+        return type == DataType.FLOAT
+                ? embeddings.gradients(b, inputGradF, width)
+                : embeddings.gradients(b, inputGrad, width);
     }
-    // Copies through the arrays' memory, not ND4J ops: no ND4J op class is needed to copy a model.
-    double[] dense = new double[network.paramAccess().length()];
-    network.paramAccess().read(0, dense, 0, dense.length);
-    return new Parameters(dense, embeddings.copyTables(), stats);
-  }
 
-  /**
-   * Sets everything a prediction depends on (dense parameters, tables, dense statistics) to the
-   * values of {@code src}, a model of the same spec; bulk copies, no allocation.
-   */
-  public void copyParametersFrom(MmoeModel src) {
-    if (!src.spec.equals(spec)) {
-      throw new IllegalArgumentException("copyParametersFrom needs a model of the same spec");
+    private double denseSquaredNorm(double l2) {
+        NdAccess g = network.gradAccess();
+        NdAccess p = network.paramAccess();
+        boolean f32 = g.float32() && p.float32();
+        double s = 0;
+        for (ParamLayout.Entry e : network.layout().entries()) {
+            double decay = e.weight() ? l2 : 0.0;
+            for (int off = e.offset(); off < e.offset() + e.size(); off += normG.length) {
+                int n = Math.min(normG.length, e.offset() + e.size() - off);
+                if (f32) {
+                    g.readFloats(off, normGf, 0, n);
+                    if (decay != 0) {
+                        p.readFloats(off, normPf, 0, n);
+                        for (int i = 0; i < n; i++) {
+                            double v = normGf[i] + decay * normPf[i];
+                            s += v * v;
+                        }
+                    } else {
+                        for (int i = 0; i < n; i++) {
+                            double v = normGf[i];
+                            s += v * v;
+                        }
+                    }
+                    continue;
+                }
+                g.read(off, normG, 0, n);
+                if (decay != 0) {
+                    p.read(off, normP, 0, n);
+                    for (int i = 0; i < n; i++) {
+                        normG[i] += decay * normP[i];
+                    }
+                }
+                for (int i = 0; i < n; i++) {
+                    s += normG[i] * normG[i];
+                }
+            }
+        }
+        return s;
     }
-    double[] dense = new double[network.paramAccess().length()];
-    src.network.paramAccess().read(0, dense, 0, dense.length);
-    network.paramAccess().write(0, dense, 0, dense.length);
-    embeddings.copyTablesFrom(src.embeddings);
-    for (int i = 0; i < spec.features().dense().size(); i++) {
-      normalizer.set(i, src.normalizer.count(i), src.normalizer.mean(i), src.normalizer.variance(i));
+
+    private double[][] probabilities(MmoeNetwork.Buffers buf) {
+        int rows = buf.rows();
+        int tasks = network.tasks();
+        double[] z = buf.logits();
+        double[][] p = new double[heads][rows];
+        for (int t = 0; t < tasks; t++) {
+            for (int r = 0; r < rows; r++) {
+                p[t][r] = Objective.sigmoid(z[r * tasks + t]);
+            }
+        }
+        if (spec.architecture().esmm()) {
+            int ctr = spec.taskIndex("ctr");
+            int cvr = spec.taskIndex("cvr");
+            for (int r = 0; r < rows; r++) {
+                p[tasks][r] = p[ctr][r] * p[cvr][r];
+            }
+        }
+        return p;
     }
-  }
 
-  public void restoreParameters(Parameters p) {
-    network.paramAccess().write(0, p.dense(), 0, p.dense().length);
-    embeddings.restoreTables(p.tables());
-    for (int i = 0; i < p.denseStats().length; i++) {
-      normalizer.set(i, p.denseStats()[i][0], p.denseStats()[i][1], p.denseStats()[i][2]);
+    /** A copy of everything a prediction depends on, for keeping the best epoch. */
+    public record Parameters(double[] dense, Object tables, double[][] denseStats) {}
+
+    public Parameters copyParameters() {
+        int nd = spec.features().dense().size();
+        double[][] stats = new double[nd][];
+        for (int i = 0; i < nd; i++) {
+            stats[i] = new double[] {normalizer.count(i), normalizer.mean(i), normalizer.variance(i)};
+        }
+        // Copies through the arrays' memory, not ND4J ops: no ND4J op class is needed to copy a model.
+        double[] dense = new double[network.paramAccess().length()];
+        network.paramAccess().read(0, dense, 0, dense.length);
+        return new Parameters(dense, embeddings.copyTables(), stats);
     }
-  }
 
-  public ModelSpec spec() {
-    return spec;
-  }
+    /**
+     * Sets everything a prediction depends on (dense parameters, tables, dense statistics) to the
+     * values of {@code src}, a model of the same spec; bulk copies, no allocation.
+     */
+    public void copyParametersFrom(MmoeModel src) {
+        if (!src.spec.equals(spec)) {
+            throw new IllegalArgumentException("copyParametersFrom needs a model of the same spec");
+        }
+        double[] dense = new double[network.paramAccess().length()];
+        src.network.paramAccess().read(0, dense, 0, dense.length);
+        network.paramAccess().write(0, dense, 0, dense.length);
+        embeddings.copyTablesFrom(src.embeddings);
+        for (int i = 0; i < spec.features().dense().size(); i++) {
+            normalizer.set(i, src.normalizer.count(i), src.normalizer.mean(i), src.normalizer.variance(i));
+        }
+    }
 
-  public DataType type() {
-    return type;
-  }
+    public void restoreParameters(Parameters p) {
+        network.paramAccess().write(0, p.dense(), 0, p.dense().length);
+        embeddings.restoreTables(p.tables());
+        for (int i = 0; i < p.denseStats().length; i++) {
+            normalizer.set(i, p.denseStats()[i][0], p.denseStats()[i][1], p.denseStats()[i][2]);
+        }
+    }
 
-  public MmoeNetwork network() {
-    return network;
-  }
+    public ModelSpec spec() {
+        return spec;
+    }
 
-  public Embeddings embeddings() {
-    return embeddings;
-  }
+    public DataType type() {
+        return type;
+    }
 
-  public DenseNormalizer normalizer() {
-    return normalizer;
-  }
+    public MmoeNetwork network() {
+        return network;
+    }
 
-  /** Optimizer state of the dense parameters, one flat array per slot. */
-  public List<INDArray> denseOptimizerState() {
-    return List.of(denseState);
-  }
+    public Embeddings embeddings() {
+        return embeddings;
+    }
 
-  /** Optimizer steps applied so far. */
-  public long step() {
-    return step;
-  }
+    public DenseNormalizer normalizer() {
+        return normalizer;
+    }
 
-  public long examplesSeen() {
-    return examplesSeen;
-  }
+    /** Optimizer state of the dense parameters, one flat array per slot. */
+    public List<INDArray> denseOptimizerState() {
+        return List.of(denseState);
+    }
 
-  /** Batches skipped because their loss or gradient was not finite. */
-  public long skippedBatches() {
-    return skippedBatches;
-  }
+    /** Optimizer steps applied so far. */
+    public long step() {
+        return step;
+    }
+
+    public long examplesSeen() {
+        return examplesSeen;
+    }
+
+    /** Batches skipped because their loss or gradient was not finite. */
+    public long skippedBatches() {
+        return skippedBatches;
+    }
 }

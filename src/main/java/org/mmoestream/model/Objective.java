@@ -17,174 +17,174 @@ package org.mmoestream.model;
  * gives dL/dz1 = q1 (p - y) / (1 - p) and dL/dz2 = q2 (p - y) / (1 - p).
  */
 public final class Objective {
-  private final int tasks;
-  private final int[] maskOf;
-  private final int ctr;
-  private final int cvr;
-  private final boolean fakeNegativeWeights;
+    private final int tasks;
+    private final int[] maskOf;
+    private final int ctr;
+    private final int cvr;
+    private final boolean fakeNegativeWeights;
 
-  /** The plain loss (no fake-negative weights). */
-  public Objective(int[] maskOf, int ctr, int cvr) {
-    this(maskOf, ctr, cvr, false);
-  }
+    /** The plain loss (no fake-negative weights). */
+    public Objective(int[] maskOf, int ctr, int cvr) {
+        this(maskOf, ctr, cvr, false);
+    }
 
-  /**
-   * @param maskOf per task, the index of the task masking it, or -1
-   * @param ctr index of the CTR task when ESMM is on, else -1
-   * @param cvr index of the CVR task when ESMM is on, else -1
-   * @param fakeNegativeWeights whether each row's loss is weighted as in FNW
-   */
-  public Objective(int[] maskOf, int ctr, int cvr, boolean fakeNegativeWeights) {
-    this.tasks = maskOf.length;
-    this.maskOf = maskOf.clone();
-    this.ctr = ctr;
-    this.cvr = cvr;
-    this.fakeNegativeWeights = fakeNegativeWeights;
-  }
+    /**
+     * @param maskOf per task, the index of the task masking it, or -1
+     * @param ctr index of the CTR task when ESMM is on, else -1
+     * @param cvr index of the CVR task when ESMM is on, else -1
+     * @param fakeNegativeWeights whether each row's loss is weighted as in FNW
+     */
+    public Objective(int[] maskOf, int ctr, int cvr, boolean fakeNegativeWeights) {
+        this.tasks = maskOf.length;
+        this.maskOf = maskOf.clone();
+        this.ctr = ctr;
+        this.cvr = cvr;
+        this.fakeNegativeWeights = fakeNegativeWeights;
+    }
 
-  /** This objective with fake-negative weights on or off. */
-  public Objective withFakeNegativeWeights(boolean on) {
-    return new Objective(maskOf, ctr, cvr, on);
-  }
+    /** This objective with fake-negative weights on or off. */
+    public Objective withFakeNegativeWeights(boolean on) {
+        return new Objective(maskOf, ctr, cvr, on);
+    }
 
-  public boolean fakeNegativeWeights() {
-    return fakeNegativeWeights;
-  }
+    public boolean fakeNegativeWeights() {
+        return fakeNegativeWeights;
+    }
 
-  /**
-   * The fake-negative weights of a batch at {@code logits}, [rows, tasks] row-major (for ESMM the
-   * CVR slot weights the CTCVR loss, by pCTCVR): a positive 1 + p, a negative (1 - p)(1 + p), where
-   * p is the prediction of the loss's target.
-   */
-  public double[] fakeNegativeWeights(double[] logits, Batch b) {
-    double[] w = new double[b.rows * tasks];
-    for (int r = 0; r < b.rows; r++) {
-      for (int t = 0; t < tasks; t++) {
-        float label = b.labels[t][r];
-        double p = sigmoid(logits[r * tasks + t]);
-        double y = label;
-        if (t == cvr) {
-          float click = b.labels[ctr][r];
-          p *= sigmoid(logits[r * tasks + ctr]);
-          y = (Float.isNaN(click) ? 1 : click) * label;
+    /**
+     * The fake-negative weights of a batch at {@code logits}, [rows, tasks] row-major (for ESMM the
+     * CVR slot weights the CTCVR loss, by pCTCVR): a positive 1 + p, a negative (1 - p)(1 + p), where
+     * p is the prediction of the loss's target.
+     */
+    public double[] fakeNegativeWeights(double[] logits, Batch b) {
+        double[] w = new double[b.rows * tasks];
+        for (int r = 0; r < b.rows; r++) {
+            for (int t = 0; t < tasks; t++) {
+                float label = b.labels[t][r];
+                double p = sigmoid(logits[r * tasks + t]);
+                double y = label;
+                if (t == cvr) {
+                    float click = b.labels[ctr][r];
+                    p *= sigmoid(logits[r * tasks + ctr]);
+                    y = (Float.isNaN(click) ? 1 : click) * label;
+                }
+                w[r * tasks + t] = y > 0.5 ? 1 + p : (1 - p) * (1 + p);
+            }
         }
-        w[r * tasks + t] = y > 0.5 ? 1 + p : (1 - p) * (1 + p);
-      }
+        return w;
     }
-    return w;
-  }
 
-  /** Whether row {@code r} counts for a task masked by {@code m} (NaN mask label: clicked). */
-  private static boolean unmasked(Batch b, int m, int r) {
-    return m < 0 || !(b.labels[m][r] <= 0.5f);
-  }
+    /** Whether row {@code r} counts for a task masked by {@code m} (NaN mask label: clicked). */
+    private static boolean unmasked(Batch b, int m, int r) {
+        return m < 0 || !(b.labels[m][r] <= 0.5f);
+    }
 
-  public boolean esmm() {
-    return ctr >= 0;
-  }
+    public boolean esmm() {
+        return ctr >= 0;
+    }
 
-  /**
-   * Computes the loss of a batch and its gradient with respect to the logits.
-   *
-   * @param logits [rows, tasks] row-major
-   * @param dLogits receives dLoss/dLogits, [rows, tasks] row-major
-   * @param taskLoss receives each task's loss (for ESMM the CVR slot holds the CTCVR loss)
-   * @return the total loss
-   */
-  public double evaluate(double[] logits, Batch b, double[] dLogits, double[] taskLoss) {
-    return evaluate(logits, b, fakeNegativeWeights ? fakeNegativeWeights(logits, b) : null, dLogits, taskLoss);
-  }
+    /**
+     * Computes the loss of a batch and its gradient with respect to the logits.
+     *
+     * @param logits [rows, tasks] row-major
+     * @param dLogits receives dLoss/dLogits, [rows, tasks] row-major
+     * @param taskLoss receives each task's loss (for ESMM the CVR slot holds the CTCVR loss)
+     * @return the total loss
+     */
+    public double evaluate(double[] logits, Batch b, double[] dLogits, double[] taskLoss) {
+        return evaluate(logits, b, fakeNegativeWeights ? fakeNegativeWeights(logits, b) : null, dLogits, taskLoss);
+    }
 
-  /**
-   * As {@link #evaluate(double[], Batch, double[], double[])} with given weights per row and task
-   * ([rows, tasks] row-major, constants of the loss; null: all 1).
-   */
-  public double evaluate(double[] logits, Batch b, double[] weights, double[] dLogits, double[] taskLoss) {
-    int rows = b.rows;
-    java.util.Arrays.fill(dLogits, 0, rows * tasks, 0.0);
-    double total = 0;
-    for (int t = 0; t < tasks; t++) {
-      double loss = t == cvr ? ctcvr(logits, b, weights, dLogits) : bce(t, logits, b, weights, dLogits);
-      taskLoss[t] = loss;
-      total += loss;
+    /**
+     * As {@link #evaluate(double[], Batch, double[], double[])} with given weights per row and task
+     * ([rows, tasks] row-major, constants of the loss; null: all 1).
+     */
+    public double evaluate(double[] logits, Batch b, double[] weights, double[] dLogits, double[] taskLoss) {
+        int rows = b.rows;
+        java.util.Arrays.fill(dLogits, 0, rows * tasks, 0.0);
+        double total = 0;
+        for (int t = 0; t < tasks; t++) {
+            double loss = t == cvr ? ctcvr(logits, b, weights, dLogits) : bce(t, logits, b, weights, dLogits);
+            taskLoss[t] = loss;
+            total += loss;
+        }
+        return total;
     }
-    return total;
-  }
 
-  private double bce(int t, double[] logits, Batch b, double[] weights, double[] dLogits) {
-    int rows = b.rows;
-    int m = maskOf[t];
-    int n = 0;
-    for (int r = 0; r < rows; r++) {
-      if (unmasked(b, m, r) && !Float.isNaN(b.labels[t][r])) {
-        n++;
-      }
+    private double bce(int t, double[] logits, Batch b, double[] weights, double[] dLogits) {
+        int rows = b.rows;
+        int m = maskOf[t];
+        int n = 0;
+        for (int r = 0; r < rows; r++) {
+            if (unmasked(b, m, r) && !Float.isNaN(b.labels[t][r])) {
+                n++;
+            }
+        }
+        if (n == 0) {
+            return 0;
+        }
+        double loss = 0;
+        for (int r = 0; r < rows; r++) {
+            if (!unmasked(b, m, r) || Float.isNaN(b.labels[t][r])) {
+                continue;
+            }
+            double z = logits[r * tasks + t];
+            double y = b.labels[t][r];
+            double p = sigmoid(z);
+            double w = weights == null ? 1 : weights[r * tasks + t];
+            loss += w * (Math.max(z, 0) - z * y + Math.log1p(Math.exp(-Math.abs(z))));
+            dLogits[r * tasks + t] += w * (p - y) / n;
+        }
+        return loss / n;
     }
-    if (n == 0) {
-      return 0;
-    }
-    double loss = 0;
-    for (int r = 0; r < rows; r++) {
-      if (!unmasked(b, m, r) || Float.isNaN(b.labels[t][r])) {
-        continue;
-      }
-      double z = logits[r * tasks + t];
-      double y = b.labels[t][r];
-      double p = sigmoid(z);
-      double w = weights == null ? 1 : weights[r * tasks + t];
-      loss += w * (Math.max(z, 0) - z * y + Math.log1p(Math.exp(-Math.abs(z))));
-      dLogits[r * tasks + t] += w * (p - y) / n;
-    }
-    return loss / n;
-  }
 
-  private double ctcvr(double[] logits, Batch b, double[] weights, double[] dLogits) {
-    int rows = b.rows;
-    int n = 0;
-    for (int r = 0; r < rows; r++) {
-      if (!Float.isNaN(b.labels[cvr][r])) {
-        n++;
-      }
+    private double ctcvr(double[] logits, Batch b, double[] weights, double[] dLogits) {
+        int rows = b.rows;
+        int n = 0;
+        for (int r = 0; r < rows; r++) {
+            if (!Float.isNaN(b.labels[cvr][r])) {
+                n++;
+            }
+        }
+        if (n == 0) {
+            return 0;
+        }
+        double loss = 0;
+        for (int r = 0; r < rows; r++) {
+            float conversion = b.labels[cvr][r];
+            if (Float.isNaN(conversion)) {
+                continue;
+            }
+            float click = b.labels[ctr][r];
+            double z1 = logits[r * tasks + ctr];
+            double z2 = logits[r * tasks + cvr];
+            double y = (Float.isNaN(click) ? 1 : click) * conversion;
+            double s1 = sigmoid(z1);
+            double q1 = sigmoid(-z1);
+            double s2 = sigmoid(z2);
+            double q2 = sigmoid(-z2);
+            double p = s1 * s2;
+            double oneMinusP = q1 + s1 * q2;
+            double logP = -softplus(-z1) - softplus(-z2);
+            double w = weights == null ? 1 : weights[r * tasks + cvr];
+            loss += w * (-y * logP - (1 - y) * Math.log(oneMinusP));
+            double common = w * (p - y) / oneMinusP / n;
+            dLogits[r * tasks + ctr] += q1 * common;
+            dLogits[r * tasks + cvr] += q2 * common;
+        }
+        return loss / n;
     }
-    if (n == 0) {
-      return 0;
-    }
-    double loss = 0;
-    for (int r = 0; r < rows; r++) {
-      float conversion = b.labels[cvr][r];
-      if (Float.isNaN(conversion)) {
-        continue;
-      }
-      float click = b.labels[ctr][r];
-      double z1 = logits[r * tasks + ctr];
-      double z2 = logits[r * tasks + cvr];
-      double y = (Float.isNaN(click) ? 1 : click) * conversion;
-      double s1 = sigmoid(z1);
-      double q1 = sigmoid(-z1);
-      double s2 = sigmoid(z2);
-      double q2 = sigmoid(-z2);
-      double p = s1 * s2;
-      double oneMinusP = q1 + s1 * q2;
-      double logP = -softplus(-z1) - softplus(-z2);
-      double w = weights == null ? 1 : weights[r * tasks + cvr];
-      loss += w * (-y * logP - (1 - y) * Math.log(oneMinusP));
-      double common = w * (p - y) / oneMinusP / n;
-      dLogits[r * tasks + ctr] += q1 * common;
-      dLogits[r * tasks + cvr] += q2 * common;
-    }
-    return loss / n;
-  }
 
-  /** Numerically stable logistic function. */
-  public static double sigmoid(double z) {
-    if (z >= 0) {
-      return 1 / (1 + Math.exp(-z));
+    /** Numerically stable logistic function. */
+    public static double sigmoid(double z) {
+        if (z >= 0) {
+            return 1 / (1 + Math.exp(-z));
+        }
+        double e = Math.exp(z);
+        return e / (1 + e);
     }
-    double e = Math.exp(z);
-    return e / (1 + e);
-  }
 
-  private static double softplus(double z) {
-    return Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z)));
-  }
+    private static double softplus(double z) {
+        return Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z)));
+    }
 }

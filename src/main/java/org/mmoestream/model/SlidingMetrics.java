@@ -8,83 +8,89 @@ import java.util.Locale;
  * so these are honest out-of-sample figures of a model that keeps learning.
  */
 public final class SlidingMetrics {
-  private static final double EPS = 1e-7;
-  private final double[] p;
-  private final boolean[] y;
-  private final BinnedAuc auc = new BinnedAuc(10_000);
-  private int next;
-  private int size;
-  private double logLossSum;
-  private double predictionSum;
-  private long positives;
-  private long total;
+    private static final double EPS = 1e-7;
+    private final double[] p;
+    private final boolean[] y;
+    private final BinnedAuc auc = new BinnedAuc(10_000);
+    private int next;
+    private int size;
+    private double logLossSum;
+    private double predictionSum;
+    private long positives;
+    private long total;
 
-  public SlidingMetrics(int window) {
-    p = new double[window];
-    y = new boolean[window];
-  }
-
-  public void add(double prediction, boolean positive) {
-    if (size == p.length) {
-      remove(next);
-    } else {
-      size++;
+    public SlidingMetrics(int window) {
+        p = new double[window];
+        y = new boolean[window];
     }
-    p[next] = prediction;
-    y[next] = positive;
-    auc.add(prediction, positive);
-    logLossSum += loss(prediction, positive);
-    predictionSum += prediction;
-    positives += positive ? 1 : 0;
-    next = (next + 1) % p.length;
-    total++;
-  }
 
-  private void remove(int i) {
-    auc.remove(p[i], y[i]);
-    logLossSum -= loss(p[i], y[i]);
-    predictionSum -= p[i];
-    positives -= y[i] ? 1 : 0;
-  }
+    public void add(double prediction, boolean positive) {
+        if (size == p.length) {
+            remove(next);
+        } else {
+            size++;
+        }
+        p[next] = prediction;
+        y[next] = positive;
+        auc.add(prediction, positive);
+        logLossSum += loss(prediction, positive);
+        predictionSum += prediction;
+        positives += positive ? 1 : 0;
+        next = (next + 1) % p.length;
+        total++;
+    }
 
-  private static double loss(double prediction, boolean positive) {
-    double q = Math.min(Math.max(prediction, EPS), 1 - EPS);
-    return positive ? -Math.log(q) : -Math.log(1 - q);
-  }
+    private void remove(int i) {
+        auc.remove(p[i], y[i]);
+        logLossSum -= loss(p[i], y[i]);
+        predictionSum -= p[i];
+        positives -= y[i] ? 1 : 0;
+    }
 
-  public double auc() {
-    return auc.auc();
-  }
+    private static double loss(double prediction, boolean positive) {
+        double q = Math.min(Math.max(prediction, EPS), 1 - EPS);
+        return positive ? -Math.log(q) : -Math.log(1 - q);
+    }
 
-  public double aucErrorBound() {
-    return auc.errorBound();
-  }
+    public double auc() {
+        return auc.auc();
+    }
 
-  public double logLoss() {
-    return size == 0 ? Double.NaN : logLossSum / size;
-  }
+    public double aucErrorBound() {
+        return auc.errorBound();
+    }
 
-  public double calibration() {
-    return positives == 0 ? Double.NaN : (predictionSum / size) / ((double) positives / size);
-  }
+    public double logLoss() {
+        return size == 0 ? Double.NaN : logLossSum / size;
+    }
 
-  /** Rows in the window. */
-  public int size() {
-    return size;
-  }
+    public double calibration() {
+        return positives == 0 ? Double.NaN : (predictionSum / size) / ((double) positives / size);
+    }
 
-  /** Rows ever added. */
-  public long total() {
-    return total;
-  }
+    /** Rows in the window. */
+    public int size() {
+        return size;
+    }
 
-  /** {@code {"auc":..,"auc_error_bound":..,"logloss":..,"calibration":..,"n":..}}. */
-  public String json() {
-    return String.format(Locale.ROOT, "{\"auc\":%s,\"auc_error_bound\":%s,\"logloss\":%s,\"calibration\":%s,\"n\":%d}",
-        num(auc()), num(aucErrorBound()), num(logLoss()), num(calibration()), size);
-  }
+    /** Rows ever added. */
+    public long total() {
+        return total;
+    }
 
-  private static String num(double v) {
-    return Double.isFinite(v) ? String.format(Locale.ROOT, "%.6f", v) : "null";
-  }
+    /** {@code {"auc":..,"auc_error_bound":..,"logloss":..,"calibration":..,"n":..}}. */
+    public String json() {
+        return String.format(
+                Locale.ROOT,
+                "{\"auc\":%s,\"auc_error_bound\":%s,\"logloss\":%s,\"calibration\":%s,\"n\":%d}",
+                num(auc()),
+                num(aucErrorBound()),
+                num(logLoss()),
+                num(calibration()),
+                size);
+    }
+
+    private static String num(double v) {
+        return Double.isFinite(v) ? String.format(Locale.ROOT, "%.6f", v) : "null";
+    }
 }

@@ -18,174 +18,183 @@ import org.mmoestream.model.optim.OptimizerConfig;
  * key; an invalid spec fails with one sentence naming the file and the key.
  */
 public final class SpecLoader {
-  private SpecLoader() {}
+    private SpecLoader() {}
 
-  public static ModelSpec load(Path file) {
-    return parse(YamlNode.load(file));
-  }
-
-  static ModelSpec parse(YamlNode root) {
-    root.allowOnly(Set.of("name", "csv", "features", "tasks", "model", "optimizer"));
-    YamlNode model = root.has("model") ? root.get("model") : null;
-    if (model != null) {
-      model.allowOnly(
-          Set.of("variant", "experts", "expert_hidden", "gate_hidden", "tower_hidden",
-              "embedding_dim", "esmm"));
+    public static ModelSpec load(Path file) {
+        return parse(YamlNode.load(file));
     }
-    int defaultDim = model == null ? 8 : model.integer("embedding_dim", 8, 1);
-    FeatureSpec features = features(root.get("features"), defaultDim);
-    List<TaskSpec> tasks = tasks(root.get("tasks"));
-    Architecture arch = architecture(model, tasks, root);
-    OptimizerConfig opt = optimizer(root.has("optimizer") ? root.get("optimizer") : null);
-    CsvLayout csv = csv(root.has("csv") ? root.get("csv") : null);
-    return new ModelSpec(root.string("name", "default"), features, tasks, arch, opt, csv);
-  }
 
-  private static FeatureSpec features(YamlNode node, int defaultDim) {
-    node.allowOnly(Set.of("sparse", "dense"));
-    Set<String> names = new HashSet<>();
-    List<SparseFeature> sparse = new ArrayList<>();
-    if (node.has("sparse")) {
-      for (YamlNode f : node.get("sparse").list()) {
-        f.allowOnly(Set.of("name", "column", "buckets", "dim", "multi", "separator"));
-        String name = f.get("name").text();
-        if (!names.add(name)) {
-          throw f.error("repeats the feature name '" + name + "'");
+    static ModelSpec parse(YamlNode root) {
+        root.allowOnly(Set.of("name", "csv", "features", "tasks", "model", "optimizer"));
+        YamlNode model = root.has("model") ? root.get("model") : null;
+        if (model != null) {
+            model.allowOnly(Set.of(
+                    "variant", "experts", "expert_hidden", "gate_hidden", "tower_hidden", "embedding_dim", "esmm"));
         }
-        boolean multi = f.bool("multi", false);
-        String sep = f.string("separator", "|");
-        if (multi && sep.isEmpty()) {
-          throw f.get("separator").error("must not be empty");
+        int defaultDim = model == null ? 8 : model.integer("embedding_dim", 8, 1);
+        FeatureSpec features = features(root.get("features"), defaultDim);
+        List<TaskSpec> tasks = tasks(root.get("tasks"));
+        Architecture arch = architecture(model, tasks, root);
+        OptimizerConfig opt = optimizer(root.has("optimizer") ? root.get("optimizer") : null);
+        CsvLayout csv = csv(root.has("csv") ? root.get("csv") : null);
+        return new ModelSpec(root.string("name", "default"), features, tasks, arch, opt, csv);
+    }
+
+    private static FeatureSpec features(YamlNode node, int defaultDim) {
+        node.allowOnly(Set.of("sparse", "dense"));
+        Set<String> names = new HashSet<>();
+        List<SparseFeature> sparse = new ArrayList<>();
+        if (node.has("sparse")) {
+            for (YamlNode f : node.get("sparse").list()) {
+                f.allowOnly(Set.of("name", "column", "buckets", "dim", "multi", "separator"));
+                String name = f.get("name").text();
+                if (!names.add(name)) {
+                    throw f.error("repeats the feature name '" + name + "'");
+                }
+                boolean multi = f.bool("multi", false);
+                String sep = f.string("separator", "|");
+                if (multi && sep.isEmpty()) {
+                    throw f.get("separator").error("must not be empty");
+                }
+                sparse.add(new SparseFeature(
+                        name,
+                        f.string("column", name),
+                        f.integer("buckets", 100_000, 1),
+                        f.integer("dim", defaultDim, 1),
+                        multi,
+                        sep));
+            }
         }
-        sparse.add(new SparseFeature(name, f.string("column", name), f.integer("buckets", 100_000, 1),
-            f.integer("dim", defaultDim, 1), multi, sep));
-      }
-    }
-    List<DenseFeature> dense = new ArrayList<>();
-    if (node.has("dense")) {
-      for (YamlNode f : node.get("dense").list()) {
-        f.allowOnly(Set.of("name", "column", "transform"));
-        String name = f.get("name").text();
-        if (!names.add(name)) {
-          throw f.error("repeats the feature name '" + name + "'");
+        List<DenseFeature> dense = new ArrayList<>();
+        if (node.has("dense")) {
+            for (YamlNode f : node.get("dense").list()) {
+                f.allowOnly(Set.of("name", "column", "transform"));
+                String name = f.get("name").text();
+                if (!names.add(name)) {
+                    throw f.error("repeats the feature name '" + name + "'");
+                }
+                String t = f.string("transform", "none");
+                DenseTransform tr = DenseTransform.parse(t);
+                if (tr == null) {
+                    throw f.get("transform").error("must be none, log1p or standardize, got '" + t + "'");
+                }
+                dense.add(new DenseFeature(name, f.string("column", name), tr));
+            }
         }
-        String t = f.string("transform", "none");
-        DenseTransform tr = DenseTransform.parse(t);
-        if (tr == null) {
-          throw f.get("transform").error("must be none, log1p or standardize, got '" + t + "'");
+        if (sparse.isEmpty() && dense.isEmpty()) {
+            throw node.error("must declare at least one sparse or dense feature");
         }
-        dense.add(new DenseFeature(name, f.string("column", name), tr));
-      }
+        return new FeatureSpec(sparse, dense);
     }
-    if (sparse.isEmpty() && dense.isEmpty()) {
-      throw node.error("must declare at least one sparse or dense feature");
-    }
-    return new FeatureSpec(sparse, dense);
-  }
 
-  private static List<TaskSpec> tasks(YamlNode node) {
-    List<TaskSpec> out = new ArrayList<>();
-    Set<String> names = new HashSet<>();
-    for (YamlNode t : node.list()) {
-      t.allowOnly(Set.of("name", "label", "event", "masked_by", "positive", "negative"));
-      String name = t.get("name").text();
-      if (!names.add(name)) {
-        throw t.error("repeats the task name '" + name + "'");
-      }
-      String maskedBy = t.string("masked_by", name.equals("cvr") ? "ctr" : null);
-      List<String> pos = t.strings("positive");
-      List<String> neg = t.strings("negative");
-      if (pos.isEmpty() && !neg.isEmpty()) {
-        throw t.get("negative").error("needs positive values too");
-      }
-      String event = t.string("event", null);
-      if (event != null && !event.equals(TaskSpec.CLICK) && !event.equals(TaskSpec.CONVERSION)) {
-        throw t.get("event").error("must be click or conversion, got '" + event + "'");
-      }
-      out.add(new TaskSpec(name, t.string("label", name), maskedBy, Set.copyOf(pos), Set.copyOf(neg), event));
-    }
-    if (out.isEmpty()) {
-      throw node.error("must list at least one task");
-    }
-    for (int i = 0; i < out.size(); i++) {
-      String by = out.get(i).maskedBy();
-      if (by != null && !names.contains(by)) {
-        if (out.get(i).name().equals("cvr") && !node.list().get(i).has("masked_by")) {
-          // A generic task called cvr without a ctr task: no mask.
-          TaskSpec t = out.get(i);
-          out.set(i, new TaskSpec(t.name(), t.label(), null, t.positive(), t.negative(), t.event()));
-          continue;
+    private static List<TaskSpec> tasks(YamlNode node) {
+        List<TaskSpec> out = new ArrayList<>();
+        Set<String> names = new HashSet<>();
+        for (YamlNode t : node.list()) {
+            t.allowOnly(Set.of("name", "label", "event", "masked_by", "positive", "negative"));
+            String name = t.get("name").text();
+            if (!names.add(name)) {
+                throw t.error("repeats the task name '" + name + "'");
+            }
+            String maskedBy = t.string("masked_by", name.equals("cvr") ? "ctr" : null);
+            List<String> pos = t.strings("positive");
+            List<String> neg = t.strings("negative");
+            if (pos.isEmpty() && !neg.isEmpty()) {
+                throw t.get("negative").error("needs positive values too");
+            }
+            String event = t.string("event", null);
+            if (event != null && !event.equals(TaskSpec.CLICK) && !event.equals(TaskSpec.CONVERSION)) {
+                throw t.get("event").error("must be click or conversion, got '" + event + "'");
+            }
+            out.add(new TaskSpec(name, t.string("label", name), maskedBy, Set.copyOf(pos), Set.copyOf(neg), event));
         }
-        throw node.list().get(i).get("masked_by").error("names no task: '" + by + "'");
-      }
+        if (out.isEmpty()) {
+            throw node.error("must list at least one task");
+        }
+        for (int i = 0; i < out.size(); i++) {
+            String by = out.get(i).maskedBy();
+            if (by != null && !names.contains(by)) {
+                if (out.get(i).name().equals("cvr") && !node.list().get(i).has("masked_by")) {
+                    // A generic task called cvr without a ctr task: no mask.
+                    TaskSpec t = out.get(i);
+                    out.set(i, new TaskSpec(t.name(), t.label(), null, t.positive(), t.negative(), t.event()));
+                    continue;
+                }
+                throw node.list().get(i).get("masked_by").error("names no task: '" + by + "'");
+            }
+        }
+        return out;
     }
-    return out;
-  }
 
-  private static Architecture architecture(YamlNode m, List<TaskSpec> tasks, YamlNode root) {
-    Architecture d = Architecture.defaults();
-    boolean ctrCvr = tasks.stream().anyMatch(t -> t.name().equals("ctr"))
-        && tasks.stream().anyMatch(t -> t.name().equals("cvr"));
-    if (m == null) {
-      return d.withEsmm(ctrCvr);
+    private static Architecture architecture(YamlNode m, List<TaskSpec> tasks, YamlNode root) {
+        Architecture d = Architecture.defaults();
+        boolean ctrCvr = tasks.stream().anyMatch(t -> t.name().equals("ctr"))
+                && tasks.stream().anyMatch(t -> t.name().equals("cvr"));
+        if (m == null) {
+            return d.withEsmm(ctrCvr);
+        }
+        String v = m.string("variant", d.variant().key());
+        Variant variant = Variant.parse(v);
+        if (variant == null) {
+            throw m.get("variant").error("must be mmoe, omoe, shared-bottom or single-task, got '" + v + "'");
+        }
+        boolean esmm = m.bool("esmm", ctrCvr);
+        if (esmm && !ctrCvr) {
+            throw m.get("esmm").error("needs tasks named ctr and cvr");
+        }
+        return new Architecture(
+                variant,
+                m.integer("experts", d.experts(), 1),
+                nonEmpty(m, "expert_hidden", d.expertHidden()),
+                m.integers("gate_hidden", d.gateHidden(), 1),
+                m.integers("tower_hidden", d.towerHidden(), 1),
+                esmm);
     }
-    String v = m.string("variant", d.variant().key());
-    Variant variant = Variant.parse(v);
-    if (variant == null) {
-      throw m.get("variant").error("must be mmoe, omoe, shared-bottom or single-task, got '" + v + "'");
-    }
-    boolean esmm = m.bool("esmm", ctrCvr);
-    if (esmm && !ctrCvr) {
-      throw m.get("esmm").error("needs tasks named ctr and cvr");
-    }
-    return new Architecture(variant, m.integer("experts", d.experts(), 1),
-        nonEmpty(m, "expert_hidden", d.expertHidden()), m.integers("gate_hidden", d.gateHidden(), 1),
-        m.integers("tower_hidden", d.towerHidden(), 1), esmm);
-  }
 
-  private static List<Integer> nonEmpty(YamlNode m, String key, List<Integer> dflt) {
-    List<Integer> v = m.integers(key, dflt, 1);
-    if (v.isEmpty()) {
-      throw m.get(key).error("needs at least one layer");
+    private static List<Integer> nonEmpty(YamlNode m, String key, List<Integer> dflt) {
+        List<Integer> v = m.integers(key, dflt, 1);
+        if (v.isEmpty()) {
+            throw m.get(key).error("needs at least one layer");
+        }
+        return v;
     }
-    return v;
-  }
 
-  private static OptimizerConfig optimizer(YamlNode o) {
-    if (o == null) {
-      return OptimizerConfig.defaults(OptimizerConfig.Kind.ADAGRAD);
+    private static OptimizerConfig optimizer(YamlNode o) {
+        if (o == null) {
+            return OptimizerConfig.defaults(OptimizerConfig.Kind.ADAGRAD);
+        }
+        o.allowOnly(
+                Set.of("type", "learning_rate", "beta1", "beta2", "epsilon", "initial_accumulator", "l2", "clip_norm"));
+        String type = o.string("type", "adagrad");
+        OptimizerConfig.Kind kind = OptimizerConfig.Kind.parse(type);
+        if (kind == null) {
+            throw o.get("type").error("must be sgd, adagrad or adam, got '" + type + "'");
+        }
+        OptimizerConfig d = OptimizerConfig.defaults(kind);
+        return new OptimizerConfig(
+                kind,
+                o.number("learning_rate", d.learningRate(), 1e-12, 100),
+                o.number("beta1", d.beta1(), 0, 0.999999),
+                o.number("beta2", d.beta2(), 0, 0.99999999),
+                o.number("epsilon", d.epsilon(), 0, 1),
+                o.number("initial_accumulator", d.initialAccumulator(), 0, 1e6),
+                o.number("l2", d.l2(), 0, 1e3),
+                o.number("clip_norm", d.clipNorm(), 0, 1e9));
     }
-    o.allowOnly(Set.of("type", "learning_rate", "beta1", "beta2", "epsilon",
-        "initial_accumulator", "l2", "clip_norm"));
-    String type = o.string("type", "adagrad");
-    OptimizerConfig.Kind kind = OptimizerConfig.Kind.parse(type);
-    if (kind == null) {
-      throw o.get("type").error("must be sgd, adagrad or adam, got '" + type + "'");
-    }
-    OptimizerConfig d = OptimizerConfig.defaults(kind);
-    return new OptimizerConfig(kind,
-        o.number("learning_rate", d.learningRate(), 1e-12, 100),
-        o.number("beta1", d.beta1(), 0, 0.999999),
-        o.number("beta2", d.beta2(), 0, 0.99999999),
-        o.number("epsilon", d.epsilon(), 0, 1),
-        o.number("initial_accumulator", d.initialAccumulator(), 0, 1e6),
-        o.number("l2", d.l2(), 0, 1e3),
-        o.number("clip_norm", d.clipNorm(), 0, 1e9));
-  }
 
-  private static CsvLayout csv(YamlNode c) {
-    if (c == null) {
-      return CsvLayout.withHeader();
+    private static CsvLayout csv(YamlNode c) {
+        if (c == null) {
+            return CsvLayout.withHeader();
+        }
+        c.allowOnly(Set.of("columns", "delimiter", "trim"));
+        String delim = c.string("delimiter", ",");
+        if (delim.length() != 1) {
+            throw c.get("delimiter").error("must be one character, got '" + delim + "'");
+        }
+        List<String> cols = c.has("columns") ? c.strings("columns") : null;
+        if (cols != null && new HashSet<>(cols).size() != cols.size()) {
+            throw c.get("columns").error("repeats a column name");
+        }
+        return new CsvLayout(cols, delim.charAt(0), c.bool("trim", true));
     }
-    c.allowOnly(Set.of("columns", "delimiter", "trim"));
-    String delim = c.string("delimiter", ",");
-    if (delim.length() != 1) {
-      throw c.get("delimiter").error("must be one character, got '" + delim + "'");
-    }
-    List<String> cols = c.has("columns") ? c.strings("columns") : null;
-    if (cols != null && new HashSet<>(cols).size() != cols.size()) {
-      throw c.get("columns").error("repeats a column name");
-    }
-    return new CsvLayout(cols, delim.charAt(0), c.bool("trim", true));
-  }
 }

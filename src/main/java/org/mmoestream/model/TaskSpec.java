@@ -16,25 +16,25 @@ import java.util.Set;
  *     so a spec can name a file's columns (Ali-CCP's {@code purchase}) and still train online
  */
 public record TaskSpec(
-    String name, String label, String maskedBy, Set<String> positive, Set<String> negative, String event) {
-  public static final String CLICK = "click";
-  public static final String CONVERSION = "conversion";
+        String name, String label, String maskedBy, Set<String> positive, Set<String> negative, String event) {
+    public static final String CLICK = "click";
+    public static final String CONVERSION = "conversion";
 
-  public TaskSpec {
-    positive = Set.copyOf(positive);
-    negative = Set.copyOf(negative);
-    if (event == null && (CLICK.equals(label) || CONVERSION.equals(label))) {
-      event = label;
+    public TaskSpec {
+        positive = Set.copyOf(positive);
+        negative = Set.copyOf(negative);
+        if (event == null && (CLICK.equals(label) || CONVERSION.equals(label))) {
+            event = label;
+        }
     }
-  }
 
-  /** A task without an explicit event: the event is the label when that is click or conversion. */
-  public TaskSpec(String name, String label, String maskedBy, Set<String> positive, Set<String> negative) {
-    this(name, label, maskedBy, positive, negative, null);
-  }
+    /** A task without an explicit event: the event is the label when that is click or conversion. */
+    public TaskSpec(String name, String label, String maskedBy, Set<String> positive, Set<String> negative) {
+        this(name, label, maskedBy, positive, negative, null);
+    }
 
-  /** A task whose label column holds 0/1. */
-  public static TaskSpec binary(String name, String label, String maskedBy) {
-    return new TaskSpec(name, label, maskedBy, Set.of(), Set.of());
-  }
+    /** A task whose label column holds 0/1. */
+    public static TaskSpec binary(String name, String label, String maskedBy) {
+        return new TaskSpec(name, label, maskedBy, Set.of(), Set.of());
+    }
 }

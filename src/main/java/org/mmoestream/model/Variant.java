@@ -14,23 +14,23 @@ import java.util.Locale;
  * </ul>
  */
 public enum Variant {
-  MMOE,
-  OMOE,
-  SHARED_BOTTOM,
-  SINGLE_TASK;
+    MMOE,
+    OMOE,
+    SHARED_BOTTOM,
+    SINGLE_TASK;
 
-  /** The command-line and spec spelling: {@code mmoe}, {@code omoe}, {@code shared-bottom}... */
-  public String key() {
-    return name().toLowerCase(Locale.ROOT).replace('_', '-');
-  }
-
-  /** Parses the spelling of {@link #key()}, or returns null. */
-  public static Variant parse(String text) {
-    for (Variant v : values()) {
-      if (v.key().equals(text)) {
-        return v;
-      }
+    /** The command-line and spec spelling: {@code mmoe}, {@code omoe}, {@code shared-bottom}... */
+    public String key() {
+        return name().toLowerCase(Locale.ROOT).replace('_', '-');
     }
-    return null;
-  }
+
+    /** Parses the spelling of {@link #key()}, or returns null. */
+    public static Variant parse(String text) {
+        for (Variant v : values()) {
+            if (v.key().equals(text)) {
+                return v;
+            }
+        }
+        return null;
+    }
 }

@@ -16,55 +16,55 @@ import org.mmoestream.model.TaskMetrics;
  * mask task is positive (clicked), CTCVR on every row against click x conversion, as in ESMM.
  */
 public final class Evaluation {
-  private final ModelSpec spec;
-  private final Map<String, TaskMetrics> heads = new LinkedHashMap<>();
-  private final GateStatistics gates;
+    private final ModelSpec spec;
+    private final Map<String, TaskMetrics> heads = new LinkedHashMap<>();
+    private final GateStatistics gates;
 
-  public Evaluation(ModelSpec spec, int experts) {
-    this.spec = spec;
-    for (String h : spec.heads()) {
-      heads.put(h, new TaskMetrics());
+    public Evaluation(ModelSpec spec, int experts) {
+        this.spec = spec;
+        for (String h : spec.heads()) {
+            heads.put(h, new TaskMetrics());
+        }
+        this.gates = new GateStatistics(spec.tasks().size(), experts);
     }
-    this.gates = new GateStatistics(spec.tasks().size(), experts);
-  }
 
-  /** Adds the predictions (per head, per row) of a labeled batch. */
-  public void add(Batch b, double[][] predictions) {
-    TaskMetrics[] byHead = heads.values().toArray(new TaskMetrics[0]);
-    Heads.visit(spec, b, predictions, (h, p, y) -> byHead[h].add(p, y));
-  }
-
-  public GateStatistics gates() {
-    return gates;
-  }
-
-  public Map<String, TaskMetrics> heads() {
-    return heads;
-  }
-
-  /** Scores {@code examples} with {@code model} (no training) in batches of {@code batch}. */
-  public static Evaluation of(MmoeModel model, List<EncodedExample> examples, int batch) {
-    Evaluation ev = new Evaluation(model.spec(), model.network().experts());
-    for (int i = 0; i < examples.size(); i += batch) {
-      Batch b = Batch.of(examples.subList(i, Math.min(examples.size(), i + batch)));
-      double[][] p = model.predict(b);
-      ev.gates.add(model.network(), model.network().buffers(b.rows()));
-      ev.add(b, p);
+    /** Adds the predictions (per head, per row) of a labeled batch. */
+    public void add(Batch b, double[][] predictions) {
+        TaskMetrics[] byHead = heads.values().toArray(new TaskMetrics[0]);
+        Heads.visit(spec, b, predictions, (h, p, y) -> byHead[h].add(p, y));
     }
-    return ev;
-  }
 
-  /** Mean AUC over the tasks (not CTCVR), the early-stopping criterion. */
-  public double meanTaskAuc() {
-    double s = 0;
-    int n = 0;
-    for (String t : spec.taskNames()) {
-      double a = heads.get(t).auc();
-      if (!Double.isNaN(a)) {
-        s += a;
-        n++;
-      }
+    public GateStatistics gates() {
+        return gates;
     }
-    return n == 0 ? Double.NaN : s / n;
-  }
+
+    public Map<String, TaskMetrics> heads() {
+        return heads;
+    }
+
+    /** Scores {@code examples} with {@code model} (no training) in batches of {@code batch}. */
+    public static Evaluation of(MmoeModel model, List<EncodedExample> examples, int batch) {
+        Evaluation ev = new Evaluation(model.spec(), model.network().experts());
+        for (int i = 0; i < examples.size(); i += batch) {
+            Batch b = Batch.of(examples.subList(i, Math.min(examples.size(), i + batch)));
+            double[][] p = model.predict(b);
+            ev.gates.add(model.network(), model.network().buffers(b.rows()));
+            ev.add(b, p);
+        }
+        return ev;
+    }
+
+    /** Mean AUC over the tasks (not CTCVR), the early-stopping criterion. */
+    public double meanTaskAuc() {
+        double s = 0;
+        int n = 0;
+        for (String t : spec.taskNames()) {
+            double a = heads.get(t).auc();
+            if (!Double.isNaN(a)) {
+                s += a;
+                n++;
+            }
+        }
+        return n == 0 ? Double.NaN : s / n;
+    }
 }

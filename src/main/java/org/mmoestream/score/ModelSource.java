@@ -10,13 +10,13 @@ import org.mmoestream.publish.ModelReader;
  */
 @FunctionalInterface
 public interface ModelSource extends Serializable {
-  /** A new reader positioned at the beginning of the model topic. */
-  ModelReader open();
+    /** A new reader positioned at the beginning of the model topic. */
+    ModelReader open();
 
-  /** The model topic {@code topic} of the cluster at {@code bootstrap}, with client properties. */
-  static ModelSource kafka(String bootstrap, String topic, Properties client) {
-    Properties copy = new Properties();
-    copy.putAll(client);
-    return () -> new ModelReader(bootstrap, topic, null, copy);
-  }
+    /** The model topic {@code topic} of the cluster at {@code bootstrap}, with client properties. */
+    static ModelSource kafka(String bootstrap, String topic, Properties client) {
+        Properties copy = new Properties();
+        copy.putAll(client);
+        return () -> new ModelReader(bootstrap, topic, null, copy);
+    }
 }

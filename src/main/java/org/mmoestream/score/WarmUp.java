@@ -22,78 +22,78 @@ import org.mmoestream.model.ModelSpec;
  * by interpreted code. Results are thrown away.
  */
 final class WarmUp {
-  private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = new ObjectMapper();
 
-  private final Scorer scorer;
-  private final String model;
-  private final int batchSize;
+    private final Scorer scorer;
+    private final String model;
+    private final int batchSize;
 
-  WarmUp(Scorer scorer, String model, int batchSize) {
-    this.scorer = scorer;
-    this.model = model;
-    this.batchSize = batchSize;
-  }
-
-  /** Scores up to {@code requests} synthetic requests, for at most {@code max}; returns how many. */
-  int run(int requests, Duration max) {
-    long deadline = System.nanoTime() + max.toNanos();
-    EventParser parser = new EventParser(1 << 20, Long.MAX_VALUE / 4);
-    RecordSerializers.ScoreValue json = new RecordSerializers.ScoreValue();
-    SplittableRandom rnd = new SplittableRandom(1);
-    int done = 0;
-    int[] sizes = {1, Math.max(1, batchSize / 4), batchSize};
-    for (int round = 0; done < requests && System.nanoTime() < deadline; round++) {
-      int n = sizes[round % sizes.length];
-      try (Scorer.Lease lease = scorer.lease(model)) {
-        if (lease == null) {
-          return done;
-        }
-        List<EncodedExample> rows = new ArrayList<>(n);
-        for (int i = 0; i < n; i++) {
-          byte[] bytes = request(lease.spec(), rnd, done + i).getBytes(StandardCharsets.UTF_8);
-          Event e;
-          try {
-            e = parser.parse(Event.IMPRESSION, bytes, System.currentTimeMillis());
-          } catch (EventParser.Invalid ex) {
-            throw new IllegalStateException("a synthetic request is invalid: " + ex.getMessage(), ex);
-          }
-          rows.add(lease.encode(e.features));
-        }
-        double[][] p = lease.predict(rows);
-        ScoreRecord s = new ScoreRecord();
-        s.requestId = "warm-up";
-        s.model = model;
-        s.heads = lease.heads().toArray(new String[0]);
-        s.values = new double[p.length];
-        for (int h = 0; h < p.length; h++) {
-          s.values[h] = p[h][0];
-        }
-        json.serialize(s);
-      }
-      done += n;
+    WarmUp(Scorer scorer, String model, int batchSize) {
+        this.scorer = scorer;
+        this.model = model;
+        this.batchSize = batchSize;
     }
-    return done;
-  }
 
-  /** A request with a value for every feature of the spec. */
-  private static String request(ModelSpec spec, SplittableRandom rnd, int i) {
-    ObjectNode features = JSON.createObjectNode();
-    for (SparseFeature f : spec.features().sparse()) {
-      String v = "w" + rnd.nextInt(1000);
-      if (f.multi()) {
-        features.putArray(f.column()).add(v);
-      } else {
-        features.put(f.column(), v);
-      }
+    /** Scores up to {@code requests} synthetic requests, for at most {@code max}; returns how many. */
+    int run(int requests, Duration max) {
+        long deadline = System.nanoTime() + max.toNanos();
+        EventParser parser = new EventParser(1 << 20, Long.MAX_VALUE / 4);
+        RecordSerializers.ScoreValue json = new RecordSerializers.ScoreValue();
+        SplittableRandom rnd = new SplittableRandom(1);
+        int done = 0;
+        int[] sizes = {1, Math.max(1, batchSize / 4), batchSize};
+        for (int round = 0; done < requests && System.nanoTime() < deadline; round++) {
+            int n = sizes[round % sizes.length];
+            try (Scorer.Lease lease = scorer.lease(model)) {
+                if (lease == null) {
+                    return done;
+                }
+                List<EncodedExample> rows = new ArrayList<>(n);
+                for (int i = 0; i < n; i++) {
+                    byte[] bytes = request(lease.spec(), rnd, done + i).getBytes(StandardCharsets.UTF_8);
+                    Event e;
+                    try {
+                        e = parser.parse(Event.IMPRESSION, bytes, System.currentTimeMillis());
+                    } catch (EventParser.Invalid ex) {
+                        throw new IllegalStateException("a synthetic request is invalid: " + ex.getMessage(), ex);
+                    }
+                    rows.add(lease.encode(e.features));
+                }
+                double[][] p = lease.predict(rows);
+                ScoreRecord s = new ScoreRecord();
+                s.requestId = "warm-up";
+                s.model = model;
+                s.heads = lease.heads().toArray(new String[0]);
+                s.values = new double[p.length];
+                for (int h = 0; h < p.length; h++) {
+                    s.values[h] = p[h][0];
+                }
+                json.serialize(s);
+            }
+            done += n;
+        }
+        return done;
     }
-    for (DenseFeature f : spec.features().dense()) {
-      features.put(f.column(), rnd.nextInt(100));
+
+    /** A request with a value for every feature of the spec. */
+    private static String request(ModelSpec spec, SplittableRandom rnd, int i) {
+        ObjectNode features = JSON.createObjectNode();
+        for (SparseFeature f : spec.features().sparse()) {
+            String v = "w" + rnd.nextInt(1000);
+            if (f.multi()) {
+                features.putArray(f.column()).add(v);
+            } else {
+                features.put(f.column(), v);
+            }
+        }
+        for (DenseFeature f : spec.features().dense()) {
+            features.put(f.column(), rnd.nextInt(100));
+        }
+        ObjectNode r = JSON.createObjectNode();
+        r.put("request_id", "warm-up-" + i);
+        r.put("ts", System.currentTimeMillis());
+        r.put("model", "warm-up");
+        r.set("features", features);
+        return r.toString();
     }
-    ObjectNode r = JSON.createObjectNode();
-    r.put("request_id", "warm-up-" + i);
-    r.put("ts", System.currentTimeMillis());
-    r.put("model", "warm-up");
-    r.set("features", features);
-    return r.toString();
-  }
 }

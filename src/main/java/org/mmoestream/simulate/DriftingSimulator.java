@@ -12,103 +12,119 @@ import java.util.SplittableRandom;
  * Deterministic in the seed.
  */
 public final class DriftingSimulator {
-  public static final long MINUTE = 60_000L;
-  public static final long HOUR = 60 * MINUTE;
-  public static final long DAY = 24 * HOUR;
+    public static final long MINUTE = 60_000L;
+    public static final long HOUR = 60 * MINUTE;
+    public static final long DAY = 24 * HOUR;
 
-  /**
-   * One impression with what happened to it: the click and conversion times ({@code -1}: none),
-   * whatever the attribution windows, and the hidden probabilities.
-   */
-  public record Impression(String requestId, long ts, String featuresJson, double pClick, double pConversion,
-      long clickTs, long conversionTs) {}
+    /**
+     * One impression with what happened to it: the click and conversion times ({@code -1}: none),
+     * whatever the attribution windows, and the hidden probabilities.
+     */
+    public record Impression(
+            String requestId,
+            long ts,
+            String featuresJson,
+            double pClick,
+            double pConversion,
+            long clickTs,
+            long conversionTs) {}
 
-  private final int users;
-  private final int items;
-  private final long start;
-  private final long span;
-  private final double[] userBias;
-  private final double[] userBiasCvr;
-  private final double[] itemBias;
-  private final double[] itemBiasCvr;
-  private final double[] itemPeriod;
-  private final double[] itemPhase;
-  private final double[] itemPhaseCvr;
-  private final long[] itemLaunch;
-  private final SplittableRandom rnd;
-  private final double meanClickDelay;
-  private final double meanConversionDelay;
+    private final int users;
+    private final int items;
+    private final long start;
+    private final long span;
+    private final double[] userBias;
+    private final double[] userBiasCvr;
+    private final double[] itemBias;
+    private final double[] itemBiasCvr;
+    private final double[] itemPeriod;
+    private final double[] itemPhase;
+    private final double[] itemPhaseCvr;
+    private final long[] itemLaunch;
+    private final SplittableRandom rnd;
+    private final double meanClickDelay;
+    private final double meanConversionDelay;
 
-  /** Items launch evenly from a day before {@code start} to {@code start + days}. */
-  public DriftingSimulator(long seed, int users, int items, long start, int days) {
-    this.users = users;
-    this.items = items;
-    this.start = start;
-    this.span = days * DAY;
-    SplittableRandom init = new SplittableRandom(seed);
-    userBias = gaussian(init, users, 0.8);
-    userBiasCvr = gaussian(init, users, 0.8);
-    itemBias = gaussian(init, items, 0.8);
-    itemBiasCvr = gaussian(init, items, 0.8);
-    itemPeriod = new double[items];
-    itemPhase = new double[items];
-    itemPhaseCvr = new double[items];
-    itemLaunch = new long[items];
-    for (int i = 0; i < items; i++) {
-      itemPeriod[i] = (6 + 30 * init.nextDouble()) * HOUR;
-      itemPhase[i] = 2 * Math.PI * init.nextDouble();
-      itemPhaseCvr[i] = 2 * Math.PI * init.nextDouble();
-      itemLaunch[i] = start - DAY + (long) ((span + DAY) * (double) i / items);
+    /** Items launch evenly from a day before {@code start} to {@code start + days}. */
+    public DriftingSimulator(long seed, int users, int items, long start, int days) {
+        this.users = users;
+        this.items = items;
+        this.start = start;
+        this.span = days * DAY;
+        SplittableRandom init = new SplittableRandom(seed);
+        userBias = gaussian(init, users, 0.8);
+        userBiasCvr = gaussian(init, users, 0.8);
+        itemBias = gaussian(init, items, 0.8);
+        itemBiasCvr = gaussian(init, items, 0.8);
+        itemPeriod = new double[items];
+        itemPhase = new double[items];
+        itemPhaseCvr = new double[items];
+        itemLaunch = new long[items];
+        for (int i = 0; i < items; i++) {
+            itemPeriod[i] = (6 + 30 * init.nextDouble()) * HOUR;
+            itemPhase[i] = 2 * Math.PI * init.nextDouble();
+            itemPhaseCvr[i] = 2 * Math.PI * init.nextDouble();
+            itemLaunch[i] = start - DAY + (long) ((span + DAY) * (double) i / items);
+        }
+        meanClickDelay = 3 * MINUTE;
+        meanConversionDelay = 8 * HOUR;
+        rnd = new SplittableRandom(seed + 1);
     }
-    meanClickDelay = 3 * MINUTE;
-    meanConversionDelay = 8 * HOUR;
-    rnd = new SplittableRandom(seed + 1);
-  }
 
-  private static double[] gaussian(SplittableRandom r, int n, double sd) {
-    double[] v = new double[n];
-    for (int i = 0; i < n; i++) {
-      v[i] = r.nextGaussian() * sd;
+    private static double[] gaussian(SplittableRandom r, int n, double sd) {
+        double[] v = new double[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = r.nextGaussian() * sd;
+        }
+        return v;
     }
-    return v;
-  }
 
-  private static double sigmoid(double z) {
-    return 1 / (1 + Math.exp(-z));
-  }
-
-  /** The number of items launched by {@code ts}. */
-  private int launched(long ts) {
-    double f = (double) (ts - (start - DAY)) / (span + DAY);
-    return (int) Math.max(1, Math.min(items, Math.floor(f * items) + 1));
-  }
-
-  /** Impression {@code n} at event time {@code ts}. */
-  public Impression next(long n, long ts) {
-    int u = (int) Math.min(users - 1, Math.floor(Math.pow(rnd.nextDouble(), 2) * users));
-    int live = launched(ts);
-    // Newer items are shown more: an exponential recency over the launched ones.
-    int back = (int) Math.min(live - 1, Math.floor(-Math.log(1 - rnd.nextDouble()) * items * 0.05));
-    int i = live - 1 - back;
-    int device = rnd.nextInt(3);
-    double price = Math.exp(rnd.nextGaussian() + 3);
-    double age = Math.max(0, ts - itemLaunch[i]);
-    double novelty = 0.6 * Math.exp(-age / (12.0 * HOUR));
-    double wave = 2 * Math.PI * ts / itemPeriod[i];
-    double zc = -2.2 + userBias[u] + itemBias[i] + novelty + 0.7 * Math.sin(wave + itemPhase[i]) + 0.3 * (device - 1);
-    double zv = -1.4 + userBiasCvr[u] + itemBiasCvr[i] + 0.7 * Math.sin(wave + itemPhaseCvr[i]) - 0.3 * Math.log(price / 20);
-    double pc = sigmoid(zc);
-    double pv = sigmoid(zv);
-    long clickTs = -1;
-    long conversionTs = -1;
-    if (rnd.nextDouble() < pc) {
-      clickTs = ts + (long) (-Math.log(1 - rnd.nextDouble()) * meanClickDelay);
-      if (rnd.nextDouble() < pv) {
-        conversionTs = clickTs + (long) (-Math.log(1 - rnd.nextDouble()) * meanConversionDelay);
-      }
+    private static double sigmoid(double z) {
+        return 1 / (1 + Math.exp(-z));
     }
-    String features = String.format(Locale.ROOT,
-        "{\"user\":\"u%d\",\"item\":\"i%d\",\"device\":\"d%d\",\"price\":%.2f}", u, i, device, price);
-    return new Impression("q" + n, ts, features, pc, pv, clickTs, conversionTs);
-  }
+
+    /** The number of items launched by {@code ts}. */
+    private int launched(long ts) {
+        double f = (double) (ts - (start - DAY)) / (span + DAY);
+        return (int) Math.max(1, Math.min(items, Math.floor(f * items) + 1));
+    }
+
+    /** Impression {@code n} at event time {@code ts}. */
+    public Impression next(long n, long ts) {
+        int u = (int) Math.min(users - 1, Math.floor(Math.pow(rnd.nextDouble(), 2) * users));
+        int live = launched(ts);
+        // Newer items are shown more: an exponential recency over the launched ones.
+        int back = (int) Math.min(live - 1, Math.floor(-Math.log(1 - rnd.nextDouble()) * items * 0.05));
+        int i = live - 1 - back;
+        int device = rnd.nextInt(3);
+        double price = Math.exp(rnd.nextGaussian() + 3);
+        double age = Math.max(0, ts - itemLaunch[i]);
+        double novelty = 0.6 * Math.exp(-age / (12.0 * HOUR));
+        double wave = 2 * Math.PI * ts / itemPeriod[i];
+        double zc =
+                -2.2 + userBias[u] + itemBias[i] + novelty + 0.7 * Math.sin(wave + itemPhase[i]) + 0.3 * (device - 1);
+        double zv = -1.4
+                + userBiasCvr[u]
+                + itemBiasCvr[i]
+                + 0.7 * Math.sin(wave + itemPhaseCvr[i])
+                - 0.3 * Math.log(price / 20);
+        double pc = sigmoid(zc);
+        double pv = sigmoid(zv);
+        long clickTs = -1;
+        long conversionTs = -1;
+        if (rnd.nextDouble() < pc) {
+            clickTs = ts + (long) (-Math.log(1 - rnd.nextDouble()) * meanClickDelay);
+            if (rnd.nextDouble() < pv) {
+                conversionTs = clickTs + (long) (-Math.log(1 - rnd.nextDouble()) * meanConversionDelay);
+            }
+        }
+        String features = String.format(
+                Locale.ROOT,
+                "{\"user\":\"u%d\",\"item\":\"i%d\",\"device\":\"d%d\",\"price\":%.2f}",
+                u,
+                i,
+                device,
+                price);
+        return new Impression("q" + n, ts, features, pc, pv, clickTs, conversionTs);
+    }
 }

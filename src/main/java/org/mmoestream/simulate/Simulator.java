@@ -11,97 +11,121 @@ import java.util.SplittableRandom;
  * cosine of the two tasks' weight vectors). Deterministic in the seed.
  */
 public final class Simulator {
-  /** One impression and what happened to it. */
-  public record Impression(String requestId, String model, long ts, String featuresJson, double pClick,
-      double pConversion, boolean clicked, long clickDelay, boolean converted, long conversionDelay) {}
+    /** One impression and what happened to it. */
+    public record Impression(
+            String requestId,
+            String model,
+            long ts,
+            String featuresJson,
+            double pClick,
+            double pConversion,
+            boolean clicked,
+            long clickDelay,
+            boolean converted,
+            long conversionDelay) {}
 
-  private final int users;
-  private final int items;
-  private final double[][] userVec;
-  private final double[][] itemVec;
-  private final double[] userBias;
-  private final double[] itemBias;
-  private final double[] userBiasCvr;
-  private final double[] itemBiasCvr;
-  private final double correlation;
-  private final String[] models;
-  private final SplittableRandom rnd;
-  private long next;
+    private final int users;
+    private final int items;
+    private final double[][] userVec;
+    private final double[][] itemVec;
+    private final double[] userBias;
+    private final double[] itemBias;
+    private final double[] userBiasCvr;
+    private final double[] itemBiasCvr;
+    private final double correlation;
+    private final String[] models;
+    private final SplittableRandom rnd;
+    private long next;
 
-  public Simulator(long seed, int users, int items, double correlation, String... models) {
-    this.users = users;
-    this.items = items;
-    this.correlation = correlation;
-    this.models = models.length == 0 ? new String[] {"default"} : models;
-    SplittableRandom init = new SplittableRandom(seed);
-    userVec = latent(init, users, 4);
-    itemVec = latent(init, items, 4);
-    userBias = gaussian(init, users, 1.0);
-    itemBias = gaussian(init, items, 1.0);
-    userBiasCvr = gaussian(init, users, 1.0);
-    itemBiasCvr = gaussian(init, items, 1.0);
-    rnd = new SplittableRandom(seed + 1);
-  }
-
-  private static double[][] latent(SplittableRandom r, int n, int d) {
-    double[][] v = new double[n][d];
-    for (double[] row : v) {
-      for (int k = 0; k < d; k++) {
-        row[k] = r.nextGaussian() * 0.4;
-      }
+    public Simulator(long seed, int users, int items, double correlation, String... models) {
+        this.users = users;
+        this.items = items;
+        this.correlation = correlation;
+        this.models = models.length == 0 ? new String[] {"default"} : models;
+        SplittableRandom init = new SplittableRandom(seed);
+        userVec = latent(init, users, 4);
+        itemVec = latent(init, items, 4);
+        userBias = gaussian(init, users, 1.0);
+        itemBias = gaussian(init, items, 1.0);
+        userBiasCvr = gaussian(init, users, 1.0);
+        itemBiasCvr = gaussian(init, items, 1.0);
+        rnd = new SplittableRandom(seed + 1);
     }
-    return v;
-  }
 
-  private static double[] gaussian(SplittableRandom r, int n, double sd) {
-    double[] v = new double[n];
-    for (int i = 0; i < n; i++) {
-      v[i] = r.nextGaussian() * sd;
+    private static double[][] latent(SplittableRandom r, int n, int d) {
+        double[][] v = new double[n][d];
+        for (double[] row : v) {
+            for (int k = 0; k < d; k++) {
+                row[k] = r.nextGaussian() * 0.4;
+            }
+        }
+        return v;
     }
-    return v;
-  }
 
-  private static double sigmoid(double z) {
-    return 1 / (1 + Math.exp(-z));
-  }
-
-  /** The next impression, at event time {@code ts}; click and conversion delays within the given bounds. */
-  public Impression next(long ts, long maxClickDelay, long maxConversionDelay) {
-    long n = next++;
-    int u = (int) Math.min(users - 1, Math.floor(Math.pow(rnd.nextDouble(), 2) * users));
-    int i = rnd.nextInt(items);
-    int device = rnd.nextInt(3);
-    double price = Math.exp(rnd.nextGaussian() + 3);
-    double dot = 0;
-    for (int k = 0; k < 4; k++) {
-      dot += userVec[u][k] * itemVec[i][k];
+    private static double[] gaussian(SplittableRandom r, int n, double sd) {
+        double[] v = new double[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = r.nextGaussian() * sd;
+        }
+        return v;
     }
-    double zc = -1.3 + userBias[u] + itemBias[i] + 0.3 * (device - 1) + dot;
-    double cvrBias = correlation * (userBias[u] + itemBias[i]) + Math.sqrt(1 - correlation * correlation) * (userBiasCvr[u] + itemBiasCvr[i]);
-    double zv = -1.0 + 1.4 * cvrBias - 0.3 * Math.log(price / 20);
-    double pc = sigmoid(zc);
-    double pv = sigmoid(zv);
-    boolean clicked = rnd.nextDouble() < pc;
-    boolean converted = clicked && rnd.nextDouble() < pv;
-    String model = models[(int) (n % models.length)];
-    String features = String.format(Locale.ROOT,
-        "{\"user\":\"u%d\",\"item\":\"i%d\",\"device\":\"d%d\",\"price\":%.2f}", u, i, device, price);
-    return new Impression("q" + n, model, ts, features, pc, pv, clicked,
-        clicked ? (long) (rnd.nextDouble() * maxClickDelay) : -1, converted,
-        converted ? (long) (rnd.nextDouble() * maxConversionDelay) : -1);
-  }
 
-  /** JSON of the impression event. */
-  public static String impressionJson(Impression i) {
-    return "{\"request_id\":\"" + i.requestId() + "\",\"ts\":" + i.ts() + ",\"model\":\"" + i.model()
-        + "\",\"features\":" + i.featuresJson() + "}";
-  }
+    private static double sigmoid(double z) {
+        return 1 / (1 + Math.exp(-z));
+    }
 
-  public static String clickJson(Impression i) {
-    return "{\"request_id\":\"" + i.requestId() + "\",\"ts\":" + (i.ts() + i.clickDelay()) + "}";
-  }
+    /** The next impression, at event time {@code ts}; click and conversion delays within the given bounds. */
+    public Impression next(long ts, long maxClickDelay, long maxConversionDelay) {
+        long n = next++;
+        int u = (int) Math.min(users - 1, Math.floor(Math.pow(rnd.nextDouble(), 2) * users));
+        int i = rnd.nextInt(items);
+        int device = rnd.nextInt(3);
+        double price = Math.exp(rnd.nextGaussian() + 3);
+        double dot = 0;
+        for (int k = 0; k < 4; k++) {
+            dot += userVec[u][k] * itemVec[i][k];
+        }
+        double zc = -1.3 + userBias[u] + itemBias[i] + 0.3 * (device - 1) + dot;
+        double cvrBias = correlation * (userBias[u] + itemBias[i])
+                + Math.sqrt(1 - correlation * correlation) * (userBiasCvr[u] + itemBiasCvr[i]);
+        double zv = -1.0 + 1.4 * cvrBias - 0.3 * Math.log(price / 20);
+        double pc = sigmoid(zc);
+        double pv = sigmoid(zv);
+        boolean clicked = rnd.nextDouble() < pc;
+        boolean converted = clicked && rnd.nextDouble() < pv;
+        String model = models[(int) (n % models.length)];
+        String features = String.format(
+                Locale.ROOT,
+                "{\"user\":\"u%d\",\"item\":\"i%d\",\"device\":\"d%d\",\"price\":%.2f}",
+                u,
+                i,
+                device,
+                price);
+        return new Impression(
+                "q" + n,
+                model,
+                ts,
+                features,
+                pc,
+                pv,
+                clicked,
+                clicked ? (long) (rnd.nextDouble() * maxClickDelay) : -1,
+                converted,
+                converted ? (long) (rnd.nextDouble() * maxConversionDelay) : -1);
+    }
 
-  public static String conversionJson(Impression i) {
-    return "{\"request_id\":\"" + i.requestId() + "\",\"ts\":" + (i.ts() + i.clickDelay() + i.conversionDelay()) + "}";
-  }
+    /** JSON of the impression event. */
+    public static String impressionJson(Impression i) {
+        return "{\"request_id\":\"" + i.requestId() + "\",\"ts\":" + i.ts() + ",\"model\":\"" + i.model()
+                + "\",\"features\":" + i.featuresJson() + "}";
+    }
+
+    public static String clickJson(Impression i) {
+        return "{\"request_id\":\"" + i.requestId() + "\",\"ts\":" + (i.ts() + i.clickDelay()) + "}";
+    }
+
+    public static String conversionJson(Impression i) {
+        return "{\"request_id\":\"" + i.requestId() + "\",\"ts\":" + (i.ts() + i.clickDelay() + i.conversionDelay())
+                + "}";
+    }
 }

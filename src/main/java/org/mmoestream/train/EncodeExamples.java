@@ -1,6 +1,5 @@
 package org.mmoestream.train;
 
-import java.nio.charset.StandardCharsets;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.metrics.Counter;
@@ -21,37 +20,49 @@ import org.mmoestream.model.codec.SpecJson;
  * {@code examples_rejected}.
  */
 public final class EncodeExamples extends ProcessFunction<LabeledExample, TrainExample> {
-  private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 1L;
 
-  /** Examples that could not be encoded. */
-  public static final OutputTag<DeadLetter> REJECTED =
-      new OutputTag<>("rejected-examples", TypeInformation.of(DeadLetter.class));
+    /** Examples that could not be encoded. */
+    public static final OutputTag<DeadLetter> REJECTED =
+            new OutputTag<>("rejected-examples", TypeInformation.of(DeadLetter.class));
 
-  private final String specJson;
-  private transient ExampleEncoder encoder;
-  private transient Counter rejected;
+    private final String specJson;
+    private transient ExampleEncoder encoder;
+    private transient Counter rejected;
 
-  public EncodeExamples(String specJson) {
-    this.specJson = specJson;
-  }
-
-  @Override
-  public void open(OpenContext ctx) {
-    encoder = new ExampleEncoder(SpecJson.read(specJson));
-    rejected = getRuntimeContext().getMetricGroup().counter("examples_rejected");
-  }
-
-  @Override
-  public void processElement(LabeledExample e, Context ctx, Collector<TrainExample> out) {
-    try {
-      boolean clickNews = e.kind != LabeledExample.Kind.CONVERSION;
-      boolean conversionNews = e.kind != LabeledExample.Kind.CLICK;
-      out.collect(TrainExample.of(e.requestId, e.model, e.impressionTs, e.labeledAt,
-          encoder.encodeFeatures(e.features, encoder.labels(e.click, e.conversion, clickNews, conversionNews))));
-    } catch (IllegalArgumentException ex) {
-      rejected.inc();
-      ctx.output(REJECTED, new DeadLetter("examples", -1, -1, "example of model '" + e.model
-          + "' cannot be encoded and is not trained on: " + ex.getMessage(), JsonRecords.example(e)));
+    public EncodeExamples(String specJson) {
+        this.specJson = specJson;
     }
-  }
+
+    @Override
+    public void open(OpenContext ctx) {
+        encoder = new ExampleEncoder(SpecJson.read(specJson));
+        rejected = getRuntimeContext().getMetricGroup().counter("examples_rejected");
+    }
+
+    @Override
+    public void processElement(LabeledExample e, Context ctx, Collector<TrainExample> out) {
+        try {
+            boolean clickNews = e.kind != LabeledExample.Kind.CONVERSION;
+            boolean conversionNews = e.kind != LabeledExample.Kind.CLICK;
+            out.collect(TrainExample.of(
+                    e.requestId,
+                    e.model,
+                    e.impressionTs,
+                    e.labeledAt,
+                    encoder.encodeFeatures(
+                            e.features, encoder.labels(e.click, e.conversion, clickNews, conversionNews))));
+        } catch (IllegalArgumentException ex) {
+            rejected.inc();
+            ctx.output(
+                    REJECTED,
+                    new DeadLetter(
+                            "examples",
+                            -1,
+                            -1,
+                            "example of model '" + e.model + "' cannot be encoded and is not trained on: "
+                                    + ex.getMessage(),
+                            JsonRecords.example(e)));
+        }
+    }
 }

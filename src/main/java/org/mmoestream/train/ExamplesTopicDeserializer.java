@@ -15,29 +15,35 @@ import org.mmoestream.model.codec.SpecJson;
  * an example of the spec fails the job: the topic is written by the pipeline job alone.
  */
 public final class ExamplesTopicDeserializer implements KafkaRecordDeserializationSchema<TrainExample> {
-  private static final long serialVersionUID = 1L;
-  private static final ObjectMapper JSON = new ObjectMapper();
+    private static final long serialVersionUID = 1L;
+    private static final ObjectMapper JSON = new ObjectMapper();
 
-  private final String specJson;
-  private transient ExampleEncoder encoder;
+    private final String specJson;
+    private transient ExampleEncoder encoder;
 
-  public ExamplesTopicDeserializer(String specJson) {
-    this.specJson = specJson;
-  }
-
-  @Override
-  public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<TrainExample> out) throws java.io.IOException {
-    if (encoder == null) {
-      encoder = new ExampleEncoder(SpecJson.read(specJson));
+    public ExamplesTopicDeserializer(String specJson) {
+        this.specJson = specJson;
     }
-    JsonNode n = JSON.readTree(record.value());
-    float[] labels = encoder.labels(n.get("click").asInt(), n.get("conversion").asInt());
-    out.collect(TrainExample.of(n.get("request_id").asText(), n.get("model").asText(), n.get("impression_ts").asLong(),
-        0, encoder.encodeFeatures(n.get("features"), labels)));
-  }
 
-  @Override
-  public TypeInformation<TrainExample> getProducedType() {
-    return TypeInformation.of(TrainExample.class);
-  }
+    @Override
+    public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<TrainExample> out)
+            throws java.io.IOException {
+        if (encoder == null) {
+            encoder = new ExampleEncoder(SpecJson.read(specJson));
+        }
+        JsonNode n = JSON.readTree(record.value());
+        float[] labels =
+                encoder.labels(n.get("click").asInt(), n.get("conversion").asInt());
+        out.collect(TrainExample.of(
+                n.get("request_id").asText(),
+                n.get("model").asText(),
+                n.get("impression_ts").asLong(),
+                0,
+                encoder.encodeFeatures(n.get("features"), labels)));
+    }
+
+    @Override
+    public TypeInformation<TrainExample> getProducedType() {
+        return TypeInformation.of(TrainExample.class);
+    }
 }

@@ -24,223 +24,242 @@ import org.nd4j.linalg.api.buffer.DataType;
  * keyed state is this model's.
  */
 final class ModelRuntime {
-  /** The keyed state of a model (see {@link TrainOperator}). */
-  record StateAccess(ValueState<float[]> dense, ValueState<float[]> denseOptimizer,
-      ValueState<double[]> denseStats, ValueState<long[]> counters, RowStore rows,
-      ListState<TrainExample> buffer, ListState<TrainExample> held) {}
+    /** The keyed state of a model (see {@link TrainOperator}). */
+    record StateAccess(
+            ValueState<float[]> dense,
+            ValueState<float[]> denseOptimizer,
+            ValueState<double[]> denseStats,
+            ValueState<long[]> counters,
+            RowStore rows,
+            ListState<TrainExample> buffer,
+            ListState<TrainExample> held) {}
 
-  final String key;
-  private final ModelSpec spec;
-  private final TrainOperator.Settings settings;
-  private final MmoeModel model;
-  private final WorkingSet rows;
-  final TrainingOrder order;
-  private final PublishPolicy policy;
-  private final SlidingMetrics[] metrics;
-  private final Batch.Builder builder;
-  private GateStatistics gates;
-  /** Milliseconds from label (join emission) to the version that first includes the example. */
-  private final org.HdrHistogram.Histogram freshness = new org.HdrHistogram.Histogram(3_600_000L, 2);
-  private final LabeledTimes labeled = new LabeledTimes();
-  /** Event time of the earliest release timer registered since the last release (in memory only). */
-  long heldTimer = Long.MAX_VALUE;
-  /** Rows written to state by the last checkpoint, and how long that took (metrics). */
-  private int lastFlushRows;
-  private long lastFlushMillis;
-  long bufferSince;
-  long nextPublish;
-  boolean publishTimerSet;
+    final String key;
+    private final ModelSpec spec;
+    private final TrainOperator.Settings settings;
+    private final MmoeModel model;
+    private final WorkingSet rows;
+    final TrainingOrder order;
+    private final PublishPolicy policy;
+    private final SlidingMetrics[] metrics;
+    private final Batch.Builder builder;
+    private GateStatistics gates;
+    /** Milliseconds from label (join emission) to the version that first includes the example. */
+    private final org.HdrHistogram.Histogram freshness = new org.HdrHistogram.Histogram(3_600_000L, 2);
 
-  private ModelRuntime(String key, ModelSpec spec, TrainOperator.Settings settings) {
-    this.key = key;
-    this.spec = spec;
-    this.settings = settings;
-    int[] capacity = WorkingSet.capacities(spec, settings.workingSetRows(), settings.batchSize());
-    model = MmoeModel.createCompact(spec, settings.seed(), DataType.FLOAT, capacity);
-    model.useFakeNegativeWeights(settings.fakeNegativeWeights());
-    rows = new WorkingSet(spec, settings.seed(), capacity);
-    order = new TrainingOrder(settings.orderHorizonMillis());
-    policy = new PublishPolicy(settings.fullEvery());
-    gates = new GateStatistics(spec.tasks().size(), model.network().experts());
-    metrics = new SlidingMetrics[spec.heads().size()];
-    for (int h = 0; h < metrics.length; h++) {
-      metrics[h] = new SlidingMetrics(settings.metricsWindow());
+    private final LabeledTimes labeled = new LabeledTimes();
+    /** Event time of the earliest release timer registered since the last release (in memory only). */
+    long heldTimer = Long.MAX_VALUE;
+    /** Rows written to state by the last checkpoint, and how long that took (metrics). */
+    private int lastFlushRows;
+
+    private long lastFlushMillis;
+    long bufferSince;
+    long nextPublish;
+    boolean publishTimerSet;
+
+    private ModelRuntime(String key, ModelSpec spec, TrainOperator.Settings settings) {
+        this.key = key;
+        this.spec = spec;
+        this.settings = settings;
+        int[] capacity = WorkingSet.capacities(spec, settings.workingSetRows(), settings.batchSize());
+        model = MmoeModel.createCompact(spec, settings.seed(), DataType.FLOAT, capacity);
+        model.useFakeNegativeWeights(settings.fakeNegativeWeights());
+        rows = new WorkingSet(spec, settings.seed(), capacity);
+        order = new TrainingOrder(settings.orderHorizonMillis());
+        policy = new PublishPolicy(settings.fullEvery());
+        gates = new GateStatistics(spec.tasks().size(), model.network().experts());
+        metrics = new SlidingMetrics[spec.heads().size()];
+        for (int h = 0; h < metrics.length; h++) {
+            metrics[h] = new SlidingMetrics(settings.metricsWindow());
+        }
+        builder = new Batch.Builder(
+                spec.features().sparse().size(),
+                spec.features().dense().size(),
+                spec.tasks().size());
     }
-    builder = new Batch.Builder(spec.features().sparse().size(), spec.features().dense().size(), spec.tasks().size());
-  }
 
-  /** The runtime of {@code key}, restored from its state when there is any. */
-  static ModelRuntime load(String key, ModelSpec spec, TrainOperator.Settings settings, StateAccess st)
-      throws Exception {
-    ModelRuntime rt = new ModelRuntime(key, spec, settings);
-    rt.rows.load(rt.model.embeddings(), st.rows());
-    float[] dense = st.dense().value();
-    if (dense != null) {
-      long[] c = st.counters().value();
-      ModelStateCodec.restore(rt.model, dense, st.denseOptimizer().value(), st.denseStats().value(), c);
-      rt.policy.restore(c[3], (int) c[4]);
-      rt.order.restore(st.buffer().get(), st.held().get());
+    /** The runtime of {@code key}, restored from its state when there is any. */
+    static ModelRuntime load(String key, ModelSpec spec, TrainOperator.Settings settings, StateAccess st)
+            throws Exception {
+        ModelRuntime rt = new ModelRuntime(key, spec, settings);
+        rt.rows.load(rt.model.embeddings(), st.rows());
+        float[] dense = st.dense().value();
+        if (dense != null) {
+            long[] c = st.counters().value();
+            ModelStateCodec.restore(
+                    rt.model,
+                    dense,
+                    st.denseOptimizer().value(),
+                    st.denseStats().value(),
+                    c);
+            rt.policy.restore(c[3], (int) c[4]);
+            rt.order.restore(st.buffer().get(), st.held().get());
+        }
+        return rt;
     }
-    return rt;
-  }
 
-  /** Trains one batch of examples; the progressive metrics see its predictions first. */
-  void train(List<TrainExample> batch, StateAccess st) throws Exception {
-    Batch b = LabeledTimes.build(builder, batch, labeled);
-    MmoeModel.StepResult r = model.trainStep(rows.map(b, st.rows(), true));
-    Heads.visit(spec, b, r.predictions(), (h, p, y) -> metrics[h].add(p, y));
-    gates.add(model.network(), model.network().buffers(b.rows()));
-    policy.trained(b.rows());
-  }
-
-  /** Predictions of the current parameters, without training. */
-  double[][] predict(List<EncodedExample> examples, StateAccess st) throws Exception {
-    return model.predict(rows.map(Batch.of(examples), st.rows(), false));
-  }
-
-  /** Writes the whole model and the waiting examples to state (before a checkpoint barrier). */
-  void flush(StateAccess st) throws Exception {
-    st.dense().update(ModelStateCodec.dense(model));
-    st.denseOptimizer().update(ModelStateCodec.denseOptimizer(model));
-    st.denseStats().update(ModelStateCodec.stats(model));
-    st.counters().update(ModelStateCodec.counters(model, policy.version(), policy.versionsSinceFull()));
-    long t0 = System.nanoTime();
-    lastFlushRows = rows.flush(st.rows());
-    lastFlushMillis = (System.nanoTime() - t0) / 1_000_000;
-    st.buffer().update(order.buffer());
-    st.held().update(order.held());
-  }
-
-  /** The next version's chunks, or none when nothing was trained since the last version. */
-  List<ModelChunk> publish(long now, StateAccess st, List<EncodedExample> probes) throws Exception {
-    PublishPolicy.Next next = policy.next();
-    if (next == null) {
-      return List.of();
+    /** Trains one batch of examples; the progressive metrics see its predictions first. */
+    void train(List<TrainExample> batch, StateAccess st) throws Exception {
+        Batch b = LabeledTimes.build(builder, batch, labeled);
+        MmoeModel.StepResult r = model.trainStep(rows.map(b, st.rows(), true));
+        Heads.visit(spec, b, r.predictions(), (h, p, y) -> metrics[h].add(p, y));
+        gates.add(model.network(), model.network().buffers(b.rows()));
+        policy.trained(b.rows());
     }
-    freshness.reset();
-    for (long t : labeled.drain()) {
-      freshness.recordValue(Math.max(0, Math.min(3_600_000L, now - t)));
+
+    /** Predictions of the current parameters, without training. */
+    double[][] predict(List<EncodedExample> examples, StateAccess st) throws Exception {
+        return model.predict(rows.map(Batch.of(examples), st.rows(), false));
     }
-    String metricsJson = VersionMetrics.json(spec, metrics, freshness, gates,
-        probes.isEmpty() ? null : predict(probes, st));
-    String kind = next.full() ? Snapshots.FULL : Snapshots.DELTA;
-    Snapshots.Meta meta = new Snapshots.Meta(key, next.version(), kind, next.base(), model.examplesSeen(), now, metricsJson);
-    byte[] bytes = next.full() ? Snapshots.full(model, meta, rows.fullRows(st.rows()))
-        : Snapshots.delta(model, meta, rows.touched(), rows.rows(st.rows()));
-    policy.published(next);
-    rows.clearTouched();
-    gates = new GateStatistics(spec.tasks().size(), model.network().experts());
-    return ModelChunk.split(key, next.version(), kind, bytes, settings.maxMessageBytes());
-  }
 
-  long version() {
-    return policy.version();
-  }
-
-  /** Whether something was trained or added since the last published version. */
-  boolean changedSinceVersion() {
-    return policy.next() != null && policy.version() > 0;
-  }
-
-  /**
-   * Adds a replica's delta to the model (a model trained on several subtasks; every row
-   * resident): dense parameters and optimizer state, rows and their state, dense statistics,
-   * counters, and the progressive metrics of the replica's examples.
-   */
-  void applyDelta(ModelDelta d) {
-    if (d.isRequest()) {
-      return;
+    /** Writes the whole model and the waiting examples to state (before a checkpoint barrier). */
+    void flush(StateAccess st) throws Exception {
+        st.dense().update(ModelStateCodec.dense(model));
+        st.denseOptimizer().update(ModelStateCodec.denseOptimizer(model));
+        st.denseStats().update(ModelStateCodec.stats(model));
+        st.counters().update(ModelStateCodec.counters(model, policy.version(), policy.versionsSinceFull()));
+        long t0 = System.nanoTime();
+        lastFlushRows = rows.flush(st.rows());
+        lastFlushMillis = (System.nanoTime() - t0) / 1_000_000;
+        st.buffer().update(order.buffer());
+        st.held().update(order.held());
     }
-    addDense(model.network().paramAccess(), d.dense, 0);
-    List<org.nd4j.linalg.api.ndarray.INDArray> slots = model.denseOptimizerState();
-    for (int s = 0; s < slots.size(); s++) {
-      addDense(org.mmoestream.model.NdAccess.of(slots.get(s)), d.denseState, s * d.dense.length);
-    }
-    int pos = 0;
-    float[] row = new float[0];
-    for (long key : d.rowKeys) {
-      int f = RowStore.feature(key);
-      int id = RowStore.id(key);
-      int width = spec.features().sparse().get(f).dim() * (1 + model.embeddings().stateSlots());
-      if (row.length != width) {
-        row = new float[width];
-      }
-      model.embeddings().readRow(f, id, row);
-      for (int k = 0; k < width; k++) {
-        row[k] += d.rows[pos + k];
-      }
-      model.embeddings().writeRow(f, id, row);
-      rows.changed(f, id);
-      pos += width;
-    }
-    model.normalizer().mergeAll(d.stats);
-    model.restoreCounters(model.step() + d.steps, model.examplesSeen() + d.examples,
-        model.skippedBatches() + d.skipped);
-    for (int h = 0; h < d.predictions.length; h++) {
-      for (int i = 0; i < d.predictions[h].length; i++) {
-        metrics[h].add(d.predictions[h][i], d.positives[h][i]);
-      }
-    }
-    labeled.addAll(d.labeledAt);
-    gates.addSums(d.gateSums, d.gateRows);
-    policy.trained(d.examples);
-  }
 
-  private static void addDense(org.mmoestream.model.NdAccess a, float[] delta, int from) {
-    int n = a.length();
-    float[] chunk = new float[Math.min(n, 4096)];
-    for (int off = 0; off < n; off += chunk.length) {
-      int len = Math.min(chunk.length, n - off);
-      a.readFloats(off, chunk, 0, len);
-      for (int i = 0; i < len; i++) {
-        chunk[i] += delta[from + off + i];
-      }
-      a.writeFloats(off, chunk, 0, len);
+    /** The next version's chunks, or none when nothing was trained since the last version. */
+    List<ModelChunk> publish(long now, StateAccess st, List<EncodedExample> probes) throws Exception {
+        PublishPolicy.Next next = policy.next();
+        if (next == null) {
+            return List.of();
+        }
+        freshness.reset();
+        for (long t : labeled.drain()) {
+            freshness.recordValue(Math.max(0, Math.min(3_600_000L, now - t)));
+        }
+        String metricsJson =
+                VersionMetrics.json(spec, metrics, freshness, gates, probes.isEmpty() ? null : predict(probes, st));
+        String kind = next.full() ? Snapshots.FULL : Snapshots.DELTA;
+        Snapshots.Meta meta =
+                new Snapshots.Meta(key, next.version(), kind, next.base(), model.examplesSeen(), now, metricsJson);
+        byte[] bytes = next.full()
+                ? Snapshots.full(model, meta, rows.fullRows(st.rows()))
+                : Snapshots.delta(model, meta, rows.touched(), rows.rows(st.rows()));
+        policy.published(next);
+        rows.clearTouched();
+        gates = new GateStatistics(spec.tasks().size(), model.network().experts());
+        return ModelChunk.split(key, next.version(), kind, bytes, settings.maxMessageBytes());
     }
-  }
 
-  /**
-   * The next synchronization version for the replicas: full (every row and its state), or the rows
-   * changed since the last one; numbered {@code version}, on {@code base}; {@code applied} is the
-   * last delta of each replica it includes.
-   */
-  List<ModelChunk> sync(long version, long base, boolean full, java.util.Map<Integer, Long> applied) {
-    if (!rows.allResident()) {
-      throw new IllegalStateException("a model trained on several subtasks needs every row in memory");
+    long version() {
+        return policy.version();
     }
-    byte[] bytes = org.mmoestream.model.codec.SyncSnapshots.write(model, key, version, base, full,
-        full ? null : rows.touched(WorkingSet.SYNC), applied);
-    rows.clearTouched(WorkingSet.SYNC);
-    return ModelChunk.split(key, version, full ? Snapshots.FULL : Snapshots.DELTA, bytes, settings.maxMessageBytes());
-  }
 
-  /** Progressive metrics of head {@code h}. */
-  SlidingMetrics metrics(int h) {
-    return metrics[h];
-  }
-
-  MmoeModel model() {
-    return model;
-  }
-
-  void registerMetrics(MetricGroup g) {
-    List<String> heads = spec.heads();
-    for (int h = 0; h < heads.size(); h++) {
-      SlidingMetrics m = metrics[h];
-      g.gauge(heads.get(h) + "_auc", (Gauge<Double>) m::auc);
-      g.gauge(heads.get(h) + "_logloss", (Gauge<Double>) m::logLoss);
-      g.gauge(heads.get(h) + "_calibration", (Gauge<Double>) m::calibration);
+    /** Whether something was trained or added since the last published version. */
+    boolean changedSinceVersion() {
+        return policy.next() != null && policy.version() > 0;
     }
-    g.gauge("version", (Gauge<Long>) policy::version);
-    g.gauge("examples_seen", (Gauge<Long>) model::examplesSeen);
-    g.gauge("working_set_rows", (Gauge<Integer>) rows::residentRows);
-    g.gauge("examples_held", (Gauge<Integer>) order::heldCount);
-    g.gauge("rows_checkpointed", (Gauge<Integer>) () -> lastFlushRows);
-    g.gauge("rows_checkpoint_ms", (Gauge<Long>) () -> lastFlushMillis);
-  }
 
-  @Override
-  public String toString() {
-    return String.format(Locale.ROOT, "%s(v%d, %d examples)", key, policy.version(), model.examplesSeen());
-  }
+    /**
+     * Adds a replica's delta to the model (a model trained on several subtasks; every row
+     * resident): dense parameters and optimizer state, rows and their state, dense statistics,
+     * counters, and the progressive metrics of the replica's examples.
+     */
+    void applyDelta(ModelDelta d) {
+        if (d.isRequest()) {
+            return;
+        }
+        addDense(model.network().paramAccess(), d.dense, 0);
+        List<org.nd4j.linalg.api.ndarray.INDArray> slots = model.denseOptimizerState();
+        for (int s = 0; s < slots.size(); s++) {
+            addDense(org.mmoestream.model.NdAccess.of(slots.get(s)), d.denseState, s * d.dense.length);
+        }
+        int pos = 0;
+        float[] row = new float[0];
+        for (long key : d.rowKeys) {
+            int f = RowStore.feature(key);
+            int id = RowStore.id(key);
+            int width = spec.features().sparse().get(f).dim()
+                    * (1 + model.embeddings().stateSlots());
+            if (row.length != width) {
+                row = new float[width];
+            }
+            model.embeddings().readRow(f, id, row);
+            for (int k = 0; k < width; k++) {
+                row[k] += d.rows[pos + k];
+            }
+            model.embeddings().writeRow(f, id, row);
+            rows.changed(f, id);
+            pos += width;
+        }
+        model.normalizer().mergeAll(d.stats);
+        model.restoreCounters(
+                model.step() + d.steps, model.examplesSeen() + d.examples, model.skippedBatches() + d.skipped);
+        for (int h = 0; h < d.predictions.length; h++) {
+            for (int i = 0; i < d.predictions[h].length; i++) {
+                metrics[h].add(d.predictions[h][i], d.positives[h][i]);
+            }
+        }
+        labeled.addAll(d.labeledAt);
+        gates.addSums(d.gateSums, d.gateRows);
+        policy.trained(d.examples);
+    }
+
+    private static void addDense(org.mmoestream.model.NdAccess a, float[] delta, int from) {
+        int n = a.length();
+        float[] chunk = new float[Math.min(n, 4096)];
+        for (int off = 0; off < n; off += chunk.length) {
+            int len = Math.min(chunk.length, n - off);
+            a.readFloats(off, chunk, 0, len);
+            for (int i = 0; i < len; i++) {
+                chunk[i] += delta[from + off + i];
+            }
+            a.writeFloats(off, chunk, 0, len);
+        }
+    }
+
+    /**
+     * The next synchronization version for the replicas: full (every row and its state), or the rows
+     * changed since the last one; numbered {@code version}, on {@code base}; {@code applied} is the
+     * last delta of each replica it includes.
+     */
+    List<ModelChunk> sync(long version, long base, boolean full, java.util.Map<Integer, Long> applied) {
+        if (!rows.allResident()) {
+            throw new IllegalStateException("a model trained on several subtasks needs every row in memory");
+        }
+        byte[] bytes = org.mmoestream.model.codec.SyncSnapshots.write(
+                model, key, version, base, full, full ? null : rows.touched(WorkingSet.SYNC), applied);
+        rows.clearTouched(WorkingSet.SYNC);
+        return ModelChunk.split(
+                key, version, full ? Snapshots.FULL : Snapshots.DELTA, bytes, settings.maxMessageBytes());
+    }
+
+    /** Progressive metrics of head {@code h}. */
+    SlidingMetrics metrics(int h) {
+        return metrics[h];
+    }
+
+    MmoeModel model() {
+        return model;
+    }
+
+    void registerMetrics(MetricGroup g) {
+        List<String> heads = spec.heads();
+        for (int h = 0; h < heads.size(); h++) {
+            SlidingMetrics m = metrics[h];
+            g.gauge(heads.get(h) + "_auc", (Gauge<Double>) m::auc);
+            g.gauge(heads.get(h) + "_logloss", (Gauge<Double>) m::logLoss);
+            g.gauge(heads.get(h) + "_calibration", (Gauge<Double>) m::calibration);
+        }
+        g.gauge("version", (Gauge<Long>) policy::version);
+        g.gauge("examples_seen", (Gauge<Long>) model::examplesSeen);
+        g.gauge("working_set_rows", (Gauge<Integer>) rows::residentRows);
+        g.gauge("examples_held", (Gauge<Integer>) order::heldCount);
+        g.gauge("rows_checkpointed", (Gauge<Integer>) () -> lastFlushRows);
+        g.gauge("rows_checkpoint_ms", (Gauge<Long>) () -> lastFlushMillis);
+    }
+
+    @Override
+    public String toString() {
+        return String.format(Locale.ROOT, "%s(v%d, %d examples)", key, policy.version(), model.examplesSeen());
+    }
 }

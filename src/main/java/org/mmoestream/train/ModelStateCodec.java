@@ -12,62 +12,65 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * caller's version counters). The only place where these copies are made.
  */
 final class ModelStateCodec {
-  private ModelStateCodec() {}
+    private ModelStateCodec() {}
 
-  static float[] dense(MmoeModel m) {
-    NdAccess p = m.network().paramAccess();
-    float[] out = new float[p.length()];
-    p.readFloats(0, out, 0, out.length);
-    return out;
-  }
-
-  /** Every optimizer state slot of the dense parameters, one after the other. */
-  static float[] denseOptimizer(MmoeModel m) {
-    List<INDArray> slots = m.denseOptimizerState();
-    int n = m.network().paramAccess().length();
-    float[] out = new float[n * slots.size()];
-    for (int s = 0; s < slots.size(); s++) {
-      NdAccess.of(slots.get(s)).readFloats(0, out, s * n, n);
+    static float[] dense(MmoeModel m) {
+        NdAccess p = m.network().paramAccess();
+        float[] out = new float[p.length()];
+        p.readFloats(0, out, 0, out.length);
+        return out;
     }
-    return out;
-  }
 
-  static double[] stats(MmoeModel m) {
-    int nd = m.spec().features().dense().size();
-    double[] stats = new double[3 * nd];
-    for (int i = 0; i < nd; i++) {
-      stats[3 * i] = m.normalizer().count(i);
-      stats[3 * i + 1] = m.normalizer().mean(i);
-      stats[3 * i + 2] = m.normalizer().variance(i);
+    /** Every optimizer state slot of the dense parameters, one after the other. */
+    static float[] denseOptimizer(MmoeModel m) {
+        List<INDArray> slots = m.denseOptimizerState();
+        int n = m.network().paramAccess().length();
+        float[] out = new float[n * slots.size()];
+        for (int s = 0; s < slots.size(); s++) {
+            NdAccess.of(slots.get(s)).readFloats(0, out, s * n, n);
+        }
+        return out;
     }
-    return stats;
-  }
 
-  /** The model's counters followed by {@code extra}. */
-  static long[] counters(MmoeModel m, long... extra) {
-    long[] c = new long[3 + extra.length];
-    c[0] = m.step();
-    c[1] = m.examplesSeen();
-    c[2] = m.skippedBatches();
-    System.arraycopy(extra, 0, c, 3, extra.length);
-    return c;
-  }
-
-  /** Sets the model's dense part and counters from what the methods above returned. */
-  static void restore(MmoeModel m, float[] dense, float[] optimizer, double[] stats, long[] counters) {
-    writeDense(m, dense, optimizer);
-    for (int i = 0; i < stats.length / 3; i++) {
-      m.normalizer().set(i, stats[3 * i], stats[3 * i + 1], stats[3 * i + 2]);
+    static double[] stats(MmoeModel m) {
+        int nd = m.spec().features().dense().size();
+        double[] stats = new double[3 * nd];
+        for (int i = 0; i < nd; i++) {
+            stats[3 * i] = m.normalizer().count(i);
+            stats[3 * i + 1] = m.normalizer().mean(i);
+            stats[3 * i + 2] = m.normalizer().variance(i);
+        }
+        return stats;
     }
-    m.restoreCounters(counters[0], counters[1], counters[2]);
-  }
 
-  /** Sets the dense parameters and their optimizer state (as {@link #dense} and {@link #denseOptimizer} return them). */
-  static void writeDense(MmoeModel m, float[] dense, float[] optimizer) {
-    m.network().paramAccess().writeFloats(0, dense, 0, dense.length);
-    List<INDArray> slots = m.denseOptimizerState();
-    for (int s = 0; s < slots.size(); s++) {
-      NdAccess.of(slots.get(s)).writeFloats(0, optimizer, s * dense.length, dense.length);
+    /** The model's counters followed by {@code extra}. */
+    static long[] counters(MmoeModel m, long... extra) {
+        long[] c = new long[3 + extra.length];
+        c[0] = m.step();
+        c[1] = m.examplesSeen();
+        c[2] = m.skippedBatches();
+        System.arraycopy(extra, 0, c, 3, extra.length);
+        return c;
     }
-  }
+
+    /** Sets the model's dense part and counters from what the methods above returned. */
+    static void restore(MmoeModel m, float[] dense, float[] optimizer, double[] stats, long[] counters) {
+        writeDense(m, dense, optimizer);
+        for (int i = 0; i < stats.length / 3; i++) {
+            m.normalizer().set(i, stats[3 * i], stats[3 * i + 1], stats[3 * i + 2]);
+        }
+        m.restoreCounters(counters[0], counters[1], counters[2]);
+    }
+
+    /**
+     * Sets the dense parameters and their optimizer state (as {@link #dense} and {@link #denseOptimizer} return
+     * them).
+     */
+    static void writeDense(MmoeModel m, float[] dense, float[] optimizer) {
+        m.network().paramAccess().writeFloats(0, dense, 0, dense.length);
+        List<INDArray> slots = m.denseOptimizerState();
+        for (int s = 0; s < slots.size(); s++) {
+            NdAccess.of(slots.get(s)).writeFloats(0, optimizer, s * dense.length, dense.length);
+        }
+    }
 }

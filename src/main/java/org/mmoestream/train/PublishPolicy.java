@@ -7,52 +7,52 @@ package org.mmoestream.train;
  * (except the first after a start, which readers need as a base).
  */
 final class PublishPolicy {
-  /** The next version: its number, whether it is full, and the version it builds on. */
-  record Next(long version, boolean full, long base) {}
+    /** The next version: its number, whether it is full, and the version it builds on. */
+    record Next(long version, boolean full, long base) {}
 
-  private final int fullEvery;
-  private long version;
-  private int versionsSinceFull;
-  private boolean needFull = true;
-  private long trainedSinceVersion;
+    private final int fullEvery;
+    private long version;
+    private int versionsSinceFull;
+    private boolean needFull = true;
+    private long trainedSinceVersion;
 
-  PublishPolicy(int fullEvery) {
-    this.fullEvery = fullEvery;
-  }
-
-  /** Restores the counters of a model from state; the next version is then full. */
-  void restore(long version, int versionsSinceFull) {
-    this.version = version;
-    this.versionsSinceFull = versionsSinceFull;
-    this.needFull = true;
-  }
-
-  void trained(long examples) {
-    trainedSinceVersion += examples;
-  }
-
-  /** The version to publish now, or null when there is nothing new. */
-  Next next() {
-    if (!needFull && trainedSinceVersion == 0) {
-      return null;
+    PublishPolicy(int fullEvery) {
+        this.fullEvery = fullEvery;
     }
-    boolean full = needFull || versionsSinceFull + 1 >= fullEvery;
-    return new Next(version + 1, full, version);
-  }
 
-  /** Records that {@code n} was published. */
-  void published(Next n) {
-    version = n.version();
-    versionsSinceFull = n.full() ? 0 : versionsSinceFull + 1;
-    needFull = false;
-    trainedSinceVersion = 0;
-  }
+    /** Restores the counters of a model from state; the next version is then full. */
+    void restore(long version, int versionsSinceFull) {
+        this.version = version;
+        this.versionsSinceFull = versionsSinceFull;
+        this.needFull = true;
+    }
 
-  long version() {
-    return version;
-  }
+    void trained(long examples) {
+        trainedSinceVersion += examples;
+    }
 
-  int versionsSinceFull() {
-    return versionsSinceFull;
-  }
+    /** The version to publish now, or null when there is nothing new. */
+    Next next() {
+        if (!needFull && trainedSinceVersion == 0) {
+            return null;
+        }
+        boolean full = needFull || versionsSinceFull + 1 >= fullEvery;
+        return new Next(version + 1, full, version);
+    }
+
+    /** Records that {@code n} was published. */
+    void published(Next n) {
+        version = n.version();
+        versionsSinceFull = n.full() ? 0 : versionsSinceFull + 1;
+        needFull = false;
+        trainedSinceVersion = 0;
+    }
+
+    long version() {
+        return version;
+    }
+
+    int versionsSinceFull() {
+        return versionsSinceFull;
+    }
 }

@@ -12,57 +12,57 @@ import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
  * as often as not). Keys are {@code <model> \\u0001 <r> \\u0001 <k>}, k the first that lands on r.
  */
 public final class ReplicaKeys implements KeySelector<TrainExample, String> {
-  private static final long serialVersionUID = 1L;
-  static final char SEPARATOR = '\u0001';
+    private static final long serialVersionUID = 1L;
+    static final char SEPARATOR = '\u0001';
 
-  private final int replicas;
-  private final int maxParallelism;
-  private transient Map<String, String[]> keys;
+    private final int replicas;
+    private final int maxParallelism;
+    private transient Map<String, String[]> keys;
 
-  /** Keys for {@code replicas} subtasks of an operator of maximum parallelism {@code maxParallelism}. */
-  public ReplicaKeys(int replicas, int maxParallelism) {
-    this.replicas = replicas;
-    this.maxParallelism = maxParallelism;
-  }
-
-  /** The maximum parallelism the replicas' operator must have for these keys (fixed, so state restores). */
-  public static int maxParallelism(int replicas) {
-    return KeyGroupRangeAssignment.computeDefaultMaxParallelism(replicas);
-  }
-
-  @Override
-  public String getKey(TrainExample e) {
-    return keyOf(e.model, Math.floorMod(e.requestId.hashCode(), replicas));
-  }
-
-  /** The key of replica {@code r} of {@code model}. */
-  String keyOf(String model, int r) {
-    if (keys == null) {
-      keys = new ConcurrentHashMap<>();
+    /** Keys for {@code replicas} subtasks of an operator of maximum parallelism {@code maxParallelism}. */
+    public ReplicaKeys(int replicas, int maxParallelism) {
+        this.replicas = replicas;
+        this.maxParallelism = maxParallelism;
     }
-    return keys.computeIfAbsent(model, m -> {
-      String[] out = new String[replicas];
-      for (int i = 0; i < replicas; i++) {
-        for (int k = 0; ; k++) {
-          String key = m + SEPARATOR + i + SEPARATOR + k;
-          if (KeyGroupRangeAssignment.assignKeyToParallelOperator(key, maxParallelism, replicas) == i) {
-            out[i] = key;
-            break;
-          }
+
+    /** The maximum parallelism the replicas' operator must have for these keys (fixed, so state restores). */
+    public static int maxParallelism(int replicas) {
+        return KeyGroupRangeAssignment.computeDefaultMaxParallelism(replicas);
+    }
+
+    @Override
+    public String getKey(TrainExample e) {
+        return keyOf(e.model, Math.floorMod(e.requestId.hashCode(), replicas));
+    }
+
+    /** The key of replica {@code r} of {@code model}. */
+    String keyOf(String model, int r) {
+        if (keys == null) {
+            keys = new ConcurrentHashMap<>();
         }
-      }
-      return out;
-    })[r];
-  }
+        return keys.computeIfAbsent(model, m -> {
+            String[] out = new String[replicas];
+            for (int i = 0; i < replicas; i++) {
+                for (int k = 0; ; k++) {
+                    String key = m + SEPARATOR + i + SEPARATOR + k;
+                    if (KeyGroupRangeAssignment.assignKeyToParallelOperator(key, maxParallelism, replicas) == i) {
+                        out[i] = key;
+                        break;
+                    }
+                }
+            }
+            return out;
+        })[r];
+    }
 
-  /** The model of a replica key. */
-  static String model(String key) {
-    return key.substring(0, key.indexOf(SEPARATOR));
-  }
+    /** The model of a replica key. */
+    static String model(String key) {
+        return key.substring(0, key.indexOf(SEPARATOR));
+    }
 
-  /** The replica index of a replica key. */
-  static int replica(String key) {
-    int a = key.indexOf(SEPARATOR);
-    return Integer.parseInt(key.substring(a + 1, key.indexOf(SEPARATOR, a + 1)));
-  }
+    /** The replica index of a replica key. */
+    static int replica(String key) {
+        int a = key.indexOf(SEPARATOR);
+        return Integer.parseInt(key.substring(a + 1, key.indexOf(SEPARATOR, a + 1)));
+    }
 }

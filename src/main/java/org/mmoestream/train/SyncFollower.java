@@ -26,84 +26,91 @@ import org.slf4j.LoggerFactory;
  * of the model: its deltas are differences, right whatever the base).
  */
 final class SyncFollower implements AutoCloseable {
-  private static final Logger LOG = LoggerFactory.getLogger(SyncFollower.class);
+    private static final Logger LOG = LoggerFactory.getLogger(SyncFollower.class);
 
-  private final KafkaConsumer<byte[], byte[]> consumer;
-  private final String topic;
-  private final String model;
-  private final ConcurrentLinkedQueue<byte[]> ready = new ConcurrentLinkedQueue<>();
-  private final Thread thread;
-  private volatile boolean stop;
+    private final KafkaConsumer<byte[], byte[]> consumer;
+    private final String topic;
+    private final String model;
+    private final ConcurrentLinkedQueue<byte[]> ready = new ConcurrentLinkedQueue<>();
+    private final Thread thread;
+    private volatile boolean stop;
 
-  SyncFollower(String bootstrap, String topic, String model, Properties client) {
-    Properties p = new Properties();
-    p.putAll(client);
-    p.put("bootstrap.servers", bootstrap);
-    p.put("enable.auto.commit", "false");
-    p.put("isolation.level", "read_uncommitted");
-    p.put("max.partition.fetch.bytes", String.valueOf(64 * 1024 * 1024));
-    p.put("fetch.max.bytes", String.valueOf(128 * 1024 * 1024));
-    p.put("fetch.max.wait.ms", "50");
-    this.consumer = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
-    this.topic = topic;
-    this.model = model;
-    List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(30));
-    if (infos == null || infos.isEmpty()) {
-      consumer.close();
-      throw new IllegalStateException("the sync topic " + topic + " does not exist (topics.train-sync; create it"
-          + " with one partition, see deploy/)");
-    }
-    List<TopicPartition> parts = infos.stream().map(i -> new TopicPartition(topic, i.partition())).toList();
-    consumer.assign(parts);
-    consumer.seekToEnd(parts);
-    parts.forEach(consumer::position);
-    thread = new Thread(this::run, "mmoe-sync-follower-" + model);
-    thread.setDaemon(true);
-    thread.start();
-  }
-
-  /** The complete versions read since the last call, oldest first. */
-  List<byte[]> drain() {
-    List<byte[]> out = new ArrayList<>();
-    for (byte[] b; (b = ready.poll()) != null; ) {
-      out.add(b);
-    }
-    return out;
-  }
-
-  private void run() {
-    try {
-      ChunkAssembler chunks = new ChunkAssembler();
-      while (!stop) {
-        for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(100))) {
-          ModelChunk c;
-          try {
-            c = ModelRecords.chunkOf(r);
-          } catch (IllegalArgumentException e) {
-            LOG.warn("skipping record {}-{}@{} of the sync topic: {}", r.topic(), r.partition(), r.offset(), e.getMessage());
-            continue;
-          }
-          byte[] bytes = c == null || !model.equals(c.model) ? null : chunks.add(c);
-          if (bytes != null) {
-            ready.add(bytes);
-          }
+    SyncFollower(String bootstrap, String topic, String model, Properties client) {
+        Properties p = new Properties();
+        p.putAll(client);
+        p.put("bootstrap.servers", bootstrap);
+        p.put("enable.auto.commit", "false");
+        p.put("isolation.level", "read_uncommitted");
+        p.put("max.partition.fetch.bytes", String.valueOf(64 * 1024 * 1024));
+        p.put("fetch.max.bytes", String.valueOf(128 * 1024 * 1024));
+        p.put("fetch.max.wait.ms", "50");
+        this.consumer = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+        this.topic = topic;
+        this.model = model;
+        List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(30));
+        if (infos == null || infos.isEmpty()) {
+            consumer.close();
+            throw new IllegalStateException("the sync topic " + topic + " does not exist (topics.train-sync; create it"
+                    + " with one partition, see deploy/)");
         }
-      }
-    } catch (WakeupException e) {
-      // closing
-    } catch (Exception e) {
-      if (!stop) {
-        LOG.warn("the sync follower of model '{}' stopped: {}", model, e.toString());
-      }
-    } finally {
-      consumer.close();
+        List<TopicPartition> parts = infos.stream()
+                .map(i -> new TopicPartition(topic, i.partition()))
+                .toList();
+        consumer.assign(parts);
+        consumer.seekToEnd(parts);
+        parts.forEach(consumer::position);
+        thread = new Thread(this::run, "mmoe-sync-follower-" + model);
+        thread.setDaemon(true);
+        thread.start();
     }
-  }
 
-  @Override
-  public void close() throws InterruptedException {
-    stop = true;
-    consumer.wakeup();
-    thread.join(10_000);
-  }
+    /** The complete versions read since the last call, oldest first. */
+    List<byte[]> drain() {
+        List<byte[]> out = new ArrayList<>();
+        for (byte[] b; (b = ready.poll()) != null; ) {
+            out.add(b);
+        }
+        return out;
+    }
+
+    private void run() {
+        try {
+            ChunkAssembler chunks = new ChunkAssembler();
+            while (!stop) {
+                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(100))) {
+                    ModelChunk c;
+                    try {
+                        c = ModelRecords.chunkOf(r);
+                    } catch (IllegalArgumentException e) {
+                        LOG.warn(
+                                "skipping record {}-{}@{} of the sync topic: {}",
+                                r.topic(),
+                                r.partition(),
+                                r.offset(),
+                                e.getMessage());
+                        continue;
+                    }
+                    byte[] bytes = c == null || !model.equals(c.model) ? null : chunks.add(c);
+                    if (bytes != null) {
+                        ready.add(bytes);
+                    }
+                }
+            }
+        } catch (WakeupException e) {
+            // closing
+        } catch (Exception e) {
+            if (!stop) {
+                LOG.warn("the sync follower of model '{}' stopped: {}", model, e.toString());
+            }
+        } finally {
+            consumer.close();
+        }
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        stop = true;
+        consumer.wakeup();
+        thread.join(10_000);
+    }
 }

@@ -10,37 +10,38 @@ import java.util.concurrent.atomic.LongAdder;
  * the reducer).
  */
 public final class SyncTraffic {
-  /** Bytes of the deltas the replicas sent the reducers. */
-  public static final LongAdder DELTA_BYTES = new LongAdder();
-  /** Bytes of the synchronization versions the reducers wrote (each replica of the model reads them). */
-  public static final LongAdder SYNC_BYTES = new LongAdder();
+    /** Bytes of the deltas the replicas sent the reducers. */
+    public static final LongAdder DELTA_BYTES = new LongAdder();
+    /** Bytes of the synchronization versions the reducers wrote (each replica of the model reads them). */
+    public static final LongAdder SYNC_BYTES = new LongAdder();
 
-  /** Examples trained by every replica. */
-  public static final LongAdder TRAINED = new LongAdder();
-  /**
-   * Per batch a replica trains: the examples other replicas had trained that its model did not
-   * include yet (their sum, the batches, the largest).
-   */
-  public static final LongAdder STALE_SUM = new LongAdder();
-  public static final LongAdder STALE_BATCHES = new LongAdder();
-  public static final java.util.concurrent.atomic.LongAccumulator STALE_MAX =
-      new java.util.concurrent.atomic.LongAccumulator(Math::max, 0);
+    /** Examples trained by every replica. */
+    public static final LongAdder TRAINED = new LongAdder();
+    /**
+     * Per batch a replica trains: the examples other replicas had trained that its model did not
+     * include yet (their sum, the batches, the largest).
+     */
+    public static final LongAdder STALE_SUM = new LongAdder();
 
-  private SyncTraffic() {}
+    public static final LongAdder STALE_BATCHES = new LongAdder();
+    public static final java.util.concurrent.atomic.LongAccumulator STALE_MAX =
+            new java.util.concurrent.atomic.LongAccumulator(Math::max, 0);
 
-  /** Starts the staleness figures over (a benchmark's next run). */
-  public static void resetStaleness() {
-    TRAINED.reset();
-    STALE_SUM.reset();
-    STALE_BATCHES.reset();
-    STALE_MAX.reset();
-  }
+    private SyncTraffic() {}
 
-  /** Records a batch about to be trained on a model that includes {@code seen} examples. */
-  static void batch(long seen) {
-    long stale = Math.max(0, TRAINED.sum() - seen);
-    STALE_SUM.add(stale);
-    STALE_BATCHES.increment();
-    STALE_MAX.accumulate(stale);
-  }
+    /** Starts the staleness figures over (a benchmark's next run). */
+    public static void resetStaleness() {
+        TRAINED.reset();
+        STALE_SUM.reset();
+        STALE_BATCHES.reset();
+        STALE_MAX.reset();
+    }
+
+    /** Records a batch about to be trained on a model that includes {@code seen} examples. */
+    static void batch(long seen) {
+        long stale = Math.max(0, TRAINED.sum() - seen);
+        STALE_SUM.add(stale);
+        STALE_BATCHES.increment();
+        STALE_MAX.accumulate(stale);
+    }
 }

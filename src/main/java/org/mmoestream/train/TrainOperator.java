@@ -43,324 +43,328 @@ import org.mmoestream.publish.ModelChunk;
  * {@link ModelChunk}s ({@link PublishPolicy}).
  */
 public class TrainOperator extends AbstractStreamOperator<ModelChunk>
-    implements OneInputStreamOperator<TrainExample, ModelChunk>, BoundedOneInput,
-        Triggerable<String, VoidNamespace> {
-  private static final long serialVersionUID = 1L;
+        implements OneInputStreamOperator<TrainExample, ModelChunk>,
+                BoundedOneInput,
+                Triggerable<String, VoidNamespace> {
+    private static final long serialVersionUID = 1L;
 
-  /**
-   * What the operator needs from the job configuration, built by name: {@code Settings.of(spec)}
-   * holds the job configuration's defaults and each {@code withX} returns a copy with X set.
-   * {@code orderHorizonMillis} 0 trains in arrival order; a positive horizon (click window +
-   * conversion window) trains in event-time order.
-   */
-  public static final class Settings implements Serializable, Cloneable {
-    private static final long serialVersionUID = 2L;
-    private final String specJson;
-    private long seed = 42;
-    private int batchSize = 256;
-    private long maxWaitMillis = 1_000;
-    private long publishIntervalMillis = 10_000;
-    private int fullEvery = 10;
-    private int maxMessageBytes = 900_000;
-    private long workingSetRows = 4_000_000;
-    private int metricsWindow = 10_000;
-    private List<String> probes = List.of();
-    private long orderHorizonMillis;
-    private boolean fakeNegativeWeights;
+    /**
+     * What the operator needs from the job configuration, built by name: {@code Settings.of(spec)}
+     * holds the job configuration's defaults and each {@code withX} returns a copy with X set.
+     * {@code orderHorizonMillis} 0 trains in arrival order; a positive horizon (click window +
+     * conversion window) trains in event-time order.
+     */
+    public static final class Settings implements Serializable, Cloneable {
+        private static final long serialVersionUID = 2L;
+        private final String specJson;
+        private long seed = 42;
+        private int batchSize = 256;
+        private long maxWaitMillis = 1_000;
+        private long publishIntervalMillis = 10_000;
+        private int fullEvery = 10;
+        private int maxMessageBytes = 900_000;
+        private long workingSetRows = 4_000_000;
+        private int metricsWindow = 10_000;
+        private List<String> probes = List.of();
+        private long orderHorizonMillis;
+        private boolean fakeNegativeWeights;
 
-    private Settings(String specJson) {
-      this.specJson = specJson;
+        private Settings(String specJson) {
+            this.specJson = specJson;
+        }
+
+        /** The settings of the job configuration's defaults for the model spec {@code specJson}. */
+        public static Settings of(String specJson) {
+            return new Settings(specJson);
+        }
+
+        private Settings copy() {
+            try {
+                return (Settings) clone();
+            } catch (CloneNotSupportedException e) {
+                throw new AssertionError(e);
+            }
+        }
+
+        public String specJson() {
+            return specJson;
+        }
+
+        public long seed() {
+            return seed;
+        }
+
+        public int batchSize() {
+            return batchSize;
+        }
+
+        public long maxWaitMillis() {
+            return maxWaitMillis;
+        }
+
+        public long publishIntervalMillis() {
+            return publishIntervalMillis;
+        }
+
+        public int fullEvery() {
+            return fullEvery;
+        }
+
+        public int maxMessageBytes() {
+            return maxMessageBytes;
+        }
+
+        public long workingSetRows() {
+            return workingSetRows;
+        }
+
+        public int metricsWindow() {
+            return metricsWindow;
+        }
+
+        public List<String> probes() {
+            return probes;
+        }
+
+        public long orderHorizonMillis() {
+            return orderHorizonMillis;
+        }
+
+        public boolean fakeNegativeWeights() {
+            return fakeNegativeWeights;
+        }
+
+        /** Whether examples are trained in event-time order. */
+        public boolean eventTimeOrder() {
+            return orderHorizonMillis > 0;
+        }
+
+        public Settings withSeed(long v) {
+            Settings s = copy();
+            s.seed = v;
+            return s;
+        }
+
+        public Settings withBatchSize(int v) {
+            Settings s = copy();
+            s.batchSize = v;
+            return s;
+        }
+
+        public Settings withMaxWait(long millis) {
+            Settings s = copy();
+            s.maxWaitMillis = millis;
+            return s;
+        }
+
+        public Settings withPublishInterval(long millis) {
+            Settings s = copy();
+            s.publishIntervalMillis = millis;
+            return s;
+        }
+
+        public Settings withFullEvery(int v) {
+            Settings s = copy();
+            s.fullEvery = v;
+            return s;
+        }
+
+        public Settings withMaxMessageBytes(int v) {
+            Settings s = copy();
+            s.maxMessageBytes = v;
+            return s;
+        }
+
+        public Settings withWorkingSetRows(long v) {
+            Settings s = copy();
+            s.workingSetRows = v;
+            return s;
+        }
+
+        public Settings withMetricsWindow(int v) {
+            Settings s = copy();
+            s.metricsWindow = v;
+            return s;
+        }
+
+        public Settings withProbes(List<String> v) {
+            Settings s = copy();
+            s.probes = v == null ? List.of() : List.copyOf(v);
+            return s;
+        }
+
+        /** Event-time order with this horizon (click window + conversion window); 0: arrival order. */
+        public Settings withOrderHorizon(long millis) {
+            Settings s = copy();
+            s.orderHorizonMillis = millis;
+            return s;
+        }
+
+        /**
+         * The loss weighted for fake negatives ({@code join.feedback: fnw}); see {@link
+         * org.mmoestream.model.Objective}.
+         */
+        public Settings withFakeNegativeWeights(boolean on) {
+            Settings s = copy();
+            s.fakeNegativeWeights = on;
+            return s;
+        }
     }
 
-    /** The settings of the job configuration's defaults for the model spec {@code specJson}. */
-    public static Settings of(String specJson) {
-      return new Settings(specJson);
+    private final Settings settings;
+
+    private transient ModelSpec spec;
+    private transient Map<String, ModelRuntime> runtimes;
+    private transient InternalTimerService<VoidNamespace> timers;
+    private transient ModelRuntime.StateAccess state;
+    private transient Counter trained;
+    private transient Counter versions;
+    private transient Counter outOfOrder;
+    private transient List<EncodedExample> probes;
+
+    public TrainOperator(Settings settings) {
+        this.settings = settings;
     }
 
-    private Settings copy() {
-      try {
-        return (Settings) clone();
-      } catch (CloneNotSupportedException e) {
-        throw new AssertionError(e);
-      }
+    @Override
+    public void open() throws Exception {
+        super.open();
+        spec = SpecJson.read(settings.specJson());
+        ExampleEncoder.requireEvents(spec);
+        ExampleEncoder encoder = new ExampleEncoder(spec);
+        probes = new ArrayList<>();
+        for (String p : settings.probes()) {
+            probes.add(encoder.encodeFeatures(p, null));
+        }
+        runtimes = new LinkedHashMap<>();
+        timers = getInternalTimerService("train-timers", VoidNamespaceSerializer.INSTANCE, this);
+        state = TrainState.open(getKeyedStateStore());
+        MetricGroup g = getMetricGroup();
+        trained = g.counter("examples_trained");
+        versions = g.counter("versions_published");
+        outOfOrder = g.counter("examples_out_of_order");
     }
 
-    public String specJson() {
-      return specJson;
+    private ModelRuntime runtime(String key) throws Exception {
+        ModelRuntime rt = runtimes.get(key);
+        if (rt == null) {
+            rt = ModelRuntime.load(key, spec, settings, state);
+            runtimes.put(key, rt);
+            rt.registerMetrics(getMetricGroup().addGroup("model", key));
+        }
+        return rt;
     }
 
-    public long seed() {
-      return seed;
+    @Override
+    public void processElement(StreamRecord<TrainExample> record) throws Exception {
+        ModelRuntime rt = runtime((String) getCurrentKey());
+        long now = getProcessingTimeService().getCurrentProcessingTime();
+        if (!rt.publishTimerSet) {
+            rt.nextPublish = now + settings.publishIntervalMillis();
+            timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, rt.nextPublish);
+            rt.publishTimerSet = true;
+        }
+        TrainExample e = record.getValue();
+        boolean wasEmpty = rt.order.buffered() == 0;
+        if (rt.order.offer(e, timers.currentWatermark())) {
+            long due = rt.order.due(e);
+            if (due < rt.heldTimer) {
+                timers.registerEventTimeTimer(VoidNamespace.INSTANCE, due);
+                rt.heldTimer = due;
+            }
+            return;
+        }
+        if (rt.order.eventTime()) {
+            outOfOrder.inc();
+        } else if (wasEmpty) {
+            rt.bufferSince = now;
+            timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, now + settings.maxWaitMillis());
+        }
+        trainBuffered(rt, false);
     }
 
-    public int batchSize() {
-      return batchSize;
+    /** Moves the held examples due by {@code watermark} to the batches, in event-time order. */
+    private void release(ModelRuntime rt, long watermark) throws Exception {
+        rt.order.release(watermark);
+        trainBuffered(rt, false);
+        rt.heldTimer = rt.order.nextDue();
+        if (rt.heldTimer != Long.MAX_VALUE) {
+            timers.registerEventTimeTimer(VoidNamespace.INSTANCE, rt.heldTimer);
+        }
     }
 
-    public long maxWaitMillis() {
-      return maxWaitMillis;
+    /** Trains full batches from the buffer, and the rest as one partial batch if {@code partial}. */
+    private void trainBuffered(ModelRuntime rt, boolean partial) throws Exception {
+        while (rt.order.buffered() >= settings.batchSize() || (partial && rt.order.buffered() > 0)) {
+            List<TrainExample> batch = rt.order.take(Math.min(settings.batchSize(), rt.order.buffered()));
+            rt.train(batch, state);
+            trained.inc(batch.size());
+        }
     }
 
-    public long publishIntervalMillis() {
-      return publishIntervalMillis;
+    @Override
+    public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
+        ModelRuntime rt = runtime(timer.getKey());
+        long now = getProcessingTimeService().getCurrentProcessingTime();
+        if (!rt.order.eventTime() && rt.order.buffered() > 0 && now - rt.bufferSince >= settings.maxWaitMillis()) {
+            trainBuffered(rt, true);
+        }
+        if (now >= rt.nextPublish) {
+            publish(rt, now);
+            rt.nextPublish = now + settings.publishIntervalMillis();
+            timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, rt.nextPublish);
+            rt.publishTimerSet = true;
+        }
     }
 
-    public int fullEvery() {
-      return fullEvery;
+    private void publish(ModelRuntime rt, long now) throws Exception {
+        List<ModelChunk> chunks = rt.publish(now, state, probes);
+        for (ModelChunk c : chunks) {
+            output.collect(new StreamRecord<>(c));
+        }
+        if (!chunks.isEmpty()) {
+            versions.inc();
+        }
     }
 
-    public int maxMessageBytes() {
-      return maxMessageBytes;
+    @Override
+    public void onEventTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
+        release(runtime(timer.getKey()), timers.currentWatermark());
     }
 
-    public long workingSetRows() {
-      return workingSetRows;
+    @Override
+    public void endInput() throws Exception {
+        for (Map.Entry<String, ModelRuntime> e : runtimes.entrySet()) {
+            setCurrentKey(e.getKey());
+            ModelRuntime rt = e.getValue();
+            rt.order.release(Long.MAX_VALUE);
+            trainBuffered(rt, true);
+            publish(rt, getProcessingTimeService().getCurrentProcessingTime());
+        }
     }
 
-    public int metricsWindow() {
-      return metricsWindow;
+    @Override
+    public void prepareSnapshotPreBarrier(long checkpointId) throws Exception {
+        super.prepareSnapshotPreBarrier(checkpointId);
+        for (Map.Entry<String, ModelRuntime> e : runtimes.entrySet()) {
+            setCurrentKey(e.getKey());
+            e.getValue().flush(state);
+        }
     }
 
-    public List<String> probes() {
-      return probes;
+    /** Scores examples with the current parameters of {@code modelId} (tests, scoring parity). */
+    public double[][] score(String modelId, List<EncodedExample> rows) throws Exception {
+        setCurrentKey(modelId);
+        return runtime(modelId).predict(rows, state);
     }
 
-    public long orderHorizonMillis() {
-      return orderHorizonMillis;
+    /** The in-memory runtime of a model, or null (tests). */
+    ModelRuntime runtimeOf(String modelId) {
+        return runtimes.get(modelId);
     }
 
-    public boolean fakeNegativeWeights() {
-      return fakeNegativeWeights;
+    /** Total examples trained by this operator instance. */
+    public long examplesTrained() {
+        return trained.getCount();
     }
-
-    /** Whether examples are trained in event-time order. */
-    public boolean eventTimeOrder() {
-      return orderHorizonMillis > 0;
-    }
-
-    public Settings withSeed(long v) {
-      Settings s = copy();
-      s.seed = v;
-      return s;
-    }
-
-    public Settings withBatchSize(int v) {
-      Settings s = copy();
-      s.batchSize = v;
-      return s;
-    }
-
-    public Settings withMaxWait(long millis) {
-      Settings s = copy();
-      s.maxWaitMillis = millis;
-      return s;
-    }
-
-    public Settings withPublishInterval(long millis) {
-      Settings s = copy();
-      s.publishIntervalMillis = millis;
-      return s;
-    }
-
-    public Settings withFullEvery(int v) {
-      Settings s = copy();
-      s.fullEvery = v;
-      return s;
-    }
-
-    public Settings withMaxMessageBytes(int v) {
-      Settings s = copy();
-      s.maxMessageBytes = v;
-      return s;
-    }
-
-    public Settings withWorkingSetRows(long v) {
-      Settings s = copy();
-      s.workingSetRows = v;
-      return s;
-    }
-
-    public Settings withMetricsWindow(int v) {
-      Settings s = copy();
-      s.metricsWindow = v;
-      return s;
-    }
-
-    public Settings withProbes(List<String> v) {
-      Settings s = copy();
-      s.probes = v == null ? List.of() : List.copyOf(v);
-      return s;
-    }
-
-    /** Event-time order with this horizon (click window + conversion window); 0: arrival order. */
-    public Settings withOrderHorizon(long millis) {
-      Settings s = copy();
-      s.orderHorizonMillis = millis;
-      return s;
-    }
-
-    /** The loss weighted for fake negatives ({@code join.feedback: fnw}); see {@link org.mmoestream.model.Objective}. */
-    public Settings withFakeNegativeWeights(boolean on) {
-      Settings s = copy();
-      s.fakeNegativeWeights = on;
-      return s;
-    }
-  }
-
-  private final Settings settings;
-
-  private transient ModelSpec spec;
-  private transient Map<String, ModelRuntime> runtimes;
-  private transient InternalTimerService<VoidNamespace> timers;
-  private transient ModelRuntime.StateAccess state;
-  private transient Counter trained;
-  private transient Counter versions;
-  private transient Counter outOfOrder;
-  private transient List<EncodedExample> probes;
-
-  public TrainOperator(Settings settings) {
-    this.settings = settings;
-  }
-
-  @Override
-  public void open() throws Exception {
-    super.open();
-    spec = SpecJson.read(settings.specJson());
-    ExampleEncoder.requireEvents(spec);
-    ExampleEncoder encoder = new ExampleEncoder(spec);
-    probes = new ArrayList<>();
-    for (String p : settings.probes()) {
-      probes.add(encoder.encodeFeatures(p, null));
-    }
-    runtimes = new LinkedHashMap<>();
-    timers = getInternalTimerService("train-timers", VoidNamespaceSerializer.INSTANCE, this);
-    state = TrainState.open(getKeyedStateStore());
-    MetricGroup g = getMetricGroup();
-    trained = g.counter("examples_trained");
-    versions = g.counter("versions_published");
-    outOfOrder = g.counter("examples_out_of_order");
-  }
-
-  private ModelRuntime runtime(String key) throws Exception {
-    ModelRuntime rt = runtimes.get(key);
-    if (rt == null) {
-      rt = ModelRuntime.load(key, spec, settings, state);
-      runtimes.put(key, rt);
-      rt.registerMetrics(getMetricGroup().addGroup("model", key));
-    }
-    return rt;
-  }
-
-  @Override
-  public void processElement(StreamRecord<TrainExample> record) throws Exception {
-    ModelRuntime rt = runtime((String) getCurrentKey());
-    long now = getProcessingTimeService().getCurrentProcessingTime();
-    if (!rt.publishTimerSet) {
-      rt.nextPublish = now + settings.publishIntervalMillis();
-      timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, rt.nextPublish);
-      rt.publishTimerSet = true;
-    }
-    TrainExample e = record.getValue();
-    boolean wasEmpty = rt.order.buffered() == 0;
-    if (rt.order.offer(e, timers.currentWatermark())) {
-      long due = rt.order.due(e);
-      if (due < rt.heldTimer) {
-        timers.registerEventTimeTimer(VoidNamespace.INSTANCE, due);
-        rt.heldTimer = due;
-      }
-      return;
-    }
-    if (rt.order.eventTime()) {
-      outOfOrder.inc();
-    } else if (wasEmpty) {
-      rt.bufferSince = now;
-      timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, now + settings.maxWaitMillis());
-    }
-    trainBuffered(rt, false);
-  }
-
-  /** Moves the held examples due by {@code watermark} to the batches, in event-time order. */
-  private void release(ModelRuntime rt, long watermark) throws Exception {
-    rt.order.release(watermark);
-    trainBuffered(rt, false);
-    rt.heldTimer = rt.order.nextDue();
-    if (rt.heldTimer != Long.MAX_VALUE) {
-      timers.registerEventTimeTimer(VoidNamespace.INSTANCE, rt.heldTimer);
-    }
-  }
-
-  /** Trains full batches from the buffer, and the rest as one partial batch if {@code partial}. */
-  private void trainBuffered(ModelRuntime rt, boolean partial) throws Exception {
-    while (rt.order.buffered() >= settings.batchSize() || (partial && rt.order.buffered() > 0)) {
-      List<TrainExample> batch = rt.order.take(Math.min(settings.batchSize(), rt.order.buffered()));
-      rt.train(batch, state);
-      trained.inc(batch.size());
-    }
-  }
-
-  @Override
-  public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
-    ModelRuntime rt = runtime(timer.getKey());
-    long now = getProcessingTimeService().getCurrentProcessingTime();
-    if (!rt.order.eventTime() && rt.order.buffered() > 0 && now - rt.bufferSince >= settings.maxWaitMillis()) {
-      trainBuffered(rt, true);
-    }
-    if (now >= rt.nextPublish) {
-      publish(rt, now);
-      rt.nextPublish = now + settings.publishIntervalMillis();
-      timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, rt.nextPublish);
-      rt.publishTimerSet = true;
-    }
-  }
-
-  private void publish(ModelRuntime rt, long now) throws Exception {
-    List<ModelChunk> chunks = rt.publish(now, state, probes);
-    for (ModelChunk c : chunks) {
-      output.collect(new StreamRecord<>(c));
-    }
-    if (!chunks.isEmpty()) {
-      versions.inc();
-    }
-  }
-
-  @Override
-  public void onEventTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
-    release(runtime(timer.getKey()), timers.currentWatermark());
-  }
-
-  @Override
-  public void endInput() throws Exception {
-    for (Map.Entry<String, ModelRuntime> e : runtimes.entrySet()) {
-      setCurrentKey(e.getKey());
-      ModelRuntime rt = e.getValue();
-      rt.order.release(Long.MAX_VALUE);
-      trainBuffered(rt, true);
-      publish(rt, getProcessingTimeService().getCurrentProcessingTime());
-    }
-  }
-
-  @Override
-  public void prepareSnapshotPreBarrier(long checkpointId) throws Exception {
-    super.prepareSnapshotPreBarrier(checkpointId);
-    for (Map.Entry<String, ModelRuntime> e : runtimes.entrySet()) {
-      setCurrentKey(e.getKey());
-      e.getValue().flush(state);
-    }
-  }
-
-  /** Scores examples with the current parameters of {@code modelId} (tests, scoring parity). */
-  public double[][] score(String modelId, List<EncodedExample> rows) throws Exception {
-    setCurrentKey(modelId);
-    return runtime(modelId).predict(rows, state);
-  }
-
-  /** The in-memory runtime of a model, or null (tests). */
-  ModelRuntime runtimeOf(String modelId) {
-    return runtimes.get(modelId);
-  }
-
-  /** Total examples trained by this operator instance. */
-  public long examplesTrained() {
-    return trained.getCount();
-  }
 }

@@ -17,45 +17,47 @@ import org.apache.flink.api.common.typeinfo.Types;
  * (a change of {@code train.parallelism} across a restart keeps the model).
  */
 final class TrainState {
-  /** Name of the counters state; a model has state when it has counters. */
-  static final String COUNTERS = "counters";
+    /** Name of the counters state; a model has state when it has counters. */
+    static final String COUNTERS = "counters";
 
-  private TrainState() {}
+    private TrainState() {}
 
-  static ModelRuntime.StateAccess open(KeyedStateStore store) {
-    var floats = PrimitiveArrayTypeInfo.FLOAT_PRIMITIVE_ARRAY_TYPE_INFO;
-    MapState<Long, float[]> rows = store.getMapState(new MapStateDescriptor<>("rows", Types.LONG, floats));
-    TypeInformation<TrainExample> examples = TypeInformation.of(TrainExample.class);
-    return new ModelRuntime.StateAccess(
-        store.getState(new ValueStateDescriptor<>("dense", floats)),
-        store.getState(new ValueStateDescriptor<>("dense-optimizer", floats)),
-        store.getState(new ValueStateDescriptor<>("dense-stats", PrimitiveArrayTypeInfo.DOUBLE_PRIMITIVE_ARRAY_TYPE_INFO)),
-        store.getState(new ValueStateDescriptor<>(COUNTERS, PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO)),
-        new MapStateRows(rows),
-        store.getListState(new ListStateDescriptor<>("buffer", examples)),
-        store.getListState(new ListStateDescriptor<>("held", examples)));
-  }
-
-  /** The rows of the current key's model in keyed map state. */
-  private record MapStateRows(MapState<Long, float[]> rows) implements RowStore {
-    @Override
-    public float[] get(long key) throws Exception {
-      return rows.get(key);
+    static ModelRuntime.StateAccess open(KeyedStateStore store) {
+        var floats = PrimitiveArrayTypeInfo.FLOAT_PRIMITIVE_ARRAY_TYPE_INFO;
+        MapState<Long, float[]> rows = store.getMapState(new MapStateDescriptor<>("rows", Types.LONG, floats));
+        TypeInformation<TrainExample> examples = TypeInformation.of(TrainExample.class);
+        return new ModelRuntime.StateAccess(
+                store.getState(new ValueStateDescriptor<>("dense", floats)),
+                store.getState(new ValueStateDescriptor<>("dense-optimizer", floats)),
+                store.getState(new ValueStateDescriptor<>(
+                        "dense-stats", PrimitiveArrayTypeInfo.DOUBLE_PRIMITIVE_ARRAY_TYPE_INFO)),
+                store.getState(
+                        new ValueStateDescriptor<>(COUNTERS, PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO)),
+                new MapStateRows(rows),
+                store.getListState(new ListStateDescriptor<>("buffer", examples)),
+                store.getListState(new ListStateDescriptor<>("held", examples)));
     }
 
-    @Override
-    public void put(long key, float[] row) throws Exception {
-      rows.put(key, row);
-    }
+    /** The rows of the current key's model in keyed map state. */
+    private record MapStateRows(MapState<Long, float[]> rows) implements RowStore {
+        @Override
+        public float[] get(long key) throws Exception {
+            return rows.get(key);
+        }
 
-    @Override
-    public void putAll(Map<Long, float[]> many) throws Exception {
-      rows.putAll(many);
-    }
+        @Override
+        public void put(long key, float[] row) throws Exception {
+            rows.put(key, row);
+        }
 
-    @Override
-    public Iterable<Map.Entry<Long, float[]>> entries() throws Exception {
-      return rows.entries();
+        @Override
+        public void putAll(Map<Long, float[]> many) throws Exception {
+            rows.putAll(many);
+        }
+
+        @Override
+        public Iterable<Map.Entry<Long, float[]>> entries() throws Exception {
+            return rows.entries();
+        }
     }
-  }
 }

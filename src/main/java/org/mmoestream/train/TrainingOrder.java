@@ -13,85 +13,84 @@ import java.util.PriorityQueue;
  * time, request id) order, so that training is a function of the events alone.
  */
 final class TrainingOrder {
-  /** Event-time order: impression time, then request id. */
-  static final Comparator<TrainExample> EVENT_TIME =
-      Comparator.<TrainExample>comparingLong(e -> e.impressionTs)
-          .thenComparing(e -> e.requestId, Comparator.nullsFirst(Comparator.naturalOrder()));
+    /** Event-time order: impression time, then request id. */
+    static final Comparator<TrainExample> EVENT_TIME = Comparator.<TrainExample>comparingLong(e -> e.impressionTs)
+            .thenComparing(e -> e.requestId, Comparator.nullsFirst(Comparator.naturalOrder()));
 
-  private final long horizon;
-  /** Examples waiting for a batch, in training order. */
-  private final List<TrainExample> buffer = new ArrayList<>();
-  /** Examples held for event-time order, earliest first. */
-  private final PriorityQueue<TrainExample> held = new PriorityQueue<>(EVENT_TIME);
+    private final long horizon;
+    /** Examples waiting for a batch, in training order. */
+    private final List<TrainExample> buffer = new ArrayList<>();
+    /** Examples held for event-time order, earliest first. */
+    private final PriorityQueue<TrainExample> held = new PriorityQueue<>(EVENT_TIME);
 
-  /** {@code horizon} 0: arrival order; positive: event-time order with that horizon (ms). */
-  TrainingOrder(long horizon) {
-    this.horizon = horizon;
-  }
-
-  boolean eventTime() {
-    return horizon > 0;
-  }
-
-  /** When an example may be trained in event-time order: its impression time plus the horizon. */
-  long due(TrainExample e) {
-    return e.impressionTs + horizon;
-  }
-
-  /**
-   * Takes an example at watermark {@code watermark}; returns true when it is held (event-time
-   * order, not yet due), false when it joined the batch buffer.
-   */
-  boolean offer(TrainExample e, long watermark) {
-    if (eventTime() && due(e) > watermark) {
-      held.add(e);
-      return true;
+    /** {@code horizon} 0: arrival order; positive: event-time order with that horizon (ms). */
+    TrainingOrder(long horizon) {
+        this.horizon = horizon;
     }
-    buffer.add(e);
-    return false;
-  }
 
-  /** Moves the held examples due by {@code watermark} to the buffer, in event-time order. */
-  void release(long watermark) {
-    while (!held.isEmpty() && due(held.peek()) <= watermark) {
-      buffer.add(held.poll());
+    boolean eventTime() {
+        return horizon > 0;
     }
-  }
 
-  /** When the earliest held example is due, or Long.MAX_VALUE when none is held. */
-  long nextDue() {
-    return held.isEmpty() ? Long.MAX_VALUE : due(held.peek());
-  }
+    /** When an example may be trained in event-time order: its impression time plus the horizon. */
+    long due(TrainExample e) {
+        return e.impressionTs + horizon;
+    }
 
-  int buffered() {
-    return buffer.size();
-  }
+    /**
+     * Takes an example at watermark {@code watermark}; returns true when it is held (event-time
+     * order, not yet due), false when it joined the batch buffer.
+     */
+    boolean offer(TrainExample e, long watermark) {
+        if (eventTime() && due(e) > watermark) {
+            held.add(e);
+            return true;
+        }
+        buffer.add(e);
+        return false;
+    }
 
-  int heldCount() {
-    return held.size();
-  }
+    /** Moves the held examples due by {@code watermark} to the buffer, in event-time order. */
+    void release(long watermark) {
+        while (!held.isEmpty() && due(held.peek()) <= watermark) {
+            buffer.add(held.poll());
+        }
+    }
 
-  /** Removes and returns the first {@code n} buffered examples. */
-  List<TrainExample> take(int n) {
-    List<TrainExample> out = new ArrayList<>(buffer.subList(0, n));
-    buffer.subList(0, n).clear();
-    return out;
-  }
+    /** When the earliest held example is due, or Long.MAX_VALUE when none is held. */
+    long nextDue() {
+        return held.isEmpty() ? Long.MAX_VALUE : due(held.peek());
+    }
 
-  /** The buffered and the held examples, for state. */
-  List<TrainExample> buffer() {
-    return buffer;
-  }
+    int buffered() {
+        return buffer.size();
+    }
 
-  List<TrainExample> held() {
-    return new ArrayList<>(held);
-  }
+    int heldCount() {
+        return held.size();
+    }
 
-  /** Restores what {@link #buffer()} and {@link #held()} returned. */
-  void restore(Iterable<TrainExample> buffered, Iterable<TrainExample> heldExamples) {
-    buffer.clear();
-    held.clear();
-    buffered.forEach(buffer::add);
-    heldExamples.forEach(held::add);
-  }
+    /** Removes and returns the first {@code n} buffered examples. */
+    List<TrainExample> take(int n) {
+        List<TrainExample> out = new ArrayList<>(buffer.subList(0, n));
+        buffer.subList(0, n).clear();
+        return out;
+    }
+
+    /** The buffered and the held examples, for state. */
+    List<TrainExample> buffer() {
+        return buffer;
+    }
+
+    List<TrainExample> held() {
+        return new ArrayList<>(held);
+    }
+
+    /** Restores what {@link #buffer()} and {@link #held()} returned. */
+    void restore(Iterable<TrainExample> buffered, Iterable<TrainExample> heldExamples) {
+        buffer.clear();
+        held.clear();
+        buffered.forEach(buffer::add);
+        heldExamples.forEach(held::add);
+    }
 }

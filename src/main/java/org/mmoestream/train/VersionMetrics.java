@@ -17,45 +17,46 @@ import org.mmoestream.model.SlidingMetrics;
  * gate weight of each expert per task over those examples, and the probe requests' scores.
  */
 final class VersionMetrics {
-  private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = new ObjectMapper();
 
-  private VersionMetrics() {}
+    private VersionMetrics() {}
 
-  static String json(ModelSpec spec, SlidingMetrics[] metrics, Histogram freshness, GateStatistics gates,
-      double[][] probeScores) throws Exception {
-    ObjectNode root = JSON.createObjectNode();
-    List<String> heads = spec.heads();
-    for (int h = 0; h < heads.size(); h++) {
-      root.set(heads.get(h), JSON.readTree(metrics[h].json()));
-    }
-    ByteBuffer hist = ByteBuffer.allocate(freshness.getNeededByteBufferCapacity());
-    int len = freshness.encodeIntoCompressedByteBuffer(hist);
-    ObjectNode f = root.putObject("freshness_ms");
-    f.put("p50", freshness.getValueAtPercentile(50));
-    f.put("p99", freshness.getValueAtPercentile(99));
-    f.put("n", freshness.getTotalCount());
-    f.put("histogram", Base64.getEncoder().encodeToString(java.util.Arrays.copyOf(hist.array(), len)));
-    ObjectNode g = root.putObject("gates");
-    for (int t = 0; t < spec.tasks().size(); t++) {
-      ArrayNode a = g.putArray(spec.tasks().get(t).name());
-      for (int e = 0; e < gates.experts(); e++) {
-        double w = gates.meanWeight(t, e);
-        if (Double.isFinite(w)) {
-          a.add(Math.round(w * 10_000) / 10_000.0);
-        } else {
-          a.addNull();
+    static String json(
+            ModelSpec spec, SlidingMetrics[] metrics, Histogram freshness, GateStatistics gates, double[][] probeScores)
+            throws Exception {
+        ObjectNode root = JSON.createObjectNode();
+        List<String> heads = spec.heads();
+        for (int h = 0; h < heads.size(); h++) {
+            root.set(heads.get(h), JSON.readTree(metrics[h].json()));
         }
-      }
-    }
-    if (probeScores != null) {
-      ArrayNode probes = root.putArray("probe_scores");
-      for (int r = 0; r < probeScores[0].length; r++) {
-        ArrayNode row = probes.addArray();
-        for (double[] head : probeScores) {
-          row.add(head[r]);
+        ByteBuffer hist = ByteBuffer.allocate(freshness.getNeededByteBufferCapacity());
+        int len = freshness.encodeIntoCompressedByteBuffer(hist);
+        ObjectNode f = root.putObject("freshness_ms");
+        f.put("p50", freshness.getValueAtPercentile(50));
+        f.put("p99", freshness.getValueAtPercentile(99));
+        f.put("n", freshness.getTotalCount());
+        f.put("histogram", Base64.getEncoder().encodeToString(java.util.Arrays.copyOf(hist.array(), len)));
+        ObjectNode g = root.putObject("gates");
+        for (int t = 0; t < spec.tasks().size(); t++) {
+            ArrayNode a = g.putArray(spec.tasks().get(t).name());
+            for (int e = 0; e < gates.experts(); e++) {
+                double w = gates.meanWeight(t, e);
+                if (Double.isFinite(w)) {
+                    a.add(Math.round(w * 10_000) / 10_000.0);
+                } else {
+                    a.addNull();
+                }
+            }
         }
-      }
+        if (probeScores != null) {
+            ArrayNode probes = root.putArray("probe_scores");
+            for (int r = 0; r < probeScores[0].length; r++) {
+                ArrayNode row = probes.addArray();
+                for (double[] head : probeScores) {
+                    row.add(head[r]);
+                }
+            }
+        }
+        return JSON.writeValueAsString(root);
     }
-    return JSON.writeValueAsString(root);
-  }
 }

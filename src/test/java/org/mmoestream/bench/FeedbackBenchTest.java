@@ -18,43 +18,46 @@ import org.mmoestream.simulate.DriftingSimulator;
  * and conversion after it), and the label latency is what each mode waits for.
  */
 class FeedbackBenchTest {
-  private static final int PER_DAY = 5_000;
+    private static final int PER_DAY = 5_000;
 
-  @Test
-  void eachModeTrainsWhatItsJoinSendsAfterItsWait() {
-    ByteArrayOutputStream buf = new ByteArrayOutputStream();
-    new FeedbackBench(2, PER_DAY, 0, new PrintStream(buf, true, StandardCharsets.UTF_8))
-        .run(List.of("oracle", "wait", "fnw"));
-    Map<String, Double> f = new HashMap<>();
-    for (String line : buf.toString(StandardCharsets.UTF_8).split("\n")) {
-      String[] p = line.trim().split(" ");
-      f.put(p[0], Double.parseDouble(p[1]));
+    @Test
+    void eachModeTrainsWhatItsJoinSendsAfterItsWait() {
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        new FeedbackBench(2, PER_DAY, 0, new PrintStream(buf, true, StandardCharsets.UTF_8))
+                .run(List.of("oracle", "wait", "fnw"));
+        Map<String, Double> f = new HashMap<>();
+        for (String line : buf.toString(StandardCharsets.UTF_8).split("\n")) {
+            String[] p = line.trim().split(" ");
+            f.put(p[0], Double.parseDouble(p[1]));
+        }
+        int n = 2 * PER_DAY;
+        assertEquals(n, f.get("feedback.impressions"));
+        for (String mode : List.of("oracle", "wait", "fnw")) {
+            for (String head : List.of("ctr", "cvr", "ctcvr")) {
+                double auc = f.get("feedback." + mode + "." + head + ".auc");
+                assertTrue(auc > 0 && auc < 1, mode + " " + head + " AUC " + auc);
+            }
+        }
+        assertEquals(n, f.get("feedback.oracle.examples_trained"));
+        assertEquals(n, f.get("feedback.wait.examples_trained"));
+        // The simulator's clicks and conversions within the windows (30 min, 24 h) of the same days.
+        DriftingSimulator sim = new DriftingSimulator(7, 20_000, 20_000, 1_767_225_600_000L, 2);
+        int positives = 0;
+        for (int k = 0; k < n; k++) {
+            DriftingSimulator.Impression im =
+                    sim.next(k, 1_767_225_600_000L + (long) ((double) k / n * 2 * DriftingSimulator.DAY));
+            boolean click = im.clickTs() >= 0 && im.clickTs() - im.ts() <= 30 * DriftingSimulator.MINUTE;
+            positives += click ? 1 : 0;
+            positives += click && im.conversionTs() >= 0 && im.conversionTs() - im.clickTs() <= DriftingSimulator.DAY
+                    ? 1
+                    : 0;
+        }
+        assertTrue(positives > n / 20, positives + " clicks and conversions");
+        assertEquals(n + positives, f.get("feedback.fnw.examples_trained"));
+        assertEquals(0, f.get("feedback.oracle.label_latency_p99"));
+        assertEquals(0, f.get("feedback.fnw.label_latency_p99"), "observation window 0: sent with the impression");
+        assertEquals(1800, f.get("feedback.wait.label_latency_p50"), "most impressions wait out the click window");
+        assertTrue(f.get("feedback.wait.label_latency_p99") > 80_000, "clicked ones wait out the conversion window");
+        assertTrue(f.containsKey("feedback.fnw.cvr.gap_closed"));
     }
-    int n = 2 * PER_DAY;
-    assertEquals(n, f.get("feedback.impressions"));
-    for (String mode : List.of("oracle", "wait", "fnw")) {
-      for (String head : List.of("ctr", "cvr", "ctcvr")) {
-        double auc = f.get("feedback." + mode + "." + head + ".auc");
-        assertTrue(auc > 0 && auc < 1, mode + " " + head + " AUC " + auc);
-      }
-    }
-    assertEquals(n, f.get("feedback.oracle.examples_trained"));
-    assertEquals(n, f.get("feedback.wait.examples_trained"));
-    // The simulator's clicks and conversions within the windows (30 min, 24 h) of the same days.
-    DriftingSimulator sim = new DriftingSimulator(7, 20_000, 20_000, 1_767_225_600_000L, 2);
-    int positives = 0;
-    for (int k = 0; k < n; k++) {
-      DriftingSimulator.Impression im = sim.next(k, 1_767_225_600_000L + (long) ((double) k / n * 2 * DriftingSimulator.DAY));
-      boolean click = im.clickTs() >= 0 && im.clickTs() - im.ts() <= 30 * DriftingSimulator.MINUTE;
-      positives += click ? 1 : 0;
-      positives += click && im.conversionTs() >= 0 && im.conversionTs() - im.clickTs() <= DriftingSimulator.DAY ? 1 : 0;
-    }
-    assertTrue(positives > n / 20, positives + " clicks and conversions");
-    assertEquals(n + positives, f.get("feedback.fnw.examples_trained"));
-    assertEquals(0, f.get("feedback.oracle.label_latency_p99"));
-    assertEquals(0, f.get("feedback.fnw.label_latency_p99"), "observation window 0: sent with the impression");
-    assertEquals(1800, f.get("feedback.wait.label_latency_p50"), "most impressions wait out the click window");
-    assertTrue(f.get("feedback.wait.label_latency_p99") > 80_000, "clicked ones wait out the conversion window");
-    assertTrue(f.containsKey("feedback.fnw.cvr.gap_closed"));
-  }
 }

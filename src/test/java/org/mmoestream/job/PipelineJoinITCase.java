@@ -20,8 +20,8 @@ import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.mmoestream.config.JobConfig.Key;
 import org.mmoestream.config.JobConfig;
+import org.mmoestream.config.JobConfig.Key;
 import org.mmoestream.event.LabeledExample;
 import org.mmoestream.event.ParsedRecord;
 import org.mmoestream.event.serde.JsonRecords;
@@ -40,150 +40,189 @@ import org.mmoestream.testing.TopicReader;
  * record must be on the dead-letter topic with a reason; also across a forced failure.
  */
 class PipelineJoinITCase {
-  private static final int IMPRESSIONS = 10_000;
+    private static final int IMPRESSIONS = 10_000;
 
-  @RegisterExtension
-  static final MiniClusterExtension FLINK = FlinkCluster.extension();
+    @RegisterExtension
+    static final MiniClusterExtension FLINK = FlinkCluster.extension();
 
-  @RegisterExtension
-  static final KafkaBroker KAFKA = new KafkaBroker();
+    @RegisterExtension
+    static final KafkaBroker KAFKA = new KafkaBroker();
 
-  /** The test's job configuration for {@code run}, with {@code more} key-value pairs. */
-  private static JobConfig config(String run, String... more) {
-    Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
-    m.put(Key.BOOTSTRAP.yaml(), KAFKA.bootstrapServers());
-    m.put(Key.GROUP_ID.yaml(), "pipeline-" + run);
-    m.put(Key.CLICK_WINDOW.yaml(), "60 s");
-    m.put(Key.CONVERSION_WINDOW.yaml(), "120 s");
-    m.put(Key.OUT_OF_ORDERNESS.yaml(), "2 s");
-    m.put(Key.ORPHAN_WAIT.yaml(), "10 s");
-    for (int i = 0; i < more.length; i += 2) {
-      m.put(more[i], more[i + 1]);
+    /** The test's job configuration for {@code run}, with {@code more} key-value pairs. */
+    private static JobConfig config(String run, String... more) {
+        Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
+        m.put(Key.BOOTSTRAP.yaml(), KAFKA.bootstrapServers());
+        m.put(Key.GROUP_ID.yaml(), "pipeline-" + run);
+        m.put(Key.CLICK_WINDOW.yaml(), "60 s");
+        m.put(Key.CONVERSION_WINDOW.yaml(), "120 s");
+        m.put(Key.OUT_OF_ORDERNESS.yaml(), "2 s");
+        m.put(Key.ORPHAN_WAIT.yaml(), "10 s");
+        for (int i = 0; i < more.length; i += 2) {
+            m.put(more[i], more[i + 1]);
+        }
+        return JobConfig.of(m);
     }
-    return JobConfig.of(m);
-  }
 
-  private static EventGenerator produce(JobConfig cfg, String run) throws Exception {
-    KAFKA.createTopics(Map.of(cfg.string(Key.TOPIC_IMPRESSIONS), 2, cfg.string(Key.TOPIC_CLICKS), 2,
-        cfg.string(Key.TOPIC_CONVERSIONS), 2, cfg.string(Key.TOPIC_EXAMPLES), 2, cfg.string(Key.TOPIC_DEAD_LETTER), 1));
-    EventGenerator gen = new EventGenerator(IMPRESSIONS, System.currentTimeMillis() - 3_600_000L, 60_000, 120_000, 17);
-    List<EventGenerator.Rec> renamed = gen.records.stream()
-        .map(r -> new EventGenerator.Rec(run + "-" + r.topic(), r.key(), r.value(), r.sortTs(), r.malformed())).toList();
-    gen.records.clear();
-    gen.records.addAll(renamed);
-    gen.send(KAFKA.bootstrapServers());
-    return gen;
-  }
-
-  private static org.apache.flink.api.common.JobID run(JobConfig cfg, String run, KafkaRecordDeserializationSchema<ParsedRecord> deserializer)
-      throws Exception {
-    StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(FlinkCluster.config());
-    env.setParallelism(2);
-    Properties client = new Properties();
-    PipelineJob.build(env, cfg, KafkaIo.events(cfg, true, deserializer),
-        KafkaIo.examples(cfg, run + "-tx"), KafkaIo.deadLetters(cfg, run + "-tx"));
-    return env.execute("pipeline-join-" + run).getJobID();
-  }
-
-  private static void verify(JobConfig cfg, EventGenerator gen) throws Exception {
-    List<ConsumerRecord<byte[], byte[]>> examples = TopicReader.readAll(KAFKA.bootstrapServers(),
-        cfg.string(Key.TOPIC_EXAMPLES), IMPRESSIONS, Duration.ofSeconds(60), Duration.ofSeconds(2));
-    Map<String, LabeledExample> byId = new HashMap<>();
-    for (ConsumerRecord<byte[], byte[]> r : examples) {
-      LabeledExample e = JsonRecords.readExample(r.value());
-      assertFalse(byId.containsKey(e.requestId), "duplicate example " + e.requestId);
-      byId.put(e.requestId, e);
+    private static EventGenerator produce(JobConfig cfg, String run) throws Exception {
+        KAFKA.createTopics(Map.of(
+                cfg.string(Key.TOPIC_IMPRESSIONS),
+                2,
+                cfg.string(Key.TOPIC_CLICKS),
+                2,
+                cfg.string(Key.TOPIC_CONVERSIONS),
+                2,
+                cfg.string(Key.TOPIC_EXAMPLES),
+                2,
+                cfg.string(Key.TOPIC_DEAD_LETTER),
+                1));
+        EventGenerator gen =
+                new EventGenerator(IMPRESSIONS, System.currentTimeMillis() - 3_600_000L, 60_000, 120_000, 17);
+        List<EventGenerator.Rec> renamed = gen.records.stream()
+                .map(r -> new EventGenerator.Rec(run + "-" + r.topic(), r.key(), r.value(), r.sortTs(), r.malformed()))
+                .toList();
+        gen.records.clear();
+        gen.records.addAll(renamed);
+        gen.send(KAFKA.bootstrapServers());
+        return gen;
     }
-    assertEquals(IMPRESSIONS, examples.size(), "one example per impression");
-    int clicks = 0;
-    int conversions = 0;
-    for (Map.Entry<String, int[]> t : gen.truth.entrySet()) {
-      LabeledExample e = byId.get(t.getKey());
-      assertTrue(e != null, "example for " + t.getKey());
-      assertEquals(t.getValue()[0], e.click, "click of " + t.getKey());
-      assertEquals(t.getValue()[1], e.conversion, "conversion of " + t.getKey());
-      assertEquals("m1", e.model);
-      clicks += e.click;
-      conversions += e.conversion;
-    }
-    assertTrue(clicks > 1_500 && conversions > 300, clicks + " clicks, " + conversions + " conversions");
 
-    List<ConsumerRecord<byte[], byte[]>> dead = TopicReader.readAll(KAFKA.bootstrapServers(),
-        cfg.string(Key.TOPIC_DEAD_LETTER), gen.malformed, Duration.ofSeconds(30), Duration.ofSeconds(2));
-    assertEquals(gen.malformed, dead.size(), "every malformed record, once, on dead-letter");
-    ObjectMapper json = new ObjectMapper();
-    for (ConsumerRecord<byte[], byte[]> r : dead) {
-      JsonNode d = json.readTree(r.value());
-      assertFalse(d.get("reason").asText().isEmpty());
-      assertTrue(d.get("source_topic").asText().endsWith("impressions") || d.get("source_topic").asText().endsWith("clicks")
-          || d.get("source_topic").asText().endsWith("conversions"));
-      assertTrue(d.get("offset").asLong() >= 0);
-      assertTrue(d.has("raw"));
+    private static org.apache.flink.api.common.JobID run(
+            JobConfig cfg, String run, KafkaRecordDeserializationSchema<ParsedRecord> deserializer) throws Exception {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(FlinkCluster.config());
+        env.setParallelism(2);
+        Properties client = new Properties();
+        PipelineJob.build(
+                env,
+                cfg,
+                KafkaIo.events(cfg, true, deserializer),
+                KafkaIo.examples(cfg, run + "-tx"),
+                KafkaIo.deadLetters(cfg, run + "-tx"));
+        return env.execute("pipeline-join-" + run).getJobID();
     }
-  }
 
-  @Test
-  void everyImpressionYieldsExactlyOneCorrectExample() throws Exception {
-    JobConfig cfg = config("plain");
-    EventGenerator gen = produce(cfg, "plain");
-    assertTrue(gen.malformed >= 100 && gen.duplicates >= 100, gen.malformed + " malformed, " + gen.duplicates + " duplicates");
-    run(cfg, "plain", PipelineJob.eventDeserializer(cfg));
-    verify(cfg, gen);
-  }
+    private static void verify(JobConfig cfg, EventGenerator gen) throws Exception {
+        List<ConsumerRecord<byte[], byte[]>> examples = TopicReader.readAll(
+                KAFKA.bootstrapServers(),
+                cfg.string(Key.TOPIC_EXAMPLES),
+                IMPRESSIONS,
+                Duration.ofSeconds(60),
+                Duration.ofSeconds(2));
+        Map<String, LabeledExample> byId = new HashMap<>();
+        for (ConsumerRecord<byte[], byte[]> r : examples) {
+            LabeledExample e = JsonRecords.readExample(r.value());
+            assertFalse(byId.containsKey(e.requestId), "duplicate example " + e.requestId);
+            byId.put(e.requestId, e);
+        }
+        assertEquals(IMPRESSIONS, examples.size(), "one example per impression");
+        int clicks = 0;
+        int conversions = 0;
+        for (Map.Entry<String, int[]> t : gen.truth.entrySet()) {
+            LabeledExample e = byId.get(t.getKey());
+            assertTrue(e != null, "example for " + t.getKey());
+            assertEquals(t.getValue()[0], e.click, "click of " + t.getKey());
+            assertEquals(t.getValue()[1], e.conversion, "conversion of " + t.getKey());
+            assertEquals("m1", e.model);
+            clicks += e.click;
+            conversions += e.conversion;
+        }
+        assertTrue(clicks > 1_500 && conversions > 300, clicks + " clicks, " + conversions + " conversions");
 
-  /**
-   * With {@code join.feedback: fnw}: per impression one observed example, one click example if it
-   * was clicked within the window and one conversion example if it converted (no other kinds, none
-   * twice), so that the clicks and conversions they carry are the generator's labels.
-   */
-  private static void verifyEarly(JobConfig cfg, EventGenerator gen) throws Exception {
-    int clicked = 0;
-    int converted = 0;
-    for (int[] t : gen.truth.values()) {
-      clicked += t[0];
-      converted += t[1];
+        List<ConsumerRecord<byte[], byte[]>> dead = TopicReader.readAll(
+                KAFKA.bootstrapServers(),
+                cfg.string(Key.TOPIC_DEAD_LETTER),
+                gen.malformed,
+                Duration.ofSeconds(30),
+                Duration.ofSeconds(2));
+        assertEquals(gen.malformed, dead.size(), "every malformed record, once, on dead-letter");
+        ObjectMapper json = new ObjectMapper();
+        for (ConsumerRecord<byte[], byte[]> r : dead) {
+            JsonNode d = json.readTree(r.value());
+            assertFalse(d.get("reason").asText().isEmpty());
+            assertTrue(d.get("source_topic").asText().endsWith("impressions")
+                    || d.get("source_topic").asText().endsWith("clicks")
+                    || d.get("source_topic").asText().endsWith("conversions"));
+            assertTrue(d.get("offset").asLong() >= 0);
+            assertTrue(d.has("raw"));
+        }
     }
-    int expected = IMPRESSIONS + clicked + converted;
-    List<ConsumerRecord<byte[], byte[]>> examples = TopicReader.readAll(KAFKA.bootstrapServers(),
-        cfg.string(Key.TOPIC_EXAMPLES), expected, Duration.ofSeconds(60), Duration.ofSeconds(2));
-    Map<String, int[]> sent = new HashMap<>();
-    for (ConsumerRecord<byte[], byte[]> r : examples) {
-      LabeledExample e = JsonRecords.readExample(r.value());
-      int[] kinds = sent.computeIfAbsent(e.requestId, k -> new int[LabeledExample.Kind.values().length + 2]);
-      kinds[e.kind.ordinal()]++;
-      kinds[kinds.length - 2] = Math.max(kinds[kinds.length - 2], e.click);
-      kinds[kinds.length - 1] = Math.max(kinds[kinds.length - 1], e.conversion);
-    }
-    assertEquals(expected, examples.size(), "impressions + clicks + conversions");
-    for (Map.Entry<String, int[]> t : gen.truth.entrySet()) {
-      int[] kinds = sent.get(t.getKey());
-      assertTrue(kinds != null, "examples for " + t.getKey());
-      assertEquals(0, kinds[LabeledExample.Kind.FINAL.ordinal()], "no final example for " + t.getKey());
-      assertEquals(1, kinds[LabeledExample.Kind.OBSERVED.ordinal()], "observed once: " + t.getKey());
-      assertEquals(t.getValue()[0], kinds[kinds.length - 2], "click of " + t.getKey());
-      assertEquals(t.getValue()[1], kinds[kinds.length - 1], "conversion of " + t.getKey());
-      assertTrue(kinds[LabeledExample.Kind.CLICK.ordinal()] <= 1 && kinds[LabeledExample.Kind.CONVERSION.ordinal()] <= 1,
-          "each later kind at most once: " + t.getKey());
-    }
-  }
 
-  @Test
-  void earlyFeedbackAcrossAForcedFailureSendsEachKindOnce(@InjectMiniCluster MiniCluster cluster) throws Exception {
-    JobConfig cfg = config("fnw", Key.FEEDBACK.yaml(), "fnw");
-    EventGenerator gen = produce(cfg, "fnw");
-    JobID job = run(cfg, "fnw", new FailOnce("join-fnw", new Paced(PipelineJob.eventDeserializer(cfg), 100_000), gen.records.size() / 2));
-    assertTrue(FailOnce.failed("join-fnw"), "the failure happened");
-    assertTrue(FlinkCluster.restoredCheckpoint(cluster, job) > 0, "the job came back from a checkpoint");
-    verifyEarly(cfg, gen);
-  }
+    @Test
+    void everyImpressionYieldsExactlyOneCorrectExample() throws Exception {
+        JobConfig cfg = config("plain");
+        EventGenerator gen = produce(cfg, "plain");
+        assertTrue(
+                gen.malformed >= 100 && gen.duplicates >= 100,
+                gen.malformed + " malformed, " + gen.duplicates + " duplicates");
+        run(cfg, "plain", PipelineJob.eventDeserializer(cfg));
+        verify(cfg, gen);
+    }
 
-  @Test
-  void forcedFailureLosesAndDuplicatesNothing(@InjectMiniCluster MiniCluster cluster) throws Exception {
-    JobConfig cfg = config("failing");
-    EventGenerator gen = produce(cfg, "failing");
-    JobID job = run(cfg, "failing", new FailOnce("join", new Paced(PipelineJob.eventDeserializer(cfg), 100_000), gen.records.size() / 2));
-    assertTrue(FailOnce.failed("join"), "the failure happened");
-    assertTrue(FlinkCluster.restoredCheckpoint(cluster, job) > 0, "the job came back from a checkpoint");
-    verify(cfg, gen);
-  }
+    /**
+     * With {@code join.feedback: fnw}: per impression one observed example, one click example if it
+     * was clicked within the window and one conversion example if it converted (no other kinds, none
+     * twice), so that the clicks and conversions they carry are the generator's labels.
+     */
+    private static void verifyEarly(JobConfig cfg, EventGenerator gen) throws Exception {
+        int clicked = 0;
+        int converted = 0;
+        for (int[] t : gen.truth.values()) {
+            clicked += t[0];
+            converted += t[1];
+        }
+        int expected = IMPRESSIONS + clicked + converted;
+        List<ConsumerRecord<byte[], byte[]>> examples = TopicReader.readAll(
+                KAFKA.bootstrapServers(),
+                cfg.string(Key.TOPIC_EXAMPLES),
+                expected,
+                Duration.ofSeconds(60),
+                Duration.ofSeconds(2));
+        Map<String, int[]> sent = new HashMap<>();
+        for (ConsumerRecord<byte[], byte[]> r : examples) {
+            LabeledExample e = JsonRecords.readExample(r.value());
+            int[] kinds = sent.computeIfAbsent(e.requestId, k -> new int[LabeledExample.Kind.values().length + 2]);
+            kinds[e.kind.ordinal()]++;
+            kinds[kinds.length - 2] = Math.max(kinds[kinds.length - 2], e.click);
+            kinds[kinds.length - 1] = Math.max(kinds[kinds.length - 1], e.conversion);
+        }
+        assertEquals(expected, examples.size(), "impressions + clicks + conversions");
+        for (Map.Entry<String, int[]> t : gen.truth.entrySet()) {
+            int[] kinds = sent.get(t.getKey());
+            assertTrue(kinds != null, "examples for " + t.getKey());
+            assertEquals(0, kinds[LabeledExample.Kind.FINAL.ordinal()], "no final example for " + t.getKey());
+            assertEquals(1, kinds[LabeledExample.Kind.OBSERVED.ordinal()], "observed once: " + t.getKey());
+            assertEquals(t.getValue()[0], kinds[kinds.length - 2], "click of " + t.getKey());
+            assertEquals(t.getValue()[1], kinds[kinds.length - 1], "conversion of " + t.getKey());
+            assertTrue(
+                    kinds[LabeledExample.Kind.CLICK.ordinal()] <= 1
+                            && kinds[LabeledExample.Kind.CONVERSION.ordinal()] <= 1,
+                    "each later kind at most once: " + t.getKey());
+        }
+    }
+
+    @Test
+    void earlyFeedbackAcrossAForcedFailureSendsEachKindOnce(@InjectMiniCluster MiniCluster cluster) throws Exception {
+        JobConfig cfg = config("fnw", Key.FEEDBACK.yaml(), "fnw");
+        EventGenerator gen = produce(cfg, "fnw");
+        JobID job = run(
+                cfg,
+                "fnw",
+                new FailOnce(
+                        "join-fnw", new Paced(PipelineJob.eventDeserializer(cfg), 100_000), gen.records.size() / 2));
+        assertTrue(FailOnce.failed("join-fnw"), "the failure happened");
+        assertTrue(FlinkCluster.restoredCheckpoint(cluster, job) > 0, "the job came back from a checkpoint");
+        verifyEarly(cfg, gen);
+    }
+
+    @Test
+    void forcedFailureLosesAndDuplicatesNothing(@InjectMiniCluster MiniCluster cluster) throws Exception {
+        JobConfig cfg = config("failing");
+        EventGenerator gen = produce(cfg, "failing");
+        JobID job = run(
+                cfg,
+                "failing",
+                new FailOnce("join", new Paced(PipelineJob.eventDeserializer(cfg), 100_000), gen.records.size() / 2));
+        assertTrue(FailOnce.failed("join"), "the failure happened");
+        assertTrue(FlinkCluster.restoredCheckpoint(cluster, job) > 0, "the job came back from a checkpoint");
+        verify(cfg, gen);
+    }
 }

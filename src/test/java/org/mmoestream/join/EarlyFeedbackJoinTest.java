@@ -23,189 +23,191 @@ import org.mmoestream.event.LabeledExample.Kind;
  * conversion 1,000 ms, orphan wait 50 ms, dedup retention 20 ms; observation 10 ms (0 where said).
  */
 class EarlyFeedbackJoinTest {
-  private static final long T = 1_700_000_000_000L;
-  private LabelJoinFunction fn;
-  private KeyedOneInputStreamOperatorTestHarness<String, Event, LabeledExample> h;
+    private static final long T = 1_700_000_000_000L;
+    private LabelJoinFunction fn;
+    private KeyedOneInputStreamOperatorTestHarness<String, Event, LabeledExample> h;
 
-  private void open(long observation) throws Exception {
-    fn = new LabelJoinFunction(new AttributionPolicy(100, 1_000, 50, 20, true, Feedback.FNW, observation));
-    h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(fn, e -> e.requestId, Types.STRING);
-  }
-
-  @AfterEach
-  void close() throws Exception {
-    if (h != null) {
-      h.close();
+    private void open(long observation) throws Exception {
+        fn = new LabelJoinFunction(new AttributionPolicy(100, 1_000, 50, 20, true, Feedback.FNW, observation));
+        h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(fn, e -> e.requestId, Types.STRING);
     }
-  }
 
-  private void send(Event e) throws Exception {
-    h.processElement(e, e.ts);
-  }
-
-  private static Event imp(String id, long ts) {
-    return Event.impression(id, ts, "m", "{\"u\":\"1\"}");
-  }
-
-  private List<LabeledExample> out() {
-    return h.extractOutputValues();
-  }
-
-  private static void assertExample(LabeledExample e, String id, Kind kind, int click, int conversion) {
-    assertEquals(id, e.requestId);
-    assertEquals(kind, e.kind, "kind of " + e);
-    assertEquals(click, e.click, "click of " + e);
-    assertEquals(conversion, e.conversion, "conversion of " + e);
-    assertEquals("{\"u\":\"1\"}", e.features, "features of " + e);
-  }
-
-  private void assertEmpty() {
-    assertEquals(0, h.numKeyedStateEntries(), "state entries");
-    assertEquals(0, h.numEventTimeTimers(), "timers");
-  }
-
-  @Test
-  void observedThenLaterClickThenConversion() throws Exception {
-    open(10);
-    send(imp("a", T));
-    h.processWatermark(T + 9);
-    assertEquals(0, out().size());
-    h.processWatermark(T + 10);
-    assertEquals(1, out().size());
-    assertExample(out().get(0), "a", Kind.OBSERVED, 0, 0);
-    send(Event.click("a", T + 30, null));
-    assertEquals(2, out().size(), "the click is sent when it comes");
-    assertExample(out().get(1), "a", Kind.CLICK, 1, 0);
-    assertEquals(T + 30, out().get(1).clickTs);
-    send(Event.conversion("a", T + 600, 4.0));
-    assertEquals(3, out().size());
-    assertExample(out().get(2), "a", Kind.CONVERSION, 1, 1);
-    assertEquals(4.0, out().get(2).conversionValue);
-    h.processWatermark(T + 620);
-    assertEmpty();
-  }
-
-  @Test
-  void aClickWithinTheObservationWindowIsPartOfTheObservedExample() throws Exception {
-    open(10);
-    send(imp("b", T));
-    send(Event.click("b", T + 5, null));
-    h.processWatermark(T + 10);
-    assertEquals(1, out().size());
-    assertExample(out().get(0), "b", Kind.OBSERVED, 1, 0);
-    h.processWatermark(T + 1_004);
-    assertEquals(1, out().size(), "nothing when the conversion window closes");
-    assertEquals(1, h.numKeyedStateEntries(), "remembered for dedup");
-    h.processWatermark(T + 1_025);
-    assertEmpty();
-  }
-
-  @Test
-  void eventsLaterThanTheWindowButBeforeTheWatermarkFollowTheObservedExample() throws Exception {
-    open(10);
-    send(imp("c", T));
-    send(Event.click("c", T + 40, null));
-    send(Event.conversion("c", T + 60, Double.NaN));
-    assertEquals(0, out().size(), "the window has not closed in event time");
-    h.processWatermark(T + 70);
-    assertEquals(3, out().size());
-    assertExample(out().get(0), "c", Kind.OBSERVED, 0, 0);
-    assertExample(out().get(1), "c", Kind.CLICK, 1, 0);
-    assertExample(out().get(2), "c", Kind.CONVERSION, 1, 1);
-    h.processWatermark(T + 100);
-    assertEmpty();
-  }
-
-  @Test
-  void withoutAClickNothingFollowsTheObservedNegative() throws Exception {
-    open(0);
-    send(imp("d", T));
-    assertEquals(1, out().size(), "observation window 0: sent with the impression");
-    assertExample(out().get(0), "d", Kind.OBSERVED, 0, 0);
-    assertEquals(1, h.numKeyedStateEntries(), "kept for a click within the click window");
-    h.processWatermark(T + 100);
-    assertEquals(1, out().size());
-    h.processWatermark(T + 120);
-    assertEmpty();
-  }
-
-  @Test
-  void eachKindIsSentOnceAndLateEventsAreCounted() throws Exception {
-    open(0);
-    send(imp("e", T));
-    send(Event.click("e", T + 20, null));
-    send(Event.click("e", T + 21, null));
-    send(imp("e", T));
-    h.processWatermark(T + 1_020);
-    send(Event.conversion("e", T + 1_500, Double.NaN));
-    assertEquals(2, out().size());
-    assertExample(out().get(0), "e", Kind.OBSERVED, 0, 0);
-    assertExample(out().get(1), "e", Kind.CLICK, 1, 0);
-    assertEquals(2, fn.counters().duplicates.getCount());
-    assertEquals(1, fn.counters().afterFinal.getCount());
-    h.processWatermark(T + 1_040);
-    assertEmpty();
-  }
-
-  @Test
-  void aConversionWithoutAClickIsDroppedAndCounted() throws Exception {
-    open(0);
-    send(imp("f", T));
-    send(Event.conversion("f", T + 30, Double.NaN));
-    h.processWatermark(T + 100);
-    assertEquals(1, out().size());
-    assertEquals(1, fn.counters().conversionsWithoutClick.getCount());
-    h.processWatermark(T + 120);
-    assertEmpty();
-  }
-
-  /** The join on the RocksDB backend, opened from {@code snapshot} when it is not null. */
-  private KeyedOneInputStreamOperatorTestHarness<String, Event, LabeledExample> rocksDb(OperatorSubtaskState snapshot)
-      throws Exception {
-    fn = new LabelJoinFunction(new AttributionPolicy(100, 1_000, 50, 20, true, Feedback.FNW, 10));
-    var harness = new KeyedOneInputStreamOperatorTestHarness<String, Event, LabeledExample>(
-        new KeyedProcessOperator<>(fn), e -> e.requestId, Types.STRING);
-    harness.setStateBackend(new EmbeddedRocksDBStateBackend());
-    if (snapshot != null) {
-      harness.initializeState(snapshot);
+    @AfterEach
+    void close() throws Exception {
+        if (h != null) {
+            h.close();
+        }
     }
-    harness.open();
-    return harness;
-  }
 
-  @Test
-  void afterARestoreLateClicksAndConversionsAreSentOnceEach() throws Exception {
-    h = rocksDb(null);
-    send(imp("g", T));
-    send(imp("h", T));
-    send(Event.click("h", T + 5, null));
-    h.processWatermark(T + 10);
-    send(Event.click("g", T + 30, null));
-    assertEquals(3, out().size(), "g observed and clicked, h observed with its click");
-    OperatorSubtaskState snapshot = h.snapshot(1, 1);
-    h.close();
+    private void send(Event e) throws Exception {
+        h.processElement(e, e.ts);
+    }
 
-    // Restored (as after a failure): the events after the checkpoint come again, with new ones.
-    h = rocksDb(snapshot);
-    send(Event.click("g", T + 30, null));
-    send(Event.click("h", T + 5, null));
-    send(Event.conversion("g", T + 400, Double.NaN));
-    send(Event.conversion("h", T + 500, Double.NaN));
-    send(Event.conversion("g", T + 400, Double.NaN));
-    List<LabeledExample> after = out();
-    assertEquals(2, after.size(), "one conversion each, nothing sent again: " + after);
-    assertExample(after.get(0), "g", Kind.CONVERSION, 1, 1);
-    assertExample(after.get(1), "h", Kind.CONVERSION, 1, 1);
-    assertEquals(3, fn.counters().duplicates.getCount());
-    h.processWatermark(T + 600);
-    assertEquals(0, h.numEventTimeTimers(), "timers (RocksDB does not count its state entries)");
-  }
+    private static Event imp(String id, long ts) {
+        return Event.impression(id, ts, "m", "{\"u\":\"1\"}");
+    }
 
-  @Test
-  void anObservationWindowAsLongAsTheClickWindowIsRefused() {
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> new AttributionPolicy(100, 1_000, 50, 20, true, Feedback.FNW, 100));
-    assertEquals("the observation window (100 ms) must be at least 0 and below the click window (100 ms)",
-        e.getMessage());
-  }
+    private List<LabeledExample> out() {
+        return h.extractOutputValues();
+    }
+
+    private static void assertExample(LabeledExample e, String id, Kind kind, int click, int conversion) {
+        assertEquals(id, e.requestId);
+        assertEquals(kind, e.kind, "kind of " + e);
+        assertEquals(click, e.click, "click of " + e);
+        assertEquals(conversion, e.conversion, "conversion of " + e);
+        assertEquals("{\"u\":\"1\"}", e.features, "features of " + e);
+    }
+
+    private void assertEmpty() {
+        assertEquals(0, h.numKeyedStateEntries(), "state entries");
+        assertEquals(0, h.numEventTimeTimers(), "timers");
+    }
+
+    @Test
+    void observedThenLaterClickThenConversion() throws Exception {
+        open(10);
+        send(imp("a", T));
+        h.processWatermark(T + 9);
+        assertEquals(0, out().size());
+        h.processWatermark(T + 10);
+        assertEquals(1, out().size());
+        assertExample(out().get(0), "a", Kind.OBSERVED, 0, 0);
+        send(Event.click("a", T + 30, null));
+        assertEquals(2, out().size(), "the click is sent when it comes");
+        assertExample(out().get(1), "a", Kind.CLICK, 1, 0);
+        assertEquals(T + 30, out().get(1).clickTs);
+        send(Event.conversion("a", T + 600, 4.0));
+        assertEquals(3, out().size());
+        assertExample(out().get(2), "a", Kind.CONVERSION, 1, 1);
+        assertEquals(4.0, out().get(2).conversionValue);
+        h.processWatermark(T + 620);
+        assertEmpty();
+    }
+
+    @Test
+    void aClickWithinTheObservationWindowIsPartOfTheObservedExample() throws Exception {
+        open(10);
+        send(imp("b", T));
+        send(Event.click("b", T + 5, null));
+        h.processWatermark(T + 10);
+        assertEquals(1, out().size());
+        assertExample(out().get(0), "b", Kind.OBSERVED, 1, 0);
+        h.processWatermark(T + 1_004);
+        assertEquals(1, out().size(), "nothing when the conversion window closes");
+        assertEquals(1, h.numKeyedStateEntries(), "remembered for dedup");
+        h.processWatermark(T + 1_025);
+        assertEmpty();
+    }
+
+    @Test
+    void eventsLaterThanTheWindowButBeforeTheWatermarkFollowTheObservedExample() throws Exception {
+        open(10);
+        send(imp("c", T));
+        send(Event.click("c", T + 40, null));
+        send(Event.conversion("c", T + 60, Double.NaN));
+        assertEquals(0, out().size(), "the window has not closed in event time");
+        h.processWatermark(T + 70);
+        assertEquals(3, out().size());
+        assertExample(out().get(0), "c", Kind.OBSERVED, 0, 0);
+        assertExample(out().get(1), "c", Kind.CLICK, 1, 0);
+        assertExample(out().get(2), "c", Kind.CONVERSION, 1, 1);
+        h.processWatermark(T + 100);
+        assertEmpty();
+    }
+
+    @Test
+    void withoutAClickNothingFollowsTheObservedNegative() throws Exception {
+        open(0);
+        send(imp("d", T));
+        assertEquals(1, out().size(), "observation window 0: sent with the impression");
+        assertExample(out().get(0), "d", Kind.OBSERVED, 0, 0);
+        assertEquals(1, h.numKeyedStateEntries(), "kept for a click within the click window");
+        h.processWatermark(T + 100);
+        assertEquals(1, out().size());
+        h.processWatermark(T + 120);
+        assertEmpty();
+    }
+
+    @Test
+    void eachKindIsSentOnceAndLateEventsAreCounted() throws Exception {
+        open(0);
+        send(imp("e", T));
+        send(Event.click("e", T + 20, null));
+        send(Event.click("e", T + 21, null));
+        send(imp("e", T));
+        h.processWatermark(T + 1_020);
+        send(Event.conversion("e", T + 1_500, Double.NaN));
+        assertEquals(2, out().size());
+        assertExample(out().get(0), "e", Kind.OBSERVED, 0, 0);
+        assertExample(out().get(1), "e", Kind.CLICK, 1, 0);
+        assertEquals(2, fn.counters().duplicates.getCount());
+        assertEquals(1, fn.counters().afterFinal.getCount());
+        h.processWatermark(T + 1_040);
+        assertEmpty();
+    }
+
+    @Test
+    void aConversionWithoutAClickIsDroppedAndCounted() throws Exception {
+        open(0);
+        send(imp("f", T));
+        send(Event.conversion("f", T + 30, Double.NaN));
+        h.processWatermark(T + 100);
+        assertEquals(1, out().size());
+        assertEquals(1, fn.counters().conversionsWithoutClick.getCount());
+        h.processWatermark(T + 120);
+        assertEmpty();
+    }
+
+    /** The join on the RocksDB backend, opened from {@code snapshot} when it is not null. */
+    private KeyedOneInputStreamOperatorTestHarness<String, Event, LabeledExample> rocksDb(OperatorSubtaskState snapshot)
+            throws Exception {
+        fn = new LabelJoinFunction(new AttributionPolicy(100, 1_000, 50, 20, true, Feedback.FNW, 10));
+        var harness = new KeyedOneInputStreamOperatorTestHarness<String, Event, LabeledExample>(
+                new KeyedProcessOperator<>(fn), e -> e.requestId, Types.STRING);
+        harness.setStateBackend(new EmbeddedRocksDBStateBackend());
+        if (snapshot != null) {
+            harness.initializeState(snapshot);
+        }
+        harness.open();
+        return harness;
+    }
+
+    @Test
+    void afterARestoreLateClicksAndConversionsAreSentOnceEach() throws Exception {
+        h = rocksDb(null);
+        send(imp("g", T));
+        send(imp("h", T));
+        send(Event.click("h", T + 5, null));
+        h.processWatermark(T + 10);
+        send(Event.click("g", T + 30, null));
+        assertEquals(3, out().size(), "g observed and clicked, h observed with its click");
+        OperatorSubtaskState snapshot = h.snapshot(1, 1);
+        h.close();
+
+        // Restored (as after a failure): the events after the checkpoint come again, with new ones.
+        h = rocksDb(snapshot);
+        send(Event.click("g", T + 30, null));
+        send(Event.click("h", T + 5, null));
+        send(Event.conversion("g", T + 400, Double.NaN));
+        send(Event.conversion("h", T + 500, Double.NaN));
+        send(Event.conversion("g", T + 400, Double.NaN));
+        List<LabeledExample> after = out();
+        assertEquals(2, after.size(), "one conversion each, nothing sent again: " + after);
+        assertExample(after.get(0), "g", Kind.CONVERSION, 1, 1);
+        assertExample(after.get(1), "h", Kind.CONVERSION, 1, 1);
+        assertEquals(3, fn.counters().duplicates.getCount());
+        h.processWatermark(T + 600);
+        assertEquals(0, h.numEventTimeTimers(), "timers (RocksDB does not count its state entries)");
+    }
+
+    @Test
+    void anObservationWindowAsLongAsTheClickWindowIsRefused() {
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
+                () -> new AttributionPolicy(100, 1_000, 50, 20, true, Feedback.FNW, 100));
+        assertEquals(
+                "the observation window (100 ms) must be at least 0 and below the click window (100 ms)",
+                e.getMessage());
+    }
 }

@@ -13,26 +13,30 @@ import org.mmoestream.cli.Main;
 
 /** {@code mmoe demo} on a short stream: it runs both jobs end to end and writes its report and chart. */
 class DemoITCase {
-  @TempDir Path out;
+    @TempDir
+    Path out;
 
-  @Test
-  void demoWritesAReportAndALearningCurve() throws Exception {
-    assertEquals(0, Main.execute("demo", "--events", "30000", "--out", out.toString()));
-    JsonNode r = new ObjectMapper().readTree(out.resolve("report.json").toFile());
-    assertEquals("mmoe", r.get("model").asText());
-    assertTrue(r.get("model_versions").asInt() >= 1);
-    assertEquals(2000, r.get("scores").asLong(), "every score request scored");
-    // Every malformed record the simulator wrote, and nothing else, is a dead letter.
-    assertTrue(r.get("malformed_written").asLong() > 0);
-    assertEquals(r.get("malformed_written").asLong(), r.get("dead_letters").asLong());
-    // 30,000 events are 21,127 impressions, each trained once despite the duplicates.
-    assertEquals(21_127, r.get("examples_trained").asLong());
-    // The model's quality is the full demo's to show (README); this short stream checks the figures exist.
-    for (String task : new String[] {"ctr", "cvr"}) {
-      JsonNode t = r.get("tasks").get(task);
-      assertTrue(t.get("oracle_auc").asDouble() > 0.75 && t.get("heldout_oracle_auc").asDouble() > 0.75, task + " oracle " + t);
-      assertTrue(t.get("heldout_auc").isNumber() && t.get("auc").isNumber(), task + " model " + t);
+    @Test
+    void demoWritesAReportAndALearningCurve() throws Exception {
+        assertEquals(0, Main.execute("demo", "--events", "30000", "--out", out.toString()));
+        JsonNode r = new ObjectMapper().readTree(out.resolve("report.json").toFile());
+        assertEquals("mmoe", r.get("model").asText());
+        assertTrue(r.get("model_versions").asInt() >= 1);
+        assertEquals(2000, r.get("scores").asLong(), "every score request scored");
+        // Every malformed record the simulator wrote, and nothing else, is a dead letter.
+        assertTrue(r.get("malformed_written").asLong() > 0);
+        assertEquals(r.get("malformed_written").asLong(), r.get("dead_letters").asLong());
+        // 30,000 events are 21,127 impressions, each trained once despite the duplicates.
+        assertEquals(21_127, r.get("examples_trained").asLong());
+        // The model's quality is the full demo's to show (README); this short stream checks the figures exist.
+        for (String task : new String[] {"ctr", "cvr"}) {
+            JsonNode t = r.get("tasks").get(task);
+            assertTrue(
+                    t.get("oracle_auc").asDouble() > 0.75
+                            && t.get("heldout_oracle_auc").asDouble() > 0.75,
+                    task + " oracle " + t);
+            assertTrue(t.get("heldout_auc").isNumber() && t.get("auc").isNumber(), task + " model " + t);
+        }
+        assertTrue(Files.size(out.resolve("learning-curve.png")) > 10_000);
     }
-    assertTrue(Files.size(out.resolve("learning-curve.png")) > 10_000);
-  }
 }

@@ -14,28 +14,38 @@ import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
 
 class EmbeddedKafkaITCase {
-  @Test
-  void producesAndConsumesOnLoopback() throws Exception {
-    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
-      kafka.createTopics(Map.of("t", 2));
-      try (KafkaProducer<String, String> p = new KafkaProducer<>(Map.of("bootstrap.servers", kafka.bootstrapServers()),
-          new StringSerializer(), new StringSerializer())) {
-        for (int i = 0; i < 10; i++) {
-          p.send(new ProducerRecord<>("t", "k" + i, "v" + i)).get();
+    @Test
+    void producesAndConsumesOnLoopback() throws Exception {
+        try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+            kafka.createTopics(Map.of("t", 2));
+            try (KafkaProducer<String, String> p = new KafkaProducer<>(
+                    Map.of("bootstrap.servers", kafka.bootstrapServers()),
+                    new StringSerializer(),
+                    new StringSerializer())) {
+                for (int i = 0; i < 10; i++) {
+                    p.send(new ProducerRecord<>("t", "k" + i, "v" + i)).get();
+                }
+            }
+            try (KafkaConsumer<String, String> c = new KafkaConsumer<>(
+                    Map.of(
+                            "bootstrap.servers",
+                            kafka.bootstrapServers(),
+                            "group.id",
+                            "g",
+                            "auto.offset.reset",
+                            "earliest"),
+                    new StringDeserializer(),
+                    new StringDeserializer())) {
+                c.subscribe(List.of("t"));
+                int n = 0;
+                long deadline = System.currentTimeMillis() + 30_000;
+                while (n < 10 && System.currentTimeMillis() < deadline) {
+                    ConsumerRecords<String, String> r = c.poll(Duration.ofMillis(500));
+                    n += r.count();
+                }
+                assertEquals(10, n);
+            }
+            assertEquals(true, kafka.bootstrapServers().startsWith("127.0.0.1:"));
         }
-      }
-      try (KafkaConsumer<String, String> c = new KafkaConsumer<>(Map.of("bootstrap.servers", kafka.bootstrapServers(),
-          "group.id", "g", "auto.offset.reset", "earliest"), new StringDeserializer(), new StringDeserializer())) {
-        c.subscribe(List.of("t"));
-        int n = 0;
-        long deadline = System.currentTimeMillis() + 30_000;
-        while (n < 10 && System.currentTimeMillis() < deadline) {
-          ConsumerRecords<String, String> r = c.poll(Duration.ofMillis(500));
-          n += r.count();
-        }
-        assertEquals(10, n);
-      }
-      assertEquals(true, kafka.bootstrapServers().startsWith("127.0.0.1:"));
     }
-  }
 }

@@ -22,103 +22,108 @@ import org.nd4j.linalg.api.buffer.DataType;
  * which some rows carry no label for some tasks (NaN: a later click or conversion).
  */
 class GradientCheckTest {
-  private static final double H = 1e-5;
-  private static final double MAX_REL_ERROR = 1e-4;
-  private static final int SAMPLES_PER_GROUP = 12;
+    private static final double H = 1e-5;
+    private static final double MAX_REL_ERROR = 1e-4;
+    private static final int SAMPLES_PER_GROUP = 12;
 
-  static Stream<Arguments> specs() {
-    List<Arguments> out = new ArrayList<>();
-    for (Variant v : Variant.values()) {
-      for (boolean esmm : new boolean[] {false, true}) {
-        out.add(Arguments.of(v + (esmm ? "+esmm" : ""), TestSpecs.ctrCvr(v, esmm, List.of()), false));
-      }
-      out.add(Arguments.of(v + "+generic", TestSpecs.generic(v), false));
-    }
-    out.add(Arguments.of("mmoe+gate-hidden", TestSpecs.ctrCvr(Variant.MMOE, true, List.of(4)), false));
-    out.add(Arguments.of("omoe+gate-hidden", TestSpecs.ctrCvr(Variant.OMOE, false, List.of(4)), false));
-    out.add(Arguments.of("mmoe+esmm+fnw", TestSpecs.ctrCvr(Variant.MMOE, true, List.of()), true));
-    out.add(Arguments.of("mmoe+fnw", TestSpecs.ctrCvr(Variant.MMOE, false, List.of()), true));
-    return out.stream();
-  }
-
-  @ParameterizedTest(name = "{0}")
-  @MethodSource("specs")
-  void analyticGradientMatchesFiniteDifferences(String name, ModelSpec spec, boolean fnw) {
-    MmoeModel model = MmoeModel.create(spec, 7, DataType.DOUBLE);
-    model.useFakeNegativeWeights(fnw);
-    // Biases start at 0, which puts rows whose input is all zero exactly on a ReLU kink, where
-    // the loss has no derivative; check at a generic point instead.
-    java.util.Random rnd = new java.util.Random(3);
-    for (ParamLayout.Entry e : model.network().layout().entries()) {
-      if (!e.weight()) {
-        for (int i = e.offset(); i < e.offset() + e.size(); i++) {
-          model.network().paramAccess().set(i, 0.2 * rnd.nextDouble() - 0.1);
+    static Stream<Arguments> specs() {
+        List<Arguments> out = new ArrayList<>();
+        for (Variant v : Variant.values()) {
+            for (boolean esmm : new boolean[] {false, true}) {
+                out.add(Arguments.of(v + (esmm ? "+esmm" : ""), TestSpecs.ctrCvr(v, esmm, List.of()), false));
+            }
+            out.add(Arguments.of(v + "+generic", TestSpecs.generic(v), false));
         }
-      }
+        out.add(Arguments.of("mmoe+gate-hidden", TestSpecs.ctrCvr(Variant.MMOE, true, List.of(4)), false));
+        out.add(Arguments.of("omoe+gate-hidden", TestSpecs.ctrCvr(Variant.OMOE, false, List.of(4)), false));
+        out.add(Arguments.of("mmoe+esmm+fnw", TestSpecs.ctrCvr(Variant.MMOE, true, List.of()), true));
+        out.add(Arguments.of("mmoe+fnw", TestSpecs.ctrCvr(Variant.MMOE, false, List.of()), true));
+        return out.stream();
     }
-    // Warm the statistics so standardization is not the identity.
-    model.normalizer().update(TestSpecs.batch(spec, 16, 1));
-    Batch batch = TestSpecs.batch(spec, 9, 2);
-    if (fnw) {
-      // Rows 0-2 as later conversions (no click news), rows 3-5 as later clicks (no conversion news).
-      int ctr = spec.taskIndex("ctr");
-      int cvr = spec.taskIndex("cvr");
-      for (int r = 0; r < 3; r++) {
-        batch.labels[ctr][r] = Float.NaN;
-        batch.labels[cvr][r] = 1;
-        batch.labels[ctr][r + 3] = 1;
-        batch.labels[cvr][r + 3] = spec.architecture().esmm() ? Float.NaN : 0;
-      }
-    }
-    MmoeNetwork.Buffers buf = model.forward(batch);
-    double[] weights = fnw ? model.objective().fakeNegativeWeights(buf.logits().clone(), batch) : null;
-    model.computeGradients(batch, buf);
-    NdAccess grads = model.network().gradAccess();
-    double[] analytic = new double[grads.length()];
-    grads.read(0, analytic, 0, analytic.length);
-    Embeddings.RowGradients[] rowGrads = model.embeddingGradients(batch);
 
-    Set<String> groups = new HashSet<>();
-    NdAccess params = model.network().paramAccess();
-    for (ParamLayout.Entry e : model.network().layout().entries()) {
-      int step = Math.max(1, e.size() / SAMPLES_PER_GROUP);
-      for (int i = e.offset(); i < e.offset() + e.size(); i += step) {
-        check(model, batch, weights, params, i, analytic[i], e.name() + "[" + (i - e.offset()) + "]");
-      }
-      groups.add(e.name());
-    }
-    Embeddings emb = model.embeddings();
-    for (int f = 0; f < emb.count(); f++) {
-      Embeddings.RowGradients g = rowGrads[f];
-      int dim = emb.feature(f).dim();
-      assertTrue(g.count() > 0, "feature " + f + " has touched rows");
-      for (int i = 0; i < g.count(); i++) {
-        for (int k = 0; k < dim; k++) {
-          int idx = g.row(i) * dim + k;
-          check(model, batch, weights, emb.tableAccess(f), idx, g.value(i, k),
-              "embedding." + emb.feature(f).name() + "[" + g.row(i) + "," + k + "]");
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("specs")
+    void analyticGradientMatchesFiniteDifferences(String name, ModelSpec spec, boolean fnw) {
+        MmoeModel model = MmoeModel.create(spec, 7, DataType.DOUBLE);
+        model.useFakeNegativeWeights(fnw);
+        // Biases start at 0, which puts rows whose input is all zero exactly on a ReLU kink, where
+        // the loss has no derivative; check at a generic point instead.
+        java.util.Random rnd = new java.util.Random(3);
+        for (ParamLayout.Entry e : model.network().layout().entries()) {
+            if (!e.weight()) {
+                for (int i = e.offset(); i < e.offset() + e.size(); i++) {
+                    model.network().paramAccess().set(i, 0.2 * rnd.nextDouble() - 0.1);
+                }
+            }
         }
-      }
-      groups.add("embedding." + emb.feature(f).name());
-    }
-    // Every tensor of the layout and every table was checked.
-    assertEquals(model.network().layout().entries().size() + emb.count(), groups.size());
-  }
+        // Warm the statistics so standardization is not the identity.
+        model.normalizer().update(TestSpecs.batch(spec, 16, 1));
+        Batch batch = TestSpecs.batch(spec, 9, 2);
+        if (fnw) {
+            // Rows 0-2 as later conversions (no click news), rows 3-5 as later clicks (no conversion news).
+            int ctr = spec.taskIndex("ctr");
+            int cvr = spec.taskIndex("cvr");
+            for (int r = 0; r < 3; r++) {
+                batch.labels[ctr][r] = Float.NaN;
+                batch.labels[cvr][r] = 1;
+                batch.labels[ctr][r + 3] = 1;
+                batch.labels[cvr][r + 3] = spec.architecture().esmm() ? Float.NaN : 0;
+            }
+        }
+        MmoeNetwork.Buffers buf = model.forward(batch);
+        double[] weights =
+                fnw ? model.objective().fakeNegativeWeights(buf.logits().clone(), batch) : null;
+        model.computeGradients(batch, buf);
+        NdAccess grads = model.network().gradAccess();
+        double[] analytic = new double[grads.length()];
+        grads.read(0, analytic, 0, analytic.length);
+        Embeddings.RowGradients[] rowGrads = model.embeddingGradients(batch);
 
-  private static void check(MmoeModel model, Batch batch, double[] weights, NdAccess a, int index,
-      double analytic, String what) {
-    double orig = a.get(index);
-    a.set(index, orig + H);
-    double plus = model.loss(batch, weights);
-    a.set(index, orig - H);
-    double minus = model.loss(batch, weights);
-    a.set(index, orig);
-    double numeric = (plus - minus) / (2 * H);
-    // Below 1e-6 the relative error measures round-off of the finite difference, not the gradient.
-    double denom = Math.max(Math.max(Math.abs(analytic), Math.abs(numeric)), 1e-6);
-    double rel = Math.abs(analytic - numeric) / denom;
-    assertTrue(
-        rel <= MAX_REL_ERROR,
-        what + ": analytic " + analytic + " numeric " + numeric + " rel error " + rel);
-  }
+        Set<String> groups = new HashSet<>();
+        NdAccess params = model.network().paramAccess();
+        for (ParamLayout.Entry e : model.network().layout().entries()) {
+            int step = Math.max(1, e.size() / SAMPLES_PER_GROUP);
+            for (int i = e.offset(); i < e.offset() + e.size(); i += step) {
+                check(model, batch, weights, params, i, analytic[i], e.name() + "[" + (i - e.offset()) + "]");
+            }
+            groups.add(e.name());
+        }
+        Embeddings emb = model.embeddings();
+        for (int f = 0; f < emb.count(); f++) {
+            Embeddings.RowGradients g = rowGrads[f];
+            int dim = emb.feature(f).dim();
+            assertTrue(g.count() > 0, "feature " + f + " has touched rows");
+            for (int i = 0; i < g.count(); i++) {
+                for (int k = 0; k < dim; k++) {
+                    int idx = g.row(i) * dim + k;
+                    check(
+                            model,
+                            batch,
+                            weights,
+                            emb.tableAccess(f),
+                            idx,
+                            g.value(i, k),
+                            "embedding." + emb.feature(f).name() + "[" + g.row(i) + "," + k + "]");
+                }
+            }
+            groups.add("embedding." + emb.feature(f).name());
+        }
+        // Every tensor of the layout and every table was checked.
+        assertEquals(model.network().layout().entries().size() + emb.count(), groups.size());
+    }
+
+    private static void check(
+            MmoeModel model, Batch batch, double[] weights, NdAccess a, int index, double analytic, String what) {
+        double orig = a.get(index);
+        a.set(index, orig + H);
+        double plus = model.loss(batch, weights);
+        a.set(index, orig - H);
+        double minus = model.loss(batch, weights);
+        a.set(index, orig);
+        double numeric = (plus - minus) / (2 * H);
+        // Below 1e-6 the relative error measures round-off of the finite difference, not the gradient.
+        double denom = Math.max(Math.max(Math.abs(analytic), Math.abs(numeric)), 1e-6);
+        double rel = Math.abs(analytic - numeric) / denom;
+        assertTrue(rel <= MAX_REL_ERROR, what + ": analytic " + analytic + " numeric " + numeric + " rel error " + rel);
+    }
 }

@@ -15,123 +15,125 @@ import org.nd4j.linalg.api.buffer.DataType;
 
 class TrainStepTest {
 
-  private static double[] dense(MmoeModel m) {
-    NdAccess a = m.network().paramAccess();
-    double[] out = new double[a.length()];
-    a.read(0, out, 0, out.length);
-    return out;
-  }
-
-  private static double[] table(MmoeModel m, int f) {
-    NdAccess a = m.embeddings().tableAccess(f);
-    double[] out = new double[a.length()];
-    a.read(0, out, 0, out.length);
-    return out;
-  }
-
-  @Test
-  void sameSeedSameParametersAfterTraining() {
-    ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
-    MmoeModel a = MmoeModel.create(spec, 11, DataType.FLOAT);
-    MmoeModel b = MmoeModel.create(spec, 11, DataType.FLOAT);
-    for (int i = 0; i < 5; i++) {
-      Batch batch = TestSpecs.batch(spec, 32, i);
-      a.trainStep(batch);
-      b.trainStep(batch);
+    private static double[] dense(MmoeModel m) {
+        NdAccess a = m.network().paramAccess();
+        double[] out = new double[a.length()];
+        a.read(0, out, 0, out.length);
+        return out;
     }
-    assertArrayEquals(dense(a), dense(b), 0);
-    assertArrayEquals(table(a, 0), table(b, 0), 0);
-    assertNotEquals(dense(a)[0], dense(MmoeModel.create(spec, 12, DataType.FLOAT))[0]);
-  }
 
-  @Test
-  void sgdStepMovesEveryParameterByMinusLearningRateTimesGradient() {
-    ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of())
-        .withOptimizer(OptimizerConfig.defaults(OptimizerConfig.Kind.SGD).withLearningRate(0.1));
-    MmoeModel m = MmoeModel.create(spec, 3, DataType.DOUBLE);
-    Batch batch = TestSpecs.batch(spec, 16, 4);
-    // The step standardizes with statistics that include this batch; warm them the same way.
-    m.normalizer().update(batch);
-    MmoeModel probe = MmoeModel.create(spec, 3, DataType.DOUBLE);
-    probe.normalizer().update(batch);
-    probe.normalizer().update(batch);
-    double[] before = dense(m);
-    MmoeNetwork.Buffers buf = probe.forward(batch);
-    probe.computeGradients(batch, buf);
-    double[] g = new double[before.length];
-    probe.network().gradAccess().read(0, g, 0, g.length);
-    assertFalse(m.trainStep(batch).skipped());
-    double[] after = dense(m);
-    for (int i = 0; i < before.length; i++) {
-      assertEquals(before[i] - 0.1 * g[i], after[i], 1e-12, "param " + i);
+    private static double[] table(MmoeModel m, int f) {
+        NdAccess a = m.embeddings().tableAccess(f);
+        double[] out = new double[a.length()];
+        a.read(0, out, 0, out.length);
+        return out;
     }
-  }
 
-  @Test
-  void onlyTouchedEmbeddingRowsChange() {
-    ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, false, List.of());
-    MmoeModel m = MmoeModel.create(spec, 3, DataType.FLOAT);
-    double[] before = table(m, 1);
-    int[][] ids = {{0}, {2}, {1, 3}};
-    EncodedExample e = new EncodedExample(ids, new double[] {1, 2}, new float[] {1, 1});
-    m.trainStep(Batch.of(List.of(e)));
-    double[] after = table(m, 1);
-    int dim = spec.features().sparse().get(1).dim();
-    for (int row = 0; row < before.length / dim; row++) {
-      boolean changed = false;
-      for (int k = 0; k < dim; k++) {
-        changed |= before[row * dim + k] != after[row * dim + k];
-      }
-      assertEquals(row == 2, changed, "row " + row);
+    @Test
+    void sameSeedSameParametersAfterTraining() {
+        ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
+        MmoeModel a = MmoeModel.create(spec, 11, DataType.FLOAT);
+        MmoeModel b = MmoeModel.create(spec, 11, DataType.FLOAT);
+        for (int i = 0; i < 5; i++) {
+            Batch batch = TestSpecs.batch(spec, 32, i);
+            a.trainStep(batch);
+            b.trainStep(batch);
+        }
+        assertArrayEquals(dense(a), dense(b), 0);
+        assertArrayEquals(table(a, 0), table(b, 0), 0);
+        assertNotEquals(dense(a)[0], dense(MmoeModel.create(spec, 12, DataType.FLOAT))[0]);
     }
-  }
 
-  @Test
-  void nonFiniteBatchIsSkippedCountedAndLeavesParameters() {
-    ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
-    MmoeModel m = MmoeModel.create(spec, 3, DataType.FLOAT);
-    List<EncodedExample> rows = TestSpecs.examples(spec, 8, 1);
-    EncodedExample bad = rows.get(3);
-    rows.set(3, new EncodedExample(bad.sparseIds(), new double[] {Double.POSITIVE_INFINITY, 1}, bad.labels()));
-    double[] before = dense(m);
-    MmoeModel.StepResult r = m.trainStep(Batch.of(rows));
-    assertTrue(r.skipped());
-    assertEquals(1, m.skippedBatches());
-    assertEquals(0, m.step());
-    assertArrayEquals(before, dense(m), 0);
-  }
-
-  @Test
-  void clippingBoundsTheUpdate() {
-    ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
-    OptimizerConfig sgd = OptimizerConfig.defaults(OptimizerConfig.Kind.SGD);
-    OptimizerConfig clipped = new OptimizerConfig(sgd.kind(), 1.0, 0, 0, 0, 0, 0, 1e-3);
-    MmoeModel m = MmoeModel.create(spec.withOptimizer(clipped), 3, DataType.DOUBLE);
-    double[] before = dense(m);
-    m.trainStep(TestSpecs.batch(spec, 16, 2));
-    double[] after = dense(m);
-    double sq = 0;
-    for (int i = 0; i < before.length; i++) {
-      sq += (after[i] - before[i]) * (after[i] - before[i]);
+    @Test
+    void sgdStepMovesEveryParameterByMinusLearningRateTimesGradient() {
+        ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of())
+                .withOptimizer(
+                        OptimizerConfig.defaults(OptimizerConfig.Kind.SGD).withLearningRate(0.1));
+        MmoeModel m = MmoeModel.create(spec, 3, DataType.DOUBLE);
+        Batch batch = TestSpecs.batch(spec, 16, 4);
+        // The step standardizes with statistics that include this batch; warm them the same way.
+        m.normalizer().update(batch);
+        MmoeModel probe = MmoeModel.create(spec, 3, DataType.DOUBLE);
+        probe.normalizer().update(batch);
+        probe.normalizer().update(batch);
+        double[] before = dense(m);
+        MmoeNetwork.Buffers buf = probe.forward(batch);
+        probe.computeGradients(batch, buf);
+        double[] g = new double[before.length];
+        probe.network().gradAccess().read(0, g, 0, g.length);
+        assertFalse(m.trainStep(batch).skipped());
+        double[] after = dense(m);
+        for (int i = 0; i < before.length; i++) {
+            assertEquals(before[i] - 0.1 * g[i], after[i], 1e-12, "param " + i);
+        }
     }
-    // lr 1 x a gradient of global norm 1e-3: the dense part moves by at most 1e-3.
-    assertTrue(Math.sqrt(sq) <= 1e-3 + 1e-12, "moved " + Math.sqrt(sq));
-    assertTrue(Math.sqrt(sq) > 0);
-  }
 
-  @Test
-  void trainingReducesTheLossOnALearnableSignal() {
-    ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
-    MmoeModel m = MmoeModel.create(spec, 3, DataType.FLOAT);
-    List<EncodedExample> rows = TestSpecs.examples(spec, 64, 9);
-    // Make click depend on the user id so there is something to learn.
-    List<EncodedExample> learnable = rows.stream().map(e -> new EncodedExample(e.sparseIds(), e.dense(),
-        new float[] {e.sparseIds()[0][0] % 2, 0})).toList();
-    Batch b = Batch.of(learnable);
-    double first = m.loss(b);
-    for (int i = 0; i < 1000; i++) {
-      m.trainStep(b);
+    @Test
+    void onlyTouchedEmbeddingRowsChange() {
+        ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, false, List.of());
+        MmoeModel m = MmoeModel.create(spec, 3, DataType.FLOAT);
+        double[] before = table(m, 1);
+        int[][] ids = {{0}, {2}, {1, 3}};
+        EncodedExample e = new EncodedExample(ids, new double[] {1, 2}, new float[] {1, 1});
+        m.trainStep(Batch.of(List.of(e)));
+        double[] after = table(m, 1);
+        int dim = spec.features().sparse().get(1).dim();
+        for (int row = 0; row < before.length / dim; row++) {
+            boolean changed = false;
+            for (int k = 0; k < dim; k++) {
+                changed |= before[row * dim + k] != after[row * dim + k];
+            }
+            assertEquals(row == 2, changed, "row " + row);
+        }
     }
-    assertTrue(m.loss(b) < 0.25 * first, "loss " + first + " -> " + m.loss(b));
-  }
+
+    @Test
+    void nonFiniteBatchIsSkippedCountedAndLeavesParameters() {
+        ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
+        MmoeModel m = MmoeModel.create(spec, 3, DataType.FLOAT);
+        List<EncodedExample> rows = TestSpecs.examples(spec, 8, 1);
+        EncodedExample bad = rows.get(3);
+        rows.set(3, new EncodedExample(bad.sparseIds(), new double[] {Double.POSITIVE_INFINITY, 1}, bad.labels()));
+        double[] before = dense(m);
+        MmoeModel.StepResult r = m.trainStep(Batch.of(rows));
+        assertTrue(r.skipped());
+        assertEquals(1, m.skippedBatches());
+        assertEquals(0, m.step());
+        assertArrayEquals(before, dense(m), 0);
+    }
+
+    @Test
+    void clippingBoundsTheUpdate() {
+        ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
+        OptimizerConfig sgd = OptimizerConfig.defaults(OptimizerConfig.Kind.SGD);
+        OptimizerConfig clipped = new OptimizerConfig(sgd.kind(), 1.0, 0, 0, 0, 0, 0, 1e-3);
+        MmoeModel m = MmoeModel.create(spec.withOptimizer(clipped), 3, DataType.DOUBLE);
+        double[] before = dense(m);
+        m.trainStep(TestSpecs.batch(spec, 16, 2));
+        double[] after = dense(m);
+        double sq = 0;
+        for (int i = 0; i < before.length; i++) {
+            sq += (after[i] - before[i]) * (after[i] - before[i]);
+        }
+        // lr 1 x a gradient of global norm 1e-3: the dense part moves by at most 1e-3.
+        assertTrue(Math.sqrt(sq) <= 1e-3 + 1e-12, "moved " + Math.sqrt(sq));
+        assertTrue(Math.sqrt(sq) > 0);
+    }
+
+    @Test
+    void trainingReducesTheLossOnALearnableSignal() {
+        ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
+        MmoeModel m = MmoeModel.create(spec, 3, DataType.FLOAT);
+        List<EncodedExample> rows = TestSpecs.examples(spec, 64, 9);
+        // Make click depend on the user id so there is something to learn.
+        List<EncodedExample> learnable = rows.stream()
+                .map(e -> new EncodedExample(e.sparseIds(), e.dense(), new float[] {e.sparseIds()[0][0] % 2, 0}))
+                .toList();
+        Batch b = Batch.of(learnable);
+        double first = m.loss(b);
+        for (int i = 0; i < 1000; i++) {
+            m.trainStep(b);
+        }
+        assertTrue(m.loss(b) < 0.25 * first, "loss " + first + " -> " + m.loss(b));
+    }
 }

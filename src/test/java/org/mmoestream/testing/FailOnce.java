@@ -16,35 +16,35 @@ import org.mmoestream.event.ParsedRecord;
  * deserializer, so the count and the flag live in a static map under {@code name}.
  */
 public final class FailOnce implements KafkaRecordDeserializationSchema<ParsedRecord> {
-  private static final Map<String, AtomicInteger> SEEN = new ConcurrentHashMap<>();
-  private static final Map<String, Boolean> FAILED = new ConcurrentHashMap<>();
+    private static final Map<String, AtomicInteger> SEEN = new ConcurrentHashMap<>();
+    private static final Map<String, Boolean> FAILED = new ConcurrentHashMap<>();
 
-  private final String name;
-  private final KafkaRecordDeserializationSchema<ParsedRecord> inner;
-  private final int failAt;
+    private final String name;
+    private final KafkaRecordDeserializationSchema<ParsedRecord> inner;
+    private final int failAt;
 
-  public FailOnce(String name, KafkaRecordDeserializationSchema<ParsedRecord> inner, int failAt) {
-    this.name = name;
-    this.inner = inner;
-    this.failAt = failAt;
-  }
-
-  /** Whether the failure named {@code name} happened. */
-  public static boolean failed(String name) {
-    return FAILED.getOrDefault(name, false);
-  }
-
-  @Override
-  public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<ParsedRecord> out) throws IOException {
-    if (SEEN.computeIfAbsent(name, k -> new AtomicInteger()).incrementAndGet() == failAt
-        && FAILED.putIfAbsent(name, true) == null) {
-      throw new IOException("forced failure in the middle of the stream");
+    public FailOnce(String name, KafkaRecordDeserializationSchema<ParsedRecord> inner, int failAt) {
+        this.name = name;
+        this.inner = inner;
+        this.failAt = failAt;
     }
-    inner.deserialize(record, out);
-  }
 
-  @Override
-  public TypeInformation<ParsedRecord> getProducedType() {
-    return inner.getProducedType();
-  }
+    /** Whether the failure named {@code name} happened. */
+    public static boolean failed(String name) {
+        return FAILED.getOrDefault(name, false);
+    }
+
+    @Override
+    public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<ParsedRecord> out) throws IOException {
+        if (SEEN.computeIfAbsent(name, k -> new AtomicInteger()).incrementAndGet() == failAt
+                && FAILED.putIfAbsent(name, true) == null) {
+            throw new IOException("forced failure in the middle of the stream");
+        }
+        inner.deserialize(record, out);
+    }
+
+    @Override
+    public TypeInformation<ParsedRecord> getProducedType() {
+        return inner.getProducedType();
+    }
 }

@@ -11,27 +11,27 @@ import org.mmoestream.local.EmbeddedKafka;
  * KafkaBroker KAFKA = new KafkaBroker();} starts it before the first test and closes it after the last.
  */
 public final class KafkaBroker implements BeforeAllCallback, AfterAllCallback {
-  private EmbeddedKafka kafka;
+    private EmbeddedKafka kafka;
 
-  @Override
-  public void beforeAll(ExtensionContext context) throws Exception {
-    kafka = EmbeddedKafka.start();
-  }
-
-  @Override
-  public void afterAll(ExtensionContext context) {
-    if (kafka != null) {
-      kafka.close();
-      kafka = null;
+    @Override
+    public void beforeAll(ExtensionContext context) throws Exception {
+        kafka = EmbeddedKafka.start();
     }
-  }
 
-  public String bootstrapServers() {
-    return kafka.bootstrapServers();
-  }
+    @Override
+    public void afterAll(ExtensionContext context) {
+        if (kafka != null) {
+            kafka.close();
+            kafka = null;
+        }
+    }
 
-  /** Creates the topics (name -> partitions) and waits until the broker hosts them. */
-  public void createTopics(Map<String, Integer> topics) {
-    kafka.createTopics(topics);
-  }
+    public String bootstrapServers() {
+        return kafka.bootstrapServers();
+    }
+
+    /** Creates the topics (name -> partitions) and waits until the broker hosts them. */
+    public void createTopics(Map<String, Integer> topics) {
+        kafka.createTopics(topics);
+    }
 }

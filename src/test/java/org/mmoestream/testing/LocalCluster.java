@@ -26,162 +26,184 @@ import java.util.stream.Stream;
  * on free ports. {@link #close} (and, as a fallback, a shutdown hook) stops it with stop.sh.
  */
 public final class LocalCluster implements AutoCloseable {
-  private static final Path SCRIPTS = Path.of("deploy/local-cluster");
-  private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Path SCRIPTS = Path.of("deploy/local-cluster");
+    private static final ObjectMapper JSON = new ObjectMapper();
 
-  private final Path dir;
-  private final int restPort;
-  private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-  private final Thread shutdownHook;
-  private boolean stopped;
+    private final Path dir;
+    private final int restPort;
+    private final HttpClient http =
+            HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private final Thread shutdownHook;
+    private boolean stopped;
 
-  private LocalCluster(Path dir, int restPort) {
-    this.dir = dir;
-    this.restPort = restPort;
-    this.shutdownHook = new Thread(this::stop, "local-cluster-stop");
-    Runtime.getRuntime().addShutdownHook(shutdownHook);
-  }
-
-  /**
-   * The classpath of this JVM as a list of entries: failsafe and surefire run tests from a
-   * manifest-only jar and pass the real classpath in {@code surefire.test.class.path}.
-   */
-  public static String testClassPath() {
-    return System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-  }
-
-  /** Starts a cluster of {@code taskManagers} TaskManagers (two slots each) in a fresh {@code dir}. */
-  public static LocalCluster start(Path dir, int taskManagers) throws IOException, InterruptedException {
-    Path abs = dir.toAbsolutePath();
-    if (Files.exists(abs)) {
-      run(abs, List.of("stop.sh", "--dir", abs.toString()), List.of(), Duration.ofSeconds(60));
-      deleteRecursively(abs);
+    private LocalCluster(Path dir, int restPort) {
+        this.dir = dir;
+        this.restPort = restPort;
+        this.shutdownHook = new Thread(this::stop, "local-cluster-stop");
+        Runtime.getRuntime().addShutdownHook(shutdownHook);
     }
-    Files.createDirectories(abs);
-    int rest = freePort();
-    int rpc = freePort();
-    int blob = freePort();
-    LocalCluster cluster = new LocalCluster(abs, rest);
-    String out = run(abs, List.of("start.sh", "--taskmanagers", String.valueOf(taskManagers), "--dir", abs.toString()),
-        List.of("MMOE_CLASSPATH=" + testClassPath(), "MMOE_REST_PORT=" + rest, "MMOE_RPC_PORT=" + rpc,
-            "MMOE_BLOB_PORT=" + blob),
-        Duration.ofSeconds(180));
-    if (out == null) {
-      String tails = cluster.logTails(40);
-      cluster.close();
-      throw new IllegalStateException("start.sh failed:\n" + Files.readString(abs.resolve("start.out")) + tails);
-    }
-    System.out.print(out);
-    return cluster;
-  }
 
-  /** Runs a script of deploy/local-cluster; its output, or null when it failed or timed out. */
-  private static String run(Path dir, List<String> command, List<String> env, Duration timeout)
-      throws IOException, InterruptedException {
-    List<String> cmd = new ArrayList<>();
-    cmd.add("bash");
-    cmd.add(SCRIPTS.resolve(command.get(0)).toString());
-    cmd.addAll(command.subList(1, command.size()));
-    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
-        .redirectOutput(dir.resolve(command.get(0).replace(".sh", ".out")).toFile());
-    for (String e : env) {
-      int eq = e.indexOf('=');
-      pb.environment().put(e.substring(0, eq), e.substring(eq + 1));
+    /**
+     * The classpath of this JVM as a list of entries: failsafe and surefire run tests from a
+     * manifest-only jar and pass the real classpath in {@code surefire.test.class.path}.
+     */
+    public static String testClassPath() {
+        return System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
     }
-    Process p = pb.start();
-    if (!p.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
-      p.destroyForcibly();
-      return null;
+
+    /** Starts a cluster of {@code taskManagers} TaskManagers (two slots each) in a fresh {@code dir}. */
+    public static LocalCluster start(Path dir, int taskManagers) throws IOException, InterruptedException {
+        Path abs = dir.toAbsolutePath();
+        if (Files.exists(abs)) {
+            run(abs, List.of("stop.sh", "--dir", abs.toString()), List.of(), Duration.ofSeconds(60));
+            deleteRecursively(abs);
+        }
+        Files.createDirectories(abs);
+        int rest = freePort();
+        int rpc = freePort();
+        int blob = freePort();
+        LocalCluster cluster = new LocalCluster(abs, rest);
+        String out = run(
+                abs,
+                List.of("start.sh", "--taskmanagers", String.valueOf(taskManagers), "--dir", abs.toString()),
+                List.of(
+                        "MMOE_CLASSPATH=" + testClassPath(),
+                        "MMOE_REST_PORT=" + rest,
+                        "MMOE_RPC_PORT=" + rpc,
+                        "MMOE_BLOB_PORT=" + blob),
+                Duration.ofSeconds(180));
+        if (out == null) {
+            String tails = cluster.logTails(40);
+            cluster.close();
+            throw new IllegalStateException("start.sh failed:\n" + Files.readString(abs.resolve("start.out")) + tails);
+        }
+        System.out.print(out);
+        return cluster;
     }
-    String out = Files.readString(dir.resolve(command.get(0).replace(".sh", ".out")));
-    return p.exitValue() == 0 ? out : null;
-  }
 
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
+    /** Runs a script of deploy/local-cluster; its output, or null when it failed or timed out. */
+    private static String run(Path dir, List<String> command, List<String> env, Duration timeout)
+            throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>();
+        cmd.add("bash");
+        cmd.add(SCRIPTS.resolve(command.get(0)).toString());
+        cmd.addAll(command.subList(1, command.size()));
+        ProcessBuilder pb = new ProcessBuilder(cmd)
+                .redirectErrorStream(true)
+                .redirectOutput(
+                        dir.resolve(command.get(0).replace(".sh", ".out")).toFile());
+        for (String e : env) {
+            int eq = e.indexOf('=');
+            pb.environment().put(e.substring(0, eq), e.substring(eq + 1));
+        }
+        Process p = pb.start();
+        if (!p.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            return null;
+        }
+        String out = Files.readString(dir.resolve(command.get(0).replace(".sh", ".out")));
+        return p.exitValue() == 0 ? out : null;
     }
-  }
 
-  private static void deleteRecursively(Path p) throws IOException {
-    try (Stream<Path> files = Files.walk(p)) {
-      for (Path f : files.sorted(Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(f);
-      }
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        }
     }
-  }
 
-  public int restPort() {
-    return restPort;
-  }
-
-  public Path dir() {
-    return dir;
-  }
-
-  /** GET {@code path} (for example {@code /jobs/<id>/checkpoints}) from the REST API, as JSON. */
-  public JsonNode rest(String path) throws IOException, InterruptedException {
-    HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://localhost:" + restPort + path))
-        .timeout(Duration.ofSeconds(10)).GET().build(), HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
-    if (r.statusCode() != 200) {
-      throw new IOException("GET " + path + ": HTTP " + r.statusCode() + " " + r.body());
+    private static void deleteRecursively(Path p) throws IOException {
+        try (Stream<Path> files = Files.walk(p)) {
+            for (Path f : files.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(f);
+            }
+        }
     }
-    return JSON.readTree(r.body());
-  }
 
-  /** The pid of the JVM {@code name} ({@code jobmanager}, {@code taskmanager-1}, ...) from its pid file. */
-  public long pid(String name) throws IOException {
-    return Long.parseLong(Files.readString(dir.resolve(name + ".pid")).trim());
-  }
+    public int restPort() {
+        return restPort;
+    }
 
-  /** Kills the JVM {@code name} with SIGKILL ({@code kill -9}) and waits until it is gone. */
-  public void killHard(String name) throws IOException, InterruptedException {
-    ProcessHandle h = ProcessHandle.of(pid(name)).orElseThrow(() -> new IllegalStateException(name + " does not run"));
-    if (!h.destroyForcibly()) {
-      throw new IllegalStateException("cannot kill " + name);
+    public Path dir() {
+        return dir;
     }
-    h.onExit().orTimeout(30, TimeUnit.SECONDS).join();
-  }
 
-  /** The last {@code lines} lines of every JVM's log and output file, for a failure report. */
-  public String logTails(int lines) {
-    StringBuilder b = new StringBuilder();
-    try (Stream<Path> logs = Files.list(dir.resolve("log"))) {
-      for (Path f : logs.filter(Files::isRegularFile).sorted().toList()) {
-        List<String> all = Files.readAllLines(f, StandardCharsets.UTF_8);
-        b.append("\n===== ").append(f).append(" (last ").append(Math.min(lines, all.size())).append(" lines) =====\n");
-        all.subList(Math.max(0, all.size() - lines), all.size()).forEach(l -> b.append(l).append('\n'));
-      }
-    } catch (IOException e) {
-      b.append("\n(cannot read the logs in ").append(dir.resolve("log")).append(": ").append(e).append(")\n");
+    /** GET {@code path} (for example {@code /jobs/<id>/checkpoints}) from the REST API, as JSON. */
+    public JsonNode rest(String path) throws IOException, InterruptedException {
+        HttpResponse<String> r = http.send(
+                HttpRequest.newBuilder(URI.create("http://localhost:" + restPort + path))
+                        .timeout(Duration.ofSeconds(10))
+                        .GET()
+                        .build(),
+                HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+        if (r.statusCode() != 200) {
+            throw new IOException("GET " + path + ": HTTP " + r.statusCode() + " " + r.body());
+        }
+        return JSON.readTree(r.body());
     }
-    return b.toString();
-  }
 
-  private synchronized void stop() {
-    if (stopped) {
-      return;
+    /** The pid of the JVM {@code name} ({@code jobmanager}, {@code taskmanager-1}, ...) from its pid file. */
+    public long pid(String name) throws IOException {
+        return Long.parseLong(Files.readString(dir.resolve(name + ".pid")).trim());
     }
-    stopped = true;
-    try {
-      if (run(dir, List.of("stop.sh", "--dir", dir.toString()), List.of(), Duration.ofSeconds(60)) == null) {
-        System.err.println("stop.sh failed: " + Files.readString(dir.resolve("stop.out")));
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-  }
 
-  /** Stops every JVM of the cluster (stop.sh: SIGTERM, then SIGKILL after its timeout). */
-  @Override
-  public void close() {
-    stop();
-    try {
-      Runtime.getRuntime().removeShutdownHook(shutdownHook);
-    } catch (IllegalStateException e) {
-      // the JVM is shutting down: the hook runs (or ran) anyway
+    /** Kills the JVM {@code name} with SIGKILL ({@code kill -9}) and waits until it is gone. */
+    public void killHard(String name) throws IOException, InterruptedException {
+        ProcessHandle h =
+                ProcessHandle.of(pid(name)).orElseThrow(() -> new IllegalStateException(name + " does not run"));
+        if (!h.destroyForcibly()) {
+            throw new IllegalStateException("cannot kill " + name);
+        }
+        h.onExit().orTimeout(30, TimeUnit.SECONDS).join();
     }
-  }
+
+    /** The last {@code lines} lines of every JVM's log and output file, for a failure report. */
+    public String logTails(int lines) {
+        StringBuilder b = new StringBuilder();
+        try (Stream<Path> logs = Files.list(dir.resolve("log"))) {
+            for (Path f : logs.filter(Files::isRegularFile).sorted().toList()) {
+                List<String> all = Files.readAllLines(f, StandardCharsets.UTF_8);
+                b.append("\n===== ")
+                        .append(f)
+                        .append(" (last ")
+                        .append(Math.min(lines, all.size()))
+                        .append(" lines) =====\n");
+                all.subList(Math.max(0, all.size() - lines), all.size())
+                        .forEach(l -> b.append(l).append('\n'));
+            }
+        } catch (IOException e) {
+            b.append("\n(cannot read the logs in ")
+                    .append(dir.resolve("log"))
+                    .append(": ")
+                    .append(e)
+                    .append(")\n");
+        }
+        return b.toString();
+    }
+
+    private synchronized void stop() {
+        if (stopped) {
+            return;
+        }
+        stopped = true;
+        try {
+            if (run(dir, List.of("stop.sh", "--dir", dir.toString()), List.of(), Duration.ofSeconds(60)) == null) {
+                System.err.println("stop.sh failed: " + Files.readString(dir.resolve("stop.out")));
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Stops every JVM of the cluster (stop.sh: SIGTERM, then SIGKILL after its timeout). */
+    @Override
+    public void close() {
+        stop();
+        try {
+            Runtime.getRuntime().removeShutdownHook(shutdownHook);
+        } catch (IllegalStateException e) {
+            // the JVM is shutting down: the hook runs (or ran) anyway
+        }
+    }
 }

@@ -14,22 +14,22 @@ import org.mmoestream.event.serde.EventDeserializer;
  * a backlog runs long enough for checkpoints to complete and for something to disturb it midway.
  */
 public final class Paced implements KafkaRecordDeserializationSchema<ParsedRecord> {
-  private final EventDeserializer inner;
-  private final long parkNanos;
+    private final EventDeserializer inner;
+    private final long parkNanos;
 
-  public Paced(EventDeserializer inner, long parkNanos) {
-    this.inner = inner;
-    this.parkNanos = parkNanos;
-  }
+    public Paced(EventDeserializer inner, long parkNanos) {
+        this.inner = inner;
+        this.parkNanos = parkNanos;
+    }
 
-  @Override
-  public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<ParsedRecord> out) throws IOException {
-    LockSupport.parkNanos(parkNanos);
-    inner.deserialize(record, out);
-  }
+    @Override
+    public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<ParsedRecord> out) throws IOException {
+        LockSupport.parkNanos(parkNanos);
+        inner.deserialize(record, out);
+    }
 
-  @Override
-  public TypeInformation<ParsedRecord> getProducedType() {
-    return inner.getProducedType();
-  }
+    @Override
+    public TypeInformation<ParsedRecord> getProducedType() {
+        return inner.getProducedType();
+    }
 }

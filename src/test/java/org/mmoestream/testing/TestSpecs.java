@@ -18,82 +18,82 @@ import org.mmoestream.model.optim.OptimizerConfig;
 
 /** Small specs and random batches for model tests. */
 public final class TestSpecs {
-  private TestSpecs() {}
+    private TestSpecs() {}
 
-  /** Three sparse features (one multi-valued) and two dense ones (one standardized). */
-  public static FeatureSpec smallFeatures() {
-    return new FeatureSpec(
-        List.of(
-            new SparseFeature("user", "user", 11, 3, false, null),
-            new SparseFeature("item", "item", 7, 4, false, null),
-            new SparseFeature("tags", "tags", 5, 2, true, "|")),
-        List.of(
-            new DenseFeature("price", "price", DenseTransform.LOG1P),
-            new DenseFeature("age", "age", DenseTransform.STANDARDIZE)));
-  }
-
-  /** A ctr/cvr spec (cvr masked by ctr) with the given variant, ESMM switch and gate layers. */
-  public static ModelSpec ctrCvr(Variant v, boolean esmm, List<Integer> gateHidden) {
-    Architecture a = new Architecture(v, 3, List.of(6, 5), gateHidden, List.of(4), esmm);
-    return new ModelSpec(
-        "test",
-        smallFeatures(),
-        List.of(TaskSpec.binary("ctr", "click", null), TaskSpec.binary("cvr", "conversion", "ctr")),
-        a,
-        OptimizerConfig.defaults(OptimizerConfig.Kind.ADAGRAD),
-        CsvLayout.withHeader());
-  }
-
-  /** A spec with three generic unmasked tasks. */
-  public static ModelSpec generic(Variant v) {
-    Architecture a = new Architecture(v, 2, List.of(5), List.of(), List.of(3), false);
-    return new ModelSpec(
-        "generic",
-        smallFeatures(),
-        List.of(
-            TaskSpec.binary("a", "a", null),
-            TaskSpec.binary("b", "b", null),
-            TaskSpec.binary("c", "c", null)),
-        a,
-        OptimizerConfig.defaults(OptimizerConfig.Kind.SGD),
-        CsvLayout.withHeader());
-  }
-
-  /** Random examples for {@code spec}; with ctr/cvr tasks a conversion implies a click. */
-  public static List<EncodedExample> examples(ModelSpec spec, int rows, long seed) {
-    Random rnd = new Random(seed);
-    FeatureSpec fs = spec.features();
-    List<EncodedExample> out = new ArrayList<>();
-    int tasks = spec.tasks().size();
-    for (int r = 0; r < rows; r++) {
-      int[][] ids = new int[fs.sparse().size()][];
-      for (int f = 0; f < ids.length; f++) {
-        SparseFeature sf = fs.sparse().get(f);
-        int n = sf.multi() ? 1 + rnd.nextInt(3) : 1;
-        ids[f] = new int[n];
-        for (int i = 0; i < n; i++) {
-          ids[f][i] = rnd.nextInt(sf.buckets());
-        }
-      }
-      double[] dense = new double[fs.dense().size()];
-      for (int i = 0; i < dense.length; i++) {
-        dense[i] = rnd.nextGaussian() * 2 + 1;
-      }
-      float[] labels = new float[tasks];
-      for (int t = 0; t < tasks; t++) {
-        labels[t] = rnd.nextDouble() < 0.5 ? 1f : 0f;
-      }
-      int ctr = spec.taskIndex("ctr");
-      int cvr = spec.taskIndex("cvr");
-      if (ctr >= 0 && cvr >= 0 && labels[ctr] == 0f) {
-        labels[cvr] = 0f;
-      }
-      out.add(new EncodedExample(ids, dense, labels));
+    /** Three sparse features (one multi-valued) and two dense ones (one standardized). */
+    public static FeatureSpec smallFeatures() {
+        return new FeatureSpec(
+                List.of(
+                        new SparseFeature("user", "user", 11, 3, false, null),
+                        new SparseFeature("item", "item", 7, 4, false, null),
+                        new SparseFeature("tags", "tags", 5, 2, true, "|")),
+                List.of(
+                        new DenseFeature("price", "price", DenseTransform.LOG1P),
+                        new DenseFeature("age", "age", DenseTransform.STANDARDIZE)));
     }
-    return out;
-  }
 
-  public static Batch batch(ModelSpec spec, int rows, long seed) {
-    return Batch.of(examples(spec, rows, seed));
-  }
+    /** A ctr/cvr spec (cvr masked by ctr) with the given variant, ESMM switch and gate layers. */
+    public static ModelSpec ctrCvr(Variant v, boolean esmm, List<Integer> gateHidden) {
+        Architecture a = new Architecture(v, 3, List.of(6, 5), gateHidden, List.of(4), esmm);
+        return new ModelSpec(
+                "test",
+                smallFeatures(),
+                List.of(TaskSpec.binary("ctr", "click", null), TaskSpec.binary("cvr", "conversion", "ctr")),
+                a,
+                OptimizerConfig.defaults(OptimizerConfig.Kind.ADAGRAD),
+                CsvLayout.withHeader());
+    }
+
+    /** A spec with three generic unmasked tasks. */
+    public static ModelSpec generic(Variant v) {
+        Architecture a = new Architecture(v, 2, List.of(5), List.of(), List.of(3), false);
+        return new ModelSpec(
+                "generic",
+                smallFeatures(),
+                List.of(
+                        TaskSpec.binary("a", "a", null),
+                        TaskSpec.binary("b", "b", null),
+                        TaskSpec.binary("c", "c", null)),
+                a,
+                OptimizerConfig.defaults(OptimizerConfig.Kind.SGD),
+                CsvLayout.withHeader());
+    }
+
+    /** Random examples for {@code spec}; with ctr/cvr tasks a conversion implies a click. */
+    public static List<EncodedExample> examples(ModelSpec spec, int rows, long seed) {
+        Random rnd = new Random(seed);
+        FeatureSpec fs = spec.features();
+        List<EncodedExample> out = new ArrayList<>();
+        int tasks = spec.tasks().size();
+        for (int r = 0; r < rows; r++) {
+            int[][] ids = new int[fs.sparse().size()][];
+            for (int f = 0; f < ids.length; f++) {
+                SparseFeature sf = fs.sparse().get(f);
+                int n = sf.multi() ? 1 + rnd.nextInt(3) : 1;
+                ids[f] = new int[n];
+                for (int i = 0; i < n; i++) {
+                    ids[f][i] = rnd.nextInt(sf.buckets());
+                }
+            }
+            double[] dense = new double[fs.dense().size()];
+            for (int i = 0; i < dense.length; i++) {
+                dense[i] = rnd.nextGaussian() * 2 + 1;
+            }
+            float[] labels = new float[tasks];
+            for (int t = 0; t < tasks; t++) {
+                labels[t] = rnd.nextDouble() < 0.5 ? 1f : 0f;
+            }
+            int ctr = spec.taskIndex("ctr");
+            int cvr = spec.taskIndex("cvr");
+            if (ctr >= 0 && cvr >= 0 && labels[ctr] == 0f) {
+                labels[cvr] = 0f;
+            }
+            out.add(new EncodedExample(ids, dense, labels));
+        }
+        return out;
+    }
+
+    public static Batch batch(ModelSpec spec, int rows, long seed) {
+        return Batch.of(examples(spec, rows, seed));
+    }
 }

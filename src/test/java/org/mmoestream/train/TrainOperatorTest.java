@@ -29,283 +29,320 @@ import org.nd4j.linalg.api.buffer.DataType;
 
 /** The training operator in a keyed harness on the RocksDB backend. */
 class TrainOperatorTest {
-  private static final int BATCH = 8;
-  private static final ModelSpec SPEC = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
+    private static final int BATCH = 8;
+    private static final ModelSpec SPEC = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
 
-  private static TrainOperator.Settings settings(long publishMillis) {
-    return TrainOperator.Settings.of(SpecJson.write(SPEC)).withBatchSize(BATCH).withMaxWait(60_000)
-        .withPublishInterval(publishMillis).withFullEvery(3).withMaxMessageBytes(700).withMetricsWindow(1000);
-  }
-
-  /** The example as the trainer receives it, encoded. */
-  static TrainExample train(LabeledExample e) {
-    return train(e, SPEC);
-  }
-
-  static TrainExample train(LabeledExample e, ModelSpec spec) {
-    return TrainExample.of(e.requestId, e.model, e.impressionTs, e.labeledAt,
-        new ExampleEncoder(spec).encode(e.features, e.click, e.conversion));
-  }
-
-  private static KeyedOneInputStreamOperatorTestHarness<String, TrainExample, ModelChunk> harness(TrainOperator op)
-      throws Exception {
-    var h = new KeyedOneInputStreamOperatorTestHarness<>(op, e -> e.model, Types.STRING);
-    h.setStateBackend(new EmbeddedRocksDBStateBackend());
-    return h;
-  }
-
-  static List<LabeledExample> examples(int n, long seed) {
-    Random rnd = new Random(seed);
-    List<LabeledExample> out = new ArrayList<>();
-    for (int i = 0; i < n; i++) {
-      LabeledExample e = new LabeledExample();
-      e.requestId = "r" + seed + "-" + i;
-      e.model = "m1";
-      int user = rnd.nextInt(20);
-      e.features = "{\"user\":\"u" + user + "\",\"item\":\"i" + rnd.nextInt(9) + "\",\"tags\":[\"t" + rnd.nextInt(4)
-          + "\",\"t" + rnd.nextInt(4) + "\"],\"price\":" + rnd.nextInt(100) + ",\"age\":" + (20 + rnd.nextInt(50)) + "}";
-      e.click = user % 3 == 0 || rnd.nextDouble() < 0.2 ? 1 : 0;
-      e.conversion = e.click == 1 && rnd.nextDouble() < 0.4 ? 1 : 0;
-      e.impressionTs = 1_700_000_000_000L + i;
-      out.add(e);
+    private static TrainOperator.Settings settings(long publishMillis) {
+        return TrainOperator.Settings.of(SpecJson.write(SPEC))
+                .withBatchSize(BATCH)
+                .withMaxWait(60_000)
+                .withPublishInterval(publishMillis)
+                .withFullEvery(3)
+                .withMaxMessageBytes(700)
+                .withMetricsWindow(1000);
     }
-    return out;
-  }
 
-  private static List<EncodedExample> encode(List<LabeledExample> xs) {
-    ExampleEncoder enc = new ExampleEncoder(SPEC);
-    return xs.stream().map(e -> enc.encode(e.features, e.click, e.conversion)).toList();
-  }
+    /** The example as the trainer receives it, encoded. */
+    static TrainExample train(LabeledExample e) {
+        return train(e, SPEC);
+    }
 
-  private static double[] values(NdAccess a) {
-    double[] v = new double[a.length()];
-    a.read(0, v, 0, v.length);
-    return v;
-  }
+    static TrainExample train(LabeledExample e, ModelSpec spec) {
+        return TrainExample.of(
+                e.requestId,
+                e.model,
+                e.impressionTs,
+                e.labeledAt,
+                new ExampleEncoder(spec).encode(e.features, e.click, e.conversion));
+    }
 
-  @Test
-  void operatorAndOfflineStepGiveTheSameParameters() throws Exception {
-    List<LabeledExample> xs = examples(5 * BATCH, 1);
-    TrainOperator op = new TrainOperator(settings(60_000));
-    try (var h = harness(op)) {
-      h.open();
-      for (LabeledExample e : xs) {
-        h.processElement(train(e), 0);
-      }
-      MmoeModel offline = MmoeModel.create(SPEC, 42, DataType.FLOAT);
-      List<EncodedExample> enc = encode(xs);
-      for (int i = 0; i < enc.size(); i += BATCH) {
-        offline.trainStep(Batch.of(enc.subList(i, i + BATCH)));
-      }
-      MmoeModel streamed = op.runtimeOf("m1").model();
-      assertEquals(5, streamed.step());
-      assertArrayEquals(values(offline.network().paramAccess()), values(streamed.network().paramAccess()), 1e-5);
-      assertEquals(40, op.examplesTrained());
-      // Embedding rows: the operator's scores, which read its rows, equal the offline model's.
-      List<EncodedExample> probe = encode(examples(30, 2));
-      double[][] a = offline.predict(Batch.of(probe));
-      double[][] b = op.score("m1", probe);
-      for (int head = 0; head < a.length; head++) {
-        assertArrayEquals(a[head], b[head], 1e-5);
-      }
+    private static KeyedOneInputStreamOperatorTestHarness<String, TrainExample, ModelChunk> harness(TrainOperator op)
+            throws Exception {
+        var h = new KeyedOneInputStreamOperatorTestHarness<>(op, e -> e.model, Types.STRING);
+        h.setStateBackend(new EmbeddedRocksDBStateBackend());
+        return h;
     }
-  }
 
-  @Test
-  void eventTimeOrderTrainsInImpressionOrderWhateverTheArrivalOrderAndAcrossARestore() throws Exception {
-    long horizon = 100;
-    List<LabeledExample> xs = examples(5 * BATCH + 3, 3);
-    // Arrival order: examples come up to 20 positions late, as labels become final out of order.
-    Random rnd = new Random(5);
-    List<LabeledExample> arrival = new ArrayList<>(xs);
-    for (int i = 0; i < arrival.size(); i++) {
-      java.util.Collections.swap(arrival, i, Math.min(arrival.size() - 1, i + rnd.nextInt(20)));
+    static List<LabeledExample> examples(int n, long seed) {
+        Random rnd = new Random(seed);
+        List<LabeledExample> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            LabeledExample e = new LabeledExample();
+            e.requestId = "r" + seed + "-" + i;
+            e.model = "m1";
+            int user = rnd.nextInt(20);
+            e.features = "{\"user\":\"u" + user + "\",\"item\":\"i" + rnd.nextInt(9) + "\",\"tags\":[\"t"
+                    + rnd.nextInt(4) + "\",\"t" + rnd.nextInt(4) + "\"],\"price\":" + rnd.nextInt(100) + ",\"age\":"
+                    + (20 + rnd.nextInt(50)) + "}";
+            e.click = user % 3 == 0 || rnd.nextDouble() < 0.2 ? 1 : 0;
+            e.conversion = e.click == 1 && rnd.nextDouble() < 0.4 ? 1 : 0;
+            e.impressionTs = 1_700_000_000_000L + i;
+            out.add(e);
+        }
+        return out;
     }
-    var s = settings(60_000).withMaxWait(1).withOrderHorizon(horizon);
-    TrainOperator op = new TrainOperator(s);
-    var h = harness(op);
-    h.open();
-    long watermark = Long.MIN_VALUE;
-    OperatorSubtaskState snapshot = null;
-    int i = 0;
-    for (; i < arrival.size() / 2; i++) {
-      watermark = feed(h, arrival, i, horizon, watermark);
-      h.setProcessingTime(h.getProcessingTime() + 10); // a processing-time max-wait must not cut batches
-    }
-    assertTrue(op.runtimeOf("m1").order.heldCount() > 0, "some examples are held");
-    h.prepareSnapshotPreBarrier(1);
-    snapshot = h.snapshot(1, 1);
-    h.close();
-    op = new TrainOperator(s);
-    h = harness(op);
-    h.initializeState(snapshot);
-    h.open();
-    for (; i < arrival.size(); i++) {
-      watermark = feed(h, arrival, i, horizon, watermark);
-    }
-    h.processWatermark(Long.MAX_VALUE);
-    h.endInput();
 
-    MmoeModel offline = MmoeModel.create(SPEC, 42, DataType.FLOAT);
-    List<EncodedExample> enc = encode(xs);
-    for (int j = 0; j < enc.size(); j += BATCH) {
-      offline.trainStep(Batch.of(enc.subList(j, Math.min(enc.size(), j + BATCH))));
+    private static List<EncodedExample> encode(List<LabeledExample> xs) {
+        ExampleEncoder enc = new ExampleEncoder(SPEC);
+        return xs.stream()
+                .map(e -> enc.encode(e.features, e.click, e.conversion))
+                .toList();
     }
-    MmoeModel streamed = op.runtimeOf("m1").model();
-    assertEquals(6, streamed.step());
-    assertArrayEquals(values(offline.network().paramAccess()), values(streamed.network().paramAccess()), 1e-5);
-    List<EncodedExample> probe = encode(examples(30, 4));
-    double[][] a = offline.predict(Batch.of(probe));
-    double[][] b = op.score("m1", probe);
-    for (int head = 0; head < a.length; head++) {
-      assertArrayEquals(a[head], b[head], 1e-5);
-    }
-    h.close();
-  }
 
-  /**
-   * Delivers arrival {@code i}, then the watermark the join would send: every example whose release
-   * time (impression + horizon) is below it has arrived.
-   */
-  private static long feed(KeyedOneInputStreamOperatorTestHarness<String, TrainExample, ModelChunk> h,
-      List<LabeledExample> arrival, int i, long horizon, long watermark) throws Exception {
-    h.processElement(train(arrival.get(i)), arrival.get(i).impressionTs);
-    long earliestMissing = Long.MAX_VALUE;
-    for (int j = i + 1; j < arrival.size(); j++) {
-      earliestMissing = Math.min(earliestMissing, arrival.get(j).impressionTs);
+    private static double[] values(NdAccess a) {
+        double[] v = new double[a.length()];
+        a.read(0, v, 0, v.length);
+        return v;
     }
-    long w = earliestMissing == Long.MAX_VALUE ? watermark : earliestMissing + horizon - 1;
-    if (w > watermark) {
-      h.processWatermark(w);
-      return w;
+
+    @Test
+    void operatorAndOfflineStepGiveTheSameParameters() throws Exception {
+        List<LabeledExample> xs = examples(5 * BATCH, 1);
+        TrainOperator op = new TrainOperator(settings(60_000));
+        try (var h = harness(op)) {
+            h.open();
+            for (LabeledExample e : xs) {
+                h.processElement(train(e), 0);
+            }
+            MmoeModel offline = MmoeModel.create(SPEC, 42, DataType.FLOAT);
+            List<EncodedExample> enc = encode(xs);
+            for (int i = 0; i < enc.size(); i += BATCH) {
+                offline.trainStep(Batch.of(enc.subList(i, i + BATCH)));
+            }
+            MmoeModel streamed = op.runtimeOf("m1").model();
+            assertEquals(5, streamed.step());
+            assertArrayEquals(
+                    values(offline.network().paramAccess()),
+                    values(streamed.network().paramAccess()),
+                    1e-5);
+            assertEquals(40, op.examplesTrained());
+            // Embedding rows: the operator's scores, which read its rows, equal the offline model's.
+            List<EncodedExample> probe = encode(examples(30, 2));
+            double[][] a = offline.predict(Batch.of(probe));
+            double[][] b = op.score("m1", probe);
+            for (int head = 0; head < a.length; head++) {
+                assertArrayEquals(a[head], b[head], 1e-5);
+            }
+        }
     }
-    return watermark;
-  }
 
-  @Test
-  void scoresBatchesWithMoreDistinctIdsThanTheWorkingTablesHold() throws Exception {
-    // A user table of 5,000 buckets and a budget of 100 rows: users get a working set of 64 slots
-    // (8 per example of a batch), which 300 distinct users overflow.
-    var f = SPEC.features();
-    var users = new org.mmoestream.feature.SparseFeature("user", "user", 5_000, 3, false, null);
-    ModelSpec wideSpec = new ModelSpec("wide", new org.mmoestream.feature.FeatureSpec(
-        List.of(users, f.sparse().get(1), f.sparse().get(2)), f.dense()), SPEC.tasks(), SPEC.architecture(),
-        SPEC.optimizer(), SPEC.csv());
-    TrainOperator op = new TrainOperator(TrainOperator.Settings.of(SpecJson.write(wideSpec)).withBatchSize(BATCH)
-        .withMaxWait(60_000).withPublishInterval(60_000).withWorkingSetRows(100));
-    try (var h = harness(op)) {
-      h.open();
-      ExampleEncoder enc = new ExampleEncoder(wideSpec);
-      for (LabeledExample e : examples(BATCH, 9)) {
-        h.processElement(train(e, wideSpec), 0);
-      }
-      List<EncodedExample> wide = new ArrayList<>();
-      for (int i = 0; i < 300; i++) {
-        wide.add(enc.encodeFeatures("{\"user\":\"x" + i + "\",\"item\":\"i1\",\"price\":3,\"age\":30}", null));
-      }
-      MmoeModel offline = MmoeModel.create(wideSpec, 42, DataType.FLOAT);
-      offline.trainStep(Batch.of(examples(BATCH, 9).stream().map(e -> enc.encode(e.features, e.click, e.conversion)).toList()));
-      double[][] a = offline.predict(Batch.of(wide));
-      double[][] b = op.score("m1", wide);
-      for (int head = 0; head < a.length; head++) {
-        assertArrayEquals(a[head], b[head], 1e-5);
-      }
+    @Test
+    void eventTimeOrderTrainsInImpressionOrderWhateverTheArrivalOrderAndAcrossARestore() throws Exception {
+        long horizon = 100;
+        List<LabeledExample> xs = examples(5 * BATCH + 3, 3);
+        // Arrival order: examples come up to 20 positions late, as labels become final out of order.
+        Random rnd = new Random(5);
+        List<LabeledExample> arrival = new ArrayList<>(xs);
+        for (int i = 0; i < arrival.size(); i++) {
+            java.util.Collections.swap(arrival, i, Math.min(arrival.size() - 1, i + rnd.nextInt(20)));
+        }
+        var s = settings(60_000).withMaxWait(1).withOrderHorizon(horizon);
+        TrainOperator op = new TrainOperator(s);
+        var h = harness(op);
+        h.open();
+        long watermark = Long.MIN_VALUE;
+        OperatorSubtaskState snapshot = null;
+        int i = 0;
+        for (; i < arrival.size() / 2; i++) {
+            watermark = feed(h, arrival, i, horizon, watermark);
+            h.setProcessingTime(h.getProcessingTime() + 10); // a processing-time max-wait must not cut batches
+        }
+        assertTrue(op.runtimeOf("m1").order.heldCount() > 0, "some examples are held");
+        h.prepareSnapshotPreBarrier(1);
+        snapshot = h.snapshot(1, 1);
+        h.close();
+        op = new TrainOperator(s);
+        h = harness(op);
+        h.initializeState(snapshot);
+        h.open();
+        for (; i < arrival.size(); i++) {
+            watermark = feed(h, arrival, i, horizon, watermark);
+        }
+        h.processWatermark(Long.MAX_VALUE);
+        h.endInput();
+
+        MmoeModel offline = MmoeModel.create(SPEC, 42, DataType.FLOAT);
+        List<EncodedExample> enc = encode(xs);
+        for (int j = 0; j < enc.size(); j += BATCH) {
+            offline.trainStep(Batch.of(enc.subList(j, Math.min(enc.size(), j + BATCH))));
+        }
+        MmoeModel streamed = op.runtimeOf("m1").model();
+        assertEquals(6, streamed.step());
+        assertArrayEquals(
+                values(offline.network().paramAccess()),
+                values(streamed.network().paramAccess()),
+                1e-5);
+        List<EncodedExample> probe = encode(examples(30, 4));
+        double[][] a = offline.predict(Batch.of(probe));
+        double[][] b = op.score("m1", probe);
+        for (int head = 0; head < a.length; head++) {
+            assertArrayEquals(a[head], b[head], 1e-5);
+        }
+        h.close();
     }
-  }
 
-  private static byte[] assemble(List<ModelChunk> chunks, long version) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    chunks.stream().filter(c -> c.version == version).sorted((x, y) -> Integer.compare(x.chunk, y.chunk))
-        .forEach(c -> out.writeBytes(c.bytes));
-    return out.toByteArray();
-  }
-
-  @Test
-  void publishedVersionsRebuildTheOperatorsModel() throws Exception {
-    TrainOperator op = new TrainOperator(settings(1_000));
-    try (var h = harness(op)) {
-      h.open();
-      h.setProcessingTime(0);
-      for (LabeledExample e : examples(3 * BATCH, 3)) {
-        h.processElement(train(e), 0);
-      }
-      h.setProcessingTime(1_000);
-      List<ModelChunk> out = h.extractOutputValues();
-      assertTrue(out.size() > 1, "the snapshot is chunked at 700 bytes: " + out.size());
-      assertEquals("full", out.get(0).kind);
-      assertEquals(1, out.get(0).version);
-      SnapshotState reader = new SnapshotState();
-      assertTrue(reader.apply(assemble(out, 1)));
-      List<EncodedExample> probe = encode(examples(40, 4));
-      assertSameScores(op.score("m1", probe), reader.model().predict(Batch.of(probe)));
-
-      for (LabeledExample e : examples(2 * BATCH, 5)) {
-        h.processElement(train(e), 0);
-      }
-      h.setProcessingTime(2_000);
-      out = h.extractOutputValues();
-      ModelChunk last = out.get(out.size() - 1);
-      assertEquals(2, last.version);
-      assertEquals("delta", last.kind);
-      assertTrue(reader.apply(assemble(out, 2)));
-      assertSameScores(op.score("m1", probe), reader.model().predict(Batch.of(probe)));
-      assertEquals(40, Long.parseLong(reader.metadata().get("examples_seen")));
-      assertTrue(reader.metadata().get("metrics").contains("\"ctr\":{\"auc\""), reader.metadata().get("metrics"));
-
-      // Nothing trained since: no new version.
-      int before = out.size();
-      h.setProcessingTime(3_000);
-      assertEquals(before, h.extractOutputValues().size());
+    /**
+     * Delivers arrival {@code i}, then the watermark the join would send: every example whose release
+     * time (impression + horizon) is below it has arrived.
+     */
+    private static long feed(
+            KeyedOneInputStreamOperatorTestHarness<String, TrainExample, ModelChunk> h,
+            List<LabeledExample> arrival,
+            int i,
+            long horizon,
+            long watermark)
+            throws Exception {
+        h.processElement(train(arrival.get(i)), arrival.get(i).impressionTs);
+        long earliestMissing = Long.MAX_VALUE;
+        for (int j = i + 1; j < arrival.size(); j++) {
+            earliestMissing = Math.min(earliestMissing, arrival.get(j).impressionTs);
+        }
+        long w = earliestMissing == Long.MAX_VALUE ? watermark : earliestMissing + horizon - 1;
+        if (w > watermark) {
+            h.processWatermark(w);
+            return w;
+        }
+        return watermark;
     }
-  }
 
-  private static void assertSameScores(double[][] a, double[][] b) {
-    for (int head = 0; head < a.length; head++) {
-      assertArrayEquals(a[head], b[head], 1e-6, "head " + head);
+    @Test
+    void scoresBatchesWithMoreDistinctIdsThanTheWorkingTablesHold() throws Exception {
+        // A user table of 5,000 buckets and a budget of 100 rows: users get a working set of 64 slots
+        // (8 per example of a batch), which 300 distinct users overflow.
+        var f = SPEC.features();
+        var users = new org.mmoestream.feature.SparseFeature("user", "user", 5_000, 3, false, null);
+        ModelSpec wideSpec = new ModelSpec(
+                "wide",
+                new org.mmoestream.feature.FeatureSpec(
+                        List.of(users, f.sparse().get(1), f.sparse().get(2)), f.dense()),
+                SPEC.tasks(),
+                SPEC.architecture(),
+                SPEC.optimizer(),
+                SPEC.csv());
+        TrainOperator op = new TrainOperator(TrainOperator.Settings.of(SpecJson.write(wideSpec))
+                .withBatchSize(BATCH)
+                .withMaxWait(60_000)
+                .withPublishInterval(60_000)
+                .withWorkingSetRows(100));
+        try (var h = harness(op)) {
+            h.open();
+            ExampleEncoder enc = new ExampleEncoder(wideSpec);
+            for (LabeledExample e : examples(BATCH, 9)) {
+                h.processElement(train(e, wideSpec), 0);
+            }
+            List<EncodedExample> wide = new ArrayList<>();
+            for (int i = 0; i < 300; i++) {
+                wide.add(enc.encodeFeatures("{\"user\":\"x" + i + "\",\"item\":\"i1\",\"price\":3,\"age\":30}", null));
+            }
+            MmoeModel offline = MmoeModel.create(wideSpec, 42, DataType.FLOAT);
+            offline.trainStep(Batch.of(examples(BATCH, 9).stream()
+                    .map(e -> enc.encode(e.features, e.click, e.conversion))
+                    .toList()));
+            double[][] a = offline.predict(Batch.of(wide));
+            double[][] b = op.score("m1", wide);
+            for (int head = 0; head < a.length; head++) {
+                assertArrayEquals(a[head], b[head], 1e-5);
+            }
+        }
     }
-  }
 
-  @Test
-  void checkpointAndRestoreKeepTheModelAndTheWaitingExamples() throws Exception {
-    List<LabeledExample> xs = examples(3 * BATCH + 3, 6);
-    // A max-wait longer than the test: partial batches wait for the next examples.
-    TrainOperator first = new TrainOperator(settings(60_000).withMaxWait(10_000_000));
-    OperatorSubtaskState snapshot;
-    double[][] before;
-    List<EncodedExample> probe = encode(examples(20, 7));
-    try (var h = harness(first)) {
-      h.open();
-      h.setProcessingTime(0);
-      for (LabeledExample e : xs) {
-        h.processElement(train(e), 0);
-      }
-      // Two versions are published before the checkpoint.
-      h.setProcessingTime(60_000);
-      for (LabeledExample e : examples(BATCH, 10)) {
-        h.processElement(train(e), 0);
-      }
-      h.setProcessingTime(120_000);
-      assertEquals(2L, h.extractOutputValues().get(h.extractOutputValues().size() - 1).version);
-      h.prepareSnapshotPreBarrier(1);
-      snapshot = h.snapshot(1, 0);
-      before = first.score("m1", probe);
+    private static byte[] assemble(List<ModelChunk> chunks, long version) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        chunks.stream()
+                .filter(c -> c.version == version)
+                .sorted((x, y) -> Integer.compare(x.chunk, y.chunk))
+                .forEach(c -> out.writeBytes(c.bytes));
+        return out.toByteArray();
     }
-    TrainOperator second = new TrainOperator(settings(60_000).withMaxWait(10_000_000));
-    try (var h = harness(second)) {
-      h.initializeState(snapshot);
-      h.open();
-      assertSameScores(before, second.score("m1", probe));
-      assertEquals(3, second.runtimeOf("m1").order.buffered(), "the examples waiting for a batch survive");
-      for (LabeledExample e : examples(BATCH - 3, 8)) {
-        h.processElement(train(e), 0);
-      }
-      assertEquals(5, second.runtimeOf("m1").model().step());
-      assertEquals(40, second.runtimeOf("m1").model().examplesSeen());
-      // The first version after a restore is a full snapshot, numbered after the restored ones.
-      h.endInput();
-      List<ModelChunk> out = h.extractOutputValues();
-      assertEquals("full", out.get(0).kind);
-      assertEquals(3, out.get(0).version);
+
+    @Test
+    void publishedVersionsRebuildTheOperatorsModel() throws Exception {
+        TrainOperator op = new TrainOperator(settings(1_000));
+        try (var h = harness(op)) {
+            h.open();
+            h.setProcessingTime(0);
+            for (LabeledExample e : examples(3 * BATCH, 3)) {
+                h.processElement(train(e), 0);
+            }
+            h.setProcessingTime(1_000);
+            List<ModelChunk> out = h.extractOutputValues();
+            assertTrue(out.size() > 1, "the snapshot is chunked at 700 bytes: " + out.size());
+            assertEquals("full", out.get(0).kind);
+            assertEquals(1, out.get(0).version);
+            SnapshotState reader = new SnapshotState();
+            assertTrue(reader.apply(assemble(out, 1)));
+            List<EncodedExample> probe = encode(examples(40, 4));
+            assertSameScores(op.score("m1", probe), reader.model().predict(Batch.of(probe)));
+
+            for (LabeledExample e : examples(2 * BATCH, 5)) {
+                h.processElement(train(e), 0);
+            }
+            h.setProcessingTime(2_000);
+            out = h.extractOutputValues();
+            ModelChunk last = out.get(out.size() - 1);
+            assertEquals(2, last.version);
+            assertEquals("delta", last.kind);
+            assertTrue(reader.apply(assemble(out, 2)));
+            assertSameScores(op.score("m1", probe), reader.model().predict(Batch.of(probe)));
+            assertEquals(40, Long.parseLong(reader.metadata().get("examples_seen")));
+            assertTrue(
+                    reader.metadata().get("metrics").contains("\"ctr\":{\"auc\""),
+                    reader.metadata().get("metrics"));
+
+            // Nothing trained since: no new version.
+            int before = out.size();
+            h.setProcessingTime(3_000);
+            assertEquals(before, h.extractOutputValues().size());
+        }
     }
-  }
+
+    private static void assertSameScores(double[][] a, double[][] b) {
+        for (int head = 0; head < a.length; head++) {
+            assertArrayEquals(a[head], b[head], 1e-6, "head " + head);
+        }
+    }
+
+    @Test
+    void checkpointAndRestoreKeepTheModelAndTheWaitingExamples() throws Exception {
+        List<LabeledExample> xs = examples(3 * BATCH + 3, 6);
+        // A max-wait longer than the test: partial batches wait for the next examples.
+        TrainOperator first = new TrainOperator(settings(60_000).withMaxWait(10_000_000));
+        OperatorSubtaskState snapshot;
+        double[][] before;
+        List<EncodedExample> probe = encode(examples(20, 7));
+        try (var h = harness(first)) {
+            h.open();
+            h.setProcessingTime(0);
+            for (LabeledExample e : xs) {
+                h.processElement(train(e), 0);
+            }
+            // Two versions are published before the checkpoint.
+            h.setProcessingTime(60_000);
+            for (LabeledExample e : examples(BATCH, 10)) {
+                h.processElement(train(e), 0);
+            }
+            h.setProcessingTime(120_000);
+            assertEquals(2L, h.extractOutputValues().get(h.extractOutputValues().size() - 1).version);
+            h.prepareSnapshotPreBarrier(1);
+            snapshot = h.snapshot(1, 0);
+            before = first.score("m1", probe);
+        }
+        TrainOperator second = new TrainOperator(settings(60_000).withMaxWait(10_000_000));
+        try (var h = harness(second)) {
+            h.initializeState(snapshot);
+            h.open();
+            assertSameScores(before, second.score("m1", probe));
+            assertEquals(3, second.runtimeOf("m1").order.buffered(), "the examples waiting for a batch survive");
+            for (LabeledExample e : examples(BATCH - 3, 8)) {
+                h.processElement(train(e), 0);
+            }
+            assertEquals(5, second.runtimeOf("m1").model().step());
+            assertEquals(40, second.runtimeOf("m1").model().examplesSeen());
+            // The first version after a restore is a full snapshot, numbered after the restored ones.
+            h.endInput();
+            List<ModelChunk> out = h.extractOutputValues();
+            assertEquals("full", out.get(0).kind);
+            assertEquals(3, out.get(0).version);
+        }
+    }
 }

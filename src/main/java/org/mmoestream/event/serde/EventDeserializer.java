@@ -6,7 +6,6 @@ import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDe
 import org.apache.flink.util.Collector;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.mmoestream.event.DeadLetter;
-import org.mmoestream.event.Event;
 import org.mmoestream.event.ParsedRecord;
 
 /**
@@ -14,38 +13,38 @@ import org.mmoestream.event.ParsedRecord;
  * that fails {@link EventParser} becomes a {@link DeadLetter} instead of failing the job.
  */
 public final class EventDeserializer implements KafkaRecordDeserializationSchema<ParsedRecord> {
-  private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 1L;
 
-  private final Map<String, Byte> typeOfTopic;
-  private final int maxBytes;
-  private final long maxFutureMillis;
-  private transient EventParser parser;
+    private final Map<String, Byte> typeOfTopic;
+    private final int maxBytes;
+    private final long maxFutureMillis;
+    private transient EventParser parser;
 
-  public EventDeserializer(Map<String, Byte> typeOfTopic, int maxBytes, long maxFutureMillis) {
-    this.typeOfTopic = Map.copyOf(typeOfTopic);
-    this.maxBytes = maxBytes;
-    this.maxFutureMillis = maxFutureMillis;
-  }
-
-  @Override
-  public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<ParsedRecord> out) {
-    if (parser == null) {
-      parser = new EventParser(maxBytes, maxFutureMillis);
+    public EventDeserializer(Map<String, Byte> typeOfTopic, int maxBytes, long maxFutureMillis) {
+        this.typeOfTopic = Map.copyOf(typeOfTopic);
+        this.maxBytes = maxBytes;
+        this.maxFutureMillis = maxFutureMillis;
     }
-    Byte type = typeOfTopic.get(record.topic());
-    try {
-      if (type == null) {
-        throw new EventParser.Invalid("record from unexpected topic " + record.topic());
-      }
-      out.collect(ParsedRecord.ok(parser.parse(type, record.value(), System.currentTimeMillis())));
-    } catch (EventParser.Invalid e) {
-      out.collect(ParsedRecord.bad(new DeadLetter(record.topic(), record.partition(), record.offset(),
-          e.getMessage(), record.value())));
-    }
-  }
 
-  @Override
-  public TypeInformation<ParsedRecord> getProducedType() {
-    return TypeInformation.of(ParsedRecord.class);
-  }
+    @Override
+    public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<ParsedRecord> out) {
+        if (parser == null) {
+            parser = new EventParser(maxBytes, maxFutureMillis);
+        }
+        Byte type = typeOfTopic.get(record.topic());
+        try {
+            if (type == null) {
+                throw new EventParser.Invalid("record from unexpected topic " + record.topic());
+            }
+            out.collect(ParsedRecord.ok(parser.parse(type, record.value(), System.currentTimeMillis())));
+        } catch (EventParser.Invalid e) {
+            out.collect(ParsedRecord.bad(new DeadLetter(
+                    record.topic(), record.partition(), record.offset(), e.getMessage(), record.value())));
+        }
+    }
+
+    @Override
+    public TypeInformation<ParsedRecord> getProducedType() {
+        return TypeInformation.of(ParsedRecord.class);
+    }
 }

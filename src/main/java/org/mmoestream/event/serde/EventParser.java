@@ -16,151 +16,156 @@ import org.mmoestream.event.Event;
  * absurd timestamp, or a record over the size limit. Pure: no Flink, no Kafka.
  */
 public final class EventParser {
-  /** 2000-01-01T00:00:00Z: earlier timestamps are taken for a unit or clock error. */
-  public static final long MIN_TS = 946_684_800_000L;
+    /** 2000-01-01T00:00:00Z: earlier timestamps are taken for a unit or clock error. */
+    public static final long MIN_TS = 946_684_800_000L;
 
-  private static final ObjectMapper JSON = JsonMapper.builder()
-      .disable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS)
-      .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
-      // A record is one JSON value: "{...}}}" or "{...} {...}" is not an event.
-      .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
-      .build();
+    private static final ObjectMapper JSON = JsonMapper.builder()
+            .disable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS)
+            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+            // A record is one JSON value: "{...}}}" or "{...} {...}" is not an event.
+            .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .build();
 
-  private final int maxBytes;
-  private final long maxFutureMillis;
+    private final int maxBytes;
+    private final long maxFutureMillis;
 
-  /** A record that fails validation; the message is the dead-letter reason. */
-  public static final class Invalid extends Exception {
-    public Invalid(String reason) {
-      super(reason, null, false, false);
+    /** A record that fails validation; the message is the dead-letter reason. */
+    public static final class Invalid extends Exception {
+        public Invalid(String reason) {
+            super(reason, null, false, false);
+        }
     }
-  }
 
-  public EventParser(int maxBytes, long maxFutureMillis) {
-    this.maxBytes = maxBytes;
-    this.maxFutureMillis = maxFutureMillis;
-  }
+    public EventParser(int maxBytes, long maxFutureMillis) {
+        this.maxBytes = maxBytes;
+        this.maxFutureMillis = maxFutureMillis;
+    }
 
-  /** Parses a record of {@code type} ({@link Event#IMPRESSION} ...) at wall-clock time {@code now}. */
-  public Event parse(byte type, byte[] bytes, long now) throws Invalid {
-    if (bytes == null) {
-      throw new Invalid("record has no value (null)");
+    /** Parses a record of {@code type} ({@link Event#IMPRESSION} ...) at wall-clock time {@code now}. */
+    public Event parse(byte type, byte[] bytes, long now) throws Invalid {
+        if (bytes == null) {
+            throw new Invalid("record has no value (null)");
+        }
+        if (bytes.length > maxBytes) {
+            throw new Invalid("record is " + bytes.length + " bytes, over the limit of " + maxBytes);
+        }
+        JsonNode root;
+        try {
+            root = JSON.readTree(bytes);
+        } catch (IOException e) {
+            throw new Invalid("not valid JSON: " + firstLine(e.getMessage()));
+        }
+        if (root == null || !root.isObject()) {
+            throw new Invalid("not a JSON object");
+        }
+        String requestId = requiredString(root, "request_id");
+        long ts = timestamp(root, now);
+        return switch (type) {
+            case Event.IMPRESSION ->
+                Event.impression(requestId, ts, optionalString(root, "model", "default"), features(root));
+            case Event.CLICK -> Event.click(requestId, ts, optionalString(root, "click_id", null));
+            case Event.CONVERSION -> Event.conversion(requestId, ts, optionalNumber(root, "value"));
+            default -> throw new IllegalArgumentException("unknown event type " + type);
+        };
     }
-    if (bytes.length > maxBytes) {
-      throw new Invalid("record is " + bytes.length + " bytes, over the limit of " + maxBytes);
-    }
-    JsonNode root;
-    try {
-      root = JSON.readTree(bytes);
-    } catch (IOException e) {
-      throw new Invalid("not valid JSON: " + firstLine(e.getMessage()));
-    }
-    if (root == null || !root.isObject()) {
-      throw new Invalid("not a JSON object");
-    }
-    String requestId = requiredString(root, "request_id");
-    long ts = timestamp(root, now);
-    return switch (type) {
-      case Event.IMPRESSION -> Event.impression(requestId, ts, optionalString(root, "model", "default"), features(root));
-      case Event.CLICK -> Event.click(requestId, ts, optionalString(root, "click_id", null));
-      case Event.CONVERSION -> Event.conversion(requestId, ts, optionalNumber(root, "value"));
-      default -> throw new IllegalArgumentException("unknown event type " + type);
-    };
-  }
 
-  private static String firstLine(String s) {
-    if (s == null) {
-      return "unreadable";
+    private static String firstLine(String s) {
+        if (s == null) {
+            return "unreadable";
+        }
+        String line = s.split("\n")[0];
+        return line.length() > 200 ? line.substring(0, 200) : line;
     }
-    String line = s.split("\n")[0];
-    return line.length() > 200 ? line.substring(0, 200) : line;
-  }
 
-  private static String requiredString(JsonNode root, String field) throws Invalid {
-    JsonNode v = root.get(field);
-    if (v == null || v.isNull()) {
-      throw new Invalid("lacks " + field);
+    private static String requiredString(JsonNode root, String field) throws Invalid {
+        JsonNode v = root.get(field);
+        if (v == null || v.isNull()) {
+            throw new Invalid("lacks " + field);
+        }
+        if (!v.isTextual() || v.asText().isEmpty()) {
+            throw new Invalid(field + " must be a non-empty string, got "
+                    + v.getNodeType().name().toLowerCase());
+        }
+        return v.asText();
     }
-    if (!v.isTextual() || v.asText().isEmpty()) {
-      throw new Invalid(field + " must be a non-empty string, got " + v.getNodeType().name().toLowerCase());
-    }
-    return v.asText();
-  }
 
-  private static String optionalString(JsonNode root, String field, String dflt) throws Invalid {
-    JsonNode v = root.get(field);
-    if (v == null || v.isNull()) {
-      return dflt;
+    private static String optionalString(JsonNode root, String field, String dflt) throws Invalid {
+        JsonNode v = root.get(field);
+        if (v == null || v.isNull()) {
+            return dflt;
+        }
+        if (!v.isTextual()) {
+            throw new Invalid(
+                    field + " must be a string, got " + v.getNodeType().name().toLowerCase());
+        }
+        return v.asText();
     }
-    if (!v.isTextual()) {
-      throw new Invalid(field + " must be a string, got " + v.getNodeType().name().toLowerCase());
-    }
-    return v.asText();
-  }
 
-  private static double optionalNumber(JsonNode root, String field) throws Invalid {
-    JsonNode v = root.get(field);
-    if (v == null || v.isNull()) {
-      return Double.NaN;
-    }
-    if (!v.isNumber()) {
-      throw new Invalid(field + " must be a number, got " + v.getNodeType().name().toLowerCase());
-    }
-    if (!Double.isFinite(v.asDouble())) {
-      throw new Invalid(field + " is not a finite number");
-    }
-    return v.asDouble();
-  }
-
-  private long timestamp(JsonNode root, long now) throws Invalid {
-    JsonNode v = root.get("ts");
-    if (v == null || v.isNull()) {
-      throw new Invalid("lacks ts");
-    }
-    if (!v.isIntegralNumber() || !v.canConvertToLong()) {
-      throw new Invalid("ts must be an integer (epoch milliseconds), got " + v.toString());
-    }
-    long ts = v.asLong();
-    if (ts < MIN_TS) {
-      throw new Invalid("ts " + ts + " is before the year 2000 (seconds instead of milliseconds?)");
-    }
-    if (ts > now + maxFutureMillis) {
-      throw new Invalid("ts " + ts + " is more than " + maxFutureMillis / 3_600_000 + " h ahead of the clock");
-    }
-    return ts;
-  }
-
-  private static String features(JsonNode root) throws Invalid {
-    JsonNode f = root.get("features");
-    if (f == null || f.isNull()) {
-      return "{}";
-    }
-    if (!f.isObject()) {
-      throw new Invalid("features must be an object, got " + f.getNodeType().name().toLowerCase());
-    }
-    Iterator<Map.Entry<String, JsonNode>> it = f.fields();
-    while (it.hasNext()) {
-      Map.Entry<String, JsonNode> e = it.next();
-      JsonNode v = e.getValue();
-      if (v.isTextual() || v.isNull()) {
-        continue;
-      }
-      if (v.isNumber()) {
+    private static double optionalNumber(JsonNode root, String field) throws Invalid {
+        JsonNode v = root.get(field);
+        if (v == null || v.isNull()) {
+            return Double.NaN;
+        }
+        if (!v.isNumber()) {
+            throw new Invalid(
+                    field + " must be a number, got " + v.getNodeType().name().toLowerCase());
+        }
         if (!Double.isFinite(v.asDouble())) {
-          throw new Invalid("features." + e.getKey() + " is not a finite number");
+            throw new Invalid(field + " is not a finite number");
         }
-        continue;
-      }
-      if (v.isArray()) {
-        for (JsonNode x : v) {
-          if (!x.isTextual()) {
-            throw new Invalid("features." + e.getKey() + " must be an array of strings");
-          }
-        }
-        continue;
-      }
-      throw new Invalid("features." + e.getKey() + " must be a string, a number or an array of strings");
+        return v.asDouble();
     }
-    return f.toString();
-  }
+
+    private long timestamp(JsonNode root, long now) throws Invalid {
+        JsonNode v = root.get("ts");
+        if (v == null || v.isNull()) {
+            throw new Invalid("lacks ts");
+        }
+        if (!v.isIntegralNumber() || !v.canConvertToLong()) {
+            throw new Invalid("ts must be an integer (epoch milliseconds), got " + v.toString());
+        }
+        long ts = v.asLong();
+        if (ts < MIN_TS) {
+            throw new Invalid("ts " + ts + " is before the year 2000 (seconds instead of milliseconds?)");
+        }
+        if (ts > now + maxFutureMillis) {
+            throw new Invalid("ts " + ts + " is more than " + maxFutureMillis / 3_600_000 + " h ahead of the clock");
+        }
+        return ts;
+    }
+
+    private static String features(JsonNode root) throws Invalid {
+        JsonNode f = root.get("features");
+        if (f == null || f.isNull()) {
+            return "{}";
+        }
+        if (!f.isObject()) {
+            throw new Invalid(
+                    "features must be an object, got " + f.getNodeType().name().toLowerCase());
+        }
+        Iterator<Map.Entry<String, JsonNode>> it = f.fields();
+        while (it.hasNext()) {
+            Map.Entry<String, JsonNode> e = it.next();
+            JsonNode v = e.getValue();
+            if (v.isTextual() || v.isNull()) {
+                continue;
+            }
+            if (v.isNumber()) {
+                if (!Double.isFinite(v.asDouble())) {
+                    throw new Invalid("features." + e.getKey() + " is not a finite number");
+                }
+                continue;
+            }
+            if (v.isArray()) {
+                for (JsonNode x : v) {
+                    if (!x.isTextual()) {
+                        throw new Invalid("features." + e.getKey() + " must be an array of strings");
+                    }
+                }
+                continue;
+            }
+            throw new Invalid("features." + e.getKey() + " must be a string, a number or an array of strings");
+        }
+        return f.toString();
+    }
 }

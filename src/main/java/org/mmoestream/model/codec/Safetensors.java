@@ -17,155 +17,166 @@ import java.util.Map;
  * string pairs), padded with spaces to 8 bytes, then the raw little-endian tensor bytes.
  */
 public final class Safetensors {
-  private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = new ObjectMapper();
 
-  private Safetensors() {}
+    private Safetensors() {}
 
-  /** A tensor: float32 ({@code F32}) or int64 ({@code I64}) values in row-major order. */
-  public record Tensor(String dtype, long[] shape, float[] f32, long[] i64) {
-    public static Tensor f32(long[] shape, float[] values) {
-      return new Tensor("F32", shape, values, null);
+    /** A tensor: float32 ({@code F32}) or int64 ({@code I64}) values in row-major order. */
+    public record Tensor(String dtype, long[] shape, float[] f32, long[] i64) {
+        public static Tensor f32(long[] shape, float[] values) {
+            return new Tensor("F32", shape, values, null);
+        }
+
+        public static Tensor i64(long[] shape, long[] values) {
+            return new Tensor("I64", shape, null, values);
+        }
+
+        int bytes() {
+            return f32 != null ? f32.length * 4 : i64.length * 8;
+        }
+
+        long elements() {
+            return Arrays.stream(shape).reduce(1, (a, b) -> a * b);
+        }
     }
 
-    public static Tensor i64(long[] shape, long[] values) {
-      return new Tensor("I64", shape, null, values);
+    /** Tensors (in order) with metadata. */
+    public record Content(Map<String, String> metadata, Map<String, Tensor> tensors) {}
+
+    public static byte[] write(Content c) {
+        ObjectNode header = JSON.createObjectNode();
+        ObjectNode meta = header.putObject("__metadata__");
+        c.metadata().forEach(meta::put);
+        long offset = 0;
+        for (Map.Entry<String, Tensor> e : c.tensors().entrySet()) {
+            Tensor t = e.getValue();
+            if (t.elements() != (t.f32 != null ? t.f32.length : t.i64.length)) {
+                throw new IllegalArgumentException(
+                        "tensor " + e.getKey() + " has a shape that does not match its values");
+            }
+            ObjectNode n = header.putObject(e.getKey());
+            n.put("dtype", t.dtype());
+            var shape = n.putArray("shape");
+            for (long d : t.shape()) {
+                shape.add(d);
+            }
+            n.putArray("data_offsets").add(offset).add(offset + t.bytes());
+            offset += t.bytes();
+        }
+        byte[] h = header.toString().getBytes(StandardCharsets.UTF_8);
+        int padded = (h.length + 7) / 8 * 8;
+        ByteBuffer out = ByteBuffer.allocate(8 + padded + (int) offset).order(ByteOrder.LITTLE_ENDIAN);
+        out.putLong(padded);
+        out.put(h);
+        for (int i = h.length; i < padded; i++) {
+            out.put((byte) ' ');
+        }
+        for (Tensor t : c.tensors().values()) {
+            if (t.f32 != null) {
+                out.asFloatBuffer().put(t.f32);
+            } else {
+                out.asLongBuffer().put(t.i64);
+            }
+            out.position(out.position() + t.bytes());
+        }
+        return out.array();
     }
 
-    int bytes() {
-      return f32 != null ? f32.length * 4 : i64.length * 8;
+    /** Where one tensor lies in the file, without its values. */
+    public record Entry(String dtype, long[] shape, long begin, long end) {
+        /** Number of elements the shape declares. */
+        public long elements() {
+            return Arrays.stream(shape).reduce(1, (a, b) -> a * b);
+        }
     }
 
-    long elements() {
-      return Arrays.stream(shape).reduce(1, (a, b) -> a * b);
-    }
-  }
+    /** The metadata and tensor entries of safetensors bytes; the values are not decoded. */
+    public record Header(Map<String, String> metadata, Map<String, Entry> entries) {}
 
-  /** Tensors (in order) with metadata. */
-  public record Content(Map<String, String> metadata, Map<String, Tensor> tensors) {}
+    /** Parses the header only; rejects a malformed layout as {@link #read} does. */
+    public static Header readHeader(byte[] bytes) {
+        if (bytes.length < 8) {
+            throw new IllegalArgumentException("not a safetensors file: " + bytes.length + " bytes");
+        }
+        ByteBuffer in = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        long n = in.getLong();
+        if (n < 2 || n > bytes.length - 8) {
+            throw new IllegalArgumentException("not a safetensors file: header length " + n);
+        }
+        JsonNode header;
+        try {
+            header = JSON.readTree(new String(bytes, 8, (int) n, StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            throw new IllegalArgumentException("safetensors header is not JSON");
+        }
+        if (header == null || !header.isObject()) {
+            throw new IllegalArgumentException("safetensors header is not a JSON object");
+        }
+        int base = 8 + (int) n;
+        Map<String, String> meta = new LinkedHashMap<>();
+        Map<String, Entry> entries = new LinkedHashMap<>();
+        for (Map.Entry<String, JsonNode> e : header.properties()) {
+            if (e.getKey().equals("__metadata__")) {
+                e.getValue()
+                        .properties()
+                        .forEach(m -> meta.put(m.getKey(), m.getValue().asText()));
+                continue;
+            }
+            JsonNode t = e.getValue();
+            JsonNode shapeNode = t.get("shape");
+            JsonNode offsets = t.get("data_offsets");
+            if (shapeNode == null
+                    || !shapeNode.isArray()
+                    || offsets == null
+                    || offsets.size() != 2
+                    || t.get("dtype") == null) {
+                throw new IllegalArgumentException("tensor " + e.getKey() + " lacks dtype, shape or data_offsets");
+            }
+            long[] shape = new long[shapeNode.size()];
+            for (int i = 0; i < shape.length; i++) {
+                shape[i] = shapeNode.get(i).asLong();
+            }
+            long begin = offsets.get(0).asLong();
+            long end = offsets.get(1).asLong();
+            if (begin < 0 || end < begin || base + end > bytes.length) {
+                throw new IllegalArgumentException("tensor " + e.getKey() + " lies outside the file");
+            }
+            String dtype = t.get("dtype").asText();
+            int width = switch (dtype) {
+                case "F32" -> 4;
+                case "I64" -> 8;
+                default ->
+                    throw new IllegalArgumentException("tensor " + e.getKey() + " has unsupported dtype " + dtype);
+            };
+            Entry entry = new Entry(dtype, shape, base + begin, base + end);
+            if (entry.elements() * width != end - begin) {
+                throw new IllegalArgumentException("tensor " + e.getKey() + " has " + (end - begin)
+                        + " bytes for shape " + Arrays.toString(shape));
+            }
+            entries.put(e.getKey(), entry);
+        }
+        return new Header(meta, entries);
+    }
 
-  public static byte[] write(Content c) {
-    ObjectNode header = JSON.createObjectNode();
-    ObjectNode meta = header.putObject("__metadata__");
-    c.metadata().forEach(meta::put);
-    long offset = 0;
-    for (Map.Entry<String, Tensor> e : c.tensors().entrySet()) {
-      Tensor t = e.getValue();
-      if (t.elements() != (t.f32 != null ? t.f32.length : t.i64.length)) {
-        throw new IllegalArgumentException("tensor " + e.getKey() + " has a shape that does not match its values");
-      }
-      ObjectNode n = header.putObject(e.getKey());
-      n.put("dtype", t.dtype());
-      var shape = n.putArray("shape");
-      for (long d : t.shape()) {
-        shape.add(d);
-      }
-      n.putArray("data_offsets").add(offset).add(offset + t.bytes());
-      offset += t.bytes();
+    /** Parses safetensors bytes; rejects a malformed layout with a message saying what is wrong. */
+    public static Content read(byte[] bytes) {
+        Header h = readHeader(bytes);
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        for (Map.Entry<String, Entry> e : h.entries().entrySet()) {
+            Entry t = e.getValue();
+            ByteBuffer data = ByteBuffer.wrap(bytes, (int) t.begin(), (int) (t.end() - t.begin()))
+                    .slice()
+                    .order(ByteOrder.LITTLE_ENDIAN);
+            if (t.dtype().equals("F32")) {
+                float[] v = new float[(int) ((t.end() - t.begin()) / 4)];
+                data.asFloatBuffer().get(v);
+                tensors.put(e.getKey(), Tensor.f32(t.shape(), v));
+            } else {
+                long[] v = new long[(int) ((t.end() - t.begin()) / 8)];
+                data.asLongBuffer().get(v);
+                tensors.put(e.getKey(), Tensor.i64(t.shape(), v));
+            }
+        }
+        return new Content(h.metadata(), tensors);
     }
-    byte[] h = header.toString().getBytes(StandardCharsets.UTF_8);
-    int padded = (h.length + 7) / 8 * 8;
-    ByteBuffer out = ByteBuffer.allocate(8 + padded + (int) offset).order(ByteOrder.LITTLE_ENDIAN);
-    out.putLong(padded);
-    out.put(h);
-    for (int i = h.length; i < padded; i++) {
-      out.put((byte) ' ');
-    }
-    for (Tensor t : c.tensors().values()) {
-      if (t.f32 != null) {
-        out.asFloatBuffer().put(t.f32);
-      } else {
-        out.asLongBuffer().put(t.i64);
-      }
-      out.position(out.position() + t.bytes());
-    }
-    return out.array();
-  }
-
-  /** Where one tensor lies in the file, without its values. */
-  public record Entry(String dtype, long[] shape, long begin, long end) {
-    /** Number of elements the shape declares. */
-    public long elements() {
-      return Arrays.stream(shape).reduce(1, (a, b) -> a * b);
-    }
-  }
-
-  /** The metadata and tensor entries of safetensors bytes; the values are not decoded. */
-  public record Header(Map<String, String> metadata, Map<String, Entry> entries) {}
-
-  /** Parses the header only; rejects a malformed layout as {@link #read} does. */
-  public static Header readHeader(byte[] bytes) {
-    if (bytes.length < 8) {
-      throw new IllegalArgumentException("not a safetensors file: " + bytes.length + " bytes");
-    }
-    ByteBuffer in = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
-    long n = in.getLong();
-    if (n < 2 || n > bytes.length - 8) {
-      throw new IllegalArgumentException("not a safetensors file: header length " + n);
-    }
-    JsonNode header;
-    try {
-      header = JSON.readTree(new String(bytes, 8, (int) n, StandardCharsets.UTF_8));
-    } catch (IOException e) {
-      throw new IllegalArgumentException("safetensors header is not JSON");
-    }
-    if (header == null || !header.isObject()) {
-      throw new IllegalArgumentException("safetensors header is not a JSON object");
-    }
-    int base = 8 + (int) n;
-    Map<String, String> meta = new LinkedHashMap<>();
-    Map<String, Entry> entries = new LinkedHashMap<>();
-    for (Map.Entry<String, JsonNode> e : header.properties()) {
-      if (e.getKey().equals("__metadata__")) {
-        e.getValue().properties().forEach(m -> meta.put(m.getKey(), m.getValue().asText()));
-        continue;
-      }
-      JsonNode t = e.getValue();
-      JsonNode shapeNode = t.get("shape");
-      JsonNode offsets = t.get("data_offsets");
-      if (shapeNode == null || !shapeNode.isArray() || offsets == null || offsets.size() != 2 || t.get("dtype") == null) {
-        throw new IllegalArgumentException("tensor " + e.getKey() + " lacks dtype, shape or data_offsets");
-      }
-      long[] shape = new long[shapeNode.size()];
-      for (int i = 0; i < shape.length; i++) {
-        shape[i] = shapeNode.get(i).asLong();
-      }
-      long begin = offsets.get(0).asLong();
-      long end = offsets.get(1).asLong();
-      if (begin < 0 || end < begin || base + end > bytes.length) {
-        throw new IllegalArgumentException("tensor " + e.getKey() + " lies outside the file");
-      }
-      String dtype = t.get("dtype").asText();
-      int width = switch (dtype) {
-        case "F32" -> 4;
-        case "I64" -> 8;
-        default -> throw new IllegalArgumentException("tensor " + e.getKey() + " has unsupported dtype " + dtype);
-      };
-      Entry entry = new Entry(dtype, shape, base + begin, base + end);
-      if (entry.elements() * width != end - begin) {
-        throw new IllegalArgumentException("tensor " + e.getKey() + " has " + (end - begin) + " bytes for shape " + Arrays.toString(shape));
-      }
-      entries.put(e.getKey(), entry);
-    }
-    return new Header(meta, entries);
-  }
-
-  /** Parses safetensors bytes; rejects a malformed layout with a message saying what is wrong. */
-  public static Content read(byte[] bytes) {
-    Header h = readHeader(bytes);
-    Map<String, Tensor> tensors = new LinkedHashMap<>();
-    for (Map.Entry<String, Entry> e : h.entries().entrySet()) {
-      Entry t = e.getValue();
-      ByteBuffer data = ByteBuffer.wrap(bytes, (int) t.begin(), (int) (t.end() - t.begin())).slice().order(ByteOrder.LITTLE_ENDIAN);
-      if (t.dtype().equals("F32")) {
-        float[] v = new float[(int) ((t.end() - t.begin()) / 4)];
-        data.asFloatBuffer().get(v);
-        tensors.put(e.getKey(), Tensor.f32(t.shape(), v));
-      } else {
-        long[] v = new long[(int) ((t.end() - t.begin()) / 8)];
-        data.asLongBuffer().get(v);
-        tensors.put(e.getKey(), Tensor.i64(t.shape(), v));
-      }
-    }
-    return new Content(h.metadata(), tensors);
-  }
 }

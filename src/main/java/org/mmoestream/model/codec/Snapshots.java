@@ -17,106 +17,118 @@ import org.mmoestream.model.ParamLayout;
  * {@code dense.<f>.mean} and {@code dense.<f>.var}.
  */
 public final class Snapshots {
-  public static final String FORMAT = "mmoe-stream/1";
-  public static final String FULL = "full";
-  public static final String DELTA = "delta";
+    public static final String FORMAT = "mmoe-stream/1";
+    public static final String FULL = "full";
+    public static final String DELTA = "delta";
 
-  private Snapshots() {}
+    private Snapshots() {}
 
-  /** Where embedding rows come from: a full table, or a working set backed by state. */
-  public interface RowSource {
-    /** Writes the current value of row {@code id} of table {@code f} into {@code dst} (dim). */
-    void row(int f, int id, double[] dst);
-  }
+    /** Where embedding rows come from: a full table, or a working set backed by state. */
+    public interface RowSource {
+        /** Writes the current value of row {@code id} of table {@code f} into {@code dst} (dim). */
+        void row(int f, int id, double[] dst);
+    }
 
-  /** Identity and bookkeeping of one version. */
-  public record Meta(String model, long version, String kind, long baseVersion, long examplesSeen,
-      long createdAt, String metricsJson) {}
+    /** Identity and bookkeeping of one version. */
+    public record Meta(
+            String model,
+            long version,
+            String kind,
+            long baseVersion,
+            long examplesSeen,
+            long createdAt,
+            String metricsJson) {}
 
-  /** A full snapshot of {@code m}, its embedding rows read from {@code rows}. */
-  public static byte[] full(MmoeModel m, Meta meta, RowSource rows) {
-    Map<String, Safetensors.Tensor> t = denseTensors(m);
-    double[] row = new double[0];
-    for (int f = 0; f < m.spec().features().sparse().size(); f++) {
-      SparseFeature sf = m.spec().features().sparse().get(f);
-      if (row.length != sf.dim()) {
-        row = new double[sf.dim()];
-      }
-      float[] table = new float[sf.buckets() * sf.dim()];
-      for (int id = 0; id < sf.buckets(); id++) {
-        rows.row(f, id, row);
-        for (int k = 0; k < row.length; k++) {
-          table[id * row.length + k] = (float) row[k];
+    /** A full snapshot of {@code m}, its embedding rows read from {@code rows}. */
+    public static byte[] full(MmoeModel m, Meta meta, RowSource rows) {
+        Map<String, Safetensors.Tensor> t = denseTensors(m);
+        double[] row = new double[0];
+        for (int f = 0; f < m.spec().features().sparse().size(); f++) {
+            SparseFeature sf = m.spec().features().sparse().get(f);
+            if (row.length != sf.dim()) {
+                row = new double[sf.dim()];
+            }
+            float[] table = new float[sf.buckets() * sf.dim()];
+            for (int id = 0; id < sf.buckets(); id++) {
+                rows.row(f, id, row);
+                for (int k = 0; k < row.length; k++) {
+                    table[id * row.length + k] = (float) row[k];
+                }
+            }
+            t.put(
+                    "embedding." + sf.name() + ".weight",
+                    Safetensors.Tensor.f32(new long[] {sf.buckets(), sf.dim()}, table));
         }
-      }
-      t.put("embedding." + sf.name() + ".weight", Safetensors.Tensor.f32(new long[] {sf.buckets(), sf.dim()}, table));
+        return Safetensors.write(new Safetensors.Content(metadata(m, meta), t));
     }
-    return Safetensors.write(new Safetensors.Content(metadata(m, meta), t));
-  }
 
-  /** A delta of {@code m}: dense tensors and the rows {@code touched[f]} of each table. */
-  public static byte[] delta(MmoeModel m, Meta meta, int[][] touched, RowSource rows) {
-    Map<String, Safetensors.Tensor> t = denseTensors(m);
-    for (int f = 0; f < touched.length; f++) {
-      SparseFeature sf = m.spec().features().sparse().get(f);
-      int dim = sf.dim();
-      long[] ids = new long[touched[f].length];
-      float[] values = new float[ids.length * dim];
-      double[] row = new double[dim];
-      for (int i = 0; i < ids.length; i++) {
-        ids[i] = touched[f][i];
-        rows.row(f, touched[f][i], row);
-        for (int k = 0; k < dim; k++) {
-          values[i * dim + k] = (float) row[k];
+    /** A delta of {@code m}: dense tensors and the rows {@code touched[f]} of each table. */
+    public static byte[] delta(MmoeModel m, Meta meta, int[][] touched, RowSource rows) {
+        Map<String, Safetensors.Tensor> t = denseTensors(m);
+        for (int f = 0; f < touched.length; f++) {
+            SparseFeature sf = m.spec().features().sparse().get(f);
+            int dim = sf.dim();
+            long[] ids = new long[touched[f].length];
+            float[] values = new float[ids.length * dim];
+            double[] row = new double[dim];
+            for (int i = 0; i < ids.length; i++) {
+                ids[i] = touched[f][i];
+                rows.row(f, touched[f][i], row);
+                for (int k = 0; k < dim; k++) {
+                    values[i * dim + k] = (float) row[k];
+                }
+            }
+            t.put("embedding." + sf.name() + ".ids", Safetensors.Tensor.i64(new long[] {ids.length}, ids));
+            t.put("embedding." + sf.name() + ".rows", Safetensors.Tensor.f32(new long[] {ids.length, dim}, values));
         }
-      }
-      t.put("embedding." + sf.name() + ".ids", Safetensors.Tensor.i64(new long[] {ids.length}, ids));
-      t.put("embedding." + sf.name() + ".rows", Safetensors.Tensor.f32(new long[] {ids.length, dim}, values));
+        return Safetensors.write(new Safetensors.Content(metadata(m, meta), t));
     }
-    return Safetensors.write(new Safetensors.Content(metadata(m, meta), t));
-  }
 
-  /** Rows of a model whose tables are full (offline training, a reader's model). */
-  public static RowSource tablesOf(MmoeModel m) {
-    return (f, id, dst) -> m.embeddings().tableAccess(f).read(id * dst.length, dst, 0, dst.length);
-  }
+    /** Rows of a model whose tables are full (offline training, a reader's model). */
+    public static RowSource tablesOf(MmoeModel m) {
+        return (f, id, dst) -> m.embeddings().tableAccess(f).read(id * dst.length, dst, 0, dst.length);
+    }
 
-  private static Map<String, String> metadata(MmoeModel m, Meta meta) {
-    Map<String, String> md = new LinkedHashMap<>();
-    md.put("format", FORMAT);
-    md.put("model", meta.model());
-    md.put("version", Long.toString(meta.version()));
-    md.put("kind", meta.kind());
-    if (meta.kind().equals(DELTA)) {
-      md.put("base_version", Long.toString(meta.baseVersion()));
+    private static Map<String, String> metadata(MmoeModel m, Meta meta) {
+        Map<String, String> md = new LinkedHashMap<>();
+        md.put("format", FORMAT);
+        md.put("model", meta.model());
+        md.put("version", Long.toString(meta.version()));
+        md.put("kind", meta.kind());
+        if (meta.kind().equals(DELTA)) {
+            md.put("base_version", Long.toString(meta.baseVersion()));
+        }
+        md.put("spec", SpecJson.write(m.spec()));
+        md.put("examples_seen", Long.toString(meta.examplesSeen()));
+        md.put("created_at", Long.toString(meta.createdAt()));
+        md.put("metrics", meta.metricsJson() == null ? "{}" : meta.metricsJson());
+        return md;
     }
-    md.put("spec", SpecJson.write(m.spec()));
-    md.put("examples_seen", Long.toString(meta.examplesSeen()));
-    md.put("created_at", Long.toString(meta.createdAt()));
-    md.put("metrics", meta.metricsJson() == null ? "{}" : meta.metricsJson());
-    return md;
-  }
 
-  private static Map<String, Safetensors.Tensor> denseTensors(MmoeModel m) {
-    Map<String, Safetensors.Tensor> t = new LinkedHashMap<>();
-    NdAccess p = m.network().paramAccess();
-    for (ParamLayout.Entry e : m.network().layout().entries()) {
-      double[] v = new double[e.size()];
-      p.read(e.offset(), v, 0, v.length);
-      float[] f = new float[v.length];
-      for (int i = 0; i < v.length; i++) {
-        f[i] = (float) v[i];
-      }
-      t.put(e.name(), Safetensors.Tensor.f32(e.shape(), f));
+    private static Map<String, Safetensors.Tensor> denseTensors(MmoeModel m) {
+        Map<String, Safetensors.Tensor> t = new LinkedHashMap<>();
+        NdAccess p = m.network().paramAccess();
+        for (ParamLayout.Entry e : m.network().layout().entries()) {
+            double[] v = new double[e.size()];
+            p.read(e.offset(), v, 0, v.length);
+            float[] f = new float[v.length];
+            for (int i = 0; i < v.length; i++) {
+                f[i] = (float) v[i];
+            }
+            t.put(e.name(), Safetensors.Tensor.f32(e.shape(), f));
+        }
+        DenseNormalizer norm = m.normalizer();
+        var dense = m.spec().features().dense();
+        for (int i = 0; i < dense.size(); i++) {
+            if (dense.get(i).transform() == DenseTransform.STANDARDIZE) {
+                t.put(
+                        "dense." + dense.get(i).name() + ".mean",
+                        Safetensors.Tensor.f32(new long[] {1}, new float[] {(float) norm.mean(i)}));
+                t.put(
+                        "dense." + dense.get(i).name() + ".var",
+                        Safetensors.Tensor.f32(new long[] {1}, new float[] {(float) norm.variance(i)}));
+            }
+        }
+        return t;
     }
-    DenseNormalizer norm = m.normalizer();
-    var dense = m.spec().features().dense();
-    for (int i = 0; i < dense.size(); i++) {
-      if (dense.get(i).transform() == DenseTransform.STANDARDIZE) {
-        t.put("dense." + dense.get(i).name() + ".mean", Safetensors.Tensor.f32(new long[] {1}, new float[] {(float) norm.mean(i)}));
-        t.put("dense." + dense.get(i).name() + ".var", Safetensors.Tensor.f32(new long[] {1}, new float[] {(float) norm.variance(i)}));
-      }
-    }
-    return t;
-  }
 }

@@ -8,59 +8,59 @@ import java.util.Locale;
  * {@code clipNorm} > 0 rescales the whole gradient to that global L2 norm when it is larger.
  */
 public record OptimizerConfig(
-    Kind kind,
-    double learningRate,
-    double beta1,
-    double beta2,
-    double epsilon,
-    double initialAccumulator,
-    double l2,
-    double clipNorm) {
+        Kind kind,
+        double learningRate,
+        double beta1,
+        double beta2,
+        double epsilon,
+        double initialAccumulator,
+        double l2,
+        double clipNorm) {
 
-  /** The update rule. */
-  public enum Kind {
-    SGD,
-    ADAGRAD,
-    ADAM;
+    /** The update rule. */
+    public enum Kind {
+        SGD,
+        ADAGRAD,
+        ADAM;
 
-    public String key() {
-      return name().toLowerCase(Locale.ROOT);
-    }
-
-    public static Kind parse(String s) {
-      for (Kind k : values()) {
-        if (k.key().equals(s)) {
-          return k;
+        public String key() {
+            return name().toLowerCase(Locale.ROOT);
         }
-      }
-      return null;
+
+        public static Kind parse(String s) {
+            for (Kind k : values()) {
+                if (k.key().equals(s)) {
+                    return k;
+                }
+            }
+            return null;
+        }
     }
-  }
 
-  /** Defaults per kind: SGD lr 0.05; Adagrad lr 0.05, initial accumulator 0 (as PyTorch); Adam lr 0.001. */
-  public static OptimizerConfig defaults(Kind kind) {
-    return switch (kind) {
-      case SGD -> new OptimizerConfig(kind, 0.05, 0, 0, 0, 0, 0, 0);
-      case ADAGRAD -> new OptimizerConfig(kind, 0.05, 0, 0, 1e-10, 0.0, 0, 0);
-      case ADAM -> new OptimizerConfig(kind, 0.001, 0.9, 0.999, 1e-8, 0, 0, 0);
-    };
-  }
+    /** Defaults per kind: SGD lr 0.05; Adagrad lr 0.05, initial accumulator 0 (as PyTorch); Adam lr 0.001. */
+    public static OptimizerConfig defaults(Kind kind) {
+        return switch (kind) {
+            case SGD -> new OptimizerConfig(kind, 0.05, 0, 0, 0, 0, 0, 0);
+            case ADAGRAD -> new OptimizerConfig(kind, 0.05, 0, 0, 1e-10, 0.0, 0, 0);
+            case ADAM -> new OptimizerConfig(kind, 0.001, 0.9, 0.999, 1e-8, 0, 0, 0);
+        };
+    }
 
-  /** State values kept per parameter. */
-  public int stateSlots() {
-    return switch (kind) {
-      case SGD -> 0;
-      case ADAGRAD -> 1;
-      case ADAM -> 2;
-    };
-  }
+    /** State values kept per parameter. */
+    public int stateSlots() {
+        return switch (kind) {
+            case SGD -> 0;
+            case ADAGRAD -> 1;
+            case ADAM -> 2;
+        };
+    }
 
-  /** Initial value of state slot {@code slot}. */
-  public double initialState(int slot) {
-    return kind == Kind.ADAGRAD ? initialAccumulator : 0.0;
-  }
+    /** Initial value of state slot {@code slot}. */
+    public double initialState(int slot) {
+        return kind == Kind.ADAGRAD ? initialAccumulator : 0.0;
+    }
 
-  public OptimizerConfig withLearningRate(double lr) {
-    return new OptimizerConfig(kind, lr, beta1, beta2, epsilon, initialAccumulator, l2, clipNorm);
-  }
+    public OptimizerConfig withLearningRate(double lr) {
+        return new OptimizerConfig(kind, lr, beta1, beta2, epsilon, initialAccumulator, l2, clipNorm);
+    }
 }
