@@ -42,9 +42,8 @@ public final class ExampleEncoder {
         this.isClick = click;
         this.overClicks = new boolean[spec.tasks().size()];
         int[] maskOf = spec.maskOf();
-        boolean esmm = spec.architecture().esmm();
         for (int t = 0; t < overClicks.length; t++) {
-            boolean esmmCvr = esmm && spec.tasks().get(t).name().equals("cvr");
+            boolean esmmCvr = t == spec.esmmConversionTask();
             overClicks[t] = click != null && maskOf[t] >= 0 && click[maskOf[t]] && !esmmCvr;
         }
     }

@@ -20,8 +20,8 @@ public final class Heads {
         int[] mask = spec.maskOf();
         int tasks = spec.tasks().size();
         boolean esmm = spec.architecture().esmm();
-        int ctr = esmm ? spec.taskIndex("ctr") : -1;
-        int cvr = esmm ? spec.taskIndex("cvr") : -1;
+        int ctr = spec.esmmClickTask();
+        int cvr = spec.esmmConversionTask();
         for (int r = 0; r < b.rows(); r++) {
             for (int t = 0; t < tasks; t++) {
                 if (mask[t] >= 0 && b.label(mask[t], r) <= 0.5f || Float.isNaN(b.label(t, r))) {

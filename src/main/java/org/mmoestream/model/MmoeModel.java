@@ -284,8 +284,8 @@ public final class MmoeModel {
             }
         }
         if (spec.architecture().esmm()) {
-            int ctr = spec.taskIndex("ctr");
-            int cvr = spec.taskIndex("cvr");
+            int ctr = spec.esmmClickTask();
+            int cvr = spec.esmmConversionTask();
             for (int r = 0; r < rows; r++) {
                 p[tasks][r] = p[ctr][r] * p[cvr][r];
             }

@@ -18,8 +18,28 @@ public record ModelSpec(
         OptimizerConfig optimizer,
         CsvLayout csv) {
 
+    /**
+     * ESMM (Ma et al., SIGIR 2018) ties two tasks by role: the click-level task (CTR) and the
+     * post-click one (CVR), whose product is an extra head (CTCVR). These three names are the only
+     * task names the model core knows; every other task is data from the spec.
+     */
+    public static final String ESMM_CLICK = "ctr";
+
+    public static final String ESMM_CONVERSION = "cvr";
+    public static final String ESMM_PRODUCT = "ctcvr";
+
     public ModelSpec {
         tasks = List.copyOf(tasks);
+    }
+
+    /** With ESMM, the index of the click-level task; else -1. */
+    public int esmmClickTask() {
+        return architecture.esmm() ? taskIndex(ESMM_CLICK) : -1;
+    }
+
+    /** With ESMM, the index of the post-click task; else -1. */
+    public int esmmConversionTask() {
+        return architecture.esmm() ? taskIndex(ESMM_CONVERSION) : -1;
     }
 
     public List<String> taskNames() {
@@ -30,11 +50,11 @@ public record ModelSpec(
         return taskNames().indexOf(name);
     }
 
-    /** Output heads: the tasks, plus {@code ctcvr} when ESMM is on. */
+    /** Output heads: the tasks, plus {@link #ESMM_PRODUCT} when ESMM is on. */
     public List<String> heads() {
         List<String> h = new ArrayList<>(taskNames());
         if (architecture.esmm()) {
-            h.add("ctcvr");
+            h.add(ESMM_PRODUCT);
         }
         return h;
     }
@@ -59,7 +79,6 @@ public record ModelSpec(
 
     /** The objective this spec trains. */
     public Objective objective() {
-        boolean esmm = architecture.esmm();
-        return new Objective(maskOf(), esmm ? taskIndex("ctr") : -1, esmm ? taskIndex("cvr") : -1);
+        return new Objective(maskOf(), esmmClickTask(), esmmConversionTask());
     }
 }

@@ -96,7 +96,8 @@ public final class SpecLoader {
             if (!names.add(name)) {
                 throw t.error("repeats the task name '" + name + "'");
             }
-            String maskedBy = t.string("masked_by", name.equals("cvr") ? "ctr" : null);
+            String maskedBy =
+                    t.string("masked_by", name.equals(ModelSpec.ESMM_CONVERSION) ? ModelSpec.ESMM_CLICK : null);
             List<String> pos = t.strings("positive");
             List<String> neg = t.strings("negative");
             if (pos.isEmpty() && !neg.isEmpty()) {
@@ -114,7 +115,8 @@ public final class SpecLoader {
         for (int i = 0; i < out.size(); i++) {
             String by = out.get(i).maskedBy();
             if (by != null && !names.contains(by)) {
-                if (out.get(i).name().equals("cvr") && !node.list().get(i).has("masked_by")) {
+                if (out.get(i).name().equals(ModelSpec.ESMM_CONVERSION)
+                        && !node.list().get(i).has("masked_by")) {
                     // A generic task called cvr without a ctr task: no mask.
                     TaskSpec t = out.get(i);
                     out.set(i, new TaskSpec(t.name(), t.label(), null, t.positive(), t.negative(), t.event()));
@@ -128,8 +130,8 @@ public final class SpecLoader {
 
     private static Architecture architecture(YamlNode m, List<TaskSpec> tasks, YamlNode root) {
         Architecture d = Architecture.defaults();
-        boolean ctrCvr = tasks.stream().anyMatch(t -> t.name().equals("ctr"))
-                && tasks.stream().anyMatch(t -> t.name().equals("cvr"));
+        boolean ctrCvr = tasks.stream().anyMatch(t -> t.name().equals(ModelSpec.ESMM_CLICK))
+                && tasks.stream().anyMatch(t -> t.name().equals(ModelSpec.ESMM_CONVERSION));
         if (m == null) {
             return d.withEsmm(ctrCvr);
         }
