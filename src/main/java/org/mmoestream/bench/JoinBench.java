@@ -63,7 +63,7 @@ public final class JoinBench {
                 long events = produce(kafka.bootstrapServers(), run);
                 StreamExecutionEnvironment env = Environments.localRocksDb(p, "1 s");
                 Properties client = new Properties();
-                PipelineJob.build(
+                PipelineJob.buildJoin(
                         env,
                         cfg,
                         KafkaIo.events(cfg, true),

@@ -36,9 +36,11 @@ import org.mmoestream.train.TrainOperator;
 
 /**
  * The pipeline job's graph: events -> validation (bad records to the dead-letter sink) -> label
- * join keyed by request id -> labeled examples. Sources and sinks are arguments, so tests and the
- * demo run the same graph on embedded or in-memory I/O; {@link KafkaIo} builds the production
- * ones.
+ * join keyed by request id -> labeled examples -> encoding (examples that cannot be encoded to the
+ * dead-letter sink) -> trainer keyed by model id ({@link TrainOperator}; with {@code
+ * train.parallelism} N > 1, N replicas and a reducer) -> model versions. {@link #build} builds it
+ * all, {@link #buildJoin} the join alone. Sources and sinks are arguments, so tests, benchmarks and
+ * the demo run the same graph on embedded I/O; {@link KafkaIo} builds the production ones.
  */
 public final class PipelineJob {
     /** Records that failed validation leave the main stream through this side output. */
@@ -186,7 +188,7 @@ public final class PipelineJob {
     }
 
     /** Builds the join only: events -> validation -> label join -> {@code examples} (may be null). */
-    public static DataStream<LabeledExample> build(
+    public static DataStream<LabeledExample> buildJoin(
             StreamExecutionEnvironment env,
             JobConfig cfg,
             Source<ParsedRecord, ?, ?> events,

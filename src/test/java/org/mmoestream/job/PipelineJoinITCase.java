@@ -91,7 +91,7 @@ class PipelineJoinITCase {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(FlinkCluster.config());
         env.setParallelism(2);
         Properties client = new Properties();
-        PipelineJob.build(
+        PipelineJob.buildJoin(
                 env,
                 cfg,
                 KafkaIo.events(cfg, true, deserializer),
