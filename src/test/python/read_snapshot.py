@@ -1,8 +1,9 @@
 """Reads an mmoe-stream snapshot with numpy alone (no safetensors package, no project code).
 
 Usage: read_snapshot.py FILE
-Prints one line of metadata (format, kind, version) and, per tensor, "name dtype shape sum",
-so a test can compare with the Java writer.
+Prints one line of metadata (format, kind, version) and, per tensor, "name dtype shape values",
+every element in row-major order of its shape as a hexadecimal float (exact), so a test can compare
+each element with the Java writer.
 """
 import json
 import struct
@@ -34,7 +35,8 @@ def main():
     print("meta", meta["format"], meta["kind"], meta["version"], len(spec["tasks"]))
     for name in sorted(tensors):
         t = tensors[name]
-        print(name, t.dtype, "x".join(str(d) for d in t.shape), repr(float(np.sum(t, dtype=np.float64))))
+        values = ",".join(float(v).hex() for v in np.nditer(t, order="C"))
+        print(name, t.dtype, "x".join(str(d) for d in t.shape), values)
 
 
 if __name__ == "__main__":
