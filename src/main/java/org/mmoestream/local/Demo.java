@@ -256,6 +256,7 @@ public final class Demo {
                         versions,
                         dead,
                         malformed,
+                        truth.size(),
                         scores,
                         curve);
             }
@@ -413,6 +414,7 @@ public final class Demo {
             int versions,
             long dead,
             long malformed,
+            long impressionsWritten,
             long scores,
             List<double[]> curve)
             throws Exception {
@@ -440,6 +442,7 @@ public final class Demo {
             }
         }
         r.put("examples_per_second", Math.round(examplesPerSecond));
+        r.put("impressions_written", impressionsWritten);
         r.put("examples_trained", last.examplesSeen());
         r.put("model_versions", versions);
         r.put("dead_letters", dead);

@@ -26,8 +26,10 @@ class DemoITCase {
         // Every malformed record the simulator wrote, and nothing else, is a dead letter.
         assertTrue(r.get("malformed_written").asLong() > 0);
         assertEquals(r.get("malformed_written").asLong(), r.get("dead_letters").asLong());
-        // 30,000 events are 21,127 impressions, each trained once despite the duplicates.
-        assertEquals(21_127, r.get("examples_trained").asLong());
+        // Every impression the simulator wrote is trained once, despite duplicates and malformed records.
+        assertTrue(r.get("impressions_written").asLong() > 10_000, r.toString());
+        assertEquals(
+                r.get("impressions_written").asLong(), r.get("examples_trained").asLong());
         // The model's quality is the full demo's to show (README); this short stream checks the figures exist.
         for (String task : new String[] {"ctr", "cvr"}) {
             JsonNode t = r.get("tasks").get(task);
