@@ -47,8 +47,17 @@ public final class Main implements Runnable {
 
     /** Runs the command line with error messages going to {@code err} (for tests). */
     public static int execute(PrintWriter err, String... args) {
-        CommandLine cl = new CommandLine(new Main());
+        CommandLine cl = commandLine();
         cl.setErr(err);
+        return cl.execute(args);
+    }
+
+    /**
+     * The command line with its exit statuses: an {@link InputException} prints its one sentence
+     * and exits 2, anything else prints the failure and its stack trace and exits 1.
+     */
+    static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new Main());
         cl.setExecutionExceptionHandler((ex, line, parseResult) -> {
             PrintWriter out = line.getErr();
             if (ex instanceof InputException) {
@@ -59,6 +68,6 @@ public final class Main implements Runnable {
             ex.printStackTrace(out);
             return 1;
         });
-        return cl.execute(args);
+        return cl;
     }
 }

@@ -21,7 +21,7 @@ public final class JobConfig implements Serializable {
 
     /** A configuration key: YAML name, default, description, parser (which validates). */
     public enum Key {
-        BOOTSTRAP("kafka.bootstrap-servers", "localhost:9092", "Kafka bootstrap servers", Parsers::text),
+        BOOTSTRAP("kafka.bootstrap-servers", "localhost:9092", "Kafka bootstrap servers", Parsers::servers),
         GROUP_ID("kafka.group-id", "mmoe-pipeline", "consumer group of the job's Kafka sources", Parsers::text),
         TOPIC_IMPRESSIONS("topics.impressions", "impressions", "impression events", Parsers::topic),
         TOPIC_CLICKS("topics.clicks", "clicks", "click events", Parsers::topic),
@@ -426,6 +426,14 @@ public final class JobConfig implements Serializable {
                 throw new IllegalArgumentException("must not be empty");
             }
             return s.trim();
+        }
+
+        /** Kafka's bootstrap list: host:port, comma-separated. */
+        static Object servers(String s) {
+            if (s == null || !s.matches("\\s*[\\w.\\[\\]:-]+:\\d{1,5}(\\s*,\\s*[\\w.\\[\\]:-]+:\\d{1,5})*\\s*")) {
+                throw new IllegalArgumentException("must be host:port, comma-separated");
+            }
+            return s;
         }
 
         static Object topic(String s) {

@@ -1,0 +1,95 @@
+package org.mmoestream.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.mmoestream.config.InputException;
+import org.mmoestream.config.JobConfig;
+import picocli.CommandLine;
+
+/**
+ * The command line as a new user meets it: every command's help, and bad job configurations that
+ * stop {@code pipeline} and {@code scoring} at start with exit status 2 and one sentence naming the
+ * key, before they touch Kafka or Flink.
+ */
+class CommandLineTest {
+    @TempDir
+    Path dir;
+
+    private record Run(int status, String out, String err) {}
+
+    private static Run run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        CommandLine cl = Main.commandLine();
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        int status = cl.execute(args);
+        return new Run(status, out.toString(), err.toString().trim());
+    }
+
+    @Test
+    void everyCommandHasHelpThatBeginsWithAWholeSentence() {
+        Run top = run("--help");
+        assertEquals(0, top.status(), top.err());
+        CommandLine cl = Main.commandLine();
+        for (Map.Entry<String, CommandLine> sub : cl.getSubcommands().entrySet()) {
+            if (sub.getKey().equals("help")) {
+                continue;
+            }
+            String[] header = sub.getValue().getCommandSpec().usageMessage().header();
+            assertTrue(header.length == 1 && header[0].endsWith("."), sub.getKey() + " has a one-sentence header");
+            Run r = run(sub.getKey(), "--help");
+            assertEquals(0, r.status(), sub.getKey() + " --help: " + r.err());
+            assertTrue(r.out().startsWith(header[0].substring(0, 20)), sub.getKey() + " --help starts with its header");
+        }
+    }
+
+    @Test
+    void aBadJobConfigStopsPipelineAndScoringWithStatus2() throws Exception {
+        Path cfg = dir.resolve("job.yaml");
+        Files.writeString(cfg, "join:\n  click-window: soon\n");
+        for (String command : List.of("pipeline", "scoring")) {
+            Run r = run(command, "--config", cfg.toString());
+            assertEquals(2, r.status(), command + ": " + r.err());
+            assertEquals(1, r.err().lines().count(), "one line: " + r.err());
+            assertTrue(r.err().contains("join.click-window") && r.err().contains("soon"), r.err());
+        }
+        Run r = run("pipeline", "--config", dir.resolve("missing.yaml").toString());
+        assertEquals(2, r.status(), r.err());
+    }
+
+    /**
+     * Keys whose value is free text: a file path (accepted until the file is read) or a Kafka
+     * consumer group id (any string is one).
+     */
+    private static final Set<String> FREE_TEXT = Set.of("model.spec", "train.probes", "kafka.group-id");
+
+    @Test
+    void everyKeyRejectsAValueItCannotUseWithOneSentenceNamingIt() {
+        List<String> accepted = new ArrayList<>();
+        for (String[] row : JobConfig.table()) {
+            String key = row[0];
+            if (FREE_TEXT.contains(key)) {
+                continue;
+            }
+            try {
+                JobConfig.of(Map.of(key, "no such value!"));
+                accepted.add(key);
+            } catch (InputException e) {
+                assertTrue(e.getMessage().contains(key) && e.getMessage().endsWith("."), e.getMessage());
+            }
+        }
+        assertEquals(List.of(), accepted, "keys that accepted 'no such value!'");
+    }
+}
