@@ -6,11 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Random;
 import org.apache.flink.api.common.JobID;
 import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
 import org.apache.flink.runtime.minicluster.MiniCluster;
@@ -18,6 +21,9 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.mmoestream.config.JobConfig;
@@ -211,6 +217,91 @@ class PipelineJoinITCase {
         assertTrue(FailOnce.failed("join-fnw"), "the failure happened");
         assertTrue(FlinkCluster.restoredCheckpoint(cluster, job) > 0, "the job came back from a checkpoint");
         verifyEarly(cfg, gen);
+    }
+
+    /**
+     * Records no event can be made of, for each event topic: random bytes, valid records cut short,
+     * records over events.max-record-bytes, JSON nested 5,000 deep, a wrong type in each field,
+     * invalid UTF-8 inside a string, content after the JSON value, an empty value and no value at
+     * all (null). Each is one the parser must reject.
+     */
+    private static List<EventGenerator.Rec> fuzz(String run, long ts) {
+        Random rnd = new Random(23);
+        List<EventGenerator.Rec> out = new ArrayList<>();
+        Map<String, List<String>> wrongTypes = Map.of(
+                "impressions",
+                List.of(
+                        "{\"request_id\":7,\"ts\":%d,\"model\":\"m1\",\"features\":{}}",
+                        "{\"request_id\":\"x\",\"ts\":\"%d\",\"model\":\"m1\",\"features\":{}}",
+                        "{\"request_id\":\"x\",\"ts\":%d,\"model\":5,\"features\":{}}",
+                        "{\"request_id\":\"x\",\"ts\":%d,\"model\":\"m1\",\"features\":[1,2]}",
+                        "{\"request_id\":\"x\",\"ts\":%d,\"model\":\"m1\",\"features\":{\"u\":{\"a\":1}}}",
+                        "{\"request_id\":\"x\",\"ts\":%d.5e400,\"model\":\"m1\",\"features\":{}}"),
+                "clicks",
+                List.of(
+                        "{\"request_id\":[],\"ts\":%d}",
+                        "{\"request_id\":\"x\",\"ts\":true}",
+                        "{\"request_id\":\"x\",\"ts\":%d,\"click_id\":{}}",
+                        "{\"request_id\":\"\",\"ts\":%d}"),
+                "conversions",
+                List.of(
+                        "{\"request_id\":null,\"ts\":%d}",
+                        "{\"request_id\":\"x\",\"ts\":-%d}", "{\"request_id\":\"x\",\"ts\":%d,\"value\":\"ten\"}"));
+        for (String topic : List.of("impressions", "clicks", "conversions")) {
+            String t = run + "-" + topic;
+            String valid = topic.equals("impressions")
+                    ? "{\"request_id\":\"fz\",\"ts\":" + ts + ",\"model\":\"m1\",\"features\":{\"user\":\"u1\"}}"
+                    : "{\"request_id\":\"fz\",\"ts\":" + ts + "}";
+            List<byte[]> values = new ArrayList<>();
+            for (int i = 0; i < 40; i++) {
+                byte[] b = new byte[1 + rnd.nextInt(300)];
+                rnd.nextBytes(b);
+                b[0] = (byte) (b[0] == '{' ? '[' : b[0]);
+                values.add(b);
+            }
+            for (int i = 0; i < 20; i++) {
+                values.add(
+                        valid.substring(0, 1 + rnd.nextInt(valid.length() - 1)).getBytes(StandardCharsets.UTF_8));
+            }
+            values.add(("{\"request_id\":\"" + "x".repeat(70_000) + "\",\"ts\":" + ts + "}")
+                    .getBytes(StandardCharsets.UTF_8));
+            values.add(
+                    ("{\"request_id\":\"x\",\"ts\":" + ts + ",\"deep\":" + "[".repeat(5_000) + "]".repeat(5_000) + "}")
+                            .getBytes(StandardCharsets.UTF_8));
+            for (String w : wrongTypes.get(topic)) {
+                values.add(String.format(java.util.Locale.ROOT, w, ts).getBytes(StandardCharsets.UTF_8));
+            }
+            byte[] badUtf8 = ("{\"request_id\":\"ab\",\"ts\":" + ts + "}").getBytes(StandardCharsets.UTF_8);
+            badUtf8[15] = (byte) 0xC3;
+            badUtf8[16] = (byte) 0x28;
+            values.add(badUtf8);
+            values.add((valid + "}}}").getBytes(StandardCharsets.UTF_8));
+            values.add(new byte[0]);
+            values.add(null);
+            for (byte[] v : values) {
+                out.add(new EventGenerator.Rec(t, "fz" + out.size(), v, ts, true));
+            }
+        }
+        return out;
+    }
+
+    @Test
+    void fuzzedRecordsAllGoToDeadLettersAndTheRestIsJoinedExactly() throws Exception {
+        JobConfig cfg = config("fuzz");
+        EventGenerator gen = produce(cfg, "fuzz");
+        List<EventGenerator.Rec> bad = fuzz("fuzz", System.currentTimeMillis() - 1_800_000L);
+        try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(
+                Map.of("bootstrap.servers", KAFKA.bootstrapServers(), "max.request.size", "4194304"),
+                new ByteArraySerializer(),
+                new ByteArraySerializer())) {
+            for (EventGenerator.Rec r : bad) {
+                p.send(new ProducerRecord<>(r.topic(), r.key().getBytes(StandardCharsets.UTF_8), r.value()))
+                        .get();
+            }
+        }
+        gen.malformed += bad.size();
+        run(cfg, "fuzz", PipelineJob.eventDeserializer(cfg));
+        verify(cfg, gen);
     }
 
     @Test
