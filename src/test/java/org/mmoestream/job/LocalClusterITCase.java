@@ -39,10 +39,9 @@ import org.mmoestream.testing.PipelineChecks;
  * and two TaskManagers, each its own JVM) against an embedded Kafka broker. A TaskManager that
  * runs a trainer is killed with {@code kill -9} in the middle of the stream, once a checkpoint has
  * completed and committed versions of both models have trained on a fifth of the examples; the job
- * restarts from its last checkpoint on the other TaskManager and finishes. The committed topics show nothing
- * lost or duplicated: one
- * example per impression with the simulator's labels, versions 1..n per model, and each model's
- * last version trained on exactly that model's examples.
+ * restarts from its last checkpoint on the other TaskManager and finishes. The committed topics
+ * show nothing lost or duplicated: one example per impression with the simulator's labels,
+ * versions 1..n per model, and each model's last version trained on exactly that model's examples.
  */
 class LocalClusterITCase {
     private static final int IMPRESSIONS = 30_000;
