@@ -6,7 +6,13 @@ set -euo pipefail
 BOOTSTRAP="${BOOTSTRAP:-localhost:9092}"
 PARTITIONS="${PARTITIONS:-12}"
 REPLICATION="${REPLICATION:-3}"
-topics=kafka-topics.sh
+# KAFKA_TOPICS: the kafka-topics.sh to run (on PATH by default).
+topics="${KAFKA_TOPICS:-kafka-topics.sh}"
+# Wait (up to WAIT_SECONDS) until the brokers answer.
+for _ in $(seq "${WAIT_SECONDS:-120}"); do
+  "$topics" --bootstrap-server "$BOOTSTRAP" --list >/dev/null 2>&1 && break
+  sleep 1
+done
 create() {
   "$topics" --bootstrap-server "$BOOTSTRAP" --create --if-not-exists --topic "$1" \
     --partitions "$2" --replication-factor "$REPLICATION" "${@:3}"
