@@ -46,6 +46,10 @@ final class ModelRuntime {
     private GateStatistics gates;
     /** Milliseconds from label (join emission) to the version that first includes the example. */
     private final org.HdrHistogram.Histogram freshness = new org.HdrHistogram.Histogram(3_600_000L, 2);
+    /** Label-to-version latency of the examples new in the last version that had any (gauges). */
+    private long freshnessP50;
+
+    private long freshnessP99;
 
     private final LabeledTimes labeled = new LabeledTimes();
     /** Event time of the earliest release timer registered since the last release (in memory only). */
@@ -135,6 +139,10 @@ final class ModelRuntime {
         freshness.reset();
         for (long t : labeled.drain()) {
             freshness.recordValue(Math.max(0, Math.min(3_600_000L, now - t)));
+        }
+        if (freshness.getTotalCount() > 0) {
+            freshnessP50 = freshness.getValueAtPercentile(50);
+            freshnessP99 = freshness.getValueAtPercentile(99);
         }
         String metricsJson =
                 VersionMetrics.json(spec, metrics, freshness, gates, probes.isEmpty() ? null : predict(probes, st));
@@ -256,6 +264,8 @@ final class ModelRuntime {
         g.gauge("examples_held", (Gauge<Integer>) order::heldCount);
         g.gauge("rows_checkpointed", (Gauge<Integer>) () -> lastFlushRows);
         g.gauge("rows_checkpoint_ms", (Gauge<Long>) () -> lastFlushMillis);
+        g.gauge("freshness_p50_ms", (Gauge<Long>) () -> freshnessP50);
+        g.gauge("freshness_p99_ms", (Gauge<Long>) () -> freshnessP99);
     }
 
     @Override
