@@ -259,7 +259,8 @@ class DashboardMetricsITCase {
             assertEquals(
                     Set.of(),
                     missing,
-                    "metrics the dashboard queries that the jobs do not register (all: target/prometheus-metric-names.txt)");
+                    "metrics the dashboard queries that the jobs do not register"
+                            + " (all: target/prometheus-metric-names.txt)");
         } finally {
             pipeline.cancel().get();
             scoring.cancel().get();
