@@ -1,0 +1,131 @@
+package org.mmoestream.local;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Path;
+import java.util.List;
+import org.jfree.chart.ChartFactory;
+import org.jfree.chart.ChartUtils;
+import org.jfree.chart.JFreeChart;
+import org.jfree.chart.plot.PlotOrientation;
+import org.jfree.data.xy.XYSeries;
+import org.jfree.data.xy.XYSeriesCollection;
+import org.mmoestream.model.codec.SnapshotState;
+
+/** The demo's report ({@code report.json}) and learning curve ({@code learning-curve.png}). */
+final class DemoReport {
+    private DemoReport() {}
+
+    /**
+     * What the demo measured: the last version, held-out AUC {model ctr, oracle ctr, model cvr,
+     * oracle cvr}, the oracle's AUC on the progressive window's rows {ctr, cvr}, and the counts.
+     */
+    record Results(
+            SnapshotState last,
+            double[] heldOut,
+            double[] sameRows,
+            double examplesPerSecond,
+            int versions,
+            long deadLetters,
+            long malformedWritten,
+            long impressionsWritten,
+            long scores,
+            List<double[]> curve) {}
+
+    private static void putRounded(ObjectNode n, String key, double v) {
+        if (Double.isFinite(v)) {
+            n.put(key, Math.round(v * 1e6) / 1e6);
+        } else {
+            n.putNull(key);
+        }
+    }
+
+    /** Writes {@code report.json} and {@code learning-curve.png} of {@code r} into {@code dir}. */
+    static void write(Path dir, Results r) throws Exception {
+        SnapshotState last = r.last();
+        double[] heldOut = r.heldOut();
+        double[] sameRows = r.sameRows();
+        JsonNode metrics = new ObjectMapper().readTree(last.metadata().get("metrics"));
+        ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+        ObjectNode n = json.createObjectNode();
+        n.put("model", last.model().spec().architecture().variant().key());
+        n.put("split", "progressive");
+        ObjectNode tasks = n.putObject("tasks");
+        for (String head : last.model().spec().heads()) {
+            JsonNode h = metrics.path(head);
+            ObjectNode t = tasks.putObject(head);
+            t.set("auc", h.path("auc"));
+            t.set("logloss", h.path("logloss"));
+            t.set("calibration", h.path("calibration"));
+            t.set("n", h.path("n"));
+            if (head.equals("ctr")) {
+                putRounded(t, "oracle_auc", sameRows[0]);
+                putRounded(t, "heldout_auc", heldOut[0]);
+                putRounded(t, "heldout_oracle_auc", heldOut[1]);
+            } else if (head.equals("cvr")) {
+                putRounded(t, "oracle_auc", sameRows[1]);
+                putRounded(t, "heldout_auc", heldOut[2]);
+                putRounded(t, "heldout_oracle_auc", heldOut[3]);
+            }
+        }
+        n.put("examples_per_second", Math.round(r.examplesPerSecond()));
+        n.put("impressions_written", r.impressionsWritten());
+        n.put("examples_trained", last.examplesSeen());
+        n.put("model_versions", r.versions());
+        n.put("dead_letters", r.deadLetters());
+        n.put("malformed_written", r.malformedWritten());
+        n.put("scores", r.scores());
+        n.set("gates", metrics.path("gates"));
+        json.writeValue(dir.resolve("report.json").toFile(), n);
+        learningCurve(dir.resolve("learning-curve.png"), r.curve());
+    }
+
+    /** Progressive AUC per task at each version, against the oracle on the same examples. */
+    private static void learningCurve(Path file, List<double[]> curve) throws Exception {
+
+        XYSeries ctr = new XYSeries("ctr progressive AUC");
+        XYSeries octr = new XYSeries("ctr oracle AUC, same examples");
+        XYSeries cvr = new XYSeries("cvr progressive AUC");
+        XYSeries ocvr = new XYSeries("cvr oracle AUC, same examples");
+        XYSeries[] series = {ctr, cvr, octr, ocvr};
+        for (double[] p : curve) {
+            for (int i = 0; i < series.length; i++) {
+                if (Double.isFinite(p[i + 1])) {
+                    series[i].add(p[0], p[i + 1]);
+                }
+            }
+        }
+        XYSeriesCollection data = new XYSeriesCollection();
+        for (XYSeries x : new XYSeries[] {ctr, octr, cvr, ocvr}) {
+            data.addSeries(x);
+        }
+        JFreeChart chart = ChartFactory.createXYLineChart(
+                "Progressive AUC at each version vs the oracle on the same examples",
+                "examples trained",
+                "AUC",
+                data,
+                PlotOrientation.VERTICAL,
+                true,
+                false,
+                false);
+        var plot = chart.getXYPlot();
+        plot.getRangeAxis().setRange(0.45, 1.0);
+        plot.setBackgroundPaint(java.awt.Color.WHITE);
+        plot.setDomainGridlinePaint(java.awt.Color.LIGHT_GRAY);
+        plot.setRangeGridlinePaint(java.awt.Color.LIGHT_GRAY);
+        var renderer = plot.getRenderer();
+        java.awt.Color blue = new java.awt.Color(31, 119, 180);
+        java.awt.Color orange = new java.awt.Color(214, 95, 0);
+        java.awt.BasicStroke solid = new java.awt.BasicStroke(2.2f);
+        java.awt.BasicStroke dashed = new java.awt.BasicStroke(
+                1.6f, java.awt.BasicStroke.CAP_BUTT, java.awt.BasicStroke.JOIN_MITER, 10f, new float[] {7f, 5f}, 0f);
+        java.awt.Color[] colors = {blue, blue, orange, orange};
+        for (int i = 0; i < 4; i++) {
+            renderer.setSeriesPaint(i, colors[i]);
+            renderer.setSeriesStroke(i, i % 2 == 0 ? solid : dashed);
+        }
+        ChartUtils.saveChartAsPNG(file.toFile(), chart, 1000, 600);
+    }
+}
