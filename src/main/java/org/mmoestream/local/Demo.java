@@ -64,9 +64,10 @@ public final class Demo {
     /** The model id of the demo's events and requests. */
     static final String MODEL = "default";
     /**
-     * Events per impression in the simulator's stream (one impression, a click for about a third, a
-     * conversion for about a quarter of those, plus duplicates): {@code --events} / this many
-     * impressions are written.
+     * Events per impression in the simulator's stream: an impression, its click if any, its
+     * conversion if any, and the writer's duplicates and malformed records ({@code demo --events
+     * 300000} wrote 302,839 events for 211,268 impressions, 1.43 per impression); {@code --events} /
+     * this many impressions are written.
      */
     private static final double EVENTS_PER_IMPRESSION = 1.42;
     /** Clicks come up to 20 s after their impression, conversions up to 60 s after their click. */
