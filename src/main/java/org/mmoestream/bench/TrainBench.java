@@ -187,7 +187,7 @@ public final class TrainBench {
         m.put(Key.GROUP_ID.yaml(), "bench-" + run);
         m.put(Key.PUBLISH_INTERVAL.yaml(), "2 s");
         m.put(Key.TRAIN_PARALLELISM.yaml(), String.valueOf(p));
-        for (Key k : List.of(Key.SYNC_INTERVAL, Key.SYNC_BATCHES)) {
+        for (Key<?> k : List.of(Key.SYNC_INTERVAL, Key.SYNC_BATCHES)) {
             String v = System.getProperty("mmoe.bench." + k.yaml());
             if (v != null) {
                 m.put(k.yaml(), v);

@@ -3,6 +3,8 @@ package org.mmoestream.config;
 import java.io.Serializable;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -19,44 +21,57 @@ import java.util.stream.Collectors;
 public final class JobConfig implements Serializable {
     private static final long serialVersionUID = 1L;
 
-    /** A configuration key: YAML name, default, description, parser (which validates). */
-    public enum Key {
-        BOOTSTRAP("kafka.bootstrap-servers", "localhost:9092", "Kafka bootstrap servers", Parsers::servers),
-        GROUP_ID("kafka.group-id", "mmoe-pipeline", "consumer group of the job's Kafka sources", Parsers::text),
-        TOPIC_IMPRESSIONS("topics.impressions", "impressions", "impression events", Parsers::topic),
-        TOPIC_CLICKS("topics.clicks", "clicks", "click events", Parsers::topic),
-        TOPIC_CONVERSIONS("topics.conversions", "conversions", "conversion events", Parsers::topic),
-        TOPIC_EXAMPLES("topics.examples", "examples", "labeled examples (JSON)", Parsers::topic),
-        TOPIC_DEAD_LETTER(
-                "topics.dead-letter", "dead-letter", "records that failed validation, with a reason", Parsers::topic),
-        CLICK_WINDOW(
+    /**
+     * A configuration key: YAML name, default, description and the parser that validates a value
+     * and gives it its type {@code T}, so that {@code cfg.integer(key)} compiles only for an integer
+     * key. Keys are the constants below, in the README table's order ({@link #values()}).
+     */
+    public static final class Key<T> implements Serializable {
+        private static final long serialVersionUID = 1L;
+        private static final List<Key<?>> ALL = new ArrayList<>();
+
+        public static final Key<String> BOOTSTRAP =
+                new Key<>("kafka.bootstrap-servers", "localhost:9092", "Kafka bootstrap servers", Parsers::servers);
+        public static final Key<String> GROUP_ID = new Key<>(
+                "kafka.group-id", "mmoe-pipeline", "consumer group of the job's Kafka sources", Parsers::text);
+        public static final Key<String> TOPIC_IMPRESSIONS =
+                new Key<>("topics.impressions", "impressions", "impression events", Parsers::topic);
+        public static final Key<String> TOPIC_CLICKS =
+                new Key<>("topics.clicks", "clicks", "click events", Parsers::topic);
+        public static final Key<String> TOPIC_CONVERSIONS =
+                new Key<>("topics.conversions", "conversions", "conversion events", Parsers::topic);
+        public static final Key<String> TOPIC_EXAMPLES =
+                new Key<>("topics.examples", "examples", "labeled examples (JSON)", Parsers::topic);
+        public static final Key<String> TOPIC_DEAD_LETTER = new Key<>(
+                "topics.dead-letter", "dead-letter", "records that failed validation, with a reason", Parsers::topic);
+        public static final Key<Duration> CLICK_WINDOW = new Key<>(
                 "join.click-window",
                 "30 min",
                 "a click counts if it comes this long after its impression",
-                Parsers::positiveDuration),
-        CONVERSION_WINDOW(
+                Parsers::positiveDuration);
+        public static final Key<Duration> CONVERSION_WINDOW = new Key<>(
                 "join.conversion-window",
                 "24 h",
                 "a conversion counts if it comes this long after its click",
-                Parsers::positiveDuration),
-        ORPHAN_WAIT(
+                Parsers::positiveDuration);
+        public static final Key<Duration> ORPHAN_WAIT = new Key<>(
                 "join.orphan-wait",
                 "5 min",
                 "how long (event time) a click or conversion waits for its impression",
-                Parsers::duration),
-        DEDUP_RETENTION(
+                Parsers::duration);
+        public static final Key<Duration> DEDUP_RETENTION = new Key<>(
                 "join.dedup-retention",
                 "10 min",
                 "how long a finished join remembers its request id to drop duplicates",
-                Parsers::duration),
-        OUT_OF_ORDERNESS(
-                "join.out-of-orderness", "5 s", "bound of event-time disorder for watermarks", Parsers::duration),
-        SOURCE_IDLENESS(
+                Parsers::duration);
+        public static final Key<Duration> OUT_OF_ORDERNESS = new Key<>(
+                "join.out-of-orderness", "5 s", "bound of event-time disorder for watermarks", Parsers::duration);
+        public static final Key<Duration> SOURCE_IDLENESS = new Key<>(
                 "join.source-idleness",
                 "30 s",
                 "a partition without records for this long does not hold back the watermark",
-                Parsers::positiveDuration),
-        FEEDBACK(
+                Parsers::positiveDuration);
+        public static final Key<String> FEEDBACK = new Key<>(
                 "join.feedback",
                 "wait",
                 "when an impression goes to training: wait (once, when its labels are final: at "
@@ -64,40 +79,43 @@ public final class JobConfig implements Serializable {
                         + "when join.observation-window closes, with the labels known then, and again for "
                         + "each later click and conversion, the loss weighted by the model's own "
                         + "prediction)",
-                Parsers.oneOf("wait", "fnw")),
-        OBSERVATION_WINDOW(
+                Parsers.oneOf("wait", "fnw"));
+        public static final Key<Duration> OBSERVATION_WINDOW = new Key<>(
                 "join.observation-window",
                 "0 s",
                 "with join.feedback fnw: how long (event time) after its impression an "
                         + "impression waits before it is first sent to training; clicks and conversions "
                         + "within it are part of that example (below join.click-window)",
-                Parsers::duration),
-        DROP_CONVERSIONS_WITHOUT_CLICK(
+                Parsers::duration);
+        public static final Key<Boolean> DROP_CONVERSIONS_WITHOUT_CLICK = new Key<>(
                 "join.drop-conversions-without-click",
                 "true",
                 "drop (and count) a conversion whose impression was not clicked; false labels it conversion=1, click=0",
-                Parsers::bool),
-        MAX_RECORD_BYTES(
-                "events.max-record-bytes", "65536", "larger records go to the dead-letter topic", Parsers::positiveInt),
-        MAX_FUTURE(
+                Parsers::bool);
+        public static final Key<Integer> MAX_RECORD_BYTES = new Key<>(
+                "events.max-record-bytes", "65536", "larger records go to the dead-letter topic", Parsers::positiveInt);
+        public static final Key<Duration> MAX_FUTURE = new Key<>(
                 "events.max-future",
                 "1 d",
                 "a timestamp further ahead of the clock is rejected",
-                Parsers::positiveDuration),
-        TOPIC_MODEL("topics.model", "model", "published model versions (safetensors)", Parsers::topic),
-        MODEL_SPEC(
+                Parsers::positiveDuration);
+        public static final Key<String> TOPIC_MODEL =
+                new Key<>("topics.model", "model", "published model versions (safetensors)", Parsers::topic);
+        public static final Key<String> MODEL_SPEC = new Key<>(
                 "model.spec",
                 "examples/ctr-cvr.yaml",
                 "model spec file (YAML): features, tasks, architecture, optimizer",
-                Parsers::text),
-        SEED("train.seed", "42", "seed of the initial parameters", Parsers::positiveInt),
-        BATCH_SIZE("train.batch-size", "256", "examples per training step", Parsers::positiveInt),
-        MAX_WAIT(
+                Parsers::text);
+        public static final Key<Integer> SEED =
+                new Key<>("train.seed", "42", "seed of the initial parameters", Parsers::positiveInt);
+        public static final Key<Integer> BATCH_SIZE =
+                new Key<>("train.batch-size", "256", "examples per training step", Parsers::positiveInt);
+        public static final Key<Duration> MAX_WAIT = new Key<>(
                 "train.max-wait",
                 "1 s",
                 "a partial batch is trained after waiting this long (processing time; arrival order only)",
-                Parsers::positiveDuration),
-        ORDER(
+                Parsers::positiveDuration);
+        public static final Key<String> ORDER = new Key<>(
                 "train.order",
                 "arrival",
                 "arrival: train examples as their labels become final; event-time: hold each "
@@ -106,8 +124,8 @@ public final class JobConfig implements Serializable {
                         + "batches: training is then a function of the events alone, as train-file on a "
                         + "replayed file, at the cost of the windows' latency and of holding their "
                         + "examples in memory",
-                Parsers.oneOf("arrival", "event-time")),
-        TRAIN_PARALLELISM(
+                Parsers.oneOf("arrival", "event-time"));
+        public static final Key<Integer> TRAIN_PARALLELISM = new Key<>(
                 "train.parallelism",
                 "1",
                 "subtasks that train each model: 1 trains it on one subtask (exactly, in order); "
@@ -115,131 +133,133 @@ public final class JobConfig implements Serializable {
                         + "send their changes to one reducer every train.sync-batches batches and move "
                         + "onto the reducer's latest version (arrival order only; the model's tables must "
                         + "fit train.working-set-rows)",
-                Parsers::positiveInt),
-        SYNC_INTERVAL(
+                Parsers::positiveInt);
+        public static final Key<Duration> SYNC_INTERVAL = new Key<>(
                 "train.sync-interval",
                 "1 s",
                 "with train.parallelism > 1: the longest a replica keeps what it learned before "
                         + "sending it to the reducer (for slow streams; see train.sync-batches)",
-                Parsers::positiveDuration),
-        SYNC_BATCHES(
+                Parsers::positiveDuration);
+        public static final Key<Integer> SYNC_BATCHES = new Key<>(
                 "train.sync-batches",
                 "16",
                 "with train.parallelism > 1: a replica sends what it learned to the reducer "
                         + "after this many batches (with the batch size, this bounds the staleness between "
                         + "replicas)",
-                Parsers::positiveInt),
-        TOPIC_TRAIN_SYNC(
+                Parsers::positiveInt);
+        public static final Key<String> TOPIC_TRAIN_SYNC = new Key<>(
                 "topics.train-sync",
                 "train-sync",
                 "internal, with train.parallelism > 1: the reducer's synchronization versions "
                         + "for the replicas (one partition; a retention of an hour or so)",
-                Parsers::topic),
-        WORKING_SET_ROWS(
+                Parsers::topic);
+        public static final Key<Integer> WORKING_SET_ROWS = new Key<>(
                 "train.working-set-rows",
                 "4000000",
                 "embedding rows kept in memory per model (value and optimizer state: 64 bytes a "
                         + "row at dim 8 with Adagrad); a model whose tables fit keeps every row in memory, "
                         + "larger tables keep this many rows of a working set backed by state",
-                Parsers::positiveInt),
-        METRICS_WINDOW(
+                Parsers::positiveInt);
+        public static final Key<Integer> METRICS_WINDOW = new Key<>(
                 "train.metrics-window",
                 "10000",
                 "examples in the sliding window of the progressive metrics",
-                Parsers::positiveInt),
-        PROBES(
+                Parsers::positiveInt);
+        public static final Key<String> PROBES = new Key<>(
                 "train.probes",
                 "none",
                 "file of probe requests (one features JSON object per line) scored by every "
                         + "published version into its metadata; none: no probes",
-                Parsers::text),
-        PUBLISH_INTERVAL(
+                Parsers::text);
+        public static final Key<Duration> PUBLISH_INTERVAL = new Key<>(
                 "publish.interval",
                 "10 s",
                 "a model version is published this often (processing time)",
-                Parsers::positiveDuration),
-        FULL_EVERY(
+                Parsers::positiveDuration);
+        public static final Key<Integer> FULL_EVERY = new Key<>(
                 "publish.full-every",
                 "10",
                 "every N-th version is a full snapshot (and the first after a start)",
-                Parsers::positiveInt),
-        MAX_MESSAGE_BYTES(
+                Parsers::positiveInt);
+        public static final Key<Integer> MAX_MESSAGE_BYTES = new Key<>(
                 "publish.max-message-bytes",
                 "900000",
                 "larger snapshots are split into chunks of this size",
-                Parsers::positiveInt),
-        TOPIC_SCORE_REQUESTS(
-                "topics.score-requests", "score-requests", "requests to score (impression shape)", Parsers::topic),
-        TOPIC_SCORES("topics.scores", "scores", "scores with the model version that made them", Parsers::topic),
-        SCORING_BATCH_SIZE("scoring.batch-size", "64", "requests scored together", Parsers::positiveInt),
-        SCORING_MAX_WAIT(
+                Parsers::positiveInt);
+        public static final Key<String> TOPIC_SCORE_REQUESTS = new Key<>(
+                "topics.score-requests", "score-requests", "requests to score (impression shape)", Parsers::topic);
+        public static final Key<String> TOPIC_SCORES =
+                new Key<>("topics.scores", "scores", "scores with the model version that made them", Parsers::topic);
+        public static final Key<Integer> SCORING_BATCH_SIZE =
+                new Key<>("scoring.batch-size", "64", "requests scored together", Parsers::positiveInt);
+        public static final Key<Duration> SCORING_MAX_WAIT = new Key<>(
                 "scoring.max-wait",
                 "5 ms",
                 "a partial micro-batch of requests is scored this long after its first request "
                         + "came: the latency a request may spend waiting for others (lower: less latency, "
                         + "smaller batches and more CPU per request at high rates)",
-                Parsers::positiveDuration),
-        SCORING_MAX_MODEL_AGE(
+                Parsers::positiveDuration);
+        public static final Key<Duration> SCORING_MAX_MODEL_AGE = new Key<>(
                 "scoring.max-model-age",
                 "10 min",
                 "scores from an older model version are marked stale (0: never)",
-                Parsers::duration),
-        SCORING_MAX_BUFFERED(
+                Parsers::duration);
+        public static final Key<Integer> SCORING_MAX_BUFFERED = new Key<>(
                 "scoring.max-buffered",
                 "10000",
                 "requests per model that may wait for its first version",
-                Parsers::positiveInt),
-        SCORING_UNKNOWN_WAIT(
+                Parsers::positiveInt);
+        public static final Key<Duration> SCORING_UNKNOWN_WAIT = new Key<>(
                 "scoring.unknown-model-wait",
                 "1 min",
                 "requests for a model with no version after this long go to dead-letter",
-                Parsers::positiveDuration),
-        SCORING_MODEL_WAIT(
+                Parsers::positiveDuration);
+        public static final Key<Duration> SCORING_MODEL_WAIT = new Key<>(
                 "scoring.model-wait",
                 "1 min",
                 "at start, each scoring instance reads the model topic up to its end (the last "
                         + "full snapshot and the deltas after it, per model) and warms up before it takes "
                         + "requests; it waits at most this long",
-                Parsers::positiveDuration),
-        SCORING_WARM_UP(
+                Parsers::positiveDuration);
+        public static final Key<Integer> SCORING_WARM_UP = new Key<>(
                 "scoring.warm-up-requests",
                 "20000",
                 "synthetic requests each instance scores per model at start (and when it gets "
                         + "its first version), so the JIT has compiled the scoring path before the first "
                         + "real request",
-                Parsers::nonNegativeInt),
-        SCORING_BUFFER_TIMEOUT(
+                Parsers::nonNegativeInt);
+        public static final Key<Duration> SCORING_BUFFER_TIMEOUT = new Key<>(
                 "scoring.buffer-timeout",
                 "5 ms",
                 "Flink network buffer timeout of the scoring job (requests and scores do not "
                         + "cross the network inside the job; this bounds the dead letters' wait)",
-                Parsers::positiveDuration),
-        SCORING_FETCH_MAX_WAIT(
+                Parsers::positiveDuration);
+        public static final Key<Duration> SCORING_FETCH_MAX_WAIT = new Key<>(
                 "scoring.consumer-fetch-max-wait",
                 "100 ms",
                 "fetch.max.wait.ms of the request consumer: how long the broker holds a fetch "
                         + "that has no records (records are returned at once)",
-                Parsers::positiveDuration),
-        SCORING_PRODUCER_LINGER(
+                Parsers::positiveDuration);
+        public static final Key<Duration> SCORING_PRODUCER_LINGER = new Key<>(
                 "scoring.producer-linger",
                 "0 ms",
                 "linger.ms of the scores producer: waiting to fill larger batches (fewer "
                         + "requests to the broker at high rates) adds this much latency",
-                Parsers::duration),
-        SCORING_PRODUCER_ACKS(
+                Parsers::duration);
+        public static final Key<String> SCORING_PRODUCER_ACKS = new Key<>(
                 "scoring.producer-acks",
                 "all",
                 "acks of the scores producer (at-least-once): all waits for the in-sync replicas "
                         + "(no score lost on a broker failover); 1 only for the leader (lower latency, a "
                         + "score may be lost on failover). exactly-once always uses all",
-                Parsers.oneOf("all", "1")),
-        SCORING_DELIVERY(
+                Parsers.oneOf("all", "1"));
+        public static final Key<String> SCORING_DELIVERY = new Key<>(
                 "scoring.delivery",
                 "at-least-once",
                 "scores sink guarantee: at-least-once (scores visible at once) or exactly-once "
                         + "(visible at each checkpoint)",
-                Parsers.oneOf("at-least-once", "exactly-once")),
-        TRANSACTION_TIMEOUT(
+                Parsers.oneOf("at-least-once", "exactly-once"));
+        public static final Key<Duration> TRANSACTION_TIMEOUT = new Key<>(
                 "kafka.transaction-timeout",
                 "10 min",
                 "exactly-once sink transaction timeout (at most the broker's 15 min)",
@@ -248,13 +268,29 @@ public final class JobConfig implements Serializable {
         final String yaml;
         final String dflt;
         final String description;
-        final Function<String, Object> parser;
+        /** Not serialized: a deserialized key is replaced by the constant of its name. */
+        final transient Function<String, T> parser;
 
-        Key(String yaml, String dflt, String description, Function<String, Object> parser) {
+        private Key(String yaml, String dflt, String description, Function<String, T> parser) {
             this.yaml = yaml;
             this.dflt = dflt;
             this.description = description;
             this.parser = parser;
+            ALL.add(this);
+        }
+
+        /** Every key, in the order they are defined. */
+        public static List<Key<?>> values() {
+            return Collections.unmodifiableList(ALL);
+        }
+
+        private Object readResolve() throws java.io.ObjectStreamException {
+            for (Key<?> k : ALL) {
+                if (k.yaml.equals(yaml)) {
+                    return k;
+                }
+            }
+            throw new java.io.InvalidObjectException("no configuration key " + yaml);
         }
 
         public String yaml() {
@@ -273,10 +309,10 @@ public final class JobConfig implements Serializable {
     /** Prefix of Kafka client properties passed to every Kafka client of both jobs (SASL, SSL...). */
     public static final String CLIENT_PREFIX = "kafka.client.";
 
-    private final Map<Key, Object> values;
+    private final Map<Key<?>, Object> values;
     private final Map<String, String> client;
 
-    private JobConfig(Map<Key, Object> values, Map<String, String> client) {
+    private JobConfig(Map<Key<?>, Object> values, Map<String, String> client) {
         this.values = values;
         this.client = client;
     }
@@ -292,8 +328,7 @@ public final class JobConfig implements Serializable {
     }
 
     static JobConfig of(Map<String, String> overrides, String source) {
-        Set<String> known =
-                java.util.Arrays.stream(Key.values()).map(k -> k.yaml).collect(Collectors.toSet());
+        Set<String> known = Key.values().stream().map(k -> k.yaml).collect(Collectors.toSet());
         Map<String, String> client = new java.util.TreeMap<>();
         for (Map.Entry<String, String> e : overrides.entrySet()) {
             String k = e.getKey();
@@ -307,8 +342,8 @@ public final class JobConfig implements Serializable {
                 throw new InputException(source + ": unknown key " + k + ".");
             }
         }
-        Map<Key, Object> values = new LinkedHashMap<>();
-        for (Key k : Key.values()) {
+        Map<Key<?>, Object> values = new LinkedHashMap<>();
+        for (Key<?> k : Key.values()) {
             String text = overrides.getOrDefault(k.yaml, k.dflt);
             try {
                 values.put(k, k.parser.apply(text));
@@ -355,7 +390,7 @@ public final class JobConfig implements Serializable {
         return of(flat, file.toString());
     }
 
-    public JobConfig with(Key key, String value) {
+    public JobConfig with(Key<?> key, String value) {
         Map<String, String> m = new LinkedHashMap<>();
         values.forEach((k, v) -> m.put(k.yaml, text(v)));
         client.forEach((k, v) -> m.put(CLIENT_PREFIX + k, v));
@@ -367,32 +402,37 @@ public final class JobConfig implements Serializable {
         return v instanceof Duration d ? d.toMillis() + " ms" : String.valueOf(v);
     }
 
-    public String string(Key k) {
+    /** The value of any key as text, for messages (a duration in milliseconds). */
+    public String text(Key<?> k) {
+        return text(values.get(k));
+    }
+
+    public String string(Key<String> k) {
         return (String) values.get(k);
     }
 
-    public Duration duration(Key k) {
+    public Duration duration(Key<Duration> k) {
         return (Duration) values.get(k);
     }
 
     /** A duration given on a command line, e.g. "15 min"; InputException naming {@code flag} if it is not one. */
     public static long parseDuration(String s, String flag) {
         try {
-            return ((Duration) Parsers.duration(s)).toMillis();
+            return Parsers.duration(s).toMillis();
         } catch (IllegalArgumentException e) {
             throw new InputException(flag + " " + e.getMessage() + ", not '" + s + "'.");
         }
     }
 
-    public long millis(Key k) {
+    public long millis(Key<Duration> k) {
         return duration(k).toMillis();
     }
 
-    public int integer(Key k) {
+    public int integer(Key<Integer> k) {
         return (Integer) values.get(k);
     }
 
-    public boolean bool(Key k) {
+    public boolean bool(Key<Boolean> k) {
         return (Boolean) values.get(k);
     }
 
@@ -402,7 +442,7 @@ public final class JobConfig implements Serializable {
      */
     public static Map<String, String> topicsWithPrefix(String prefix) {
         Map<String, String> m = new LinkedHashMap<>();
-        for (Key k : Key.values()) {
+        for (Key<?> k : Key.values()) {
             if (k.yaml.startsWith("topics.")) {
                 m.put(k.yaml, prefix + "-" + k.dflt);
             }
@@ -412,7 +452,7 @@ public final class JobConfig implements Serializable {
 
     /** The documentation table: key | default | description. */
     public static List<String[]> table() {
-        return java.util.Arrays.stream(Key.values())
+        return Key.values().stream()
                 .map(k -> new String[] {k.yaml, k.dflt, k.description})
                 .toList();
     }
@@ -421,7 +461,7 @@ public final class JobConfig implements Serializable {
     static final class Parsers {
         private Parsers() {}
 
-        static Object text(String s) {
+        static String text(String s) {
             if (s == null || s.isBlank()) {
                 throw new IllegalArgumentException("must not be empty");
             }
@@ -429,28 +469,28 @@ public final class JobConfig implements Serializable {
         }
 
         /** Kafka's bootstrap list: host:port, comma-separated. */
-        static Object servers(String s) {
+        static String servers(String s) {
             if (s == null || !s.matches("\\s*[\\w.\\[\\]:-]+:\\d{1,5}(\\s*,\\s*[\\w.\\[\\]:-]+:\\d{1,5})*\\s*")) {
                 throw new IllegalArgumentException("must be host:port, comma-separated");
             }
             return s;
         }
 
-        static Object topic(String s) {
+        static String topic(String s) {
             if (s == null || !s.matches("[a-zA-Z0-9._-]{1,249}")) {
                 throw new IllegalArgumentException("must be a Kafka topic name (letters, digits, '.', '_', '-')");
             }
             return s;
         }
 
-        static Object bool(String s) {
+        static Boolean bool(String s) {
             if (!"true".equals(s) && !"false".equals(s)) {
                 throw new IllegalArgumentException("must be true or false");
             }
             return Boolean.parseBoolean(s);
         }
 
-        static Object nonNegativeInt(String s) {
+        static Integer nonNegativeInt(String s) {
             try {
                 int v = Integer.parseInt(s.trim());
                 if (v >= 0) {
@@ -462,7 +502,7 @@ public final class JobConfig implements Serializable {
             throw new IllegalArgumentException("must be an integer of at least 0");
         }
 
-        static Object positiveInt(String s) {
+        static Integer positiveInt(String s) {
             try {
                 int v = Integer.parseInt(s.trim());
                 if (v > 0) {
@@ -475,7 +515,7 @@ public final class JobConfig implements Serializable {
         }
 
         /** "250 ms", "5 s", "30 min", "24 h", "1 d"; a bare number is milliseconds. */
-        static Object duration(String s) {
+        static Duration duration(String s) {
             java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\s*(\\d+)\\s*(ms|s|min|h|d)?\\s*")
                     .matcher(s == null ? "" : s);
             if (!m.matches()) {
@@ -492,8 +532,8 @@ public final class JobConfig implements Serializable {
             };
         }
 
-        static Object positiveDuration(String s) {
-            Duration d = (Duration) duration(s);
+        static Duration positiveDuration(String s) {
+            Duration d = duration(s);
             if (d.isZero()) {
                 throw new IllegalArgumentException("must be longer than zero");
             }
@@ -501,7 +541,7 @@ public final class JobConfig implements Serializable {
         }
 
         /** A parser that accepts exactly {@code first} or {@code second}. */
-        static Function<String, Object> oneOf(String first, String second) {
+        static Function<String, String> oneOf(String first, String second) {
             return s -> {
                 if (!first.equals(s) && !second.equals(s)) {
                     throw new IllegalArgumentException("must be " + first + " or " + second);
@@ -510,8 +550,8 @@ public final class JobConfig implements Serializable {
             };
         }
 
-        static Object transactionTimeout(String s) {
-            Duration d = (Duration) positiveDuration(s);
+        static Duration transactionTimeout(String s) {
+            Duration d = positiveDuration(s);
             if (d.compareTo(Duration.ofMinutes(15)) > 0) {
                 throw new IllegalArgumentException("must be at most 15 min (the broker's transaction.max.timeout.ms)");
             }

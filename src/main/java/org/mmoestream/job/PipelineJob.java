@@ -133,8 +133,8 @@ public final class PipelineJob {
         }
         if (f.early() && cfg.millis(Key.OBSERVATION_WINDOW) >= cfg.millis(Key.CLICK_WINDOW)) {
             throw new org.mmoestream.config.InputException(Key.OBSERVATION_WINDOW.yaml() + " "
-                    + cfg.string(Key.OBSERVATION_WINDOW) + " must be shorter than " + Key.CLICK_WINDOW.yaml() + " "
-                    + cfg.string(Key.CLICK_WINDOW) + ".");
+                    + cfg.text(Key.OBSERVATION_WINDOW) + " must be shorter than " + Key.CLICK_WINDOW.yaml() + " "
+                    + cfg.text(Key.CLICK_WINDOW) + ".");
         }
         return f;
     }

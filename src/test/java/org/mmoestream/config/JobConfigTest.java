@@ -69,4 +69,21 @@ class JobConfigTest {
         assertTrue(
                 e.getMessage().contains("kafka.client.sasl.mechanizm is not a Kafka client property"), e.getMessage());
     }
+
+    @Test
+    void aSerializedConfigurationReadsBackWithTheSameKeys() throws Exception {
+        JobConfig cfg = JobConfig.of(java.util.Map.of("train.batch-size", "77", "join.click-window", "2 min"));
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        try (java.io.ObjectOutputStream out = new java.io.ObjectOutputStream(bytes)) {
+            out.writeObject(cfg);
+        }
+        JobConfig back;
+        try (java.io.ObjectInputStream in =
+                new java.io.ObjectInputStream(new java.io.ByteArrayInputStream(bytes.toByteArray()))) {
+            back = (JobConfig) in.readObject();
+        }
+        assertEquals(77, back.integer(JobConfig.Key.BATCH_SIZE));
+        assertEquals(120_000L, back.millis(JobConfig.Key.CLICK_WINDOW));
+        assertEquals(JobConfig.Key.values().size(), JobConfig.table().size());
+    }
 }
