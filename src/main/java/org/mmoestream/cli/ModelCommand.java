@@ -6,12 +6,15 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.EnumMap;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.Callable;
 import org.mmoestream.config.InputException;
 import org.mmoestream.model.ParamLayout;
+import org.mmoestream.model.codec.SnapshotDiff;
 import org.mmoestream.model.codec.SnapshotState;
 import org.mmoestream.publish.ModelReader;
 import picocli.CommandLine.Command;
@@ -28,11 +31,16 @@ import picocli.CommandLine.Parameters;
             "           tensor shapes, metrics and, per task, the mean gate weight of each expert",
             "  score    scores one request ('{\"request_id\":..,\"model\":..,\"features\":{..}}') with --snapshot FILE",
             "  export   writes the current model of --model from the topic (--bootstrap) as "
-                    + "a full snapshot to --out FILE"
+                    + "a full snapshot to --out FILE",
+            "  diff A B  compares two full snapshot files tensor by tensor: carried over (same name and shape),",
+            "            new, dropped, or changed shape"
         })
 final class ModelCommand implements Callable<Integer> {
-    @Parameters(index = "0", paramLabel = "ACTION", description = "inspect, score or export")
+    @Parameters(index = "0", paramLabel = "ACTION", description = "inspect, score, export or diff")
     String action;
+
+    @Parameters(index = "1..*", paramLabel = "FILE", description = "diff: the two snapshot files A and B")
+    List<Path> files = List.of();
 
     @Option(names = "--bootstrap", description = "Kafka bootstrap servers (HOST:PORT)")
     String bootstrap;
@@ -71,8 +79,12 @@ final class ModelCommand implements Callable<Integer> {
         if (action.equals("export")) {
             return export();
         }
+        if (action.equals("diff")) {
+            return diff();
+        }
         if (!action.equals("inspect")) {
-            throw new InputException("model: unknown action '" + action + "' (available: inspect, score, export).");
+            throw new InputException(
+                    "model: unknown action '" + action + "' (available: inspect, score, export, diff).");
         }
         PrintStream out = System.out;
         if (snapshot != null) {
@@ -104,6 +116,37 @@ final class ModelCommand implements Callable<Integer> {
                 print(out, e.getValue());
             }
         }
+        return 0;
+    }
+
+    private int diff() throws Exception {
+        if (files.size() != 2) {
+            throw new InputException("model diff needs two snapshot files, A and B.");
+        }
+        byte[][] bytes = new byte[2][];
+        for (int i = 0; i < 2; i++) {
+            Path f = files.get(i);
+            if (!Files.isRegularFile(f)) {
+                throw new InputException(f + ": file not found.");
+            }
+            bytes[i] = Files.readAllBytes(f);
+            try {
+                SnapshotState.checkFull(bytes[i]);
+            } catch (RuntimeException e) {
+                throw new InputException(f + ": not a full snapshot (" + e.getMessage() + ").");
+            }
+        }
+        Map<SnapshotDiff.Status, Integer> counts = new EnumMap<>(SnapshotDiff.Status.class);
+        for (SnapshotDiff.Entry e : SnapshotDiff.of(bytes[0], bytes[1])) {
+            System.out.println(e);
+            counts.merge(e.status(), 1, Integer::sum);
+        }
+        System.out.printf(
+                "%d carried, %d new, %d dropped, %d changed shape%n",
+                counts.getOrDefault(SnapshotDiff.Status.CARRIED, 0),
+                counts.getOrDefault(SnapshotDiff.Status.NEW, 0),
+                counts.getOrDefault(SnapshotDiff.Status.DROPPED, 0),
+                counts.getOrDefault(SnapshotDiff.Status.CHANGED, 0));
         return 0;
     }
 

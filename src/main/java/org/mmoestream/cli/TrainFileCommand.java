@@ -1,5 +1,7 @@
 package org.mmoestream.cli;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -9,6 +11,7 @@ import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.SpecLoader;
 import org.mmoestream.model.Variant;
+import org.mmoestream.model.codec.Snapshots;
 import org.mmoestream.offline.CsvExamples;
 import org.mmoestream.offline.Evaluation;
 import org.mmoestream.offline.OfflineTrainer;
@@ -73,6 +76,17 @@ final class TrainFileCommand implements Callable<Integer> {
     @Option(names = "--out", defaultValue = "report.json", description = "report file (default: ${DEFAULT-VALUE})")
     Path out;
 
+    @Option(
+            names = "--save",
+            description = "also write the trained model (the best epoch's with --val) to this file as a full snapshot"
+                    + " in the model topic's format (version 0), for model inspect, model score and any reader")
+    Path save;
+
+    @Option(
+            names = "--model-id",
+            description = "the model id written into the --save snapshot (default: the spec's name)")
+    String modelId;
+
     @Override
     public Integer call() {
         if (epochs < 1 || batch < 1 || patience < 1) {
@@ -134,12 +148,39 @@ final class TrainFileCommand implements Callable<Integer> {
         }
         report.gates(s.taskNames(), main.gates());
         report.write(out);
+        if (save != null) {
+            save(m, split, main);
+        }
         Report.printTable(
                 System.out,
                 split + " metrics (" + s.architecture().variant().key() + ", epoch " + r.bestEpoch() + "):",
                 main);
         System.out.printf("examples_per_second %.0f%nreport %s%n", r.examplesPerSecond(), out);
         return 0;
+    }
+
+    /**
+     * Writes {@code m} to {@link #save} as a full snapshot: version 0 (offline), its examples seen,
+     * and in its metrics where it came from ({@code source}, {@code train}) and the report's
+     * metrics on {@code split}.
+     */
+    private void save(MmoeModel m, String split, Evaluation main) {
+        ObjectNode metrics = Report.taskNode(main);
+        metrics.put("source", "train-file");
+        metrics.put("train", train);
+        metrics.put("split", split);
+        String id = modelId != null ? modelId : m.spec().name();
+        byte[] bytes = Snapshots.full(
+                m,
+                new Snapshots.Meta(
+                        id, 0, Snapshots.FULL, 0, m.examplesSeen(), System.currentTimeMillis(), metrics.toString()),
+                Snapshots.tablesOf(m));
+        try {
+            Files.write(save, bytes);
+        } catch (java.io.IOException e) {
+            throw new InputException("--save: cannot write " + save + " (" + e.getMessage() + ").");
+        }
+        System.out.printf("model %s (%,d bytes, model id %s, version 0)%n", save, bytes.length, id);
     }
 
     private static List<EncodedExample> read(CsvExamples reader, String arg, String flag) {
