@@ -100,8 +100,15 @@ public final class PipelineBench {
                 Thread.sleep(3000);
                 stop.set(true);
                 watcher.join();
+                // Throughput counts what was trained (each model's last version's examples_seen), not what was written.
+                long trained = span.values().stream().mapToLong(v -> v[3]).sum();
+                if (trained != impressions) {
+                    throw new IllegalStateException("pipeline bench: the last versions trained " + trained + " of the "
+                            + impressions + " impressions written; no rate is reported for a run that lost examples");
+                }
                 out.printf(Locale.ROOT, "%s.examples %d examples%n", name("", p), impressions);
-                out.printf(Locale.ROOT, "%s.examples_per_second %.0f examples/s%n", name("", p), impressions / secs);
+                out.printf(Locale.ROOT, "%s.examples_trained %d examples%n", name("", p), trained);
+                out.printf(Locale.ROOT, "%s.examples_per_second %.0f examples/s%n", name("", p), trained / secs);
                 // Steady state: examples trained between each model's first and last version, over that time.
                 out.printf(Locale.ROOT, "%s.steady_examples_per_second %.0f examples/s%n", name("", p), rate(span));
                 out.printf(Locale.ROOT, "%s.freshness_p50 %d ms%n", name("", p), freshness.getValueAtPercentile(50));
