@@ -28,7 +28,8 @@ import picocli.CommandLine.Parameters;
         mixinStandardHelpOptions = true,
         description = {
             "  inspect  reads the model topic (--bootstrap) or a snapshot file (--snapshot) and prints the versions,",
-            "           tensor shapes, metrics and, per task, the mean gate weight of each expert",
+            "           tensor shapes, metrics and, per task, the mean gate weight of each expert, the gate's",
+            "           entropy and the share of examples for which one expert has more than 0.9 of the weight",
             "  score    scores one request ('{\"request_id\":..,\"model\":..,\"features\":{..}}') with --snapshot FILE",
             "  export   writes the current model of --model from the topic (--bootstrap) as "
                     + "a full snapshot to --out FILE",
@@ -233,6 +234,15 @@ final class ModelCommand implements Callable<Integer> {
                         .fields()
                         .forEachRemaining(
                                 g -> out.printf("  gate %-10s mean expert weights %s%n", g.getKey(), g.getValue()));
+            } else if (m.getKey().equals("gate_health")) {
+                m.getValue()
+                        .fields()
+                        .forEachRemaining(g -> out.printf(
+                                "  gate %-10s entropy %s nats, share of examples with one expert above %.1f: %s%n",
+                                g.getKey(),
+                                g.getValue().path("entropy"),
+                                org.mmoestream.model.GateStatistics.POLARIZED,
+                                g.getValue().path("polarized_share")));
             } else {
                 out.printf("  %-10s %s%n", m.getKey(), m.getValue());
             }

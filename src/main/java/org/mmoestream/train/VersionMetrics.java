@@ -14,7 +14,8 @@ import org.mmoestream.model.SlidingMetrics;
 /**
  * The {@code metrics} metadata of a model version (JSON): per head its progressive metrics, the
  * label-to-version latency of the examples new in the version (HdrHistogram, base64), the mean
- * gate weight of each expert per task over those examples, and the probe requests' scores.
+ * gate weight of each expert per task over those examples ({@code gates}) with each gate's mean
+ * entropy and polarized share ({@code gate_health}), and the probe requests' scores.
  */
 final class VersionMetrics {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -48,6 +49,12 @@ final class VersionMetrics {
                 }
             }
         }
+        ObjectNode health = root.putObject("gate_health");
+        for (int t = 0; t < spec.tasks().size(); t++) {
+            ObjectNode h = health.putObject(spec.tasks().get(t).name());
+            putRounded(h, "entropy", gates.meanEntropy(t));
+            putRounded(h, "polarized_share", gates.polarizedShare(t));
+        }
         if (probeScores != null) {
             ArrayNode probes = root.putArray("probe_scores");
             for (int r = 0; r < probeScores[0].length; r++) {
@@ -58,5 +65,13 @@ final class VersionMetrics {
             }
         }
         return JSON.writeValueAsString(root);
+    }
+
+    private static void putRounded(ObjectNode n, String key, double v) {
+        if (Double.isFinite(v)) {
+            n.put(key, Math.round(v * 10_000) / 10_000.0);
+        } else {
+            n.putNull(key);
+        }
     }
 }
