@@ -235,14 +235,19 @@ public final class PipelineJob {
         return new Joined(labeled, valid.getSideOutput(DEAD_LETTERS));
     }
 
-    /** Sends dead letters to the side output and counts them ({@code dead_letters}). */
+    /**
+     * Sends dead letters to the side output and counts them ({@code dead_letters}, and by kind in
+     * the group {@code reason}).
+     */
     public static final class SplitDeadLetters extends ProcessFunction<ParsedRecord, Event> {
         private static final long serialVersionUID = 1L;
         private transient Counter deadLetters;
+        private transient java.util.Map<String, Counter> byKind;
 
         @Override
         public void open(org.apache.flink.api.common.functions.OpenContext ctx) {
             deadLetters = getRuntimeContext().getMetricGroup().counter("dead_letters");
+            byKind = new java.util.HashMap<>();
         }
 
         @Override
@@ -251,6 +256,13 @@ public final class PipelineJob {
                 out.collect(r.event);
             } else {
                 deadLetters.inc();
+                byKind.computeIfAbsent(
+                                r.deadLetter.kind,
+                                k -> getRuntimeContext()
+                                        .getMetricGroup()
+                                        .addGroup("reason", k)
+                                        .counter("dead_letters"))
+                        .inc();
                 ctx.output(DEAD_LETTERS, r.deadLetter);
             }
         }

@@ -89,6 +89,9 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoreRecord>
     private transient Counter scored;
     private transient Counter stale;
     private transient Counter deadLetters;
+    /** Dead letters by kind ({@code reason} group): created on first use. */
+    private transient java.util.Map<String, Counter> deadLettersByKind;
+
     private transient Counter rejectedRecords;
     private transient Histogram latency;
 
@@ -120,6 +123,7 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoreRecord>
         scored = g.counter("scores");
         stale = g.counter("stale_scores");
         deadLetters = g.counter("dead_letters");
+        deadLettersByKind = new java.util.HashMap<>();
         rejectedRecords = g.counter("model_records_rejected", new ThreadSafeSimpleCounter());
         latency = g.histogram("request_latency_ms", new DescriptiveStatisticsHistogram(10_000));
         g.gauge("requests_waiting", (Gauge<Integer>)
@@ -208,7 +212,7 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoreRecord>
                         rows.add(lease.encode(e.features));
                         ok.add(e);
                     } catch (IllegalArgumentException ex) {
-                        dead(e, ex.getMessage());
+                        dead(e, DeadLetter.UNENCODABLE_REQUEST, ex.getMessage());
                     }
                 }
                 if (rows.isEmpty()) {
@@ -246,6 +250,7 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoreRecord>
         if (q.size() >= settings.maxBuffered()) {
             dead(
                     e,
+                    DeadLetter.NO_MODEL,
                     "model '" + e.model + "' has no version yet and " + settings.maxBuffered()
                             + " requests already wait for it");
             return;
@@ -280,6 +285,7 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoreRecord>
                 for (Event e : requests) {
                     dead(
                             e,
+                            DeadLetter.NO_MODEL,
                             "unknown model '" + model + "': no version arrived within " + settings.unknownWaitMillis()
                                     + " ms");
                 }
@@ -291,14 +297,19 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoreRecord>
         }
     }
 
-    private void dead(Event e, String reason) {
+    private void dead(Event e, String kind, String reason) {
         deadLetters.inc();
+        deadLettersByKind
+                .computeIfAbsent(
+                        kind, k -> getMetricGroup().addGroup("reason", k).counter("dead_letters"))
+                .inc();
         output.collect(
                 DEAD_LETTERS,
                 new StreamRecord<>(new DeadLetter(
                         settings.requestTopic(),
                         -1,
                         -1,
+                        kind,
                         reason,
                         org.mmoestream.event.serde.JsonRecords.request(e).getBytes(StandardCharsets.UTF_8))));
     }

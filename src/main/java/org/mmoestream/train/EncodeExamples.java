@@ -60,6 +60,7 @@ public final class EncodeExamples extends ProcessFunction<LabeledExample, TrainE
                             "examples",
                             -1,
                             -1,
+                            DeadLetter.UNENCODABLE_EXAMPLE,
                             "example of model '" + e.model + "' cannot be encoded and is not trained on: "
                                     + ex.getMessage(),
                             JsonRecords.example(e)));

@@ -144,6 +144,7 @@ class PipelineJoinITCase {
         for (ConsumerRecord<byte[], byte[]> r : dead) {
             JsonNode d = json.readTree(r.value());
             assertFalse(d.get("reason").asText().isEmpty());
+            assertFalse(d.path("kind").asText().isEmpty(), "kind of " + d);
             assertTrue(d.get("source_topic").asText().endsWith("impressions")
                     || d.get("source_topic").asText().endsWith("clicks")
                     || d.get("source_topic").asText().endsWith("conversions"));

@@ -34,12 +34,13 @@ public final class EventDeserializer implements KafkaRecordDeserializationSchema
         Byte type = typeOfTopic.get(record.topic());
         try {
             if (type == null) {
-                throw new EventParser.Invalid("record from unexpected topic " + record.topic());
+                throw new EventParser.Invalid(
+                        DeadLetter.UNEXPECTED_TOPIC, "record from unexpected topic " + record.topic());
             }
             out.collect(ParsedRecord.ok(parser.parse(type, record.value(), System.currentTimeMillis())));
         } catch (EventParser.Invalid e) {
             out.collect(ParsedRecord.bad(new DeadLetter(
-                    record.topic(), record.partition(), record.offset(), e.getMessage(), record.value())));
+                    record.topic(), record.partition(), record.offset(), e.kind(), e.getMessage(), record.value())));
         }
     }
 

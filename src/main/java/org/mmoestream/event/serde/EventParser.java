@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.io.IOException;
 import java.util.Iterator;
 import java.util.Map;
+import org.mmoestream.event.DeadLetter;
 import org.mmoestream.event.Event;
 
 /**
@@ -31,8 +32,16 @@ public final class EventParser {
 
     /** A record that fails validation; the message is the dead-letter reason. */
     public static final class Invalid extends Exception {
-        public Invalid(String reason) {
+        private final String kind;
+
+        /** A record of {@code kind} ({@link DeadLetter}'s codes) rejected for {@code reason}. */
+        public Invalid(String kind, String reason) {
             super(reason, null, false, false);
+            this.kind = kind;
+        }
+
+        public String kind() {
+            return kind;
         }
     }
 
@@ -44,19 +53,20 @@ public final class EventParser {
     /** Parses a record of {@code type} ({@link Event#IMPRESSION} ...) at wall-clock time {@code now}. */
     public Event parse(byte type, byte[] bytes, long now) throws Invalid {
         if (bytes == null) {
-            throw new Invalid("record has no value (null)");
+            throw new Invalid(DeadLetter.NULL_VALUE, "record has no value (null)");
         }
         if (bytes.length > maxBytes) {
-            throw new Invalid("record is " + bytes.length + " bytes, over the limit of " + maxBytes);
+            throw new Invalid(
+                    DeadLetter.TOO_LARGE, "record is " + bytes.length + " bytes, over the limit of " + maxBytes);
         }
         JsonNode root;
         try {
             root = JSON.readTree(bytes);
         } catch (IOException e) {
-            throw new Invalid("not valid JSON: " + firstLine(e.getMessage()));
+            throw new Invalid(DeadLetter.NOT_JSON, "not valid JSON: " + firstLine(e.getMessage()));
         }
         if (root == null || !root.isObject()) {
-            throw new Invalid("not a JSON object");
+            throw new Invalid(DeadLetter.NOT_OBJECT, "not a JSON object");
         }
         String requestId = requiredString(root, "request_id");
         long ts = timestamp(root, now);
@@ -80,11 +90,13 @@ public final class EventParser {
     private static String requiredString(JsonNode root, String field) throws Invalid {
         JsonNode v = root.get(field);
         if (v == null || v.isNull()) {
-            throw new Invalid("lacks " + field);
+            throw new Invalid(DeadLetter.MISSING_FIELD, "lacks " + field);
         }
         if (!v.isTextual() || v.asText().isEmpty()) {
-            throw new Invalid(field + " must be a non-empty string, got "
-                    + v.getNodeType().name().toLowerCase());
+            throw new Invalid(
+                    DeadLetter.BAD_FIELD,
+                    field + " must be a non-empty string, got "
+                            + v.getNodeType().name().toLowerCase());
         }
         return v.asText();
     }
@@ -96,6 +108,7 @@ public final class EventParser {
         }
         if (!v.isTextual()) {
             throw new Invalid(
+                    DeadLetter.BAD_FIELD,
                     field + " must be a string, got " + v.getNodeType().name().toLowerCase());
         }
         return v.asText();
@@ -108,10 +121,11 @@ public final class EventParser {
         }
         if (!v.isNumber()) {
             throw new Invalid(
+                    DeadLetter.BAD_FIELD,
                     field + " must be a number, got " + v.getNodeType().name().toLowerCase());
         }
         if (!Double.isFinite(v.asDouble())) {
-            throw new Invalid(field + " is not a finite number");
+            throw new Invalid(DeadLetter.BAD_FIELD, field + " is not a finite number");
         }
         return v.asDouble();
     }
@@ -119,17 +133,22 @@ public final class EventParser {
     private long timestamp(JsonNode root, long now) throws Invalid {
         JsonNode v = root.get("ts");
         if (v == null || v.isNull()) {
-            throw new Invalid("lacks ts");
+            throw new Invalid(DeadLetter.MISSING_FIELD, "lacks ts");
         }
         if (!v.isIntegralNumber() || !v.canConvertToLong()) {
-            throw new Invalid("ts must be an integer (epoch milliseconds), got " + v.toString());
+            throw new Invalid(
+                    DeadLetter.BAD_TIMESTAMP, "ts must be an integer (epoch milliseconds), got " + v.toString());
         }
         long ts = v.asLong();
         if (ts < MIN_TS) {
-            throw new Invalid("ts " + ts + " is before the year 2000 (seconds instead of milliseconds?)");
+            throw new Invalid(
+                    DeadLetter.BAD_TIMESTAMP,
+                    "ts " + ts + " is before the year 2000 (seconds instead of milliseconds?)");
         }
         if (ts > now + maxFutureMillis) {
-            throw new Invalid("ts " + ts + " is more than " + maxFutureMillis / 3_600_000 + " h ahead of the clock");
+            throw new Invalid(
+                    DeadLetter.BAD_TIMESTAMP,
+                    "ts " + ts + " is more than " + maxFutureMillis / 3_600_000 + " h ahead of the clock");
         }
         return ts;
     }
@@ -141,6 +160,7 @@ public final class EventParser {
         }
         if (!f.isObject()) {
             throw new Invalid(
+                    DeadLetter.BAD_FIELD,
                     "features must be an object, got " + f.getNodeType().name().toLowerCase());
         }
         Iterator<Map.Entry<String, JsonNode>> it = f.fields();
@@ -152,19 +172,22 @@ public final class EventParser {
             }
             if (v.isNumber()) {
                 if (!Double.isFinite(v.asDouble())) {
-                    throw new Invalid("features." + e.getKey() + " is not a finite number");
+                    throw new Invalid(DeadLetter.BAD_FEATURE, "features." + e.getKey() + " is not a finite number");
                 }
                 continue;
             }
             if (v.isArray()) {
                 for (JsonNode x : v) {
                     if (!x.isTextual()) {
-                        throw new Invalid("features." + e.getKey() + " must be an array of strings");
+                        throw new Invalid(
+                                DeadLetter.BAD_FEATURE, "features." + e.getKey() + " must be an array of strings");
                     }
                 }
                 continue;
             }
-            throw new Invalid("features." + e.getKey() + " must be a string, a number or an array of strings");
+            throw new Invalid(
+                    DeadLetter.BAD_FEATURE,
+                    "features." + e.getKey() + " must be a string, a number or an array of strings");
         }
         return f.toString();
     }

@@ -90,6 +90,7 @@ public final class JsonRecords {
         n.put("source_topic", d.sourceTopic);
         n.put("partition", d.partition);
         n.put("offset", d.offset);
+        n.put("kind", d.kind);
         n.put("reason", d.reason);
         String text = utf8(d.raw);
         if (d.raw == null) {

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
+import org.mmoestream.event.DeadLetter;
 import org.mmoestream.event.Event;
 
 class EventParserTest {
@@ -76,5 +77,24 @@ class EventParserTest {
                 assertThrows(EventParser.Invalid.class, () -> parse(type, json), json);
             }
         }
+    }
+
+    @Test
+    void eachRejectionHasAKindTheMetricsCountBy() {
+        String[][] cases = {
+            {"not json", DeadLetter.NOT_JSON},
+            {"[1,2]", DeadLetter.NOT_OBJECT},
+            {"{\"ts\":" + NOW + "}", DeadLetter.MISSING_FIELD},
+            {"{\"request_id\":7,\"ts\":" + NOW + "}", DeadLetter.BAD_FIELD},
+            {"{\"request_id\":\"r\",\"ts\":\"now\"}", DeadLetter.BAD_TIMESTAMP},
+            {"{\"request_id\":\"r\",\"ts\":1764000000}", DeadLetter.BAD_TIMESTAMP},
+            {"{\"request_id\":\"r\",\"ts\":" + NOW + ",\"features\":{\"u\":{}}}", DeadLetter.BAD_FEATURE},
+        };
+        for (String[] c : cases) {
+            EventParser.Invalid e = assertThrows(EventParser.Invalid.class, () -> parse(Event.IMPRESSION, c[0]));
+            assertEquals(c[1], e.kind(), c[0] + ": " + e.getMessage());
+        }
+        EventParser.Invalid e = assertThrows(EventParser.Invalid.class, () -> parser.parse(Event.CLICK, null, NOW));
+        assertEquals(DeadLetter.NULL_VALUE, e.kind());
     }
 }
