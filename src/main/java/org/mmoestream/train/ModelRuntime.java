@@ -48,6 +48,8 @@ final class ModelRuntime {
     private final org.HdrHistogram.Histogram freshness = new org.HdrHistogram.Histogram(3_600_000L, 2);
     /** Label-to-version latency of the examples new in the last version that had any (gauges). */
     private long freshnessP50;
+    /** The latest impression event time among the examples trained (Long.MIN_VALUE: none yet). */
+    private long trainedUpTo = Long.MIN_VALUE;
 
     private long freshnessP99;
 
@@ -98,6 +100,8 @@ final class ModelRuntime {
                     st.denseStats().value(),
                     c);
             rt.policy.restore(c[3], (int) c[4]);
+            // Written since the event time was recorded; state from before has 5 counters.
+            rt.trainedUpTo = c.length > 5 ? c[5] : Long.MIN_VALUE;
             rt.order.restore(st.buffer().get(), st.held().get());
         }
         return rt;
@@ -106,6 +110,9 @@ final class ModelRuntime {
     /** Trains one batch of examples; the progressive metrics see its predictions first. */
     void train(List<TrainExample> batch, StateAccess st) throws Exception {
         Batch b = LabeledTimes.build(builder, batch, labeled);
+        for (TrainExample e : batch) {
+            trainedUpTo = Math.max(trainedUpTo, e.impressionTs);
+        }
         MmoeModel.StepResult r = model.trainStep(rows.map(b, st.rows(), true));
         Heads.visit(spec, b, r.predictions(), (h, p, y) -> metrics[h].add(p, y));
         gates.add(model.network(), model.network().buffers(b.rows()));
@@ -122,7 +129,8 @@ final class ModelRuntime {
         st.dense().update(ModelStateCodec.dense(model));
         st.denseOptimizer().update(ModelStateCodec.denseOptimizer(model));
         st.denseStats().update(ModelStateCodec.stats(model));
-        st.counters().update(ModelStateCodec.counters(model, policy.version(), policy.versionsSinceFull()));
+        st.counters()
+                .update(ModelStateCodec.counters(model, policy.version(), policy.versionsSinceFull(), trainedUpTo));
         long t0 = System.nanoTime();
         lastFlushRows = rows.flush(st.rows());
         lastFlushMillis = (System.nanoTime() - t0) / 1_000_000;
@@ -144,8 +152,8 @@ final class ModelRuntime {
             freshnessP50 = freshness.getValueAtPercentile(50);
             freshnessP99 = freshness.getValueAtPercentile(99);
         }
-        String metricsJson =
-                VersionMetrics.json(spec, metrics, freshness, gates, probes.isEmpty() ? null : predict(probes, st));
+        String metricsJson = VersionMetrics.json(
+                spec, metrics, freshness, gates, probes.isEmpty() ? null : predict(probes, st), trainedUpTo);
         String kind = next.full() ? Snapshots.FULL : Snapshots.DELTA;
         Snapshots.Meta meta =
                 new Snapshots.Meta(key, next.version(), kind, next.base(), model.examplesSeen(), now, metricsJson);

@@ -15,7 +15,9 @@ import org.mmoestream.model.SlidingMetrics;
  * The {@code metrics} metadata of a model version (JSON): per head its progressive metrics, the
  * label-to-version latency of the examples new in the version (HdrHistogram, base64), the mean
  * gate weight of each expert per task over those examples ({@code gates}) with each gate's mean
- * entropy and polarized share ({@code gate_health}), and the probe requests' scores.
+ * entropy and polarized share ({@code gate_health}), the latest impression event time among the
+ * examples the model has trained on ({@code trained_up_to_event_time}; a version trained in arrival
+ * order may lack older impressions whose labels came later), and the probe requests' scores.
  */
 final class VersionMetrics {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -23,7 +25,12 @@ final class VersionMetrics {
     private VersionMetrics() {}
 
     static String json(
-            ModelSpec spec, SlidingMetrics[] metrics, Histogram freshness, GateStatistics gates, double[][] probeScores)
+            ModelSpec spec,
+            SlidingMetrics[] metrics,
+            Histogram freshness,
+            GateStatistics gates,
+            double[][] probeScores,
+            long trainedUpTo)
             throws Exception {
         ObjectNode root = JSON.createObjectNode();
         List<String> heads = spec.heads();
@@ -48,6 +55,9 @@ final class VersionMetrics {
                     a.addNull();
                 }
             }
+        }
+        if (trainedUpTo != Long.MIN_VALUE) {
+            root.put("trained_up_to_event_time", trainedUpTo);
         }
         ObjectNode health = root.putObject("gate_health");
         for (int t = 0; t < spec.tasks().size(); t++) {

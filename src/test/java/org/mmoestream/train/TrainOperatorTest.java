@@ -343,6 +343,13 @@ class TrainOperatorTest {
             List<ModelChunk> out = h.extractOutputValues();
             assertEquals("full", out.get(0).kind);
             assertEquals(3, out.get(0).version);
+            // The event time trained up to survives the restore: the latest impression was trained before it.
+            SnapshotState v3 = new SnapshotState();
+            assertTrue(v3.apply(assemble(out, 3)));
+            long latest = xs.stream().mapToLong(e -> e.impressionTs).max().orElseThrow();
+            assertTrue(
+                    v3.metadata().get("metrics").contains("\"trained_up_to_event_time\":" + latest),
+                    v3.metadata().get("metrics"));
         }
     }
 }
