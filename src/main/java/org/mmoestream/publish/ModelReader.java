@@ -13,6 +13,7 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.mmoestream.config.KafkaClients;
 import org.mmoestream.model.codec.SnapshotState;
 import org.mmoestream.model.codec.Snapshots;
 
@@ -60,10 +61,7 @@ public final class ModelReader implements AutoCloseable {
     /** A reader of {@code topic} from the beginning; {@code model} null reads every model. */
     public ModelReader(String bootstrap, String topic, String model, Properties client) {
         Properties p = new Properties();
-        p.putAll(client);
-        p.put("bootstrap.servers", bootstrap);
-        p.put("enable.auto.commit", "false");
-        p.put("isolation.level", "read_committed");
+        p.putAll(KafkaClients.consumer(bootstrap, client, true));
         p.put("max.partition.fetch.bytes", String.valueOf(16 * 1024 * 1024));
         p.put("fetch.max.bytes", String.valueOf(64 * 1024 * 1024));
         consumer = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());

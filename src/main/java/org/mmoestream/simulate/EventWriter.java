@@ -7,6 +7,7 @@ import java.util.Properties;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.mmoestream.config.KafkaClients;
 
 /**
  * Writes impressions, clicks and conversions to Kafka in event-time order: an impression is sent at
@@ -72,10 +73,8 @@ public final class EventWriter implements AutoCloseable {
 
     public EventWriter(String bootstrap, String impressions, String clicks, String conversions, Properties client) {
         Properties p = new Properties();
-        p.putAll(client);
-        p.put("bootstrap.servers", bootstrap);
+        p.putAll(KafkaClients.producer(bootstrap, client));
         p.put("linger.ms", "5");
-        p.put("acks", "all");
         producer = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
         this.impressions = impressions;
         this.clicks = clicks;

@@ -11,6 +11,7 @@ import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.mmoestream.config.KafkaClients;
 import org.mmoestream.publish.ChunkAssembler;
 import org.mmoestream.publish.ModelChunk;
 import org.mmoestream.publish.ModelRecords;
@@ -37,10 +38,8 @@ final class SyncFollower implements AutoCloseable {
 
     SyncFollower(String bootstrap, String topic, String model, Properties client) {
         Properties p = new Properties();
-        p.putAll(client);
-        p.put("bootstrap.servers", bootstrap);
-        p.put("enable.auto.commit", "false");
-        p.put("isolation.level", "read_uncommitted");
+        // The sync topic is written without transactions: read every record, without waiting for markers.
+        p.putAll(KafkaClients.consumer(bootstrap, client, false));
         p.put("max.partition.fetch.bytes", String.valueOf(64 * 1024 * 1024));
         p.put("fetch.max.bytes", String.valueOf(128 * 1024 * 1024));
         p.put("fetch.max.wait.ms", "50");
