@@ -124,6 +124,19 @@ public final class PipelineJob {
                 .name("train-sync");
     }
 
+    /**
+     * The snapshot file of {@code train.init-from}, or null; checked at start (it must be a readable
+     * full snapshot here; on a cluster, every TaskManager reads it at the same path).
+     */
+    static String initFrom(JobConfig cfg, ModelSpec spec) {
+        String file = cfg.string(Key.INIT_FROM);
+        if (file.equals("none")) {
+            return null;
+        }
+        org.mmoestream.train.TrainOperator.checkInitFrom(file, spec);
+        return file;
+    }
+
     /** The join's feedback mode; fails with one sentence on a setting it cannot run with. */
     static Feedback feedback(JobConfig cfg) {
         Feedback f = Feedback.parse(cfg.string(Key.FEEDBACK));
@@ -184,7 +197,8 @@ public final class PipelineJob {
                         cfg.string(Key.ORDER).equals("event-time")
                                 ? cfg.millis(Key.CLICK_WINDOW) + cfg.millis(Key.CONVERSION_WINDOW)
                                 : 0)
-                .withFakeNegativeWeights(feedback(cfg) == Feedback.FNW);
+                .withFakeNegativeWeights(feedback(cfg) == Feedback.FNW)
+                .withInitFrom(initFrom(cfg, spec));
     }
 
     /** Builds the join only: events -> validation -> label join -> {@code examples} (may be null). */

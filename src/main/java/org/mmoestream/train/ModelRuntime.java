@@ -48,6 +48,10 @@ final class ModelRuntime {
     private final org.HdrHistogram.Histogram freshness = new org.HdrHistogram.Histogram(3_600_000L, 2);
     /** Label-to-version latency of the examples new in the last version that had any (gauges). */
     private long freshnessP50;
+    /** Where the model came from when it started from a snapshot (JSON for the versions' metrics), or null. */
+    String warmStart;
+    /** Started from a snapshot and not published yet: the first version goes out before any training. */
+    boolean warmStartUnpublished;
     /** The latest impression event time among the examples trained (Long.MIN_VALUE: none yet). */
     private long trainedUpTo = Long.MIN_VALUE;
 
@@ -103,6 +107,12 @@ final class ModelRuntime {
             // Written since the event time was recorded; state from before has 5 counters.
             rt.trainedUpTo = c.length > 5 ? c[5] : Long.MIN_VALUE;
             rt.order.restore(st.buffer().get(), st.held().get());
+        } else if (settings.initFrom() != null) {
+            WarmStart w = WarmStart.read(settings.initFrom());
+            if (w.modelId().equals(key)) {
+                rt.warmStart = w.apply(rt.model, rt.rows);
+                rt.warmStartUnpublished = true;
+            }
         }
         return rt;
     }
@@ -153,7 +163,7 @@ final class ModelRuntime {
             freshnessP99 = freshness.getValueAtPercentile(99);
         }
         String metricsJson = VersionMetrics.json(
-                spec, metrics, freshness, gates, probes.isEmpty() ? null : predict(probes, st), trainedUpTo);
+                spec, metrics, freshness, gates, probes.isEmpty() ? null : predict(probes, st), trainedUpTo, warmStart);
         String kind = next.full() ? Snapshots.FULL : Snapshots.DELTA;
         Snapshots.Meta meta =
                 new Snapshots.Meta(key, next.version(), kind, next.base(), model.examplesSeen(), now, metricsJson);

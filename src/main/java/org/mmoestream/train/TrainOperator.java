@@ -68,6 +68,7 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
         private List<String> probes = List.of();
         private long orderHorizonMillis;
         private boolean fakeNegativeWeights;
+        private String initFrom;
 
         private Settings(String specJson) {
             this.specJson = specJson;
@@ -132,6 +133,17 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
 
         public boolean fakeNegativeWeights() {
             return fakeNegativeWeights;
+        }
+
+        /** The snapshot file a model without state starts from, or null (see {@link WarmStart}). */
+        public String initFrom() {
+            return initFrom;
+        }
+
+        public Settings withInitFrom(String path) {
+            Settings s = copy();
+            s.initFrom = path;
+            return s;
         }
 
         /** Whether examples are trained in event-time order. */
@@ -213,6 +225,14 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
 
     private final Settings settings;
 
+    /**
+     * Fails with one sentence when {@code file} is not a full snapshot a model of {@code spec} could
+     * start from (see {@link WarmStart}).
+     */
+    public static void checkInitFrom(String file, ModelSpec spec) {
+        WarmStart.read(file).check(spec);
+    }
+
     private transient ModelSpec spec;
     private transient Map<String, ModelRuntime> runtimes;
     private transient InternalTimerService<VoidNamespace> timers;
@@ -259,6 +279,11 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
     public void processElement(StreamRecord<TrainExample> record) throws Exception {
         ModelRuntime rt = runtime((String) getCurrentKey());
         long now = getProcessingTimeService().getCurrentProcessingTime();
+        if (rt.warmStartUnpublished) {
+            // The model as it came from the snapshot, before any example: version 1.
+            rt.warmStartUnpublished = false;
+            publish(rt, now);
+        }
         if (!rt.publishTimerSet) {
             rt.nextPublish = now + settings.publishIntervalMillis();
             timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, rt.nextPublish);

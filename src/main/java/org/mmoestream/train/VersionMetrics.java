@@ -30,7 +30,8 @@ final class VersionMetrics {
             Histogram freshness,
             GateStatistics gates,
             double[][] probeScores,
-            long trainedUpTo)
+            long trainedUpTo,
+            String warmStart)
             throws Exception {
         ObjectNode root = JSON.createObjectNode();
         List<String> heads = spec.heads();
@@ -55,6 +56,9 @@ final class VersionMetrics {
                     a.addNull();
                 }
             }
+        }
+        if (warmStart != null) {
+            root.set("warm_start", JSON.readTree(warmStart));
         }
         if (trainedUpTo != Long.MIN_VALUE) {
             root.put("trained_up_to_event_time", trainedUpTo);

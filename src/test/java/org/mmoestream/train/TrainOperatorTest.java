@@ -352,4 +352,90 @@ class TrainOperatorTest {
                     v3.metadata().get("metrics"));
         }
     }
+
+    @org.junit.jupiter.api.io.TempDir
+    java.nio.file.Path dir;
+
+    /** A model of {@code spec} trained offline on {@code n} examples, saved as train-file --save does. */
+    private MmoeModel offline(ModelSpec spec, java.nio.file.Path file, int n) throws Exception {
+        MmoeModel m = MmoeModel.create(spec, 9, DataType.FLOAT);
+        List<EncodedExample> rows = encode(examples(n, 21));
+        for (int from = 0; from < rows.size(); from += BATCH) {
+            m.trainStep(Batch.of(rows.subList(from, Math.min(rows.size(), from + BATCH))));
+        }
+        java.nio.file.Files.write(
+                file,
+                org.mmoestream.model.codec.Snapshots.full(
+                        m,
+                        new org.mmoestream.model.codec.Snapshots.Meta(
+                                "m1", 0, org.mmoestream.model.codec.Snapshots.FULL, 0, m.examplesSeen(), 1L, "{}"),
+                        org.mmoestream.model.codec.Snapshots.tablesOf(m)));
+        return m;
+    }
+
+    @Test
+    void aModelStartsFromASnapshotPublishesItFirstAndKeepsItAcrossARestore() throws Exception {
+        java.nio.file.Path file = dir.resolve("offline.safetensors");
+        MmoeModel offline = offline(SPEC, file, 6 * BATCH);
+        List<EncodedExample> probe = encode(examples(20, 7));
+        TrainOperator op = new TrainOperator(settings(60_000).withInitFrom(file.toString()));
+        OperatorSubtaskState snapshot;
+        double[][] before;
+        try (var h = harness(op)) {
+            h.open();
+            for (LabeledExample e : examples(2 * BATCH, 30)) {
+                h.processElement(train(e), 0);
+            }
+            List<ModelChunk> out = h.extractOutputValues();
+            SnapshotState v1 = new SnapshotState();
+            assertTrue(v1.apply(assemble(out, 1)), "version 1 is a full snapshot");
+            // Published before any example was trained: it scores as the offline model did.
+            assertSameScores(offline.predict(Batch.of(probe)), v1.model().predict(Batch.of(probe)));
+            assertEquals(6 * BATCH, v1.examplesSeen());
+            assertTrue(
+                    v1.metadata().get("metrics").contains("\"warm_start\":{\"file\":"),
+                    v1.metadata().get("metrics"));
+            assertEquals(8 * BATCH, op.runtimeOf("m1").model().examplesSeen(), "the stream's examples add to them");
+            h.prepareSnapshotPreBarrier(1);
+            snapshot = h.snapshot(1, 0);
+            before = op.score("m1", probe);
+        }
+        // A restore starts from the checkpoint, not from the file again: no second version 1.
+        TrainOperator second = new TrainOperator(settings(60_000).withInitFrom(file.toString()));
+        try (var h = harness(second)) {
+            h.initializeState(snapshot);
+            h.open();
+            h.processElement(train(examples(1, 40).get(0)), 0);
+            assertSameScores(before, second.score("m1", probe));
+            h.endInput();
+            List<ModelChunk> out = h.extractOutputValues();
+            assertEquals(2, out.get(0).version, "numbered after the restored version");
+        }
+    }
+
+    @Test
+    void aSpecWhoseTableChangedShapeIsRefusedNamingTheTensor() throws Exception {
+        java.nio.file.Path file = dir.resolve("old.safetensors");
+        offline(SPEC, file, BATCH);
+        ModelSpec wider = new ModelSpec(
+                SPEC.name(),
+                new org.mmoestream.feature.FeatureSpec(
+                        SPEC.features().sparse().stream()
+                                .map(f -> new org.mmoestream.feature.SparseFeature(
+                                        f.name(), f.column(), f.buckets(), f.dim() * 2, f.multi(), f.separator()))
+                                .toList(),
+                        SPEC.features().dense()),
+                SPEC.tasks(),
+                SPEC.architecture(),
+                SPEC.optimizer(),
+                SPEC.csv());
+        org.mmoestream.config.InputException e = org.junit.jupiter.api.Assertions.assertThrows(
+                org.mmoestream.config.InputException.class, () -> TrainOperator.checkInitFrom(file.toString(), wider));
+        String first = SPEC.features().sparse().get(0).name();
+        assertTrue(
+                e.getMessage().startsWith("train.init-from: embedding." + first + ".weight is [")
+                        || e.getMessage().startsWith("train.init-from: expert."),
+                e.getMessage());
+        assertTrue(e.getMessage().endsWith("so the model cannot start from it."), e.getMessage());
+    }
 }

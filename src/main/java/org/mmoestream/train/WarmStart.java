@@ -1,0 +1,184 @@
+package org.mmoestream.train;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.mmoestream.config.InputException;
+import org.mmoestream.feature.DenseFeature;
+import org.mmoestream.feature.SparseFeature;
+import org.mmoestream.model.MmoeModel;
+import org.mmoestream.model.ModelSpec;
+import org.mmoestream.model.NdAccess;
+import org.mmoestream.model.ParamLayout;
+import org.mmoestream.model.codec.SnapshotState;
+
+/**
+ * A model that starts from a full snapshot instead of its seed ({@code train.init-from}): each
+ * dense tensor, embedding table and dense-feature statistic the spec has under the same name and
+ * shape is carried over; a table or tensor the snapshot lacks keeps its initial values (a new
+ * feature); one whose shape changed is refused with one sentence naming it (an embedding table
+ * whose bucket count changed too: its rows are hashed for the old count). The optimizer state
+ * restarts from its initial values, the examples seen continue from the snapshot's, and version
+ * numbers start at 1 with {@code warm_start} in every version's metrics naming the file, the
+ * model and the version it came from.
+ */
+final class WarmStart {
+    private final String file;
+    private final SnapshotState snapshot;
+
+    private WarmStart(String file, SnapshotState snapshot) {
+        this.file = file;
+        this.snapshot = snapshot;
+    }
+
+    /** Reads {@code file}; InputException with one sentence when it is not a full snapshot. */
+    static WarmStart read(String file) {
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(Path.of(file));
+        } catch (IOException e) {
+            throw new InputException("train.init-from: cannot read " + file + " (" + e.getMessage() + ").");
+        }
+        SnapshotState s = new SnapshotState();
+        boolean applied;
+        try {
+            applied = s.apply(bytes);
+        } catch (RuntimeException e) {
+            throw new InputException("train.init-from: " + file + " is not a model snapshot (" + e.getMessage() + ").");
+        }
+        if (!applied) {
+            throw new InputException("train.init-from: " + file + " is a delta, not a full snapshot.");
+        }
+        return new WarmStart(file, s);
+    }
+
+    /** The model id the snapshot names: the model that starts from it. */
+    String modelId() {
+        return snapshot.modelId();
+    }
+
+    /**
+     * Fails with one sentence when a model of {@code spec} cannot start from the snapshot: a dense
+     * tensor or an embedding table of the same name with another shape.
+     */
+    void check(ModelSpec spec) {
+        int[] oneRow = new int[spec.features().sparse().size()];
+        java.util.Arrays.fill(oneRow, 1);
+        MmoeModel probe = MmoeModel.createCompact(spec, 0, org.nd4j.linalg.api.buffer.DataType.FLOAT, oneRow);
+        List<ParamLayout.Entry> source = snapshot.model().network().layout().entries();
+        for (ParamLayout.Entry e : probe.network().layout().entries()) {
+            for (ParamLayout.Entry s : source) {
+                if (s.name().equals(e.name()) && (s.rows() != e.rows() || s.cols() != e.cols())) {
+                    throw refused(
+                            e.name(), "[" + s.rows() + ", " + s.cols() + "]", "[" + e.rows() + ", " + e.cols() + "]");
+                }
+            }
+        }
+        List<SparseFeature> tables = snapshot.model().spec().features().sparse();
+        for (SparseFeature sf : spec.features().sparse()) {
+            int j = indexOf(tables, sf.name());
+            if (j >= 0
+                    && (tables.get(j).buckets() != sf.buckets() || tables.get(j).dim() != sf.dim())) {
+                throw refused(
+                        "embedding." + sf.name() + ".weight",
+                        "[" + tables.get(j).buckets() + ", " + tables.get(j).dim() + "]",
+                        "[" + sf.buckets() + ", " + sf.dim() + "]");
+            }
+        }
+    }
+
+    /**
+     * Copies what carries over into {@code model} (whose rows {@code rows} keeps: every row copied is
+     * marked changed, so the first checkpoint holds it) and returns the {@code warm_start} JSON.
+     */
+    String apply(MmoeModel model, WorkingSet rows) {
+        MmoeModel from = snapshot.model();
+        ModelSpec spec = model.spec();
+        List<ParamLayout.Entry> source = from.network().layout().entries();
+        NdAccess dst = model.network().paramAccess();
+        NdAccess src = from.network().paramAccess();
+        for (ParamLayout.Entry e : model.network().layout().entries()) {
+            ParamLayout.Entry s = source.stream()
+                    .filter(x -> x.name().equals(e.name()))
+                    .findFirst()
+                    .orElse(null);
+            if (s == null) {
+                continue;
+            }
+            if (s.rows() != e.rows() || s.cols() != e.cols()) {
+                throw refused(e.name(), "[" + s.rows() + ", " + s.cols() + "]", "[" + e.rows() + ", " + e.cols() + "]");
+            }
+            float[] buf = new float[e.size()];
+            src.readFloats(s.offset(), buf, 0, buf.length);
+            dst.writeFloats(e.offset(), buf, 0, buf.length);
+        }
+        List<DenseFeature> dense = from.spec().features().dense();
+        for (int i = 0; i < spec.features().dense().size(); i++) {
+            String name = spec.features().dense().get(i).name();
+            for (int j = 0; j < dense.size(); j++) {
+                if (dense.get(j).name().equals(name)) {
+                    model.normalizer()
+                            .set(
+                                    i,
+                                    from.normalizer().count(j),
+                                    from.normalizer().mean(j),
+                                    from.normalizer().variance(j));
+                }
+            }
+        }
+        List<SparseFeature> tables = from.spec().features().sparse();
+        for (int f = 0; f < spec.features().sparse().size(); f++) {
+            SparseFeature sf = spec.features().sparse().get(f);
+            int j = indexOf(tables, sf.name());
+            if (j < 0) {
+                continue;
+            }
+            SparseFeature old = tables.get(j);
+            if (old.buckets() != sf.buckets() || old.dim() != sf.dim()) {
+                throw refused(
+                        "embedding." + sf.name() + ".weight",
+                        "[" + old.buckets() + ", " + old.dim() + "]",
+                        "[" + sf.buckets() + ", " + sf.dim() + "]");
+            }
+            if (!rows.resident(f)) {
+                throw new InputException("train.init-from: the table of " + sf.name() + " does not fit "
+                        + "train.working-set-rows, and a model starts from a snapshot only when all its tables do.");
+            }
+            float[] value = new float[sf.dim()];
+            float[] row = new float[sf.dim() * (1 + model.embeddings().stateSlots())];
+            float[] fromRow = new float[sf.dim() * (1 + from.embeddings().stateSlots())];
+            for (int id = 0; id < sf.buckets(); id++) {
+                from.embeddings().readRow(j, id, fromRow);
+                System.arraycopy(fromRow, 0, value, 0, value.length);
+                model.embeddings().readRow(f, id, row);
+                System.arraycopy(value, 0, row, 0, value.length);
+                model.embeddings().writeRow(f, id, row);
+                rows.changed(f, id);
+            }
+        }
+        model.restoreCounters(0, snapshot.examplesSeen(), 0);
+        ObjectNode w = new ObjectMapper().createObjectNode();
+        w.put("file", file);
+        w.put("model", snapshot.modelId());
+        w.put("version", snapshot.version());
+        w.put("examples_seen", snapshot.examplesSeen());
+        return w.toString();
+    }
+
+    private static int indexOf(List<SparseFeature> features, String name) {
+        for (int i = 0; i < features.size(); i++) {
+            if (features.get(i).name().equals(name)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private InputException refused(String tensor, String was, String is) {
+        return new InputException("train.init-from: " + tensor + " is " + was + " in " + file + " and " + is
+                + " in the spec, so the model cannot start from it.");
+    }
+}
