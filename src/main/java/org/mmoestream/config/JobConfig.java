@@ -171,8 +171,8 @@ public final class JobConfig implements Serializable {
                 "a full snapshot file (train-file --save, model export) a model starts from when it has no state "
                         + "yet: its tensors, tables and dense statistics are carried over when the spec has them with "
                         + "the same shape, new tables are initialized, a changed shape is refused; the optimizer state "
-                        + "restarts and versions are numbered from 1; applies to the model whose id the snapshot names; "
-                        + "none: start from train.seed",
+                        + "restarts and versions are numbered from 1; applies to the model whose id the snapshot "
+                        + "names; none: start from train.seed",
                 Parsers::text);
         public static final Key<String> PROBES = new Key<>(
                 "train.probes",

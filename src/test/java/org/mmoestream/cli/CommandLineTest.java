@@ -73,7 +73,8 @@ class CommandLineTest {
      * Keys whose value is free text: a file path (accepted until the file is read) or a Kafka
      * consumer group id (any string is one).
      */
-    private static final Set<String> FREE_TEXT = Set.of("model.spec", "train.probes", "kafka.group-id");
+    private static final Set<String> FREE_TEXT =
+            Set.of("model.spec", "train.probes", "train.init-from", "kafka.group-id");
 
     @Test
     void everyKeyRejectsAValueItCannotUseWithOneSentenceNamingIt() {
