@@ -19,8 +19,11 @@ import org.mmoestream.model.codec.SnapshotState;
  * A model that starts from a full snapshot instead of its seed ({@code train.init-from}): each
  * dense tensor, embedding table and dense-feature statistic the spec has under the same name and
  * shape is carried over; a table or tensor the snapshot lacks keeps its initial values (a new
- * feature); one whose shape changed is refused with one sentence naming it (an embedding table
- * whose bucket count changed too: its rows are hashed for the old count). The optimizer state
+ * feature). The first layer of every expert and gate reads the model input, which a new or dropped
+ * feature widens or narrows: its columns are carried over by feature (an input the snapshot lacks
+ * gets zero weights, so the model scores as the snapshot did until it learns to use it). Any other
+ * tensor whose shape changed is refused with one sentence naming it, and so is an embedding table
+ * whose bucket count or dimension changed (its rows are hashed for the old count). The optimizer state
  * restarts from its initial values, the examples seen continue from the snapshot's, and version
  * numbers start at 1 with {@code warm_start} in every version's metrics naming the file, the
  * model and the version it came from.
@@ -71,7 +74,9 @@ final class WarmStart {
         List<ParamLayout.Entry> source = snapshot.model().network().layout().entries();
         for (ParamLayout.Entry e : probe.network().layout().entries()) {
             for (ParamLayout.Entry s : source) {
-                if (s.name().equals(e.name()) && (s.rows() != e.rows() || s.cols() != e.cols())) {
+                if (s.name().equals(e.name())
+                        && (s.rows() != e.rows() || s.cols() != e.cols())
+                        && !inputLayer(s, e, spec)) {
                     throw refused(
                             e.name(), "[" + s.rows() + ", " + s.cols() + "]", "[" + e.rows() + ", " + e.cols() + "]");
                 }
@@ -106,6 +111,10 @@ final class WarmStart {
                     .findFirst()
                     .orElse(null);
             if (s == null) {
+                continue;
+            }
+            if (inputLayer(s, e, spec) && s.cols() != e.cols()) {
+                copyInputColumns(s, src, e, dst, spec);
                 continue;
             }
             if (s.rows() != e.rows() || s.cols() != e.cols()) {
@@ -166,6 +175,52 @@ final class WarmStart {
         w.put("version", snapshot.version());
         w.put("examples_seen", snapshot.examplesSeen());
         return w.toString();
+    }
+
+    /** Whether {@code e} (and {@code s}, its namesake in the snapshot) is a first layer, reading the input. */
+    private boolean inputLayer(ParamLayout.Entry s, ParamLayout.Entry e, ModelSpec spec) {
+        return e.weight()
+                && s.rows() == e.rows()
+                && s.cols() == snapshot.model().spec().features().inputDim()
+                && e.cols() == spec.features().inputDim();
+    }
+
+    /**
+     * The snapshot's first-layer weights {@code s} into {@code e}, column by column of the input:
+     * each sparse feature's embedding columns and each dense feature's column by name; the columns
+     * of an input the snapshot lacks are zero.
+     */
+    private void copyInputColumns(
+            ParamLayout.Entry s, NdAccess src, ParamLayout.Entry e, NdAccess dst, ModelSpec spec) {
+        org.mmoestream.feature.FeatureSpec old = snapshot.model().spec().features();
+        org.mmoestream.feature.FeatureSpec now = spec.features();
+        int[] from = new int[e.cols()];
+        java.util.Arrays.fill(from, -1);
+        for (int f = 0; f < now.sparse().size(); f++) {
+            SparseFeature sf = now.sparse().get(f);
+            int j = indexOf(old.sparse(), sf.name());
+            if (j >= 0 && old.sparse().get(j).dim() == sf.dim()) {
+                for (int k = 0; k < sf.dim(); k++) {
+                    from[now.sparseOffset(f) + k] = old.sparseOffset(j) + k;
+                }
+            }
+        }
+        for (int i = 0; i < now.dense().size(); i++) {
+            for (int j = 0; j < old.dense().size(); j++) {
+                if (old.dense().get(j).name().equals(now.dense().get(i).name())) {
+                    from[now.denseOffset() + i] = old.denseOffset() + j;
+                }
+            }
+        }
+        float[] oldRow = new float[s.cols()];
+        float[] newRow = new float[e.cols()];
+        for (int r = 0; r < e.rows(); r++) {
+            src.readFloats(s.offset() + r * s.cols(), oldRow, 0, oldRow.length);
+            for (int c = 0; c < newRow.length; c++) {
+                newRow[c] = from[c] < 0 ? 0f : oldRow[from[c]];
+            }
+            dst.writeFloats(e.offset() + r * e.cols(), newRow, 0, newRow.length);
+        }
     }
 
     private static int indexOf(List<SparseFeature> features, String name) {

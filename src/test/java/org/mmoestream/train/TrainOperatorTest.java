@@ -16,10 +16,12 @@ import org.junit.jupiter.api.Test;
 import org.mmoestream.event.LabeledExample;
 import org.mmoestream.feature.EncodedExample;
 import org.mmoestream.model.Batch;
+import org.mmoestream.model.Embeddings;
 import org.mmoestream.model.ExampleEncoder;
 import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.NdAccess;
+import org.mmoestream.model.ParamLayout;
 import org.mmoestream.model.Variant;
 import org.mmoestream.model.codec.SnapshotState;
 import org.mmoestream.model.codec.SpecJson;
@@ -437,5 +439,63 @@ class TrainOperatorTest {
                         || e.getMessage().startsWith("train.init-from: expert."),
                 e.getMessage());
         assertTrue(e.getMessage().endsWith("so the model cannot start from it."), e.getMessage());
+    }
+
+    @Test
+    void aSpecWithOneMoreFeatureStartsFromAnOldSnapshotAndScoresAsItDid() throws Exception {
+        java.nio.file.Path file = dir.resolve("before.safetensors");
+        MmoeModel offline = offline(SPEC, file, 6 * BATCH);
+        List<org.mmoestream.feature.SparseFeature> sparse =
+                new ArrayList<>(SPEC.features().sparse());
+        sparse.add(new org.mmoestream.feature.SparseFeature("campaign", "campaign", 10, 4, false, null));
+        ModelSpec more = new ModelSpec(
+                SPEC.name(),
+                new org.mmoestream.feature.FeatureSpec(sparse, SPEC.features().dense()),
+                SPEC.tasks(),
+                SPEC.architecture(),
+                SPEC.optimizer(),
+                SPEC.csv());
+        TrainOperator.checkInitFrom(file.toString(), more);
+        TrainOperator op = new TrainOperator(TrainOperator.Settings.of(SpecJson.write(more))
+                .withBatchSize(BATCH)
+                .withMaxWait(60_000)
+                .withPublishInterval(60_000)
+                .withMaxMessageBytes(1 << 20)
+                .withInitFrom(file.toString()));
+        List<LabeledExample> probeEvents = examples(20, 7);
+        List<EncodedExample> oldProbe = encode(probeEvents);
+        ExampleEncoder moreEncoder = new ExampleEncoder(more);
+        List<EncodedExample> newProbe = probeEvents.stream()
+                .map(e -> moreEncoder.encode(e.features, e.click, e.conversion))
+                .toList();
+        try (var h = harness(op)) {
+            h.open();
+            for (LabeledExample e : examples(2 * BATCH, 31)) {
+                h.processElement(train(e, more), 0);
+            }
+            SnapshotState v1 = new SnapshotState();
+            assertTrue(v1.apply(assemble(h.extractOutputValues(), 1)));
+            // The new input starts with zero weight in the first layers: the old model's scores.
+            assertSameScores(offline.predict(Batch.of(oldProbe)), v1.model().predict(Batch.of(newProbe)));
+            // Every tensor of the same shape is carried over unchanged.
+            for (ParamLayout.Entry e : v1.model().network().layout().entries()) {
+                ParamLayout.Entry o = offline.network().layout().get(e.name());
+                if (o.cols() == e.cols()) {
+                    float[] a = new float[e.size()];
+                    float[] b = new float[o.size()];
+                    v1.model().network().paramAccess().readFloats(e.offset(), a, 0, a.length);
+                    offline.network().paramAccess().readFloats(o.offset(), b, 0, b.length);
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(b, a, e.name());
+                }
+            }
+            // The new table has its initial values; training goes on with it.
+            double[] expected = new double[4];
+            float[] row = new float[4 * (1 + v1.model().embeddings().stateSlots())];
+            Embeddings.initialRow(42, sparse.size() - 1, 3, expected);
+            v1.model().embeddings().readRow(sparse.size() - 1, 3, row);
+            assertEquals(expected[0], row[0], 1e-7);
+            h.endInput();
+            assertEquals(8 * BATCH, op.runtimeOf("m1").model().examplesSeen());
+        }
     }
 }
