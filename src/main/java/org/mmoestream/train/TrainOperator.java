@@ -359,6 +359,17 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
 
     @Override
     public void endInput() throws Exception {
+        // A model restored from a checkpoint but given no example or timer since has trained
+        // examples no committed version holds yet: load it, so that it is published too.
+        List<String> restored;
+        org.apache.flink.runtime.state.KeyedStateBackend<String> backend = getKeyedStateBackend();
+        try (java.util.stream.Stream<String> keys = backend.getKeys(TrainState.COUNTERS, VoidNamespace.INSTANCE)) {
+            restored = keys.filter(k -> !runtimes.containsKey(k)).toList();
+        }
+        for (String key : restored) {
+            setCurrentKey(key);
+            runtime(key);
+        }
         for (Map.Entry<String, ModelRuntime> e : runtimes.entrySet()) {
             setCurrentKey(e.getKey());
             ModelRuntime rt = e.getValue();
