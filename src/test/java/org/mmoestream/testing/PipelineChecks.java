@@ -20,7 +20,7 @@ public final class PipelineChecks {
 
     /**
      * Per model of {@code impressions} (model id -> impressions written): the versions on the
-     * committed model topic are 1, 2, ..., n (at least two), the first is a full snapshot, and the
+     * committed model topic are 1, 2, ..., n (at least one), the first is a full snapshot, and the
      * last one has trained on exactly that model's examples, so none was lost or trained twice; and
      * the reader rejected no record (a repeated or out-of-order delta would be rejected, not applied).
      */
@@ -31,8 +31,10 @@ public final class PipelineChecks {
                     .filter(v -> v.model().equals(model))
                     .toList();
             List<Long> versions = own.stream().map(ModelReader.Version::version).toList();
-            // One full version when the first publish timer fires, one at the end of input at least.
-            assertTrue(versions.size() >= 2, model + " versions " + versions);
+            // At least the one at the end of input; a run shorter than publish.interval (after a
+            // restore, the versions before it may not have been committed) has only that one.
+            assertFalse(versions.isEmpty(), model + " has no version");
+            System.out.println(model + ": versions 1.." + versions.size() + " on the committed topic");
             for (int i = 0; i < versions.size(); i++) {
                 assertEquals(i + 1, versions.get(i), model + " versions without gaps or repeats: " + versions);
             }
