@@ -45,8 +45,18 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--spec", description = "model spec (default: examples/ctr-cvr.yaml of the project)")
     Path spec;
 
+    @Option(
+            names = "--feedback",
+            defaultValue = "wait",
+            description = "the pipeline's join.feedback, wait or fnw; fnw trains in arrival order "
+                    + "(default: ${DEFAULT-VALUE})")
+    String feedback;
+
     @Override
     public Integer call() throws Exception {
+        if (!feedback.equals("wait") && !feedback.equals("fnw")) {
+            throw new InputException("--feedback must be wait or fnw, not '" + feedback + "'.");
+        }
         if (events < 1000 || rate < 0 || trainParallelism < 1) {
             throw new InputException("--events must be at least 1000, --rate >= 0 and --train-parallelism at least 1.");
         }
@@ -58,7 +68,8 @@ final class DemoCommand implements Callable<Integer> {
                 s = Path.of(home, "examples", "ctr-cvr.yaml");
             }
         }
-        new Demo(new Demo.Options(events, rate, seed, out, SpecLoader.load(s), trainParallelism), System.out).run();
+        new Demo(new Demo.Options(events, rate, seed, out, SpecLoader.load(s), trainParallelism, feedback), System.out)
+                .run();
         return 0;
     }
 }

@@ -45,7 +45,8 @@ import org.mmoestream.simulate.Simulator;
  */
 public final class Demo {
     /** Demo settings; {@code trainParallelism} is the pipeline's {@code train.parallelism}. */
-    public record Options(long events, double rate, long seed, Path out, ModelSpec spec, int trainParallelism) {}
+    public record Options(
+            long events, double rate, long seed, Path out, ModelSpec spec, int trainParallelism, String feedback) {}
 
     private final Options o;
     private final PrintStream out;
@@ -141,7 +142,9 @@ public final class Demo {
         settings.put(Key.BATCH_SIZE.yaml(), "64");
         settings.put(Key.PUBLISH_INTERVAL.yaml(), "1 s");
         settings.put(Key.FULL_EVERY.yaml(), "10");
-        settings.put(Key.ORDER.yaml(), o.trainParallelism() > 1 ? "arrival" : "event-time");
+        boolean arrival = o.trainParallelism() > 1 || !o.feedback().equals("wait");
+        settings.put(Key.ORDER.yaml(), arrival ? "arrival" : "event-time");
+        settings.put(Key.FEEDBACK.yaml(), o.feedback());
         settings.put(Key.SCORING_MAX_MODEL_AGE.yaml(), "0 ms");
         settings.put(Key.TRAIN_PARALLELISM.yaml(), String.valueOf(o.trainParallelism()));
         return JobConfig.of(settings);
