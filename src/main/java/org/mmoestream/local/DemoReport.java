@@ -78,6 +78,7 @@ final class DemoReport {
         n.put("malformed_written", r.malformedWritten());
         n.put("scores", r.scores());
         n.set("gates", metrics.path("gates"));
+        n.set("gate_health", metrics.path("gate_health"));
         json.writeValue(dir.resolve("report.json").toFile(), n);
         learningCurve(dir.resolve("learning-curve.png"), r.curve());
     }

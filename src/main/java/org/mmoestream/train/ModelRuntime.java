@@ -52,6 +52,10 @@ final class ModelRuntime {
     String warmStart;
     /** Started from a snapshot and not published yet: the first version goes out before any training. */
     boolean warmStartUnpublished;
+    /** Per task, the gate entropy and polarized share of the last version with examples (gauges). */
+    private final double[] gateEntropy;
+
+    private final double[] gatePolarized;
     /** The latest impression event time among the examples trained (Long.MIN_VALUE: none yet). */
     private long trainedUpTo = Long.MIN_VALUE;
 
@@ -79,6 +83,10 @@ final class ModelRuntime {
         order = new TrainingOrder(settings.orderHorizonMillis());
         policy = new PublishPolicy(settings.fullEvery());
         gates = new GateStatistics(spec.tasks().size(), model.network().experts());
+        gateEntropy = new double[spec.tasks().size()];
+        gatePolarized = new double[spec.tasks().size()];
+        java.util.Arrays.fill(gateEntropy, Double.NaN);
+        java.util.Arrays.fill(gatePolarized, Double.NaN);
         metrics = new SlidingMetrics[spec.heads().size()];
         for (int h = 0; h < metrics.length; h++) {
             metrics[h] = new SlidingMetrics(settings.metricsWindow());
@@ -172,6 +180,12 @@ final class ModelRuntime {
                 : Snapshots.delta(model, meta, rows.touched(), rows.rows(st.rows()));
         policy.published(next);
         rows.clearTouched();
+        for (int t = 0; t < gateEntropy.length; t++) {
+            if (Double.isFinite(gates.meanEntropy(t))) {
+                gateEntropy[t] = gates.meanEntropy(t);
+                gatePolarized[t] = gates.polarizedShare(t);
+            }
+        }
         gates = new GateStatistics(spec.tasks().size(), model.network().experts());
         return ModelChunk.split(key, next.version(), kind, bytes, settings.maxMessageBytes());
     }
@@ -282,6 +296,12 @@ final class ModelRuntime {
         g.gauge("examples_held", (Gauge<Integer>) order::heldCount);
         g.gauge("rows_checkpointed", (Gauge<Integer>) () -> lastFlushRows);
         g.gauge("rows_checkpoint_ms", (Gauge<Long>) () -> lastFlushMillis);
+        for (int t = 0; t < spec.tasks().size(); t++) {
+            int task = t;
+            String name = spec.tasks().get(t).name();
+            g.gauge(name + "_gate_entropy", (Gauge<Double>) () -> gateEntropy[task]);
+            g.gauge(name + "_gate_polarized_share", (Gauge<Double>) () -> gatePolarized[task]);
+        }
         g.gauge("freshness_p50_ms", (Gauge<Long>) () -> freshnessP50);
         g.gauge("freshness_p99_ms", (Gauge<Long>) () -> freshnessP99);
     }

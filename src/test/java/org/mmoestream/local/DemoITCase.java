@@ -39,6 +39,8 @@ class DemoITCase {
                     task + " oracle " + t);
             assertTrue(t.get("heldout_auc").isNumber() && t.get("auc").isNumber(), task + " model " + t);
         }
+        assertTrue(
+                r.path("gate_health").path("ctr").has("entropy"), "gate health in the report: " + r.get("gate_health"));
         assertTrue(Files.size(out.resolve("learning-curve.png")) > 10_000);
     }
 }
