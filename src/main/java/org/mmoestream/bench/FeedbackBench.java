@@ -167,17 +167,6 @@ public final class FeedbackBench {
         long[] trained = {0};
         long[] now = {0};
         int batch = 256;
-        JoinListener quiet = new JoinListener() {
-            public void duplicate(Event e) {}
-
-            public void afterFinal(Event e) {}
-
-            public void orphan(JoinState s) {}
-
-            public void outsideWindow(Event.Kind kind) {}
-
-            public void conversionWithoutClick() {}
-        };
         Runnable step = () -> {
             score(model, encoder, imps, toScore, metrics);
             if (!buffer.isEmpty()) {
@@ -201,17 +190,7 @@ public final class FeedbackBench {
         while (!events.isEmpty()) {
             Timed e = events.poll();
             // Timers fire once the watermark (here: the events' time, in order) has passed them.
-            while (!timers.isEmpty() && timers.peek()[0] < e.ts) {
-                long[] t = timers.poll();
-                int k = (int) t[1];
-                JoinState s = states[k];
-                if (s == null || s.deadline != t[0]) {
-                    continue;
-                }
-                now[0] = t[0];
-                policy.onTimer(s, t[0], quiet, emitter.apply(k));
-                reschedule(states, timers, k, t[0]);
-            }
+            fireTimers(e.ts, timers, states, policy, emitter, now);
             now[0] = e.ts;
             Impression im = imps[e.index];
             if (e.type == Event.IMPRESSION) {
@@ -236,20 +215,10 @@ public final class FeedbackBench {
             JoinState s = states[e.index] != null ? states[e.index] : new JoinState();
             states[e.index] = s;
             long before = s.deadline;
-            policy.onEvent(s, ev, quiet, emitter.apply(e.index));
+            policy.onEvent(s, ev, JoinListener.IGNORE, emitter.apply(e.index));
             reschedule(states, timers, e.index, before);
         }
-        while (!timers.isEmpty()) {
-            long[] t = timers.poll();
-            int k = (int) t[1];
-            JoinState s = states[k];
-            if (s == null || s.deadline != t[0]) {
-                continue;
-            }
-            now[0] = t[0];
-            policy.onTimer(s, t[0], quiet, emitter.apply(k));
-            reschedule(states, timers, k, t[0]);
-        }
+        fireTimers(Long.MAX_VALUE, timers, states, policy, emitter, now);
         step.run();
         long[] latency = new long[n];
         int m = 0;
@@ -260,6 +229,27 @@ public final class FeedbackBench {
         }
         Arrays.sort(latency, 0, m);
         return metrics.result(latency[(int) (0.5 * (m - 1))], latency[(int) (0.99 * (m - 1))], trained[0]);
+    }
+
+    /** Fires, in deadline order, the timers due before {@code limit} (event time), setting {@code now}. */
+    private static void fireTimers(
+            long limit,
+            PriorityQueue<long[]> timers,
+            JoinState[] states,
+            AttributionPolicy policy,
+            java.util.function.IntFunction<java.util.function.Consumer<LabeledExample>> emitter,
+            long[] now) {
+        while (!timers.isEmpty() && timers.peek()[0] < limit) {
+            long[] t = timers.poll();
+            int k = (int) t[1];
+            JoinState s = states[k];
+            if (s == null || s.deadline != t[0]) {
+                continue;
+            }
+            now[0] = t[0];
+            policy.onTimer(s, t[0], JoinListener.IGNORE, emitter.apply(k));
+            reschedule(states, timers, k, t[0]);
+        }
     }
 
     private static void reschedule(JoinState[] states, PriorityQueue<long[]> timers, int k, long before) {

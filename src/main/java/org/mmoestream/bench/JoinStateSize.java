@@ -40,18 +40,6 @@ import org.rocksdb.WriteOptions;
 final class JoinStateSize {
     private JoinStateSize() {}
 
-    private static final JoinListener QUIET = new JoinListener() {
-        public void duplicate(Event e) {}
-
-        public void afterFinal(Event e) {}
-
-        public void orphan(JoinState s) {}
-
-        public void outsideWindow(Event.Kind kind) {}
-
-        public void conversionWithoutClick() {}
-    };
-
     /** RocksDB's defaults with Snappy compression, as Flink's column families have. */
     private static ColumnFamilyOptions columnOptions() {
         return new ColumnFamilyOptions().setCompressionType(CompressionType.SNAPPY_COMPRESSION);
@@ -91,10 +79,11 @@ final class JoinStateSize {
                                 "{\"user\":\"u" + rnd.nextInt(100_000) + "\",\"item\":\"i" + rnd.nextInt(1_000_000)
                                         + "\",\"device\":\"d" + rnd.nextInt(3) + "\",\"price\":" + rnd.nextInt(500)
                                         + "}"),
-                        QUIET,
+                        JoinListener.IGNORE,
                         ex -> {});
                 if (rnd.nextDouble() < 0.1) {
-                    policy.onEvent(s, Event.click(id, ts + 1 + rnd.nextInt(60_000), "c" + i), QUIET, ex -> {});
+                    policy.onEvent(
+                            s, Event.click(id, ts + 1 + rnd.nextInt(60_000), "c" + i), JoinListener.IGNORE, ex -> {});
                 }
                 int keyGroup = i & 127;
                 keys.setKeyAndKeyGroup(id, keyGroup);

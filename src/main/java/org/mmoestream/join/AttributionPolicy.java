@@ -253,6 +253,7 @@ public final class AttributionPolicy implements Serializable {
         s.emitted |= 1 << k.ordinal();
     }
 
+    /** The example of {@code s} with these labels; its request id is set by the caller, which knows the key. */
     private static LabeledExample example(JoinState s, Kind kind, int click, int conversion) {
         LabeledExample ex = new LabeledExample();
         ex.kind = kind;
@@ -277,16 +278,7 @@ public final class AttributionPolicy implements Serializable {
     }
 
     private LabeledExample finish(JoinState s, int click, int conversion, long at) {
-        LabeledExample ex = new LabeledExample();
-        ex.requestId = null; // set by the caller, which knows the key
-        ex.model = s.model;
-        ex.features = s.features;
-        ex.click = click;
-        ex.conversion = conversion;
-        ex.impressionTs = s.impressionTs;
-        ex.clickTs = click == 1 ? s.clickTs : LabeledExample.NONE;
-        ex.conversionTs = conversion == 1 ? s.conversionTs : LabeledExample.NONE;
-        ex.conversionValue = conversion == 1 ? s.conversionValue : Double.NaN;
+        LabeledExample ex = example(s, Kind.FINAL, click, conversion);
         close(s, at);
         return ex;
     }

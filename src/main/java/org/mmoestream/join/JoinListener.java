@@ -4,6 +4,24 @@ import org.mmoestream.event.Event;
 
 /** What the policy reports besides examples; the Flink function counts these in metrics. */
 public interface JoinListener {
+    /** A listener that counts nothing (benchmarks and tools that drive the policy directly). */
+    JoinListener IGNORE = new JoinListener() {
+        @Override
+        public void duplicate(Event e) {}
+
+        @Override
+        public void afterFinal(Event e) {}
+
+        @Override
+        public void orphan(JoinState s) {}
+
+        @Override
+        public void outsideWindow(Event.Kind kind) {}
+
+        @Override
+        public void conversionWithoutClick() {}
+    };
+
     /** The same event type arrived again for a request. */
     void duplicate(Event e);
 
