@@ -6,7 +6,6 @@ import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.api.connector.source.Source;
-import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -16,6 +15,7 @@ import org.apache.flink.util.OutputTag;
 import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
 import org.mmoestream.event.DeadLetter;
+import org.mmoestream.event.DeadLetterCounters;
 import org.mmoestream.event.Event;
 import org.mmoestream.event.LabeledExample;
 import org.mmoestream.event.ParsedRecord;
@@ -255,13 +255,11 @@ public final class PipelineJob {
      */
     public static final class SplitDeadLetters extends ProcessFunction<ParsedRecord, Event> {
         private static final long serialVersionUID = 1L;
-        private transient Counter deadLetters;
-        private transient java.util.Map<String, Counter> byKind;
+        private transient DeadLetterCounters deadLetters;
 
         @Override
         public void open(org.apache.flink.api.common.functions.OpenContext ctx) {
-            deadLetters = getRuntimeContext().getMetricGroup().counter("dead_letters");
-            byKind = new java.util.HashMap<>();
+            deadLetters = new DeadLetterCounters(getRuntimeContext().getMetricGroup());
         }
 
         @Override
@@ -269,14 +267,7 @@ public final class PipelineJob {
             if (r.event != null) {
                 out.collect(r.event);
             } else {
-                deadLetters.inc();
-                byKind.computeIfAbsent(
-                                r.deadLetter.kind,
-                                k -> getRuntimeContext()
-                                        .getMetricGroup()
-                                        .addGroup("reason", k)
-                                        .counter("dead_letters"))
-                        .inc();
+                deadLetters.count(r.deadLetter.kind);
                 ctx.output(DEAD_LETTERS, r.deadLetter);
             }
         }

@@ -27,6 +27,7 @@ import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.util.OutputTag;
 import org.mmoestream.event.DeadLetter;
+import org.mmoestream.event.DeadLetterCounters;
 import org.mmoestream.event.Event;
 import org.mmoestream.event.ScoreRecord;
 import org.mmoestream.feature.EncodedExample;
@@ -88,9 +89,7 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoreRecord>
     private transient Set<String> modelMetrics;
     private transient Counter scored;
     private transient Counter stale;
-    private transient Counter deadLetters;
-    /** Dead letters by kind ({@code reason} group): created on first use. */
-    private transient java.util.Map<String, Counter> deadLettersByKind;
+    private transient DeadLetterCounters deadLetters;
 
     private transient Counter rejectedRecords;
     private transient Histogram latency;
@@ -122,8 +121,7 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoreRecord>
         MetricGroup g = getMetricGroup();
         scored = g.counter("scores");
         stale = g.counter("stale_scores");
-        deadLetters = g.counter("dead_letters");
-        deadLettersByKind = new java.util.HashMap<>();
+        deadLetters = new DeadLetterCounters(g);
         rejectedRecords = g.counter("model_records_rejected", new ThreadSafeSimpleCounter());
         latency = g.histogram("request_latency_ms", new DescriptiveStatisticsHistogram(10_000));
         g.gauge("requests_waiting", (Gauge<Integer>)
@@ -298,11 +296,7 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoreRecord>
     }
 
     private void dead(Event e, String kind, String reason) {
-        deadLetters.inc();
-        deadLettersByKind
-                .computeIfAbsent(
-                        kind, k -> getMetricGroup().addGroup("reason", k).counter("dead_letters"))
-                .inc();
+        deadLetters.count(kind);
         output.collect(
                 DEAD_LETTERS,
                 new StreamRecord<>(new DeadLetter(
