@@ -71,8 +71,13 @@ final class WarmStart {
         int[] oneRow = new int[spec.features().sparse().size()];
         java.util.Arrays.fill(oneRow, 1);
         MmoeModel probe = MmoeModel.createCompact(spec, 0, org.nd4j.linalg.api.buffer.DataType.FLOAT, oneRow);
+        check(spec, probe.network().layout().entries());
+    }
+
+    /** As {@link #check(ModelSpec)}, for a model of {@code spec} whose dense tensors are {@code layout}. */
+    private void check(ModelSpec spec, List<ParamLayout.Entry> layout) {
         List<ParamLayout.Entry> source = snapshot.model().network().layout().entries();
-        for (ParamLayout.Entry e : probe.network().layout().entries()) {
+        for (ParamLayout.Entry e : layout) {
             for (ParamLayout.Entry s : source) {
                 if (s.name().equals(e.name())
                         && (s.rows() != e.rows() || s.cols() != e.cols())
@@ -102,6 +107,7 @@ final class WarmStart {
     String apply(MmoeModel model, WorkingSet rows) {
         MmoeModel from = snapshot.model();
         ModelSpec spec = model.spec();
+        check(spec, model.network().layout().entries());
         List<ParamLayout.Entry> source = from.network().layout().entries();
         NdAccess dst = model.network().paramAccess();
         NdAccess src = from.network().paramAccess();
@@ -113,12 +119,9 @@ final class WarmStart {
             if (s == null) {
                 continue;
             }
-            if (inputLayer(s, e, spec) && s.cols() != e.cols()) {
+            if (s.cols() != e.cols()) { // a first layer whose input changed (check() refused any other)
                 copyInputColumns(s, src, e, dst, spec);
                 continue;
-            }
-            if (s.rows() != e.rows() || s.cols() != e.cols()) {
-                throw refused(e.name(), "[" + s.rows() + ", " + s.cols() + "]", "[" + e.rows() + ", " + e.cols() + "]");
             }
             float[] buf = new float[e.size()];
             src.readFloats(s.offset(), buf, 0, buf.length);
@@ -145,25 +148,17 @@ final class WarmStart {
             if (j < 0) {
                 continue;
             }
-            SparseFeature old = tables.get(j);
-            if (old.buckets() != sf.buckets() || old.dim() != sf.dim()) {
-                throw refused(
-                        "embedding." + sf.name() + ".weight",
-                        "[" + old.buckets() + ", " + old.dim() + "]",
-                        "[" + sf.buckets() + ", " + sf.dim() + "]");
-            }
             if (!rows.resident(f)) {
                 throw new InputException("train.init-from: the table of " + sf.name() + " does not fit "
                         + "train.working-set-rows, and a model starts from a snapshot only when all its tables do.");
             }
-            float[] value = new float[sf.dim()];
+            // The row's value from the snapshot, its optimizer state the model's initial one.
             float[] row = new float[sf.dim() * (1 + model.embeddings().stateSlots())];
             float[] fromRow = new float[sf.dim() * (1 + from.embeddings().stateSlots())];
             for (int id = 0; id < sf.buckets(); id++) {
                 from.embeddings().readRow(j, id, fromRow);
-                System.arraycopy(fromRow, 0, value, 0, value.length);
                 model.embeddings().readRow(f, id, row);
-                System.arraycopy(value, 0, row, 0, value.length);
+                System.arraycopy(fromRow, 0, row, 0, sf.dim());
                 model.embeddings().writeRow(f, id, row);
                 rows.changed(f, id);
             }
