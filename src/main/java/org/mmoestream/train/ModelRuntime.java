@@ -48,18 +48,16 @@ final class ModelRuntime {
     private final org.HdrHistogram.Histogram freshness = new org.HdrHistogram.Histogram(3_600_000L, 2);
     /** Label-to-version latency of the examples new in the last version that had any (gauges). */
     private long freshnessP50;
+
+    private long freshnessP99;
     /** Where the model came from when it started from a snapshot (JSON for the versions' metrics), or null. */
     String warmStart;
-    /** Started from a snapshot and not published yet: the first version goes out before any training. */
-    boolean warmStartUnpublished;
     /** Per task, the gate entropy and polarized share of the last version with examples (gauges). */
     private final double[] gateEntropy;
 
     private final double[] gatePolarized;
     /** The latest impression event time among the examples trained (Long.MIN_VALUE: none yet). */
     private long trainedUpTo = Long.MIN_VALUE;
-
-    private long freshnessP99;
 
     private final LabeledTimes labeled = new LabeledTimes();
     /** Event time of the earliest release timer registered since the last release (in memory only). */
@@ -119,7 +117,6 @@ final class ModelRuntime {
             WarmStart w = WarmStart.read(settings.initFrom());
             if (w.modelId().equals(key)) {
                 rt.warmStart = w.apply(rt.model, rt.rows);
-                rt.warmStartUnpublished = true;
             }
         }
         return rt;
@@ -188,6 +185,11 @@ final class ModelRuntime {
         }
         gates = new GateStatistics(spec.tasks().size(), model.network().experts());
         return ModelChunk.split(key, next.version(), kind, bytes, settings.maxMessageBytes());
+    }
+
+    /** Started from a snapshot and published nothing yet: its first version goes out before any training. */
+    boolean warmStartUnpublished() {
+        return warmStart != null && policy.version() == 0;
     }
 
     long version() {

@@ -279,9 +279,8 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
     public void processElement(StreamRecord<TrainExample> record) throws Exception {
         ModelRuntime rt = runtime((String) getCurrentKey());
         long now = getProcessingTimeService().getCurrentProcessingTime();
-        if (rt.warmStartUnpublished) {
+        if (rt.warmStartUnpublished()) {
             // The model as it came from the snapshot, before any example: version 1.
-            rt.warmStartUnpublished = false;
             publish(rt, now);
         }
         if (!rt.publishTimerSet) {
