@@ -61,14 +61,7 @@ public final class ExampleEncoder {
 
     /** Encodes features and labels; throws IllegalArgumentException naming the bad feature. */
     public EncodedExample encode(String featuresJson, int click, int conversion) {
-        if (isClick == null) {
-            requireEvents(spec);
-        }
-        float[] labels = new float[isClick.length];
-        for (int t = 0; t < labels.length; t++) {
-            labels[t] = isClick[t] ? click : conversion;
-        }
-        return encodeFeatures(featuresJson, labels);
+        return encodeFeatures(featuresJson, labels(click, conversion));
     }
 
     /** Encodes features only (labels null), for scoring. */
