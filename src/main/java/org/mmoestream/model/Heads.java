@@ -30,8 +30,7 @@ public final class Heads {
                 v.accept(t, predictions[t][r], b.label(t, r) > 0.5f);
             }
             if (esmm && !Float.isNaN(b.label(cvr, r))) {
-                boolean clicked = Float.isNaN(b.label(ctr, r)) || b.label(ctr, r) > 0.5f;
-                v.accept(tasks, predictions[tasks][r], clicked && b.label(cvr, r) > 0.5f);
+                v.accept(tasks, predictions[tasks][r], Objective.ctcvrTarget(b, ctr, cvr, r) > 0.5);
             }
         }
     }

@@ -64,9 +64,8 @@ public final class Objective {
                 double p = sigmoid(logits[r * tasks + t]);
                 double y = label;
                 if (t == cvr) {
-                    float click = b.labels[ctr][r];
                     p *= sigmoid(logits[r * tasks + ctr]);
-                    y = (Float.isNaN(click) ? 1 : click) * label;
+                    y = ctcvrTarget(b, ctr, cvr, r);
                 }
                 w[r * tasks + t] = y > 0.5 ? 1 + p : (1 - p) * (1 + p);
             }
@@ -155,10 +154,9 @@ public final class Objective {
             if (Float.isNaN(conversion)) {
                 continue;
             }
-            float click = b.labels[ctr][r];
             double z1 = logits[r * tasks + ctr];
             double z2 = logits[r * tasks + cvr];
-            double y = (Float.isNaN(click) ? 1 : click) * conversion;
+            double y = ctcvrTarget(b, ctr, cvr, r);
             double s1 = sigmoid(z1);
             double q1 = sigmoid(-z1);
             double s2 = sigmoid(z2);
@@ -173,6 +171,15 @@ public final class Objective {
             dLogits[r * tasks + cvr] += q2 * common;
         }
         return loss / n;
+    }
+
+    /**
+     * Row {@code r}'s CTCVR target, click x conversion; a NaN click label (a later conversion, which
+     * only follows a click) counts as clicked. The row must have a conversion label.
+     */
+    static double ctcvrTarget(Batch b, int ctr, int cvr, int r) {
+        float click = b.labels[ctr][r];
+        return (Float.isNaN(click) ? 1 : click) * b.labels[cvr][r];
     }
 
     /** Numerically stable logistic function. */
