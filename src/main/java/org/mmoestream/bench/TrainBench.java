@@ -43,6 +43,7 @@ import org.mmoestream.publish.ChunkAssembler;
 import org.mmoestream.publish.ModelChunk;
 import org.mmoestream.publish.ModelReader;
 import org.mmoestream.publish.ModelRecords;
+import org.mmoestream.train.SyncTraffic;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
@@ -108,9 +109,10 @@ public final class TrainBench {
                 out.printf(Locale.ROOT, "%s.cpu_seconds_per_example %.3e s%n", name, r.cpuPerExample);
                 out.printf(Locale.ROOT, "%s.sync_bytes_per_example %.0f bytes%n", name, r.syncBytesPerExample);
                 if (p > 1) {
-                    // Per batch a replica trains: examples the other replicas had trained that its model lacked.
-                    out.printf(Locale.ROOT, "%s.staleness_examples_mean %.0f examples%n", name, r.staleMean);
-                    out.printf(Locale.ROOT, "%s.staleness_examples_max %d examples%n", name, r.staleMax);
+                    // The only lag between replicas: shares computed on a version older than the round they joined.
+                    out.printf(Locale.ROOT, "%s.shares %d shares%n", name, r.shares);
+                    out.printf(Locale.ROOT, "%s.stale_shares %d shares%n", name, r.staleShares);
+                    out.printf(Locale.ROOT, "%s.stale_examples %d examples%n", name, r.staleExamples);
                 }
                 for (Map.Entry<String, Double> a : r.auc.entrySet()) {
                     out.printf(Locale.ROOT, "%s.auc.%s %.4f%n", name, a.getKey(), a.getValue());
@@ -175,8 +177,9 @@ public final class TrainBench {
             double whole,
             double cpuPerExample,
             double syncBytesPerExample,
-            double staleMean,
-            long staleMax,
+            long shares,
+            long staleShares,
+            long staleExamples,
             Map<String, Double> auc) {}
 
     private Result job(EmbeddedKafka kafka, ModelSpec spec, int p, List<LabeledExample> heldOut) throws Exception {
@@ -187,7 +190,7 @@ public final class TrainBench {
         m.put(Key.GROUP_ID.yaml(), "bench-" + run);
         m.put(Key.PUBLISH_INTERVAL.yaml(), "2 s");
         m.put(Key.TRAIN_PARALLELISM.yaml(), String.valueOf(p));
-        for (Key<?> k : List.of(Key.SYNC_INTERVAL, Key.SYNC_BATCHES)) {
+        for (Key<?> k : List.of(Key.SYNC_INTERVAL, Key.BATCH_SIZE)) {
             String v = System.getProperty("mmoe.bench." + k.yaml());
             if (v != null) {
                 m.put(k.yaml(), v);
@@ -195,9 +198,9 @@ public final class TrainBench {
         }
         JobConfig cfg = JobConfig.of(m);
         kafka.createTopics(Map.of(cfg.string(Key.TOPIC_MODEL), 1, cfg.string(Key.TOPIC_TRAIN_SYNC), 1));
-        long deltaBytes = org.mmoestream.train.SyncTraffic.DELTA_BYTES.sum();
-        long syncBytes = org.mmoestream.train.SyncTraffic.SYNC_BYTES.sum();
-        org.mmoestream.train.SyncTraffic.resetStaleness();
+        long gradientBytes = SyncTraffic.GRADIENT_BYTES.sum();
+        long syncBytes = SyncTraffic.SYNC_BYTES.sum();
+        SyncTraffic.resetShares();
         StreamExecutionEnvironment env = Environments.localRocksDb(p, checkpointInterval);
         var encoded = env.fromSource(
                         KafkaIo.examplesSource(cfg, spec, true), WatermarkStrategy.noWatermarks(), "examples")
@@ -240,18 +243,17 @@ public final class TrainBench {
             }
         }
         // Each replica reads every synchronization version.
-        long traffic = org.mmoestream.train.SyncTraffic.DELTA_BYTES.sum()
-                - deltaBytes
-                + p * (org.mmoestream.train.SyncTraffic.SYNC_BYTES.sum() - syncBytes);
+        long traffic =
+                SyncTraffic.GRADIENT_BYTES.sum() - gradientBytes + p * (SyncTraffic.SYNC_BYTES.sum() - syncBytes);
         return new Result(
                 last[1],
                 steady,
                 last[1] / wall,
                 cpuNanos / 1e9 / Math.max(1, last[1]),
                 p == 1 ? 0 : (double) traffic / Math.max(1, last[1]),
-                (double) org.mmoestream.train.SyncTraffic.STALE_SUM.sum()
-                        / Math.max(1, org.mmoestream.train.SyncTraffic.STALE_BATCHES.sum()),
-                org.mmoestream.train.SyncTraffic.STALE_MAX.get(),
+                SyncTraffic.SHARES.sum(),
+                SyncTraffic.STALE_SHARES.sum(),
+                SyncTraffic.STALE_EXAMPLES.sum(),
                 auc);
     }
 

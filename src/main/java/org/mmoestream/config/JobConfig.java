@@ -129,24 +129,17 @@ public final class JobConfig implements Serializable {
                 "train.parallelism",
                 "1",
                 "subtasks that train each model: 1 trains it on one subtask (exactly, in order); "
-                        + "N > 1 spreads its examples over N replicas, each training on its own copy, that "
-                        + "send their changes to one reducer every train.sync-batches batches and move "
-                        + "onto the reducer's latest version (arrival order only; the model's tables must "
-                        + "fit train.working-set-rows)",
+                        + "N > 1 trains it in synchronous rounds: N replicas each compute the gradient of "
+                        + "train.batch-size / N examples on the same version, one reducer averages them and "
+                        + "takes the step (arrival order only; the model's tables must fit "
+                        + "train.working-set-rows)",
                 Parsers::positiveInt);
         public static final Key<Duration> SYNC_INTERVAL = new Key<>(
                 "train.sync-interval",
-                "1 s",
-                "with train.parallelism > 1: the longest a replica keeps what it learned before "
-                        + "sending it to the reducer (for slow streams; see train.sync-batches)",
+                "100 ms",
+                "with train.parallelism > 1: the longest a round waits for a replica's share after "
+                        + "its first one came; a share that comes later joins the next round",
                 Parsers::positiveDuration);
-        public static final Key<Integer> SYNC_BATCHES = new Key<>(
-                "train.sync-batches",
-                "16",
-                "with train.parallelism > 1: a replica sends what it learned to the reducer "
-                        + "after this many batches (with the batch size, this bounds the staleness between "
-                        + "replicas)",
-                Parsers::positiveInt);
         public static final Key<String> TOPIC_TRAIN_SYNC = new Key<>(
                 "topics.train-sync",
                 "train-sync",

@@ -26,9 +26,9 @@ import org.mmoestream.join.LabelJoinFunction;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.codec.SpecJson;
 import org.mmoestream.publish.ModelChunk;
-import org.mmoestream.train.DeltaReducer;
 import org.mmoestream.train.EncodeExamples;
-import org.mmoestream.train.ModelDelta;
+import org.mmoestream.train.GradientReducer;
+import org.mmoestream.train.ReplicaGradient;
 import org.mmoestream.train.ReplicaKeys;
 import org.mmoestream.train.ReplicaOperator;
 import org.mmoestream.train.TrainExample;
@@ -79,8 +79,9 @@ public final class PipelineJob {
     /**
      * The trainer: encoded examples -> trainer (keyed by model id) -> {@code models}. With {@code
      * train.parallelism} N > 1: encoded examples -> N replicas per model ({@link ReplicaOperator}) ->
-     * deltas -> reducer keyed by model id ({@link DeltaReducer}, the trainer's uid and state) ->
-     * {@code models}, and synchronization versions -> the sync topic, which the replicas read.
+     * gradients of their shares of each round -> reducer keyed by model id ({@link GradientReducer},
+     * the trainer's uid and state) -> {@code models}, and synchronization versions -> the sync topic,
+     * which the replicas read.
      */
     public static void train(JobConfig cfg, ModelSpec spec, DataStream<TrainExample> encoded, Sink<ModelChunk> models) {
         int n = cfg.integer(Key.TRAIN_PARALLELISM);
@@ -96,29 +97,31 @@ public final class PipelineJob {
         }
         requireParallelTraining(cfg, spec);
         ReplicaKeys keys = new ReplicaKeys(n, ReplicaKeys.maxParallelism(n));
-        long sync = cfg.millis(Key.SYNC_INTERVAL);
-        SingleOutputStreamOperator<ModelDelta> deltas = encoded.keyBy(keys)
+        SingleOutputStreamOperator<ReplicaGradient> shares = encoded.keyBy(keys)
                 .transform(
                         "train-replica",
-                        TypeInformation.of(ModelDelta.class),
+                        TypeInformation.of(ReplicaGradient.class),
                         new ReplicaOperator(new ReplicaOperator.Settings(
                                 settings,
                                 keys,
-                                sync,
-                                cfg.integer(Key.SYNC_BATCHES),
+                                n,
                                 cfg.string(Key.BOOTSTRAP),
                                 cfg.string(Key.TOPIC_TRAIN_SYNC),
                                 cfg.clientProperties())))
                 .uid("train-replicas")
-                // A delta is one large record: send it whole at once, not at the next buffer timeout.
+                // A share is one large record that the round waits for: send it at once, not at the next buffer
+                // timeout.
                 .setBufferTimeout(0)
                 .setParallelism(n)
                 .setMaxParallelism(ReplicaKeys.maxParallelism(n));
-        SingleOutputStreamOperator<ModelChunk> versions = deltas.keyBy(d -> d.model)
-                .transform("train", TypeInformation.of(ModelChunk.class), new DeltaReducer(settings))
+        SingleOutputStreamOperator<ModelChunk> versions = shares.keyBy(g -> g.model)
+                .transform(
+                        "train",
+                        TypeInformation.of(ModelChunk.class),
+                        new GradientReducer(settings, cfg.millis(Key.SYNC_INTERVAL)))
                 .uid("trainer");
         versions.sinkTo(models).uid("model-sink").name("model");
-        versions.getSideOutput(DeltaReducer.SYNC)
+        versions.getSideOutput(GradientReducer.SYNC)
                 .sinkTo(KafkaIo.syncSink(cfg, "mmoe-" + cfg.string(Key.GROUP_ID)))
                 .uid("train-sync-sink")
                 .name("train-sync");

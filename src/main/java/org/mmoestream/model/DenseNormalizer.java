@@ -48,6 +48,37 @@ public final class DenseNormalizer {
         }
     }
 
+    /**
+     * The statistics of one batch's values alone, per feature (count, mean, sum of squared
+     * deviations) as {@link #mergeAll} takes them; zeros for features that are not standardized.
+     */
+    public double[] batchStatistics(Batch b) {
+        int n = standardize.length;
+        double[] out = new double[3 * n];
+        for (int i = 0; i < n; i++) {
+            if (!standardize[i]) {
+                continue;
+            }
+            double c = 0;
+            double mu = 0;
+            double s = 0;
+            for (int r = 0; r < b.rows; r++) {
+                double x = b.dense[r * n + i];
+                if (Double.isNaN(x)) {
+                    continue;
+                }
+                c += 1;
+                double delta = x - mu;
+                mu += delta / c;
+                s += delta * (x - mu);
+            }
+            out[3 * i] = c;
+            out[3 * i + 1] = mu;
+            out[3 * i + 2] = s;
+        }
+        return out;
+    }
+
     public double mean(int i) {
         return mean[i];
     }

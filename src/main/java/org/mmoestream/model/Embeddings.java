@@ -163,6 +163,16 @@ public final class Embeddings {
         }
     }
 
+    /** Appends the value (no optimizer state) of row {@code r} of float32 table {@code t} to {@code dst}. */
+    public void readValue(int t, int r, java.nio.FloatBuffer dst) {
+        dst.put(f[t], r * dims[t], dims[t]);
+    }
+
+    /** Sets the value of row {@code r} of float32 table {@code t} from the next values of {@code src}. */
+    public void writeValue(int t, int r, java.nio.FloatBuffer src) {
+        src.get(f[t], r * dims[t], dims[t]);
+    }
+
     /** Writes what {@link #readRow(int, int, float[])} read. */
     public void writeRow(int t, int r, float[] src) {
         int dim = dims[t];
@@ -347,6 +357,14 @@ public final class Embeddings {
             return values[i * dim + k];
         }
 
+        /** Adds {@code weight} x {@code src[off..off+dim)} to the gradient of row {@code id}. */
+        public void add(int id, float[] src, int off, double weight) {
+            int base = slot(id) * dim;
+            for (int k = 0; k < dim; k++) {
+                values[base + k] += weight * src[off + k];
+            }
+        }
+
         /** Starts a step of at most {@code uses} uses. */
         void begin(int uses) {
             if (rows.length < uses) {
@@ -435,6 +453,14 @@ public final class Embeddings {
                     }
                 }
             }
+        }
+        return grads;
+    }
+
+    /** The tables' row gradients, emptied for at most {@code uses[t]} rows of table {@code t}. */
+    public RowGradients[] emptyGradients(int[] uses) {
+        for (int t = 0; t < count(); t++) {
+            grads[t].begin(uses[t]);
         }
         return grads;
     }

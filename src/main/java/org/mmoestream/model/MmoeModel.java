@@ -111,20 +111,47 @@ public final class MmoeModel {
      * ({@link ModelSpec#heads()}) and row.
      */
     public StepResult trainStep(Batch b) {
+        Gradients g = gradients(b);
+        boolean applied;
+        if (Double.isFinite(g.loss())) {
+            applied = applyGradients(g.rows(), b.rows);
+        } else {
+            skippedBatches++;
+            applied = false;
+        }
+        return new StepResult(g.predictions(), g.loss(), g.taskLoss(), !applied);
+    }
+
+    /**
+     * The gradient of a labeled batch's loss, without a step: the dense part in the network's
+     * gradient buffer ({@link MmoeNetwork#gradAccess()}), the rows' part returned (reused by the next
+     * call), with the predictions made and the loss. The dense-feature statistics take the batch in
+     * first, as for a step.
+     */
+    public record Gradients(double[][] predictions, double loss, double[] taskLoss, Embeddings.RowGradients[] rows) {}
+
+    public Gradients gradients(Batch b) {
         if (!b.labeled()) {
-            throw new IllegalArgumentException("trainStep needs a labeled batch");
+            throw new IllegalArgumentException("a gradient needs a labeled batch");
         }
         normalizer.update(b);
         MmoeNetwork.Buffers buf = forward(b);
         double[][] predictions = probabilities(buf);
         double loss = computeGradients(b, buf);
-        double[] losses = taskLoss.clone();
-        Embeddings.RowGradients[] rowGrads = embeddingGradients(b);
+        return new Gradients(predictions, loss, taskLoss.clone(), embeddingGradients(b));
+    }
+
+    /**
+     * One optimizer step with the gradient in the network's gradient buffer and {@code rowGrads}
+     * (global-norm clipped, L2 added), counted as {@code examples} examples. A gradient that is
+     * not finite is skipped and counted; returns whether the step was taken.
+     */
+    public boolean applyGradients(Embeddings.RowGradients[] rowGrads, int examples) {
         double l2 = spec.optimizer().l2();
         double norm = Math.sqrt(denseSquaredNorm(l2) + embeddings.squaredNorm(rowGrads, l2));
-        if (!Double.isFinite(loss) || !Double.isFinite(norm)) {
+        if (!Double.isFinite(norm)) {
             skippedBatches++;
-            return new StepResult(predictions, loss, losses, true);
+            return false;
         }
         double clip = spec.optimizer().clipNorm();
         double scale = clip > 0 && norm > clip ? clip / norm : 1.0;
@@ -140,8 +167,17 @@ public final class MmoeModel {
                     e.weight() ? l2 : 0.0);
         }
         embeddings.update(optimizer, rowGrads, scale);
-        examplesSeen += b.rows;
-        return new StepResult(predictions, loss, losses, false);
+        examplesSeen += examples;
+        return true;
+    }
+
+    /**
+     * Empty row gradients for the tables, reused from the last step, that take up to {@code
+     * uses[t]} rows of table {@code t} ({@link Embeddings.RowGradients#add}): for a step on a
+     * gradient computed elsewhere.
+     */
+    public Embeddings.RowGradients[] emptyRowGradients(int[] uses) {
+        return embeddings.emptyGradients(uses);
     }
 
     /**

@@ -37,6 +37,16 @@ public abstract sealed class NdAccess permits NdAccess.F32, NdAccess.F64 {
     public abstract void writeFloats(int to, float[] src, int srcOff, int n);
 
     /** Accessor for a heap array (float32 storage). */
+    /** Copies {@code n} values from {@code from} into {@code dst} (float32 storage only). */
+    public void copyTo(int from, FloatBuffer dst, int n) {
+        throw new UnsupportedOperationException("bulk copies need float32 storage");
+    }
+
+    /** Copies {@code n} values of {@code src} to {@code to} (float32 storage only). */
+    public void copyFrom(int to, FloatBuffer src, int n) {
+        throw new UnsupportedOperationException("bulk copies need float32 storage");
+    }
+
     public static NdAccess of(float[] a) {
         return new F32(FloatBuffer.wrap(a), a.length);
     }
@@ -129,6 +139,17 @@ public abstract sealed class NdAccess permits NdAccess.F32, NdAccess.F64 {
         @Override
         public void readFloats(int from, float[] dst, int dstOff, int count) {
             b.get(from, dst, dstOff, count);
+        }
+
+        @Override
+        public void copyTo(int from, FloatBuffer dst, int count) {
+            dst.put(b.slice(from, count));
+        }
+
+        @Override
+        public void copyFrom(int to, FloatBuffer src, int count) {
+            b.slice(to, count).put(src.slice(src.position(), count));
+            src.position(src.position() + count);
         }
 
         @Override

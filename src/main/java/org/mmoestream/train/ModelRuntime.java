@@ -66,6 +66,10 @@ final class ModelRuntime {
     private int lastFlushRows;
 
     private long lastFlushMillis;
+    /** A round's averaged dense gradient and one share's, reused (a model trained on several subtasks). */
+    private float[] roundDense = new float[0];
+
+    private float[] roundShare = new float[0];
     long bufferSince;
     long nextPublish;
     boolean publishTimerSet;
@@ -202,74 +206,90 @@ final class ModelRuntime {
     }
 
     /**
-     * Adds a replica's delta to the model (a model trained on several subtasks; every row
-     * resident): dense parameters and optimizer state, rows and their state, dense statistics,
-     * counters, and the progressive metrics of the replica's examples.
+     * One training round of a model trained on several subtasks (every row resident): the shares'
+     * gradients averaged, weighted by their examples, and one optimizer step on them, as one
+     * trainer takes on the union of the shares; the shares' dense statistics, counters, metrics,
+     * freshness and gate sums. Shares whose loss was not finite count as skipped batches. Returns
+     * the examples trained.
      */
-    void applyDelta(ModelDelta d) {
-        if (d.isRequest()) {
-            return;
-        }
-        addDense(model.network().paramAccess(), d.dense, 0);
-        List<org.nd4j.linalg.api.ndarray.INDArray> slots = model.denseOptimizerState();
-        for (int s = 0; s < slots.size(); s++) {
-            addDense(org.mmoestream.model.NdAccess.of(slots.get(s)), d.denseState, s * d.dense.length);
-        }
-        int pos = 0;
-        float[] row = new float[0];
-        for (long key : d.rowKeys) {
-            int f = RowStore.feature(key);
-            int id = RowStore.id(key);
-            int width = spec.features().sparse().get(f).dim()
-                    * (1 + model.embeddings().stateSlots());
-            if (row.length != width) {
-                row = new float[width];
+    int applyRound(List<ReplicaGradient> shares) {
+        int total = 0;
+        for (ReplicaGradient g : shares) {
+            model.normalizer().mergeAll(g.stats);
+            if (g.skipped) {
+                model.restoreCounters(model.step(), model.examplesSeen(), model.skippedBatches() + 1);
+            } else {
+                total += g.examples;
             }
-            model.embeddings().readRow(f, id, row);
-            for (int k = 0; k < width; k++) {
-                row[k] += d.rows[pos + k];
+            for (int h = 0; h < g.predictions.length; h++) {
+                for (int i = 0; i < g.predictions[h].length; i++) {
+                    metrics[h].add(g.predictions[h][i], g.positives[h][i]);
+                }
             }
-            model.embeddings().writeRow(f, id, row);
-            rows.changed(f, id);
-            pos += width;
+            labeled.addAll(g.labeledAt);
+            gates.addSums(g.gateSums, g.gateRows);
+            trainedUpTo = Math.max(trainedUpTo, g.trainedUpTo);
+            policy.trained(g.examples);
         }
-        model.normalizer().mergeAll(d.stats);
-        model.restoreCounters(
-                model.step() + d.steps, model.examplesSeen() + d.examples, model.skippedBatches() + d.skipped);
-        for (int h = 0; h < d.predictions.length; h++) {
-            for (int i = 0; i < d.predictions[h].length; i++) {
-                metrics[h].add(d.predictions[h][i], d.positives[h][i]);
+        if (total == 0) {
+            return 0;
+        }
+        int n = model.network().paramAccess().length();
+        if (roundDense.length != n) {
+            roundDense = new float[n];
+            roundShare = new float[n];
+        }
+        java.util.Arrays.fill(roundDense, 0f);
+        int tables = spec.features().sparse().size();
+        int[] uses = new int[tables];
+        for (ReplicaGradient g : shares) {
+            if (g.skipped || g.examples == 0) {
+                continue;
+            }
+            float w = (float) g.examples / total;
+            ReplicaGradient.floatsOf(g.dense, roundShare);
+            for (int i = 0; i < n; i++) {
+                roundDense[i] += w * roundShare[i];
+            }
+            for (long key : g.rowKeys) {
+                uses[RowStore.feature(key)]++;
             }
         }
-        labeled.addAll(d.labeledAt);
-        gates.addSums(d.gateSums, d.gateRows);
-        policy.trained(d.examples);
-    }
-
-    private static void addDense(org.mmoestream.model.NdAccess a, float[] delta, int from) {
-        int n = a.length();
-        float[] chunk = new float[Math.min(n, 4096)];
-        for (int off = 0; off < n; off += chunk.length) {
-            int len = Math.min(chunk.length, n - off);
-            a.readFloats(off, chunk, 0, len);
-            for (int i = 0; i < len; i++) {
-                chunk[i] += delta[from + off + i];
+        model.network().gradAccess().writeFloats(0, roundDense, 0, n);
+        org.mmoestream.model.Embeddings.RowGradients[] rg = model.emptyRowGradients(uses);
+        for (ReplicaGradient g : shares) {
+            if (g.skipped || g.examples == 0) {
+                continue;
             }
-            a.writeFloats(off, chunk, 0, len);
+            double w = (double) g.examples / total;
+            int pos = 0;
+            for (long key : g.rowKeys) {
+                int f = RowStore.feature(key);
+                rg[f].add(RowStore.id(key), g.rows, pos, w);
+                pos += spec.features().sparse().get(f).dim();
+            }
         }
+        if (model.applyGradients(rg, total)) {
+            for (int f = 0; f < rg.length; f++) {
+                for (int i = 0; i < rg[f].count(); i++) {
+                    rows.changed(f, rg[f].row(i));
+                }
+            }
+        }
+        return total;
     }
 
     /**
-     * The next synchronization version for the replicas: full (every row and its state), or the rows
-     * changed since the last one; numbered {@code version}, on {@code base}; {@code applied} is the
-     * last delta of each replica it includes.
+     * The next synchronization version for the replicas, numbered {@code version}: full (every row
+     * and its state), or on {@code base} the rows changed since the last one and, when {@code
+     * dense}, the dense parameters.
      */
-    List<ModelChunk> sync(long version, long base, boolean full, java.util.Map<Integer, Long> applied) {
+    List<ModelChunk> sync(long version, long base, boolean full, boolean dense) {
         if (!rows.allResident()) {
             throw new IllegalStateException("a model trained on several subtasks needs every row in memory");
         }
         byte[] bytes = org.mmoestream.model.codec.SyncSnapshots.write(
-                model, key, version, base, full, full ? null : rows.touched(WorkingSet.SYNC), applied);
+                model, key, version, base, full, full ? null : rows.touched(WorkingSet.SYNC), dense);
         rows.clearTouched(WorkingSet.SYNC);
         return ModelChunk.split(
                 key, version, full ? Snapshots.FULL : Snapshots.DELTA, bytes, settings.maxMessageBytes());

@@ -4,7 +4,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
-import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.PartitionInfo;
@@ -23,8 +24,9 @@ import org.slf4j.LoggerFactory;
  * complete one for the replica's task thread, which moves onto them between batches. It reads
  * from the end of the topic as it is when the follower is made (before the replica's hello, which
  * the reducer answers with a full version), so a starting replica reads nothing old; and it reads
- * uncommitted records (the sync sink is not transactional, and a replica only needs a recent state
- * of the model: its deltas are differences, right whatever the base).
+ * uncommitted records (the sync sink is not transactional: a version is the reducer's model after a
+ * round, whether or not the checkpoint that follows completes; after a failure the replicas start
+ * over from a full version).
  */
 final class SyncFollower implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(SyncFollower.class);
@@ -32,7 +34,7 @@ final class SyncFollower implements AutoCloseable {
     private final KafkaConsumer<byte[], byte[]> consumer;
     private final String topic;
     private final String model;
-    private final ConcurrentLinkedQueue<byte[]> ready = new ConcurrentLinkedQueue<>();
+    private final LinkedBlockingQueue<byte[]> ready = new LinkedBlockingQueue<>();
     private final Thread thread;
     private volatile boolean stop;
 
@@ -68,6 +70,17 @@ final class SyncFollower implements AutoCloseable {
         List<byte[]> out = new ArrayList<>();
         for (byte[] b; (b = ready.poll()) != null; ) {
             out.add(b);
+        }
+        return out;
+    }
+
+    /** As {@link #drain()}, first waiting up to {@code millis} for a version when none has come. */
+    List<byte[]> await(long millis) throws InterruptedException {
+        byte[] first = ready.poll(millis, TimeUnit.MILLISECONDS);
+        List<byte[]> out = new ArrayList<>();
+        if (first != null) {
+            out.add(first);
+            out.addAll(drain());
         }
         return out;
     }

@@ -6,6 +6,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -44,42 +46,121 @@ public final class Safetensors {
     public record Content(Map<String, String> metadata, Map<String, Tensor> tensors) {}
 
     public static byte[] write(Content c) {
-        ObjectNode header = JSON.createObjectNode();
-        ObjectNode meta = header.putObject("__metadata__");
-        c.metadata().forEach(meta::put);
-        long offset = 0;
+        Map<String, Shape> shapes = new LinkedHashMap<>();
         for (Map.Entry<String, Tensor> e : c.tensors().entrySet()) {
             Tensor t = e.getValue();
             if (t.elements() != (t.f32 != null ? t.f32.length : t.i64.length)) {
                 throw new IllegalArgumentException(
                         "tensor " + e.getKey() + " has a shape that does not match its values");
             }
-            ObjectNode n = header.putObject(e.getKey());
-            n.put("dtype", t.dtype());
-            var shape = n.putArray("shape");
-            for (long d : t.shape()) {
-                shape.add(d);
-            }
-            n.putArray("data_offsets").add(offset).add(offset + t.bytes());
-            offset += t.bytes();
+            shapes.put(e.getKey(), new Shape(t.dtype(), t.shape()));
         }
-        byte[] h = header.toString().getBytes(StandardCharsets.UTF_8);
-        int padded = (h.length + 7) / 8 * 8;
-        ByteBuffer out = ByteBuffer.allocate(8 + padded + (int) offset).order(ByteOrder.LITTLE_ENDIAN);
-        out.putLong(padded);
-        out.put(h);
-        for (int i = h.length; i < padded; i++) {
-            out.put((byte) ' ');
-        }
-        for (Tensor t : c.tensors().values()) {
+        Layout out = new Layout(c.metadata(), shapes);
+        for (Map.Entry<String, Tensor> e : c.tensors().entrySet()) {
+            Tensor t = e.getValue();
             if (t.f32 != null) {
-                out.asFloatBuffer().put(t.f32);
+                out.f32(e.getKey()).put(t.f32);
             } else {
-                out.asLongBuffer().put(t.i64);
+                out.i64(e.getKey()).put(t.i64);
             }
-            out.position(out.position() + t.bytes());
         }
-        return out.array();
+        return out.bytes();
+    }
+
+    /** The dtype ({@code F32} or {@code I64}) and shape of a tensor to lay out. */
+    public record Shape(String dtype, long[] shape) {
+        public static Shape f32(long... shape) {
+            return new Shape("F32", shape);
+        }
+
+        public static Shape i64(long... shape) {
+            return new Shape("I64", shape);
+        }
+
+        long bytes() {
+            return Arrays.stream(shape).reduce(1, (a, b) -> a * b) * (dtype.equals("F32") ? 4 : 8);
+        }
+    }
+
+    /**
+     * Safetensors bytes laid out for tensors of given shapes, in order, whose values are written in
+     * place through {@link #f32} and {@link #i64} (no staging arrays for large tensors).
+     */
+    public static final class Layout {
+        private final byte[] bytes;
+        private final Map<String, long[]> ranges = new LinkedHashMap<>();
+
+        public Layout(Map<String, String> metadata, Map<String, Shape> tensors) {
+            ObjectNode header = JSON.createObjectNode();
+            ObjectNode meta = header.putObject("__metadata__");
+            metadata.forEach(meta::put);
+            long offset = 0;
+            for (Map.Entry<String, Shape> e : tensors.entrySet()) {
+                Shape t = e.getValue();
+                ObjectNode n = header.putObject(e.getKey());
+                n.put("dtype", t.dtype());
+                var shape = n.putArray("shape");
+                for (long d : t.shape()) {
+                    shape.add(d);
+                }
+                n.putArray("data_offsets").add(offset).add(offset + t.bytes());
+                ranges.put(e.getKey(), new long[] {offset, t.bytes()});
+                offset += t.bytes();
+            }
+            byte[] h = header.toString().getBytes(StandardCharsets.UTF_8);
+            int padded = (h.length + 7) / 8 * 8;
+            bytes = new byte[Math.toIntExact(8 + padded + offset)];
+            ByteBuffer out = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+            out.putLong(padded);
+            out.put(h);
+            for (int i = h.length; i < padded; i++) {
+                out.put((byte) ' ');
+            }
+            for (long[] r : ranges.values()) {
+                r[0] += 8 + padded;
+            }
+        }
+
+        private ByteBuffer view(String name) {
+            long[] r = ranges.get(name);
+            return ByteBuffer.wrap(bytes, (int) r[0], (int) r[1]).slice().order(ByteOrder.LITTLE_ENDIAN);
+        }
+
+        /** The values of float32 tensor {@code name}, to fill. */
+        public FloatBuffer f32(String name) {
+            return view(name).asFloatBuffer();
+        }
+
+        /** The values of int64 tensor {@code name}, to fill. */
+        public LongBuffer i64(String name) {
+            return view(name).asLongBuffer();
+        }
+
+        public byte[] bytes() {
+            return bytes;
+        }
+    }
+
+    /** The values of float32 tensor {@code e} of {@code bytes}, read in place. */
+    public static FloatBuffer f32View(byte[] bytes, Entry e) {
+        if (!e.dtype().equals("F32")) {
+            throw new IllegalArgumentException("a tensor of dtype " + e.dtype() + " where float32 is expected");
+        }
+        return ByteBuffer.wrap(bytes, (int) e.begin(), (int) (e.end() - e.begin()))
+                .slice()
+                .order(ByteOrder.LITTLE_ENDIAN)
+                .asFloatBuffer();
+    }
+
+    /** The values of int64 tensor {@code e} of {@code bytes}, read in place. */
+    public static LongBuffer i64View(byte[] bytes, Entry e) {
+        if (!e.dtype().equals("I64")) {
+            throw new IllegalArgumentException("a tensor of dtype " + e.dtype() + " where int64 is expected");
+        }
+        return ByteBuffer.wrap(bytes, (int) e.begin(), (int) (e.end() - e.begin()))
+                .slice()
+                .order(ByteOrder.LITTLE_ENDIAN)
+                .asLongBuffer();
     }
 
     /** Where one tensor lies in the file, without its values. */

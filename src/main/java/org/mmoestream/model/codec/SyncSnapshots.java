@@ -1,82 +1,53 @@
 package org.mmoestream.model.codec;
 
+import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.mmoestream.feature.SparseFeature;
 import org.mmoestream.model.MmoeModel;
-import org.mmoestream.model.NdAccess;
-import org.mmoestream.model.ParamLayout;
-import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * The synchronization versions of a model trained on several subtasks: what the reducer sends the
- * replicas so that each trains on the current model, optimizer state included (the model topic's
- * snapshots carry no optimizer state). Safetensors like the snapshots, format {@code
- * mmoe-stream/sync-1}, internal to the job: every dense tensor by name, {@code optimizer.<slot>}
- * (the dense optimizer state, layout order), {@code normalizer.count|mean|var}, and per table
- * {@code embedding.<f>.rows} ([rows, dim * (1 + slots)]: value then state, as the trainer stores
- * rows) for every row (full) or, with {@code embedding.<f>.ids}, for the rows changed since the
- * base version (delta). Values are absolute, not changes. Metadata {@code applied} lists, per
- * replica, the last of its deltas the version includes ({@code replica:seq,...}), so a replica
- * knows which of its own changes it still has to add on top.
+ * replicas after each round so that each computes its next gradient on the model the reducer has.
+ * Safetensors like the snapshots, format {@code mmoe-stream/sync-2}, internal to the job: {@code
+ * dense} (every dense parameter, in layout order), {@code normalizer.count|mean|var}, and per table
+ * {@code embedding.<f>.rows} ([rows, dim]: values, no optimizer state) for every row (full) or, with
+ * {@code embedding.<f>.ids}, for the rows changed since the base version (delta). Values are
+ * absolute, not changes; a delta after a round that changed nothing has no {@code dense} (the dense
+ * parameters are as in its base). The optimizer state stays with the reducer, the only one that
+ * takes steps. Values are written from the model and read into it in place, without staging arrays.
  */
 public final class SyncSnapshots {
-    public static final String FORMAT = "mmoe-stream/sync-1";
+    public static final String FORMAT = "mmoe-stream/sync-2";
 
     private SyncSnapshots() {}
 
     /**
      * Version {@code version} of {@code m}, whose tables hold every row at its id: full, or a delta
-     * on {@code base} with the rows {@code ids[f]} of each table.
+     * on {@code base} with the rows {@code ids[f]} of each table, and the dense parameters when
+     * {@code dense}.
      */
     public static byte[] write(
-            MmoeModel m, String model, long version, long base, boolean full, int[][] ids, Map<Integer, Long> applied) {
-        Map<String, Safetensors.Tensor> t = new LinkedHashMap<>();
-        NdAccess p = m.network().paramAccess();
-        for (ParamLayout.Entry e : m.network().layout().entries()) {
-            float[] v = new float[e.size()];
-            p.readFloats(e.offset(), v, 0, v.length);
-            t.put(e.name(), Safetensors.Tensor.f32(e.shape(), v));
-        }
-        List<INDArray> slots = m.denseOptimizerState();
-        for (int s = 0; s < slots.size(); s++) {
-            float[] v = new float[p.length()];
-            NdAccess.of(slots.get(s)).readFloats(0, v, 0, v.length);
-            t.put("optimizer." + s, Safetensors.Tensor.f32(new long[] {v.length}, v));
-        }
+            MmoeModel m, String model, long version, long base, boolean full, int[][] ids, boolean dense) {
+        int params = m.network().paramAccess().length();
         int nd = m.spec().features().dense().size();
-        long[] count = new long[nd];
-        float[] mean = new float[nd];
-        float[] var = new float[nd];
-        for (int i = 0; i < nd; i++) {
-            count[i] = (long) m.normalizer().count(i);
-            mean[i] = (float) m.normalizer().mean(i);
-            var[i] = (float) m.normalizer().variance(i);
-        }
-        t.put("normalizer.count", Safetensors.Tensor.i64(new long[] {nd}, count));
-        t.put("normalizer.mean", Safetensors.Tensor.f32(new long[] {nd}, mean));
-        t.put("normalizer.var", Safetensors.Tensor.f32(new long[] {nd}, var));
-        int stateSlots = m.embeddings().stateSlots();
         List<SparseFeature> sparse = m.spec().features().sparse();
+        Map<String, Safetensors.Shape> shapes = new LinkedHashMap<>();
+        if (full || dense) {
+            shapes.put("dense", Safetensors.Shape.f32(params));
+        }
+        shapes.put("normalizer.count", Safetensors.Shape.i64(nd));
+        shapes.put("normalizer.mean", Safetensors.Shape.f32(nd));
+        shapes.put("normalizer.var", Safetensors.Shape.f32(nd));
         for (int f = 0; f < sparse.size(); f++) {
-            int width = sparse.get(f).dim() * (1 + stateSlots);
             int n = full ? sparse.get(f).buckets() : ids[f].length;
-            float[] rows = new float[n * width];
-            float[] row = new float[width];
-            long[] keys = full ? null : new long[n];
-            for (int i = 0; i < n; i++) {
-                int id = full ? i : ids[f][i];
-                m.embeddings().readRow(f, id, row);
-                System.arraycopy(row, 0, rows, i * width, width);
-                if (!full) {
-                    keys[i] = id;
-                }
-            }
+            String name = "embedding." + sparse.get(f).name();
             if (!full) {
-                t.put("embedding." + sparse.get(f).name() + ".ids", Safetensors.Tensor.i64(new long[] {n}, keys));
+                shapes.put(name + ".ids", Safetensors.Shape.i64(n));
             }
-            t.put("embedding." + sparse.get(f).name() + ".rows", Safetensors.Tensor.f32(new long[] {n, width}, rows));
+            shapes.put(name + ".rows", Safetensors.Shape.f32(n, sparse.get(f).dim()));
         }
         Map<String, String> md = new LinkedHashMap<>();
         md.put("format", FORMAT);
@@ -84,139 +55,138 @@ public final class SyncSnapshots {
         md.put("version", Long.toString(version));
         md.put("kind", full ? Snapshots.FULL : Snapshots.DELTA);
         md.put("base_version", Long.toString(base));
-        md.put("spec", SpecJson.write(m.spec()));
+        if (full) {
+            md.put("spec", SpecJson.write(m.spec()));
+        }
         md.put("step", Long.toString(m.step()));
         md.put("examples_seen", Long.toString(m.examplesSeen()));
         md.put("skipped", Long.toString(m.skippedBatches()));
-        StringBuilder a = new StringBuilder();
-        applied.forEach((r, seq) ->
-                a.append(a.length() == 0 ? "" : ",").append(r).append(':').append(seq));
-        md.put("applied", a.toString());
-        return Safetensors.write(new Safetensors.Content(md, t));
+        Safetensors.Layout out = new Safetensors.Layout(md, shapes);
+        if (full || dense) {
+            m.network().paramAccess().copyTo(0, out.f32("dense"), params);
+        }
+        LongBuffer count = out.i64("normalizer.count");
+        FloatBuffer mean = out.f32("normalizer.mean");
+        FloatBuffer var = out.f32("normalizer.var");
+        for (int i = 0; i < nd; i++) {
+            count.put((long) m.normalizer().count(i));
+            mean.put((float) m.normalizer().mean(i));
+            var.put((float) m.normalizer().variance(i));
+        }
+        for (int f = 0; f < sparse.size(); f++) {
+            String name = "embedding." + sparse.get(f).name();
+            int n = full ? sparse.get(f).buckets() : ids[f].length;
+            FloatBuffer rows = out.f32(name + ".rows");
+            LongBuffer keys = full ? null : out.i64(name + ".ids");
+            for (int i = 0; i < n; i++) {
+                int id = full ? i : ids[f][i];
+                m.embeddings().readValue(f, id, rows);
+                if (!full) {
+                    keys.put(id);
+                }
+            }
+        }
+        return out.bytes();
     }
 
-    /** The version and kind of a sync version, its base and the replicas' deltas it includes, without decoding it. */
-    public record Header(String model, long version, boolean full, long base, Map<Integer, Long> applied) {
-        /** The last delta of {@code replica} this version includes, 0 if none. */
-        public long applied(int replica) {
-            return applied.getOrDefault(replica, 0L);
-        }
-    }
+    /** The version and kind of a sync version and its base, without decoding it. */
+    public record Header(String model, long version, boolean full, long base) {}
 
     public static Header header(byte[] bytes) {
         Map<String, String> md = Safetensors.readHeader(bytes).metadata();
         if (!FORMAT.equals(md.get("format"))) {
             throw new IllegalArgumentException("not a sync version: format '" + md.get("format") + "'");
         }
-        Map<Integer, Long> applied = new LinkedHashMap<>();
-        String a = md.getOrDefault("applied", "");
-        for (String part : a.isEmpty() ? new String[0] : a.split(",")) {
-            int colon = part.indexOf(':');
-            applied.put(Integer.parseInt(part.substring(0, colon)), Long.parseLong(part.substring(colon + 1)));
-        }
         return new Header(
                 md.get("model"),
                 Long.parseLong(md.get("version")),
                 Snapshots.FULL.equals(md.get("kind")),
-                Long.parseLong(md.get("base_version")),
-                applied);
+                Long.parseLong(md.get("base_version")));
     }
 
     /**
      * Sets {@code target} (same spec, every row resident at its id) to the values of a sync version.
      * Everything is checked before anything is written; IllegalArgumentException says what is wrong.
-     * Returns the ids of the rows written per table, sorted, or null for a full version (every row).
      */
-    public static int[][] apply(byte[] bytes, MmoeModel target) {
-        Safetensors.Content c = Safetensors.read(bytes);
-        Map<String, String> md = c.metadata();
+    public static void apply(byte[] bytes, MmoeModel target) {
+        Safetensors.Header h = Safetensors.readHeader(bytes);
+        Map<String, String> md = h.metadata();
+        Map<String, Safetensors.Entry> t = h.entries();
         if (!FORMAT.equals(md.get("format"))) {
             throw new IllegalArgumentException("not a sync version: format '" + md.get("format") + "'");
         }
-        if (!SpecJson.read(md.get("spec")).equals(target.spec())) {
+        boolean full = Snapshots.FULL.equals(md.get("kind"));
+        // The optimizer is the reducer's alone: a replica's copy keeps no optimizer state.
+        if (full
+                && !SpecJson.read(md.get("spec"))
+                        .withOptimizer(target.spec().optimizer())
+                        .equals(target.spec())) {
             throw new IllegalArgumentException("a sync version of another spec");
         }
-        boolean full = Snapshots.FULL.equals(md.get("kind"));
-        NdAccess p = target.network().paramAccess();
-        for (ParamLayout.Entry e : target.network().layout().entries()) {
-            check(c, e.name(), e.size());
+        int params = target.network().paramAccess().length();
+        boolean dense = full || t.containsKey("dense");
+        if (dense) {
+            check(t, "dense", "F32", params);
         }
-        List<INDArray> slots = target.denseOptimizerState();
-        for (int s = 0; s < slots.size(); s++) {
-            check(c, "optimizer." + s, p.length());
-        }
-        int stateSlots = target.embeddings().stateSlots();
+        int nd = target.spec().features().dense().size();
+        check(t, "normalizer.count", "I64", nd);
+        check(t, "normalizer.mean", "F32", nd);
+        check(t, "normalizer.var", "F32", nd);
         List<SparseFeature> sparse = target.spec().features().sparse();
         for (int f = 0; f < sparse.size(); f++) {
-            int width = sparse.get(f).dim() * (1 + stateSlots);
             String name = "embedding." + sparse.get(f).name();
-            if (full) {
-                check(c, name + ".rows", sparse.get(f).buckets() * width);
-            } else {
-                Safetensors.Tensor ids = c.tensors().get(name + ".ids");
-                if (ids == null || ids.i64() == null) {
+            long n = sparse.get(f).buckets();
+            if (!full) {
+                Safetensors.Entry ids = t.get(name + ".ids");
+                if (ids == null || ids.shape().length != 1) {
                     throw new IllegalArgumentException("sync version lacks " + name + ".ids");
                 }
-                for (long id : ids.i64()) {
+                n = ids.elements();
+                check(t, name + ".ids", "I64", n);
+                LongBuffer keys = Safetensors.i64View(bytes, ids);
+                for (int i = 0; i < n; i++) {
+                    long id = keys.get(i);
                     if (id < 0 || id >= sparse.get(f).buckets()) {
                         throw new IllegalArgumentException(name + ".ids has id " + id + " outside the table");
                     }
                 }
-                check(c, name + ".rows", ids.i64().length * width);
             }
+            check(t, name + ".rows", "F32", n * sparse.get(f).dim());
         }
-        int nd = target.spec().features().dense().size();
-        Safetensors.Tensor counts = c.tensors().get("normalizer.count");
-        if (counts == null || counts.i64() == null || counts.i64().length != nd) {
-            throw new IllegalArgumentException("sync version lacks int64 tensor normalizer.count of " + nd + " values");
+        if (dense) {
+            target.network().paramAccess().copyFrom(0, Safetensors.f32View(bytes, t.get("dense")), params);
         }
-        check(c, "normalizer.mean", nd);
-        check(c, "normalizer.var", nd);
-        for (ParamLayout.Entry e : target.network().layout().entries()) {
-            float[] v = c.tensors().get(e.name()).f32();
-            p.writeFloats(e.offset(), v, 0, v.length);
+        LongBuffer count = Safetensors.i64View(bytes, t.get("normalizer.count"));
+        FloatBuffer mean = Safetensors.f32View(bytes, t.get("normalizer.mean"));
+        FloatBuffer var = Safetensors.f32View(bytes, t.get("normalizer.var"));
+        for (int i = 0; i < nd; i++) {
+            target.normalizer().set(i, count.get(i), mean.get(i), var.get(i));
         }
-        for (int s = 0; s < slots.size(); s++) {
-            float[] v = c.tensors().get("optimizer." + s).f32();
-            NdAccess.of(slots.get(s)).writeFloats(0, v, 0, v.length);
-        }
-        long[] count = c.tensors().get("normalizer.count").i64();
-        float[] mean = c.tensors().get("normalizer.mean").f32();
-        float[] var = c.tensors().get("normalizer.var").f32();
-        for (int i = 0; i < count.length; i++) {
-            target.normalizer().set(i, count[i], mean[i], var[i]);
-        }
-        int[][] written = full ? null : new int[sparse.size()][];
         for (int f = 0; f < sparse.size(); f++) {
-            int width = sparse.get(f).dim() * (1 + stateSlots);
             String name = "embedding." + sparse.get(f).name();
-            float[] rows = c.tensors().get(name + ".rows").f32();
-            long[] ids = full ? null : c.tensors().get(name + ".ids").i64();
-            int n = rows.length / width;
-            float[] row = new float[width];
-            for (int i = 0; i < n; i++) {
-                System.arraycopy(rows, i * width, row, 0, width);
-                target.embeddings().writeRow(f, full ? i : (int) ids[i], row);
-            }
-            if (!full) {
-                written[f] = new int[n];
-                for (int i = 0; i < n; i++) {
-                    written[f][i] = (int) ids[i];
+            FloatBuffer rows = Safetensors.f32View(bytes, t.get(name + ".rows"));
+            if (full) {
+                for (int id = 0; id < sparse.get(f).buckets(); id++) {
+                    target.embeddings().writeValue(f, id, rows);
                 }
-                java.util.Arrays.sort(written[f]);
+            } else {
+                LongBuffer keys = Safetensors.i64View(bytes, t.get(name + ".ids"));
+                while (keys.hasRemaining()) {
+                    target.embeddings().writeValue(f, (int) keys.get(), rows);
+                }
             }
         }
         target.restoreCounters(
                 Long.parseLong(md.get("step")),
                 Long.parseLong(md.get("examples_seen")),
                 Long.parseLong(md.get("skipped")));
-        return written;
     }
 
-    private static void check(Safetensors.Content c, String name, int size) {
-        Safetensors.Tensor t = c.tensors().get(name);
-        if (t == null || t.f32() == null || t.f32().length != size) {
-            throw new IllegalArgumentException("sync version lacks float32 tensor " + name + " of " + size + " values");
+    private static void check(Map<String, Safetensors.Entry> t, String name, String dtype, long size) {
+        Safetensors.Entry e = t.get(name);
+        if (e == null || !e.dtype().equals(dtype) || e.elements() != size) {
+            throw new IllegalArgumentException(
+                    "sync version lacks " + dtype + " tensor " + name + " of " + size + " values");
         }
     }
 }
