@@ -27,6 +27,8 @@ import picocli.CommandLine.Parameters;
             "  score  Scorer requests/s and latency at batch 1 and 256; the scoring job under open-loop load through",
             "         Kafka at --parallelism and --rates (cold start, fixed rates, and the "
                     + "highest rate with p99 under 100 ms)",
+            "  rounds  quality of N replicas training in synchronous rounds against one trainer, in one process,",
+            "          on the simulator's examples and the census-income file (--census)",
             "  feedback  label freshness: the same simulated days of drifting items through the label join in each",
             "            join.feedback mode (and the oracle), each impression scored by the model of its time"
         })
@@ -35,7 +37,7 @@ final class BenchCommand implements Callable<Integer> {
     @Parameters(
             index = "0",
             paramLabel = "WHAT",
-            description = "what to measure: model, join, pipeline, train, score, feedback")
+            description = "what to measure: model, join, pipeline, train, rounds, score, feedback")
     String what;
 
     @Option(
@@ -70,8 +72,14 @@ final class BenchCommand implements Callable<Integer> {
     @Option(
             names = "--examples",
             defaultValue = "800000",
-            description = "train: labeled examples on the topic (default: ${DEFAULT-VALUE})")
+            description = "train, rounds: labeled examples (default: ${DEFAULT-VALUE})")
     int examples;
+
+    @Option(
+            names = "--census",
+            defaultValue = "../shared/data/census-income/keras-mmoe_census-income.test.gz",
+            description = "rounds: the census-income file (default: ${DEFAULT-VALUE})")
+    String census;
 
     @Option(
             names = "--impressions",
@@ -83,7 +91,7 @@ final class BenchCommand implements Callable<Integer> {
             names = "--parallelism",
             split = ",",
             defaultValue = "1,2",
-            description = "join, pipeline, train, score: parallelisms to measure (default: ${DEFAULT-VALUE})")
+            description = "join, pipeline, train, rounds, score: parallelisms to measure (default: ${DEFAULT-VALUE})")
     int[] parallelism;
 
     @Option(
@@ -161,6 +169,9 @@ final class BenchCommand implements Callable<Integer> {
                                 System.out)
                         .run(parallelism);
             }
+            case "rounds" ->
+                new org.mmoestream.bench.RoundsBench(examples, java.nio.file.Path.of(census), System.out)
+                        .run(parallelism);
             case "score" -> new ScoreBench(secs, System.out).run(parallelism, rates, !noSearch);
             case "feedback" -> {
                 if (days < 2 || perDay < 1000) {
@@ -180,7 +191,7 @@ final class BenchCommand implements Callable<Integer> {
             }
             default ->
                 throw new InputException("bench: unknown benchmark '" + what
-                        + "' (available: model, join, pipeline, train, score, feedback).");
+                        + "' (available: model, join, pipeline, train, rounds, score, feedback).");
         }
         return 0;
     }

@@ -66,10 +66,9 @@ final class ModelRuntime {
     private int lastFlushRows;
 
     private long lastFlushMillis;
-    /** A round's averaged dense gradient and one share's, reused (a model trained on several subtasks). */
-    private float[] roundDense = new float[0];
+    /** The step of a round (a model trained on several subtasks). */
+    private final RoundStep round = new RoundStep();
 
-    private float[] roundShare = new float[0];
     long bufferSince;
     long nextPublish;
     boolean publishTimerSet;
@@ -231,50 +230,8 @@ final class ModelRuntime {
             trainedUpTo = Math.max(trainedUpTo, g.trainedUpTo);
             policy.trained(g.examples);
         }
-        if (total == 0) {
-            return 0;
-        }
-        int n = model.network().paramAccess().length();
-        if (roundDense.length != n) {
-            roundDense = new float[n];
-            roundShare = new float[n];
-        }
-        java.util.Arrays.fill(roundDense, 0f);
-        int tables = spec.features().sparse().size();
-        int[] uses = new int[tables];
-        for (ReplicaGradient g : shares) {
-            if (g.skipped || g.examples == 0) {
-                continue;
-            }
-            float w = (float) g.examples / total;
-            ReplicaGradient.floatsOf(g.dense, roundShare);
-            for (int i = 0; i < n; i++) {
-                roundDense[i] += w * roundShare[i];
-            }
-            for (long key : g.rowKeys) {
-                uses[RowStore.feature(key)]++;
-            }
-        }
-        model.network().gradAccess().writeFloats(0, roundDense, 0, n);
-        org.mmoestream.model.Embeddings.RowGradients[] rg = model.emptyRowGradients(uses);
-        for (ReplicaGradient g : shares) {
-            if (g.skipped || g.examples == 0) {
-                continue;
-            }
-            double w = (double) g.examples / total;
-            int pos = 0;
-            for (long key : g.rowKeys) {
-                int f = RowStore.feature(key);
-                rg[f].add(RowStore.id(key), g.rows, pos, w);
-                pos += spec.features().sparse().get(f).dim();
-            }
-        }
-        if (model.applyGradients(rg, total)) {
-            for (int f = 0; f < rg.length; f++) {
-                for (int i = 0; i < rg[f].count(); i++) {
-                    rows.changed(f, rg[f].row(i));
-                }
-            }
+        if (total > 0) {
+            round.step(model, shares, total, rows::changed);
         }
         return total;
     }

@@ -32,7 +32,10 @@ public class ReplicaGradient {
     public byte[] dense;
     /** Per standardized dense feature, (count, mean, M2) of the share's values. */
     public double[] stats;
-    /** The rows the share used, as {@link RowStore#key}, and their gradients ({@code dim} values each) one after the other. */
+    /**
+     * The rows the share used, as {@link RowStore#key}, and their gradients ({@code dim} values
+     * each) one after the other.
+     */
     public long[] rowKeys;
 
     public float[] rows;

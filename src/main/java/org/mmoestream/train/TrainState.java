@@ -12,7 +12,7 @@ import org.apache.flink.api.common.typeinfo.Types;
 
 /**
  * The keyed state of a model, one set of descriptors for the single trainer ({@link
- * TrainOperator}) and the reducer of a model trained on several subtasks ({@link DeltaReducer}):
+ * TrainOperator}) and the reducer of a model trained on several subtasks ({@link GradientReducer}):
  * both run under the uid {@code trainer}, so a savepoint taken with one restores into the other
  * (a change of {@code train.parallelism} across a restart keeps the model).
  */

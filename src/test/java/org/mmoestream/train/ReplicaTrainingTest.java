@@ -253,6 +253,16 @@ class ReplicaTrainingTest {
         }
     }
 
+    /** The in-process rounds of {@code bench rounds}: N replicas equal one trainer, to float rounding. */
+    @Test
+    void synchronousRoundsInOneProcessEqualOneTrainer() {
+        var xs = TestSpecs.examples(LINEAR_SPEC, 20 * 12, 6);
+        MmoeModel one = SynchronousRounds.train(LINEAR_SPEC, SEED, xs, 12, 1);
+        MmoeModel three = SynchronousRounds.train(LINEAR_SPEC, SEED, xs, 12, 3);
+        assertEquals(xs.size(), three.examplesSeen());
+        assertSameModel(one, three, 2e-5);
+    }
+
     /**
      * A replica that does not send its share closes no round: after {@code train.sync-interval} the
      * round closes without it, and its share on the older version joins the next round, counted

@@ -1,0 +1,100 @@
+package org.mmoestream.bench;
+
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.mmoestream.event.LabeledExample;
+import org.mmoestream.feature.EncodedExample;
+import org.mmoestream.model.ExampleEncoder;
+import org.mmoestream.model.MmoeModel;
+import org.mmoestream.model.ModelSpec;
+import org.mmoestream.model.SpecLoader;
+import org.mmoestream.model.TaskMetrics;
+import org.mmoestream.offline.CsvExamples;
+import org.mmoestream.offline.Evaluation;
+import org.mmoestream.offline.RowFilter;
+import org.mmoestream.train.SynchronousRounds;
+
+/**
+ * The quality of training one model on N replicas in synchronous rounds against one trainer, on
+ * the same examples in the same order (one pass, as a stream), in one process with the job's
+ * replica and reducer arithmetic ({@link SynchronousRounds}): the simulator's labeled examples of
+ * the reference shape ({@code bench train}'s) and the census-income file in file order (its spec,
+ * rows {0,1} mod 4 trained, row 3 mod 4 held out). Prints {@code rounds.<data>.parallelism<N>.auc.<head>}
+ * and the difference from N=1, {@code .auc_change.<head>}.
+ */
+public final class RoundsBench {
+    private static final int HELD_OUT = 20_000;
+
+    private final int examples;
+    private final Path census;
+    private final PrintStream out;
+
+    public RoundsBench(int examples, Path census, PrintStream out) {
+        this.examples = examples;
+        this.census = census;
+        this.out = out;
+    }
+
+    public void run(int[] parallelisms) {
+        ModelSpec ref = PipelineBench.spec();
+        long t0 = System.currentTimeMillis() - 3_600_000L;
+        ExampleEncoder enc = new ExampleEncoder(ref);
+        List<EncodedExample> train = encode(enc, LabeledData.generate("m", "t", examples, 11, t0));
+        List<EncodedExample> heldOut = encode(enc, LabeledData.generate("m", "h", HELD_OUT, 12, t0 + examples));
+        compare("simulated", ref, train, heldOut, parallelisms);
+        if (!Files.exists(census)) {
+            out.printf(Locale.ROOT, "# census-income skipped: no file at %s%n", census);
+            return;
+        }
+        ModelSpec spec = SpecLoader.load(Path.of("examples/census-income.yaml"));
+        CsvExamples csv = new CsvExamples(spec);
+        compare(
+                "census",
+                spec,
+                csv.read(
+                        census,
+                        RowFilter.parse(census + "#mod4=0,1", "--census").filter()),
+                csv.read(census, RowFilter.parse(census + "#mod4=3", "--census").filter()),
+                parallelisms);
+    }
+
+    private static List<EncodedExample> encode(ExampleEncoder enc, List<LabeledExample> xs) {
+        return xs.stream()
+                .map(e -> enc.encode(e.features, e.click, e.conversion))
+                .toList();
+    }
+
+    private void compare(
+            String data, ModelSpec spec, List<EncodedExample> train, List<EncodedExample> test, int[] parallelisms) {
+        Map<String, Double> base = null;
+        for (int n : parallelisms) {
+            MmoeModel m = SynchronousRounds.train(spec, 42, train, 256, n);
+            Map<String, Double> auc = new LinkedHashMap<>();
+            for (Map.Entry<String, TaskMetrics> h :
+                    Evaluation.of(m, test, 1024).heads().entrySet()) {
+                auc.put(h.getKey(), h.getValue().auc());
+            }
+            String name = "rounds." + data + ".parallelism" + n;
+            for (Map.Entry<String, Double> a : auc.entrySet()) {
+                out.printf(Locale.ROOT, "%s.auc.%s %.4f%n", name, a.getKey(), a.getValue());
+                if (base != null) {
+                    out.printf(
+                            Locale.ROOT,
+                            "%s.auc_change.%s %+.4f%n",
+                            name,
+                            a.getKey(),
+                            a.getValue() - base.get(a.getKey()));
+                }
+            }
+            if (base == null && n == 1) {
+                base = auc;
+            }
+            out.flush();
+        }
+    }
+}

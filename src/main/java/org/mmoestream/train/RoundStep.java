@@ -1,0 +1,73 @@
+package org.mmoestream.train;
+
+import java.util.Arrays;
+import java.util.List;
+import org.mmoestream.model.Embeddings;
+import org.mmoestream.model.MmoeModel;
+
+/**
+ * The reducer's arithmetic of a round (pure: no Flink): the shares' gradients averaged, weighted
+ * by their examples, into the model's gradient buffers, and one optimizer step on them, as one
+ * trainer takes on the union of the shares. Its scratch arrays are reused from round to round.
+ */
+final class RoundStep {
+    private float[] dense = new float[0];
+    private float[] share = new float[0];
+
+    /** Receives each row the step changed: table, id. */
+    interface RowSink {
+        void changed(int table, int id);
+    }
+
+    /**
+     * One step on {@code shares} ({@code total} examples in those with a gradient); the rows it
+     * changed go to {@code changed}. Returns whether the step was taken (its gradient was finite).
+     */
+    boolean step(MmoeModel model, List<ReplicaGradient> shares, int total, RowSink changed) {
+        int n = model.network().paramAccess().length();
+        if (dense.length != n) {
+            dense = new float[n];
+            share = new float[n];
+        }
+        Arrays.fill(dense, 0f);
+        int[] dims =
+                model.spec().features().sparse().stream().mapToInt(f -> f.dim()).toArray();
+        int[] uses = new int[dims.length];
+        for (ReplicaGradient g : shares) {
+            if (g.skipped || g.examples == 0) {
+                continue;
+            }
+            float w = (float) g.examples / total;
+            ReplicaGradient.floatsOf(g.dense, share);
+            for (int i = 0; i < n; i++) {
+                dense[i] += w * share[i];
+            }
+            for (long key : g.rowKeys) {
+                uses[RowStore.feature(key)]++;
+            }
+        }
+        model.network().gradAccess().writeFloats(0, dense, 0, n);
+        Embeddings.RowGradients[] rg = model.emptyRowGradients(uses);
+        for (ReplicaGradient g : shares) {
+            if (g.skipped || g.examples == 0) {
+                continue;
+            }
+            double w = (double) g.examples / total;
+            int pos = 0;
+            for (long key : g.rowKeys) {
+                int f = RowStore.feature(key);
+                rg[f].add(RowStore.id(key), g.rows, pos, w);
+                pos += dims[f];
+            }
+        }
+        if (!model.applyGradients(rg, total)) {
+            return false;
+        }
+        for (int f = 0; f < rg.length; f++) {
+            for (int i = 0; i < rg[f].count(); i++) {
+                changed.changed(f, rg[f].row(i));
+            }
+        }
+        return true;
+    }
+}
