@@ -3,10 +3,13 @@ package org.mmoestream.bench;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Random;
 import org.mmoestream.event.LabeledExample;
 import org.mmoestream.feature.EncodedExample;
 import org.mmoestream.model.ExampleEncoder;
@@ -25,7 +28,9 @@ import org.mmoestream.train.SynchronousRounds;
  * replica and reducer arithmetic ({@link SynchronousRounds}): the simulator's labeled examples of
  * the reference shape ({@code bench train}'s) and the census-income file in file order (its spec,
  * rows {0,1} mod 4 trained, row 3 mod 4 held out). Prints {@code rounds.<data>.parallelism<N>.auc.<head>}
- * and the difference from N=1, {@code .auc_change.<head>}.
+ * and the difference from N=1, {@code .auc_change.<head>}; and, to judge those differences, how far
+ * one trainer's AUC moves with the order of the same examples: {@code
+ * rounds.<data>.order_spread.<head>}, the range over the file order and three shuffled orders.
  */
 public final class RoundsBench {
     private static final int HELD_OUT = 20_000;
@@ -73,12 +78,7 @@ public final class RoundsBench {
             String data, ModelSpec spec, List<EncodedExample> train, List<EncodedExample> test, int[] parallelisms) {
         Map<String, Double> base = null;
         for (int n : parallelisms) {
-            MmoeModel m = SynchronousRounds.train(spec, 42, train, 256, n);
-            Map<String, Double> auc = new LinkedHashMap<>();
-            for (Map.Entry<String, TaskMetrics> h :
-                    Evaluation.of(m, test, 1024).heads().entrySet()) {
-                auc.put(h.getKey(), h.getValue().auc());
-            }
+            Map<String, Double> auc = auc(spec, train, test, n);
             String name = "rounds." + data + ".parallelism" + n;
             for (Map.Entry<String, Double> a : auc.entrySet()) {
                 out.printf(Locale.ROOT, "%s.auc.%s %.4f%n", name, a.getKey(), a.getValue());
@@ -96,5 +96,37 @@ public final class RoundsBench {
             }
             out.flush();
         }
+        Map<String, double[]> range = new LinkedHashMap<>();
+        for (int shuffle = 0; shuffle <= 3; shuffle++) {
+            List<EncodedExample> order = new ArrayList<>(train);
+            if (shuffle > 0) {
+                Collections.shuffle(order, new Random(shuffle));
+            }
+            for (Map.Entry<String, Double> a : auc(spec, order, test, 1).entrySet()) {
+                double[] r = range.computeIfAbsent(a.getKey(), k -> new double[] {1, 0});
+                r[0] = Math.min(r[0], a.getValue());
+                r[1] = Math.max(r[1], a.getValue());
+            }
+        }
+        for (Map.Entry<String, double[]> r : range.entrySet()) {
+            out.printf(
+                    Locale.ROOT,
+                    "rounds.%s.order_spread.%s %.4f%n",
+                    data,
+                    r.getKey(),
+                    r.getValue()[1] - r.getValue()[0]);
+        }
+        out.flush();
+    }
+
+    private static Map<String, Double> auc(
+            ModelSpec spec, List<EncodedExample> train, List<EncodedExample> test, int replicas) {
+        MmoeModel m = SynchronousRounds.train(spec, 42, train, 256, replicas);
+        Map<String, Double> auc = new LinkedHashMap<>();
+        for (Map.Entry<String, TaskMetrics> h :
+                Evaluation.of(m, test, 1024).heads().entrySet()) {
+            auc.put(h.getKey(), h.getValue().auc());
+        }
+        return auc;
     }
 }
