@@ -33,6 +33,8 @@ import picocli.CommandLine.Parameters;
             "  score    scores one request ('{\"request_id\":..,\"model\":..,\"features\":{..}}') with --snapshot FILE",
             "  export   writes the current model of --model from the topic (--bootstrap) as "
                     + "a full snapshot to --out FILE",
+            "  evaluate  AUC, log-loss and calibration per head of --snapshot FILE on a labeled CSV file",
+            "           (--test FILE, or FILE#modN=r1,r2 for the rows whose index mod N is r1 or r2)",
             "  diff A B  compares two full snapshot files tensor by tensor: carried over (same name and shape),",
             "            new, dropped, or changed shape"
         })
@@ -57,6 +59,9 @@ final class ModelCommand implements Callable<Integer> {
 
     @Option(names = "--request", description = "score: the request as JSON (impression shape)")
     String request;
+
+    @Option(names = "--test", description = "evaluate: the labeled CSV file, optionally FILE#modN=r1,r2")
+    String test;
 
     @Option(names = "--out", description = "export: the snapshot file to write")
     Path out;
@@ -83,9 +88,12 @@ final class ModelCommand implements Callable<Integer> {
         if (action.equals("diff")) {
             return diff();
         }
+        if (action.equals("evaluate")) {
+            return evaluate();
+        }
         if (!action.equals("inspect")) {
             throw new InputException(
-                    "model: unknown action '" + action + "' (available: inspect, score, export, diff).");
+                    "model: unknown action '" + action + "' (available: inspect, score, export, evaluate, diff).");
         }
         PrintStream out = System.out;
         if (snapshot != null) {
@@ -191,6 +199,34 @@ final class ModelCommand implements Callable<Integer> {
                 node.put(sc.heads().get(h), sc.values()[h]);
             }
             System.out.println(node);
+        }
+        return 0;
+    }
+
+    /** The metrics of a full snapshot on a labeled file, one {@code name value} line each. */
+    private int evaluate() throws Exception {
+        if (snapshot == null || test == null) {
+            throw new InputException("model evaluate needs --snapshot FILE and --test CSV.");
+        }
+        if (!Files.isRegularFile(snapshot)) {
+            throw new InputException(snapshot + ": file not found.");
+        }
+        SnapshotState s = new SnapshotState();
+        if (!s.apply(Files.readAllBytes(snapshot))) {
+            throw new InputException(snapshot + ": a delta snapshot cannot be evaluated without its base.");
+        }
+        org.mmoestream.offline.RowFilter.FileArg f = org.mmoestream.offline.RowFilter.parse(test, "--test");
+        if (!Files.isRegularFile(f.path())) {
+            throw new InputException("--test " + f.path() + ": file not found.");
+        }
+        var rows = new org.mmoestream.offline.CsvExamples(s.model().spec()).read(f.path(), f.filter());
+        var heads = org.mmoestream.offline.Evaluation.of(s.model(), rows, 1024).heads();
+        for (Map.Entry<String, org.mmoestream.model.TaskMetrics> h : heads.entrySet()) {
+            org.mmoestream.model.TaskMetrics m = h.getValue();
+            System.out.printf(java.util.Locale.ROOT, "evaluate.%s.auc %.6f%n", h.getKey(), m.auc());
+            System.out.printf(java.util.Locale.ROOT, "evaluate.%s.logloss %.4f%n", h.getKey(), m.logLoss());
+            System.out.printf(java.util.Locale.ROOT, "evaluate.%s.calibration %.4f%n", h.getKey(), m.calibration());
+            System.out.printf(java.util.Locale.ROOT, "evaluate.%s.n %d examples%n", h.getKey(), m.count());
         }
         return 0;
     }

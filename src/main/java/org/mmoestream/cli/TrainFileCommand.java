@@ -149,7 +149,9 @@ final class TrainFileCommand implements Callable<Integer> {
         report.gates(s.taskNames(), main.gates());
         report.write(out);
         if (save != null) {
-            save(m, split, main);
+            // The optimizer's state is the last epoch's: it belongs to the parameters only when those are the last
+            // epoch's too.
+            save(m, split, main, r.bestEpoch() == r.epochsRun());
         }
         Report.printTable(
                 System.out,
@@ -162,9 +164,10 @@ final class TrainFileCommand implements Callable<Integer> {
     /**
      * Writes {@code m} to {@link #save} as a full snapshot: version 0 (offline), its examples seen,
      * and in its metrics where it came from ({@code source}, {@code train}) and the report's
-     * metrics on {@code split}.
+     * metrics on {@code split}; with {@code trainingState}, the optimizer's state and the
+     * dense-feature statistics' counts, so that a warm start goes on exactly from here.
      */
-    private void save(MmoeModel m, String split, Evaluation main) {
+    private void save(MmoeModel m, String split, Evaluation main, boolean trainingState) {
         ObjectNode metrics = Report.taskNode(main);
         metrics.put("source", "train-file");
         metrics.put("train", train);
@@ -174,13 +177,21 @@ final class TrainFileCommand implements Callable<Integer> {
                 m,
                 new Snapshots.Meta(
                         id, 0, Snapshots.FULL, 0, m.examplesSeen(), System.currentTimeMillis(), metrics.toString()),
-                Snapshots.tablesOf(m));
+                Snapshots.tablesOf(m),
+                trainingState);
         try {
             Files.write(save, bytes);
         } catch (java.io.IOException e) {
             throw new InputException("--save: cannot write " + save + " (" + e.getMessage() + ").");
         }
-        System.out.printf("model %s (%,d bytes, model id %s, version 0)%n", save, bytes.length, id);
+        System.out.printf(
+                "model %s (%,d bytes, model id %s, version 0, %s)%n",
+                save,
+                bytes.length,
+                id,
+                trainingState
+                        ? "with the optimizer's state"
+                        : "without the optimizer's state: an earlier epoch's parameters");
     }
 
     private static List<EncodedExample> read(CsvExamples reader, String arg, String flag) {

@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import org.mmoestream.config.InputException;
 import org.mmoestream.feature.DenseFeature;
 import org.mmoestream.feature.SparseFeature;
@@ -13,7 +14,10 @@ import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.NdAccess;
 import org.mmoestream.model.ParamLayout;
+import org.mmoestream.model.codec.Safetensors;
 import org.mmoestream.model.codec.SnapshotState;
+import org.mmoestream.model.codec.Snapshots;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * A model that starts from a full snapshot instead of its seed ({@code train.init-from}): each
@@ -23,18 +27,23 @@ import org.mmoestream.model.codec.SnapshotState;
  * feature widens or narrows: its columns are carried over by feature (an input the snapshot lacks
  * gets zero weights, so the model scores as the snapshot did until it learns to use it). Any other
  * tensor whose shape changed is refused with one sentence naming it, and so is an embedding table
- * whose bucket count or dimension changed (its rows are hashed for the old count). The optimizer state
- * restarts from its initial values, the examples seen continue from the snapshot's, and version
+ * whose bucket count or dimension changed (its rows are hashed for the old count). The optimizer's
+ * state, step count and the dense-feature statistics' counts come with a snapshot that has the
+ * training state of the same optimizer ({@code train-file --save} writes it), else the optimizer
+ * restarts from its initial state; the examples seen continue from the snapshot's, and version
  * numbers start at 1 with {@code warm_start} in every version's metrics naming the file, the
- * model and the version it came from.
+ * model and the version it came from, and whether the optimizer was carried or restarted.
  */
 final class WarmStart {
     private final String file;
     private final SnapshotState snapshot;
+    /** The snapshot's training state (tensors under {@link Snapshots#TRAINING}), or null. */
+    private final Safetensors.Content training;
 
-    private WarmStart(String file, SnapshotState snapshot) {
+    private WarmStart(String file, SnapshotState snapshot, Safetensors.Content training) {
         this.file = file;
         this.snapshot = snapshot;
+        this.training = training;
     }
 
     /** Reads {@code file}; InputException with one sentence when it is not a full snapshot. */
@@ -55,7 +64,8 @@ final class WarmStart {
         if (!applied) {
             throw new InputException("train.init-from: " + file + " is a delta, not a full snapshot.");
         }
-        return new WarmStart(file, s);
+        Safetensors.Content c = Safetensors.read(bytes);
+        return new WarmStart(file, s, c.metadata().containsKey("training_optimizer") ? c : null);
     }
 
     /** The model id the snapshot names: the model that starts from it. */
@@ -163,13 +173,75 @@ final class WarmStart {
                 rows.changed(f, id);
             }
         }
-        model.restoreCounters(0, snapshot.examplesSeen(), 0);
+        boolean carried = carryTrainingState(model);
         ObjectNode w = new ObjectMapper().createObjectNode();
         w.put("file", file);
         w.put("model", snapshot.modelId());
         w.put("version", snapshot.version());
         w.put("examples_seen", snapshot.examplesSeen());
+        w.put("optimizer", carried ? "carried" : "restarted");
         return w.toString();
+    }
+
+    /**
+     * The snapshot's training state into {@code model} when it has one for the same optimizer: the
+     * step count, each dense tensor's and table's optimizer state where the model's has the same
+     * name and shape, and the dense-feature statistics' counts, means and variances by feature.
+     * Returns whether it did; otherwise the optimizer restarts from its initial state at step 0.
+     */
+    private boolean carryTrainingState(MmoeModel model) {
+        String kind = model.spec().optimizer().kind().key();
+        if (training == null || !kind.equals(training.metadata().get("training_optimizer"))) {
+            model.restoreCounters(0, snapshot.examplesSeen(), 0);
+            return false;
+        }
+        Map<String, Safetensors.Tensor> t = training.tensors();
+        String prefix = Snapshots.TRAINING + "optimizer.";
+        List<INDArray> slots = model.denseOptimizerState();
+        for (int s = 0; s < slots.size(); s++) {
+            NdAccess a = NdAccess.of(slots.get(s));
+            for (ParamLayout.Entry e : model.network().layout().entries()) {
+                Safetensors.Tensor v = t.get(prefix + s + "." + e.name());
+                if (v != null && v.f32() != null && v.f32().length == e.size()) {
+                    a.writeFloats(e.offset(), v.f32(), 0, e.size());
+                }
+            }
+        }
+        int stateSlots = model.embeddings().stateSlots();
+        for (int f = 0; f < model.spec().features().sparse().size(); f++) {
+            SparseFeature sf = model.spec().features().sparse().get(f);
+            int dim = sf.dim();
+            float[][] state = new float[stateSlots][];
+            for (int s = 0; s < stateSlots; s++) {
+                Safetensors.Tensor v = t.get(prefix + s + ".embedding." + sf.name() + ".weight");
+                state[s] = v != null && v.f32() != null && v.f32().length == sf.buckets() * dim ? v.f32() : null;
+            }
+            float[] row = new float[dim * (1 + stateSlots)];
+            for (int id = 0; id < sf.buckets() && stateSlots > 0 && state[0] != null; id++) {
+                model.embeddings().readRow(f, id, row);
+                for (int s = 0; s < stateSlots; s++) {
+                    if (state[s] != null) {
+                        System.arraycopy(state[s], id * dim, row, (s + 1) * dim, dim);
+                    }
+                }
+                model.embeddings().writeRow(f, id, row);
+            }
+        }
+        List<DenseFeature> dense = model.spec().features().dense();
+        for (int i = 0; i < dense.size(); i++) {
+            Safetensors.Tensor v =
+                    t.get(Snapshots.TRAINING + "dense." + dense.get(i).name() + ".stats");
+            if (v != null && v.i64() != null && v.i64().length == 3) {
+                model.normalizer()
+                        .set(
+                                i,
+                                Double.longBitsToDouble(v.i64()[0]),
+                                Double.longBitsToDouble(v.i64()[1]),
+                                Double.longBitsToDouble(v.i64()[2]));
+            }
+        }
+        model.restoreCounters(Long.parseLong(training.metadata().get("training_step")), snapshot.examplesSeen(), 0);
+        return true;
     }
 
     /** Whether {@code e} (and {@code s}, its namesake in the snapshot) is a first layer, reading the input. */

@@ -3,11 +3,6 @@ package org.mmoestream.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -15,6 +10,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.mmoestream.model.codec.SnapshotState;
+import org.mmoestream.testing.CommandRun;
 import org.mmoestream.testing.KafkaBroker;
 
 /**
@@ -30,19 +26,8 @@ class CommandsITCase {
     @TempDir
     Path dir;
 
-    private record Run(int status, String out, String err) {}
-
-    private static Run run(String... args) {
-        StringWriter err = new StringWriter();
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        PrintStream stdout = System.out;
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        try {
-            int status = Main.execute(new PrintWriter(err, true), args);
-            return new Run(status, out.toString(StandardCharsets.UTF_8), err.toString());
-        } finally {
-            System.setOut(stdout);
-        }
+    private static CommandRun run(String... args) {
+        return CommandRun.of(args);
     }
 
     @Test
@@ -50,7 +35,7 @@ class CommandsITCase {
         String bootstrap = KAFKA.bootstrapServers();
         KAFKA.createTopics(
                 Map.of("impressions", 2, "clicks", 2, "conversions", 2, "examples", 2, "dead-letter", 1, "model", 1));
-        Run sim = run("simulate", "--bootstrap", bootstrap, "--impressions", "3000", "--malformed", "0.002");
+        CommandRun sim = run("simulate", "--bootstrap", bootstrap, "--impressions", "3000", "--malformed", "0.002");
         assertEquals(0, sim.status(), sim.err());
 
         Path csv = dir.resolve("history.csv");
@@ -72,7 +57,7 @@ class CommandsITCase {
                     .append('\n');
         }
         Files.writeString(csv, rows);
-        Run replay = run(
+        CommandRun replay = run(
                 "replay",
                 "--bootstrap",
                 bootstrap,
@@ -97,15 +82,15 @@ class CommandsITCase {
                         "publish:",
                         "  interval: 1 s",
                         ""));
-        Run pipeline = run("pipeline", "--config", job.toString(), "--bounded");
+        CommandRun pipeline = run("pipeline", "--config", job.toString(), "--bounded");
         assertEquals(0, pipeline.status(), pipeline.err());
 
-        Run inspect = run("model", "inspect", "--bootstrap", bootstrap, "--wait", "2");
+        CommandRun inspect = run("model", "inspect", "--bootstrap", bootstrap, "--wait", "2");
         assertEquals(0, inspect.status(), inspect.err());
         assertTrue(inspect.out().contains("default") && inspect.out().contains("history"), inspect.out());
 
         Path exported = dir.resolve("default.safetensors");
-        Run export =
+        CommandRun export =
                 run("model", "export", "--bootstrap", bootstrap, "--model", "default", "--out", exported.toString());
         assertEquals(0, export.status(), export.err());
         SnapshotState s = new SnapshotState();
@@ -113,7 +98,8 @@ class CommandsITCase {
         assertEquals("default", s.modelId());
         assertEquals(3000, s.examplesSeen(), "every simulated impression trained once");
 
-        Run bad = run("model", "export", "--bootstrap", bootstrap, "--model", "nobody", "--out", exported.toString());
+        CommandRun bad =
+                run("model", "export", "--bootstrap", bootstrap, "--model", "nobody", "--out", exported.toString());
         assertTrue(bad.status() == 2 && bad.err().contains("nobody"), bad.status() + ": " + bad.err());
     }
 }

@@ -1,6 +1,7 @@
 package org.mmoestream.model.codec;
 
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.mmoestream.feature.DenseTransform;
 import org.mmoestream.feature.SparseFeature;
@@ -8,6 +9,7 @@ import org.mmoestream.model.DenseNormalizer;
 import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.NdAccess;
 import org.mmoestream.model.ParamLayout;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Writes model versions as safetensors (DESIGN.md, Model snapshots): a {@code full} snapshot has
@@ -41,6 +43,20 @@ public final class Snapshots {
 
     /** A full snapshot of {@code m}, its embedding rows read from {@code rows}. */
     public static byte[] full(MmoeModel m, Meta meta, RowSource rows) {
+        return full(m, meta, rows, false);
+    }
+
+    /**
+     * As {@link #full(MmoeModel, Meta, RowSource)}; with {@code trainingState} (a model whose tables
+     * are full, as offline training has) also what a trainer needs to go on exactly where {@code m}
+     * stopped, which the model topic never carries: metadata {@code training_optimizer} (the
+     * optimizer's type) and {@code training_step} (its step count), {@code
+     * training.optimizer.<slot>.<tensor>} for every dense tensor and every table ({@code
+     * embedding.<f>.weight}) with the optimizer's state slot in the tensor's shape, and {@code
+     * training.dense.<f>.stats} per dense feature: its running count, mean and variance as the
+     * int64 bits of IEEE-754 doubles. Readers of the model ignore these tensors.
+     */
+    public static byte[] full(MmoeModel m, Meta meta, RowSource rows, boolean trainingState) {
         Map<String, Safetensors.Tensor> t = denseTensors(m);
         double[] row = new double[0];
         for (int f = 0; f < m.spec().features().sparse().size(); f++) {
@@ -59,7 +75,56 @@ public final class Snapshots {
                     "embedding." + sf.name() + ".weight",
                     Safetensors.Tensor.f32(new long[] {sf.buckets(), sf.dim()}, table));
         }
-        return Safetensors.write(new Safetensors.Content(metadata(m, meta), t));
+        Map<String, String> md = metadata(m, meta);
+        if (trainingState) {
+            trainingState(m, t, md);
+        }
+        return Safetensors.write(new Safetensors.Content(md, t));
+    }
+
+    /** Prefix of the training-state tensors of a full snapshot ({@link #full(MmoeModel, Meta, RowSource, boolean)}). */
+    public static final String TRAINING = "training.";
+
+    private static void trainingState(MmoeModel m, Map<String, Safetensors.Tensor> t, Map<String, String> md) {
+        md.put("training_optimizer", m.spec().optimizer().kind().key());
+        md.put("training_step", Long.toString(m.step()));
+        List<INDArray> slots = m.denseOptimizerState();
+        for (int s = 0; s < slots.size(); s++) {
+            NdAccess a = NdAccess.of(slots.get(s));
+            for (ParamLayout.Entry e : m.network().layout().entries()) {
+                float[] v = new float[e.size()];
+                a.readFloats(e.offset(), v, 0, v.length);
+                t.put(TRAINING + "optimizer." + s + "." + e.name(), Safetensors.Tensor.f32(e.shape(), v));
+            }
+        }
+        int stateSlots = m.embeddings().stateSlots();
+        for (int f = 0; f < m.spec().features().sparse().size(); f++) {
+            SparseFeature sf = m.spec().features().sparse().get(f);
+            int dim = sf.dim();
+            float[] row = new float[dim * (1 + stateSlots)];
+            float[][] state = new float[stateSlots][sf.buckets() * dim];
+            for (int id = 0; id < sf.buckets(); id++) {
+                m.embeddings().readRow(f, id, row);
+                for (int s = 0; s < stateSlots; s++) {
+                    System.arraycopy(row, (s + 1) * dim, state[s], id * dim, dim);
+                }
+            }
+            for (int s = 0; s < stateSlots; s++) {
+                t.put(
+                        TRAINING + "optimizer." + s + ".embedding." + sf.name() + ".weight",
+                        Safetensors.Tensor.f32(new long[] {sf.buckets(), dim}, state[s]));
+            }
+        }
+        DenseNormalizer norm = m.normalizer();
+        var dense = m.spec().features().dense();
+        for (int i = 0; i < dense.size(); i++) {
+            long[] bits = {
+                Double.doubleToRawLongBits(norm.count(i)),
+                Double.doubleToRawLongBits(norm.mean(i)),
+                Double.doubleToRawLongBits(norm.variance(i))
+            };
+            t.put(TRAINING + "dense." + dense.get(i).name() + ".stats", Safetensors.Tensor.i64(new long[] {3}, bits));
+        }
     }
 
     /** A delta of {@code m}: dense tensors and the rows {@code touched[f]} of each table. */
