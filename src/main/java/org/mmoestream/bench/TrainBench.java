@@ -82,6 +82,20 @@ public final class TrainBench {
     }
 
     public void run(int[] parallelisms) throws Exception {
+        run(parallelisms, null);
+    }
+
+    /**
+     * As {@link #run(int[])}; with {@code census} (the census-income file) its rows instead of
+     * simulated examples: rows 0 and 1 mod 4 in file order on the topic, row 3 mod 4 held out,
+     * income as the click and marital status as the conversion, its own spec.
+     */
+    public void run(int[] parallelisms, java.nio.file.Path census) throws Exception {
+        if (census != null) {
+            ModelSpec spec = org.mmoestream.model.SpecLoader.load(java.nio.file.Path.of("examples/census-income.yaml"));
+            measure(spec, census(spec, census, "#mod4=0,1"), census(spec, census, "#mod4=3"), parallelisms);
+            return;
+        }
         ModelSpec ref = PipelineBench.spec();
         ModelSpec spec = ref.optimizer().kind() == optimizer
                 ? ref
@@ -95,6 +109,41 @@ public final class TrainBench {
         long t0 = System.currentTimeMillis() - 3_600_000L;
         List<LabeledExample> train = LabeledData.generate("m", "t", examples, 11, t0);
         List<LabeledExample> heldOut = LabeledData.generate("m", "h", HELD_OUT, 12, t0 + examples);
+        measure(spec, train, heldOut, parallelisms);
+    }
+
+    /** The rows of {@code file} that {@code selector} keeps, as labeled examples of model m. */
+    private static List<LabeledExample> census(ModelSpec spec, java.nio.file.Path file, String selector) {
+        int click = -1;
+        int conversion = -1;
+        for (int t = 0; t < spec.tasks().size(); t++) {
+            String event = spec.tasks().get(t).event();
+            click = "click".equals(event) ? t : click;
+            conversion = "conversion".equals(event) ? t : conversion;
+        }
+        java.util.Set<String> dense = new java.util.HashSet<>();
+        spec.features().dense().forEach(d -> dense.add(d.column()));
+        long t0 = System.currentTimeMillis() - 3_600_000L;
+        List<LabeledExample> out = new ArrayList<>();
+        int c = click;
+        int v = conversion;
+        org.mmoestream.offline.RowFilter filter = org.mmoestream.offline.RowFilter.parse(file + selector, "--census")
+                .filter();
+        new org.mmoestream.offline.CsvExamples(spec).scan(file, filter, true, row -> {
+            LabeledExample e = new LabeledExample();
+            e.requestId = selector + row.number();
+            e.model = "m";
+            e.features = org.mmoestream.replay.CsvReplay.features(row, dense).toString();
+            e.click = row.example().labels()[c] == 1f ? 1 : 0;
+            e.conversion = row.example().labels()[v] == 1f ? 1 : 0;
+            e.impressionTs = t0 + out.size();
+            out.add(e);
+        });
+        return out;
+    }
+
+    private void measure(ModelSpec spec, List<LabeledExample> train, List<LabeledExample> heldOut, int[] parallelisms)
+            throws Exception {
         double step = modelStep(spec, train);
         out.printf(Locale.ROOT, "train.model_step_examples_per_second %.0f examples/s%n", step);
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {

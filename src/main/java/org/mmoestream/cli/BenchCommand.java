@@ -76,9 +76,16 @@ final class BenchCommand implements Callable<Integer> {
     int examples;
 
     @Option(
+            names = "--data",
+            defaultValue = "simulated",
+            description = "train: simulated (the reference shape) or census (the census-income file at --census, "
+                    + "its spec) (default: ${DEFAULT-VALUE})")
+    String data;
+
+    @Option(
             names = "--census",
             defaultValue = "../shared/data/census-income/keras-mmoe_census-income.test.gz",
-            description = "rounds: the census-income file (default: ${DEFAULT-VALUE})")
+            description = "rounds, train: the census-income file (default: ${DEFAULT-VALUE})")
     String census;
 
     @Option(
@@ -158,6 +165,9 @@ final class BenchCommand implements Callable<Integer> {
                 }
             }
             case "train" -> {
+                if (!data.equals("simulated") && !data.equals("census")) {
+                    throw new InputException("--data must be simulated or census, not '" + data + "'.");
+                }
                 if (!optimizer.equals("adagrad") && !optimizer.equals("adam")) {
                     throw new InputException("--optimizer must be adagrad or adam, not '" + optimizer + "'.");
                 }
@@ -167,7 +177,7 @@ final class BenchCommand implements Callable<Integer> {
                                 org.mmoestream.model.optim.OptimizerConfig.Kind.valueOf(
                                         optimizer.toUpperCase(java.util.Locale.ROOT)),
                                 System.out)
-                        .run(parallelism);
+                        .run(parallelism, data.equals("census") ? java.nio.file.Path.of(census) : null);
             }
             case "rounds" ->
                 new org.mmoestream.bench.RoundsBench(examples, java.nio.file.Path.of(census), System.out)

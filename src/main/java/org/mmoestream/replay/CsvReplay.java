@@ -109,10 +109,7 @@ public final class CsvReplay {
             imp.put("request_id", id);
             imp.put("ts", ts);
             imp.put("model", model);
-            ObjectNode features = imp.putObject("features");
-            for (Map.Entry<String, String> c : row.featureCells().entrySet()) {
-                putFeature(features, c.getKey(), c.getValue(), dense.contains(c.getKey()));
-            }
+            imp.set("features", features(row, dense));
             out.send(ts, EventWriter.Topic.IMPRESSIONS, id, imp.toString());
             float[] labels = row.example().labels();
             boolean clicked = clickTask >= 0 && labels[clickTask] == 1f;
@@ -139,6 +136,15 @@ public final class CsvReplay {
             }
         });
         return new Summary(n[0], n[1], n[2]);
+    }
+
+    /** The impression features of {@code row}: its feature cells, those of {@code dense} columns as numbers. */
+    public static ObjectNode features(CsvExamples.Row row, java.util.Set<String> dense) {
+        ObjectNode features = JSON.createObjectNode();
+        for (Map.Entry<String, String> c : row.featureCells().entrySet()) {
+            putFeature(features, c.getKey(), c.getValue(), dense.contains(c.getKey()));
+        }
+        return features;
     }
 
     /** A sparse cell stays text (hashed as is); a dense cell becomes a JSON number, an empty one is left out. */
