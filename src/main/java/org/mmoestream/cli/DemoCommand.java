@@ -52,13 +52,22 @@ final class DemoCommand implements Callable<Integer> {
                     + "(default: ${DEFAULT-VALUE})")
     String feedback;
 
+    @Option(
+            names = "--history",
+            defaultValue = "0",
+            description = "simulated impressions trained offline first, as train-file --save does with a logged "
+                    + "file; the pipeline then starts from that model (train.init-from) and goes on with the "
+                    + "live events (default: ${DEFAULT-VALUE}, none)")
+    long history;
+
     @Override
     public Integer call() throws Exception {
         if (!feedback.equals("wait") && !feedback.equals("fnw")) {
             throw new InputException("--feedback must be wait or fnw, not '" + feedback + "'.");
         }
-        if (events < 1000 || rate < 0 || trainParallelism < 1) {
-            throw new InputException("--events must be at least 1000, --rate >= 0 and --train-parallelism at least 1.");
+        if (events < 1000 || rate < 0 || trainParallelism < 1 || history < 0) {
+            throw new InputException("--events must be at least 1000, --rate and --history at least 0 and "
+                    + "--train-parallelism at least 1.");
         }
         Path s = spec;
         if (s == null) {
@@ -68,7 +77,10 @@ final class DemoCommand implements Callable<Integer> {
                 s = Path.of(home, "examples", "ctr-cvr.yaml");
             }
         }
-        new Demo(new Demo.Options(events, rate, seed, out, SpecLoader.load(s), trainParallelism, feedback), System.out)
+        new Demo(
+                        new Demo.Options(
+                                events, rate, seed, out, SpecLoader.load(s), trainParallelism, feedback, history),
+                        System.out)
                 .run();
         return 0;
     }

@@ -46,7 +46,20 @@ import org.mmoestream.simulate.Simulator;
 public final class Demo {
     /** Demo settings; {@code trainParallelism} is the pipeline's {@code train.parallelism}. */
     public record Options(
-            long events, double rate, long seed, Path out, ModelSpec spec, int trainParallelism, String feedback) {}
+            long events,
+            double rate,
+            long seed,
+            Path out,
+            ModelSpec spec,
+            int trainParallelism,
+            String feedback,
+            long history) {
+        /** Without a history: the pipeline starts from its seed. */
+        public Options(
+                long events, double rate, long seed, Path out, ModelSpec spec, int trainParallelism, String feedback) {
+            this(events, rate, seed, out, spec, trainParallelism, feedback, 0);
+        }
+    }
 
     private final Options o;
     private final PrintStream out;
@@ -76,6 +89,9 @@ public final class Demo {
 
     private static final long MAX_CONVERSION_DELAY_MS = 60_000;
     private static final int HELD_OUT = 20_000;
+    /** The pipeline's batch size, and the offline history's. */
+    private static final int BATCH = 64;
+
     private static final int SCORE_REQUESTS = 2_000;
 
     /** The demo's simulator; the same seed gives the same users, items and impressions. */
@@ -89,8 +105,10 @@ public final class Demo {
         long started = System.nanoTime();
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
             out.println("demo: Kafka on " + kafka.bootstrapServers());
-            JobConfig cfg = setUp(kafka);
-            Written written = writeEvents(kafka);
+            Simulator sim = simulator(o.seed());
+            Path history = o.history() > 0 ? trainHistory(sim) : null;
+            JobConfig cfg = setUp(kafka, history);
+            Written written = writeEvents(kafka, sim);
             Jobs jobs = startJobs(cfg);
             Runtime.getRuntime().addShutdownHook(jobs.hook());
             Followed followed =
@@ -105,13 +123,14 @@ public final class Demo {
                                 followed.last(),
                                 followed.heldOut(),
                                 followed.sameRows(),
-                                followed.last().examplesSeen() / followed.trainSeconds(),
+                                trained(followed.last()) / followed.trainSeconds(),
                                 followed.versions(),
                                 committedRecords(kafka, "dead-letter"),
                                 written.malformed(),
                                 written.truth().size(),
                                 scores,
-                                followed.curve()));
+                                followed.curve(),
+                                o.history()));
             }
             out.printf(
                     Locale.ROOT,
@@ -121,8 +140,57 @@ public final class Demo {
         }
     }
 
-    /** The topics and the job configuration. */
-    private JobConfig setUp(EmbeddedKafka kafka) {
+    /** Examples the pipeline trained into {@code s}: its examples seen less the offline history's. */
+    private long trained(SnapshotState s) {
+        return s.examplesSeen() - o.history();
+    }
+
+    /**
+     * The warm start's offline half ({@code --history}): the simulator's first impressions, labeled
+     * with what happened to them, trained in one pass in batches of the pipeline's size, and saved
+     * with their training state as {@code history.safetensors} in the output directory, as {@code
+     * bin/mmoe train-file --save} saves a model trained on a logged file; the pipeline starts from it
+     * ({@code train.init-from}).
+     */
+    private Path trainHistory(Simulator sim) throws Exception {
+        org.mmoestream.model.ExampleEncoder enc = new org.mmoestream.model.ExampleEncoder(o.spec());
+        org.mmoestream.model.MmoeModel m =
+                org.mmoestream.model.MmoeModel.create(o.spec(), o.seed(), org.nd4j.linalg.api.buffer.DataType.FLOAT);
+        List<org.mmoestream.feature.EncodedExample> batch = new ArrayList<>();
+        for (long i = 0; i < o.history(); i++) {
+            Simulator.Impression imp = sim.next(0, MAX_CLICK_DELAY_MS, MAX_CONVERSION_DELAY_MS);
+            batch.add(enc.encode(imp.featuresJson(), imp.clicked() ? 1 : 0, imp.converted() ? 1 : 0));
+            if (batch.size() == BATCH || i == o.history() - 1) {
+                m.trainStep(org.mmoestream.model.Batch.of(batch));
+                batch.clear();
+            }
+        }
+        Path file = o.out().resolve("history.safetensors");
+        Files.write(
+                file,
+                org.mmoestream.model.codec.Snapshots.full(
+                        m,
+                        new org.mmoestream.model.codec.Snapshots.Meta(
+                                MODEL,
+                                0,
+                                org.mmoestream.model.codec.Snapshots.FULL,
+                                0,
+                                m.examplesSeen(),
+                                System.currentTimeMillis(),
+                                "{\"source\":\"demo history\"}"),
+                        org.mmoestream.model.codec.Snapshots.tablesOf(m),
+                        true));
+        out.printf(
+                Locale.ROOT,
+                "demo: trained a history of %,d impressions offline (as train-file --save); the pipeline starts "
+                        + "from it: train.init-from %s%n",
+                m.examplesSeen(),
+                file);
+        return file;
+    }
+
+    /** The topics and the job configuration; the model starts from {@code history} when not null. */
+    private JobConfig setUp(EmbeddedKafka kafka, Path history) {
         Map<String, Integer> topics = new HashMap<>();
         for (String t : List.of("impressions", "clicks", "conversions", "score-requests", "scores")) {
             topics.put(t, 2);
@@ -139,7 +207,10 @@ public final class Demo {
         settings.put(Key.CLICK_WINDOW.yaml(), "30 s");
         settings.put(Key.CONVERSION_WINDOW.yaml(), "90 s");
         settings.put(Key.OUT_OF_ORDERNESS.yaml(), "2 s");
-        settings.put(Key.BATCH_SIZE.yaml(), "64");
+        settings.put(Key.BATCH_SIZE.yaml(), String.valueOf(BATCH));
+        if (history != null) {
+            settings.put(Key.INIT_FROM.yaml(), history.toAbsolutePath().toString());
+        }
         settings.put(Key.PUBLISH_INTERVAL.yaml(), "1 s");
         settings.put(Key.FULL_EVERY.yaml(), "10");
         boolean arrival = o.trainParallelism() > 1 || !o.feedback().equals("wait");
@@ -153,15 +224,15 @@ public final class Demo {
     /** What the simulator wrote: the truth of each impression, the events and the malformed records. */
     private record Written(List<Simulator.Impression> truth, long events, long malformed) {}
 
-    /** The simulator's events, with duplicates, malformed records and disorder. */
-    private Written writeEvents(EmbeddedKafka kafka) throws Exception {
+    /** The next impressions of {@code sim} as events, with duplicates, malformed records and disorder. */
+    private Written writeEvents(EmbeddedKafka kafka, Simulator sim) throws Exception {
         long impressions = Math.max(1000, Math.round(o.events() / EVENTS_PER_IMPRESSION));
         List<Simulator.Impression> truth = new ArrayList<>();
         try (EventWriter w =
                 new EventWriter(kafka.bootstrapServers(), "impressions", "clicks", "conversions", new Properties())) {
             w.withNoise(new EventWriter.Noise(0.01, 0.001, 1_000, o.seed()));
             long events = w.write(
-                    simulator(o.seed()),
+                    sim,
                     impressions,
                     o.rate(),
                     MAX_CLICK_DELAY_MS,
@@ -234,7 +305,7 @@ public final class Demo {
     private Followed follow(EmbeddedKafka kafka, Jobs jobs, Written written, Oracle oracle) throws Exception {
         // Held-out impressions from the same simulator, after the training stream.
         Simulator holdoutSim = simulator(o.seed());
-        for (long i = 0; i < written.truth().size(); i++) {
+        for (long i = 0; i < o.history() + written.truth().size(); i++) {
             holdoutSim.next(0, 1, 1);
         }
         List<Simulator.Impression> holdout = new ArrayList<>();
@@ -260,9 +331,9 @@ public final class Demo {
                     if (last != null) {
                         JsonNode m = new ObjectMapper().readTree(last.metadata().get("metrics"));
                         heldOut = heldOut(last, holdout);
-                        sameRows = oracle.at(last.examplesSeen());
+                        sameRows = oracle.at(trained(last));
                         curve.add(new double[] {
-                            last.examplesSeen(),
+                            trained(last),
                             m.path("ctr").path("auc").asDouble(Double.NaN),
                             m.path("cvr").path("auc").asDouble(Double.NaN),
                             sameRows[0],
@@ -338,8 +409,8 @@ public final class Demo {
                         + "(oracle %.3f)  dead letters %d%n",
                 secs,
                 written,
-                last.examplesSeen(),
-                last.examplesSeen() / secs,
+                trained(last),
+                trained(last) / secs,
                 last.version(),
                 m.path("ctr").path("auc").asDouble(Double.NaN),
                 sameRows[0],

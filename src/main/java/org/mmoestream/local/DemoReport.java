@@ -32,7 +32,8 @@ final class DemoReport {
             long malformedWritten,
             long impressionsWritten,
             long scores,
-            List<double[]> curve) {}
+            List<double[]> curve,
+            long history) {}
 
     private static void putRounded(ObjectNode n, String key, double v) {
         if (Double.isFinite(v)) {
@@ -72,7 +73,8 @@ final class DemoReport {
         }
         n.put("examples_per_second", Math.round(r.examplesPerSecond()));
         n.put("impressions_written", r.impressionsWritten());
-        n.put("examples_trained", last.examplesSeen());
+        n.put("examples_trained", last.examplesSeen() - r.history());
+        n.put("history_examples", r.history());
         n.put("model_versions", r.versions());
         n.put("dead_letters", r.deadLetters());
         n.put("malformed_written", r.malformedWritten());

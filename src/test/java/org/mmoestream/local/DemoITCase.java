@@ -43,4 +43,24 @@ class DemoITCase {
                 r.path("gate_health").path("ctr").has("entropy"), "gate health in the report: " + r.get("gate_health"));
         assertTrue(Files.size(out.resolve("learning-curve.png")) > 10_000);
     }
+
+    /**
+     * {@code demo --history N}: N impressions trained offline first, saved with their training state,
+     * and the pipeline starts from that model; its examples seen go on from the history's, and it
+     * then trains every live impression once.
+     */
+    @Test
+    void demoStartsFromAModelTrainedOnAHistory() throws Exception {
+        Path dir = out.resolve("history");
+        assertEquals(0, Main.execute("demo", "--events", "10000", "--history", "20000", "--out", dir.toString()));
+        JsonNode r = new ObjectMapper().readTree(dir.resolve("report.json").toFile());
+        assertEquals(20_000, r.get("history_examples").asLong());
+        assertEquals(
+                r.get("impressions_written").asLong(), r.get("examples_trained").asLong());
+        org.mmoestream.model.codec.SnapshotState history = new org.mmoestream.model.codec.SnapshotState();
+        assertTrue(history.apply(Files.readAllBytes(dir.resolve("history.safetensors"))));
+        assertEquals(20_000, history.examplesSeen());
+        assertTrue(history.metadata().containsKey("training_optimizer"), "saved with its training state");
+        assertTrue(r.get("tasks").get("ctr").get("heldout_auc").asDouble() > 0.7, r.toString());
+    }
 }
