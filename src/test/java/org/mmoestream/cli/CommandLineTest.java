@@ -70,6 +70,58 @@ class CommandLineTest {
     }
 
     /**
+     * A job whose spec changed a table's shape cannot start from an old snapshot: {@code pipeline}
+     * stops at start with status 2 and one sentence naming the tensor (issue 18).
+     */
+    @Test
+    void aSnapshotWhoseTableChangedShapeStopsThePipelineWithStatus2() throws Exception {
+        Path csv = dir.resolve("history.csv");
+        StringBuilder rows = new StringBuilder("user,item,device,price,click,conversion\n");
+        for (int i = 0; i < 64; i++) {
+            rows.append("u")
+                    .append(i % 7)
+                    .append(",i")
+                    .append(i % 5)
+                    .append(",d")
+                    .append(i % 3);
+            rows.append(',')
+                    .append(i)
+                    .append(',')
+                    .append(i % 2)
+                    .append(',')
+                    .append(i % 4 == 0 ? 1 : 0)
+                    .append('\n');
+        }
+        Files.writeString(csv, rows);
+        Path old = dir.resolve("old.safetensors");
+        Run train = run(
+                "train-file",
+                "--spec",
+                "examples/ctr-cvr.yaml",
+                "--train",
+                csv.toString(),
+                "--save",
+                old.toString(),
+                "--out",
+                dir.resolve("r.json").toString());
+        assertEquals(0, train.status(), train.err());
+        Path spec = dir.resolve("wider.yaml");
+        Files.writeString(
+                spec,
+                Files.readString(Path.of("examples/ctr-cvr.yaml"))
+                        .replace("{name: device, buckets: 16, dim: 4}", "{name: device, buckets: 16, dim: 6}"));
+        Path cfg = dir.resolve("job.yaml");
+        Files.writeString(cfg, "model.spec: " + spec + "\ntrain.init-from: " + old + "\n");
+        Run r = run("pipeline", "--config", cfg.toString());
+        assertEquals(2, r.status(), r.err());
+        assertEquals(1, r.err().lines().count(), "one line: " + r.err());
+        assertTrue(
+                r.err().contains("embedding.device.weight is [16, 4]")
+                        && r.err().contains("[16, 6]"),
+                r.err());
+    }
+
+    /**
      * Keys whose value is free text: a file path (accepted until the file is read) or a Kafka
      * consumer group id (any string is one).
      */
