@@ -125,7 +125,10 @@ public final class KafkaIo {
                         "max.request.size",
                         String.valueOf(cfg.integer(Key.MAX_MESSAGE_BYTES) + 64 * 1024),
                         "linger.ms",
-                        "0"));
+                        "0",
+                        // Versions of a megabyte or more: the kernel sizes the socket buffer (autotuning).
+                        "send.buffer.bytes",
+                        "-1"));
     }
 
     /** Labeled examples (JSON, keyed by request id), exactly-once. */

@@ -45,6 +45,9 @@ final class SyncFollower implements AutoCloseable {
         p.put("max.partition.fetch.bytes", String.valueOf(64 * 1024 * 1024));
         p.put("fetch.max.bytes", String.valueOf(128 * 1024 * 1024));
         p.put("fetch.max.wait.ms", "50");
+        // A version is a megabyte or more: let the kernel size the socket buffer (autotuning) rather
+        // than read it 64 KB at a time.
+        p.put("receive.buffer.bytes", "-1");
         this.consumer = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
         this.topic = topic;
         this.model = model;
