@@ -49,7 +49,9 @@ final class TrainFileCommand implements Callable<Integer> {
     @Option(names = "--test", description = "test CSV: the report's metrics are measured on it")
     String test;
 
-    @Option(names = "--model", description = "mmoe, omoe, shared-bottom or single-task (default: the spec's)")
+    @Option(
+            names = "--model",
+            description = "mmoe, omoe, shared-bottom, single-task, or ple with a ple spec (default: the spec's)")
     String model;
 
     @Option(names = "--epochs", defaultValue = "1", description = "maximum epochs (default: ${DEFAULT-VALUE})")
@@ -97,7 +99,11 @@ final class TrainFileCommand implements Callable<Integer> {
             Variant v = Variant.parse(model);
             if (v == null) {
                 throw new InputException(
-                        "--model must be mmoe, omoe, shared-bottom or single-task, got '" + model + "'.");
+                        "--model must be mmoe, omoe, shared-bottom, single-task or ple, got '" + model + "'.");
+            }
+            if ((v == Variant.PLE) != (s.architecture().variant() == Variant.PLE)) {
+                throw new InputException("--model " + model + ": a spec's experts of variant ple (shared and per "
+                        + "task) and of the other variants are not interchangeable; set model.variant in the spec.");
             }
             s = s.withArchitecture(s.architecture().withVariant(v));
         }

@@ -12,6 +12,9 @@ import java.util.List;
  * @param gateHidden optional hidden layers of each gate before its linear softmax layer
  * @param towerHidden tower layer widths before the one-unit output
  * @param esmm whether pCTCVR = pCTR x pCVR is trained on all impressions (needs ctr and cvr tasks)
+ * @param sharedExperts PLE: experts every task's gate weighs (0 for other variants)
+ * @param taskExperts PLE: experts of each task, weighed by its gate only (0 for other variants)
+ * @param levels PLE: extraction levels, 1 (CGC) for now (0 for other variants)
  */
 public record Architecture(
         Variant variant,
@@ -19,7 +22,10 @@ public record Architecture(
         List<Integer> expertHidden,
         List<Integer> gateHidden,
         List<Integer> towerHidden,
-        boolean esmm) {
+        boolean esmm,
+        int sharedExperts,
+        int taskExperts,
+        int levels) {
 
     public Architecture {
         expertHidden = List.copyOf(expertHidden);
@@ -27,15 +33,28 @@ public record Architecture(
         towerHidden = List.copyOf(towerHidden);
     }
 
+    /** An architecture other than PLE. */
+    public Architecture(
+            Variant variant,
+            int experts,
+            List<Integer> expertHidden,
+            List<Integer> gateHidden,
+            List<Integer> towerHidden,
+            boolean esmm) {
+        this(variant, experts, expertHidden, gateHidden, towerHidden, esmm, 0, 0, 0);
+    }
+
     public static Architecture defaults() {
         return new Architecture(Variant.MMOE, 3, List.of(256, 128), List.of(), List.of(64), true);
     }
 
     public Architecture withVariant(Variant v) {
-        return new Architecture(v, experts, expertHidden, gateHidden, towerHidden, esmm);
+        return new Architecture(
+                v, experts, expertHidden, gateHidden, towerHidden, esmm, sharedExperts, taskExperts, levels);
     }
 
     public Architecture withEsmm(boolean on) {
-        return new Architecture(variant, experts, expertHidden, gateHidden, towerHidden, on);
+        return new Architecture(
+                variant, experts, expertHidden, gateHidden, towerHidden, on, sharedExperts, taskExperts, levels);
     }
 }

@@ -43,7 +43,7 @@ public final class MmoeNetwork {
      * output unit). Experts and gates read x; their first layer is the block of columns [{@code
      * col}, col + width) of the bottom product.
      */
-    private record Chain(Layer[] layers, boolean softmax, int col) {
+    private record Chain(Layer[] layers, boolean softmax, int col, boolean[] mask) {
         Layer last() {
             return layers[layers.length - 1];
         }
@@ -123,11 +123,12 @@ public final class MmoeNetwork {
         this.type = type;
         this.experts = switch (arch.variant()) {
             case MMOE, OMOE -> arch.experts();
+            case PLE -> arch.sharedExperts() + tasks * arch.taskExperts();
             case SHARED_BOTTOM -> 1;
             case SINGLE_TASK -> tasks;
         };
         int gates = switch (arch.variant()) {
-            case MMOE -> tasks;
+            case MMOE, PLE -> tasks;
             case OMOE -> 1;
             default -> 0;
         };
@@ -199,17 +200,17 @@ public final class MmoeNetwork {
         int col = 0;
         expertChains = new Chain[experts];
         for (int e = 0; e < experts; e++) {
-            expertChains[e] = new Chain(layers(expertT.get(e), false), false, col);
+            expertChains[e] = new Chain(layers(expertT.get(e), false), false, col, null);
             col += expertChains[e].layers[0].out();
         }
         gateChains = new Chain[gates];
         for (int g = 0; g < gates; g++) {
-            gateChains[g] = new Chain(layers(gateT.get(g), true), true, col);
+            gateChains[g] = new Chain(layers(gateT.get(g), true), true, col, gateMask(arch, g, experts));
             col += gateChains[g].layers[0].out();
         }
         towerChains = new Chain[tasks];
         for (int t = 0; t < tasks; t++) {
-            towerChains[t] = new Chain(layers(towerT.get(t), true), false, -1);
+            towerChains[t] = new Chain(layers(towerT.get(t), true), false, -1, null);
         }
         f32 = type == DataType.FLOAT;
         int layerCount = allLayers.size();
@@ -554,7 +555,7 @@ public final class MmoeNetwork {
                         lb[j].out.ptr,
                         0,
                         l.out());
-                activate(lb[j].out, rows, l, false);
+                activate(lb[j].out, rows, l, false, null);
                 in = lb[j].out;
             }
             lb[c.layers.length - 1].out.read(rows, b.column);
@@ -592,17 +593,33 @@ public final class MmoeNetwork {
             boolean last = j == c.layers.length - 1;
             if (!last || c.softmax) {
                 // An expert's last layer is activated by the mixture pass, which reads it anyway.
-                activate(lb[j].out, rows, l, c.softmax && last);
+                activate(lb[j].out, rows, l, c.softmax && last, c.mask);
             }
         }
     }
 
-    private void activate(Mat m, int rows, Layer l, boolean softmax) {
+    private void activate(Mat m, int rows, Layer l, boolean softmax, boolean[] mask) {
         if (f32) {
-            activateF(m, rows, l, softmax);
+            activateF(m, rows, l, softmax, mask);
         } else {
-            activateD(m, rows, l, softmax);
+            activateD(m, rows, l, softmax, mask);
         }
+    }
+
+    /**
+     * With PLE (CGC), the experts gate {@code g} may weigh: the shared ones and task {@code g}'s own
+     * (experts are numbered shared first, then each task's in task order); null (all) otherwise.
+     */
+    private static boolean[] gateMask(Architecture arch, int g, int experts) {
+        if (arch.variant() != Variant.PLE) {
+            return null;
+        }
+        boolean[] m = new boolean[experts];
+        for (int e = 0; e < experts; e++) {
+            int own = e - arch.sharedExperts();
+            m[e] = own < 0 || own / arch.taskExperts() == g;
+        }
+        return m;
     }
 
     private void maskAndBiasGradient(Mat dz, Mat act, int rows, Layer l) {
@@ -806,7 +823,7 @@ public final class MmoeNetwork {
     // The two are the same code but for the element type.
 
     /** Bias and ReLU (or the row softmax of a gate's last layer) over a layer's output, in place. */
-    private void activateF(Mat m, int rows, Layer l, boolean softmax) {
+    private void activateF(Mat m, int rows, Layer l, boolean softmax, boolean[] mask) {
         int w = l.out();
         int cr = chunkRows(w);
         float[] bias = biasesF[l.index];
@@ -815,7 +832,7 @@ public final class MmoeNetwork {
             m.acc.readFloats(r0 * w, saF, 0, n * w);
             for (int r = 0; r < n; r++) {
                 if (softmax) {
-                    softmaxRow(saF, r * w, w);
+                    softmaxRow(saF, r * w, w, mask);
                 } else {
                     activateRow(saF, r * w, bias, w, l.relu());
                 }
@@ -840,7 +857,7 @@ public final class MmoeNetwork {
                     Layer l = bottomLayers[i];
                     float[] copy = b.oneLayerOutF[i];
                     if (i >= experts && copy != null) {
-                        softmaxRow(saF, o + bottomCols[i], l.out());
+                        softmaxRow(saF, o + bottomCols[i], l.out(), gateChains[i - experts].mask);
                     } else {
                         activateRow(saF, o + bottomCols[i], biasesF[l.index], l.out(), l.relu());
                     }
@@ -866,14 +883,17 @@ public final class MmoeNetwork {
         }
     }
 
-    private static void softmaxRow(float[] a, int o, int cols) {
+    /** The softmax of a row in place; with {@code mask}, over the entries it allows (the others 0). */
+    private static void softmaxRow(float[] a, int o, int cols, boolean[] mask) {
         double max = Double.NEGATIVE_INFINITY;
         for (int k = 0; k < cols; k++) {
-            max = Math.max(max, a[o + k]);
+            if (mask == null || mask[k]) {
+                max = Math.max(max, a[o + k]);
+            }
         }
         double sum = 0;
         for (int k = 0; k < cols; k++) {
-            double v = Math.exp(a[o + k] - max);
+            double v = mask == null || mask[k] ? Math.exp(a[o + k] - max) : 0;
             a[o + k] = (float) v;
             sum += v;
         }
@@ -1108,7 +1128,7 @@ public final class MmoeNetwork {
     }
 
     /** Bias and ReLU (or the row softmax of a gate's last layer) over a layer's output, in place. */
-    private void activateD(Mat m, int rows, Layer l, boolean softmax) {
+    private void activateD(Mat m, int rows, Layer l, boolean softmax, boolean[] mask) {
         int w = l.out();
         int cr = chunkRows(w);
         double[] bias = biasesD[l.index];
@@ -1117,7 +1137,7 @@ public final class MmoeNetwork {
             m.acc.read(r0 * w, saD, 0, n * w);
             for (int r = 0; r < n; r++) {
                 if (softmax) {
-                    softmaxRow(saD, r * w, w);
+                    softmaxRow(saD, r * w, w, mask);
                 } else {
                     activateRow(saD, r * w, bias, w, l.relu());
                 }
@@ -1142,7 +1162,7 @@ public final class MmoeNetwork {
                     Layer l = bottomLayers[i];
                     double[] copy = b.oneLayerOutD[i];
                     if (i >= experts && copy != null) {
-                        softmaxRow(saD, o + bottomCols[i], l.out());
+                        softmaxRow(saD, o + bottomCols[i], l.out(), gateChains[i - experts].mask);
                     } else {
                         activateRow(saD, o + bottomCols[i], biasesD[l.index], l.out(), l.relu());
                     }
@@ -1168,14 +1188,17 @@ public final class MmoeNetwork {
         }
     }
 
-    private static void softmaxRow(double[] a, int o, int cols) {
+    /** The softmax of a row in place; with {@code mask}, over the entries it allows (the others 0). */
+    private static void softmaxRow(double[] a, int o, int cols, boolean[] mask) {
         double max = Double.NEGATIVE_INFINITY;
         for (int k = 0; k < cols; k++) {
-            max = Math.max(max, a[o + k]);
+            if (mask == null || mask[k]) {
+                max = Math.max(max, a[o + k]);
+            }
         }
         double sum = 0;
         for (int k = 0; k < cols; k++) {
-            double v = Math.exp(a[o + k] - max);
+            double v = mask == null || mask[k] ? Math.exp(a[o + k] - max) : 0;
             a[o + k] = (double) v;
             sum += v;
         }

@@ -29,7 +29,16 @@ public final class SpecLoader {
         YamlNode model = root.has("model") ? root.get("model") : null;
         if (model != null) {
             model.allowOnly(Set.of(
-                    "variant", "experts", "expert_hidden", "gate_hidden", "tower_hidden", "embedding_dim", "esmm"));
+                    "variant",
+                    "experts",
+                    "expert_hidden",
+                    "gate_hidden",
+                    "tower_hidden",
+                    "embedding_dim",
+                    "esmm",
+                    "shared_experts",
+                    "task_experts",
+                    "levels"));
         }
         int defaultDim = model == null ? 8 : model.integer("embedding_dim", 8, 1);
         FeatureSpec features = features(root.get("features"), defaultDim);
@@ -138,19 +147,40 @@ public final class SpecLoader {
         String v = m.string("variant", d.variant().key());
         Variant variant = Variant.parse(v);
         if (variant == null) {
-            throw m.get("variant").error("must be mmoe, omoe, shared-bottom or single-task, got '" + v + "'");
+            throw m.get("variant").error("must be mmoe, omoe, shared-bottom, single-task or ple, got '" + v + "'");
         }
         boolean esmm = m.bool("esmm", ctrCvr);
         if (esmm && !ctrCvr) {
             throw m.get("esmm").error("needs tasks named ctr and cvr");
         }
+        int shared = 0;
+        int own = 0;
+        int levels = 0;
+        if (variant == Variant.PLE) {
+            shared = m.integer("shared_experts", 1, 0);
+            own = m.integer("task_experts", 1, 1);
+            levels = m.integer("levels", 1, 1);
+            if (levels != 1) {
+                throw m.get("levels")
+                        .error("must be 1 (CGC): stacked extraction levels are not built yet, got " + levels);
+            }
+        } else {
+            for (String k : List.of("shared_experts", "task_experts", "levels")) {
+                if (m.has(k)) {
+                    throw m.get(k).error("applies to variant ple only");
+                }
+            }
+        }
         return new Architecture(
                 variant,
-                m.integer("experts", d.experts(), 1),
+                variant == Variant.PLE ? shared + tasks.size() * own : m.integer("experts", d.experts(), 1),
                 nonEmpty(m, "expert_hidden", d.expertHidden()),
                 m.integers("gate_hidden", d.gateHidden(), 1),
                 m.integers("tower_hidden", d.towerHidden(), 1),
-                esmm);
+                esmm,
+                shared,
+                own,
+                levels);
     }
 
     private static List<Integer> nonEmpty(YamlNode m, String key, List<Integer> dflt) {

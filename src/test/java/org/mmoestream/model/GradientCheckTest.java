@@ -36,6 +36,7 @@ class GradientCheckTest {
         }
         out.add(Arguments.of("mmoe+gate-hidden", TestSpecs.ctrCvr(Variant.MMOE, true, List.of(4)), false));
         out.add(Arguments.of("omoe+gate-hidden", TestSpecs.ctrCvr(Variant.OMOE, false, List.of(4)), false));
+        out.add(Arguments.of("ple+gate-hidden", TestSpecs.ctrCvr(Variant.PLE, true, List.of(4)), false));
         out.add(Arguments.of("mmoe+esmm+fnw", TestSpecs.ctrCvr(Variant.MMOE, true, List.of()), true));
         out.add(Arguments.of("mmoe+fnw", TestSpecs.ctrCvr(Variant.MMOE, false, List.of()), true));
         return out.stream();

@@ -34,7 +34,7 @@ public final class TestSpecs {
 
     /** A ctr/cvr spec (cvr masked by ctr) with the given variant, ESMM switch and gate layers. */
     public static ModelSpec ctrCvr(Variant v, boolean esmm, List<Integer> gateHidden) {
-        Architecture a = new Architecture(v, 3, List.of(6, 5), gateHidden, List.of(4), esmm);
+        Architecture a = architecture(v, 3, List.of(6, 5), gateHidden, List.of(4), esmm, 2);
         return new ModelSpec(
                 "test",
                 smallFeatures(),
@@ -44,9 +44,27 @@ public final class TestSpecs {
                 CsvLayout.withHeader());
     }
 
+    /**
+     * An architecture of variant {@code v}; for PLE (CGC), one shared expert and one of each of the
+     * {@code tasks} tasks instead of {@code experts}.
+     */
+    public static Architecture architecture(
+            Variant v,
+            int experts,
+            List<Integer> expertHidden,
+            List<Integer> gateHidden,
+            List<Integer> towerHidden,
+            boolean esmm,
+            int tasks) {
+        if (v == Variant.PLE) {
+            return new Architecture(v, 1 + tasks, expertHidden, gateHidden, towerHidden, esmm, 1, 1, 1);
+        }
+        return new Architecture(v, experts, expertHidden, gateHidden, towerHidden, esmm);
+    }
+
     /** A spec with three generic unmasked tasks. */
     public static ModelSpec generic(Variant v) {
-        Architecture a = new Architecture(v, 2, List.of(5), List.of(), List.of(3), false);
+        Architecture a = architecture(v, 2, List.of(5), List.of(), List.of(3), false, 3);
         return new ModelSpec(
                 "generic",
                 smallFeatures(),
