@@ -29,6 +29,8 @@ import picocli.CommandLine.Parameters;
                     + "highest rate with p99 under 100 ms)",
             "  rounds  quality of N replicas training in synchronous rounds against one trainer, in one process,",
             "          on the simulator's examples and the census-income file (--census)",
+            "  soak  the pipeline and scoring jobs on the local multi-process cluster under steady load for --minutes,",
+            "        a TaskManager killed with kill -9 every --kill-every minutes: nothing lost, nothing duplicated",
             "  feedback  label freshness: the same simulated days of drifting items through the label join in each",
             "            join.feedback mode (and the oracle), each impression scored by the model of its time"
         })
@@ -37,7 +39,7 @@ final class BenchCommand implements Callable<Integer> {
     @Parameters(
             index = "0",
             paramLabel = "WHAT",
-            description = "what to measure: model, join, pipeline, train, rounds, score, feedback")
+            description = "what to measure: model, join, pipeline, train, rounds, score, soak, feedback")
     String what;
 
     @Option(
@@ -74,6 +76,27 @@ final class BenchCommand implements Callable<Integer> {
             defaultValue = "800000",
             description = "train, rounds: labeled examples (default: ${DEFAULT-VALUE})")
     int examples;
+
+    @Option(names = "--minutes", defaultValue = "10", description = "soak: minutes of load (default: ${DEFAULT-VALUE})")
+    double minutes;
+
+    @Option(
+            names = "--kill-every",
+            defaultValue = "2",
+            description = "soak: minutes between kill -9 of a TaskManager (default: ${DEFAULT-VALUE})")
+    double killEvery;
+
+    @Option(
+            names = "--event-rate",
+            defaultValue = "1000",
+            description = "soak: simulated impressions per second (default: ${DEFAULT-VALUE})")
+    double eventRate;
+
+    @Option(
+            names = "--request-rate",
+            defaultValue = "200",
+            description = "soak: score requests per second (default: ${DEFAULT-VALUE})")
+    double requestRate;
 
     @Option(
             names = "--data",
@@ -182,6 +205,25 @@ final class BenchCommand implements Callable<Integer> {
             case "rounds" ->
                 new org.mmoestream.bench.RoundsBench(examples, java.nio.file.Path.of(census), System.out)
                         .run(parallelism);
+            case "soak" -> {
+                if (!(minutes > 0) || !(killEvery > 0) || !(eventRate > 0) || !(requestRate > 0)) {
+                    throw new InputException(
+                            "--minutes, --kill-every, --event-rate and --request-rate must be positive.");
+                }
+                java.nio.file.Path spec = java.nio.file.Path.of("examples/ctr-cvr.yaml");
+                String home = System.getenv("MMOE_HOME");
+                if (!java.nio.file.Files.exists(spec) && home != null) {
+                    spec = java.nio.file.Path.of(home, "examples", "ctr-cvr.yaml");
+                }
+                new org.mmoestream.bench.SoakBench(
+                                minutes,
+                                killEvery,
+                                eventRate,
+                                requestRate,
+                                org.mmoestream.model.SpecLoader.load(spec),
+                                System.out)
+                        .run();
+            }
             case "score" -> new ScoreBench(secs, System.out).run(parallelism, rates, !noSearch);
             case "feedback" -> {
                 if (days < 2 || perDay < 1000) {
@@ -201,7 +243,7 @@ final class BenchCommand implements Callable<Integer> {
             }
             default ->
                 throw new InputException("bench: unknown benchmark '" + what
-                        + "' (available: model, join, pipeline, train, rounds, score, feedback).");
+                        + "' (available: model, join, pipeline, train, rounds, score, soak, feedback).");
         }
         return 0;
     }

@@ -18,7 +18,6 @@ import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
@@ -125,7 +124,7 @@ public final class Demo {
                                 followed.sameRows(),
                                 trained(followed.last()) / followed.trainSeconds(),
                                 followed.versions(),
-                                committedRecords(kafka, "dead-letter"),
+                                kafka.committedRecords("dead-letter"),
                                 written.malformed(),
                                 written.truth().size(),
                                 scores,
@@ -380,7 +379,7 @@ public final class Demo {
         long deadline = System.nanoTime() + 60_000_000_000L;
         while (scores < SCORE_REQUESTS && System.nanoTime() < deadline && !stopping) {
             Thread.sleep(500);
-            scores = committedRecords(kafka, "scores");
+            scores = kafka.committedRecords("scores");
         }
         out.printf(Locale.ROOT, "demo: scoring job scored %,d of %,d requests%n", scores, SCORE_REQUESTS);
         return scores;
@@ -420,7 +419,7 @@ public final class Demo {
                 heldOut[1],
                 heldOut[2],
                 heldOut[3],
-                committedRecords(kafka, "dead-letter"));
+                kafka.committedRecords("dead-letter"));
     }
 
     /**
@@ -456,37 +455,6 @@ public final class Demo {
                 }
             }
             return new double[] {ctr.auc(), cvr.auc()};
-        }
-    }
-
-    /**
-     * Records visible to read_committed on {@code topic}. Not the end offsets: the exactly-once sinks'
-     * transaction markers take offsets too.
-     */
-    private static long committedRecords(EmbeddedKafka kafka, String topic) {
-        Map<String, Object> cfg = Map.of(
-                "bootstrap.servers",
-                kafka.bootstrapServers(),
-                "isolation.level",
-                "read_committed",
-                "enable.auto.commit",
-                "false");
-        try (var c = new org.apache.kafka.clients.consumer.KafkaConsumer<byte[], byte[]>(
-                cfg,
-                new org.apache.kafka.common.serialization.ByteArrayDeserializer(),
-                new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
-            List<TopicPartition> parts = c.partitionsFor(topic).stream()
-                    .map(p -> new TopicPartition(topic, p.partition()))
-                    .toList();
-            c.assign(parts);
-            c.seekToBeginning(parts);
-            Map<TopicPartition, Long> end = c.endOffsets(parts);
-            long n = 0;
-            long deadline = System.nanoTime() + 10_000_000_000L;
-            while (parts.stream().anyMatch(p -> c.position(p) < end.get(p)) && System.nanoTime() < deadline) {
-                n += c.poll(Duration.ofMillis(200)).count();
-            }
-            return n;
         }
     }
 

@@ -193,6 +193,37 @@ public final class EmbeddedKafka implements AutoCloseable {
         }
     }
 
+    /**
+     * Records visible to read_committed on {@code topic}, from its beginning to its end offsets now.
+     * Not the end offsets themselves: the exactly-once sinks' transaction markers take offsets too.
+     */
+    public long committedRecords(String topic) {
+        Map<String, Object> cfg = Map.of(
+                "bootstrap.servers",
+                bootstrapServers(),
+                "isolation.level",
+                "read_committed",
+                "enable.auto.commit",
+                "false");
+        try (var c = new org.apache.kafka.clients.consumer.KafkaConsumer<byte[], byte[]>(
+                cfg,
+                new org.apache.kafka.common.serialization.ByteArrayDeserializer(),
+                new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
+            List<org.apache.kafka.common.TopicPartition> parts = c.partitionsFor(topic).stream()
+                    .map(p -> new org.apache.kafka.common.TopicPartition(topic, p.partition()))
+                    .toList();
+            c.assign(parts);
+            c.seekToBeginning(parts);
+            Map<org.apache.kafka.common.TopicPartition, Long> end = c.endOffsets(parts);
+            long n = 0;
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (parts.stream().anyMatch(p -> c.position(p) < end.get(p)) && System.nanoTime() < deadline) {
+                n += c.poll(java.time.Duration.ofMillis(200)).count();
+            }
+            return n;
+        }
+    }
+
     @Override
     public void close() {
         server.shutdown();

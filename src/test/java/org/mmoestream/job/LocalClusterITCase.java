@@ -24,13 +24,13 @@ import org.junit.jupiter.params.provider.ValueSource;
 import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
 import org.mmoestream.event.LabeledExample;
+import org.mmoestream.local.LocalCluster;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.SpecLoader;
 import org.mmoestream.publish.ModelReader;
 import org.mmoestream.simulate.EventWriter;
 import org.mmoestream.simulate.Simulator;
 import org.mmoestream.testing.KafkaBroker;
-import org.mmoestream.testing.LocalCluster;
 import org.mmoestream.testing.Paced;
 import org.mmoestream.testing.PipelineChecks;
 

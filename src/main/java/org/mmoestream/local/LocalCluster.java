@@ -1,4 +1,4 @@
-package org.mmoestream.testing;
+package org.mmoestream.local;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -22,11 +22,15 @@ import java.util.stream.Stream;
 
 /**
  * A multi-process Flink session cluster on this machine, run by {@code deploy/local-cluster}'s
- * scripts: one JobManager and N TaskManagers as separate JVMs with the test JVM's own classpath,
- * on free ports. {@link #close} (and, as a fallback, a shutdown hook) stops it with stop.sh.
+ * scripts: one JobManager and N TaskManagers as separate JVMs with this JVM's own classpath (the
+ * test classpath under Maven, the project's jar under {@code bin/mmoe}), on free ports. {@link #close} (and, as a fallback, a shutdown hook) stops it with stop.sh.
  */
 public final class LocalCluster implements AutoCloseable {
-    private static final Path SCRIPTS = Path.of("deploy/local-cluster");
+    /** The scripts: under the project ({@code MMOE_HOME}, as {@code bin/mmoe} sets it) or the working directory. */
+    private static final Path SCRIPTS = System.getenv("MMOE_HOME") != null
+            ? Path.of(System.getenv("MMOE_HOME"), "deploy", "local-cluster")
+            : Path.of("deploy/local-cluster");
+
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Path dir;
@@ -144,6 +148,36 @@ public final class LocalCluster implements AutoCloseable {
     /** The pid of the JVM {@code name} ({@code jobmanager}, {@code taskmanager-1}, ...) from its pid file. */
     public long pid(String name) throws IOException {
         return Long.parseLong(Files.readString(dir.resolve(name + ".pid")).trim());
+    }
+
+    /** Starts one more TaskManager (add-taskmanager.sh) and waits until it is registered. */
+    public void addTaskManager() throws IOException, InterruptedException {
+        String out = run(
+                dir,
+                List.of("add-taskmanager.sh", "--dir", dir.toString()),
+                List.of("MMOE_CLASSPATH=" + testClassPath()),
+                Duration.ofSeconds(180));
+        if (out == null) {
+            throw new IllegalStateException(
+                    "add-taskmanager.sh failed:\n" + Files.readString(dir.resolve("add-taskmanager.out")));
+        }
+    }
+
+    /** The TaskManagers whose JVM runs, by name ({@code taskmanager-1}, ...). */
+    public List<String> liveTaskManagers() throws IOException {
+        List<String> out = new ArrayList<>();
+        try (Stream<Path> files = Files.list(dir)) {
+            for (Path f : files.sorted().toList()) {
+                String n = f.getFileName().toString();
+                if (n.startsWith("taskmanager-") && n.endsWith(".pid")) {
+                    String name = n.substring(0, n.length() - 4);
+                    if (ProcessHandle.of(pid(name)).map(ProcessHandle::isAlive).orElse(false)) {
+                        out.add(name);
+                    }
+                }
+            }
+        }
+        return out;
     }
 
     /** Kills the JVM {@code name} with SIGKILL ({@code kill -9}) and waits until it is gone. */
