@@ -26,7 +26,7 @@ import java.util.stream.Stream;
  * test classpath under Maven, the project's jar under {@code bin/mmoe}), on free ports. {@link #close} (and, as a fallback, a shutdown hook) stops it with stop.sh.
  */
 public final class LocalCluster implements AutoCloseable {
-    /** The scripts: under the project ({@code MMOE_HOME}, as {@code bin/mmoe} sets it) or the working directory. */
+    /** The scripts: under the project ({@code MMOE_HOME}, which bin/mmoe sets) or the working directory. */
     private static final Path SCRIPTS = System.getenv("MMOE_HOME") != null
             ? Path.of(System.getenv("MMOE_HOME"), "deploy", "local-cluster")
             : Path.of("deploy/local-cluster");
