@@ -23,7 +23,8 @@ import java.util.stream.Stream;
 /**
  * A multi-process Flink session cluster on this machine, run by {@code deploy/local-cluster}'s
  * scripts: one JobManager and N TaskManagers as separate JVMs with this JVM's own classpath (the
- * test classpath under Maven, the project's jar under {@code bin/mmoe}), on free ports. {@link #close} (and, as a fallback, a shutdown hook) stops it with stop.sh.
+ * test classpath under Maven, the project's jar under {@code bin/mmoe}), on free ports. {@link
+ * #close} (and, as a fallback, a shutdown hook) stops it with stop.sh.
  */
 public final class LocalCluster implements AutoCloseable {
     /** The scripts: under the project ({@code MMOE_HOME}, which bin/mmoe sets) or the working directory. */
