@@ -32,7 +32,8 @@ import org.mmoestream.testing.CommandRun;
 /**
  * The long-running commands as a user runs them, each in its own JVM: {@code kafka} starts a broker
  * with the jobs' topics, {@code scoring --config} scores a request with a model put on the model
- * topic, and both stop cleanly on SIGTERM (Ctrl-C).
+ * topic, and both stop cleanly on SIGTERM (Ctrl-C); and {@code model score} scores a request from
+ * the same snapshot file on the command line.
  */
 class ServiceCommandsITCase {
     @TempDir
@@ -137,6 +138,21 @@ class ServiceCommandsITCase {
                     "--out",
                     dir.resolve("r.json").toString());
             assertEquals(0, t.status(), t.err());
+            // model score: one request scored from the snapshot file on the command line.
+            CommandRun one = CommandRun.of(
+                    "model",
+                    "score",
+                    "--snapshot",
+                    snapshot.toString(),
+                    "--request",
+                    "{\"request_id\":\"q1\",\"model\":\"default\",\"features\":{\"user\":\"u1\",\"item\":\"i2\"}}");
+            assertEquals(0, one.status(), one.err());
+            JsonNode q = new ObjectMapper().readTree(one.out());
+            assertEquals("q1", q.get("request_id").asText(), one.out());
+            assertTrue(
+                    q.get("ctcvr").asDouble() > 0
+                            && q.get("ctcvr").asDouble() < q.get("ctr").asDouble(),
+                    one.out());
             try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(
                     Map.of("bootstrap.servers", bootstrap), new ByteArraySerializer(), new ByteArraySerializer())) {
                 ModelRecords records = new ModelRecords("model");
