@@ -124,14 +124,19 @@ public final class PipelineBench {
      */
     private static void watch(
             String bootstrap, String topic, Histogram into, Map<String, long[]> span, AtomicBoolean stop) {
-        watch(bootstrap, topic, into, span, stop, created -> true);
+        watch(bootstrap, topic, into, null, span, stop, created -> true);
     }
 
-    /** As above, for the versions whose creation time {@code counted} accepts. */
+    /**
+     * As above, for the versions whose creation time {@code counted} accepts; {@code ages}, when not
+     * null, also gets their label-age histograms (from the event time the labels became final)
+     * shifted by the commit delay.
+     */
     private static void watch(
             String bootstrap,
             String topic,
             Histogram into,
+            Histogram ages,
             Map<String, long[]> span,
             AtomicBoolean stop,
             java.util.function.LongPredicate counted) {
@@ -168,6 +173,18 @@ public final class PipelineBench {
                             into.recordValueWithCount(
                                     Math.min(3_600_000L, iv.getValueIteratedTo() + delay),
                                     iv.getCountAtValueIteratedTo());
+                        }
+                        JsonNode a = json.readTree(md.get("metrics")).get("label_age_ms");
+                        if (ages != null && a != null) {
+                            Histogram va = Histogram.decodeFromCompressedByteBuffer(
+                                    ByteBuffer.wrap(Base64.getDecoder()
+                                            .decode(a.get("histogram").asText())),
+                                    0);
+                            for (var iv : va.recordedValues()) {
+                                ages.recordValueWithCount(
+                                        Math.min(3_600_000L, iv.getValueIteratedTo() + delay),
+                                        iv.getCountAtValueIteratedTo());
+                            }
                         }
                     }
                 }
@@ -296,7 +313,9 @@ public final class PipelineBench {
      * Freshness below capacity: live impressions at {@code rate} per second for {@code seconds}
      * (event time = wall clock; clicks within 2 s, conversions within 4 s of the click; windows 3 s
      * and 5 s), the job unbounded. Reports, over the versions created after a 15 s warm-up, the
-     * examples trained per second (to compare with the offered rate) and freshness p50/p99.
+     * examples trained per second (to compare with the offered rate), freshness p50/p99 (from the
+     * join's emission) and label age p50/p99 (from the event time the labels became final: with
+     * event time = wall clock, this includes the watermark's lag and any queueing before the join).
      */
     public void runPaced(int[] parallelisms, int[] rates, int seconds) throws Exception {
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
@@ -321,6 +340,7 @@ public final class PipelineBench {
                     long warm = start + 15_000;
                     long end = start + seconds * 1000L;
                     Histogram freshness = new Histogram(3_600_000L, 2);
+                    Histogram ages = new Histogram(3_600_000L, 2);
                     Map<String, long[]> span = new java.util.concurrent.ConcurrentHashMap<>();
                     AtomicBoolean stop = new AtomicBoolean();
                     Thread watcher = new Thread(
@@ -328,6 +348,7 @@ public final class PipelineBench {
                                     kafka.bootstrapServers(),
                                     run + "-model",
                                     freshness,
+                                    ages,
                                     span,
                                     stop,
                                     created -> created >= warm && created <= end),
@@ -386,6 +407,9 @@ public final class PipelineBench {
                     out.printf(Locale.ROOT, "%s.freshness_p50 %d ms%n", name, freshness.getValueAtPercentile(50));
                     out.printf(Locale.ROOT, "%s.freshness_p99 %d ms%n", name, freshness.getValueAtPercentile(99));
                     out.printf(Locale.ROOT, "%s.freshness_examples %d examples%n", name, freshness.getTotalCount());
+                    // From the event time the labels became final: queueing before the join included.
+                    out.printf(Locale.ROOT, "%s.label_age_p50 %d ms%n", name, ages.getValueAtPercentile(50));
+                    out.printf(Locale.ROOT, "%s.label_age_p99 %d ms%n", name, ages.getValueAtPercentile(99));
                 }
             }
         }

@@ -35,6 +35,11 @@ public class LabeledExample {
     public double conversionValue = Double.NaN;
     /** Wall-clock time (ms) at which the join made the labels final; 0 when unknown. */
     public long labeledAt;
+    /**
+     * Event time (ms) at which the labels became final: of the event that completed them, or the
+     * window deadline that closed them (so, with live events, before any queueing); 0 when unknown.
+     */
+    public long finalAt;
 
     public Kind kind = Kind.FINAL;
 

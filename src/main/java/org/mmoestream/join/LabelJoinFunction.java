@@ -94,7 +94,7 @@ public class LabelJoinFunction extends KeyedProcessFunction<String, Event, Label
         long before = s.deadline;
         String key = ctx.getCurrentKey();
         long now = ctx.timerService().currentProcessingTime();
-        policy.onEvent(s, e, counters, ex -> emit(ex, key, now, out));
+        policy.onEvent(s, e, counters, ex -> emit(ex, key, now, e.ts, out));
         store(s, before, ctx.timerService());
     }
 
@@ -106,7 +106,7 @@ public class LabelJoinFunction extends KeyedProcessFunction<String, Event, Label
         }
         String key = ctx.getCurrentKey();
         long now = ctx.timerService().currentProcessingTime();
-        policy.onTimer(s, time, counters, ex -> emit(ex, key, now, out));
+        policy.onTimer(s, time, counters, ex -> emit(ex, key, now, time, out));
         store(s, JoinState.NONE, ctx.timerService());
     }
 
@@ -127,9 +127,15 @@ public class LabelJoinFunction extends KeyedProcessFunction<String, Event, Label
         }
     }
 
-    private void emit(LabeledExample ex, String key, long now, Collector<LabeledExample> out) {
+    /**
+     * Emits {@code ex} at wall-clock {@code now}, made final by the event or timer at event time
+     * {@code at}: final at the latest of that and its click and conversion (an impression that comes
+     * after its conversion completes the example, but its labels were there at the conversion).
+     */
+    private void emit(LabeledExample ex, String key, long now, long at, Collector<LabeledExample> out) {
         ex.requestId = key;
         ex.labeledAt = now;
+        ex.finalAt = Math.max(at, Math.max(ex.clickTs, ex.conversionTs));
         counters.examples.inc();
         out.collect(ex);
     }

@@ -45,13 +45,15 @@ public final class EncodeExamples extends ProcessFunction<LabeledExample, TrainE
         try {
             boolean clickNews = e.kind != LabeledExample.Kind.CONVERSION;
             boolean conversionNews = e.kind != LabeledExample.Kind.CLICK;
-            out.collect(TrainExample.of(
+            TrainExample t = TrainExample.of(
                     e.requestId,
                     e.model,
                     e.impressionTs,
                     e.labeledAt,
                     encoder.encodeFeatures(
-                            e.features, encoder.labels(e.click, e.conversion, clickNews, conversionNews))));
+                            e.features, encoder.labels(e.click, e.conversion, clickNews, conversionNews)));
+            t.finalAt = e.finalAt;
+            out.collect(t);
         } catch (IllegalArgumentException ex) {
             rejected.inc();
             ctx.output(

@@ -46,6 +46,13 @@ final class ModelRuntime {
     private GateStatistics gates;
     /** Milliseconds from label (join emission) to the version that first includes the example. */
     private final org.HdrHistogram.Histogram freshness = new org.HdrHistogram.Histogram(3_600_000L, 2);
+    /**
+     * Event time the labels became final to the version that first includes them (their age: with
+     * live events this includes the queueing before the join), up to a week.
+     */
+    private static final long LABEL_AGE_MAX = 7L * 24 * 3_600_000;
+
+    private final org.HdrHistogram.Histogram labelAge = new org.HdrHistogram.Histogram(LABEL_AGE_MAX, 2);
     /** Label-to-version latency of the examples new in the last version that had any (gauges). */
     private long freshnessP50;
 
@@ -170,8 +177,19 @@ final class ModelRuntime {
             freshnessP50 = freshness.getValueAtPercentile(50);
             freshnessP99 = freshness.getValueAtPercentile(99);
         }
+        labelAge.reset();
+        for (long t : labeled.drainFinal()) {
+            labelAge.recordValue(Math.max(0, Math.min(LABEL_AGE_MAX, now - t)));
+        }
         String metricsJson = VersionMetrics.json(
-                spec, metrics, freshness, gates, probes.isEmpty() ? null : predict(probes, st), trainedUpTo, warmStart);
+                spec,
+                metrics,
+                freshness,
+                labelAge,
+                gates,
+                probes.isEmpty() ? null : predict(probes, st),
+                trainedUpTo,
+                warmStart);
         String kind = next.full() ? Snapshots.FULL : Snapshots.DELTA;
         Snapshots.Meta meta =
                 new Snapshots.Meta(key, next.version(), kind, next.base(), model.examplesSeen(), now, metricsJson);
@@ -226,6 +244,7 @@ final class ModelRuntime {
                 }
             }
             labeled.addAll(g.labeledAt);
+            labeled.addAllFinal(g.finalAt);
             gates.addSums(g.gateSums, g.gateRows);
             trainedUpTo = Math.max(trainedUpTo, g.trainedUpTo);
             policy.trained(g.examples);

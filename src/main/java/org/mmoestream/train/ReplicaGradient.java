@@ -45,6 +45,8 @@ public class ReplicaGradient {
     public boolean[][] positives;
     /** When the join made the share's labels final (wall clock ms; those known). */
     public long[] labeledAt;
+    /** When the share's labels became final (event time ms; those known). */
+    public long[] finalAt;
     /** Per task and expert, the sum of the gate weights over the share's examples; and their number. */
     public double[] gateSums;
 
@@ -83,6 +85,7 @@ public class ReplicaGradient {
         g.predictions = new float[0][];
         g.positives = new boolean[0][];
         g.labeledAt = new long[0];
+        g.finalAt = new long[0];
         g.gateSums = new double[0];
         return g;
     }

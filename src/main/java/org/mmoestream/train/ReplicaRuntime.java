@@ -131,6 +131,7 @@ final class ReplicaRuntime {
             g.positives[h] = Arrays.copyOf(y[h], n[h]);
         }
         g.labeledAt = labeled.drain();
+        g.finalAt = labeled.drainFinal();
         GateStatistics gates =
                 new GateStatistics(spec.tasks().size(), local.network().experts());
         gates.add(local.network(), local.network().buffers(b.rows()));

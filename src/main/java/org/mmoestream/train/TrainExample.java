@@ -11,6 +11,8 @@ public class TrainExample {
     public long impressionTs;
     /** Wall-clock time (ms) at which the join made the labels final; 0 when unknown. */
     public long labeledAt;
+    /** Event time (ms) at which the labels became final ({@link org.mmoestream.event.LabeledExample#finalAt}). */
+    public long finalAt;
     /** The row ids of every sparse feature, feature after feature; {@link #counts} says how many each. */
     public int[] ids;
     /** Per sparse feature, the number of its values (1 unless multi-valued). */

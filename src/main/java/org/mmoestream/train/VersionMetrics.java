@@ -13,7 +13,9 @@ import org.mmoestream.model.SlidingMetrics;
 
 /**
  * The {@code metrics} metadata of a model version (JSON): per head its progressive metrics, the
- * label-to-version latency of the examples new in the version (HdrHistogram, base64), the mean
+ * latency from the join's emission to the version of the examples new in the version ({@code
+ * freshness_ms}) and from the event time their labels became final ({@code label_age_ms}, queueing
+ * before the join included when events are live; HdrHistograms, base64), the mean
  * gate weight of each expert per task over those examples ({@code gates}) with each gate's mean
  * entropy and polarized share ({@code gate_health}), the latest impression event time among the
  * examples the model has trained on ({@code trained_up_to_event_time}; a version trained in arrival
@@ -28,6 +30,7 @@ final class VersionMetrics {
             ModelSpec spec,
             SlidingMetrics[] metrics,
             Histogram freshness,
+            Histogram labelAge,
             GateStatistics gates,
             double[][] probeScores,
             long trainedUpTo,
@@ -45,6 +48,13 @@ final class VersionMetrics {
         f.put("p99", freshness.getValueAtPercentile(99));
         f.put("n", freshness.getTotalCount());
         f.put("histogram", Base64.getEncoder().encodeToString(java.util.Arrays.copyOf(hist.array(), len)));
+        ByteBuffer ages = ByteBuffer.allocate(labelAge.getNeededByteBufferCapacity());
+        int agesLen = labelAge.encodeIntoCompressedByteBuffer(ages);
+        ObjectNode age = root.putObject("label_age_ms");
+        age.put("p50", labelAge.getValueAtPercentile(50));
+        age.put("p99", labelAge.getValueAtPercentile(99));
+        age.put("n", labelAge.getTotalCount());
+        age.put("histogram", Base64.getEncoder().encodeToString(java.util.Arrays.copyOf(ages.array(), agesLen)));
         ObjectNode g = root.putObject("gates");
         for (int t = 0; t < spec.tasks().size(); t++) {
             ArrayNode a = g.putArray(spec.tasks().get(t).name());

@@ -70,6 +70,7 @@ class LabelJoinFunctionTest {
         assertExample(out().get(0), "a", 1, 1);
         assertEquals(T + 10, out().get(0).clickTs);
         assertEquals(9.5, out().get(0).conversionValue);
+        assertEquals(T + 500, out().get(0).finalAt, "final at the conversion");
         h.processWatermark(T + 520);
         assertEmpty();
     }
@@ -82,6 +83,7 @@ class LabelJoinFunctionTest {
         send(imp("b", T));
         assertEquals(1, out().size());
         assertExample(out().get(0), "b", 1, 1);
+        assertEquals(T + 300, out().get(0).finalAt, "its labels were there at the conversion");
         h.processWatermark(T + 10_000);
         assertEquals(1, out().size());
         assertEquals(0, fn.counters().orphans.getCount());
@@ -96,6 +98,7 @@ class LabelJoinFunctionTest {
         h.processWatermark(T + 100);
         assertEquals(1, out().size());
         assertExample(out().get(0), "c", 0, 0);
+        assertEquals(T + 100, out().get(0).finalAt, "final when the click window closed");
         assertEquals(1, h.numKeyedStateEntries(), "remembered for dedup");
         h.processWatermark(T + 120);
         assertEmpty();
@@ -110,6 +113,7 @@ class LabelJoinFunctionTest {
         h.processWatermark(T + 1_040);
         assertEquals(1, out().size());
         assertExample(out().get(0), "d", 1, 0);
+        assertEquals(T + 1_040, out().get(0).finalAt, "final when the conversion window closed");
         h.processWatermark(T + 1_060);
         assertEmpty();
     }

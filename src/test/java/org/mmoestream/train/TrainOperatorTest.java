@@ -277,7 +277,10 @@ class TrainOperatorTest {
             assertSameScores(op.score("m1", probe), reader.model().predict(Batch.of(probe)));
 
             for (LabeledExample e : examples(2 * BATCH, 5)) {
-                h.processElement(train(e), 0);
+                TrainExample t = train(e);
+                t.labeledAt = 1_500; // the join emitted it at 1.5 s (wall clock)
+                t.finalAt = 1_000; // its labels were final at 1 s (event time)
+                h.processElement(t, 0);
             }
             h.setProcessingTime(2_000);
             out = h.extractOutputValues();
@@ -290,6 +293,13 @@ class TrainOperatorTest {
             assertTrue(
                     reader.metadata().get("metrics").contains("\"ctr\":{\"auc\""),
                     reader.metadata().get("metrics"));
+            // Published at 2 s: 500 ms after the join emitted the examples, 1 s after their labels were final.
+            var m = new com.fasterxml.jackson.databind.ObjectMapper()
+                    .readTree(reader.metadata().get("metrics"));
+            // (HdrHistogram at two significant digits: within 1%)
+            assertEquals(500, m.at("/freshness_ms/p50").asDouble(), 5, m.toString());
+            assertEquals(1_000, m.at("/label_age_ms/p50").asDouble(), 10, m.toString());
+            assertEquals(2 * BATCH, m.at("/label_age_ms/n").asLong(), m.toString());
 
             // Nothing trained since: no new version.
             int before = out.size();
