@@ -165,32 +165,28 @@ public final class PipelineBench {
                         long examples = Long.parseLong(md.get("examples_seen"));
                         span.merge(md.get("model"), new long[] {created, examples, created, examples}, (a, b) ->
                                 new long[] {a[0], a[1], b[2], b[3]});
-                        JsonNode f = json.readTree(md.get("metrics")).get("freshness_ms");
-                        byte[] h = Base64.getDecoder().decode(f.get("histogram").asText());
-                        Histogram v = Histogram.decodeFromCompressedByteBuffer(ByteBuffer.wrap(h), 0);
+                        JsonNode metrics = json.readTree(md.get("metrics"));
                         long delay = Math.max(0, seen - created);
-                        for (var iv : v.recordedValues()) {
-                            into.recordValueWithCount(
-                                    Math.min(3_600_000L, iv.getValueIteratedTo() + delay),
-                                    iv.getCountAtValueIteratedTo());
-                        }
-                        JsonNode a = json.readTree(md.get("metrics")).get("label_age_ms");
-                        if (ages != null && a != null) {
-                            Histogram va = Histogram.decodeFromCompressedByteBuffer(
-                                    ByteBuffer.wrap(Base64.getDecoder()
-                                            .decode(a.get("histogram").asText())),
-                                    0);
-                            for (var iv : va.recordedValues()) {
-                                ages.recordValueWithCount(
-                                        Math.min(3_600_000L, iv.getValueIteratedTo() + delay),
-                                        iv.getCountAtValueIteratedTo());
-                            }
+                        addShifted(into, metrics.get("freshness_ms"), delay);
+                        if (ages != null && metrics.has("label_age_ms")) {
+                            addShifted(ages, metrics.get("label_age_ms"), delay);
                         }
                     }
                 }
             }
         } catch (Exception e) {
             throw new IllegalStateException("watching " + topic + " failed", e);
+        }
+    }
+
+    /** Adds a version's histogram (JSON {@code n}, with {@code histogram}) to {@code into}, {@code delay} later. */
+    private static void addShifted(Histogram into, JsonNode n, long delay) throws java.util.zip.DataFormatException {
+        byte[] h = Base64.getDecoder().decode(n.get("histogram").asText());
+        Histogram v = Histogram.decodeFromCompressedByteBuffer(ByteBuffer.wrap(h), 0);
+        for (var iv : v.recordedValues()) {
+            into.recordValueWithCount(
+                    Math.min(into.getHighestTrackableValue(), iv.getValueIteratedTo() + delay),
+                    iv.getCountAtValueIteratedTo());
         }
     }
 

@@ -16,7 +16,6 @@ import org.mmoestream.model.ExampleEncoder;
 import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.SpecLoader;
-import org.mmoestream.model.TaskMetrics;
 import org.mmoestream.offline.CsvExamples;
 import org.mmoestream.offline.Evaluation;
 import org.mmoestream.offline.RowFilter;
@@ -122,11 +121,6 @@ public final class RoundsBench {
     private static Map<String, Double> auc(
             ModelSpec spec, List<EncodedExample> train, List<EncodedExample> test, int replicas) {
         MmoeModel m = SynchronousRounds.train(spec, 42, train, 256, replicas);
-        Map<String, Double> auc = new LinkedHashMap<>();
-        for (Map.Entry<String, TaskMetrics> h :
-                Evaluation.of(m, test, 1024).heads().entrySet()) {
-            auc.put(h.getKey(), h.getValue().auc());
-        }
-        return auc;
+        return Evaluation.of(m, test, 1024).aucs();
     }
 }

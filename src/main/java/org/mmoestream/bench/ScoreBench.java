@@ -20,7 +20,6 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
 import org.mmoestream.job.Environments;
-import org.mmoestream.job.KafkaIo;
 import org.mmoestream.job.ScoringJob;
 import org.mmoestream.local.EmbeddedKafka;
 import org.mmoestream.model.MmoeModel;
@@ -152,13 +151,7 @@ public final class ScoreBench {
                 requestTopic, 2, cfg.string(Key.TOPIC_SCORES), 2, modelTopic, 1, cfg.string(Key.TOPIC_DEAD_LETTER), 1));
         publish(kafka.bootstrapServers(), modelTopic, snapshot);
         StreamExecutionEnvironment env = Environments.localRocksDb(p, "10 s");
-        ScoringJob.build(
-                env,
-                cfg,
-                KafkaIo.requests(cfg, false),
-                KafkaIo.models(cfg),
-                KafkaIo.scores(cfg, "bench-" + run),
-                KafkaIo.deadLetters(cfg, "bench-" + run));
+        ScoringJob.buildOnKafka(env, cfg, "bench-" + run);
         JobClient job = env.executeAsync("score-bench-" + run);
         try (OpenLoopLoad load = new OpenLoopLoad(kafka.bootstrapServers(), cfg, requests)) {
             // The job has started and loaded its model when it answers one request.

@@ -14,7 +14,6 @@ import java.util.Properties;
 import java.util.Random;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -215,23 +214,8 @@ public final class SoakBench {
         return JobConfig.of(m);
     }
 
-    /** Job settings; the rest (restart strategy, memory) is the cluster's flink-conf. */
-    private static StreamExecutionEnvironment env(LocalCluster cluster, int parallelism) {
-        Configuration conf = new Configuration();
-        conf.setString("state.backend.type", "rocksdb");
-        conf.setString("execution.checkpointing.interval", "10 s");
-        conf.setString(
-                "execution.checkpointing.dir",
-                cluster.dir().resolve("checkpoints").toUri().toString());
-        conf.setString("pipeline.generic-types", "false");
-        StreamExecutionEnvironment env =
-                StreamExecutionEnvironment.createRemoteEnvironment("localhost", cluster.restPort(), conf);
-        env.setParallelism(parallelism);
-        return env;
-    }
-
     private JobClient submitPipeline(JobConfig cfg, LocalCluster cluster) throws Exception {
-        StreamExecutionEnvironment env = env(cluster, 2);
+        StreamExecutionEnvironment env = cluster.environment(2, "10 s");
         PipelineJob.build(
                 env,
                 cfg,
@@ -244,14 +228,8 @@ public final class SoakBench {
     }
 
     private static JobClient submitScoring(JobConfig cfg, LocalCluster cluster) throws Exception {
-        StreamExecutionEnvironment env = env(cluster, 1);
-        ScoringJob.build(
-                env,
-                cfg,
-                KafkaIo.requests(cfg, false),
-                KafkaIo.models(cfg),
-                KafkaIo.scores(cfg, "soak-scores"),
-                KafkaIo.deadLetters(cfg, "soak-scoring"));
+        StreamExecutionEnvironment env = cluster.environment(1, "10 s");
+        ScoringJob.buildOnKafka(env, cfg, "soak-scoring");
         return env.executeAsync("soak-scoring");
     }
 
@@ -295,31 +273,10 @@ public final class SoakBench {
      */
     private static long[] scores(EmbeddedKafka kafka) {
         java.util.Set<String> ids = new java.util.HashSet<>();
-        long records = 0;
-        try (var c = new org.apache.kafka.clients.consumer.KafkaConsumer<byte[], byte[]>(
-                Map.of(
-                        "bootstrap.servers",
-                        kafka.bootstrapServers(),
-                        "isolation.level",
-                        "read_committed",
-                        "enable.auto.commit",
-                        "false"),
-                new org.apache.kafka.common.serialization.ByteArrayDeserializer(),
-                new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
-            List<org.apache.kafka.common.TopicPartition> parts = c.partitionsFor("scores").stream()
-                    .map(x -> new org.apache.kafka.common.TopicPartition("scores", x.partition()))
-                    .toList();
-            c.assign(parts);
-            c.seekToBeginning(parts);
-            Map<org.apache.kafka.common.TopicPartition, Long> end = c.endOffsets(parts);
-            long deadline = System.nanoTime() + 30_000_000_000L;
-            while (parts.stream().anyMatch(x -> c.position(x) < end.get(x)) && System.nanoTime() < deadline) {
-                for (var r : c.poll(Duration.ofMillis(200))) {
-                    records++;
-                    ids.add(new String(r.key(), java.nio.charset.StandardCharsets.UTF_8));
-                }
-            }
-        }
+        long records = kafka.forEachCommitted(
+                "scores",
+                Duration.ofSeconds(30),
+                r -> ids.add(new String(r.key(), java.nio.charset.StandardCharsets.UTF_8)));
         return new long[] {ids.size(), records};
     }
 

@@ -36,7 +36,6 @@ import org.mmoestream.model.Batch;
 import org.mmoestream.model.ExampleEncoder;
 import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.ModelSpec;
-import org.mmoestream.model.TaskMetrics;
 import org.mmoestream.model.codec.Safetensors;
 import org.mmoestream.offline.Evaluation;
 import org.mmoestream.publish.ChunkAssembler;
@@ -286,10 +285,7 @@ public final class TrainBench {
             List<EncodedExample> rows = heldOut.stream()
                     .map(e -> enc.encode(e.features, e.click, e.conversion))
                     .toList();
-            for (Map.Entry<String, TaskMetrics> h :
-                    Evaluation.of(model, rows, 1024).heads().entrySet()) {
-                auc.put(h.getKey(), h.getValue().auc());
-            }
+            auc.putAll(Evaluation.of(model, rows, 1024).aucs());
         }
         // Each replica reads every synchronization version.
         long traffic =

@@ -210,11 +210,7 @@ final class BenchCommand implements Callable<Integer> {
                     throw new InputException(
                             "--minutes, --kill-every, --event-rate and --request-rate must be positive.");
                 }
-                java.nio.file.Path spec = java.nio.file.Path.of("examples/ctr-cvr.yaml");
-                String home = System.getenv("MMOE_HOME");
-                if (!java.nio.file.Files.exists(spec) && home != null) {
-                    spec = java.nio.file.Path.of(home, "examples", "ctr-cvr.yaml");
-                }
+                java.nio.file.Path spec = DemoCommand.defaultSpec();
                 new org.mmoestream.bench.SoakBench(
                                 minutes,
                                 killEvery,

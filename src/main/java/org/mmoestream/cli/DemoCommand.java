@@ -60,6 +60,13 @@ final class DemoCommand implements Callable<Integer> {
                     + "live events (default: ${DEFAULT-VALUE}, none)")
     long history;
 
+    /** The project's {@code examples/ctr-cvr.yaml}: in the working directory, else under {@code MMOE_HOME}. */
+    static Path defaultSpec() {
+        Path s = Path.of("examples/ctr-cvr.yaml");
+        String home = System.getenv("MMOE_HOME");
+        return !Files.exists(s) && home != null ? Path.of(home, "examples", "ctr-cvr.yaml") : s;
+    }
+
     @Override
     public Integer call() throws Exception {
         if (!feedback.equals("wait") && !feedback.equals("fnw")) {
@@ -69,14 +76,7 @@ final class DemoCommand implements Callable<Integer> {
             throw new InputException("--events must be at least 1000, --rate and --history at least 0 and "
                     + "--train-parallelism at least 1.");
         }
-        Path s = spec;
-        if (s == null) {
-            s = Path.of("examples/ctr-cvr.yaml");
-            String home = System.getenv("MMOE_HOME");
-            if (!Files.exists(s) && home != null) {
-                s = Path.of(home, "examples", "ctr-cvr.yaml");
-            }
-        }
+        Path s = spec != null ? spec : defaultSpec();
         new Demo(
                         new Demo.Options(
                                 events, rate, seed, out, SpecLoader.load(s), trainParallelism, feedback, history),

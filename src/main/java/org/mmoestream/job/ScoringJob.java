@@ -27,6 +27,21 @@ import org.mmoestream.score.ScoringOperator;
 public final class ScoringJob {
     private ScoringJob() {}
 
+    /**
+     * The job on the Kafka of {@code cfg}: score requests and the model topic in, scores and dead
+     * letters out, their transactional ids from {@code transactionalIdPrefix}.
+     */
+    public static DataStream<ScoreRecord> buildOnKafka(
+            StreamExecutionEnvironment env, JobConfig cfg, String transactionalIdPrefix) {
+        return build(
+                env,
+                cfg,
+                KafkaIo.requests(cfg, false),
+                KafkaIo.models(cfg),
+                KafkaIo.scores(cfg, transactionalIdPrefix),
+                KafkaIo.deadLetters(cfg, transactionalIdPrefix));
+    }
+
     public static DataStream<ScoreRecord> build(
             StreamExecutionEnvironment env,
             JobConfig cfg,

@@ -21,13 +21,7 @@ public final class ScoringMain {
         JobConfig cfg = JobConfig.load(config);
         StreamExecutionEnvironment env = Environments.of(flinkConfDir, parallelism);
         String prefix = "mmoe-" + cfg.string(Key.GROUP_ID) + "-scoring";
-        ScoringJob.build(
-                env,
-                cfg,
-                KafkaIo.requests(cfg, false),
-                KafkaIo.models(cfg),
-                KafkaIo.scores(cfg, prefix),
-                KafkaIo.deadLetters(cfg, prefix));
+        ScoringJob.buildOnKafka(env, cfg, prefix);
         env.execute("mmoe-scoring");
     }
 }

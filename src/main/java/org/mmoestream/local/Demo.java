@@ -259,13 +259,7 @@ public final class Demo {
     /** The scoring job (runs until the end) and the pipeline job (bounded: ends with the events). */
     private Jobs startJobs(JobConfig cfg) throws Exception {
         StreamExecutionEnvironment scoringEnv = Environments.localRocksDb(1, "5 s");
-        ScoringJob.build(
-                scoringEnv,
-                cfg,
-                KafkaIo.requests(cfg, false),
-                KafkaIo.models(cfg),
-                KafkaIo.scores(cfg, "demo"),
-                KafkaIo.deadLetters(cfg, "demo-scoring"));
+        ScoringJob.buildOnKafka(scoringEnv, cfg, "demo-scoring");
         JobClient scoring = scoringEnv.executeAsync("mmoe-demo-scoring");
         StreamExecutionEnvironment env = Environments.localRocksDb(2, "2 s");
         PipelineJob.build(

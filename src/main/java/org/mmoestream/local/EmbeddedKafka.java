@@ -198,6 +198,17 @@ public final class EmbeddedKafka implements AutoCloseable {
      * Not the end offsets themselves: the exactly-once sinks' transaction markers take offsets too.
      */
     public long committedRecords(String topic) {
+        return forEachCommitted(topic, java.time.Duration.ofSeconds(10), r -> {});
+    }
+
+    /**
+     * Hands every record visible to read_committed on {@code topic}, from its beginning to its end
+     * offsets now, to {@code each}, reading for at most {@code limit}; returns how many it read.
+     */
+    public long forEachCommitted(
+            String topic,
+            java.time.Duration limit,
+            java.util.function.Consumer<org.apache.kafka.clients.consumer.ConsumerRecord<byte[], byte[]>> each) {
         Map<String, Object> cfg = Map.of(
                 "bootstrap.servers",
                 bootstrapServers(),
@@ -216,9 +227,12 @@ public final class EmbeddedKafka implements AutoCloseable {
             c.seekToBeginning(parts);
             Map<org.apache.kafka.common.TopicPartition, Long> end = c.endOffsets(parts);
             long n = 0;
-            long deadline = System.nanoTime() + 10_000_000_000L;
+            long deadline = System.nanoTime() + limit.toNanos();
             while (parts.stream().anyMatch(p -> c.position(p) < end.get(p)) && System.nanoTime() < deadline) {
-                n += c.poll(java.time.Duration.ofMillis(200)).count();
+                for (var r : c.poll(java.time.Duration.ofMillis(200))) {
+                    each.accept(r);
+                    n++;
+                }
             }
             return n;
         }

@@ -19,6 +19,8 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 /**
  * A multi-process Flink session cluster on this machine, run by {@code deploy/local-cluster}'s
@@ -130,6 +132,26 @@ public final class LocalCluster implements AutoCloseable {
 
     public Path dir() {
         return dir;
+    }
+
+    /**
+     * An environment that submits jobs to this cluster: RocksDB, checkpoints every {@code
+     * checkpointInterval} (as Flink writes durations) into the cluster's directory, no Kryo; the rest
+     * (restart strategy, memory) is the cluster's configuration. No jars: the cluster's JVMs run with
+     * this JVM's classpath.
+     */
+    public StreamExecutionEnvironment environment(int parallelism, String checkpointInterval) {
+        Configuration conf = new Configuration();
+        conf.setString("state.backend.type", "rocksdb");
+        conf.setString("execution.checkpointing.interval", checkpointInterval);
+        conf.setString(
+                "execution.checkpointing.dir",
+                dir.resolve("checkpoints").toUri().toString());
+        conf.setString("pipeline.generic-types", "false");
+        StreamExecutionEnvironment env =
+                StreamExecutionEnvironment.createRemoteEnvironment("localhost", restPort, conf);
+        env.setParallelism(parallelism);
+        return env;
     }
 
     /** GET {@code path} (for example {@code /jobs/<id>/checkpoints}) from the REST API, as JSON. */

@@ -42,6 +42,13 @@ public final class Evaluation {
         return heads;
     }
 
+    /** The AUC of each head, in head order. */
+    public Map<String, Double> aucs() {
+        Map<String, Double> out = new java.util.LinkedHashMap<>();
+        heads.forEach((head, m) -> out.put(head, m.auc()));
+        return out;
+    }
+
     /** Scores {@code examples} with {@code model} (no training) in batches of {@code batch}. */
     public static Evaluation of(MmoeModel model, List<EncodedExample> examples, int batch) {
         Evaluation ev = new Evaluation(model.spec(), model.network().experts());

@@ -169,18 +169,12 @@ final class ModelRuntime {
         if (next == null) {
             return List.of();
         }
-        freshness.reset();
-        for (long t : labeled.drain()) {
-            freshness.recordValue(Math.max(0, Math.min(3_600_000L, now - t)));
-        }
+        record(freshness, now, labeled.emitted.drain());
         if (freshness.getTotalCount() > 0) {
             freshnessP50 = freshness.getValueAtPercentile(50);
             freshnessP99 = freshness.getValueAtPercentile(99);
         }
-        labelAge.reset();
-        for (long t : labeled.drainFinal()) {
-            labelAge.recordValue(Math.max(0, Math.min(LABEL_AGE_MAX, now - t)));
-        }
+        record(labelAge, now, labeled.finals.drain());
         String metricsJson = VersionMetrics.json(
                 spec,
                 metrics,
@@ -206,6 +200,14 @@ final class ModelRuntime {
         }
         gates = new GateStatistics(spec.tasks().size(), model.network().experts());
         return ModelChunk.split(key, next.version(), kind, bytes, settings.maxMessageBytes());
+    }
+
+    /** {@code h} over again: the time from each of {@code times} to {@code now}, within its range. */
+    private static void record(org.HdrHistogram.Histogram h, long now, long[] times) {
+        h.reset();
+        for (long t : times) {
+            h.recordValue(Math.max(0, Math.min(h.getHighestTrackableValue(), now - t)));
+        }
     }
 
     /** Started from a snapshot and published nothing yet: its first version goes out before any training. */
@@ -243,8 +245,8 @@ final class ModelRuntime {
                     metrics[h].add(g.predictions[h][i], g.positives[h][i]);
                 }
             }
-            labeled.addAll(g.labeledAt);
-            labeled.addAllFinal(g.finalAt);
+            labeled.emitted.addAll(g.labeledAt);
+            labeled.finals.addAll(g.finalAt);
             gates.addSums(g.gateSums, g.gateRows);
             trainedUpTo = Math.max(trainedUpTo, g.trainedUpTo);
             policy.trained(g.examples);

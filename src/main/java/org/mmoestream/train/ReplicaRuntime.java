@@ -130,8 +130,8 @@ final class ReplicaRuntime {
             g.predictions[h] = Arrays.copyOf(p[h], n[h]);
             g.positives[h] = Arrays.copyOf(y[h], n[h]);
         }
-        g.labeledAt = labeled.drain();
-        g.finalAt = labeled.drainFinal();
+        g.labeledAt = labeled.emitted.drain();
+        g.finalAt = labeled.finals.drain();
         GateStatistics gates =
                 new GateStatistics(spec.tasks().size(), local.network().experts());
         gates.add(local.network(), local.network().buffers(b.rows()));

@@ -26,6 +26,16 @@ final class VersionMetrics {
 
     private VersionMetrics() {}
 
+    /** p50, p99, count and the whole histogram (compressed, base64) of {@code h} into {@code n}. */
+    private static void putHistogram(ObjectNode n, Histogram h) {
+        ByteBuffer buf = ByteBuffer.allocate(h.getNeededByteBufferCapacity());
+        int len = h.encodeIntoCompressedByteBuffer(buf);
+        n.put("p50", h.getValueAtPercentile(50));
+        n.put("p99", h.getValueAtPercentile(99));
+        n.put("n", h.getTotalCount());
+        n.put("histogram", Base64.getEncoder().encodeToString(java.util.Arrays.copyOf(buf.array(), len)));
+    }
+
     static String json(
             ModelSpec spec,
             SlidingMetrics[] metrics,
@@ -41,20 +51,8 @@ final class VersionMetrics {
         for (int h = 0; h < heads.size(); h++) {
             root.set(heads.get(h), JSON.readTree(metrics[h].json()));
         }
-        ByteBuffer hist = ByteBuffer.allocate(freshness.getNeededByteBufferCapacity());
-        int len = freshness.encodeIntoCompressedByteBuffer(hist);
-        ObjectNode f = root.putObject("freshness_ms");
-        f.put("p50", freshness.getValueAtPercentile(50));
-        f.put("p99", freshness.getValueAtPercentile(99));
-        f.put("n", freshness.getTotalCount());
-        f.put("histogram", Base64.getEncoder().encodeToString(java.util.Arrays.copyOf(hist.array(), len)));
-        ByteBuffer ages = ByteBuffer.allocate(labelAge.getNeededByteBufferCapacity());
-        int agesLen = labelAge.encodeIntoCompressedByteBuffer(ages);
-        ObjectNode age = root.putObject("label_age_ms");
-        age.put("p50", labelAge.getValueAtPercentile(50));
-        age.put("p99", labelAge.getValueAtPercentile(99));
-        age.put("n", labelAge.getTotalCount());
-        age.put("histogram", Base64.getEncoder().encodeToString(java.util.Arrays.copyOf(ages.array(), agesLen)));
+        putHistogram(root.putObject("freshness_ms"), freshness);
+        putHistogram(root.putObject("label_age_ms"), labelAge);
         ObjectNode g = root.putObject("gates");
         for (int t = 0; t < spec.tasks().size(); t++) {
             ArrayNode a = g.putArray(spec.tasks().get(t).name());

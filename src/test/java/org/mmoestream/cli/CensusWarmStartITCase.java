@@ -9,7 +9,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.zip.GZIPInputStream;
@@ -150,9 +149,7 @@ class CensusWarmStartITCase {
     }
 
     private static Map<String, Double> auc(MmoeModel m, List<org.mmoestream.feature.EncodedExample> rows) {
-        Map<String, Double> out = new LinkedHashMap<>();
-        Evaluation.of(m, rows, 1024).heads().forEach((k, v) -> out.put(k, v.auc()));
-        return out;
+        return Evaluation.of(m, rows, 1024).aucs();
     }
 
     /** Every dense parameter and embedding value equal, to float rounding. */

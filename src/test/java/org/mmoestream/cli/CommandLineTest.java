@@ -15,6 +15,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.mmoestream.config.InputException;
 import org.mmoestream.config.JobConfig;
+import org.mmoestream.testing.CtrCvrCsv;
 import picocli.CommandLine;
 
 /**
@@ -75,24 +76,7 @@ class CommandLineTest {
      */
     @Test
     void aSnapshotWhoseTableChangedShapeStopsThePipelineWithStatus2() throws Exception {
-        Path csv = dir.resolve("history.csv");
-        StringBuilder rows = new StringBuilder("user,item,device,price,click,conversion\n");
-        for (int i = 0; i < 64; i++) {
-            rows.append("u")
-                    .append(i % 7)
-                    .append(",i")
-                    .append(i % 5)
-                    .append(",d")
-                    .append(i % 3);
-            rows.append(',')
-                    .append(i)
-                    .append(',')
-                    .append(i % 2)
-                    .append(',')
-                    .append(i % 4 == 0 ? 1 : 0)
-                    .append('\n');
-        }
-        Files.writeString(csv, rows);
+        Path csv = CtrCvrCsv.write(dir.resolve("history.csv"), 64);
         Path old = dir.resolve("old.safetensors");
         Run train = run(
                 "train-file",

@@ -28,6 +28,7 @@ import org.mmoestream.local.LocalCluster;
 import org.mmoestream.publish.ModelChunk;
 import org.mmoestream.publish.ModelRecords;
 import org.mmoestream.testing.CommandRun;
+import org.mmoestream.testing.CtrCvrCsv;
 
 /**
  * The long-running commands as a user runs them, each in its own JVM: {@code kafka} starts a broker
@@ -111,19 +112,7 @@ class ServiceCommandsITCase {
                         topics.toString());
             }
             // A model on the model topic: a small one trained offline.
-            Path csv = dir.resolve("history.csv");
-            StringBuilder rows = new StringBuilder("user,item,device,price,click,conversion\n");
-            for (int i = 0; i < 64; i++) {
-                rows.append("u")
-                        .append(i % 7)
-                        .append(",i")
-                        .append(i % 5)
-                        .append(",d")
-                        .append(i % 3);
-                rows.append(',').append(i).append(',').append(i % 2).append(',').append(i % 4 == 0 ? 1 : 0);
-                rows.append('\n');
-            }
-            Files.writeString(csv, rows);
+            Path csv = CtrCvrCsv.write(dir.resolve("history.csv"), 64);
             Path snapshot = dir.resolve("m.safetensors");
             CommandRun t = CommandRun.of(
                     "train-file",

@@ -209,13 +209,7 @@ class DashboardMetricsITCase {
         JobClient pipeline = pipelineEnv.executeAsync("dash-pipeline");
         StreamExecutionEnvironment scoringEnv = StreamExecutionEnvironment.getExecutionEnvironment(config());
         scoringEnv.setParallelism(1);
-        ScoringJob.build(
-                scoringEnv,
-                cfg,
-                KafkaIo.requests(cfg, false),
-                KafkaIo.models(cfg),
-                KafkaIo.scores(cfg, "dash-s"),
-                KafkaIo.deadLetters(cfg, "dash-s"));
+        ScoringJob.buildOnKafka(scoringEnv, cfg, "dash-s");
         JobClient scoring = scoringEnv.executeAsync("dash-scoring");
         HttpClient http =
                 HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();

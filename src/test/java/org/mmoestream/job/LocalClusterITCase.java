@@ -12,7 +12,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
-import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -142,18 +141,7 @@ class LocalClusterITCase {
     }
 
     private static JobClient submit(JobConfig cfg) throws Exception {
-        // Job settings; the rest (restart strategy, memory, ...) is the cluster's configuration. No
-        // jars: the cluster's JVMs run with this JVM's classpath.
-        Configuration conf = new Configuration();
-        conf.setString("state.backend.type", "rocksdb");
-        conf.setString("execution.checkpointing.interval", "1 s");
-        conf.setString(
-                "execution.checkpointing.dir",
-                cluster.dir().resolve("checkpoints").toUri().toString());
-        conf.setString("pipeline.generic-types", "false");
-        StreamExecutionEnvironment env =
-                StreamExecutionEnvironment.createRemoteEnvironment("localhost", cluster.restPort(), conf);
-        env.setParallelism(PARALLELISM);
+        StreamExecutionEnvironment env = cluster.environment(PARALLELISM, "1 s");
         env.setMaxParallelism(MAX_PARALLELISM);
         PipelineJob.build(
                 env,

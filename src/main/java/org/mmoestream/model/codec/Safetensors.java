@@ -143,24 +143,22 @@ public final class Safetensors {
 
     /** The values of float32 tensor {@code e} of {@code bytes}, read in place. */
     public static FloatBuffer f32View(byte[] bytes, Entry e) {
-        if (!e.dtype().equals("F32")) {
-            throw new IllegalArgumentException("a tensor of dtype " + e.dtype() + " where float32 is expected");
-        }
-        return ByteBuffer.wrap(bytes, (int) e.begin(), (int) (e.end() - e.begin()))
-                .slice()
-                .order(ByteOrder.LITTLE_ENDIAN)
-                .asFloatBuffer();
+        return view(bytes, e, "F32", "float32").asFloatBuffer();
     }
 
     /** The values of int64 tensor {@code e} of {@code bytes}, read in place. */
     public static LongBuffer i64View(byte[] bytes, Entry e) {
-        if (!e.dtype().equals("I64")) {
-            throw new IllegalArgumentException("a tensor of dtype " + e.dtype() + " where int64 is expected");
+        return view(bytes, e, "I64", "int64").asLongBuffer();
+    }
+
+    /** The bytes of tensor {@code e}, which must be of {@code dtype} ({@code type} in messages). */
+    private static ByteBuffer view(byte[] bytes, Entry e, String dtype, String type) {
+        if (!e.dtype().equals(dtype)) {
+            throw new IllegalArgumentException("a tensor of dtype " + e.dtype() + " where " + type + " is expected");
         }
         return ByteBuffer.wrap(bytes, (int) e.begin(), (int) (e.end() - e.begin()))
                 .slice()
-                .order(ByteOrder.LITTLE_ENDIAN)
-                .asLongBuffer();
+                .order(ByteOrder.LITTLE_ENDIAN);
     }
 
     /** Where one tensor lies in the file, without its values. */
