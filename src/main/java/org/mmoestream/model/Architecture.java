@@ -15,6 +15,9 @@ import java.util.List;
  * @param sharedExperts PLE: experts every task's gate weighs (0 for other variants)
  * @param taskExperts PLE: experts of each task, weighed by its gate only (0 for other variants)
  * @param levels PLE: extraction levels, 1 (CGC) for now (0 for other variants)
+ * @param gateDropout in training, the probability that a gate drops an expert from an example's
+ *     mixture (its softmax renormalized over the experts kept), as in the MMoE ranker of Zhao et al.
+ *     (RecSys 2019), against gates that polarize onto one expert; 0: off. Inference keeps every expert.
  */
 public record Architecture(
         Variant variant,
@@ -25,9 +28,13 @@ public record Architecture(
         boolean esmm,
         int sharedExperts,
         int taskExperts,
-        int levels) {
+        int levels,
+        double gateDropout) {
 
     public Architecture {
+        if (!(gateDropout >= 0 && gateDropout < 1)) {
+            throw new IllegalArgumentException("gate dropout must be in [0, 1), got " + gateDropout);
+        }
         expertHidden = List.copyOf(expertHidden);
         gateHidden = List.copyOf(gateHidden);
         towerHidden = List.copyOf(towerHidden);
@@ -41,7 +48,21 @@ public record Architecture(
             List<Integer> gateHidden,
             List<Integer> towerHidden,
             boolean esmm) {
-        this(variant, experts, expertHidden, gateHidden, towerHidden, esmm, 0, 0, 0);
+        this(variant, experts, expertHidden, gateHidden, towerHidden, esmm, 0, 0, 0, 0);
+    }
+
+    /** An architecture without gate dropout. */
+    public Architecture(
+            Variant variant,
+            int experts,
+            List<Integer> expertHidden,
+            List<Integer> gateHidden,
+            List<Integer> towerHidden,
+            boolean esmm,
+            int sharedExperts,
+            int taskExperts,
+            int levels) {
+        this(variant, experts, expertHidden, gateHidden, towerHidden, esmm, sharedExperts, taskExperts, levels, 0);
     }
 
     public static Architecture defaults() {
@@ -50,11 +71,43 @@ public record Architecture(
 
     public Architecture withVariant(Variant v) {
         return new Architecture(
-                v, experts, expertHidden, gateHidden, towerHidden, esmm, sharedExperts, taskExperts, levels);
+                v,
+                experts,
+                expertHidden,
+                gateHidden,
+                towerHidden,
+                esmm,
+                sharedExperts,
+                taskExperts,
+                levels,
+                gateDropout);
     }
 
     public Architecture withEsmm(boolean on) {
         return new Architecture(
-                variant, experts, expertHidden, gateHidden, towerHidden, on, sharedExperts, taskExperts, levels);
+                variant,
+                experts,
+                expertHidden,
+                gateHidden,
+                towerHidden,
+                on,
+                sharedExperts,
+                taskExperts,
+                levels,
+                gateDropout);
+    }
+
+    public Architecture withGateDropout(double rate) {
+        return new Architecture(
+                variant,
+                experts,
+                expertHidden,
+                gateHidden,
+                towerHidden,
+                esmm,
+                sharedExperts,
+                taskExperts,
+                levels,
+                rate);
     }
 }

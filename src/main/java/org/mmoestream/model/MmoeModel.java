@@ -197,12 +197,37 @@ public final class MmoeModel {
         return probabilities(forward(b, false));
     }
 
-    /** Runs the forward pass; the returned buffers hold logits and gate probabilities. */
+    /**
+     * Runs the training forward pass (with the architecture's gate dropout, if any); the returned
+     * buffers hold logits and gate probabilities.
+     */
     public MmoeNetwork.Buffers forward(Batch b) {
         return forward(b, true);
     }
 
-    /** As {@link #forward(Batch)}; {@code keep} false: no backward pass will follow. */
+    /**
+     * The seed of a training pass's dropout masks: a function of the model's seed, its step and the
+     * batch's size, first dense values and labels (not its ids, which a working set remaps), so that
+     * replay, restores and a gradient check's repeated passes draw the same masks, and replicas
+     * computing shares of one step draw different ones.
+     */
+    private long dropoutSeed(Batch b) {
+        if (spec.architecture().gateDropout() == 0) {
+            return MmoeNetwork.NO_DROPOUT;
+        }
+        long h = seed * 0x9E3779B97F4A7C15L + step * 1_000_003L + b.rows;
+        for (int i = 0; i < Math.min(8, b.dense.length); i++) {
+            h = h * 31 + Double.doubleToLongBits(b.dense[i]);
+        }
+        for (float[] task : b.labels == null ? new float[0][] : b.labels) {
+            for (int i = 0; i < Math.min(8, task.length); i++) {
+                h = h * 31 + Float.floatToIntBits(task[i]);
+            }
+        }
+        return h == MmoeNetwork.NO_DROPOUT ? h + 1 : h;
+    }
+
+    /** As {@link #forward(Batch)}; {@code keep} false: an inference pass, no backward pass will follow. */
     private MmoeNetwork.Buffers forward(Batch b, boolean keep) {
         int n = b.rows * width;
         MmoeNetwork.Buffers buf = network.buffers(b.rows);
@@ -223,7 +248,7 @@ public final class MmoeModel {
             normalizer.apply(b, input, width, denseOffset);
             buf.setInput(input);
         }
-        network.forward(buf, keep);
+        network.forward(buf, keep, keep ? dropoutSeed(b) : MmoeNetwork.NO_DROPOUT);
         return buf;
     }
 

@@ -74,6 +74,8 @@ public final class MmoeNetwork {
 
     private final int bottomOffset;
     private final int mixWidth;
+    /** Training only: the probability that a gate drops an expert from a row's mixture. */
+    private final double gateDropout;
     /** Doubles per chunk of an element-wise pass (two such arrays stay in L1 and L2). */
     private static final int CHUNK = 4096;
     /** Rows per chunk of the mixture's passes. */
@@ -121,6 +123,7 @@ public final class MmoeNetwork {
         this.inputDim = inputDim;
         this.tasks = taskNames.size();
         this.type = type;
+        this.gateDropout = arch.gateDropout();
         this.experts = switch (arch.variant()) {
             case MMOE, OMOE -> arch.experts();
             case PLE -> arch.sharedExperts() + tasks * arch.taskExperts();
@@ -399,6 +402,10 @@ public final class MmoeNetwork {
         final float[][] oneLayerOutF;
 
         final double[][] oneLayerOutD;
+        /** The gates' distributions before dropout, [gate][row * experts + expert], when dropped. */
+        final double[][] gateFull;
+        /** Whether the last forward pass dropped experts from the gates' outputs. */
+        boolean gatesDropped;
 
         Buffers(int capacity) {
             this.capacity = capacity;
@@ -417,6 +424,7 @@ public final class MmoeNetwork {
             }
             logits = new double[capacity * tasks];
             column = new double[capacity];
+            gateFull = new double[gateDropout > 0 ? gateChains.length : 0][capacity * experts];
             oneLayerOutF = new float[bottomLayers.length][];
             oneLayerOutD = new double[bottomLayers.length][];
             for (int i = 0; i < bottomLayers.length; i++) {
@@ -471,8 +479,14 @@ public final class MmoeNetwork {
             return logits;
         }
 
-        /** The probability gate {@code g} gives expert {@code e} on row {@code r}, after {@link #forward}. */
+        /**
+         * The probability gate {@code g} gives expert {@code e} on row {@code r}, after {@link #forward}
+         * (before gate dropout: the gate's own distribution).
+         */
         public double gateProbability(int g, int r, int e) {
+            if (gatesDropped) {
+                return gateFull[g][r * experts + e];
+            }
             Chain c = gateChains[g];
             if (c.layers.length == 1) {
                 return f32 ? oneLayerOutF[experts + g][r * experts + e] : oneLayerOutD[experts + g][r * experts + e];
@@ -493,9 +507,21 @@ public final class MmoeNetwork {
 
     /**
      * Forward pass on {@code b.x}; fills the logits, and keeps what the backward pass needs when
-     * {@code keep} (a scoring pass does not write back activations nothing will read).
+     * {@code keep} (a scoring pass does not write back activations nothing will read). No dropout.
      */
     public void forward(Buffers b, boolean keep) {
+        forward(b, keep, NO_DROPOUT);
+    }
+
+    /** The dropout seed of a pass without dropout (inference). */
+    public static final long NO_DROPOUT = Long.MIN_VALUE;
+
+    /**
+     * A forward pass; with a {@code dropoutSeed} other than {@link #NO_DROPOUT}, a training pass
+     * with the architecture's gate dropout, its masks drawn from that seed (the same seed, the same
+     * masks: a gradient check sees one function).
+     */
+    public void forward(Buffers b, boolean keep, long dropoutSeed) {
         int rows = b.rows;
         readBiases();
         // One product for the first layer of every expert and gate.
@@ -526,6 +552,10 @@ public final class MmoeNetwork {
         }
         for (int g = 0; g < gateChains.length; g++) {
             chainForwardFromBottom(gateChains[g], b.gateBufs[g], b);
+        }
+        b.gatesDropped = dropoutSeed != NO_DROPOUT && gateDropout > 0 && gateChains.length > 0;
+        if (b.gatesDropped) {
+            dropGates(b, new SplittableRandom(dropoutSeed));
         }
         if (f32) {
             mixForwardF(b, keep);
@@ -562,6 +592,60 @@ public final class MmoeNetwork {
             for (int r = 0; r < rows; r++) {
                 b.logits[r * tasks + t] = b.column[r];
             }
+        }
+    }
+
+    /**
+     * Gate dropout: each gate drops each expert from each row's mixture with probability {@code
+     * gateDropout} and renormalizes over the experts kept (all of them when every allowed one was
+     * drawn), p'_e = p_e m_e / sum_j p_j m_j. That is the softmax over the kept experts, so the
+     * mixture's backward, which reads p', is exact through it: a dropped expert gets no gradient. The
+     * gate's own distribution is kept for the gate statistics.
+     */
+    private void dropGates(Buffers b, SplittableRandom rnd) {
+        int rows = b.rows;
+        double[] row = new double[experts];
+        for (int g = 0; g < gateChains.length; g++) {
+            Chain c = gateChains[g];
+            double[] full = b.gateFull[g];
+            for (int r = 0; r < rows; r++) {
+                int o = r * experts;
+                double kept = 0;
+                for (int e = 0; e < experts; e++) {
+                    double p = gateValue(b, g, o + e);
+                    full[o + e] = p;
+                    boolean allowed = c.mask == null || c.mask[e];
+                    row[e] = allowed && rnd.nextDouble() >= gateDropout ? p : 0;
+                    kept += row[e];
+                }
+                if (kept <= 0) {
+                    System.arraycopy(full, o, row, 0, experts);
+                    kept = 1;
+                }
+                for (int e = 0; e < experts; e++) {
+                    setGateValue(b, g, o + e, row[e] / kept);
+                }
+            }
+        }
+    }
+
+    /** Element {@code i} ([row * experts + expert]) of gate {@code g}'s output, where the mixture reads it. */
+    private double gateValue(Buffers b, int g, int i) {
+        Chain c = gateChains[g];
+        if (c.layers.length > 1) {
+            return b.gateBufs[g][c.layers.length - 1].out.acc.get(i);
+        }
+        return f32 ? b.oneLayerOutF[experts + g][i] : b.oneLayerOutD[experts + g][i];
+    }
+
+    private void setGateValue(Buffers b, int g, int i, double v) {
+        Chain c = gateChains[g];
+        if (c.layers.length > 1) {
+            b.gateBufs[g][c.layers.length - 1].out.acc.set(i, v);
+        } else if (f32) {
+            b.oneLayerOutF[experts + g][i] = (float) v;
+        } else {
+            b.oneLayerOutD[experts + g][i] = v;
         }
     }
 

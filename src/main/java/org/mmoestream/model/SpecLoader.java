@@ -38,7 +38,8 @@ public final class SpecLoader {
                     "esmm",
                     "shared_experts",
                     "task_experts",
-                    "levels"));
+                    "levels",
+                    "gate_dropout"));
         }
         int defaultDim = model == null ? 8 : model.integer("embedding_dim", 8, 1);
         FeatureSpec features = features(root.get("features"), defaultDim);
@@ -171,6 +172,11 @@ public final class SpecLoader {
                 }
             }
         }
+        if (m.has("gate_dropout")
+                && m.number("gate_dropout", 0, 0, 0.9) > 0
+                && !(variant == Variant.MMOE || variant == Variant.OMOE || variant == Variant.PLE)) {
+            throw m.get("gate_dropout").error("applies to variants with gates (mmoe, omoe, ple) only");
+        }
         return new Architecture(
                 variant,
                 variant == Variant.PLE ? shared + tasks.size() * own : m.integer("experts", d.experts(), 1),
@@ -180,7 +186,8 @@ public final class SpecLoader {
                 esmm,
                 shared,
                 own,
-                levels);
+                levels,
+                m.number("gate_dropout", 0, 0, 0.9));
     }
 
     private static List<Integer> nonEmpty(YamlNode m, String key, List<Integer> dflt) {

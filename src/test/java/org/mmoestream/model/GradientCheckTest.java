@@ -19,7 +19,9 @@ import org.nd4j.linalg.api.buffer.DataType;
  * (each embedding table, each expert, gate and tower layer) of every variant, with and without
  * ESMM, with and without gate hidden layers, and for generic unmasked tasks; and with the
  * fake-negative weights of early feedback (held constant, as the loss defines them) on a batch in
- * which some rows carry no label for some tasks (NaN: a later click or conversion).
+ * which some rows carry no label for some tasks (NaN: a later click or conversion); and with gate
+ * dropout, whose masks a training pass draws from the model's seed, step and batch, so every pass
+ * of the check sees the same masks.
  */
 class GradientCheckTest {
     private static final double H = 1e-5;
@@ -37,6 +39,15 @@ class GradientCheckTest {
         out.add(Arguments.of("mmoe+gate-hidden", TestSpecs.ctrCvr(Variant.MMOE, true, List.of(4)), false));
         out.add(Arguments.of("omoe+gate-hidden", TestSpecs.ctrCvr(Variant.OMOE, false, List.of(4)), false));
         out.add(Arguments.of("ple+gate-hidden", TestSpecs.ctrCvr(Variant.PLE, true, List.of(4)), false));
+        for (List<Integer> gateHidden : List.of(List.<Integer>of(), List.of(4))) {
+            for (Variant v : List.of(Variant.MMOE, Variant.PLE)) {
+                ModelSpec s = TestSpecs.ctrCvr(v, true, gateHidden);
+                out.add(Arguments.of(
+                        v + "+gate-dropout" + (gateHidden.isEmpty() ? "" : "+gate-hidden"),
+                        s.withArchitecture(s.architecture().withGateDropout(0.4)),
+                        false));
+            }
+        }
         out.add(Arguments.of("mmoe+esmm+fnw", TestSpecs.ctrCvr(Variant.MMOE, true, List.of()), true));
         out.add(Arguments.of("mmoe+fnw", TestSpecs.ctrCvr(Variant.MMOE, false, List.of()), true));
         return out.stream();
