@@ -18,6 +18,9 @@ import java.util.List;
  * @param gateDropout in training, the probability that a gate drops an expert from an example's
  *     mixture (its softmax renormalized over the experts kept), as in the MMoE ranker of Zhao et al.
  *     (RecSys 2019), against gates that polarize onto one expert; 0: off. Inference keeps every expert.
+ * @param uncertaintyWeighting whether each task's loss is weighted by a learned exp(-s_t), plus s_t /
+ *     2 (Kendall et al., CVPR 2018), s_t = log sigma_t^2 in the dense tensor {@code
+ *     loss.log_variance}; else by the tasks' fixed weights alone
  */
 public record Architecture(
         Variant variant,
@@ -29,7 +32,8 @@ public record Architecture(
         int sharedExperts,
         int taskExperts,
         int levels,
-        double gateDropout) {
+        double gateDropout,
+        boolean uncertaintyWeighting) {
 
     public Architecture {
         if (!(gateDropout >= 0 && gateDropout < 1)) {
@@ -48,7 +52,7 @@ public record Architecture(
             List<Integer> gateHidden,
             List<Integer> towerHidden,
             boolean esmm) {
-        this(variant, experts, expertHidden, gateHidden, towerHidden, esmm, 0, 0, 0, 0);
+        this(variant, experts, expertHidden, gateHidden, towerHidden, esmm, 0, 0, 0, 0, false);
     }
 
     /** An architecture without gate dropout. */
@@ -62,7 +66,18 @@ public record Architecture(
             int sharedExperts,
             int taskExperts,
             int levels) {
-        this(variant, experts, expertHidden, gateHidden, towerHidden, esmm, sharedExperts, taskExperts, levels, 0);
+        this(
+                variant,
+                experts,
+                expertHidden,
+                gateHidden,
+                towerHidden,
+                esmm,
+                sharedExperts,
+                taskExperts,
+                levels,
+                0,
+                false);
     }
 
     public static Architecture defaults() {
@@ -80,7 +95,8 @@ public record Architecture(
                 sharedExperts,
                 taskExperts,
                 levels,
-                gateDropout);
+                gateDropout,
+                uncertaintyWeighting);
     }
 
     public Architecture withEsmm(boolean on) {
@@ -94,7 +110,8 @@ public record Architecture(
                 sharedExperts,
                 taskExperts,
                 levels,
-                gateDropout);
+                gateDropout,
+                uncertaintyWeighting);
     }
 
     public Architecture withGateDropout(double rate) {
@@ -108,6 +125,22 @@ public record Architecture(
                 sharedExperts,
                 taskExperts,
                 levels,
-                rate);
+                rate,
+                uncertaintyWeighting);
+    }
+
+    public Architecture withUncertaintyWeighting(boolean on) {
+        return new Architecture(
+                variant,
+                experts,
+                expertHidden,
+                gateHidden,
+                towerHidden,
+                esmm,
+                sharedExperts,
+                taskExperts,
+                levels,
+                gateDropout,
+                on);
     }
 }

@@ -261,7 +261,8 @@ public final class MmoeModel {
         if (dLogits.length < b.rows * tasks) {
             dLogits = new double[b.rows * tasks];
         }
-        double loss = objective.evaluate(buf.logits(), b, dLogits, taskLoss);
+        double[] rowWeights = objective.fakeNegativeWeights() ? objective.fakeNegativeWeights(buf.logits(), b) : null;
+        double loss = weightedLoss(buf.logits(), b, rowWeights, dLogits, taskLoss, true);
         network.backward(buf, dLogits);
         if (type == DataType.FLOAT) {
             buf.readInputGradient(inputGradF);
@@ -271,20 +272,55 @@ public final class MmoeModel {
         return loss;
     }
 
+    /**
+     * The objective's total loss, with each task's loss weighted by exp(-s_t) plus s_t / 2 under
+     * uncertainty weighting (Kendall et al., CVPR 2018; s_t = log sigma_t^2, the tensor {@link
+     * MmoeNetwork#LOG_VARIANCE}), for the tasks with rows in the batch; with {@code gradient}, writes
+     * dLoss/ds_t = 1/2 - w_t exp(-s_t) L_t into the network's gradient buffer.
+     */
+    private double weightedLoss(
+            double[] logits, Batch b, double[] rowWeights, double[] dLogits, double[] losses, boolean gradient) {
+        ParamLayout.Entry lv = network.logVariance();
+        if (lv == null) {
+            return objective.evaluate(logits, b, rowWeights, dLogits, losses);
+        }
+        int tasks = network.tasks();
+        double[] scale = new double[tasks];
+        NdAccess p = network.paramAccess();
+        for (int t = 0; t < tasks; t++) {
+            scale[t] = Math.exp(-p.get(lv.offset() + t));
+        }
+        double total = objective.evaluate(logits, b, rowWeights, scale, dLogits, losses);
+        for (int t = 0; t < tasks; t++) {
+            // A task without rows in the batch reports a loss of exactly 0: its s_t is left alone.
+            boolean present = losses[t] > 0;
+            if (present) {
+                total += 0.5 * p.get(lv.offset() + t);
+            }
+            if (gradient) {
+                double g = present ? 0.5 - objective.taskWeight(t) * scale[t] * losses[t] : 0;
+                network.gradAccess().set(lv.offset() + t, g);
+            }
+        }
+        return total;
+    }
+
     /** Loss of a labeled batch at the current parameters (no state changes). */
     public double loss(Batch b) {
         MmoeNetwork.Buffers buf = forward(b);
-        int tasks = network.tasks();
-        double[] d = new double[b.rows * tasks];
-        return objective.evaluate(buf.logits(), b, d, new double[tasks]);
+        double[] rowWeights = objective.fakeNegativeWeights() ? objective.fakeNegativeWeights(buf.logits(), b) : null;
+        return loss(buf, b, rowWeights);
     }
 
     /** As {@link #loss(Batch)} with given per-row task weights (null: 1), for gradient checks. */
     double loss(Batch b, double[] weights) {
-        MmoeNetwork.Buffers buf = forward(b);
+        return loss(forward(b), b, weights);
+    }
+
+    private double loss(MmoeNetwork.Buffers buf, Batch b, double[] rowWeights) {
         int tasks = network.tasks();
         double[] d = new double[b.rows * tasks];
-        return objective.evaluate(buf.logits(), b, weights, d, new double[tasks]);
+        return weightedLoss(buf.logits(), b, rowWeights, d, new double[tasks], false);
     }
 
     /** Row gradients of the embeddings for the last {@link #computeGradients} call. */

@@ -74,6 +74,12 @@ public final class MmoeNetwork {
 
     private final int bottomOffset;
     private final int mixWidth;
+    /** The tensor of the tasks' learned log-variances s_t (uncertainty weighting of the loss). */
+    public static final String LOG_VARIANCE = "loss.log_variance";
+
+    /** Its entry in the layout, or null without uncertainty weighting. */
+    private final ParamLayout.Entry logVariance;
+
     /** Training only: the probability that a gate drops an expert from a row's mixture. */
     private final double gateDropout;
     /** Doubles per chunk of an element-wise pass (two such arrays stay in L1 and L2). */
@@ -192,6 +198,12 @@ public final class MmoeNetwork {
         for (Tensor t : logical) {
             initOrder.add(layout.get(t.name()));
         }
+        if (arch.uncertaintyWeighting()) {
+            // Not a layer: the loss reads it (MmoeModel); last in memory and in initialization (at 0).
+            add(new Tensor(LOG_VARIANCE, tasks, 1, false));
+            initOrder.add(layout.get(LOG_VARIANCE));
+        }
+        logVariance = arch.uncertaintyWeighting() ? layout.get(LOG_VARIANCE) : null;
         bottomWidth = width;
         bottomOffset = layout.get(bottom.get(0).name()).offset();
         params = Nd4j.zeros(type, layout.size());
@@ -309,6 +321,11 @@ public final class MmoeNetwork {
 
     public ParamLayout layout() {
         return layout;
+    }
+
+    /** The layout entry of {@link #LOG_VARIANCE}, [tasks], or null when the loss weights are fixed. */
+    public ParamLayout.Entry logVariance() {
+        return logVariance;
     }
 
     /** The flat parameter buffer (layout order). */

@@ -79,6 +79,7 @@ public record ModelSpec(
 
     /** The objective this spec trains. */
     public Objective objective() {
-        return new Objective(maskOf(), esmmClickTask(), esmmConversionTask());
+        double[] w = tasks.stream().mapToDouble(TaskSpec::weight).toArray();
+        return new Objective(maskOf(), esmmClickTask(), esmmConversionTask(), false, w);
     }
 }

@@ -12,6 +12,10 @@ package org.mmoestream.model;
  * positive), each counted row's loss is weighted by the model's own prediction p of that loss's
  * target, taken as a constant: a positive by 1 + p, a negative by (1 - p)(1 + p).
  *
+ * <p>Task weights: each task's loss is multiplied by its weight (the spec's fixed weight, times
+ * exp(-s_t) under uncertainty weighting, which {@link MmoeModel} applies), in the total and its
+ * gradient; the per-task losses reported stay unweighted.
+ *
  * <p>Stability: BCE(z, y) = max(z, 0) - z y + log(1 + exp(-|z|)). For CTCVR, with s = sigmoid(z)
  * and q = sigmoid(-z), log p = log s1 + log s2 and 1 - p = q1 + s1 q2 (no cancellation), which
  * gives dL/dz1 = q1 (p - y) / (1 - p) and dL/dz2 = q2 (p - y) / (1 - p).
@@ -22,10 +26,15 @@ public final class Objective {
     private final int ctr;
     private final int cvr;
     private final boolean fakeNegativeWeights;
+    private final double[] taskWeights;
 
-    /** The plain loss (no fake-negative weights). */
+    /** The plain loss (no fake-negative weights, every task of weight 1). */
     public Objective(int[] maskOf, int ctr, int cvr) {
         this(maskOf, ctr, cvr, false);
+    }
+
+    public Objective(int[] maskOf, int ctr, int cvr, boolean fakeNegativeWeights) {
+        this(maskOf, ctr, cvr, fakeNegativeWeights, null);
     }
 
     /**
@@ -33,18 +42,28 @@ public final class Objective {
      * @param ctr index of the CTR task when ESMM is on, else -1
      * @param cvr index of the CVR task when ESMM is on, else -1
      * @param fakeNegativeWeights whether each row's loss is weighted as in FNW
+     * @param taskWeights per task, its fixed weight in the total loss (null: all 1)
      */
-    public Objective(int[] maskOf, int ctr, int cvr, boolean fakeNegativeWeights) {
+    public Objective(int[] maskOf, int ctr, int cvr, boolean fakeNegativeWeights, double[] taskWeights) {
         this.tasks = maskOf.length;
         this.maskOf = maskOf.clone();
         this.ctr = ctr;
         this.cvr = cvr;
         this.fakeNegativeWeights = fakeNegativeWeights;
+        this.taskWeights = new double[tasks];
+        for (int t = 0; t < tasks; t++) {
+            this.taskWeights[t] = taskWeights == null ? 1 : taskWeights[t];
+        }
     }
 
     /** This objective with fake-negative weights on or off. */
     public Objective withFakeNegativeWeights(boolean on) {
-        return new Objective(maskOf, ctr, cvr, on);
+        return new Objective(maskOf, ctr, cvr, on, taskWeights);
+    }
+
+    /** Task {@code t}'s fixed weight. */
+    public double taskWeight(int t) {
+        return taskWeights[t];
     }
 
     public boolean fakeNegativeWeights() {
@@ -99,18 +118,29 @@ public final class Objective {
      * ([rows, tasks] row-major, constants of the loss; null: all 1).
      */
     public double evaluate(double[] logits, Batch b, double[] weights, double[] dLogits, double[] taskLoss) {
+        return evaluate(logits, b, weights, null, dLogits, taskLoss);
+    }
+
+    /**
+     * As {@link #evaluate(double[], Batch, double[], double[], double[])} with each task's fixed weight
+     * multiplied by {@code taskScale[t]} (null: 1), as uncertainty weighting does; {@code taskLoss}
+     * receives the unweighted losses.
+     */
+    public double evaluate(
+            double[] logits, Batch b, double[] weights, double[] taskScale, double[] dLogits, double[] taskLoss) {
         int rows = b.rows;
         java.util.Arrays.fill(dLogits, 0, rows * tasks, 0.0);
         double total = 0;
         for (int t = 0; t < tasks; t++) {
-            double loss = t == cvr ? ctcvr(logits, b, weights, dLogits) : bce(t, logits, b, weights, dLogits);
+            double w = taskWeights[t] * (taskScale == null ? 1 : taskScale[t]);
+            double loss = t == cvr ? ctcvr(logits, b, weights, w, dLogits) : bce(t, logits, b, weights, w, dLogits);
             taskLoss[t] = loss;
-            total += loss;
+            total += w * loss;
         }
         return total;
     }
 
-    private double bce(int t, double[] logits, Batch b, double[] weights, double[] dLogits) {
+    private double bce(int t, double[] logits, Batch b, double[] weights, double taskWeight, double[] dLogits) {
         int rows = b.rows;
         int m = maskOf[t];
         int n = 0;
@@ -132,12 +162,12 @@ public final class Objective {
             double p = sigmoid(z);
             double w = weights == null ? 1 : weights[r * tasks + t];
             loss += w * (Math.max(z, 0) - z * y + Math.log1p(Math.exp(-Math.abs(z))));
-            dLogits[r * tasks + t] += w * (p - y) / n;
+            dLogits[r * tasks + t] += taskWeight * w * (p - y) / n;
         }
         return loss / n;
     }
 
-    private double ctcvr(double[] logits, Batch b, double[] weights, double[] dLogits) {
+    private double ctcvr(double[] logits, Batch b, double[] weights, double taskWeight, double[] dLogits) {
         int rows = b.rows;
         int n = 0;
         for (int r = 0; r < rows; r++) {
@@ -166,7 +196,7 @@ public final class Objective {
             double logP = -softplus(-z1) - softplus(-z2);
             double w = weights == null ? 1 : weights[r * tasks + cvr];
             loss += w * (-y * logP - (1 - y) * Math.log(oneMinusP));
-            double common = w * (p - y) / oneMinusP / n;
+            double common = taskWeight * w * (p - y) / oneMinusP / n;
             dLogits[r * tasks + ctr] += q1 * common;
             dLogits[r * tasks + cvr] += q2 * common;
         }

@@ -39,7 +39,8 @@ public final class SpecLoader {
                     "shared_experts",
                     "task_experts",
                     "levels",
-                    "gate_dropout"));
+                    "gate_dropout",
+                    "loss_weighting"));
         }
         int defaultDim = model == null ? 8 : model.integer("embedding_dim", 8, 1);
         FeatureSpec features = features(root.get("features"), defaultDim);
@@ -101,7 +102,7 @@ public final class SpecLoader {
         List<TaskSpec> out = new ArrayList<>();
         Set<String> names = new HashSet<>();
         for (YamlNode t : node.list()) {
-            t.allowOnly(Set.of("name", "label", "event", "masked_by", "positive", "negative"));
+            t.allowOnly(Set.of("name", "label", "event", "masked_by", "positive", "negative", "weight"));
             String name = t.get("name").text();
             if (!names.add(name)) {
                 throw t.error("repeats the task name '" + name + "'");
@@ -117,7 +118,12 @@ public final class SpecLoader {
             if (event != null && !event.equals(TaskSpec.CLICK) && !event.equals(TaskSpec.CONVERSION)) {
                 throw t.get("event").error("must be click or conversion, got '" + event + "'");
             }
-            out.add(new TaskSpec(name, t.string("label", name), maskedBy, Set.copyOf(pos), Set.copyOf(neg), event));
+            double weight = t.number("weight", 1, 0, 1e6);
+            if (weight == 0) {
+                throw t.get("weight").error("must be above 0 (leave a task out of the spec instead)");
+            }
+            out.add(new TaskSpec(
+                    name, t.string("label", name), maskedBy, Set.copyOf(pos), Set.copyOf(neg), event, weight));
         }
         if (out.isEmpty()) {
             throw node.error("must list at least one task");
@@ -129,7 +135,9 @@ public final class SpecLoader {
                         && !node.list().get(i).has("masked_by")) {
                     // A generic task called cvr without a ctr task: no mask.
                     TaskSpec t = out.get(i);
-                    out.set(i, new TaskSpec(t.name(), t.label(), null, t.positive(), t.negative(), t.event()));
+                    out.set(
+                            i,
+                            new TaskSpec(t.name(), t.label(), null, t.positive(), t.negative(), t.event(), t.weight()));
                     continue;
                 }
                 throw node.list().get(i).get("masked_by").error("names no task: '" + by + "'");
@@ -187,7 +195,16 @@ public final class SpecLoader {
                 shared,
                 own,
                 levels,
-                m.number("gate_dropout", 0, 0, 0.9));
+                m.number("gate_dropout", 0, 0, 0.9),
+                uncertaintyWeighting(m));
+    }
+
+    private static boolean uncertaintyWeighting(YamlNode m) {
+        String w = m.string("loss_weighting", "fixed");
+        if (!w.equals("fixed") && !w.equals("uncertainty")) {
+            throw m.get("loss_weighting").error("must be fixed or uncertainty, got '" + w + "'");
+        }
+        return w.equals("uncertainty");
     }
 
     private static List<Integer> nonEmpty(YamlNode m, String key, List<Integer> dflt) {

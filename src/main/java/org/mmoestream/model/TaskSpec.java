@@ -14,9 +14,17 @@ import java.util.Set;
  * @param event the streaming label this task takes, {@link #CLICK} or {@link #CONVERSION}, or null
  *     for a task of labeled files only; defaults to {@code label} when that is click or conversion,
  *     so a spec can name a file's columns (Ali-CCP's {@code purchase}) and still train online
+ * @param weight the task's fixed weight in the total loss (null, as in a snapshot written before
+ *     weights: 1)
  */
 public record TaskSpec(
-        String name, String label, String maskedBy, Set<String> positive, Set<String> negative, String event) {
+        String name,
+        String label,
+        String maskedBy,
+        Set<String> positive,
+        Set<String> negative,
+        String event,
+        Double weight) {
     public static final String CLICK = "click";
     public static final String CONVERSION = "conversion";
 
@@ -26,11 +34,27 @@ public record TaskSpec(
         if (event == null && (CLICK.equals(label) || CONVERSION.equals(label))) {
             event = label;
         }
+        if (weight == null) {
+            weight = 1.0;
+        }
+        if (!(weight > 0) || weight.isInfinite()) {
+            throw new IllegalArgumentException("task " + name + ": weight must be above 0, got " + weight);
+        }
+    }
+
+    /** A task of weight 1. */
+    public TaskSpec(
+            String name, String label, String maskedBy, Set<String> positive, Set<String> negative, String event) {
+        this(name, label, maskedBy, positive, negative, event, 1.0);
     }
 
     /** A task without an explicit event: the event is the label when that is click or conversion. */
     public TaskSpec(String name, String label, String maskedBy, Set<String> positive, Set<String> negative) {
         this(name, label, maskedBy, positive, negative, null);
+    }
+
+    public TaskSpec withWeight(double w) {
+        return new TaskSpec(name, label, maskedBy, positive, negative, event, w);
     }
 
     /** A task whose label column holds 0/1. */

@@ -21,7 +21,8 @@ import org.nd4j.linalg.api.buffer.DataType;
  * fake-negative weights of early feedback (held constant, as the loss defines them) on a batch in
  * which some rows carry no label for some tasks (NaN: a later click or conversion); and with gate
  * dropout, whose masks a training pass draws from the model's seed, step and batch, so every pass
- * of the check sees the same masks.
+ * of the check sees the same masks; and with fixed task weights and learned uncertainty weights
+ * (the log-variances' own gradient included).
  */
 class GradientCheckTest {
     private static final double H = 1e-5;
@@ -48,9 +49,29 @@ class GradientCheckTest {
                         false));
             }
         }
+        for (boolean esmm : new boolean[] {false, true}) {
+            ModelSpec s = weighted(TestSpecs.ctrCvr(Variant.MMOE, esmm, List.of()));
+            out.add(Arguments.of("mmoe" + (esmm ? "+esmm" : "") + "+task-weights", s, false));
+            out.add(Arguments.of(
+                    "mmoe" + (esmm ? "+esmm" : "") + "+uncertainty",
+                    s.withArchitecture(s.architecture().withUncertaintyWeighting(true)),
+                    esmm));
+        }
+        ModelSpec generic = TestSpecs.generic(Variant.MMOE);
+        out.add(Arguments.of(
+                "mmoe+generic+uncertainty",
+                generic.withArchitecture(generic.architecture().withUncertaintyWeighting(true)),
+                false));
         out.add(Arguments.of("mmoe+esmm+fnw", TestSpecs.ctrCvr(Variant.MMOE, true, List.of()), true));
         out.add(Arguments.of("mmoe+fnw", TestSpecs.ctrCvr(Variant.MMOE, false, List.of()), true));
         return out.stream();
+    }
+
+    /** {@code spec} with task weights 0.3 and 2.5. */
+    private static ModelSpec weighted(ModelSpec spec) {
+        List<TaskSpec> tasks =
+                List.of(spec.tasks().get(0).withWeight(0.3), spec.tasks().get(1).withWeight(2.5));
+        return new ModelSpec(spec.name(), spec.features(), tasks, spec.architecture(), spec.optimizer(), spec.csv());
     }
 
     @ParameterizedTest(name = "{0}")
@@ -66,6 +87,13 @@ class GradientCheckTest {
                 for (int i = e.offset(); i < e.offset() + e.size(); i++) {
                     model.network().paramAccess().set(i, 0.2 * rnd.nextDouble() - 0.1);
                 }
+            }
+        }
+        if (model.network().logVariance() != null) {
+            // Log-variances away from 0, where exp(-s) is 1 and a missing factor would go unseen.
+            ParamLayout.Entry lv = model.network().logVariance();
+            for (int t = 0; t < lv.size(); t++) {
+                model.network().paramAccess().set(lv.offset() + t, 0.7 - 0.9 * t);
             }
         }
         // Warm the statistics so standardization is not the identity.
