@@ -18,6 +18,8 @@ import java.util.List;
  * @param gateDropout in training, the probability that a gate drops an expert from an example's
  *     mixture (its softmax renormalized over the experts kept), as in the MMoE ranker of Zhao et al.
  *     (RecSys 2019), against gates that polarize onto one expert; 0: off. Inference keeps every expert.
+ * @param dropout in training, the probability that an output of a ReLU layer of an expert or a
+ *     tower is zeroed (the others scaled by 1 / (1 - dropout)); 0: off. Inference keeps every unit.
  * @param uncertaintyWeighting whether each task's loss is weighted by a learned exp(-s_t), plus s_t /
  *     2 (Kendall et al., CVPR 2018), s_t = log sigma_t^2 in the dense tensor {@code
  *     loss.log_variance}; else by the tasks' fixed weights alone
@@ -33,11 +35,15 @@ public record Architecture(
         int taskExperts,
         int levels,
         double gateDropout,
-        boolean uncertaintyWeighting) {
+        boolean uncertaintyWeighting,
+        double dropout) {
 
     public Architecture {
         if (!(gateDropout >= 0 && gateDropout < 1)) {
             throw new IllegalArgumentException("gate dropout must be in [0, 1), got " + gateDropout);
+        }
+        if (!(dropout >= 0 && dropout < 1)) {
+            throw new IllegalArgumentException("dropout must be in [0, 1), got " + dropout);
         }
         expertHidden = List.copyOf(expertHidden);
         gateHidden = List.copyOf(gateHidden);
@@ -52,10 +58,10 @@ public record Architecture(
             List<Integer> gateHidden,
             List<Integer> towerHidden,
             boolean esmm) {
-        this(variant, experts, expertHidden, gateHidden, towerHidden, esmm, 0, 0, 0, 0, false);
+        this(variant, experts, expertHidden, gateHidden, towerHidden, esmm, 0, 0, 0);
     }
 
-    /** An architecture without gate dropout. */
+    /** An architecture without dropout, with fixed task weights. */
     public Architecture(
             Variant variant,
             int experts,
@@ -77,7 +83,8 @@ public record Architecture(
                 taskExperts,
                 levels,
                 0,
-                false);
+                false,
+                0);
     }
 
     public static Architecture defaults() {
@@ -96,7 +103,8 @@ public record Architecture(
                 taskExperts,
                 levels,
                 gateDropout,
-                uncertaintyWeighting);
+                uncertaintyWeighting,
+                dropout);
     }
 
     public Architecture withEsmm(boolean on) {
@@ -111,7 +119,8 @@ public record Architecture(
                 taskExperts,
                 levels,
                 gateDropout,
-                uncertaintyWeighting);
+                uncertaintyWeighting,
+                dropout);
     }
 
     public Architecture withGateDropout(double rate) {
@@ -126,7 +135,8 @@ public record Architecture(
                 taskExperts,
                 levels,
                 rate,
-                uncertaintyWeighting);
+                uncertaintyWeighting,
+                dropout);
     }
 
     public Architecture withUncertaintyWeighting(boolean on) {
@@ -141,6 +151,23 @@ public record Architecture(
                 taskExperts,
                 levels,
                 gateDropout,
-                on);
+                on,
+                dropout);
+    }
+
+    public Architecture withDropout(double rate) {
+        return new Architecture(
+                variant,
+                experts,
+                expertHidden,
+                gateHidden,
+                towerHidden,
+                esmm,
+                sharedExperts,
+                taskExperts,
+                levels,
+                gateDropout,
+                uncertaintyWeighting,
+                rate);
     }
 }

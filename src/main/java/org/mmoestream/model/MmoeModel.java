@@ -212,7 +212,7 @@ public final class MmoeModel {
      * computing shares of one step draw different ones.
      */
     private long dropoutSeed(Batch b) {
-        if (spec.architecture().gateDropout() == 0) {
+        if (spec.architecture().gateDropout() == 0 && spec.architecture().dropout() == 0) {
             return MmoeNetwork.NO_DROPOUT;
         }
         long h = seed * 0x9E3779B97F4A7C15L + step * 1_000_003L + b.rows;

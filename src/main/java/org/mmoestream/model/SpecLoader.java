@@ -40,7 +40,8 @@ public final class SpecLoader {
                     "task_experts",
                     "levels",
                     "gate_dropout",
-                    "loss_weighting"));
+                    "loss_weighting",
+                    "dropout"));
         }
         int defaultDim = model == null ? 8 : model.integer("embedding_dim", 8, 1);
         FeatureSpec features = features(root.get("features"), defaultDim);
@@ -196,7 +197,8 @@ public final class SpecLoader {
                 own,
                 levels,
                 m.number("gate_dropout", 0, 0, 0.9),
-                uncertaintyWeighting(m));
+                uncertaintyWeighting(m),
+                m.number("dropout", 0, 0, 0.9));
     }
 
     private static boolean uncertaintyWeighting(YamlNode m) {

@@ -19,7 +19,8 @@ import org.nd4j.linalg.api.buffer.DataType;
 /**
  * Gate dropout ({@code model.gate_dropout}): a training pass drops experts from the gates'
  * mixtures with masks fixed by the model's seed, step and batch; inference keeps every expert; the
- * gate statistics see the gates' own distributions. The gradient through it is checked in {@link
+ * gate statistics see the gates' own distributions. Unit dropout ({@code model.dropout}) of the
+ * experts' and towers' ReLU layers likewise. The gradient through it is checked in {@link
  * GradientCheckTest}.
  */
 class GateDropoutTest {
@@ -96,6 +97,27 @@ class GateDropoutTest {
         same.network().paramAccess().read(0, q, 0, q.length);
         assertArrayEquals(p, q, 0.0, "a step with dropout is reproducible");
         assertFalse(Arrays.equals(logits(m.forward(b), b.rows(), tasks), train), "the next step draws other masks");
+    }
+
+    @Test
+    void unitDropoutDropsInTrainingOnly() throws Exception {
+        ModelSpec spec = load("  {experts: 2, expert_hidden: [16, 8], tower_hidden: [8], dropout: 0.5}");
+        assertEquals(0.5, spec.architecture().dropout());
+        assertEquals(spec, SpecJson.read(SpecJson.write(spec)));
+        MmoeModel m = MmoeModel.create(spec, 3, DataType.FLOAT);
+        Batch b = TestSpecs.batch(spec, 32, 4);
+        double[] train = logits(m.forward(b), b.rows(), 2);
+        assertArrayEquals(train, logits(m.forward(b), b.rows(), 2), 0.0, "same step and batch: same masks");
+        double[][] before = m.predict(b);
+        double[] inference = logits(m.network().buffers(b.rows()), b.rows(), 2);
+        int differ = 0;
+        for (int i = 0; i < train.length; i++) {
+            differ += Math.abs(inference[i] - train[i]) > 1e-6 ? 1 : 0;
+        }
+        assertTrue(differ > train.length / 2, "a training pass drops units: " + differ + " of " + train.length);
+        assertArrayEquals(before[0], m.predict(b)[0], 0.0, "inference is deterministic");
+        InputException range = assertThrows(InputException.class, () -> load("  {dropout: 0.95}"));
+        assertTrue(range.getMessage().contains("model.dropout"), range.getMessage());
     }
 
     @Test

@@ -20,7 +20,7 @@ import org.nd4j.linalg.api.buffer.DataType;
  * ESMM, with and without gate hidden layers, and for generic unmasked tasks; and with the
  * fake-negative weights of early feedback (held constant, as the loss defines them) on a batch in
  * which some rows carry no label for some tasks (NaN: a later click or conversion); and with gate
- * dropout, whose masks a training pass draws from the model's seed, step and batch, so every pass
+ * dropout and unit dropout (of experts and towers), whose masks a training pass draws from the model's seed, step and batch, so every pass
  * of the check sees the same masks; and with fixed task weights and learned uncertainty weights
  * (the log-variances' own gradient included).
  */
@@ -48,6 +48,14 @@ class GradientCheckTest {
                         s.withArchitecture(s.architecture().withGateDropout(0.4)),
                         false));
             }
+        }
+        for (Variant v : List.of(Variant.MMOE, Variant.PLE, Variant.SHARED_BOTTOM)) {
+            ModelSpec s = TestSpecs.ctrCvr(v, true, List.of(4));
+            Architecture a = s.architecture().withDropout(0.3);
+            out.add(Arguments.of(
+                    v + "+dropout",
+                    s.withArchitecture(v == Variant.SHARED_BOTTOM ? a : a.withGateDropout(0.3)),
+                    false));
         }
         for (boolean esmm : new boolean[] {false, true}) {
             ModelSpec s = weighted(TestSpecs.ctrCvr(Variant.MMOE, esmm, List.of()));
