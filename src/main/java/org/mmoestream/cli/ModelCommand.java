@@ -223,6 +223,13 @@ final class ModelCommand implements Callable<Integer> {
         var heads = org.mmoestream.offline.Evaluation.of(s.model(), rows, 1024).heads();
         for (Map.Entry<String, org.mmoestream.model.TaskMetrics> h : heads.entrySet()) {
             org.mmoestream.model.TaskMetrics m = h.getValue();
+            if (m.regression()) {
+                System.out.printf(java.util.Locale.ROOT, "evaluate.%s.rmse %.6f%n", h.getKey(), m.rmse());
+                System.out.printf(java.util.Locale.ROOT, "evaluate.%s.mae %.6f%n", h.getKey(), m.mae());
+                System.out.printf(java.util.Locale.ROOT, "evaluate.%s.calibration %.4f%n", h.getKey(), m.calibration());
+                System.out.printf(java.util.Locale.ROOT, "evaluate.%s.n %d examples%n", h.getKey(), m.count());
+                continue;
+            }
             System.out.printf(java.util.Locale.ROOT, "evaluate.%s.auc %.6f%n", h.getKey(), m.auc());
             System.out.printf(java.util.Locale.ROOT, "evaluate.%s.logloss %.4f%n", h.getKey(), m.logLoss());
             System.out.printf(java.util.Locale.ROOT, "evaluate.%s.calibration %.4f%n", h.getKey(), m.calibration());

@@ -305,7 +305,8 @@ public final class Demo {
         for (int i = 0; i < HELD_OUT; i++) {
             holdout.add(holdoutSim.next(0, 1, 1));
         }
-        double[] heldOut = {Double.NaN, Double.NaN, Double.NaN, Double.NaN};
+        double[] heldOut = new double[8];
+        java.util.Arrays.fill(heldOut, Double.NaN);
         double[] sameRows = {Double.NaN, Double.NaN};
         List<double[]> curve = new ArrayList<>();
         SnapshotState last = null;
@@ -452,7 +453,12 @@ public final class Demo {
         }
     }
 
-    /** Held-out AUC of ctr and cvr for the model and the oracle: {model ctr, oracle ctr, model cvr, oracle cvr}. */
+    /**
+     * Held-out AUC of ctr and cvr for the model and the oracle: {model ctr, oracle ctr, model cvr,
+     * oracle cvr}; then, for the spec's first regression task (the conversion's value, on the
+     * converted impressions), {model RMSE, oracle RMSE (the simulator's expected value), model
+     * calibration (mean prediction / mean value), converted impressions}, NaN without one.
+     */
     private static double[] heldOut(SnapshotState s, List<Simulator.Impression> holdout) {
         org.mmoestream.model.ExampleEncoder enc =
                 new org.mmoestream.model.ExampleEncoder(s.model().spec());
@@ -475,6 +481,28 @@ public final class Demo {
                 ov.add(imp.pConversion(), imp.converted());
             }
         }
-        return new double[] {mc.auc(), oc.auc(), mv.auc(), ov.auc()};
+        int value = -1;
+        for (int t = 0; t < s.model().spec().tasks().size() && value < 0; t++) {
+            value = s.model().spec().tasks().get(t).regression() ? t : -1;
+        }
+        TaskMetrics mr = new TaskMetrics(true);
+        TaskMetrics or = new TaskMetrics(true);
+        for (int i = 0; value >= 0 && i < holdout.size(); i++) {
+            Simulator.Impression imp = holdout.get(i);
+            if (imp.converted()) {
+                mr.add(p[value][i], imp.value());
+                or.add(imp.expectedValue(), imp.value());
+            }
+        }
+        return new double[] {
+            mc.auc(),
+            oc.auc(),
+            mv.auc(),
+            ov.auc(),
+            mr.rmse(),
+            or.rmse(),
+            mr.calibration(),
+            value < 0 ? Double.NaN : mr.count()
+        };
     }
 }

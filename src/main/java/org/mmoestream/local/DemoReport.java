@@ -57,6 +57,17 @@ final class DemoReport {
         for (String head : last.model().spec().heads()) {
             JsonNode h = metrics.path(head);
             ObjectNode t = tasks.putObject(head);
+            if (h.has("rmse")) {
+                t.set("rmse", h.path("rmse"));
+                t.set("mae", h.path("mae"));
+                t.set("calibration", h.path("calibration"));
+                t.set("n", h.path("n"));
+                putRounded(t, "heldout_rmse", heldOut[4]);
+                putRounded(t, "heldout_oracle_rmse", heldOut[5]);
+                putRounded(t, "heldout_calibration", heldOut[6]);
+                putRounded(t, "heldout_n", heldOut[7]);
+                continue;
+            }
             t.set("auc", h.path("auc"));
             t.set("logloss", h.path("logloss"));
             t.set("calibration", h.path("calibration"));

@@ -22,6 +22,8 @@ public final class ExampleEncoder {
     private final boolean[] isClick;
     /** Per task, whether its loss counts clicked impressions only (CVR masked by CTR, without ESMM). */
     private final boolean[] overClicks;
+    /** Per task, whether it is a regression (its label the conversion's value). */
+    private final boolean[] value;
 
     /**
      * An encoder of {@code spec}'s features. Labels ({@link #encode}) need every task to name its
@@ -41,6 +43,10 @@ public final class ExampleEncoder {
         }
         this.isClick = click;
         this.overClicks = new boolean[spec.tasks().size()];
+        this.value = new boolean[spec.tasks().size()];
+        for (int t = 0; t < value.length; t++) {
+            value[t] = spec.tasks().get(t).regression();
+        }
         int[] maskOf = spec.maskOf();
         for (int t = 0; t < overClicks.length; t++) {
             boolean esmmCvr = t == spec.esmmConversionTask();
@@ -84,7 +90,15 @@ public final class ExampleEncoder {
      * conversion is only emitted after a click, so a NaN label of a click task means clicked.
      */
     public float[] labels(int click, int conversion, boolean clickNews, boolean conversionNews) {
-        float[] labels = labels(click, conversion);
+        return labels(click, conversion, Double.NaN, clickNews, conversionNews);
+    }
+
+    /**
+     * As {@link #labels(int, int, boolean, boolean)}, with the conversion's {@code value} (NaN when
+     * it has none) as the label of regression tasks.
+     */
+    public float[] labels(int click, int conversion, double value, boolean clickNews, boolean conversionNews) {
+        float[] labels = labels(click, conversion, value);
         for (int t = 0; t < labels.length; t++) {
             boolean news = isClick[t] ? clickNews : conversionNews || (clickNews && overClicks[t]);
             if (!news) {
@@ -94,14 +108,27 @@ public final class ExampleEncoder {
         return labels;
     }
 
-    /** The labels of a (click, conversion) pair, one per task. */
+    /** The labels of a (click, conversion) pair, one per task (a regression task's: NaN when converted). */
     public float[] labels(int click, int conversion) {
+        return labels(click, conversion, Double.NaN);
+    }
+
+    /**
+     * The labels of a (click, conversion) pair, one per task; a regression task's is the conversion's
+     * {@code value} (NaN, leaving the row out of the task, when a conversion has none) and 0 without
+     * a conversion.
+     */
+    public float[] labels(int click, int conversion, double conversionValue) {
         if (isClick == null) {
             requireEvents(spec);
         }
         float[] labels = new float[isClick.length];
         for (int t = 0; t < labels.length; t++) {
-            labels[t] = isClick[t] ? click : conversion;
+            if (value[t]) {
+                labels[t] = conversion == 1 ? (float) conversionValue : 0f;
+            } else {
+                labels[t] = isClick[t] ? click : conversion;
+            }
         }
         return labels;
     }

@@ -9,10 +9,15 @@ package org.mmoestream.model;
 public final class Heads {
     private Heads() {}
 
-    /** Receives one (head, prediction, label) triple. */
+    /** Receives one (head, prediction, label) triple: a 0/1 label, or a regression task's value. */
     @FunctionalInterface
     public interface Visitor {
-        void accept(int head, double prediction, boolean positive);
+        void accept(int head, double prediction, double label);
+    }
+
+    /** Whether head {@code h} of {@code spec} is a regression (its label a value). */
+    public static boolean regression(ModelSpec spec, int h) {
+        return h < spec.tasks().size() && spec.tasks().get(h).regression();
     }
 
     /** Visits every measured (head, row) of a labeled batch with its prediction. */
@@ -27,10 +32,11 @@ public final class Heads {
                 if (mask[t] >= 0 && b.label(mask[t], r) <= 0.5f || Float.isNaN(b.label(t, r))) {
                     continue;
                 }
-                v.accept(t, predictions[t][r], b.label(t, r) > 0.5f);
+                boolean value = spec.tasks().get(t).regression();
+                v.accept(t, predictions[t][r], value ? b.label(t, r) : b.label(t, r) > 0.5f ? 1 : 0);
             }
             if (esmm && !Float.isNaN(b.label(cvr, r))) {
-                v.accept(tasks, predictions[tasks][r], Objective.ctcvrTarget(b, ctr, cvr, r) > 0.5);
+                v.accept(tasks, predictions[tasks][r], Objective.ctcvrTarget(b, ctr, cvr, r) > 0.5 ? 1 : 0);
             }
         }
     }

@@ -47,6 +47,8 @@ public final class MmoeModel {
     private long skippedBatches;
 
     private final long seed;
+    /** The per-task terms of the loss, reused. */
+    private final Objective.Terms terms;
 
     private MmoeModel(ModelSpec spec, long seed, DataType type, int[] tableRows) {
         this.spec = spec;
@@ -54,7 +56,7 @@ public final class MmoeModel {
         this.type = type;
         this.width = spec.features().inputDim();
         this.denseOffset = spec.features().denseOffset();
-        this.network = new MmoeNetwork(spec.architecture(), width, spec.taskNames(), type);
+        this.network = new MmoeNetwork(spec.architecture(), width, spec.tasks(), type);
         OptimizerConfig oc = spec.optimizer();
         this.embeddings = tableRows == null
                 ? new Embeddings(spec.features().sparse(), type, oc)
@@ -69,6 +71,7 @@ public final class MmoeModel {
             denseStateAccess[s] = NdAccess.of(denseState[s]);
         }
         this.taskLoss = new double[spec.tasks().size()];
+        this.terms = new Objective.Terms(spec.tasks().size());
         this.heads = spec.heads().size();
     }
 
@@ -275,30 +278,36 @@ public final class MmoeModel {
     /**
      * The objective's total loss, with each task's loss weighted by exp(-s_t) plus s_t / 2 under
      * uncertainty weighting (Kendall et al., CVPR 2018; s_t = log sigma_t^2, the tensor {@link
-     * MmoeNetwork#LOG_VARIANCE}), for the tasks with rows in the batch; with {@code gradient}, writes
-     * dLoss/ds_t = 1/2 - w_t exp(-s_t) L_t into the network's gradient buffer.
+     * MmoeNetwork#LOG_VARIANCE}), for the tasks with rows in the batch, and log-normal tasks reading
+     * their log-variance; with {@code gradient}, writes the gradients of those parameters (for
+     * uncertainty weighting dLoss/ds_t = 1/2 - w_t exp(-s_t) L_t) into the network's gradient buffer.
      */
     private double weightedLoss(
             double[] logits, Batch b, double[] rowWeights, double[] dLogits, double[] losses, boolean gradient) {
         ParamLayout.Entry lv = network.logVariance();
-        if (lv == null) {
-            return objective.evaluate(logits, b, rowWeights, dLogits, losses);
-        }
         int tasks = network.tasks();
-        double[] scale = new double[tasks];
         NdAccess p = network.paramAccess();
         for (int t = 0; t < tasks; t++) {
-            scale[t] = Math.exp(-p.get(lv.offset() + t));
+            terms.scale[t] = lv == null ? 1 : Math.exp(-p.get(lv.offset() + t));
+            ParamLayout.Entry tv = network.taskLogVariance(t);
+            terms.logVariance[t] = tv == null ? 0 : p.get(tv.offset());
         }
-        double total = objective.evaluate(logits, b, rowWeights, scale, dLogits, losses);
+        double total = objective.evaluate(logits, b, rowWeights, terms, dLogits, losses);
         for (int t = 0; t < tasks; t++) {
-            // A task without rows in the batch reports a loss of exactly 0: its s_t is left alone.
-            boolean present = losses[t] > 0;
+            ParamLayout.Entry tv = network.taskLogVariance(t);
+            if (gradient && tv != null) {
+                network.gradAccess().set(tv.offset(), terms.dLogVariance[t]);
+            }
+            if (lv == null) {
+                continue;
+            }
+            // A task without rows in the batch leaves its s_t alone.
+            boolean present = terms.rows[t] > 0;
             if (present) {
                 total += 0.5 * p.get(lv.offset() + t);
             }
             if (gradient) {
-                double g = present ? 0.5 - objective.taskWeight(t) * scale[t] * losses[t] : 0;
+                double g = present ? 0.5 - objective.taskWeight(t) * terms.scale[t] * losses[t] : 0;
                 network.gradAccess().set(lv.offset() + t, g);
             }
         }
@@ -376,8 +385,20 @@ public final class MmoeModel {
         double[] z = buf.logits();
         double[][] p = new double[heads][rows];
         for (int t = 0; t < tasks; t++) {
+            TaskSpec.Loss loss = spec.tasks().get(t).loss();
+            // A log-normal task's mean: exp(mu + sigma^2 / 2).
+            double halfVariance = loss == TaskSpec.Loss.LOGNORMAL
+                    ? 0.5
+                            * Math.exp(network.paramAccess()
+                                    .get(network.taskLogVariance(t).offset()))
+                    : 0;
             for (int r = 0; r < rows; r++) {
-                p[t][r] = Objective.sigmoid(z[r * tasks + t]);
+                double zt = z[r * tasks + t];
+                p[t][r] = switch (loss) {
+                    case LOGLOSS -> Objective.sigmoid(zt);
+                    case MSE -> zt;
+                    case LOGNORMAL -> Math.exp(zt + halfVariance);
+                };
             }
         }
         if (spec.architecture().esmm()) {

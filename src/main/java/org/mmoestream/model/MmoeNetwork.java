@@ -82,6 +82,8 @@ public final class MmoeNetwork {
 
     /** Its entry in the layout, or null without uncertainty weighting. */
     private final ParamLayout.Entry logVariance;
+    /** Per task, the entry of a log-normal task's log sigma^2 ({@code tower.<task>.log_variance}), or null. */
+    private final ParamLayout.Entry[] taskLogVariance;
 
     /** Training only: the probability that a gate drops an expert from a row's mixture. */
     private final double gateDropout;
@@ -129,8 +131,9 @@ public final class MmoeNetwork {
     /** A tensor to be laid out: name, shape, whether it is a weight. */
     private record Tensor(String name, int rows, int cols, boolean weight) {}
 
-    /** Builds the layout for {@code taskNames} and allocates zeroed parameters. */
-    public MmoeNetwork(Architecture arch, int inputDim, List<String> taskNames, DataType type) {
+    /** Builds the layout for {@code taskSpecs} and allocates zeroed parameters. */
+    public MmoeNetwork(Architecture arch, int inputDim, List<TaskSpec> taskSpecs, DataType type) {
+        List<String> taskNames = taskSpecs.stream().map(TaskSpec::name).toList();
         if (arch.expertHidden().isEmpty()) {
             throw new IllegalArgumentException("expert_hidden needs at least one layer");
         }
@@ -214,6 +217,16 @@ public final class MmoeNetwork {
             initOrder.add(layout.get(LOG_VARIANCE));
         }
         logVariance = arch.uncertaintyWeighting() ? layout.get(LOG_VARIANCE) : null;
+        taskLogVariance = new ParamLayout.Entry[tasks];
+        for (int t = 0; t < tasks; t++) {
+            if (taskSpecs.get(t).loss() == TaskSpec.Loss.LOGNORMAL) {
+                // The log-normal task's log sigma^2, read by the loss, not by a layer; starts at 0.
+                String name = "tower." + taskNames.get(t) + ".log_variance";
+                add(new Tensor(name, 1, 1, false));
+                initOrder.add(layout.get(name));
+                taskLogVariance[t] = layout.get(name);
+            }
+        }
         bottomWidth = width;
         bottomOffset = layout.get(bottom.get(0).name()).offset();
         params = Nd4j.zeros(type, layout.size());
@@ -334,6 +347,11 @@ public final class MmoeNetwork {
 
     public ParamLayout layout() {
         return layout;
+    }
+
+    /** The layout entry of task {@code t}'s log-normal log-variance, [1], or null for other losses. */
+    public ParamLayout.Entry taskLogVariance(int t) {
+        return taskLogVariance[t];
     }
 
     /** The layout entry of {@link #LOG_VARIANCE}, [tasks], or null when the loss weights are fixed. */

@@ -80,6 +80,7 @@ public record ModelSpec(
     /** The objective this spec trains. */
     public Objective objective() {
         double[] w = tasks.stream().mapToDouble(TaskSpec::weight).toArray();
-        return new Objective(maskOf(), esmmClickTask(), esmmConversionTask(), false, w);
+        TaskSpec.Loss[] losses = tasks.stream().map(TaskSpec::loss).toArray(TaskSpec.Loss[]::new);
+        return new Objective(maskOf(), esmmClickTask(), esmmConversionTask(), false, w, losses);
     }
 }

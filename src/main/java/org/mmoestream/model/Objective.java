@@ -12,6 +12,12 @@ package org.mmoestream.model;
  * positive), each counted row's loss is weighted by the model's own prediction p of that loss's
  * target, taken as a constant: a positive by 1 + p, a negative by (1 - p)(1 + p).
  *
+ * <p>A regression task ({@link TaskSpec.Loss#MSE}) counts the mean squared error over its rows; a
+ * log-normal one ({@link TaskSpec.Loss#LOGNORMAL}) the negative log-likelihood of log y under
+ * N(z, sigma^2) up to constants, 0.5 s + (log y - z)^2 / (2 e^s) with s = log sigma^2 a parameter
+ * of the task ({@link Terms#logVariance}), over its rows with y above 0. Fake-negative weights do
+ * not apply to them.
+ *
  * <p>Task weights: each task's loss is multiplied by its weight (the spec's fixed weight, times
  * exp(-s_t) under uncertainty weighting, which {@link MmoeModel} applies), in the total and its
  * gradient; the per-task losses reported stay unweighted.
@@ -27,6 +33,27 @@ public final class Objective {
     private final int cvr;
     private final boolean fakeNegativeWeights;
     private final double[] taskWeights;
+    private final TaskSpec.Loss[] losses;
+
+    /**
+     * Per-task terms of a loss evaluation besides the logits, sized to the tasks and reused: a factor
+     * on each task's weight (in; 1), each log-normal task's s = log sigma^2 (in) and dLoss/ds (out),
+     * and the rows each task counted (out).
+     */
+    public static final class Terms {
+        public final double[] scale;
+        public final double[] logVariance;
+        public final double[] dLogVariance;
+        public final int[] rows;
+
+        public Terms(int tasks) {
+            scale = new double[tasks];
+            java.util.Arrays.fill(scale, 1);
+            logVariance = new double[tasks];
+            dLogVariance = new double[tasks];
+            rows = new int[tasks];
+        }
+    }
 
     /** The plain loss (no fake-negative weights, every task of weight 1). */
     public Objective(int[] maskOf, int ctr, int cvr) {
@@ -34,7 +61,7 @@ public final class Objective {
     }
 
     public Objective(int[] maskOf, int ctr, int cvr, boolean fakeNegativeWeights) {
-        this(maskOf, ctr, cvr, fakeNegativeWeights, null);
+        this(maskOf, ctr, cvr, fakeNegativeWeights, null, null);
     }
 
     /**
@@ -43,8 +70,10 @@ public final class Objective {
      * @param cvr index of the CVR task when ESMM is on, else -1
      * @param fakeNegativeWeights whether each row's loss is weighted as in FNW
      * @param taskWeights per task, its fixed weight in the total loss (null: all 1)
+     * @param losses per task, its loss (null: all binary)
      */
-    public Objective(int[] maskOf, int ctr, int cvr, boolean fakeNegativeWeights, double[] taskWeights) {
+    public Objective(
+            int[] maskOf, int ctr, int cvr, boolean fakeNegativeWeights, double[] taskWeights, TaskSpec.Loss[] losses) {
         this.tasks = maskOf.length;
         this.maskOf = maskOf.clone();
         this.ctr = ctr;
@@ -54,11 +83,15 @@ public final class Objective {
         for (int t = 0; t < tasks; t++) {
             this.taskWeights[t] = taskWeights == null ? 1 : taskWeights[t];
         }
+        this.losses = new TaskSpec.Loss[tasks];
+        for (int t = 0; t < tasks; t++) {
+            this.losses[t] = losses == null ? TaskSpec.Loss.LOGLOSS : losses[t];
+        }
     }
 
     /** This objective with fake-negative weights on or off. */
     public Objective withFakeNegativeWeights(boolean on) {
-        return new Objective(maskOf, ctr, cvr, on, taskWeights);
+        return new Objective(maskOf, ctr, cvr, on, taskWeights, losses);
     }
 
     /** Task {@code t}'s fixed weight. */
@@ -86,7 +119,7 @@ public final class Objective {
                     p *= sigmoid(logits[r * tasks + ctr]);
                     y = ctcvrTarget(b, ctr, cvr, r);
                 }
-                w[r * tasks + t] = y > 0.5 ? 1 + p : (1 - p) * (1 + p);
+                w[r * tasks + t] = losses[t] != TaskSpec.Loss.LOGLOSS ? 1 : y > 0.5 ? 1 + p : (1 - p) * (1 + p);
             }
         }
         return w;
@@ -122,25 +155,30 @@ public final class Objective {
     }
 
     /**
-     * As {@link #evaluate(double[], Batch, double[], double[], double[])} with each task's fixed weight
-     * multiplied by {@code taskScale[t]} (null: 1), as uncertainty weighting does; {@code taskLoss}
-     * receives the unweighted losses.
+     * As {@link #evaluate(double[], Batch, double[], double[], double[])} with the per-task {@code
+     * terms} (null: no log-normal task, every factor 1): each task's fixed weight multiplied by its
+     * {@code scale}, as uncertainty weighting does; {@code taskLoss} receives the unweighted losses.
      */
     public double evaluate(
-            double[] logits, Batch b, double[] weights, double[] taskScale, double[] dLogits, double[] taskLoss) {
+            double[] logits, Batch b, double[] weights, Terms terms, double[] dLogits, double[] taskLoss) {
         int rows = b.rows;
         java.util.Arrays.fill(dLogits, 0, rows * tasks, 0.0);
         double total = 0;
         for (int t = 0; t < tasks; t++) {
-            double w = taskWeights[t] * (taskScale == null ? 1 : taskScale[t]);
-            double loss = t == cvr ? ctcvr(logits, b, weights, w, dLogits) : bce(t, logits, b, weights, w, dLogits);
+            double w = taskWeights[t] * (terms == null ? 1 : terms.scale[t]);
+            double loss = t == cvr
+                    ? ctcvr(logits, b, weights, w, dLogits, terms)
+                    : losses[t] == TaskSpec.Loss.LOGLOSS
+                            ? bce(t, logits, b, weights, w, dLogits, terms)
+                            : regression(t, logits, b, weights, w, dLogits, terms);
             taskLoss[t] = loss;
             total += w * loss;
         }
         return total;
     }
 
-    private double bce(int t, double[] logits, Batch b, double[] weights, double taskWeight, double[] dLogits) {
+    private double bce(
+            int t, double[] logits, Batch b, double[] weights, double taskWeight, double[] dLogits, Terms terms) {
         int rows = b.rows;
         int m = maskOf[t];
         int n = 0;
@@ -148,6 +186,9 @@ public final class Objective {
             if (unmasked(b, m, r) && !Float.isNaN(b.labels[t][r])) {
                 n++;
             }
+        }
+        if (terms != null) {
+            terms.rows[t] = n;
         }
         if (n == 0) {
             return 0;
@@ -167,13 +208,16 @@ public final class Objective {
         return loss / n;
     }
 
-    private double ctcvr(double[] logits, Batch b, double[] weights, double taskWeight, double[] dLogits) {
+    private double ctcvr(double[] logits, Batch b, double[] weights, double taskWeight, double[] dLogits, Terms terms) {
         int rows = b.rows;
         int n = 0;
         for (int r = 0; r < rows; r++) {
             if (!Float.isNaN(b.labels[cvr][r])) {
                 n++;
             }
+        }
+        if (terms != null) {
+            terms.rows[cvr] = n;
         }
         if (n == 0) {
             return 0;
@@ -199,6 +243,57 @@ public final class Objective {
             double common = taskWeight * w * (p - y) / oneMinusP / n;
             dLogits[r * tasks + ctr] += q1 * common;
             dLogits[r * tasks + cvr] += q2 * common;
+        }
+        return loss / n;
+    }
+
+    /** Whether row {@code r} counts for regression task {@code t}. */
+    private boolean counts(int t, Batch b, int r) {
+        float y = b.labels[t][r];
+        return unmasked(b, maskOf[t], r) && !Float.isNaN(y) && (losses[t] != TaskSpec.Loss.LOGNORMAL || y > 0);
+    }
+
+    private double regression(
+            int t, double[] logits, Batch b, double[] weights, double taskWeight, double[] dLogits, Terms terms) {
+        boolean logNormal = losses[t] == TaskSpec.Loss.LOGNORMAL;
+        if (logNormal && terms == null) {
+            throw new IllegalArgumentException("a log-normal task needs its log-variance (Terms)");
+        }
+        int n = 0;
+        for (int r = 0; r < b.rows; r++) {
+            n += counts(t, b, r) ? 1 : 0;
+        }
+        if (terms != null) {
+            terms.rows[t] = n;
+            terms.dLogVariance[t] = 0;
+        }
+        if (n == 0) {
+            return 0;
+        }
+        double s = logNormal ? terms.logVariance[t] : 0;
+        double v = Math.exp(s);
+        double loss = 0;
+        double ds = 0;
+        for (int r = 0; r < b.rows; r++) {
+            if (!counts(t, b, r)) {
+                continue;
+            }
+            double z = logits[r * tasks + t];
+            double y = b.labels[t][r];
+            double w = weights == null ? 1 : weights[r * tasks + t];
+            if (logNormal) {
+                double e = Math.log(y) - z;
+                loss += w * (0.5 * s + e * e / (2 * v));
+                dLogits[r * tasks + t] += taskWeight * w * (-e / v) / n;
+                ds += w * (0.5 - e * e / (2 * v));
+            } else {
+                double e = z - y;
+                loss += w * e * e;
+                dLogits[r * tasks + t] += taskWeight * w * 2 * e / n;
+            }
+        }
+        if (logNormal) {
+            terms.dLogVariance[t] = taskWeight * ds / n;
         }
         return loss / n;
     }

@@ -103,7 +103,8 @@ public final class SpecLoader {
         List<TaskSpec> out = new ArrayList<>();
         Set<String> names = new HashSet<>();
         for (YamlNode t : node.list()) {
-            t.allowOnly(Set.of("name", "label", "event", "masked_by", "positive", "negative", "weight"));
+            t.allowOnly(
+                    Set.of("name", "label", "event", "masked_by", "positive", "negative", "weight", "type", "loss"));
             String name = t.get("name").text();
             if (!names.add(name)) {
                 throw t.error("repeats the task name '" + name + "'");
@@ -123,8 +124,21 @@ public final class SpecLoader {
             if (weight == 0) {
                 throw t.get("weight").error("must be above 0 (leave a task out of the spec instead)");
             }
+            TaskSpec.Loss loss = loss(t);
+            if (loss != TaskSpec.Loss.LOGLOSS) {
+                if (!pos.isEmpty()) {
+                    throw t.get("positive")
+                            .error("applies to binary tasks only; a regression task's label is a number");
+                }
+                if (name.equals(ModelSpec.ESMM_CLICK) || name.equals(ModelSpec.ESMM_CONVERSION)) {
+                    throw t.get("type").error("cannot be regression for '" + name + "', which ESMM takes as binary");
+                }
+                if (TaskSpec.CLICK.equals(event != null ? event : t.string("label", name))) {
+                    throw t.get("type").error("needs the conversion event (its value), a click has no value");
+                }
+            }
             out.add(new TaskSpec(
-                    name, t.string("label", name), maskedBy, Set.copyOf(pos), Set.copyOf(neg), event, weight));
+                    name, t.string("label", name), maskedBy, Set.copyOf(pos), Set.copyOf(neg), event, weight, loss));
         }
         if (out.isEmpty()) {
             throw node.error("must list at least one task");
@@ -138,13 +152,53 @@ public final class SpecLoader {
                     TaskSpec t = out.get(i);
                     out.set(
                             i,
-                            new TaskSpec(t.name(), t.label(), null, t.positive(), t.negative(), t.event(), t.weight()));
+                            new TaskSpec(
+                                    t.name(),
+                                    t.label(),
+                                    null,
+                                    t.positive(),
+                                    t.negative(),
+                                    t.event(),
+                                    t.weight(),
+                                    t.loss()));
                     continue;
                 }
                 throw node.list().get(i).get("masked_by").error("names no task: '" + by + "'");
             }
+            if (by != null && out.get(indexOf(out, by)).regression()) {
+                throw node.list().get(i).get("masked_by").error("names a regression task: '" + by + "'");
+            }
         }
         return out;
+    }
+
+    private static int indexOf(List<TaskSpec> tasks, String name) {
+        for (int i = 0; i < tasks.size(); i++) {
+            if (tasks.get(i).name().equals(name)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** A task's loss from its {@code type} (binary, regression) and, for a regression, {@code loss}. */
+    private static TaskSpec.Loss loss(YamlNode t) {
+        String type = t.string("type", "binary");
+        if (type.equals("binary")) {
+            if (t.has("loss")) {
+                throw t.get("loss").error("applies to regression tasks only (binary tasks use log-loss)");
+            }
+            return TaskSpec.Loss.LOGLOSS;
+        }
+        if (!type.equals("regression")) {
+            throw t.get("type").error("must be binary or regression, got '" + type + "'");
+        }
+        String loss = t.string("loss", "mse");
+        return switch (loss) {
+            case "mse" -> TaskSpec.Loss.MSE;
+            case "lognormal" -> TaskSpec.Loss.LOGNORMAL;
+            default -> throw t.get("loss").error("must be mse or lognormal, got '" + loss + "'");
+        };
     }
 
     private static Architecture architecture(YamlNode m, List<TaskSpec> tasks, YamlNode root) {

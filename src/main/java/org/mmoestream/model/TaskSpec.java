@@ -3,7 +3,8 @@ package org.mmoestream.model;
 import java.util.Set;
 
 /**
- * One binary task.
+ * One task: binary (log-loss on a 0/1 label), or regression on a real value (mean squared error,
+ * or a log-normal likelihood for skewed positive values such as a conversion's value).
  *
  * @param name task name ({@code ctr}, {@code cvr} or any name for generic data)
  * @param label the CSV column (or event label) holding its 0/1 label
@@ -16,6 +17,9 @@ import java.util.Set;
  *     so a spec can name a file's columns (Ali-CCP's {@code purchase}) and still train online
  * @param weight the task's fixed weight in the total loss (null, as in a snapshot written before
  *     weights: 1)
+ * @param loss the task's loss, which also makes it binary or a regression (null: {@link
+ *     Loss#LOGLOSS}); a regression task on the {@code conversion} event takes the conversion's
+ *     value as its label (0 for an impression without a conversion)
  */
 public record TaskSpec(
         String name,
@@ -24,9 +28,24 @@ public record TaskSpec(
         Set<String> positive,
         Set<String> negative,
         String event,
-        Double weight) {
+        Double weight,
+        Loss loss) {
     public static final String CLICK = "click";
     public static final String CONVERSION = "conversion";
+
+    /** A task's loss and output. */
+    public enum Loss {
+        /** Binary cross-entropy; the head outputs a probability. */
+        LOGLOSS,
+        /** Mean squared error; the head outputs the value (its logit). */
+        MSE,
+        /**
+         * Log-normal negative log-likelihood on labels above 0 (others leave the row out): the logit
+         * is mu of log y, sigma^2 a learned parameter of the task ({@code tower.<task>.log_variance});
+         * the head outputs the mean, exp(mu + sigma^2 / 2).
+         */
+        LOGNORMAL
+    }
 
     public TaskSpec {
         positive = Set.copyOf(positive);
@@ -37,6 +56,9 @@ public record TaskSpec(
         if (weight == null) {
             weight = 1.0;
         }
+        if (loss == null) {
+            loss = Loss.LOGLOSS;
+        }
         if (!(weight > 0) || weight.isInfinite()) {
             throw new IllegalArgumentException("task " + name + ": weight must be above 0, got " + weight);
         }
@@ -45,7 +67,12 @@ public record TaskSpec(
     /** A task of weight 1. */
     public TaskSpec(
             String name, String label, String maskedBy, Set<String> positive, Set<String> negative, String event) {
-        this(name, label, maskedBy, positive, negative, event, 1.0);
+        this(name, label, maskedBy, positive, negative, event, 1.0, Loss.LOGLOSS);
+    }
+
+    /** Whether the task predicts a value, not a probability. */
+    public boolean regression() {
+        return loss != Loss.LOGLOSS;
     }
 
     /** A task without an explicit event: the event is the label when that is click or conversion. */
@@ -54,7 +81,7 @@ public record TaskSpec(
     }
 
     public TaskSpec withWeight(double w) {
-        return new TaskSpec(name, label, maskedBy, positive, negative, event, w);
+        return new TaskSpec(name, label, maskedBy, positive, negative, event, w, loss);
     }
 
     /** A task whose label column holds 0/1. */

@@ -190,6 +190,21 @@ public final class CsvExamples {
     }
 
     private static float label(TaskSpec task, String v, String file, long row, String column) {
+        if (task.regression()) {
+            try {
+                double d = Double.parseDouble(v.trim());
+                if (Double.isFinite(d)) {
+                    return (float) d;
+                }
+            } catch (NumberFormatException e) {
+                // reported below
+            }
+            throw bad(
+                    file,
+                    row,
+                    column,
+                    "label of regression task '" + task.name() + "' must be a number, got '" + v + "'");
+        }
         if (!task.positive().isEmpty()) {
             if (task.positive().contains(v)) {
                 return 1f;

@@ -22,8 +22,9 @@ public final class Evaluation {
 
     public Evaluation(ModelSpec spec, int experts) {
         this.spec = spec;
-        for (String h : spec.heads()) {
-            heads.put(h, new TaskMetrics());
+        List<String> names = spec.heads();
+        for (int h = 0; h < names.size(); h++) {
+            heads.put(names.get(h), new TaskMetrics(Heads.regression(spec, h)));
         }
         this.gates = new GateStatistics(spec.tasks().size(), experts);
     }

@@ -43,6 +43,13 @@ public final class Report {
         for (Map.Entry<String, TaskMetrics> e : ev.heads().entrySet()) {
             TaskMetrics m = e.getValue();
             ObjectNode t = tasks.putObject(e.getKey());
+            if (m.regression()) {
+                putNumber(t, "rmse", m.rmse());
+                putNumber(t, "mae", m.mae());
+                putNumber(t, "calibration", m.calibration());
+                t.put("n", m.count());
+                continue;
+            }
             putNumber(t, "auc", m.auc());
             putNumber(t, "logloss", m.logLoss());
             putNumber(t, "calibration", m.calibration());
@@ -103,6 +110,17 @@ public final class Report {
                 "positives");
         for (Map.Entry<String, TaskMetrics> e : ev.heads().entrySet()) {
             TaskMetrics m = e.getValue();
+            if (m.regression()) {
+                out.printf(
+                        Locale.ROOT,
+                        "  %-12s rmse %.4f, mae %.4f, calibration %.3f, n %d%n",
+                        e.getKey(),
+                        m.rmse(),
+                        m.mae(),
+                        m.calibration(),
+                        m.count());
+                continue;
+            }
             out.printf(
                     Locale.ROOT,
                     "  %-12s %8.4f %9.4f %11.3f %9d %9d%n",

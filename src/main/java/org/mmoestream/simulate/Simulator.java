@@ -8,7 +8,12 @@ import java.util.SplittableRandom;
  * latent vector and a bias; pCTR = sigmoid(ctrBase + user bias + item bias + device effect +
  * u . v), and pCVR (given a click) uses a second set of latent directions mixed with the first by
  * {@code correlation} (as in the MMoE paper's synthetic data, where the task correlation is the
- * cosine of the two tasks' weight vectors). Deterministic in the seed.
+ * cosine of the two tasks' weight vectors). A conversion has a value (a basket, skewed: log-normal),
+ * exp(2.5 + 0.3 x item's conversion bias + 0.3 log(price / 20) + 0.4 g - 0.08) with g standard
+ * normal, so its expectation given the features is exp(2.5 + 0.3 x item's conversion bias + 0.3
+ * log(price / 20)) ({@link Impression#expectedValue}); the value's noise comes from its own
+ * generator, so the rest of the stream is as before values existed.
+ * Deterministic in the seed.
  */
 public final class Simulator {
     /** One impression and what happened to it. */
@@ -22,7 +27,9 @@ public final class Simulator {
             boolean clicked,
             long clickDelay,
             boolean converted,
-            long conversionDelay) {}
+            long conversionDelay,
+            double value,
+            double expectedValue) {}
 
     private final int users;
     private final int items;
@@ -35,6 +42,7 @@ public final class Simulator {
     private final double correlation;
     private final String[] models;
     private final SplittableRandom rnd;
+    private final long valueSeed;
     private long next;
 
     public Simulator(long seed, int users, int items, double correlation, String... models) {
@@ -50,6 +58,7 @@ public final class Simulator {
         userBiasCvr = gaussian(init, users, 1.0);
         itemBiasCvr = gaussian(init, items, 1.0);
         rnd = new SplittableRandom(seed + 1);
+        valueSeed = seed * 0x9E3779B97F4A7C15L + 17;
     }
 
     private static double[][] latent(SplittableRandom r, int n, int d) {
@@ -94,6 +103,10 @@ public final class Simulator {
         boolean clicked = rnd.nextDouble() < pc;
         boolean converted = clicked && rnd.nextDouble() < pv;
         String model = models[(int) (n % models.length)];
+        double expectedValue = Math.exp(2.5 + 0.3 * itemBiasCvr[i] + 0.3 * Math.log(price / 20));
+        double value = converted
+                ? expectedValue * Math.exp(0.4 * new SplittableRandom(valueSeed + n).nextGaussian() - 0.08)
+                : Double.NaN;
         String features = String.format(
                 Locale.ROOT,
                 "{\"user\":\"u%d\",\"item\":\"i%d\",\"device\":\"d%d\",\"price\":%.2f}",
@@ -111,7 +124,9 @@ public final class Simulator {
                 clicked,
                 clicked ? (long) (rnd.nextDouble() * maxClickDelay) : -1,
                 converted,
-                converted ? (long) (rnd.nextDouble() * maxConversionDelay) : -1);
+                converted ? (long) (rnd.nextDouble() * maxConversionDelay) : -1,
+                value,
+                expectedValue);
     }
 
     /** JSON of the impression event. */
@@ -126,6 +141,6 @@ public final class Simulator {
 
     public static String conversionJson(Impression i) {
         return "{\"request_id\":\"" + i.requestId() + "\",\"ts\":" + (i.ts() + i.clickDelay() + i.conversionDelay())
-                + "}";
+                + String.format(Locale.ROOT, ",\"value\":%.2f}", i.value());
     }
 }

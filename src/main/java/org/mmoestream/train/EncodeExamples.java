@@ -51,7 +51,8 @@ public final class EncodeExamples extends ProcessFunction<LabeledExample, TrainE
                     e.impressionTs,
                     e.labeledAt,
                     encoder.encodeFeatures(
-                            e.features, encoder.labels(e.click, e.conversion, clickNews, conversionNews)));
+                            e.features,
+                            encoder.labels(e.click, e.conversion, e.conversionValue, clickNews, conversionNews)));
             t.finalAt = e.finalAt;
             out.collect(t);
         } catch (IllegalArgumentException ex) {

@@ -32,8 +32,10 @@ public final class ExamplesTopicDeserializer implements KafkaRecordDeserializati
             encoder = new ExampleEncoder(SpecJson.read(specJson));
         }
         JsonNode n = JSON.readTree(record.value());
-        float[] labels =
-                encoder.labels(n.get("click").asInt(), n.get("conversion").asInt());
+        float[] labels = encoder.labels(
+                n.get("click").asInt(),
+                n.get("conversion").asInt(),
+                n.hasNonNull("conversion_value") ? n.get("conversion_value").asDouble() : Double.NaN);
         out.collect(TrainExample.of(
                 n.get("request_id").asText(),
                 n.get("model").asText(),

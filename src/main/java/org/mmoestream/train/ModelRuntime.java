@@ -97,7 +97,7 @@ final class ModelRuntime {
         java.util.Arrays.fill(gatePolarized, Double.NaN);
         metrics = new SlidingMetrics[spec.heads().size()];
         for (int h = 0; h < metrics.length; h++) {
-            metrics[h] = new SlidingMetrics(settings.metricsWindow());
+            metrics[h] = new SlidingMetrics(settings.metricsWindow(), Heads.regression(spec, h));
         }
         builder = new Batch.Builder(
                 spec.features().sparse().size(),
@@ -242,7 +242,7 @@ final class ModelRuntime {
             }
             for (int h = 0; h < g.predictions.length; h++) {
                 for (int i = 0; i < g.predictions[h].length; i++) {
-                    metrics[h].add(g.predictions[h][i], g.positives[h][i]);
+                    metrics[h].add(g.predictions[h][i], g.labels[h][i]);
                 }
             }
             labeled.emitted.addAll(g.labeledAt);

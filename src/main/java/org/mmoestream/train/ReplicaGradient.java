@@ -42,7 +42,7 @@ public class ReplicaGradient {
     /** Per head, the predictions before the step of the share's examples that it measures, and their labels. */
     public float[][] predictions;
 
-    public boolean[][] positives;
+    public float[][] labels;
     /** When the join made the share's labels final (wall clock ms; those known). */
     public long[] labeledAt;
     /** When the share's labels became final (event time ms; those known). */
@@ -83,7 +83,7 @@ public class ReplicaGradient {
         g.rowKeys = new long[0];
         g.rows = new float[0];
         g.predictions = new float[0][];
-        g.positives = new boolean[0][];
+        g.labels = new float[0][];
         g.labeledAt = new long[0];
         g.finalAt = new long[0];
         g.gateSums = new double[0];

@@ -118,17 +118,17 @@ final class ReplicaRuntime {
         }
         int heads = spec.heads().size();
         float[][] p = new float[heads][b.rows()];
-        boolean[][] y = new boolean[heads][b.rows()];
+        float[][] y = new float[heads][b.rows()];
         int[] n = new int[heads];
         Heads.visit(spec, b, grad.predictions(), (h, prob, label) -> {
             p[h][n[h]] = (float) prob;
-            y[h][n[h]++] = label;
+            y[h][n[h]++] = (float) label;
         });
         g.predictions = new float[heads][];
-        g.positives = new boolean[heads][];
+        g.labels = new float[heads][];
         for (int h = 0; h < heads; h++) {
             g.predictions[h] = Arrays.copyOf(p[h], n[h]);
-            g.positives[h] = Arrays.copyOf(y[h], n[h]);
+            g.labels[h] = Arrays.copyOf(y[h], n[h]);
         }
         g.labeledAt = labeled.emitted.drain();
         g.finalAt = labeled.finals.drain();

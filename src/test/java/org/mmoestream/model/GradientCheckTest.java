@@ -20,9 +20,11 @@ import org.nd4j.linalg.api.buffer.DataType;
  * ESMM, with and without gate hidden layers, and for generic unmasked tasks; and with the
  * fake-negative weights of early feedback (held constant, as the loss defines them) on a batch in
  * which some rows carry no label for some tasks (NaN: a later click or conversion); and with gate
- * dropout and unit dropout (of experts and towers), whose masks a training pass draws from the model's seed, step and batch, so every pass
- * of the check sees the same masks; and with fixed task weights and learned uncertainty weights
- * (the log-variances' own gradient included).
+ * dropout and unit dropout (of experts and towers), whose masks a training pass draws from the
+ * model's seed, step and batch, so every pass of the check sees the same masks; and with fixed
+ * task weights and learned uncertainty weights
+ * (the log-variances' own gradient included); and with a regression task (mean squared error, or
+ * log-normal with its learned log-variance) beside ESMM's.
  */
 class GradientCheckTest {
     private static final double H = 1e-5;
@@ -65,6 +67,14 @@ class GradientCheckTest {
                     s.withArchitecture(s.architecture().withUncertaintyWeighting(true)),
                     esmm));
         }
+        for (TaskSpec.Loss loss : List.of(TaskSpec.Loss.MSE, TaskSpec.Loss.LOGNORMAL)) {
+            ModelSpec s = TestSpecs.ctrCvrValue(Variant.MMOE, true, loss);
+            out.add(Arguments.of("mmoe+esmm+value-" + loss, s, false));
+            out.add(Arguments.of(
+                    "mmoe+esmm+value-" + loss + "+uncertainty+fnw",
+                    s.withArchitecture(s.architecture().withUncertaintyWeighting(true)),
+                    true));
+        }
         ModelSpec generic = TestSpecs.generic(Variant.MMOE);
         out.add(Arguments.of(
                 "mmoe+generic+uncertainty",
@@ -95,6 +105,12 @@ class GradientCheckTest {
                 for (int i = e.offset(); i < e.offset() + e.size(); i++) {
                     model.network().paramAccess().set(i, 0.2 * rnd.nextDouble() - 0.1);
                 }
+            }
+        }
+        for (int t = 0; t < spec.tasks().size(); t++) {
+            ParamLayout.Entry tv = model.network().taskLogVariance(t);
+            if (tv != null) {
+                model.network().paramAccess().set(tv.offset(), 0.4);
             }
         }
         if (model.network().logVariance() != null) {

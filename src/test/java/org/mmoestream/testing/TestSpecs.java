@@ -62,6 +62,18 @@ public final class TestSpecs {
         return new Architecture(v, experts, expertHidden, gateHidden, towerHidden, esmm);
     }
 
+    /**
+     * {@link #ctrCvr} with a third task, {@code value}: a regression on the conversion's value with
+     * {@code loss}, over converted rows ({@code masked_by: cvr}).
+     */
+    public static ModelSpec ctrCvrValue(Variant v, boolean esmm, TaskSpec.Loss loss) {
+        ModelSpec s = ctrCvr(v, esmm, List.of());
+        List<TaskSpec> tasks = new ArrayList<>(s.tasks());
+        tasks.add(new TaskSpec("value", "conversion", "cvr", java.util.Set.of(), java.util.Set.of(), null, 1.0, loss));
+        Architecture a = architecture(v, 3, List.of(6, 5), List.of(), List.of(4), esmm, 3);
+        return new ModelSpec(s.name(), s.features(), tasks, a, s.optimizer(), s.csv());
+    }
+
     /** A spec with three generic unmasked tasks. */
     public static ModelSpec generic(Variant v) {
         Architecture a = architecture(v, 2, List.of(5), List.of(), List.of(3), false, 3);
@@ -105,6 +117,12 @@ public final class TestSpecs {
             int cvr = spec.taskIndex("cvr");
             if (ctr >= 0 && cvr >= 0 && labels[ctr] == 0f) {
                 labels[cvr] = 0f;
+            }
+            for (int t = 0; t < tasks; t++) {
+                if (spec.tasks().get(t).regression()) {
+                    // A conversion's value, log-normal around 1.3; 0 without a conversion.
+                    labels[t] = cvr >= 0 && labels[cvr] == 0f ? 0f : (float) Math.exp(0.3 + 0.5 * rnd.nextGaussian());
+                }
             }
             out.add(new EncodedExample(ids, dense, labels));
         }

@@ -128,7 +128,7 @@ public final class SnapshotState {
         number(md, "version");
         ModelSpec spec = SpecJson.read(md.get("spec"));
         MmoeNetwork net =
-                new MmoeNetwork(spec.architecture(), spec.features().inputDim(), spec.taskNames(), DataType.FLOAT);
+                new MmoeNetwork(spec.architecture(), spec.features().inputDim(), spec.tasks(), DataType.FLOAT);
         for (ParamLayout.Entry e : net.layout().entries()) {
             checkEntry(h, e.name(), e.size());
         }
