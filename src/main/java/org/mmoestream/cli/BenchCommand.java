@@ -32,14 +32,16 @@ import picocli.CommandLine.Parameters;
             "  soak  the pipeline and scoring jobs on the local multi-process cluster under steady load for --minutes,",
             "        a TaskManager killed with kill -9 every --kill-every minutes: nothing lost, nothing duplicated",
             "  feedback  label freshness: the same simulated days of drifting items through the label join in each",
-            "            join.feedback mode (and the oracle), each impression scored by the model of its time"
+            "            join.feedback mode (and the oracle), each impression scored by the model of its time",
+            "  bias  position bias: the CTR/CVR model without the position, with it as an input, and with the bias",
+            "        tower, ranked against position-free clicks on held-out impressions served without a position"
         })
 final class BenchCommand implements Callable<Integer> {
 
     @Parameters(
             index = "0",
             paramLabel = "WHAT",
-            description = "what to measure: model, join, pipeline, train, rounds, score, soak, feedback")
+            description = "what to measure: model, join, pipeline, train, rounds, score, soak, feedback, bias")
     String what;
 
     @Option(
@@ -221,6 +223,7 @@ final class BenchCommand implements Callable<Integer> {
                         .run();
             }
             case "score" -> new ScoreBench(secs, System.out).run(parallelism, rates, !noSearch);
+            case "bias" -> new org.mmoestream.bench.BiasBench(examples, 0.8, System.out).run();
             case "feedback" -> {
                 if (days < 2 || perDay < 1000) {
                     throw new InputException("--days must be at least 2 and --per-day at least 1000.");
@@ -239,7 +242,7 @@ final class BenchCommand implements Callable<Integer> {
             }
             default ->
                 throw new InputException("bench: unknown benchmark '" + what
-                        + "' (available: model, join, pipeline, train, rounds, score, soak, feedback).");
+                        + "' (available: model, join, pipeline, train, rounds, score, soak, feedback, bias).");
         }
         return 0;
     }

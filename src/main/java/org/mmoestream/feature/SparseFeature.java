@@ -11,5 +11,14 @@ package org.mmoestream.feature;
  * @param dim embedding width
  * @param multi whether the feature holds several values
  * @param separator the separator of values in a CSV cell when {@code multi}
+ * @param bias a selection-bias feature (position, device): its embedding feeds the shallow bias
+ *     tower only, not the experts and gates (Zhao et al., RecSys 2019)
  */
-public record SparseFeature(String name, String column, int buckets, int dim, boolean multi, String separator) {}
+public record SparseFeature(
+        String name, String column, int buckets, int dim, boolean multi, String separator, boolean bias) {
+
+    /** A feature of the main network. */
+    public SparseFeature(String name, String column, int buckets, int dim, boolean multi, String separator) {
+        this(name, column, buckets, dim, multi, separator, false);
+    }
+}

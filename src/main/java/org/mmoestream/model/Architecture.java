@@ -20,6 +20,7 @@ import java.util.List;
  *     (RecSys 2019), against gates that polarize onto one expert; 0: off. Inference keeps every expert.
  * @param dropout in training, the probability that an output of a ReLU layer of an expert or a
  *     tower is zeroed (the others scaled by 1 / (1 - dropout)); 0: off. Inference keeps every unit.
+ * @param biasTower the shallow tower on the bias features, or null without bias features
  * @param uncertaintyWeighting whether each task's loss is weighted by a learned exp(-s_t), plus s_t /
  *     2 (Kendall et al., CVPR 2018), s_t = log sigma_t^2 in the dense tensor {@code
  *     loss.log_variance}; else by the tasks' fixed weights alone
@@ -36,7 +37,8 @@ public record Architecture(
         int levels,
         double gateDropout,
         boolean uncertaintyWeighting,
-        double dropout) {
+        double dropout,
+        BiasTower biasTower) {
 
     public Architecture {
         if (!(gateDropout >= 0 && gateDropout < 1)) {
@@ -84,7 +86,8 @@ public record Architecture(
                 levels,
                 0,
                 false,
-                0);
+                0,
+                null);
     }
 
     public static Architecture defaults() {
@@ -104,7 +107,8 @@ public record Architecture(
                 levels,
                 gateDropout,
                 uncertaintyWeighting,
-                dropout);
+                dropout,
+                biasTower);
     }
 
     public Architecture withEsmm(boolean on) {
@@ -120,7 +124,8 @@ public record Architecture(
                 levels,
                 gateDropout,
                 uncertaintyWeighting,
-                dropout);
+                dropout,
+                biasTower);
     }
 
     public Architecture withGateDropout(double rate) {
@@ -136,7 +141,8 @@ public record Architecture(
                 levels,
                 rate,
                 uncertaintyWeighting,
-                dropout);
+                dropout,
+                biasTower);
     }
 
     public Architecture withUncertaintyWeighting(boolean on) {
@@ -152,7 +158,25 @@ public record Architecture(
                 levels,
                 gateDropout,
                 on,
-                dropout);
+                dropout,
+                biasTower);
+    }
+
+    public Architecture withBiasTower(BiasTower tower) {
+        return new Architecture(
+                variant,
+                experts,
+                expertHidden,
+                gateHidden,
+                towerHidden,
+                esmm,
+                sharedExperts,
+                taskExperts,
+                levels,
+                gateDropout,
+                uncertaintyWeighting,
+                dropout,
+                tower);
     }
 
     public Architecture withDropout(double rate) {
@@ -168,6 +192,7 @@ public record Architecture(
                 levels,
                 gateDropout,
                 uncertaintyWeighting,
-                rate);
+                rate,
+                biasTower);
     }
 }

@@ -31,19 +31,20 @@ public final class Embeddings {
     private final NdAccess[] access;
     private final RowGradients[] grads;
 
-    public Embeddings(List<SparseFeature> features, DataType type, OptimizerConfig opt) {
+    public Embeddings(org.mmoestream.feature.FeatureSpec spec, DataType type, OptimizerConfig opt) {
         this(
-                features,
+                spec,
                 type,
                 opt,
-                features.stream().mapToInt(SparseFeature::buckets).toArray());
+                spec.sparse().stream().mapToInt(SparseFeature::buckets).toArray());
     }
 
     /**
      * Tables of {@code rows[f]} rows instead of the features' bucket counts: a compact working set
      * whose slots the caller maps to bucket ids (the streaming trainer keeps rows in Flink state).
      */
-    public Embeddings(List<SparseFeature> features, DataType type, OptimizerConfig opt, int[] rows) {
+    public Embeddings(org.mmoestream.feature.FeatureSpec spec, DataType type, OptimizerConfig opt, int[] rows) {
+        List<SparseFeature> features = spec.sparse();
         if (type != DataType.FLOAT && type != DataType.DOUBLE) {
             throw new IllegalArgumentException("unsupported data type " + type);
         }
@@ -59,12 +60,11 @@ public final class Embeddings {
         ds = single ? null : new double[n][slots][];
         access = new NdAccess[n];
         grads = new RowGradients[n];
-        int off = 0;
         for (int i = 0; i < n; i++) {
             SparseFeature sf = features.get(i);
-            inputOffset[i] = off;
+            // The column of the feature's embedding in a gathered row (a bias feature's after the model input).
+            inputOffset[i] = spec.sparseOffset(i);
             dims[i] = sf.dim();
-            off += sf.dim();
             int size = rows[i] * sf.dim();
             if (single) {
                 f[i] = new float[size];

@@ -143,7 +143,10 @@ public final class ExampleEncoder {
         for (int i = 0; i < ids.length; i++) {
             String col = fs.sparse().get(i).column();
             try {
-                ids[i] = encoder.sparse(i, value(f.get(col)));
+                // A bias feature is unknown at serving (labels null): its serving value, if any, stands in.
+                ids[i] = fs.sparse().get(i).bias() && labels == null
+                        ? encoder.sparse(i, servingValue(fs.sparse().get(i).name()))
+                        : encoder.sparse(i, value(f.get(col)));
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException("feature " + col + " " + e.getMessage());
             }
@@ -158,6 +161,12 @@ public final class ExampleEncoder {
             }
         }
         return new EncodedExample(ids, dense, labels);
+    }
+
+    /** The serving value of bias feature {@code name} (model.bias_serving), or null (missing). */
+    private String servingValue(String name) {
+        BiasTower tower = spec.architecture().biasTower();
+        return tower == null ? null : tower.serving().get(name);
     }
 
     private static Object value(JsonNode v) {

@@ -28,6 +28,16 @@ public final class MmoeModel {
     private final INDArray[] denseState;
     private final NdAccess[] denseStateAccess;
     private final int width;
+    /** Width of a gathered row: the network's input, then the bias features' embeddings. */
+    private final int gatherWidth;
+    /** The tasks whose logits take the bias tower's logit (empty without bias features). */
+    private final int[] biasTasks;
+    /** Whether inference adds the bias logit (at the serving values of the bias features). */
+    private final boolean biasAtServing;
+
+    private double[] biasGrad = new double[0];
+    private double[] mainInput = new double[0];
+    private float[] mainInputF = new float[0];
     private final int denseOffset;
     private final int heads;
     /** The model input and its gradient: float32 for a float32 model (no conversion on the way), else float64. */
@@ -55,12 +65,19 @@ public final class MmoeModel {
         this.seed = seed;
         this.type = type;
         this.width = spec.features().inputDim();
+        this.gatherWidth = spec.features().gatherWidth();
+        BiasTower tower = spec.architecture().biasTower();
+        this.biasTasks = tower == null || gatherWidth == width
+                ? new int[0]
+                : tower.tasks().stream().mapToInt(spec::taskIndex).toArray();
+        this.biasAtServing = tower != null && !tower.serving().isEmpty();
         this.denseOffset = spec.features().denseOffset();
-        this.network = new MmoeNetwork(spec.architecture(), width, spec.tasks(), type);
+        this.network =
+                new MmoeNetwork(spec.architecture(), width, spec.features().biasDim(), spec.tasks(), type);
         OptimizerConfig oc = spec.optimizer();
         this.embeddings = tableRows == null
-                ? new Embeddings(spec.features().sparse(), type, oc)
-                : new Embeddings(spec.features().sparse(), type, oc, tableRows);
+                ? new Embeddings(spec.features(), type, oc)
+                : new Embeddings(spec.features(), type, oc, tableRows);
         this.normalizer = new DenseNormalizer(spec.features().dense());
         this.objective = spec.objective();
         this.optimizer = new Optimizer(oc);
@@ -232,27 +249,112 @@ public final class MmoeModel {
 
     /** As {@link #forward(Batch)}; {@code keep} false: an inference pass, no backward pass will follow. */
     private MmoeNetwork.Buffers forward(Batch b, boolean keep) {
-        int n = b.rows * width;
+        int g = gatherWidth;
+        int n = b.rows * g;
         MmoeNetwork.Buffers buf = network.buffers(b.rows);
         if (type == DataType.FLOAT) {
             if (inputF.length < n) {
                 inputF = new float[n];
                 inputGradF = new float[n];
             }
-            embeddings.gather(b, inputF, width);
-            normalizer.apply(b, inputF, width, denseOffset);
-            buf.setInput(inputF);
+            embeddings.gather(b, inputF, g);
+            normalizer.apply(b, inputF, g, denseOffset);
+            if (g == width) {
+                buf.setInput(inputF);
+            } else {
+                mainInputF = mainInputF.length < b.rows * width ? new float[b.rows * width] : mainInputF;
+                for (int r = 0; r < b.rows; r++) {
+                    System.arraycopy(inputF, r * g, mainInputF, r * width, width);
+                }
+                buf.setInput(mainInputF);
+            }
         } else {
             if (input.length < n) {
                 input = new double[n];
                 inputGrad = new double[n];
             }
-            embeddings.gather(b, input, width);
-            normalizer.apply(b, input, width, denseOffset);
-            buf.setInput(input);
+            embeddings.gather(b, input, g);
+            normalizer.apply(b, input, g, denseOffset);
+            if (g == width) {
+                buf.setInput(input);
+            } else {
+                mainInput = mainInput.length < b.rows * width ? new double[b.rows * width] : mainInput;
+                for (int r = 0; r < b.rows; r++) {
+                    System.arraycopy(input, r * g, mainInput, r * width, width);
+                }
+                buf.setInput(mainInput);
+            }
         }
         network.forward(buf, keep, keep ? dropoutSeed(b) : MmoeNetwork.NO_DROPOUT);
+        if (biasTasks.length > 0 && (keep || biasAtServing)) {
+            addBiasLogits(buf);
+        }
         return buf;
+    }
+
+    /** Gathered input element {@code i} (the last forward pass's). */
+    private double gathered(int i) {
+        return type == DataType.FLOAT ? inputF[i] : input[i];
+    }
+
+    /**
+     * The bias tower: z_b = c + v . (bias features' embeddings) per row, added to the logits of the
+     * bias tasks (in training with the example's bias features, at serving with the serving values,
+     * which the encoder put in their place).
+     */
+    private void addBiasLogits(MmoeNetwork.Buffers buf) {
+        NdAccess p = network.paramAccess();
+        int w = network.biasWeight().offset();
+        int bd = gatherWidth - width;
+        double c = p.get(network.biasBias().offset());
+        int tasks = network.tasks();
+        double[] logits = buf.logits();
+        for (int r = 0; r < buf.rows(); r++) {
+            double z = c;
+            for (int k = 0; k < bd; k++) {
+                z += p.get(w + k) * gathered(r * gatherWidth + width + k);
+            }
+            for (int t : biasTasks) {
+                logits[r * tasks + t] += z;
+            }
+        }
+    }
+
+    /**
+     * The bias tower's backward: with dz_b = the sum of dLoss/dLogit over the bias tasks per row,
+     * writes dLoss/dv and dLoss/dc into the gradient buffer and dz_b v into the bias columns of the
+     * input gradient (for the bias features' embedding rows).
+     */
+    private void biasBackward(int rows, double[] dLogits) {
+        NdAccess p = network.paramAccess();
+        int w = network.biasWeight().offset();
+        int bd = gatherWidth - width;
+        int tasks = network.tasks();
+        biasGrad = biasGrad.length < bd ? new double[bd] : biasGrad;
+        java.util.Arrays.fill(biasGrad, 0, bd, 0);
+        double dc = 0;
+        for (int r = 0; r < rows; r++) {
+            double dz = 0;
+            for (int t : biasTasks) {
+                dz += dLogits[r * tasks + t];
+            }
+            dc += dz;
+            int o = r * gatherWidth + width;
+            for (int k = 0; k < bd; k++) {
+                biasGrad[k] += dz * gathered(o + k);
+                double dx = dz * p.get(w + k);
+                if (type == DataType.FLOAT) {
+                    inputGradF[o + k] = (float) dx;
+                } else {
+                    inputGrad[o + k] = dx;
+                }
+            }
+        }
+        NdAccess g = network.gradAccess();
+        for (int k = 0; k < bd; k++) {
+            g.set(w + k, biasGrad[k]);
+        }
+        g.set(network.biasBias().offset(), dc);
     }
 
     /**
@@ -267,11 +369,28 @@ public final class MmoeModel {
         double[] rowWeights = objective.fakeNegativeWeights() ? objective.fakeNegativeWeights(buf.logits(), b) : null;
         double loss = weightedLoss(buf.logits(), b, rowWeights, dLogits, taskLoss, true);
         network.backward(buf, dLogits);
-        if (type == DataType.FLOAT) {
-            buf.readInputGradient(inputGradF);
-        } else {
-            buf.readInputGradient(inputGrad);
+        if (gatherWidth == width) {
+            if (type == DataType.FLOAT) {
+                buf.readInputGradient(inputGradF);
+            } else {
+                buf.readInputGradient(inputGrad);
+            }
+            return loss;
         }
+        // The network's input gradient into the gathered layout, then the bias columns.
+        int rows = b.rows;
+        if (type == DataType.FLOAT) {
+            buf.readInputGradient(mainInputF);
+            for (int r = rows - 1; r >= 0; r--) {
+                System.arraycopy(mainInputF, r * width, inputGradF, r * gatherWidth, width);
+            }
+        } else {
+            buf.readInputGradient(mainInput);
+            for (int r = rows - 1; r >= 0; r--) {
+                System.arraycopy(mainInput, r * width, inputGrad, r * gatherWidth, width);
+            }
+        }
+        biasBackward(rows, dLogits);
         return loss;
     }
 
@@ -335,8 +454,8 @@ public final class MmoeModel {
     /** Row gradients of the embeddings for the last {@link #computeGradients} call. */
     public Embeddings.RowGradients[] embeddingGradients(Batch b) {
         return type == DataType.FLOAT
-                ? embeddings.gradients(b, inputGradF, width)
-                : embeddings.gradients(b, inputGrad, width);
+                ? embeddings.gradients(b, inputGradF, gatherWidth)
+                : embeddings.gradients(b, inputGrad, gatherWidth);
     }
 
     private double denseSquaredNorm(double l2) {

@@ -82,6 +82,14 @@ public final class MmoeNetwork {
 
     /** Its entry in the layout, or null without uncertainty weighting. */
     private final ParamLayout.Entry logVariance;
+    /** The bias tower's weights over the bias-feature columns, [biasDim], and its bias, [1]. */
+    public static final String BIAS_WEIGHT = "bias_tower.out.weight";
+
+    public static final String BIAS_BIAS = "bias_tower.out.bias";
+    /** Their entries, or null without bias features. */
+    private final ParamLayout.Entry biasWeight;
+
+    private final ParamLayout.Entry biasBias;
     /** Per task, the entry of a log-normal task's log sigma^2 ({@code tower.<task>.log_variance}), or null. */
     private final ParamLayout.Entry[] taskLogVariance;
 
@@ -131,8 +139,17 @@ public final class MmoeNetwork {
     /** A tensor to be laid out: name, shape, whether it is a weight. */
     private record Tensor(String name, int rows, int cols, boolean weight) {}
 
-    /** Builds the layout for {@code taskSpecs} and allocates zeroed parameters. */
+    /** Builds the layout for {@code taskSpecs} and allocates zeroed parameters; no bias tower. */
     public MmoeNetwork(Architecture arch, int inputDim, List<TaskSpec> taskSpecs, DataType type) {
+        this(arch, inputDim, 0, taskSpecs, type);
+    }
+
+    /**
+     * Builds the layout for {@code taskSpecs}, with the bias tower's linear unit over {@code biasDim}
+     * bias-feature columns when that is above 0 (read by the model, not by a layer), and allocates
+     * zeroed parameters.
+     */
+    public MmoeNetwork(Architecture arch, int inputDim, int biasDim, List<TaskSpec> taskSpecs, DataType type) {
         List<String> taskNames = taskSpecs.stream().map(TaskSpec::name).toList();
         if (arch.expertHidden().isEmpty()) {
             throw new IllegalArgumentException("expert_hidden needs at least one layer");
@@ -217,6 +234,15 @@ public final class MmoeNetwork {
             initOrder.add(layout.get(LOG_VARIANCE));
         }
         logVariance = arch.uncertaintyWeighting() ? layout.get(LOG_VARIANCE) : null;
+        if (biasDim > 0) {
+            // Zero at the start (no bias effect until it is learned), no L2: bias-kind entries.
+            add(new Tensor(BIAS_WEIGHT, biasDim, 1, false));
+            add(new Tensor(BIAS_BIAS, 1, 1, false));
+            initOrder.add(layout.get(BIAS_WEIGHT));
+            initOrder.add(layout.get(BIAS_BIAS));
+        }
+        biasWeight = biasDim > 0 ? layout.get(BIAS_WEIGHT) : null;
+        biasBias = biasDim > 0 ? layout.get(BIAS_BIAS) : null;
         taskLogVariance = new ParamLayout.Entry[tasks];
         for (int t = 0; t < tasks; t++) {
             if (taskSpecs.get(t).loss() == TaskSpec.Loss.LOGNORMAL) {
@@ -347,6 +373,16 @@ public final class MmoeNetwork {
 
     public ParamLayout layout() {
         return layout;
+    }
+
+    /** The layout entry of the bias tower's weights, [biasDim], or null without bias features. */
+    public ParamLayout.Entry biasWeight() {
+        return biasWeight;
+    }
+
+    /** The layout entry of the bias tower's bias, [1], or null without bias features. */
+    public ParamLayout.Entry biasBias() {
+        return biasBias;
     }
 
     /** The layout entry of task {@code t}'s log-normal log-variance, [1], or null for other losses. */

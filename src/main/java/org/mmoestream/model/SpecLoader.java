@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import org.mmoestream.config.InputException;
 import org.mmoestream.config.YamlNode;
 import org.mmoestream.feature.CsvLayout;
 import org.mmoestream.feature.DenseFeature;
@@ -41,12 +42,15 @@ public final class SpecLoader {
                     "levels",
                     "gate_dropout",
                     "loss_weighting",
-                    "dropout"));
+                    "dropout",
+                    "bias_tasks",
+                    "bias_serving"));
         }
         int defaultDim = model == null ? 8 : model.integer("embedding_dim", 8, 1);
         FeatureSpec features = features(root.get("features"), defaultDim);
         List<TaskSpec> tasks = tasks(root.get("tasks"));
         Architecture arch = architecture(model, tasks, root);
+        arch = arch.withBiasTower(biasTower(model, features, tasks));
         OptimizerConfig opt = optimizer(root.has("optimizer") ? root.get("optimizer") : null);
         CsvLayout csv = csv(root.has("csv") ? root.get("csv") : null);
         return new ModelSpec(root.string("name", "default"), features, tasks, arch, opt, csv);
@@ -58,7 +62,7 @@ public final class SpecLoader {
         List<SparseFeature> sparse = new ArrayList<>();
         if (node.has("sparse")) {
             for (YamlNode f : node.get("sparse").list()) {
-                f.allowOnly(Set.of("name", "column", "buckets", "dim", "multi", "separator"));
+                f.allowOnly(Set.of("name", "column", "buckets", "dim", "multi", "separator", "bias"));
                 String name = f.get("name").text();
                 if (!names.add(name)) {
                     throw f.error("repeats the feature name '" + name + "'");
@@ -74,7 +78,8 @@ public final class SpecLoader {
                         f.integer("buckets", 100_000, 1),
                         f.integer("dim", defaultDim, 1),
                         multi,
-                        sep));
+                        sep,
+                        f.bool("bias", false)));
             }
         }
         List<DenseFeature> dense = new ArrayList<>();
@@ -172,6 +177,51 @@ public final class SpecLoader {
         return out;
     }
 
+    /**
+     * The bias tower of a spec with bias features: its tasks ({@code model.bias_tasks}, by default
+     * those of the click event) and serving values ({@code model.bias_serving}); null without bias
+     * features, whose keys are then refused.
+     */
+    private static BiasTower biasTower(YamlNode m, FeatureSpec features, List<TaskSpec> tasks) {
+        List<String> bias = features.sparse().stream()
+                .filter(SparseFeature::bias)
+                .map(SparseFeature::name)
+                .toList();
+        if (bias.isEmpty()) {
+            for (String k : List.of("bias_tasks", "bias_serving")) {
+                if (m != null && m.has(k)) {
+                    throw m.get(k).error("needs a bias feature (features.sparse[].bias: true)");
+                }
+            }
+            return null;
+        }
+        List<String> on = m != null && m.has("bias_tasks")
+                ? m.strings("bias_tasks")
+                : tasks.stream()
+                        .filter(t -> TaskSpec.CLICK.equals(t.event()))
+                        .map(TaskSpec::name)
+                        .toList();
+        for (String t : on) {
+            if (indexOf(tasks, t) < 0) {
+                throw m.get("bias_tasks").error("names no task: '" + t + "'");
+            }
+        }
+        if (on.isEmpty()) {
+            throw new InputException("the spec has bias features " + bias + " but no task to add their logit to: "
+                    + "set model.bias_tasks (by default the tasks of the click event).");
+        }
+        java.util.Map<String, String> serving = new java.util.TreeMap<>();
+        if (m != null && m.has("bias_serving")) {
+            m.get("bias_serving").flatten("", serving);
+            for (String f : serving.keySet()) {
+                if (!bias.contains(f)) {
+                    throw m.get("bias_serving").error("names '" + f + "', which is not a bias feature " + bias);
+                }
+            }
+        }
+        return new BiasTower(on, serving);
+    }
+
     private static int indexOf(List<TaskSpec> tasks, String name) {
         for (int i = 0; i < tasks.size(); i++) {
             if (tasks.get(i).name().equals(name)) {
@@ -252,7 +302,8 @@ public final class SpecLoader {
                 levels,
                 m.number("gate_dropout", 0, 0, 0.9),
                 uncertaintyWeighting(m),
-                m.number("dropout", 0, 0, 0.9));
+                m.number("dropout", 0, 0, 0.9),
+                null);
     }
 
     private static boolean uncertaintyWeighting(YamlNode m) {

@@ -12,7 +12,11 @@ import java.util.SplittableRandom;
  * exp(2.5 + 0.3 x item's conversion bias + 0.3 log(price / 20) + 0.4 g - 0.08) with g standard
  * normal, so its expectation given the features is exp(2.5 + 0.3 x item's conversion bias + 0.3
  * log(price / 20)) ({@link Impression#expectedValue}); the value's noise comes from its own
- * generator, so the rest of the stream is as before values existed.
+ * generator, so the rest of the stream is as before values existed. With {@link
+ * #withPositionBias} an impression also has a position (1-10, where a previous ranker placed it: by
+ * its relevance, plus an error of that ranker's per item (some items promoted, some buried) and
+ * noise) with a click effect of its own, -strength x log(position), independent of relevance;
+ * {@link Impression#pClickFree} is its click probability at position 1.
  * Deterministic in the seed.
  */
 public final class Simulator {
@@ -29,7 +33,9 @@ public final class Simulator {
             boolean converted,
             long conversionDelay,
             double value,
-            double expectedValue) {}
+            double expectedValue,
+            int position,
+            double pClickFree) {}
 
     private final int users;
     private final int items;
@@ -43,6 +49,7 @@ public final class Simulator {
     private final String[] models;
     private final SplittableRandom rnd;
     private final long valueSeed;
+    private double positionBias;
     private long next;
 
     public Simulator(long seed, int users, int items, double correlation, String... models) {
@@ -59,6 +66,15 @@ public final class Simulator {
         itemBiasCvr = gaussian(init, items, 1.0);
         rnd = new SplittableRandom(seed + 1);
         valueSeed = seed * 0x9E3779B97F4A7C15L + 17;
+    }
+
+    /**
+     * This simulator with positions: each impression gets a position and a click effect of
+     * -{@code strength} x log(position); 0 (the default) leaves the stream exactly as without.
+     */
+    public Simulator withPositionBias(double strength) {
+        this.positionBias = strength;
+        return this;
     }
 
     private static double[][] latent(SplittableRandom r, int n, int d) {
@@ -98,6 +114,15 @@ public final class Simulator {
         double cvrBias = correlation * (userBias[u] + itemBias[i])
                 + Math.sqrt(1 - correlation * correlation) * (userBiasCvr[u] + itemBiasCvr[i]);
         double zv = -1.0 + 1.4 * cvrBias - 0.3 * Math.log(price / 20);
+        double pClickFree = sigmoid(zc);
+        int position = 0;
+        if (positionBias > 0) {
+            // A previous ranker's placement: the more relevant (or promoted), the nearer the top.
+            SplittableRandom pr = new SplittableRandom(valueSeed + 0x5DEECE66DL * (n + 1));
+            double promoted = new SplittableRandom(valueSeed ^ (0x2545F4914F6CDD1DL * (i + 1))).nextGaussian();
+            position = 1 + (int) Math.floor(10 * sigmoid(-(zc + 1.3) - 1.5 * promoted + 0.8 * pr.nextGaussian()));
+            zc -= positionBias * Math.log(position);
+        }
         double pc = sigmoid(zc);
         double pv = sigmoid(zv);
         boolean clicked = rnd.nextDouble() < pc;
@@ -109,11 +134,12 @@ public final class Simulator {
                 : Double.NaN;
         String features = String.format(
                 Locale.ROOT,
-                "{\"user\":\"u%d\",\"item\":\"i%d\",\"device\":\"d%d\",\"price\":%.2f}",
+                "{\"user\":\"u%d\",\"item\":\"i%d\",\"device\":\"d%d\",\"price\":%.2f%s}",
                 u,
                 i,
                 device,
-                price);
+                price,
+                position > 0 ? ",\"position\":\"p" + position + "\"" : "");
         return new Impression(
                 "q" + n,
                 model,
@@ -126,7 +152,9 @@ public final class Simulator {
                 converted,
                 converted ? (long) (rnd.nextDouble() * maxConversionDelay) : -1,
                 value,
-                expectedValue);
+                expectedValue,
+                position,
+                pClickFree);
     }
 
     /** JSON of the impression event. */

@@ -266,7 +266,11 @@ final class WarmStart {
         for (int f = 0; f < now.sparse().size(); f++) {
             SparseFeature sf = now.sparse().get(f);
             int j = indexOf(old.sparse(), sf.name());
-            if (j >= 0 && old.sparse().get(j).dim() == sf.dim()) {
+            // A bias feature has no columns in the first layers (it feeds the bias tower).
+            if (j >= 0
+                    && old.sparse().get(j).dim() == sf.dim()
+                    && !sf.bias()
+                    && !old.sparse().get(j).bias()) {
                 for (int k = 0; k < sf.dim(); k++) {
                     from[now.sparseOffset(f) + k] = old.sparseOffset(j) + k;
                 }

@@ -24,7 +24,8 @@ import org.nd4j.linalg.api.buffer.DataType;
  * model's seed, step and batch, so every pass of the check sees the same masks; and with fixed
  * task weights and learned uncertainty weights
  * (the log-variances' own gradient included); and with a regression task (mean squared error, or
- * log-normal with its learned log-variance) beside ESMM's.
+ * log-normal with its learned log-variance) beside ESMM's; and with the bias tower (its weights and
+ * the bias feature's embedding table).
  */
 class GradientCheckTest {
     private static final double H = 1e-5;
@@ -75,6 +76,8 @@ class GradientCheckTest {
                     s.withArchitecture(s.architecture().withUncertaintyWeighting(true)),
                     true));
         }
+        out.add(Arguments.of("mmoe+esmm+bias-tower", TestSpecs.ctrCvrWithBias(true, java.util.Map.of()), false));
+        out.add(Arguments.of("mmoe+bias-tower+fnw", TestSpecs.ctrCvrWithBias(false, java.util.Map.of()), true));
         ModelSpec generic = TestSpecs.generic(Variant.MMOE);
         out.add(Arguments.of(
                 "mmoe+generic+uncertainty",

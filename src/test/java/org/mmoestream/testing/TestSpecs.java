@@ -74,6 +74,24 @@ public final class TestSpecs {
         return new ModelSpec(s.name(), s.features(), tasks, a, s.optimizer(), s.csv());
     }
 
+    /**
+     * {@link #ctrCvr} (MMoE) with a selection-bias feature {@code position} (6 buckets, dim 2) feeding
+     * the bias tower, whose logit goes to ctr; {@code serving} its serving values.
+     */
+    public static ModelSpec ctrCvrWithBias(boolean esmm, java.util.Map<String, String> serving) {
+        ModelSpec s = ctrCvr(Variant.MMOE, esmm, List.of());
+        List<SparseFeature> sparse = new ArrayList<>(s.features().sparse());
+        sparse.add(new SparseFeature("position", "position", 6, 2, false, "|", true));
+        FeatureSpec fs = new FeatureSpec(sparse, s.features().dense());
+        return new ModelSpec(
+                s.name(),
+                fs,
+                s.tasks(),
+                s.architecture().withBiasTower(new org.mmoestream.model.BiasTower(List.of("ctr"), serving)),
+                s.optimizer(),
+                s.csv());
+    }
+
     /** A spec with three generic unmasked tasks. */
     public static ModelSpec generic(Variant v) {
         Architecture a = architecture(v, 2, List.of(5), List.of(), List.of(3), false, 3);

@@ -127,8 +127,12 @@ public final class SnapshotState {
         }
         number(md, "version");
         ModelSpec spec = SpecJson.read(md.get("spec"));
-        MmoeNetwork net =
-                new MmoeNetwork(spec.architecture(), spec.features().inputDim(), spec.tasks(), DataType.FLOAT);
+        MmoeNetwork net = new MmoeNetwork(
+                spec.architecture(),
+                spec.features().inputDim(),
+                spec.features().biasDim(),
+                spec.tasks(),
+                DataType.FLOAT);
         for (ParamLayout.Entry e : net.layout().entries()) {
             checkEntry(h, e.name(), e.size());
         }
