@@ -29,7 +29,7 @@ import org.nd4j.linalg.api.buffer.DataType;
  * ({@link DriftingSimulator}) through the label join's policy ({@link AttributionPolicy}, in
  * event-time order, timers at their deadlines) and the model core's training step, once per mode:
  * {@code oracle} (each impression trained at once with its final labels, which no stream can know:
- * the upper bound), {@code wait} and {@code fnw} ({@code join.feedback}). Serving-time evaluation,
+ * the upper bound), {@code wait}, {@code fnw} and {@code fnc} ({@code join.feedback}). Serving-time evaluation,
  * as in Yang et al. (AAAI 2021): each impression is scored, when it happens, by the model as
  * trained up to then, against its final labels (click within the click window, conversion within
  * the conversion window after it); per task AUC, log-loss and calibration over every simulated hour
@@ -131,8 +131,11 @@ public final class FeedbackBench {
     private record Timed(long ts, int index, byte type) {}
 
     private Result run(ModelSpec spec, Impression[] imps, String mode) {
-        MmoeModel model = MmoeModel.create(spec, 42, DataType.FLOAT);
         Feedback feedback = mode.equals("oracle") ? Feedback.WAIT : Feedback.parse(mode);
+        if (feedback == Feedback.FNC) {
+            spec = spec.withArchitecture(spec.architecture().withFakeNegativeCalibration(true));
+        }
+        MmoeModel model = MmoeModel.create(spec, 42, DataType.FLOAT);
         model.useFakeNegativeWeights(feedback == Feedback.FNW);
         ExampleEncoder encoder = new ExampleEncoder(spec);
         AttributionPolicy policy = new AttributionPolicy(

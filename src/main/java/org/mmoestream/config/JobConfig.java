@@ -78,12 +78,13 @@ public final class JobConfig implements Serializable {
                         + "a conversion or when its windows close); fnw (fake negatives with weights: once "
                         + "when join.observation-window closes, with the labels known then, and again for "
                         + "each later click and conversion, the loss weighted by the model's own "
-                        + "prediction)",
-                Parsers.oneOf("wait", "fnw"));
+                        + "prediction); fnc (sent as fnw, trained unweighted, served calibrated: "
+                        + "p = b / (1 - b))",
+                Parsers.oneOf("wait", "fnw", "fnc"));
         public static final Key<Duration> OBSERVATION_WINDOW = new Key<>(
                 "join.observation-window",
                 "0 s",
-                "with join.feedback fnw: how long (event time) after its impression an "
+                "with join.feedback fnw or fnc: how long (event time) after its impression an "
                         + "impression waits before it is first sent to training; clicks and conversions "
                         + "within it are part of that example (below join.click-window)",
                 Parsers::duration);
@@ -543,10 +544,11 @@ public final class JobConfig implements Serializable {
         }
 
         /** A parser that accepts exactly {@code first} or {@code second}. */
-        static Function<String, String> oneOf(String first, String second) {
+        static Function<String, String> oneOf(String... choices) {
             return s -> {
-                if (!first.equals(s) && !second.equals(s)) {
-                    throw new IllegalArgumentException("must be " + first + " or " + second);
+                if (!java.util.Arrays.asList(choices).contains(s)) {
+                    String all = String.join(", ", java.util.Arrays.copyOf(choices, choices.length - 1));
+                    throw new IllegalArgumentException("must be " + all + " or " + choices[choices.length - 1]);
                 }
                 return s;
             };

@@ -186,6 +186,10 @@ public final class PipelineJob {
                 throw new org.mmoestream.config.InputException(Key.PROBES.yaml() + ": cannot read " + file + ".");
             }
         }
+        if (feedback(cfg) == Feedback.FNC) {
+            // The served probabilities are calibrated for fake negatives: the spec every version carries says so.
+            spec = spec.withArchitecture(spec.architecture().withFakeNegativeCalibration(true));
+        }
         return TrainOperator.Settings.of(SpecJson.write(spec))
                 .withSeed(cfg.integer(Key.SEED))
                 .withBatchSize(cfg.integer(Key.BATCH_SIZE))

@@ -13,12 +13,16 @@ import java.util.Locale;
  *       impression), with the labels known by then, and again for each click and conversion that
  *       comes later, as a positive of the tasks it labels; the trainer weights each example's loss
  *       by the model's own prediction p (positives x (1 + p), negatives x (1 - p)(1 + p)), which
- *       undoes in expectation the bias of counting every later positive once as a negative.
+ *       undoes in expectation the bias of counting every later positive once as a negative;
+ *   <li>{@link #FNC}: fake-negative calibration (the same paper): sent as with FNW, trained without
+ *       weights, so a head learns b = p / (1 + p), and served as p = b / (1 - b) (the model's spec
+ *       carries it: {@code Architecture#fakeNegativeCalibration}, so every reader serves the same).
  * </ul>
  */
 public enum Feedback {
     WAIT,
-    FNW;
+    FNW,
+    FNC;
 
     /** The mode named {@code s} (case-insensitive); IllegalArgumentException naming the choices. */
     public static Feedback parse(String s) {
@@ -27,7 +31,7 @@ public enum Feedback {
                 return f;
             }
         }
-        throw new IllegalArgumentException("'" + s + "' is not one of wait, fnw");
+        throw new IllegalArgumentException("'" + s + "' is not one of wait, fnw, fnc");
     }
 
     /** Whether an impression goes to training before its labels are final. */

@@ -21,6 +21,11 @@ import java.util.List;
  * @param dropout in training, the probability that an output of a ReLU layer of an expert or a
  *     tower is zeroed (the others scaled by 1 / (1 - dropout)); 0: off. Inference keeps every unit.
  * @param biasTower the shallow tower on the bias features, or null without bias features
+ * @param fakeNegativeCalibration whether the binary heads were trained on fake negatives without
+ *     weights ({@code join.feedback: fnc}, Ktena et al., RecSys 2019): a head's raw output b is then
+ *     p / (1 + p), and the model serves p = b / (1 - b)
+ * @param activation the hidden layers' nonlinearity (null, as in a snapshot written before the
+ *     choice: ReLU)
  * @param uncertaintyWeighting whether each task's loss is weighted by a learned exp(-s_t), plus s_t /
  *     2 (Kendall et al., CVPR 2018), s_t = log sigma_t^2 in the dense tensor {@code
  *     loss.log_variance}; else by the tasks' fixed weights alone
@@ -38,9 +43,14 @@ public record Architecture(
         double gateDropout,
         boolean uncertaintyWeighting,
         double dropout,
-        BiasTower biasTower) {
+        BiasTower biasTower,
+        boolean fakeNegativeCalibration,
+        Activation activation) {
 
     public Architecture {
+        if (activation == null || activation == Activation.NONE) {
+            activation = Activation.RELU;
+        }
         if (!(gateDropout >= 0 && gateDropout < 1)) {
             throw new IllegalArgumentException("gate dropout must be in [0, 1), got " + gateDropout);
         }
@@ -87,7 +97,9 @@ public record Architecture(
                 0,
                 false,
                 0,
-                null);
+                null,
+                false,
+                Activation.RELU);
     }
 
     public static Architecture defaults() {
@@ -108,7 +120,9 @@ public record Architecture(
                 gateDropout,
                 uncertaintyWeighting,
                 dropout,
-                biasTower);
+                biasTower,
+                fakeNegativeCalibration,
+                activation);
     }
 
     public Architecture withEsmm(boolean on) {
@@ -125,7 +139,9 @@ public record Architecture(
                 gateDropout,
                 uncertaintyWeighting,
                 dropout,
-                biasTower);
+                biasTower,
+                fakeNegativeCalibration,
+                activation);
     }
 
     public Architecture withGateDropout(double rate) {
@@ -142,7 +158,9 @@ public record Architecture(
                 rate,
                 uncertaintyWeighting,
                 dropout,
-                biasTower);
+                biasTower,
+                fakeNegativeCalibration,
+                activation);
     }
 
     public Architecture withUncertaintyWeighting(boolean on) {
@@ -159,7 +177,9 @@ public record Architecture(
                 gateDropout,
                 on,
                 dropout,
-                biasTower);
+                biasTower,
+                fakeNegativeCalibration,
+                activation);
     }
 
     public Architecture withBiasTower(BiasTower tower) {
@@ -176,7 +196,47 @@ public record Architecture(
                 gateDropout,
                 uncertaintyWeighting,
                 dropout,
-                tower);
+                tower,
+                fakeNegativeCalibration,
+                activation);
+    }
+
+    public Architecture withFakeNegativeCalibration(boolean on) {
+        return new Architecture(
+                variant,
+                experts,
+                expertHidden,
+                gateHidden,
+                towerHidden,
+                esmm,
+                sharedExperts,
+                taskExperts,
+                levels,
+                gateDropout,
+                uncertaintyWeighting,
+                dropout,
+                biasTower,
+                on,
+                activation);
+    }
+
+    public Architecture withActivation(Activation a) {
+        return new Architecture(
+                variant,
+                experts,
+                expertHidden,
+                gateHidden,
+                towerHidden,
+                esmm,
+                sharedExperts,
+                taskExperts,
+                levels,
+                gateDropout,
+                uncertaintyWeighting,
+                dropout,
+                biasTower,
+                fakeNegativeCalibration,
+                a);
     }
 
     public Architecture withDropout(double rate) {
@@ -193,6 +253,8 @@ public record Architecture(
                 gateDropout,
                 uncertaintyWeighting,
                 rate,
-                biasTower);
+                biasTower,
+                fakeNegativeCalibration,
+                activation);
     }
 }

@@ -527,7 +527,40 @@ public final class MmoeModel {
                 p[tasks][r] = p[ctr][r] * p[cvr][r];
             }
         }
+        if (spec.architecture().fakeNegativeCalibration()) {
+            calibrateFakeNegatives(p, rows);
+        }
         return p;
+    }
+
+    /**
+     * Fake-negative calibration (FNC, Ktena et al.): a head trained on a stream in which every
+     * positive first came as a negative learns b = p / (1 + p); it serves p = b / (1 - b), at most 1.
+     * With ESMM the trained heads are CTR and CTCVR (pCVR is their ratio), else every binary task.
+     */
+    private void calibrateFakeNegatives(double[][] p, int rows) {
+        int tasks = network.tasks();
+        boolean esmm = spec.architecture().esmm();
+        int ctr = spec.esmmClickTask();
+        int cvr = spec.esmmConversionTask();
+        for (int t = 0; t < tasks; t++) {
+            if (spec.tasks().get(t).regression() || (esmm && t == cvr)) {
+                continue;
+            }
+            for (int r = 0; r < rows; r++) {
+                p[t][r] = unbias(p[t][r]);
+            }
+        }
+        if (esmm) {
+            for (int r = 0; r < rows; r++) {
+                p[tasks][r] = unbias(p[tasks][r]);
+                p[cvr][r] = p[ctr][r] > 0 ? Math.min(1, p[tasks][r] / p[ctr][r]) : 0;
+            }
+        }
+    }
+
+    private static double unbias(double b) {
+        return b >= 0.5 ? 1 : b / (1 - b);
     }
 
     /** A copy of everything a prediction depends on, for keeping the best epoch. */

@@ -30,7 +30,12 @@ public final class MmoeNetwork {
      * One fully connected layer: weight [out, in] and optional bias [out] in the flat buffers; {@code
      * dropped}: a ReLU layer of an expert or tower, whose outputs dropout drops in training.
      */
-    private record Layer(ParamLayout.Entry weight, ParamLayout.Entry bias, boolean relu, int index, boolean dropped) {
+    private record Layer(ParamLayout.Entry weight, ParamLayout.Entry bias, Activation act, int index, boolean dropped) {
+        /** Whether the layer has a nonlinearity (hidden), or is linear (a chain's output). */
+        boolean activated() {
+            return act != Activation.NONE;
+        }
+
         int in() {
             return weight.cols();
         }
@@ -92,6 +97,9 @@ public final class MmoeNetwork {
     private final ParamLayout.Entry biasBias;
     /** Per task, the entry of a log-normal task's log sigma^2 ({@code tower.<task>.log_variance}), or null. */
     private final ParamLayout.Entry[] taskLogVariance;
+
+    /** The hidden layers' nonlinearity. */
+    private final Activation activation;
 
     /** Training only: the probability that a gate drops an expert from a row's mixture. */
     private final double gateDropout;
@@ -159,6 +167,7 @@ public final class MmoeNetwork {
         this.tasks = taskNames.size();
         this.type = type;
         this.gateDropout = arch.gateDropout();
+        this.activation = arch.activation();
         this.unitDropout = arch.dropout();
         this.experts = switch (arch.variant()) {
             case MMOE, OMOE -> arch.experts();
@@ -349,8 +358,9 @@ public final class MmoeNetwork {
             if (i + 1 < tensors.size() && !tensors.get(i + 1).weight()) {
                 b = layout.get(tensors.get(++i).name());
             }
-            boolean relu = !(linearLast && i == tensors.size() - 1);
-            Layer l = new Layer(w, b, relu, allLayers.size(), dropout && relu && unitDropout > 0);
+            boolean hidden = !(linearLast && i == tensors.size() - 1);
+            Activation act = hidden ? activation : Activation.NONE;
+            Layer l = new Layer(w, b, act, allLayers.size(), dropout && hidden && unitDropout > 0);
             allLayers.add(l);
             out.add(l);
         }
@@ -1043,7 +1053,7 @@ public final class MmoeNetwork {
                 if (softmax) {
                     softmaxRow(saF, r * w, w, mask);
                 } else {
-                    activateRow(saF, r * w, bias, w, l.relu());
+                    activateRow(saF, r * w, bias, w, l.act());
                     if (dropping && l.dropped()) {
                         dropRow(saF, r * w, w, l, r0 + r);
                     }
@@ -1071,7 +1081,7 @@ public final class MmoeNetwork {
                     if (i >= experts && copy != null) {
                         softmaxRow(saF, o + bottomCols[i], l.out(), gateChains[i - experts].mask);
                     } else {
-                        activateRow(saF, o + bottomCols[i], biasesF[l.index], l.out(), l.relu());
+                        activateRow(saF, o + bottomCols[i], biasesF[l.index], l.out(), l.act());
                         if (dropping && l.dropped()) {
                             dropRow(saF, o + bottomCols[i], l.out(), l, r0 + r);
                         }
@@ -1085,8 +1095,13 @@ public final class MmoeNetwork {
         }
     }
 
-    private static void activateRow(float[] a, int o, float[] bias, int w, boolean relu) {
-        if (relu) {
+    private static void activateRow(float[] a, int o, float[] bias, int w, Activation act) {
+        if (act == Activation.TANH || act == Activation.SIGMOID) {
+            for (int j = 0; j < w; j++) {
+                double z = a[o + j] + bias[j];
+                a[o + j] = (float) (act == Activation.TANH ? Math.tanh(z) : Objective.sigmoid(z));
+            }
+        } else if (act == Activation.RELU) {
             for (int j = 0; j < w; j++) {
                 // Branch-free: the sign of an activation is unpredictable, a branch mispredicts half the time.
                 a[o + j] = Math.max(a[o + j] + bias[j], 0);
@@ -1133,7 +1148,7 @@ public final class MmoeNetwork {
                 if (activate) {
                     Layer l = c.last();
                     for (int r = 0; r < n; r++) {
-                        activateRow(x, r * mixWidth, biasesF[l.index], mixWidth, l.relu());
+                        activateRow(x, r * mixWidth, biasesF[l.index], mixWidth, l.act());
                         if (dropping && l.dropped()) {
                             dropRow(x, r * mixWidth, mixWidth, l, r0 + r);
                         }
@@ -1286,13 +1301,13 @@ public final class MmoeNetwork {
         for (int r0 = 0; r0 < rows; r0 += cr) {
             int n = Math.min(cr, rows - r0);
             dz.acc.readFloats(r0 * w, saF, 0, n * w);
-            if (l.relu()) {
+            if (l.activated()) {
                 act.acc.readFloats(r0 * w, sbF, 0, n * w);
             }
             for (int r = 0; r < n; r++) {
-                maskRow(saF, sbF, r * w, s, w, l.relu(), (float) backwardScale(l));
+                maskRow(saF, sbF, r * w, s, w, l.act(), (float) backwardScale(l));
             }
-            if (l.relu()) {
+            if (l.activated()) {
                 dz.acc.writeFloats(r0 * w, saF, 0, n * w);
             }
         }
@@ -1315,7 +1330,7 @@ public final class MmoeNetwork {
             for (int r = 0; r < n; r++) {
                 for (int i = 0; i < bottomLayers.length; i++) {
                     Layer l = bottomLayers[i];
-                    maskRow(saF, sbF, r * bottomWidth + bottomCols[i], biasGradsF[l.index], l.out(), l.relu(), (float)
+                    maskRow(saF, sbF, r * bottomWidth + bottomCols[i], biasGradsF[l.index], l.out(), l.act(), (float)
                             backwardScale(l));
                 }
             }
@@ -1333,8 +1348,19 @@ public final class MmoeNetwork {
      * positive, times {@code scale}: 1 / (1 - dropout) for a layer whose units dropout zeroed, which
      * zero activations also mask), adding it to the bias gradient {@code sum}.
      */
-    private static void maskRow(float[] d, float[] act, int o, float[] sum, int w, boolean relu, float scale) {
-        if (relu) {
+    private static void maskRow(float[] d, float[] act, int o, float[] sum, int w, Activation kind, float scale) {
+        if (kind == Activation.TANH || kind == Activation.SIGMOID) {
+            for (int j = 0; j < w; j++) {
+                // The stored activation is a / (1 - rate) when kept, 0 when dropout dropped it.
+                float v = 0f;
+                if (!(scale != 1f && act[o + j] == 0f)) {
+                    double a = act[o + j] / scale;
+                    v = (float) (d[o + j] * scale * (kind == Activation.TANH ? 1 - a * a : a * (1 - a)));
+                }
+                d[o + j] = v;
+                sum[j] += v;
+            }
+        } else if (kind == Activation.RELU) {
             for (int j = 0; j < w; j++) {
                 // After ReLU an activation is +0.0 or positive: keep d where its bits are not all zero, with
                 // integer operations. A conditional here compiles to a branch that the signs make
@@ -1363,7 +1389,7 @@ public final class MmoeNetwork {
                 if (softmax) {
                     softmaxRow(saD, r * w, w, mask);
                 } else {
-                    activateRow(saD, r * w, bias, w, l.relu());
+                    activateRow(saD, r * w, bias, w, l.act());
                     if (dropping && l.dropped()) {
                         dropRow(saD, r * w, w, l, r0 + r);
                     }
@@ -1391,7 +1417,7 @@ public final class MmoeNetwork {
                     if (i >= experts && copy != null) {
                         softmaxRow(saD, o + bottomCols[i], l.out(), gateChains[i - experts].mask);
                     } else {
-                        activateRow(saD, o + bottomCols[i], biasesD[l.index], l.out(), l.relu());
+                        activateRow(saD, o + bottomCols[i], biasesD[l.index], l.out(), l.act());
                         if (dropping && l.dropped()) {
                             dropRow(saD, o + bottomCols[i], l.out(), l, r0 + r);
                         }
@@ -1405,8 +1431,13 @@ public final class MmoeNetwork {
         }
     }
 
-    private static void activateRow(double[] a, int o, double[] bias, int w, boolean relu) {
-        if (relu) {
+    private static void activateRow(double[] a, int o, double[] bias, int w, Activation act) {
+        if (act == Activation.TANH || act == Activation.SIGMOID) {
+            for (int j = 0; j < w; j++) {
+                double z = a[o + j] + bias[j];
+                a[o + j] = act == Activation.TANH ? Math.tanh(z) : Objective.sigmoid(z);
+            }
+        } else if (act == Activation.RELU) {
             for (int j = 0; j < w; j++) {
                 // Branch-free: the sign of an activation is unpredictable, a branch mispredicts half the time.
                 a[o + j] = Math.max(a[o + j] + bias[j], 0);
@@ -1453,7 +1484,7 @@ public final class MmoeNetwork {
                 if (activate) {
                     Layer l = c.last();
                     for (int r = 0; r < n; r++) {
-                        activateRow(x, r * mixWidth, biasesD[l.index], mixWidth, l.relu());
+                        activateRow(x, r * mixWidth, biasesD[l.index], mixWidth, l.act());
                         if (dropping && l.dropped()) {
                             dropRow(x, r * mixWidth, mixWidth, l, r0 + r);
                         }
@@ -1606,13 +1637,13 @@ public final class MmoeNetwork {
         for (int r0 = 0; r0 < rows; r0 += cr) {
             int n = Math.min(cr, rows - r0);
             dz.acc.read(r0 * w, saD, 0, n * w);
-            if (l.relu()) {
+            if (l.activated()) {
                 act.acc.read(r0 * w, sbD, 0, n * w);
             }
             for (int r = 0; r < n; r++) {
-                maskRow(saD, sbD, r * w, s, w, l.relu(), backwardScale(l));
+                maskRow(saD, sbD, r * w, s, w, l.act(), backwardScale(l));
             }
-            if (l.relu()) {
+            if (l.activated()) {
                 dz.acc.write(r0 * w, saD, 0, n * w);
             }
         }
@@ -1641,7 +1672,7 @@ public final class MmoeNetwork {
                             r * bottomWidth + bottomCols[i],
                             biasGradsD[l.index],
                             l.out(),
-                            l.relu(),
+                            l.act(),
                             backwardScale(l));
                 }
             }
@@ -1654,8 +1685,19 @@ public final class MmoeNetwork {
         }
     }
 
-    private static void maskRow(double[] d, double[] act, int o, double[] sum, int w, boolean relu, double scale) {
-        if (relu) {
+    private static void maskRow(double[] d, double[] act, int o, double[] sum, int w, Activation kind, double scale) {
+        if (kind == Activation.TANH || kind == Activation.SIGMOID) {
+            for (int j = 0; j < w; j++) {
+                // The stored activation is a / (1 - rate) when kept, 0 when dropout dropped it.
+                double v = 0;
+                if (!(scale != 1 && act[o + j] == 0)) {
+                    double a = act[o + j] / scale;
+                    v = d[o + j] * scale * (kind == Activation.TANH ? 1 - a * a : a * (1 - a));
+                }
+                d[o + j] = v;
+                sum[j] += v;
+            }
+        } else if (kind == Activation.RELU) {
             for (int j = 0; j < w; j++) {
                 // After ReLU an activation is +0.0 or positive: keep d where its bits are not all zero, with
                 // integer operations. A conditional here compiles to a branch that the signs make

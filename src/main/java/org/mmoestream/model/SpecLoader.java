@@ -44,7 +44,8 @@ public final class SpecLoader {
                     "loss_weighting",
                     "dropout",
                     "bias_tasks",
-                    "bias_serving"));
+                    "bias_serving",
+                    "activation"));
         }
         int defaultDim = model == null ? 8 : model.integer("embedding_dim", 8, 1);
         FeatureSpec features = features(root.get("features"), defaultDim);
@@ -303,7 +304,18 @@ public final class SpecLoader {
                 m.number("gate_dropout", 0, 0, 0.9),
                 uncertaintyWeighting(m),
                 m.number("dropout", 0, 0, 0.9),
-                null);
+                null,
+                false,
+                activation(m));
+    }
+
+    private static Activation activation(YamlNode m) {
+        String a = m.string("activation", "relu");
+        Activation act = Activation.parse(a);
+        if (act == null) {
+            throw m.get("activation").error("must be relu, tanh or sigmoid, got '" + a + "'");
+        }
+        return act;
     }
 
     private static boolean uncertaintyWeighting(YamlNode m) {

@@ -25,7 +25,8 @@ import org.nd4j.linalg.api.buffer.DataType;
  * task weights and learned uncertainty weights
  * (the log-variances' own gradient included); and with a regression task (mean squared error, or
  * log-normal with its learned log-variance) beside ESMM's; and with the bias tower (its weights and
- * the bias feature's embedding table).
+ * the bias feature's embedding table); and with tanh and sigmoid hidden layers, with and without
+ * dropout.
  */
 class GradientCheckTest {
     private static final double H = 1e-5;
@@ -59,6 +60,12 @@ class GradientCheckTest {
                     v + "+dropout",
                     s.withArchitecture(v == Variant.SHARED_BOTTOM ? a : a.withGateDropout(0.3)),
                     false));
+        }
+        for (Activation act : List.of(Activation.TANH, Activation.SIGMOID)) {
+            ModelSpec s = TestSpecs.ctrCvr(Variant.MMOE, true, List.of(4));
+            Architecture a = s.architecture().withActivation(act);
+            out.add(Arguments.of("mmoe+" + act, s.withArchitecture(a), false));
+            out.add(Arguments.of("mmoe+" + act + "+dropout", s.withArchitecture(a.withDropout(0.3)), false));
         }
         for (boolean esmm : new boolean[] {false, true}) {
             ModelSpec s = weighted(TestSpecs.ctrCvr(Variant.MMOE, esmm, List.of()));
