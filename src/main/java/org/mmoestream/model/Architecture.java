@@ -4,7 +4,8 @@ import java.util.List;
 
 /**
  * Network shape. Defaults follow DeepCTR's MMOE: 3 experts of [256, 128] ReLU, linear softmax
- * gates, towers of [64], ESMM on for ctr/cvr.
+ * gates, towers of [64], ESMM on for ctr/cvr. Build one from a spec ({@code SpecLoader}), or with
+ * {@link #builder()} / {@link #toBuilder()}; the {@code with...} methods change one setting.
  *
  * @param variant which architecture
  * @param experts number of experts (MMoE/OMoE)
@@ -73,7 +74,7 @@ public record Architecture(
         this(variant, experts, expertHidden, gateHidden, towerHidden, esmm, 0, 0, 0);
     }
 
-    /** An architecture without dropout, with fixed task weights. */
+    /** An architecture without dropout, bias tower or other options, with fixed task weights. */
     public Architecture(
             Variant variant,
             int experts,
@@ -106,155 +107,169 @@ public record Architecture(
         return new Architecture(Variant.MMOE, 3, List.of(256, 128), List.of(), List.of(64), true);
     }
 
+    /** A builder from {@link #defaults()}. */
+    public static Builder builder() {
+        return defaults().toBuilder();
+    }
+
+    /** A builder holding this architecture's settings. */
+    public Builder toBuilder() {
+        return new Builder(this);
+    }
+
     public Architecture withVariant(Variant v) {
-        return new Architecture(
-                v,
-                experts,
-                expertHidden,
-                gateHidden,
-                towerHidden,
-                esmm,
-                sharedExperts,
-                taskExperts,
-                levels,
-                gateDropout,
-                uncertaintyWeighting,
-                dropout,
-                biasTower,
-                fakeNegativeCalibration,
-                activation);
+        return toBuilder().variant(v).build();
     }
 
     public Architecture withEsmm(boolean on) {
-        return new Architecture(
-                variant,
-                experts,
-                expertHidden,
-                gateHidden,
-                towerHidden,
-                on,
-                sharedExperts,
-                taskExperts,
-                levels,
-                gateDropout,
-                uncertaintyWeighting,
-                dropout,
-                biasTower,
-                fakeNegativeCalibration,
-                activation);
+        return toBuilder().esmm(on).build();
     }
 
     public Architecture withGateDropout(double rate) {
-        return new Architecture(
-                variant,
-                experts,
-                expertHidden,
-                gateHidden,
-                towerHidden,
-                esmm,
-                sharedExperts,
-                taskExperts,
-                levels,
-                rate,
-                uncertaintyWeighting,
-                dropout,
-                biasTower,
-                fakeNegativeCalibration,
-                activation);
-    }
-
-    public Architecture withUncertaintyWeighting(boolean on) {
-        return new Architecture(
-                variant,
-                experts,
-                expertHidden,
-                gateHidden,
-                towerHidden,
-                esmm,
-                sharedExperts,
-                taskExperts,
-                levels,
-                gateDropout,
-                on,
-                dropout,
-                biasTower,
-                fakeNegativeCalibration,
-                activation);
-    }
-
-    public Architecture withBiasTower(BiasTower tower) {
-        return new Architecture(
-                variant,
-                experts,
-                expertHidden,
-                gateHidden,
-                towerHidden,
-                esmm,
-                sharedExperts,
-                taskExperts,
-                levels,
-                gateDropout,
-                uncertaintyWeighting,
-                dropout,
-                tower,
-                fakeNegativeCalibration,
-                activation);
-    }
-
-    public Architecture withFakeNegativeCalibration(boolean on) {
-        return new Architecture(
-                variant,
-                experts,
-                expertHidden,
-                gateHidden,
-                towerHidden,
-                esmm,
-                sharedExperts,
-                taskExperts,
-                levels,
-                gateDropout,
-                uncertaintyWeighting,
-                dropout,
-                biasTower,
-                on,
-                activation);
-    }
-
-    public Architecture withActivation(Activation a) {
-        return new Architecture(
-                variant,
-                experts,
-                expertHidden,
-                gateHidden,
-                towerHidden,
-                esmm,
-                sharedExperts,
-                taskExperts,
-                levels,
-                gateDropout,
-                uncertaintyWeighting,
-                dropout,
-                biasTower,
-                fakeNegativeCalibration,
-                a);
+        return toBuilder().gateDropout(rate).build();
     }
 
     public Architecture withDropout(double rate) {
-        return new Architecture(
-                variant,
-                experts,
-                expertHidden,
-                gateHidden,
-                towerHidden,
-                esmm,
-                sharedExperts,
-                taskExperts,
-                levels,
-                gateDropout,
-                uncertaintyWeighting,
-                rate,
-                biasTower,
-                fakeNegativeCalibration,
-                activation);
+        return toBuilder().dropout(rate).build();
+    }
+
+    public Architecture withUncertaintyWeighting(boolean on) {
+        return toBuilder().uncertaintyWeighting(on).build();
+    }
+
+    public Architecture withBiasTower(BiasTower tower) {
+        return toBuilder().biasTower(tower).build();
+    }
+
+    public Architecture withFakeNegativeCalibration(boolean on) {
+        return toBuilder().fakeNegativeCalibration(on).build();
+    }
+
+    public Architecture withActivation(Activation a) {
+        return toBuilder().activation(a).build();
+    }
+
+    /** Settings by name; {@link #build()} validates them as the record does. */
+    public static final class Builder {
+        private Variant variant;
+        private int experts;
+        private List<Integer> expertHidden;
+        private List<Integer> gateHidden;
+        private List<Integer> towerHidden;
+        private boolean esmm;
+        private int sharedExperts;
+        private int taskExperts;
+        private int levels;
+        private double gateDropout;
+        private boolean uncertaintyWeighting;
+        private double dropout;
+        private BiasTower biasTower;
+        private boolean fakeNegativeCalibration;
+        private Activation activation;
+
+        private Builder(Architecture a) {
+            variant = a.variant;
+            experts = a.experts;
+            expertHidden = a.expertHidden;
+            gateHidden = a.gateHidden;
+            towerHidden = a.towerHidden;
+            esmm = a.esmm;
+            sharedExperts = a.sharedExperts;
+            taskExperts = a.taskExperts;
+            levels = a.levels;
+            gateDropout = a.gateDropout;
+            uncertaintyWeighting = a.uncertaintyWeighting;
+            dropout = a.dropout;
+            biasTower = a.biasTower;
+            fakeNegativeCalibration = a.fakeNegativeCalibration;
+            activation = a.activation;
+        }
+
+        public Builder variant(Variant v) {
+            variant = v;
+            return this;
+        }
+
+        public Builder experts(int n) {
+            experts = n;
+            return this;
+        }
+
+        public Builder expertHidden(List<Integer> widths) {
+            expertHidden = widths;
+            return this;
+        }
+
+        public Builder gateHidden(List<Integer> widths) {
+            gateHidden = widths;
+            return this;
+        }
+
+        public Builder towerHidden(List<Integer> widths) {
+            towerHidden = widths;
+            return this;
+        }
+
+        public Builder esmm(boolean on) {
+            esmm = on;
+            return this;
+        }
+
+        /** PLE's shared experts, experts per task and levels. */
+        public Builder ple(int shared, int perTask, int levelCount) {
+            sharedExperts = shared;
+            taskExperts = perTask;
+            levels = levelCount;
+            return this;
+        }
+
+        public Builder gateDropout(double rate) {
+            gateDropout = rate;
+            return this;
+        }
+
+        public Builder uncertaintyWeighting(boolean on) {
+            uncertaintyWeighting = on;
+            return this;
+        }
+
+        public Builder dropout(double rate) {
+            dropout = rate;
+            return this;
+        }
+
+        public Builder biasTower(BiasTower tower) {
+            biasTower = tower;
+            return this;
+        }
+
+        public Builder fakeNegativeCalibration(boolean on) {
+            fakeNegativeCalibration = on;
+            return this;
+        }
+
+        public Builder activation(Activation a) {
+            activation = a;
+            return this;
+        }
+
+        public Architecture build() {
+            return new Architecture(
+                    variant,
+                    experts,
+                    expertHidden,
+                    gateHidden,
+                    towerHidden,
+                    esmm,
+                    sharedExperts,
+                    taskExperts,
+                    levels,
+                    gateDropout,
+                    uncertaintyWeighting,
+                    dropout,
+                    biasTower,
+                    fakeNegativeCalibration,
+                    activation);
+        }
     }
 }

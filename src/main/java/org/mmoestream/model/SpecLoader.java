@@ -291,22 +291,19 @@ public final class SpecLoader {
                 && !(variant == Variant.MMOE || variant == Variant.OMOE || variant == Variant.PLE)) {
             throw m.get("gate_dropout").error("applies to variants with gates (mmoe, omoe, ple) only");
         }
-        return new Architecture(
-                variant,
-                variant == Variant.PLE ? shared + tasks.size() * own : m.integer("experts", d.experts(), 1),
-                nonEmpty(m, "expert_hidden", d.expertHidden()),
-                m.integers("gate_hidden", d.gateHidden(), 1),
-                m.integers("tower_hidden", d.towerHidden(), 1),
-                esmm,
-                shared,
-                own,
-                levels,
-                m.number("gate_dropout", 0, 0, 0.9),
-                uncertaintyWeighting(m),
-                m.number("dropout", 0, 0, 0.9),
-                null,
-                false,
-                activation(m));
+        return Architecture.builder()
+                .variant(variant)
+                .experts(variant == Variant.PLE ? shared + tasks.size() * own : m.integer("experts", d.experts(), 1))
+                .expertHidden(nonEmpty(m, "expert_hidden", d.expertHidden()))
+                .gateHidden(m.integers("gate_hidden", d.gateHidden(), 1))
+                .towerHidden(m.integers("tower_hidden", d.towerHidden(), 1))
+                .esmm(esmm)
+                .ple(shared, own, levels)
+                .gateDropout(m.number("gate_dropout", 0, 0, 0.9))
+                .uncertaintyWeighting(uncertaintyWeighting(m))
+                .dropout(m.number("dropout", 0, 0, 0.9))
+                .activation(activation(m))
+                .build();
     }
 
     private static Activation activation(YamlNode m) {
