@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
@@ -31,23 +30,18 @@ class BiasTowerTest {
     Path dir;
 
     private ModelSpec load(String position, String model) throws Exception {
-        Path f = dir.resolve("spec.yaml");
-        Files.writeString(
-                f,
-                String.join(
-                        "\n",
-                        "name: bias",
-                        "features:",
-                        "  sparse:",
-                        "    - {name: user, buckets: 50}",
-                        "    - {name: item, buckets: 50}",
-                        position,
-                        "tasks:",
-                        "  - {name: ctr, label: click}",
-                        "  - {name: cvr, label: conversion}",
-                        "model: " + model,
-                        ""));
-        return SpecLoader.load(f);
+        return TestSpecs.yaml(
+                dir,
+                "name: bias",
+                "features:",
+                "  sparse:",
+                "    - {name: user, buckets: 50}",
+                "    - {name: item, buckets: 50}",
+                position,
+                "tasks:",
+                "  - {name: ctr, label: click}",
+                "  - {name: cvr, label: conversion}",
+                "model: " + model);
     }
 
     @Test

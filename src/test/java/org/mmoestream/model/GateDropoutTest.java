@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
@@ -28,23 +27,18 @@ class GateDropoutTest {
     Path dir;
 
     private ModelSpec load(String model) throws Exception {
-        Path f = dir.resolve("spec.yaml");
-        Files.writeString(
-                f,
-                String.join(
-                        "\n",
-                        "name: dropout",
-                        "features:",
-                        "  sparse:",
-                        "    - {name: user, buckets: 50}",
-                        "    - {name: item, buckets: 50}",
-                        "tasks:",
-                        "  - {name: ctr, label: click}",
-                        "  - {name: cvr, label: conversion}",
-                        "model:",
-                        model,
-                        ""));
-        return SpecLoader.load(f);
+        return TestSpecs.yaml(
+                dir,
+                "name: dropout",
+                "features:",
+                "  sparse:",
+                "    - {name: user, buckets: 50}",
+                "    - {name: item, buckets: 50}",
+                "tasks:",
+                "  - {name: ctr, label: click}",
+                "  - {name: cvr, label: conversion}",
+                "model:",
+                model);
     }
 
     private static double[] logits(MmoeNetwork.Buffers buf, int rows, int tasks) {

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -22,25 +21,20 @@ class PleTest {
     Path dir;
 
     private ModelSpec load(String model) throws Exception {
-        Path f = dir.resolve("spec.yaml");
-        Files.writeString(
-                f,
-                String.join(
-                        "\n",
-                        "name: ple",
-                        "features:",
-                        "  sparse:",
-                        "    - {name: user, buckets: 50}",
-                        "    - {name: item, buckets: 50}",
-                        "  dense:",
-                        "    - {name: price, transform: standardize}",
-                        "tasks:",
-                        "  - {name: ctr, label: click}",
-                        "  - {name: cvr, label: conversion}",
-                        "model:",
-                        model,
-                        ""));
-        return SpecLoader.load(f);
+        return TestSpecs.yaml(
+                dir,
+                "name: ple",
+                "features:",
+                "  sparse:",
+                "    - {name: user, buckets: 50}",
+                "    - {name: item, buckets: 50}",
+                "  dense:",
+                "    - {name: price, transform: standardize}",
+                "tasks:",
+                "  - {name: ctr, label: click}",
+                "  - {name: cvr, label: conversion}",
+                "model:",
+                model);
     }
 
     @Test

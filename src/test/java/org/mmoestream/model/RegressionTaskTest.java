@@ -30,22 +30,17 @@ class RegressionTaskTest {
     Path dir;
 
     private ModelSpec load(String value) throws Exception {
-        Path f = dir.resolve("spec.yaml");
-        Files.writeString(
-                f,
-                String.join(
-                        "\n",
-                        "name: value",
-                        "features:",
-                        "  sparse:",
-                        "    - {name: user, buckets: 50}",
-                        "tasks:",
-                        "  - {name: ctr, label: click}",
-                        "  - {name: cvr, label: conversion}",
-                        value,
-                        "model: {expert_hidden: [8], tower_hidden: [4]}",
-                        ""));
-        return SpecLoader.load(f);
+        return TestSpecs.yaml(
+                dir,
+                "name: value",
+                "features:",
+                "  sparse:",
+                "    - {name: user, buckets: 50}",
+                "tasks:",
+                "  - {name: ctr, label: click}",
+                "  - {name: cvr, label: conversion}",
+                value,
+                "model: {expert_hidden: [8], tower_hidden: [4]}");
     }
 
     @Test

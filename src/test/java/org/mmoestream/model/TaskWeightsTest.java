@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -28,23 +27,18 @@ class TaskWeightsTest {
     Path dir;
 
     private ModelSpec load(String ctr, String model) throws Exception {
-        Path f = dir.resolve("spec.yaml");
-        Files.writeString(
-                f,
-                String.join(
-                        "\n",
-                        "name: weights",
-                        "features:",
-                        "  sparse:",
-                        "    - {name: user, buckets: 50}",
-                        "    - {name: item, buckets: 50}",
-                        "tasks:",
-                        "  - {name: ctr, label: click" + ctr + "}",
-                        "  - {name: cvr, label: conversion}",
-                        "model:",
-                        model,
-                        ""));
-        return SpecLoader.load(f);
+        return TestSpecs.yaml(
+                dir,
+                "name: weights",
+                "features:",
+                "  sparse:",
+                "    - {name: user, buckets: 50}",
+                "    - {name: item, buckets: 50}",
+                "tasks:",
+                "  - {name: ctr, label: click" + ctr + "}",
+                "  - {name: cvr, label: conversion}",
+                "model:",
+                model);
     }
 
     @Test

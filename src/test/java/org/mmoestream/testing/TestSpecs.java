@@ -107,6 +107,16 @@ public final class TestSpecs {
                 CsvLayout.withHeader());
     }
 
+    /**
+     * The spec of YAML {@code lines}, written to {@code dir/spec.yaml} and read by the spec loader as
+     * a user's file would be.
+     */
+    public static ModelSpec yaml(java.nio.file.Path dir, String... lines) throws java.io.IOException {
+        java.nio.file.Path f = dir.resolve("spec.yaml");
+        java.nio.file.Files.writeString(f, String.join("\n", lines) + "\n");
+        return org.mmoestream.model.SpecLoader.load(f);
+    }
+
     /** Random examples for {@code spec}; with ctr/cvr tasks a conversion implies a click. */
     public static List<EncodedExample> examples(ModelSpec spec, int rows, long seed) {
         Random rnd = new Random(seed);
