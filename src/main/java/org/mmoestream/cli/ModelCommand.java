@@ -255,6 +255,43 @@ final class ModelCommand implements Callable<Integer> {
         return 0;
     }
 
+    /**
+     * The learned terms of the loss and of serving: each task's weight under uncertainty weighting,
+     * a log-normal task's sigma^2, the bias tower's weights.
+     */
+    private static void printLearnedLossTerms(PrintStream out, org.mmoestream.model.MmoeModel m) {
+        var net = m.network();
+        var p = net.paramAccess();
+        var tasks = m.spec().tasks();
+        for (int t = 0; t < tasks.size(); t++) {
+            if (net.logVariance() != null) {
+                double lv = p.get(net.logVariance().offset() + t);
+                out.printf(
+                        java.util.Locale.ROOT,
+                        "  task %-10s learned loss weight %.4f (log variance %.4f)%n",
+                        tasks.get(t).name(),
+                        tasks.get(t).weight() * Math.exp(-lv),
+                        lv);
+            }
+            if (net.taskLogVariance(t) != null) {
+                out.printf(
+                        java.util.Locale.ROOT,
+                        "  task %-10s log-normal sigma^2 %.4f%n",
+                        tasks.get(t).name(),
+                        Math.exp(p.get(net.taskLogVariance(t).offset())));
+            }
+        }
+        if (net.biasWeight() != null) {
+            double[] w = new double[net.biasWeight().size()];
+            p.read(net.biasWeight().offset(), w, 0, w.length);
+            out.printf(
+                    java.util.Locale.ROOT,
+                    "  bias tower weights %s, bias %.4f%n",
+                    java.util.Arrays.toString(w),
+                    p.get(net.biasBias().offset()));
+        }
+    }
+
     private static void print(PrintStream out, SnapshotState s) throws Exception {
         out.printf(
                 "model %s, version %d, %d examples seen, %s%n",
@@ -268,6 +305,7 @@ final class ModelCommand implements Callable<Integer> {
         for (var f : s.model().spec().features().sparse()) {
             out.printf("  %-32s [%d, %d]%n", "embedding." + f.name() + ".weight", f.buckets(), f.dim());
         }
+        printLearnedLossTerms(out, s.model());
         JsonNode metrics = new ObjectMapper().readTree(s.metadata().getOrDefault("metrics", "{}"));
         Iterator<Map.Entry<String, JsonNode>> it = metrics.fields();
         while (it.hasNext()) {

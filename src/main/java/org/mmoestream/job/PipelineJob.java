@@ -162,6 +162,11 @@ public final class PipelineJob {
                     Key.TRAIN_PARALLELISM.yaml() + " " + cfg.integer(Key.TRAIN_PARALLELISM) + " needs "
                             + Key.ORDER.yaml() + ": arrival (event-time order is one sequence, on one subtask).");
         }
+        if (spec.architecture().batchNorm()) {
+            throw new org.mmoestream.config.InputException(Key.TRAIN_PARALLELISM.yaml() + " "
+                    + cfg.integer(Key.TRAIN_PARALLELISM) + " cannot train a spec with model.batch_norm: the "
+                    + "running statistics are kept by the pass that trains, which the reducer does not run.");
+        }
         long rows = spec.features().sparse().stream()
                 .mapToLong(org.mmoestream.feature.SparseFeature::buckets)
                 .sum();

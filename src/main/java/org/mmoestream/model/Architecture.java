@@ -27,6 +27,8 @@ import java.util.List;
  *     p / (1 + p), and the model serves p = b / (1 - b)
  * @param activation the hidden layers' nonlinearity (null, as in a snapshot written before the
  *     choice: ReLU)
+ * @param batchNorm whether the experts' and towers' hidden layers are batch-normalized before their
+ *     nonlinearity (running statistics in the snapshot; see {@code MmoeNetwork}'s BatchNorm)
  * @param uncertaintyWeighting whether each task's loss is weighted by a learned exp(-s_t), plus s_t /
  *     2 (Kendall et al., CVPR 2018), s_t = log sigma_t^2 in the dense tensor {@code
  *     loss.log_variance}; else by the tasks' fixed weights alone
@@ -46,7 +48,8 @@ public record Architecture(
         double dropout,
         BiasTower biasTower,
         boolean fakeNegativeCalibration,
-        Activation activation) {
+        Activation activation,
+        boolean batchNorm) {
 
     public Architecture {
         if (activation == null || activation == Activation.NONE) {
@@ -100,7 +103,8 @@ public record Architecture(
                 0,
                 null,
                 false,
-                Activation.RELU);
+                Activation.RELU,
+                false);
     }
 
     public static Architecture defaults() {
@@ -149,6 +153,10 @@ public record Architecture(
         return toBuilder().activation(a).build();
     }
 
+    public Architecture withBatchNorm(boolean on) {
+        return toBuilder().batchNorm(on).build();
+    }
+
     /** Settings by name; {@link #build()} validates them as the record does. */
     public static final class Builder {
         private Variant variant;
@@ -166,6 +174,7 @@ public record Architecture(
         private BiasTower biasTower;
         private boolean fakeNegativeCalibration;
         private Activation activation;
+        private boolean batchNorm;
 
         private Builder(Architecture a) {
             variant = a.variant;
@@ -183,6 +192,7 @@ public record Architecture(
             biasTower = a.biasTower;
             fakeNegativeCalibration = a.fakeNegativeCalibration;
             activation = a.activation;
+            batchNorm = a.batchNorm;
         }
 
         public Builder variant(Variant v) {
@@ -253,6 +263,11 @@ public record Architecture(
             return this;
         }
 
+        public Builder batchNorm(boolean on) {
+            batchNorm = on;
+            return this;
+        }
+
         public Architecture build() {
             return new Architecture(
                     variant,
@@ -269,7 +284,8 @@ public record Architecture(
                     dropout,
                     biasTower,
                     fakeNegativeCalibration,
-                    activation);
+                    activation,
+                    batchNorm);
         }
     }
 }

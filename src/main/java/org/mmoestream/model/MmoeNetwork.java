@@ -30,7 +30,13 @@ public final class MmoeNetwork {
      * One fully connected layer: weight [out, in] and optional bias [out] in the flat buffers; {@code
      * dropped}: a ReLU layer of an expert or tower, whose outputs dropout drops in training.
      */
-    private record Layer(ParamLayout.Entry weight, ParamLayout.Entry bias, Activation act, int index, boolean dropped) {
+    private record Layer(
+            ParamLayout.Entry weight,
+            ParamLayout.Entry bias,
+            Activation act,
+            int index,
+            boolean dropped,
+            BatchNorm bn) {
         /** Whether the layer has a nonlinearity (hidden), or is linear (a chain's output). */
         boolean activated() {
             return act != Activation.NONE;
@@ -42,6 +48,39 @@ public final class MmoeNetwork {
 
         int out() {
             return weight.rows();
+        }
+    }
+
+    /**
+     * Batch normalization of a hidden layer's pre-activations (Ioffe and Szegedy, 2015), before its
+     * nonlinearity, as DeepCTR's DNN does: in training, each unit standardized by the batch's mean
+     * and variance, then scaled by gamma and shifted by beta (learned), the running statistics
+     * updated with momentum {@link #MOMENTUM}; at inference, and for a training micro-batch of fewer
+     * than {@link #MIN_BATCH} rows (a stream's small flushes), the running statistics instead, held
+     * fixed. The layer's own bias is not used (the mean removes it). The running statistics are
+     * parameters the loss does not depend on: their gradient is 0, so no optimizer moves them.
+     */
+    private static final class BatchNorm {
+        static final double MOMENTUM = 0.01;
+        static final double EPS = 1e-3;
+        static final int MIN_BATCH = 16;
+        final ParamLayout.Entry gamma;
+        final ParamLayout.Entry beta;
+        final ParamLayout.Entry mean;
+        final ParamLayout.Entry var;
+        /** The last pass's mean and 1 / sqrt(var + eps) per unit, and whether they were the batch's. */
+        final double[] mu;
+
+        final double[] invStd;
+        boolean batchStats;
+
+        BatchNorm(ParamLayout layout, String prefix, int width) {
+            gamma = layout.get(prefix + "bn.gamma");
+            beta = layout.get(prefix + "bn.beta");
+            mean = layout.get(prefix + "bn.running_mean");
+            var = layout.get(prefix + "bn.running_var");
+            mu = new double[width];
+            invStd = new double[width];
         }
     }
 
@@ -100,11 +139,16 @@ public final class MmoeNetwork {
 
     /** The hidden layers' nonlinearity. */
     private final Activation activation;
+    /** Whether the experts' and towers' hidden layers are batch-normalized. */
+    private final boolean batchNorm;
 
     /** Training only: the probability that a gate drops an expert from a row's mixture. */
     private final double gateDropout;
     /** Training only: the probability that dropout zeroes an output of an expert's or tower's ReLU layer. */
     private final double unitDropout;
+    /** Whether the last forward pass was a training pass (batch statistics, running ones updated). */
+    private boolean trainingPass;
+
     /** The last forward pass's dropout: whether it dropped units, and the seed of its masks. */
     private boolean dropping;
 
@@ -168,6 +212,7 @@ public final class MmoeNetwork {
         this.type = type;
         this.gateDropout = arch.gateDropout();
         this.activation = arch.activation();
+        this.batchNorm = arch.batchNorm();
         this.unitDropout = arch.dropout();
         this.experts = switch (arch.variant()) {
             case MMOE, OMOE -> arch.experts();
@@ -236,6 +281,26 @@ public final class MmoeNetwork {
         }
         for (Tensor t : logical) {
             initOrder.add(layout.get(t.name()));
+        }
+        if (arch.batchNorm()) {
+            // Per hidden layer of every expert and tower: gamma (1), beta (0) and the running mean (0) and
+            // variance (1); bias-kind entries (no L2), after the layers in memory.
+            List<Tensor> hidden = new ArrayList<>();
+            for (List<Tensor> chain : expertT) {
+                hidden.addAll(chain);
+            }
+            for (List<Tensor> chain : towerT) {
+                hidden.addAll(chain.subList(0, chain.size() - 2));
+            }
+            for (Tensor t : hidden) {
+                if (t.weight()) {
+                    String prefix = t.name().substring(0, t.name().length() - "weight".length());
+                    for (String k : List.of("bn.gamma", "bn.beta", "bn.running_mean", "bn.running_var")) {
+                        add(new Tensor(prefix + k, t.rows(), 1, false));
+                        initOrder.add(layout.get(prefix + k));
+                    }
+                }
+            }
         }
         if (arch.uncertaintyWeighting()) {
             // Not a layer: the loss reads it (MmoeModel); last in memory and in initialization (at 0).
@@ -360,7 +425,9 @@ public final class MmoeNetwork {
             }
             boolean hidden = !(linearLast && i == tensors.size() - 1);
             Activation act = hidden ? activation : Activation.NONE;
-            Layer l = new Layer(w, b, act, allLayers.size(), dropout && hidden && unitDropout > 0);
+            String prefix = w.name().substring(0, w.name().length() - "weight".length());
+            BatchNorm bn = dropout && hidden && batchNorm ? new BatchNorm(layout, prefix, w.rows()) : null;
+            Layer l = new Layer(w, b, act, allLayers.size(), dropout && hidden && unitDropout > 0, bn);
             allLayers.add(l);
             out.add(l);
         }
@@ -375,8 +442,10 @@ public final class MmoeNetwork {
     public void initialize(SplittableRandom rnd) {
         for (ParamLayout.Entry e : initOrder) {
             double a = e.weight() ? Math.sqrt(6.0 / (e.rows() + e.cols())) : 0;
+            // Batch normalization starts as the identity: gamma and the running variance at 1.
+            double one = e.name().endsWith("bn.gamma") || e.name().endsWith("bn.running_var") ? 1 : 0;
             for (int i = 0; i < e.size(); i++) {
-                paramAcc.set(e.offset() + i, e.weight() ? (rnd.nextDouble() * 2 - 1) * a : 0);
+                paramAcc.set(e.offset() + i, e.weight() ? (rnd.nextDouble() * 2 - 1) * a : one);
             }
         }
     }
@@ -500,6 +569,8 @@ public final class MmoeNetwork {
         final double[][] gateFull;
         /** Whether the last forward pass dropped experts from the gates' outputs. */
         boolean gatesDropped;
+        /** Per batch-normalized layer (by index), its normalized pre-activations of the last pass. */
+        final double[][] bnHat;
 
         Buffers(int capacity) {
             this.capacity = capacity;
@@ -519,6 +590,12 @@ public final class MmoeNetwork {
             logits = new double[capacity * tasks];
             column = new double[capacity];
             gateFull = new double[gateDropout > 0 ? gateChains.length : 0][capacity * experts];
+            bnHat = new double[allLayers.size()][];
+            for (Layer l : allLayers) {
+                if (l.bn() != null) {
+                    bnHat[l.index] = new double[capacity * l.out()];
+                }
+            }
             oneLayerOutF = new float[bottomLayers.length][];
             oneLayerOutD = new double[bottomLayers.length][];
             for (int i = 0; i < bottomLayers.length; i++) {
@@ -618,6 +695,7 @@ public final class MmoeNetwork {
     public void forward(Buffers b, boolean keep, long dropoutSeed) {
         int rows = b.rows;
         dropping = dropoutSeed != NO_DROPOUT && unitDropout > 0;
+        trainingPass = keep;
         dropSeed = dropoutSeed * 0xBF58476D1CE4E5B9L + 0x94D049BB133111EBL;
         readBiases();
         // One product for the first layer of every expert and gate.
@@ -638,6 +716,11 @@ public final class MmoeNetwork {
                 b.bottom.ptr,
                 0,
                 bottomWidth);
+        for (int i = 0; i < experts; i++) {
+            if (bottomLayers[i].bn() != null) {
+                bnForward(b.bottom, bottomCols[i], bottomWidth, b, bottomLayers[i]);
+            }
+        }
         if (f32) {
             activateBottomF(b);
         } else {
@@ -681,6 +764,9 @@ public final class MmoeNetwork {
                         lb[j].out.ptr,
                         0,
                         l.out());
+                if (l.bn() != null) {
+                    bnForward(lb[j].out, 0, l.out(), b, l);
+                }
                 activate(lb[j].out, rows, l, false, null);
                 in = lb[j].out;
             }
@@ -742,6 +828,91 @@ public final class MmoeNetwork {
             b.oneLayerOutF[experts + g][i] = (float) v;
         } else {
             b.oneLayerOutD[experts + g][i] = v;
+        }
+    }
+
+    /**
+     * Batch normalization of layer {@code l}'s pre-activations in place: the rows of {@code m}, columns
+     * [{@code col}, col + width) of row stride {@code ld}. A training pass of at least {@link
+     * BatchNorm#MIN_BATCH} rows uses the batch's statistics and moves the running ones towards them;
+     * otherwise the running statistics serve. Keeps the normalized values for the backward pass.
+     */
+    private void bnForward(Mat m, int col, int ld, Buffers b, Layer l) {
+        BatchNorm bn = l.bn();
+        int w = l.out();
+        int rows = b.rows;
+        double[] hat = b.bnHat[l.index];
+        bn.batchStats = trainingPass && rows >= BatchNorm.MIN_BATCH;
+        for (int j = 0; j < w; j++) {
+            double mean;
+            double var;
+            if (bn.batchStats) {
+                double sum = 0;
+                for (int r = 0; r < rows; r++) {
+                    sum += m.acc.get(r * ld + col + j);
+                }
+                mean = sum / rows;
+                double sq = 0;
+                for (int r = 0; r < rows; r++) {
+                    double d = m.acc.get(r * ld + col + j) - mean;
+                    sq += d * d;
+                }
+                var = sq / rows;
+                int rm = bn.mean.offset() + j;
+                int rv = bn.var.offset() + j;
+                paramAcc.set(rm, (1 - BatchNorm.MOMENTUM) * paramAcc.get(rm) + BatchNorm.MOMENTUM * mean);
+                paramAcc.set(
+                        rv,
+                        (1 - BatchNorm.MOMENTUM) * paramAcc.get(rv) + BatchNorm.MOMENTUM * sq / Math.max(1, rows - 1));
+            } else {
+                mean = paramAcc.get(bn.mean.offset() + j);
+                var = paramAcc.get(bn.var.offset() + j);
+            }
+            bn.mu[j] = mean;
+            bn.invStd[j] = 1 / Math.sqrt(var + BatchNorm.EPS);
+        }
+        for (int j = 0; j < w; j++) {
+            double gamma = paramAcc.get(bn.gamma.offset() + j);
+            double beta = paramAcc.get(bn.beta.offset() + j);
+            for (int r = 0; r < rows; r++) {
+                int i = r * ld + col + j;
+                double h = (m.acc.get(i) - bn.mu[j]) * bn.invStd[j];
+                hat[r * w + j] = h;
+                m.acc.set(i, gamma * h + beta);
+            }
+        }
+    }
+
+    /**
+     * The backward of {@link #bnForward}: {@code dz} (same region) holds dLoss/d(normalized output)
+     * and receives dLoss/d(pre-activation); writes the gradients of gamma and beta, and 0 for the
+     * unused bias.
+     */
+    private void bnBackward(Mat dz, int col, int ld, Buffers b, Layer l) {
+        BatchNorm bn = l.bn();
+        int w = l.out();
+        int rows = b.rows;
+        double[] hat = b.bnHat[l.index];
+        for (int j = 0; j < w; j++) {
+            double sumDy = 0;
+            double sumDyHat = 0;
+            for (int r = 0; r < rows; r++) {
+                double dy = dz.acc.get(r * ld + col + j);
+                sumDy += dy;
+                sumDyHat += dy * hat[r * w + j];
+            }
+            gradAcc.set(bn.gamma.offset() + j, sumDyHat);
+            gradAcc.set(bn.beta.offset() + j, sumDy);
+            double k = paramAcc.get(bn.gamma.offset() + j) * bn.invStd[j];
+            for (int r = 0; r < rows; r++) {
+                int i = r * ld + col + j;
+                double dy = dz.acc.get(i);
+                double dx = bn.batchStats ? k * (dy - sumDy / rows - hat[r * w + j] * sumDyHat / rows) : k * dy;
+                dz.acc.set(i, dx);
+            }
+            if (l.bias() != null) {
+                gradAcc.set(l.bias().offset() + j, 0);
+            }
         }
     }
 
@@ -809,6 +980,9 @@ public final class MmoeNetwork {
                     lb[j].out.ptr,
                     0,
                     l.out());
+            if (l.bn() != null) {
+                bnForward(lb[j].out, 0, l.out(), b, l);
+            }
             boolean last = j == c.layers.length - 1;
             if (!last || c.softmax) {
                 // An expert's last layer is activated by the mixture pass, which reads it anyway.
@@ -852,7 +1026,8 @@ public final class MmoeNetwork {
     /** Reads every layer's bias (zeros without one) from the parameters, once per pass. */
     private void readBiases() {
         for (Layer l : allLayers) {
-            if (l.bias() != null) {
+            // A batch-normalized layer's bias is not used (the arrays stay at 0).
+            if (l.bias() != null && l.bn() == null) {
                 if (f32) {
                     paramAcc.readFloats(l.bias().offset(), biasesF[l.index], 0, l.out());
                 } else {
@@ -879,6 +1054,9 @@ public final class MmoeNetwork {
             for (int j = c.layers.length - 1; j >= 0; j--) {
                 Layer l = c.layers[j];
                 maskAndBiasGradient(lb[j].dz, lb[j].out, rows, l);
+                if (l.bn() != null) {
+                    bnBackward(lb[j].dz, 0, l.out(), b, l);
+                }
                 Mat in = j == 0 ? b.mix[t] : lb[j - 1].out;
                 Blas.gemm(
                         true,
@@ -938,6 +1116,11 @@ public final class MmoeNetwork {
         } else {
             bottomMaskAndBiasGradientD(b);
         }
+        for (int i = 0; i < experts; i++) {
+            if (bottomLayers[i].bn() != null) {
+                bnBackward(b.bottomDz, bottomCols[i], bottomWidth, b, bottomLayers[i]);
+            }
+        }
         // One product for the weight gradients of every first layer, one for dLoss/dx.
         Blas.gemm(
                 true,
@@ -986,6 +1169,9 @@ public final class MmoeNetwork {
             Layer l = c.layers[j];
             if (!(c.softmax && j == c.layers.length - 1)) {
                 maskAndBiasGradient(lb[j].dz, lb[j].out, rows, l);
+                if (l.bn() != null) {
+                    bnBackward(lb[j].dz, 0, l.out(), b, l);
+                }
             }
             Blas.Ptr in = j == 1 ? b.bottom.ptr : lb[j - 1].out.ptr;
             long inOff = j == 1 ? c.col : 0;

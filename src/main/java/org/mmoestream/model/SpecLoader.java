@@ -45,7 +45,8 @@ public final class SpecLoader {
                     "dropout",
                     "bias_tasks",
                     "bias_serving",
-                    "activation"));
+                    "activation",
+                    "batch_norm"));
         }
         int defaultDim = model == null ? 8 : model.integer("embedding_dim", 8, 1);
         FeatureSpec features = features(root.get("features"), defaultDim);
@@ -303,6 +304,7 @@ public final class SpecLoader {
                 .uncertaintyWeighting(uncertaintyWeighting(m))
                 .dropout(m.number("dropout", 0, 0, 0.9))
                 .activation(activation(m))
+                .batchNorm(m.bool("batch_norm", false))
                 .build();
     }
 

@@ -26,7 +26,8 @@ import org.nd4j.linalg.api.buffer.DataType;
  * (the log-variances' own gradient included); and with a regression task (mean squared error, or
  * log-normal with its learned log-variance) beside ESMM's; and with the bias tower (its weights and
  * the bias feature's embedding table); and with tanh and sigmoid hidden layers, with and without
- * dropout.
+ * dropout; and with batch normalization, on a batch large enough for its own statistics and on a
+ * small one that uses the running statistics.
  */
 class GradientCheckTest {
     private static final double H = 1e-5;
@@ -60,6 +61,16 @@ class GradientCheckTest {
                     v + "+dropout",
                     s.withArchitecture(v == Variant.SHARED_BOTTOM ? a : a.withGateDropout(0.3)),
                     false));
+        }
+        for (Variant v : List.of(Variant.MMOE, Variant.SHARED_BOTTOM)) {
+            ModelSpec s = TestSpecs.ctrCvr(v, true, List.of(4));
+            out.add(Arguments.of(v + "+bn", s.withArchitecture(s.architecture().withBatchNorm(true)), false));
+            out.add(Arguments.of(
+                    v + "+bn+dropout",
+                    s.withArchitecture(s.architecture().withBatchNorm(true).withDropout(0.3)),
+                    false));
+            out.add(Arguments.of(
+                    v + "+bn+small", s.withArchitecture(s.architecture().withBatchNorm(true)), false));
         }
         for (Activation act : List.of(Activation.TANH, Activation.SIGMOID)) {
             ModelSpec s = TestSpecs.ctrCvr(Variant.MMOE, true, List.of(4));
@@ -112,8 +123,10 @@ class GradientCheckTest {
         java.util.Random rnd = new java.util.Random(3);
         for (ParamLayout.Entry e : model.network().layout().entries()) {
             if (!e.weight()) {
+                // Batch normalization's scale and running variance near 1 (a variance must stay positive).
+                boolean nearOne = e.name().endsWith("bn.gamma") || e.name().endsWith("bn.running_var");
                 for (int i = e.offset(); i < e.offset() + e.size(); i++) {
-                    model.network().paramAccess().set(i, 0.2 * rnd.nextDouble() - 0.1);
+                    model.network().paramAccess().set(i, (nearOne ? 1 : 0) + 0.2 * rnd.nextDouble() - 0.1);
                 }
             }
         }
@@ -132,7 +145,8 @@ class GradientCheckTest {
         }
         // Warm the statistics so standardization is not the identity.
         model.normalizer().update(TestSpecs.batch(spec, 16, 1));
-        Batch batch = TestSpecs.batch(spec, 9, 2);
+        // Batch normalization uses the batch's statistics from 16 rows on, the running ones below.
+        Batch batch = TestSpecs.batch(spec, spec.architecture().batchNorm() && !name.endsWith("small") ? 24 : 9, 2);
         if (fnw) {
             // Rows 0-2 as later conversions (no click news), rows 3-5 as later clicks (no conversion news).
             int ctr = spec.taskIndex("ctr");
@@ -156,11 +170,17 @@ class GradientCheckTest {
         Set<String> groups = new HashSet<>();
         NdAccess params = model.network().paramAccess();
         for (ParamLayout.Entry e : model.network().layout().entries()) {
+            groups.add(e.name());
+            if (e.name().endsWith("bn.running_mean") || e.name().endsWith("bn.running_var")) {
+                // Statistics, not learned by gradient (it is 0 by definition, and no optimizer moves them);
+                // a small batch's loss depends on them, as a serving pass does.
+                assertEquals(0.0, analytic[e.offset()], e.name());
+                continue;
+            }
             int step = Math.max(1, e.size() / SAMPLES_PER_GROUP);
             for (int i = e.offset(); i < e.offset() + e.size(); i += step) {
                 check(model, batch, weights, params, i, analytic[i], e.name() + "[" + (i - e.offset()) + "]");
             }
-            groups.add(e.name());
         }
         Embeddings emb = model.embeddings();
         for (int f = 0; f < emb.count(); f++) {

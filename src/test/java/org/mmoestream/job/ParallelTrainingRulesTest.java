@@ -1,0 +1,38 @@
+package org.mmoestream.job;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.mmoestream.config.InputException;
+import org.mmoestream.config.JobConfig;
+import org.mmoestream.model.ModelSpec;
+import org.mmoestream.model.Variant;
+import org.mmoestream.testing.TestSpecs;
+
+/** What {@code train.parallelism} > 1 refuses at start, each with one sentence naming the setting. */
+class ParallelTrainingRulesTest {
+    private static final JobConfig PARALLEL = JobConfig.of(Map.of("train.parallelism", "2", "train.order", "arrival"));
+
+    @Test
+    void batchNormalizationIsRefused() {
+        ModelSpec s = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
+        PipelineJob.requireParallelTraining(PARALLEL, s);
+        ModelSpec bn = s.withArchitecture(s.architecture().withBatchNorm(true));
+        InputException e = assertThrows(InputException.class, () -> PipelineJob.requireParallelTraining(PARALLEL, bn));
+        assertTrue(
+                e.getMessage().contains("model.batch_norm") && e.getMessage().contains("train.parallelism"),
+                e.getMessage());
+    }
+
+    @Test
+    void eventTimeOrderIsRefused() {
+        JobConfig cfg = JobConfig.of(Map.of("train.parallelism", "2", "train.order", "event-time"));
+        InputException e = assertThrows(
+                InputException.class,
+                () -> PipelineJob.requireParallelTraining(cfg, TestSpecs.ctrCvr(Variant.MMOE, true, List.of())));
+        assertTrue(e.getMessage().contains("train.order"), e.getMessage());
+    }
+}
