@@ -289,7 +289,7 @@ public final class Demo {
     private record Followed(
             SnapshotState last,
             int versions,
-            double[] heldOut,
+            DemoReport.HeldOut heldOut,
             double[] sameRows,
             List<double[]> curve,
             double trainSeconds) {}
@@ -305,8 +305,7 @@ public final class Demo {
         for (int i = 0; i < HELD_OUT; i++) {
             holdout.add(holdoutSim.next(0, 1, 1));
         }
-        double[] heldOut = new double[8];
-        java.util.Arrays.fill(heldOut, Double.NaN);
+        DemoReport.HeldOut heldOut = DemoReport.HeldOut.NONE;
         double[] sameRows = {Double.NaN, Double.NaN};
         List<double[]> curve = new ArrayList<>();
         SnapshotState last = null;
@@ -384,7 +383,7 @@ public final class Demo {
             EmbeddedKafka kafka,
             SnapshotState last,
             int versions,
-            double[] heldOut,
+            DemoReport.HeldOut heldOut,
             double[] sameRows,
             long written,
             long t0)
@@ -410,10 +409,10 @@ public final class Demo {
                 sameRows[0],
                 m.path("cvr").path("auc").asDouble(Double.NaN),
                 sameRows[1],
-                heldOut[0],
-                heldOut[1],
-                heldOut[2],
-                heldOut[3],
+                heldOut.ctr(),
+                heldOut.ctrOracle(),
+                heldOut.cvr(),
+                heldOut.cvrOracle(),
                 kafka.committedRecords("dead-letter"));
     }
 
@@ -453,13 +452,8 @@ public final class Demo {
         }
     }
 
-    /**
-     * Held-out AUC of ctr and cvr for the model and the oracle: {model ctr, oracle ctr, model cvr,
-     * oracle cvr}; then, for the spec's first regression task (the conversion's value, on the
-     * converted impressions), {model RMSE, oracle RMSE (the simulator's expected value), model
-     * calibration (mean prediction / mean value), converted impressions}, NaN without one.
-     */
-    private static double[] heldOut(SnapshotState s, List<Simulator.Impression> holdout) {
+    /** The last version on the held-out impressions, against the oracle. */
+    private static DemoReport.HeldOut heldOut(SnapshotState s, List<Simulator.Impression> holdout) {
         org.mmoestream.model.ExampleEncoder enc =
                 new org.mmoestream.model.ExampleEncoder(s.model().spec());
         double[][] p = s.model()
@@ -494,15 +488,14 @@ public final class Demo {
                 or.add(imp.expectedValue(), imp.value());
             }
         }
-        return new double[] {
-            mc.auc(),
-            oc.auc(),
-            mv.auc(),
-            ov.auc(),
-            mr.rmse(),
-            or.rmse(),
-            mr.calibration(),
-            value < 0 ? Double.NaN : mr.count()
-        };
+        return new DemoReport.HeldOut(
+                mc.auc(),
+                oc.auc(),
+                mv.auc(),
+                ov.auc(),
+                mr.rmse(),
+                or.rmse(),
+                mr.calibration(),
+                value < 0 ? Double.NaN : mr.count());
     }
 }

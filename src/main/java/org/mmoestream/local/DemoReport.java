@@ -24,7 +24,7 @@ final class DemoReport {
      */
     record Results(
             SnapshotState last,
-            double[] heldOut,
+            HeldOut heldOut,
             double[] sameRows,
             double examplesPerSecond,
             int versions,
@@ -43,10 +43,29 @@ final class DemoReport {
         }
     }
 
+    /**
+     * The last version on the held-out impressions: AUC of ctr and cvr (cvr on the clicked ones) for
+     * the model and the oracle, and for the spec's first regression task (the conversion's value, on
+     * the converted impressions) the model's RMSE, the oracle's (the simulator's expected value), the
+     * model's calibration (mean prediction / mean value) and the count; NaN where not measured.
+     */
+    record HeldOut(
+            double ctr,
+            double ctrOracle,
+            double cvr,
+            double cvrOracle,
+            double valueRmse,
+            double valueOracleRmse,
+            double valueCalibration,
+            double valueCount) {
+        static final HeldOut NONE = new HeldOut(
+                Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
+    }
+
     /** Writes {@code report.json} and {@code learning-curve.png} of {@code r} into {@code dir}. */
     static void write(Path dir, Results r) throws Exception {
         SnapshotState last = r.last();
-        double[] heldOut = r.heldOut();
+        HeldOut heldOut = r.heldOut();
         double[] sameRows = r.sameRows();
         JsonNode metrics = new ObjectMapper().readTree(last.metadata().get("metrics"));
         ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -62,10 +81,10 @@ final class DemoReport {
                 t.set("mae", h.path("mae"));
                 t.set("calibration", h.path("calibration"));
                 t.set("n", h.path("n"));
-                putRounded(t, "heldout_rmse", heldOut[4]);
-                putRounded(t, "heldout_oracle_rmse", heldOut[5]);
-                putRounded(t, "heldout_calibration", heldOut[6]);
-                putRounded(t, "heldout_n", heldOut[7]);
+                putRounded(t, "heldout_rmse", heldOut.valueRmse());
+                putRounded(t, "heldout_oracle_rmse", heldOut.valueOracleRmse());
+                putRounded(t, "heldout_calibration", heldOut.valueCalibration());
+                putRounded(t, "heldout_n", heldOut.valueCount());
                 continue;
             }
             t.set("auc", h.path("auc"));
@@ -74,12 +93,12 @@ final class DemoReport {
             t.set("n", h.path("n"));
             if (head.equals("ctr")) {
                 putRounded(t, "oracle_auc", sameRows[0]);
-                putRounded(t, "heldout_auc", heldOut[0]);
-                putRounded(t, "heldout_oracle_auc", heldOut[1]);
+                putRounded(t, "heldout_auc", heldOut.ctr());
+                putRounded(t, "heldout_oracle_auc", heldOut.ctrOracle());
             } else if (head.equals("cvr")) {
                 putRounded(t, "oracle_auc", sameRows[1]);
-                putRounded(t, "heldout_auc", heldOut[2]);
-                putRounded(t, "heldout_oracle_auc", heldOut[3]);
+                putRounded(t, "heldout_auc", heldOut.cvr());
+                putRounded(t, "heldout_oracle_auc", heldOut.cvrOracle());
             }
         }
         n.put("examples_per_second", Math.round(r.examplesPerSecond()));
