@@ -18,6 +18,7 @@ import org.mmoestream.model.Batch;
 import org.mmoestream.model.ExampleEncoder;
 import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.ModelSpec;
+import org.mmoestream.model.Objective;
 import org.mmoestream.model.SpecLoader;
 import org.mmoestream.model.TaskMetrics;
 import org.mmoestream.simulate.DriftingSimulator;
@@ -29,8 +30,8 @@ import org.nd4j.linalg.api.buffer.DataType;
  * ({@link DriftingSimulator}) through the label join's policy ({@link AttributionPolicy}, in
  * event-time order, timers at their deadlines) and the model core's training step, once per mode:
  * {@code oracle} (each impression trained at once with its final labels, which no stream can know:
- * the upper bound), {@code wait}, {@code fnw} and {@code fnc} ({@code join.feedback}). Serving-time evaluation,
- * as in Yang et al. (AAAI 2021): each impression is scored, when it happens, by the model as
+ * the upper bound), {@code wait}, {@code fnw}, {@code fnc} and {@code defer} ({@code join.feedback}).
+ * Serving-time evaluation, as in Yang et al. (AAAI 2021): each impression is scored, when it happens, by the model as
  * trained up to then, against its final labels (click within the click window, conversion within
  * the conversion window after it); per task AUC, log-loss and calibration over every simulated hour
  * after the first, the lowest and highest calibration of those hours, and the label latency: the
@@ -136,7 +137,10 @@ public final class FeedbackBench {
             spec = spec.withArchitecture(spec.architecture().withFakeNegativeCalibration(true));
         }
         MmoeModel model = MmoeModel.create(spec, 42, DataType.FLOAT);
-        model.useFakeNegativeWeights(feedback == Feedback.FNW);
+        model.useFeedbackWeights(
+                feedback == Feedback.FNW
+                        ? Objective.Weights.FAKE_NEGATIVE
+                        : feedback == Feedback.DEFER ? Objective.Weights.DEFER : Objective.Weights.NONE);
         ExampleEncoder encoder = new ExampleEncoder(spec);
         AttributionPolicy policy = new AttributionPolicy(
                 CLICK_WINDOW,
@@ -179,8 +183,8 @@ public final class FeedbackBench {
             }
         };
         java.util.function.IntFunction<java.util.function.Consumer<LabeledExample>> emitter = k -> ex -> {
-            boolean clickNews = ex.kind != LabeledExample.Kind.CONVERSION;
-            boolean conversionNews = ex.kind != LabeledExample.Kind.CLICK;
+            boolean clickNews = ex.clickNews();
+            boolean conversionNews = ex.conversionNews();
             buffer.add(encoder.encodeFeatures(
                     imps[k].featuresJson(), encoder.labels(ex.click, ex.conversion, clickNews, conversionNews)));
             if (firstSent[k] == Long.MIN_VALUE) {

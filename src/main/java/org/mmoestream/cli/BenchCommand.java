@@ -153,7 +153,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(
             names = "--modes",
             split = ",",
-            defaultValue = "oracle,wait,fnw,fnc",
+            defaultValue = "oracle,wait,fnw,fnc,defer",
             description = "feedback: the modes to compare, oracle and join.feedback values (default: ${DEFAULT-VALUE})")
     java.util.List<String> modes;
 
@@ -233,7 +233,7 @@ final class BenchCommand implements Callable<Integer> {
                         try {
                             org.mmoestream.join.Feedback.parse(m);
                         } catch (IllegalArgumentException e) {
-                            throw new InputException("--modes: '" + m + "' is not oracle, wait, fnw or fnc.");
+                            throw new InputException("--modes: '" + m + "' is not oracle, wait, fnw, fnc or defer.");
                         }
                     }
                 }

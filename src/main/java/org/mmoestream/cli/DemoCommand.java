@@ -48,8 +48,9 @@ final class DemoCommand implements Callable<Integer> {
     @Option(
             names = "--feedback",
             defaultValue = "wait",
-            description = "the pipeline's join.feedback, wait, fnw or fnc; fnw and fnc train in arrival order "
-                    + "(default: ${DEFAULT-VALUE})")
+            description =
+                    "the pipeline's join.feedback, wait, fnw, fnc or defer; the early modes train in arrival order "
+                            + "(default: ${DEFAULT-VALUE})")
     String feedback;
 
     @Option(
@@ -69,8 +70,8 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!feedback.equals("wait") && !feedback.equals("fnw") && !feedback.equals("fnc")) {
-            throw new InputException("--feedback must be wait, fnw or fnc, not '" + feedback + "'.");
+        if (!java.util.List.of("wait", "fnw", "fnc", "defer").contains(feedback)) {
+            throw new InputException("--feedback must be wait, fnw, fnc or defer, not '" + feedback + "'.");
         }
         if (events < 1000 || rate < 0 || trainParallelism < 1 || history < 0) {
             throw new InputException("--events must be at least 1000, --rate and --history at least 0 and "

@@ -79,8 +79,10 @@ public final class JobConfig implements Serializable {
                         + "when join.observation-window closes, with the labels known then, and again for "
                         + "each later click and conversion, the loss weighted by the model's own "
                         + "prediction); fnc (sent as fnw, trained unweighted, served calibrated: "
-                        + "p = b / (1 - b))",
-                Parsers.oneOf("wait", "fnw", "fnc"));
+                        + "p = b / (1 - b)); defer (sent as fnw, and again as a real negative when the "
+                        + "windows close without a positive; positives weighted 2, negatives "
+                        + "(1 - p) / (1 - p / 2))",
+                Parsers.oneOf("wait", "fnw", "fnc", "defer"));
         public static final Key<Duration> OBSERVATION_WINDOW = new Key<>(
                 "join.observation-window",
                 "0 s",

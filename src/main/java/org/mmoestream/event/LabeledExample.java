@@ -19,7 +19,12 @@ public class LabeledExample {
         /** A click that came after the impression was observed: a positive of the click's tasks. */
         CLICK,
         /** A conversion that came after the impression was observed: a positive of the conversion's tasks. */
-        CONVERSION
+        CONVERSION,
+        /**
+         * {@code join.feedback: defer}: the windows closed without a positive: a real negative of the
+         * tasks it was not a positive of (after a click, the conversion's only).
+         */
+        NEGATIVE
     }
 
     public String requestId;
@@ -42,6 +47,16 @@ public class LabeledExample {
     public long finalAt;
 
     public Kind kind = Kind.FINAL;
+
+    /** Whether this emission brings news of the click (else that task's label is not trained on). */
+    public boolean clickNews() {
+        return kind == Kind.NEGATIVE ? click == 0 : kind != Kind.CONVERSION;
+    }
+
+    /** Whether this emission brings news of the conversion. */
+    public boolean conversionNews() {
+        return kind != Kind.CLICK;
+    }
 
     public LabeledExample() {}
 

@@ -147,6 +147,11 @@ public final class PipelineJob {
             throw new org.mmoestream.config.InputException(Key.FEEDBACK.yaml() + " " + f + " needs " + Key.ORDER.yaml()
                     + ": arrival (event-time order holds every example until its windows close).");
         }
+        if (f == Feedback.DEFER && cfg.millis(Key.OBSERVATION_WINDOW) != 0) {
+            throw new org.mmoestream.config.InputException(Key.FEEDBACK.yaml() + " defer needs "
+                    + Key.OBSERVATION_WINDOW.yaml() + " 0 s (every impression is sent at once, then again with its "
+                    + "final label), not " + cfg.text(Key.OBSERVATION_WINDOW) + ".");
+        }
         if (f.early() && cfg.millis(Key.OBSERVATION_WINDOW) >= cfg.millis(Key.CLICK_WINDOW)) {
             throw new org.mmoestream.config.InputException(Key.OBSERVATION_WINDOW.yaml() + " "
                     + cfg.text(Key.OBSERVATION_WINDOW) + " must be shorter than " + Key.CLICK_WINDOW.yaml() + " "
@@ -209,7 +214,12 @@ public final class PipelineJob {
                         cfg.string(Key.ORDER).equals("event-time")
                                 ? cfg.millis(Key.CLICK_WINDOW) + cfg.millis(Key.CONVERSION_WINDOW)
                                 : 0)
-                .withFakeNegativeWeights(feedback(cfg) == Feedback.FNW)
+                .withFeedbackWeights(
+                        feedback(cfg) == Feedback.FNW
+                                ? org.mmoestream.model.Objective.Weights.FAKE_NEGATIVE
+                                : feedback(cfg) == Feedback.DEFER
+                                        ? org.mmoestream.model.Objective.Weights.DEFER
+                                        : org.mmoestream.model.Objective.Weights.NONE)
                 .withInitFrom(initFrom(cfg, spec));
     }
 

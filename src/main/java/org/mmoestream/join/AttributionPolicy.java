@@ -61,6 +61,10 @@ public final class AttributionPolicy implements Serializable {
             boolean dropConversionsWithoutClick,
             Feedback feedback,
             long observationWindow) {
+        if (feedback == Feedback.DEFER && observationWindow != 0) {
+            throw new IllegalArgumentException("defer duplicates every impression from its first emission on: "
+                    + "the observation window must be 0, not " + observationWindow + " ms");
+        }
         if (feedback.early() && (observationWindow < 0 || observationWindow >= clickWindow)) {
             throw new IllegalArgumentException("the observation window (" + observationWindow
                     + " ms) must be at least 0 and below the click window (" + clickWindow + " ms)");
@@ -160,6 +164,11 @@ public final class AttributionPolicy implements Serializable {
                 return;
             }
             countOutsideWindows(s, l);
+            if (feedback == Feedback.DEFER && !sent(s, Kind.CONVERSION) && !sent(s, Kind.NEGATIVE)) {
+                // The windows closed without a conversion: the impression again, as a real negative.
+                out.accept(example(s, Kind.NEGATIVE, clicked(s) ? 1 : 0, 0));
+                mark(s, Kind.NEGATIVE);
+            }
             close(s, time);
             return;
         }

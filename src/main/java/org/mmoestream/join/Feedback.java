@@ -16,13 +16,20 @@ import java.util.Locale;
  *       undoes in expectation the bias of counting every later positive once as a negative;
  *   <li>{@link #FNC}: fake-negative calibration (the same paper): sent as with FNW, trained without
  *       weights, so a head learns b = p / (1 + p), and served as p = b / (1 - b) (the model's spec
- *       carries it: {@code Architecture#fakeNegativeCalibration}, so every reader serves the same).
+ *       carries it: {@code Architecture#fakeNegativeCalibration}, so every reader serves the same);
+ *   <li>{@link #DEFER}: as FNW (observation window 0), and, when the windows close without a
+ *       positive, the impression again as a real negative ({@code NEGATIVE}), so every impression is
+ *       trained twice (Gu et al., KDD 2021, at a waiting window of 0, where every positive is a
+ *       delayed one and no auxiliary model is needed): the trainer weights positives by 2 and
+ *       negatives by (1 - p) / (1 - p / 2), which makes the duplicated stream's loss the true one's in
+ *       expectation.
  * </ul>
  */
 public enum Feedback {
     WAIT,
     FNW,
-    FNC;
+    FNC,
+    DEFER;
 
     /** The mode named {@code s} (case-insensitive); IllegalArgumentException naming the choices. */
     public static Feedback parse(String s) {
@@ -31,7 +38,7 @@ public enum Feedback {
                 return f;
             }
         }
-        throw new IllegalArgumentException("'" + s + "' is not one of wait, fnw, fnc");
+        throw new IllegalArgumentException("'" + s + "' is not one of wait, fnw, fnc, defer");
     }
 
     /** Whether an impression goes to training before its labels are final. */

@@ -208,6 +208,11 @@ public final class MmoeModel {
         objective = objective.withFakeNegativeWeights(on);
     }
 
+    /** Weights each row's loss as {@code w} says ({@code join.feedback}: fnw, defer; see {@link Objective}). */
+    public void useFeedbackWeights(Objective.Weights w) {
+        objective = objective.withWeights(w);
+    }
+
     public Objective objective() {
         return objective;
     }

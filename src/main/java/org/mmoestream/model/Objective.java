@@ -31,9 +31,22 @@ public final class Objective {
     private final int[] maskOf;
     private final int ctr;
     private final int cvr;
-    private final boolean fakeNegativeWeights;
+    private final Weights weighting;
     private final double[] taskWeights;
     private final TaskSpec.Loss[] losses;
+
+    /** How each row's loss is weighted for examples sent before their labels are final. */
+    public enum Weights {
+        /** Every row 1. */
+        NONE,
+        /** FNW (Ktena et al.): a positive 1 + p, a negative (1 - p)(1 + p). */
+        FAKE_NEGATIVE,
+        /**
+         * DEFER at a waiting window of 0 (Gu et al.): every impression is trained twice (first as a
+         * negative, then with its final label), so a positive 2, a negative (1 - p) / (1 - p / 2).
+         */
+        DEFER
+    }
 
     /**
      * Per-task terms of a loss evaluation besides the logits, sized to the tasks and reused: a factor
@@ -74,11 +87,19 @@ public final class Objective {
      */
     public Objective(
             int[] maskOf, int ctr, int cvr, boolean fakeNegativeWeights, double[] taskWeights, TaskSpec.Loss[] losses) {
+        this(maskOf, ctr, cvr, fakeNegativeWeights ? Weights.FAKE_NEGATIVE : Weights.NONE, taskWeights, losses);
+    }
+
+    /**
+     * @param weighting how each row's loss is weighted (constants of the loss, from the model's own
+     *     predictions)
+     */
+    public Objective(int[] maskOf, int ctr, int cvr, Weights weighting, double[] taskWeights, TaskSpec.Loss[] losses) {
         this.tasks = maskOf.length;
         this.maskOf = maskOf.clone();
         this.ctr = ctr;
         this.cvr = cvr;
-        this.fakeNegativeWeights = fakeNegativeWeights;
+        this.weighting = weighting;
         this.taskWeights = new double[tasks];
         for (int t = 0; t < tasks; t++) {
             this.taskWeights[t] = taskWeights == null ? 1 : taskWeights[t];
@@ -91,7 +112,16 @@ public final class Objective {
 
     /** This objective with fake-negative weights on or off. */
     public Objective withFakeNegativeWeights(boolean on) {
-        return new Objective(maskOf, ctr, cvr, on, taskWeights, losses);
+        return withWeights(on ? Weights.FAKE_NEGATIVE : Weights.NONE);
+    }
+
+    /** This objective with rows weighted as {@code w} says. */
+    public Objective withWeights(Weights w) {
+        return new Objective(maskOf, ctr, cvr, w, taskWeights, losses);
+    }
+
+    public Weights weighting() {
+        return weighting;
     }
 
     /** Task {@code t}'s fixed weight. */
@@ -99,14 +129,16 @@ public final class Objective {
         return taskWeights[t];
     }
 
+    /** Whether rows are weighted (an early feedback mode's weights). */
     public boolean fakeNegativeWeights() {
-        return fakeNegativeWeights;
+        return weighting != Weights.NONE;
     }
 
     /**
-     * The fake-negative weights of a batch at {@code logits}, [rows, tasks] row-major (for ESMM the
-     * CVR slot weights the CTCVR loss, by pCTCVR): a positive 1 + p, a negative (1 - p)(1 + p), where
-     * p is the prediction of the loss's target.
+     * The rows' weights of a batch at {@code logits}, [rows, tasks] row-major (for ESMM the CVR slot
+     * weights the CTCVR loss, by pCTCVR), where p is the prediction of the loss's target: with FNW a
+     * positive 1 + p, a negative (1 - p)(1 + p); with DEFER a positive 2, a negative (1 - p) / (1 - p /
+     * 2); a regression task's rows 1.
      */
     public double[] fakeNegativeWeights(double[] logits, Batch b) {
         double[] w = new double[b.rows * tasks];
@@ -119,7 +151,13 @@ public final class Objective {
                     p *= sigmoid(logits[r * tasks + ctr]);
                     y = ctcvrTarget(b, ctr, cvr, r);
                 }
-                w[r * tasks + t] = losses[t] != TaskSpec.Loss.LOGLOSS ? 1 : y > 0.5 ? 1 + p : (1 - p) * (1 + p);
+                if (losses[t] != TaskSpec.Loss.LOGLOSS) {
+                    w[r * tasks + t] = 1;
+                } else if (weighting == Weights.DEFER) {
+                    w[r * tasks + t] = y > 0.5 ? 2 : (1 - p) / (1 - p / 2);
+                } else {
+                    w[r * tasks + t] = y > 0.5 ? 1 + p : (1 - p) * (1 + p);
+                }
             }
         }
         return w;
@@ -143,7 +181,7 @@ public final class Objective {
      * @return the total loss
      */
     public double evaluate(double[] logits, Batch b, double[] dLogits, double[] taskLoss) {
-        return evaluate(logits, b, fakeNegativeWeights ? fakeNegativeWeights(logits, b) : null, dLogits, taskLoss);
+        return evaluate(logits, b, fakeNegativeWeights() ? fakeNegativeWeights(logits, b) : null, dLogits, taskLoss);
     }
 
     /**

@@ -43,8 +43,8 @@ public final class EncodeExamples extends ProcessFunction<LabeledExample, TrainE
     @Override
     public void processElement(LabeledExample e, Context ctx, Collector<TrainExample> out) {
         try {
-            boolean clickNews = e.kind != LabeledExample.Kind.CONVERSION;
-            boolean conversionNews = e.kind != LabeledExample.Kind.CLICK;
+            boolean clickNews = e.clickNews();
+            boolean conversionNews = e.conversionNews();
             TrainExample t = TrainExample.of(
                     e.requestId,
                     e.model,

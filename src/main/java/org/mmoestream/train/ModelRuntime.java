@@ -86,7 +86,7 @@ final class ModelRuntime {
         this.settings = settings;
         int[] capacity = WorkingSet.capacities(spec, settings.workingSetRows(), settings.batchSize());
         model = MmoeModel.createCompact(spec, settings.seed(), DataType.FLOAT, capacity);
-        model.useFakeNegativeWeights(settings.fakeNegativeWeights());
+        model.useFeedbackWeights(settings.feedbackWeights());
         rows = new WorkingSet(spec, settings.seed(), capacity);
         order = new TrainingOrder(settings.orderHorizonMillis());
         policy = new PublishPolicy(settings.fullEvery());

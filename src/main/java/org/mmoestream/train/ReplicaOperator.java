@@ -86,7 +86,7 @@ public class ReplicaOperator extends AbstractStreamOperator<ReplicaGradient>
             String model = ReplicaKeys.model(key);
             rt = new ReplicaRuntime(
                     model, ReplicaKeys.replica(key), spec, settings.train().seed());
-            rt.model().useFakeNegativeWeights(settings.train().fakeNegativeWeights());
+            rt.model().useFeedbackWeights(settings.train().feedbackWeights());
             follower = new SyncFollower(settings.bootstrap(), settings.syncTopic(), model, settings.client());
         }
 

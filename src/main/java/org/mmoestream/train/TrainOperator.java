@@ -67,7 +67,7 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
         private int metricsWindow = 10_000;
         private List<String> probes = List.of();
         private long orderHorizonMillis;
-        private boolean fakeNegativeWeights;
+        private org.mmoestream.model.Objective.Weights feedbackWeights = org.mmoestream.model.Objective.Weights.NONE;
         private String initFrom;
 
         private Settings(String specJson) {
@@ -131,8 +131,8 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
             return orderHorizonMillis;
         }
 
-        public boolean fakeNegativeWeights() {
-            return fakeNegativeWeights;
+        public org.mmoestream.model.Objective.Weights feedbackWeights() {
+            return feedbackWeights;
         }
 
         /** The snapshot file a model without state starts from, or null (see {@link WarmStart}). */
@@ -213,12 +213,12 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
         }
 
         /**
-         * The loss weighted for fake negatives ({@code join.feedback: fnw}); see {@link
-         * org.mmoestream.model.Objective}.
+         * How the loss weights rows sent before their labels are final ({@code join.feedback}: fnw,
+         * defer); see {@link org.mmoestream.model.Objective}.
          */
-        public Settings withFakeNegativeWeights(boolean on) {
+        public Settings withFeedbackWeights(org.mmoestream.model.Objective.Weights w) {
             Settings s = copy();
-            s.fakeNegativeWeights = on;
+            s.feedbackWeights = w;
             return s;
         }
     }

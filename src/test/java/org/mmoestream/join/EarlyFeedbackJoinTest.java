@@ -162,7 +162,12 @@ class EarlyFeedbackJoinTest {
     /** The join on the RocksDB backend, opened from {@code snapshot} when it is not null. */
     private KeyedOneInputStreamOperatorTestHarness<String, Event, LabeledExample> rocksDb(OperatorSubtaskState snapshot)
             throws Exception {
-        fn = new LabelJoinFunction(new AttributionPolicy(100, 1_000, 50, 20, true, Feedback.FNW, 10));
+        return rocksDb(snapshot, Feedback.FNW, 10);
+    }
+
+    private KeyedOneInputStreamOperatorTestHarness<String, Event, LabeledExample> rocksDb(
+            OperatorSubtaskState snapshot, Feedback feedback, long observation) throws Exception {
+        fn = new LabelJoinFunction(new AttributionPolicy(100, 1_000, 50, 20, true, feedback, observation));
         var harness = new KeyedOneInputStreamOperatorTestHarness<String, Event, LabeledExample>(
                 new KeyedProcessOperator<>(fn), e -> e.requestId, Types.STRING);
         harness.setStateBackend(new EmbeddedRocksDBStateBackend());
@@ -199,6 +204,79 @@ class EarlyFeedbackJoinTest {
         assertEquals(3, fn.counters().duplicates.getCount());
         h.processWatermark(T + 600);
         assertEquals(0, h.numEventTimeTimers(), "timers (RocksDB does not count its state entries)");
+    }
+
+    private void openDefer() {
+        fn = new LabelJoinFunction(new AttributionPolicy(100, 1_000, 50, 20, true, Feedback.DEFER, 0));
+        try {
+            h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(fn, e -> e.requestId, Types.STRING);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * DEFER: every impression a second time with its final labels: a click and a conversion as with
+     * FNW, and, when the windows close without a conversion, a real negative (after a click, of the
+     * conversion only).
+     */
+    @Test
+    void deferSendsARealNegativeWhenTheWindowsCloseWithoutAPositive() throws Exception {
+        openDefer();
+        send(imp("n", T));
+        send(imp("k", T));
+        send(imp("v", T));
+        send(Event.click("k", T + 20, null));
+        send(Event.click("v", T + 30, null));
+        send(Event.conversion("v", T + 300, Double.NaN));
+        assertEquals(6, out().size(), "three observed, two clicks, one conversion: " + out());
+        h.processWatermark(T + 100);
+        assertEquals(7, out().size(), "n's click window closed");
+        LabeledExample n = out().get(6);
+        assertExample(n, "n", Kind.NEGATIVE, 0, 0);
+        assertEquals(true, n.clickNews() && n.conversionNews(), "a negative of every task");
+        h.processWatermark(T + 1_020);
+        assertEquals(8, out().size(), "k's conversion window closed; v converted: nothing more for it");
+        LabeledExample k = out().get(7);
+        assertExample(k, "k", Kind.NEGATIVE, 1, 0);
+        assertEquals(false, k.clickNews(), "after a click, a negative of the conversion only");
+        assertEquals(true, k.conversionNews());
+        h.processWatermark(T + 1_100);
+        assertEmpty();
+    }
+
+    /** DEFER across a restore: the real negatives come once, from the restored state and timers. */
+    @Test
+    void deferAfterARestoreSendsEachRealNegativeOnce() throws Exception {
+        h = rocksDb(null, Feedback.DEFER, 0);
+        send(imp("p", T));
+        send(imp("q", T));
+        send(Event.click("q", T + 10, null));
+        assertEquals(3, out().size(), "p and q observed, q's click");
+        OperatorSubtaskState snapshot = h.snapshot(1, 1);
+        h.close();
+        h = rocksDb(snapshot, Feedback.DEFER, 0);
+        send(imp("p", T));
+        send(Event.click("q", T + 10, null));
+        h.processWatermark(T + 100);
+        h.processWatermark(T + 1_015);
+        List<LabeledExample> after = out();
+        assertEquals(2, after.size(), "a real negative each, nothing sent again: " + after);
+        assertExample(after.get(0), "p", Kind.NEGATIVE, 0, 0);
+        assertExample(after.get(1), "q", Kind.NEGATIVE, 1, 0);
+        h.processWatermark(T + 1_100);
+        assertEquals(0, h.numEventTimeTimers(), "timers");
+    }
+
+    @Test
+    void deferNeedsAnObservationWindowOfZero() {
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
+                () -> new AttributionPolicy(100, 1_000, 50, 20, true, Feedback.DEFER, 10));
+        assertEquals(
+                "defer duplicates every impression from its first emission on: the observation window must be 0, "
+                        + "not 10 ms",
+                e.getMessage());
     }
 
     @Test

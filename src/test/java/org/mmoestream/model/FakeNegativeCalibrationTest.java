@@ -49,12 +49,17 @@ class FakeNegativeCalibrationTest {
     @Test
     void thePipelineTrainsFncUnweightedAndStampsTheSpec() {
         ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
-        for (String mode : new String[] {"fnc", "fnw", "wait"}) {
+        for (String mode : new String[] {"fnc", "fnw", "defer", "wait"}) {
             JobConfig cfg = JobConfig.of(Map.of("join.feedback", mode, "train.order", "arrival"));
             TrainOperator.Settings s = PipelineJob.trainSettings(cfg, spec);
             boolean calibrated = SpecJson.read(s.specJson()).architecture().fakeNegativeCalibration();
             assertEquals(mode.equals("fnc"), calibrated, mode);
-            assertEquals(mode.equals("fnw"), s.fakeNegativeWeights(), mode);
+            Objective.Weights w = switch (mode) {
+                case "fnw" -> Objective.Weights.FAKE_NEGATIVE;
+                case "defer" -> Objective.Weights.DEFER;
+                default -> Objective.Weights.NONE;
+            };
+            assertEquals(w, s.feedbackWeights(), mode);
         }
         assertFalse(spec.architecture().fakeNegativeCalibration());
         assertTrue(JobConfig.of(Map.of("join.feedback", "fnc"))

@@ -101,6 +101,8 @@ class GradientCheckTest {
                 "mmoe+generic+uncertainty",
                 generic.withArchitecture(generic.architecture().withUncertaintyWeighting(true)),
                 false));
+        out.add(Arguments.of("mmoe+esmm+defer", TestSpecs.ctrCvr(Variant.MMOE, true, List.of()), true));
+        out.add(Arguments.of("mmoe+defer", TestSpecs.ctrCvr(Variant.MMOE, false, List.of()), true));
         out.add(Arguments.of("mmoe+esmm+fnw", TestSpecs.ctrCvr(Variant.MMOE, true, List.of()), true));
         out.add(Arguments.of("mmoe+fnw", TestSpecs.ctrCvr(Variant.MMOE, false, List.of()), true));
         return out.stream();
@@ -117,7 +119,11 @@ class GradientCheckTest {
     @MethodSource("specs")
     void analyticGradientMatchesFiniteDifferences(String name, ModelSpec spec, boolean fnw) {
         MmoeModel model = MmoeModel.create(spec, 7, DataType.DOUBLE);
-        model.useFakeNegativeWeights(fnw);
+        // The early-feedback cases weight rows as FNW does, or as DEFER does where the name says so.
+        model.useFeedbackWeights(
+                !fnw
+                        ? Objective.Weights.NONE
+                        : name.contains("defer") ? Objective.Weights.DEFER : Objective.Weights.FAKE_NEGATIVE);
         // Biases start at 0, which puts rows whose input is all zero exactly on a ReLU kink, where
         // the loss has no derivative; check at a generic point instead.
         java.util.Random rnd = new java.util.Random(3);

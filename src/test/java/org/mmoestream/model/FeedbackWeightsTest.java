@@ -1,0 +1,41 @@
+package org.mmoestream.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.mmoestream.feature.EncodedExample;
+import org.mmoestream.testing.TestSpecs;
+
+/**
+ * The rows' weights of the early feedback modes, from the model's own prediction p of each loss's
+ * target: FNW (positive 1 + p, negative (1 - p)(1 + p)) and DEFER at a waiting window of 0
+ * (positive 2, negative (1 - p) / (1 - p / 2)); with ESMM the CVR slot is CTCVR's, p = pCTR x pCVR.
+ */
+class FeedbackWeightsTest {
+    @Test
+    void eachModeWeighsPositivesAndNegativesByItsFormula() {
+        ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
+        EncodedExample e = TestSpecs.examples(spec, 1, 1).get(0);
+        // Row 0: clicked and converted; row 1: neither.
+        Batch b = Batch.of(List.of(
+                new EncodedExample(e.sparseIds(), e.dense(), new float[] {1, 1}),
+                new EncodedExample(e.sparseIds(), e.dense(), new float[] {0, 0})));
+        double[] logits = {0.4, -1.0, -0.3, 0.2};
+        double c0 = Objective.sigmoid(0.4);
+        double ctcvr0 = c0 * Objective.sigmoid(-1.0);
+        double c1 = Objective.sigmoid(-0.3);
+        double ctcvr1 = c1 * Objective.sigmoid(0.2);
+        Objective o = spec.objective();
+        double[] fnw = o.withWeights(Objective.Weights.FAKE_NEGATIVE).fakeNegativeWeights(logits, b);
+        assertEquals(1 + c0, fnw[0], 1e-12);
+        assertEquals(1 + ctcvr0, fnw[1], 1e-12);
+        assertEquals((1 - c1) * (1 + c1), fnw[2], 1e-12);
+        assertEquals((1 - ctcvr1) * (1 + ctcvr1), fnw[3], 1e-12);
+        double[] defer = o.withWeights(Objective.Weights.DEFER).fakeNegativeWeights(logits, b);
+        assertEquals(2, defer[0], 1e-12);
+        assertEquals(2, defer[1], 1e-12);
+        assertEquals((1 - c1) / (1 - c1 / 2), defer[2], 1e-12);
+        assertEquals((1 - ctcvr1) / (1 - ctcvr1 / 2), defer[3], 1e-12);
+    }
+}
