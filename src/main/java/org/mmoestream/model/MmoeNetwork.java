@@ -571,6 +571,12 @@ public final class MmoeNetwork {
         boolean gatesDropped;
         /** Per batch-normalized layer (by index), its normalized pre-activations of the last pass. */
         final double[][] bnHat;
+        /** Scratch of the batch normalization passes: a layer's rows, and three per-unit columns. */
+        final double[] bnScratch;
+
+        final double[] bnColumn;
+        final double[] bnGamma;
+        final double[] bnBeta;
 
         Buffers(int capacity) {
             this.capacity = capacity;
@@ -591,11 +597,17 @@ public final class MmoeNetwork {
             column = new double[capacity];
             gateFull = new double[gateDropout > 0 ? gateChains.length : 0][capacity * experts];
             bnHat = new double[allLayers.size()][];
+            int bnWidth = 0;
             for (Layer l : allLayers) {
                 if (l.bn() != null) {
                     bnHat[l.index] = new double[capacity * l.out()];
+                    bnWidth = Math.max(bnWidth, l.out());
                 }
             }
+            bnScratch = new double[capacity * bnWidth];
+            bnColumn = new double[bnWidth];
+            bnGamma = new double[bnWidth];
+            bnBeta = new double[bnWidth];
             oneLayerOutF = new float[bottomLayers.length][];
             oneLayerOutD = new double[bottomLayers.length][];
             for (int i = 0; i < bottomLayers.length; i++) {
@@ -842,44 +854,59 @@ public final class MmoeNetwork {
         int w = l.out();
         int rows = b.rows;
         double[] hat = b.bnHat[l.index];
+        double[] x = b.bnScratch;
+        for (int r = 0; r < rows; r++) {
+            m.acc.read(r * ld + col, x, r * w, w);
+        }
         bn.batchStats = trainingPass && rows >= BatchNorm.MIN_BATCH;
-        for (int j = 0; j < w; j++) {
-            double mean;
-            double var;
-            if (bn.batchStats) {
-                double sum = 0;
-                for (int r = 0; r < rows; r++) {
-                    sum += m.acc.get(r * ld + col + j);
+        double[] mean = bn.mu;
+        double[] var = b.bnColumn;
+        if (bn.batchStats) {
+            java.util.Arrays.fill(mean, 0, w, 0);
+            java.util.Arrays.fill(var, 0, w, 0);
+            for (int r = 0; r < rows; r++) {
+                for (int j = 0; j < w; j++) {
+                    mean[j] += x[r * w + j];
                 }
-                mean = sum / rows;
-                double sq = 0;
-                for (int r = 0; r < rows; r++) {
-                    double d = m.acc.get(r * ld + col + j) - mean;
-                    sq += d * d;
+            }
+            for (int j = 0; j < w; j++) {
+                mean[j] /= rows;
+            }
+            for (int r = 0; r < rows; r++) {
+                for (int j = 0; j < w; j++) {
+                    double d = x[r * w + j] - mean[j];
+                    var[j] += d * d;
                 }
-                var = sq / rows;
+            }
+            for (int j = 0; j < w; j++) {
                 int rm = bn.mean.offset() + j;
                 int rv = bn.var.offset() + j;
-                paramAcc.set(rm, (1 - BatchNorm.MOMENTUM) * paramAcc.get(rm) + BatchNorm.MOMENTUM * mean);
+                paramAcc.set(rm, (1 - BatchNorm.MOMENTUM) * paramAcc.get(rm) + BatchNorm.MOMENTUM * mean[j]);
                 paramAcc.set(
                         rv,
-                        (1 - BatchNorm.MOMENTUM) * paramAcc.get(rv) + BatchNorm.MOMENTUM * sq / Math.max(1, rows - 1));
-            } else {
-                mean = paramAcc.get(bn.mean.offset() + j);
-                var = paramAcc.get(bn.var.offset() + j);
+                        (1 - BatchNorm.MOMENTUM) * paramAcc.get(rv)
+                                + BatchNorm.MOMENTUM * var[j] / Math.max(1, rows - 1));
+                var[j] /= rows;
             }
-            bn.mu[j] = mean;
-            bn.invStd[j] = 1 / Math.sqrt(var + BatchNorm.EPS);
+        } else {
+            paramAcc.read(bn.mean.offset(), mean, 0, w);
+            paramAcc.read(bn.var.offset(), var, 0, w);
         }
+        double[] gamma = b.bnGamma;
+        double[] beta = b.bnBeta;
+        paramAcc.read(bn.gamma.offset(), gamma, 0, w);
+        paramAcc.read(bn.beta.offset(), beta, 0, w);
         for (int j = 0; j < w; j++) {
-            double gamma = paramAcc.get(bn.gamma.offset() + j);
-            double beta = paramAcc.get(bn.beta.offset() + j);
-            for (int r = 0; r < rows; r++) {
-                int i = r * ld + col + j;
-                double h = (m.acc.get(i) - bn.mu[j]) * bn.invStd[j];
-                hat[r * w + j] = h;
-                m.acc.set(i, gamma * h + beta);
+            bn.invStd[j] = 1 / Math.sqrt(var[j] + BatchNorm.EPS);
+        }
+        for (int r = 0; r < rows; r++) {
+            int o = r * w;
+            for (int j = 0; j < w; j++) {
+                double h = (x[o + j] - mean[j]) * bn.invStd[j];
+                hat[o + j] = h;
+                x[o + j] = gamma[j] * h + beta[j];
             }
+            m.acc.write(r * ld + col, x, o, w);
         }
     }
 
@@ -893,26 +920,40 @@ public final class MmoeNetwork {
         int w = l.out();
         int rows = b.rows;
         double[] hat = b.bnHat[l.index];
+        double[] dy = b.bnScratch;
+        for (int r = 0; r < rows; r++) {
+            dz.acc.read(r * ld + col, dy, r * w, w);
+        }
+        double[] sumDy = b.bnColumn;
+        double[] sumDyHat = b.bnBeta;
+        java.util.Arrays.fill(sumDy, 0, w, 0);
+        java.util.Arrays.fill(sumDyHat, 0, w, 0);
+        for (int r = 0; r < rows; r++) {
+            int o = r * w;
+            for (int j = 0; j < w; j++) {
+                sumDy[j] += dy[o + j];
+                sumDyHat[j] += dy[o + j] * hat[o + j];
+            }
+        }
+        gradAcc.write(bn.gamma.offset(), sumDyHat, 0, w);
+        gradAcc.write(bn.beta.offset(), sumDy, 0, w);
+        double[] k = b.bnGamma;
+        paramAcc.read(bn.gamma.offset(), k, 0, w);
         for (int j = 0; j < w; j++) {
-            double sumDy = 0;
-            double sumDyHat = 0;
-            for (int r = 0; r < rows; r++) {
-                double dy = dz.acc.get(r * ld + col + j);
-                sumDy += dy;
-                sumDyHat += dy * hat[r * w + j];
+            k[j] *= bn.invStd[j];
+        }
+        for (int r = 0; r < rows; r++) {
+            int o = r * w;
+            for (int j = 0; j < w; j++) {
+                dy[o + j] = bn.batchStats
+                        ? k[j] * (dy[o + j] - sumDy[j] / rows - hat[o + j] * sumDyHat[j] / rows)
+                        : k[j] * dy[o + j];
             }
-            gradAcc.set(bn.gamma.offset() + j, sumDyHat);
-            gradAcc.set(bn.beta.offset() + j, sumDy);
-            double k = paramAcc.get(bn.gamma.offset() + j) * bn.invStd[j];
-            for (int r = 0; r < rows; r++) {
-                int i = r * ld + col + j;
-                double dy = dz.acc.get(i);
-                double dx = bn.batchStats ? k * (dy - sumDy / rows - hat[r * w + j] * sumDyHat / rows) : k * dy;
-                dz.acc.set(i, dx);
-            }
-            if (l.bias() != null) {
-                gradAcc.set(l.bias().offset() + j, 0);
-            }
+            dz.acc.write(r * ld + col, dy, o, w);
+        }
+        if (l.bias() != null) {
+            java.util.Arrays.fill(sumDy, 0, w, 0);
+            gradAcc.write(l.bias().offset(), sumDy, 0, w);
         }
     }
 
