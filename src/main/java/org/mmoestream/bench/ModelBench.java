@@ -38,6 +38,14 @@ public final class ModelBench {
         this.out = out;
     }
 
+    private boolean batchNorm;
+
+    /** The reference shape with batch normalization (figures named {@code model.bn_train...}). */
+    public ModelBench withBatchNorm(boolean on) {
+        batchNorm = on;
+        return this;
+    }
+
     /** The reference shape. */
     public static ModelSpec referenceSpec() {
         List<SparseFeature> sparse = new ArrayList<>();
@@ -104,6 +112,9 @@ public final class ModelBench {
 
     public void run(int[] batchSizes) {
         ModelSpec spec = referenceSpec();
+        if (batchNorm) {
+            spec = spec.withArchitecture(spec.architecture().withBatchNorm(true));
+        }
         MmoeModel model = MmoeModel.create(spec, 1, DataType.FLOAT);
         long macs = macsPerExample(model);
         out.printf(Locale.ROOT, "model.flops_per_example.forward %d FLOP%n", 2 * macs);
@@ -122,8 +133,9 @@ public final class ModelBench {
     }
 
     private void report(String kind, int b, double eps, long flops) {
-        out.printf(Locale.ROOT, "model.%s.batch%d.examples_per_second %.0f examples/s%n", kind, b, eps);
-        out.printf(Locale.ROOT, "model.%s.batch%d.gflops %.1f GFLOP/s%n", kind, b, eps * flops / 1e9);
+        String k = batchNorm ? "bn_" + kind : kind;
+        out.printf(Locale.ROOT, "model.%s.batch%d.examples_per_second %.0f examples/s%n", k, b, eps);
+        out.printf(Locale.ROOT, "model.%s.batch%d.gflops %.1f GFLOP/s%n", k, b, eps * flops / 1e9);
     }
 
     private double measure(Runnable unused, List<Batch> data, MmoeModel model, boolean train) {

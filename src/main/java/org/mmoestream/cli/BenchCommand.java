@@ -137,6 +137,12 @@ final class BenchCommand implements Callable<Integer> {
     boolean noSearch;
 
     @Option(
+            names = "--batch-norm",
+            description =
+                    "model: the reference shape with model.batch_norm (figures model.bn_train..., model.bn_forward...)")
+    boolean batchNorm;
+
+    @Option(
             names = "--train-parallelism",
             defaultValue = "1",
             description =
@@ -180,7 +186,10 @@ final class BenchCommand implements Callable<Integer> {
                     "--seconds must be positive, --repeats, --impressions and --train-parallelism at least 1.");
         }
         switch (what) {
-            case "model" -> new ModelBench(secs, repeats, System.out).run(batches);
+            case "model" ->
+                new ModelBench(secs, repeats, System.out)
+                        .withBatchNorm(batchNorm)
+                        .run(batches);
             case "join" -> new JoinBench(impressions, System.out).run(parallelism);
             case "pipeline" -> {
                 if (paced == null) {
