@@ -1,9 +1,8 @@
 package org.mmoestream.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
@@ -41,7 +40,6 @@ import org.mmoestream.simulate.Simulator;
  * join's dedup retention, 2 minutes here, and its windows have filled). Not part of {@code mvn verify}.
  */
 public final class SoakBench {
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final String MODEL = "default";
 
     private final double minutes;
@@ -274,9 +272,7 @@ public final class SoakBench {
     private static long[] scores(EmbeddedKafka kafka) {
         java.util.Set<String> ids = new java.util.HashSet<>();
         long records = kafka.forEachCommitted(
-                "scores",
-                Duration.ofSeconds(30),
-                r -> ids.add(new String(r.key(), java.nio.charset.StandardCharsets.UTF_8)));
+                "scores", Duration.ofSeconds(30), r -> ids.add(new String(r.key(), StandardCharsets.UTF_8)));
         return new long[] {ids.size(), records};
     }
 
@@ -294,12 +290,9 @@ public final class SoakBench {
                     Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
                 }
                 Simulator.Impression imp = probe.next(System.currentTimeMillis(), 1, 1);
-                ObjectNode r = JSON.createObjectNode();
-                r.put("request_id", "soak-" + i);
-                r.put("ts", imp.ts());
-                r.put("model", MODEL);
-                r.set("features", JSON.readTree(imp.featuresJson()));
-                p.send(new ProducerRecord<>("score-requests", JSON.writeValueAsBytes(r)));
+                p.send(new ProducerRecord<>(
+                        "score-requests",
+                        Simulator.requestJson("soak-" + i, imp).getBytes(StandardCharsets.UTF_8)));
                 requests.incrementAndGet();
             }
         } catch (Exception e) {

@@ -2,8 +2,8 @@ package org.mmoestream.local;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -358,15 +358,10 @@ public final class Demo {
                 Map.of("bootstrap.servers", kafka.bootstrapServers()),
                 new ByteArraySerializer(),
                 new ByteArraySerializer())) {
-            ObjectMapper json = new ObjectMapper();
             for (int i = 0; i < SCORE_REQUESTS; i++) {
                 Simulator.Impression imp = probe.next(System.currentTimeMillis(), 1, 1);
-                ObjectNode r = json.createObjectNode();
-                r.put("request_id", "s" + i);
-                r.put("ts", imp.ts());
-                r.put("model", MODEL);
-                r.set("features", json.readTree(imp.featuresJson()));
-                p.send(new ProducerRecord<>("score-requests", json.writeValueAsBytes(r)));
+                p.send(new ProducerRecord<>(
+                        "score-requests", Simulator.requestJson("s" + i, imp).getBytes(StandardCharsets.UTF_8)));
             }
         }
         long scores = 0;

@@ -27,13 +27,16 @@ public final class Heads {
         boolean esmm = spec.architecture().esmm();
         int ctr = spec.esmmClickTask();
         int cvr = spec.esmmConversionTask();
+        boolean[] value = new boolean[tasks];
+        for (int t = 0; t < tasks; t++) {
+            value[t] = spec.tasks().get(t).regression();
+        }
         for (int r = 0; r < b.rows(); r++) {
             for (int t = 0; t < tasks; t++) {
                 if (mask[t] >= 0 && b.label(mask[t], r) <= 0.5f || Float.isNaN(b.label(t, r))) {
                     continue;
                 }
-                boolean value = spec.tasks().get(t).regression();
-                v.accept(t, predictions[t][r], value ? b.label(t, r) : b.label(t, r) > 0.5f ? 1 : 0);
+                v.accept(t, predictions[t][r], value[t] ? b.label(t, r) : b.label(t, r) > 0.5f ? 1 : 0);
             }
             if (esmm && !Float.isNaN(b.label(cvr, r))) {
                 v.accept(tasks, predictions[tasks][r], Objective.ctcvrTarget(b, ctr, cvr, r) > 0.5 ? 1 : 0);

@@ -264,15 +264,11 @@ public final class MmoeModel {
             }
             embeddings.gather(b, inputF, g);
             normalizer.apply(b, inputF, g, denseOffset);
-            if (g == width) {
-                buf.setInput(inputF);
-            } else {
+            if (g != width) {
                 mainInputF = mainInputF.length < b.rows * width ? new float[b.rows * width] : mainInputF;
-                for (int r = 0; r < b.rows; r++) {
-                    System.arraycopy(inputF, r * g, mainInputF, r * width, width);
-                }
-                buf.setInput(mainInputF);
+                copyRows(inputF, g, mainInputF, width, width, b.rows);
             }
+            buf.setInput(g == width ? inputF : mainInputF);
         } else {
             if (input.length < n) {
                 input = new double[n];
@@ -280,21 +276,27 @@ public final class MmoeModel {
             }
             embeddings.gather(b, input, g);
             normalizer.apply(b, input, g, denseOffset);
-            if (g == width) {
-                buf.setInput(input);
-            } else {
+            if (g != width) {
                 mainInput = mainInput.length < b.rows * width ? new double[b.rows * width] : mainInput;
-                for (int r = 0; r < b.rows; r++) {
-                    System.arraycopy(input, r * g, mainInput, r * width, width);
-                }
-                buf.setInput(mainInput);
+                copyRows(input, g, mainInput, width, width, b.rows);
             }
+            buf.setInput(g == width ? input : mainInput);
         }
         network.forward(buf, keep, keep ? dropoutSeed(b) : MmoeNetwork.NO_DROPOUT);
         if (biasTasks.length > 0 && (keep || biasAtServing)) {
             addBiasLogits(buf);
         }
         return buf;
+    }
+
+    /**
+     * Copies {@code rows} rows of {@code width} elements from {@code src} (rows {@code srcStride}
+     * apart) to {@code dst} (rows {@code dstStride} apart): arrays of one primitive type.
+     */
+    private static void copyRows(Object src, int srcStride, Object dst, int dstStride, int width, int rows) {
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(src, r * srcStride, dst, r * dstStride, width);
+        }
     }
 
     /** Gathered input element {@code i} (the last forward pass's). */
@@ -386,14 +388,10 @@ public final class MmoeModel {
         int rows = b.rows;
         if (type == DataType.FLOAT) {
             buf.readInputGradient(mainInputF);
-            for (int r = rows - 1; r >= 0; r--) {
-                System.arraycopy(mainInputF, r * width, inputGradF, r * gatherWidth, width);
-            }
+            copyRows(mainInputF, width, inputGradF, gatherWidth, width, rows);
         } else {
             buf.readInputGradient(mainInput);
-            for (int r = rows - 1; r >= 0; r--) {
-                System.arraycopy(mainInput, r * width, inputGrad, r * gatherWidth, width);
-            }
+            copyRows(mainInput, width, inputGrad, gatherWidth, width, rows);
         }
         biasBackward(rows, dLogits);
         return loss;

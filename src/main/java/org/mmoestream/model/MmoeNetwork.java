@@ -855,9 +855,7 @@ public final class MmoeNetwork {
         int rows = b.rows;
         double[] hat = b.bnHat[l.index];
         double[] x = b.bnScratch;
-        for (int r = 0; r < rows; r++) {
-            m.acc.read(r * ld + col, x, r * w, w);
-        }
+        readBlock(m, col, ld, rows, w, x);
         bn.batchStats = trainingPass && rows >= BatchNorm.MIN_BATCH;
         double[] mean = bn.mu;
         double[] var = b.bnColumn;
@@ -906,7 +904,21 @@ public final class MmoeNetwork {
                 hat[o + j] = h;
                 x[o + j] = gamma[j] * h + beta[j];
             }
-            m.acc.write(r * ld + col, x, o, w);
+        }
+        writeBlock(x, rows, w, m, col, ld);
+    }
+
+    /** Reads columns [{@code col}, col + w) of {@code rows} rows of stride {@code ld} of {@code m} into {@code dst}. */
+    private static void readBlock(Mat m, int col, int ld, int rows, int w, double[] dst) {
+        for (int r = 0; r < rows; r++) {
+            m.acc.read(r * ld + col, dst, r * w, w);
+        }
+    }
+
+    /** Writes {@code rows} rows of {@code w} values of {@code src} into that block of {@code m}. */
+    private static void writeBlock(double[] src, int rows, int w, Mat m, int col, int ld) {
+        for (int r = 0; r < rows; r++) {
+            m.acc.write(r * ld + col, src, r * w, w);
         }
     }
 
@@ -921,9 +933,7 @@ public final class MmoeNetwork {
         int rows = b.rows;
         double[] hat = b.bnHat[l.index];
         double[] dy = b.bnScratch;
-        for (int r = 0; r < rows; r++) {
-            dz.acc.read(r * ld + col, dy, r * w, w);
-        }
+        readBlock(dz, col, ld, rows, w, dy);
         double[] sumDy = b.bnColumn;
         double[] sumDyHat = b.bnBeta;
         java.util.Arrays.fill(sumDy, 0, w, 0);
@@ -949,8 +959,8 @@ public final class MmoeNetwork {
                         ? k[j] * (dy[o + j] - sumDy[j] / rows - hat[o + j] * sumDyHat[j] / rows)
                         : k[j] * dy[o + j];
             }
-            dz.acc.write(r * ld + col, dy, o, w);
         }
+        writeBlock(dy, rows, w, dz, col, ld);
         if (l.bias() != null) {
             java.util.Arrays.fill(sumDy, 0, w, 0);
             gradAcc.write(l.bias().offset(), sumDy, 0, w);

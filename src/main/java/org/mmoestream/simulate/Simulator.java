@@ -159,7 +159,15 @@ public final class Simulator {
 
     /** JSON of the impression event. */
     public static String impressionJson(Impression i) {
-        return "{\"request_id\":\"" + i.requestId() + "\",\"ts\":" + i.ts() + ",\"model\":\"" + i.model()
+        return requestJson(i.requestId(), i);
+    }
+
+    /**
+     * JSON of a score request for the impression's model and features under {@code requestId} (the
+     * impression event's fields: request id, ts, model, features).
+     */
+    public static String requestJson(String requestId, Impression i) {
+        return "{\"request_id\":\"" + requestId + "\",\"ts\":" + i.ts() + ",\"model\":\"" + i.model()
                 + "\",\"features\":" + i.featuresJson() + "}";
     }
 
