@@ -15,7 +15,7 @@ import java.util.List;
  * @param esmm whether pCTCVR = pCTR x pCVR is trained on all impressions (needs ctr and cvr tasks)
  * @param sharedExperts PLE: experts every task's gate weighs (0 for other variants)
  * @param taskExperts PLE: experts of each task, weighed by its gate only (0 for other variants)
- * @param levels PLE: extraction levels, 1 (CGC) for now (0 for other variants)
+ * @param levels PLE: extraction levels, 1 (CGC) or more stacked (0 for other variants)
  * @param gateDropout in training, the probability that a gate drops an expert from an example's
  *     mixture (its softmax renormalized over the experts kept), as in the MMoE ranker of Zhao et al.
  *     (RecSys 2019), against gates that polarize onto one expert; 0: off. Inference keeps every expert.

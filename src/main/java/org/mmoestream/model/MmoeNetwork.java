@@ -101,25 +101,48 @@ public final class MmoeNetwork {
     private final int tasks;
     private final int experts;
     private final DataType type;
-    private final ParamLayout layout = new ParamLayout();
+    private final ParamLayout layout;
     /** Entries in the order of initialization (expert by expert, gates, towers), kept from the old layout. */
     private final List<ParamLayout.Entry> initOrder = new ArrayList<>();
 
-    private final INDArray params;
-    private final INDArray grads;
-    private final NdAccess paramAcc;
-    private final NdAccess gradAcc;
-    private final Blas.Ptr paramPtr;
-    private final Blas.Ptr gradPtr;
+    // The flat buffers, shared by every extraction level of a stacked PLE (bound after the layout is complete).
+    private INDArray params;
+    private INDArray grads;
+    private NdAccess paramAcc;
+    private NdAccess gradAcc;
+    private Blas.Ptr paramPtr;
+    private Blas.Ptr gradPtr;
+    /** PLE with several levels: this network's level, 1 to {@link #levels}; 1 otherwise. */
+    private final int level;
+
+    private final int levels;
+    /**
+     * The extraction levels below this one (stacked PLE, on the top network only), level 1 first:
+     * each computes from its input a mixture per task and a shared one, which the next level reads.
+     */
+    private final MmoeNetwork[] lower;
+    /** Mixtures this network computes: one per task, plus a shared one on an extraction level. */
+    private final int mixes;
+    /** Widths of the input's blocks: [inputDim] on level 1; each task's mixture, then the shared one, above. */
+    private final int[] blockWidth;
+    /**
+     * The bottom product in groups, one per input block: the experts and gates that read block {@code
+     * groupBlock[q]} are the columns [groupCol[q], + groupWidth[q]) of the bottom, their first-layer
+     * weights one [groupWidth, blockWidth] matrix at {@code groupOffset[q]}.
+     */
+    private final int[] groupBlock;
+
+    private final int[] groupCol;
+    private final int[] groupWidth;
+    private final int[] groupOffset;
     private final Chain[] expertChains;
     private final Chain[] gateChains;
     private final Chain[] towerChains;
     private final int[] gateOfTask;
     private final int[] expertOfTask;
-    /** Width of the bottom product (first layers of experts and gates) and its weights' offset. */
+    /** Width of the bottom product (first layers of experts and gates). */
     private final int bottomWidth;
 
-    private final int bottomOffset;
     private final int mixWidth;
     /** The tensor of the tasks' learned log-variances s_t (uncertainty weighting of the loss). */
     public static final String LOG_VARIANCE = "loss.log_variance";
@@ -202,53 +225,97 @@ public final class MmoeNetwork {
      * zeroed parameters.
      */
     public MmoeNetwork(Architecture arch, int inputDim, int biasDim, List<TaskSpec> taskSpecs, DataType type) {
+        this(arch, inputDim, biasDim, taskSpecs, type, new ParamLayout(), levelsOf(arch));
+    }
+
+    /** Extraction levels of {@code arch}: PLE's {@code levels}, 1 for every other variant. */
+    private static int levelsOf(Architecture arch) {
+        return arch.variant() == Variant.PLE ? Math.max(1, arch.levels()) : 1;
+    }
+
+    /**
+     * Level {@code level} of the network, its tensors added to {@code sharedLayout}. The top level
+     * (the only one but for stacked PLE) builds the levels below it first, so that memory holds level
+     * 1, then 2, ..., then the top with its towers, and allocates the buffers they all use. A lower
+     * (extraction) level has a gate per task and a shared gate over all its experts, and no towers.
+     */
+    private MmoeNetwork(
+            Architecture arch,
+            int inputDim,
+            int biasDim,
+            List<TaskSpec> taskSpecs,
+            DataType type,
+            ParamLayout sharedLayout,
+            int level) {
         List<String> taskNames = taskSpecs.stream().map(TaskSpec::name).toList();
         if (arch.expertHidden().isEmpty()) {
             throw new IllegalArgumentException("expert_hidden needs at least one layer");
         }
         this.arch = arch;
+        this.layout = sharedLayout;
+        this.level = level;
+        this.levels = levelsOf(arch);
+        boolean top = level == levels;
         this.inputDim = inputDim;
-        this.tasks = taskNames.size();
+        this.tasks = top ? taskNames.size() : 0;
         this.type = type;
         this.gateDropout = arch.gateDropout();
         this.activation = arch.activation();
         this.batchNorm = arch.batchNorm();
         this.unitDropout = arch.dropout();
+        int taskCount = taskNames.size();
+        this.lower = new MmoeNetwork[top ? levels - 1 : 0];
+        for (int k = 0; k < lower.length; k++) {
+            lower[k] = new MmoeNetwork(arch, inputDim, 0, taskSpecs, type, sharedLayout, k + 1);
+        }
         this.experts = switch (arch.variant()) {
             case MMOE, OMOE -> arch.experts();
-            case PLE -> arch.sharedExperts() + tasks * arch.taskExperts();
+            case PLE -> arch.sharedExperts() + taskCount * arch.taskExperts();
             case SHARED_BOTTOM -> 1;
-            case SINGLE_TASK -> tasks;
+            case SINGLE_TASK -> taskCount;
         };
+        // An extraction level adds a shared gate (over all its experts) to the tasks' gates.
         int gates = switch (arch.variant()) {
-            case MMOE, PLE -> tasks;
+            case MMOE -> taskCount;
+            case PLE -> top ? taskCount : taskCount + 1;
             case OMOE -> 1;
             default -> 0;
         };
-        gateOfTask = new int[tasks];
-        expertOfTask = new int[tasks];
-        for (int t = 0; t < tasks; t++) {
+        mixes = top ? taskCount : taskCount + 1;
+        gateOfTask = new int[mixes];
+        expertOfTask = new int[mixes];
+        for (int t = 0; t < mixes; t++) {
             gateOfTask[t] = gates == 0 ? -1 : Math.min(t, gates - 1);
             expertOfTask[t] = arch.variant() == Variant.SINGLE_TASK ? t : 0;
         }
+        mixWidth = last(arch.expertHidden());
+        // Level 1 reads the input; a level above it reads the mixtures of the one below, each task's
+        // experts and gate that task's, the shared experts and gate the shared one (block tasks).
+        blockWidth = new int[level == 1 ? 1 : taskCount + 1];
+        java.util.Arrays.fill(blockWidth, level == 1 ? inputDim : mixWidth);
+        String prefix = level == 1 ? "" : "level." + level + ".";
         // The tensors in their logical order; the first layers of experts and gates go first in memory.
         List<List<Tensor>> expertT = new ArrayList<>();
+        int[] expertBlock = new int[experts];
         for (int e = 0; e < experts; e++) {
-            expertT.add(mlp("expert." + e + ".layer.", inputDim, arch.expertHidden()));
+            expertBlock[e] = level == 1 ? 0 : blockOfExpert(arch, e, taskCount);
+            expertT.add(mlp(prefix + "expert." + e + ".layer.", blockWidth[expertBlock[e]], arch.expertHidden()));
         }
         String[] gateName = new String[gates];
+        int[] gateBlock = new int[gates];
         List<List<Tensor>> gateT = new ArrayList<>();
         for (int g = 0; g < gates; g++) {
-            gateName[g] = arch.variant() == Variant.OMOE ? "shared" : taskNames.get(g);
-            List<Tensor> t = mlp("gate." + gateName[g] + ".layer.", inputDim, arch.gateHidden());
+            gateName[g] = arch.variant() == Variant.OMOE || g == taskCount ? "shared" : taskNames.get(g);
+            gateBlock[g] = level == 1 ? 0 : g;
+            int in = blockWidth[gateBlock[g]];
+            List<Tensor> t = mlp(prefix + "gate." + gateName[g] + ".layer.", in, arch.gateHidden());
             t.add(new Tensor(
-                    "gate." + gateName[g] + ".weight",
+                    prefix + "gate." + gateName[g] + ".weight",
                     experts,
-                    arch.gateHidden().isEmpty() ? inputDim : last(arch.gateHidden()),
+                    arch.gateHidden().isEmpty() ? in : last(arch.gateHidden()),
                     true));
             gateT.add(t);
         }
-        mixWidth = last(arch.expertHidden());
         List<List<Tensor>> towerT = new ArrayList<>();
         for (int t = 0; t < tasks; t++) {
             String p = "tower." + taskNames.get(t) + ".";
@@ -259,20 +326,44 @@ public final class MmoeNetwork {
             towerT.add(l);
         }
         List<Tensor> logical = new ArrayList<>();
+        // The bottom layers (experts', then gates') grouped by the block they read, in block order.
         List<Tensor> bottom = new ArrayList<>();
-        for (List<Tensor> chain : expertT) {
-            bottom.add(chain.get(0));
-            logical.addAll(chain);
+        List<Integer> bottomBlock = new ArrayList<>();
+        for (int e = 0; e < experts; e++) {
+            bottom.add(expertT.get(e).get(0));
+            bottomBlock.add(expertBlock[e]);
+            logical.addAll(expertT.get(e));
         }
-        for (List<Tensor> chain : gateT) {
-            bottom.add(chain.get(0));
-            logical.addAll(chain);
+        for (int g = 0; g < gates; g++) {
+            bottom.add(gateT.get(g).get(0));
+            bottomBlock.add(gateBlock[g]);
+            logical.addAll(gateT.get(g));
         }
         towerT.forEach(logical::addAll);
+        int[] bottomColOf = new int[bottom.size()];
+        groupBlock = new int[blockWidth.length];
+        groupCol = new int[blockWidth.length];
+        groupWidth = new int[blockWidth.length];
+        groupOffset = new int[blockWidth.length];
         int width = 0;
-        for (Tensor t : bottom) {
-            add(t);
-            width += t.rows();
+        for (int blk = 0; blk < blockWidth.length; blk++) {
+            groupBlock[blk] = blk;
+            groupCol[blk] = width;
+            for (int i = 0; i < bottom.size(); i++) {
+                if (bottomBlock.get(i) == blk) {
+                    Tensor t = bottom.get(i);
+                    add(t);
+                    if (groupWidth[blk] == 0) {
+                        groupOffset[blk] = layout.get(t.name()).offset();
+                    }
+                    bottomColOf[i] = width;
+                    width += t.rows();
+                    groupWidth[blk] += t.rows();
+                }
+            }
+            if (groupWidth[blk] == 0) {
+                throw new IllegalArgumentException("level " + level + ": nothing reads input block " + blk);
+            }
         }
         for (Tensor t : logical) {
             if (!bottom.contains(t)) {
@@ -294,20 +385,21 @@ public final class MmoeNetwork {
             }
             for (Tensor t : hidden) {
                 if (t.weight()) {
-                    String prefix = t.name().substring(0, t.name().length() - "weight".length());
+                    String p = t.name().substring(0, t.name().length() - "weight".length());
                     for (String k : List.of("bn.gamma", "bn.beta", "bn.running_mean", "bn.running_var")) {
-                        add(new Tensor(prefix + k, t.rows(), 1, false));
-                        initOrder.add(layout.get(prefix + k));
+                        add(new Tensor(p + k, t.rows(), 1, false));
+                        initOrder.add(layout.get(p + k));
                     }
                 }
             }
         }
-        if (arch.uncertaintyWeighting()) {
+        boolean lossWeights = top && arch.uncertaintyWeighting();
+        if (lossWeights) {
             // Not a layer: the loss reads it (MmoeModel); last in memory and in initialization (at 0).
             add(new Tensor(LOG_VARIANCE, tasks, 1, false));
             initOrder.add(layout.get(LOG_VARIANCE));
         }
-        logVariance = arch.uncertaintyWeighting() ? layout.get(LOG_VARIANCE) : null;
+        logVariance = lossWeights ? layout.get(LOG_VARIANCE) : null;
         if (biasDim > 0) {
             // Zero at the start (no bias effect until it is learned), no L2: bias-kind entries.
             add(new Tensor(BIAS_WEIGHT, biasDim, 1, false));
@@ -328,23 +420,20 @@ public final class MmoeNetwork {
             }
         }
         bottomWidth = width;
-        bottomOffset = layout.get(bottom.get(0).name()).offset();
-        params = Nd4j.zeros(type, layout.size());
-        grads = Nd4j.zeros(type, layout.size());
-        paramAcc = NdAccess.of(params);
-        gradAcc = NdAccess.of(grads);
-        paramPtr = new Blas.Ptr(params);
-        gradPtr = new Blas.Ptr(grads);
-        int col = 0;
+        if (top) {
+            bind(Nd4j.zeros(type, layout.size()), Nd4j.zeros(type, layout.size()));
+            for (MmoeNetwork l : lower) {
+                l.bind(params, grads);
+            }
+        }
         expertChains = new Chain[experts];
         for (int e = 0; e < experts; e++) {
-            expertChains[e] = new Chain(layers(expertT.get(e), false, true), false, col, null);
-            col += expertChains[e].layers[0].out();
+            expertChains[e] = new Chain(layers(expertT.get(e), false, true), false, bottomColOf[e], null);
         }
         gateChains = new Chain[gates];
         for (int g = 0; g < gates; g++) {
-            gateChains[g] = new Chain(layers(gateT.get(g), true, false), true, col, gateMask(arch, g, experts));
-            col += gateChains[g].layers[0].out();
+            boolean[] mask = g < taskCount ? gateMask(arch, g, experts) : null;
+            gateChains[g] = new Chain(layers(gateT.get(g), true, false), true, bottomColOf[experts + g], mask);
         }
         towerChains = new Chain[tasks];
         for (int t = 0; t < tasks; t++) {
@@ -390,6 +479,25 @@ public final class MmoeNetwork {
         mixDzF = new float[f32 ? mixE : 0];
         mixDzD = new double[f32 ? 0 : mixE];
         mixDp = new double[gates][mixE];
+    }
+
+    /** The flat parameter and gradient buffers this level reads and writes (all levels share them). */
+    private void bind(INDArray p, INDArray g) {
+        params = p;
+        grads = g;
+        paramAcc = NdAccess.of(p);
+        gradAcc = NdAccess.of(g);
+        paramPtr = new Blas.Ptr(p);
+        gradPtr = new Blas.Ptr(g);
+    }
+
+    /**
+     * The input block a PLE expert above level 1 reads: the shared mixture (block {@code tasks}) for a
+     * shared expert (numbered first), else its task's.
+     */
+    private static int blockOfExpert(Architecture arch, int e, int tasks) {
+        int own = e - arch.sharedExperts();
+        return own < 0 ? tasks : own / arch.taskExperts();
     }
 
     private void add(Tensor t) {
@@ -440,6 +548,9 @@ public final class MmoeNetwork {
 
     /** Glorot-uniform weights, zero biases, drawn expert by expert, then gates and towers, from {@code rnd}. */
     public void initialize(SplittableRandom rnd) {
+        for (MmoeNetwork l : lower) {
+            l.initialize(rnd);
+        }
         for (ParamLayout.Entry e : initOrder) {
             double a = e.weight() ? Math.sqrt(6.0 / (e.rows() + e.cols())) : 0;
             // Batch normalization starts as the identity: gamma and the running variance at 1.
@@ -516,9 +627,19 @@ public final class MmoeNetwork {
     /** The buffers for a batch of {@code rows}; reused while they have the capacity. */
     public Buffers buffers(int rows) {
         if (buf == null || buf.capacity < rows) {
-            buf = new Buffers(Math.max(rows, buf == null ? 0 : buf.capacity));
+            int capacity = Math.max(rows, buf == null ? 0 : buf.capacity);
+            Buffers below = null;
+            Buffers[] lowerBufs = new Buffers[lower.length];
+            for (int k = 0; k < lower.length; k++) {
+                lowerBufs[k] = lower[k].new Buffers(capacity, below, null);
+                below = lowerBufs[k];
+            }
+            buf = new Buffers(capacity, below, lowerBufs);
         }
         buf.rows = rows;
+        for (Buffers l : buf.lower) {
+            l.rows = rows;
+        }
         return buf;
     }
 
@@ -543,8 +664,16 @@ public final class MmoeNetwork {
     public final class Buffers {
         final int capacity;
         int rows;
+        /** The model input and its gradient, on level 1 (null above it). */
         final Mat x;
+
         final Mat dx;
+        /** The input's blocks and their gradients: x, or the level below's mixtures. */
+        final Mat[] in;
+
+        final Mat[] din;
+        /** On the top level of a stacked PLE: the buffers of the levels below, level 1 first. */
+        final Buffers[] lower;
         /** The bottom product: pre-activations, then activations of every expert's and gate's first layer. */
         final Mat bottom;
 
@@ -578,18 +707,22 @@ public final class MmoeNetwork {
         final double[] bnGamma;
         final double[] bnBeta;
 
-        Buffers(int capacity) {
+        /** Buffers reading the mixtures of {@code below} (null on level 1), with the lower levels' ones. */
+        Buffers(int capacity, Buffers below, Buffers[] lowerBufs) {
             this.capacity = capacity;
-            x = new Mat(type, capacity, inputDim);
-            dx = new Mat(type, capacity, inputDim);
+            this.lower = lowerBufs == null ? new Buffers[0] : lowerBufs;
+            x = below == null ? new Mat(type, capacity, inputDim) : null;
+            dx = below == null ? new Mat(type, capacity, inputDim) : null;
+            in = below == null ? new Mat[] {x} : below.mix;
+            din = below == null ? new Mat[] {dx} : below.dmix;
             bottom = new Mat(type, capacity, bottomWidth);
             bottomDz = new Mat(type, capacity, bottomWidth);
             expertBufs = chainBufs(expertChains, capacity, 1);
             gateBufs = chainBufs(gateChains, capacity, 1);
             towerBufs = chainBufs(towerChains, capacity, 0);
-            mix = new Mat[tasks];
-            dmix = new Mat[tasks];
-            for (int t = 0; t < tasks; t++) {
+            mix = new Mat[mixes];
+            dmix = new Mat[mixes];
+            for (int t = 0; t < mixes; t++) {
                 mix[t] = new Mat(type, capacity, mixWidth);
                 dmix[t] = new Mat(type, capacity, mixWidth);
             }
@@ -637,24 +770,29 @@ public final class MmoeNetwork {
             return rows;
         }
 
+        /** The buffers of level 1, which hold the model input. */
+        private Buffers first() {
+            return lower.length > 0 ? lower[0] : this;
+        }
+
         /** Writes the model input, [rows, inputDim] row-major. */
         public void setInput(double[] values) {
-            x.write(rows, values);
+            first().x.write(rows, values);
         }
 
         /** Writes the model input of a float32 model, [rows, inputDim] row-major, without conversion. */
         public void setInput(float[] values) {
-            x.acc.writeFloats(0, values, 0, rows * inputDim);
+            first().x.acc.writeFloats(0, values, 0, rows * inputDim);
         }
 
         /** Reads dLoss/dInput of a float32 model after {@link #backward}, without conversion. */
         public void readInputGradient(float[] dst) {
-            dx.acc.readFloats(0, dst, 0, rows * inputDim);
+            first().dx.acc.readFloats(0, dst, 0, rows * inputDim);
         }
 
         /** Reads dLoss/dInput after {@link #backward}. */
         public void readInputGradient(double[] dst) {
-            dx.read(rows, dst);
+            first().dx.read(rows, dst);
         }
 
         /** Logits [rows, tasks] row-major after {@link #forward}. */
@@ -705,54 +843,11 @@ public final class MmoeNetwork {
      * masks: a gradient check sees one function).
      */
     public void forward(Buffers b, boolean keep, long dropoutSeed) {
+        for (int k = 0; k < lower.length; k++) {
+            lower[k].forwardToMixtures(b.lower[k], keep, dropoutSeed);
+        }
+        forwardToMixtures(b, keep, dropoutSeed);
         int rows = b.rows;
-        dropping = dropoutSeed != NO_DROPOUT && unitDropout > 0;
-        trainingPass = keep;
-        dropSeed = dropoutSeed * 0xBF58476D1CE4E5B9L + 0x94D049BB133111EBL;
-        readBiases();
-        // One product for the first layer of every expert and gate.
-        Blas.gemm(
-                false,
-                true,
-                rows,
-                bottomWidth,
-                inputDim,
-                1,
-                b.x.ptr,
-                0,
-                inputDim,
-                paramPtr,
-                bottomOffset,
-                inputDim,
-                0,
-                b.bottom.ptr,
-                0,
-                bottomWidth);
-        for (int i = 0; i < experts; i++) {
-            if (bottomLayers[i].bn() != null) {
-                bnForward(b.bottom, bottomCols[i], bottomWidth, b, bottomLayers[i]);
-            }
-        }
-        if (f32) {
-            activateBottomF(b);
-        } else {
-            activateBottomD(b);
-        }
-        for (int e = 0; e < experts; e++) {
-            chainForwardFromBottom(expertChains[e], b.expertBufs[e], b);
-        }
-        for (int g = 0; g < gateChains.length; g++) {
-            chainForwardFromBottom(gateChains[g], b.gateBufs[g], b);
-        }
-        b.gatesDropped = dropoutSeed != NO_DROPOUT && gateDropout > 0 && gateChains.length > 0;
-        if (b.gatesDropped) {
-            dropGates(b, new SplittableRandom(dropoutSeed));
-        }
-        if (f32) {
-            mixForwardF(b, keep);
-        } else {
-            mixForwardD(b, keep);
-        }
         for (int t = 0; t < tasks; t++) {
             Chain c = towerChains[t];
             LayerBuf[] lb = b.towerBufs[t];
@@ -786,6 +881,65 @@ public final class MmoeNetwork {
             for (int r = 0; r < rows; r++) {
                 b.logits[r * tasks + t] = b.column[r];
             }
+        }
+    }
+
+    /**
+     * This level's forward pass up to its mixtures, from its input blocks; the masks of its dropout
+     * drawn from {@code dropoutSeed} and its level.
+     */
+    private void forwardToMixtures(Buffers b, boolean keep, long dropoutSeed) {
+        int rows = b.rows;
+        dropping = dropoutSeed != NO_DROPOUT && unitDropout > 0;
+        trainingPass = keep;
+        dropSeed = dropoutSeed * 0xBF58476D1CE4E5B9L + 0x94D049BB133111EBL + (level - 1) * 0x9E3779B97F4A7C15L;
+        readBiases();
+        // One product per input block for the first layers of the experts and gates that read it (on
+        // level 1: one for all of them).
+        for (int q = 0; q < groupBlock.length; q++) {
+            int w = blockWidth[groupBlock[q]];
+            Blas.gemm(
+                    false,
+                    true,
+                    rows,
+                    groupWidth[q],
+                    w,
+                    1,
+                    b.in[groupBlock[q]].ptr,
+                    0,
+                    w,
+                    paramPtr,
+                    groupOffset[q],
+                    w,
+                    0,
+                    b.bottom.ptr,
+                    groupCol[q],
+                    bottomWidth);
+        }
+        for (int i = 0; i < experts; i++) {
+            if (bottomLayers[i].bn() != null) {
+                bnForward(b.bottom, bottomCols[i], bottomWidth, b, bottomLayers[i]);
+            }
+        }
+        if (f32) {
+            activateBottomF(b);
+        } else {
+            activateBottomD(b);
+        }
+        for (int e = 0; e < experts; e++) {
+            chainForwardFromBottom(expertChains[e], b.expertBufs[e], b);
+        }
+        for (int g = 0; g < gateChains.length; g++) {
+            chainForwardFromBottom(gateChains[g], b.gateBufs[g], b);
+        }
+        b.gatesDropped = dropoutSeed != NO_DROPOUT && gateDropout > 0 && gateChains.length > 0;
+        if (b.gatesDropped) {
+            dropGates(b, new SplittableRandom(dropoutSeed + (level - 1) * 0x632BE59BD9B4E019L));
+        }
+        if (f32) {
+            mixForwardF(b, keep);
+        } else {
+            mixForwardD(b, keep);
         }
     }
 
@@ -1146,6 +1300,18 @@ public final class MmoeNetwork {
                         l.in());
             }
         }
+        backwardFromMixtures(b);
+        for (int k = lower.length - 1; k >= 0; k--) {
+            lower[k].backwardFromMixtures(b.lower[k]);
+        }
+    }
+
+    /**
+     * This level's backward pass from dLoss/d(its mixtures) ({@code b.dmix}, written by the towers or
+     * by the level above): its gradients, and dLoss/d(its input blocks) into {@code b.din}.
+     */
+    private void backwardFromMixtures(Buffers b) {
+        int rows = b.rows;
         if (f32) {
             mixBackwardF(b);
         } else {
@@ -1172,41 +1338,45 @@ public final class MmoeNetwork {
                 bnBackward(b.bottomDz, bottomCols[i], bottomWidth, b, bottomLayers[i]);
             }
         }
-        // One product for the weight gradients of every first layer, one for dLoss/dx.
-        Blas.gemm(
-                true,
-                false,
-                bottomWidth,
-                inputDim,
-                rows,
-                1,
-                b.bottomDz.ptr,
-                0,
-                bottomWidth,
-                b.x.ptr,
-                0,
-                inputDim,
-                0,
-                gradPtr,
-                bottomOffset,
-                inputDim);
-        Blas.gemm(
-                false,
-                false,
-                rows,
-                inputDim,
-                bottomWidth,
-                1,
-                b.bottomDz.ptr,
-                0,
-                bottomWidth,
-                paramPtr,
-                bottomOffset,
-                inputDim,
-                0,
-                b.dx.ptr,
-                0,
-                inputDim);
+        // Per input block, one product for the weight gradients of the first layers reading it, one for
+        // dLoss/d(block) (on level 1: one each for all of them, and dLoss/dx).
+        for (int q = 0; q < groupBlock.length; q++) {
+            int w = blockWidth[groupBlock[q]];
+            Blas.gemm(
+                    true,
+                    false,
+                    groupWidth[q],
+                    w,
+                    rows,
+                    1,
+                    b.bottomDz.ptr,
+                    groupCol[q],
+                    bottomWidth,
+                    b.in[groupBlock[q]].ptr,
+                    0,
+                    w,
+                    0,
+                    gradPtr,
+                    groupOffset[q],
+                    w);
+            Blas.gemm(
+                    false,
+                    false,
+                    rows,
+                    w,
+                    groupWidth[q],
+                    1,
+                    b.bottomDz.ptr,
+                    groupCol[q],
+                    bottomWidth,
+                    paramPtr,
+                    groupOffset[q],
+                    w,
+                    0,
+                    b.din[groupBlock[q]].ptr,
+                    0,
+                    w);
+        }
     }
 
     /**
@@ -1419,7 +1589,7 @@ public final class MmoeNetwork {
         for (int r0 = 0; r0 < rows; r0 += MIX_ROWS) {
             int n = Math.min(MIX_ROWS, rows - r0);
             loadMixInputsF(b, r0, n, true, keep);
-            for (int t = 0; t < tasks; t++) {
+            for (int t = 0; t < mixes; t++) {
                 int g = gateOfTask[t];
                 for (int r = 0; r < n; r++) {
                     int o = r * h;
@@ -1463,7 +1633,7 @@ public final class MmoeNetwork {
             for (int g = 0; g < gateChains.length; g++) {
                 java.util.Arrays.fill(mixDp[g], 0, n * experts, 0);
             }
-            for (int t = 0; t < tasks; t++) {
+            for (int t = 0; t < mixes; t++) {
                 b.dmix[t].acc.readFloats(r0 * h, saF, 0, n * h);
                 int g = gateOfTask[t];
                 for (int r = 0; r < n; r++) {
@@ -1755,7 +1925,7 @@ public final class MmoeNetwork {
         for (int r0 = 0; r0 < rows; r0 += MIX_ROWS) {
             int n = Math.min(MIX_ROWS, rows - r0);
             loadMixInputsD(b, r0, n, true, keep);
-            for (int t = 0; t < tasks; t++) {
+            for (int t = 0; t < mixes; t++) {
                 int g = gateOfTask[t];
                 for (int r = 0; r < n; r++) {
                     int o = r * h;
@@ -1799,7 +1969,7 @@ public final class MmoeNetwork {
             for (int g = 0; g < gateChains.length; g++) {
                 java.util.Arrays.fill(mixDp[g], 0, n * experts, 0);
             }
-            for (int t = 0; t < tasks; t++) {
+            for (int t = 0; t < mixes; t++) {
                 b.dmix[t].acc.read(r0 * h, saD, 0, n * h);
                 int g = gateOfTask[t];
                 for (int r = 0; r < n; r++) {

@@ -19,6 +19,9 @@ import org.mmoestream.model.optim.OptimizerConfig;
  * key; an invalid spec fails with one sentence naming the file and the key.
  */
 public final class SpecLoader {
+    /** Most PLE extraction levels a spec may stack (the PLE paper's experiments use 1 to 3). */
+    static final int MAX_LEVELS = 8;
+
     private SpecLoader() {}
 
     public static ModelSpec load(Path file) {
@@ -276,9 +279,16 @@ public final class SpecLoader {
             shared = m.integer("shared_experts", 1, 0);
             own = m.integer("task_experts", 1, 1);
             levels = m.integer("levels", 1, 1);
-            if (levels != 1) {
+            if (levels > MAX_LEVELS) {
+                throw m.get("levels").error("must be at most " + MAX_LEVELS + ", got " + levels);
+            }
+            if (levels > 1 && shared == 0) {
                 throw m.get("levels")
-                        .error("must be 1 (CGC): stacked extraction levels are not built yet, got " + levels);
+                        .error("above 1 needs shared_experts of at least 1: the levels above read the shared"
+                                + " experts' mixture");
+            }
+            if (levels > 1 && tasks.stream().anyMatch(t -> t.name().equals("shared"))) {
+                throw m.get("levels").error("above 1 names each level's shared gate 'shared', which a task has");
             }
         } else {
             for (String k : List.of("shared_experts", "task_experts", "levels")) {
