@@ -244,9 +244,13 @@ final class WarmStart {
         return true;
     }
 
-    /** Whether {@code e} (and {@code s}, its namesake in the snapshot) is a first layer, reading the input. */
+    /**
+     * Whether {@code e} (and {@code s}, its namesake in the snapshot) is a first layer, reading the
+     * input (a stacked PLE level above the first, {@code level.<k>.*}, reads the level below instead).
+     */
     private boolean inputLayer(ParamLayout.Entry s, ParamLayout.Entry e, ModelSpec spec) {
         return e.weight()
+                && !e.name().startsWith("level.")
                 && s.rows() == e.rows()
                 && s.cols() == snapshot.model().spec().features().inputDim()
                 && e.cols() == spec.features().inputDim();

@@ -15,6 +15,8 @@ import java.util.Map;
 import java.util.TreeSet;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.mmoestream.model.Batch;
 import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.ModelSpec;
@@ -44,9 +46,18 @@ class SnapshotsTest {
         assertEquals(spec, SpecJson.read(SpecJson.write(spec)));
     }
 
-    @Test
-    void fullThenDeltaRebuildsTheModel() {
-        ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
+    static List<ModelSpec> specs() {
+        ModelSpec ple = TestSpecs.ctrCvr(Variant.PLE, true, List.of());
+        return List.of(
+                TestSpecs.ctrCvr(Variant.MMOE, true, List.of()),
+                ple.withArchitecture(
+                        ple.architecture().toBuilder().ple(2, 1, 3).experts(4).build()));
+    }
+
+    /** MMoE, and PLE with three levels (the reader builds the stack from the spec in the snapshot). */
+    @ParameterizedTest
+    @MethodSource("specs")
+    void fullThenDeltaRebuildsTheModel(ModelSpec spec) {
         MmoeModel m = MmoeModel.create(spec, 5, DataType.FLOAT);
         for (int i = 0; i < 3; i++) {
             m.trainStep(TestSpecs.batch(spec, 32, i));
