@@ -18,7 +18,6 @@ import org.mmoestream.model.Batch;
 import org.mmoestream.model.ExampleEncoder;
 import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.ModelSpec;
-import org.mmoestream.model.Objective;
 import org.mmoestream.model.SpecLoader;
 import org.mmoestream.model.TaskMetrics;
 import org.mmoestream.simulate.DriftingSimulator;
@@ -30,7 +29,8 @@ import org.nd4j.linalg.api.buffer.DataType;
  * ({@link DriftingSimulator}) through the label join's policy ({@link AttributionPolicy}, in
  * event-time order, timers at their deadlines) and the model core's training step, once per mode:
  * {@code oracle} (each impression trained at once with its final labels, which no stream can know:
- * the upper bound), {@code wait}, {@code fnw}, {@code fnc} and {@code defer} ({@code join.feedback}).
+ * the upper bound), {@code wait}, {@code fnw}, {@code fnc}, {@code defer} and {@code es-dfm} ({@code
+ * join.feedback}; es-dfm with the conversion's delay heads added to the spec).
  * Serving-time evaluation, as in Yang et al. (AAAI 2021): each impression is scored, when it happens, by the model as
  * trained up to then, against its final labels (click within the click window, conversion within
  * the conversion window after it); per task AUC, log-loss and calibration over every simulated hour
@@ -48,12 +48,22 @@ public final class FeedbackBench {
     private final int days;
     private final int perDay;
     private final long observationWindow;
+    private final long elapsedWindow;
     private final PrintStream out;
 
     public FeedbackBench(int days, int perDay, long observationWindow, PrintStream out) {
+        this(days, perDay, observationWindow, 15 * DriftingSimulator.MINUTE, out);
+    }
+
+    /**
+     * @param observationWindow {@code join.observation-window} of fnw and fnc
+     * @param elapsedWindow {@code join.observation-window} of es-dfm (the paper's c)
+     */
+    public FeedbackBench(int days, int perDay, long observationWindow, long elapsedWindow, PrintStream out) {
         this.days = days;
         this.perDay = perDay;
         this.observationWindow = observationWindow;
+        this.elapsedWindow = elapsedWindow;
         this.out = out;
     }
 
@@ -136,11 +146,17 @@ public final class FeedbackBench {
         if (feedback == Feedback.FNC) {
             spec = spec.withArchitecture(spec.architecture().withFakeNegativeCalibration(true));
         }
+        if (feedback == Feedback.ES_DFM) {
+            spec = spec.withDelayHeads(org.mmoestream.model.TaskSpec.CONVERSION)
+                    .withDelayHeads(org.mmoestream.model.TaskSpec.CLICK);
+        }
         MmoeModel model = MmoeModel.create(spec, 42, DataType.FLOAT);
-        model.useFeedbackWeights(
-                feedback == Feedback.FNW
-                        ? Objective.Weights.FAKE_NEGATIVE
-                        : feedback == Feedback.DEFER ? Objective.Weights.DEFER : Objective.Weights.NONE);
+        model.useFeedbackWeights(org.mmoestream.job.PipelineJob.feedbackWeights(feedback));
+        int[] heads = {
+            spec.heads().indexOf("ctr"),
+            spec.heads().indexOf("cvr"),
+            spec.heads().indexOf("ctcvr")
+        };
         ExampleEncoder encoder = new ExampleEncoder(spec);
         AttributionPolicy policy = new AttributionPolicy(
                 CLICK_WINDOW,
@@ -149,7 +165,7 @@ public final class FeedbackBench {
                 0,
                 true,
                 feedback,
-                feedback.early() ? observationWindow : 0);
+                feedback == Feedback.ES_DFM ? elapsedWindow : feedback == Feedback.DEFER ? 0 : observationWindow);
         int n = imps.length;
         PriorityQueue<Timed> events = new PriorityQueue<>((a, b) -> a.ts != b.ts
                 ? Long.compare(a.ts, b.ts)
@@ -175,7 +191,7 @@ public final class FeedbackBench {
         long[] now = {0};
         int batch = 256;
         Runnable step = () -> {
-            score(model, encoder, imps, toScore, metrics);
+            score(model, encoder, imps, toScore, metrics, heads);
             if (!buffer.isEmpty()) {
                 model.trainStep(Batch.of(buffer));
                 trained[0] += buffer.size();
@@ -186,7 +202,8 @@ public final class FeedbackBench {
             boolean clickNews = ex.clickNews();
             boolean conversionNews = ex.conversionNews();
             buffer.add(encoder.encodeFeatures(
-                    imps[k].featuresJson(), encoder.labels(ex.click, ex.conversion, clickNews, conversionNews)));
+                    imps[k].featuresJson(),
+                    encoder.labels(ex.click, ex.conversion, Double.NaN, clickNews, conversionNews, ex.delayLabels())));
             if (firstSent[k] == Long.MIN_VALUE) {
                 firstSent[k] = now[0];
             }
@@ -277,7 +294,8 @@ public final class FeedbackBench {
     }
 
     /** Scores the impressions that happened since the last step with the model as it is now. */
-    private void score(MmoeModel model, ExampleEncoder encoder, Impression[] imps, List<Integer> toScore, Metrics m) {
+    private void score(
+            MmoeModel model, ExampleEncoder encoder, Impression[] imps, List<Integer> toScore, Metrics m, int[] heads) {
         if (toScore.isEmpty()) {
             return;
         }
@@ -291,11 +309,11 @@ public final class FeedbackBench {
             int hour = (int) ((im.ts() - START) / DriftingSimulator.HOUR);
             boolean click = clicked(im);
             boolean conversion = converted(im);
-            m.add(0, hour, p[0][r], click);
+            m.add(0, hour, p[heads[0]][r], click);
             if (click) {
-                m.add(1, hour, p[1][r], conversion);
+                m.add(1, hour, p[heads[1]][r], conversion);
             }
-            m.add(2, hour, p[2][r], conversion);
+            m.add(2, hour, p[heads[2]][r], conversion);
         }
         toScore.clear();
     }

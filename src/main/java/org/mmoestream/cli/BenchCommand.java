@@ -159,7 +159,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(
             names = "--modes",
             split = ",",
-            defaultValue = "oracle,wait,fnw,fnc,defer",
+            defaultValue = "oracle,wait,fnw,fnc,defer,es-dfm",
             description = "feedback: the modes to compare, oracle and join.feedback values (default: ${DEFAULT-VALUE})")
     java.util.List<String> modes;
 
@@ -175,8 +175,15 @@ final class BenchCommand implements Callable<Integer> {
     @Option(
             names = "--observation-window",
             defaultValue = "0 s",
-            description = "feedback: join.observation-window of the early modes (default: ${DEFAULT-VALUE})")
+            description = "feedback: join.observation-window of fnw and fnc (default: ${DEFAULT-VALUE})")
     String observationWindow;
+
+    @Option(
+            names = "--elapsed-window",
+            defaultValue = "15 min",
+            description = "feedback: join.observation-window of es-dfm, the paper's elapsed-time window c "
+                    + "(default: ${DEFAULT-VALUE})")
+    String elapsedWindow;
 
     @Override
     public Integer call() throws Exception {
@@ -242,12 +249,18 @@ final class BenchCommand implements Callable<Integer> {
                         try {
                             org.mmoestream.join.Feedback.parse(m);
                         } catch (IllegalArgumentException e) {
-                            throw new InputException("--modes: '" + m + "' is not oracle, wait, fnw, fnc or defer.");
+                            throw new InputException(
+                                    "--modes: '" + m + "' is not oracle, wait, fnw, fnc, defer or es-dfm.");
                         }
                     }
                 }
                 long window = org.mmoestream.config.JobConfig.parseDuration(observationWindow, "--observation-window");
-                new org.mmoestream.bench.FeedbackBench(days, perDay, window, System.out).run(modes);
+                long elapsed = org.mmoestream.config.JobConfig.parseDuration(elapsedWindow, "--elapsed-window");
+                if (elapsed >= 30 * 60_000L || window >= 30 * 60_000L) {
+                    throw new InputException("--observation-window and --elapsed-window must be below the simulated "
+                            + "click window of 30 min.");
+                }
+                new org.mmoestream.bench.FeedbackBench(days, perDay, window, elapsed, System.out).run(modes);
             }
             default ->
                 throw new InputException("bench: unknown benchmark '" + what

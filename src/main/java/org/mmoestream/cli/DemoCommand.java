@@ -42,15 +42,19 @@ final class DemoCommand implements Callable<Integer> {
                     + "arrival order (default: ${DEFAULT-VALUE})")
     int trainParallelism;
 
-    @Option(names = "--spec", description = "model spec (default: examples/ctr-cvr.yaml of the project)")
+    @Option(
+            names = "--spec",
+            description = "model spec (default: examples/ctr-cvr.yaml of the project, "
+                    + "examples/ctr-cvr-es-dfm.yaml with --feedback es-dfm)")
     Path spec;
 
     @Option(
             names = "--feedback",
             defaultValue = "wait",
-            description =
-                    "the pipeline's join.feedback, wait, fnw, fnc or defer; the early modes train in arrival order "
-                            + "(default: ${DEFAULT-VALUE})")
+            description = "the pipeline's join.feedback, wait, fnw, fnc, defer or es-dfm (with the spec "
+                    + "examples/ctr-cvr-es-dfm.yaml unless --spec names one, and an observation window of "
+                    + "half the demo's click window); the early modes train in arrival order "
+                    + "(default: ${DEFAULT-VALUE})")
     String feedback;
 
     @Option(
@@ -63,21 +67,26 @@ final class DemoCommand implements Callable<Integer> {
 
     /** The project's {@code examples/ctr-cvr.yaml}: in the working directory, else under {@code MMOE_HOME}. */
     static Path defaultSpec() {
-        Path s = Path.of("examples/ctr-cvr.yaml");
+        return example("ctr-cvr.yaml");
+    }
+
+    /** The project's {@code examples/<name>}: in the working directory, else under {@code MMOE_HOME}. */
+    static Path example(String name) {
+        Path s = Path.of("examples", name);
         String home = System.getenv("MMOE_HOME");
-        return !Files.exists(s) && home != null ? Path.of(home, "examples", "ctr-cvr.yaml") : s;
+        return !Files.exists(s) && home != null ? Path.of(home, "examples", name) : s;
     }
 
     @Override
     public Integer call() throws Exception {
-        if (!java.util.List.of("wait", "fnw", "fnc", "defer").contains(feedback)) {
-            throw new InputException("--feedback must be wait, fnw, fnc or defer, not '" + feedback + "'.");
+        if (!java.util.List.of("wait", "fnw", "fnc", "defer", "es-dfm").contains(feedback)) {
+            throw new InputException("--feedback must be wait, fnw, fnc, defer or es-dfm, not '" + feedback + "'.");
         }
         if (events < 1000 || rate < 0 || trainParallelism < 1 || history < 0) {
             throw new InputException("--events must be at least 1000, --rate and --history at least 0 and "
                     + "--train-parallelism at least 1.");
         }
-        Path s = spec != null ? spec : defaultSpec();
+        Path s = spec != null ? spec : feedback.equals("es-dfm") ? example("ctr-cvr-es-dfm.yaml") : defaultSpec();
         new Demo(
                         new Demo.Options(
                                 events, rate, seed, out, SpecLoader.load(s), trainParallelism, feedback, history),

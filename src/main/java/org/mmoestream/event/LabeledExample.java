@@ -24,7 +24,13 @@ public class LabeledExample {
          * {@code join.feedback: defer}: the windows closed without a positive: a real negative of the
          * tasks it was not a positive of (after a click, the conversion's only).
          */
-        NEGATIVE
+        NEGATIVE,
+        /**
+         * {@code join.feedback: es-dfm}: the windows closed without a conversion: the labels of the
+         * auxiliary delay heads only (a real negative of the conversion, and of the click when there
+         * was none); no other task trains on it.
+         */
+        CLOSED
     }
 
     public String requestId;
@@ -50,12 +56,31 @@ public class LabeledExample {
 
     /** Whether this emission brings news of the click (else that task's label is not trained on). */
     public boolean clickNews() {
-        return kind == Kind.NEGATIVE ? click == 0 : kind != Kind.CONVERSION;
+        return kind == Kind.NEGATIVE ? click == 0 : kind != Kind.CONVERSION && kind != Kind.CLOSED;
     }
 
     /** Whether this emission brings news of the conversion. */
     public boolean conversionNews() {
-        return kind != Kind.CLICK;
+        return kind != Kind.CLICK && kind != Kind.CLOSED;
+    }
+
+    /**
+     * The labels of ES-DFM's auxiliary delay heads in this emission: {click delayed, click real
+     * negative, conversion delayed, conversion real negative}, NaN where it brings no news. Each
+     * impression gets one "delayed" label per event (0 when the event came within the observation
+     * window, 1 when after it, 0 when the windows closed without it) and, when the event had not
+     * come by the end of the observation window, one "real negative" label (1 when it never came, 0
+     * when it came later).
+     */
+    public float[] delayLabels() {
+        float nan = Float.NaN;
+        return switch (kind) {
+            case OBSERVED -> new float[] {click == 1 ? 0 : nan, nan, conversion == 1 ? 0 : nan, nan};
+            case CLICK -> new float[] {1, 0, nan, nan};
+            case CONVERSION -> new float[] {nan, nan, 1, 0};
+            case CLOSED -> new float[] {click == 0 ? 0 : nan, click == 0 ? 1 : nan, 0, 1};
+            default -> new float[] {nan, nan, nan, nan};
+        };
     }
 
     public LabeledExample() {}

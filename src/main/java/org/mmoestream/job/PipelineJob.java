@@ -160,6 +160,36 @@ public final class PipelineJob {
         return f;
     }
 
+    /**
+     * Fails with one sentence when {@code join.feedback: es-dfm} has no task with both delay heads
+     * in the spec, or another mode has delay heads (which only es-dfm's emissions train).
+     */
+    static void requireDelayHeads(Feedback f, ModelSpec spec) {
+        boolean heads =
+                spec.tasks().stream().anyMatch(t -> t.delayRole() != org.mmoestream.model.TaskSpec.DelayRole.LABEL);
+        if (f == Feedback.ES_DFM && !spec.objective().hasDelayHeads()) {
+            throw new org.mmoestream.config.InputException(
+                    Key.FEEDBACK.yaml() + " es-dfm needs " + Key.MODEL_SPEC.yaml()
+                            + " to have, for the click or the conversion, tasks of events <event>_delayed and "
+                            + "<event>_real_negative (the delay heads that weight that event's tasks).");
+        }
+        if (f != Feedback.ES_DFM && heads) {
+            throw new org.mmoestream.config.InputException(Key.MODEL_SPEC.yaml() + " has ES-DFM delay heads "
+                    + "(tasks of event *_delayed or *_real_negative), which only " + Key.FEEDBACK.yaml()
+                    + " es-dfm trains, not " + f + ".");
+        }
+    }
+
+    /** The row weights of the trainer under {@code join.feedback: f}. */
+    public static org.mmoestream.model.Objective.Weights feedbackWeights(Feedback f) {
+        return switch (f) {
+            case FNW -> org.mmoestream.model.Objective.Weights.FAKE_NEGATIVE;
+            case DEFER -> org.mmoestream.model.Objective.Weights.DEFER;
+            case ES_DFM -> org.mmoestream.model.Objective.Weights.ES_DFM;
+            default -> org.mmoestream.model.Objective.Weights.NONE;
+        };
+    }
+
     /** Fails with one sentence when a model cannot be trained on several subtasks. */
     static void requireParallelTraining(JobConfig cfg, ModelSpec spec) {
         if (cfg.string(Key.ORDER).equals("event-time")) {
@@ -200,6 +230,7 @@ public final class PipelineJob {
             // The served probabilities are calibrated for fake negatives: the spec every version carries says so.
             spec = spec.withArchitecture(spec.architecture().withFakeNegativeCalibration(true));
         }
+        requireDelayHeads(feedback(cfg), spec);
         return TrainOperator.Settings.of(SpecJson.write(spec))
                 .withSeed(cfg.integer(Key.SEED))
                 .withBatchSize(cfg.integer(Key.BATCH_SIZE))
@@ -214,12 +245,7 @@ public final class PipelineJob {
                         cfg.string(Key.ORDER).equals("event-time")
                                 ? cfg.millis(Key.CLICK_WINDOW) + cfg.millis(Key.CONVERSION_WINDOW)
                                 : 0)
-                .withFeedbackWeights(
-                        feedback(cfg) == Feedback.FNW
-                                ? org.mmoestream.model.Objective.Weights.FAKE_NEGATIVE
-                                : feedback(cfg) == Feedback.DEFER
-                                        ? org.mmoestream.model.Objective.Weights.DEFER
-                                        : org.mmoestream.model.Objective.Weights.NONE)
+                .withFeedbackWeights(feedbackWeights(feedback(cfg)))
                 .withInitFrom(initFrom(cfg, spec));
     }
 

@@ -24,7 +24,8 @@ import org.mmoestream.event.LabeledExample.Kind;
  * closes (impression + {@code observationWindow}, event time; at once when that is 0) with the
  * click and conversion that came within it ({@link Kind#OBSERVED}), then once more for a click
  * ({@link Kind#CLICK}) and for a conversion ({@link Kind#CONVERSION}) that come later within their
- * windows; when the windows close nothing more is emitted. Each kind is emitted at most once per
+ * windows; when the windows close nothing more is emitted (but with {@code defer} a real negative,
+ * with {@code es-dfm} the delay heads' closing labels). Each kind is emitted at most once per
  * request id (the state records what was sent), the features stay in state until the windows
  * close, and a conversion without a click is always dropped and counted.
  *
@@ -168,6 +169,11 @@ public final class AttributionPolicy implements Serializable {
                 // The windows closed without a conversion: the impression again, as a real negative.
                 out.accept(example(s, Kind.NEGATIVE, clicked(s) ? 1 : 0, 0));
                 mark(s, Kind.NEGATIVE);
+            }
+            if (feedback == Feedback.ES_DFM && !sent(s, Kind.CONVERSION) && !sent(s, Kind.CLOSED)) {
+                // The windows closed without a conversion: the final labels of the delay heads.
+                out.accept(example(s, Kind.CLOSED, clicked(s) ? 1 : 0, 0));
+                mark(s, Kind.CLOSED);
             }
             close(s, time);
             return;

@@ -22,23 +22,31 @@ import java.util.Locale;
  *       trained twice (Gu et al., KDD 2021, at a waiting window of 0, where every positive is a
  *       delayed one and no auxiliary model is needed): the trainer weights positives by 2 and
  *       negatives by (1 - p) / (1 - p / 2), which makes the duplicated stream's loss the true one's in
- *       expectation.
+ *       expectation;
+ *   <li>{@link #ES_DFM}: ES-DFM (Yang et al., AAAI 2021): the emissions of FNW at an observation
+ *       window c (the paper's elapsed-time window), and, when the windows close without a
+ *       conversion, a {@code CLOSED} emission for the auxiliary delay heads only; the model has, per
+ *       event it corrects, a head f_dp (the event comes after c) and a head f_rn (it never comes,
+ *       given none by c), tasks of the same MMoE trained on that stream's labels ({@code
+ *       LabeledExample#delayLabels}), and the trainer weights the event's task: positives x (1 +
+ *       f_dp), negatives x (1 + f_dp) f_rn.
  * </ul>
  */
 public enum Feedback {
     WAIT,
     FNW,
     FNC,
-    DEFER;
+    DEFER,
+    ES_DFM;
 
     /** The mode named {@code s} (case-insensitive); IllegalArgumentException naming the choices. */
     public static Feedback parse(String s) {
         for (Feedback f : values()) {
-            if (f.name().equalsIgnoreCase(s.trim())) {
+            if (f.toString().equalsIgnoreCase(s.trim())) {
                 return f;
             }
         }
-        throw new IllegalArgumentException("'" + s + "' is not one of wait, fnw, fnc, defer");
+        throw new IllegalArgumentException("'" + s + "' is not one of wait, fnw, fnc, defer, es-dfm");
     }
 
     /** Whether an impression goes to training before its labels are final. */
@@ -48,6 +56,6 @@ public enum Feedback {
 
     @Override
     public String toString() {
-        return name().toLowerCase(Locale.ROOT);
+        return name().toLowerCase(Locale.ROOT).replace('_', '-');
     }
 }

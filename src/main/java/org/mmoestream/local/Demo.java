@@ -215,6 +215,10 @@ public final class Demo {
         boolean arrival = o.trainParallelism() > 1 || !o.feedback().equals("wait");
         settings.put(Key.ORDER.yaml(), arrival ? "arrival" : "event-time");
         settings.put(Key.FEEDBACK.yaml(), o.feedback());
+        if (o.feedback().equals("es-dfm")) {
+            // ES-DFM's elapsed window: half the click window, as 15 min of 30 in the paper's setting.
+            settings.put(Key.OBSERVATION_WINDOW.yaml(), "15 s");
+        }
         settings.put(Key.SCORING_MAX_MODEL_AGE.yaml(), "0 ms");
         settings.put(Key.TRAIN_PARALLELISM.yaml(), String.valueOf(o.trainParallelism()));
         return JobConfig.of(settings);

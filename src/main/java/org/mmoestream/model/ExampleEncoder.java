@@ -24,6 +24,8 @@ public final class ExampleEncoder {
     private final boolean[] overClicks;
     /** Per task, whether it is a regression (its label the conversion's value). */
     private final boolean[] value;
+    /** Per task, what it predicts of its event: the event, or an ES-DFM delay head's label. */
+    private final TaskSpec.DelayRole[] role;
 
     /**
      * An encoder of {@code spec}'s features. Labels ({@link #encode}) need every task to name its
@@ -39,9 +41,10 @@ public final class ExampleEncoder {
                 click = null;
                 break;
             }
-            click[t] = task.event().equals(TaskSpec.CLICK);
+            click[t] = task.baseEvent().equals(TaskSpec.CLICK);
         }
         this.isClick = click;
+        this.role = spec.tasks().stream().map(TaskSpec::delayRole).toArray(TaskSpec.DelayRole[]::new);
         this.overClicks = new boolean[spec.tasks().size()];
         this.value = new boolean[spec.tasks().size()];
         for (int t = 0; t < value.length; t++) {
@@ -98,8 +101,23 @@ public final class ExampleEncoder {
      * it has none) as the label of regression tasks.
      */
     public float[] labels(int click, int conversion, double value, boolean clickNews, boolean conversionNews) {
+        return labels(click, conversion, value, clickNews, conversionNews, null);
+    }
+
+    /**
+     * As {@link #labels(int, int, double, boolean, boolean)}, with the labels of ES-DFM's delay
+     * heads: {@code delay} = {click delayed, click real negative, conversion delayed, conversion real
+     * negative} (NaN: no news; null: none), as {@code LabeledExample#delayLabels} gives them.
+     */
+    public float[] labels(
+            int click, int conversion, double value, boolean clickNews, boolean conversionNews, float[] delay) {
         float[] labels = labels(click, conversion, value);
         for (int t = 0; t < labels.length; t++) {
+            if (role[t] != TaskSpec.DelayRole.LABEL) {
+                int i = (isClick[t] ? 0 : 2) + (role[t] == TaskSpec.DelayRole.DELAYED ? 0 : 1);
+                labels[t] = delay == null ? Float.NaN : delay[i];
+                continue;
+            }
             boolean news = isClick[t] ? clickNews : conversionNews || (clickNews && overClicks[t]);
             if (!news) {
                 labels[t] = Float.NaN;
@@ -124,7 +142,10 @@ public final class ExampleEncoder {
         }
         float[] labels = new float[isClick.length];
         for (int t = 0; t < labels.length; t++) {
-            if (value[t]) {
+            if (role[t] != TaskSpec.DelayRole.LABEL) {
+                // A delay head learns from the early emissions of es-dfm only.
+                labels[t] = Float.NaN;
+            } else if (value[t]) {
                 labels[t] = conversion == 1 ? (float) conversionValue : 0f;
             } else {
                 labels[t] = isClick[t] ? click : conversion;

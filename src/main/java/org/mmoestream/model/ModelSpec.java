@@ -77,10 +77,47 @@ public record ModelSpec(
         return m;
     }
 
+    /**
+     * Per task, the index of the ES-DFM delay head of {@code role} for its event (a binary task of the
+     * click or conversion event with a task of event {@code <event>_delayed} or {@code
+     * <event>_real_negative}), or -1.
+     */
+    public int[] delayHeads(TaskSpec.DelayRole role) {
+        int[] out = new int[tasks.size()];
+        for (int t = 0; t < out.length; t++) {
+            out[t] = -1;
+            TaskSpec task = tasks.get(t);
+            if (task.regression() || task.event() == null || task.delayRole() != TaskSpec.DelayRole.LABEL) {
+                continue;
+            }
+            for (int a = 0; a < out.length; a++) {
+                TaskSpec aux = tasks.get(a);
+                if (aux.delayRole() == role && task.event().equals(aux.baseEvent())) {
+                    out[t] = a;
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * This spec with ES-DFM's two delay heads of {@code event} (click or conversion) as tasks named
+     * as their events, {@code <event>_delayed} and {@code <event>_real_negative}, over every
+     * impression (as the CTCVR loss, or CTR, that they weight).
+     */
+    public ModelSpec withDelayHeads(String event) {
+        List<TaskSpec> t = new ArrayList<>(tasks);
+        for (String suffix : List.of(TaskSpec.DELAYED, TaskSpec.REAL_NEGATIVE)) {
+            t.add(TaskSpec.binary(event + suffix, event + suffix, null));
+        }
+        return new ModelSpec(name, features, t, architecture, optimizer, csv);
+    }
+
     /** The objective this spec trains. */
     public Objective objective() {
         double[] w = tasks.stream().mapToDouble(TaskSpec::weight).toArray();
         TaskSpec.Loss[] losses = tasks.stream().map(TaskSpec::loss).toArray(TaskSpec.Loss[]::new);
-        return new Objective(maskOf(), esmmClickTask(), esmmConversionTask(), false, w, losses);
+        return new Objective(maskOf(), esmmClickTask(), esmmConversionTask(), Objective.Weights.NONE, w, losses)
+                .withDelayHeads(delayHeads(TaskSpec.DelayRole.DELAYED), delayHeads(TaskSpec.DelayRole.REAL_NEGATIVE));
     }
 }

@@ -34,6 +34,10 @@ public final class Objective {
     private final Weights weighting;
     private final double[] taskWeights;
     private final TaskSpec.Loss[] losses;
+    /** Per task, its ES-DFM delay heads (f_dp, f_rn), or -1 (see {@link Weights#ES_DFM}). */
+    private final int[] delayedHead;
+
+    private final int[] realNegativeHead;
 
     /** How each row's loss is weighted for examples sent before their labels are final. */
     public enum Weights {
@@ -45,7 +49,15 @@ public final class Objective {
          * DEFER at a waiting window of 0 (Gu et al.): every impression is trained twice (first as a
          * negative, then with its final label), so a positive 2, a negative (1 - p) / (1 - p / 2).
          */
-        DEFER
+        DEFER,
+        /**
+         * ES-DFM (Yang et al., AAAI 2021): each impression sent once at the end of an observation
+         * window c and again for a positive after it; a task with delay heads f_dp (its positive
+         * comes after c) and f_rn (it never comes, given none by c) weighs a positive 1 + f_dp and a
+         * negative (1 + f_dp) f_rn, the importance weights of the true distribution over the
+         * duplicated one; a task without them, and the heads themselves, 1.
+         */
+        ES_DFM
     }
 
     /**
@@ -108,6 +120,31 @@ public final class Objective {
         for (int t = 0; t < tasks; t++) {
             this.losses[t] = losses == null ? TaskSpec.Loss.LOGLOSS : losses[t];
         }
+        this.delayedHead = new int[tasks];
+        this.realNegativeHead = new int[tasks];
+        java.util.Arrays.fill(delayedHead, -1);
+        java.util.Arrays.fill(realNegativeHead, -1);
+    }
+
+    private Objective(Objective o, Weights weighting, int[] delayed, int[] realNegative) {
+        this(o.maskOf, o.ctr, o.cvr, weighting, o.taskWeights, o.losses);
+        System.arraycopy(delayed, 0, delayedHead, 0, tasks);
+        System.arraycopy(realNegative, 0, realNegativeHead, 0, tasks);
+    }
+
+    /** This objective with each task's ES-DFM delay heads (per task an index, or -1). */
+    public Objective withDelayHeads(int[] delayed, int[] realNegative) {
+        return new Objective(this, weighting, delayed, realNegative);
+    }
+
+    /** Whether some task has both ES-DFM delay heads. */
+    public boolean hasDelayHeads() {
+        for (int t = 0; t < tasks; t++) {
+            if (delayedHead[t] >= 0 && realNegativeHead[t] >= 0) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** This objective with fake-negative weights on or off. */
@@ -117,7 +154,7 @@ public final class Objective {
 
     /** This objective with rows weighted as {@code w} says. */
     public Objective withWeights(Weights w) {
-        return new Objective(maskOf, ctr, cvr, w, taskWeights, losses);
+        return new Objective(this, w, delayedHead, realNegativeHead);
     }
 
     public Weights weighting() {
@@ -138,7 +175,7 @@ public final class Objective {
      * The rows' weights of a batch at {@code logits}, [rows, tasks] row-major (for ESMM the CVR slot
      * weights the CTCVR loss, by pCTCVR), where p is the prediction of the loss's target: with FNW a
      * positive 1 + p, a negative (1 - p)(1 + p); with DEFER a positive 2, a negative (1 - p) / (1 - p /
-     * 2); a regression task's rows 1.
+     * 2); with ES-DFM from the task's delay heads (1 without them); a regression task's rows 1.
      */
     public double[] fakeNegativeWeights(double[] logits, Batch b) {
         double[] w = new double[b.rows * tasks];
@@ -153,6 +190,16 @@ public final class Objective {
                 }
                 if (losses[t] != TaskSpec.Loss.LOGLOSS) {
                     w[r * tasks + t] = 1;
+                } else if (weighting == Weights.ES_DFM) {
+                    int dp = delayedHead[t];
+                    int rn = realNegativeHead[t];
+                    if (dp < 0 || rn < 0) {
+                        w[r * tasks + t] = 1;
+                    } else {
+                        double fdp = sigmoid(logits[r * tasks + dp]);
+                        double frn = sigmoid(logits[r * tasks + rn]);
+                        w[r * tasks + t] = y > 0.5 ? 1 + fdp : (1 + fdp) * frn;
+                    }
                 } else if (weighting == Weights.DEFER) {
                     w[r * tasks + t] = y > 0.5 ? 2 : (1 - p) / (1 - p / 2);
                 } else {

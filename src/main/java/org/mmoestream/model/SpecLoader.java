@@ -127,14 +127,25 @@ public final class SpecLoader {
                 throw t.get("negative").error("needs positive values too");
             }
             String event = t.string("event", null);
-            if (event != null && !event.equals(TaskSpec.CLICK) && !event.equals(TaskSpec.CONVERSION)) {
-                throw t.get("event").error("must be click or conversion, got '" + event + "'");
+            if (event != null && !TaskSpec.knownEvent(event)) {
+                throw t.get("event")
+                        .error("must be click or conversion (or, for join.feedback: es-dfm, click_delayed, "
+                                + "click_real_negative, conversion_delayed or conversion_real_negative), got '" + event
+                                + "'");
             }
             double weight = t.number("weight", 1, 0, 1e6);
             if (weight == 0) {
                 throw t.get("weight").error("must be above 0 (leave a task out of the spec instead)");
             }
             TaskSpec.Loss loss = loss(t);
+            String streamed = event != null ? event : t.string("label", name);
+            if (loss != TaskSpec.Loss.LOGLOSS
+                    && TaskSpec.knownEvent(streamed)
+                    && !streamed.equals(TaskSpec.CLICK)
+                    && !streamed.equals(TaskSpec.CONVERSION)) {
+                throw t.get("type")
+                        .error("cannot be regression for a delay head ('" + streamed + "'), which is binary");
+            }
             if (loss != TaskSpec.Loss.LOGLOSS) {
                 if (!pos.isEmpty()) {
                     throw t.get("positive")

@@ -1,5 +1,6 @@
 package org.mmoestream.model;
 
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -12,9 +13,11 @@ import java.util.Set;
  *     trained on clicked rows only), or null for every row
  * @param positive label values that mean 1 (empty: the label must be the number 0 or 1)
  * @param negative label values that mean 0 (empty with {@code positive} given: every other value)
- * @param event the streaming label this task takes, {@link #CLICK} or {@link #CONVERSION}, or null
- *     for a task of labeled files only; defaults to {@code label} when that is click or conversion,
- *     so a spec can name a file's columns (Ali-CCP's {@code purchase}) and still train online
+ * @param event the streaming label this task takes, {@link #CLICK} or {@link #CONVERSION}, or one
+ *     of ES-DFM's auxiliary delay labels ({@code click_delayed}, {@code click_real_negative}, {@code
+ *     conversion_delayed}, {@code conversion_real_negative}; see {@link #delayRole}), or null for a
+ *     task of labeled files only; defaults to {@code label} when that is one of these, so a spec can
+ *     name a file's columns (Ali-CCP's {@code purchase}) and still train online
  * @param weight the task's fixed weight in the total loss (null, as in a snapshot written before
  *     weights: 1)
  * @param loss the task's loss, which also makes it binary or a regression (null: {@link
@@ -32,6 +35,33 @@ public record TaskSpec(
         Loss loss) {
     public static final String CLICK = "click";
     public static final String CONVERSION = "conversion";
+    /** The suffixes of the auxiliary delay heads' events, after {@code click_} or {@code conversion_}. */
+    public static final String DELAYED = "_delayed";
+
+    public static final String REAL_NEGATIVE = "_real_negative";
+
+    /**
+     * What a binary task of a streaming event predicts: the event ({@link #LABEL}), or, for {@code
+     * join.feedback: es-dfm} (Yang et al., AAAI 2021), one of the auxiliary delay heads of that event:
+     * {@link #DELAYED}, whether a positive of the event comes only after the observation window
+     * (f_dp, over every impression), or {@link #REAL_NEGATIVE}, whether an impression without the
+     * event at the end of the observation window never has it (f_rn, over those impressions).
+     */
+    public enum DelayRole {
+        LABEL,
+        DELAYED,
+        REAL_NEGATIVE
+    }
+
+    /** Whether {@code e} names a streaming event: click, conversion, or one of their delay heads' events. */
+    public static boolean knownEvent(String e) {
+        for (String base : List.of(CLICK, CONVERSION)) {
+            if (e.equals(base) || e.equals(base + DELAYED) || e.equals(base + REAL_NEGATIVE)) {
+                return true;
+            }
+        }
+        return false;
+    }
 
     /** A task's loss and output. */
     public enum Loss {
@@ -50,7 +80,7 @@ public record TaskSpec(
     public TaskSpec {
         positive = Set.copyOf(positive);
         negative = Set.copyOf(negative);
-        if (event == null && (CLICK.equals(label) || CONVERSION.equals(label))) {
+        if (event == null && label != null && knownEvent(label)) {
             event = label;
         }
         if (weight == null) {
@@ -68,6 +98,22 @@ public record TaskSpec(
     public TaskSpec(
             String name, String label, String maskedBy, Set<String> positive, Set<String> negative, String event) {
         this(name, label, maskedBy, positive, negative, event, 1.0, Loss.LOGLOSS);
+    }
+
+    /** The click or conversion event this task's label comes from (null without an event). */
+    public String baseEvent() {
+        if (event == null) {
+            return null;
+        }
+        return event.startsWith(CLICK) ? CLICK : CONVERSION;
+    }
+
+    /** What the task predicts of its base event: the event, or an ES-DFM delay head's label. */
+    public DelayRole delayRole() {
+        if (event == null || event.equals(baseEvent())) {
+            return DelayRole.LABEL;
+        }
+        return event.endsWith(DELAYED) ? DelayRole.DELAYED : DelayRole.REAL_NEGATIVE;
     }
 
     /** Whether the task predicts a value, not a probability. */

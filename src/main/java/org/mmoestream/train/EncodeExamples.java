@@ -52,7 +52,13 @@ public final class EncodeExamples extends ProcessFunction<LabeledExample, TrainE
                     e.labeledAt,
                     encoder.encodeFeatures(
                             e.features,
-                            encoder.labels(e.click, e.conversion, e.conversionValue, clickNews, conversionNews)));
+                            encoder.labels(
+                                    e.click,
+                                    e.conversion,
+                                    e.conversionValue,
+                                    clickNews,
+                                    conversionNews,
+                                    e.delayLabels())));
             t.finalAt = e.finalAt;
             out.collect(t);
         } catch (IllegalArgumentException ex) {

@@ -3,11 +3,16 @@ package org.mmoestream.job;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.mmoestream.config.InputException;
 import org.mmoestream.config.JobConfig;
 import org.mmoestream.join.Feedback;
+import org.mmoestream.model.ModelSpec;
+import org.mmoestream.model.TaskSpec;
+import org.mmoestream.model.Variant;
+import org.mmoestream.testing.TestSpecs;
 
 /** join.feedback's settings: what it runs with, and one sentence for what it cannot run with. */
 class FeedbackSettingsTest {
@@ -28,6 +33,30 @@ class FeedbackSettingsTest {
                         "join.feedback", "fnw", "join.observation-window", "30 min", "join.click-window", "30 min"))));
         assertEquals(
                 "join.observation-window 1800000 ms must be shorter than join.click-window 1800000 ms.",
+                e.getMessage());
+    }
+
+    /** es-dfm needs a task with both delay heads; delay heads need es-dfm, the only mode that trains them. */
+    @Test
+    void esDfmAndDelayHeadsGoTogether() {
+        assertEquals(
+                Feedback.ES_DFM,
+                PipelineJob.feedback(
+                        JobConfig.of(Map.of("join.feedback", "es-dfm", "join.observation-window", "15 min"))));
+        ModelSpec plain = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
+        ModelSpec heads = plain.withDelayHeads(TaskSpec.CONVERSION);
+        PipelineJob.requireDelayHeads(Feedback.ES_DFM, heads);
+        PipelineJob.requireDelayHeads(Feedback.FNW, plain);
+        InputException e =
+                assertThrows(InputException.class, () -> PipelineJob.requireDelayHeads(Feedback.ES_DFM, plain));
+        assertEquals(
+                "join.feedback es-dfm needs model.spec to have, for the click or the conversion, tasks of events "
+                        + "<event>_delayed and <event>_real_negative (the delay heads that weight that event's tasks).",
+                e.getMessage());
+        e = assertThrows(InputException.class, () -> PipelineJob.requireDelayHeads(Feedback.DEFER, heads));
+        assertEquals(
+                "model.spec has ES-DFM delay heads (tasks of event *_delayed or *_real_negative), which only "
+                        + "join.feedback es-dfm trains, not defer.",
                 e.getMessage());
     }
 }

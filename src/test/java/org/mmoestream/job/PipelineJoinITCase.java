@@ -165,9 +165,10 @@ class PipelineJoinITCase {
     }
 
     /**
-     * With {@code join.feedback: fnw}: per impression one observed example, one click example if it
-     * was clicked within the window and one conversion example if it converted (no other kinds, none
-     * twice), so that the clicks and conversions they carry are the generator's labels.
+     * With {@code join.feedback: es-dfm} (fnw's emissions and a closing one): per impression one
+     * observed example, one click example if it was clicked within the window, one conversion
+     * example if it converted, else one closing example when its windows closed (no other kinds,
+     * none twice), so that the clicks and conversions they carry are the generator's labels.
      */
     private static void verifyEarly(JobConfig cfg, EventGenerator gen) throws Exception {
         int clicked = 0;
@@ -176,7 +177,7 @@ class PipelineJoinITCase {
             clicked += t[0];
             converted += t[1];
         }
-        int expected = IMPRESSIONS + clicked + converted;
+        int expected = IMPRESSIONS + clicked + converted + (IMPRESSIONS - converted);
         List<ConsumerRecord<byte[], byte[]>> examples = TopicReader.readAll(
                 KAFKA.bootstrapServers(),
                 cfg.string(Key.TOPIC_EXAMPLES),
@@ -191,7 +192,7 @@ class PipelineJoinITCase {
             kinds[kinds.length - 2] = Math.max(kinds[kinds.length - 2], e.click);
             kinds[kinds.length - 1] = Math.max(kinds[kinds.length - 1], e.conversion);
         }
-        assertEquals(expected, examples.size(), "impressions + clicks + conversions");
+        assertEquals(expected, examples.size(), "impressions + clicks + conversions + closed without one");
         for (Map.Entry<String, int[]> t : gen.truth.entrySet()) {
             int[] kinds = sent.get(t.getKey());
             assertTrue(kinds != null, "examples for " + t.getKey());
@@ -203,19 +204,21 @@ class PipelineJoinITCase {
                     kinds[LabeledExample.Kind.CLICK.ordinal()] <= 1
                             && kinds[LabeledExample.Kind.CONVERSION.ordinal()] <= 1,
                     "each later kind at most once: " + t.getKey());
+            assertEquals(
+                    1 - t.getValue()[1], kinds[LabeledExample.Kind.CLOSED.ordinal()], "closed once: " + t.getKey());
         }
     }
 
     @Test
     void earlyFeedbackAcrossAForcedFailureSendsEachKindOnce(@InjectMiniCluster MiniCluster cluster) throws Exception {
-        JobConfig cfg = config("fnw", Key.FEEDBACK.yaml(), "fnw");
-        EventGenerator gen = produce(cfg, "fnw");
+        JobConfig cfg = config("esdfm", Key.FEEDBACK.yaml(), "es-dfm");
+        EventGenerator gen = produce(cfg, "esdfm");
         JobID job = run(
                 cfg,
-                "fnw",
+                "esdfm",
                 new FailOnce(
-                        "join-fnw", new Paced(PipelineJob.eventDeserializer(cfg), 100_000), gen.records.size() / 2));
-        assertTrue(FailOnce.failed("join-fnw"), "the failure happened");
+                        "join-esdfm", new Paced(PipelineJob.eventDeserializer(cfg), 100_000), gen.records.size() / 2));
+        assertTrue(FailOnce.failed("join-esdfm"), "the failure happened");
         assertTrue(FlinkCluster.restoredCheckpoint(cluster, job) > 0, "the job came back from a checkpoint");
         verifyEarly(cfg, gen);
     }

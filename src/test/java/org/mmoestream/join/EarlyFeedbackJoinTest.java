@@ -1,5 +1,6 @@
 package org.mmoestream.join;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
@@ -265,6 +266,54 @@ class EarlyFeedbackJoinTest {
         assertExample(after.get(0), "p", Kind.NEGATIVE, 0, 0);
         assertExample(after.get(1), "q", Kind.NEGATIVE, 1, 0);
         h.processWatermark(T + 1_100);
+        assertEquals(0, h.numEventTimeTimers(), "timers");
+    }
+
+    /**
+     * ES-DFM at an observation window of 10 ms: FNW's emissions, and, when the windows close without
+     * a conversion, a closing emission that trains the delay heads only; each impression has one
+     * "delayed" label per event and, when the event had not come by the end of the window, one "real
+     * negative" label.
+     */
+    @Test
+    void esDfmClosesEachImpressionForItsDelayHeads() throws Exception {
+        h = rocksDb(null, Feedback.ES_DFM, 10);
+        send(imp("n", T)); // never clicked
+        send(imp("w", T)); // clicked within the window, converted later
+        send(imp("l", T)); // clicked after the window, never converted
+        send(Event.click("w", T + 5, null));
+        h.processWatermark(T + 10);
+        send(Event.click("l", T + 40, null));
+        send(Event.conversion("w", T + 300, Double.NaN));
+        List<LabeledExample> sent = out();
+        assertEquals(5, sent.size(), "three observed, l's click, w's conversion: " + sent);
+        float nan = Float.NaN;
+        LabeledExample w = sent.stream()
+                .filter(e -> e.requestId.equals("w") && e.kind == Kind.OBSERVED)
+                .findFirst()
+                .orElseThrow();
+        assertArrayEquals(new float[] {0, nan, nan, nan}, w.delayLabels(), "w's click came within the window");
+        LabeledExample lClick = sent.get(3);
+        assertExample(lClick, "l", Kind.CLICK, 1, 0);
+        assertArrayEquals(new float[] {1, 0, nan, nan}, lClick.delayLabels(), "a delayed click");
+        LabeledExample wConversion = sent.get(4);
+        assertExample(wConversion, "w", Kind.CONVERSION, 1, 1);
+        assertArrayEquals(new float[] {nan, nan, 1, 0}, wConversion.delayLabels(), "a delayed conversion");
+        // A restore before the windows close: each closing emission comes once, from the restored timers.
+        OperatorSubtaskState snapshot = h.snapshot(1, 1);
+        h.close();
+        h = rocksDb(snapshot, Feedback.ES_DFM, 10);
+        h.processWatermark(T + 100);
+        h.processWatermark(T + 1_100);
+        List<LabeledExample> closed = out();
+        assertEquals(2, closed.size(), "n and l closed; w converted: " + closed);
+        assertExample(closed.get(0), "n", Kind.CLOSED, 0, 0);
+        assertArrayEquals(new float[] {0, 1, 0, 1}, closed.get(0).delayLabels(), "n: real negatives of both");
+        assertEquals(false, closed.get(0).clickNews() || closed.get(0).conversionNews(), "no task but the heads");
+        assertExample(closed.get(1), "l", Kind.CLOSED, 1, 0);
+        assertArrayEquals(
+                new float[] {nan, nan, 0, 1}, closed.get(1).delayLabels(), "l: the click's labels were sent already");
+        h.processWatermark(T + 1_200);
         assertEquals(0, h.numEventTimeTimers(), "timers");
     }
 

@@ -1,5 +1,6 @@
 package org.mmoestream.model;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.List;
@@ -37,5 +38,40 @@ class FeedbackWeightsTest {
         assertEquals(2, defer[1], 1e-12);
         assertEquals((1 - c1) / (1 - c1 / 2), defer[2], 1e-12);
         assertEquals((1 - ctcvr1) / (1 - ctcvr1 / 2), defer[3], 1e-12);
+    }
+
+    /**
+     * ES-DFM: the conversion's delay heads weight the CTCVR loss (positive 1 + f_dp, negative (1 +
+     * f_dp) f_rn); the click has no heads here, so CTR rows weigh 1, as do the heads' own rows.
+     */
+    @Test
+    void esDfmWeighsTheEventsTasksByItsDelayHeads() {
+        ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of()).withDelayHeads(TaskSpec.CONVERSION);
+        assertEquals(List.of("ctr", "cvr", "conversion_delayed", "conversion_real_negative"), spec.taskNames());
+        EncodedExample e = TestSpecs.examples(spec, 1, 1).get(0);
+        Batch b = Batch.of(List.of(
+                new EncodedExample(e.sparseIds(), e.dense(), new float[] {1, 1, 1, 0}),
+                new EncodedExample(e.sparseIds(), e.dense(), new float[] {0, 0, Float.NaN, Float.NaN})));
+        double[] logits = {0.4, -1.0, -2.0, 1.5, -0.3, 0.2, -0.7, 0.9};
+        double[] w = spec.objective().withWeights(Objective.Weights.ES_DFM).fakeNegativeWeights(logits, b);
+        assertEquals(1, w[0], 1e-12, "ctr: no delay heads for the click");
+        assertEquals(1 + Objective.sigmoid(-2.0), w[1], 1e-12, "a positive: 1 + f_dp");
+        assertEquals(1, w[2], 1e-12);
+        assertEquals(1, w[3], 1e-12);
+        assertEquals(1, w[4], 1e-12);
+        assertEquals((1 + Objective.sigmoid(-0.7)) * Objective.sigmoid(0.9), w[5], 1e-12, "a negative");
+    }
+
+    /** What the join's emissions teach the delay heads; other tasks learn nothing from a closing one. */
+    @Test
+    void delayHeadsLearnFromTheirOwnLabelsOnly() {
+        ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of()).withDelayHeads(TaskSpec.CONVERSION);
+        ExampleEncoder enc = new ExampleEncoder(spec);
+        org.mmoestream.event.LabeledExample closed = new org.mmoestream.event.LabeledExample();
+        closed.kind = org.mmoestream.event.LabeledExample.Kind.CLOSED;
+        float[] l = enc.labels(0, 0, Double.NaN, closed.clickNews(), closed.conversionNews(), closed.delayLabels());
+        assertArrayEquals(new float[] {Float.NaN, Float.NaN, 0, 1}, l);
+        // Final labels (join.feedback: wait, or a file) never train the heads.
+        assertArrayEquals(new float[] {1, 1, Float.NaN, Float.NaN}, enc.labels(1, 1));
     }
 }

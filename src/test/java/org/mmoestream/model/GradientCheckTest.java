@@ -112,6 +112,17 @@ class GradientCheckTest {
         out.add(Arguments.of("mmoe+defer", TestSpecs.ctrCvr(Variant.MMOE, false, List.of()), true));
         out.add(Arguments.of("mmoe+esmm+fnw", TestSpecs.ctrCvr(Variant.MMOE, true, List.of()), true));
         out.add(Arguments.of("mmoe+fnw", TestSpecs.ctrCvr(Variant.MMOE, false, List.of()), true));
+        // ES-DFM: the delay heads' predictions weight the rows of their event's tasks.
+        out.add(Arguments.of(
+                "mmoe+esmm+es-dfm",
+                TestSpecs.ctrCvr(Variant.MMOE, true, List.of())
+                        .withDelayHeads(TaskSpec.CONVERSION)
+                        .withDelayHeads(TaskSpec.CLICK),
+                true));
+        out.add(Arguments.of(
+                "mmoe+es-dfm",
+                TestSpecs.ctrCvr(Variant.MMOE, false, List.of()).withDelayHeads(TaskSpec.CONVERSION),
+                true));
         // Stacked PLE: levels above the first read the mixtures of the one below.
         ModelSpec ple = TestSpecs.ctrCvr(Variant.PLE, true, List.of());
         out.add(Arguments.of("ple+levels2", levels(ple, 1, 1, 2), false));
@@ -157,7 +168,9 @@ class GradientCheckTest {
         model.useFeedbackWeights(
                 !fnw
                         ? Objective.Weights.NONE
-                        : name.contains("defer") ? Objective.Weights.DEFER : Objective.Weights.FAKE_NEGATIVE);
+                        : name.contains("defer")
+                                ? Objective.Weights.DEFER
+                                : name.contains("es-dfm") ? Objective.Weights.ES_DFM : Objective.Weights.FAKE_NEGATIVE);
         // Biases start at 0, which puts rows whose input is all zero exactly on a ReLU kink, where
         // the loss has no derivative; check at a generic point instead.
         java.util.Random rnd = new java.util.Random(3);
