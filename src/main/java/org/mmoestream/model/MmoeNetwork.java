@@ -21,6 +21,12 @@ import org.nd4j.linalg.factory.Nd4j;
  * batched experts do. Deeper layers and towers are a product each. Products run on OpenBLAS
  * ({@link Blas}) over native buffers; biases, ReLU, softmax and the mixture run over heap copies.
  *
+ * <p>PLE (Tang et al., RecSys 2020) may stack extraction levels: each level below the top one is
+ * an instance of this class without towers (in {@link #lower}), with a gate per task and a shared
+ * one, whose mixtures the level above reads, a task's experts and gate its task's, the shared
+ * experts the shared one; every level's first layers are one product per input block. All levels
+ * share the one flat parameter buffer and layout.
+ *
  * <p>Buffers hold a capacity of rows: a batch of any size up to it reuses them (scoring's
  * micro-batches vary in size), so no step allocates.
  */
@@ -126,13 +132,12 @@ public final class MmoeNetwork {
     /** Widths of the input's blocks: [inputDim] on level 1; each task's mixture, then the shared one, above. */
     private final int[] blockWidth;
     /**
-     * The bottom product in groups, one per input block: the experts and gates that read block {@code
-     * groupBlock[q]} are the columns [groupCol[q], + groupWidth[q]) of the bottom, their first-layer
-     * weights one [groupWidth, blockWidth] matrix at {@code groupOffset[q]}.
+     * The bottom product in groups, one per input block: the experts and gates that read block q are
+     * the columns [groupCol[q], + groupWidth[q]) of the bottom, their first-layer weights one
+     * [groupWidth[q], blockWidth[q]] matrix at {@code groupOffset[q]}.
      */
-    private final int[] groupBlock;
-
     private final int[] groupCol;
+
     private final int[] groupWidth;
     private final int[] groupOffset;
     private final Chain[] expertChains;
@@ -341,13 +346,11 @@ public final class MmoeNetwork {
         }
         towerT.forEach(logical::addAll);
         int[] bottomColOf = new int[bottom.size()];
-        groupBlock = new int[blockWidth.length];
         groupCol = new int[blockWidth.length];
         groupWidth = new int[blockWidth.length];
         groupOffset = new int[blockWidth.length];
         int width = 0;
         for (int blk = 0; blk < blockWidth.length; blk++) {
-            groupBlock[blk] = blk;
             groupCol[blk] = width;
             for (int i = 0; i < bottom.size(); i++) {
                 if (bottomBlock.get(i) == blk) {
@@ -896,8 +899,8 @@ public final class MmoeNetwork {
         readBiases();
         // One product per input block for the first layers of the experts and gates that read it (on
         // level 1: one for all of them).
-        for (int q = 0; q < groupBlock.length; q++) {
-            int w = blockWidth[groupBlock[q]];
+        for (int q = 0; q < blockWidth.length; q++) {
+            int w = blockWidth[q];
             Blas.gemm(
                     false,
                     true,
@@ -905,7 +908,7 @@ public final class MmoeNetwork {
                     groupWidth[q],
                     w,
                     1,
-                    b.in[groupBlock[q]].ptr,
+                    b.in[q].ptr,
                     0,
                     w,
                     paramPtr,
@@ -1340,8 +1343,8 @@ public final class MmoeNetwork {
         }
         // Per input block, one product for the weight gradients of the first layers reading it, one for
         // dLoss/d(block) (on level 1: one each for all of them, and dLoss/dx).
-        for (int q = 0; q < groupBlock.length; q++) {
-            int w = blockWidth[groupBlock[q]];
+        for (int q = 0; q < blockWidth.length; q++) {
+            int w = blockWidth[q];
             Blas.gemm(
                     true,
                     false,
@@ -1352,7 +1355,7 @@ public final class MmoeNetwork {
                     b.bottomDz.ptr,
                     groupCol[q],
                     bottomWidth,
-                    b.in[groupBlock[q]].ptr,
+                    b.in[q].ptr,
                     0,
                     w,
                     0,
@@ -1373,7 +1376,7 @@ public final class MmoeNetwork {
                     groupOffset[q],
                     w,
                     0,
-                    b.din[groupBlock[q]].ptr,
+                    b.din[q].ptr,
                     0,
                     w);
         }
