@@ -61,6 +61,30 @@ class DemoITCase {
     }
 
     /**
+     * {@code demo --feedback es-dfm}: the delay heads of {@code examples/ctr-cvr-es-dfm.yaml} learn
+     * from the labels the join's emissions carry through the examples topic and the encoder (a head
+     * left without labels would have no progressive metrics), and the model ranks as the others do.
+     */
+    @Test
+    void demoWithEsDfmTrainsItsDelayHeads() throws Exception {
+        Path dir = out.resolve("es-dfm");
+        assertEquals(0, Main.execute("demo", "--events", "20000", "--feedback", "es-dfm", "--out", dir.toString()));
+        JsonNode r = new ObjectMapper().readTree(dir.resolve("report.json").toFile());
+        // Each impression once observed, once more for a later click or conversion, else once closed.
+        assertTrue(
+                r.get("examples_trained").asLong()
+                        > r.get("impressions_written").asLong() * 3 / 2,
+                r.toString());
+        for (String head :
+                new String[] {"click_delayed", "click_real_negative", "conversion_delayed", "conversion_real_negative"
+                }) {
+            JsonNode t = r.get("tasks").get(head);
+            assertTrue(t != null && t.get("n").asLong() > 1000 && t.get("auc").asDouble() > 0.6, head + " " + t);
+        }
+        assertTrue(r.get("tasks").get("cvr").get("heldout_auc").asDouble() > 0.7, r.toString());
+    }
+
+    /**
      * {@code demo --history N}: N impressions trained offline first, saved with their training state,
      * and the pipeline starts from that model; its examples seen go on from the history's, and it
      * then trains every live impression once.
