@@ -82,7 +82,11 @@ public final class FeedbackBench {
             long examples) {}
 
     public void run(List<String> modes) {
-        ModelSpec spec = SpecLoader.load(Path.of("examples/ctr-cvr.yaml"));
+        run(SpecLoader.load(Path.of("examples/ctr-cvr.yaml")), modes);
+    }
+
+    /** Every mode of {@code modes} on the same simulated days with {@code spec} (tasks ctr and cvr). */
+    public void run(ModelSpec spec, List<String> modes) {
         DriftingSimulator sim = new DriftingSimulator(7, 20_000, 20_000, START, days);
         int n = days * perDay;
         Impression[] imps = new Impression[n];
@@ -313,7 +317,9 @@ public final class FeedbackBench {
             if (click) {
                 m.add(1, hour, p[heads[1]][r], conversion);
             }
-            m.add(2, hour, p[heads[2]][r], conversion);
+            // Without ESMM the served pCTCVR is the product of the two heads.
+            double ctcvr = heads[2] >= 0 ? p[heads[2]][r] : p[heads[0]][r] * p[heads[1]][r];
+            m.add(2, hour, ctcvr, conversion);
         }
         toScore.clear();
     }

@@ -179,6 +179,12 @@ final class BenchCommand implements Callable<Integer> {
     String observationWindow;
 
     @Option(
+            names = "--spec",
+            description = "feedback: the model spec (default: examples/ctr-cvr.yaml of the project); its tasks "
+                    + "ctr and cvr are scored, ctcvr as their product without ESMM")
+    java.nio.file.Path spec;
+
+    @Option(
             names = "--elapsed-window",
             defaultValue = "15 min",
             description = "feedback: join.observation-window of es-dfm, the paper's elapsed-time window c "
@@ -260,7 +266,13 @@ final class BenchCommand implements Callable<Integer> {
                     throw new InputException("--observation-window and --elapsed-window must be below the simulated "
                             + "click window of 30 min.");
                 }
-                new org.mmoestream.bench.FeedbackBench(days, perDay, window, elapsed, System.out).run(modes);
+                org.mmoestream.model.ModelSpec s =
+                        org.mmoestream.model.SpecLoader.load(spec != null ? spec : DemoCommand.defaultSpec());
+                if (s.taskIndex("ctr") < 0 || s.taskIndex("cvr") < 0) {
+                    throw new InputException("--spec: bench feedback scores tasks named ctr and cvr, which "
+                            + (spec != null ? spec : DemoCommand.defaultSpec()) + " does not have.");
+                }
+                new org.mmoestream.bench.FeedbackBench(days, perDay, window, elapsed, System.out).run(s, modes);
             }
             default ->
                 throw new InputException("bench: unknown benchmark '" + what
