@@ -15,7 +15,8 @@ import org.mmoestream.simulate.DriftingSimulator;
 /**
  * {@code bench feedback} on two small simulated days: every mode prints its figures, the examples
  * each mode trains are what its join sends (fnw: every impression once, and again for each click
- * and conversion after it), and the label latency is what each mode waits for.
+ * and conversion after it; es-dfm: after its 15-minute window, again for each positive after that,
+ * and once closed without a conversion), and the label latency is what each mode waits for.
  */
 class FeedbackBenchTest {
     private static final int PER_DAY = 5_000;
@@ -24,7 +25,7 @@ class FeedbackBenchTest {
     void eachModeTrainsWhatItsJoinSendsAfterItsWait() {
         ByteArrayOutputStream buf = new ByteArrayOutputStream();
         new FeedbackBench(2, PER_DAY, 0, new PrintStream(buf, true, StandardCharsets.UTF_8))
-                .run(List.of("oracle", "wait", "fnw"));
+                .run(List.of("oracle", "wait", "fnw", "es-dfm"));
         Map<String, Double> f = new HashMap<>();
         for (String line : buf.toString(StandardCharsets.UTF_8).split("\n")) {
             String[] p = line.trim().split(" ");
@@ -43,17 +44,28 @@ class FeedbackBenchTest {
         // The simulator's clicks and conversions within the windows (30 min, 24 h) of the same days.
         DriftingSimulator sim = new DriftingSimulator(7, 20_000, 20_000, 1_767_225_600_000L, 2);
         int positives = 0;
+        // es-dfm (observation window 15 min): once observed, again for each positive after the window,
+        // and once closed when the windows end without a conversion.
+        long c = 15 * DriftingSimulator.MINUTE;
+        int esDfm = 0;
         for (int k = 0; k < n; k++) {
             DriftingSimulator.Impression im =
                     sim.next(k, 1_767_225_600_000L + (long) ((double) k / n * 2 * DriftingSimulator.DAY));
             boolean click = im.clickTs() >= 0 && im.clickTs() - im.ts() <= 30 * DriftingSimulator.MINUTE;
-            positives += click ? 1 : 0;
-            positives += click && im.conversionTs() >= 0 && im.conversionTs() - im.clickTs() <= DriftingSimulator.DAY
-                    ? 1
-                    : 0;
+            boolean conversion =
+                    click && im.conversionTs() >= 0 && im.conversionTs() - im.clickTs() <= DriftingSimulator.DAY;
+            positives += (click ? 1 : 0) + (conversion ? 1 : 0);
+            esDfm += 1 + (click && im.clickTs() > im.ts() + c ? 1 : 0);
+            esDfm += conversion ? (im.conversionTs() > im.ts() + c ? 1 : 0) : 1;
         }
         assertTrue(positives > n / 20, positives + " clicks and conversions");
         assertEquals(n + positives, f.get("feedback.fnw.examples_trained"));
+        assertEquals(esDfm, f.get("feedback.es-dfm.examples_trained"));
+        assertEquals(900, f.get("feedback.es-dfm.label_latency_p99"), "sent when its 15-minute window closes");
+        for (String head : List.of("ctr", "cvr", "ctcvr")) {
+            double auc = f.get("feedback.es-dfm." + head + ".auc");
+            assertTrue(auc > 0.5 && auc < 1, "es-dfm " + head + " AUC " + auc);
+        }
         assertEquals(0, f.get("feedback.oracle.label_latency_p99"));
         assertEquals(0, f.get("feedback.fnw.label_latency_p99"), "observation window 0: sent with the impression");
         assertEquals(1800, f.get("feedback.wait.label_latency_p50"), "most impressions wait out the click window");
