@@ -266,11 +266,11 @@ final class BenchCommand implements Callable<Integer> {
                     throw new InputException("--observation-window and --elapsed-window must be below the simulated "
                             + "click window of 30 min.");
                 }
-                org.mmoestream.model.ModelSpec s =
-                        org.mmoestream.model.SpecLoader.load(spec != null ? spec : DemoCommand.defaultSpec());
+                java.nio.file.Path file = spec != null ? spec : DemoCommand.defaultSpec();
+                org.mmoestream.model.ModelSpec s = org.mmoestream.model.SpecLoader.load(file);
                 if (s.taskIndex("ctr") < 0 || s.taskIndex("cvr") < 0) {
-                    throw new InputException("--spec: bench feedback scores tasks named ctr and cvr, which "
-                            + (spec != null ? spec : DemoCommand.defaultSpec()) + " does not have.");
+                    throw new InputException(
+                            "--spec: bench feedback scores tasks named ctr and cvr, which " + file + " does not have.");
                 }
                 new org.mmoestream.bench.FeedbackBench(days, perDay, window, elapsed, System.out).run(s, modes);
             }

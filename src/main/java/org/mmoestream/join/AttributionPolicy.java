@@ -165,15 +165,13 @@ public final class AttributionPolicy implements Serializable {
                 return;
             }
             countOutsideWindows(s, l);
-            if (feedback == Feedback.DEFER && !sent(s, Kind.CONVERSION) && !sent(s, Kind.NEGATIVE)) {
-                // The windows closed without a conversion: the impression again, as a real negative.
-                out.accept(example(s, Kind.NEGATIVE, clicked(s) ? 1 : 0, 0));
-                mark(s, Kind.NEGATIVE);
-            }
-            if (feedback == Feedback.ES_DFM && !sent(s, Kind.CONVERSION) && !sent(s, Kind.CLOSED)) {
-                // The windows closed without a conversion: the final labels of the delay heads.
-                out.accept(example(s, Kind.CLOSED, clicked(s) ? 1 : 0, 0));
-                mark(s, Kind.CLOSED);
+            // The windows closed without a conversion: defer sends the impression again as a real
+            // negative, es-dfm the final labels of its delay heads.
+            Kind closing =
+                    feedback == Feedback.DEFER ? Kind.NEGATIVE : feedback == Feedback.ES_DFM ? Kind.CLOSED : null;
+            if (closing != null && !sent(s, Kind.CONVERSION) && !sent(s, closing)) {
+                out.accept(example(s, closing, clicked(s) ? 1 : 0, 0));
+                mark(s, closing);
             }
             close(s, time);
             return;

@@ -118,10 +118,8 @@ public final class MmoeNetwork {
     private NdAccess gradAcc;
     private Blas.Ptr paramPtr;
     private Blas.Ptr gradPtr;
-    /** PLE with several levels: this network's level, 1 to {@link #levels}; 1 otherwise. */
+    /** PLE with several levels: this network's level, 1 to the architecture's levels; 1 otherwise. */
     private final int level;
-
-    private final int levels;
     /**
      * The extraction levels below this one (stacked PLE, on the top network only), level 1 first:
      * each computes from its input a mixture per task and a shared one, which the next level reads.
@@ -259,7 +257,7 @@ public final class MmoeNetwork {
         this.arch = arch;
         this.layout = sharedLayout;
         this.level = level;
-        this.levels = levelsOf(arch);
+        int levels = levelsOf(arch);
         boolean top = level == levels;
         this.inputDim = inputDim;
         this.tasks = top ? taskNames.size() : 0;

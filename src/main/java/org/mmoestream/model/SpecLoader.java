@@ -139,10 +139,7 @@ public final class SpecLoader {
             }
             TaskSpec.Loss loss = loss(t);
             String streamed = event != null ? event : t.string("label", name);
-            if (loss != TaskSpec.Loss.LOGLOSS
-                    && TaskSpec.knownEvent(streamed)
-                    && !streamed.equals(TaskSpec.CLICK)
-                    && !streamed.equals(TaskSpec.CONVERSION)) {
+            if (loss != TaskSpec.Loss.LOGLOSS && TaskSpec.roleOf(streamed) != TaskSpec.DelayRole.LABEL) {
                 throw t.get("type")
                         .error("cannot be regression for a delay head ('" + streamed + "'), which is binary");
             }

@@ -110,10 +110,15 @@ public record TaskSpec(
 
     /** What the task predicts of its base event: the event, or an ES-DFM delay head's label. */
     public DelayRole delayRole() {
-        if (event == null || event.equals(baseEvent())) {
+        return roleOf(event);
+    }
+
+    /** What a task of streaming event {@code e} predicts (null, or not a delay head's event: the event). */
+    public static DelayRole roleOf(String e) {
+        if (e == null || !knownEvent(e) || e.equals(CLICK) || e.equals(CONVERSION)) {
             return DelayRole.LABEL;
         }
-        return event.endsWith(DELAYED) ? DelayRole.DELAYED : DelayRole.REAL_NEGATIVE;
+        return e.endsWith(DELAYED) ? DelayRole.DELAYED : DelayRole.REAL_NEGATIVE;
     }
 
     /** Whether the task predicts a value, not a probability. */
