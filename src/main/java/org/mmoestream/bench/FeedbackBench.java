@@ -31,13 +31,16 @@ import org.nd4j.linalg.api.buffer.DataType;
  * {@code oracle} (each impression trained at once with its final labels, which no stream can know:
  * the upper bound), {@code wait}, {@code fnw}, {@code fnc}, {@code defer} and {@code es-dfm} ({@code
  * join.feedback}; es-dfm with the conversion's delay heads added to the spec).
- * Serving-time evaluation, as in Yang et al. (AAAI 2021): each impression is scored, when it happens, by the model as
- * trained up to then, against its final labels (click within the click window, conversion within
- * the conversion window after it); per task AUC, log-loss and calibration over every simulated hour
- * after the first, the lowest and highest calibration of those hours, and the label latency: the
- * event time from an impression to its first example leaving the join (the pipeline's trainer adds
- * at most {@code train.max-wait}, its publisher {@code publish.interval}). Examples are trained in
- * batches of 256 as they leave the join.
+ * Each mode first streams {@code warmupDays} simulated days unscored, as a job that has been running
+ * (Yang et al. start every method from a model pretrained on earlier days; a stream needs a
+ * conversion window before its first real negatives, and with them es-dfm's f_rn head, exist),
+ * then {@code days} days with serving-time evaluation, as in Yang et al. (AAAI 2021): each impression
+ * is scored, when it happens, by the model as trained up to then, against its final labels (click
+ * within the click window, conversion within the conversion window after it); per task AUC,
+ * log-loss and calibration over every simulated hour after the first, the lowest and highest
+ * calibration of those hours, and the label latency: the event time from an impression to its first
+ * example leaving the join (the pipeline's trainer adds at most {@code train.max-wait}, its
+ * publisher {@code publish.interval}). Examples are trained in batches of 256 as they leave the join.
  */
 public final class FeedbackBench {
     private static final long CLICK_WINDOW = 30 * DriftingSimulator.MINUTE;
@@ -45,21 +48,22 @@ public final class FeedbackBench {
     private static final long START = 1_767_225_600_000L;
     private static final String[] HEADS = {"ctr", "cvr", "ctcvr"};
 
+    private final int warmupDays;
     private final int days;
     private final int perDay;
     private final long observationWindow;
     private final long elapsedWindow;
     private final PrintStream out;
 
-    public FeedbackBench(int days, int perDay, long observationWindow, PrintStream out) {
-        this(days, perDay, observationWindow, 15 * DriftingSimulator.MINUTE, out);
-    }
-
     /**
+     * @param warmupDays simulated days each mode trains on before the scored ones
+     * @param days scored simulated days
      * @param observationWindow {@code join.observation-window} of fnw and fnc
      * @param elapsedWindow {@code join.observation-window} of es-dfm (the paper's c)
      */
-    public FeedbackBench(int days, int perDay, long observationWindow, long elapsedWindow, PrintStream out) {
+    public FeedbackBench(
+            int warmupDays, int days, int perDay, long observationWindow, long elapsedWindow, PrintStream out) {
+        this.warmupDays = warmupDays;
         this.days = days;
         this.perDay = perDay;
         this.observationWindow = observationWindow;
@@ -74,9 +78,6 @@ public final class FeedbackBench {
             double[] calibration,
             double[] minHourCalibration,
             double[] maxHourCalibration,
-            double[] steadyAuc,
-            double[] steadyMinHour,
-            double[] steadyMaxHour,
             long latencyP50,
             long latencyP99,
             long examples) {}
@@ -87,13 +88,15 @@ public final class FeedbackBench {
 
     /** Every mode of {@code modes} on the same simulated days with {@code spec} (tasks ctr and cvr). */
     public void run(ModelSpec spec, List<String> modes) {
-        DriftingSimulator sim = new DriftingSimulator(7, 20_000, 20_000, START, days);
-        int n = days * perDay;
+        int all = warmupDays + days;
+        DriftingSimulator sim = new DriftingSimulator(7, 20_000, 20_000, START, all);
+        int n = all * perDay;
         Impression[] imps = new Impression[n];
         for (int k = 0; k < n; k++) {
-            imps[k] = sim.next(k, START + (long) ((double) k / n * days * DriftingSimulator.DAY));
+            imps[k] = sim.next(k, START + (long) ((double) k / n * all * DriftingSimulator.DAY));
         }
         out.printf(Locale.ROOT, "feedback.impressions %d count%n", n);
+        out.printf(Locale.ROOT, "feedback.impressions_scored %d count%n", n - (long) warmupDays * perDay);
         java.util.Map<String, Result> results = new java.util.LinkedHashMap<>();
         for (String mode : modes) {
             long t0 = System.nanoTime();
@@ -106,9 +109,6 @@ public final class FeedbackBench {
                 out.printf(Locale.ROOT, "%s.calibration %.3f ratio%n", p, r.calibration[h]);
                 out.printf(Locale.ROOT, "%s.calibration_hourly_min %.3f ratio%n", p, r.minHourCalibration[h]);
                 out.printf(Locale.ROOT, "%s.calibration_hourly_max %.3f ratio%n", p, r.maxHourCalibration[h]);
-                out.printf(Locale.ROOT, "%s.auc_after_day1 %.4f ratio%n", p, r.steadyAuc[h]);
-                out.printf(Locale.ROOT, "%s.calibration_hourly_min_after_day1 %.3f ratio%n", p, r.steadyMinHour[h]);
-                out.printf(Locale.ROOT, "%s.calibration_hourly_max_after_day1 %.3f ratio%n", p, r.steadyMaxHour[h]);
             }
             out.printf(Locale.ROOT, "feedback.%s.label_latency_p50 %.1f s%n", mode, r.latencyP50 / 1000.0);
             out.printf(Locale.ROOT, "feedback.%s.label_latency_p99 %.1f s%n", mode, r.latencyP99 / 1000.0);
@@ -130,13 +130,6 @@ public final class FeedbackBench {
                             e.getKey(),
                             HEADS[h],
                             (e.getValue().auc[h] - wait.auc[h]) / gap);
-                    out.printf(
-                            Locale.ROOT,
-                            "feedback.%s.%s.gap_closed_after_day1 %.2f ratio%n",
-                            e.getKey(),
-                            HEADS[h],
-                            (e.getValue().steadyAuc[h] - wait.steadyAuc[h])
-                                    / (oracle.steadyAuc[h] - wait.steadyAuc[h]));
                 }
             }
         }
@@ -191,11 +184,12 @@ public final class FeedbackBench {
         List<EncodedExample> buffer = new ArrayList<>();
         List<Integer> toScore = new ArrayList<>();
         Metrics metrics = new Metrics(days * 24);
+        long scoredFrom = START + warmupDays * DriftingSimulator.DAY;
         long[] trained = {0};
         long[] now = {0};
         int batch = 256;
         Runnable step = () -> {
-            score(model, encoder, imps, toScore, metrics, heads);
+            score(model, encoder, imps, toScore, metrics, heads, scoredFrom);
             if (!buffer.isEmpty()) {
                 model.trainStep(Batch.of(buffer));
                 trained[0] += buffer.size();
@@ -221,7 +215,7 @@ public final class FeedbackBench {
             fireTimers(e.ts, timers, states, policy, emitter, now);
             now[0] = e.ts;
             Impression im = imps[e.index];
-            if (e.type == Event.IMPRESSION) {
+            if (e.type == Event.IMPRESSION && e.ts >= scoredFrom) {
                 toScore.add(e.index);
             }
             if (mode.equals("oracle")) {
@@ -299,7 +293,13 @@ public final class FeedbackBench {
 
     /** Scores the impressions that happened since the last step with the model as it is now. */
     private void score(
-            MmoeModel model, ExampleEncoder encoder, Impression[] imps, List<Integer> toScore, Metrics m, int[] heads) {
+            MmoeModel model,
+            ExampleEncoder encoder,
+            Impression[] imps,
+            List<Integer> toScore,
+            Metrics m,
+            int[] heads,
+            long scoredFrom) {
         if (toScore.isEmpty()) {
             return;
         }
@@ -310,7 +310,7 @@ public final class FeedbackBench {
         double[][] p = model.predict(Batch.of(rows));
         for (int r = 0; r < toScore.size(); r++) {
             Impression im = imps[toScore.get(r)];
-            int hour = (int) ((im.ts() - START) / DriftingSimulator.HOUR);
+            int hour = (int) ((im.ts() - scoredFrom) / DriftingSimulator.HOUR);
             boolean click = clicked(im);
             boolean conversion = converted(im);
             m.add(0, hour, p[heads[0]][r], click);
@@ -324,20 +324,15 @@ public final class FeedbackBench {
         toScore.clear();
     }
 
-    /**
-     * Serving-time metrics per head: overall and calibration per hour, after the first hour and after
-     * the first day (when the model has seen every kind of label in every mode).
-     */
+    /** Serving-time metrics per head over the scored hours after the first: overall and per hour. */
     private static final class Metrics {
         final TaskMetrics[] overall = new TaskMetrics[HEADS.length];
-        final TaskMetrics[] steady = new TaskMetrics[HEADS.length];
         final double[][] sumP;
         final double[][] sumY;
 
         Metrics(int hours) {
             for (int h = 0; h < HEADS.length; h++) {
                 overall[h] = new TaskMetrics();
-                steady[h] = new TaskMetrics();
             }
             sumP = new double[HEADS.length][hours + 1];
             sumY = new double[HEADS.length][hours + 1];
@@ -346,9 +341,6 @@ public final class FeedbackBench {
         void add(int head, int hour, double p, boolean positive) {
             if (hour >= 1) {
                 overall[head].add(p, positive);
-            }
-            if (hour >= 24) {
-                steady[head].add(p, positive);
             }
             sumP[head][hour] += p;
             sumY[head][hour] += positive ? 1 : 0;
@@ -361,22 +353,15 @@ public final class FeedbackBench {
             double[] cal = new double[heads];
             double[] min = new double[heads];
             double[] max = new double[heads];
-            double[] steadyAuc = new double[heads];
-            double[] steadyMin = new double[heads];
-            double[] steadyMax = new double[heads];
             for (int h = 0; h < heads; h++) {
                 auc[h] = overall[h].auc();
                 ll[h] = overall[h].logLoss();
                 cal[h] = overall[h].calibration();
-                steadyAuc[h] = steady[h].auc();
                 double[] range = hourlyRange(h, 1);
                 min[h] = range[0];
                 max[h] = range[1];
-                range = hourlyRange(h, 24);
-                steadyMin[h] = range[0];
-                steadyMax[h] = range[1];
             }
-            return new Result(auc, ll, cal, min, max, steadyAuc, steadyMin, steadyMax, p50, p99, examples);
+            return new Result(auc, ll, cal, min, max, p50, p99, examples);
         }
 
         /** The lowest and highest calibration of head {@code h} in the hours from {@code first} on. */

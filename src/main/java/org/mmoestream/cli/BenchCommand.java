@@ -163,8 +163,18 @@ final class BenchCommand implements Callable<Integer> {
             description = "feedback: the modes to compare, oracle and join.feedback values (default: ${DEFAULT-VALUE})")
     java.util.List<String> modes;
 
-    @Option(names = "--days", defaultValue = "4", description = "feedback: simulated days (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--days",
+            defaultValue = "4",
+            description = "feedback: simulated days scored (default: ${DEFAULT-VALUE})")
     int days;
+
+    @Option(
+            names = "--warmup-days",
+            defaultValue = "2",
+            description = "feedback: simulated days each mode trains on before the scored ones, as a job that "
+                    + "has been running (default: ${DEFAULT-VALUE}; 0: every mode starts cold)")
+    int warmupDays;
 
     @Option(
             names = "--per-day",
@@ -247,8 +257,9 @@ final class BenchCommand implements Callable<Integer> {
             case "score" -> new ScoreBench(secs, System.out).run(parallelism, rates, !noSearch);
             case "bias" -> new org.mmoestream.bench.BiasBench(examples, 0.8, System.out).run();
             case "feedback" -> {
-                if (days < 2 || perDay < 1000) {
-                    throw new InputException("--days must be at least 2 and --per-day at least 1000.");
+                if (days < 2 || perDay < 1000 || warmupDays < 0) {
+                    throw new InputException(
+                            "--days must be at least 2, --per-day at least 1000 and --warmup-days at least 0.");
                 }
                 for (String m : modes) {
                     if (!m.equals("oracle")) {
@@ -272,7 +283,8 @@ final class BenchCommand implements Callable<Integer> {
                     throw new InputException(
                             "--spec: bench feedback scores tasks named ctr and cvr, which " + file + " does not have.");
                 }
-                new org.mmoestream.bench.FeedbackBench(days, perDay, window, elapsed, System.out).run(s, modes);
+                new org.mmoestream.bench.FeedbackBench(warmupDays, days, perDay, window, elapsed, System.out)
+                        .run(s, modes);
             }
             default ->
                 throw new InputException("bench: unknown benchmark '" + what

@@ -23,14 +23,7 @@ class FeedbackBenchTest {
 
     @Test
     void eachModeTrainsWhatItsJoinSendsAfterItsWait() {
-        ByteArrayOutputStream buf = new ByteArrayOutputStream();
-        new FeedbackBench(2, PER_DAY, 0, new PrintStream(buf, true, StandardCharsets.UTF_8))
-                .run(List.of("oracle", "wait", "fnw", "es-dfm"));
-        Map<String, Double> f = new HashMap<>();
-        for (String line : buf.toString(StandardCharsets.UTF_8).split("\n")) {
-            String[] p = line.trim().split(" ");
-            f.put(p[0], Double.parseDouble(p[1]));
-        }
+        Map<String, Double> f = figures(0, List.of("oracle", "wait", "fnw", "es-dfm"));
         int n = 2 * PER_DAY;
         assertEquals(n, f.get("feedback.impressions"));
         for (String mode : List.of("oracle", "wait", "fnw")) {
@@ -71,5 +64,43 @@ class FeedbackBenchTest {
         assertEquals(1800, f.get("feedback.wait.label_latency_p50"), "most impressions wait out the click window");
         assertTrue(f.get("feedback.wait.label_latency_p99") > 80_000, "clicked ones wait out the conversion window");
         assertTrue(f.containsKey("feedback.fnw.cvr.gap_closed"));
+    }
+
+    /**
+     * With warm-up days every mode trains on them unscored and the scored days follow: a model that
+     * has run a day scores the next day's first hours calibrated where a cold one has not learned yet
+     * (wait's first clicks are final only after the 30-minute click window).
+     */
+    @Test
+    void warmUpDaysTrainEveryModeBeforeTheScoredDays() {
+        Map<String, Double> cold = figures(0, List.of("oracle", "wait"));
+        Map<String, Double> warm = figures(1, List.of("oracle", "wait"));
+        assertEquals(2 * PER_DAY, cold.get("feedback.impressions_scored"));
+        assertEquals(3 * PER_DAY, warm.get("feedback.impressions"));
+        assertEquals(2 * PER_DAY, warm.get("feedback.impressions_scored"));
+        assertEquals(3 * PER_DAY, warm.get("feedback.oracle.examples_trained"), "the warm-up day is trained");
+        assertEquals(3 * PER_DAY, warm.get("feedback.wait.examples_trained"));
+        double coldCtr = cold.get("feedback.wait.ctr.calibration_hourly_min");
+        double warmCtr = warm.get("feedback.wait.ctr.calibration_hourly_min");
+        assertTrue(warmCtr > 2 * coldCtr, "wait's lowest hourly ctr calibration " + coldCtr + " cold, " + warmCtr);
+    }
+
+    /** The figures {@code bench feedback} prints for two scored days after {@code warmupDays}. */
+    private static Map<String, Double> figures(int warmupDays, List<String> modes) {
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        new FeedbackBench(
+                        warmupDays,
+                        2,
+                        PER_DAY,
+                        0,
+                        15 * DriftingSimulator.MINUTE,
+                        new PrintStream(buf, true, StandardCharsets.UTF_8))
+                .run(modes);
+        Map<String, Double> f = new HashMap<>();
+        for (String line : buf.toString(StandardCharsets.UTF_8).split("\n")) {
+            String[] p = line.trim().split(" ");
+            f.put(p[0], Double.parseDouble(p[1]));
+        }
+        return f;
     }
 }
