@@ -70,6 +70,19 @@ class CommandLineTest {
         assertEquals(2, r.status(), r.err());
     }
 
+    /** A bad flag of {@code bench feedback} stops it with status 2 and one sentence naming it. */
+    @Test
+    void aBadFeedbackBenchFlagStopsWithStatus2() {
+        for (String[] flag : new String[][] {
+            {"--warmup-days", "-1"}, {"--days", "1"}, {"--elapsed-window", "40 min"}, {"--modes", "later"}
+        }) {
+            Run r = run("bench", "feedback", flag[0], flag[1]);
+            assertEquals(2, r.status(), String.join(" ", flag) + ": " + r.err());
+            assertEquals(1, r.err().lines().count(), "one line: " + r.err());
+            assertTrue(r.err().contains(flag[0]), r.err());
+        }
+    }
+
     /**
      * A job whose spec changed a table's shape cannot start from an old snapshot: {@code pipeline}
      * stops at start with status 2 and one sentence naming the tensor (issue 18).
