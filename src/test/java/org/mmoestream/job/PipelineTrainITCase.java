@@ -71,10 +71,6 @@ class PipelineTrainITCase {
         m.put(Key.PUBLISH_INTERVAL.yaml(), "500 ms");
         m.put(Key.FULL_EVERY.yaml(), "4");
         m.put(Key.MAX_MESSAGE_BYTES.yaml(), "200000");
-        // The last 4,000-5,000 examples of a bounded stream are the pending joins all firing at the end of
-        // the input, in an order that depends on how the join's subtasks interleave: over a window of
-        // 10,000 they made the final progressive ctr AUC anything from 0.68 to 0.78 (a clean-clone run saw
-        // 0.682); over 30,000 they are a sixth of it.
         m.put(Key.METRICS_WINDOW.yaml(), "30000");
         return JobConfig.of(m);
     }
@@ -193,7 +189,12 @@ class PipelineTrainITCase {
         }
         Path probeFile = tmp.resolve("probes.jsonl");
         java.nio.file.Files.write(probeFile, probes);
-        JobConfig cfg = config("train").with(Key.PROBES, probeFile.toString());
+        // In event-time order the model trains on the events alone. In arrival order, on a backlog, the
+        // examples come in an order that depends on how fast the source reads each topic's partitions
+        // (a conversion is final at once, a negative when the watermark passes its window) and on the
+        // burst of pending joins at the end of the input: the final progressive ctr AUC over the last
+        // 30,000 examples was anywhere from 0.60 to 0.80 in clean-clone and local runs.
+        JobConfig cfg = config("train").with(Key.PROBES, probeFile.toString()).with(Key.ORDER, "event-time");
         Stream s = produce(cfg, 60_000, "m1");
         run(cfg, "train", PipelineJob.eventDeserializer(cfg));
         try (ModelReader reader = readAll(cfg)) {
@@ -225,11 +226,7 @@ class PipelineTrainITCase {
                     assertEquals(operator.get(r).get(h).asDouble(), rebuilt[h][r], 1e-6, "probe " + r + ", head " + h);
                 }
             }
-            // For information: the final version's ranking of held-out impressions. Not asserted: at the
-            // end of a bounded stream every pending join fires at once, clicked-but-unconverted examples
-            // last, so the last versions train on a run of positives whose order depends on how the join
-            // subtasks interleave (seen: 0.25 to 0.78). Reader-operator parity is asserted, exactly, by
-            // TrainOperatorTest and TrainOperatorPublishParityTest.
+            // The final version ranks held-out impressions.
             ExampleEncoder enc = new ExampleEncoder(m1.model().spec());
             List<EncodedExample> rows = s.holdout.stream()
                     .map(i -> enc.encodeFeatures(i.featuresJson(), null))
@@ -240,7 +237,7 @@ class PipelineTrainITCase {
                 holdout.add(p[0][i], s.holdout.get(i).clicked());
             }
             System.out.printf("held-out ctr auc of the rebuilt model %.4f (version %d)%n", holdout.auc(), m1.version());
-            assertTrue(Double.isFinite(holdout.auc()), "the rebuilt model scores every held-out impression");
+            assertTrue(holdout.auc() > 0.75, "held-out ctr AUC of the rebuilt model " + holdout.auc());
         }
     }
 
