@@ -43,10 +43,10 @@ import org.nd4j.linalg.api.buffer.DataType;
  * publisher {@code publish.interval}). Examples are trained in batches of 256 as they leave the join.
  */
 public final class FeedbackBench {
-    private static final long CLICK_WINDOW = 30 * DriftingSimulator.MINUTE;
-    private static final long CONVERSION_WINDOW = DriftingSimulator.DAY;
-    private static final long START = 1_767_225_600_000L;
-    private static final String[] HEADS = {"ctr", "cvr", "ctcvr"};
+    static final long CLICK_WINDOW = 30 * DriftingSimulator.MINUTE;
+    static final long CONVERSION_WINDOW = DriftingSimulator.DAY;
+    static final long START = 1_767_225_600_000L;
+    static final String[] HEADS = {"ctr", "cvr", "ctcvr"};
 
     private final int warmupDays;
     private final int days;
@@ -88,13 +88,8 @@ public final class FeedbackBench {
 
     /** Every mode of {@code modes} on the same simulated days with {@code spec} (tasks ctr and cvr). */
     public void run(ModelSpec spec, List<String> modes) {
-        int all = warmupDays + days;
-        DriftingSimulator sim = new DriftingSimulator(7, 20_000, 20_000, START, all);
-        int n = all * perDay;
-        Impression[] imps = new Impression[n];
-        for (int k = 0; k < n; k++) {
-            imps[k] = sim.next(k, START + (long) ((double) k / n * all * DriftingSimulator.DAY));
-        }
+        Impression[] imps = impressions(warmupDays + days, perDay);
+        int n = imps.length;
         out.printf(Locale.ROOT, "feedback.impressions %d count%n", n);
         out.printf(Locale.ROOT, "feedback.impressions_scored %d count%n", n - (long) warmupDays * perDay);
         java.util.Map<String, Result> results = new java.util.LinkedHashMap<>();
@@ -102,14 +97,7 @@ public final class FeedbackBench {
             long t0 = System.nanoTime();
             Result r = run(spec, imps, mode);
             results.put(mode, r);
-            for (int h = 0; h < HEADS.length; h++) {
-                String p = "feedback." + mode + "." + HEADS[h];
-                out.printf(Locale.ROOT, "%s.auc %.4f ratio%n", p, r.auc[h]);
-                out.printf(Locale.ROOT, "%s.logloss %.4f nats%n", p, r.logLoss[h]);
-                out.printf(Locale.ROOT, "%s.calibration %.3f ratio%n", p, r.calibration[h]);
-                out.printf(Locale.ROOT, "%s.calibration_hourly_min %.3f ratio%n", p, r.minHourCalibration[h]);
-                out.printf(Locale.ROOT, "%s.calibration_hourly_max %.3f ratio%n", p, r.maxHourCalibration[h]);
-            }
+            printHeads(out, "feedback." + mode, r);
             out.printf(Locale.ROOT, "feedback.%s.label_latency_p50 %.1f s%n", mode, r.latencyP50 / 1000.0);
             out.printf(Locale.ROOT, "feedback.%s.label_latency_p99 %.1f s%n", mode, r.latencyP99 / 1000.0);
             out.printf(Locale.ROOT, "feedback.%s.examples_trained %d count%n", mode, r.examples);
@@ -135,6 +123,37 @@ public final class FeedbackBench {
         }
     }
 
+    /** The simulated impressions of {@code days} days of {@code perDay}, in event-time order, from {@link #START}. */
+    static Impression[] impressions(int days, int perDay) {
+        DriftingSimulator sim = new DriftingSimulator(7, 20_000, 20_000, START, days);
+        int n = days * perDay;
+        Impression[] imps = new Impression[n];
+        for (int k = 0; k < n; k++) {
+            imps[k] = sim.next(k, START + (long) ((double) k / n * days * DriftingSimulator.DAY));
+        }
+        return imps;
+    }
+
+    /** Per head of {@code r}: AUC, log-loss, calibration and its hourly range, named {@code prefix.<head>.*}. */
+    static void printHeads(PrintStream out, String prefix, Result r) {
+        for (int h = 0; h < HEADS.length; h++) {
+            String p = prefix + "." + HEADS[h];
+            out.printf(Locale.ROOT, "%s.auc %.4f ratio%n", p, r.auc[h]);
+            out.printf(Locale.ROOT, "%s.logloss %.4f nats%n", p, r.logLoss[h]);
+            out.printf(Locale.ROOT, "%s.calibration %.3f ratio%n", p, r.calibration[h]);
+            out.printf(Locale.ROOT, "%s.calibration_hourly_min %.3f ratio%n", p, r.minHourCalibration[h]);
+            out.printf(Locale.ROOT, "%s.calibration_hourly_max %.3f ratio%n", p, r.maxHourCalibration[h]);
+        }
+    }
+
+    /** The spec each mode trains: es-dfm's with the delay heads of the conversion and the click. */
+    static ModelSpec specFor(ModelSpec spec, Feedback feedback) {
+        return feedback == Feedback.ES_DFM
+                ? spec.withDelayHeads(org.mmoestream.model.TaskSpec.CONVERSION)
+                        .withDelayHeads(org.mmoestream.model.TaskSpec.CLICK)
+                : spec;
+    }
+
     /** Events of one request in event-time order: its impression, click and conversion. */
     private record Timed(long ts, int index, byte type) {}
 
@@ -143,10 +162,7 @@ public final class FeedbackBench {
         if (feedback == Feedback.FNC) {
             spec = spec.withArchitecture(spec.architecture().withFakeNegativeCalibration(true));
         }
-        if (feedback == Feedback.ES_DFM) {
-            spec = spec.withDelayHeads(org.mmoestream.model.TaskSpec.CONVERSION)
-                    .withDelayHeads(org.mmoestream.model.TaskSpec.CLICK);
-        }
+        spec = specFor(spec, feedback);
         MmoeModel model = MmoeModel.create(spec, 42, DataType.FLOAT);
         model.useFeedbackWeights(org.mmoestream.job.PipelineJob.feedbackWeights(feedback));
         int[] heads = {
@@ -283,16 +299,16 @@ public final class FeedbackBench {
         }
     }
 
-    private static boolean clicked(Impression im) {
+    static boolean clicked(Impression im) {
         return im.clickTs() >= 0 && im.clickTs() - im.ts() <= CLICK_WINDOW;
     }
 
-    private static boolean converted(Impression im) {
+    static boolean converted(Impression im) {
         return clicked(im) && im.conversionTs() >= 0 && im.conversionTs() - im.clickTs() <= CONVERSION_WINDOW;
     }
 
     /** Scores the impressions that happened since the last step with the model as it is now. */
-    private void score(
+    static void score(
             MmoeModel model,
             ExampleEncoder encoder,
             Impression[] imps,
@@ -325,7 +341,7 @@ public final class FeedbackBench {
     }
 
     /** Serving-time metrics per head over the scored hours after the first: overall and per hour. */
-    private static final class Metrics {
+    static final class Metrics {
         final TaskMetrics[] overall = new TaskMetrics[HEADS.length];
         final double[][] sumP;
         final double[][] sumY;

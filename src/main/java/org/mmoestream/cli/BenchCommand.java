@@ -201,6 +201,19 @@ final class BenchCommand implements Callable<Integer> {
                     + "(default: ${DEFAULT-VALUE})")
     String elapsedWindow;
 
+    @Option(
+            names = "--pipeline",
+            description = "feedback: the events live through an embedded Kafka broker and the pipeline job "
+                    + "(join, trainer, model topic) instead of in process; each impression scored by the "
+                    + "version current at its event time; every mode but the oracle")
+    boolean pipeline;
+
+    @Option(
+            names = "--hour-seconds",
+            defaultValue = "1",
+            description = "feedback --pipeline: wall-clock seconds per simulated hour (default: ${DEFAULT-VALUE})")
+    double hourSeconds;
+
     @Override
     public Integer call() throws Exception {
         double secs = seconds != null ? seconds : what.equals("score") ? 20 : 6;
@@ -283,8 +296,17 @@ final class BenchCommand implements Callable<Integer> {
                     throw new InputException(
                             "--spec: bench feedback scores tasks named ctr and cvr, which " + file + " does not have.");
                 }
-                new org.mmoestream.bench.FeedbackBench(warmupDays, days, perDay, window, elapsed, System.out)
-                        .run(s, modes);
+                if (pipeline) {
+                    if (!(hourSeconds > 0)) {
+                        throw new InputException("--hour-seconds must be positive.");
+                    }
+                    new org.mmoestream.bench.FeedbackPipelineBench(
+                                    warmupDays, days, perDay, hourSeconds, elapsed, System.out)
+                            .run(s, modes);
+                } else {
+                    new org.mmoestream.bench.FeedbackBench(warmupDays, days, perDay, window, elapsed, System.out)
+                            .run(s, modes);
+                }
             }
             default ->
                 throw new InputException("bench: unknown benchmark '" + what
