@@ -23,9 +23,6 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
-import org.mmoestream.job.Environments;
-import org.mmoestream.job.KafkaIo;
-import org.mmoestream.job.PipelineJob;
 import org.mmoestream.join.Feedback;
 import org.mmoestream.local.EmbeddedKafka;
 import org.mmoestream.model.ExampleEncoder;
@@ -89,26 +86,7 @@ public final class FeedbackPipelineBench {
                 ModelSpec s = FeedbackBench.specFor(spec, feedback);
                 String run = "fb-" + mode;
                 JobConfig cfg = config(kafka, run, mode, feedback);
-                kafka.createTopics(Map.of(
-                        run + "-impressions",
-                        2,
-                        run + "-clicks",
-                        2,
-                        run + "-conversions",
-                        2,
-                        run + "-dead-letter",
-                        1,
-                        run + "-model",
-                        1));
-                StreamExecutionEnvironment env = Environments.localRocksDb(2, "1 s");
-                PipelineJob.build(
-                        env,
-                        cfg,
-                        s,
-                        KafkaIo.events(cfg, false),
-                        null,
-                        KafkaIo.deadLetters(cfg, "bench-" + run),
-                        KafkaIo.modelSink(cfg, "bench-" + run));
+                StreamExecutionEnvironment env = PipelineBench.pipeline(kafka, run, 2, cfg, s, false);
                 JobClient job = env.executeAsync("feedback-pipeline-" + run);
                 try {
                     awaitRunning(job);

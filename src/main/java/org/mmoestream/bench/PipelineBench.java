@@ -246,7 +246,15 @@ public final class PipelineBench {
         m.put(Key.PUBLISH_INTERVAL.yaml(), "2 s");
         m.put(Key.TRAIN_PARALLELISM.yaml(), String.valueOf(trainParallelism));
         m.putAll(settings);
-        JobConfig cfg = JobConfig.of(m);
+        return pipeline(kafka, run, p, JobConfig.of(m), spec(), bounded);
+    }
+
+    /**
+     * The pipeline job of {@code cfg} for {@code spec} on the topics of run {@code run} (created
+     * here), on a local cluster of parallelism {@code p} with RocksDB and checkpoints every second.
+     */
+    static StreamExecutionEnvironment pipeline(
+            EmbeddedKafka kafka, String run, int p, JobConfig cfg, ModelSpec spec, boolean bounded) throws Exception {
         kafka.createTopics(Map.of(
                 run + "-impressions",
                 2,
@@ -261,11 +269,10 @@ public final class PipelineBench {
                 run + "-train-sync",
                 1));
         StreamExecutionEnvironment env = Environments.localRocksDb(p, "1 s");
-        Properties client = new Properties();
         PipelineJob.build(
                 env,
                 cfg,
-                spec(),
+                spec,
                 KafkaIo.events(cfg, bounded),
                 null,
                 KafkaIo.deadLetters(cfg, "bench-" + run),
