@@ -154,15 +154,22 @@ public final class FeedbackPipelineBench {
             }
         }
         events.sort((a, b) -> Long.compare(a.ts, b.ts));
+        // After the last impression only its late clicks and conversions remain: they are sent at once
+        // (nothing is scored then), and none after every window has closed (they would label nothing).
+        long lastImpression = imps[imps.length - 1].ts();
+        long labelsEnd = lastImpression + FeedbackBench.CLICK_WINDOW + FeedbackBench.CONVERSION_WINDOW;
         Map<String, Object> cfg = Map.of("bootstrap.servers", bootstrap, "acks", "1", "linger.ms", "5");
         double wallPerEventMs = hourSeconds * 1000.0 / DriftingSimulator.HOUR;
         try (KafkaProducer<byte[], byte[]> producer =
                 new KafkaProducer<>(cfg, new ByteArraySerializer(), new ByteArraySerializer())) {
             long start = System.nanoTime();
             for (Sent e : events) {
+                if (e.ts > labelsEnd) {
+                    break;
+                }
                 long due = start + (long) ((e.ts - FeedbackBench.START) * wallPerEventMs * 1e6);
                 long ahead = due - System.nanoTime();
-                if (ahead > 2_000_000) {
+                if (ahead > 2_000_000 && e.ts <= lastImpression) {
                     Thread.sleep(ahead / 1_000_000);
                 }
                 producer.send(new ProducerRecord<>(
