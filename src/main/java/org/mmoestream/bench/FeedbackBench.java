@@ -154,22 +154,24 @@ public final class FeedbackBench {
                 : spec;
     }
 
+    /** The indexes of the heads {@link #HEADS} in {@code spec}'s predictions (-1: ctcvr without ESMM). */
+    static int[] heads(ModelSpec spec) {
+        int[] heads = new int[HEADS.length];
+        for (int h = 0; h < heads.length; h++) {
+            heads[h] = spec.heads().indexOf(HEADS[h]);
+        }
+        return heads;
+    }
+
     /** Events of one request in event-time order: its impression, click and conversion. */
     private record Timed(long ts, int index, byte type) {}
 
     private Result run(ModelSpec spec, Impression[] imps, String mode) {
         Feedback feedback = mode.equals("oracle") ? Feedback.WAIT : Feedback.parse(mode);
-        if (feedback == Feedback.FNC) {
-            spec = spec.withArchitecture(spec.architecture().withFakeNegativeCalibration(true));
-        }
-        spec = specFor(spec, feedback);
+        spec = org.mmoestream.job.PipelineJob.trainedSpec(feedback, specFor(spec, feedback));
         MmoeModel model = MmoeModel.create(spec, 42, DataType.FLOAT);
         model.useFeedbackWeights(org.mmoestream.job.PipelineJob.feedbackWeights(feedback));
-        int[] heads = {
-            spec.heads().indexOf("ctr"),
-            spec.heads().indexOf("cvr"),
-            spec.heads().indexOf("ctcvr")
-        };
+        int[] heads = heads(spec);
         ExampleEncoder encoder = new ExampleEncoder(spec);
         AttributionPolicy policy = new AttributionPolicy(
                 CLICK_WINDOW,
@@ -307,7 +309,10 @@ public final class FeedbackBench {
         return clicked(im) && im.conversionTs() >= 0 && im.conversionTs() - im.clickTs() <= CONVERSION_WINDOW;
     }
 
-    /** Scores the impressions that happened since the last step with the model as it is now. */
+    /**
+     * Scores the impressions of {@code toScore} with the model as it is now, in slices of 4,096 (a
+     * long stretch between two versions of the pipeline's model fits in memory), and clears it.
+     */
     static void score(
             MmoeModel model,
             ExampleEncoder encoder,
@@ -316,16 +321,22 @@ public final class FeedbackBench {
             Metrics m,
             int[] heads,
             long scoredFrom) {
-        if (toScore.isEmpty()) {
-            return;
+        for (int from = 0; from < toScore.size(); from += 4096) {
+            List<Integer> slice = toScore.subList(from, Math.min(toScore.size(), from + 4096));
+            List<EncodedExample> rows = new ArrayList<>(slice.size());
+            for (int k : slice) {
+                rows.add(encoder.encodeFeatures(imps[k].featuresJson(), null));
+            }
+            addScores(model.predict(Batch.of(rows)), imps, slice, m, heads, scoredFrom);
         }
-        List<EncodedExample> rows = new ArrayList<>(toScore.size());
-        for (int k : toScore) {
-            rows.add(encoder.encodeFeatures(imps[k].featuresJson(), null));
-        }
-        double[][] p = model.predict(Batch.of(rows));
-        for (int r = 0; r < toScore.size(); r++) {
-            Impression im = imps[toScore.get(r)];
+        toScore.clear();
+    }
+
+    /** Adds the predictions {@code p} of the impressions {@code slice} to {@code m}, per head and hour. */
+    private static void addScores(
+            double[][] p, Impression[] imps, List<Integer> slice, Metrics m, int[] heads, long scoredFrom) {
+        for (int r = 0; r < slice.size(); r++) {
+            Impression im = imps[slice.get(r)];
             int hour = (int) ((im.ts() - scoredFrom) / DriftingSimulator.HOUR);
             boolean click = clicked(im);
             boolean conversion = converted(im);
@@ -337,7 +348,6 @@ public final class FeedbackBench {
             double ctcvr = heads[2] >= 0 ? p[heads[2]][r] : p[heads[0]][r] * p[heads[1]][r];
             m.add(2, hour, ctcvr, conversion);
         }
-        toScore.clear();
     }
 
     /** Serving-time metrics per head over the scored hours after the first: overall and per hour. */

@@ -97,7 +97,7 @@ public final class FeedbackPipelineBench {
                     job.cancel().get();
                 }
                 String p = "feedback.pipeline." + mode;
-                Scored r = evaluate(kafka.bootstrapServers(), run + "-model", s, imps, scoredFrom);
+                Scored r = evaluate(kafka.bootstrapServers(), run + "-model", s, imps, scoredFrom, days * 24);
                 FeedbackBench.printHeads(out, p, r.result);
                 out.printf(Locale.ROOT, "%s.impressions_scored %d count%n", p, r.scored);
                 out.printf(Locale.ROOT, "%s.impressions_unscored %d count%n", p, r.unscored);
@@ -196,20 +196,16 @@ public final class FeedbackPipelineBench {
      * Reads the committed versions in order; before each is applied, the impressions from the event
      * time the model had trained up to until the next version's are scored by the model as it is.
      */
-    private static Scored evaluate(String bootstrap, String topic, ModelSpec spec, Impression[] imps, long scoredFrom)
+    private static Scored evaluate(
+            String bootstrap, String topic, ModelSpec spec, Impression[] imps, long scoredFrom, int hours)
             throws Exception {
         Properties c = new Properties();
         c.put("bootstrap.servers", bootstrap);
         c.put("isolation.level", "read_committed");
         c.put("max.partition.fetch.bytes", String.valueOf(16 * 1024 * 1024));
-        FeedbackBench.Metrics metrics = new FeedbackBench.Metrics(
-                (int) ((imps[imps.length - 1].ts() - scoredFrom) / DriftingSimulator.HOUR) + 1);
+        FeedbackBench.Metrics metrics = new FeedbackBench.Metrics(hours);
         ExampleEncoder encoder = new ExampleEncoder(spec);
-        int[] heads = {
-            spec.heads().indexOf("ctr"),
-            spec.heads().indexOf("cvr"),
-            spec.heads().indexOf("ctcvr")
-        };
+        int[] heads = FeedbackBench.heads(spec);
         ObjectMapper json = new ObjectMapper();
         SnapshotState state = new SnapshotState();
         ChunkAssembler chunks = new ChunkAssembler();
@@ -250,7 +246,7 @@ public final class FeedbackPipelineBench {
                         }
                     }
                     scored += toScore.size();
-                    score(state, encoder, imps, toScore, metrics, heads, scoredFrom);
+                    FeedbackBench.score(state.model(), encoder, imps, toScore, metrics, heads, scoredFrom);
                     if (!state.apply(snapshot)) {
                         throw new IllegalStateException("version " + chunk.version + " does not follow the last");
                     }
@@ -267,23 +263,7 @@ public final class FeedbackPipelineBench {
             }
         }
         scored += toScore.size();
-        score(state, encoder, imps, toScore, metrics, heads, scoredFrom);
+        FeedbackBench.score(state.model(), encoder, imps, toScore, metrics, heads, scoredFrom);
         return new Scored(metrics.result(0, 0, examplesSeen), scored, unscored, versions, examplesSeen, lag);
-    }
-
-    /** Scores {@code rows} in slices, so that a long stretch between two versions fits in memory. */
-    private static void score(
-            SnapshotState state,
-            ExampleEncoder encoder,
-            Impression[] imps,
-            List<Integer> rows,
-            FeedbackBench.Metrics metrics,
-            int[] heads,
-            long scoredFrom) {
-        for (int i = 0; i < rows.size(); i += 4096) {
-            List<Integer> slice = new ArrayList<>(rows.subList(i, Math.min(rows.size(), i + 4096)));
-            FeedbackBench.score(state.model(), encoder, imps, slice, metrics, heads, scoredFrom);
-        }
-        rows.clear();
     }
 }

@@ -180,6 +180,14 @@ public final class PipelineJob {
         }
     }
 
+    /**
+     * The spec the trainer trains under {@code join.feedback: f}: with fnc the served probabilities
+     * are calibrated for fake negatives, and the spec every version carries says so.
+     */
+    public static ModelSpec trainedSpec(Feedback f, ModelSpec spec) {
+        return f == Feedback.FNC ? spec.withArchitecture(spec.architecture().withFakeNegativeCalibration(true)) : spec;
+    }
+
     /** The row weights of the trainer under {@code join.feedback: f}. */
     public static org.mmoestream.model.Objective.Weights feedbackWeights(Feedback f) {
         return switch (f) {
@@ -226,10 +234,7 @@ public final class PipelineJob {
                 throw new org.mmoestream.config.InputException(Key.PROBES.yaml() + ": cannot read " + file + ".");
             }
         }
-        if (feedback(cfg) == Feedback.FNC) {
-            // The served probabilities are calibrated for fake negatives: the spec every version carries says so.
-            spec = spec.withArchitecture(spec.architecture().withFakeNegativeCalibration(true));
-        }
+        spec = trainedSpec(feedback(cfg), spec);
         requireDelayHeads(feedback(cfg), spec);
         return TrainOperator.Settings.of(SpecJson.write(spec))
                 .withSeed(cfg.integer(Key.SEED))
