@@ -154,6 +154,11 @@ public final class FeedbackBench {
                 : spec;
     }
 
+    /** {@code join.observation-window} of a mode: es-dfm's elapsed window c, 0 for defer, else {@code observation}. */
+    static long observationWindow(Feedback feedback, long observation, long elapsed) {
+        return feedback == Feedback.ES_DFM ? elapsed : feedback == Feedback.DEFER ? 0 : observation;
+    }
+
     /** The indexes of the heads {@link #HEADS} in {@code spec}'s predictions (-1: ctcvr without ESMM). */
     static int[] heads(ModelSpec spec) {
         int[] heads = new int[HEADS.length];
@@ -180,7 +185,7 @@ public final class FeedbackBench {
                 0,
                 true,
                 feedback,
-                feedback == Feedback.ES_DFM ? elapsedWindow : feedback == Feedback.DEFER ? 0 : observationWindow);
+                observationWindow(feedback, observationWindow, elapsedWindow));
         int n = imps.length;
         PriorityQueue<Timed> events = new PriorityQueue<>((a, b) -> a.ts != b.ts
                 ? Long.compare(a.ts, b.ts)

@@ -51,19 +51,28 @@ public final class FeedbackPipelineBench {
     private final int days;
     private final int perDay;
     private final double hourSeconds;
+    private final long observationWindow;
     private final long elapsedWindow;
     private final PrintStream out;
 
     /**
      * @param hourSeconds wall-clock seconds per simulated hour (the job sees the events live)
+     * @param observationWindow {@code join.observation-window} of fnw and fnc
      * @param elapsedWindow es-dfm's {@code join.observation-window} (the paper's c)
      */
     public FeedbackPipelineBench(
-            int warmupDays, int days, int perDay, double hourSeconds, long elapsedWindow, PrintStream out) {
+            int warmupDays,
+            int days,
+            int perDay,
+            double hourSeconds,
+            long observationWindow,
+            long elapsedWindow,
+            PrintStream out) {
         this.warmupDays = warmupDays;
         this.days = days;
         this.perDay = perDay;
         this.hourSeconds = hourSeconds;
+        this.observationWindow = observationWindow;
         this.elapsedWindow = elapsedWindow;
         this.out = out;
     }
@@ -117,7 +126,9 @@ public final class FeedbackPipelineBench {
         m.put(Key.CLICK_WINDOW.yaml(), "30 min");
         m.put(Key.CONVERSION_WINDOW.yaml(), "24 h");
         m.put(Key.FEEDBACK.yaml(), mode);
-        m.put(Key.OBSERVATION_WINDOW.yaml(), feedback == Feedback.ES_DFM ? elapsedWindow + " ms" : "0 s");
+        m.put(
+                Key.OBSERVATION_WINDOW.yaml(),
+                FeedbackBench.observationWindow(feedback, observationWindow, elapsedWindow) + " ms");
         m.put(Key.ORDER.yaml(), "arrival");
         // Versions often enough that several fall in each simulated hour.
         m.put(Key.PUBLISH_INTERVAL.yaml(), Math.max(50, Math.round(hourSeconds * 1000 / 10)) + " ms");

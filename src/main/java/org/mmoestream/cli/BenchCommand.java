@@ -301,7 +301,7 @@ final class BenchCommand implements Callable<Integer> {
                         throw new InputException("--hour-seconds must be positive.");
                     }
                     new org.mmoestream.bench.FeedbackPipelineBench(
-                                    warmupDays, days, perDay, hourSeconds, elapsed, System.out)
+                                    warmupDays, days, perDay, hourSeconds, window, elapsed, System.out)
                             .run(s, modes);
                 } else {
                     new org.mmoestream.bench.FeedbackBench(warmupDays, days, perDay, window, elapsed, System.out)

@@ -32,6 +32,7 @@ class FeedbackPipelineITCase {
                         2,
                         PER_DAY,
                         0.5,
+                        0,
                         15 * DriftingSimulator.MINUTE,
                         new PrintStream(buf, true, StandardCharsets.UTF_8))
                 .run(SpecLoader.load(Path.of("examples/ctr-cvr.yaml")), List.of("oracle", "wait", "defer"));
