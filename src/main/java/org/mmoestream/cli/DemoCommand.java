@@ -50,7 +50,7 @@ final class DemoCommand implements Callable<Integer> {
 
     @Option(
             names = "--feedback",
-            defaultValue = "wait",
+            defaultValue = "defer",
             description = "the pipeline's join.feedback, wait, fnw, fnc, defer or es-dfm (with the spec "
                     + "examples/ctr-cvr-es-dfm.yaml unless --spec names one, and an observation window of "
                     + "half the demo's click window); the early modes train in arrival order "

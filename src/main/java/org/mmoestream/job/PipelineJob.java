@@ -251,6 +251,12 @@ public final class PipelineJob {
                                 ? cfg.millis(Key.CLICK_WINDOW) + cfg.millis(Key.CONVERSION_WINDOW)
                                 : 0)
                 .withFeedbackWeights(feedbackWeights(feedback(cfg)))
+                .withOutcomeHorizon(
+                        feedback(cfg).early()
+                                ? cfg.millis(Key.CLICK_WINDOW)
+                                        + cfg.millis(Key.CONVERSION_WINDOW)
+                                        + cfg.millis(Key.OUT_OF_ORDERNESS)
+                                : 0)
                 .withInitFrom(initFrom(cfg, spec));
     }
 

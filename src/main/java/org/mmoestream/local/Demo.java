@@ -127,6 +127,7 @@ public final class Demo {
                                 kafka.committedRecords("dead-letter"),
                                 written.malformed(),
                                 written.truth().size(),
+                                expectedExamples(written.truth(), o.feedback(), observationWindow()),
                                 scores,
                                 followed.curve(),
                                 o.history()));
@@ -137,6 +138,32 @@ public final class Demo {
                     (System.nanoTime() - started) / 1e9,
                     o.out().resolve("report.json"));
         }
+    }
+
+    /** The demo's {@code join.observation-window}: half the click window for es-dfm (its elapsed window c), else 0. */
+    private long observationWindow() {
+        return o.feedback().equals("es-dfm") ? 15_000 : 0;
+    }
+
+    /**
+     * The examples the join sends for {@code truth} under {@code feedback} at observation window
+     * {@code observation} (ms), each once: with wait one per impression; with the early modes one
+     * when the observation window closes, one more for a click and one for a conversion after it,
+     * and with defer and es-dfm one more when the windows close without a conversion (every click
+     * and conversion of the demo's simulator falls within its windows).
+     */
+    static long expectedExamples(List<Simulator.Impression> truth, String feedback, long observation) {
+        if (feedback.equals("wait")) {
+            return truth.size();
+        }
+        boolean closing = feedback.equals("defer") || feedback.equals("es-dfm");
+        long n = 0;
+        for (Simulator.Impression i : truth) {
+            boolean clickLater = i.clicked() && i.clickDelay() > observation;
+            boolean conversionLater = i.converted() && i.clickDelay() + i.conversionDelay() > observation;
+            n += 1 + (clickLater ? 1 : 0) + (conversionLater ? 1 : 0) + (closing && !i.converted() ? 1 : 0);
+        }
+        return n;
     }
 
     /** Examples the pipeline trained into {@code s}: its examples seen less the offline history's. */
@@ -215,9 +242,9 @@ public final class Demo {
         boolean arrival = o.trainParallelism() > 1 || !o.feedback().equals("wait");
         settings.put(Key.ORDER.yaml(), arrival ? "arrival" : "event-time");
         settings.put(Key.FEEDBACK.yaml(), o.feedback());
-        if (o.feedback().equals("es-dfm")) {
+        if (observationWindow() > 0) {
             // ES-DFM's elapsed window: half the click window, as 15 min of 30 in the paper's setting.
-            settings.put(Key.OBSERVATION_WINDOW.yaml(), "15 s");
+            settings.put(Key.OBSERVATION_WINDOW.yaml(), observationWindow() + " ms");
         }
         settings.put(Key.SCORING_MAX_MODEL_AGE.yaml(), "0 ms");
         settings.put(Key.TRAIN_PARALLELISM.yaml(), String.valueOf(o.trainParallelism()));
@@ -328,7 +355,12 @@ public final class Demo {
                     if (last != null) {
                         JsonNode m = new ObjectMapper().readTree(last.metadata().get("metrics"));
                         heldOut = heldOut(last, holdout);
-                        sameRows = oracle.at(trained(last));
+                        // With wait, in event-time order, the trainer's k-th example is the k-th impression;
+                        // an early mode's window holds the labels made final up to what it trained.
+                        sameRows = o.feedback().equals("wait")
+                                ? oracle.at(trained(last))
+                                : oracle.at(oracle.upTo(
+                                        m.path("trained_up_to_event_time").asLong()));
                         curve.add(new double[] {
                             trained(last),
                             m.path("ctr").path("auc").asDouble(Double.NaN),
@@ -429,6 +461,21 @@ public final class Demo {
             this.ordered.sort(java.util.Comparator.comparingLong(Simulator.Impression::ts)
                     .thenComparing(Simulator.Impression::requestId));
             this.window = window;
+        }
+
+        /** The number of impressions at or before event time {@code ts}. */
+        long upTo(long ts) {
+            int lo = 0;
+            int hi = ordered.size();
+            while (lo < hi) {
+                int mid = (lo + hi) >>> 1;
+                if (ordered.get(mid).ts() <= ts) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            return lo;
         }
 
         /** {ctr AUC, cvr AUC} of the oracle on the progressive window after {@code k} examples. */

@@ -31,6 +31,7 @@ final class DemoReport {
             long deadLetters,
             long malformedWritten,
             long impressionsWritten,
+            long examplesExpected,
             long scores,
             List<double[]> curve,
             long history) {}
@@ -104,6 +105,7 @@ final class DemoReport {
         n.put("examples_per_second", Math.round(r.examplesPerSecond()));
         n.put("impressions_written", r.impressionsWritten());
         n.put("examples_trained", last.examplesSeen() - r.history());
+        n.put("examples_expected", r.examplesExpected());
         n.put("history_examples", r.history());
         n.put("model_versions", r.versions());
         n.put("dead_letters", r.deadLetters());

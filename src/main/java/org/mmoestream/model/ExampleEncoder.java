@@ -126,6 +126,35 @@ public final class ExampleEncoder {
         return labels;
     }
 
+    /**
+     * The labels of an early emission of the join ({@code join.feedback} other than wait) as far as
+     * they are final, one per task, NaN where not: what the progressive metrics measure, so that a
+     * fake negative, which a later click or conversion may turn positive, is never scored as a
+     * negative. Before the windows close only a positive is final (the click's tasks when {@code
+     * click} is 1, the conversion's when {@code conversion} is); when they have closed ({@code
+     * closing}: defer's real negative, es-dfm's closing emission) every label of the impression not
+     * sent as a positive before is final, a negative. A delay head's label is exact when sent.
+     */
+    public float[] finalLabels(
+            int click,
+            int conversion,
+            double value,
+            boolean clickNews,
+            boolean conversionNews,
+            float[] delay,
+            boolean closing) {
+        if (closing) {
+            return labels(click, 0, Double.NaN, click == 0, true, delay);
+        }
+        float[] labels = labels(click, conversion, value, clickNews, conversionNews, delay);
+        for (int t = 0; t < labels.length; t++) {
+            if (role[t] == TaskSpec.DelayRole.LABEL && (isClick[t] ? click : conversion) != 1) {
+                labels[t] = Float.NaN;
+            }
+        }
+        return labels;
+    }
+
     /** The labels of a (click, conversion) pair, one per task (a regression task's: NaN when converted). */
     public float[] labels(int click, int conversion) {
         return labels(click, conversion, Double.NaN);

@@ -22,6 +22,14 @@ public final class Heads {
 
     /** Visits every measured (head, row) of a labeled batch with its prediction. */
     public static void visit(ModelSpec spec, Batch b, double[][] predictions, Visitor v) {
+        visit(spec, b.labels, b.rows(), predictions, v);
+    }
+
+    /**
+     * As {@link #visit(ModelSpec, Batch, double[][], Visitor)}, with the labels per task of the
+     * first {@code rows} rows.
+     */
+    public static void visit(ModelSpec spec, float[][] labels, int rows, double[][] predictions, Visitor v) {
         int[] mask = spec.maskOf();
         int tasks = spec.tasks().size();
         boolean esmm = spec.architecture().esmm();
@@ -31,15 +39,19 @@ public final class Heads {
         for (int t = 0; t < tasks; t++) {
             value[t] = spec.tasks().get(t).regression();
         }
-        for (int r = 0; r < b.rows(); r++) {
+        for (int r = 0; r < rows; r++) {
             for (int t = 0; t < tasks; t++) {
-                if (mask[t] >= 0 && b.label(mask[t], r) <= 0.5f || Float.isNaN(b.label(t, r))) {
+                float y = labels[t][r];
+                if (mask[t] >= 0 && labels[mask[t]][r] <= 0.5f || Float.isNaN(y)) {
                     continue;
                 }
-                v.accept(t, predictions[t][r], value[t] ? b.label(t, r) : b.label(t, r) > 0.5f ? 1 : 0);
+                v.accept(t, predictions[t][r], value[t] ? y : y > 0.5f ? 1 : 0);
             }
-            if (esmm && !Float.isNaN(b.label(cvr, r))) {
-                v.accept(tasks, predictions[tasks][r], Objective.ctcvrTarget(b, ctr, cvr, r) > 0.5 ? 1 : 0);
+            if (esmm && !Float.isNaN(labels[cvr][r])) {
+                v.accept(
+                        tasks,
+                        predictions[tasks][r],
+                        Objective.ctcvrTarget(labels[ctr][r], labels[cvr][r]) > 0.5 ? 1 : 0);
             }
         }
     }

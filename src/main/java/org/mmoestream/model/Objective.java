@@ -388,8 +388,12 @@ public final class Objective {
      * only follows a click) counts as clicked. The row must have a conversion label.
      */
     static double ctcvrTarget(Batch b, int ctr, int cvr, int r) {
-        float click = b.labels[ctr][r];
-        return (Float.isNaN(click) ? 1 : click) * b.labels[cvr][r];
+        return ctcvrTarget(b.labels[ctr][r], b.labels[cvr][r]);
+    }
+
+    /** The CTCVR target of a click label (NaN: clicked) and a conversion label. */
+    static double ctcvrTarget(float click, float conversion) {
+        return (Float.isNaN(click) ? 1 : click) * conversion;
     }
 
     /** Numerically stable logistic function. */

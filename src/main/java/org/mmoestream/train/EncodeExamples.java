@@ -43,24 +43,7 @@ public final class EncodeExamples extends ProcessFunction<LabeledExample, TrainE
     @Override
     public void processElement(LabeledExample e, Context ctx, Collector<TrainExample> out) {
         try {
-            boolean clickNews = e.clickNews();
-            boolean conversionNews = e.conversionNews();
-            TrainExample t = TrainExample.of(
-                    e.requestId,
-                    e.model,
-                    e.impressionTs,
-                    e.labeledAt,
-                    encoder.encodeFeatures(
-                            e.features,
-                            encoder.labels(
-                                    e.click,
-                                    e.conversion,
-                                    e.conversionValue,
-                                    clickNews,
-                                    conversionNews,
-                                    e.delayLabels())));
-            t.finalAt = e.finalAt;
-            out.collect(t);
+            out.collect(encode(encoder, e));
         } catch (IllegalArgumentException ex) {
             rejected.inc();
             ctx.output(
@@ -74,5 +57,38 @@ public final class EncodeExamples extends ProcessFunction<LabeledExample, TrainE
                                     + ex.getMessage(),
                             JsonRecords.example(e)));
         }
+    }
+
+    /**
+     * {@code e} encoded for the trainer: its features, the labels each task trains on (NaN where
+     * the emission brings no news of the task) and, for an early feedback mode's emission, the
+     * labels as far as they are final, which the progressive metrics measure; IllegalArgumentException
+     * when its features cannot be encoded.
+     */
+    static TrainExample encode(ExampleEncoder encoder, LabeledExample e) {
+        boolean clickNews = e.clickNews();
+        boolean conversionNews = e.conversionNews();
+        TrainExample t = TrainExample.of(
+                e.requestId,
+                e.model,
+                e.impressionTs,
+                e.labeledAt,
+                encoder.encodeFeatures(
+                        e.features,
+                        encoder.labels(
+                                e.click, e.conversion, e.conversionValue, clickNews, conversionNews, e.delayLabels())));
+        t.finalAt = e.finalAt;
+        t.kind = (byte) e.kind.ordinal();
+        if (e.kind != LabeledExample.Kind.FINAL) {
+            t.finalLabels = encoder.finalLabels(
+                    e.click,
+                    e.conversion,
+                    e.conversionValue,
+                    clickNews,
+                    conversionNews,
+                    e.delayLabels(),
+                    e.kind == LabeledExample.Kind.NEGATIVE || e.kind == LabeledExample.Kind.CLOSED);
+        }
+        return t;
     }
 }

@@ -67,6 +67,8 @@ final class ModelRuntime {
     private long trainedUpTo = Long.MIN_VALUE;
 
     private final LabeledTimes labeled = new LabeledTimes();
+    /** The progressive metrics of an early feedback mode (null: every example's labels are final). */
+    private final Outcomes outcomes;
     /** Event time of the earliest release timer registered since the last release (in memory only). */
     long heldTimer = Long.MAX_VALUE;
     /** Rows written to state by the last checkpoint, and how long that took (metrics). */
@@ -89,6 +91,7 @@ final class ModelRuntime {
         model.useFeedbackWeights(settings.feedbackWeights());
         rows = new WorkingSet(spec, settings.seed(), capacity);
         order = new TrainingOrder(settings.orderHorizonMillis());
+        outcomes = settings.outcomeHorizonMillis() > 0 ? new Outcomes(spec, settings.outcomeHorizonMillis()) : null;
         policy = new PublishPolicy(settings.fullEvery());
         gates = new GateStatistics(spec.tasks().size(), model.network().experts());
         gateEntropy = new double[spec.tasks().size()];
@@ -139,7 +142,11 @@ final class ModelRuntime {
             trainedUpTo = Math.max(trainedUpTo, e.impressionTs);
         }
         MmoeModel.StepResult r = model.trainStep(rows.map(b, st.rows(), true));
-        Heads.visit(spec, b, r.predictions(), (h, p, y) -> metrics[h].add(p, y));
+        if (outcomes != null) {
+            outcomes.add(batch, r.predictions(), trainedUpTo, (h, p, y) -> metrics[h].add(p, y));
+        } else {
+            Heads.visit(spec, b, r.predictions(), (h, p, y) -> metrics[h].add(p, y));
+        }
         gates.add(model.network(), model.network().buffers(b.rows()));
         policy.trained(b.rows());
     }

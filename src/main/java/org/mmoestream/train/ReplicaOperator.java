@@ -87,6 +87,7 @@ public class ReplicaOperator extends AbstractStreamOperator<ReplicaGradient>
             rt = new ReplicaRuntime(
                     model, ReplicaKeys.replica(key), spec, settings.train().seed());
             rt.model().useFeedbackWeights(settings.train().feedbackWeights());
+            rt.withOutcomes(settings.train().outcomeHorizonMillis());
             follower = new SyncFollower(settings.bootstrap(), settings.syncTopic(), model, settings.client());
         }
 

@@ -29,6 +29,9 @@ final class ReplicaRuntime {
     private final int[] dims;
     private final LabeledTimes labeled = new LabeledTimes();
     private boolean ready;
+    /** The progressive metrics of an early feedback mode (null: every example's labels are final). */
+    private Outcomes outcomes;
+
     private long version = -1;
     /** Whether a version came that does not follow the one applied (a full one is needed). */
     private boolean missed;
@@ -48,6 +51,15 @@ final class ReplicaRuntime {
                 spec.features().dense().size(),
                 spec.tasks().size());
         dims = spec.features().sparse().stream().mapToInt(SparseFeature::dim).toArray();
+    }
+
+    /**
+     * Measures the progressive metrics as an early feedback mode needs ({@link Outcomes}), whose
+     * labels are final {@code horizon} (event time, ms) after the impression; 0: as every example's.
+     */
+    ReplicaRuntime withOutcomes(long horizon) {
+        outcomes = horizon > 0 ? new Outcomes(spec, horizon) : null;
+        return this;
     }
 
     /** Whether the replica has a model (its first full synchronization version). */
@@ -120,10 +132,20 @@ final class ReplicaRuntime {
         float[][] p = new float[heads][b.rows()];
         float[][] y = new float[heads][b.rows()];
         int[] n = new int[heads];
-        Heads.visit(spec, b, grad.predictions(), (h, prob, label) -> {
+        Heads.Visitor measured = (h, prob, label) -> {
+            if (n[h] == p[h].length) {
+                // Impressions whose horizon passed are measured with the batch: more than its rows.
+                p[h] = Arrays.copyOf(p[h], 2 * n[h]);
+                y[h] = Arrays.copyOf(y[h], 2 * n[h]);
+            }
             p[h][n[h]] = (float) prob;
             y[h][n[h]++] = (float) label;
-        });
+        };
+        if (outcomes != null) {
+            outcomes.add(share, grad.predictions(), g.trainedUpTo, measured);
+        } else {
+            Heads.visit(spec, b, grad.predictions(), measured);
+        }
         g.predictions = new float[heads][];
         g.labels = new float[heads][];
         for (int h = 0; h < heads; h++) {

@@ -21,6 +21,13 @@ public class TrainExample {
     public double[] dense;
     /** Per task, its 0/1 label. */
     public float[] labels;
+    /**
+     * Per task, its label as far as it is final (NaN where a later event may still change it), what
+     * the progressive metrics measure ({@link Outcomes}); null when every label is final.
+     */
+    public float[] finalLabels;
+    /** The join's emission ({@link org.mmoestream.event.LabeledExample.Kind} ordinal; 0: final labels). */
+    public byte kind;
 
     public TrainExample() {}
 

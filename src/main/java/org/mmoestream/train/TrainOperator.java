@@ -67,6 +67,7 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
         private int metricsWindow = 10_000;
         private List<String> probes = List.of();
         private long orderHorizonMillis;
+        private long outcomeHorizonMillis;
         private org.mmoestream.model.Objective.Weights feedbackWeights = org.mmoestream.model.Objective.Weights.NONE;
         private String initFrom;
 
@@ -203,6 +204,22 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
             Settings s = copy();
             s.probes = v == null ? List.of() : List.copyOf(v);
             return s;
+        }
+
+        /**
+         * An early feedback mode's progressive metrics ({@link Outcomes}): each impression scored at
+         * its first emission, measured when its labels are final, at the latest this long (event
+         * time) after it (click window + conversion window + allowed disorder); 0: the labels of
+         * every example are final ({@code join.feedback: wait}).
+         */
+        public Settings withOutcomeHorizon(long millis) {
+            Settings s = copy();
+            s.outcomeHorizonMillis = millis;
+            return s;
+        }
+
+        public long outcomeHorizonMillis() {
+            return outcomeHorizonMillis;
         }
 
         /** Event-time order with this horizon (click window + conversion window); 0: arrival order. */

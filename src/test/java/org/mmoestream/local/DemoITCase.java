@@ -25,7 +25,15 @@ class DemoITCase {
         assertEquals(
                 0,
                 Main.execute(
-                        "demo", "--events", "30000", "--spec", "examples/ctr-cvr-value.yaml", "--out", out.toString()));
+                        "demo",
+                        "--events",
+                        "30000",
+                        "--spec",
+                        "examples/ctr-cvr-value.yaml",
+                        "--feedback",
+                        "wait",
+                        "--out",
+                        out.toString()));
         JsonNode r = new ObjectMapper().readTree(out.resolve("report.json").toFile());
         assertEquals("mmoe", r.get("model").asText());
         assertTrue(r.get("model_versions").asInt() >= 1);
@@ -35,6 +43,9 @@ class DemoITCase {
         assertEquals(r.get("malformed_written").asLong(), r.get("dead_letters").asLong());
         // Every impression the simulator wrote is trained once, despite duplicates and malformed records.
         assertTrue(r.get("impressions_written").asLong() > 10_000, r.toString());
+        assertEquals(
+                r.get("impressions_written").asLong(),
+                r.get("examples_expected").asLong());
         assertEquals(
                 r.get("impressions_written").asLong(), r.get("examples_trained").asLong());
         // The model's quality is the full demo's to show (README); this short stream checks the figures exist.
@@ -71,10 +82,10 @@ class DemoITCase {
         assertEquals(0, Main.execute("demo", "--events", "20000", "--feedback", "es-dfm", "--out", dir.toString()));
         JsonNode r = new ObjectMapper().readTree(dir.resolve("report.json").toFile());
         // Each impression once observed, once more for a later click or conversion, else once closed.
-        assertTrue(
-                r.get("examples_trained").asLong()
-                        > r.get("impressions_written").asLong() * 3 / 2,
-                r.toString());
+        assertEquals(
+                r.get("examples_expected").asLong(), r.get("examples_trained").asLong(), r.toString());
+        assertTrue(r.get("examples_expected").asLong()
+                > r.get("impressions_written").asLong() * 3 / 2);
         for (String head :
                 new String[] {"click_delayed", "click_real_negative", "conversion_delayed", "conversion_real_negative"
                 }) {
@@ -85,9 +96,13 @@ class DemoITCase {
     }
 
     /**
-     * {@code demo --history N}: N impressions trained offline first, saved with their training state,
-     * and the pipeline starts from that model; its examples seen go on from the history's, and it
-     * then trains every live impression once.
+     * {@code demo --history N}, with the default feedback (defer): N impressions trained offline
+     * first, saved with their training state, and the pipeline starts from that model; its examples
+     * seen go on from the history's, and it then trains every example the join owes the live
+     * impressions once (two or three each). The progressive metrics measure each impression with
+     * the model as it was at the impression against its final labels: near the oracle on the same
+     * stretch, neither far below it as the labels as sent would put them (a later click counted as
+     * a negative first) nor above it as the final labels scored when they come would.
      */
     @Test
     void demoStartsFromAModelTrainedOnAHistory() throws Exception {
@@ -96,7 +111,16 @@ class DemoITCase {
         JsonNode r = new ObjectMapper().readTree(dir.resolve("report.json").toFile());
         assertEquals(20_000, r.get("history_examples").asLong());
         assertEquals(
-                r.get("impressions_written").asLong(), r.get("examples_trained").asLong());
+                r.get("examples_expected").asLong(), r.get("examples_trained").asLong(), r.toString());
+        assertTrue(
+                r.get("examples_expected").asLong()
+                        > 2 * r.get("impressions_written").asLong(),
+                r.toString());
+        for (String task : new String[] {"ctr", "cvr"}) {
+            JsonNode t = r.get("tasks").get(task);
+            double auc = t.get("auc").asDouble();
+            assertTrue(auc > 0.65 && auc < t.get("oracle_auc").asDouble() + 0.03, task + " " + t);
+        }
         org.mmoestream.model.codec.SnapshotState history = new org.mmoestream.model.codec.SnapshotState();
         assertTrue(history.apply(Files.readAllBytes(dir.resolve("history.safetensors"))));
         assertEquals(20_000, history.examplesSeen());
