@@ -114,6 +114,14 @@ public final class FeedbackPipelineBench {
                 out.printf(Locale.ROOT, "%s.version_lag_p50 %.1f s%n", p, r.lag.getValueAtPercentile(50) / 1000.0);
                 out.printf(Locale.ROOT, "%s.version_lag_p99 %.1f s%n", p, r.lag.getValueAtPercentile(99) / 1000.0);
                 out.printf(Locale.ROOT, "%s.examples_trained %d count%n", p, r.examplesSeen);
+                for (int h = 0; h < FeedbackBench.HEADS.length; h++) {
+                    out.printf(
+                            Locale.ROOT,
+                            "%s.%s.progressive_auc %.4f ratio%n",
+                            p,
+                            FeedbackBench.HEADS[h],
+                            r.progressiveAuc[h]);
+                }
                 out.printf(Locale.ROOT, "%s.seconds %.1f s%n", p, (System.nanoTime() - t0) / 1e9);
             }
         }
@@ -201,7 +209,8 @@ public final class FeedbackPipelineBench {
             long unscored,
             int versions,
             long examplesSeen,
-            org.HdrHistogram.Histogram lag) {}
+            org.HdrHistogram.Histogram lag,
+            double[] progressiveAuc) {}
 
     /**
      * Reads the committed versions in order; before each is applied, the impressions from the event
@@ -229,6 +238,9 @@ public final class FeedbackPipelineBench {
         // Event time from the impression back to what its version had trained up to (ms).
         org.HdrHistogram.Histogram lag = new org.HdrHistogram.Histogram(30 * DriftingSimulator.DAY, 2);
         long currentUpTo = Long.MIN_VALUE;
+        // The trainer's own progressive AUC per head, averaged over the versions of the scored days.
+        double[] progressive = new double[FeedbackBench.HEADS.length];
+        int[] progressiveVersions = new int[progressive.length];
         try (KafkaConsumer<byte[], byte[]> consumer =
                 new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
             TopicPartition tp = new TopicPartition(topic, 0);
@@ -245,6 +257,13 @@ public final class FeedbackPipelineBench {
                     JsonNode m =
                             json.readTree(Safetensors.read(snapshot).metadata().get("metrics"));
                     long upTo = m.path("trained_up_to_event_time").asLong(Long.MIN_VALUE);
+                    for (int h = 0; h < progressive.length && upTo >= scoredFrom; h++) {
+                        JsonNode auc = m.path(FeedbackBench.HEADS[h]).path("auc");
+                        if (auc.isNumber()) {
+                            progressive[h] += auc.asDouble();
+                            progressiveVersions[h]++;
+                        }
+                    }
                     for (; next < imps.length && imps[next].ts() < upTo; next++) {
                         if (imps[next].ts() < scoredFrom) {
                             continue;
@@ -275,6 +294,10 @@ public final class FeedbackPipelineBench {
         }
         scored += toScore.size();
         FeedbackBench.score(state.model(), encoder, imps, toScore, metrics, heads, scoredFrom);
-        return new Scored(metrics.result(0, 0, examplesSeen), scored, unscored, versions, examplesSeen, lag);
+        for (int h = 0; h < progressive.length; h++) {
+            progressive[h] /= progressiveVersions[h];
+        }
+        return new Scored(
+                metrics.result(0, 0, examplesSeen), scored, unscored, versions, examplesSeen, lag, progressive);
     }
 }

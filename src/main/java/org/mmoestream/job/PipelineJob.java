@@ -251,7 +251,8 @@ public final class PipelineJob {
                                 ? cfg.millis(Key.CLICK_WINDOW) + cfg.millis(Key.CONVERSION_WINDOW)
                                 : 0)
                 .withFeedbackWeights(feedbackWeights(feedback(cfg)))
-                .withOutcomeHorizon(
+                .withOutcomeHorizons(
+                        feedback(cfg).early() ? cfg.millis(Key.CLICK_WINDOW) + cfg.millis(Key.OUT_OF_ORDERNESS) : 0,
                         feedback(cfg).early()
                                 ? cfg.millis(Key.CLICK_WINDOW)
                                         + cfg.millis(Key.CONVERSION_WINDOW)

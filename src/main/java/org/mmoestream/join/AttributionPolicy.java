@@ -21,7 +21,9 @@ import org.mmoestream.event.LabeledExample.Kind;
  * </ul>
  *
  * <p>With an early {@link Feedback} mode the impression is emitted when its observation window
- * closes (impression + {@code observationWindow}, event time; at once when that is 0) with the
+ * closes (the watermark passes impression + {@code observationWindow}, also when that is 0: in
+ * arrival order an impression read ahead of the clicks of its time would otherwise be sent as a
+ * negative before them, and a backlog read that way trains runs of fake negatives) with the
  * click and conversion that came within it ({@link Kind#OBSERVED}), then once more for a click
  * ({@link Kind#CLICK}) and for a conversion ({@link Kind#CONVERSION}) that come later within their
  * windows; when the windows close nothing more is emitted (but with {@code defer} a real negative,
@@ -113,7 +115,7 @@ public final class AttributionPolicy implements Serializable {
             }
         }
         if (feedback.early()) {
-            early(s, s.impressionTs != JoinState.NONE && observationWindow == 0, out);
+            early(s, false, out);
         } else {
             LabeledExample ex = evaluate(s);
             if (ex != null) {

@@ -92,6 +92,13 @@ public final class Demo {
     private static final int BATCH = 64;
 
     private static final int SCORE_REQUESTS = 2_000;
+    /**
+     * Event time after an impression by which an early mode's trainer measures its click (click
+     * window + out-of-orderness) and every label (+ conversion window): the demo's settings below.
+     */
+    private static final long CLICK_HORIZON_MS = 32_000;
+
+    private static final long LABEL_HORIZON_MS = 122_000;
 
     /** The demo's simulator; the same seed gives the same users, items and impressions. */
     private static Simulator simulator(long seed) {
@@ -356,11 +363,16 @@ public final class Demo {
                         JsonNode m = new ObjectMapper().readTree(last.metadata().get("metrics"));
                         heldOut = heldOut(last, holdout);
                         // With wait, in event-time order, the trainer's k-th example is the k-th impression;
-                        // an early mode's window holds the labels made final up to what it trained.
+                        // an early mode measures the impressions whose windows the watermark has passed
+                        // (every one once the input has ended), about what it trained up to less them.
+                        long upTo = m.path("trained_up_to_event_time").asLong();
                         sameRows = o.feedback().equals("wait")
-                                ? oracle.at(trained(last))
-                                : oracle.at(oracle.upTo(
-                                        m.path("trained_up_to_event_time").asLong()));
+                                ? oracle.at(trained(last), trained(last))
+                                : done
+                                        ? oracle.at(Long.MAX_VALUE, Long.MAX_VALUE)
+                                        : oracle.at(
+                                                oracle.upTo(upTo - CLICK_HORIZON_MS),
+                                                oracle.upTo(upTo - LABEL_HORIZON_MS));
                         curve.add(new double[] {
                             trained(last),
                             m.path("ctr").path("auc").asDouble(Double.NaN),
@@ -478,18 +490,21 @@ public final class Demo {
             return lo;
         }
 
-        /** {ctr AUC, cvr AUC} of the oracle on the progressive window after {@code k} examples. */
-        double[] at(long k) {
-            int end = (int) Math.min(k, ordered.size());
+        /**
+         * {ctr AUC, cvr AUC} of the oracle on the progressive windows: of ctr after {@code kCtr}
+         * impressions, of cvr after {@code kCvr}.
+         */
+        double[] at(long kCtr, long kCvr) {
             TaskMetrics ctr = new TaskMetrics();
+            int end = (int) Math.min(kCtr, ordered.size());
+            for (int i = end - 1; i >= 0 && i >= end - window; i--) {
+                ctr.add(ordered.get(i).pClick(), ordered.get(i).clicked());
+            }
             TaskMetrics cvr = new TaskMetrics();
             int clicked = 0;
-            for (int i = end - 1; i >= 0 && (i >= end - window || clicked < window); i--) {
+            for (int i = (int) Math.min(kCvr, ordered.size()) - 1; i >= 0 && clicked < window; i--) {
                 Simulator.Impression imp = ordered.get(i);
-                if (i >= end - window) {
-                    ctr.add(imp.pClick(), imp.clicked());
-                }
-                if (imp.clicked() && clicked < window) {
+                if (imp.clicked()) {
                     cvr.add(imp.pConversion(), imp.converted());
                     clicked++;
                 }

@@ -111,7 +111,8 @@ public final class TaskMetrics {
             }
             i = j + 1;
         }
-        return (rankSum - positives * (positives + 1) / 2.0) / ((double) positives * neg);
+        // In double: positives * (positives + 1) overflows an int above 46,340 positives.
+        return (rankSum - (double) positives * (positives + 1) / 2.0) / ((double) positives * neg);
     }
 
     /** Mean binary cross-entropy, predictions clamped to [1e-7, 1 - 1e-7] (NaN for a regression head). */

@@ -69,6 +69,12 @@ final class ModelRuntime {
     private final LabeledTimes labeled = new LabeledTimes();
     /** The progressive metrics of an early feedback mode (null: every example's labels are final). */
     private final Outcomes outcomes;
+    /**
+     * The event time up to which every example has reached the trainer (the watermark when every
+     * example that came before it is trained; MIN_VALUE when unknown), past which {@link #outcomes}
+     * counts the labels of an impression older than its horizon final.
+     */
+    long outcomeClock = Long.MIN_VALUE;
     /** Event time of the earliest release timer registered since the last release (in memory only). */
     long heldTimer = Long.MAX_VALUE;
     /** Rows written to state by the last checkpoint, and how long that took (metrics). */
@@ -91,7 +97,9 @@ final class ModelRuntime {
         model.useFeedbackWeights(settings.feedbackWeights());
         rows = new WorkingSet(spec, settings.seed(), capacity);
         order = new TrainingOrder(settings.orderHorizonMillis());
-        outcomes = settings.outcomeHorizonMillis() > 0 ? new Outcomes(spec, settings.outcomeHorizonMillis()) : null;
+        outcomes = settings.outcomeHorizonMillis() > 0
+                ? new Outcomes(spec, settings.outcomeClickHorizonMillis(), settings.outcomeHorizonMillis())
+                : null;
         policy = new PublishPolicy(settings.fullEvery());
         gates = new GateStatistics(spec.tasks().size(), model.network().experts());
         gateEntropy = new double[spec.tasks().size()];
@@ -143,7 +151,7 @@ final class ModelRuntime {
         }
         MmoeModel.StepResult r = model.trainStep(rows.map(b, st.rows(), true));
         if (outcomes != null) {
-            outcomes.add(batch, r.predictions(), trainedUpTo, (h, p, y) -> metrics[h].add(p, y));
+            outcomes.add(batch, r.predictions(), outcomeClock, (h, p, y) -> metrics[h].add(p, y));
         } else {
             Heads.visit(spec, b, r.predictions(), (h, p, y) -> metrics[h].add(p, y));
         }

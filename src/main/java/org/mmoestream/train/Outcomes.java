@@ -1,5 +1,6 @@
 package org.mmoestream.train;
 
+import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -12,47 +13,69 @@ import org.mmoestream.model.TaskSpec;
 /**
  * The progressive metrics of an early feedback mode ({@code join.feedback} other than wait): each
  * impression is scored once, by the model as it was at the impression's first emission (before any
- * of its labels), and measured against its final labels when they are known: a conversion (every
- * label positive), the windows' closing emission (defer's real negative, es-dfm's closing one:
- * what was not positive is negative), or, for modes without one (fnw, fnc), the trainer's event
- * time passing the impression's labeling horizon (click window + conversion window + allowed
- * disorder).
+ * of its labels), and measured against its final labels once its windows have closed: the click's
+ * tasks when the watermark at the trainer passes the impression by the click window (and the allowed
+ * disorder), the other heads when it passes the impression by both windows. So the window of the
+ * metrics holds impressions in impression order, each measured on its final labels, as the
+ * serving-time evaluation of {@code bench feedback} does.
  *
  * <p>Measuring each emission against the labels it carries would count every later click and
- * conversion once as a negative; measuring the final emission with the model as it is when that
- * comes would not be fair either: in arrival order the join sends positives and negatives in
- * bursts of their own (clicks as they come, negatives when the watermark closes their windows),
- * and the model's bias follows each burst, so the predictions of a burst of negatives are low for
- * the burst's sake (the demo's stream measured ctr AUC 0.93 that way, the oracle 0.80). A
- * prediction made at the impression knows nothing of the label.
+ * conversion once as a negative; measuring an impression when its last label comes would not be
+ * fair either, since that time depends on the label (a conversion hours after the click, a real
+ * negative a day after it) and the window would pool predictions of models of different ages by
+ * label; and measuring it with the model as it is when that label comes would let the model's
+ * bias, which follows the runs of positives and negatives the join sends in arrival order, rank the
+ * labels (the demo's stream measured ctr AUC 0.93 that way, the oracle 0.80).
  *
  * <p>What is pending is bounded: impressions are sampled by a hash of the request id, the sample
- * halved (hash threshold) whenever more than {@link #CAPACITY} are pending, so a stream of any
- * rate is measured on a consistent, label-blind sample. Pending impressions are not checkpointed:
- * after a restore only impressions first sent after it are measured.
+ * halved (hash threshold) whenever more than {@link #CAPACITY} are pending, so a stream of any rate
+ * is measured on a consistent, label-blind sample. Pending impressions are not checkpointed: after
+ * a restore only impressions first sent after it are measured.
  */
 final class Outcomes {
     /** Pending impressions at most (about 100 bytes each). */
     static final int CAPACITY = 100_000;
 
     private final ModelSpec spec;
+    private final long clickHorizon;
     private final long horizon;
     private final int capacity;
     private final boolean[] clickTask;
     private final boolean[] labelTask;
     private final Map<String, Pending> pending = new LinkedHashMap<>();
+    /** The pending impressions whose click's tasks are not measured yet, in arrival order. */
+    private final ArrayDeque<Pending> clickStage = new ArrayDeque<>();
+
     private long threshold = Long.MAX_VALUE;
 
     /** One impression waiting for its final labels: its event time, predictions per head and labels known so far. */
-    private record Pending(long ts, float[] p, float[] y) {}
+    private static final class Pending {
+        final long ts;
+        final float[] p;
+        final float[] y;
+        boolean clicksMeasured;
+        boolean gone;
 
-    /** @param horizon event time (ms) after its impression by which an impression's labels are final */
-    Outcomes(ModelSpec spec, long horizon) {
-        this(spec, horizon, CAPACITY);
+        Pending(long ts, float[] p, float[] y) {
+            this.ts = ts;
+            this.p = p;
+            this.y = y;
+        }
     }
 
-    Outcomes(ModelSpec spec, long horizon, int capacity) {
+    /**
+     * @param clickHorizon event time (ms) after its impression by which its click is known (click
+     *     window + allowed disorder)
+     * @param horizon event time (ms) after its impression by which every label is final (click
+     *     window + conversion window + allowed disorder)
+     */
+    Outcomes(ModelSpec spec, long clickHorizon, long horizon) {
+        this(spec, clickHorizon, horizon, CAPACITY);
+    }
+
+    Outcomes(ModelSpec spec, long clickHorizon, long horizon, int capacity) {
         this.spec = spec;
+        this.clickHorizon = clickHorizon;
         this.horizon = horizon;
         this.capacity = capacity;
         int tasks = spec.tasks().size();
@@ -73,42 +96,46 @@ final class Outcomes {
     /**
      * Takes a trained batch, in order, with the model's predictions [head][row] made before it
      * learned from it, and visits every (head, prediction, final label) that became known: of the
-     * impressions a row completes, and of those whose horizon the event time {@code clock} has passed.
+     * pending impressions whose horizons the event time {@code clock} has passed (the watermark at
+     * the trainer, when every example before it has been given; MIN_VALUE: none), and of rows sent
+     * with final labels (a join that waited).
      */
     void add(java.util.List<TrainExample> batch, double[][] predictions, long clock, Heads.Visitor v) {
         for (int r = 0; r < batch.size(); r++) {
             TrainExample e = batch.get(r);
             Kind kind = Kind.values()[e.kind];
-            Pending q = pending.get(e.requestId);
             if (kind == Kind.FINAL) {
                 // Final at once (sent by a join that waited, e.g. before join.feedback changed).
-                measure(new Pending(e.impressionTs, row(predictions, r), e.labels.clone()), false, v);
+                Heads.visit(spec, column(e.labels), 1, column(toDouble(row(predictions, r))), v);
                 continue;
             }
-            if (kind == Kind.OBSERVED) {
-                if (q == null && sampled(e.requestId)) {
-                    float[] y = merge(new float[clickTask.length], e, true);
-                    pending.put(e.requestId, new Pending(e.impressionTs, row(predictions, r), y));
-                    shrink();
-                }
-                continue;
+            Pending q = pending.get(e.requestId);
+            if (q != null) {
+                merge(q.y, e);
+            } else if (kind == Kind.OBSERVED && sampled(e.requestId)) {
+                float[] y = new float[clickTask.length];
+                Arrays.fill(y, Float.NaN);
+                q = new Pending(e.impressionTs, row(predictions, r), merge(y, e));
+                pending.put(e.requestId, q);
+                clickStage.add(q);
+                shrink();
             }
-            if (q == null) {
-                continue;
-            }
-            merge(q.y, e, false);
-            if (kind == Kind.CONVERSION || kind == Kind.NEGATIVE || kind == Kind.CLOSED) {
-                pending.remove(e.requestId);
-                measure(q, kind == Kind.CONVERSION, v);
+        }
+        // ts + horizon, not clock - horizon: the clock may be MIN_VALUE, which would wrap around.
+        while (!clickStage.isEmpty() && clickStage.peek().ts + clickHorizon <= clock) {
+            Pending q = clickStage.poll();
+            if (!q.gone) {
+                measure(q, true, v);
             }
         }
         Iterator<Pending> it = pending.values().iterator();
         while (it.hasNext()) {
             Pending q = it.next();
-            if (q.ts > clock - horizon) {
+            if (q.ts + horizon > clock) {
                 break;
             }
             it.remove();
+            q.gone = true;
             measure(q, false, v);
         }
     }
@@ -121,11 +148,24 @@ final class Outcomes {
         return p;
     }
 
-    /** Writes the final labels of {@code e} into {@code y} ({@code fresh}: first filled with NaN). */
-    private static float[] merge(float[] y, TrainExample e, boolean fresh) {
-        if (fresh) {
-            Arrays.fill(y, Float.NaN);
+    private static float[][] column(float[] v) {
+        float[][] c = new float[v.length][1];
+        for (int i = 0; i < v.length; i++) {
+            c[i][0] = v[i];
         }
+        return c;
+    }
+
+    private static double[][] column(double[] v) {
+        double[][] c = new double[v.length][1];
+        for (int i = 0; i < v.length; i++) {
+            c[i][0] = v[i];
+        }
+        return c;
+    }
+
+    /** Writes the final labels of {@code e} (NaN: not final) into {@code y}. */
+    private static float[] merge(float[] y, TrainExample e) {
         float[] f = e.finalLabels != null ? e.finalLabels : e.labels;
         for (int t = 0; t < y.length; t++) {
             if (!Float.isNaN(f[t])) {
@@ -136,20 +176,42 @@ final class Outcomes {
     }
 
     /**
-     * Visits the heads of a completed impression: labels still unknown are negatives (the windows
-     * closed without the event), but the click after a {@code conversion}, which only follows one.
+     * Visits the click's tasks of {@code q} ({@code clicks}) or its other heads: a label still
+     * unknown is a negative (its window closed without the event), but the click of a conversion,
+     * which only follows one.
      */
-    private void measure(Pending q, boolean conversion, Heads.Visitor v) {
+    private void measure(Pending q, boolean clicks, Heads.Visitor v) {
+        boolean converted = false;
+        for (int t = 0; t < q.y.length; t++) {
+            converted |= labelTask[t] && !clickTask[t] && q.y[t] == 1;
+        }
         float[][] labels = new float[q.y.length][1];
         for (int t = 0; t < q.y.length; t++) {
             float y = q.y[t];
-            labels[t][0] = !Float.isNaN(y) || !labelTask[t] ? y : conversion && clickTask[t] ? 1 : 0;
+            if (clicks && !clickTask[t]) {
+                y = Float.NaN;
+            } else if (Float.isNaN(y) && labelTask[t]) {
+                y = clickTask[t] && converted ? 1 : 0;
+            }
+            labels[t][0] = y;
         }
-        double[][] p = new double[q.p.length][1];
-        for (int h = 0; h < p.length; h++) {
-            p[h][0] = q.p[h];
+        float[] p = q.p;
+        boolean clicksBefore = q.clicksMeasured;
+        q.clicksMeasured = true;
+        Heads.visit(spec, labels, 1, column(toDouble(p)), (h, prediction, label) -> {
+            boolean clickHead = h < clickTask.length && clickTask[h];
+            if (clicks || !clickHead || !clicksBefore) {
+                v.accept(h, prediction, label);
+            }
+        });
+    }
+
+    private static double[] toDouble(float[] p) {
+        double[] d = new double[p.length];
+        for (int i = 0; i < p.length; i++) {
+            d[i] = p[i];
         }
-        Heads.visit(spec, labels, 1, p, v);
+        return d;
     }
 
     private boolean sampled(String requestId) {
@@ -165,7 +227,14 @@ final class Outcomes {
     private void shrink() {
         while (pending.size() > capacity) {
             threshold >>>= 1;
-            pending.keySet().removeIf(id -> hash(id) > threshold);
+            Iterator<Map.Entry<String, Pending>> it = pending.entrySet().iterator();
+            while (it.hasNext()) {
+                Map.Entry<String, Pending> e = it.next();
+                if (hash(e.getKey()) > threshold) {
+                    e.getValue().gone = true;
+                    it.remove();
+                }
+            }
         }
     }
 }

@@ -87,7 +87,9 @@ public class ReplicaOperator extends AbstractStreamOperator<ReplicaGradient>
             rt = new ReplicaRuntime(
                     model, ReplicaKeys.replica(key), spec, settings.train().seed());
             rt.model().useFeedbackWeights(settings.train().feedbackWeights());
-            rt.withOutcomes(settings.train().outcomeHorizonMillis());
+            rt.withOutcomes(
+                    settings.train().outcomeClickHorizonMillis(),
+                    settings.train().outcomeHorizonMillis());
             follower = new SyncFollower(settings.bootstrap(), settings.syncTopic(), model, settings.client());
         }
 
@@ -166,6 +168,8 @@ public class ReplicaOperator extends AbstractStreamOperator<ReplicaGradient>
             while (take.size() < share && !r.buffer.isEmpty()) {
                 take.add(r.buffer.poll());
             }
+            // Every example before the watermark is in this share or an earlier one only when none waits.
+            r.rt.outcomeClock = r.buffer.isEmpty() ? timers.currentWatermark() : Long.MIN_VALUE;
             ReplicaGradient g = r.rt.gradient(take);
             r.sent = true;
             trained.inc(take.size());

@@ -31,6 +31,8 @@ final class ReplicaRuntime {
     private boolean ready;
     /** The progressive metrics of an early feedback mode (null: every example's labels are final). */
     private Outcomes outcomes;
+    /** As {@code ModelRuntime#outcomeClock}. */
+    long outcomeClock = Long.MIN_VALUE;
 
     private long version = -1;
     /** Whether a version came that does not follow the one applied (a full one is needed). */
@@ -55,10 +57,11 @@ final class ReplicaRuntime {
 
     /**
      * Measures the progressive metrics as an early feedback mode needs ({@link Outcomes}), whose
-     * labels are final {@code horizon} (event time, ms) after the impression; 0: as every example's.
+     * click is known {@code clickHorizon} and every label {@code horizon} (event time, ms) after the
+     * impression; 0: as every example's.
      */
-    ReplicaRuntime withOutcomes(long horizon) {
-        outcomes = horizon > 0 ? new Outcomes(spec, horizon) : null;
+    ReplicaRuntime withOutcomes(long clickHorizon, long horizon) {
+        outcomes = horizon > 0 ? new Outcomes(spec, clickHorizon, horizon) : null;
         return this;
     }
 
@@ -142,7 +145,7 @@ final class ReplicaRuntime {
             y[h][n[h]++] = (float) label;
         };
         if (outcomes != null) {
-            outcomes.add(share, grad.predictions(), g.trainedUpTo, measured);
+            outcomes.add(share, grad.predictions(), outcomeClock, measured);
         } else {
             Heads.visit(spec, b, grad.predictions(), measured);
         }

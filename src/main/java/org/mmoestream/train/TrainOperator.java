@@ -67,6 +67,7 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
         private int metricsWindow = 10_000;
         private List<String> probes = List.of();
         private long orderHorizonMillis;
+        private long outcomeClickHorizonMillis;
         private long outcomeHorizonMillis;
         private org.mmoestream.model.Objective.Weights feedbackWeights = org.mmoestream.model.Objective.Weights.NONE;
         private String initFrom;
@@ -208,14 +209,20 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
 
         /**
          * An early feedback mode's progressive metrics ({@link Outcomes}): each impression scored at
-         * its first emission, measured when its labels are final, at the latest this long (event
-         * time) after it (click window + conversion window + allowed disorder); 0: the labels of
-         * every example are final ({@code join.feedback: wait}).
+         * its first emission, measured on its click's tasks {@code clickMillis} (event time) after it
+         * (click window + allowed disorder) and on the other heads {@code millis} after it (click
+         * window + conversion window + allowed disorder); 0: the labels of every example are final
+         * ({@code join.feedback: wait}).
          */
-        public Settings withOutcomeHorizon(long millis) {
+        public Settings withOutcomeHorizons(long clickMillis, long millis) {
             Settings s = copy();
+            s.outcomeClickHorizonMillis = clickMillis;
             s.outcomeHorizonMillis = millis;
             return s;
+        }
+
+        public long outcomeClickHorizonMillis() {
+            return outcomeClickHorizonMillis;
         }
 
         public long outcomeHorizonMillis() {
@@ -338,6 +345,8 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
     private void trainBuffered(ModelRuntime rt, boolean partial) throws Exception {
         while (rt.order.buffered() >= settings.batchSize() || (partial && rt.order.buffered() > 0)) {
             List<TrainExample> batch = rt.order.take(Math.min(settings.batchSize(), rt.order.buffered()));
+            // Every example before the watermark is in this batch or an earlier one only when none waits.
+            rt.outcomeClock = rt.order.buffered() == 0 ? timers.currentWatermark() : Long.MIN_VALUE;
             rt.train(batch, state);
             trained.inc(batch.size());
         }

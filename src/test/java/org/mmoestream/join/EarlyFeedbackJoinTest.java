@@ -121,7 +121,11 @@ class EarlyFeedbackJoinTest {
     void withoutAClickNothingFollowsTheObservedNegative() throws Exception {
         open(0);
         send(imp("d", T));
-        assertEquals(1, out().size(), "observation window 0: sent with the impression");
+        assertEquals(0, out().size(), "observation window 0: sent when the watermark passes the impression");
+        h.processWatermark(T - 1);
+        assertEquals(0, out().size());
+        h.processWatermark(T);
+        assertEquals(1, out().size(), "observation window 0: sent when the watermark passes the impression");
         assertExample(out().get(0), "d", Kind.OBSERVED, 0, 0);
         assertEquals(1, h.numKeyedStateEntries(), "kept for a click within the click window");
         h.processWatermark(T + 100);
@@ -227,6 +231,7 @@ class EarlyFeedbackJoinTest {
         send(imp("n", T));
         send(imp("k", T));
         send(imp("v", T));
+        h.processWatermark(T);
         send(Event.click("k", T + 20, null));
         send(Event.click("v", T + 30, null));
         send(Event.conversion("v", T + 300, Double.NaN));
@@ -252,6 +257,7 @@ class EarlyFeedbackJoinTest {
         h = rocksDb(null, Feedback.DEFER, 0);
         send(imp("p", T));
         send(imp("q", T));
+        h.processWatermark(T);
         send(Event.click("q", T + 10, null));
         assertEquals(3, out().size(), "p and q observed, q's click");
         OperatorSubtaskState snapshot = h.snapshot(1, 1);

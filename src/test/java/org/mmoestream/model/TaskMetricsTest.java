@@ -58,6 +58,23 @@ class TaskMetricsTest {
         assertEquals(1.0, m.auc(), 1e-12);
     }
 
+    /**
+     * Exact AUC over more positives than an int's positives x (positives + 1) holds (46,341 and
+     * up): a bench scores millions of impressions. Scores from a known order give a known AUC.
+     */
+    @Test
+    void exactAucHoldsForMillionsOfRows() {
+        TaskMetrics m = new TaskMetrics();
+        int n = 200_000;
+        // Positives score i, negatives i + 0.5 for i below n / 2, so each positive beats the
+        // negatives of lower index: AUC = sum over positives i of i / (n * n) = (n - 1) / (2 n).
+        for (int i = 0; i < n; i++) {
+            m.add(i, true);
+            m.add(i + 0.5, false);
+        }
+        assertEquals((n - 1) / (2.0 * n), m.auc(), 1e-9);
+    }
+
     @Test
     void aucUndefinedWithOneClass() {
         TaskMetrics m = new TaskMetrics();

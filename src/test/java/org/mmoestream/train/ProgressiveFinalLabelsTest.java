@@ -76,13 +76,14 @@ class ProgressiveFinalLabelsTest {
     }
 
     /**
-     * Per "request head" the (label, prediction) pairs the trainer's progressive metrics measure
-     * when {@code emissions} are trained one by one in their order, each row predicted with its
-     * index; then the event time passes every horizon.
+     * Per "request head" the labels the trainer's progressive metrics measure when {@code
+     * emissions} are trained one by one in their order, each row predicted with its index (so that
+     * the prediction measured is known to be the first emission's); then the watermark passes the
+     * click's horizon (the click's task is measured) and every horizon (the other heads).
      */
     private static Map<String, List<Integer>> measured(ModelSpec spec, List<LabeledExample> emissions) {
         ExampleEncoder enc = new ExampleEncoder(spec);
-        Outcomes outcomes = new Outcomes(spec, HORIZON);
+        Outcomes outcomes = new Outcomes(spec, 31 * MINUTE, HORIZON);
         List<String> heads = spec.heads();
         Map<String, List<Integer>> seen = new TreeMap<>();
         List<TrainExample> rows = new ArrayList<>();
@@ -102,8 +103,14 @@ class ProgressiveFinalLabelsTest {
             for (double[] ph : p) {
                 ph[0] = r;
             }
-            outcomes.add(List.of(rows.get(r)), p, T, v);
+            // No watermark yet (MIN_VALUE): nothing is due.
+            outcomes.add(List.of(rows.get(r)), p, Long.MIN_VALUE, v);
         }
+        assertEquals(Map.of(), seen);
+        // Once the click window (and the disorder allowed) has closed: the click's task only.
+        outcomes.add(List.of(), new double[heads.size()][0], T + 31 * MINUTE, v);
+        assertEquals(
+                List.of("clicked ctr", "converted ctr", "ignored ctr"), List.copyOf(seen.keySet()), seen.toString());
         outcomes.add(List.of(), new double[heads.size()][0], T + HORIZON, v);
         assertEquals(0, outcomes.pending());
         return seen;
@@ -157,7 +164,7 @@ class ProgressiveFinalLabelsTest {
     void pendingImpressionsAreASampleBoundedByTheCapacity() {
         ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
         ExampleEncoder enc = new ExampleEncoder(spec);
-        Outcomes outcomes = new Outcomes(spec, HORIZON, 100);
+        Outcomes outcomes = new Outcomes(spec, 31 * MINUTE, HORIZON, 100);
         List<TrainExample> observed = new ArrayList<>();
         for (int i = 0; i < 10_000; i++) {
             LabeledExample e = new LabeledExample();
