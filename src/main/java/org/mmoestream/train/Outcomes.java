@@ -36,6 +36,8 @@ final class Outcomes {
     /** Pending impressions at most (about 100 bytes each). */
     static final int CAPACITY = 100_000;
 
+    private static final Kind[] KINDS = Kind.values();
+
     private final ModelSpec spec;
     private final long clickHorizon;
     private final long horizon;
@@ -103,7 +105,7 @@ final class Outcomes {
     void add(java.util.List<TrainExample> batch, double[][] predictions, long clock, Heads.Visitor v) {
         for (int r = 0; r < batch.size(); r++) {
             TrainExample e = batch.get(r);
-            Kind kind = Kind.values()[e.kind];
+            Kind kind = KINDS[e.kind];
             if (kind == Kind.FINAL) {
                 // Final at once (sent by a join that waited, e.g. before join.feedback changed).
                 Heads.visit(spec, column(e.labels), 1, column(toDouble(row(predictions, r))), v);
