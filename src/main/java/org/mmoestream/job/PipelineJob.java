@@ -188,6 +188,20 @@ public final class PipelineJob {
         return f == Feedback.FNC ? spec.withArchitecture(spec.architecture().withFakeNegativeCalibration(true)) : spec;
     }
 
+    /**
+     * Event time (ms) after an impression by which the trainer knows its click: the click window and
+     * the disorder the watermarks allow. An early mode's progressive metrics measure the click's
+     * tasks then ({@code train.Outcomes}).
+     */
+    public static long clickHorizon(JobConfig cfg) {
+        return cfg.millis(Key.CLICK_WINDOW) + cfg.millis(Key.OUT_OF_ORDERNESS);
+    }
+
+    /** As {@link #clickHorizon}, for every label: the click and conversion windows and the disorder. */
+    public static long labelHorizon(JobConfig cfg) {
+        return clickHorizon(cfg) + cfg.millis(Key.CONVERSION_WINDOW);
+    }
+
     /** The row weights of the trainer under {@code join.feedback: f}. */
     public static org.mmoestream.model.Objective.Weights feedbackWeights(Feedback f) {
         return switch (f) {
@@ -252,12 +266,8 @@ public final class PipelineJob {
                                 : 0)
                 .withFeedbackWeights(feedbackWeights(feedback(cfg)))
                 .withOutcomeHorizons(
-                        feedback(cfg).early() ? cfg.millis(Key.CLICK_WINDOW) + cfg.millis(Key.OUT_OF_ORDERNESS) : 0,
-                        feedback(cfg).early()
-                                ? cfg.millis(Key.CLICK_WINDOW)
-                                        + cfg.millis(Key.CONVERSION_WINDOW)
-                                        + cfg.millis(Key.OUT_OF_ORDERNESS)
-                                : 0)
+                        feedback(cfg).early() ? clickHorizon(cfg) : 0,
+                        feedback(cfg).early() ? labelHorizon(cfg) : 0)
                 .withInitFrom(initFrom(cfg, spec));
     }
 

@@ -10,10 +10,11 @@ import java.util.Locale;
  *       click or conversion window closes), as the attribution rules in DESIGN.md say;
  *   <li>{@link #FNW}: fake negatives with weights (Ktena et al., RecSys 2019): once when its
  *       observation window closes ({@code join.observation-window}, 0 by default: when the
- *       watermark passes the impression), with the labels known by then, and again for each click and conversion that
- *       comes later, as a positive of the tasks it labels; the trainer weights each example's loss
- *       by the model's own prediction p (positives x (1 + p), negatives x (1 - p)(1 + p)), which
- *       undoes in expectation the bias of counting every later positive once as a negative;
+ *       watermark passes the impression), with the labels known by then, and again for each click
+ *       and conversion that comes later, as a positive of the tasks it labels; the trainer weights
+ *       each example's loss by the model's own prediction p (positives x (1 + p), negatives x (1 -
+ *       p)(1 + p)), which undoes in expectation the bias of counting every later positive once as a
+ *       negative;
  *   <li>{@link #FNC}: fake-negative calibration (the same paper): sent as with FNW, trained without
  *       weights, so a head learns b = p / (1 + p), and served as p = b / (1 - b) (the model's spec
  *       carries it: {@code Architecture#fakeNegativeCalibration}, so every reader serves the same);

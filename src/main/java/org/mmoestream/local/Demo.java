@@ -92,13 +92,6 @@ public final class Demo {
     private static final int BATCH = 64;
 
     private static final int SCORE_REQUESTS = 2_000;
-    /**
-     * Event time after an impression by which an early mode's trainer measures its click (click
-     * window + out-of-orderness) and every label (+ conversion window): the demo's settings below.
-     */
-    private static final long CLICK_HORIZON_MS = 32_000;
-
-    private static final long LABEL_HORIZON_MS = 122_000;
 
     /** The demo's simulator; the same seed gives the same users, items and impressions. */
     private static Simulator simulator(long seed) {
@@ -117,8 +110,15 @@ public final class Demo {
             Written written = writeEvents(kafka, sim);
             Jobs jobs = startJobs(cfg);
             Runtime.getRuntime().addShutdownHook(jobs.hook());
-            Followed followed =
-                    follow(kafka, jobs, written, new Oracle(written.truth(), cfg.integer(Key.METRICS_WINDOW)));
+            Followed followed = follow(
+                    kafka,
+                    jobs,
+                    written,
+                    new Oracle(
+                            written.truth(),
+                            cfg.integer(Key.METRICS_WINDOW),
+                            PipelineJob.clickHorizon(cfg),
+                            PipelineJob.labelHorizon(cfg)));
             long scores = !stopping && followed.last() != null ? scoreRequests(kafka) : 0;
             jobs.scoring().cancel().get();
             Runtime.getRuntime().removeShutdownHook(jobs.hook());
@@ -368,11 +368,7 @@ public final class Demo {
                         long upTo = m.path("trained_up_to_event_time").asLong();
                         sameRows = o.feedback().equals("wait")
                                 ? oracle.at(trained(last), trained(last))
-                                : done
-                                        ? oracle.at(Long.MAX_VALUE, Long.MAX_VALUE)
-                                        : oracle.at(
-                                                oracle.upTo(upTo - CLICK_HORIZON_MS),
-                                                oracle.upTo(upTo - LABEL_HORIZON_MS));
+                                : done ? oracle.at(Long.MAX_VALUE, Long.MAX_VALUE) : oracle.measuredBy(upTo);
                         curve.add(new double[] {
                             trained(last),
                             m.path("ctr").path("auc").asDouble(Double.NaN),
@@ -467,12 +463,28 @@ public final class Demo {
     static final class Oracle {
         private final List<Simulator.Impression> ordered;
         private final int window;
+        private final long clickHorizon;
+        private final long labelHorizon;
 
-        Oracle(List<Simulator.Impression> truth, int window) {
+        /**
+         * @param clickHorizon, labelHorizon event time after an impression by which an early mode's
+         *     trainer measures its click's task and its other heads ({@code PipelineJob#clickHorizon})
+         */
+        Oracle(List<Simulator.Impression> truth, int window, long clickHorizon, long labelHorizon) {
             this.ordered = new ArrayList<>(truth);
             this.ordered.sort(java.util.Comparator.comparingLong(Simulator.Impression::ts)
                     .thenComparing(Simulator.Impression::requestId));
             this.window = window;
+            this.clickHorizon = clickHorizon;
+            this.labelHorizon = labelHorizon;
+        }
+
+        /**
+         * {ctr AUC, cvr AUC} of the oracle on the windows an early mode's trainer has measured once
+         * it has trained up to event time {@code upTo}: the impressions whose horizons have passed.
+         */
+        double[] measuredBy(long upTo) {
+            return at(upTo(upTo - clickHorizon), upTo(upTo - labelHorizon));
         }
 
         /** The number of impressions at or before event time {@code ts}. */

@@ -108,7 +108,7 @@ final class Outcomes {
             Kind kind = KINDS[e.kind];
             if (kind == Kind.FINAL) {
                 // Final at once (sent by a join that waited, e.g. before join.feedback changed).
-                Heads.visit(spec, column(e.labels), 1, column(toDouble(row(predictions, r))), v);
+                Heads.visit(spec, column(e.labels), 1, predictionColumn(row(predictions, r)), v);
                 continue;
             }
             Pending q = pending.get(e.requestId);
@@ -150,16 +150,9 @@ final class Outcomes {
         return p;
     }
 
+    /** Labels per task of one row, as {@link Heads#visit} takes them. */
     private static float[][] column(float[] v) {
         float[][] c = new float[v.length][1];
-        for (int i = 0; i < v.length; i++) {
-            c[i][0] = v[i];
-        }
-        return c;
-    }
-
-    private static double[][] column(double[] v) {
-        double[][] c = new double[v.length][1];
         for (int i = 0; i < v.length; i++) {
             c[i][0] = v[i];
         }
@@ -200,7 +193,7 @@ final class Outcomes {
         float[] p = q.p;
         boolean clicksBefore = q.clicksMeasured;
         q.clicksMeasured = true;
-        Heads.visit(spec, labels, 1, column(toDouble(p)), (h, prediction, label) -> {
+        Heads.visit(spec, labels, 1, predictionColumn(p), (h, prediction, label) -> {
             boolean clickHead = h < clickTask.length && clickTask[h];
             if (clicks || !clickHead || !clicksBefore) {
                 v.accept(h, prediction, label);
@@ -208,12 +201,13 @@ final class Outcomes {
         });
     }
 
-    private static double[] toDouble(float[] p) {
-        double[] d = new double[p.length];
-        for (int i = 0; i < p.length; i++) {
-            d[i] = p[i];
+    /** Predictions per head of one row, as {@link Heads#visit} takes them. */
+    private static double[][] predictionColumn(float[] p) {
+        double[][] c = new double[p.length][1];
+        for (int h = 0; h < p.length; h++) {
+            c[h][0] = p[h];
         }
-        return d;
+        return c;
     }
 
     private boolean sampled(String requestId) {
