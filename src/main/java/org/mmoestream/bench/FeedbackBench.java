@@ -30,7 +30,8 @@ import org.nd4j.linalg.api.buffer.DataType;
  * event-time order, timers at their deadlines) and the model core's training step, once per mode:
  * {@code oracle} (each impression trained at once with its final labels, which no stream can know:
  * the upper bound), {@code wait}, {@code fnw}, {@code fnc}, {@code defer} and {@code es-dfm} ({@code
- * join.feedback}; es-dfm with the conversion's delay heads added to the spec).
+ * join.feedback}; es-dfm with the conversion's delay heads added to the spec), beside {@code truth}, the
+ * simulator's hidden probabilities served as predictions (the floor of every mode's hourly calibration).
  * Each mode first streams {@code warmupDays} simulated days unscored, as a job that has been running
  * (Yang et al. start every method from a model pretrained on earlier days; a stream needs a
  * conversion window before its first real negatives, and with them es-dfm's f_rn head, exist),
@@ -78,6 +79,9 @@ public final class FeedbackBench {
             double[] calibration,
             double[] minHourCalibration,
             double[] maxHourCalibration,
+            double[] minHourTruthCalibration,
+            double[] maxHourTruthCalibration,
+            double[][] hourly,
             long latencyP50,
             long latencyP99,
             long examples) {}
@@ -92,6 +96,8 @@ public final class FeedbackBench {
         int n = imps.length;
         out.printf(Locale.ROOT, "feedback.impressions %d count%n", n);
         out.printf(Locale.ROOT, "feedback.impressions_scored %d count%n", n - (long) warmupDays * perDay);
+        Result truth = truth(imps);
+        printHeads(out, "feedback.truth", truth);
         java.util.Map<String, Result> results = new java.util.LinkedHashMap<>();
         for (String mode : modes) {
             long t0 = System.nanoTime();
@@ -143,6 +149,15 @@ public final class FeedbackBench {
             out.printf(Locale.ROOT, "%s.calibration %.3f ratio%n", p, r.calibration[h]);
             out.printf(Locale.ROOT, "%s.calibration_hourly_min %.3f ratio%n", p, r.minHourCalibration[h]);
             out.printf(Locale.ROOT, "%s.calibration_hourly_max %.3f ratio%n", p, r.maxHourCalibration[h]);
+            if (!Double.isNaN(r.minHourTruthCalibration[h])) {
+                out.printf(Locale.ROOT, "%s.truth_ratio_hourly_min %.3f ratio%n", p, r.minHourTruthCalibration[h]);
+                out.printf(Locale.ROOT, "%s.truth_ratio_hourly_max %.3f ratio%n", p, r.maxHourTruthCalibration[h]);
+            }
+            if (Boolean.getBoolean("mmoe.bench.feedback.hourly")) {
+                for (int hour = 1; hour < r.hourly[h].length; hour++) {
+                    out.printf(Locale.ROOT, "%s.hour%d.calibration %.3f ratio%n", p, hour, r.hourly[h][hour]);
+                }
+            }
         }
     }
 
@@ -273,7 +288,7 @@ public final class FeedbackBench {
             }
         }
         Arrays.sort(latency, 0, m);
-        return metrics.result(latency[(int) (0.5 * (m - 1))], latency[(int) (0.99 * (m - 1))], trained[0]);
+        return metrics.result(latency[(int) (0.5 * (m - 1))], latency[(int) (0.99 * (m - 1))], trained[0], false);
     }
 
     /** Fires, in deadline order, the timers due before {@code limit} (event time), setting {@code now}. */
@@ -341,25 +356,55 @@ public final class FeedbackBench {
     private static void addScores(
             double[][] p, Impression[] imps, List<Integer> slice, Metrics m, int[] heads, long scoredFrom) {
         for (int r = 0; r < slice.size(); r++) {
-            Impression im = imps[slice.get(r)];
-            int hour = (int) ((im.ts() - scoredFrom) / DriftingSimulator.HOUR);
-            boolean click = clicked(im);
-            boolean conversion = converted(im);
-            m.add(0, hour, p[heads[0]][r], click);
-            if (click) {
-                m.add(1, hour, p[heads[1]][r], conversion);
-            }
             // Without ESMM the served pCTCVR is the product of the two heads.
             double ctcvr = heads[2] >= 0 ? p[heads[2]][r] : p[heads[0]][r] * p[heads[1]][r];
-            m.add(2, hour, ctcvr, conversion);
+            add(m, imps[slice.get(r)], scoredFrom, p[heads[0]][r], p[heads[1]][r], ctcvr);
         }
     }
 
-    /** Serving-time metrics per head over the scored hours after the first: overall and per hour. */
+    /** Adds the predictions of impression {@code im} to {@code m}, each head against its final label. */
+    private static void add(Metrics m, Impression im, long scoredFrom, double ctr, double cvr, double ctcvr) {
+        int hour = (int) ((im.ts() - scoredFrom) / DriftingSimulator.HOUR);
+        boolean click = clicked(im);
+        boolean conversion = converted(im);
+        double trueCtr = DriftingSimulator.clickedWithin(im, CLICK_WINDOW);
+        double trueCvr = DriftingSimulator.convertedWithin(im, CONVERSION_WINDOW);
+        m.add(0, hour, ctr, click, trueCtr);
+        if (click) {
+            m.add(1, hour, cvr, conversion, trueCvr);
+        }
+        m.add(2, hour, ctcvr, conversion, trueCtr * trueCvr);
+    }
+
+    /**
+     * The simulator's hidden probabilities served as predictions, on the scored days: no model can do
+     * better, and their hourly calibration against the final labels is the labels' own noise, the
+     * floor of any mode's hourly range.
+     */
+    private Result truth(Impression[] imps) {
+        Metrics m = new Metrics(days * 24);
+        long scoredFrom = START + warmupDays * DriftingSimulator.DAY;
+        for (Impression im : imps) {
+            if (im.ts() >= scoredFrom) {
+                double ctr = DriftingSimulator.clickedWithin(im, CLICK_WINDOW);
+                double cvr = DriftingSimulator.convertedWithin(im, CONVERSION_WINDOW);
+                add(m, im, scoredFrom, ctr, cvr, ctr * cvr);
+            }
+        }
+        return m.result(0, 0, 0, true);
+    }
+
+    /**
+     * Serving-time metrics per head over the scored hours after the first: overall and per hour, the
+     * hourly calibration against the final labels and, without their noise, against the simulator's
+     * hidden probabilities of the same impressions (the truth ratio: the predictions' sum over the
+     * hidden probabilities' sum).
+     */
     static final class Metrics {
         final TaskMetrics[] overall = new TaskMetrics[HEADS.length];
         final double[][] sumP;
         final double[][] sumY;
+        final double[][] sumTruth;
 
         Metrics(int hours) {
             for (int h = 0; h < HEADS.length; h++) {
@@ -367,43 +412,62 @@ public final class FeedbackBench {
             }
             sumP = new double[HEADS.length][hours + 1];
             sumY = new double[HEADS.length][hours + 1];
+            sumTruth = new double[HEADS.length][hours + 1];
         }
 
-        void add(int head, int hour, double p, boolean positive) {
+        void add(int head, int hour, double p, boolean positive, double truth) {
             if (hour >= 1) {
                 overall[head].add(p, positive);
             }
             sumP[head][hour] += p;
             sumY[head][hour] += positive ? 1 : 0;
+            sumTruth[head][hour] += truth;
         }
 
-        Result result(long p50, long p99, long examples) {
+        /** The figures; {@code truth}: the predictions are the hidden probabilities (no truth ratio). */
+        Result result(long p50, long p99, long examples, boolean truth) {
             int heads = HEADS.length;
             double[] auc = new double[heads];
             double[] ll = new double[heads];
             double[] cal = new double[heads];
             double[] min = new double[heads];
             double[] max = new double[heads];
+            double[] minTruth = new double[heads];
+            double[] maxTruth = new double[heads];
+            double[][] hourly = new double[heads][];
             for (int h = 0; h < heads; h++) {
                 auc[h] = overall[h].auc();
                 ll[h] = overall[h].logLoss();
                 cal[h] = overall[h].calibration();
-                double[] range = hourlyRange(h, 1);
+                hourly[h] = ratios(sumP[h], sumY[h]);
+                double[] range = range(hourly[h], 1);
                 min[h] = range[0];
                 max[h] = range[1];
+                double[] truthRange =
+                        truth ? new double[] {Double.NaN, Double.NaN} : range(ratios(sumP[h], sumTruth[h]), 1);
+                minTruth[h] = truthRange[0];
+                maxTruth[h] = truthRange[1];
             }
-            return new Result(auc, ll, cal, min, max, p50, p99, examples);
+            return new Result(auc, ll, cal, min, max, minTruth, maxTruth, hourly, p50, p99, examples);
         }
 
-        /** The lowest and highest calibration of head {@code h} in the hours from {@code first} on. */
-        private double[] hourlyRange(int h, int first) {
+        /** Per hour {@code num / den} (NaN where {@code den} is 0). */
+        private static double[] ratios(double[] num, double[] den) {
+            double[] r = new double[num.length];
+            for (int hour = 0; hour < r.length; hour++) {
+                r[hour] = den[hour] > 0 ? num[hour] / den[hour] : Double.NaN;
+            }
+            return r;
+        }
+
+        /** The lowest and highest of {@code ratios} from hour {@code first} on. */
+        private static double[] range(double[] ratios, int first) {
             double min = Double.MAX_VALUE;
             double max = -Double.MAX_VALUE;
-            for (int hour = first; hour < sumP[h].length; hour++) {
-                if (sumY[h][hour] > 0) {
-                    double c = sumP[h][hour] / sumY[h][hour];
-                    min = Math.min(min, c);
-                    max = Math.max(max, c);
+            for (int hour = first; hour < ratios.length; hour++) {
+                if (!Double.isNaN(ratios[hour])) {
+                    min = Math.min(min, ratios[hour]);
+                    max = Math.max(max, ratios[hour]);
                 }
             }
             return new double[] {min, max};

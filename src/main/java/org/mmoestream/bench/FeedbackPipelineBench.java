@@ -298,6 +298,6 @@ public final class FeedbackPipelineBench {
             progressive[h] /= progressiveVersions[h];
         }
         return new Scored(
-                metrics.result(0, 0, examplesSeen), scored, unscored, versions, examplesSeen, lag, progressive);
+                metrics.result(0, 0, examplesSeen, false), scored, unscored, versions, examplesSeen, lag, progressive);
     }
 }

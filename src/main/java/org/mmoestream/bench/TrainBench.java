@@ -47,8 +47,9 @@ import org.nd4j.linalg.api.buffer.DataType;
 
 /**
  * Trainer-bound throughput: labeled examples of the reference shape are already on an examples
- * topic; a bounded job reads them, trains one model and publishes versions (RocksDB, checkpoints
- * as given, 10 s by default as in flink-conf/, versions every 2 s, exactly-once model sink).
+ * topic of one partition (so every {@code train.parallelism} reads them in the same order); a
+ * bounded job reads them, trains one model and publishes versions (RocksDB, checkpoints as given,
+ * 10 s by default as in flink-conf/, versions every 2 s, exactly-once model sink).
  * Examples per second is the steady state: examples trained from the first version 5 s into the
  * run (after the JIT's busiest seconds) to the last, over that time; the model step
  * alone is measured on the same examples in the same run, and their ratio is the share of the
@@ -146,7 +147,7 @@ public final class TrainBench {
         double step = modelStep(spec, train);
         out.printf(Locale.ROOT, "train.model_step_examples_per_second %.0f examples/s%n", step);
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
-            kafka.createTopics(Map.of("train-examples", 2));
+            kafka.createTopics(Map.of("train-examples", 1));
             write(kafka.bootstrapServers(), "train-examples", train);
             for (int p : parallelisms) {
                 Result r = job(kafka, spec, p, heldOut);

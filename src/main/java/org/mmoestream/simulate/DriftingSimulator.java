@@ -15,6 +15,10 @@ public final class DriftingSimulator {
     public static final long MINUTE = 60_000L;
     public static final long HOUR = 60 * MINUTE;
     public static final long DAY = 24 * HOUR;
+    /** The mean of the click's delay after the impression (exponential). */
+    public static final long MEAN_CLICK_DELAY = 3 * MINUTE;
+    /** The mean of the conversion's delay after the click (exponential). */
+    public static final long MEAN_CONVERSION_DELAY = 8 * HOUR;
 
     /**
      * One impression with what happened to it: the click and conversion times ({@code -1}: none),
@@ -42,8 +46,6 @@ public final class DriftingSimulator {
     private final double[] itemPhaseCvr;
     private final long[] itemLaunch;
     private final SplittableRandom rnd;
-    private final double meanClickDelay;
-    private final double meanConversionDelay;
 
     /** Items launch evenly from a day before {@code start} to {@code start + days}. */
     public DriftingSimulator(long seed, int users, int items, long start, int days) {
@@ -66,9 +68,20 @@ public final class DriftingSimulator {
             itemPhaseCvr[i] = 2 * Math.PI * init.nextDouble();
             itemLaunch[i] = start - DAY + (long) ((span + DAY) * (double) i / items);
         }
-        meanClickDelay = 3 * MINUTE;
-        meanConversionDelay = 8 * HOUR;
         rnd = new SplittableRandom(seed + 1);
+    }
+
+    /**
+     * The probability that {@code im} is clicked within {@code window} of it (its hidden click
+     * probability times the chance that the click's delay is within the window).
+     */
+    public static double clickedWithin(Impression im, long window) {
+        return im.pClick() * -Math.expm1(-(double) window / MEAN_CLICK_DELAY);
+    }
+
+    /** The probability that a click on {@code im} converts within {@code window} of the click. */
+    public static double convertedWithin(Impression im, long window) {
+        return im.pConversion() * -Math.expm1(-(double) window / MEAN_CONVERSION_DELAY);
     }
 
     private static double[] gaussian(SplittableRandom r, int n, double sd) {
@@ -113,9 +126,9 @@ public final class DriftingSimulator {
         long clickTs = -1;
         long conversionTs = -1;
         if (rnd.nextDouble() < pc) {
-            clickTs = ts + (long) (-Math.log(1 - rnd.nextDouble()) * meanClickDelay);
+            clickTs = ts + (long) (-Math.log(1 - rnd.nextDouble()) * MEAN_CLICK_DELAY);
             if (rnd.nextDouble() < pv) {
-                conversionTs = clickTs + (long) (-Math.log(1 - rnd.nextDouble()) * meanConversionDelay);
+                conversionTs = clickTs + (long) (-Math.log(1 - rnd.nextDouble()) * MEAN_CONVERSION_DELAY);
             }
         }
         String features = String.format(

@@ -32,6 +32,12 @@ class FeedbackBenchTest {
                 assertTrue(auc > 0 && auc < 1, mode + " " + head + " AUC " + auc);
             }
         }
+        for (String head : List.of("ctr", "cvr", "ctcvr")) {
+            // The simulator's hidden probabilities rank better than any model trained on two days.
+            double truth = f.get("feedback.truth." + head + ".auc");
+            double oracle = f.get("feedback.oracle." + head + ".auc");
+            assertTrue(truth > oracle, head + ": truth " + truth + ", oracle " + oracle);
+        }
         assertEquals(n, f.get("feedback.oracle.examples_trained"));
         assertEquals(n, f.get("feedback.wait.examples_trained"));
         // The simulator's clicks and conversions within the windows (30 min, 24 h) of the same days.

@@ -1,0 +1,42 @@
+package org.mmoestream.simulate;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import org.junit.jupiter.api.Test;
+
+/**
+ * The simulator's hidden probabilities within the attribution windows are what its events do: over
+ * a simulated day the expected clicks within 30 minutes and conversions within 24 hours of the click
+ * match the counted ones (the bench's {@code truth} reference serves them as predictions).
+ */
+class DriftingSimulatorTest {
+    @Test
+    void hiddenProbabilitiesWithinTheWindowsMatchTheEvents() {
+        long start = 1_767_225_600_000L;
+        long clickWindow = 30 * DriftingSimulator.MINUTE;
+        long conversionWindow = DriftingSimulator.DAY;
+        DriftingSimulator sim = new DriftingSimulator(3, 20_000, 20_000, start, 1);
+        int n = 200_000;
+        double expectedClicks = 0;
+        double expectedConversions = 0;
+        int clicks = 0;
+        int conversions = 0;
+        for (int k = 0; k < n; k++) {
+            DriftingSimulator.Impression im = sim.next(k, start + (long) ((double) k / n * DriftingSimulator.DAY));
+            double click = DriftingSimulator.clickedWithin(im, clickWindow);
+            expectedClicks += click;
+            boolean clicked = im.clickTs() >= 0 && im.clickTs() - im.ts() <= clickWindow;
+            if (clicked) {
+                clicks++;
+                expectedConversions += DriftingSimulator.convertedWithin(im, conversionWindow);
+                if (im.conversionTs() >= 0 && im.conversionTs() - im.clickTs() <= conversionWindow) {
+                    conversions++;
+                }
+            }
+        }
+        // About 42,000 clicks and 10,000 conversions: their counts' noise is 0.5% and 1%; leaving out
+        // the conversions beyond the window (5%) would miss by five times that.
+        assertEquals(1, clicks / expectedClicks, 0.02, clicks + " clicks, " + expectedClicks + " expected");
+        assertEquals(1, conversions / expectedConversions, 0.025, conversions + " conversions, " + expectedConversions);
+    }
+}
