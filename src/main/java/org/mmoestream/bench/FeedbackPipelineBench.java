@@ -100,8 +100,9 @@ public final class FeedbackPipelineBench {
                 try {
                     awaitRunning(job);
                     send(kafka.bootstrapServers(), run, imps);
-                    // Two checkpoints after the last event commit what the job has trained by then.
-                    Thread.sleep(4_000);
+                    // Until the model topic's committed end has stood still for 4 s (four checkpoints):
+                    // the last windows have closed and what they sent is trained and published.
+                    awaitQuiet(kafka.bootstrapServers(), run + "-model");
                 } finally {
                     job.cancel().get();
                 }
@@ -194,7 +195,42 @@ public final class FeedbackPipelineBench {
                 producer.send(new ProducerRecord<>(
                         e.topic, e.key.getBytes(StandardCharsets.UTF_8), e.json.getBytes(StandardCharsets.UTF_8)));
             }
+            // One click past every window (of a request that has no impression: an orphan to the
+            // join) moves the watermark past the last windows, which would else stay open: a live
+            // stream does not end.
+            long tail = labelsEnd + DriftingSimulator.MINUTE;
+            producer.send(new ProducerRecord<>(
+                    run + "-clicks",
+                    "tail".getBytes(StandardCharsets.UTF_8),
+                    event("tail", tail).getBytes(StandardCharsets.UTF_8)));
             producer.flush();
+        }
+    }
+
+    /**
+     * Waits until the committed end of {@code topic} has not moved for 4 s (at most 2 minutes).
+     */
+    private static void awaitQuiet(String bootstrap, String topic) throws InterruptedException {
+        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(
+                Map.of("bootstrap.servers", bootstrap, "isolation.level", "read_committed"),
+                new ByteArrayDeserializer(),
+                new ByteArrayDeserializer())) {
+            List<TopicPartition> parts = c.partitionsFor(topic).stream()
+                    .map(i -> new TopicPartition(topic, i.partition()))
+                    .toList();
+            Map<TopicPartition, Long> last = Map.of();
+            long since = System.nanoTime();
+            long deadline = since + 120_000_000_000L;
+            while (System.nanoTime() < deadline) {
+                Map<TopicPartition, Long> end = c.endOffsets(parts);
+                if (!end.equals(last)) {
+                    last = end;
+                    since = System.nanoTime();
+                } else if (System.nanoTime() - since > 4_000_000_000L) {
+                    return;
+                }
+                Thread.sleep(250);
+            }
         }
     }
 

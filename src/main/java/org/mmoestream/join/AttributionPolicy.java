@@ -219,7 +219,9 @@ public final class AttributionPolicy implements Serializable {
                 s.deadline = observeEnd;
                 return;
             }
-            boolean click = clicked(s) && s.clickTs <= observeEnd;
+            // At a window of 0 nothing is within it, not even an event at the impression's own
+            // millisecond: fnw's and defer's weights assume every positive was first sent as a negative.
+            boolean click = clicked(s) && observationWindow > 0 && s.clickTs <= observeEnd;
             boolean conversion = click && converted(s) && s.conversionTs <= observeEnd;
             out.accept(example(s, Kind.OBSERVED, click ? 1 : 0, conversion ? 1 : 0));
             mark(s, Kind.OBSERVED);

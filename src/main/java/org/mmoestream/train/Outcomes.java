@@ -44,6 +44,7 @@ final class Outcomes {
     private final int capacity;
     private final boolean[] clickTask;
     private final boolean[] labelTask;
+    private final boolean[] regressionTask;
     private final Map<String, Pending> pending = new LinkedHashMap<>();
     /** The pending impressions whose click's tasks are not measured yet, in arrival order. */
     private final ArrayDeque<Pending> clickStage = new ArrayDeque<>();
@@ -83,9 +84,11 @@ final class Outcomes {
         int tasks = spec.tasks().size();
         clickTask = new boolean[tasks];
         labelTask = new boolean[tasks];
+        regressionTask = new boolean[tasks];
         for (int t = 0; t < tasks; t++) {
             TaskSpec task = spec.tasks().get(t);
             labelTask[t] = task.delayRole() == TaskSpec.DelayRole.LABEL;
+            regressionTask[t] = task.regression();
             clickTask[t] = labelTask[t] && TaskSpec.CLICK.equals(task.baseEvent());
         }
     }
@@ -186,7 +189,8 @@ final class Outcomes {
             if (clicks && !clickTask[t]) {
                 y = Float.NaN;
             } else if (Float.isNaN(y) && labelTask[t]) {
-                y = clickTask[t] && converted ? 1 : 0;
+                // A regression task (the conversion's value) has no label for a conversion without one.
+                y = regressionTask[t] ? (converted ? Float.NaN : 0) : clickTask[t] && converted ? 1 : 0;
             }
             labels[t][0] = y;
         }

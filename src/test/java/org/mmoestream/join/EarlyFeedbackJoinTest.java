@@ -117,6 +117,24 @@ class EarlyFeedbackJoinTest {
         assertEmpty();
     }
 
+    /**
+     * At an observation window of 0 a click (and its conversion) in the impression's own millisecond
+     * still follows the observed negative: fnw's and defer's weights count every positive once as a
+     * negative first.
+     */
+    @Test
+    void atAWindowOfZeroAClickAtTheImpressionsMillisecondFollowsTheObservedNegative() throws Exception {
+        open(0);
+        send(imp("s", T));
+        send(Event.click("s", T, null));
+        send(Event.conversion("s", T, Double.NaN));
+        h.processWatermark(T);
+        assertEquals(3, out().size());
+        assertExample(out().get(0), "s", Kind.OBSERVED, 0, 0);
+        assertExample(out().get(1), "s", Kind.CLICK, 1, 0);
+        assertExample(out().get(2), "s", Kind.CONVERSION, 1, 1);
+    }
+
     @Test
     void withoutAClickNothingFollowsTheObservedNegative() throws Exception {
         open(0);

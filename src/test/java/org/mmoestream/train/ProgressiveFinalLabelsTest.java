@@ -159,6 +159,37 @@ class ProgressiveFinalLabelsTest {
         assertEquals(new TreeMap<>(FINAL), measured(spec, emissions(Feedback.FNW, 0)));
     }
 
+    /**
+     * A conversion without a value (the only one here) leaves the value head unmeasured, as it
+     * leaves it untrained: its label is unknown, not 0.
+     */
+    @Test
+    void aConversionWithoutAValueLeavesTheValueHeadUnmeasured() {
+        ModelSpec spec = org.mmoestream.model.SpecLoader.load(java.nio.file.Path.of("examples/ctr-cvr-value.yaml"));
+        ExampleEncoder enc = new ExampleEncoder(spec);
+        Outcomes outcomes = new Outcomes(spec, 31 * MINUTE, HORIZON);
+        int value = spec.heads().indexOf("value");
+        assertTrue(value >= 0, spec.heads().toString());
+        List<Double> labels = new ArrayList<>();
+        int[] visits = new int[1];
+        Heads.Visitor v = (h, p, y) -> {
+            visits[0]++;
+            if (h == value) {
+                labels.add((double) y);
+            }
+        };
+        for (LabeledExample e : emissions(Feedback.DEFER, 0)) {
+            outcomes.add(
+                    List.of(EncodeExamples.encode(enc, e)),
+                    new double[spec.heads().size()][1],
+                    Long.MIN_VALUE,
+                    v);
+        }
+        outcomes.add(List.of(), new double[spec.heads().size()][0], T + HORIZON, v);
+        assertTrue(visits[0] >= 8, "the other heads are measured: " + visits[0]);
+        assertEquals(List.of(), labels, "the value head of the conversion without a value");
+    }
+
     /** Many pending impressions: a consistent sample of them, halved while above the capacity. */
     @Test
     void pendingImpressionsAreASampleBoundedByTheCapacity() {

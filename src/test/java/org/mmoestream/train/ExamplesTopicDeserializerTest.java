@@ -1,0 +1,61 @@
+package org.mmoestream.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.flink.util.Collector;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.junit.jupiter.api.Test;
+import org.mmoestream.event.LabeledExample;
+import org.mmoestream.event.serde.JsonRecords;
+import org.mmoestream.model.ModelSpec;
+import org.mmoestream.model.SpecLoader;
+import org.mmoestream.model.codec.SpecJson;
+
+/**
+ * A record of the examples topic reads back as the pipeline's trainer gets the join's emission: an
+ * early mode's click trains the click's tasks only (the conversion's label NaN, not a negative),
+ * and its kind and final labels travel on.
+ */
+class ExamplesTopicDeserializerTest {
+    @Test
+    void anEarlyClickEmissionTrainsOnlyTheClicksTasks() throws Exception {
+        ModelSpec spec = SpecLoader.load(Path.of("examples/ctr-cvr.yaml"));
+        LabeledExample e = new LabeledExample();
+        e.requestId = "r1";
+        e.model = "m";
+        e.features = "{\"user\":\"u1\",\"item\":\"i1\",\"device\":\"d1\",\"price\":20.0}";
+        e.impressionTs = 1_700_000_000_000L;
+        e.clickTs = e.impressionTs + 1_000;
+        e.click = 1;
+        e.conversion = 0;
+        e.kind = LabeledExample.Kind.CLICK;
+        List<TrainExample> out = new ArrayList<>();
+        new ExamplesTopicDeserializer(SpecJson.write(spec))
+                .deserialize(new ConsumerRecord<>("examples", 0, 0, new byte[0], JsonRecords.example(e)), collect(out));
+        assertEquals(1, out.size());
+        TrainExample t = out.get(0);
+        int ctr = spec.taskIndex("ctr");
+        int cvr = spec.taskIndex("cvr");
+        assertEquals(1f, t.labels[ctr]);
+        assertTrue(Float.isNaN(t.labels[cvr]), "a click brings no news of the conversion: " + t.labels[cvr]);
+        assertEquals(LabeledExample.Kind.CLICK.ordinal(), t.kind);
+        assertEquals(1f, t.finalLabels[ctr]);
+        assertTrue(Float.isNaN(t.finalLabels[cvr]), "the conversion is not final yet");
+    }
+
+    private static Collector<TrainExample> collect(List<TrainExample> out) {
+        return new Collector<>() {
+            @Override
+            public void collect(TrainExample record) {
+                out.add(record);
+            }
+
+            @Override
+            public void close() {}
+        };
+    }
+}
