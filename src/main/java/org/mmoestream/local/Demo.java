@@ -155,7 +155,8 @@ public final class Demo {
     /**
      * The examples the join sends for {@code truth} under {@code feedback} at observation window
      * {@code observation} (ms), each once: with wait one per impression; with the early modes one
-     * when the observation window closes, one more for a click and one for a conversion after it,
+     * when the observation window closes, one more for a click and one for a conversion after it
+     * (at a window of 0, every one),
      * and with defer and es-dfm one more when the windows close without a conversion (every click
      * and conversion of the demo's simulator falls within its windows).
      */
@@ -166,8 +167,10 @@ public final class Demo {
         boolean closing = feedback.equals("defer") || feedback.equals("es-dfm");
         long n = 0;
         for (Simulator.Impression i : truth) {
-            boolean clickLater = i.clicked() && i.clickDelay() > observation;
-            boolean conversionLater = i.converted() && i.clickDelay() + i.conversionDelay() > observation;
+            // At a window of 0 every click and conversion is later, even one in the impression's millisecond.
+            boolean clickLater = i.clicked() && (observation == 0 || i.clickDelay() > observation);
+            boolean conversionLater =
+                    i.converted() && (observation == 0 || i.clickDelay() + i.conversionDelay() > observation);
             n += 1 + (clickLater ? 1 : 0) + (conversionLater ? 1 : 0) + (closing && !i.converted() ? 1 : 0);
         }
         return n;
