@@ -43,6 +43,8 @@ import org.mmoestream.train.TrainOperator;
  * the demo run the same graph on embedded I/O; {@link KafkaIo} builds the production ones.
  */
 public final class PipelineJob {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(PipelineJob.class);
+
     /** Records that failed validation leave the main stream through this side output. */
     public static final OutputTag<DeadLetter> DEAD_LETTERS =
             new OutputTag<>("dead-letters", TypeInformation.of(DeadLetter.class));
@@ -301,13 +303,25 @@ public final class PipelineJob {
                 .process(new SplitDeadLetters())
                 .uid("validate")
                 .name("validate");
+        Feedback feedback = feedback(cfg);
+        if (feedback == Feedback.WAIT && cfg.string(Key.ORDER).equals("arrival")) {
+            LOG.warn(
+                    "{}: wait with {}: arrival trains each impression only once its labels are final, in runs "
+                            + "of one kind, so the versions' progressive metrics read higher than the model serves "
+                            + "(see the README's Fresh labels); {}: event-time or an early {} (defer) measures them "
+                            + "honestly",
+                    Key.FEEDBACK.yaml(),
+                    Key.ORDER.yaml(),
+                    Key.ORDER.yaml(),
+                    Key.FEEDBACK.yaml());
+        }
         AttributionPolicy policy = new AttributionPolicy(
                 cfg.millis(Key.CLICK_WINDOW),
                 cfg.millis(Key.CONVERSION_WINDOW),
                 cfg.millis(Key.ORPHAN_WAIT),
                 cfg.millis(Key.DEDUP_RETENTION),
                 cfg.bool(Key.DROP_CONVERSIONS_WITHOUT_CLICK),
-                feedback(cfg),
+                feedback,
                 cfg.millis(Key.OBSERVATION_WINDOW));
         SingleOutputStreamOperator<LabeledExample> labeled = valid.keyBy(e -> e.requestId)
                 .process(new LabelJoinFunction(policy))

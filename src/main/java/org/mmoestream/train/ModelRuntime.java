@@ -159,6 +159,16 @@ final class ModelRuntime {
         policy.trained(b.rows());
     }
 
+    /**
+     * Measures, without training, the impressions an early feedback mode holds whose windows have
+     * closed by {@code clock} (at the end of the input, every one: no batch follows to measure them).
+     */
+    void measureOutcomes(long clock) {
+        if (outcomes != null) {
+            outcomes.add(List.of(), new double[metrics.length][0], clock, (h, p, y) -> metrics[h].add(p, y));
+        }
+    }
+
     /** Predictions of the current parameters, without training. */
     double[][] predict(List<EncodedExample> examples, StateAccess st) throws Exception {
         return model.predict(rows.map(Batch.of(examples), st.rows(), false));

@@ -400,6 +400,7 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
             ModelRuntime rt = e.getValue();
             rt.order.release(Long.MAX_VALUE);
             trainBuffered(rt, true);
+            rt.measureOutcomes(Long.MAX_VALUE);
             publish(rt, getProcessingTimeService().getCurrentProcessingTime());
         }
     }

@@ -257,6 +257,35 @@ class TrainOperatorTest {
         return out.toByteArray();
     }
 
+    /**
+     * Under an early feedback mode an impression is measured once its windows have closed, on the
+     * watermark a later batch brings; at the end of the input no batch follows, so every one still
+     * waiting is measured then, and the last version's metrics count them all.
+     */
+    @Test
+    void atTheEndOfTheInputEveryImpressionAnEarlyModeHoldsIsMeasured() throws Exception {
+        TrainOperator op = new TrainOperator(settings(60_000).withOutcomeHorizons(100, 1_000));
+        ExampleEncoder enc = new ExampleEncoder(SPEC);
+        try (var h = harness(op)) {
+            h.open();
+            h.setProcessingTime(0);
+            for (LabeledExample e : examples(2 * BATCH, 60)) {
+                e.kind = LabeledExample.Kind.OBSERVED;
+                h.processElement(EncodeExamples.encode(enc, e), 0);
+            }
+            h.endInput();
+            long last = h.extractOutputValues().stream()
+                    .mapToLong(c -> c.version)
+                    .max()
+                    .orElseThrow();
+            SnapshotState s = new SnapshotState();
+            assertTrue(s.apply(assemble(h.extractOutputValues(), last)));
+            com.fasterxml.jackson.databind.JsonNode metrics = new com.fasterxml.jackson.databind.ObjectMapper()
+                    .readTree(s.metadata().get("metrics"));
+            assertEquals(2 * BATCH, metrics.path("ctr").path("n").asInt(), metrics.toString());
+        }
+    }
+
     @Test
     void publishedVersionsRebuildTheOperatorsModel() throws Exception {
         TrainOperator op = new TrainOperator(settings(1_000));
