@@ -250,8 +250,9 @@ public final class PipelineJob {
                 throw new org.mmoestream.config.InputException(Key.PROBES.yaml() + ": cannot read " + file + ".");
             }
         }
-        spec = trainedSpec(feedback(cfg), spec);
-        requireDelayHeads(feedback(cfg), spec);
+        Feedback feedback = feedback(cfg);
+        spec = trainedSpec(feedback, spec);
+        requireDelayHeads(feedback, spec);
         return TrainOperator.Settings.of(SpecJson.write(spec))
                 .withSeed(cfg.integer(Key.SEED))
                 .withBatchSize(cfg.integer(Key.BATCH_SIZE))
@@ -266,10 +267,8 @@ public final class PipelineJob {
                         cfg.string(Key.ORDER).equals("event-time")
                                 ? cfg.millis(Key.CLICK_WINDOW) + cfg.millis(Key.CONVERSION_WINDOW)
                                 : 0)
-                .withFeedbackWeights(feedbackWeights(feedback(cfg)))
-                .withOutcomeHorizons(
-                        feedback(cfg).early() ? clickHorizon(cfg) : 0,
-                        feedback(cfg).early() ? labelHorizon(cfg) : 0)
+                .withFeedbackWeights(feedbackWeights(feedback))
+                .withOutcomeHorizons(feedback.early() ? clickHorizon(cfg) : 0, feedback.early() ? labelHorizon(cfg) : 0)
                 .withInitFrom(initFrom(cfg, spec));
     }
 
