@@ -36,11 +36,17 @@ public final class RoundsBench {
 
     private final int examples;
     private final Path census;
+    private final int[] averageEvery;
     private final PrintStream out;
 
-    public RoundsBench(int examples, Path census, PrintStream out) {
+    /**
+     * @param averageEvery for each K, also local SGD with model averaging every K rounds ({@link
+     *     ModelAveraging}) at each N above 1: {@code rounds.<data>.averaged_every<K>.parallelism<N>.*}
+     */
+    public RoundsBench(int examples, Path census, int[] averageEvery, PrintStream out) {
         this.examples = examples;
         this.census = census;
+        this.averageEvery = averageEvery.clone();
         this.out = out;
     }
 
@@ -78,22 +84,17 @@ public final class RoundsBench {
         Map<String, Double> base = null;
         for (int n : parallelisms) {
             Map<String, Double> auc = auc(spec, train, test, n);
-            String name = "rounds." + data + ".parallelism" + n;
-            for (Map.Entry<String, Double> a : auc.entrySet()) {
-                out.printf(Locale.ROOT, "%s.auc.%s %.4f%n", name, a.getKey(), a.getValue());
-                if (base != null) {
-                    out.printf(
-                            Locale.ROOT,
-                            "%s.auc_change.%s %+.4f%n",
-                            name,
-                            a.getKey(),
-                            a.getValue() - base.get(a.getKey()));
-                }
-            }
+            print("rounds." + data + ".parallelism" + n, auc, base);
             if (base == null && n == 1) {
                 base = auc;
             }
-            out.flush();
+            for (int k : n > 1 ? averageEvery : new int[0]) {
+                MmoeModel m = ModelAveraging.train(spec, 42, train, 256, n, k);
+                print(
+                        "rounds." + data + ".averaged_every" + k + ".parallelism" + n,
+                        Evaluation.of(m, test, 1024).aucs(),
+                        base);
+            }
         }
         Map<String, double[]> range = new LinkedHashMap<>();
         for (int shuffle = 0; shuffle <= 3; shuffle++) {
@@ -114,6 +115,18 @@ public final class RoundsBench {
                     data,
                     r.getKey(),
                     r.getValue()[1] - r.getValue()[0]);
+        }
+        out.flush();
+    }
+
+    /** Prints {@code name.auc.<head>} and, against {@code base} (N=1) when there is one, {@code .auc_change}. */
+    private void print(String name, Map<String, Double> auc, Map<String, Double> base) {
+        for (Map.Entry<String, Double> a : auc.entrySet()) {
+            out.printf(Locale.ROOT, "%s.auc.%s %.4f%n", name, a.getKey(), a.getValue());
+            if (base != null) {
+                out.printf(
+                        Locale.ROOT, "%s.auc_change.%s %+.4f%n", name, a.getKey(), a.getValue() - base.get(a.getKey()));
+            }
         }
         out.flush();
     }

@@ -114,6 +114,13 @@ final class BenchCommand implements Callable<Integer> {
     String census;
 
     @Option(
+            names = "--average-every",
+            split = ",",
+            description = "rounds: also measure local SGD with model averaging (replicas with their own optimizer, "
+                    + "a batch each per round, averaged every K rounds) for each K given (default: none)")
+    int[] averageEvery;
+
+    @Option(
             names = "--impressions",
             defaultValue = "200000",
             description = "join: impressions to join (default: ${DEFAULT-VALUE})")
@@ -249,9 +256,16 @@ final class BenchCommand implements Callable<Integer> {
                                 System.out)
                         .run(parallelism, data.equals("census") ? java.nio.file.Path.of(census) : null);
             }
-            case "rounds" ->
-                new org.mmoestream.bench.RoundsBench(examples, java.nio.file.Path.of(census), System.out)
+            case "rounds" -> {
+                int[] every = averageEvery == null ? new int[0] : averageEvery;
+                for (int k : every) {
+                    if (k < 1) {
+                        throw new InputException("--average-every must be at least 1, not " + k + ".");
+                    }
+                }
+                new org.mmoestream.bench.RoundsBench(examples, java.nio.file.Path.of(census), every, System.out)
                         .run(parallelism);
+            }
             case "soak" -> {
                 if (!(minutes > 0) || !(killEvery > 0) || !(eventRate > 0) || !(requestRate > 0)) {
                     throw new InputException(
