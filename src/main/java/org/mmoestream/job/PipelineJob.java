@@ -98,7 +98,7 @@ public final class PipelineJob {
             return;
         }
         requireParallelTraining(cfg, spec);
-        ReplicaKeys keys = new ReplicaKeys(n, ReplicaKeys.maxParallelism(n));
+        ReplicaKeys keys = new ReplicaKeys(n, ReplicaKeys.MAX_REPLICAS);
         SingleOutputStreamOperator<ReplicaGradient> shares = encoded.keyBy(keys)
                 .transform(
                         "train-replica",
@@ -115,7 +115,7 @@ public final class PipelineJob {
                 // timeout.
                 .setBufferTimeout(0)
                 .setParallelism(n)
-                .setMaxParallelism(ReplicaKeys.maxParallelism(n));
+                .setMaxParallelism(ReplicaKeys.MAX_REPLICAS);
         SingleOutputStreamOperator<ModelChunk> versions = shares.keyBy(g -> g.model)
                 .transform(
                         "train",
@@ -216,6 +216,29 @@ public final class PipelineJob {
 
     /** Fails with one sentence when a model cannot be trained on several subtasks. */
     static void requireParallelTraining(JobConfig cfg, ModelSpec spec) {
+        int n = cfg.integer(Key.TRAIN_PARALLELISM);
+        if (n > ReplicaKeys.MAX_REPLICAS) {
+            throw new org.mmoestream.config.InputException(Key.TRAIN_PARALLELISM.yaml() + " " + n + " is more than the "
+                    + ReplicaKeys.MAX_REPLICAS + " replicas a model can have.");
+        }
+        if (cfg.millis(Key.SYNC_INTERVAL) >= org.mmoestream.train.ReplicaOperator.MAX_WAIT_MILLIS) {
+            throw new org.mmoestream.config.InputException(Key.SYNC_INTERVAL.yaml() + " " + cfg.text(Key.SYNC_INTERVAL)
+                    + " must be shorter than the " + org.mmoestream.train.ReplicaOperator.MAX_WAIT_MILLIS / 1000
+                    + " s a replica waits for the next version before it fails.");
+        }
+        String sync = cfg.string(Key.TOPIC_TRAIN_SYNC);
+        for (Key<String> other : List.of(
+                Key.TOPIC_IMPRESSIONS,
+                Key.TOPIC_CLICKS,
+                Key.TOPIC_CONVERSIONS,
+                Key.TOPIC_EXAMPLES,
+                Key.TOPIC_DEAD_LETTER,
+                Key.TOPIC_MODEL)) {
+            if (cfg.string(other).equals(sync)) {
+                throw new org.mmoestream.config.InputException(Key.TOPIC_TRAIN_SYNC.yaml() + " '" + sync
+                        + "' must be a topic of its own, not also " + other.yaml() + ".");
+            }
+        }
         if (cfg.string(Key.ORDER).equals("event-time")) {
             throw new org.mmoestream.config.InputException(
                     Key.TRAIN_PARALLELISM.yaml() + " " + cfg.integer(Key.TRAIN_PARALLELISM) + " needs "

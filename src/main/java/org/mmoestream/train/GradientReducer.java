@@ -61,6 +61,7 @@ public class GradientReducer extends AbstractStreamOperator<ModelChunk>
     private transient Counter staleShares;
     private transient Counter versions;
     private transient Counter syncBytes;
+    private transient List<org.mmoestream.feature.EncodedExample> probes;
 
     /** One model: its runtime and the round in progress (in memory: a restart starts over with a full version). */
     private static final class Model {
@@ -96,6 +97,7 @@ public class GradientReducer extends AbstractStreamOperator<ModelChunk>
     public void open() throws Exception {
         super.open();
         spec = SpecJson.read(settings.specJson());
+        probes = TrainOperator.encodeProbes(spec, settings);
         models = new LinkedHashMap<>();
         // The single trainer's timer service: a savepoint of either restores into the other, publish timers included.
         timers = getInternalTimerService("train-timers", VoidNamespaceSerializer.INSTANCE, this);
@@ -110,6 +112,10 @@ public class GradientReducer extends AbstractStreamOperator<ModelChunk>
         Model m = models.get(key);
         if (m == null) {
             ModelRuntime rt = ModelRuntime.load(key, spec, settings, state);
+            if (rt.warmStartUnpublished()) {
+                // The model as it came from train.init-from, before any round: version 1, as the single trainer.
+                publish(rt, getProcessingTimeService().getCurrentProcessingTime());
+            }
             // Examples a single trainer had waiting for a batch when its savepoint was taken (the job
             // ran with train.parallelism 1): trained here, so the replicas start from a model with them.
             rt.order.release(Long.MAX_VALUE);
@@ -201,7 +207,11 @@ public class GradientReducer extends AbstractStreamOperator<ModelChunk>
     }
 
     private void publish(Model m, long now) throws Exception {
-        List<ModelChunk> chunks = m.rt.publish(now, state, List.of());
+        publish(m.rt, now);
+    }
+
+    private void publish(ModelRuntime rt, long now) throws Exception {
+        List<ModelChunk> chunks = rt.publish(now, state, probes);
         for (ModelChunk c : chunks) {
             output.collect(new StreamRecord<>(c));
         }
@@ -233,6 +243,12 @@ public class GradientReducer extends AbstractStreamOperator<ModelChunk>
 
     @Override
     public void endInput() throws Exception {
+        // As the single trainer: a model restored and given no share since is loaded (which trains
+        // what a single trainer's savepoint had waiting) and published.
+        for (String key : TrainState.restoredKeys(getKeyedStateBackend(), models.keySet())) {
+            setCurrentKey(key);
+            model(key);
+        }
         long now = getProcessingTimeService().getCurrentProcessingTime();
         for (Map.Entry<String, Model> e : models.entrySet()) {
             setCurrentKey(e.getKey());

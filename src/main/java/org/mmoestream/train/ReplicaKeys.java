@@ -25,10 +25,12 @@ public final class ReplicaKeys implements KeySelector<TrainExample, String> {
         this.maxParallelism = maxParallelism;
     }
 
-    /** The maximum parallelism the replicas' operator must have for these keys (fixed, so state restores). */
-    public static int maxParallelism(int replicas) {
-        return KeyGroupRangeAssignment.computeDefaultMaxParallelism(replicas);
-    }
+    /**
+     * The maximum parallelism of the replicas' operator, the same at every {@code train.parallelism}
+     * (Flink restores keyed state only into the maximum parallelism it was written with), and so the
+     * most replicas a model can have.
+     */
+    public static final int MAX_REPLICAS = 1024;
 
     @Override
     public String getKey(TrainExample e) {

@@ -56,8 +56,11 @@ public class ReplicaOperator extends AbstractStreamOperator<ReplicaGradient>
         }
     }
 
-    /** How long a replica waits for the reducer's next version before the task fails. */
-    private static final long MAX_WAIT_MILLIS = 120_000;
+    /**
+     * How long a replica waits for the reducer's next version before the task fails ({@code
+     * train.sync-interval} must be shorter).
+     */
+    public static final long MAX_WAIT_MILLIS = 120_000;
 
     private final Settings settings;
     private transient ModelSpec spec;
@@ -253,11 +256,24 @@ public class ReplicaOperator extends AbstractStreamOperator<ReplicaGradient>
 
     @Override
     public void close() throws Exception {
+        Exception first = null;
         if (replicas != null) {
+            // Every follower's consumer is closed, whatever one of them throws.
             for (Replica r : replicas.values()) {
-                r.follower.close();
+                try {
+                    r.follower.close();
+                } catch (Exception e) {
+                    if (first == null) {
+                        first = e;
+                    } else {
+                        first.addSuppressed(e);
+                    }
+                }
             }
         }
         super.close();
+        if (first != null) {
+            throw first;
+        }
     }
 }

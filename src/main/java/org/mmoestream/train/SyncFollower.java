@@ -37,6 +37,8 @@ final class SyncFollower implements AutoCloseable {
     private final LinkedBlockingQueue<byte[]> ready = new LinkedBlockingQueue<>();
     private final Thread thread;
     private volatile boolean stop;
+    /** Why the reading thread stopped on its own (a Kafka error), for the task thread to fail with. */
+    private volatile Exception failure;
 
     SyncFollower(String bootstrap, String topic, String model, Properties client) {
         Properties p = new Properties();
@@ -51,25 +53,38 @@ final class SyncFollower implements AutoCloseable {
         this.consumer = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
         this.topic = topic;
         this.model = model;
-        List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(30));
-        if (infos == null || infos.isEmpty()) {
+        try {
+            List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(30));
+            if (infos == null || infos.isEmpty()) {
+                throw new IllegalStateException("the sync topic " + topic + " does not exist (topics.train-sync;"
+                        + " create it with one partition, see deploy/)");
+            }
+            List<TopicPartition> parts = infos.stream()
+                    .map(i -> new TopicPartition(topic, i.partition()))
+                    .toList();
+            consumer.assign(parts);
+            consumer.seekToEnd(parts);
+            parts.forEach(consumer::position);
+        } catch (RuntimeException e) {
+            // A broker that cannot be reached, or no topic: the task fails and restarts, without a consumer left open.
             consumer.close();
-            throw new IllegalStateException("the sync topic " + topic + " does not exist (topics.train-sync; create it"
-                    + " with one partition, see deploy/)");
+            throw e;
         }
-        List<TopicPartition> parts = infos.stream()
-                .map(i -> new TopicPartition(topic, i.partition()))
-                .toList();
-        consumer.assign(parts);
-        consumer.seekToEnd(parts);
-        parts.forEach(consumer::position);
         thread = new Thread(this::run, "mmoe-sync-follower-" + model);
         thread.setDaemon(true);
         thread.start();
     }
 
-    /** The complete versions read since the last call, oldest first. */
+    /**
+     * The complete versions read since the last call, oldest first; IllegalStateException when the
+     * reading thread has stopped on a Kafka error (so the task fails now, with that error).
+     */
     List<byte[]> drain() {
+        Exception e = failure;
+        if (e != null) {
+            throw new IllegalStateException(
+                    "the sync follower of model '" + model + "' on topic " + topic + " stopped: " + e, e);
+        }
         List<byte[]> out = new ArrayList<>();
         for (byte[] b; (b = ready.poll()) != null; ) {
             out.add(b);
@@ -80,11 +95,13 @@ final class SyncFollower implements AutoCloseable {
     /** As {@link #drain()}, first waiting up to {@code millis} for a version when none has come. */
     List<byte[]> await(long millis) throws InterruptedException {
         byte[] first = ready.poll(millis, TimeUnit.MILLISECONDS);
-        List<byte[]> out = new ArrayList<>();
-        if (first != null) {
-            out.add(first);
-            out.addAll(drain());
+        List<byte[]> rest = drain();
+        if (first == null) {
+            return rest;
         }
+        List<byte[]> out = new ArrayList<>(1 + rest.size());
+        out.add(first);
+        out.addAll(rest);
         return out;
     }
 
@@ -116,6 +133,7 @@ final class SyncFollower implements AutoCloseable {
         } catch (Exception e) {
             if (!stop) {
                 LOG.warn("the sync follower of model '{}' stopped: {}", model, e.toString());
+                failure = e;
             }
         } finally {
             consumer.close();

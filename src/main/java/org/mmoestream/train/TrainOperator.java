@@ -270,16 +270,22 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
         this.settings = settings;
     }
 
+    /** The probe impressions of {@code train.probes} (each version carries their scores), encoded. */
+    static List<EncodedExample> encodeProbes(ModelSpec spec, Settings settings) {
+        ExampleEncoder encoder = new ExampleEncoder(spec);
+        List<EncodedExample> out = new ArrayList<>();
+        for (String p : settings.probes()) {
+            out.add(encoder.encodeFeatures(p, null));
+        }
+        return out;
+    }
+
     @Override
     public void open() throws Exception {
         super.open();
         spec = SpecJson.read(settings.specJson());
         ExampleEncoder.requireEvents(spec);
-        ExampleEncoder encoder = new ExampleEncoder(spec);
-        probes = new ArrayList<>();
-        for (String p : settings.probes()) {
-            probes.add(encoder.encodeFeatures(p, null));
-        }
+        probes = encodeProbes(spec, settings);
         runtimes = new LinkedHashMap<>();
         timers = getInternalTimerService("train-timers", VoidNamespaceSerializer.INSTANCE, this);
         state = TrainState.open(getKeyedStateStore());
@@ -386,12 +392,7 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
     public void endInput() throws Exception {
         // A model restored from a checkpoint but given no example or timer since has trained
         // examples no committed version holds yet: load it, so that it is published too.
-        List<String> restored;
-        org.apache.flink.runtime.state.KeyedStateBackend<String> backend = getKeyedStateBackend();
-        try (java.util.stream.Stream<String> keys = backend.getKeys(TrainState.COUNTERS, VoidNamespace.INSTANCE)) {
-            restored = keys.filter(k -> !runtimes.containsKey(k)).toList();
-        }
-        for (String key : restored) {
+        for (String key : TrainState.restoredKeys(getKeyedStateBackend(), runtimes.keySet())) {
             setCurrentKey(key);
             runtime(key);
         }

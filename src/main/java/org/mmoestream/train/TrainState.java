@@ -60,4 +60,17 @@ final class TrainState {
             return rows.entries();
         }
     }
+
+    /**
+     * The models in {@code backend}'s state that {@code loaded} does not hold: restored from a
+     * checkpoint and given no message since (at the end of a bounded input they are loaded, so that
+     * what they trained is published too).
+     */
+    static java.util.List<String> restoredKeys(
+            org.apache.flink.runtime.state.KeyedStateBackend<String> backend, java.util.Set<String> loaded) {
+        try (java.util.stream.Stream<String> keys =
+                backend.getKeys(COUNTERS, org.apache.flink.runtime.state.VoidNamespace.INSTANCE)) {
+            return keys.filter(k -> !loaded.contains(k)).toList();
+        }
+    }
 }

@@ -35,4 +35,34 @@ class ParallelTrainingRulesTest {
                 () -> PipelineJob.requireParallelTraining(cfg, TestSpecs.ctrCvr(Variant.MMOE, true, List.of())));
         assertTrue(e.getMessage().contains("train.order"), e.getMessage());
     }
+
+    @Test
+    void syncTopicOfItsOwnIsRequired() {
+        ModelSpec s = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
+        JobConfig cfg =
+                JobConfig.of(Map.of("train.parallelism", "2", "topics.train-sync", "model", "topics.model", "model"));
+        InputException e = assertThrows(InputException.class, () -> PipelineJob.requireParallelTraining(cfg, s));
+        assertTrue(
+                e.getMessage().contains("topics.train-sync") && e.getMessage().contains("topics.model"),
+                e.getMessage());
+    }
+
+    @Test
+    void syncIntervalShorterThanTheReplicasWaitIsRequired() {
+        ModelSpec s = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
+        PipelineJob.requireParallelTraining(
+                JobConfig.of(Map.of("train.parallelism", "2", "train.sync-interval", "1 min")), s);
+        JobConfig cfg = JobConfig.of(Map.of("train.parallelism", "2", "train.sync-interval", "2 min"));
+        InputException e = assertThrows(InputException.class, () -> PipelineJob.requireParallelTraining(cfg, s));
+        assertTrue(e.getMessage().contains("train.sync-interval"), e.getMessage());
+    }
+
+    @Test
+    void moreReplicasThanTheMaximumParallelismAreRefused() {
+        ModelSpec s = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
+        PipelineJob.requireParallelTraining(JobConfig.of(Map.of("train.parallelism", "1024")), s);
+        JobConfig cfg = JobConfig.of(Map.of("train.parallelism", "1025"));
+        InputException e = assertThrows(InputException.class, () -> PipelineJob.requireParallelTraining(cfg, s));
+        assertTrue(e.getMessage().contains("1024"), e.getMessage());
+    }
 }

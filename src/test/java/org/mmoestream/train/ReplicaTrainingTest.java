@@ -84,8 +84,12 @@ class ReplicaTrainingTest {
          * trainer's state) when not null.
          */
         Group(ModelSpec spec, OperatorSubtaskState restore) throws Exception {
+            this(trainSettings(spec), restore);
+        }
+
+        Group(TrainOperator.Settings settings, OperatorSubtaskState restore) throws Exception {
             reducer = new KeyedOneInputStreamOperatorTestHarness<>(
-                    new GradientReducer(trainSettings(spec), SYNC_INTERVAL), g -> g.model, Types.STRING);
+                    new GradientReducer(settings, SYNC_INTERVAL), g -> g.model, Types.STRING);
             reducer.setStateBackend(new EmbeddedRocksDBStateBackend());
             if (restore != null) {
                 reducer.initializeState(restore);
@@ -250,6 +254,52 @@ class ReplicaTrainingTest {
             assertSameModel(alone.rt.model(), replicas.get(0).rt.model(), 2e-5);
             assertSameModel(replicas.get(0).rt.model(), replicas.get(2).rt.model(), 0);
             assertSameModel(replicas.get(0).rt.model(), check.rt.model(), 0);
+        }
+    }
+
+    @org.junit.jupiter.api.io.TempDir
+    java.nio.file.Path dir;
+
+    /**
+     * As the single trainer: a model that starts from {@code train.init-from} is published as it
+     * came (version 1, full) before any round, and every version carries the probes' scores.
+     */
+    @Test
+    void aWarmStartIsPublishedAsVersionOneBeforeAnyRoundWithTheProbes() throws Exception {
+        java.nio.file.Path file = dir.resolve("offline.safetensors");
+        MmoeModel offline = TrainOperatorTest.offline(SPEC, file, 6 * BATCH);
+        List<org.mmoestream.event.LabeledExample> probes = TrainOperatorTest.examples(3, 7);
+        TrainOperator.Settings settings = trainSettings(SPEC)
+                .withInitFrom(file.toString())
+                .withProbes(probes.stream().map(e -> e.features).toList());
+        try (Group g = new Group(settings, null)) {
+            Reader a = new Reader(0);
+            Reader b = new Reader(1);
+            g.join(a, b);
+            List<TrainExample> xs = examples(2 * BATCH, 30);
+            g.send(a.rt.gradient(xs.subList(0, BATCH)));
+            g.send(b.rt.gradient(xs.subList(BATCH, 2 * BATCH)));
+            g.tick();
+            g.reducer.endInput();
+            List<ModelChunk> out = g.reducer.extractOutputValues();
+            org.mmoestream.model.codec.SnapshotState v1 = new org.mmoestream.model.codec.SnapshotState();
+            assertTrue(v1.apply(TrainOperatorTest.assemble(out, 1)), "version 1 is a full snapshot");
+            assertEquals(6 * BATCH, v1.examplesSeen(), "version 1 is the snapshot, before the round");
+            var encoded = TrainOperatorTest.encode(probes);
+            double[][] want = offline.predict(Batch.of(encoded));
+            double[][] got = v1.model().predict(Batch.of(encoded));
+            for (int h = 0; h < want.length; h++) {
+                org.junit.jupiter.api.Assertions.assertArrayEquals(want[h], got[h], 1e-5);
+            }
+            assertTrue(
+                    v1.metadata().get("metrics").contains("probe_scores"),
+                    v1.metadata().get("metrics"));
+            org.mmoestream.model.codec.SnapshotState v2 = new org.mmoestream.model.codec.SnapshotState();
+            assertTrue(v2.apply(TrainOperatorTest.assemble(out, 1)) && v2.apply(TrainOperatorTest.assemble(out, 2)));
+            assertEquals(8 * BATCH, v2.examplesSeen(), "version 2 has the round");
+            assertTrue(
+                    v2.metadata().get("metrics").contains("probe_scores"),
+                    v2.metadata().get("metrics"));
         }
     }
 

@@ -84,7 +84,7 @@ class TrainOperatorTest {
         return out;
     }
 
-    private static List<EncodedExample> encode(List<LabeledExample> xs) {
+    static List<EncodedExample> encode(List<LabeledExample> xs) {
         ExampleEncoder enc = new ExampleEncoder(SPEC);
         return xs.stream()
                 .map(e -> enc.encode(e.features, e.click, e.conversion))
@@ -248,7 +248,7 @@ class TrainOperatorTest {
         }
     }
 
-    private static byte[] assemble(List<ModelChunk> chunks, long version) {
+    static byte[] assemble(List<ModelChunk> chunks, long version) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         chunks.stream()
                 .filter(c -> c.version == version)
@@ -398,7 +398,7 @@ class TrainOperatorTest {
     java.nio.file.Path dir;
 
     /** A model of {@code spec} trained offline on {@code n} examples, saved as train-file --save does. */
-    private MmoeModel offline(ModelSpec spec, java.nio.file.Path file, int n) throws Exception {
+    static MmoeModel offline(ModelSpec spec, java.nio.file.Path file, int n) throws Exception {
         MmoeModel m = MmoeModel.create(spec, 9, DataType.FLOAT);
         List<EncodedExample> rows = encode(examples(n, 21));
         for (int from = 0; from < rows.size(); from += BATCH) {
