@@ -115,7 +115,8 @@ public final class AttributionPolicy implements Serializable {
             }
         }
         if (feedback.early()) {
-            early(s, false, out);
+            // The watermark is not known here: what is due waits for a timer at its event time.
+            early(s, Long.MIN_VALUE, out);
         } else {
             LabeledExample ex = evaluate(s);
             if (ex != null) {
@@ -162,8 +163,8 @@ public final class AttributionPolicy implements Serializable {
             return;
         }
         if (feedback.early()) {
-            if (!sent(s, Kind.OBSERVED)) {
-                early(s, true, out);
+            early(s, time, out);
+            if (s.done || time < windowEnd(s)) {
                 return;
             }
             countOutsideWindows(s, l);
@@ -203,19 +204,31 @@ public final class AttributionPolicy implements Serializable {
         return finish(s, 0, 0, time);
     }
 
+    /** When the impression's windows close: its click's conversion window, else its click window. */
+    private long windowEnd(JoinState s) {
+        return clicked(s) ? s.clickTs + conversionWindow : s.impressionTs + clickWindow;
+    }
+
     /**
-     * The early modes after an event or the observation timer: the observed example once {@code
-     * observed} (the window has closed), then a click and a conversion not sent yet, each once; the
-     * state closes when the conversion is sent, else its deadline is the end of the windows.
+     * The early modes after an event ({@code watermark} unknown: {@link Long#MIN_VALUE}) or a timer
+     * (the watermark has passed {@code watermark}): the observed example once its window has closed,
+     * then a click and a conversion not sent yet, each once, when the watermark has passed its event
+     * time. So every emission leaves the join in the event-time order of what caused it, whatever
+     * order the topics are read in: a job catching up a backlog may read the small clicks and
+     * conversions topics hours (event time) ahead of the impressions, and positives sent on arrival
+     * would then train hours before the negatives of their time (measured: defer's conversion head
+     * over-predicted by 46% at 1,000,000 impressions a day replayed 720 times faster than real time).
+     * The state closes when the conversion is sent; else its deadline is the next event time due,
+     * at the latest the end of the windows.
      */
-    private void early(JoinState s, boolean observed, Consumer<LabeledExample> out) {
+    private void early(JoinState s, long watermark, Consumer<LabeledExample> out) {
         if (s.impressionTs == JoinState.NONE) {
             s.deadline = s.firstSeen + orphanWait;
             return;
         }
         long observeEnd = s.impressionTs + observationWindow;
         if (!sent(s, Kind.OBSERVED)) {
-            if (!observed) {
+            if (watermark < observeEnd) {
                 s.deadline = observeEnd;
                 return;
             }
@@ -232,18 +245,27 @@ public final class AttributionPolicy implements Serializable {
                 mark(s, Kind.CONVERSION);
             }
         }
+        long due = windowEnd(s);
         if (clicked(s) && !sent(s, Kind.CLICK)) {
-            out.accept(example(s, Kind.CLICK, 1, 0));
-            mark(s, Kind.CLICK);
+            if (s.clickTs <= watermark) {
+                out.accept(example(s, Kind.CLICK, 1, 0));
+                mark(s, Kind.CLICK);
+            } else {
+                due = Math.min(due, s.clickTs);
+            }
         }
         if (clicked(s) && converted(s) && !sent(s, Kind.CONVERSION)) {
-            out.accept(example(s, Kind.CONVERSION, 1, 1));
-            mark(s, Kind.CONVERSION);
+            if (s.conversionTs <= watermark && sent(s, Kind.CLICK)) {
+                out.accept(example(s, Kind.CONVERSION, 1, 1));
+                mark(s, Kind.CONVERSION);
+            } else {
+                due = Math.min(due, s.conversionTs);
+            }
         }
         if (sent(s, Kind.CONVERSION)) {
             close(s, s.conversionTs);
         } else {
-            s.deadline = clicked(s) ? s.clickTs + conversionWindow : s.impressionTs + clickWindow;
+            s.deadline = due;
         }
     }
 
