@@ -82,6 +82,7 @@ public final class FeedbackBench {
             double[] minHourTruthCalibration,
             double[] maxHourTruthCalibration,
             double[][] hourly,
+            double[][] truthRatioByAge,
             long latencyP50,
             long latencyP99,
             long examples) {}
@@ -152,6 +153,16 @@ public final class FeedbackBench {
             if (!Double.isNaN(r.minHourTruthCalibration[h])) {
                 out.printf(Locale.ROOT, "%s.truth_ratio_hourly_min %.3f ratio%n", p, r.minHourTruthCalibration[h]);
                 out.printf(Locale.ROOT, "%s.truth_ratio_hourly_max %.3f ratio%n", p, r.maxHourTruthCalibration[h]);
+            }
+            for (int a = 0; a < AGE_BOUNDS.length - 1 && !Double.isNaN(r.minHourTruthCalibration[h]); a++) {
+                out.printf(
+                        Locale.ROOT,
+                        "%s.truth_ratio_item_age_%s %.3f ratio%n",
+                        p,
+                        AGE_BOUNDS[a + 1] == Long.MAX_VALUE
+                                ? AGE_BOUNDS[a] + "h_up"
+                                : AGE_BOUNDS[a] + "_" + AGE_BOUNDS[a + 1] + "h",
+                        r.truthRatioByAge[h][a]);
             }
             if (Boolean.getBoolean("mmoe.bench.feedback.hourly")) {
                 for (int hour = 1; hour < r.hourly[h].length; hour++) {
@@ -369,11 +380,24 @@ public final class FeedbackBench {
         boolean conversion = converted(im);
         double trueCtr = DriftingSimulator.clickedWithin(im, CLICK_WINDOW);
         double trueCvr = DriftingSimulator.convertedWithin(im, CONVERSION_WINDOW);
-        m.add(0, hour, ctr, click, trueCtr);
+        int age = ageBucket(im.itemAge());
+        m.add(0, hour, age, ctr, click, trueCtr);
         if (click) {
-            m.add(1, hour, cvr, conversion, trueCvr);
+            m.add(1, hour, age, cvr, conversion, trueCvr);
         }
-        m.add(2, hour, ctcvr, conversion, trueCtr * trueCvr);
+        m.add(2, hour, age, ctcvr, conversion, trueCtr * trueCvr);
+    }
+
+    /** Bounds of the item-age buckets of the truth ratio, in hours. */
+    static final long[] AGE_BOUNDS = {0, 4, 8, 16, 32, Long.MAX_VALUE};
+
+    /** The bucket of {@link #AGE_BOUNDS} that an item's age (milliseconds) falls in. */
+    static int ageBucket(long itemAge) {
+        int a = 0;
+        while (a < AGE_BOUNDS.length - 2 && itemAge >= AGE_BOUNDS[a + 1] * DriftingSimulator.HOUR) {
+            a++;
+        }
+        return a;
     }
 
     /**
@@ -405,6 +429,10 @@ public final class FeedbackBench {
         final double[][] sumP;
         final double[][] sumY;
         final double[][] sumTruth;
+        /** Per head and item-age bucket ({@link #AGE_BOUNDS}), over the hours after the first. */
+        final double[][] sumPByAge;
+
+        final double[][] sumTruthByAge;
 
         Metrics(int hours) {
             for (int h = 0; h < HEADS.length; h++) {
@@ -413,11 +441,15 @@ public final class FeedbackBench {
             sumP = new double[HEADS.length][hours + 1];
             sumY = new double[HEADS.length][hours + 1];
             sumTruth = new double[HEADS.length][hours + 1];
+            sumPByAge = new double[HEADS.length][AGE_BOUNDS.length - 1];
+            sumTruthByAge = new double[HEADS.length][AGE_BOUNDS.length - 1];
         }
 
-        void add(int head, int hour, double p, boolean positive, double truth) {
+        void add(int head, int hour, int ageBucket, double p, boolean positive, double truth) {
             if (hour >= 1) {
                 overall[head].add(p, positive);
+                sumPByAge[head][ageBucket] += p;
+                sumTruthByAge[head][ageBucket] += truth;
             }
             sumP[head][hour] += p;
             sumY[head][hour] += positive ? 1 : 0;
@@ -435,6 +467,7 @@ public final class FeedbackBench {
             double[] minTruth = new double[heads];
             double[] maxTruth = new double[heads];
             double[][] hourly = new double[heads][];
+            double[][] byAge = new double[heads][];
             for (int h = 0; h < heads; h++) {
                 auc[h] = overall[h].auc();
                 ll[h] = overall[h].logLoss();
@@ -445,10 +478,11 @@ public final class FeedbackBench {
                 max[h] = range[1];
                 double[] truthRange =
                         truth ? new double[] {Double.NaN, Double.NaN} : range(ratios(sumP[h], sumTruth[h]), 1);
+                byAge[h] = ratios(sumPByAge[h], sumTruthByAge[h]);
                 minTruth[h] = truthRange[0];
                 maxTruth[h] = truthRange[1];
             }
-            return new Result(auc, ll, cal, min, max, minTruth, maxTruth, hourly, p50, p99, examples);
+            return new Result(auc, ll, cal, min, max, minTruth, maxTruth, hourly, byAge, p50, p99, examples);
         }
 
         /** Per hour {@code num / den} (NaN where {@code den} is 0). */

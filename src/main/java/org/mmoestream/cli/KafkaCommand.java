@@ -32,16 +32,26 @@ final class KafkaCommand implements Callable<Integer> {
             description = "partitions of the event topics it creates (default: ${DEFAULT-VALUE})")
     int partitions;
 
+    /**
+     * Every topic of both jobs under its default name (the broker does not auto-create topics):
+     * the model, dead-letter and train-sync topics with one partition, the others with {@code
+     * partitions}.
+     */
+    static java.util.Map<String, Integer> defaultTopics(int partitions) {
+        java.util.Set<String> single = java.util.Set.of("topics.model", "topics.dead-letter", "topics.train-sync");
+        java.util.Map<String, Integer> topics = new java.util.LinkedHashMap<>();
+        for (String[] row : org.mmoestream.config.JobConfig.table()) {
+            if (row[0].startsWith("topics.")) {
+                topics.put(row[1], single.contains(row[0]) ? 1 : partitions);
+            }
+        }
+        return topics;
+    }
+
     @Override
     public Integer call() throws Exception {
         EmbeddedKafka kafka = EmbeddedKafka.start(port, dir);
-        // The topics of both jobs, with their default names; the broker does not auto-create topics.
-        java.util.Map<String, Integer> topics = new java.util.LinkedHashMap<>();
-        for (String t : new String[] {"impressions", "clicks", "conversions", "examples", "score-requests", "scores"}) {
-            topics.put(t, partitions);
-        }
-        topics.put("dead-letter", 1);
-        topics.put("model", 1);
+        java.util.Map<String, Integer> topics = defaultTopics(partitions);
         kafka.createTopics(topics);
         CountDownLatch stop = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

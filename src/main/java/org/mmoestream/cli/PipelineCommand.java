@@ -27,7 +27,7 @@ final class PipelineCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        PipelineMain.run(job.config, job.flinkConf, job.parallelism, bounded);
+        PipelineMain.run(job.config, job.flinkConfDir(), job.parallelism, bounded);
         return 0;
     }
 }

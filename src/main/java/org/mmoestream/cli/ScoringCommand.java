@@ -21,7 +21,7 @@ final class ScoringCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        ScoringMain.run(job.config, job.flinkConf, job.parallelism);
+        ScoringMain.run(job.config, job.flinkConfDir(), job.parallelism);
         return 0;
     }
 }

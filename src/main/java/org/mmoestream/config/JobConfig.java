@@ -150,7 +150,7 @@ public final class JobConfig implements Serializable {
                 "topics.train-sync",
                 "train-sync",
                 "internal, with train.parallelism > 1: the reducer's synchronization versions "
-                        + "for the replicas (one partition; a retention of an hour or so)",
+                        + "for the replicas (one partition, a topic of its own; a short retention such as 10 min)",
                 Parsers::topic);
         public static final Key<Integer> WORKING_SET_ROWS = new Key<>(
                 "train.working-set-rows",
@@ -170,8 +170,8 @@ public final class JobConfig implements Serializable {
                 "a full snapshot file (train-file --save, model export) a model starts from when it has no state "
                         + "yet: its tensors, tables and dense statistics are carried over when the spec has them with "
                         + "the same shape, new tables are initialized, a changed shape is refused; the optimizer state "
-                        + "restarts and versions are numbered from 1; applies to the model whose id the snapshot "
-                        + "names; none: start from train.seed",
+                        + "comes with a snapshot that has it (train-file --save), and version 1 is the snapshot as it "
+                        + "came; applies to the model whose id the snapshot names; none: start from train.seed",
                 Parsers::text);
         public static final Key<String> PROBES = new Key<>(
                 "train.probes",

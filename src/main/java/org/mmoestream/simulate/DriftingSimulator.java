@@ -19,10 +19,13 @@ public final class DriftingSimulator {
     public static final long MEAN_CLICK_DELAY = 3 * MINUTE;
     /** The mean of the conversion's delay after the click (exponential). */
     public static final long MEAN_CONVERSION_DELAY = 8 * HOUR;
+    /** The impression's {@code item_age} feature: whole hours since the item launched, at most this. */
+    public static final int MAX_AGE_HOURS = 48;
 
     /**
      * One impression with what happened to it: the click and conversion times ({@code -1}: none),
-     * whatever the attribution windows, and the hidden probabilities.
+     * whatever the attribution windows, the hidden probabilities, and the item's age (since its
+     * launch; its whole hours, at most {@link #MAX_AGE_HOURS}, are the feature {@code item_age}).
      */
     public record Impression(
             String requestId,
@@ -31,7 +34,8 @@ public final class DriftingSimulator {
             double pClick,
             double pConversion,
             long clickTs,
-            long conversionTs) {}
+            long conversionTs,
+            long itemAge) {}
 
     private final int users;
     private final int items;
@@ -133,11 +137,12 @@ public final class DriftingSimulator {
         }
         String features = String.format(
                 Locale.ROOT,
-                "{\"user\":\"u%d\",\"item\":\"i%d\",\"device\":\"d%d\",\"price\":%.2f}",
+                "{\"user\":\"u%d\",\"item\":\"i%d\",\"device\":\"d%d\",\"price\":%.2f,\"item_age\":%d}",
                 u,
                 i,
                 device,
-                price);
-        return new Impression("q" + n, ts, features, pc, pv, clickTs, conversionTs);
+                price,
+                (long) Math.min(MAX_AGE_HOURS, age / HOUR));
+        return new Impression("q" + n, ts, features, pc, pv, clickTs, conversionTs, (long) age);
     }
 }

@@ -231,6 +231,16 @@ class DeployManifestsTest {
             assertEquals("--config", cmd.get(cmd.size() - 2));
         }
         assertTrue(services.at("/jobmanager/healthcheck/test").toString().contains("8081"), "JobManager health");
+        // The scrape configuration of deploy/grafana/prometheus.yml finds a reporter on every Flink process.
+        for (String flink : List.of("jobmanager", "taskmanager")) {
+            String props =
+                    services.at("/" + flink + "/environment/FLINK_PROPERTIES").asText();
+            assertTrue(
+                    props.contains("metrics.reporter.prom.factory.class: "
+                                    + "org.apache.flink.metrics.prometheus.PrometheusReporterFactory")
+                            && props.contains("metrics.reporter.prom.port: 9249"),
+                    flink + ": " + props);
+        }
         assertTrue(services.at("/topics/entrypoint").toString().contains("create-topics.sh"), "topics service");
         String topics = Files.readString(Path.of("deploy/create-topics.sh"));
         for (String[] row : JobConfig.table()) {

@@ -1,6 +1,7 @@
 package org.mmoestream.simulate;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 
@@ -38,5 +39,21 @@ class DriftingSimulatorTest {
         // the conversions beyond the window (5%) would miss by five times that.
         assertEquals(1, clicks / expectedClicks, 0.02, clicks + " clicks, " + expectedClicks + " expected");
         assertEquals(1, conversions / expectedConversions, 0.025, conversions + " conversions, " + expectedConversions);
+    }
+
+    /** The feature {@code item_age} is the item's whole hours since launch, capped; most items shown are new. */
+    @Test
+    void itemAgeFeatureIsWholeHoursSinceLaunch() {
+        long start = 1_767_225_600_000L;
+        DriftingSimulator sim = new DriftingSimulator(3, 20_000, 20_000, start, 2);
+        int n = 20_000;
+        int young = 0;
+        for (int k = 0; k < n; k++) {
+            DriftingSimulator.Impression im = sim.next(k, start + (long) ((double) k / n * 2 * DriftingSimulator.DAY));
+            long hours = Math.min(DriftingSimulator.MAX_AGE_HOURS, im.itemAge() / DriftingSimulator.HOUR);
+            assertTrue(im.featuresJson().endsWith(",\"item_age\":" + hours + "}"), im.featuresJson());
+            young += im.itemAge() < 8 * DriftingSimulator.HOUR ? 1 : 0;
+        }
+        assertTrue(young > n / 2, young + " of " + n + " impressions of items under 8 h old");
     }
 }
