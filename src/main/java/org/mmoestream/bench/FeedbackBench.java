@@ -153,16 +153,16 @@ public final class FeedbackBench {
             if (!Double.isNaN(r.minHourTruthCalibration[h])) {
                 out.printf(Locale.ROOT, "%s.truth_ratio_hourly_min %.3f ratio%n", p, r.minHourTruthCalibration[h]);
                 out.printf(Locale.ROOT, "%s.truth_ratio_hourly_max %.3f ratio%n", p, r.maxHourTruthCalibration[h]);
-            }
-            for (int a = 0; a < AGE_BOUNDS.length - 1 && !Double.isNaN(r.minHourTruthCalibration[h]); a++) {
-                out.printf(
-                        Locale.ROOT,
-                        "%s.truth_ratio_item_age_%s %.3f ratio%n",
-                        p,
-                        AGE_BOUNDS[a + 1] == Long.MAX_VALUE
-                                ? AGE_BOUNDS[a] + "h_up"
-                                : AGE_BOUNDS[a] + "_" + AGE_BOUNDS[a + 1] + "h",
-                        r.truthRatioByAge[h][a]);
+                for (int a = 0; a < AGE_BOUNDS.length - 1; a++) {
+                    out.printf(
+                            Locale.ROOT,
+                            "%s.truth_ratio_item_age_%s %.3f ratio%n",
+                            p,
+                            AGE_BOUNDS[a + 1] == Long.MAX_VALUE
+                                    ? AGE_BOUNDS[a] + "h_up"
+                                    : AGE_BOUNDS[a] + "_" + AGE_BOUNDS[a + 1] + "h",
+                            r.truthRatioByAge[h][a]);
+                }
             }
             if (Boolean.getBoolean("mmoe.bench.feedback.hourly")) {
                 for (int hour = 1; hour < r.hourly[h].length; hour++) {

@@ -98,7 +98,7 @@ public final class PipelineJob {
             return;
         }
         requireParallelTraining(cfg, spec);
-        ReplicaKeys keys = new ReplicaKeys(n, ReplicaKeys.MAX_REPLICAS);
+        ReplicaKeys keys = new ReplicaKeys(n);
         SingleOutputStreamOperator<ReplicaGradient> shares = encoded.keyBy(keys)
                 .transform(
                         "train-replica",
@@ -240,23 +240,21 @@ public final class PipelineJob {
             }
         }
         if (cfg.string(Key.ORDER).equals("event-time")) {
-            throw new org.mmoestream.config.InputException(
-                    Key.TRAIN_PARALLELISM.yaml() + " " + cfg.integer(Key.TRAIN_PARALLELISM) + " needs "
-                            + Key.ORDER.yaml() + ": arrival (event-time order is one sequence, on one subtask).");
+            throw new org.mmoestream.config.InputException(Key.TRAIN_PARALLELISM.yaml() + " " + n + " needs "
+                    + Key.ORDER.yaml() + ": arrival (event-time order is one sequence, on one subtask).");
         }
         if (spec.architecture().batchNorm()) {
             throw new org.mmoestream.config.InputException(Key.TRAIN_PARALLELISM.yaml() + " "
-                    + cfg.integer(Key.TRAIN_PARALLELISM) + " cannot train a spec with model.batch_norm: the "
+                    + n + " cannot train a spec with model.batch_norm: the "
                     + "running statistics are kept by the pass that trains, which the reducer does not run.");
         }
         long rows = spec.features().sparse().stream()
                 .mapToLong(org.mmoestream.feature.SparseFeature::buckets)
                 .sum();
         if (rows > cfg.integer(Key.WORKING_SET_ROWS)) {
-            throw new org.mmoestream.config.InputException(
-                    Key.TRAIN_PARALLELISM.yaml() + " " + cfg.integer(Key.TRAIN_PARALLELISM)
-                            + " needs every embedding row in memory: the spec has " + rows + " rows, more than "
-                            + Key.WORKING_SET_ROWS.yaml() + " " + cfg.integer(Key.WORKING_SET_ROWS) + ".");
+            throw new org.mmoestream.config.InputException(Key.TRAIN_PARALLELISM.yaml() + " " + n
+                    + " needs every embedding row in memory: the spec has " + rows + " rows, more than "
+                    + Key.WORKING_SET_ROWS.yaml() + " " + cfg.integer(Key.WORKING_SET_ROWS) + ".");
         }
     }
 

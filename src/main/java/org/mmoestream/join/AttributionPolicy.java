@@ -255,7 +255,7 @@ public final class AttributionPolicy implements Serializable {
             }
         }
         if (clicked(s) && converted(s) && !sent(s, Kind.CONVERSION)) {
-            if (s.conversionTs <= watermark && sent(s, Kind.CLICK)) {
+            if (s.conversionTs <= watermark) {
                 out.accept(example(s, Kind.CONVERSION, 1, 1));
                 mark(s, Kind.CONVERSION);
             } else {

@@ -200,14 +200,10 @@ public class GradientReducer extends AbstractStreamOperator<ModelChunk>
             closeRound(m);
         }
         if (now >= m.nextPublish) {
-            publish(m, now);
+            publish(m.rt, now);
             m.nextPublish = now + settings.publishIntervalMillis();
             timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, m.nextPublish);
         }
-    }
-
-    private void publish(Model m, long now) throws Exception {
-        publish(m.rt, now);
     }
 
     private void publish(ModelRuntime rt, long now) throws Exception {
@@ -235,7 +231,7 @@ public class GradientReducer extends AbstractStreamOperator<ModelChunk>
                 closeRound(m);
             }
             if (m.rt.changedSinceVersion()) {
-                publish(m, now);
+                publish(m.rt, now);
             }
             m.rt.flush(state);
         }
@@ -255,7 +251,7 @@ public class GradientReducer extends AbstractStreamOperator<ModelChunk>
             if (e.getValue().open()) {
                 closeRound(e.getValue());
             }
-            publish(e.getValue(), now);
+            publish(e.getValue().rt, now);
         }
     }
 }

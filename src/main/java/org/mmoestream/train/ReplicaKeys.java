@@ -16,13 +16,11 @@ public final class ReplicaKeys implements KeySelector<TrainExample, String> {
     static final char SEPARATOR = '\u0001';
 
     private final int replicas;
-    private final int maxParallelism;
     private transient Map<String, String[]> keys;
 
-    /** Keys for {@code replicas} subtasks of an operator of maximum parallelism {@code maxParallelism}. */
-    public ReplicaKeys(int replicas, int maxParallelism) {
+    /** Keys for {@code replicas} subtasks of an operator of maximum parallelism {@link #MAX_REPLICAS}. */
+    public ReplicaKeys(int replicas) {
         this.replicas = replicas;
-        this.maxParallelism = maxParallelism;
     }
 
     /**
@@ -47,7 +45,7 @@ public final class ReplicaKeys implements KeySelector<TrainExample, String> {
             for (int i = 0; i < replicas; i++) {
                 for (int k = 0; ; k++) {
                     String key = m + SEPARATOR + i + SEPARATOR + k;
-                    if (KeyGroupRangeAssignment.assignKeyToParallelOperator(key, maxParallelism, replicas) == i) {
+                    if (KeyGroupRangeAssignment.assignKeyToParallelOperator(key, MAX_REPLICAS, replicas) == i) {
                         out[i] = key;
                         break;
                     }
