@@ -93,6 +93,10 @@ public final class GateStatistics {
 
     /** Adds the weight sums of {@code n} rows kept elsewhere ({@link #sums()}); entropy is not merged. */
     public void addSums(double[] sums, long n) {
+        if (n == 0) {
+            // A share of no examples (a pass) carries no sums.
+            return;
+        }
         for (int t = 0; t < tasks; t++) {
             for (int e = 0; e < experts; e++) {
                 weightSum[t][e] += sums[t * experts + e];

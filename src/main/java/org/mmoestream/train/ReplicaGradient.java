@@ -10,7 +10,8 @@ import java.nio.ByteOrder;
  * statistics of those examples, and what the reducer needs for the progressive metrics (each
  * example's predictions before the step, with its labels), freshness and gate health. The reducer
  * averages the parts of a round, weighted by their examples, and takes one optimizer step. A share
- * with no examples (a pass) tells the reducer not to wait for this replica in the round. A Flink
+ * with no examples (a pass) trains nothing; at the end of the input it carries the measurements of
+ * the impressions the replica still held for the progressive metrics. A Flink
  * POJO; the dense gradient travels as bytes, which Flink copies in bulk.
  */
 public class ReplicaGradient {
@@ -68,7 +69,7 @@ public class ReplicaGradient {
         return g;
     }
 
-    /** A share of no examples in the round on version {@code base}. */
+    /** A share of no examples in the round on version {@code base} (it may carry measurements). */
     static ReplicaGradient pass(String model, int replica, long base) {
         return empty(model, replica, base);
     }

@@ -245,6 +245,18 @@ public class ReplicaOperator extends AbstractStreamOperator<ReplicaGradient>
     @Override
     public void endInput() throws Exception {
         flushAll();
+        // As the single trainer at the end of the input: the impressions still waiting for their
+        // windows are measured now, in a pass (a share of no examples), since no later share will.
+        for (Replica r : replicas.values()) {
+            if (r.rt.outcomesPending()) {
+                setCurrentKey(r.key);
+                if (!r.canSend()) {
+                    awaitVersion(r);
+                }
+                output.collect(new StreamRecord<>(r.rt.measureRemaining()));
+                r.sent = true;
+            }
+        }
     }
 
     private void flushAll() throws Exception {

@@ -131,30 +131,13 @@ final class ReplicaRuntime {
             g.rowKeys = new long[0];
             g.rows = new float[0];
         }
-        int heads = spec.heads().size();
-        float[][] p = new float[heads][b.rows()];
-        float[][] y = new float[heads][b.rows()];
-        int[] n = new int[heads];
-        Heads.Visitor measured = (h, prob, label) -> {
-            if (n[h] == p[h].length) {
-                // Impressions whose horizon passed are measured with the batch: more than its rows.
-                p[h] = Arrays.copyOf(p[h], 2 * n[h]);
-                y[h] = Arrays.copyOf(y[h], 2 * n[h]);
-            }
-            p[h][n[h]] = (float) prob;
-            y[h][n[h]++] = (float) label;
-        };
+        Measured measured = new Measured(spec.heads().size(), b.rows());
         if (outcomes != null) {
             outcomes.add(share, grad.predictions(), outcomeClock, measured);
         } else {
             Heads.visit(spec, b, grad.predictions(), measured);
         }
-        g.predictions = new float[heads][];
-        g.labels = new float[heads][];
-        for (int h = 0; h < heads; h++) {
-            g.predictions[h] = Arrays.copyOf(p[h], n[h]);
-            g.labels[h] = Arrays.copyOf(y[h], n[h]);
-        }
+        measured.into(g);
         g.labeledAt = labeled.emitted.drain();
         g.finalAt = labeled.finals.drain();
         GateStatistics gates =
@@ -163,6 +146,57 @@ final class ReplicaRuntime {
         g.gateSums = gates.sums();
         g.gateRows = gates.rows();
         return g;
+    }
+
+    /** Whether impressions wait for their windows to close before the progressive metrics measure them. */
+    boolean outcomesPending() {
+        return outcomes != null && outcomes.pending() > 0;
+    }
+
+    /**
+     * A pass (a share of no examples, on the version the replica is at) that carries the
+     * measurements of every impression still pending, as if their windows had closed: at the end of
+     * the input, where the single trainer measures them too, since no later share will.
+     */
+    ReplicaGradient measureRemaining() {
+        ReplicaGradient g = ReplicaGradient.pass(model, replica, version);
+        Measured measured = new Measured(spec.heads().size(), Math.max(1, outcomes.pending()));
+        outcomes.add(List.of(), new double[spec.heads().size()][0], Long.MAX_VALUE, measured);
+        measured.into(g);
+        return g;
+    }
+
+    /** Collects the (prediction, label) pairs the progressive metrics measure, per head. */
+    private static final class Measured implements Heads.Visitor {
+        final float[][] p;
+        final float[][] y;
+        final int[] n;
+
+        Measured(int heads, int rows) {
+            p = new float[heads][rows];
+            y = new float[heads][rows];
+            n = new int[heads];
+        }
+
+        @Override
+        public void accept(int h, double prob, double label) {
+            if (n[h] == p[h].length) {
+                // Impressions whose horizon passed are measured with the batch: more than its rows.
+                p[h] = Arrays.copyOf(p[h], 2 * n[h]);
+                y[h] = Arrays.copyOf(y[h], 2 * n[h]);
+            }
+            p[h][n[h]] = (float) prob;
+            y[h][n[h]++] = (float) label;
+        }
+
+        void into(ReplicaGradient g) {
+            g.predictions = new float[p.length][];
+            g.labels = new float[p.length][];
+            for (int h = 0; h < p.length; h++) {
+                g.predictions[h] = Arrays.copyOf(p[h], n[h]);
+                g.labels[h] = Arrays.copyOf(y[h], n[h]);
+            }
+        }
     }
 
     /** The row gradients into {@code g}: keys, then {@code dim} float32 values per row. */

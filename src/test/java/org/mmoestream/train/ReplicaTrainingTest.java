@@ -1,6 +1,7 @@
 package org.mmoestream.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
@@ -16,6 +17,7 @@ import org.mmoestream.feature.DenseTransform;
 import org.mmoestream.feature.FeatureSpec;
 import org.mmoestream.feature.SparseFeature;
 import org.mmoestream.model.Batch;
+import org.mmoestream.model.ExampleEncoder;
 import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.NdAccess;
@@ -300,6 +302,54 @@ class ReplicaTrainingTest {
             assertTrue(
                     v2.metadata().get("metrics").contains("probe_scores"),
                     v2.metadata().get("metrics"));
+        }
+    }
+
+    /**
+     * As the single trainer (TrainOperatorTest's atTheEndOfTheInputEveryImpressionAnEarlyModeHoldsIsMeasured):
+     * at the end of the input every impression a replica still holds for the progressive metrics is
+     * measured, in a pass that trains nothing, and the reducer's last version counts them all.
+     */
+    @Test
+    void atTheEndOfTheInputEveryImpressionAReplicaHoldsIsMeasured() throws Exception {
+        try (Group g = new Group()) {
+            Reader a = new Reader(0);
+            Reader b = new Reader(1);
+            a.rt.withOutcomes(100, 1_000);
+            b.rt.withOutcomes(100, 1_000);
+            g.join(a, b);
+            ExampleEncoder enc = new ExampleEncoder(SPEC);
+            List<TrainExample> xs = new ArrayList<>();
+            for (org.mmoestream.event.LabeledExample e : TrainOperatorTest.examples(2 * BATCH, 60)) {
+                e.kind = org.mmoestream.event.LabeledExample.Kind.OBSERVED;
+                xs.add(EncodeExamples.encode(enc, e));
+            }
+            ReplicaGradient first = a.rt.gradient(xs.subList(0, BATCH));
+            assertEquals(0, first.predictions[0].length, "no window has closed: nothing is measured yet");
+            g.send(first);
+            g.send(b.rt.gradient(xs.subList(BATCH, 2 * BATCH)));
+            List<byte[]> syncs = g.tick();
+            a.catchUp(syncs);
+            b.catchUp(syncs);
+            assertTrue(a.rt.outcomesPending() && b.rt.outcomesPending());
+            ReplicaGradient pass = a.rt.measureRemaining();
+            assertEquals(0, pass.examples);
+            assertEquals(BATCH, pass.predictions[0].length);
+            assertFalse(a.rt.outcomesPending());
+            g.send(pass);
+            g.send(b.rt.measureRemaining());
+            g.tick();
+            g.reducer.endInput();
+            List<ModelChunk> out = g.reducer.extractOutputValues();
+            long last = out.stream().mapToLong(c -> c.version).max().orElseThrow();
+            org.mmoestream.model.codec.SnapshotState s = new org.mmoestream.model.codec.SnapshotState();
+            for (long v = 1; v <= last; v++) {
+                assertTrue(s.apply(TrainOperatorTest.assemble(out, v)), "version " + v + " follows");
+            }
+            assertEquals(2 * BATCH, s.examplesSeen(), "the passes train nothing");
+            com.fasterxml.jackson.databind.JsonNode metrics = new com.fasterxml.jackson.databind.ObjectMapper()
+                    .readTree(s.metadata().get("metrics"));
+            assertEquals(2 * BATCH, metrics.path("ctr").path("n").asInt(), metrics.toString());
         }
     }
 
