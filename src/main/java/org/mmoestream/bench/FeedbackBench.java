@@ -172,17 +172,20 @@ public final class FeedbackBench {
         }
     }
 
-    /** The spec each mode trains: es-dfm's with the delay heads of the conversion and the click. */
-    static ModelSpec specFor(ModelSpec spec, Feedback feedback) {
-        return feedback == Feedback.ES_DFM
+    /**
+     * The spec each mode trains: es-dfm's, and defer's at an observation window above 0, with the
+     * delay heads of the conversion and the click.
+     */
+    static ModelSpec specFor(ModelSpec spec, Feedback feedback, long observationWindow) {
+        return feedback == Feedback.ES_DFM || feedback == Feedback.DEFER && observationWindow > 0
                 ? spec.withDelayHeads(org.mmoestream.model.TaskSpec.CONVERSION)
                         .withDelayHeads(org.mmoestream.model.TaskSpec.CLICK)
                 : spec;
     }
 
-    /** {@code join.observation-window} of a mode: es-dfm's elapsed window c, 0 for defer, else {@code observation}. */
+    /** {@code join.observation-window} of a mode: es-dfm's elapsed window c, else {@code observation}. */
     static long observationWindow(Feedback feedback, long observation, long elapsed) {
-        return feedback == Feedback.ES_DFM ? elapsed : feedback == Feedback.DEFER ? 0 : observation;
+        return feedback == Feedback.ES_DFM ? elapsed : observation;
     }
 
     /** The indexes of the heads {@link #HEADS} in {@code spec}'s predictions (-1: ctcvr without ESMM). */
@@ -199,7 +202,8 @@ public final class FeedbackBench {
 
     private Result run(ModelSpec spec, Impression[] imps, String mode) {
         Feedback feedback = mode.equals("oracle") ? Feedback.WAIT : Feedback.parse(mode);
-        spec = org.mmoestream.job.PipelineJob.trainedSpec(feedback, specFor(spec, feedback));
+        spec = org.mmoestream.job.PipelineJob.trainedSpec(
+                feedback, specFor(spec, feedback, observationWindow(feedback, observationWindow, elapsedWindow)));
         MmoeModel model = MmoeModel.create(spec, 42, DataType.FLOAT);
         model.useFeedbackWeights(org.mmoestream.job.PipelineJob.feedbackWeights(feedback));
         int[] heads = heads(spec);

@@ -92,7 +92,8 @@ public final class FeedbackPipelineBench {
                 }
                 long t0 = System.nanoTime();
                 Feedback feedback = Feedback.parse(mode);
-                ModelSpec s = FeedbackBench.specFor(spec, feedback);
+                ModelSpec s = FeedbackBench.specFor(
+                        spec, feedback, FeedbackBench.observationWindow(feedback, observationWindow, elapsedWindow));
                 String run = "fb-" + mode;
                 JobConfig cfg = config(kafka, run, mode, feedback);
                 StreamExecutionEnvironment env = PipelineBench.pipeline(kafka, run, 2, cfg, s, false);

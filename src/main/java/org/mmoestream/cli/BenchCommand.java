@@ -192,7 +192,8 @@ final class BenchCommand implements Callable<Integer> {
     @Option(
             names = "--observation-window",
             defaultValue = "0 s",
-            description = "feedback: join.observation-window of fnw and fnc (default: ${DEFAULT-VALUE})")
+            description = "feedback: join.observation-window of fnw, fnc and defer (defer above 0 s with the delay "
+                    + "heads of the click and the conversion added to the spec) (default: ${DEFAULT-VALUE})")
     String observationWindow;
 
     @Option(

@@ -79,9 +79,11 @@ public final class JobConfig implements Serializable {
                         + "when join.observation-window closes, with the labels known then, and again for "
                         + "each later click and conversion, the loss weighted by the model's own "
                         + "prediction); fnc (sent as fnw, trained unweighted, served calibrated: "
-                        + "p = b / (1 - b)); defer (sent as fnw, and again as a real negative when the "
-                        + "windows close without a positive; positives weighted 2, negatives "
-                        + "(1 - p) / (1 - p / 2)); es-dfm (sent as fnw after join.observation-window, "
+                        + "p = b / (1 - b)); defer (sent as fnw, a positive within join.observation-window "
+                        + "again at once, and again as a real negative when the windows close without a "
+                        + "positive; positives weighted p / (p - f_dp / 2), negatives (1 - p) / (1 - p + "
+                        + "f_dp / 2), f_dp from the delayed heads of the click and the conversion, at a "
+                        + "window of 0 f_dp = p and no heads); es-dfm (sent as fnw after join.observation-window, "
                         + "and again when the windows close for the model's delay heads, tasks of event "
                         + "<click|conversion>_delayed and _real_negative, whose predictions weight the "
                         + "event's tasks: positives 1 + f_dp, negatives (1 + f_dp) f_rn)",
@@ -89,7 +91,7 @@ public final class JobConfig implements Serializable {
         public static final Key<Duration> OBSERVATION_WINDOW = new Key<>(
                 "join.observation-window",
                 "0 s",
-                "with join.feedback fnw, fnc or es-dfm: how long (event time) after its impression an "
+                "with join.feedback fnw, fnc, defer or es-dfm: how long (event time) after its impression an "
                         + "impression waits before it is first sent to training; clicks and conversions "
                         + "within it are part of that example (below join.click-window)",
                 Parsers::duration);

@@ -22,7 +22,8 @@ public class LabeledExample {
         CONVERSION,
         /**
          * {@code join.feedback: defer}: the windows closed without a positive: a real negative of the
-         * tasks it was not a positive of (after a click, the conversion's only).
+         * tasks it was not a positive of (after a click, the conversion's only); with the delay
+         * heads, their closing labels as {@link #CLOSED} has them.
          */
         NEGATIVE,
         /**
@@ -30,7 +31,13 @@ public class LabeledExample {
          * auxiliary delay heads only (a real negative of the conversion, and of the click when there
          * was none); no other task trains on it.
          */
-        CLOSED
+        CLOSED,
+        /**
+         * {@code join.feedback: defer} at an observation window above 0: the positives of the
+         * observed emission sent once more, at once (DEFER's second copy of a positive within the
+         * window); the tasks of the events that had not come by then get no news from it.
+         */
+        REPEAT
     }
 
     public String requestId;
@@ -56,12 +63,16 @@ public class LabeledExample {
 
     /** Whether this emission brings news of the click (else that task's label is not trained on). */
     public boolean clickNews() {
-        return kind == Kind.NEGATIVE ? click == 0 : kind != Kind.CONVERSION && kind != Kind.CLOSED;
+        return switch (kind) {
+            case NEGATIVE -> click == 0;
+            case REPEAT -> click == 1;
+            default -> kind != Kind.CONVERSION && kind != Kind.CLOSED;
+        };
     }
 
     /** Whether this emission brings news of the conversion. */
     public boolean conversionNews() {
-        return kind != Kind.CLICK && kind != Kind.CLOSED;
+        return kind == Kind.REPEAT ? conversion == 1 : kind != Kind.CLICK && kind != Kind.CLOSED;
     }
 
     /**
@@ -70,7 +81,8 @@ public class LabeledExample {
      * impression gets one "delayed" label per event (0 when the event came within the observation
      * window, 1 when after it, 0 when the windows closed without it) and, when the event had not
      * come by the end of the observation window, one "real negative" label (1 when it never came, 0
-     * when it came later).
+     * when it came later). {@code defer}'s {@link Kind#NEGATIVE} has the labels of {@link
+     * Kind#CLOSED}, its {@link Kind#REPEAT} none (a second copy).
      */
     public float[] delayLabels() {
         float nan = Float.NaN;
@@ -78,7 +90,7 @@ public class LabeledExample {
             case OBSERVED -> new float[] {click == 1 ? 0 : nan, nan, conversion == 1 ? 0 : nan, nan};
             case CLICK -> new float[] {1, 0, nan, nan};
             case CONVERSION -> new float[] {nan, nan, 1, 0};
-            case CLOSED -> new float[] {click == 0 ? 0 : nan, click == 0 ? 1 : nan, 0, 1};
+            case CLOSED, NEGATIVE -> new float[] {click == 0 ? 0 : nan, click == 0 ? 1 : nan, 0, 1};
             default -> new float[] {nan, nan, nan, nan};
         };
     }

@@ -149,10 +149,10 @@ public final class PipelineJob {
             throw new org.mmoestream.config.InputException(Key.FEEDBACK.yaml() + " " + f + " needs " + Key.ORDER.yaml()
                     + ": arrival (event-time order holds every example until its windows close).");
         }
-        if (f == Feedback.DEFER && cfg.millis(Key.OBSERVATION_WINDOW) != 0) {
-            throw new org.mmoestream.config.InputException(Key.FEEDBACK.yaml() + " defer needs "
-                    + Key.OBSERVATION_WINDOW.yaml() + " 0 s (every impression is sent at once, then again with its "
-                    + "final label), not " + cfg.text(Key.OBSERVATION_WINDOW) + ".");
+        if (f.early() && !cfg.bool(Key.DROP_CONVERSIONS_WITHOUT_CLICK)) {
+            throw new org.mmoestream.config.InputException(Key.FEEDBACK.yaml() + " " + f + " needs "
+                    + Key.DROP_CONVERSIONS_WITHOUT_CLICK.yaml() + ": true (an early mode trains a conversion "
+                    + "only as the positive that follows its click).");
         }
         if (f.early() && cfg.millis(Key.OBSERVATION_WINDOW) >= cfg.millis(Key.CLICK_WINDOW)) {
             throw new org.mmoestream.config.InputException(Key.OBSERVATION_WINDOW.yaml() + " "
@@ -164,9 +164,10 @@ public final class PipelineJob {
 
     /**
      * Fails with one sentence when {@code join.feedback: es-dfm} has no task with both delay heads
-     * in the spec, or another mode has delay heads (which only es-dfm's emissions train).
+     * in the spec, {@code defer} at an observation window above 0 lacks the delayed head of a task
+     * it weights, or another mode has delay heads (which only those emissions train).
      */
-    static void requireDelayHeads(Feedback f, ModelSpec spec) {
+    static void requireDelayHeads(Feedback f, long observationWindow, ModelSpec spec) {
         boolean heads =
                 spec.tasks().stream().anyMatch(t -> t.delayRole() != org.mmoestream.model.TaskSpec.DelayRole.LABEL);
         if (f == Feedback.ES_DFM && !spec.objective().hasDelayHeads()) {
@@ -175,10 +176,27 @@ public final class PipelineJob {
                             + " to have, for the click or the conversion, tasks of events <event>_delayed and "
                             + "<event>_real_negative (the delay heads that weight that event's tasks).");
         }
-        if (f != Feedback.ES_DFM && heads) {
+        boolean deferWindow = f == Feedback.DEFER && observationWindow > 0;
+        if (deferWindow) {
+            int[] delayed = spec.delayHeads(org.mmoestream.model.TaskSpec.DelayRole.DELAYED);
+            for (int t = 0; t < delayed.length; t++) {
+                org.mmoestream.model.TaskSpec task = spec.tasks().get(t);
+                boolean weighted = task.delayRole() == org.mmoestream.model.TaskSpec.DelayRole.LABEL
+                        && !task.regression()
+                        && task.event() != null;
+                if (weighted && delayed[t] < 0) {
+                    throw new org.mmoestream.config.InputException(Key.FEEDBACK.yaml() + " defer at "
+                            + Key.OBSERVATION_WINDOW.yaml() + " above 0 needs " + Key.MODEL_SPEC.yaml()
+                            + " to have a task of event " + task.event() + org.mmoestream.model.TaskSpec.DELAYED
+                            + " (the delayed head that weights task " + task.name() + ").");
+                }
+            }
+        }
+        if (f != Feedback.ES_DFM && !deferWindow && heads) {
             throw new org.mmoestream.config.InputException(Key.MODEL_SPEC.yaml() + " has ES-DFM delay heads "
                     + "(tasks of event *_delayed or *_real_negative), which only " + Key.FEEDBACK.yaml()
-                    + " es-dfm trains, not " + f + ".");
+                    + " es-dfm and defer at " + Key.OBSERVATION_WINDOW.yaml() + " above 0 train, not " + f
+                    + (f == Feedback.DEFER ? " at 0 s." : "."));
         }
     }
 
@@ -273,7 +291,7 @@ public final class PipelineJob {
         }
         Feedback feedback = feedback(cfg);
         spec = trainedSpec(feedback, spec);
-        requireDelayHeads(feedback, spec);
+        requireDelayHeads(feedback, cfg.millis(Key.OBSERVATION_WINDOW), spec);
         return TrainOperator.Settings.of(SpecJson.write(spec))
                 .withSeed(cfg.integer(Key.SEED))
                 .withBatchSize(cfg.integer(Key.BATCH_SIZE))

@@ -24,8 +24,9 @@ import org.mmoestream.event.LabeledExample.Kind;
  * closes (the watermark passes impression + {@code observationWindow}, also when that is 0: in
  * arrival order an impression read ahead of the clicks of its time would otherwise be sent as a
  * negative before them, and a backlog read that way trains runs of fake negatives) with the
- * click and conversion that came within it ({@link Kind#OBSERVED}), then once more for a click
- * ({@link Kind#CLICK}) and for a conversion ({@link Kind#CONVERSION}) that come later within their
+ * click and conversion that came within it ({@link Kind#OBSERVED}; with {@code defer}, when it has
+ * a positive, that again at once, {@link Kind#REPEAT}), then once more for a click ({@link
+ * Kind#CLICK}) and for a conversion ({@link Kind#CONVERSION}) that come later within their
  * windows; when the windows close nothing more is emitted (but with {@code defer} a real negative,
  * with {@code es-dfm} the delay heads' closing labels). Each kind is emitted at most once per
  * request id (the state records what was sent), the features stay in state until the windows
@@ -64,10 +65,6 @@ public final class AttributionPolicy implements Serializable {
             boolean dropConversionsWithoutClick,
             Feedback feedback,
             long observationWindow) {
-        if (feedback == Feedback.DEFER && observationWindow != 0) {
-            throw new IllegalArgumentException("defer duplicates every impression from its first emission on: "
-                    + "the observation window must be 0, not " + observationWindow + " ms");
-        }
         if (feedback.early() && (observationWindow < 0 || observationWindow >= clickWindow)) {
             throw new IllegalArgumentException("the observation window (" + observationWindow
                     + " ms) must be at least 0 and below the click window (" + clickWindow + " ms)");
@@ -238,6 +235,11 @@ public final class AttributionPolicy implements Serializable {
             boolean conversion = click && converted(s) && s.conversionTs <= observeEnd;
             out.accept(example(s, Kind.OBSERVED, click ? 1 : 0, conversion ? 1 : 0));
             mark(s, Kind.OBSERVED);
+            if (feedback == Feedback.DEFER && click) {
+                // DEFER trains every impression twice per event: a positive within the window at once again.
+                out.accept(example(s, Kind.REPEAT, 1, conversion ? 1 : 0));
+                mark(s, Kind.REPEAT);
+            }
             if (click) {
                 mark(s, Kind.CLICK);
             }

@@ -11,19 +11,22 @@ import java.util.Locale;
  *   <li>{@link #FNW}: fake negatives with weights (Ktena et al., RecSys 2019): once when its
  *       observation window closes ({@code join.observation-window}, 0 by default: when the
  *       watermark passes the impression), with the labels known by then, and again for each click
- *       and conversion that comes later, as a positive of the tasks it labels; the trainer weights
+ *       and conversion that comes later (when the watermark passes it), as a positive of the tasks
+ *       it labels; the trainer weights
  *       each example's loss by the model's own prediction p (positives x (1 + p), negatives x (1 -
  *       p)(1 + p)), which undoes in expectation the bias of counting every later positive once as a
  *       negative;
  *   <li>{@link #FNC}: fake-negative calibration (the same paper): sent as with FNW, trained without
  *       weights, so a head learns b = p / (1 + p), and served as p = b / (1 - b) (the model's spec
  *       carries it: {@code Architecture#fakeNegativeCalibration}, so every reader serves the same);
- *   <li>{@link #DEFER}: as FNW (observation window 0), and, when the windows close without a
- *       positive, the impression again as a real negative ({@code NEGATIVE}), so every impression is
- *       trained twice (Gu et al., KDD 2021, at a waiting window of 0, where every positive is a
- *       delayed one and no auxiliary model is needed): the trainer weights positives by 2 and
- *       negatives by (1 - p) / (1 - p / 2), which makes the duplicated stream's loss the true one's in
- *       expectation;
+ *   <li>{@link #DEFER}: as FNW, a positive within the observation window sent again at once
+ *       ({@code REPEAT}), and, when the windows close without a positive, the impression again as a
+ *       real negative ({@code NEGATIVE}), so every impression is trained twice per event (Gu et al.,
+ *       KDD 2021): the trainer weights positives by p / (p - f_dp / 2) and negatives by (1 - p) /
+ *       (1 - p + f_dp / 2), which makes the duplicated stream's loss the true one's in expectation,
+ *       where f_dp, the probability that the event comes after the window, is a delay head of the
+ *       model (as ES-DFM's); at a window of 0 every positive is a delayed one, f_dp = p, and no
+ *       auxiliary head is needed (positives 2, negatives (1 - p) / (1 - p / 2));
  *   <li>{@link #ES_DFM}: ES-DFM (Yang et al., AAAI 2021): the emissions of FNW at an observation
  *       window c (the paper's elapsed-time window), and, when the windows close without a
  *       conversion, a {@code CLOSED} emission for the auxiliary delay heads only; the model has, per

@@ -156,9 +156,9 @@ public final class Demo {
      * The examples the join sends for {@code truth} under {@code feedback} at observation window
      * {@code observation} (ms), each once: with wait one per impression; with the early modes one
      * when the observation window closes, one more for a click and one for a conversion after it
-     * (at a window of 0, every one),
-     * and with defer and es-dfm one more when the windows close without a conversion (every click
-     * and conversion of the demo's simulator falls within its windows).
+     * (at a window of 0, every one), with defer one more at once for an impression whose click came
+     * within the window, and with defer and es-dfm one more when the windows close without a
+     * conversion (every click and conversion of the demo's simulator falls within its windows).
      */
     static long expectedExamples(List<Simulator.Impression> truth, String feedback, long observation) {
         if (feedback.equals("wait")) {
@@ -171,7 +171,12 @@ public final class Demo {
             boolean clickLater = i.clicked() && (observation == 0 || i.clickDelay() > observation);
             boolean conversionLater =
                     i.converted() && (observation == 0 || i.clickDelay() + i.conversionDelay() > observation);
-            n += 1 + (clickLater ? 1 : 0) + (conversionLater ? 1 : 0) + (closing && !i.converted() ? 1 : 0);
+            boolean repeat = feedback.equals("defer") && i.clicked() && !clickLater;
+            n += 1
+                    + (repeat ? 1 : 0)
+                    + (clickLater ? 1 : 0)
+                    + (conversionLater ? 1 : 0)
+                    + (closing && !i.converted() ? 1 : 0);
         }
         return n;
     }

@@ -46,8 +46,13 @@ public final class Objective {
         /** FNW (Ktena et al.): a positive 1 + p, a negative (1 - p)(1 + p). */
         FAKE_NEGATIVE,
         /**
-         * DEFER at a waiting window of 0 (Gu et al.): every impression is trained twice (first as a
-         * negative, then with its final label), so a positive 2, a negative (1 - p) / (1 - p / 2).
+         * DEFER (Gu et al., KDD 2021): every impression is trained twice per event (at the end of the
+         * observation window c with what came by then; then a positive within c again, a positive
+         * after c as itself, no event as a real negative), so the stream has q(1) = p - f_dp / 2
+         * and q(0) = 1 - p + f_dp / 2, and a positive weighs p / (p - f_dp / 2), a negative (1 -
+         * p) / (1 - p + f_dp / 2), where f_dp (the event comes after c) is the task's delayed head,
+         * capped at p; a task without one counts every positive as delayed (c = 0: f_dp = p, a
+         * positive 2, a negative (1 - p) / (1 - p / 2)).
          */
         DEFER,
         /**
@@ -137,6 +142,16 @@ public final class Objective {
         return new Objective(this, weighting, delayed, realNegative);
     }
 
+    /** Whether task {@code t} is a delay head of another task. */
+    private boolean isDelayHead(int t) {
+        for (int u = 0; u < tasks; u++) {
+            if (delayedHead[u] == t || realNegativeHead[u] == t) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Whether some task has both ES-DFM delay heads. */
     public boolean hasDelayHeads() {
         for (int t = 0; t < tasks; t++) {
@@ -174,8 +189,9 @@ public final class Objective {
     /**
      * The rows' weights of a batch at {@code logits}, [rows, tasks] row-major (for ESMM the CVR slot
      * weights the CTCVR loss, by pCTCVR), where p is the prediction of the loss's target: with FNW a
-     * positive 1 + p, a negative (1 - p)(1 + p); with DEFER a positive 2, a negative (1 - p) / (1 - p /
-     * 2); with ES-DFM from the task's delay heads (1 without them); a regression task's rows 1.
+     * positive 1 + p, a negative (1 - p)(1 + p); with DEFER a positive p / (p - f_dp / 2), a negative
+     * (1 - p) / (1 - p + f_dp / 2) (at c = 0 a positive 2, a negative (1 - p) / (1 - p / 2)); with
+     * ES-DFM from the task's delay heads (1 without them); a regression task's rows 1.
      */
     public double[] fakeNegativeWeights(double[] logits, Batch b) {
         double[] w = new double[b.rows * tasks];
@@ -200,8 +216,14 @@ public final class Objective {
                         double frn = sigmoid(logits[r * tasks + rn]);
                         w[r * tasks + t] = y > 0.5 ? 1 + fdp : (1 + fdp) * frn;
                     }
+                } else if (weighting == Weights.DEFER && isDelayHead(t)) {
+                    w[r * tasks + t] = 1;
                 } else if (weighting == Weights.DEFER) {
-                    w[r * tasks + t] = y > 0.5 ? 2 : (1 - p) / (1 - p / 2);
+                    int dp = delayedHead[t];
+                    // The share of the positives that come after c, in [0, 1] (1 also where p is 0).
+                    double delayed = dp < 0 || p <= 0 ? 1 : Math.min(1, sigmoid(logits[r * tasks + dp]) / p);
+                    double negatives = delayed == 1 ? 1 - p / 2 : 1 - p + delayed * p / 2;
+                    w[r * tasks + t] = y > 0.5 ? 1 / (1 - delayed / 2) : negatives > 0 ? (1 - p) / negatives : 1;
                 } else {
                     w[r * tasks + t] = y > 0.5 ? 1 + p : (1 - p) * (1 + p);
                 }

@@ -34,6 +34,17 @@ class FeedbackSettingsTest {
         assertEquals(
                 "join.observation-window 1800000 ms must be shorter than join.click-window 1800000 ms.",
                 e.getMessage());
+        e = assertThrows(
+                InputException.class,
+                () -> PipelineJob.feedback(JobConfig.of(
+                        Map.of("join.feedback", "defer", "join.drop-conversions-without-click", "false"))));
+        assertEquals(
+                "join.feedback defer needs join.drop-conversions-without-click: true (an early mode trains a "
+                        + "conversion only as the positive that follows its click).",
+                e.getMessage());
+        assertEquals(
+                Feedback.WAIT,
+                PipelineJob.feedback(JobConfig.of(Map.of("join.drop-conversions-without-click", "false"))));
     }
 
     /** es-dfm needs a task with both delay heads; delay heads need es-dfm, the only mode that trains them. */
@@ -45,18 +56,41 @@ class FeedbackSettingsTest {
                         JobConfig.of(Map.of("join.feedback", "es-dfm", "join.observation-window", "15 min"))));
         ModelSpec plain = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
         ModelSpec heads = plain.withDelayHeads(TaskSpec.CONVERSION);
-        PipelineJob.requireDelayHeads(Feedback.ES_DFM, heads);
-        PipelineJob.requireDelayHeads(Feedback.FNW, plain);
-        InputException e =
-                assertThrows(InputException.class, () -> PipelineJob.requireDelayHeads(Feedback.ES_DFM, plain));
+        PipelineJob.requireDelayHeads(Feedback.ES_DFM, 900_000, heads);
+        PipelineJob.requireDelayHeads(Feedback.FNW, 0, plain);
+        PipelineJob.requireDelayHeads(Feedback.DEFER, 0, plain);
+        InputException e = assertThrows(
+                InputException.class, () -> PipelineJob.requireDelayHeads(Feedback.ES_DFM, 900_000, plain));
         assertEquals(
                 "join.feedback es-dfm needs model.spec to have, for the click or the conversion, tasks of events "
                         + "<event>_delayed and <event>_real_negative (the delay heads that weight that event's tasks).",
                 e.getMessage());
-        e = assertThrows(InputException.class, () -> PipelineJob.requireDelayHeads(Feedback.DEFER, heads));
+        e = assertThrows(InputException.class, () -> PipelineJob.requireDelayHeads(Feedback.DEFER, 0, heads));
         assertEquals(
                 "model.spec has ES-DFM delay heads (tasks of event *_delayed or *_real_negative), which only "
-                        + "join.feedback es-dfm trains, not defer.",
+                        + "join.feedback es-dfm and defer at join.observation-window above 0 train, not defer at 0 s.",
+                e.getMessage());
+    }
+
+    /** defer at a window above 0 needs the delayed head of every task it weights: the click's and the conversion's. */
+    @Test
+    void deferAtAWindowNeedsTheDelayedHeadOfEachTask() {
+        assertEquals(
+                Feedback.DEFER,
+                PipelineJob.feedback(
+                        JobConfig.of(Map.of("join.feedback", "defer", "join.observation-window", "15 min"))));
+        ModelSpec plain = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
+        PipelineJob.requireDelayHeads(
+                Feedback.DEFER,
+                900_000,
+                plain.withDelayHeads(TaskSpec.CONVERSION).withDelayHeads(TaskSpec.CLICK));
+        InputException e = assertThrows(
+                InputException.class,
+                () -> PipelineJob.requireDelayHeads(
+                        Feedback.DEFER, 900_000, plain.withDelayHeads(TaskSpec.CONVERSION)));
+        assertEquals(
+                "join.feedback defer at join.observation-window above 0 needs model.spec to have a task of event "
+                        + "click_delayed (the delayed head that weights task ctr).",
                 e.getMessage());
     }
 }

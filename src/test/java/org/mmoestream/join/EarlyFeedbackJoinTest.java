@@ -378,15 +378,76 @@ class EarlyFeedbackJoinTest {
         assertEquals(0, h.numEventTimeTimers(), "timers");
     }
 
+    /**
+     * DEFER at an observation window of 10 ms (the paper's waiting window): every impression is
+     * trained twice per event: a positive within the window again at once ({@code REPEAT}), a
+     * positive after it as itself, an event that never came as a real negative when the windows
+     * close; across a restore each emission comes once.
+     */
     @Test
-    void deferNeedsAnObservationWindowOfZero() {
-        IllegalArgumentException e = assertThrows(
-                IllegalArgumentException.class,
-                () -> new AttributionPolicy(100, 1_000, 50, 20, true, Feedback.DEFER, 10));
-        assertEquals(
-                "defer duplicates every impression from its first emission on: the observation window must be 0, "
-                        + "not 10 ms",
-                e.getMessage());
+    void deferAtAWindowTrainsEveryImpressionTwicePerEvent() throws Exception {
+        h = rocksDb(null, Feedback.DEFER, 10);
+        send(imp("n", T)); // never clicked
+        send(imp("b", T)); // clicked and converted within the window
+        send(imp("w", T)); // clicked within the window, converted after it
+        send(imp("k", T)); // clicked within the window, never converted
+        send(imp("l", T)); // clicked after the window, never converted
+        send(Event.click("b", T + 3, null));
+        send(Event.conversion("b", T + 8, Double.NaN));
+        send(Event.click("w", T + 5, null));
+        send(Event.click("k", T + 5, null));
+        h.processWatermark(T + 10);
+        List<LabeledExample> first = out();
+        assertEquals(8, first.size(), "five observed, three repeated: " + first);
+        LabeledExample repeat = first.stream()
+                .filter(e -> e.requestId.equals("w") && e.kind == Kind.REPEAT)
+                .findFirst()
+                .orElseThrow();
+        assertExample(repeat, "w", Kind.REPEAT, 1, 0);
+        assertEquals(true, repeat.clickNews() && !repeat.conversionNews(), "the click's positive again, only");
+        float nan = Float.NaN;
+        assertArrayEquals(new float[] {nan, nan, nan, nan}, repeat.delayLabels(), "a copy teaches the heads nothing");
+        OperatorSubtaskState snapshot = h.snapshot(1, 1);
+        h.close();
+        h = rocksDb(snapshot, Feedback.DEFER, 10);
+        send(Event.click("w", T + 5, null)); // a duplicate: nothing again
+        send(Event.click("l", T + 40, null));
+        send(Event.conversion("w", T + 90, Double.NaN));
+        h.processWatermark(T + 100);
+        h.processWatermark(T + 1_100);
+        List<LabeledExample> all = new java.util.ArrayList<>(first);
+        all.addAll(out());
+        // Per impression and task, the labels of the emissions that bring news of it.
+        java.util.Map<String, List<Integer>> news = new java.util.TreeMap<>();
+        for (LabeledExample e : all) {
+            if (e.clickNews()) {
+                news.computeIfAbsent(e.requestId + " click", x -> new java.util.ArrayList<>())
+                        .add(e.click);
+            }
+            if (e.conversionNews()) {
+                news.computeIfAbsent(e.requestId + " conversion", x -> new java.util.ArrayList<>())
+                        .add(e.conversion);
+            }
+        }
+        java.util.Map<String, List<Integer>> want = new java.util.TreeMap<>();
+        want.put("b click", List.of(1, 1));
+        want.put("b conversion", List.of(1, 1));
+        want.put("k click", List.of(1, 1));
+        want.put("k conversion", List.of(0, 0));
+        want.put("l click", List.of(0, 1));
+        want.put("l conversion", List.of(0, 0));
+        want.put("n click", List.of(0, 0));
+        want.put("n conversion", List.of(0, 0));
+        want.put("w click", List.of(1, 1));
+        want.put("w conversion", List.of(0, 1));
+        assertEquals(want, news, all.toString());
+        LabeledExample k = all.stream()
+                .filter(e -> e.requestId.equals("k") && e.kind == Kind.NEGATIVE)
+                .findFirst()
+                .orElseThrow();
+        assertArrayEquals(new float[] {nan, nan, 0, 1}, k.delayLabels(), "k: the conversion never came");
+        h.processWatermark(T + 1_200);
+        assertEquals(0, h.numEventTimeTimers(), "timers");
     }
 
     @Test

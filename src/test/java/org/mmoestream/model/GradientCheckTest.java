@@ -123,6 +123,13 @@ class GradientCheckTest {
                 "mmoe+es-dfm",
                 TestSpecs.ctrCvr(Variant.MMOE, false, List.of()).withDelayHeads(TaskSpec.CONVERSION),
                 true));
+        // DEFER at a window above 0: the delayed heads' predictions weight the rows of their event's tasks.
+        out.add(Arguments.of(
+                "mmoe+esmm+defer-window",
+                TestSpecs.ctrCvr(Variant.MMOE, true, List.of())
+                        .withDelayHeads(TaskSpec.CONVERSION)
+                        .withDelayHeads(TaskSpec.CLICK),
+                true));
         // Stacked PLE: levels above the first read the mixtures of the one below.
         ModelSpec ple = TestSpecs.ctrCvr(Variant.PLE, true, List.of());
         out.add(Arguments.of("ple+levels2", levels(ple, 1, 1, 2), false));

@@ -20,8 +20,8 @@ public final class JsonRecords {
 
     /**
      * {@code {"request_id", "model", "features", "click", "conversion", "impression_ts", ...}}, and
-     * {@code "kind"} ({@code observed}, {@code click}, {@code conversion}, {@code negative} or {@code
-     * closed}) for an early emission.
+     * {@code "kind"} ({@code observed}, {@code click}, {@code conversion}, {@code negative}, {@code
+     * closed} or {@code repeat}) for an early emission.
      */
     public static byte[] example(LabeledExample e) {
         ObjectNode n = JSON.createObjectNode();
