@@ -259,6 +259,38 @@ class EarlyFeedbackJoinTest {
         assertExample(sent.get(3), "a", Kind.CONVERSION, 1, 1);
     }
 
+    /**
+     * A click read after the watermark has passed it (late, within its window) leaves at the next
+     * watermark, not before; at the end of a bounded input (the watermark at its maximum) every
+     * pending positive of every request leaves in event-time order, across a RocksDB restore, and no
+     * timer is left.
+     */
+    @Test
+    void lateAndPendingPositivesLeaveAtTheNextWatermarkInEventTimeOrder() throws Exception {
+        h = rocksDb(null, Feedback.DEFER, 0);
+        send(imp("a", T));
+        send(imp("b", T));
+        h.processWatermark(T + 50);
+        send(Event.click("a", T + 40, null)); // late: the watermark is past it
+        assertEquals(2, out().size(), "a and b observed; a's late click waits for a watermark: " + out());
+        h.processWatermark(T + 51);
+        assertEquals(3, out().size(), out().toString());
+        assertExample(out().get(2), "a", Kind.CLICK, 1, 0);
+        send(Event.click("b", T + 60, null));
+        send(Event.conversion("b", T + 200, Double.NaN));
+        send(Event.conversion("a", T + 150, Double.NaN));
+        OperatorSubtaskState snapshot = h.snapshot(1, 1);
+        h.close();
+        h = rocksDb(snapshot, Feedback.DEFER, 0);
+        h.processWatermark(Long.MAX_VALUE);
+        List<LabeledExample> end = out();
+        assertEquals(3, end.size(), end.toString());
+        assertExample(end.get(0), "b", Kind.CLICK, 1, 0);
+        assertExample(end.get(1), "a", Kind.CONVERSION, 1, 1);
+        assertExample(end.get(2), "b", Kind.CONVERSION, 1, 1);
+        assertEquals(0, h.numEventTimeTimers(), "timers (every state has one until it is cleared)");
+    }
+
     private void openDefer() {
         fn = new LabelJoinFunction(new AttributionPolicy(100, 1_000, 50, 20, true, Feedback.DEFER, 0));
         try {
