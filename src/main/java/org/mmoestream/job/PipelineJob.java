@@ -190,6 +190,14 @@ public final class PipelineJob {
                             + " to have a task of event " + task.event() + org.mmoestream.model.TaskSpec.DELAYED
                             + " (the delayed head that weights task " + task.name() + ").");
                 }
+                if (weighted && task.maskedBy() != null && t != spec.esmmConversionTask()) {
+                    // The delayed head is over every impression; a task over clicked ones would
+                    // weigh its rows with the wrong population's share, and see its repeats as news.
+                    throw new org.mmoestream.config.InputException(Key.FEEDBACK.yaml() + " defer at "
+                            + Key.OBSERVATION_WINDOW.yaml() + " above 0 needs ESMM for task " + task.name()
+                            + ", which is masked by " + task.maskedBy() + " (its delayed head is over every "
+                            + "impression).");
+                }
             }
         }
         if (f != Feedback.ES_DFM && !deferWindow && heads) {

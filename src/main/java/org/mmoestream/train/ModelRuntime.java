@@ -164,8 +164,9 @@ final class ModelRuntime {
      * closed by {@code clock} (at the end of the input, every one: no batch follows to measure them).
      */
     void measureOutcomes(long clock) {
-        if (outcomes != null) {
+        if (outcomes != null && outcomes.pending() > 0) {
             outcomes.add(List.of(), new double[metrics.length][0], clock, (h, p, y) -> metrics[h].add(p, y));
+            policy.measured();
         }
     }
 
@@ -275,6 +276,10 @@ final class ModelRuntime {
             gates.addSums(g.gateSums, g.gateRows);
             trainedUpTo = Math.max(trainedUpTo, g.trainedUpTo);
             policy.trained(g.examples);
+            if (g.examples == 0 && g.predictions.length > 0 && g.predictions[0].length > 0) {
+                // A pass with the impressions a replica held at the end of the input.
+                policy.measured();
+            }
         }
         if (total > 0) {
             round.step(model, shares, total, rows::changed);

@@ -3,8 +3,8 @@ package org.mmoestream.train;
 /**
  * Which model version comes next (pure: no Flink): versions are numbered 1, 2, ... per model; the
  * first after a (re)start and every {@code fullEvery}-th are full snapshots, the others deltas on
- * the previous version; nothing is published when nothing was trained since the last version
- * (except the first after a start, which readers need as a base).
+ * the previous version; nothing is published when nothing was trained (or measured) since the
+ * last version (except the first after a start, which readers need as a base).
  */
 final class PublishPolicy {
     /** The next version: its number, whether it is full, and the version it builds on. */
@@ -15,6 +15,7 @@ final class PublishPolicy {
     private int versionsSinceFull;
     private boolean needFull = true;
     private long trainedSinceVersion;
+    private boolean measuredSinceVersion;
 
     PublishPolicy(int fullEvery) {
         this.fullEvery = fullEvery;
@@ -31,9 +32,17 @@ final class PublishPolicy {
         trainedSinceVersion += examples;
     }
 
+    /**
+     * The progressive metrics measured impressions without a batch (at the end of the input): the
+     * next version carries them, even if nothing was trained since the last.
+     */
+    void measured() {
+        measuredSinceVersion = true;
+    }
+
     /** The version to publish now, or null when there is nothing new. */
     Next next() {
-        if (!needFull && trainedSinceVersion == 0) {
+        if (!needFull && trainedSinceVersion == 0 && !measuredSinceVersion) {
             return null;
         }
         boolean full = needFull || versionsSinceFull + 1 >= fullEvery;
@@ -46,6 +55,7 @@ final class PublishPolicy {
         versionsSinceFull = n.full() ? 0 : versionsSinceFull + 1;
         needFull = false;
         trainedSinceVersion = 0;
+        measuredSinceVersion = false;
     }
 
     long version() {

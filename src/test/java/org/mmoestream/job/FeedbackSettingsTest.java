@@ -92,5 +92,13 @@ class FeedbackSettingsTest {
                 "join.feedback defer at join.observation-window above 0 needs model.spec to have a task of event "
                         + "click_delayed (the delayed head that weights task ctr).",
                 e.getMessage());
+        ModelSpec masked = TestSpecs.ctrCvr(Variant.MMOE, false, List.of())
+                .withDelayHeads(TaskSpec.CONVERSION)
+                .withDelayHeads(TaskSpec.CLICK);
+        e = assertThrows(InputException.class, () -> PipelineJob.requireDelayHeads(Feedback.DEFER, 900_000, masked));
+        assertEquals(
+                "join.feedback defer at join.observation-window above 0 needs ESMM for task cvr, which is masked by "
+                        + "ctr (its delayed head is over every impression).",
+                e.getMessage());
     }
 }
