@@ -130,6 +130,24 @@ public final class FeedbackBench {
         }
     }
 
+    /** The system property that turns on the {@link MaturedCalibration} experiment. */
+    static final String MATURED_CALIBRATION = "mmoe.bench.feedback.matured-calibration";
+
+    /** The hourly ranges of {@link MaturedCalibration}, raw and calibrated, per head. */
+    private void printMaturedCalibration(String mode, MaturedCalibration.Ranges r) {
+        for (int h = 0; h < HEADS.length; h++) {
+            String p = "feedback." + mode + "." + HEADS[h] + ".matured_calibration";
+            String[] what = {
+                "calibration_hourly_min", "calibration_hourly_max", "truth_ratio_hourly_min", "truth_ratio_hourly_max"
+            };
+            for (int i = 0; i < what.length; i++) {
+                out.printf(Locale.ROOT, "%s.raw.%s %.3f ratio%n", p, what[i], r.raw()[h][i]);
+                out.printf(Locale.ROOT, "%s.calibrated.%s %.3f ratio%n", p, what[i], r.calibrated()[h][i]);
+            }
+        }
+        out.printf(Locale.ROOT, "feedback.%s.matured_calibration.first_hour %d count%n", mode, r.firstHour());
+    }
+
     /** The simulated impressions of {@code days} days of {@code perDay}, in event-time order, from {@link #START}. */
     static Impression[] impressions(int days, int perDay) {
         DriftingSimulator sim = new DriftingSimulator(7, 20_000, 20_000, START, days);
@@ -237,6 +255,12 @@ public final class FeedbackBench {
         List<EncodedExample> buffer = new ArrayList<>();
         List<Integer> toScore = new ArrayList<>();
         Metrics metrics = new Metrics(days * 24);
+        if (Boolean.getBoolean(MATURED_CALIBRATION)) {
+            metrics.served = new float[HEADS.length][n];
+            for (float[] f : metrics.served) {
+                Arrays.fill(f, Float.NaN);
+            }
+        }
         long scoredFrom = START + warmupDays * DriftingSimulator.DAY;
         long[] trained = {0};
         long[] now = {0};
@@ -303,6 +327,11 @@ public final class FeedbackBench {
             }
         }
         Arrays.sort(latency, 0, m);
+        if (metrics.served != null) {
+            printMaturedCalibration(
+                    mode,
+                    new MaturedCalibration(imps, metrics.served, scoredFrom, DriftingSimulator.DAY).ranges(days * 24));
+        }
         return metrics.result(latency[(int) (0.5 * (m - 1))], latency[(int) (0.99 * (m - 1))], trained[0], false);
     }
 
@@ -374,6 +403,11 @@ public final class FeedbackBench {
             // Without ESMM the served pCTCVR is the product of the two heads.
             double ctcvr = heads[2] >= 0 ? p[heads[2]][r] : p[heads[0]][r] * p[heads[1]][r];
             add(m, imps[slice.get(r)], scoredFrom, p[heads[0]][r], p[heads[1]][r], ctcvr);
+            if (m.served != null) {
+                m.served[0][slice.get(r)] = (float) p[heads[0]][r];
+                m.served[1][slice.get(r)] = (float) p[heads[1]][r];
+                m.served[2][slice.get(r)] = (float) ctcvr;
+            }
         }
     }
 
@@ -437,6 +471,8 @@ public final class FeedbackBench {
         final double[][] sumPByAge;
 
         final double[][] sumTruthByAge;
+        /** Per head, the served prediction of each impression (NaN: not scored); null unless kept. */
+        float[][] served;
 
         Metrics(int hours) {
             for (int h = 0; h < HEADS.length; h++) {
