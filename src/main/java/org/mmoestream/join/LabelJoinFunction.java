@@ -38,8 +38,14 @@ public class LabelJoinFunction extends KeyedProcessFunction<String, Event, Label
         final Counter clicksOutsideWindow;
         final Counter conversionsOutsideWindow;
         final Counter conversionsWithoutClick;
+        /** Per emission kind ({@link LabeledExample.Kind}), the examples sent: label {@code kind}. */
+        final Counter[] emitted = new Counter[LabeledExample.Kind.values().length];
 
         Counters(MetricGroup g) {
+            for (LabeledExample.Kind k : LabeledExample.Kind.values()) {
+                emitted[k.ordinal()] = g.addGroup("kind", k.name().toLowerCase(java.util.Locale.ROOT))
+                        .counter("emitted");
+            }
             examples = g.counter("examples");
             duplicates = g.counter("duplicates");
             afterFinal = g.counter("events_after_final");
@@ -137,6 +143,7 @@ public class LabelJoinFunction extends KeyedProcessFunction<String, Event, Label
         ex.labeledAt = now;
         ex.finalAt = Math.max(at, Math.max(ex.clickTs, ex.conversionTs));
         counters.examples.inc();
+        counters.emitted[ex.kind.ordinal()].inc();
         out.collect(ex);
     }
 }

@@ -171,6 +171,9 @@ class EarlyFeedbackJoinTest {
         assertExample(out().get(1), "e", Kind.CLICK, 1, 0);
         assertEquals(2, fn.counters().duplicates.getCount());
         assertEquals(1, fn.counters().afterFinal.getCount());
+        assertEquals(1, fn.counters().emitted[Kind.OBSERVED.ordinal()].getCount());
+        assertEquals(1, fn.counters().emitted[Kind.CLICK.ordinal()].getCount());
+        assertEquals(0, fn.counters().emitted[Kind.CONVERSION.ordinal()].getCount());
         h.processWatermark(T + 1_040);
         assertEmpty();
     }
