@@ -176,6 +176,18 @@ public final class PipelineJob {
                             + " to have, for the click or the conversion, tasks of events <event>_delayed and "
                             + "<event>_real_negative (the delay heads that weight that event's tasks).");
         }
+        for (org.mmoestream.model.TaskSpec head : spec.tasks()) {
+            boolean weights = head.delayRole() == org.mmoestream.model.TaskSpec.DelayRole.LABEL
+                    || spec.tasks().stream()
+                            .anyMatch(t -> t.delayRole() == org.mmoestream.model.TaskSpec.DelayRole.LABEL
+                                    && !t.regression()
+                                    && head.baseEvent().equals(t.event()));
+            if (!weights) {
+                throw new org.mmoestream.config.InputException(Key.MODEL_SPEC.yaml() + " has task " + head.name()
+                        + ", a delay head of event " + head.event() + ", but no task of event " + head.baseEvent()
+                        + " for it to weight.");
+            }
+        }
         boolean deferWindow = f == Feedback.DEFER && observationWindow > 0;
         if (deferWindow) {
             int[] delayed = spec.delayHeads(org.mmoestream.model.TaskSpec.DelayRole.DELAYED);

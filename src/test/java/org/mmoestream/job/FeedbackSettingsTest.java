@@ -92,6 +92,21 @@ class FeedbackSettingsTest {
                 "join.feedback defer at join.observation-window above 0 needs model.spec to have a task of event "
                         + "click_delayed (the delayed head that weights task ctr).",
                 e.getMessage());
+        ModelSpec clickOnly = new ModelSpec(
+                plain.name(),
+                plain.features(),
+                List.of(plain.tasks().get(0)),
+                plain.architecture().withEsmm(false),
+                plain.optimizer(),
+                plain.csv());
+        e = assertThrows(
+                InputException.class,
+                () -> PipelineJob.requireDelayHeads(
+                        Feedback.DEFER, 900_000, clickOnly.withDelayHeads(TaskSpec.CONVERSION)));
+        assertEquals(
+                "model.spec has task conversion_delayed, a delay head of event conversion_delayed, but no task of "
+                        + "event conversion for it to weight.",
+                e.getMessage());
         ModelSpec masked = TestSpecs.ctrCvr(Variant.MMOE, false, List.of())
                 .withDelayHeads(TaskSpec.CONVERSION)
                 .withDelayHeads(TaskSpec.CLICK);
