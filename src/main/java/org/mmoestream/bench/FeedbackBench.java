@@ -130,6 +130,9 @@ public final class FeedbackBench {
         }
     }
 
+    /** The system property that sets the simulated items' drift amplitude (logits; 0.7 by default). */
+    static final String DRIFT = "mmoe.bench.feedback.drift";
+
     /** The system property that turns on the {@link MaturedCalibration} experiment. */
     static final String MATURED_CALIBRATION = "mmoe.bench.feedback.matured-calibration";
 
@@ -150,7 +153,9 @@ public final class FeedbackBench {
 
     /** The simulated impressions of {@code days} days of {@code perDay}, in event-time order, from {@link #START}. */
     static Impression[] impressions(int days, int perDay) {
-        DriftingSimulator sim = new DriftingSimulator(7, 20_000, 20_000, START, days);
+        // The drift's amplitude, to tell what the drift costs (README, Fresh labels); the default unless set.
+        double drift = Double.parseDouble(System.getProperty(DRIFT, String.valueOf(DriftingSimulator.DRIFT)));
+        DriftingSimulator sim = new DriftingSimulator(7, 20_000, 20_000, START, days, drift);
         int n = days * perDay;
         Impression[] imps = new Impression[n];
         for (int k = 0; k < n; k++) {

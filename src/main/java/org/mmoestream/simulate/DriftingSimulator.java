@@ -50,9 +50,22 @@ public final class DriftingSimulator {
     private final double[] itemPhaseCvr;
     private final long[] itemLaunch;
     private final SplittableRandom rnd;
+    private final double drift;
+
+    /** The default amplitude of the items' drift, in logits. */
+    public static final double DRIFT = 0.7;
 
     /** Items launch evenly from a day before {@code start} to {@code start + days}. */
     public DriftingSimulator(long seed, int users, int items, long start, int days) {
+        this(seed, users, items, start, days, DRIFT);
+    }
+
+    /**
+     * As above, with the amplitude (in logits) of the items' click and conversion propensities'
+     * drift: {@link #DRIFT} by default, 0 for items whose propensities stay as they launched.
+     */
+    public DriftingSimulator(long seed, int users, int items, long start, int days, double drift) {
+        this.drift = drift;
         this.users = users;
         this.items = items;
         this.start = start;
@@ -119,11 +132,11 @@ public final class DriftingSimulator {
         double novelty = 0.6 * Math.exp(-age / (12.0 * HOUR));
         double wave = 2 * Math.PI * ts / itemPeriod[i];
         double zc =
-                -2.2 + userBias[u] + itemBias[i] + novelty + 0.7 * Math.sin(wave + itemPhase[i]) + 0.3 * (device - 1);
+                -2.2 + userBias[u] + itemBias[i] + novelty + drift * Math.sin(wave + itemPhase[i]) + 0.3 * (device - 1);
         double zv = -1.4
                 + userBiasCvr[u]
                 + itemBiasCvr[i]
-                + 0.7 * Math.sin(wave + itemPhaseCvr[i])
+                + drift * Math.sin(wave + itemPhaseCvr[i])
                 - 0.3 * Math.log(price / 20);
         double pc = sigmoid(zc);
         double pv = sigmoid(zv);

@@ -42,6 +42,29 @@ class DriftingSimulatorTest {
     }
 
     /** The feature {@code item_age} is the item's whole hours since launch, capped; most items shown are new. */
+    /**
+     * Without drift an item's conversion propensity does not move with time: one user and one item,
+     * at the same price, seven hours apart; with the default drift it does.
+     */
+    @Test
+    void withoutDriftAnItemsConversionPropensityStaysAsItLaunched() {
+        long start = 1_767_225_600_000L;
+        for (double drift : new double[] {0, DriftingSimulator.DRIFT}) {
+            // The same seed draws the same user, item, device and price for the first impression.
+            DriftingSimulator.Impression early = new DriftingSimulator(5, 1, 1, start, 2, drift).next(0, start);
+            DriftingSimulator.Impression late =
+                    new DriftingSimulator(5, 1, 1, start, 2, drift).next(0, start + 7 * DriftingSimulator.HOUR);
+            assertEquals(
+                    early.featuresJson().replaceAll(",\"item_age\":\\d+", ""),
+                    late.featuresJson().replaceAll(",\"item_age\":\\d+", ""));
+            if (drift == 0) {
+                assertEquals(early.pConversion(), late.pConversion(), 1e-12);
+            } else {
+                assertTrue(Math.abs(early.pConversion() - late.pConversion()) > 1e-6, "the default drift moves it");
+            }
+        }
+    }
+
     @Test
     void itemAgeFeatureIsWholeHoursSinceLaunch() {
         long start = 1_767_225_600_000L;
