@@ -225,20 +225,14 @@ public final class FeedbackBench {
 
     private Result run(ModelSpec spec, Impression[] imps, String mode) {
         Feedback feedback = mode.equals("oracle") ? Feedback.WAIT : Feedback.parse(mode);
-        spec = org.mmoestream.job.PipelineJob.trainedSpec(
-                feedback, specFor(spec, feedback, observationWindow(feedback, observationWindow, elapsedWindow)));
+        long window = observationWindow(feedback, observationWindow, elapsedWindow);
+        spec = org.mmoestream.job.PipelineJob.trainedSpec(feedback, specFor(spec, feedback, window));
         MmoeModel model = MmoeModel.create(spec, 42, DataType.FLOAT);
         model.useFeedbackWeights(org.mmoestream.job.PipelineJob.feedbackWeights(feedback));
         int[] heads = heads(spec);
         ExampleEncoder encoder = new ExampleEncoder(spec);
         AttributionPolicy policy = new AttributionPolicy(
-                CLICK_WINDOW,
-                CONVERSION_WINDOW,
-                5 * DriftingSimulator.MINUTE,
-                0,
-                true,
-                feedback,
-                observationWindow(feedback, observationWindow, elapsedWindow));
+                CLICK_WINDOW, CONVERSION_WINDOW, 5 * DriftingSimulator.MINUTE, 0, true, feedback, window);
         int n = imps.length;
         PriorityQueue<Timed> events = new PriorityQueue<>((a, b) -> a.ts != b.ts
                 ? Long.compare(a.ts, b.ts)

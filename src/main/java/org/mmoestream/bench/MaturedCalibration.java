@@ -64,13 +64,13 @@ final class MaturedCalibration {
             double trueCtr = DriftingSimulator.clickedWithin(im, FeedbackBench.CLICK_WINDOW);
             double trueCvr = DriftingSimulator.convertedWithin(im, FeedbackBench.CONVERSION_WINDOW);
             for (int h = 0; h < heads; h++) {
-                if (h == 1 && !click) {
+                if (!counts(h, click)) {
                     continue;
                 }
                 double factor = sumY[h][a] >= MIN_LABELS ? sumY[h][a] / sumP[h][a] : 1;
                 p[h][hour] += served[h][k];
                 c[h][hour] += Math.min(1, served[h][k] * factor);
-                y[h][hour] += h == 0 ? (click ? 1 : 0) : conversion ? 1 : 0;
+                y[h][hour] += label(h, click, conversion);
                 t[h][hour] += h == 0 ? trueCtr : h == 1 ? trueCvr : trueCtr * trueCvr;
             }
         }
@@ -94,12 +94,21 @@ final class MaturedCalibration {
         boolean click = FeedbackBench.clicked(im);
         boolean conversion = FeedbackBench.converted(im);
         for (int h = 0; h < served.length; h++) {
-            if (h == 1 && !click) {
-                continue;
+            if (counts(h, click)) {
+                sumP[h][a] += sign * served[h][k];
+                sumY[h][a] += sign * label(h, click, conversion);
             }
-            sumP[h][a] += sign * served[h][k];
-            sumY[h][a] += sign * (h == 0 ? (click ? 1 : 0) : conversion ? 1 : 0);
         }
+    }
+
+    /** Whether head {@code h} (ctr, cvr, ctcvr) measures an impression: cvr only a clicked one. */
+    private static boolean counts(int h, boolean click) {
+        return h != 1 || click;
+    }
+
+    /** The final label of head {@code h}: the click for ctr, the conversion for cvr and ctcvr. */
+    private static int label(int h, boolean click, boolean conversion) {
+        return (h == 0 ? click : conversion) ? 1 : 0;
     }
 
     /** {min, max} over the hours from {@code first} of predictions over labels, then over hidden probabilities. */

@@ -176,12 +176,14 @@ public final class PipelineJob {
                             + " to have, for the click or the conversion, tasks of events <event>_delayed and "
                             + "<event>_real_negative (the delay heads that weight that event's tasks).");
         }
-        for (org.mmoestream.model.TaskSpec head : spec.tasks()) {
+        int[] delayed = spec.delayHeads(org.mmoestream.model.TaskSpec.DelayRole.DELAYED);
+        int[] realNegative = spec.delayHeads(org.mmoestream.model.TaskSpec.DelayRole.REAL_NEGATIVE);
+        for (int h = 0; h < spec.tasks().size(); h++) {
+            org.mmoestream.model.TaskSpec head = spec.tasks().get(h);
+            int index = h;
             boolean weights = head.delayRole() == org.mmoestream.model.TaskSpec.DelayRole.LABEL
-                    || spec.tasks().stream()
-                            .anyMatch(t -> t.delayRole() == org.mmoestream.model.TaskSpec.DelayRole.LABEL
-                                    && !t.regression()
-                                    && head.baseEvent().equals(t.event()));
+                    || java.util.stream.IntStream.range(0, delayed.length)
+                            .anyMatch(t -> delayed[t] == index || realNegative[t] == index);
             if (!weights) {
                 throw new org.mmoestream.config.InputException(Key.MODEL_SPEC.yaml() + " has task " + head.name()
                         + ", a delay head of event " + head.event() + ", but no task of event " + head.baseEvent()
@@ -190,12 +192,9 @@ public final class PipelineJob {
         }
         boolean deferWindow = f == Feedback.DEFER && observationWindow > 0;
         if (deferWindow) {
-            int[] delayed = spec.delayHeads(org.mmoestream.model.TaskSpec.DelayRole.DELAYED);
             for (int t = 0; t < delayed.length; t++) {
                 org.mmoestream.model.TaskSpec task = spec.tasks().get(t);
-                boolean weighted = task.delayRole() == org.mmoestream.model.TaskSpec.DelayRole.LABEL
-                        && !task.regression()
-                        && task.event() != null;
+                boolean weighted = task.delayWeighted();
                 if (weighted && delayed[t] < 0) {
                     throw new org.mmoestream.config.InputException(Key.FEEDBACK.yaml() + " defer at "
                             + Key.OBSERVATION_WINDOW.yaml() + " above 0 needs " + Key.MODEL_SPEC.yaml()

@@ -87,7 +87,7 @@ public record ModelSpec(
         for (int t = 0; t < out.length; t++) {
             out[t] = -1;
             TaskSpec task = tasks.get(t);
-            if (task.regression() || task.event() == null || task.delayRole() != TaskSpec.DelayRole.LABEL) {
+            if (!task.delayWeighted()) {
                 continue;
             }
             for (int a = 0; a < out.length; a++) {

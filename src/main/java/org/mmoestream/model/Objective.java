@@ -38,6 +38,8 @@ public final class Objective {
     private final int[] delayedHead;
 
     private final int[] realNegativeHead;
+    /** Per task, whether it is a delay head of another task. */
+    private final boolean[] delayHead;
 
     /** How each row's loss is weighted for examples sent before their labels are final. */
     public enum Weights {
@@ -127,6 +129,7 @@ public final class Objective {
         }
         this.delayedHead = new int[tasks];
         this.realNegativeHead = new int[tasks];
+        this.delayHead = new boolean[tasks];
         java.util.Arrays.fill(delayedHead, -1);
         java.util.Arrays.fill(realNegativeHead, -1);
     }
@@ -135,21 +138,19 @@ public final class Objective {
         this(o.maskOf, o.ctr, o.cvr, weighting, o.taskWeights, o.losses);
         System.arraycopy(delayed, 0, delayedHead, 0, tasks);
         System.arraycopy(realNegative, 0, realNegativeHead, 0, tasks);
+        for (int t = 0; t < tasks; t++) {
+            if (delayedHead[t] >= 0) {
+                delayHead[delayedHead[t]] = true;
+            }
+            if (realNegativeHead[t] >= 0) {
+                delayHead[realNegativeHead[t]] = true;
+            }
+        }
     }
 
     /** This objective with each task's ES-DFM delay heads (per task an index, or -1). */
     public Objective withDelayHeads(int[] delayed, int[] realNegative) {
         return new Objective(this, weighting, delayed, realNegative);
-    }
-
-    /** Whether task {@code t} is a delay head of another task. */
-    private boolean isDelayHead(int t) {
-        for (int u = 0; u < tasks; u++) {
-            if (delayedHead[u] == t || realNegativeHead[u] == t) {
-                return true;
-            }
-        }
-        return false;
     }
 
     /** Whether some task has both ES-DFM delay heads. */
@@ -216,7 +217,7 @@ public final class Objective {
                         double frn = sigmoid(logits[r * tasks + rn]);
                         w[r * tasks + t] = y > 0.5 ? 1 + fdp : (1 + fdp) * frn;
                     }
-                } else if (weighting == Weights.DEFER && isDelayHead(t)) {
+                } else if (weighting == Weights.DEFER && delayHead[t]) {
                     w[r * tasks + t] = 1;
                 } else if (weighting == Weights.DEFER) {
                     int dp = delayedHead[t];

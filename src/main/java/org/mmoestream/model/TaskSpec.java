@@ -108,6 +108,11 @@ public record TaskSpec(
         return event.startsWith(CLICK) ? CLICK : CONVERSION;
     }
 
+    /** Whether delay heads of its event would weight this task: a probability of the click or the conversion. */
+    public boolean delayWeighted() {
+        return !regression() && event != null && delayRole() == DelayRole.LABEL;
+    }
+
     /** What the task predicts of its base event: the event, or an ES-DFM delay head's label. */
     public DelayRole delayRole() {
         return roleOf(event);
