@@ -55,6 +55,8 @@ public final class FeedbackBench {
     private final long observationWindow;
     private final long elapsedWindow;
     private final PrintStream out;
+    /** The last mode's join states (requests pending) on average over the scored impressions' arrivals. */
+    private double pendingRequests;
 
     /**
      * @param warmupDays simulated days each mode trains on before the scored ones
@@ -108,6 +110,9 @@ public final class FeedbackBench {
             out.printf(Locale.ROOT, "feedback.%s.label_latency_p50 %.1f s%n", mode, r.latencyP50 / 1000.0);
             out.printf(Locale.ROOT, "feedback.%s.label_latency_p99 %.1f s%n", mode, r.latencyP99 / 1000.0);
             out.printf(Locale.ROOT, "feedback.%s.examples_trained %d count%n", mode, r.examples);
+            if (!mode.equals("oracle")) {
+                out.printf(Locale.ROOT, "feedback.%s.join_pending_requests %.0f count%n", mode, pendingRequests);
+            }
             out.printf(Locale.ROOT, "feedback.%s.seconds %.1f s%n", mode, (System.nanoTime() - t0) / 1e9);
         }
         Result oracle = results.get("oracle");
@@ -248,6 +253,7 @@ public final class FeedbackBench {
             }
         }
         JoinState[] states = new JoinState[n];
+        long[] pending = new long[3]; // live states; their sum and count of samples at scored impressions
         PriorityQueue<long[]> timers = new PriorityQueue<>((a, b) -> Long.compare(a[0], b[0]));
         long[] firstSent = new long[n];
         Arrays.fill(firstSent, Long.MIN_VALUE);
@@ -288,11 +294,13 @@ public final class FeedbackBench {
         while (!events.isEmpty()) {
             Timed e = events.poll();
             // Timers fire once the watermark (here: the events' time, in order) has passed them.
-            fireTimers(e.ts, timers, states, policy, emitter, now);
+            pending[0] -= fireTimers(e.ts, timers, states, policy, emitter, now);
             now[0] = e.ts;
             Impression im = imps[e.index];
             if (e.type == Event.IMPRESSION && e.ts >= scoredFrom) {
                 toScore.add(e.index);
+                pending[1] += pending[0];
+                pending[2]++;
             }
             if (mode.equals("oracle")) {
                 if (e.type == Event.IMPRESSION) {
@@ -310,13 +318,18 @@ public final class FeedbackBench {
                 case Event.CLICK -> Event.click(im.requestId(), e.ts, null);
                 default -> Event.conversion(im.requestId(), e.ts, Double.NaN);
             };
-            JoinState s = states[e.index] != null ? states[e.index] : new JoinState();
-            states[e.index] = s;
+            JoinState s = states[e.index];
+            if (s == null) {
+                s = new JoinState();
+                states[e.index] = s;
+                pending[0]++;
+            }
             long before = s.deadline;
             policy.onEvent(s, ev, JoinListener.IGNORE, emitter.apply(e.index));
-            reschedule(states, timers, e.index, before);
+            pending[0] -= reschedule(states, timers, e.index, before);
         }
-        fireTimers(Long.MAX_VALUE, timers, states, policy, emitter, now);
+        pending[0] -= fireTimers(Long.MAX_VALUE, timers, states, policy, emitter, now);
+        pendingRequests = (double) pending[1] / Math.max(1, pending[2]);
         step.run();
         long[] latency = new long[n];
         int m = 0;
@@ -334,14 +347,18 @@ public final class FeedbackBench {
         return metrics.result(latency[(int) (0.5 * (m - 1))], latency[(int) (0.99 * (m - 1))], trained[0], false);
     }
 
-    /** Fires, in deadline order, the timers due before {@code limit} (event time), setting {@code now}. */
-    private static void fireTimers(
+    /**
+     * Fires, in deadline order, the timers due before {@code limit} (event time), setting {@code now};
+     * returns how many states it cleared.
+     */
+    private static int fireTimers(
             long limit,
             PriorityQueue<long[]> timers,
             JoinState[] states,
             AttributionPolicy policy,
             java.util.function.IntFunction<java.util.function.Consumer<LabeledExample>> emitter,
             long[] now) {
+        int cleared = 0;
         while (!timers.isEmpty() && timers.peek()[0] < limit) {
             long[] t = timers.poll();
             int k = (int) t[1];
@@ -351,17 +368,21 @@ public final class FeedbackBench {
             }
             now[0] = t[0];
             policy.onTimer(s, t[0], JoinListener.IGNORE, emitter.apply(k));
-            reschedule(states, timers, k, t[0]);
+            cleared += reschedule(states, timers, k, t[0]);
         }
+        return cleared;
     }
 
-    private static void reschedule(JoinState[] states, PriorityQueue<long[]> timers, int k, long before) {
+    /** Moves the timer of state {@code k} to its deadline; returns 1 if it cleared the state, else 0. */
+    private static int reschedule(JoinState[] states, PriorityQueue<long[]> timers, int k, long before) {
         JoinState s = states[k];
         if (s.deadline == JoinState.NONE) {
             states[k] = null;
+            return 1;
         } else if (s.deadline != before) {
             timers.add(new long[] {s.deadline, k});
         }
+        return 0;
     }
 
     static boolean clicked(Impression im) {

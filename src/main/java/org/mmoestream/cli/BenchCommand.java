@@ -166,7 +166,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(
             names = "--modes",
             split = ",",
-            defaultValue = "oracle,wait,fnw,fnc,defer,es-dfm",
+            defaultValue = "oracle,wait,fnw,fnc,defer,es-dfm,fnw-matched",
             description = "feedback: the modes to compare, oracle and join.feedback values (default: ${DEFAULT-VALUE})")
     java.util.List<String> modes;
 
@@ -294,8 +294,8 @@ final class BenchCommand implements Callable<Integer> {
                         try {
                             org.mmoestream.join.Feedback.parse(m);
                         } catch (IllegalArgumentException e) {
-                            throw new InputException(
-                                    "--modes: '" + m + "' is not oracle, wait, fnw, fnc, defer or es-dfm.");
+                            throw new InputException("--modes: '" + m
+                                    + "' is not oracle, wait, fnw, fnc, defer, es-dfm or fnw-matched.");
                         }
                     }
                 }

@@ -51,10 +51,11 @@ final class DemoCommand implements Callable<Integer> {
     @Option(
             names = "--feedback",
             defaultValue = "defer",
-            description = "the pipeline's join.feedback, wait, fnw, fnc, defer or es-dfm (with the spec "
-                    + "examples/ctr-cvr-es-dfm.yaml unless --spec names one, and an observation window of "
-                    + "half the demo's click window); the early modes train in arrival order "
-                    + "(default: ${DEFAULT-VALUE})")
+            description =
+                    "the pipeline's join.feedback, wait, fnw, fnc, defer, es-dfm or fnw-matched (es-dfm with the spec "
+                            + "examples/ctr-cvr-es-dfm.yaml unless --spec names one, and an observation window of "
+                            + "half the demo's click window); the early modes train in arrival order "
+                            + "(default: ${DEFAULT-VALUE})")
     String feedback;
 
     @Option(
@@ -79,8 +80,10 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!java.util.List.of("wait", "fnw", "fnc", "defer", "es-dfm").contains(feedback)) {
-            throw new InputException("--feedback must be wait, fnw, fnc, defer or es-dfm, not '" + feedback + "'.");
+        if (!java.util.List.of("wait", "fnw", "fnc", "defer", "es-dfm", "fnw-matched")
+                .contains(feedback)) {
+            throw new InputException(
+                    "--feedback must be wait, fnw, fnc, defer, es-dfm or fnw-matched, not '" + feedback + "'.");
         }
         if (events < 1000 || rate < 0 || trainParallelism < 1 || history < 0) {
             throw new InputException("--events must be at least 1000, --rate and --history at least 0 and "

@@ -86,8 +86,12 @@ public final class JobConfig implements Serializable {
                         + "window of 0 f_dp = p and no heads); es-dfm (sent as fnw after join.observation-window, "
                         + "and again when the windows close for the model's delay heads, tasks of event "
                         + "<click|conversion>_delayed and _real_negative, whose predictions weight the "
-                        + "event's tasks: positives 1 + f_dp, negatives (1 + f_dp) f_rn)",
-                Parsers.oneOf("wait", "fnw", "fnc", "defer", "es-dfm"));
+                        + "event's tasks: positives 1 + f_dp, negatives (1 + f_dp) f_rn); fnw-matched (as fnw "
+                        + "at a window of 0, but the conversion's fake negative of each impression is sent "
+                        + "at a delay drawn from recent conversions' delays after their impressions, so that "
+                        + "an item's negatives reach training with the delays its positives do; ESMM for a "
+                        + "conversion task masked by the click)",
+                Parsers.oneOf("wait", "fnw", "fnc", "defer", "es-dfm", "fnw-matched"));
         public static final Key<Duration> OBSERVATION_WINDOW = new Key<>(
                 "join.observation-window",
                 "0 s",

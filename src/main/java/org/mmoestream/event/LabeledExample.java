@@ -37,7 +37,19 @@ public class LabeledExample {
          * observed emission sent once more, at once (DEFER's second copy of a positive within the
          * window); the tasks of the events that had not come by then get no news from it.
          */
-        REPEAT
+        REPEAT,
+        /**
+         * {@code join.feedback: fnw-matched}: the impression as a fake negative of the click's tasks
+         * only, sent at a delay after it drawn from the delays of recent clicks.
+         */
+        CLICK_NEGATIVE,
+        /**
+         * {@code join.feedback: fnw-matched}: the impression as a fake negative of the conversion's
+         * tasks only, sent at a delay after it drawn from the delays of recent conversions (after
+         * their impressions), so that an item's negatives reach training with the delays its
+         * positives do.
+         */
+        CONVERSION_NEGATIVE
     }
 
     public String requestId;
@@ -66,13 +78,18 @@ public class LabeledExample {
         return switch (kind) {
             case NEGATIVE -> click == 0;
             case REPEAT -> click == 1;
-            default -> kind != Kind.CONVERSION && kind != Kind.CLOSED;
+            case CONVERSION, CLOSED, CONVERSION_NEGATIVE -> false;
+            default -> true;
         };
     }
 
     /** Whether this emission brings news of the conversion. */
     public boolean conversionNews() {
-        return kind == Kind.REPEAT ? conversion == 1 : kind != Kind.CLICK && kind != Kind.CLOSED;
+        return switch (kind) {
+            case REPEAT -> conversion == 1;
+            case CLICK, CLOSED, CLICK_NEGATIVE -> false;
+            default -> true;
+        };
     }
 
     /**

@@ -154,6 +154,11 @@ public final class PipelineJob {
                     + Key.DROP_CONVERSIONS_WITHOUT_CLICK.yaml() + ": true (an early mode trains a conversion "
                     + "only as the positive that follows its click).");
         }
+        if (f == Feedback.FNW_MATCHED && cfg.millis(Key.OBSERVATION_WINDOW) > 0) {
+            throw new org.mmoestream.config.InputException(Key.FEEDBACK.yaml() + " fnw-matched needs "
+                    + Key.OBSERVATION_WINDOW.yaml() + ": 0 s (it sends every impression as a negative of the click "
+                    + "at once).");
+        }
         if (f.early() && cfg.millis(Key.OBSERVATION_WINDOW) >= cfg.millis(Key.CLICK_WINDOW)) {
             throw new org.mmoestream.config.InputException(Key.OBSERVATION_WINDOW.yaml() + " "
                     + cfg.text(Key.OBSERVATION_WINDOW) + " must be shorter than " + Key.CLICK_WINDOW.yaml() + " "
@@ -188,6 +193,17 @@ public final class PipelineJob {
                 throw new org.mmoestream.config.InputException(Key.MODEL_SPEC.yaml() + " has task " + head.name()
                         + ", a delay head of event " + head.event() + ", but no task of event " + head.baseEvent()
                         + " for it to weight.");
+            }
+        }
+        if (f == Feedback.FNW_MATCHED) {
+            for (org.mmoestream.model.TaskSpec task : spec.tasks()) {
+                int t = spec.tasks().indexOf(task);
+                if (task.delayWeighted() && task.maskedBy() != null && t != spec.esmmConversionTask()) {
+                    // Its fake negatives go to every impression, clicked or not.
+                    throw new org.mmoestream.config.InputException(Key.FEEDBACK.yaml() + " fnw-matched needs ESMM "
+                            + "for task " + task.name() + ", which is masked by " + task.maskedBy()
+                            + " (the conversion's fake negatives are over every impression).");
+                }
             }
         }
         boolean deferWindow = f == Feedback.DEFER && observationWindow > 0;
@@ -244,7 +260,7 @@ public final class PipelineJob {
     /** The row weights of the trainer under {@code join.feedback: f}. */
     public static org.mmoestream.model.Objective.Weights feedbackWeights(Feedback f) {
         return switch (f) {
-            case FNW -> org.mmoestream.model.Objective.Weights.FAKE_NEGATIVE;
+            case FNW, FNW_MATCHED -> org.mmoestream.model.Objective.Weights.FAKE_NEGATIVE;
             case DEFER -> org.mmoestream.model.Objective.Weights.DEFER;
             case ES_DFM -> org.mmoestream.model.Objective.Weights.ES_DFM;
             default -> org.mmoestream.model.Objective.Weights.NONE;

@@ -28,7 +28,11 @@ import org.mmoestream.event.LabeledExample.Kind;
  * a positive, that again at once, {@link Kind#REPEAT}), then once more for a click ({@link
  * Kind#CLICK}) and for a conversion ({@link Kind#CONVERSION}) that come later within their
  * windows; when the windows close nothing more is emitted (but with {@code defer} a real negative,
- * with {@code es-dfm} the delay heads' closing labels). Each kind is emitted at most once per
+ * with {@code es-dfm} the delay heads' closing labels). {@code fnw-matched} sends, instead of the
+ * observed example, a fake negative of the click's tasks when the watermark passes the impression
+ * ({@link Kind#CLICK_NEGATIVE}) and one of the conversion's at a delay drawn, as the impression
+ * comes, from {@link RecentDelays} ({@link Kind#CONVERSION_NEGATIVE}), and keeps the state until
+ * both have gone. Each kind is emitted at most once per
  * request id (the state records what was sent), the features stay in state until the windows
  * close, and a conversion without a click is always dropped and counted.
  *
@@ -45,6 +49,8 @@ public final class AttributionPolicy implements Serializable {
     private final boolean dropConversionsWithoutClick;
     private final Feedback feedback;
     private final long observationWindow;
+    /** {@code fnw-matched}: the delays it draws its fake negatives' from (this subtask's). */
+    private final RecentDelays recentDelays = new RecentDelays();
 
     /** The policy of {@code join.feedback: wait}. */
     public AttributionPolicy(
@@ -78,6 +84,11 @@ public final class AttributionPolicy implements Serializable {
         this.dropConversionsWithoutClick = dropConversionsWithoutClick;
     }
 
+    /** The delays {@code fnw-matched} draws from: the caller checkpoints and restores them. */
+    public RecentDelays recentDelays() {
+        return recentDelays;
+    }
+
     /** Folds {@code e} into {@code s} and passes what it makes due to {@code out}. */
     public void onEvent(JoinState s, Event e, JoinListener l, Consumer<LabeledExample> out) {
         if (s.firstSeen == JoinState.NONE) {
@@ -101,6 +112,11 @@ public final class AttributionPolicy implements Serializable {
                 s.impressionTs = e.ts;
                 s.model = e.model;
                 s.features = e.features;
+                if (feedback == Feedback.FNW_MATCHED) {
+                    s.clickNegativeAt = e.ts;
+                    s.conversionNegativeAt =
+                            e.ts + recentDelays.draw(mix(e.ts ^ (e.features == null ? 0 : e.features.hashCode())));
+                }
             }
             case Event.CLICK -> {
                 s.clickTs = e.ts;
@@ -161,7 +177,7 @@ public final class AttributionPolicy implements Serializable {
         }
         if (feedback.early()) {
             early(s, time, out);
-            if (s.done || time < windowEnd(s)) {
+            if (s.done || time < windowEnd(s) || time < pendingNegatives(s)) {
                 return;
             }
             countOutsideWindows(s, l);
@@ -224,7 +240,12 @@ public final class AttributionPolicy implements Serializable {
             return;
         }
         long observeEnd = s.impressionTs + observationWindow;
-        if (!sent(s, Kind.OBSERVED)) {
+        // What is due next: the end of the windows (once passed, the caller closes the state), and
+        // any emission still to come.
+        long due = windowEnd(s) > watermark ? windowEnd(s) : Long.MAX_VALUE;
+        if (feedback == Feedback.FNW_MATCHED) {
+            due = Math.min(due, matchedNegatives(s, watermark, out));
+        } else if (!sent(s, Kind.OBSERVED)) {
             if (watermark < observeEnd) {
                 s.deadline = observeEnd;
                 return;
@@ -247,7 +268,6 @@ public final class AttributionPolicy implements Serializable {
                 mark(s, Kind.CONVERSION);
             }
         }
-        long due = windowEnd(s);
         if (clicked(s) && !sent(s, Kind.CLICK)) {
             if (s.clickTs <= watermark) {
                 out.accept(example(s, Kind.CLICK, 1, 0));
@@ -260,15 +280,66 @@ public final class AttributionPolicy implements Serializable {
             if (s.conversionTs <= watermark) {
                 out.accept(example(s, Kind.CONVERSION, 1, 1));
                 mark(s, Kind.CONVERSION);
+                if (feedback == Feedback.FNW_MATCHED) {
+                    // Recorded as sent, in event-time order, whatever order the topics are read in:
+                    // a conversion read ahead of its impression counts too.
+                    recentDelays.add(s.conversionTs - s.impressionTs);
+                }
             } else {
                 due = Math.min(due, s.conversionTs);
             }
         }
-        if (sent(s, Kind.CONVERSION)) {
-            close(s, s.conversionTs);
+        if (sent(s, Kind.CONVERSION) && pendingNegatives(s) == JoinState.NONE) {
+            close(s, Math.max(s.conversionTs, Math.max(s.clickNegativeAt, s.conversionNegativeAt)));
         } else {
             s.deadline = due;
         }
+    }
+
+    /**
+     * {@code fnw-matched}: sends the fake negatives of {@code s} whose time the watermark has passed;
+     * returns the earliest time of those still due, or {@link Long#MAX_VALUE}.
+     */
+    private long matchedNegatives(JoinState s, long watermark, Consumer<LabeledExample> out) {
+        long due = Long.MAX_VALUE;
+        if (!sent(s, Kind.CLICK_NEGATIVE)) {
+            if (s.clickNegativeAt <= watermark) {
+                out.accept(example(s, Kind.CLICK_NEGATIVE, 0, 0));
+                mark(s, Kind.CLICK_NEGATIVE);
+            } else {
+                due = s.clickNegativeAt;
+            }
+        }
+        if (!sent(s, Kind.CONVERSION_NEGATIVE)) {
+            if (s.conversionNegativeAt <= watermark) {
+                out.accept(example(s, Kind.CONVERSION_NEGATIVE, 0, 0));
+                mark(s, Kind.CONVERSION_NEGATIVE);
+            } else {
+                due = Math.min(due, s.conversionNegativeAt);
+            }
+        }
+        return due;
+    }
+
+    /** {@code fnw-matched}: the latest time of the fake negatives not sent yet; else {@link JoinState#NONE}. */
+    private long pendingNegatives(JoinState s) {
+        if (feedback != Feedback.FNW_MATCHED) {
+            return JoinState.NONE;
+        }
+        long t = JoinState.NONE;
+        if (!sent(s, Kind.CLICK_NEGATIVE)) {
+            t = s.clickNegativeAt;
+        }
+        if (!sent(s, Kind.CONVERSION_NEGATIVE)) {
+            t = Math.max(t, s.conversionNegativeAt);
+        }
+        return t;
+    }
+
+    private static long mix(long z) {
+        z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
+        z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
+        return z ^ (z >>> 31);
     }
 
     private void countOutsideWindows(JoinState s, JoinListener l) {

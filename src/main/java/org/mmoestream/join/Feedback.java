@@ -34,6 +34,14 @@ import java.util.Locale;
  *       given none by c), tasks of the same MMoE trained on that stream's labels ({@code
  *       LabeledExample#delayLabels}), and the trainer weights the event's task: positives x (1 +
  *       f_dp), negatives x (1 + f_dp) f_rn.
+ *   <li>{@link #FNW_MATCHED}: as FNW at an observation window of 0, with each impression's fake
+ *       negative split in two: of the click's tasks at once ({@code CLICK_NEGATIVE}), and of the
+ *       conversion's tasks ({@code CONVERSION_NEGATIVE}) at a delay after the impression drawn from
+ *       the delays of recent conversions after their impressions ({@link RecentDelays}), so that an
+ *       item's fake negatives reach training with the delays its positives do. FNW's weights assume a
+ *       stream whose make-up does not change while the positives are on their way; an item shown
+ *       most while it is new breaks that (its fake negatives come first, its positives hours later),
+ *       and matching the delays restores it whatever the item's traffic does. FNW's weights.
  * </ul>
  */
 public enum Feedback {
@@ -41,7 +49,8 @@ public enum Feedback {
     FNW,
     FNC,
     DEFER,
-    ES_DFM;
+    ES_DFM,
+    FNW_MATCHED;
 
     /** The mode named {@code s} (case-insensitive); IllegalArgumentException naming the choices. */
     public static Feedback parse(String s) {
@@ -50,7 +59,7 @@ public enum Feedback {
                 return f;
             }
         }
-        throw new IllegalArgumentException("'" + s + "' is not one of wait, fnw, fnc, defer, es-dfm");
+        throw new IllegalArgumentException("'" + s + "' is not one of wait, fnw, fnc, defer, es-dfm, fnw-matched");
     }
 
     /** Whether an impression goes to training before its labels are final. */

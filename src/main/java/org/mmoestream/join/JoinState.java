@@ -23,6 +23,14 @@ public class JoinState {
     public boolean done;
     /** With an early feedback mode: the kinds emitted so far, as bits {@code 1 << Kind.ordinal()}. */
     public int emitted;
+    /**
+     * With {@code fnw-matched}: the event times at which the impression goes as a fake negative of
+     * the click's tasks and of the conversion's, drawn when it comes from the delays of recent
+     * clicks and conversions after their impressions ({@link RecentDelays}).
+     */
+    public long clickNegativeAt = NONE;
+
+    public long conversionNegativeAt = NONE;
     /** Event time of the one timer this join has, or {@link #NONE} when the state can go. */
     public long deadline = NONE;
 

@@ -1,12 +1,17 @@
 package org.mmoestream.join;
 
 import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MetricGroup;
+import org.apache.flink.runtime.state.FunctionInitializationContext;
+import org.apache.flink.runtime.state.FunctionSnapshotContext;
 import org.apache.flink.streaming.api.TimerService;
+import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
 import org.mmoestream.event.Event;
@@ -16,14 +21,17 @@ import org.mmoestream.event.LabeledExample;
  * The label join over impressions, clicks and conversions keyed by request id: reads the {@link
  * JoinState}, asks {@link AttributionPolicy}, writes the state back, keeps exactly one event-time
  * timer at the state's deadline, and emits final examples. Counts duplicates, orphans and events
- * outside their windows in the metric group {@code join}.
+ * outside their windows in the metric group {@code join}. The recent conversion delays that {@code
+ * fnw-matched} draws from ({@link RecentDelays}) are this subtask's operator state.
  */
-public class LabelJoinFunction extends KeyedProcessFunction<String, Event, LabeledExample> {
+public class LabelJoinFunction extends KeyedProcessFunction<String, Event, LabeledExample>
+        implements CheckpointedFunction {
     private static final long serialVersionUID = 1L;
 
     private final AttributionPolicy policy;
     private transient ValueState<JoinState> state;
     private transient Counters counters;
+    private transient ListState<Long> recentDelays;
 
     public LabelJoinFunction(AttributionPolicy policy) {
         this.policy = policy;
@@ -85,6 +93,26 @@ public class LabelJoinFunction extends KeyedProcessFunction<String, Event, Label
     public void open(OpenContext ctx) {
         state = getRuntimeContext().getState(new ValueStateDescriptor<>("join", TypeInformation.of(JoinState.class)));
         counters = new Counters(getRuntimeContext().getMetricGroup().addGroup("join"));
+    }
+
+    @Override
+    public void initializeState(FunctionInitializationContext ctx) throws Exception {
+        recentDelays = ctx.getOperatorStateStore()
+                .getListState(new ListStateDescriptor<>("recent-conversion-delays", Long.class));
+        if (ctx.isRestored()) {
+            for (Long d : recentDelays.get()) {
+                policy.recentDelays().add(d);
+            }
+        }
+    }
+
+    @Override
+    public void snapshotState(FunctionSnapshotContext ctx) throws Exception {
+        java.util.List<Long> kept = new java.util.ArrayList<>();
+        for (long d : policy.recentDelays().toArray()) {
+            kept.add(d);
+        }
+        recentDelays.update(kept);
     }
 
     Counters counters() {

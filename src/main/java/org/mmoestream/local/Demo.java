@@ -157,14 +157,17 @@ public final class Demo {
      * {@code observation} (ms), each once: with wait one per impression; with the early modes one
      * when the observation window closes, one more for a click and one for a conversion after it
      * (at a window of 0, every one), with defer one more at once for an impression whose click came
-     * within the window, and with defer and es-dfm one more when the windows close without a
-     * conversion (every click and conversion of the demo's simulator falls within its windows).
+     * within the window, with defer and es-dfm one more when the windows close without a conversion,
+     * and with fnw-matched two fake negatives (of the click, of the conversion) instead of the observed
+     * one (every click and conversion of the demo's simulator falls within its windows).
      */
     static long expectedExamples(List<Simulator.Impression> truth, String feedback, long observation) {
         if (feedback.equals("wait")) {
             return truth.size();
         }
         boolean closing = feedback.equals("defer") || feedback.equals("es-dfm");
+        // fnw-matched: a fake negative of the click and one of the conversion, and each positive.
+        int negatives = feedback.equals("fnw-matched") ? 2 : 1;
         long n = 0;
         for (Simulator.Impression i : truth) {
             // At a window of 0 every click and conversion is later, even one in the impression's millisecond.
@@ -172,7 +175,7 @@ public final class Demo {
             boolean conversionLater =
                     i.converted() && (observation == 0 || i.clickDelay() + i.conversionDelay() > observation);
             boolean repeat = feedback.equals("defer") && i.clicked() && !clickLater;
-            n += 1
+            n += negatives
                     + (repeat ? 1 : 0)
                     + (clickLater ? 1 : 0)
                     + (conversionLater ? 1 : 0)

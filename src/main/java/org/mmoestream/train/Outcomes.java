@@ -117,7 +117,7 @@ final class Outcomes {
             Pending q = pending.get(e.requestId);
             if (q != null) {
                 merge(q.y, e);
-            } else if (kind == Kind.OBSERVED && sampled(e.requestId)) {
+            } else if ((kind == Kind.OBSERVED || kind == Kind.CLICK_NEGATIVE) && sampled(e.requestId)) {
                 float[] y = new float[clickTask.length];
                 Arrays.fill(y, Float.NaN);
                 q = new Pending(e.impressionTs, row(predictions, r), merge(y, e));

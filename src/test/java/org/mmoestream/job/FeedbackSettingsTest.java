@@ -116,4 +116,25 @@ class FeedbackSettingsTest {
                         + "ctr (its delayed head is over every impression).",
                 e.getMessage());
     }
+
+    @Test
+    void fnwMatchedNeedsAWindowOfZeroAndEsmmForAMaskedConversionTask() {
+        assertEquals(Feedback.FNW_MATCHED, PipelineJob.feedback(JobConfig.of(Map.of("join.feedback", "fnw-matched"))));
+        InputException e = assertThrows(
+                InputException.class,
+                () -> PipelineJob.feedback(
+                        JobConfig.of(Map.of("join.feedback", "fnw-matched", "join.observation-window", "15 min"))));
+        assertEquals(
+                "join.feedback fnw-matched needs join.observation-window: 0 s (it sends every impression as a "
+                        + "negative of the click at once).",
+                e.getMessage());
+        PipelineJob.requireDelayHeads(Feedback.FNW_MATCHED, 0, TestSpecs.ctrCvr(Variant.MMOE, true, List.of()));
+        ModelSpec masked = TestSpecs.ctrCvr(Variant.MMOE, false, List.of());
+        PipelineJob.requireDelayHeads(Feedback.FNW, 0, masked);
+        e = assertThrows(InputException.class, () -> PipelineJob.requireDelayHeads(Feedback.FNW_MATCHED, 0, masked));
+        assertEquals(
+                "join.feedback fnw-matched needs ESMM for task cvr, which is masked by ctr (the conversion's fake "
+                        + "negatives are over every impression).",
+                e.getMessage());
+    }
 }

@@ -171,13 +171,17 @@ class PipelineJoinITCase {
      * none twice), so that the clicks and conversions they carry are the generator's labels.
      */
     private static void verifyEarly(JobConfig cfg, EventGenerator gen) throws Exception {
+        boolean matched = cfg.string(Key.FEEDBACK).equals("fnw-matched");
         int clicked = 0;
         int converted = 0;
         for (int[] t : gen.truth.values()) {
             clicked += t[0];
             converted += t[1];
         }
-        int expected = IMPRESSIONS + clicked + converted + (IMPRESSIONS - converted);
+        // es-dfm: observed, click, conversion, closed without one; fnw-matched: two fake negatives, click, conversion.
+        int expected = matched
+                ? 2 * IMPRESSIONS + clicked + converted
+                : IMPRESSIONS + clicked + converted + (IMPRESSIONS - converted);
         List<ConsumerRecord<byte[], byte[]>> examples = TopicReader.readAll(
                 KAFKA.bootstrapServers(),
                 cfg.string(Key.TOPIC_EXAMPLES),
@@ -197,28 +201,51 @@ class PipelineJoinITCase {
             int[] kinds = sent.get(t.getKey());
             assertTrue(kinds != null, "examples for " + t.getKey());
             assertEquals(0, kinds[LabeledExample.Kind.FINAL.ordinal()], "no final example for " + t.getKey());
-            assertEquals(1, kinds[LabeledExample.Kind.OBSERVED.ordinal()], "observed once: " + t.getKey());
+            if (matched) {
+                assertEquals(
+                        1, kinds[LabeledExample.Kind.CLICK_NEGATIVE.ordinal()], "click negative once: " + t.getKey());
+                assertEquals(
+                        1,
+                        kinds[LabeledExample.Kind.CONVERSION_NEGATIVE.ordinal()],
+                        "conversion negative once: " + t.getKey());
+            } else {
+                assertEquals(1, kinds[LabeledExample.Kind.OBSERVED.ordinal()], "observed once: " + t.getKey());
+                assertEquals(
+                        1 - t.getValue()[1], kinds[LabeledExample.Kind.CLOSED.ordinal()], "closed once: " + t.getKey());
+            }
             assertEquals(t.getValue()[0], kinds[kinds.length - 2], "click of " + t.getKey());
             assertEquals(t.getValue()[1], kinds[kinds.length - 1], "conversion of " + t.getKey());
             assertTrue(
                     kinds[LabeledExample.Kind.CLICK.ordinal()] <= 1
                             && kinds[LabeledExample.Kind.CONVERSION.ordinal()] <= 1,
                     "each later kind at most once: " + t.getKey());
-            assertEquals(
-                    1 - t.getValue()[1], kinds[LabeledExample.Kind.CLOSED.ordinal()], "closed once: " + t.getKey());
         }
     }
 
     @Test
     void earlyFeedbackAcrossAForcedFailureSendsEachKindOnce(@InjectMiniCluster MiniCluster cluster) throws Exception {
-        JobConfig cfg = config("esdfm", Key.FEEDBACK.yaml(), "es-dfm");
-        EventGenerator gen = produce(cfg, "esdfm");
+        acrossAForcedFailure(cluster, "esdfm", "es-dfm");
+    }
+
+    /**
+     * {@code fnw-matched} across a forced failure: the conversion's fake negatives are due at delays
+     * drawn from the subtask's recent conversions (operator state), and each kind still leaves once.
+     */
+    @Test
+    void fnwMatchedAcrossAForcedFailureSendsEachKindOnce(@InjectMiniCluster MiniCluster cluster) throws Exception {
+        acrossAForcedFailure(cluster, "matched", "fnw-matched");
+    }
+
+    /** Runs the join with {@code feedback}, failing once half-way, and checks what it sent. */
+    private static void acrossAForcedFailure(MiniCluster cluster, String run, String feedback) throws Exception {
+        JobConfig cfg = config(run, Key.FEEDBACK.yaml(), feedback);
+        EventGenerator gen = produce(cfg, run);
         JobID job = run(
                 cfg,
-                "esdfm",
+                run,
                 new FailOnce(
-                        "join-esdfm", new Paced(PipelineJob.eventDeserializer(cfg), 100_000), gen.records.size() / 2));
-        assertTrue(FailOnce.failed("join-esdfm"), "the failure happened");
+                        "join-" + run, new Paced(PipelineJob.eventDeserializer(cfg), 100_000), gen.records.size() / 2));
+        assertTrue(FailOnce.failed("join-" + run), "the failure happened");
         assertTrue(FlinkCluster.restoredCheckpoint(cluster, job) > 0, "the job came back from a checkpoint");
         verifyEarly(cfg, gen);
     }

@@ -485,6 +485,87 @@ class EarlyFeedbackJoinTest {
         assertEquals(0, h.numEventTimeTimers(), "timers");
     }
 
+    /**
+     * fnw-matched: every impression goes at once as a fake negative of the click, and as one of the
+     * conversion at a delay drawn from the recent conversions' delays after their impressions (none
+     * recorded yet: at once); each positive once; the state stays until the last fake negative.
+     */
+    @Test
+    void fnwMatchedSendsTheConversionsFakeNegativeWithTheDelaysOfRecentConversions() throws Exception {
+        h = rocksDb(null, Feedback.FNW_MATCHED, 0);
+        send(imp("a", T));
+        h.processWatermark(T);
+        assertEquals(2, out().size(), "no conversion delay known yet: both fake negatives at once: " + out());
+        assertExample(out().get(0), "a", Kind.CLICK_NEGATIVE, 0, 0);
+        assertEquals(true, out().get(0).clickNews());
+        assertEquals(false, out().get(0).conversionNews(), "a negative of the click's tasks only");
+        assertExample(out().get(1), "a", Kind.CONVERSION_NEGATIVE, 0, 0);
+        assertEquals(false, out().get(1).clickNews());
+        assertEquals(true, out().get(1).conversionNews(), "a negative of the conversion's tasks only");
+        send(Event.click("a", T + 10, null));
+        send(Event.conversion("a", T + 300, Double.NaN));
+        send(imp("early", T + 300));
+        h.processWatermark(T + 300);
+        List<LabeledExample> early =
+                out().stream().filter(e -> e.requestId.equals("early")).toList();
+        assertEquals(2, early.size(), "a's conversion delay counts once it is sent, not as it is read: " + early);
+        assertEquals(6, out().size());
+        List<LabeledExample> a =
+                out().stream().filter(e -> e.requestId.equals("a")).toList();
+        assertEquals(4, a.size(), a.toString());
+        assertExample(a.get(2), "a", Kind.CLICK, 1, 0);
+        assertExample(a.get(3), "a", Kind.CONVERSION, 1, 1);
+        // a's conversion came 300 ms after its impression, the only delay recorded: c's fake negative
+        // of the conversion is due 300 ms after it, after its own conversion and its click window.
+        h.processWatermark(T + 399);
+        assertEquals(6, out().size());
+        send(imp("c", T + 400));
+        send(Event.click("c", T + 410, null));
+        send(Event.conversion("c", T + 500, Double.NaN));
+        h.processWatermark(T + 699);
+        List<LabeledExample> c = new java.util.ArrayList<>(out()).subList(6, out().size());
+        assertEquals(3, c.size(), "c's click negative, click and conversion: " + c);
+        assertExample(c.get(0), "c", Kind.CLICK_NEGATIVE, 0, 0);
+        assertExample(c.get(1), "c", Kind.CLICK, 1, 0);
+        assertExample(c.get(2), "c", Kind.CONVERSION, 1, 1);
+        h.processWatermark(T + 700);
+        assertEquals(10, out().size());
+        assertExample(out().get(9), "c", Kind.CONVERSION_NEGATIVE, 0, 0);
+        h.processWatermark(T + 2_000);
+        assertEquals(10, out().size(), "nothing more when the windows close");
+        assertEquals(0, h.numEventTimeTimers(), "timers: every state has one, so none is left");
+    }
+
+    /** fnw-matched across a restore: the recent delays and the pending fake negatives come back, sent once. */
+    @Test
+    void fnwMatchedAfterARestoreDrawsFromTheRestoredDelaysAndSendsEachFakeNegativeOnce() throws Exception {
+        h = rocksDb(null, Feedback.FNW_MATCHED, 0);
+        send(imp("a", T));
+        send(Event.click("a", T + 10, null));
+        send(Event.conversion("a", T + 250, Double.NaN));
+        h.processWatermark(T + 250);
+        send(imp("b", T + 300));
+        h.processWatermark(T + 300);
+        assertEquals(5, out().size(), "a: both negatives, click, conversion; b: its click negative: " + out());
+        OperatorSubtaskState snapshot = h.snapshot(1, 1);
+        h.close();
+        h = rocksDb(snapshot, Feedback.FNW_MATCHED, 0);
+        send(imp("b", T + 300));
+        send(imp("d", T + 400));
+        h.processWatermark(T + 549);
+        assertEquals(1, out().size(), "d's click negative only: " + out());
+        assertExample(out().get(0), "d", Kind.CLICK_NEGATIVE, 0, 0);
+        h.processWatermark(T + 550);
+        assertEquals(2, out().size(), "b's fake negative of the conversion, 250 ms after it: " + out());
+        assertExample(out().get(1), "b", Kind.CONVERSION_NEGATIVE, 0, 0);
+        h.processWatermark(T + 650);
+        assertEquals(3, out().size(), "d's, drawn from the restored delay: " + out());
+        assertExample(out().get(2), "d", Kind.CONVERSION_NEGATIVE, 0, 0);
+        h.processWatermark(T + 2_000);
+        assertEquals(3, out().size());
+        assertEquals(0, h.numEventTimeTimers(), "timers");
+    }
+
     @Test
     void anObservationWindowAsLongAsTheClickWindowIsRefused() {
         IllegalArgumentException e = assertThrows(

@@ -87,13 +87,15 @@ class ProgressiveFinalLabelsTest {
         List<String> heads = spec.heads();
         Map<String, List<Integer>> seen = new TreeMap<>();
         List<TrainExample> rows = new ArrayList<>();
+        Map<String, Integer> firstRow = new TreeMap<>();
         for (LabeledExample e : emissions) {
+            firstRow.putIfAbsent(e.requestId, rows.size());
             rows.add(EncodeExamples.encode(enc, e));
         }
         Heads.Visitor v = (h, p, y) -> {
             if (List.of("ctr", "cvr", "ctcvr").contains(heads.get(h))) {
                 TrainExample first = rows.get((int) p);
-                assertEquals(LabeledExample.Kind.OBSERVED.ordinal(), first.kind, "predicted at the first emission");
+                assertEquals(firstRow.get(first.requestId), (int) p, "predicted at the first emission");
                 String key = first.requestId + " " + heads.get(h);
                 seen.computeIfAbsent(key, k -> new ArrayList<>()).add((int) y);
             }
@@ -131,14 +133,14 @@ class ProgressiveFinalLabelsTest {
 
     @Test
     void deferMeasuresEachHeadOnceWithItsFinalLabelAndThePredictionAtTheImpression() {
+        assertEachHeadMeasuredOnce(Feedback.DEFER, LabeledExample.Kind.OBSERVED);
+    }
+
+    /** Under {@code feedback}, whose first emission of each impression is {@code first}: each head once, final. */
+    private static void assertEachHeadMeasuredOnce(Feedback feedback, LabeledExample.Kind first) {
         ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
-        List<LabeledExample> sent = emissions(Feedback.DEFER, 0);
-        assertEquals(
-                3,
-                sent.stream()
-                        .filter(e -> e.kind == LabeledExample.Kind.OBSERVED)
-                        .count(),
-                sent.toString());
+        List<LabeledExample> sent = emissions(feedback, 0);
+        assertEquals(3, sent.stream().filter(e -> e.kind == first).count(), sent.toString());
         assertEquals(new TreeMap<>(FINAL), measured(spec, sent), sent.toString());
     }
 
@@ -157,6 +159,15 @@ class ProgressiveFinalLabelsTest {
     void fnwMeasuresItsNegativesWhenTheirHorizonHasPassed() {
         ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
         assertEquals(new TreeMap<>(FINAL), measured(spec, emissions(Feedback.FNW, 0)));
+    }
+
+    /**
+     * fnw-matched: an impression is first sent as the click's fake negative, and measured from it; its
+     * conversion's fake negative, which may come after the conversion, does not undo the positive.
+     */
+    @Test
+    void fnwMatchedMeasuresFromTheClicksFakeNegative() {
+        assertEachHeadMeasuredOnce(Feedback.FNW_MATCHED, LabeledExample.Kind.CLICK_NEGATIVE);
     }
 
     /**
