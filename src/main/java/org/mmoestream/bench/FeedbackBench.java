@@ -211,9 +211,12 @@ public final class FeedbackBench {
                 : spec;
     }
 
-    /** {@code join.observation-window} of a mode: es-dfm's elapsed window c, else {@code observation}. */
+    /**
+     * {@code join.observation-window} of a mode: es-dfm's elapsed window c, fnw-matched's 0 (the only
+     * one it runs at), else {@code observation}.
+     */
     static long observationWindow(Feedback feedback, long observation, long elapsed) {
-        return feedback == Feedback.ES_DFM ? elapsed : observation;
+        return feedback == Feedback.ES_DFM ? elapsed : feedback == Feedback.FNW_MATCHED ? 0 : observation;
     }
 
     /** The indexes of the heads {@link #HEADS} in {@code spec}'s predictions (-1: ctcvr without ESMM). */
@@ -231,7 +234,10 @@ public final class FeedbackBench {
     private Result run(ModelSpec spec, Impression[] imps, String mode) {
         Feedback feedback = mode.equals("oracle") ? Feedback.WAIT : Feedback.parse(mode);
         long window = observationWindow(feedback, observationWindow, elapsedWindow);
-        spec = org.mmoestream.job.PipelineJob.trainedSpec(feedback, specFor(spec, feedback, window));
+        spec = specFor(spec, feedback, window);
+        // The job's start checks on the spec, so a mode runs here only as the job would run it.
+        org.mmoestream.job.PipelineJob.requireDelayHeads(feedback, window, spec);
+        spec = org.mmoestream.job.PipelineJob.trainedSpec(feedback, spec);
         MmoeModel model = MmoeModel.create(spec, 42, DataType.FLOAT);
         model.useFeedbackWeights(org.mmoestream.job.PipelineJob.feedbackWeights(feedback));
         int[] heads = heads(spec);

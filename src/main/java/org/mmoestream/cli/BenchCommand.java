@@ -193,7 +193,8 @@ final class BenchCommand implements Callable<Integer> {
             names = "--observation-window",
             defaultValue = "0 s",
             description = "feedback: join.observation-window of fnw, fnc and defer (defer above 0 s with the delay "
-                    + "heads of the click and the conversion added to the spec) (default: ${DEFAULT-VALUE})")
+                    + "heads of the click and the conversion added to the spec; fnw-matched runs at 0 s) "
+                    + "(default: ${DEFAULT-VALUE})")
     String observationWindow;
 
     @Option(

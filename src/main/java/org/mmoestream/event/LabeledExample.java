@@ -40,7 +40,7 @@ public class LabeledExample {
         REPEAT,
         /**
          * {@code join.feedback: fnw-matched}: the impression as a fake negative of the click's tasks
-         * only, sent at a delay after it drawn from the delays of recent clicks.
+         * only, sent when the watermark passes it.
          */
         CLICK_NEGATIVE,
         /**

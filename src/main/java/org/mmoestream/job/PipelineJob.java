@@ -172,7 +172,7 @@ public final class PipelineJob {
      * in the spec, {@code defer} at an observation window above 0 lacks the delayed head of a task
      * it weights, or another mode has delay heads (which only those emissions train).
      */
-    static void requireDelayHeads(Feedback f, long observationWindow, ModelSpec spec) {
+    public static void requireDelayHeads(Feedback f, long observationWindow, ModelSpec spec) {
         boolean heads =
                 spec.tasks().stream().anyMatch(t -> t.delayRole() != org.mmoestream.model.TaskSpec.DelayRole.LABEL);
         if (f == Feedback.ES_DFM && !spec.objective().hasDelayHeads()) {
@@ -198,8 +198,8 @@ public final class PipelineJob {
         if (f == Feedback.FNW_MATCHED) {
             for (org.mmoestream.model.TaskSpec task : spec.tasks()) {
                 int t = spec.tasks().indexOf(task);
-                if (task.delayWeighted() && task.maskedBy() != null && t != spec.esmmConversionTask()) {
-                    // Its fake negatives go to every impression, clicked or not.
+                if (task.maskedBy() != null && t != spec.esmmConversionTask()) {
+                    // The conversion's fake negatives carry no click: a masked task would read them as clicked.
                     throw new org.mmoestream.config.InputException(Key.FEEDBACK.yaml() + " fnw-matched needs ESMM "
                             + "for task " + task.name() + ", which is masked by " + task.maskedBy()
                             + " (the conversion's fake negatives are over every impression).");

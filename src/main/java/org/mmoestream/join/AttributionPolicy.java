@@ -49,7 +49,10 @@ public final class AttributionPolicy implements Serializable {
     private final boolean dropConversionsWithoutClick;
     private final Feedback feedback;
     private final long observationWindow;
-    /** {@code fnw-matched}: the delays it draws its fake negatives' from (this subtask's). */
+    /** In {@link JoinState#emitted}: the windows have closed (fnw-matched may still owe fake negatives). */
+    private static final int WINDOWS_CLOSED = 1 << 30;
+
+    /** {@code fnw-matched}: the delays it draws its fake negatives from (this subtask's). */
     private final RecentDelays recentDelays = new RecentDelays();
 
     /** The policy of {@code join.feedback: wait}. */
@@ -103,7 +106,9 @@ public final class AttributionPolicy implements Serializable {
             l.duplicate(e);
             return;
         }
-        if (s.done) {
+        if (s.done || (s.emitted & WINDOWS_CLOSED) != 0) {
+            // fnw-matched keeps a state whose windows have closed until its fake negatives have gone:
+            // an event then is as late as one after a final example.
             l.afterFinal(e);
             return;
         }
@@ -177,17 +182,23 @@ public final class AttributionPolicy implements Serializable {
         }
         if (feedback.early()) {
             early(s, time, out);
-            if (s.done || time < windowEnd(s) || time < pendingNegatives(s)) {
+            if (s.done || time < windowEnd(s)) {
                 return;
             }
-            countOutsideWindows(s, l);
-            // The windows closed without a conversion: defer sends the impression again as a real
-            // negative, es-dfm the final labels of its delay heads.
-            Kind closing =
-                    feedback == Feedback.DEFER ? Kind.NEGATIVE : feedback == Feedback.ES_DFM ? Kind.CLOSED : null;
-            if (closing != null && !sent(s, Kind.CONVERSION) && !sent(s, closing)) {
-                out.accept(example(s, closing, clicked(s) ? 1 : 0, 0));
-                mark(s, closing);
+            if ((s.emitted & WINDOWS_CLOSED) == 0) {
+                countOutsideWindows(s, l);
+                // The windows closed without a conversion: defer sends the impression again as a real
+                // negative, es-dfm the final labels of its delay heads.
+                Kind closing =
+                        feedback == Feedback.DEFER ? Kind.NEGATIVE : feedback == Feedback.ES_DFM ? Kind.CLOSED : null;
+                if (closing != null && !sent(s, Kind.CONVERSION) && !sent(s, closing)) {
+                    out.accept(example(s, closing, clicked(s) ? 1 : 0, 0));
+                    mark(s, closing);
+                }
+                s.emitted |= WINDOWS_CLOSED;
+            }
+            if (time < pendingNegatives(s)) {
+                return; // fnw-matched: its fake negatives still to go; nothing else joins meanwhile
             }
             close(s, time);
             return;

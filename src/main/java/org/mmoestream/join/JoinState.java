@@ -21,12 +21,15 @@ public class JoinState {
     public long firstSeen = NONE;
 
     public boolean done;
-    /** With an early feedback mode: the kinds emitted so far, as bits {@code 1 << Kind.ordinal()}. */
+    /**
+     * With an early feedback mode: the kinds emitted so far, as bits {@code 1 << Kind.ordinal()}, and
+     * bit 30 once the windows have closed.
+     */
     public int emitted;
     /**
      * With {@code fnw-matched}: the event times at which the impression goes as a fake negative of
-     * the click's tasks and of the conversion's, drawn when it comes from the delays of recent
-     * clicks and conversions after their impressions ({@link RecentDelays}).
+     * the click's tasks (the impression's own) and of the conversion's (drawn when it comes from
+     * the delays of recent conversions after their impressions, {@link RecentDelays}).
      */
     public long clickNegativeAt = NONE;
 

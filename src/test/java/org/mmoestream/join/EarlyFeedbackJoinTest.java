@@ -536,6 +536,32 @@ class EarlyFeedbackJoinTest {
         assertEquals(0, h.numEventTimeTimers(), "timers: every state has one, so none is left");
     }
 
+    /**
+     * fnw-matched keeps a state past its windows until the conversion's fake negative has gone; an
+     * event that comes meanwhile is late, as in every other mode: counted, not joined.
+     */
+    @Test
+    void fnwMatchedCountsAnEventAfterTheWindowsAsLateWhileItsFakeNegativeWaits() throws Exception {
+        h = rocksDb(null, Feedback.FNW_MATCHED, 0);
+        send(imp("a", T));
+        send(Event.click("a", T + 10, null));
+        send(Event.conversion("a", T + 900, Double.NaN));
+        h.processWatermark(T + 900);
+        assertEquals(4, out().size(), out().toString());
+        send(imp("b", T + 1_000)); // its conversion's fake negative is due at T + 1,900
+        h.processWatermark(T + 1_150);
+        assertEquals(5, out().size(), "b's click negative: " + out());
+        send(Event.click("b", T + 1_050, null)); // within b's click window, but read after it closed
+        h.processWatermark(T + 1_899);
+        assertEquals(5, out().size(), "the late click is not joined: " + out());
+        assertEquals(1, fn.counters().afterFinal.getCount(), "and is counted late");
+        h.processWatermark(T + 1_900);
+        assertEquals(6, out().size());
+        assertExample(out().get(5), "b", Kind.CONVERSION_NEGATIVE, 0, 0);
+        h.processWatermark(T + 3_000);
+        assertEquals(0, h.numEventTimeTimers(), "timers");
+    }
+
     /** fnw-matched across a restore: the recent delays and the pending fake negatives come back, sent once. */
     @Test
     void fnwMatchedAfterARestoreDrawsFromTheRestoredDelaysAndSendsEachFakeNegativeOnce() throws Exception {

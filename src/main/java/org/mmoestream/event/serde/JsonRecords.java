@@ -21,7 +21,8 @@ public final class JsonRecords {
     /**
      * {@code {"request_id", "model", "features", "click", "conversion", "impression_ts", ...}}, and
      * {@code "kind"} ({@code observed}, {@code click}, {@code conversion}, {@code negative}, {@code
-     * closed} or {@code repeat}) for an early emission.
+     * closed}, {@code repeat}, {@code click_negative} or {@code conversion_negative}) for an early
+     * emission.
      */
     public static byte[] example(LabeledExample e) {
         ObjectNode n = JSON.createObjectNode();
