@@ -537,17 +537,25 @@ class EarlyFeedbackJoinTest {
     }
 
     /**
+     * fnw-matched: impression a at T, clicked at T + 10 and converted at T + {@code delay}, all sent,
+     * so that {@code delay} is the one conversion delay recorded.
+     */
+    private void aConversionAfter(long delay) throws Exception {
+        h = rocksDb(null, Feedback.FNW_MATCHED, 0);
+        send(imp("a", T));
+        send(Event.click("a", T + 10, null));
+        send(Event.conversion("a", T + delay, Double.NaN));
+        h.processWatermark(T + delay);
+        assertEquals(4, out().size(), "a: both fake negatives, its click and its conversion: " + out());
+    }
+
+    /**
      * fnw-matched keeps a state past its windows until the conversion's fake negative has gone; an
      * event that comes meanwhile is late, as in every other mode: counted, not joined.
      */
     @Test
     void fnwMatchedCountsAnEventAfterTheWindowsAsLateWhileItsFakeNegativeWaits() throws Exception {
-        h = rocksDb(null, Feedback.FNW_MATCHED, 0);
-        send(imp("a", T));
-        send(Event.click("a", T + 10, null));
-        send(Event.conversion("a", T + 900, Double.NaN));
-        h.processWatermark(T + 900);
-        assertEquals(4, out().size(), out().toString());
+        aConversionAfter(900);
         send(imp("b", T + 1_000)); // its conversion's fake negative is due at T + 1,900
         h.processWatermark(T + 1_150);
         assertEquals(5, out().size(), "b's click negative: " + out());
@@ -565,11 +573,7 @@ class EarlyFeedbackJoinTest {
     /** fnw-matched across a restore: the recent delays and the pending fake negatives come back, sent once. */
     @Test
     void fnwMatchedAfterARestoreDrawsFromTheRestoredDelaysAndSendsEachFakeNegativeOnce() throws Exception {
-        h = rocksDb(null, Feedback.FNW_MATCHED, 0);
-        send(imp("a", T));
-        send(Event.click("a", T + 10, null));
-        send(Event.conversion("a", T + 250, Double.NaN));
-        h.processWatermark(T + 250);
+        aConversionAfter(250);
         send(imp("b", T + 300));
         h.processWatermark(T + 300);
         assertEquals(5, out().size(), "a: both negatives, click, conversion; b: its click negative: " + out());
