@@ -89,8 +89,8 @@ public final class JobConfig implements Serializable {
                         + "event's tasks: positives 1 + f_dp, negatives (1 + f_dp) f_rn); fnw-matched (as fnw "
                         + "at a window of 0, but the conversion's fake negative of each impression is sent "
                         + "at a delay drawn from recent conversions' delays after their impressions, so that "
-                        + "an item's negatives reach training with the delays its positives do; ESMM for a "
-                        + "conversion task masked by the click)",
+                        + "an item's negatives reach training with the delays its positives do; no task masked "
+                        + "by the click but ESMM's conversion task)",
                 Parsers.oneOf("wait", "fnw", "fnc", "defer", "es-dfm", "fnw-matched"));
         public static final Key<Duration> OBSERVATION_WINDOW = new Key<>(
                 "join.observation-window",

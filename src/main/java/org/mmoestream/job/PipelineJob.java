@@ -196,9 +196,9 @@ public final class PipelineJob {
             }
         }
         if (f == Feedback.FNW_MATCHED) {
-            for (org.mmoestream.model.TaskSpec task : spec.tasks()) {
-                int t = spec.tasks().indexOf(task);
-                if (task.maskedBy() != null && t != spec.esmmConversionTask()) {
+            for (int t = 0; t < spec.tasks().size(); t++) {
+                org.mmoestream.model.TaskSpec task = spec.tasks().get(t);
+                if (maskedWithoutEsmm(spec, t)) {
                     // The conversion's fake negatives carry no click: a masked task would read them as clicked.
                     throw new org.mmoestream.config.InputException(Key.FEEDBACK.yaml() + " fnw-matched needs ESMM "
                             + "for task " + task.name() + ", which is masked by " + task.maskedBy()
@@ -217,7 +217,7 @@ public final class PipelineJob {
                             + " to have a task of event " + task.event() + org.mmoestream.model.TaskSpec.DELAYED
                             + " (the delayed head that weights task " + task.name() + ").");
                 }
-                if (weighted && task.maskedBy() != null && t != spec.esmmConversionTask()) {
+                if (weighted && maskedWithoutEsmm(spec, t)) {
                     // The delayed head is over every impression; a task over clicked ones would
                     // weigh its rows with the wrong population's share, and see its repeats as news.
                     throw new org.mmoestream.config.InputException(Key.FEEDBACK.yaml() + " defer at "
@@ -233,6 +233,11 @@ public final class PipelineJob {
                     + " es-dfm and defer at " + Key.OBSERVATION_WINDOW.yaml() + " above 0 train, not " + f
                     + (f == Feedback.DEFER ? " at 0 s." : "."));
         }
+    }
+
+    /** Whether task {@code t} of {@code spec} is masked by the click and is not ESMM's conversion task. */
+    private static boolean maskedWithoutEsmm(ModelSpec spec, int t) {
+        return spec.tasks().get(t).maskedBy() != null && t != spec.esmmConversionTask();
     }
 
     /**

@@ -118,7 +118,6 @@ public final class AttributionPolicy implements Serializable {
                 s.model = e.model;
                 s.features = e.features;
                 if (feedback == Feedback.FNW_MATCHED) {
-                    s.clickNegativeAt = e.ts;
                     s.conversionNegativeAt =
                             e.ts + recentDelays.draw(mix(e.ts ^ (e.features == null ? 0 : e.features.hashCode())));
                 }
@@ -301,7 +300,7 @@ public final class AttributionPolicy implements Serializable {
             }
         }
         if (sent(s, Kind.CONVERSION) && pendingNegatives(s) == JoinState.NONE) {
-            close(s, Math.max(s.conversionTs, Math.max(s.clickNegativeAt, s.conversionNegativeAt)));
+            close(s, Math.max(s.conversionTs, s.conversionNegativeAt));
         } else {
             s.deadline = due;
         }
@@ -314,11 +313,11 @@ public final class AttributionPolicy implements Serializable {
     private long matchedNegatives(JoinState s, long watermark, Consumer<LabeledExample> out) {
         long due = Long.MAX_VALUE;
         if (!sent(s, Kind.CLICK_NEGATIVE)) {
-            if (s.clickNegativeAt <= watermark) {
+            if (s.impressionTs <= watermark) {
                 out.accept(example(s, Kind.CLICK_NEGATIVE, 0, 0));
                 mark(s, Kind.CLICK_NEGATIVE);
             } else {
-                due = s.clickNegativeAt;
+                due = s.impressionTs;
             }
         }
         if (!sent(s, Kind.CONVERSION_NEGATIVE)) {
@@ -339,7 +338,7 @@ public final class AttributionPolicy implements Serializable {
         }
         long t = JoinState.NONE;
         if (!sent(s, Kind.CLICK_NEGATIVE)) {
-            t = s.clickNegativeAt;
+            t = s.impressionTs;
         }
         if (!sent(s, Kind.CONVERSION_NEGATIVE)) {
             t = Math.max(t, s.conversionNegativeAt);

@@ -27,12 +27,10 @@ public class JoinState {
      */
     public int emitted;
     /**
-     * With {@code fnw-matched}: the event times at which the impression goes as a fake negative of
-     * the click's tasks (the impression's own) and of the conversion's (drawn when it comes from
-     * the delays of recent conversions after their impressions, {@link RecentDelays}).
+     * With {@code fnw-matched}: the event time at which the impression goes as a fake negative of the
+     * conversion's tasks, drawn when it comes from the delays of recent conversions after their
+     * impressions ({@link RecentDelays}); its fake negative of the click's goes at the impression.
      */
-    public long clickNegativeAt = NONE;
-
     public long conversionNegativeAt = NONE;
     /** Event time of the one timer this join has, or {@link #NONE} when the state can go. */
     public long deadline = NONE;
