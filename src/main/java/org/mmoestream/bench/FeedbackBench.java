@@ -7,6 +7,8 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.PriorityQueue;
+import org.apache.commons.math3.stat.correlation.PearsonsCorrelation;
+import org.apache.commons.math3.stat.descriptive.moment.StandardDeviation;
 import org.mmoestream.event.Event;
 import org.mmoestream.event.LabeledExample;
 import org.mmoestream.feature.EncodedExample;
@@ -84,6 +86,7 @@ public final class FeedbackBench {
             double[] minHourTruthCalibration,
             double[] maxHourTruthCalibration,
             double[][] hourly,
+            double[][] truthRatioHourly,
             double[][] truthRatioByAge,
             long latencyP50,
             long latencyP99,
@@ -115,6 +118,7 @@ public final class FeedbackBench {
             }
             out.printf(Locale.ROOT, "feedback.%s.seconds %.1f s%n", mode, (System.nanoTime() - t0) / 1e9);
         }
+        printArrivals(imps, truth, results);
         Result oracle = results.get("oracle");
         Result wait = results.get("wait");
         if (oracle != null && wait != null) {
@@ -154,6 +158,72 @@ public final class FeedbackBench {
             }
         }
         out.printf(Locale.ROOT, "feedback.%s.matured_calibration.first_hour %d count%n", mode, r.firstHour());
+    }
+
+    /**
+     * What the conversion heads' hourly errors follow: per mode and conversion head, the standard
+     * deviation over the scored hours after the first of the truth ratio (predictions over the hidden
+     * probabilities), and its correlation with the noise of the conversions that arrive in the hour
+     * (the positives an early mode trains on then, of impressions hours before) and with the noise of
+     * the final labels of the hour's own impressions (what the hour's calibration is measured
+     * against). A noise is the hour's count over its expectation: the arrivals' over their mean in the
+     * 12 hours around it, the labels' over the hidden probabilities' sum.
+     */
+    private void printArrivals(Impression[] imps, Result truth, java.util.Map<String, Result> results) {
+        long scoredFrom = START + warmupDays * DriftingSimulator.DAY;
+        int hours = days * 24;
+        double[] arrived = new double[hours];
+        for (Impression im : imps) {
+            long at = converted(im) ? im.conversionTs() - scoredFrom : -1;
+            if (at >= 0 && at < hours * DriftingSimulator.HOUR) {
+                arrived[(int) (at / DriftingSimulator.HOUR)]++;
+            }
+        }
+        double[] arrivals = Arrays.copyOfRange(overNeighbours(arrived, 6), 1, hours);
+        StandardDeviation sd = new StandardDeviation(false);
+        PearsonsCorrelation correlation = new PearsonsCorrelation();
+        out.printf(Locale.ROOT, "feedback.conversion_arrivals_hourly_sd %.4f ratio%n", sd.evaluate(arrivals));
+        for (var e : results.entrySet()) {
+            for (int h = 1; h < HEADS.length; h++) {
+                double[] ratio = Arrays.copyOfRange(e.getValue().truthRatioHourly[h], 1, hours);
+                double[] labels = new double[hours - 1];
+                for (int hour = 1; hour < hours; hour++) {
+                    labels[hour - 1] = 1 / truth.hourly[h][hour];
+                }
+                String p = "feedback." + e.getKey() + "." + HEADS[h];
+                out.printf(Locale.ROOT, "%s.truth_ratio_hourly_sd %.4f ratio%n", p, sd.evaluate(ratio));
+                out.printf(
+                        Locale.ROOT,
+                        "%s.truth_ratio_arrivals_correlation %.2f ratio%n",
+                        p,
+                        correlation.correlation(ratio, arrivals));
+                out.printf(
+                        Locale.ROOT,
+                        "%s.truth_ratio_labels_correlation %.2f ratio%n",
+                        p,
+                        correlation.correlation(ratio, labels));
+            }
+        }
+    }
+
+    /**
+     * Each of {@code counts} over the mean of the {@code reach} on either side of it (fewer at the
+     * ends): an hour's count over what the hours around it expect.
+     */
+    static double[] overNeighbours(double[] counts, int reach) {
+        double[] r = new double[counts.length];
+        for (int i = 0; i < counts.length; i++) {
+            double around = 0;
+            int n = 0;
+            for (int k = Math.max(0, i - reach); k <= Math.min(counts.length - 1, i + reach); k++) {
+                if (k != i) {
+                    around += counts[k];
+                    n++;
+                }
+            }
+            r[i] = counts[i] / (around / n);
+        }
+        return r;
     }
 
     /** The simulated impressions of {@code days} days of {@code perDay}, in event-time order, from {@link #START}. */
@@ -533,6 +603,7 @@ public final class FeedbackBench {
             double[] minTruth = new double[heads];
             double[] maxTruth = new double[heads];
             double[][] hourly = new double[heads][];
+            double[][] truthHourly = new double[heads][];
             double[][] byAge = new double[heads][];
             for (int h = 0; h < heads; h++) {
                 auc[h] = overall[h].auc();
@@ -542,13 +613,14 @@ public final class FeedbackBench {
                 double[] range = range(hourly[h], 1);
                 min[h] = range[0];
                 max[h] = range[1];
-                double[] truthRange =
-                        truth ? new double[] {Double.NaN, Double.NaN} : range(ratios(sumP[h], sumTruth[h]), 1);
+                truthHourly[h] = ratios(sumP[h], sumTruth[h]);
+                double[] truthRange = truth ? new double[] {Double.NaN, Double.NaN} : range(truthHourly[h], 1);
                 byAge[h] = ratios(sumPByAge[h], sumTruthByAge[h]);
                 minTruth[h] = truthRange[0];
                 maxTruth[h] = truthRange[1];
             }
-            return new Result(auc, ll, cal, min, max, minTruth, maxTruth, hourly, byAge, p50, p99, examples);
+            return new Result(
+                    auc, ll, cal, min, max, minTruth, maxTruth, hourly, truthHourly, byAge, p50, p99, examples);
         }
 
         /** Per hour {@code num / den} (NaN where {@code den} is 0). */

@@ -1,15 +1,22 @@
 package org.mmoestream.bench;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.mmoestream.feature.EncodedExample;
+import org.mmoestream.model.ExampleEncoder;
+import org.mmoestream.model.ModelSpec;
+import org.mmoestream.model.SpecLoader;
 import org.mmoestream.simulate.DriftingSimulator;
 
 /**
@@ -70,6 +77,41 @@ class FeedbackBenchTest {
         assertEquals(1800, f.get("feedback.wait.label_latency_p50"), "most impressions wait out the click window");
         assertTrue(f.get("feedback.wait.label_latency_p99") > 80_000, "clicked ones wait out the conversion window");
         assertTrue(f.containsKey("feedback.fnw.cvr.gap_closed"));
+        assertTrue(f.get("feedback.conversion_arrivals_hourly_sd") > 0);
+        for (String mode : List.of("oracle", "wait", "fnw", "es-dfm")) {
+            for (String head : List.of("cvr", "ctcvr")) {
+                String p = "feedback." + mode + "." + head + ".truth_ratio_";
+                assertTrue(f.get(p + "hourly_sd") > 0, p + "hourly_sd");
+                for (String with : List.of("arrivals", "labels")) {
+                    double r = f.get(p + with + "_correlation");
+                    assertTrue(r >= -1 && r <= 1, p + with + "_correlation " + r);
+                }
+            }
+        }
+    }
+
+    /** The spec with the item's age reads the simulator's feature and trains under fnw-matched. */
+    @Test
+    void theItemAgeSpecTrainsOnTheSimulatorsAge() {
+        ModelSpec spec = SpecLoader.load(Path.of("examples/ctr-cvr-item-age.yaml"));
+        int age = spec.features().sparse().stream().map(f -> f.name()).toList().indexOf("item_age");
+        ExampleEncoder encoder = new ExampleEncoder(spec);
+        String young = "{\"user\":\"u1\",\"item\":\"i1\",\"device\":\"d0\",\"price\":9.5,\"item_age\":0}";
+        EncodedExample a = encoder.encode(young, 0, 0);
+        EncodedExample b = encoder.encode(young.replace("\"item_age\":0", "\"item_age\":30"), 0, 0);
+        assertNotEquals(a.sparseIds()[age][0], b.sparseIds()[age][0], "the item's age is a feature of its own");
+        assertEquals(a.sparseIds()[0][0], b.sparseIds()[0][0]);
+        Map<String, Double> f = figures(0, spec, List.of("fnw-matched"));
+        assertEquals(2 * PER_DAY, f.get("feedback.impressions"));
+        double auc = f.get("feedback.fnw-matched.ctr.auc");
+        assertTrue(auc > 0.5 && auc < 1, "fnw-matched ctr AUC with the item's age " + auc);
+    }
+
+    /** An hour's count over the mean of the hours around it, fewer of them at the ends. */
+    @Test
+    void overNeighboursIsEachCountOverTheMeanAroundIt() {
+        double[] r = FeedbackBench.overNeighbours(new double[] {10, 10, 20, 10, 30}, 2);
+        assertArrayEquals(new double[] {10 / 15.0, 10 / (40 / 3.0), 20 / 15.0, 10 / 20.0, 30 / 15.0}, r, 1e-12);
     }
 
     /**
@@ -93,6 +135,10 @@ class FeedbackBenchTest {
 
     /** The figures {@code bench feedback} prints for two scored days after {@code warmupDays}. */
     private static Map<String, Double> figures(int warmupDays, List<String> modes) {
+        return figures(warmupDays, SpecLoader.load(Path.of("examples/ctr-cvr.yaml")), modes);
+    }
+
+    private static Map<String, Double> figures(int warmupDays, ModelSpec spec, List<String> modes) {
         ByteArrayOutputStream buf = new ByteArrayOutputStream();
         new FeedbackBench(
                         warmupDays,
@@ -101,7 +147,7 @@ class FeedbackBenchTest {
                         0,
                         15 * DriftingSimulator.MINUTE,
                         new PrintStream(buf, true, StandardCharsets.UTF_8))
-                .run(modes);
+                .run(spec, modes);
         Map<String, Double> f = new HashMap<>();
         for (String line : buf.toString(StandardCharsets.UTF_8).split("\n")) {
             String[] p = line.trim().split(" ");
