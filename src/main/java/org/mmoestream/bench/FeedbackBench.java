@@ -172,14 +172,8 @@ public final class FeedbackBench {
     private void printArrivals(Impression[] imps, Result truth, java.util.Map<String, Result> results) {
         long scoredFrom = START + warmupDays * DriftingSimulator.DAY;
         int hours = days * 24;
-        double[] arrived = new double[hours];
-        for (Impression im : imps) {
-            long at = converted(im) ? im.conversionTs() - scoredFrom : -1;
-            if (at >= 0 && at < hours * DriftingSimulator.HOUR) {
-                arrived[(int) (at / DriftingSimulator.HOUR)]++;
-            }
-        }
-        double[] arrivals = Arrays.copyOfRange(overNeighbours(arrived, 6), 1, hours);
+        double[] arrivals =
+                Arrays.copyOfRange(overNeighbours(conversionsArriving(imps, scoredFrom, hours), 6), 1, hours);
         StandardDeviation sd = new StandardDeviation(false);
         PearsonsCorrelation correlation = new PearsonsCorrelation();
         out.printf(Locale.ROOT, "feedback.conversion_arrivals_hourly_sd %.4f ratio%n", sd.evaluate(arrivals));
@@ -204,6 +198,21 @@ public final class FeedbackBench {
                         correlation.correlation(ratio, labels));
             }
         }
+    }
+
+    /**
+     * Per hour from {@code from}, the conversions within their windows (as the labels) whose event
+     * time falls in it, of impressions of any hour: the positives an early mode trains on then.
+     */
+    static double[] conversionsArriving(Impression[] imps, long from, int hours) {
+        double[] arrived = new double[hours];
+        for (Impression im : imps) {
+            long at = converted(im) ? im.conversionTs() - from : -1;
+            if (at >= 0 && at < hours * DriftingSimulator.HOUR) {
+                arrived[(int) (at / DriftingSimulator.HOUR)]++;
+            }
+        }
+        return arrived;
     }
 
     /**
@@ -265,6 +274,7 @@ public final class FeedbackBench {
             if (Boolean.getBoolean("mmoe.bench.feedback.hourly")) {
                 for (int hour = 1; hour < r.hourly[h].length; hour++) {
                     out.printf(Locale.ROOT, "%s.hour%d.calibration %.3f ratio%n", p, hour, r.hourly[h][hour]);
+                    out.printf(Locale.ROOT, "%s.hour%d.truth_ratio %.4f ratio%n", p, hour, r.truthRatioHourly[h][hour]);
                 }
             }
         }

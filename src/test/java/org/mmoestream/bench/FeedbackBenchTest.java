@@ -107,6 +107,36 @@ class FeedbackBenchTest {
         assertTrue(auc > 0.5 && auc < 1, "fnw-matched ctr AUC with the item's age " + auc);
     }
 
+    /**
+     * The conversions arriving per hour are those within their windows (clicked within 30 min,
+     * converted within 24 h of the click), counted in the hour of the conversion, not the impression.
+     */
+    @Test
+    void conversionsArriveInTheHourOfTheConversionWithinTheirWindows() {
+        long from = 1_767_225_600_000L;
+        long h = DriftingSimulator.HOUR;
+        long m = DriftingSimulator.MINUTE;
+        DriftingSimulator.Impression[] imps = {
+            // Converted before the counted hours.
+            impression(from - 2 * h, from - 2 * h + m, from - 59 * m),
+            // On the boundary of hour 1, and its last millisecond: both hour 1.
+            impression(from, from + 10 * m, from + h),
+            impression(from - 3 * h, from - 3 * h + m, from + 2 * h - 1),
+            // Past the 24 h conversion window, and a click past the 30 min click window: not labels.
+            impression(from - 24 * h, from - 24 * h + m, from + m + h / 2),
+            impression(from, from + 31 * m, from + 2 * h + m),
+            // Clicked, not converted.
+            impression(from, from + m, -1),
+            // In hour 3.
+            impression(from + h, from + h + m, from + 3 * h + 5 * m),
+        };
+        assertArrayEquals(new double[] {0, 2, 0, 1}, FeedbackBench.conversionsArriving(imps, from, 4));
+    }
+
+    private static DriftingSimulator.Impression impression(long ts, long clickTs, long conversionTs) {
+        return new DriftingSimulator.Impression("q", ts, "{}", 0.1, 0.1, clickTs, conversionTs, 0);
+    }
+
     /** An hour's count over the mean of the hours around it, fewer of them at the ends. */
     @Test
     void overNeighboursIsEachCountOverTheMeanAroundIt() {
