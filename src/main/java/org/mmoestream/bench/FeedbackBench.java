@@ -177,13 +177,16 @@ public final class FeedbackBench {
         StandardDeviation sd = new StandardDeviation(false);
         PearsonsCorrelation correlation = new PearsonsCorrelation();
         out.printf(Locale.ROOT, "feedback.conversion_arrivals_hourly_sd %.4f ratio%n", sd.evaluate(arrivals));
+        // Per conversion head, the same for every mode: the hour's labels over the hidden probabilities.
+        double[][] labelsNoise = new double[HEADS.length][hours - 1];
+        for (int h = 1; h < HEADS.length; h++) {
+            for (int hour = 1; hour < hours; hour++) {
+                labelsNoise[h][hour - 1] = 1 / truth.hourly[h][hour];
+            }
+        }
         for (var e : results.entrySet()) {
             for (int h = 1; h < HEADS.length; h++) {
                 double[] ratio = Arrays.copyOfRange(e.getValue().truthRatioHourly[h], 1, hours);
-                double[] labels = new double[hours - 1];
-                for (int hour = 1; hour < hours; hour++) {
-                    labels[hour - 1] = 1 / truth.hourly[h][hour];
-                }
                 String p = "feedback." + e.getKey() + "." + HEADS[h];
                 out.printf(Locale.ROOT, "%s.truth_ratio_hourly_sd %.4f ratio%n", p, sd.evaluate(ratio));
                 out.printf(
@@ -195,7 +198,7 @@ public final class FeedbackBench {
                         Locale.ROOT,
                         "%s.truth_ratio_labels_correlation %.2f ratio%n",
                         p,
-                        correlation.correlation(ratio, labels));
+                        correlation.correlation(ratio, labelsNoise[h]));
             }
         }
     }
