@@ -46,6 +46,20 @@ public final class ModelBench {
         return this;
     }
 
+    private int[] threads;
+
+    /**
+     * Also the training step on each of {@code threads} threads (null: not), with the CPU time per
+     * example of the calling thread and the step's threads ({@code model.threads<T>.train...}).
+     */
+    public ModelBench withThreads(int[] threads) {
+        if (threads != null && java.util.Arrays.stream(threads).anyMatch(t -> t < 1)) {
+            throw new IllegalArgumentException("--threads must be at least 1");
+        }
+        this.threads = threads;
+        return this;
+    }
+
     /** The reference shape. */
     public static ModelSpec referenceSpec() {
         List<SparseFeature> sparse = new ArrayList<>();
@@ -119,6 +133,11 @@ public final class ModelBench {
         long macs = macsPerExample(model);
         out.printf(Locale.ROOT, "model.flops_per_example.forward %d FLOP%n", 2 * macs);
         out.printf(Locale.ROOT, "model.flops_per_example.train %d FLOP%n", 6 * macs);
+        if (threads != null) {
+            // The figures on one thread are those of threads1.
+            runThreads(spec, batchSizes, macs);
+            return;
+        }
         for (int b : batchSizes) {
             // As the PyTorch peer: a pool of max(8, 16384 / b) distinct batches (at most 4,096), so every
             // batch size sees at least 4,096 distinct examples and the tables are not all in cache.
@@ -130,6 +149,76 @@ public final class ModelBench {
                 report("forward", b, fwd, 2 * macs);
             }
         }
+    }
+
+    /**
+     * The training step on T threads for each T of {@link #withThreads}, on one model whose step
+     * switches between them (the same tables in the same memory for every T, whose placement moves
+     * a fresh model's speed by a fifth from one JVM to the next): after a warm-up on each, the
+     * repeats go round the Ts in turn. Per T examples per second (median over the repeats) and CPU
+     * seconds per example of the calling thread and the step's threads (over all repeats), and per T
+     * above 1 the CPU per example against one thread's.
+     */
+    private void runThreads(ModelSpec spec, int[] batchSizes, long macs) {
+        for (int b : batchSizes) {
+            List<Batch> data = batches(spec, b, Math.min(4096, Math.max(8, 16384 / b)), 7);
+            MmoeModel model = MmoeModel.create(spec, 1, DataType.FLOAT);
+            try {
+                double[][] rates = new double[threads.length][repeats];
+                long[] nanos = new long[threads.length];
+                long[] rows = new long[threads.length];
+                for (int k = 0; k < threads.length; k++) {
+                    model.useThreads(threads[k]);
+                    run(data, model, true, seconds / 2 / threads.length);
+                }
+                for (int i = 0; i < repeats; i++) {
+                    for (int k = 0; k < threads.length; k++) {
+                        model.useThreads(threads[k]);
+                        run(data, model, true, 0.2);
+                        java.util.Map<Long, Long> cpu0 = stepCpuNanos();
+                        long s0 = model.examplesSeen();
+                        rates[k][i] = run(data, model, true, seconds / repeats);
+                        rows[k] += model.examplesSeen() - s0;
+                        for (var e : stepCpuNanos().entrySet()) {
+                            nanos[k] += e.getValue() - cpu0.getOrDefault(e.getKey(), 0L);
+                        }
+                    }
+                }
+                double cpuOne = Double.NaN;
+                for (int k = 0; k < threads.length; k++) {
+                    java.util.Arrays.sort(rates[k]);
+                    double rate = rates[k][repeats / 2];
+                    double cpu = nanos[k] / 1e9 / Math.max(1, rows[k]);
+                    String name = "model.threads" + threads[k] + ".train.batch" + b;
+                    out.printf(Locale.ROOT, "%s.examples_per_second %.0f examples/s%n", name, rate);
+                    out.printf(Locale.ROOT, "%s.gflops %.1f GFLOP/s%n", name, rate * 6 * macs / 1e9);
+                    out.printf(Locale.ROOT, "%s.cpu_seconds_per_example %.3e s%n", name, cpu);
+                    if (threads[k] == 1) {
+                        cpuOne = cpu;
+                    } else if (!Double.isNaN(cpuOne)) {
+                        out.printf(Locale.ROOT, "%s.cpu_vs_threads1 %.3f x%n", name, cpu / cpuOne);
+                    }
+                }
+            } finally {
+                model.close();
+            }
+        }
+    }
+
+    /** CPU time so far of the calling thread and of every live step thread ({@code mmoe-step-*}), by thread id. */
+    private static java.util.Map<Long, Long> stepCpuNanos() {
+        java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
+        java.util.Map<Long, Long> cpu = new java.util.HashMap<>();
+        cpu.put(Thread.currentThread().getId(), mx.getCurrentThreadCpuTime());
+        for (var info : mx.getThreadInfo(mx.getAllThreadIds())) {
+            if (info != null && info.getThreadName().startsWith("mmoe-step-")) {
+                long t = mx.getThreadCpuTime(info.getThreadId());
+                if (t >= 0) {
+                    cpu.put(info.getThreadId(), t);
+                }
+            }
+        }
+        return cpu;
     }
 
     private void report(String kind, int b, double eps, long flops) {

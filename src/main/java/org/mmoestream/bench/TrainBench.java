@@ -81,6 +81,19 @@ public final class TrainBench {
         this.out = out;
     }
 
+    private int[] threads = {1};
+
+    /** Each parallelism also at these {@code train.threads} (figures {@code train.parallelism<N>.threads<T>}). */
+    public TrainBench withThreads(int[] threads) {
+        if (threads != null) {
+            if (threads.length == 0 || java.util.Arrays.stream(threads).anyMatch(t -> t < 1)) {
+                throw new IllegalArgumentException("--threads must be at least 1");
+            }
+            this.threads = threads;
+        }
+        return this;
+    }
+
     public void run(int[] parallelisms) throws Exception {
         run(parallelisms, null);
     }
@@ -150,29 +163,34 @@ public final class TrainBench {
             kafka.createTopics(Map.of("train-examples", 1));
             write(kafka.bootstrapServers(), "train-examples", train);
             for (int p : parallelisms) {
-                Result r = job(kafka, spec, p, heldOut);
-                String name = "train.parallelism" + p;
-                out.printf(Locale.ROOT, "%s.examples %d examples%n", name, r.trained);
-                out.printf(Locale.ROOT, "%s.examples_per_second %.0f examples/s%n", name, r.steady);
-                out.printf(Locale.ROOT, "%s.whole_run_examples_per_second %.0f examples/s%n", name, r.whole);
-                out.printf(Locale.ROOT, "%s.cpu_seconds_per_example %.3e s%n", name, r.cpuPerExample);
-                out.printf(Locale.ROOT, "%s.sync_bytes_per_example %.0f bytes%n", name, r.syncBytesPerExample);
-                if (p > 1) {
-                    // The only lag between replicas: shares computed on a version older than the round they joined.
-                    out.printf(Locale.ROOT, "%s.shares %d shares%n", name, r.shares);
-                    out.printf(Locale.ROOT, "%s.stale_shares %d shares%n", name, r.staleShares);
-                    out.printf(Locale.ROOT, "%s.stale_examples %d examples%n", name, r.staleExamples);
+                for (int t : threads) {
+                    report(p, t, step, job(kafka, spec, p, t, heldOut));
                 }
-                for (Map.Entry<String, Double> a : r.auc.entrySet()) {
-                    out.printf(Locale.ROOT, "%s.auc.%s %.4f%n", name, a.getKey(), a.getValue());
-                }
-                if (p == 1) {
-                    out.printf(Locale.ROOT, "train.examples_per_second %.0f examples/s%n", r.steady);
-                    out.printf(Locale.ROOT, "train.step_ratio %.2f%n", r.steady / step);
-                }
-                out.flush();
             }
         }
+    }
+
+    private void report(int p, int t, double step, Result r) {
+        String name = "train.parallelism" + p + (t > 1 ? ".threads" + t : "");
+        out.printf(Locale.ROOT, "%s.examples %d examples%n", name, r.trained);
+        out.printf(Locale.ROOT, "%s.examples_per_second %.0f examples/s%n", name, r.steady);
+        out.printf(Locale.ROOT, "%s.whole_run_examples_per_second %.0f examples/s%n", name, r.whole);
+        out.printf(Locale.ROOT, "%s.cpu_seconds_per_example %.3e s%n", name, r.cpuPerExample);
+        out.printf(Locale.ROOT, "%s.sync_bytes_per_example %.0f bytes%n", name, r.syncBytesPerExample);
+        if (p > 1) {
+            // The only lag between replicas: shares computed on a version older than the round they joined.
+            out.printf(Locale.ROOT, "%s.shares %d shares%n", name, r.shares);
+            out.printf(Locale.ROOT, "%s.stale_shares %d shares%n", name, r.staleShares);
+            out.printf(Locale.ROOT, "%s.stale_examples %d examples%n", name, r.staleExamples);
+        }
+        for (Map.Entry<String, Double> a : r.auc.entrySet()) {
+            out.printf(Locale.ROOT, "%s.auc.%s %.4f%n", name, a.getKey(), a.getValue());
+        }
+        if (p == 1 && t == 1) {
+            out.printf(Locale.ROOT, "train.examples_per_second %.0f examples/s%n", r.steady);
+            out.printf(Locale.ROOT, "train.step_ratio %.2f%n", r.steady / step);
+        }
+        out.flush();
     }
 
     /**
@@ -231,14 +249,16 @@ public final class TrainBench {
             long staleExamples,
             Map<String, Double> auc) {}
 
-    private Result job(EmbeddedKafka kafka, ModelSpec spec, int p, List<LabeledExample> heldOut) throws Exception {
-        String run = "train-p" + p;
+    private Result job(EmbeddedKafka kafka, ModelSpec spec, int p, int t, List<LabeledExample> heldOut)
+            throws Exception {
+        String run = "train-p" + p + (t > 1 ? "-t" + t : "");
         Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
         m.put(Key.TOPIC_EXAMPLES.yaml(), "train-examples");
         m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
         m.put(Key.GROUP_ID.yaml(), "bench-" + run);
         m.put(Key.PUBLISH_INTERVAL.yaml(), "2 s");
         m.put(Key.TRAIN_PARALLELISM.yaml(), String.valueOf(p));
+        m.put(Key.TRAIN_THREADS.yaml(), String.valueOf(t));
         for (Key<?> k : List.of(Key.SYNC_INTERVAL, Key.BATCH_SIZE)) {
             String v = System.getProperty("mmoe.bench." + k.yaml());
             if (v != null) {
@@ -312,7 +332,9 @@ public final class TrainBench {
         while (!done.get()) {
             for (var info : mx.getThreadInfo(mx.getAllThreadIds())) {
                 String name = info == null ? "" : info.getThreadName();
-                if (name.startsWith("train") || name.startsWith("mmoe-sync-follower")) {
+                if (name.startsWith("train")
+                        || name.startsWith("mmoe-sync-follower")
+                        || name.startsWith("mmoe-step-")) {
                     long t = mx.getThreadCpuTime(info.getThreadId());
                     if (t > 0) {
                         cpu.merge(info.getThreadId(), t, Math::max);

@@ -19,6 +19,7 @@ import picocli.CommandLine.Parameters;
         description = {
             "Runs a benchmark and prints each figure as 'name value unit'.",
             "  model  training-step and forward-only throughput of the reference MMoE shape on one thread",
+            "         (--threads: the training step on several threads)",
             "  join   label-join throughput through Kafka -> Flink (RocksDB) -> Kafka, and state per pending request",
             "  pipeline  examples/s through Kafka -> join -> train -> publish on the reference shape, and freshness",
             "            (--paced R: live impressions at R/s, freshness below capacity)",
@@ -150,6 +151,14 @@ final class BenchCommand implements Callable<Integer> {
     boolean batchNorm;
 
     @Option(
+            names = "--threads",
+            split = ",",
+            description = "model: also train on these numbers of threads per step (train.threads), with the CPU time "
+                    + "per example of every thread of the step (figures model.threads<T>...); train: the job's "
+                    + "train.threads")
+    int[] threads;
+
+    @Option(
             names = "--train-parallelism",
             defaultValue = "1",
             description =
@@ -234,6 +243,7 @@ final class BenchCommand implements Callable<Integer> {
             case "model" ->
                 new ModelBench(secs, repeats, System.out)
                         .withBatchNorm(batchNorm)
+                        .withThreads(threads)
                         .run(batches);
             case "join" -> new JoinBench(impressions, System.out).run(parallelism);
             case "pipeline" -> {
@@ -256,6 +266,7 @@ final class BenchCommand implements Callable<Integer> {
                                 org.mmoestream.model.optim.OptimizerConfig.Kind.valueOf(
                                         optimizer.toUpperCase(java.util.Locale.ROOT)),
                                 System.out)
+                        .withThreads(threads)
                         .run(parallelism, data.equals("census") ? java.nio.file.Path.of(census) : null);
             }
             case "rounds" -> {

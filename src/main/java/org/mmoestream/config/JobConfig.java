@@ -146,6 +146,15 @@ public final class JobConfig implements Serializable {
                         + "takes the step (arrival order only; the model's tables must fit "
                         + "train.working-set-rows)",
                 Parsers::positiveInt);
+        public static final Key<Integer> TRAIN_THREADS = new Key<>(
+                "train.threads",
+                "1",
+                "threads that compute each training step of a model on its subtask (or of a replica's "
+                        + "share): the batch's rows split over them on the model's own parameters, the loss "
+                        + "and the optimizer step as on one thread (the same step, to float rounding; "
+                        + "not with model.batch_norm); each thread takes a core beyond the subtask's own, "
+                        + "so give the TaskManager the cores (taskmanager.numberOfTaskSlots times this)",
+                Parsers::positiveInt);
         public static final Key<Duration> SYNC_INTERVAL = new Key<>(
                 "train.sync-interval",
                 "100 ms",

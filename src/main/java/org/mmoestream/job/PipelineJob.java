@@ -316,6 +316,21 @@ public final class PipelineJob {
         }
     }
 
+    /** {@code train.threads}, which a spec with batch normalization cannot use. */
+    static int threads(JobConfig cfg, ModelSpec spec) {
+        int threads = cfg.integer(Key.TRAIN_THREADS);
+        if (threads > 64) {
+            throw new org.mmoestream.config.InputException(
+                    Key.TRAIN_THREADS.yaml() + " " + threads + " is more than the 64 threads a step can use.");
+        }
+        if (threads > 1 && spec.architecture().batchNorm()) {
+            throw new org.mmoestream.config.InputException(Key.TRAIN_THREADS.yaml() + " " + threads
+                    + " cannot train a spec with model.batch_norm: its running statistics change in every "
+                    + "training pass, which the threads would run at once.");
+        }
+        return threads;
+    }
+
     /** The trainer's settings from the job configuration. */
     public static TrainOperator.Settings trainSettings(JobConfig cfg, ModelSpec spec) {
         List<String> probes = List.of();
@@ -335,6 +350,7 @@ public final class PipelineJob {
         return TrainOperator.Settings.of(SpecJson.write(spec))
                 .withSeed(cfg.integer(Key.SEED))
                 .withBatchSize(cfg.integer(Key.BATCH_SIZE))
+                .withThreads(threads(cfg, spec))
                 .withMaxWait(cfg.millis(Key.MAX_WAIT))
                 .withPublishInterval(cfg.millis(Key.PUBLISH_INTERVAL))
                 .withFullEvery(cfg.integer(Key.FULL_EVERY))

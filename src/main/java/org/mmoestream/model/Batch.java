@@ -71,6 +71,36 @@ public final class Batch {
     }
 
     /**
+     * Rows [{@code from}, {@code to}) as a batch of their own (copies; ids as they are), for a step
+     * whose rows are computed on several threads; {@code nd} dense values per row.
+     */
+    public Batch slice(int from, int to, int nd) {
+        if (from < 0 || to > rows || from >= to) {
+            throw new IllegalArgumentException("rows [" + from + ", " + to + ") of a batch of " + rows);
+        }
+        int n = to - from;
+        int[][] sIds = new int[ids.length][];
+        int[][] sOffsets = new int[ids.length][];
+        for (int f = 0; f < ids.length; f++) {
+            int base = offsets[f][from];
+            sIds[f] = java.util.Arrays.copyOfRange(ids[f], base, offsets[f][to]);
+            sOffsets[f] = new int[n + 1];
+            for (int r = 0; r <= n; r++) {
+                sOffsets[f][r] = offsets[f][from + r] - base;
+            }
+        }
+        double[] sDense = java.util.Arrays.copyOfRange(dense, from * nd, to * nd);
+        float[][] sLabels = null;
+        if (labels != null) {
+            sLabels = new float[labels.length][];
+            for (int t = 0; t < labels.length; t++) {
+                sLabels[t] = java.util.Arrays.copyOfRange(labels[t], from, to);
+            }
+        }
+        return new Batch(n, sIds, sOffsets, sDense, sLabels);
+    }
+
+    /**
      * The ids of sparse feature {@code f} for all rows, CSR order (do not modify); the first {@link
      * #uses}{@code (f)} entries are the batch's (the array may be longer).
      */

@@ -85,6 +85,27 @@ public final class Embeddings {
         }
     }
 
+    /**
+     * A view of {@code src}'s tables (the same arrays, also after {@code src} resizes one) with
+     * row gradients of its own and no optimizer state: a thread that computes a part of a step's
+     * gradient gathers from it and never writes a table.
+     */
+    Embeddings(Embeddings src) {
+        this.features = src.features;
+        this.inputOffset = src.inputOffset;
+        this.dims = src.dims;
+        this.slots = 0;
+        this.f = src.f;
+        this.d = src.d;
+        this.fs = null;
+        this.ds = null;
+        this.access = src.access;
+        this.grads = new RowGradients[dims.length];
+        for (int i = 0; i < dims.length; i++) {
+            grads[i] = new RowGradients(dims[i]);
+        }
+    }
+
     /** Sets every row to its initial value, {@link #initialRow}. */
     public void initialize(long seed) {
         for (int t = 0; t < count(); t++) {
@@ -365,6 +386,17 @@ public final class Embeddings {
             }
         }
 
+        /** Adds every row gradient of {@code o} (of the same table) to this one's, rows in {@code o}'s order. */
+        public void addAll(RowGradients o) {
+            for (int i = 0; i < o.count; i++) {
+                int base = slot(o.rows[i]) * dim;
+                int src = i * dim;
+                for (int k = 0; k < dim; k++) {
+                    values[base + k] += o.values[src + k];
+                }
+            }
+        }
+
         /** Starts a step of at most {@code uses} uses. */
         void begin(int uses) {
             if (rows.length < uses) {
@@ -469,27 +501,44 @@ public final class Embeddings {
     public double squaredNorm(RowGradients[] g, double l2) {
         double s = 0;
         for (int t = 0; t < g.length; t++) {
-            int dim = g[t].dim;
-            for (int i = 0; i < g[t].count; i++) {
-                int base = g[t].rows[i] * dim;
-                for (int k = 0; k < dim; k++) {
-                    double w = l2 == 0 ? 0 : (f != null ? f[t][base + k] : d[t][base + k]);
-                    double v = g[t].values[i * dim + k] + l2 * w;
-                    s += v * v;
-                }
+            s += squaredNorm(g, l2, t);
+        }
+        return s;
+    }
+
+    /** As {@link #squaredNorm(RowGradients[], double)} for table {@code t} alone. */
+    double squaredNorm(RowGradients[] g, double l2, int t) {
+        double s = 0;
+        int dim = g[t].dim;
+        for (int i = 0; i < g[t].count; i++) {
+            int base = g[t].rows[i] * dim;
+            for (int k = 0; k < dim; k++) {
+                double w = l2 == 0 ? 0 : (f != null ? f[t][base + k] : d[t][base + k]);
+                double v = g[t].values[i * dim + k] + l2 * w;
+                s += v * v;
             }
         }
         return s;
     }
 
+    /** The row gradients of table {@code t} that {@link #emptyGradients} hands out. */
+    RowGradients gradients(int t) {
+        return grads[t];
+    }
+
     /** Applies the optimizer to the touched rows of every table. */
     public void update(Optimizer opt, RowGradients[] g, double scale) {
         for (int t = 0; t < g.length; t++) {
-            if (f != null) {
-                opt.updateRows(f[t], fs[t], g[t].rows, g[t].values, g[t].count, g[t].dim, scale);
-            } else {
-                opt.updateRows(d[t], ds[t], g[t].rows, g[t].values, g[t].count, g[t].dim, scale);
-            }
+            update(opt, g, scale, t);
+        }
+    }
+
+    /** Applies the optimizer to the touched rows of table {@code t}. */
+    void update(Optimizer opt, RowGradients[] g, double scale, int t) {
+        if (f != null) {
+            opt.updateRows(f[t], fs[t], g[t].rows, g[t].values, g[t].count, g[t].dim, scale);
+        } else {
+            opt.updateRows(d[t], ds[t], g[t].rows, g[t].values, g[t].count, g[t].dim, scale);
         }
     }
 }

@@ -60,7 +60,21 @@ public final class MmoeModel {
     /** The per-task terms of the loss, reused. */
     private final Objective.Terms terms;
 
+    /** The threads a step's gradient is computed on, or null: the caller's thread alone. */
+    private ParallelStep parallel;
+    /** Whether the last gradient was computed in parts on several threads (their buffers hold its gates). */
+    private boolean lastParallel;
+
     private MmoeModel(ModelSpec spec, long seed, DataType type, int[] tableRows) {
+        this(spec, seed, type, tableRows, null);
+    }
+
+    /**
+     * A model; with {@code main} non-null a part of it for one thread of {@link ParallelStep}: the
+     * main model's parameters, tables and dense statistics (the same memory), its own gradient
+     * buffers and scratch, no optimizer state.
+     */
+    private MmoeModel(ModelSpec spec, long seed, DataType type, int[] tableRows, MmoeModel main) {
         this.spec = spec;
         this.seed = seed;
         this.type = type;
@@ -75,14 +89,22 @@ public final class MmoeModel {
         this.network =
                 new MmoeNetwork(spec.architecture(), width, spec.features().biasDim(), spec.tasks(), type);
         OptimizerConfig oc = spec.optimizer();
-        this.embeddings = tableRows == null
-                ? new Embeddings(spec.features(), type, oc)
-                : new Embeddings(spec.features(), type, oc, tableRows);
-        this.normalizer = new DenseNormalizer(spec.features().dense());
-        this.objective = spec.objective();
+        if (main != null) {
+            network.shareParameters(main.network);
+        }
+        this.embeddings = main != null
+                ? new Embeddings(main.embeddings)
+                : tableRows == null
+                        ? new Embeddings(spec.features(), type, oc)
+                        : new Embeddings(spec.features(), type, oc, tableRows);
+        this.normalizer = main != null
+                ? main.normalizer
+                : new DenseNormalizer(spec.features().dense());
+        this.objective = main != null ? main.objective : spec.objective();
         this.optimizer = new Optimizer(oc);
-        this.denseState = new INDArray[oc.stateSlots()];
-        this.denseStateAccess = new NdAccess[oc.stateSlots()];
+        int stateSlots = main != null ? 0 : oc.stateSlots();
+        this.denseState = new INDArray[stateSlots];
+        this.denseStateAccess = new NdAccess[stateSlots];
         for (int s = 0; s < denseState.length; s++) {
             denseState[s] = Nd4j.valueArrayOf(new long[] {network.layout().size()}, oc.initialState(s), type);
             denseStateAccess[s] = NdAccess.of(denseState[s]);
@@ -111,6 +133,67 @@ public final class MmoeModel {
         return m;
     }
 
+    /**
+     * Computes each step's gradient on {@code threads} threads from now on (1: on the caller's,
+     * as before), each on a slice of the batch's rows with the model's parameters, the loss on the
+     * whole batch: the same step as on one thread, to float rounding, except for dropout, whose
+     * masks are drawn per slice. A model with batch normalization takes one thread only.
+     */
+    public void useThreads(int threads) {
+        if (threads < 1) {
+            throw new IllegalArgumentException("threads must be at least 1, not " + threads);
+        }
+        if (threads > 1 && network.batchNormalized()) {
+            throw new IllegalArgumentException("a model with batch normalization trains on one thread");
+        }
+        close();
+        parallel = threads > 1 ? new ParallelStep(this, threads) : null;
+        lastParallel = false;
+    }
+
+    /** The threads a step's gradient is computed on. */
+    public int threads() {
+        return parallel == null ? 1 : parallel.threads();
+    }
+
+    /** Stops the threads of {@link #useThreads} (the model goes on on the caller's thread). */
+    public void close() {
+        if (parallel != null) {
+            parallel.close();
+            parallel = null;
+        }
+        lastParallel = false;
+    }
+
+    /** Optimizer state of the dense parameters, element access per slot. */
+    NdAccess[] denseStateAccess() {
+        return denseStateAccess;
+    }
+
+    /** The optimizer (its scratch is its own: one per thread). */
+    Optimizer optimizer() {
+        return optimizer;
+    }
+
+    /** A part of this model for one thread of a {@link ParallelStep}. */
+    MmoeModel part() {
+        return new MmoeModel(spec, seed, type, null, this);
+    }
+
+    /** The gate statistics of the last gradient's forward pass ({@code rows} rows) into {@code g}. */
+    public void addGateStatistics(GateStatistics g, int rows) {
+        if (lastParallel) {
+            parallel.addGateStatistics(g);
+        } else {
+            g.add(network, network.buffers(rows));
+        }
+    }
+
+    /** The task losses of the last gradient (the model's own, overwritten by the next). */
+    double[] taskLosses() {
+        return taskLoss;
+    }
+
     /** The seed the parameters were initialized from. */
     public long seed() {
         return seed;
@@ -134,7 +217,7 @@ public final class MmoeModel {
         Gradients g = gradients(b);
         boolean applied;
         if (Double.isFinite(g.loss())) {
-            applied = applyGradients(g.rows(), b.rows);
+            applied = apply(g.rows(), b.rows, lastParallel);
         } else {
             skippedBatches++;
             applied = false;
@@ -155,6 +238,10 @@ public final class MmoeModel {
             throw new IllegalArgumentException("a gradient needs a labeled batch");
         }
         normalizer.update(b);
+        lastParallel = parallel != null && parallel.splits(b.rows);
+        if (lastParallel) {
+            return parallel.gradients(b);
+        }
         MmoeNetwork.Buffers buf = forward(b);
         double[][] predictions = probabilities(buf);
         double loss = computeGradients(b, buf);
@@ -167,8 +254,17 @@ public final class MmoeModel {
      * not finite is skipped and counted; returns whether the step was taken.
      */
     public boolean applyGradients(Embeddings.RowGradients[] rowGrads, int examples) {
+        return apply(rowGrads, examples, false);
+    }
+
+    /**
+     * As {@link #applyGradients}; {@code summed}: the gradient is the one the step's threads have
+     * just summed, with their parts of its norm.
+     */
+    private boolean apply(Embeddings.RowGradients[] rowGrads, int examples, boolean summed) {
         double l2 = spec.optimizer().l2();
-        double norm = Math.sqrt(denseSquaredNorm(l2) + embeddings.squaredNorm(rowGrads, l2));
+        double norm = Math.sqrt(
+                summed ? parallel.squaredNorm() : denseSquaredNorm(l2) + embeddings.squaredNorm(rowGrads, l2));
         if (!Double.isFinite(norm)) {
             skippedBatches++;
             return false;
@@ -176,6 +272,11 @@ public final class MmoeModel {
         double clip = spec.optimizer().clipNorm();
         double scale = clip > 0 && norm > clip ? clip / norm : 1.0;
         optimizer.begin(++step);
+        if (parallel != null) {
+            parallel.update(step, scale, rowGrads);
+            examplesSeen += examples;
+            return true;
+        }
         for (ParamLayout.Entry e : network.layout().entries()) {
             optimizer.updateDense(
                     network.paramAccess(),
@@ -250,6 +351,15 @@ public final class MmoeModel {
             }
         }
         return h == MmoeNetwork.NO_DROPOUT ? h + 1 : h;
+    }
+
+    /**
+     * A part's training forward pass, at the main model's step {@code step} (which seeds its
+     * dropout); the model's dense statistics have taken the whole batch in.
+     */
+    MmoeNetwork.Buffers forwardPart(Batch b, long step) {
+        this.step = step;
+        return forward(b, true);
     }
 
     /** As {@link #forward(Batch)}; {@code keep} false: an inference pass, no backward pass will follow. */
@@ -373,8 +483,27 @@ public final class MmoeModel {
         if (dLogits.length < b.rows * tasks) {
             dLogits = new double[b.rows * tasks];
         }
-        double[] rowWeights = objective.fakeNegativeWeights() ? objective.fakeNegativeWeights(buf.logits(), b) : null;
-        double loss = weightedLoss(buf.logits(), b, rowWeights, dLogits, taskLoss, true);
+        double loss = lossGradient(buf.logits(), b, dLogits);
+        backward(b, buf, dLogits);
+        return loss;
+    }
+
+    /**
+     * The loss of {@code b} with the given logits ([rows, tasks]), dLoss/dLogits into {@code
+     * dLogits}, each task's loss into the model's task losses, and the gradient of the loss's own
+     * parameters (uncertainty weighting, log-normal variances) into the network's gradient buffer.
+     */
+    double lossGradient(double[] logits, Batch b, double[] dLogits) {
+        double[] rowWeights = objective.fakeNegativeWeights() ? objective.fakeNegativeWeights(logits, b) : null;
+        return weightedLoss(logits, b, rowWeights, dLogits, taskLoss, true);
+    }
+
+    /**
+     * The backward pass from dLoss/dLogits of the last forward pass ({@code buf}, on {@code b}):
+     * dLoss/dParams of the layers and the bias tower into the gradient buffer, dLoss/dInput into the
+     * input-gradient scratch.
+     */
+    void backward(Batch b, MmoeNetwork.Buffers buf, double[] dLogits) {
         network.backward(buf, dLogits);
         if (gatherWidth == width) {
             if (type == DataType.FLOAT) {
@@ -382,7 +511,7 @@ public final class MmoeModel {
             } else {
                 buf.readInputGradient(inputGrad);
             }
-            return loss;
+            return;
         }
         // The network's input gradient into the gathered layout, then the bias columns.
         int rows = b.rows;
@@ -394,7 +523,6 @@ public final class MmoeModel {
             copyRows(mainInput, width, inputGrad, gatherWidth, width, rows);
         }
         biasBackward(rows, dLogits);
-        return loss;
     }
 
     /**
@@ -501,7 +629,7 @@ public final class MmoeModel {
         return s;
     }
 
-    private double[][] probabilities(MmoeNetwork.Buffers buf) {
+    double[][] probabilities(MmoeNetwork.Buffers buf) {
         int rows = buf.rows();
         int tasks = network.tasks();
         double[] z = buf.logits();

@@ -493,6 +493,29 @@ public final class MmoeNetwork {
     }
 
     /**
+     * Reads and trains {@code src}'s parameters from now on (the same memory) and keeps its own
+     * gradient buffer and scratch: a thread that computes a part of a step's gradient. A network with
+     * batch normalization updates its running statistics in the forward pass, so it cannot share.
+     */
+    void shareParameters(MmoeNetwork src) {
+        if (batchNorm) {
+            throw new IllegalArgumentException("a network with batch normalization cannot share its parameters");
+        }
+        if (src.layout.size() != layout.size()) {
+            throw new IllegalArgumentException("layouts differ: " + src.layout.size() + " and " + layout.size());
+        }
+        bind(src.params, grads);
+        for (MmoeNetwork l : lower) {
+            l.bind(params, grads);
+        }
+    }
+
+    /** Whether the hidden layers are batch-normalized (their running statistics change in training passes). */
+    public boolean batchNormalized() {
+        return batchNorm;
+    }
+
+    /**
      * The input block a PLE expert above level 1 reads: the shared mixture (block {@code tasks}) for a
      * shared expert (numbered first), else its task's.
      */
@@ -589,6 +612,11 @@ public final class MmoeNetwork {
     /** The flat parameter buffer (layout order). */
     public INDArray params() {
         return params;
+    }
+
+    /** The flat gradient buffer (layout order). */
+    INDArray gradBuffer() {
+        return grads;
     }
 
     public NdAccess paramAccess() {

@@ -62,7 +62,7 @@ public final class OfflineTrainer {
                 MmoeModel.StepResult r = model.trainStep(b);
                 if (epoch == 1) {
                     progressive.add(b, r.predictions());
-                    progressive.gates().add(model.network(), model.network().buffers(b.rows()));
+                    model.addGateStatistics(progressive.gates(), b.rows());
                 }
                 trainedRows += b.rows();
                 long now = System.nanoTime();

@@ -112,15 +112,21 @@ public class GradientReducer extends AbstractStreamOperator<ModelChunk>
         Model m = models.get(key);
         if (m == null) {
             ModelRuntime rt = ModelRuntime.load(key, spec, settings, state);
-            if (rt.warmStartUnpublished()) {
-                // The model as it came from train.init-from, before any round: version 1, as the single trainer.
-                publish(rt, getProcessingTimeService().getCurrentProcessingTime());
-            }
-            // Examples a single trainer had waiting for a batch when its savepoint was taken (the job
-            // ran with train.parallelism 1): trained here, so the replicas start from a model with them.
-            rt.order.release(Long.MAX_VALUE);
-            while (rt.order.buffered() > 0) {
-                rt.train(rt.order.take(Math.min(settings.batchSize(), rt.order.buffered())), state);
+            try {
+                if (rt.warmStartUnpublished()) {
+                    // The model as it came from train.init-from, before any round: version 1, as the single trainer.
+                    publish(rt, getProcessingTimeService().getCurrentProcessingTime());
+                }
+                // Examples a single trainer had waiting for a batch when its savepoint was taken (the job
+                // ran with train.parallelism 1): trained here, so the replicas start from a model with them.
+                rt.order.release(Long.MAX_VALUE);
+                while (rt.order.buffered() > 0) {
+                    rt.train(rt.order.take(Math.min(settings.batchSize(), rt.order.buffered())), state);
+                }
+            } catch (Exception e) {
+                // Not kept, so close() would not stop its step threads.
+                rt.close();
+                throw e;
             }
             // Sync versions are numbered from the start time, so a restarted reducer never reuses a number.
             m = new Model(rt, getProcessingTimeService().getCurrentProcessingTime() * 1000);
@@ -253,5 +259,15 @@ public class GradientReducer extends AbstractStreamOperator<ModelChunk>
             }
             publish(e.getValue().rt, now);
         }
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (models != null) {
+            for (Model m : models.values()) {
+                m.rt.close();
+            }
+        }
+        super.close();
     }
 }

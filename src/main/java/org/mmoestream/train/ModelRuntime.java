@@ -140,6 +140,8 @@ final class ModelRuntime {
                 rt.warmStart = w.apply(rt.model, rt.rows);
             }
         }
+        // Last: a restore that fails leaves no threads behind.
+        rt.model.useThreads(settings.threads());
         return rt;
     }
 
@@ -155,7 +157,7 @@ final class ModelRuntime {
         } else {
             Heads.visit(spec, b, r.predictions(), (h, p, y) -> metrics[h].add(p, y));
         }
-        gates.add(model.network(), model.network().buffers(b.rows()));
+        model.addGateStatistics(gates, b.rows());
         policy.trained(b.rows());
     }
 
@@ -310,6 +312,11 @@ final class ModelRuntime {
 
     MmoeModel model() {
         return model;
+    }
+
+    /** Stops the model's step threads ({@code train.threads}). */
+    void close() {
+        model.close();
     }
 
     void registerMetrics(MetricGroup g) {

@@ -94,6 +94,8 @@ public class ReplicaOperator extends AbstractStreamOperator<ReplicaGradient>
                     settings.train().outcomeClickHorizonMillis(),
                     settings.train().outcomeHorizonMillis());
             follower = new SyncFollower(settings.bootstrap(), settings.syncTopic(), model, settings.client());
+            // Last: a follower that fails to start leaves no threads behind.
+            rt.model().useThreads(settings.train().threads());
         }
 
         /** Whether the replica can send a share now: it has a version it has sent none on. */
@@ -273,6 +275,7 @@ public class ReplicaOperator extends AbstractStreamOperator<ReplicaGradient>
             // Every follower's consumer is closed, whatever one of them throws.
             for (Replica r : replicas.values()) {
                 try {
+                    r.rt.model().close();
                     r.follower.close();
                 } catch (Exception e) {
                     if (first == null) {

@@ -142,7 +142,7 @@ final class ReplicaRuntime {
         g.finalAt = labeled.finals.drain();
         GateStatistics gates =
                 new GateStatistics(spec.tasks().size(), local.network().experts());
-        gates.add(local.network(), local.network().buffers(b.rows()));
+        local.addGateStatistics(gates, b.rows());
         g.gateSums = gates.sums();
         g.gateRows = gates.rows();
         return g;

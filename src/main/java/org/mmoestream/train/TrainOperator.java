@@ -59,6 +59,7 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
         private final String specJson;
         private long seed = 42;
         private int batchSize = 256;
+        private int threads = 1;
         private long maxWaitMillis = 1_000;
         private long publishIntervalMillis = 10_000;
         private int fullEvery = 10;
@@ -99,6 +100,17 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
 
         public int batchSize() {
             return batchSize;
+        }
+
+        /** Threads that compute each step ({@code train.threads}). */
+        public int threads() {
+            return threads;
+        }
+
+        public Settings withThreads(int v) {
+            Settings s = copy();
+            s.threads = v;
+            return s;
         }
 
         public long maxWaitMillis() {
@@ -413,6 +425,16 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
             setCurrentKey(e.getKey());
             e.getValue().flush(state);
         }
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (runtimes != null) {
+            for (ModelRuntime rt : runtimes.values()) {
+                rt.close();
+            }
+        }
+        super.close();
     }
 
     /** Scores examples with the current parameters of {@code modelId} (tests, scoring parity). */

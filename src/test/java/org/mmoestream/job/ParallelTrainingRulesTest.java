@@ -65,4 +65,21 @@ class ParallelTrainingRulesTest {
         InputException e = assertThrows(InputException.class, () -> PipelineJob.requireParallelTraining(cfg, s));
         assertTrue(e.getMessage().contains("1024"), e.getMessage());
     }
+
+    @Test
+    void threadsAreRefusedWithBatchNormalizationAndAboveTheMaximum() {
+        ModelSpec s = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
+        JobConfig two = JobConfig.of(Map.of("train.threads", "2"));
+        org.junit.jupiter.api.Assertions.assertEquals(2, PipelineJob.threads(two, s));
+        ModelSpec bn = s.withArchitecture(s.architecture().withBatchNorm(true));
+        org.junit.jupiter.api.Assertions.assertEquals(1, PipelineJob.threads(JobConfig.of(Map.of()), bn));
+        InputException e = assertThrows(InputException.class, () -> PipelineJob.threads(two, bn));
+        assertTrue(
+                e.getMessage().contains("model.batch_norm") && e.getMessage().contains("train.threads"),
+                e.getMessage());
+        InputException many = assertThrows(
+                InputException.class, () -> PipelineJob.threads(JobConfig.of(Map.of("train.threads", "65")), s));
+        assertTrue(many.getMessage().contains("train.threads 65"), many.getMessage());
+        assertThrows(InputException.class, () -> JobConfig.of(Map.of("train.threads", "0")));
+    }
 }

@@ -194,7 +194,12 @@ class PipelineTrainITCase {
         // (a conversion is final at once, a negative when the watermark passes its window) and on the
         // burst of pending joins at the end of the input: the final progressive ctr AUC over the last
         // 30,000 examples was anywhere from 0.60 to 0.80 in clean-clone and local runs.
-        JobConfig cfg = config("train").with(Key.PROBES, probeFile.toString()).with(Key.ORDER, "event-time");
+        // On two threads per step (train.threads): every example trained once, and the published
+        // versions are the operator's model (the probes), as on one.
+        JobConfig cfg = config("train")
+                .with(Key.PROBES, probeFile.toString())
+                .with(Key.ORDER, "event-time")
+                .with(Key.TRAIN_THREADS, "2");
         Stream s = produce(cfg, 60_000, "m1");
         run(cfg, "train", PipelineJob.eventDeserializer(cfg));
         try (ModelReader reader = readAll(cfg)) {

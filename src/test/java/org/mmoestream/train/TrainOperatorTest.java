@@ -129,6 +129,40 @@ class TrainOperatorTest {
     }
 
     @Test
+    void onTwoThreadsTheOperatorTakesOneThreadsStepsAndStopsItsThreadsWhenItCloses() throws Exception {
+        int batch = 64;
+        List<LabeledExample> xs = examples(4 * batch, 3);
+        TrainOperator op =
+                new TrainOperator(settings(60_000).withBatchSize(batch).withThreads(2));
+        MmoeModel streamed;
+        try (var h = harness(op)) {
+            h.open();
+            for (LabeledExample e : xs) {
+                h.processElement(train(e), 0);
+            }
+            streamed = op.runtimeOf("m1").model();
+            assertEquals(2, streamed.threads());
+            MmoeModel offline = MmoeModel.create(SPEC, 42, DataType.FLOAT);
+            List<EncodedExample> enc = encode(xs);
+            for (int i = 0; i < enc.size(); i += batch) {
+                offline.trainStep(Batch.of(enc.subList(i, i + batch)));
+            }
+            assertEquals(4, streamed.step());
+            assertArrayEquals(
+                    values(offline.network().paramAccess()),
+                    values(streamed.network().paramAccess()),
+                    1e-5);
+            List<EncodedExample> probe = encode(examples(30, 2));
+            double[][] a = offline.predict(Batch.of(probe));
+            double[][] b = op.score("m1", probe);
+            for (int head = 0; head < a.length; head++) {
+                assertArrayEquals(a[head], b[head], 1e-5);
+            }
+        }
+        assertEquals(1, streamed.threads());
+    }
+
+    @Test
     void eventTimeOrderTrainsInImpressionOrderWhateverTheArrivalOrderAndAcrossARestore() throws Exception {
         long horizon = 100;
         List<LabeledExample> xs = examples(5 * BATCH + 3, 3);
