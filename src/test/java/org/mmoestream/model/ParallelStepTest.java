@@ -155,18 +155,25 @@ class ParallelStepTest {
     @Test
     void float32StepsOnTwoThreadsFollowOneThread() {
         ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
-        MmoeModel one = MmoeModel.create(spec, 9, DataType.FLOAT);
         MmoeModel two = MmoeModel.create(spec, 9, DataType.FLOAT);
         two.useThreads(2);
+        assertSameTraining(MmoeModel.create(spec, 9, DataType.FLOAT), two, batches(spec, 6, 64, false), 1e-4);
+    }
+
+    /**
+     * Trains {@code one} (on one thread) and {@code many} (on its threads) on the same batches,
+     * compares them, and stops {@code many}'s threads.
+     */
+    private static void assertSameTraining(MmoeModel one, MmoeModel many, List<Batch> batches, double tol) {
         try {
-            for (Batch b : batches(spec, 6, 64, false)) {
+            for (Batch b : batches) {
                 one.trainStep(b);
-                two.trainStep(b);
+                many.trainStep(b);
             }
-            assertClose(dense(one), dense(two), 1e-4, "dense parameter");
-            assertClose(tables(one), tables(two), 1e-4, "table entry");
+            assertClose(dense(one), dense(many), tol, "dense parameter");
+            assertClose(tables(one), tables(many), tol, "table entry");
         } finally {
-            two.close();
+            many.close();
         }
     }
 
@@ -179,23 +186,14 @@ class ParallelStepTest {
         int[] half = java.util.Arrays.stream(full).map(n -> Math.max(1, n / 2)).toArray();
         MmoeModel one = MmoeModel.createCompact(spec, 5, DataType.FLOAT, half);
         MmoeModel two = MmoeModel.createCompact(spec, 5, DataType.FLOAT, half);
+        // The threads start first; then the working set grows its tables as it takes in more ids.
         two.useThreads(2);
-        try {
-            // A working set grows its tables as it takes in more ids (Embeddings.resize).
-            for (MmoeModel m : List.of(one, two)) {
-                for (int t = 0; t < full.length; t++) {
-                    m.embeddings().resize(t, full[t]);
-                }
+        for (MmoeModel m : List.of(one, two)) {
+            for (int t = 0; t < full.length; t++) {
+                m.embeddings().resize(t, full[t]);
             }
-            for (Batch b : batches(spec, 3, 64, false)) {
-                one.trainStep(b);
-                two.trainStep(b);
-            }
-            assertClose(dense(one), dense(two), 1e-4, "dense parameter");
-            assertClose(tables(one), tables(two), 1e-4, "table entry");
-        } finally {
-            two.close();
         }
+        assertSameTraining(one, two, batches(spec, 3, 64, false), 1e-4);
     }
 
     @Test

@@ -97,10 +97,14 @@ class TrainOperatorTest {
         return v;
     }
 
-    @Test
-    void operatorAndOfflineStepGiveTheSameParameters() throws Exception {
-        List<LabeledExample> xs = examples(5 * BATCH, 1);
-        TrainOperator op = new TrainOperator(settings(60_000));
+    /** On {@code threads} threads (train.threads) at batch {@code batch}, five batches. */
+    @org.junit.jupiter.params.ParameterizedTest(name = "batch {0} on {1} threads")
+    @org.junit.jupiter.params.provider.CsvSource({"8, 1", "64, 2"})
+    void operatorAndOfflineStepGiveTheSameParameters(int batch, int threads) throws Exception {
+        List<LabeledExample> xs = examples(5 * batch, 1);
+        TrainOperator op =
+                new TrainOperator(settings(60_000).withBatchSize(batch).withThreads(threads));
+        MmoeModel streamed;
         try (var h = harness(op)) {
             h.open();
             for (LabeledExample e : xs) {
@@ -108,16 +112,17 @@ class TrainOperatorTest {
             }
             MmoeModel offline = MmoeModel.create(SPEC, 42, DataType.FLOAT);
             List<EncodedExample> enc = encode(xs);
-            for (int i = 0; i < enc.size(); i += BATCH) {
-                offline.trainStep(Batch.of(enc.subList(i, i + BATCH)));
+            for (int i = 0; i < enc.size(); i += batch) {
+                offline.trainStep(Batch.of(enc.subList(i, i + batch)));
             }
-            MmoeModel streamed = op.runtimeOf("m1").model();
+            streamed = op.runtimeOf("m1").model();
+            assertEquals(threads, streamed.threads());
             assertEquals(5, streamed.step());
             assertArrayEquals(
                     values(offline.network().paramAccess()),
                     values(streamed.network().paramAccess()),
                     1e-5);
-            assertEquals(40, op.examplesTrained());
+            assertEquals(5 * batch, op.examplesTrained());
             // Embedding rows: the operator's scores, which read its rows, equal the offline model's.
             List<EncodedExample> probe = encode(examples(30, 2));
             double[][] a = offline.predict(Batch.of(probe));
@@ -126,39 +131,7 @@ class TrainOperatorTest {
                 assertArrayEquals(a[head], b[head], 1e-5);
             }
         }
-    }
-
-    @Test
-    void onTwoThreadsTheOperatorTakesOneThreadsStepsAndStopsItsThreadsWhenItCloses() throws Exception {
-        int batch = 64;
-        List<LabeledExample> xs = examples(4 * batch, 3);
-        TrainOperator op =
-                new TrainOperator(settings(60_000).withBatchSize(batch).withThreads(2));
-        MmoeModel streamed;
-        try (var h = harness(op)) {
-            h.open();
-            for (LabeledExample e : xs) {
-                h.processElement(train(e), 0);
-            }
-            streamed = op.runtimeOf("m1").model();
-            assertEquals(2, streamed.threads());
-            MmoeModel offline = MmoeModel.create(SPEC, 42, DataType.FLOAT);
-            List<EncodedExample> enc = encode(xs);
-            for (int i = 0; i < enc.size(); i += batch) {
-                offline.trainStep(Batch.of(enc.subList(i, i + batch)));
-            }
-            assertEquals(4, streamed.step());
-            assertArrayEquals(
-                    values(offline.network().paramAccess()),
-                    values(streamed.network().paramAccess()),
-                    1e-5);
-            List<EncodedExample> probe = encode(examples(30, 2));
-            double[][] a = offline.predict(Batch.of(probe));
-            double[][] b = op.score("m1", probe);
-            for (int head = 0; head < a.length; head++) {
-                assertArrayEquals(a[head], b[head], 1e-5);
-            }
-        }
+        // Closing the operator stops the step's threads.
         assertEquals(1, streamed.threads());
     }
 
