@@ -57,12 +57,21 @@ public final class PipelineBench {
         this.trainParallelism = trainParallelism;
     }
 
+    private int trainThreads = 1;
+
+    /** The job's {@code train.threads} (figures named {@code ...threads<T>} when above 1). */
+    public PipelineBench withTrainThreads(int threads) {
+        this.trainThreads = threads;
+        return this;
+    }
+
     /**
      * The figures' name prefix: {@code pipeline.parallelism<p>}, with {@code .train<N>} when train.parallelism
-     * is N > 1.
+     * is N > 1 and {@code .threads<T>} when train.threads is T > 1.
      */
     private String name(String kind, int p) {
-        return "pipeline." + kind + "parallelism" + p + (trainParallelism > 1 ? ".train" + trainParallelism : "");
+        return "pipeline." + kind + "parallelism" + p + (trainParallelism > 1 ? ".train" + trainParallelism : "")
+                + (trainThreads > 1 ? ".threads" + trainThreads : "");
     }
 
     /** The reference shape with the streaming tasks ctr/cvr (ESMM). */
@@ -245,6 +254,7 @@ public final class PipelineBench {
         m.put(Key.GROUP_ID.yaml(), "bench-pipeline-" + run);
         m.put(Key.PUBLISH_INTERVAL.yaml(), "2 s");
         m.put(Key.TRAIN_PARALLELISM.yaml(), String.valueOf(trainParallelism));
+        m.put(Key.TRAIN_THREADS.yaml(), String.valueOf(trainThreads));
         m.putAll(settings);
         return pipeline(kafka, run, p, JobConfig.of(m), spec(), bounded);
     }

@@ -166,6 +166,13 @@ final class BenchCommand implements Callable<Integer> {
     int trainParallelism;
 
     @Option(
+            names = "--train-threads",
+            defaultValue = "1",
+            description = "pipeline: the job's train.threads, threads that compute each training step "
+                    + "(default: ${DEFAULT-VALUE})")
+    int trainThreads;
+
+    @Option(
             names = "--paced",
             split = ",",
             description = "pipeline: instead of a backlog, live impressions at these rates per second for "
@@ -235,9 +242,9 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         double secs = seconds != null ? seconds : what.equals("score") ? 20 : 6;
-        if (secs <= 0 || repeats < 1 || impressions < 1 || trainParallelism < 1) {
-            throw new InputException(
-                    "--seconds must be positive, --repeats, --impressions and --train-parallelism at least 1.");
+        if (secs <= 0 || repeats < 1 || impressions < 1 || trainParallelism < 1 || trainThreads < 1) {
+            throw new InputException("--seconds must be positive, --repeats, --impressions, --train-parallelism and "
+                    + "--train-threads at least 1.");
         }
         switch (what) {
             case "model" ->
@@ -248,9 +255,13 @@ final class BenchCommand implements Callable<Integer> {
             case "join" -> new JoinBench(impressions, System.out).run(parallelism);
             case "pipeline" -> {
                 if (paced == null) {
-                    new PipelineBench(impressions, trainParallelism, System.out).run(parallelism);
+                    new PipelineBench(impressions, trainParallelism, System.out)
+                            .withTrainThreads(trainThreads)
+                            .run(parallelism);
                 } else {
-                    new PipelineBench(impressions, trainParallelism, System.out).runPaced(parallelism, paced, 45);
+                    new PipelineBench(impressions, trainParallelism, System.out)
+                            .withTrainThreads(trainThreads)
+                            .runPaced(parallelism, paced, 45);
                 }
             }
             case "train" -> {

@@ -43,6 +43,13 @@ final class DemoCommand implements Callable<Integer> {
     int trainParallelism;
 
     @Option(
+            names = "--train-threads",
+            defaultValue = "1",
+            description = "the pipeline's train.threads: threads that compute each training step (default: "
+                    + "${DEFAULT-VALUE})")
+    int trainThreads;
+
+    @Option(
             names = "--spec",
             description = "model spec (default: examples/ctr-cvr.yaml of the project, "
                     + "examples/ctr-cvr-es-dfm.yaml with --feedback es-dfm)")
@@ -85,15 +92,16 @@ final class DemoCommand implements Callable<Integer> {
             throw new InputException(
                     "--feedback must be wait, fnw, fnc, defer, es-dfm or fnw-matched, not '" + feedback + "'.");
         }
-        if (events < 1000 || rate < 0 || trainParallelism < 1 || history < 0) {
+        if (events < 1000 || rate < 0 || trainParallelism < 1 || trainThreads < 1 || history < 0) {
             throw new InputException("--events must be at least 1000, --rate and --history at least 0 and "
-                    + "--train-parallelism at least 1.");
+                    + "--train-parallelism and --train-threads at least 1.");
         }
         Path s = spec != null ? spec : feedback.equals("es-dfm") ? example("ctr-cvr-es-dfm.yaml") : defaultSpec();
         new Demo(
                         new Demo.Options(
                                 events, rate, seed, out, SpecLoader.load(s), trainParallelism, feedback, history),
                         System.out)
+                .withTrainThreads(trainThreads)
                 .run();
         return 0;
     }

@@ -69,6 +69,14 @@ public final class Demo {
         this.out = out;
     }
 
+    private int trainThreads = 1;
+
+    /** The pipeline's {@code train.threads}: threads that compute each training step (default 1). */
+    public Demo withTrainThreads(int threads) {
+        this.trainThreads = threads;
+        return this;
+    }
+
     /** Users and items of the simulator, and how much their click and conversion tastes correlate. */
     private static final int USERS = 300;
 
@@ -266,6 +274,7 @@ public final class Demo {
         }
         settings.put(Key.SCORING_MAX_MODEL_AGE.yaml(), "0 ms");
         settings.put(Key.TRAIN_PARALLELISM.yaml(), String.valueOf(o.trainParallelism()));
+        settings.put(Key.TRAIN_THREADS.yaml(), String.valueOf(trainThreads));
         return JobConfig.of(settings);
     }
 
