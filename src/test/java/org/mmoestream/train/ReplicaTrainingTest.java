@@ -1,5 +1,6 @@
 package org.mmoestream.train;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -256,6 +257,36 @@ class ReplicaTrainingTest {
             assertSameModel(alone.rt.model(), replicas.get(0).rt.model(), 2e-5);
             assertSameModel(replicas.get(0).rt.model(), replicas.get(2).rt.model(), 0);
             assertSameModel(replicas.get(0).rt.model(), check.rt.model(), 0);
+        }
+    }
+
+    /** A replica's share computed on two threads (train.threads) is the share computed on one. */
+    @Test
+    void aShareOnTwoThreadsIsTheShareOnOne() throws Exception {
+        List<TrainExample> share = examples(64, 7);
+        try (Group g = new Group()) {
+            Reader one = new Reader(0);
+            Reader two = new Reader(1);
+            g.join(one, two);
+            two.rt.model().useThreads(2);
+            try {
+                ReplicaGradient a = one.rt.gradient(share);
+                ReplicaGradient b = two.rt.gradient(share);
+                float[] da = new float[a.dense.length / 4];
+                float[] db = new float[b.dense.length / 4];
+                ReplicaGradient.floatsOf(a.dense, da);
+                ReplicaGradient.floatsOf(b.dense, db);
+                assertArrayEquals(da, db, 1e-6f);
+                assertArrayEquals(a.rowKeys, b.rowKeys);
+                assertArrayEquals(a.rows, b.rows, 1e-6f);
+                for (int h = 0; h < a.predictions.length; h++) {
+                    assertArrayEquals(a.predictions[h], b.predictions[h], 1e-6f);
+                }
+                assertArrayEquals(a.gateSums, b.gateSums, 1e-4);
+                assertEquals(a.examples, b.examples);
+            } finally {
+                two.rt.model().close();
+            }
         }
     }
 
