@@ -331,6 +331,7 @@ final class ModelRuntime {
         g.gauge("examples_seen", (Gauge<Long>) model::examplesSeen);
         g.gauge("working_set_rows", (Gauge<Integer>) rows::residentRows);
         g.gauge("examples_held", (Gauge<Integer>) order::heldCount);
+        g.gauge("train_threads", (Gauge<Integer>) model::threads);
         g.gauge("rows_checkpointed", (Gauge<Integer>) () -> lastFlushRows);
         g.gauge("rows_checkpoint_ms", (Gauge<Long>) () -> lastFlushMillis);
         for (int t = 0; t < spec.tasks().size(); t++) {
