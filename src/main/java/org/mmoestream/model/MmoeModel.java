@@ -64,6 +64,8 @@ public final class MmoeModel {
     private ParallelStep parallel;
     /** Whether the last gradient was computed in parts on several threads (their buffers hold its gates). */
     private boolean lastParallel;
+    /** The model whose objective this one trains: itself, or the main model of a part. */
+    private final MmoeModel owner;
 
     private MmoeModel(ModelSpec spec, long seed, DataType type, int[] tableRows) {
         this(spec, seed, type, tableRows, null);
@@ -78,6 +80,7 @@ public final class MmoeModel {
         this.spec = spec;
         this.seed = seed;
         this.type = type;
+        this.owner = main != null ? main : this;
         this.width = spec.features().inputDim();
         this.gatherWidth = spec.features().gatherWidth();
         BiasTower tower = spec.architecture().biasTower();
@@ -534,25 +537,40 @@ public final class MmoeModel {
      */
     private double weightedLoss(
             double[] logits, Batch b, double[] rowWeights, double[] dLogits, double[] losses, boolean gradient) {
+        prepareTerms();
+        double total = objective.evaluate(logits, b, rowWeights, terms, dLogits, losses);
+        return lossTerms(total, losses, terms.rows, terms.dLogVariance, gradient);
+    }
+
+    /** Each task's loss factor and log-variance from the parameters, into {@link #terms}. */
+    private void prepareTerms() {
         ParamLayout.Entry lv = network.logVariance();
-        int tasks = network.tasks();
         NdAccess p = network.paramAccess();
-        for (int t = 0; t < tasks; t++) {
+        for (int t = 0; t < network.tasks(); t++) {
             terms.scale[t] = lv == null ? 1 : Math.exp(-p.get(lv.offset() + t));
             ParamLayout.Entry tv = network.taskLogVariance(t);
             terms.logVariance[t] = tv == null ? 0 : p.get(tv.offset());
         }
-        double total = objective.evaluate(logits, b, rowWeights, terms, dLogits, losses);
-        for (int t = 0; t < tasks; t++) {
+    }
+
+    /**
+     * The loss's own terms on top of the tasks' weighted {@code total}: uncertainty weighting's s_t /
+     * 2 for the tasks with {@code rows}; with {@code gradient}, the gradients of the loss's own
+     * parameters into the gradient buffer (the log-normal tasks' {@code dLogVariance}).
+     */
+    private double lossTerms(double total, double[] losses, int[] rows, double[] dLogVariance, boolean gradient) {
+        ParamLayout.Entry lv = network.logVariance();
+        NdAccess p = network.paramAccess();
+        for (int t = 0; t < network.tasks(); t++) {
             ParamLayout.Entry tv = network.taskLogVariance(t);
             if (gradient && tv != null) {
-                network.gradAccess().set(tv.offset(), terms.dLogVariance[t]);
+                network.gradAccess().set(tv.offset(), dLogVariance[t]);
             }
             if (lv == null) {
                 continue;
             }
             // A task without rows in the batch leaves its s_t alone.
-            boolean present = terms.rows[t] > 0;
+            boolean present = rows[t] > 0;
             if (present) {
                 total += 0.5 * p.get(lv.offset() + t);
             }
@@ -562,6 +580,50 @@ public final class MmoeModel {
             }
         }
         return total;
+    }
+
+    /**
+     * A part's share of the loss of a batch it holds the slice {@code b} of, whose rows that count
+     * per task are {@code counted}: dLoss/dLogits of the slice, then the backward pass from them.
+     * Returns the slice's share of the tasks' weighted total; its shares of each task's loss and of
+     * the log-normal tasks' log-variance gradients stay in {@link #taskLosses} and {@link
+     * #dLogVariance} (the loss's own terms are the main model's to add, {@link #finishLoss}).
+     */
+    double partLossAndBackward(Batch b, MmoeNetwork.Buffers buf, int[] counted) {
+        int tasks = network.tasks();
+        if (dLogits.length < b.rows * tasks) {
+            dLogits = new double[b.rows * tasks];
+        }
+        prepareTerms();
+        terms.counted = counted;
+        double total;
+        try {
+            double[] logits = buf.logits();
+            // The main model's objective, whose weights may have changed since this part was made.
+            Objective o = owner.objective;
+            double[] rowWeights = o.fakeNegativeWeights() ? o.fakeNegativeWeights(logits, b) : null;
+            total = o.evaluate(logits, b, rowWeights, terms, dLogits, taskLoss);
+        } finally {
+            terms.counted = null;
+        }
+        backward(b, buf, dLogits);
+        return total;
+    }
+
+    /** The log-normal tasks' log-variance gradients of the last {@link #partLossAndBackward}. */
+    double[] dLogVariance() {
+        return terms.dLogVariance;
+    }
+
+    /**
+     * The loss of a batch computed in parts: the parts' {@code total} and per task {@code losses} and
+     * {@code dLogVariance} summed, {@code counted} rows per task. Adds the loss's own terms, writes
+     * their gradients into the gradient buffer and keeps the task losses; returns the loss.
+     */
+    double finishLoss(double total, double[] losses, int[] counted, double[] dLogVariance) {
+        prepareTerms();
+        System.arraycopy(losses, 0, taskLoss, 0, taskLoss.length);
+        return lossTerms(total, taskLoss, counted, dLogVariance, true);
     }
 
     /** Loss of a labeled batch at the current parameters (no state changes). */

@@ -77,6 +77,12 @@ public final class Objective {
         public final double[] logVariance;
         public final double[] dLogVariance;
         public final int[] rows;
+        /**
+         * Per task, the rows that count for it in the whole batch, when the batch evaluated is a
+         * slice of it (null: count the slice's): each task's mean is then over the whole batch's
+         * rows, and the slices' losses and gradients add up to the batch's.
+         */
+        public int[] counted;
 
         public Terms(int tasks) {
             scale = new double[tasks];
@@ -234,6 +240,22 @@ public final class Objective {
     }
 
     /** Whether row {@code r} counts for a task masked by {@code m} (NaN mask label: clicked). */
+    /** Per task, the rows of {@code b} that count for it, as {@link #evaluate} counts them, into {@code out}. */
+    public void countRows(Batch b, int[] out) {
+        for (int t = 0; t < tasks; t++) {
+            int n = 0;
+            for (int r = 0; r < b.rows; r++) {
+                boolean counts = t == cvr
+                        ? !Float.isNaN(b.labels[cvr][r])
+                        : losses[t] == TaskSpec.Loss.LOGLOSS
+                                ? unmasked(b, maskOf[t], r) && !Float.isNaN(b.labels[t][r])
+                                : counts(t, b, r);
+                n += counts ? 1 : 0;
+            }
+            out[t] = n;
+        }
+    }
+
     private static boolean unmasked(Batch b, int m, int r) {
         return m < 0 || !(b.labels[m][r] <= 0.5f);
     }
@@ -295,6 +317,7 @@ public final class Objective {
                 n++;
             }
         }
+        n = terms != null && terms.counted != null ? terms.counted[t] : n;
         if (terms != null) {
             terms.rows[t] = n;
         }
@@ -324,6 +347,7 @@ public final class Objective {
                 n++;
             }
         }
+        n = terms != null && terms.counted != null ? terms.counted[cvr] : n;
         if (terms != null) {
             terms.rows[cvr] = n;
         }
@@ -371,6 +395,7 @@ public final class Objective {
         for (int r = 0; r < b.rows; r++) {
             n += counts(t, b, r) ? 1 : 0;
         }
+        n = terms != null && terms.counted != null ? terms.counted[t] : n;
         if (terms != null) {
             terms.rows[t] = n;
             terms.dLogVariance[t] = 0;

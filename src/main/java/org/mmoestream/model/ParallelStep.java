@@ -31,9 +31,11 @@ final class ParallelStep {
     private final Batch[] slices;
     private final MmoeNetwork.Buffers[] buffers;
     private final int[] from;
-    private double[] logits = new double[0];
-    private double[] dLogits = new double[0];
-    private final double[][] partDLogits;
+    /** Per task: the batch's rows that count, and the parts' summed losses and log-variance gradients. */
+    private final int[] counted;
+
+    private final double[] losses;
+    private final double[] dLogVariance;
     /** The layout's entries, and which are the loss's own parameters (written by the loss, not by the slices). */
     private final List<ParamLayout.Entry> entries;
 
@@ -62,7 +64,9 @@ final class ParallelStep {
         this.slices = new Batch[threads];
         this.buffers = new MmoeNetwork.Buffers[threads];
         this.from = new int[threads + 1];
-        this.partDLogits = new double[threads][0];
+        this.counted = new int[tasks];
+        this.losses = new double[tasks];
+        this.dLogVariance = new double[tasks];
         MmoeNetwork net = main.network();
         entries = net.layout().entries();
         lossEntry = new boolean[entries.size()];
@@ -128,32 +132,28 @@ final class ParallelStep {
             slices[i] = b.slice(from[i], from[i + 1], nd);
         }
         long step = main.step();
-        run(i -> buffers[i] = parts[i].forwardPart(slices[i], step));
-
-        // The loss on the whole batch, from the slices' logits.
-        if (logits.length < rows * tasks) {
-            logits = new double[rows * tasks];
-            dLogits = new double[rows * tasks];
-        }
-        for (int i = 0; i < k; i++) {
-            System.arraycopy(buffers[i].logits(), 0, logits, from[i] * tasks, (from[i + 1] - from[i]) * tasks);
-        }
-        double loss = main.lossGradient(logits, b, dLogits);
-        for (int i = 0; i < k; i++) {
-            int n = (from[i + 1] - from[i]) * tasks;
-            if (partDLogits[i].length < n) {
-                partDLogits[i] = new double[n];
-            }
-            System.arraycopy(dLogits, from[i] * tasks, partDLogits[i], 0, n);
-        }
+        main.objective().countRows(b, counted);
+        double[] partTotal = new double[k];
         double[][][] predictions = new double[k][][];
         Embeddings.RowGradients[][] rowGrads = new Embeddings.RowGradients[k][];
+        // Forward, the slice's share of the batch's loss (each task's mean over the batch's rows), backward.
         run(i -> {
-            parts[i].backward(slices[i], buffers[i], partDLogits[i]);
+            buffers[i] = parts[i].forwardPart(slices[i], step);
+            partTotal[i] = parts[i].partLossAndBackward(slices[i], buffers[i], counted);
             rowGrads[i] = parts[i].embeddingGradients(slices[i]);
             predictions[i] = parts[i].probabilities(buffers[i]);
         });
-
+        double total = 0;
+        java.util.Arrays.fill(losses, 0);
+        java.util.Arrays.fill(dLogVariance, 0);
+        for (int i = 0; i < k; i++) {
+            total += partTotal[i];
+            for (int t = 0; t < tasks; t++) {
+                losses[t] += parts[i].taskLosses()[t];
+                dLogVariance[t] += parts[i].dLogVariance()[t];
+            }
+        }
+        double loss = main.finishLoss(total, losses, counted, dLogVariance);
         Embeddings e = main.embeddings();
         Embeddings.RowGradients[] merged = new Embeddings.RowGradients[e.count()];
         run(i -> {
