@@ -7,7 +7,7 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * The threads of a {@link ParallelStep}: {@code size - 1} daemon threads and the caller, which run
  * one phase of a step together ({@link #run}: part i on thread i, part 0 on the caller) and wait
- * for each other at its end. A step has four short phases, a few milliseconds in all, so a thread
+ * for each other at its end. A step has three short phases, a few milliseconds in all, so a thread
  * that is done spins for a while before it parks: handing a phase over through the kernel (a
  * futex wake-up) costs tens of microseconds on a virtual machine, more than most waits here.
  */
@@ -40,10 +40,6 @@ final class Crew {
             threads[i] = t;
             t.start();
         }
-    }
-
-    int size() {
-        return threads.length;
     }
 
     /** Runs {@code part} on every thread (part 0 on the caller) and returns when all are done. */

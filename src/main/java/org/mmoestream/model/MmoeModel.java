@@ -482,23 +482,8 @@ public final class MmoeModel {
      * buffer and dLoss/dInput in the input-gradient scratch; used by gradient checks and training.
      */
     public double computeGradients(Batch b, MmoeNetwork.Buffers buf) {
-        int tasks = network.tasks();
-        if (dLogits.length < b.rows * tasks) {
-            dLogits = new double[b.rows * tasks];
-        }
-        double loss = lossGradient(buf.logits(), b, dLogits);
-        backward(b, buf, dLogits);
-        return loss;
-    }
-
-    /**
-     * The loss of {@code b} with the given logits ([rows, tasks]), dLoss/dLogits into {@code
-     * dLogits}, each task's loss into the model's task losses, and the gradient of the loss's own
-     * parameters (uncertainty weighting, log-normal variances) into the network's gradient buffer.
-     */
-    double lossGradient(double[] logits, Batch b, double[] dLogits) {
-        double[] rowWeights = objective.fakeNegativeWeights() ? objective.fakeNegativeWeights(logits, b) : null;
-        return weightedLoss(logits, b, rowWeights, dLogits, taskLoss, true);
+        double total = lossAndBackward(b, buf, null);
+        return lossTerms(total, taskLoss, terms.rows, terms.dLogVariance, true);
     }
 
     /**
@@ -583,13 +568,14 @@ public final class MmoeModel {
     }
 
     /**
-     * A part's share of the loss of a batch it holds the slice {@code b} of, whose rows that count
-     * per task are {@code counted}: dLoss/dLogits of the slice, then the backward pass from them.
-     * Returns the slice's share of the tasks' weighted total; its shares of each task's loss and of
-     * the log-normal tasks' log-variance gradients stay in {@link #taskLosses} and {@link
-     * #dLogVariance} (the loss's own terms are the main model's to add, {@link #finishLoss}).
+     * The tasks' weighted loss of {@code b} from the last forward pass ({@code buf}), dLoss/dLogits,
+     * then the backward pass from them; each task's loss and the log-normal tasks' log-variance
+     * gradients stay in {@link #taskLosses} and {@link #dLogVariance}, the loss's own terms are
+     * left to the caller ({@link #lossTerms}). With {@code counted}, {@code b} is a part's slice of a
+     * batch whose rows that count per task are {@code counted}: every task's mean is over those, so
+     * the slices' shares add up to the batch's (the main model adds its terms, {@link #finishLoss}).
      */
-    double partLossAndBackward(Batch b, MmoeNetwork.Buffers buf, int[] counted) {
+    double lossAndBackward(Batch b, MmoeNetwork.Buffers buf, int[] counted) {
         int tasks = network.tasks();
         if (dLogits.length < b.rows * tasks) {
             dLogits = new double[b.rows * tasks];
@@ -610,7 +596,7 @@ public final class MmoeModel {
         return total;
     }
 
-    /** The log-normal tasks' log-variance gradients of the last {@link #partLossAndBackward}. */
+    /** The log-normal tasks' log-variance gradients of the last {@link #lossAndBackward}. */
     double[] dLogVariance() {
         return terms.dLogVariance;
     }

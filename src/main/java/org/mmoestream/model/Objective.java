@@ -243,17 +243,30 @@ public final class Objective {
     /** Per task, the rows of {@code b} that count for it, as {@link #evaluate} counts them, into {@code out}. */
     public void countRows(Batch b, int[] out) {
         for (int t = 0; t < tasks; t++) {
-            int n = 0;
-            for (int r = 0; r < b.rows; r++) {
-                boolean counts = t == cvr
-                        ? !Float.isNaN(b.labels[cvr][r])
-                        : losses[t] == TaskSpec.Loss.LOGLOSS
-                                ? unmasked(b, maskOf[t], r) && !Float.isNaN(b.labels[t][r])
-                                : counts(t, b, r);
-                n += counts ? 1 : 0;
-            }
-            out[t] = n;
+            out[t] = rowsOf(t, b, null);
         }
+    }
+
+    /**
+     * The rows task {@code t}'s loss is a mean over: {@code terms.counted[t]} when given (a slice of
+     * a batch), else the rows of {@code b} that count for it (for ESMM's conversion task, the rows
+     * with conversion news; for a binary task, those its mask keeps with a label; for a regression
+     * task, {@link #counts}).
+     */
+    private int rowsOf(int t, Batch b, Terms terms) {
+        if (terms != null && terms.counted != null) {
+            return terms.counted[t];
+        }
+        int n = 0;
+        for (int r = 0; r < b.rows; r++) {
+            boolean counts = t == cvr
+                    ? !Float.isNaN(b.labels[cvr][r])
+                    : losses[t] == TaskSpec.Loss.LOGLOSS
+                            ? unmasked(b, maskOf[t], r) && !Float.isNaN(b.labels[t][r])
+                            : counts(t, b, r);
+            n += counts ? 1 : 0;
+        }
+        return n;
     }
 
     private static boolean unmasked(Batch b, int m, int r) {
@@ -311,13 +324,7 @@ public final class Objective {
             int t, double[] logits, Batch b, double[] weights, double taskWeight, double[] dLogits, Terms terms) {
         int rows = b.rows;
         int m = maskOf[t];
-        int n = 0;
-        for (int r = 0; r < rows; r++) {
-            if (unmasked(b, m, r) && !Float.isNaN(b.labels[t][r])) {
-                n++;
-            }
-        }
-        n = terms != null && terms.counted != null ? terms.counted[t] : n;
+        int n = rowsOf(t, b, terms);
         if (terms != null) {
             terms.rows[t] = n;
         }
@@ -341,13 +348,7 @@ public final class Objective {
 
     private double ctcvr(double[] logits, Batch b, double[] weights, double taskWeight, double[] dLogits, Terms terms) {
         int rows = b.rows;
-        int n = 0;
-        for (int r = 0; r < rows; r++) {
-            if (!Float.isNaN(b.labels[cvr][r])) {
-                n++;
-            }
-        }
-        n = terms != null && terms.counted != null ? terms.counted[cvr] : n;
+        int n = rowsOf(cvr, b, terms);
         if (terms != null) {
             terms.rows[cvr] = n;
         }
@@ -391,11 +392,7 @@ public final class Objective {
         if (logNormal && terms == null) {
             throw new IllegalArgumentException("a log-normal task needs its log-variance (Terms)");
         }
-        int n = 0;
-        for (int r = 0; r < b.rows; r++) {
-            n += counts(t, b, r) ? 1 : 0;
-        }
-        n = terms != null && terms.counted != null ? terms.counted[t] : n;
+        int n = rowsOf(t, b, terms);
         if (terms != null) {
             terms.rows[t] = n;
             terms.dLogVariance[t] = 0;

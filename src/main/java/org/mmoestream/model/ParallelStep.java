@@ -5,16 +5,18 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * One model's step gradient computed on several threads: the batch's rows cut into contiguous
- * slices, one per thread, each thread running the forward and backward passes of its slice on a
- * part of the model ({@link MmoeModel#part}: the model's parameters and tables, its own gradient
- * buffers and scratch). Between the two passes the calling thread computes the loss on the whole
- * batch from the slices' logits, so the loss, its normalization per task (masked tasks, labels an
- * early feedback mode leaves NaN) and its weights are those of one thread; the slices' gradients
- * are then summed. The step is one thread's on the same batch to float rounding (dropout masks
- * are drawn per slice). The optimizer step itself stays on the calling thread.
+ * One model's step computed on several threads, in three phases ({@link Crew}). First the batch's
+ * rows are cut into contiguous slices, one per thread, and each thread runs the forward pass of its
+ * slice on a part of the model ({@link MmoeModel#part}: the model's parameters and tables, its own
+ * gradient buffers and scratch), its share of the batch's loss (every task's mean over the rows of
+ * the whole batch that count for it, so masked tasks and the labels an early feedback mode leaves
+ * NaN weigh as on one thread) and the backward pass; the calling thread adds the loss's own terms.
+ * Then each thread sums the slices' gradients over its pieces of the dense parameters and its
+ * tables, with their norm; last, after clipping, each takes the optimizer step on the same pieces
+ * and tables. The step is one thread's on the same batch to float rounding (dropout masks are
+ * drawn per slice).
  *
- * <p>Threads are named {@code mmoe-step-<n>} and are daemons; {@link #close} stops them.
+ * <p>Threads are named {@code mmoe-step-<n>-<i>} and are daemons; {@link #close} stops them.
  */
 final class ParallelStep {
     /** Fewer rows per slice than this and the step runs on the calling thread alone. */
@@ -137,9 +139,9 @@ final class ParallelStep {
         double[][][] predictions = new double[k][][];
         Embeddings.RowGradients[][] rowGrads = new Embeddings.RowGradients[k][];
         // Forward, the slice's share of the batch's loss (each task's mean over the batch's rows), backward.
-        run(i -> {
+        crew.run(i -> {
             buffers[i] = parts[i].forwardPart(slices[i], step);
-            partTotal[i] = parts[i].partLossAndBackward(slices[i], buffers[i], counted);
+            partTotal[i] = parts[i].lossAndBackward(slices[i], buffers[i], counted);
             rowGrads[i] = parts[i].embeddingGradients(slices[i]);
             predictions[i] = parts[i].probabilities(buffers[i]);
         });
@@ -156,7 +158,7 @@ final class ParallelStep {
         double loss = main.finishLoss(total, losses, counted, dLogVariance);
         Embeddings e = main.embeddings();
         Embeddings.RowGradients[] merged = new Embeddings.RowGradients[e.count()];
-        run(i -> {
+        crew.run(i -> {
             sumDense(i);
             // Every k-th table's row gradients: the slices' summed, rows in batch order, and their norm.
             double norm = 0;
@@ -259,7 +261,7 @@ final class ParallelStep {
      * optimizer of its own (its scratch), all of the main model's state.
      */
     void update(long step, double scale, Embeddings.RowGradients[] rowGrads) {
-        run(i -> {
+        crew.run(i -> {
             org.mmoestream.model.optim.Optimizer opt = parts[i].optimizer();
             opt.begin(step);
             NdAccess p = main.network().paramAccess();
@@ -285,11 +287,6 @@ final class ParallelStep {
     /** The work of one slice (or one thread's pieces) of a phase. */
     interface Part {
         void run(int i);
-    }
-
-    /** Runs {@code part} for every slice: the first on the calling thread, the others on the crew. */
-    private void run(Part part) {
-        crew.run(part);
     }
 
     void close() {
