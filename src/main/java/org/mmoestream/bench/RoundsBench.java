@@ -50,6 +50,23 @@ public final class RoundsBench {
         this.out = out;
     }
 
+    private double[] densities = {1};
+
+    /**
+     * Each N above 1 also with replicas sending these shares of their dense gradient ({@code
+     * train.gradient-density}; figures {@code rounds.<data>.density<D>.parallelism<N>}, D with '_'
+     * for the point).
+     */
+    public RoundsBench withGradientDensities(double[] densities) {
+        if (densities != null) {
+            if (densities.length == 0 || java.util.Arrays.stream(densities).anyMatch(d -> !(d > 0 && d <= 1))) {
+                throw new IllegalArgumentException("--gradient-density must be above 0 and at most 1");
+            }
+            this.densities = densities;
+        }
+        return this;
+    }
+
     public void run(int[] parallelisms) {
         ModelSpec ref = PipelineBench.spec();
         long t0 = System.currentTimeMillis() - 3_600_000L;
@@ -83,10 +100,13 @@ public final class RoundsBench {
             String data, ModelSpec spec, List<EncodedExample> train, List<EncodedExample> test, int[] parallelisms) {
         Map<String, Double> base = null;
         for (int n : parallelisms) {
-            Map<String, Double> auc = auc(spec, train, test, n);
-            print("rounds." + data + ".parallelism" + n, auc, base);
-            if (base == null && n == 1) {
-                base = auc;
+            for (double d : n > 1 ? densities : new double[] {1}) {
+                Map<String, Double> auc = auc(spec, train, test, n, d);
+                String density = d < 1 ? ".density" + Double.toString(d).replace('.', '_') : "";
+                print("rounds." + data + density + ".parallelism" + n, auc, base);
+                if (base == null && n == 1) {
+                    base = auc;
+                }
             }
             for (int k : n > 1 ? averageEvery : new int[0]) {
                 MmoeModel m = ModelAveraging.train(spec, 42, train, 256, n, k);
@@ -102,7 +122,7 @@ public final class RoundsBench {
             if (shuffle > 0) {
                 Collections.shuffle(order, new Random(shuffle));
             }
-            for (Map.Entry<String, Double> a : auc(spec, order, test, 1).entrySet()) {
+            for (Map.Entry<String, Double> a : auc(spec, order, test, 1, 1).entrySet()) {
                 double[] r = range.computeIfAbsent(a.getKey(), k -> new double[] {1, 0});
                 r[0] = Math.min(r[0], a.getValue());
                 r[1] = Math.max(r[1], a.getValue());
@@ -132,8 +152,8 @@ public final class RoundsBench {
     }
 
     private static Map<String, Double> auc(
-            ModelSpec spec, List<EncodedExample> train, List<EncodedExample> test, int replicas) {
-        MmoeModel m = SynchronousRounds.train(spec, 42, train, 256, replicas);
+            ModelSpec spec, List<EncodedExample> train, List<EncodedExample> test, int replicas, double density) {
+        MmoeModel m = SynchronousRounds.train(spec, 42, train, 256, replicas, density);
         return Evaluation.of(m, test, 1024).aucs();
     }
 }

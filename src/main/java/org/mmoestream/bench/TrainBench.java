@@ -94,6 +94,28 @@ public final class TrainBench {
         return this;
     }
 
+    private double[] densities = {1};
+
+    /**
+     * Each parallelism above 1 also at these {@code train.gradient-density} below 1 (figures {@code
+     * train.parallelism<N>.density<D>}, D with '_' for the point).
+     */
+    public TrainBench withGradientDensities(double[] densities) {
+        if (densities != null) {
+            if (densities.length == 0 || java.util.Arrays.stream(densities).anyMatch(d -> !(d > 0 && d <= 1))) {
+                throw new IllegalArgumentException("--gradient-density must be above 0 and at most 1");
+            }
+            this.densities = densities;
+        }
+        return this;
+    }
+
+    /** The figures' name of a run at {@code train.parallelism} p, {@code train.threads} t, density d. */
+    static String name(int p, int t, double d) {
+        return "train.parallelism" + p + (t > 1 ? ".threads" + t : "")
+                + (d < 1 ? ".density" + Double.toString(d).replace('.', '_') : "");
+    }
+
     public void run(int[] parallelisms) throws Exception {
         run(parallelisms, null);
     }
@@ -164,14 +186,16 @@ public final class TrainBench {
             write(kafka.bootstrapServers(), "train-examples", train);
             for (int p : parallelisms) {
                 for (int t : threads) {
-                    report(p, t, step, job(kafka, spec, p, t, heldOut));
+                    for (double d : p > 1 ? densities : new double[] {1}) {
+                        report(p, t, d, step, job(kafka, spec, p, t, d, heldOut));
+                    }
                 }
             }
         }
     }
 
-    private void report(int p, int t, double step, Result r) {
-        String name = "train.parallelism" + p + (t > 1 ? ".threads" + t : "");
+    private void report(int p, int t, double d, double step, Result r) {
+        String name = name(p, t, d);
         out.printf(Locale.ROOT, "%s.examples %d examples%n", name, r.trained);
         out.printf(Locale.ROOT, "%s.examples_per_second %.0f examples/s%n", name, r.steady);
         out.printf(Locale.ROOT, "%s.whole_run_examples_per_second %.0f examples/s%n", name, r.whole);
@@ -249,9 +273,9 @@ public final class TrainBench {
             long staleExamples,
             Map<String, Double> auc) {}
 
-    private Result job(EmbeddedKafka kafka, ModelSpec spec, int p, int t, List<LabeledExample> heldOut)
+    private Result job(EmbeddedKafka kafka, ModelSpec spec, int p, int t, double d, List<LabeledExample> heldOut)
             throws Exception {
-        String run = "train-p" + p + (t > 1 ? "-t" + t : "");
+        String run = "train-p" + p + (t > 1 ? "-t" + t : "") + (d < 1 ? "-d" + Double.toString(d) : "");
         Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix(run));
         m.put(Key.TOPIC_EXAMPLES.yaml(), "train-examples");
         m.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
@@ -259,6 +283,7 @@ public final class TrainBench {
         m.put(Key.PUBLISH_INTERVAL.yaml(), "2 s");
         m.put(Key.TRAIN_PARALLELISM.yaml(), String.valueOf(p));
         m.put(Key.TRAIN_THREADS.yaml(), String.valueOf(t));
+        m.put(Key.GRADIENT_DENSITY.yaml(), String.valueOf(d));
         for (Key<?> k : List.of(Key.SYNC_INTERVAL, Key.BATCH_SIZE)) {
             String v = System.getProperty("mmoe.bench." + k.yaml());
             if (v != null) {

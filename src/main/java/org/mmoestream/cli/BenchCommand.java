@@ -122,6 +122,13 @@ final class BenchCommand implements Callable<Integer> {
     int[] averageEvery;
 
     @Option(
+            names = "--gradient-density",
+            split = ",",
+            description = "train, rounds: at N > 1, also with replicas sending this share of their dense gradient "
+                    + "(train.gradient-density) for each value given (default: 1, every entry)")
+    double[] gradientDensity;
+
+    @Option(
             names = "--impressions",
             defaultValue = "200000",
             description = "join: impressions to join (default: ${DEFAULT-VALUE})")
@@ -278,6 +285,7 @@ final class BenchCommand implements Callable<Integer> {
                                         optimizer.toUpperCase(java.util.Locale.ROOT)),
                                 System.out)
                         .withThreads(threads)
+                        .withGradientDensities(gradientDensity)
                         .run(parallelism, data.equals("census") ? java.nio.file.Path.of(census) : null);
             }
             case "rounds" -> {
@@ -288,6 +296,7 @@ final class BenchCommand implements Callable<Integer> {
                     }
                 }
                 new org.mmoestream.bench.RoundsBench(examples, java.nio.file.Path.of(census), every, System.out)
+                        .withGradientDensities(gradientDensity)
                         .run(parallelism);
             }
             case "soak" -> {

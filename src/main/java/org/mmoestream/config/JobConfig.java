@@ -161,6 +161,17 @@ public final class JobConfig implements Serializable {
                 "with train.parallelism > 1: the longest a round waits for a replica's share after "
                         + "its first one came; a share that comes later joins the next round",
                 Parsers::positiveDuration);
+        public static final Key<Double> GRADIENT_DENSITY = new Key<>(
+                "train.gradient-density",
+                "1",
+                "with train.parallelism > 1: the share of the entries of its dense gradient a replica "
+                        + "sends per round: the largest of its gradient plus what it held back before (error "
+                        + "feedback), the rest held back for later rounds and sent in full before each "
+                        + "checkpoint barrier and at the end of the input; the reducer's versions then carry "
+                        + "only the dense values a round changed. 1 sends every entry (one trainer's step, "
+                        + "exactly); 0.05 sends about a third of the bytes, for the same CPU and some cvr AUC "
+                        + "(see Sending part of the gradient)",
+                Parsers::unitFraction);
         public static final Key<String> TOPIC_TRAIN_SYNC = new Key<>(
                 "topics.train-sync",
                 "train-sync",
@@ -455,6 +466,10 @@ public final class JobConfig implements Serializable {
         return (Integer) values.get(k);
     }
 
+    public double number(Key<Double> k) {
+        return (Double) values.get(k);
+    }
+
     public boolean bool(Key<Boolean> k) {
         return (Boolean) values.get(k);
     }
@@ -535,6 +550,19 @@ public final class JobConfig implements Serializable {
                 // fall through
             }
             throw new IllegalArgumentException("must be a positive integer");
+        }
+
+        /** A number above 0 and at most 1. */
+        static Double unitFraction(String s) {
+            try {
+                double v = Double.parseDouble(s.trim());
+                if (v > 0 && v <= 1) {
+                    return v;
+                }
+            } catch (NumberFormatException e) {
+                // fall through
+            }
+            throw new IllegalArgumentException("must be a number above 0 and at most 1");
         }
 
         /** "250 ms", "5 s", "30 min", "24 h", "1 d"; a bare number is milliseconds. */

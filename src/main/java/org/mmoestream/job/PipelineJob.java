@@ -351,6 +351,7 @@ public final class PipelineJob {
                 .withSeed(cfg.integer(Key.SEED))
                 .withBatchSize(cfg.integer(Key.BATCH_SIZE))
                 .withThreads(threads(cfg, spec))
+                .withGradientDensity(cfg.number(Key.GRADIENT_DENSITY))
                 .withMaxWait(cfg.millis(Key.MAX_WAIT))
                 .withPublishInterval(cfg.millis(Key.PUBLISH_INTERVAL))
                 .withFullEvery(cfg.integer(Key.FULL_EVERY))

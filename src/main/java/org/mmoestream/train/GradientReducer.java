@@ -172,7 +172,7 @@ public class GradientReducer extends AbstractStreamOperator<ModelChunk>
     private void closeRound(Model m) {
         List<ReplicaGradient> all = new ArrayList<>(m.shares.values());
         all.addAll(m.late);
-        int trained = m.rt.applyRound(all);
+        boolean stepped = m.rt.applyRound(all);
         // The next round waits for the replicas that sent a share to this one, on time or late.
         m.waitFor = new TreeSet<>(m.shares.keySet());
         m.late.forEach(g -> m.waitFor.add(g.replica));
@@ -182,7 +182,7 @@ public class GradientReducer extends AbstractStreamOperator<ModelChunk>
         long base = m.version;
         m.version++;
         rounds.inc();
-        send(m.rt.sync(m.version, base, false, trained > 0));
+        send(m.rt.sync(m.version, base, false, stepped));
     }
 
     private void send(List<ModelChunk> chunks) {

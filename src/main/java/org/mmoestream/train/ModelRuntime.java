@@ -83,6 +83,8 @@ final class ModelRuntime {
     private long lastFlushMillis;
     /** The step of a round (a model trained on several subtasks). */
     private final RoundStep round = new RoundStep();
+    /** With train.gradient-density below 1: the dense values of the last sync version, to send what changed. */
+    private final SyncedDense synced = new SyncedDense();
 
     long bufferSince;
     long nextPublish;
@@ -259,8 +261,9 @@ final class ModelRuntime {
      * freshness and gate sums. Shares whose loss was not finite count as skipped batches. Returns
      * the examples trained.
      */
-    int applyRound(List<ReplicaGradient> shares) {
+    boolean applyRound(List<ReplicaGradient> shares) {
         int total = 0;
+        boolean heldBack = false;
         for (ReplicaGradient g : shares) {
             model.normalizer().mergeAll(g.stats);
             if (g.skipped) {
@@ -268,6 +271,7 @@ final class ModelRuntime {
             } else {
                 total += g.examples;
             }
+            heldBack |= g.heldBack;
             for (int h = 0; h < g.predictions.length; h++) {
                 for (int i = 0; i < g.predictions[h].length; i++) {
                     metrics[h].add(g.predictions[h][i], g.labels[h][i]);
@@ -283,23 +287,31 @@ final class ModelRuntime {
                 policy.measured();
             }
         }
-        if (total > 0) {
-            round.step(model, shares, total, rows::changed);
+        if (total > 0 || heldBack) {
+            return round.step(model, shares, total, settings.batchSize(), rows::changed);
         }
-        return total;
+        return false;
     }
 
     /**
      * The next synchronization version for the replicas, numbered {@code version}: full (every row
      * and its state), or on {@code base} the rows changed since the last one and, when {@code
-     * dense}, the dense parameters.
+     * dense}, the dense parameters (with {@code train.gradient-density} below 1, those the round changed).
      */
     List<ModelChunk> sync(long version, long base, boolean full, boolean dense) {
         if (!rows.allResident()) {
             throw new IllegalStateException("a model trained on several subtasks needs every row in memory");
         }
+        int[] denseIds = null;
+        if (settings.gradientDensity() < 1) {
+            if (full) {
+                synced.sentAll(model.network().paramAccess());
+            } else if (dense) {
+                denseIds = synced.changed(model.network().paramAccess());
+            }
+        }
         byte[] bytes = org.mmoestream.model.codec.SyncSnapshots.write(
-                model, key, version, base, full, full ? null : rows.touched(WorkingSet.SYNC), dense);
+                model, key, version, base, full, full ? null : rows.touched(WorkingSet.SYNC), dense, denseIds);
         rows.clearTouched(WorkingSet.SYNC);
         return ModelChunk.split(
                 key, version, full ? Snapshots.FULL : Snapshots.DELTA, bytes, settings.maxMessageBytes());

@@ -29,8 +29,21 @@ public class ReplicaGradient {
     public boolean skipped;
     /** The latest impression time among the share's examples (Long.MIN_VALUE: none). */
     public long trainedUpTo = Long.MIN_VALUE;
-    /** The dense gradient, float32 little-endian, in layout order; empty for a pass. */
+    /**
+     * The dense gradient, float32 little-endian: every parameter in layout order, or with {@link
+     * #sparse} the values of the parameters {@link #denseIds} only; empty for a pass.
+     */
     public byte[] dense;
+    /** Whether {@link #dense} holds the entries {@link #denseIds} only ({@code train.gradient-density} below 1). */
+    public boolean sparse;
+    /**
+     * A pass (no examples) that carries what the replica held back of its gradients ({@code
+     * train.gradient-density} below 1): every dense entry, summed over examples, which the reducer
+     * divides by {@code train.batch-size}; sent before each checkpoint barrier and at the end of the input.
+     */
+    public boolean heldBack;
+    /** With {@link #sparse}: the parameters (layout order, ascending) whose values {@link #dense} holds. */
+    public int[] denseIds;
     /** Per standardized dense feature, (count, mean, M2) of the share's values. */
     public double[] stats;
     /**
@@ -80,6 +93,7 @@ public class ReplicaGradient {
         g.replica = replica;
         g.base = base;
         g.dense = new byte[0];
+        g.denseIds = new int[0];
         g.stats = new double[0];
         g.rowKeys = new long[0];
         g.rows = new float[0];
@@ -98,13 +112,20 @@ public class ReplicaGradient {
 
     /** Bytes of the gradient, for traffic figures. */
     long bytes() {
-        return dense.length + 4L * rows.length + 8L * rowKeys.length;
+        return dense.length + 4L * denseIds.length + 4L * rows.length + 8L * rowKeys.length;
     }
 
     /** The values of float32 {@code values} as little-endian bytes. */
     static byte[] bytesOf(org.mmoestream.model.NdAccess values) {
         byte[] out = new byte[4 * values.length()];
         values.copyTo(0, ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer(), values.length());
+        return out;
+    }
+
+    /** {@code values} as float32 little-endian bytes. */
+    static byte[] bytesOf(float[] values) {
+        byte[] out = new byte[4 * values.length];
+        ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(values);
         return out;
     }
 

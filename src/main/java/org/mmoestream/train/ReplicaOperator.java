@@ -90,6 +90,7 @@ public class ReplicaOperator extends AbstractStreamOperator<ReplicaGradient>
             rt = new ReplicaRuntime(
                     model, ReplicaKeys.replica(key), spec, settings.train().seed());
             rt.model().useFeedbackWeights(settings.train().feedbackWeights());
+            rt.withGradientDensity(settings.train().gradientDensity());
             rt.withOutcomes(
                     settings.train().outcomeClickHorizonMillis(),
                     settings.train().outcomeHorizonMillis());
@@ -261,10 +262,21 @@ public class ReplicaOperator extends AbstractStreamOperator<ReplicaGradient>
         }
     }
 
+    /** Sends shares of all examples received, then what each replica held back of its gradients. */
     private void flushAll() throws Exception {
         for (Replica r : replicas.values()) {
             setCurrentKey(r.key);
             advance(r, true);
+            if (r.rt.holdsBack()) {
+                if (!r.canSend()) {
+                    awaitVersion(r);
+                }
+                ReplicaGradient g = r.rt.sendHeldBack();
+                r.sent = true;
+                gradientBytes.inc(g.bytes());
+                SyncTraffic.GRADIENT_BYTES.add(g.bytes());
+                output.collect(new StreamRecord<>(g));
+            }
         }
     }
 

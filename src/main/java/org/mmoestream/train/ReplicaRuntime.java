@@ -34,6 +34,10 @@ final class ReplicaRuntime {
     /** As {@code ModelRuntime#outcomeClock}. */
     long outcomeClock = Long.MIN_VALUE;
 
+    /** With {@code train.gradient-density} below 1: the entries of the dense gradient held back (null: send all). */
+    private SparseGradient sparse;
+
+    private float[] gradient = new float[0];
     private long version = -1;
     /** Whether a version came that does not follow the one applied (a full one is needed). */
     private boolean missed;
@@ -63,6 +67,32 @@ final class ReplicaRuntime {
     ReplicaRuntime withOutcomes(long clickHorizon, long horizon) {
         outcomes = horizon > 0 ? new Outcomes(spec, clickHorizon, horizon) : null;
         return this;
+    }
+
+    /**
+     * Sends the largest {@code density} of the dense gradient's entries per share and holds the rest
+     * back for later shares ({@link SparseGradient}); 1: every entry, the exact step.
+     */
+    ReplicaRuntime withGradientDensity(double density) {
+        sparse = density < 1 ? new SparseGradient(density, replica) : null;
+        return this;
+    }
+
+    /** Whether the replica holds back part of its gradients ({@code train.gradient-density} below 1). */
+    boolean holdsBack() {
+        return sparse != null && sparse.holds();
+    }
+
+    /**
+     * A pass on the replica's version with everything it held back of its gradients ({@link
+     * ReplicaGradient#heldBack}), which it holds no longer: before each checkpoint barrier, so that
+     * the checkpoint's model has every example's whole gradient, and at the end of the input.
+     */
+    ReplicaGradient sendHeldBack() {
+        ReplicaGradient g = ReplicaGradient.pass(model, replica, version);
+        g.heldBack = true;
+        g.dense = ReplicaGradient.bytesOf(sparse.drain());
+        return g;
     }
 
     /** Whether the replica has a model (its first full synchronization version). */
@@ -123,11 +153,12 @@ final class ReplicaRuntime {
         }
         MmoeModel.Gradients grad = local.gradients(b);
         if (Double.isFinite(grad.loss())) {
-            g.dense = ReplicaGradient.bytesOf(local.network().gradAccess());
+            denseGradient(g);
             rows(grad.rows(), g);
         } else {
             g.skipped = true;
             g.dense = new byte[0];
+            g.denseIds = new int[0];
             g.rowKeys = new long[0];
             g.rows = new float[0];
         }
@@ -146,6 +177,24 @@ final class ReplicaRuntime {
         g.gateSums = gates.sums();
         g.gateRows = gates.rows();
         return g;
+    }
+
+    /** The dense gradient into {@code g}: every entry, or the largest with error feedback. */
+    private void denseGradient(ReplicaGradient g) {
+        if (sparse == null) {
+            g.dense = ReplicaGradient.bytesOf(local.network().gradAccess());
+            g.denseIds = new int[0];
+            return;
+        }
+        int n = local.network().gradAccess().length();
+        if (gradient.length != n) {
+            gradient = new float[n];
+        }
+        local.network().gradAccess().readFloats(0, gradient, 0, n);
+        sparse.compress(gradient, n, g.examples);
+        g.sparse = true;
+        g.denseIds = sparse.ids();
+        g.dense = ReplicaGradient.bytesOf(sparse.values());
     }
 
     /** Whether impressions wait for their windows to close before the progressive metrics measure them. */

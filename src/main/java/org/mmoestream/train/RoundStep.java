@@ -20,10 +20,11 @@ final class RoundStep {
     }
 
     /**
-     * One step on {@code shares} ({@code total} examples in those with a gradient); the rows it
-     * changed go to {@code changed}. Returns whether the step was taken (its gradient was finite).
+     * One step on {@code shares} ({@code total} examples in those with a gradient; a pass with what
+     * a replica held back counts as that divided by {@code batch}); the rows it changed go to {@code
+     * changed}. Returns whether the step was taken (its gradient was finite).
      */
-    boolean step(MmoeModel model, List<ReplicaGradient> shares, int total, RowSink changed) {
+    boolean step(MmoeModel model, List<ReplicaGradient> shares, int total, int batch, RowSink changed) {
         int n = model.network().paramAccess().length();
         if (dense.length != n) {
             dense = new float[n];
@@ -34,13 +35,28 @@ final class RoundStep {
                 model.spec().features().sparse().stream().mapToInt(f -> f.dim()).toArray();
         int[] uses = new int[dims.length];
         for (ReplicaGradient g : shares) {
+            if (g.heldBack) {
+                ReplicaGradient.floatsOf(g.dense, share);
+                float w = 1f / batch;
+                for (int i = 0; i < n; i++) {
+                    dense[i] += w * share[i];
+                }
+                continue;
+            }
             if (g.skipped || g.examples == 0) {
                 continue;
             }
             float w = (float) g.examples / total;
             ReplicaGradient.floatsOf(g.dense, share);
-            for (int i = 0; i < n; i++) {
-                dense[i] += w * share[i];
+            if (g.sparse) {
+                int[] ids = g.denseIds;
+                for (int i = 0; i < ids.length; i++) {
+                    dense[ids[i]] += w * share[i];
+                }
+            } else {
+                for (int i = 0; i < n; i++) {
+                    dense[i] += w * share[i];
+                }
             }
             for (long key : g.rowKeys) {
                 uses[RowStore.feature(key)]++;

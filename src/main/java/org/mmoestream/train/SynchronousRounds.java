@@ -26,6 +26,16 @@ public final class SynchronousRounds {
      * the first {@code batch} / N of each round the first replica's share, and so on.
      */
     public static MmoeModel train(ModelSpec spec, long seed, List<EncodedExample> examples, int batch, int replicas) {
+        return train(spec, seed, examples, batch, replicas, 1);
+    }
+
+    /**
+     * As {@link #train(ModelSpec, long, List, int, int)}, each replica sending the largest {@code
+     * density} of its dense gradient's entries per round ({@code train.gradient-density}; nothing is
+     * forgotten, there being no checkpoints), and each version the dense parameters the round changed.
+     */
+    public static MmoeModel train(
+            ModelSpec spec, long seed, List<EncodedExample> examples, int batch, int replicas, double density) {
         MmoeModel model = MmoeModel.create(spec, seed, DataType.FLOAT);
         if (replicas == 1) {
             for (int at = 0; at < examples.size(); at += batch) {
@@ -35,8 +45,12 @@ public final class SynchronousRounds {
         }
         List<ReplicaRuntime> rs = new ArrayList<>();
         byte[] first = SyncSnapshots.write(model, "m", 0, -1, true, null, true);
+        SyncedDense synced = new SyncedDense();
+        if (density < 1) {
+            synced.sentAll(model.network().paramAccess());
+        }
         for (int i = 0; i < replicas; i++) {
-            ReplicaRuntime r = new ReplicaRuntime("m", i, spec, seed);
+            ReplicaRuntime r = new ReplicaRuntime("m", i, spec, seed).withGradientDensity(density);
             r.apply(List.of(first));
             rs.add(r);
         }
@@ -67,18 +81,29 @@ public final class SynchronousRounds {
                 shares.add(g);
             }
             if (total > 0) {
-                step.step(model, shares, total, (f, id) -> touched[f].set(id));
+                step.step(model, shares, total, batch, (f, id) -> touched[f].set(id));
             }
             int[][] ids = new int[tables][];
             for (int f = 0; f < tables; f++) {
                 ids[f] = touched[f].stream().toArray();
                 touched[f].clear();
             }
-            byte[] next = SyncSnapshots.write(model, "m", version + 1, version, false, ids, true);
+            int[] denseIds = density < 1 ? synced.changed(model.network().paramAccess()) : null;
+            byte[] next = SyncSnapshots.write(model, "m", version + 1, version, false, ids, true, denseIds);
             version++;
             for (ReplicaRuntime r : rs) {
                 r.apply(List.of(next));
             }
+        }
+        // As at the end of the input: what the replicas held back, in one last step.
+        List<ReplicaGradient> back = new ArrayList<>();
+        for (ReplicaRuntime r : rs) {
+            if (r.holdsBack()) {
+                back.add(r.sendHeldBack());
+            }
+        }
+        if (!back.isEmpty()) {
+            step.step(model, back, 0, batch, (f, id) -> {});
         }
         return model;
     }

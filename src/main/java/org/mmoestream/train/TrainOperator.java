@@ -60,6 +60,7 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
         private long seed = 42;
         private int batchSize = 256;
         private int threads = 1;
+        private double gradientDensity = 1;
         private long maxWaitMillis = 1_000;
         private long publishIntervalMillis = 10_000;
         private int fullEvery = 10;
@@ -110,6 +111,20 @@ public class TrainOperator extends AbstractStreamOperator<ModelChunk>
         public Settings withThreads(int v) {
             Settings s = copy();
             s.threads = v;
+            return s;
+        }
+
+        /**
+         * With train.parallelism > 1: the share of its dense gradient's entries a replica sends per
+         * round ({@code train.gradient-density}).
+         */
+        public double gradientDensity() {
+            return gradientDensity;
+        }
+
+        public Settings withGradientDensity(double v) {
+            Settings s = copy();
+            s.gradientDensity = v;
             return s;
         }
 

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.mmoestream.config.JobConfig;
 import org.mmoestream.config.JobConfig.Key;
 import org.mmoestream.event.LabeledExample;
@@ -69,11 +69,13 @@ class LocalClusterITCase {
         }
     }
 
-    private static JobConfig config(int trainParallelism) {
-        Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix("lc" + trainParallelism));
+    private static JobConfig config(int trainParallelism, double gradientDensity) {
+        String run = trainParallelism + (gradientDensity < 1 ? "-sparse" : "");
+        Map<String, String> m = new HashMap<>(JobConfig.topicsWithPrefix("lc" + run));
         m.put(Key.BOOTSTRAP.yaml(), KAFKA.bootstrapServers());
-        m.put(Key.GROUP_ID.yaml(), "local-cluster-" + trainParallelism);
+        m.put(Key.GROUP_ID.yaml(), "local-cluster-" + run);
         m.put(Key.TRAIN_PARALLELISM.yaml(), String.valueOf(trainParallelism));
+        m.put(Key.GRADIENT_DENSITY.yaml(), String.valueOf(gradientDensity));
         // Short windows: examples become final, and are trained on, while the stream is still read.
         m.put(Key.CLICK_WINDOW.yaml(), "2 s");
         m.put(Key.CONVERSION_WINDOW.yaml(), "5 s");
@@ -170,21 +172,22 @@ class LocalClusterITCase {
     /**
      * With {@code train.parallelism} 1 each model has one trainer; with 2 each model is trained by
      * two replicas, one per TaskManager, and a reducer, so the kill takes a replica (and maybe the
-     * reducer) of each model with it.
+     * reducer) of each model with it. With {@code train.gradient-density} below 1 the replicas hold
+     * back part of their gradients, and send it before each checkpoint barrier.
      */
-    @ParameterizedTest(name = "train.parallelism {0}")
-    @ValueSource(ints = {1, 2})
-    void killedTaskManagerLosesAndDuplicatesNothing(int trainParallelism) throws Exception {
+    @ParameterizedTest(name = "train.parallelism {0}, train.gradient-density {1}")
+    @CsvSource({"1, 1", "2, 1", "2, 0.05"})
+    void killedTaskManagerLosesAndDuplicatesNothing(int trainParallelism, double gradientDensity) throws Exception {
         try {
-            run(trainParallelism);
+            run(trainParallelism, gradientDensity);
         } catch (Throwable t) {
             System.err.println("LocalClusterITCase failed; the cluster's logs:" + cluster.logTails(60));
             throw t;
         }
     }
 
-    private void run(int trainParallelism) throws Exception {
-        JobConfig cfg = config(trainParallelism);
+    private void run(int trainParallelism, double gradientDensity) throws Exception {
+        JobConfig cfg = config(trainParallelism, gradientDensity);
         String[] models = modelsOnBothTrainers();
         Written w = produce(cfg, models);
         long start = System.nanoTime();

@@ -82,4 +82,17 @@ class ParallelTrainingRulesTest {
         assertTrue(many.getMessage().contains("train.threads 65"), many.getMessage());
         assertThrows(InputException.class, () -> JobConfig.of(Map.of("train.threads", "0")));
     }
+
+    @Test
+    void aGradientDensityOutsideZeroToOneIsRefusedNamingTheKey() {
+        org.junit.jupiter.api.Assertions.assertEquals(
+                0.05, JobConfig.of(Map.of("train.gradient-density", "0.05")).number(JobConfig.Key.GRADIENT_DENSITY));
+        org.junit.jupiter.api.Assertions.assertEquals(
+                1.0, JobConfig.of(Map.of()).number(JobConfig.Key.GRADIENT_DENSITY));
+        for (String bad : List.of("0", "1.5", "-0.1", "NaN", "dense")) {
+            InputException e =
+                    assertThrows(InputException.class, () -> JobConfig.of(Map.of("train.gradient-density", bad)));
+            assertTrue(e.getMessage().contains("train.gradient-density"), e.getMessage());
+        }
+    }
 }

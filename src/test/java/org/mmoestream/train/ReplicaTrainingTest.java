@@ -473,6 +473,99 @@ class ReplicaTrainingTest {
         }
     }
 
+    /**
+     * {@code train.gradient-density} below 1: each replica sends the largest entries of its dense
+     * gradient, the reducer steps on those alone (SGD: each moves by the learning rate times the
+     * shares' values, weighted by their examples; no other dense value moves), and a version
+     * carries the dense values the round changed, so a replica that followed every version holds the
+     * model the reducer sends in full to a new one.
+     */
+    @Test
+    void sparseSharesStepOnTheEntriesSentAndVersionsCarryWhatChanged() throws Exception {
+        double density = 0.05;
+        int rounds = 10;
+        List<TrainExample> xs = examples(rounds * 2 * BATCH, 8);
+        try (Group g = new Group(trainSettings(LINEAR_SPEC).withGradientDensity(density), null)) {
+            Reader a = new Reader(LINEAR_SPEC, 0);
+            Reader b = new Reader(LINEAR_SPEC, 1);
+            a.rt.withGradientDensity(density);
+            b.rt.withGradientDensity(density);
+            g.join(a, b);
+            NdAccess params = a.rt.model().network().paramAccess();
+            int n = params.length();
+            double lr = LINEAR_SPEC.optimizer().learningRate();
+            long trained = 0;
+            for (int round = 0; round < rounds; round++) {
+                float[] before = new float[n];
+                params.readFloats(0, before, 0, n);
+                List<ReplicaGradient> shares = List.of(
+                        a.rt.gradient(xs.subList(2 * round * BATCH, (2 * round + 1) * BATCH - round % 3)),
+                        b.rt.gradient(xs.subList((2 * round + 1) * BATCH, (2 * round + 2) * BATCH)));
+                double total = shares.get(0).examples + shares.get(1).examples;
+                trained += (long) total;
+                double[] want = new double[n];
+                for (int i = 0; i < n; i++) {
+                    want[i] = before[i];
+                }
+                boolean[] sent = new boolean[n];
+                for (ReplicaGradient share : shares) {
+                    assertTrue(share.sparse && share.denseIds.length < 0.2 * n, share.denseIds.length + " of " + n);
+                    float[] values = new float[share.denseIds.length];
+                    ReplicaGradient.floatsOf(share.dense, values);
+                    for (int k = 0; k < values.length; k++) {
+                        want[share.denseIds[k]] -= lr * (share.examples / total) * values[k];
+                        sent[share.denseIds[k]] = true;
+                    }
+                    g.send(share);
+                }
+                g.tick();
+                byte[] delta = g.syncs.get(g.syncs.size() - 1);
+                var ids = org.mmoestream.model.codec.Safetensors.readHeader(delta)
+                        .entries()
+                        .get("dense.ids");
+                assertTrue(ids != null && ids.elements() < n / 3, "the delta carries the dense values that changed");
+                a.catchUp(g.syncs);
+                b.catchUp(g.syncs);
+                for (int i = 0; i < n; i++) {
+                    if (sent[i]) {
+                        assertEquals(want[i], params.get(i), 1e-6 + 1e-6 * Math.abs(want[i]), "parameter " + i);
+                    } else {
+                        assertEquals(before[i], (float) params.get(i), "parameter " + i + " had no entry sent");
+                    }
+                }
+            }
+            // What each replica held back goes in a pass, summed over examples, divided by the batch size.
+            float[] before = new float[n];
+            params.readFloats(0, before, 0, n);
+            float[] back = new float[n];
+            float[] sum = new float[n];
+            for (Reader r : List.of(a, b)) {
+                assertTrue(r.rt.holdsBack());
+                ReplicaGradient pass = r.rt.sendHeldBack();
+                assertTrue(pass.heldBack && pass.examples == 0 && !r.rt.holdsBack());
+                ReplicaGradient.floatsOf(pass.dense, back);
+                for (int i = 0; i < n; i++) {
+                    sum[i] += back[i];
+                }
+                g.send(pass);
+            }
+            g.tick();
+            a.catchUp(g.syncs);
+            b.catchUp(g.syncs);
+            for (int i = 0; i < n; i++) {
+                double want = before[i] - lr * sum[i] / BATCH;
+                assertEquals(want, params.get(i), 1e-6 + 1e-6 * Math.abs(want), "parameter " + i);
+            }
+            g.send(ReplicaGradient.hello("m1", 2));
+            List<byte[]> syncs = g.tick();
+            Reader fresh = new Reader(LINEAR_SPEC, 2);
+            fresh.rt.apply(List.of(syncs.get(syncs.size() - 1)));
+            assertEquals(trained, fresh.rt.model().examplesSeen());
+            assertSameModel(fresh.rt.model(), a.rt.model(), 0);
+            assertSameModel(fresh.rt.model(), b.rt.model(), 0);
+        }
+    }
+
     /** Every dense value, embedding row value and normalizer statistic (no optimizer state: replicas keep none). */
     private static double[] values(MmoeModel m) {
         List<Double> out = new ArrayList<>();

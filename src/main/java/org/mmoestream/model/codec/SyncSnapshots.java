@@ -11,8 +11,9 @@ import org.mmoestream.model.MmoeModel;
 /**
  * The synchronization versions of a model trained on several subtasks: what the reducer sends the
  * replicas after each round so that each computes its next gradient on the model the reducer has.
- * Safetensors like the snapshots, format {@code mmoe-stream/sync-2}, internal to the job: {@code
- * dense} (every dense parameter, in layout order), {@code normalizer.count|mean|var}, and per table
+ * Safetensors like the snapshots, format {@code mmoe-stream/sync-3}, internal to the job: {@code
+ * dense} (every dense parameter, in layout order; or, in a delta with {@code dense.ids}, the values
+ * of those parameters only, the ones the round changed), {@code normalizer.count|mean|var}, and per table
  * {@code embedding.<f>.rows} ([rows, dim]: values, no optimizer state) for every row (full) or, with
  * {@code embedding.<f>.ids}, for the rows changed since the base version (delta). Values are
  * absolute, not changes; a delta after a round that changed nothing has no {@code dense} (the dense
@@ -20,7 +21,7 @@ import org.mmoestream.model.MmoeModel;
  * takes steps. Values are written from the model and read into it in place, without staging arrays.
  */
 public final class SyncSnapshots {
-    public static final String FORMAT = "mmoe-stream/sync-2";
+    public static final String FORMAT = "mmoe-stream/sync-3";
 
     private SyncSnapshots() {}
 
@@ -31,11 +32,31 @@ public final class SyncSnapshots {
      */
     public static byte[] write(
             MmoeModel m, String model, long version, long base, boolean full, int[][] ids, boolean dense) {
+        return write(m, model, version, base, full, ids, dense, null);
+    }
+
+    /**
+     * As {@link #write(MmoeModel, String, long, long, boolean, int[][], boolean)}; a delta with
+     * {@code denseIds} (ascending) carries the values of those dense parameters only.
+     */
+    public static byte[] write(
+            MmoeModel m,
+            String model,
+            long version,
+            long base,
+            boolean full,
+            int[][] ids,
+            boolean dense,
+            int[] denseIds) {
+        boolean some = dense && !full && denseIds != null;
         int params = m.network().paramAccess().length();
         int nd = m.spec().features().dense().size();
         List<SparseFeature> sparse = m.spec().features().sparse();
         Map<String, Safetensors.Shape> shapes = new LinkedHashMap<>();
-        if (full || dense) {
+        if (some) {
+            shapes.put("dense.ids", Safetensors.Shape.i64(denseIds.length));
+            shapes.put("dense", Safetensors.Shape.f32(denseIds.length));
+        } else if (full || dense) {
             shapes.put("dense", Safetensors.Shape.f32(params));
         }
         shapes.put("normalizer.count", Safetensors.Shape.i64(nd));
@@ -62,7 +83,14 @@ public final class SyncSnapshots {
         md.put("examples_seen", Long.toString(m.examplesSeen()));
         md.put("skipped", Long.toString(m.skippedBatches()));
         Safetensors.Layout out = new Safetensors.Layout(md, shapes);
-        if (full || dense) {
+        if (some) {
+            LongBuffer at = out.i64("dense.ids");
+            FloatBuffer values = out.f32("dense");
+            for (int id : denseIds) {
+                at.put(id);
+                values.put((float) m.network().paramAccess().get(id));
+            }
+        } else if (full || dense) {
             m.network().paramAccess().copyTo(0, out.f32("dense"), params);
         }
         LongBuffer count = out.i64("normalizer.count");
@@ -124,8 +152,23 @@ public final class SyncSnapshots {
             throw new IllegalArgumentException("a sync version of another spec");
         }
         int params = target.network().paramAccess().length();
+        boolean some = !full && t.containsKey("dense.ids");
         boolean dense = full || t.containsKey("dense");
-        if (dense) {
+        LongBuffer denseIds = null;
+        if (some) {
+            Safetensors.Entry ids = t.get("dense.ids");
+            check(t, "dense.ids", "I64", ids.elements());
+            check(t, "dense", "F32", ids.elements());
+            denseIds = Safetensors.i64View(bytes, ids);
+            long k = ids.elements();
+            for (int i = 0; i < k; i++) {
+                long id = denseIds.get(i);
+                if (id < 0 || id >= params) {
+                    throw new IllegalArgumentException(
+                            "dense.ids has id " + id + " outside the " + params + " parameters");
+                }
+            }
+        } else if (dense) {
             check(t, "dense", "F32", params);
         }
         int nd = target.spec().features().dense().size();
@@ -153,7 +196,12 @@ public final class SyncSnapshots {
             }
             check(t, name + ".rows", "F32", n * sparse.get(f).dim());
         }
-        if (dense) {
+        if (some) {
+            FloatBuffer values = Safetensors.f32View(bytes, t.get("dense"));
+            for (int i = 0; i < values.limit(); i++) {
+                target.network().paramAccess().set((int) denseIds.get(i), values.get(i));
+            }
+        } else if (dense) {
             target.network().paramAccess().copyFrom(0, Safetensors.f32View(bytes, t.get("dense")), params);
         }
         LongBuffer count = Safetensors.i64View(bytes, t.get("normalizer.count"));
