@@ -124,8 +124,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(
             names = "--gradient-density",
             split = ",",
-            description = "train, rounds: at N > 1, also with replicas sending this share of their dense gradient "
-                    + "(train.gradient-density) for each value given (default: 1, every entry)")
+            description = "train, rounds: at N > 1, replicas sending this share of their dense gradient "
+                    + "(train.gradient-density), each value given in turn; include 1 to measure every entry too "
+                    + "(default: 1)")
     double[] gradientDensity;
 
     @Option(

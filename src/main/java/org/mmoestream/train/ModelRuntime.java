@@ -259,7 +259,7 @@ final class ModelRuntime {
      * gradients averaged, weighted by their examples, and one optimizer step on them, as one
      * trainer takes on the union of the shares; the shares' dense statistics, counters, metrics,
      * freshness and gate sums. Shares whose loss was not finite count as skipped batches. Returns
-     * the examples trained.
+     * whether a step was taken.
      */
     boolean applyRound(List<ReplicaGradient> shares) {
         int total = 0;
@@ -287,10 +287,15 @@ final class ModelRuntime {
                 policy.measured();
             }
         }
-        if (total > 0 || heldBack) {
-            return round.step(model, shares, total, settings.batchSize(), rows::changed);
+        if (total == 0 && !heldBack) {
+            return false;
         }
-        return false;
+        boolean stepped = round.step(model, shares, total, settings.batchSize(), rows::changed);
+        if (stepped && total == 0) {
+            // Only what replicas held back: a step the next version must carry all the same.
+            policy.steppedWithoutExamples();
+        }
+        return stepped;
     }
 
     /**

@@ -15,7 +15,7 @@ final class PublishPolicy {
     private int versionsSinceFull;
     private boolean needFull = true;
     private long trainedSinceVersion;
-    private boolean measuredSinceVersion;
+    private boolean changedSinceVersion;
 
     PublishPolicy(int fullEvery) {
         this.fullEvery = fullEvery;
@@ -37,12 +37,20 @@ final class PublishPolicy {
      * next version carries them, even if nothing was trained since the last.
      */
     void measured() {
-        measuredSinceVersion = true;
+        changedSinceVersion = true;
+    }
+
+    /**
+     * The model took a step on no new examples (what replicas held back of their gradients, {@code
+     * train.gradient-density}): the next version carries it.
+     */
+    void steppedWithoutExamples() {
+        changedSinceVersion = true;
     }
 
     /** The version to publish now, or null when there is nothing new. */
     Next next() {
-        if (!needFull && trainedSinceVersion == 0 && !measuredSinceVersion) {
+        if (!needFull && trainedSinceVersion == 0 && !changedSinceVersion) {
             return null;
         }
         boolean full = needFull || versionsSinceFull + 1 >= fullEvery;
@@ -55,7 +63,7 @@ final class PublishPolicy {
         versionsSinceFull = n.full() ? 0 : versionsSinceFull + 1;
         needFull = false;
         trainedSinceVersion = 0;
-        measuredSinceVersion = false;
+        changedSinceVersion = false;
     }
 
     long version() {

@@ -20,9 +20,11 @@ final class RoundStep {
     }
 
     /**
-     * One step on {@code shares} ({@code total} examples in those with a gradient; a pass with what
-     * a replica held back counts as that divided by {@code batch}); the rows it changed go to {@code
-     * changed}. Returns whether the step was taken (its gradient was finite).
+     * One step on {@code shares} ({@code total} examples in those with a gradient): full shares
+     * averaged, weighted by their examples; sparse shares' entries and the passes of what replicas
+     * held back ({@code train.gradient-density}), both in sum units, added up and divided by the
+     * larger of {@code total} and {@code batch}. The rows it changed go to {@code changed}. Returns
+     * whether the step was taken (its gradient was finite).
      */
     boolean step(MmoeModel model, List<ReplicaGradient> shares, int total, int batch, RowSink changed) {
         int n = model.network().paramAccess().length();
@@ -37,7 +39,7 @@ final class RoundStep {
         for (ReplicaGradient g : shares) {
             if (g.heldBack) {
                 ReplicaGradient.floatsOf(g.dense, share);
-                float w = 1f / batch;
+                float w = 1f / Math.max(total, batch);
                 for (int i = 0; i < n; i++) {
                     dense[i] += w * share[i];
                 }
@@ -46,14 +48,17 @@ final class RoundStep {
             if (g.skipped || g.examples == 0) {
                 continue;
             }
-            float w = (float) g.examples / total;
             ReplicaGradient.floatsOf(g.dense, share);
             if (g.sparse) {
+                // Sum units (what was held back included) over the batch, as the passes of what was
+                // held back are, so that a round smaller than the batch does not magnify them.
+                float w = (float) g.examples / Math.max(total, batch);
                 int[] ids = g.denseIds;
                 for (int i = 0; i < ids.length; i++) {
                     dense[ids[i]] += w * share[i];
                 }
             } else {
+                float w = (float) g.examples / total;
                 for (int i = 0; i < n; i++) {
                     dense[i] += w * share[i];
                 }

@@ -484,25 +484,38 @@ class ReplicaTrainingTest {
     void sparseSharesStepOnTheEntriesSentAndVersionsCarryWhatChanged() throws Exception {
         double density = 0.05;
         int rounds = 10;
-        List<TrainExample> xs = examples(rounds * 2 * BATCH, 8);
+        int half = BATCH / 2;
+        List<TrainExample> xs = examples(rounds * BATCH, 8);
         try (Group g = new Group(trainSettings(LINEAR_SPEC).withGradientDensity(density), null)) {
             Reader a = new Reader(LINEAR_SPEC, 0);
             Reader b = new Reader(LINEAR_SPEC, 1);
             a.rt.withGradientDensity(density);
             b.rt.withGradientDensity(density);
             g.join(a, b);
+            Reader late = null;
             NdAccess params = a.rt.model().network().paramAccess();
             int n = params.length();
             double lr = LINEAR_SPEC.optimizer().learningRate();
             long trained = 0;
             for (int round = 0; round < rounds; round++) {
+                if (round == rounds / 2) {
+                    // A replica starts in the middle of the stream: the reducer answers with a full
+                    // version, and the deltas after it carry what changed since that one.
+                    g.send(ReplicaGradient.hello("m1", 2));
+                    List<byte[]> syncs = g.tick();
+                    late = new Reader(LINEAR_SPEC, 2);
+                    late.rt.apply(List.of(syncs.get(syncs.size() - 1)));
+                    late.cursor = syncs.size();
+                }
                 float[] before = new float[n];
                 params.readFloats(0, before, 0, n);
+                // A round of fewer examples than the batch (the second share one short) every third round.
                 List<ReplicaGradient> shares = List.of(
-                        a.rt.gradient(xs.subList(2 * round * BATCH, (2 * round + 1) * BATCH - round % 3)),
-                        b.rt.gradient(xs.subList((2 * round + 1) * BATCH, (2 * round + 2) * BATCH)));
-                double total = shares.get(0).examples + shares.get(1).examples;
-                trained += (long) total;
+                        a.rt.gradient(xs.subList(round * BATCH, round * BATCH + half)),
+                        b.rt.gradient(
+                                xs.subList(round * BATCH + half, (round + 1) * BATCH - (round % 3 == 2 ? 1 : 0))));
+                int total = shares.get(0).examples + shares.get(1).examples;
+                trained += total;
                 double[] want = new double[n];
                 for (int i = 0; i < n; i++) {
                     want[i] = before[i];
@@ -513,12 +526,14 @@ class ReplicaTrainingTest {
                     float[] values = new float[share.denseIds.length];
                     ReplicaGradient.floatsOf(share.dense, values);
                     for (int k = 0; k < values.length; k++) {
-                        want[share.denseIds[k]] -= lr * (share.examples / total) * values[k];
+                        // In sum units over the batch, also when the round is smaller.
+                        want[share.denseIds[k]] -= lr * ((double) share.examples / BATCH) * values[k];
                         sent[share.denseIds[k]] = true;
                     }
                     g.send(share);
                 }
-                g.tick();
+                // The round that follows the late replica's start waits for it until the sync interval.
+                g.tick(round == rounds / 2 ? SYNC_INTERVAL : 1);
                 byte[] delta = g.syncs.get(g.syncs.size() - 1);
                 var ids = org.mmoestream.model.codec.Safetensors.readHeader(delta)
                         .entries()
@@ -535,6 +550,9 @@ class ReplicaTrainingTest {
                 }
             }
             // What each replica held back goes in a pass, summed over examples, divided by the batch size.
+            g.tick(60_000);
+            int published = g.reducer.getOutput().size();
+            assertTrue(published > 0, "the publish interval passed: a version");
             float[] before = new float[n];
             params.readFloats(0, before, 0, n);
             float[] back = new float[n];
@@ -552,17 +570,22 @@ class ReplicaTrainingTest {
             g.tick();
             a.catchUp(g.syncs);
             b.catchUp(g.syncs);
+            late.catchUp(g.syncs);
             for (int i = 0; i < n; i++) {
                 double want = before[i] - lr * sum[i] / BATCH;
                 assertEquals(want, params.get(i), 1e-6 + 1e-6 * Math.abs(want), "parameter " + i);
             }
-            g.send(ReplicaGradient.hello("m1", 2));
+            // A step on no examples is a change all the same: a version carries it before the next barrier.
+            g.reducer.prepareSnapshotPreBarrier(2);
+            assertTrue(g.reducer.getOutput().size() > published, "a version after the passes' step");
+            g.send(ReplicaGradient.hello("m1", 3));
             List<byte[]> syncs = g.tick();
-            Reader fresh = new Reader(LINEAR_SPEC, 2);
+            Reader fresh = new Reader(LINEAR_SPEC, 3);
             fresh.rt.apply(List.of(syncs.get(syncs.size() - 1)));
             assertEquals(trained, fresh.rt.model().examplesSeen());
             assertSameModel(fresh.rt.model(), a.rt.model(), 0);
             assertSameModel(fresh.rt.model(), b.rt.model(), 0);
+            assertSameModel(fresh.rt.model(), late.rt.model(), 0);
         }
     }
 
