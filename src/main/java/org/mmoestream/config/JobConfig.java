@@ -169,8 +169,8 @@ public final class JobConfig implements Serializable {
                         + "feedback), the rest held back for later rounds and sent in full before each "
                         + "checkpoint barrier and at the end of the input; the reducer's versions then carry "
                         + "only the dense values a round changed. 1 sends every entry (one trainer's step, "
-                        + "exactly); 0.05 sends about a third of the bytes, for the same CPU and some cvr AUC "
-                        + "(see Sending part of the gradient)",
+                        + "exactly); 0.05 sends a quarter to a third of the bytes, for about the same CPU "
+                        + "and some cvr AUC (see Sending part of the gradient)",
                 Parsers::unitFraction);
         public static final Key<String> TOPIC_TRAIN_SYNC = new Key<>(
                 "topics.train-sync",
