@@ -55,15 +55,10 @@ public final class RoundsBench {
     /**
      * Each N above 1 also with replicas sending these shares of their dense gradient ({@code
      * train.gradient-density}; figures {@code rounds.<data>.density<D>.parallelism<N>}, D with '_'
-     * for the point).
+     * for the point); each in (0, 1].
      */
     public RoundsBench withGradientDensities(double[] densities) {
-        if (densities != null) {
-            if (densities.length == 0 || java.util.Arrays.stream(densities).anyMatch(d -> !(d > 0 && d <= 1))) {
-                throw new IllegalArgumentException("--gradient-density must be above 0 and at most 1");
-            }
-            this.densities = densities;
-        }
+        this.densities = densities.clone();
         return this;
     }
 

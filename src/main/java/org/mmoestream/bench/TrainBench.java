@@ -98,15 +98,10 @@ public final class TrainBench {
 
     /**
      * Each parallelism above 1 also at these {@code train.gradient-density} below 1 (figures {@code
-     * train.parallelism<N>.density<D>}, D with '_' for the point).
+     * train.parallelism<N>.density<D>}, D with '_' for the point); each in (0, 1].
      */
     public TrainBench withGradientDensities(double[] densities) {
-        if (densities != null) {
-            if (densities.length == 0 || java.util.Arrays.stream(densities).anyMatch(d -> !(d > 0 && d <= 1))) {
-                throw new IllegalArgumentException("--gradient-density must be above 0 and at most 1");
-            }
-            this.densities = densities;
-        }
+        this.densities = densities.clone();
         return this;
     }
 

@@ -254,6 +254,10 @@ final class BenchCommand implements Callable<Integer> {
             throw new InputException("--seconds must be positive, --repeats, --impressions, --train-parallelism and "
                     + "--train-threads at least 1.");
         }
+        double[] densities = gradientDensity == null ? new double[] {1} : gradientDensity;
+        if (densities.length == 0 || java.util.Arrays.stream(densities).anyMatch(d -> !(d > 0 && d <= 1))) {
+            throw new InputException("--gradient-density must be above 0 and at most 1.");
+        }
         switch (what) {
             case "model" ->
                 new ModelBench(secs, repeats, System.out)
@@ -286,7 +290,7 @@ final class BenchCommand implements Callable<Integer> {
                                         optimizer.toUpperCase(java.util.Locale.ROOT)),
                                 System.out)
                         .withThreads(threads)
-                        .withGradientDensities(gradientDensity)
+                        .withGradientDensities(densities)
                         .run(parallelism, data.equals("census") ? java.nio.file.Path.of(census) : null);
             }
             case "rounds" -> {
@@ -297,7 +301,7 @@ final class BenchCommand implements Callable<Integer> {
                     }
                 }
                 new org.mmoestream.bench.RoundsBench(examples, java.nio.file.Path.of(census), every, System.out)
-                        .withGradientDensities(gradientDensity)
+                        .withGradientDensities(densities)
                         .run(parallelism);
             }
             case "soak" -> {
