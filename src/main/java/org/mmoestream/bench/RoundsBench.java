@@ -97,8 +97,7 @@ public final class RoundsBench {
         for (int n : parallelisms) {
             for (double d : n > 1 ? densities : new double[] {1}) {
                 Map<String, Double> auc = auc(spec, train, test, n, d);
-                String density = d < 1 ? ".density" + Double.toString(d).replace('.', '_') : "";
-                print("rounds." + data + density + ".parallelism" + n, auc, base);
+                print("rounds." + data + TrainBench.densityName(d) + ".parallelism" + n, auc, base);
                 if (base == null && n == 1) {
                     base = auc;
                 }

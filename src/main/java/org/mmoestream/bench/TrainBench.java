@@ -107,8 +107,12 @@ public final class TrainBench {
 
     /** The figures' name of a run at {@code train.parallelism} p, {@code train.threads} t, density d. */
     static String name(int p, int t, double d) {
-        return "train.parallelism" + p + (t > 1 ? ".threads" + t : "")
-                + (d < 1 ? ".density" + Double.toString(d).replace('.', '_') : "");
+        return "train.parallelism" + p + (t > 1 ? ".threads" + t : "") + densityName(d);
+    }
+
+    /** {@code .density<D>} (D with '_' for the point) for a density below 1, else nothing. */
+    static String densityName(double d) {
+        return d < 1 ? ".density" + Double.toString(d).replace('.', '_') : "";
     }
 
     public void run(int[] parallelisms) throws Exception {

@@ -239,7 +239,6 @@ public final class Objective {
         return w;
     }
 
-    /** Whether row {@code r} counts for a task masked by {@code m} (NaN mask label: clicked). */
     /** Per task, the rows of {@code b} that count for it, as {@link #evaluate} counts them, into {@code out}. */
     public void countRows(Batch b, int[] out) {
         for (int t = 0; t < tasks; t++) {
@@ -269,6 +268,7 @@ public final class Objective {
         return n;
     }
 
+    /** Whether row {@code r} counts for a task masked by {@code m} (NaN mask label: clicked). */
     private static boolean unmasked(Batch b, int m, int r) {
         return m < 0 || !(b.labels[m][r] <= 0.5f);
     }

@@ -39,7 +39,8 @@ public class ReplicaGradient {
     /**
      * A pass (no examples) that carries what the replica held back of its gradients ({@code
      * train.gradient-density} below 1): every dense entry, summed over examples, which the reducer
-     * divides by {@code train.batch-size}; sent before each checkpoint barrier and at the end of the input.
+     * divides as it does sparse entries ({@link RoundStep}); sent before each checkpoint barrier and
+     * at the end of the input.
      */
     public boolean heldBack;
     /** With {@link #sparse}: the parameters (layout order, ascending) whose values {@link #dense} holds. */

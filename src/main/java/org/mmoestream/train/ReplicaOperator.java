@@ -177,17 +177,22 @@ public class ReplicaOperator extends AbstractStreamOperator<ReplicaGradient>
             // Every example before the watermark is in this share or an earlier one only when none waits.
             r.rt.outcomeClock = r.buffer.isEmpty() ? timers.currentWatermark() : Long.MIN_VALUE;
             ReplicaGradient g = r.rt.gradient(take);
-            r.sent = true;
             trained.inc(take.size());
             sharesSent.inc();
-            gradientBytes.inc(g.bytes());
             SyncTraffic.SHARES.increment();
-            SyncTraffic.GRADIENT_BYTES.add(g.bytes());
-            output.collect(new StreamRecord<>(g));
+            send(r, g);
             if (!r.buffer.isEmpty() && r.buffer.size() < share) {
                 startWaiting(r);
             }
         }
+    }
+
+    /** Sends {@code g}, computed on the replica's version: the next waits for a newer one. */
+    private void send(Replica r, ReplicaGradient g) {
+        r.sent = true;
+        gradientBytes.inc(g.bytes());
+        SyncTraffic.GRADIENT_BYTES.add(g.bytes());
+        output.collect(new StreamRecord<>(g));
     }
 
     /** Waits for a version the replica has sent no share on (the reducer's next, or its first). */
@@ -256,8 +261,7 @@ public class ReplicaOperator extends AbstractStreamOperator<ReplicaGradient>
                 if (!r.canSend()) {
                     awaitVersion(r);
                 }
-                output.collect(new StreamRecord<>(r.rt.measureRemaining()));
-                r.sent = true;
+                send(r, r.rt.measureRemaining());
             }
         }
     }
@@ -271,11 +275,7 @@ public class ReplicaOperator extends AbstractStreamOperator<ReplicaGradient>
                 if (!r.canSend()) {
                     awaitVersion(r);
                 }
-                ReplicaGradient g = r.rt.sendHeldBack();
-                r.sent = true;
-                gradientBytes.inc(g.bytes());
-                SyncTraffic.GRADIENT_BYTES.add(g.bytes());
-                output.collect(new StreamRecord<>(g));
+                send(r, r.rt.sendHeldBack());
             }
         }
     }

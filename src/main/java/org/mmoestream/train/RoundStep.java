@@ -36,29 +36,22 @@ final class RoundStep {
         int[] dims =
                 model.spec().features().sparse().stream().mapToInt(f -> f.dim()).toArray();
         int[] uses = new int[dims.length];
+        // Sum units (what replicas held back included) over the batch, so that a round smaller than
+        // the batch does not magnify what was held back.
+        int sums = Math.max(total, batch);
         for (ReplicaGradient g : shares) {
-            if (g.heldBack) {
-                ReplicaGradient.floatsOf(g.dense, share);
-                float w = 1f / Math.max(total, batch);
-                for (int i = 0; i < n; i++) {
-                    dense[i] += w * share[i];
-                }
-                continue;
-            }
-            if (g.skipped || g.examples == 0) {
+            if (!g.heldBack && (g.skipped || g.examples == 0)) {
                 continue;
             }
             ReplicaGradient.floatsOf(g.dense, share);
             if (g.sparse) {
-                // Sum units (what was held back included) over the batch, as the passes of what was
-                // held back are, so that a round smaller than the batch does not magnify them.
-                float w = (float) g.examples / Math.max(total, batch);
+                float w = (float) g.examples / sums;
                 int[] ids = g.denseIds;
                 for (int i = 0; i < ids.length; i++) {
                     dense[ids[i]] += w * share[i];
                 }
             } else {
-                float w = (float) g.examples / total;
+                float w = g.heldBack ? 1f / sums : (float) g.examples / total;
                 for (int i = 0; i < n; i++) {
                     dense[i] += w * share[i];
                 }

@@ -12,12 +12,12 @@ import java.util.SplittableRandom;
  * Compression (Lin et al., ICLR 2018) and "Sparsified SGD with memory" (Stich et al., NeurIPS 2018).
  *
  * <p>The residual is in sum units (a share's mean gradient times its examples), and the values sent
- * are divided by the share's examples, so the reducer's average weighted by examples adds up the
- * sums and divides by the round's examples, as for a full gradient. The threshold is the {@code 1 -
- * density} quantile of the magnitudes of a sample of the entries ({@link #SAMPLE}, evenly spaced
- * from a random start), so
- * a share costs two passes over the gradient and a sort of the sample, not a sort of the gradient;
- * the entries sent are about {@code density} of all, not exactly.
+ * are divided by the share's examples; the reducer weighs them by the share's examples and divides
+ * the sum by the larger of the round's examples and the batch size ({@link RoundStep}). The
+ * threshold is the {@code 1 - density} quantile of the magnitudes of a sample of the entries
+ * ({@link #SAMPLE}, evenly spaced from a random start), so a share costs two passes over the
+ * gradient and a sort of the sample, not a sort of the gradient; the entries sent are about {@code
+ * density} of all, not exactly.
  */
 final class SparseGradient {
     /** Entries whose magnitudes set the threshold. */
