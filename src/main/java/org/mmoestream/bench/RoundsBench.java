@@ -1,6 +1,8 @@
 package org.mmoestream.bench;
 
 import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -20,6 +22,7 @@ import org.mmoestream.offline.CsvExamples;
 import org.mmoestream.offline.Evaluation;
 import org.mmoestream.offline.RowFilter;
 import org.mmoestream.train.SynchronousRounds;
+import org.nd4j.linalg.api.buffer.DataType;
 
 /**
  * The quality of training one model on N replicas in synchronous rounds against one trainer, on
@@ -29,10 +32,17 @@ import org.mmoestream.train.SynchronousRounds;
  * rows {0,1} mod 4 trained, row 3 mod 4 held out). Prints {@code rounds.<data>.parallelism<N>.auc.<head>}
  * and the difference from N=1, {@code .auc_change.<head>}; and, to judge those differences, how far
  * one trainer's AUC moves with the order of the same examples: {@code
- * rounds.<data>.order_spread.<head>}, the range over the file order and three shuffled orders.
+ * rounds.<data>.order_spread.<head>}, the range over the file order and three shuffled orders. Also
+ * the CPU of one thread running every replica and the reducer one after the other, per example
+ * (from the reducer's model made; the replicas' copies made and filled count),
+ * {@code .cpu_seconds_per_example}, and over one trainer's, {@code .cpu_ratio}: the work of the
+ * rounds themselves (the replicas' passes on their shares, the reducer's step, writing each
+ * synchronization version and every replica applying it), without Kafka or Flink between them,
+ * which is what the job's rounds would cost with a free transport.
  */
 public final class RoundsBench {
     private static final int HELD_OUT = 20_000;
+    private static final ThreadMXBean CPU = ManagementFactory.getThreadMXBean();
 
     private final int examples;
     private final Path census;
@@ -93,11 +103,30 @@ public final class RoundsBench {
 
     private void compare(
             String data, ModelSpec spec, List<EncodedExample> train, List<EncodedExample> test, int[] parallelisms) {
-        Map<String, Double> base = null;
+        // Compiled code for every configuration first, so that the first one measured does not pay for it.
+        List<EncodedExample> warm = train.subList(0, Math.min(train.size(), 20_000));
         for (int n : parallelisms) {
             for (double d : n > 1 ? densities : new double[] {1}) {
-                Map<String, Double> auc = auc(spec, train, test, n, d);
-                print("rounds." + data + TrainBench.densityName(d) + ".parallelism" + n, auc, base);
+                SynchronousRounds.train(spec, 42, warm, 256, n, d);
+            }
+        }
+        Map<String, Double> base = null;
+        double baseCpu = Double.NaN;
+        for (int n : parallelisms) {
+            for (double d : n > 1 ? densities : new double[] {1}) {
+                String name = "rounds." + data + TrainBench.densityName(d) + ".parallelism" + n;
+                MmoeModel m = MmoeModel.create(spec, 42, DataType.FLOAT);
+                long cpu0 = CPU.getCurrentThreadCpuTime();
+                SynchronousRounds.train(m, 42, train, 256, n, d);
+                double cpu = (CPU.getCurrentThreadCpuTime() - cpu0) / 1e9 / train.size();
+                Map<String, Double> auc = Evaluation.of(m, test, 1024).aucs();
+                print(name, auc, base);
+                out.printf(Locale.ROOT, "%s.cpu_seconds_per_example %.3e s%n", name, cpu);
+                if (n == 1 && Double.isNaN(baseCpu)) {
+                    baseCpu = cpu;
+                } else if (!Double.isNaN(baseCpu)) {
+                    out.printf(Locale.ROOT, "%s.cpu_ratio %.3f x%n", name, cpu / baseCpu);
+                }
                 if (base == null && n == 1) {
                     base = auc;
                 }

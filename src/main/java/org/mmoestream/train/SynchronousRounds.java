@@ -36,7 +36,17 @@ public final class SynchronousRounds {
      */
     public static MmoeModel train(
             ModelSpec spec, long seed, List<EncodedExample> examples, int batch, int replicas, double density) {
-        MmoeModel model = MmoeModel.create(spec, seed, DataType.FLOAT);
+        return train(MmoeModel.create(spec, seed, DataType.FLOAT), seed, examples, batch, replicas, density);
+    }
+
+    /**
+     * As {@link #train(ModelSpec, long, List, int, int, double)}, from {@code model} (the reducer's,
+     * or the one trainer's), which it trains and returns; the replicas are made of its spec and
+     * {@code seed} and start from its values.
+     */
+    public static MmoeModel train(
+            MmoeModel model, long seed, List<EncodedExample> examples, int batch, int replicas, double density) {
+        ModelSpec spec = model.spec();
         if (replicas == 1) {
             for (int at = 0; at < examples.size(); at += batch) {
                 model.trainStep(Batch.of(examples.subList(at, Math.min(examples.size(), at + batch))));
