@@ -37,6 +37,7 @@ import org.mmoestream.model.ExampleEncoder;
 import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.codec.Safetensors;
+import org.mmoestream.model.codec.SnapshotState;
 import org.mmoestream.offline.Evaluation;
 import org.mmoestream.publish.ChunkAssembler;
 import org.mmoestream.publish.ModelChunk;
@@ -325,7 +326,16 @@ public final class TrainBench {
         try (ModelReader reader =
                 new ModelReader(kafka.bootstrapServers(), cfg.string(Key.TOPIC_MODEL), "m", new Properties())) {
             reader.pollUntilQuiet(Duration.ofSeconds(3), Duration.ofMinutes(2));
-            MmoeModel model = reader.model("m").model();
+            SnapshotState read = reader.model("m");
+            // The AUC is the last version's: a reader that stopped short would score an older model.
+            if (read == null || read.examplesSeen() != last[1]) {
+                throw new IllegalStateException("the model read back from " + cfg.string(Key.TOPIC_MODEL) + " is "
+                        + (read == null
+                                ? "missing"
+                                : "version " + read.version() + " with " + read.examplesSeen() + " examples")
+                        + ", not the last version, with " + last[1]);
+            }
+            MmoeModel model = read.model();
             ExampleEncoder enc = new ExampleEncoder(spec);
             List<EncodedExample> rows = heldOut.stream()
                     .map(e -> enc.encode(e.features, e.click, e.conversion))
