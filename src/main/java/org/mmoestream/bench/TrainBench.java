@@ -328,12 +328,14 @@ public final class TrainBench {
             reader.pollUntilQuiet(Duration.ofSeconds(3), Duration.ofMinutes(2));
             SnapshotState read = reader.model("m");
             // The AUC is the last version's: a reader that stopped short would score an older model.
-            if (read == null || read.examplesSeen() != last[1]) {
+            // (It reads to the topic's end, so it may be past the versions counted above, which stop
+            // after 3 s without a record.)
+            if (read == null || read.examplesSeen() < last[1]) {
                 throw new IllegalStateException("the model read back from " + cfg.string(Key.TOPIC_MODEL) + " is "
                         + (read == null
                                 ? "missing"
                                 : "version " + read.version() + " with " + read.examplesSeen() + " examples")
-                        + ", not the last version, with " + last[1]);
+                        + ", behind the last version, with " + last[1]);
             }
             MmoeModel model = read.model();
             ExampleEncoder enc = new ExampleEncoder(spec);
