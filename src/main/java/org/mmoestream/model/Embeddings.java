@@ -184,14 +184,37 @@ public final class Embeddings {
         }
     }
 
-    /** Appends the value (no optimizer state) of row {@code r} of float32 table {@code t} to {@code dst}. */
-    public void readValue(int t, int r, java.nio.FloatBuffer dst) {
-        dst.put(f[t], r * dims[t], dims[t]);
+    /**
+     * Copies the values (no optimizer state) of rows {@code rows[0..n)} of float32 table {@code t}
+     * into {@code dst}, one row after the other. Rows are copied between arrays and the caller moves
+     * them to or from a buffer in one bulk copy: a buffer's bulk copy per row of 8 values costs more
+     * than the values.
+     */
+    public void readValues(int t, int[] rows, int n, float[] dst) {
+        int dim = dims[t];
+        float[] table = f[t];
+        for (int i = 0; i < n; i++) {
+            System.arraycopy(table, rows[i] * dim, dst, i * dim, dim);
+        }
     }
 
-    /** Sets the value of row {@code r} of float32 table {@code t} from the next values of {@code src}. */
-    public void writeValue(int t, int r, java.nio.FloatBuffer src) {
-        src.get(f[t], r * dims[t], dims[t]);
+    /** Sets the values of rows {@code rows[0..n)} of float32 table {@code t} from {@code src}, row after row. */
+    public void writeValues(int t, int[] rows, int n, float[] src) {
+        int dim = dims[t];
+        float[] table = f[t];
+        for (int i = 0; i < n; i++) {
+            System.arraycopy(src, i * dim, table, rows[i] * dim, dim);
+        }
+    }
+
+    /** Appends the values of every row of float32 table {@code t}, in row order, to {@code dst}. */
+    public void readAll(int t, java.nio.FloatBuffer dst) {
+        dst.put(f[t]);
+    }
+
+    /** Sets the values of every row of float32 table {@code t}, in row order, from the next values of {@code src}. */
+    public void writeAll(int t, java.nio.FloatBuffer src) {
+        src.get(f[t]);
     }
 
     /** Writes what {@link #readRow(int, int, float[])} read. */

@@ -101,15 +101,18 @@ public final class SyncSnapshots {
             mean.put((float) m.normalizer().mean(i));
             var.put((float) m.normalizer().variance(i));
         }
+        float[] values = full ? null : new float[rowValues(sparse, ids)];
         for (int f = 0; f < sparse.size(); f++) {
             String name = "embedding." + sparse.get(f).name();
-            int n = full ? sparse.get(f).buckets() : ids[f].length;
             FloatBuffer rows = out.f32(name + ".rows");
-            LongBuffer keys = full ? null : out.i64(name + ".ids");
-            for (int i = 0; i < n; i++) {
-                int id = full ? i : ids[f][i];
-                m.embeddings().readValue(f, id, rows);
-                if (!full) {
+            if (full) {
+                m.embeddings().readAll(f, rows);
+            } else {
+                int n = ids[f].length;
+                m.embeddings().readValues(f, ids[f], n, values);
+                rows.put(values, 0, n * sparse.get(f).dim());
+                LongBuffer keys = out.i64(name + ".ids");
+                for (int id : ids[f]) {
                     keys.put(id);
                 }
             }
@@ -210,24 +213,43 @@ public final class SyncSnapshots {
         for (int i = 0; i < nd; i++) {
             target.normalizer().set(i, count.get(i), mean.get(i), var.get(i));
         }
+        float[] values = null;
+        int[] at = null;
         for (int f = 0; f < sparse.size(); f++) {
             String name = "embedding." + sparse.get(f).name();
             FloatBuffer rows = Safetensors.f32View(bytes, t.get(name + ".rows"));
             if (full) {
-                for (int id = 0; id < sparse.get(f).buckets(); id++) {
-                    target.embeddings().writeValue(f, id, rows);
-                }
+                target.embeddings().writeAll(f, rows);
             } else {
                 LongBuffer keys = Safetensors.i64View(bytes, t.get(name + ".ids"));
-                while (keys.hasRemaining()) {
-                    target.embeddings().writeValue(f, (int) keys.get(), rows);
+                int n = keys.remaining();
+                int size = n * sparse.get(f).dim();
+                if (values == null || values.length < size) {
+                    values = new float[Math.max(size, values == null ? 0 : 2 * values.length)];
                 }
+                if (at == null || at.length < n) {
+                    at = new int[Math.max(n, at == null ? 0 : 2 * at.length)];
+                }
+                for (int i = 0; i < n; i++) {
+                    at[i] = (int) keys.get(i);
+                }
+                rows.get(values, 0, size);
+                target.embeddings().writeValues(f, at, n, values);
             }
         }
         target.restoreCounters(
                 Long.parseLong(md.get("step")),
                 Long.parseLong(md.get("examples_seen")),
                 Long.parseLong(md.get("skipped")));
+    }
+
+    /** The most values a table's changed rows {@code ids} hold. */
+    private static int rowValues(List<SparseFeature> sparse, int[][] ids) {
+        int most = 0;
+        for (int f = 0; f < sparse.size(); f++) {
+            most = Math.max(most, ids[f].length * sparse.get(f).dim());
+        }
+        return most;
     }
 
     private static void check(Map<String, Safetensors.Entry> t, String name, String dtype, long size) {
