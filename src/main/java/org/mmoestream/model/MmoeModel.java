@@ -655,10 +655,7 @@ public final class MmoeModel {
                             s += v * v;
                         }
                     } else {
-                        for (int i = 0; i < n; i++) {
-                            double v = normGf[i];
-                            s += v * v;
-                        }
+                        s += sumOfSquares(normGf, n);
                     }
                     continue;
                 }
@@ -675,6 +672,33 @@ public final class MmoeModel {
             }
         }
         return s;
+    }
+
+    /**
+     * The sum of the squares of {@code a[0, n)} in double, in four running sums: with one, each add
+     * waits for the one before (a dense gradient of 300,000 values took a twentieth of a step).
+     */
+    static double sumOfSquares(float[] a, int n) {
+        double s0 = 0;
+        double s1 = 0;
+        double s2 = 0;
+        double s3 = 0;
+        int i = 0;
+        for (; i + 3 < n; i += 4) {
+            double v0 = a[i];
+            double v1 = a[i + 1];
+            double v2 = a[i + 2];
+            double v3 = a[i + 3];
+            s0 += v0 * v0;
+            s1 += v1 * v1;
+            s2 += v2 * v2;
+            s3 += v3 * v3;
+        }
+        for (; i < n; i++) {
+            double v = a[i];
+            s0 += v * v;
+        }
+        return (s0 + s1) + (s2 + s3);
     }
 
     double[][] probabilities(MmoeNetwork.Buffers buf) {

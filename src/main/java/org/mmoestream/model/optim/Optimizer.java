@@ -82,6 +82,7 @@ public final class Optimizer {
             float[] table, float[][] state, int[] rows, double[] grads, int count, int dim, double scale) {
         double lr = config.learningRate();
         double l2 = config.l2();
+        touch(table, state, rows, count, dim);
         // In place on the table: a row is 8 or so values, too few to pay for copies into chunks.
         switch (config.kind()) {
             case SGD -> {
@@ -131,6 +132,29 @@ public final class Optimizer {
             }
             default -> throw new IllegalStateException();
         }
+    }
+
+    /** Keeps {@link #touch}'s reads alive (a sum nobody reads would be compiled away). */
+    private float touched;
+
+    /**
+     * Reads the first and last value of each row (a row may straddle two cache lines) of the table
+     * and of its state before the update. The rows are spread over tables of megabytes and most are
+     * not in cache: these loads are independent, so the core has many misses in flight at once,
+     * where in the update loop each row's misses wait behind the previous row's square root and
+     * division. The reducer of {@code train.parallelism} (which has not read the rows in a forward
+     * pass) spent most of its step waiting here.
+     */
+    private void touch(float[] table, float[][] state, int[] rows, int count, int dim) {
+        float sum = 0;
+        for (int i = 0; i < count; i++) {
+            int o = rows[i] * dim;
+            sum += table[o] + table[o + dim - 1];
+            for (float[] s : state) {
+                sum += s[o] + s[o + dim - 1];
+            }
+        }
+        touched += sum;
     }
 
     /** As {@link #updateRows(float[], float[][], int[], double[], int, int, double)}, for float64 tables. */
