@@ -179,6 +179,9 @@ public final class SyncSnapshots {
         check(t, "normalizer.mean", "F32", nd);
         check(t, "normalizer.var", "F32", nd);
         List<SparseFeature> sparse = target.spec().features().sparse();
+        // A delta's row ids per table, checked here and written below; and the most values a table's rows hold.
+        int[][] rowIds = full ? null : new int[sparse.size()][];
+        int mostValues = 0;
         for (int f = 0; f < sparse.size(); f++) {
             String name = "embedding." + sparse.get(f).name();
             long n = sparse.get(f).buckets();
@@ -190,12 +193,15 @@ public final class SyncSnapshots {
                 n = ids.elements();
                 check(t, name + ".ids", "I64", n);
                 LongBuffer keys = Safetensors.i64View(bytes, ids);
+                rowIds[f] = new int[(int) n];
                 for (int i = 0; i < n; i++) {
                     long id = keys.get(i);
                     if (id < 0 || id >= sparse.get(f).buckets()) {
                         throw new IllegalArgumentException(name + ".ids has id " + id + " outside the table");
                     }
+                    rowIds[f][i] = (int) id;
                 }
+                mostValues = Math.max(mostValues, (int) n * sparse.get(f).dim());
             }
             check(t, name + ".rows", "F32", n * sparse.get(f).dim());
         }
@@ -213,28 +219,16 @@ public final class SyncSnapshots {
         for (int i = 0; i < nd; i++) {
             target.normalizer().set(i, count.get(i), mean.get(i), var.get(i));
         }
-        float[] values = null;
-        int[] at = null;
+        float[] values = full ? null : new float[mostValues];
         for (int f = 0; f < sparse.size(); f++) {
             String name = "embedding." + sparse.get(f).name();
             FloatBuffer rows = Safetensors.f32View(bytes, t.get(name + ".rows"));
             if (full) {
                 target.embeddings().writeAll(f, rows);
             } else {
-                LongBuffer keys = Safetensors.i64View(bytes, t.get(name + ".ids"));
-                int n = keys.remaining();
-                int size = n * sparse.get(f).dim();
-                if (values == null || values.length < size) {
-                    values = new float[Math.max(size, values == null ? 0 : 2 * values.length)];
-                }
-                if (at == null || at.length < n) {
-                    at = new int[Math.max(n, at == null ? 0 : 2 * at.length)];
-                }
-                for (int i = 0; i < n; i++) {
-                    at[i] = (int) keys.get(i);
-                }
-                rows.get(values, 0, size);
-                target.embeddings().writeValues(f, at, n, values);
+                int n = rowIds[f].length;
+                rows.get(values, 0, n * sparse.get(f).dim());
+                target.embeddings().writeValues(f, rowIds[f], n, values);
             }
         }
         target.restoreCounters(
