@@ -359,6 +359,8 @@ public final class FeedbackBench {
         long[] trained = {0};
         long[] now = {0};
         int batch = 256;
+        // As the job's trainer, whose batches the clock cuts too.
+        model.scalePartialBatches(batch);
         Runnable step = () -> {
             score(model, encoder, imps, toScore, metrics, heads, scoredFrom);
             if (!buffer.isEmpty()) {

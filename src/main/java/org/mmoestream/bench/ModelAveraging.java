@@ -32,7 +32,9 @@ final class ModelAveraging {
             ModelSpec spec, long seed, List<EncodedExample> examples, int batch, int replicas, int every) {
         List<MmoeModel> models = new ArrayList<>();
         for (int i = 0; i < replicas; i++) {
-            models.add(MmoeModel.create(spec, seed, DataType.FLOAT));
+            MmoeModel m = MmoeModel.create(spec, seed, DataType.FLOAT);
+            m.scalePartialBatches(batch);
+            models.add(m);
         }
         int tables = spec.features().sparse().size();
         BitSet[] touched = new BitSet[tables];

@@ -208,6 +208,7 @@ public final class Demo {
         org.mmoestream.model.ExampleEncoder enc = new org.mmoestream.model.ExampleEncoder(o.spec());
         org.mmoestream.model.MmoeModel m =
                 org.mmoestream.model.MmoeModel.create(o.spec(), o.seed(), org.nd4j.linalg.api.buffer.DataType.FLOAT);
+        m.scalePartialBatches(BATCH);
         List<org.mmoestream.feature.EncodedExample> batch = new ArrayList<>();
         for (long i = 0; i < o.history(); i++) {
             Simulator.Impression imp = sim.next(0, MAX_CLICK_DELAY_MS, MAX_CONVERSION_DELAY_MS);

@@ -97,6 +97,7 @@ final class ModelRuntime {
         int[] capacity = WorkingSet.capacities(spec, settings.workingSetRows(), settings.batchSize());
         model = MmoeModel.createCompact(spec, settings.seed(), DataType.FLOAT, capacity);
         model.useFeedbackWeights(settings.feedbackWeights());
+        model.scalePartialBatches(settings.batchSize());
         rows = new WorkingSet(spec, settings.seed(), capacity);
         order = new TrainingOrder(settings.orderHorizonMillis());
         outcomes = settings.outcomeHorizonMillis() > 0

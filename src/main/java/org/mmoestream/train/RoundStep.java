@@ -20,11 +20,13 @@ final class RoundStep {
     }
 
     /**
-     * One step on {@code shares} ({@code total} examples in those with a gradient): full shares
-     * averaged, weighted by their examples; sparse shares' entries and the passes of what replicas
-     * held back ({@code train.gradient-density}), both in sum units, added up and divided by the
-     * larger of {@code total} and {@code batch}. The rows it changed go to {@code changed}. Returns
-     * whether the step was taken (its gradient was finite).
+     * One step on {@code shares} ({@code total} examples in those with a gradient): the shares'
+     * gradients in sum units (full shares' means times their examples, sparse shares' entries and
+     * the passes of what replicas held back, {@code train.gradient-density}), added up and divided
+     * by the larger of {@code total} and {@code batch}: a round of fewer examples than the batch
+     * takes a step scaled by its share of a full one, as one trainer's partial batch does ({@link
+     * MmoeModel#scalePartialBatches}). The rows it changed go to {@code changed}. Returns whether
+     * the step was taken (its gradient was finite).
      */
     boolean step(MmoeModel model, List<ReplicaGradient> shares, int total, int batch, RowSink changed) {
         int n = model.network().paramAccess().length();
@@ -36,8 +38,8 @@ final class RoundStep {
         int[] dims =
                 model.spec().features().sparse().stream().mapToInt(f -> f.dim()).toArray();
         int[] uses = new int[dims.length];
-        // Sum units (what replicas held back included) over the batch, so that a round smaller than
-        // the batch does not magnify what was held back.
+        // Sum units (what replicas held back included) over the batch: a round smaller than the
+        // batch takes a step as small as its share of it.
         int sums = Math.max(total, batch);
         for (ReplicaGradient g : shares) {
             if (!g.heldBack && (g.skipped || g.examples == 0)) {
@@ -51,7 +53,7 @@ final class RoundStep {
                     dense[ids[i]] += w * share[i];
                 }
             } else {
-                float w = g.heldBack ? 1f / sums : (float) g.examples / total;
+                float w = g.heldBack ? 1f / sums : (float) g.examples / sums;
                 for (int i = 0; i < n; i++) {
                     dense[i] += w * share[i];
                 }
@@ -66,7 +68,7 @@ final class RoundStep {
             if (g.skipped || g.examples == 0) {
                 continue;
             }
-            double w = (double) g.examples / total;
+            double w = (double) g.examples / sums;
             int pos = 0;
             for (long key : g.rowKeys) {
                 int f = RowStore.feature(key);

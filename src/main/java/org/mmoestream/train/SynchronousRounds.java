@@ -48,6 +48,8 @@ public final class SynchronousRounds {
             MmoeModel model, long seed, List<EncodedExample> examples, int batch, int replicas, double density) {
         ModelSpec spec = model.spec();
         if (replicas == 1) {
+            // As the job's single trainer, which the reducer's rounds match.
+            model.scalePartialBatches(batch);
             for (int at = 0; at < examples.size(); at += batch) {
                 model.trainStep(Batch.of(examples.subList(at, Math.min(examples.size(), at + batch))));
             }

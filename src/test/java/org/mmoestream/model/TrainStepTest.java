@@ -68,6 +68,43 @@ class TrainStepTest {
         }
     }
 
+    /**
+     * With scalePartialBatches(16), a batch of 4 rows moves every parameter a quarter as far as its
+     * plain step (SGD: the step is linear in the gradient), and a full batch as far.
+     */
+    @Test
+    void aPartialBatchTakesItsShareOfAFullBatchsStep() {
+        ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of())
+                .withOptimizer(
+                        OptimizerConfig.defaults(OptimizerConfig.Kind.SGD).withLearningRate(0.1));
+        for (int rows : new int[] {4, 16}) {
+            Batch batch = TestSpecs.batch(spec, rows, 4);
+            MmoeModel plain = MmoeModel.create(spec, 3, DataType.DOUBLE);
+            MmoeModel scaled = MmoeModel.create(spec, 3, DataType.DOUBLE);
+            scaled.scalePartialBatches(16);
+            double[] before = dense(plain);
+            double[] beforeRows = table(plain, 1);
+            plain.trainStep(batch);
+            scaled.trainStep(batch);
+            double share = rows / 16.0;
+            double[] p = dense(plain);
+            double[] s = dense(scaled);
+            double moved = 0;
+            for (int i = 0; i < before.length; i++) {
+                assertEquals(share * (p[i] - before[i]), s[i] - before[i], 1e-12, rows + " rows, param " + i);
+                moved += Math.abs(p[i] - before[i]);
+            }
+            assertTrue(moved > 0);
+            double[] pr = table(plain, 1);
+            double[] sr = table(scaled, 1);
+            for (int i = 0; i < pr.length; i++) {
+                assertEquals(
+                        share * (pr[i] - beforeRows[i]), sr[i] - beforeRows[i], 1e-7, rows + " rows, row value " + i);
+            }
+            assertEquals(rows, scaled.examplesSeen());
+        }
+    }
+
     @Test
     void onlyTouchedEmbeddingRowsChange() {
         ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, false, List.of());

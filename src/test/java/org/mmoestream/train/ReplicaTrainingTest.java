@@ -395,10 +395,13 @@ class ReplicaTrainingTest {
         }
     }
 
-    /** The in-process rounds of {@code bench rounds}: N replicas equal one trainer, to float rounding. */
+    /**
+     * The in-process rounds of {@code bench rounds}: N replicas equal one trainer, to float rounding,
+     * the last round's 5 examples included (a step scaled by 5/12 in both).
+     */
     @Test
     void synchronousRoundsInOneProcessEqualOneTrainer() {
-        var xs = TestSpecs.examples(LINEAR_SPEC, 20 * 12, 6);
+        var xs = TestSpecs.examples(LINEAR_SPEC, 20 * 12 + 5, 6);
         MmoeModel one = SynchronousRounds.train(LINEAR_SPEC, SEED, xs, 12, 1);
         MmoeModel three = SynchronousRounds.train(LINEAR_SPEC, SEED, xs, 12, 3);
         assertEquals(xs.size(), three.examplesSeen());

@@ -171,6 +171,8 @@ class TrainOperatorTest {
         h.endInput();
 
         MmoeModel offline = MmoeModel.create(SPEC, 42, DataType.FLOAT);
+        // The last batch, of 3 examples, takes 3/8 of a step, as the trainer's does.
+        offline.scalePartialBatches(BATCH);
         List<EncodedExample> enc = encode(xs);
         for (int j = 0; j < enc.size(); j += BATCH) {
             offline.trainStep(Batch.of(enc.subList(j, Math.min(enc.size(), j + BATCH))));
