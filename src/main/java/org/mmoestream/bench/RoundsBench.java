@@ -39,6 +39,12 @@ import org.nd4j.linalg.api.buffer.DataType;
  * rounds themselves (the replicas' passes on their shares, the reducer's step, writing each
  * synchronization version and every replica applying it), without Kafka or Flink between them,
  * which is what the job's rounds would cost with a free transport.
+ *
+ * <p>With {@link #withCuts}, also how much one trainer's AUC depends on where a stream cuts its
+ * batches short ({@code train.max-wait}, checkpoint barriers, the end of the input): runs with K
+ * batches cut at random places, each with the plain mean's step for a partial batch and with the
+ * step scaled by its share of a full batch ({@link MmoeModel#scalePartialBatches}, what the job
+ * does), {@code rounds.<data>.cuts<K>.<mean|scaled>.auc_min.<head>} and {@code .auc_max}.
  */
 public final class RoundsBench {
     private static final int HELD_OUT = 20_000;
@@ -69,6 +75,19 @@ public final class RoundsBench {
      */
     public RoundsBench withGradientDensities(double[] densities) {
         this.densities = densities.clone();
+        return this;
+    }
+
+    private int[] cuts = {};
+    private int cutRuns = 8;
+
+    /** Also {@code runs} runs of one trainer with each of {@code cuts} batches cut short at random places. */
+    public RoundsBench withCuts(int[] cuts, int runs) {
+        if (runs < 1 || java.util.Arrays.stream(cuts).anyMatch(k -> k < 1)) {
+            throw new IllegalArgumentException("--cuts and --cut-runs must be at least 1");
+        }
+        this.cuts = cuts.clone();
+        this.cutRuns = runs;
         return this;
     }
 
@@ -160,6 +179,48 @@ public final class RoundsBench {
                     r.getValue()[1] - r.getValue()[0]);
         }
         out.flush();
+        for (int k : cuts) {
+            for (boolean scaled : new boolean[] {false, true}) {
+                Map<String, double[]> cut = new LinkedHashMap<>();
+                for (int run = 1; run <= cutRuns; run++) {
+                    MmoeModel m = MmoeModel.create(spec, 42, DataType.FLOAT);
+                    m.scalePartialBatches(scaled ? 256 : 0);
+                    trainCut(m, train, k, new Random(run));
+                    for (Map.Entry<String, Double> a :
+                            Evaluation.of(m, test, 1024).aucs().entrySet()) {
+                        double[] r = cut.computeIfAbsent(a.getKey(), h -> new double[] {1, 0});
+                        r[0] = Math.min(r[0], a.getValue());
+                        r[1] = Math.max(r[1], a.getValue());
+                    }
+                }
+                String name = "rounds." + data + ".cuts" + k + (scaled ? ".scaled" : ".mean");
+                for (Map.Entry<String, double[]> r : cut.entrySet()) {
+                    out.printf(Locale.ROOT, "%s.auc_min.%s %.4f%n", name, r.getKey(), r.getValue()[0]);
+                    out.printf(Locale.ROOT, "%s.auc_max.%s %.4f%n", name, r.getKey(), r.getValue()[1]);
+                }
+                out.flush();
+            }
+        }
+    }
+
+    /**
+     * One pass in batches of 256, {@code cuts} of them cut short at places drawn from {@code rnd}
+     * (a batch cut at place c ends before example c; the next starts there).
+     */
+    static void trainCut(MmoeModel m, List<EncodedExample> train, int cuts, Random rnd) {
+        java.util.TreeSet<Integer> at = new java.util.TreeSet<>();
+        while (at.size() < Math.min(cuts, train.size() - 1)) {
+            at.add(1 + rnd.nextInt(train.size() - 1));
+        }
+        for (int from = 0; from < train.size(); ) {
+            int end = Math.min(train.size(), from + 256);
+            Integer c = at.higher(from);
+            if (c != null && c < end) {
+                end = c;
+            }
+            m.trainStep(org.mmoestream.model.Batch.of(train.subList(from, end)));
+            from = end;
+        }
     }
 
     /** Prints {@code name.auc.<head>} and, against {@code base} (N=1) when there is one, {@code .auc_change}. */

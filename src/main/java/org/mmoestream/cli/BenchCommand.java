@@ -122,6 +122,20 @@ final class BenchCommand implements Callable<Integer> {
     int[] averageEvery;
 
     @Option(
+            names = "--cuts",
+            split = ",",
+            description = "rounds: also one trainer with K batches cut short at random places, --cut-runs runs, "
+                    + "a partial batch's step the plain mean's and scaled by its share of a full batch, for each "
+                    + "K given (default: none)")
+    int[] cuts;
+
+    @Option(
+            names = "--cut-runs",
+            defaultValue = "8",
+            description = "rounds: runs per --cuts value (default: ${DEFAULT-VALUE})")
+    int cutRuns;
+
+    @Option(
             names = "--gradient-density",
             split = ",",
             description = "train, rounds: at N > 1, replicas sending this share of their dense gradient "
@@ -300,8 +314,13 @@ final class BenchCommand implements Callable<Integer> {
                         throw new InputException("--average-every must be at least 1, not " + k + ".");
                     }
                 }
+                if (cutRuns < 1
+                        || (cuts != null && java.util.Arrays.stream(cuts).anyMatch(k -> k < 1))) {
+                    throw new InputException("--cuts and --cut-runs must be at least 1.");
+                }
                 new org.mmoestream.bench.RoundsBench(examples, java.nio.file.Path.of(census), every, System.out)
                         .withGradientDensities(densities)
+                        .withCuts(cuts == null ? new int[0] : cuts, cutRuns)
                         .run(parallelism);
             }
             case "soak" -> {
