@@ -120,8 +120,12 @@ public final class JobConfig implements Serializable {
                 Parsers::text);
         public static final Key<Integer> SEED =
                 new Key<>("train.seed", "42", "seed of the initial parameters", Parsers::positiveInt);
-        public static final Key<Integer> BATCH_SIZE =
-                new Key<>("train.batch-size", "256", "examples per training step", Parsers::positiveInt);
+        public static final Key<Integer> BATCH_SIZE = new Key<>(
+                "train.batch-size",
+                "256",
+                "examples per training step; a partial batch (after train.max-wait, before a checkpoint "
+                        + "barrier, at the end of the input) takes a step scaled by its share of it",
+                Parsers::positiveInt);
         public static final Key<Duration> MAX_WAIT = new Key<>(
                 "train.max-wait",
                 "1 s",
@@ -157,9 +161,10 @@ public final class JobConfig implements Serializable {
                 Parsers::positiveInt);
         public static final Key<Duration> SYNC_INTERVAL = new Key<>(
                 "train.sync-interval",
-                "100 ms",
+                "1 s",
                 "with train.parallelism > 1: the longest a round waits for a replica's share after "
-                        + "its first one came; a share that comes later joins the next round",
+                        + "its first one came; a share that comes later joins the next round (a stale "
+                        + "gradient: at 100 ms, runs with 4 or more cost cvr AUC)",
                 Parsers::positiveDuration);
         public static final Key<Double> GRADIENT_DENSITY = new Key<>(
                 "train.gradient-density",
