@@ -123,8 +123,9 @@ public final class JobConfig implements Serializable {
         public static final Key<Integer> BATCH_SIZE = new Key<>(
                 "train.batch-size",
                 "256",
-                "examples per training step; a partial batch (after train.max-wait, before a checkpoint "
-                        + "barrier, at the end of the input) takes a step scaled by its share of it",
+                "examples per training step; a partial batch (after train.max-wait, at the end of the input, "
+                        + "and with train.parallelism > 1 before a checkpoint barrier) takes a step scaled by "
+                        + "its share of it",
                 Parsers::positiveInt);
         public static final Key<Duration> MAX_WAIT = new Key<>(
                 "train.max-wait",
