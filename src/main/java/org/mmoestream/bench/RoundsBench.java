@@ -48,6 +48,9 @@ import org.nd4j.linalg.api.buffer.DataType;
  */
 public final class RoundsBench {
     private static final int HELD_OUT = 20_000;
+    /** The batch of one trainer and of a round, the job's default. */
+    private static final int BATCH = 256;
+
     private static final ThreadMXBean CPU = ManagementFactory.getThreadMXBean();
 
     private final int examples;
@@ -126,7 +129,7 @@ public final class RoundsBench {
         List<EncodedExample> warm = train.subList(0, Math.min(train.size(), 20_000));
         for (int n : parallelisms) {
             for (double d : n > 1 ? densities : new double[] {1}) {
-                SynchronousRounds.train(spec, 42, warm, 256, n, d);
+                SynchronousRounds.train(spec, 42, warm, BATCH, n, d);
             }
         }
         Map<String, Double> base = null;
@@ -136,7 +139,7 @@ public final class RoundsBench {
                 String name = "rounds." + data + TrainBench.densityName(d) + ".parallelism" + n;
                 MmoeModel m = MmoeModel.create(spec, 42, DataType.FLOAT);
                 long cpu0 = CPU.getCurrentThreadCpuTime();
-                SynchronousRounds.train(m, 42, train, 256, n, d);
+                SynchronousRounds.train(m, 42, train, BATCH, n, d);
                 double cpu = (CPU.getCurrentThreadCpuTime() - cpu0) / 1e9 / train.size();
                 Map<String, Double> auc = Evaluation.of(m, test, 1024).aucs();
                 print(name, auc, base);
@@ -151,7 +154,7 @@ public final class RoundsBench {
                 }
             }
             for (int k : n > 1 ? averageEvery : new int[0]) {
-                MmoeModel m = ModelAveraging.train(spec, 42, train, 256, n, k);
+                MmoeModel m = ModelAveraging.train(spec, 42, train, BATCH, n, k);
                 print(
                         "rounds." + data + ".averaged_every" + k + ".parallelism" + n,
                         Evaluation.of(m, test, 1024).aucs(),
@@ -164,11 +167,7 @@ public final class RoundsBench {
             if (shuffle > 0) {
                 Collections.shuffle(order, new Random(shuffle));
             }
-            for (Map.Entry<String, Double> a : auc(spec, order, test, 1, 1).entrySet()) {
-                double[] r = range.computeIfAbsent(a.getKey(), k -> new double[] {1, 0});
-                r[0] = Math.min(r[0], a.getValue());
-                r[1] = Math.max(r[1], a.getValue());
-            }
+            widen(range, auc(spec, order, test, 1, 1));
         }
         for (Map.Entry<String, double[]> r : range.entrySet()) {
             out.printf(
@@ -184,14 +183,9 @@ public final class RoundsBench {
                 Map<String, double[]> cut = new LinkedHashMap<>();
                 for (int run = 1; run <= cutRuns; run++) {
                     MmoeModel m = MmoeModel.create(spec, 42, DataType.FLOAT);
-                    m.scalePartialBatches(scaled ? 256 : 0);
+                    m.scalePartialBatches(scaled ? BATCH : 0);
                     trainCut(m, train, k, new Random(run));
-                    for (Map.Entry<String, Double> a :
-                            Evaluation.of(m, test, 1024).aucs().entrySet()) {
-                        double[] r = cut.computeIfAbsent(a.getKey(), h -> new double[] {1, 0});
-                        r[0] = Math.min(r[0], a.getValue());
-                        r[1] = Math.max(r[1], a.getValue());
-                    }
+                    widen(cut, Evaluation.of(m, test, 1024).aucs());
                 }
                 String name = "rounds." + data + ".cuts" + k + (scaled ? ".scaled" : ".mean");
                 for (Map.Entry<String, double[]> r : cut.entrySet()) {
@@ -203,8 +197,17 @@ public final class RoundsBench {
         }
     }
 
+    /** Widens each head's [min, max] in {@code range} to take in its AUC in {@code auc}. */
+    private static void widen(Map<String, double[]> range, Map<String, Double> auc) {
+        for (Map.Entry<String, Double> a : auc.entrySet()) {
+            double[] r = range.computeIfAbsent(a.getKey(), h -> new double[] {1, 0});
+            r[0] = Math.min(r[0], a.getValue());
+            r[1] = Math.max(r[1], a.getValue());
+        }
+    }
+
     /**
-     * One pass in batches of 256, {@code cuts} of them cut short at places drawn from {@code rnd}
+     * One pass in batches of {@link #BATCH}, {@code cuts} of them cut short at places drawn from {@code rnd}
      * (a batch cut at place c ends before example c; the next starts there).
      */
     static void trainCut(MmoeModel m, List<EncodedExample> train, int cuts, Random rnd) {
@@ -213,7 +216,7 @@ public final class RoundsBench {
             at.add(1 + rnd.nextInt(train.size() - 1));
         }
         for (int from = 0; from < train.size(); ) {
-            int end = Math.min(train.size(), from + 256);
+            int end = Math.min(train.size(), from + BATCH);
             Integer c = at.higher(from);
             if (c != null && c < end) {
                 end = c;
@@ -237,7 +240,7 @@ public final class RoundsBench {
 
     private static Map<String, Double> auc(
             ModelSpec spec, List<EncodedExample> train, List<EncodedExample> test, int replicas, double density) {
-        MmoeModel m = SynchronousRounds.train(spec, 42, train, 256, replicas, density);
+        MmoeModel m = SynchronousRounds.train(spec, 42, train, BATCH, replicas, density);
         return Evaluation.of(m, test, 1024).aucs();
     }
 }

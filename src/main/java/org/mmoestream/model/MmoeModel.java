@@ -156,7 +156,7 @@ public final class MmoeModel {
     }
 
     /** The factor on the step of a batch of {@code rows} rows ({@link #scalePartialBatches}). */
-    double batchWeight(int rows) {
+    private double batchWeight(int rows) {
         return rows < fullBatch ? (double) rows / fullBatch : 1.0;
     }
 
