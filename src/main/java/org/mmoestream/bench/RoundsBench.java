@@ -18,6 +18,7 @@ import org.mmoestream.model.ExampleEncoder;
 import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.SpecLoader;
+import org.mmoestream.model.optim.OptimizerConfig;
 import org.mmoestream.offline.CsvExamples;
 import org.mmoestream.offline.Evaluation;
 import org.mmoestream.offline.RowFilter;
@@ -81,6 +82,34 @@ public final class RoundsBench {
         return this;
     }
 
+    private int[] sumEvery = {};
+
+    /**
+     * Each N above 1 also with asynchronous deltas summed every K rounds ({@link
+     * ModelAveraging.Exchange#SUM}): {@code rounds.<data>.summed_every<K>.parallelism<N>.*}.
+     */
+    public RoundsBench withDeltaSums(int[] sumEvery) {
+        if (java.util.Arrays.stream(sumEvery).anyMatch(k -> k < 1)) {
+            throw new IllegalArgumentException("--sum-every must be at least 1");
+        }
+        this.sumEvery = sumEvery.clone();
+        return this;
+    }
+
+    private double initialAccumulator = Double.NaN;
+
+    /**
+     * The simulated data's spec with Adagrad's accumulators starting at {@code value} instead of the
+     * reference shape's 0 (every figure of that data, N=1 too); NaN keeps the reference shape's.
+     */
+    public RoundsBench withInitialAccumulator(double value) {
+        if (value < 0) {
+            throw new IllegalArgumentException("--initial-accumulator must not be negative");
+        }
+        this.initialAccumulator = value;
+        return this;
+    }
+
     private int[] cuts = {};
     private int cutRuns = 8;
 
@@ -96,6 +125,25 @@ public final class RoundsBench {
 
     public void run(int[] parallelisms) {
         ModelSpec ref = PipelineBench.spec();
+        if (!Double.isNaN(initialAccumulator)) {
+            OptimizerConfig o = ref.optimizer();
+            ref = new ModelSpec(
+                    ref.name(),
+                    ref.features(),
+                    ref.tasks(),
+                    ref.architecture(),
+                    new OptimizerConfig(
+                            o.kind(),
+                            o.learningRate(),
+                            o.beta1(),
+                            o.beta2(),
+                            o.epsilon(),
+                            initialAccumulator,
+                            o.l2(),
+                            o.clipNorm()),
+                    ref.csv());
+            out.printf(Locale.ROOT, "# simulated: Adagrad's initial accumulator %s%n", initialAccumulator);
+        }
         long t0 = System.currentTimeMillis() - 3_600_000L;
         ExampleEncoder enc = new ExampleEncoder(ref);
         List<EncodedExample> train = encode(enc, LabeledData.generate("m", "t", examples, 11, t0));
@@ -157,6 +205,13 @@ public final class RoundsBench {
                 MmoeModel m = ModelAveraging.train(spec, 42, train, BATCH, n, k);
                 print(
                         "rounds." + data + ".averaged_every" + k + ".parallelism" + n,
+                        Evaluation.of(m, test, 1024).aucs(),
+                        base);
+            }
+            for (int k : n > 1 ? sumEvery : new int[0]) {
+                MmoeModel m = ModelAveraging.train(spec, 42, train, BATCH, n, k, ModelAveraging.Exchange.SUM);
+                print(
+                        "rounds." + data + ".summed_every" + k + ".parallelism" + n,
                         Evaluation.of(m, test, 1024).aucs(),
                         base);
             }

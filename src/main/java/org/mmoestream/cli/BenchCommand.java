@@ -122,6 +122,20 @@ final class BenchCommand implements Callable<Integer> {
     int[] averageEvery;
 
     @Option(
+            names = "--sum-every",
+            split = ",",
+            description = "rounds: also measure asynchronous deltas (replicas with their own optimizer, a batch each "
+                    + "per round, every replica's change summed into the model every K rounds) for each K given "
+                    + "(default: none)")
+    int[] sumEvery;
+
+    @Option(
+            names = "--initial-accumulator",
+            description = "rounds: Adagrad's initial accumulator in the simulated data's spec, for every N "
+                    + "(default: the reference shape's 0)")
+    Double initialAccumulator;
+
+    @Option(
             names = "--cuts",
             split = ",",
             description = "rounds: also one trainer with K batches cut short at random places, --cut-runs runs, "
@@ -309,10 +323,20 @@ final class BenchCommand implements Callable<Integer> {
             }
             case "rounds" -> {
                 int[] every = averageEvery == null ? new int[0] : averageEvery;
+                int[] sums = sumEvery == null ? new int[0] : sumEvery;
                 for (int k : every) {
                     if (k < 1) {
                         throw new InputException("--average-every must be at least 1, not " + k + ".");
                     }
+                }
+                for (int k : sums) {
+                    if (k < 1) {
+                        throw new InputException("--sum-every must be at least 1, not " + k + ".");
+                    }
+                }
+                if (initialAccumulator != null && !(initialAccumulator >= 0)) {
+                    throw new InputException(
+                            "--initial-accumulator must be at least 0, not " + initialAccumulator + ".");
                 }
                 if (cutRuns < 1
                         || (cuts != null && java.util.Arrays.stream(cuts).anyMatch(k -> k < 1))) {
@@ -321,6 +345,8 @@ final class BenchCommand implements Callable<Integer> {
                 new org.mmoestream.bench.RoundsBench(examples, java.nio.file.Path.of(census), every, System.out)
                         .withGradientDensities(densities)
                         .withCuts(cuts == null ? new int[0] : cuts, cutRuns)
+                        .withDeltaSums(sums)
+                        .withInitialAccumulator(initialAccumulator == null ? Double.NaN : initialAccumulator)
                         .run(parallelism);
             }
             case "soak" -> {

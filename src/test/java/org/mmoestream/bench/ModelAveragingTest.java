@@ -55,6 +55,35 @@ class ModelAveragingTest {
         assertTrue(worst > 1e-3, "averaging every second round differs from one trainer: " + worst);
     }
 
+    /**
+     * With SGD, two replicas' changes from one model summed are both steps in full: summed every
+     * round, two replicas at batch 12 equal one trainer at batch 24 with twice the learning rate.
+     * Summed every second round, each replica's second step is on a model without the other's
+     * first, and they do not.
+     */
+    @Test
+    void deltasSummedEveryRoundWithSgdAreOneTrainerOnTheUnionAtTwiceTheRate() {
+        List<EncodedExample> xs = TestSpecs.examples(SPEC, 24 * 10, 5);
+        ModelSpec doubled = new ModelSpec(
+                SPEC.name(),
+                SPEC.features(),
+                SPEC.tasks(),
+                SPEC.architecture(),
+                SPEC.optimizer().withLearningRate(2 * SPEC.optimizer().learningRate()),
+                SPEC.csv());
+        double[] a = values(ModelAveraging.train(doubled, 7, xs, 24, 1, 1));
+        double[] b = values(ModelAveraging.train(SPEC, 7, xs, 12, 2, 1, ModelAveraging.Exchange.SUM));
+        for (int i = 0; i < a.length; i++) {
+            assertEquals(a[i], b[i], 2e-5 + 1e-5 * Math.abs(a[i]), "value " + i + " of " + a.length);
+        }
+        double[] c = values(ModelAveraging.train(SPEC, 7, xs, 12, 2, 2, ModelAveraging.Exchange.SUM));
+        double worst = 0;
+        for (int i = 0; i < a.length; i++) {
+            worst = Math.max(worst, Math.abs(a[i] - c[i]));
+        }
+        assertTrue(worst > 1e-3, "summing every second round differs from one trainer: " + worst);
+    }
+
     /** The dense parameters and every table's values. */
     private static double[] values(MmoeModel m) {
         NdAccess p = m.network().paramAccess();

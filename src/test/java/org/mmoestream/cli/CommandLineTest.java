@@ -83,6 +83,19 @@ class CommandLineTest {
         }
     }
 
+    /** A bad flag of {@code bench rounds} stops it with status 2 and one sentence naming it, before any work. */
+    @Test
+    void aBadRoundsBenchFlagStopsWithStatus2() {
+        for (String[] flag : new String[][] {
+            {"--average-every", "0"}, {"--sum-every", "4,0"}, {"--initial-accumulator", "-0.1"}, {"--cuts", "0"}
+        }) {
+            Run r = run("bench", "rounds", flag[0], flag[1]);
+            assertEquals(2, r.status(), String.join(" ", flag) + ": " + r.err());
+            assertEquals(1, r.err().lines().count(), "one line: " + r.err());
+            assertTrue(r.err().contains(flag[0]), r.err());
+        }
+    }
+
     /**
      * A job whose spec changed a table's shape cannot start from an old snapshot: {@code pipeline}
      * stops at start with status 2 and one sentence naming the tensor (issue 18).
