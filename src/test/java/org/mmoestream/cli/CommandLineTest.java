@@ -73,23 +73,23 @@ class CommandLineTest {
     /** A bad flag of {@code bench feedback} stops it with status 2 and one sentence naming it. */
     @Test
     void aBadFeedbackBenchFlagStopsWithStatus2() {
-        for (String[] flag : new String[][] {
+        assertEachStopsWithOneSentence("feedback", new String[][] {
             {"--warmup-days", "-1"}, {"--days", "1"}, {"--elapsed-window", "40 min"}, {"--modes", "later"}
-        }) {
-            Run r = run("bench", "feedback", flag[0], flag[1]);
-            assertEquals(2, r.status(), String.join(" ", flag) + ": " + r.err());
-            assertEquals(1, r.err().lines().count(), "one line: " + r.err());
-            assertTrue(r.err().contains(flag[0]), r.err());
-        }
+        });
     }
 
     /** A bad flag of {@code bench rounds} stops it with status 2 and one sentence naming it, before any work. */
     @Test
     void aBadRoundsBenchFlagStopsWithStatus2() {
-        for (String[] flag : new String[][] {
+        assertEachStopsWithOneSentence("rounds", new String[][] {
             {"--average-every", "0"}, {"--sum-every", "4,0"}, {"--initial-accumulator", "-0.1"}, {"--cuts", "0"}
-        }) {
-            Run r = run("bench", "rounds", flag[0], flag[1]);
+        });
+    }
+
+    /** {@code bench <bench> <flag> <value>} for each pair exits with status 2 and one line naming the flag. */
+    private void assertEachStopsWithOneSentence(String bench, String[][] flags) {
+        for (String[] flag : flags) {
+            Run r = run("bench", bench, flag[0], flag[1]);
             assertEquals(2, r.status(), String.join(" ", flag) + ": " + r.err());
             assertEquals(1, r.err().lines().count(), "one line: " + r.err());
             assertTrue(r.err().contains(flag[0]), r.err());
