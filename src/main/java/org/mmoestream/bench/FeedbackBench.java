@@ -142,6 +142,12 @@ public final class FeedbackBench {
     /** The system property that sets the simulated items' drift amplitude (logits; 0.7 by default). */
     static final String DRIFT = "mmoe.bench.feedback.drift";
 
+    /**
+     * The spread of the items' own conversion propensities ({@link DriftingSimulator#ITEM_CVR_SD} by
+     * default), to tell what the new items' unknown propensities cost (README, Fresh labels).
+     */
+    static final String ITEM_CVR_SD = "mmoe.bench.feedback.item-cvr-sd";
+
     /** The system property that turns on the {@link MaturedCalibration} experiment. */
     static final String MATURED_CALIBRATION = "mmoe.bench.feedback.matured-calibration";
 
@@ -242,7 +248,9 @@ public final class FeedbackBench {
     static Impression[] impressions(int days, int perDay) {
         // The drift's amplitude, to tell what the drift costs (README, Fresh labels); the default unless set.
         double drift = Double.parseDouble(System.getProperty(DRIFT, String.valueOf(DriftingSimulator.DRIFT)));
-        DriftingSimulator sim = new DriftingSimulator(7, 20_000, 20_000, START, days, drift);
+        double itemCvrSd =
+                Double.parseDouble(System.getProperty(ITEM_CVR_SD, String.valueOf(DriftingSimulator.ITEM_CVR_SD)));
+        DriftingSimulator sim = new DriftingSimulator(7, 20_000, 20_000, START, days, drift, itemCvrSd);
         int n = days * perDay;
         Impression[] imps = new Impression[n];
         for (int k = 0; k < n; k++) {

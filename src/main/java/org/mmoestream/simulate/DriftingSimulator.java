@@ -65,6 +65,18 @@ public final class DriftingSimulator {
      * drift: {@link #DRIFT} by default, 0 for items whose propensities stay as they launched.
      */
     public DriftingSimulator(long seed, int users, int items, long start, int days, double drift) {
+        this(seed, users, items, start, days, drift, ITEM_CVR_SD);
+    }
+
+    /** The default standard deviation of the items' own conversion propensities, in logits. */
+    public static final double ITEM_CVR_SD = 0.8;
+
+    /**
+     * As above, with the standard deviation (in logits) of the items' own conversion propensities:
+     * {@link #ITEM_CVR_SD} by default, 0 for items that differ in their click propensity only. Every
+     * other draw stays the same.
+     */
+    public DriftingSimulator(long seed, int users, int items, long start, int days, double drift, double itemCvrSd) {
         this.drift = drift;
         this.users = users;
         this.items = items;
@@ -74,7 +86,7 @@ public final class DriftingSimulator {
         userBias = gaussian(init, users, 0.8);
         userBiasCvr = gaussian(init, users, 0.8);
         itemBias = gaussian(init, items, 0.8);
-        itemBiasCvr = gaussian(init, items, 0.8);
+        itemBiasCvr = gaussian(init, items, itemCvrSd);
         itemPeriod = new double[items];
         itemPhase = new double[items];
         itemPhaseCvr = new double[items];

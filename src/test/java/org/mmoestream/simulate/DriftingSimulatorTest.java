@@ -43,6 +43,38 @@ class DriftingSimulatorTest {
 
     /** The feature {@code item_age} is the item's whole hours since launch, capped; most items shown are new. */
     /**
+     * With no spread of the items' own conversion propensities and no drift, one user's conversion
+     * logit less the price's part is the same on every item; with the default spread it is not.
+     */
+    @Test
+    void withoutItemSpreadEveryItemConvertsAlikeForOneUser() {
+        long start = 1_767_225_600_000L;
+        for (double sd : new double[] {0, DriftingSimulator.ITEM_CVR_SD}) {
+            DriftingSimulator sim = new DriftingSimulator(5, 1, 2_000, start, 2, 0, sd);
+            double min = Double.MAX_VALUE;
+            double max = -Double.MAX_VALUE;
+            java.util.Set<String> items = new java.util.HashSet<>();
+            for (int n = 0; n < 2_000; n++) {
+                DriftingSimulator.Impression im = sim.next(n, start + n * DriftingSimulator.MINUTE);
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"item\":\"(i\\d+)\".*\"price\":([0-9.]+)")
+                        .matcher(im.featuresJson());
+                assertTrue(m.find(), im.featuresJson());
+                items.add(m.group(1));
+                double p = im.pConversion();
+                double z = Math.log(p / (1 - p)) + 0.3 * Math.log(Double.parseDouble(m.group(2)) / 20);
+                min = Math.min(min, z);
+                max = Math.max(max, z);
+            }
+            assertTrue(items.size() > 100, "many items: " + items.size());
+            if (sd == 0) {
+                assertEquals(min, max, 5e-3, "alike on every item (the price is rounded to cents)");
+            } else {
+                assertTrue(max - min > 1, "items differ: " + (max - min));
+            }
+        }
+    }
+
+    /**
      * Without drift an item's conversion propensity does not move with time: one user and one item,
      * at the same price, seven hours apart; with the default drift it does.
      */
