@@ -206,6 +206,9 @@ public final class TrainBench {
             out.printf(Locale.ROOT, "%s.shares %d shares%n", name, r.shares);
             out.printf(Locale.ROOT, "%s.stale_shares %d shares%n", name, r.staleShares);
             out.printf(Locale.ROOT, "%s.stale_examples %d examples%n", name, r.staleExamples);
+            if (r.staleShares > 0) {
+                out.printf(Locale.ROOT, "%s.first_stale_share_at %d examples%n", name, r.firstStaleAt);
+            }
         }
         for (Map.Entry<String, Double> a : r.auc.entrySet()) {
             out.printf(Locale.ROOT, "%s.auc.%s %.4f%n", name, a.getKey(), a.getValue());
@@ -271,6 +274,7 @@ public final class TrainBench {
             long shares,
             long staleShares,
             long staleExamples,
+            long firstStaleAt,
             Map<String, Double> auc) {}
 
     private Result job(EmbeddedKafka kafka, ModelSpec spec, int p, int t, double d, List<LabeledExample> heldOut)
@@ -356,6 +360,7 @@ public final class TrainBench {
                 SyncTraffic.SHARES.sum(),
                 SyncTraffic.STALE_SHARES.sum(),
                 SyncTraffic.STALE_EXAMPLES.sum(),
+                SyncTraffic.FIRST_STALE_AT.get(),
                 auc);
     }
 

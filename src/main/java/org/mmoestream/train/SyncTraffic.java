@@ -1,5 +1,6 @@
 package org.mmoestream.train;
 
+import java.util.concurrent.atomic.LongAccumulator;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -18,6 +19,11 @@ public final class SyncTraffic {
     public static final LongAdder STALE_SHARES = new LongAdder();
 
     public static final LongAdder STALE_EXAMPLES = new LongAdder();
+    /**
+     * The fewest examples a model had trained on when a stale share came ({@link Long#MAX_VALUE}:
+     * none came): how early in a run the first one came.
+     */
+    public static final LongAccumulator FIRST_STALE_AT = new LongAccumulator(Math::min, Long.MAX_VALUE);
     /** Shares sent by every replica. */
     public static final LongAdder SHARES = new LongAdder();
 
@@ -27,6 +33,7 @@ public final class SyncTraffic {
     public static void resetShares() {
         STALE_SHARES.reset();
         STALE_EXAMPLES.reset();
+        FIRST_STALE_AT.reset();
         SHARES.reset();
     }
 }

@@ -91,8 +91,13 @@ class ReplicaTrainingTest {
         }
 
         Group(TrainOperator.Settings settings, OperatorSubtaskState restore) throws Exception {
+            this(settings, restore, 0);
+        }
+
+        /** With the reducer's longer wait for the replicas during the model's first {@code warmupSteps} steps. */
+        Group(TrainOperator.Settings settings, OperatorSubtaskState restore, long warmupSteps) throws Exception {
             reducer = new KeyedOneInputStreamOperatorTestHarness<>(
-                    new GradientReducer(settings, SYNC_INTERVAL), g -> g.model, Types.STRING);
+                    new GradientReducer(settings, SYNC_INTERVAL, warmupSteps), g -> g.model, Types.STRING);
             reducer.setStateBackend(new EmbeddedRocksDBStateBackend());
             if (restore != null) {
                 reducer.initializeState(restore);
@@ -416,6 +421,7 @@ class ReplicaTrainingTest {
     @Test
     void aLateShareJoinsTheNextRoundAndIsCountedOnce() throws Exception {
         List<TrainExample> xs = examples(5 * BATCH, 2);
+        SyncTraffic.resetShares();
         try (Group g = new Group()) {
             Reader a = new Reader(0);
             Reader b = new Reader(1);
@@ -428,6 +434,8 @@ class ReplicaTrainingTest {
             a.catchUp(g.syncs);
             b.catchUp(g.syncs);
             g.send(late);
+            assertEquals(1, SyncTraffic.STALE_SHARES.sum());
+            assertEquals(BATCH, SyncTraffic.FIRST_STALE_AT.get(), "it came after the first round's examples");
             g.send(a.rt.gradient(xs.subList(2 * BATCH, 3 * BATCH)));
             assertEquals(versions + 2, g.tick().size(), "the next round waits for A alone, and takes B's late share");
             a.catchUp(g.syncs);
@@ -440,6 +448,32 @@ class ReplicaTrainingTest {
             assertEquals(versions + 3, g.tick().size());
             b.catchUp(g.syncs);
             assertEquals(5L * BATCH, b.rt.model().examplesSeen());
+        }
+    }
+
+    /**
+     * In the model's first steps a round waits ten sync intervals for a late replica, so that its
+     * share is not pushed onto a model that has already moved; after them, one.
+     */
+    @Test
+    void aRoundInTheModelsFirstStepsWaitsTenSyncIntervals() throws Exception {
+        List<TrainExample> xs = examples(4 * BATCH, 3);
+        SyncTraffic.resetShares();
+        try (Group g = new Group(trainSettings(), null, 1)) {
+            Reader a = new Reader(0);
+            Reader b = new Reader(1);
+            g.join(a, b);
+            int versions = g.syncs.size();
+            g.send(a.rt.gradient(xs.subList(0, BATCH)));
+            assertEquals(versions, g.tick(10 * SYNC_INTERVAL - 2).size(), "the first round waits for B");
+            g.send(b.rt.gradient(xs.subList(BATCH, 2 * BATCH)));
+            assertEquals(versions + 1, g.tick().size(), "and closes with it");
+            assertEquals(0, SyncTraffic.STALE_SHARES.sum());
+            a.catchUp(g.syncs);
+            b.catchUp(g.syncs);
+            g.send(a.rt.gradient(xs.subList(2 * BATCH, 3 * BATCH)));
+            assertEquals(versions + 1, g.tick(SYNC_INTERVAL - 2).size(), "after the first step a round waits");
+            assertEquals(versions + 2, g.tick(2).size(), "one sync interval");
         }
     }
 
