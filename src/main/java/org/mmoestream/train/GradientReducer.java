@@ -37,7 +37,8 @@ import org.slf4j.LoggerFactory;
  * when anything changed, so that the last version before a savepoint is the model the job restores.
  *
  * <p>A round waits for the replicas that sent a share to the previous round (and those that have
- * just started), at most {@code train.sync-interval} after its first share; it also closes before
+ * just started), at most {@code train.sync-interval} after its first share (ten times that in the
+ * model's first {@link #WARMUP_STEPS} steps); it also closes before
  * a checkpoint barrier and at the end of the input. A share computed on an older version (its
  * replica was not waited for) joins the current round's average: the only staleness there is.
  *
@@ -49,6 +50,7 @@ public class GradientReducer extends AbstractStreamOperator<ModelChunk>
                 BoundedOneInput,
                 Triggerable<String, VoidNamespace> {
     private static final long serialVersionUID = 1L;
+    private static final Logger LOG = LoggerFactory.getLogger(GradientReducer.class);
 
     /** The synchronization versions for the replicas. */
     public static final OutputTag<ModelChunk> SYNC = new OutputTag<>("sync", TypeInformation.of(ModelChunk.class));
@@ -60,8 +62,6 @@ public class GradientReducer extends AbstractStreamOperator<ModelChunk>
     private transient InternalTimerService<VoidNamespace> timers;
     private transient ModelRuntime.StateAccess state;
     private transient Counter rounds;
-    private static final Logger LOG = LoggerFactory.getLogger(GradientReducer.class);
-
     private transient Counter staleShares;
     private transient Counter versions;
     private transient Counter syncBytes;
@@ -183,8 +183,7 @@ public class GradientReducer extends AbstractStreamOperator<ModelChunk>
             SyncTraffic.FIRST_STALE_AT.accumulate(trained);
             LOG.info(
                     "model {}: a share of replica {} ({} examples) computed on sync version {} joins the round of"
-                            + " version {} ({} behind), after {} examples trained; a round waits at most"
-                            + " train.sync-interval ({} ms) for a replica",
+                            + " version {} ({} behind), after {} examples trained (train.sync-interval: {} ms)",
                     getCurrentKey(),
                     g.replica,
                     g.examples,
