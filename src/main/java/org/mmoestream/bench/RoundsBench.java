@@ -18,7 +18,6 @@ import org.mmoestream.model.ExampleEncoder;
 import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.SpecLoader;
-import org.mmoestream.model.optim.OptimizerConfig;
 import org.mmoestream.offline.CsvExamples;
 import org.mmoestream.offline.Evaluation;
 import org.mmoestream.offline.RowFilter;
@@ -126,22 +125,7 @@ public final class RoundsBench {
     public void run(int[] parallelisms) {
         ModelSpec ref = PipelineBench.spec();
         if (!Double.isNaN(initialAccumulator)) {
-            OptimizerConfig o = ref.optimizer();
-            ref = new ModelSpec(
-                    ref.name(),
-                    ref.features(),
-                    ref.tasks(),
-                    ref.architecture(),
-                    new OptimizerConfig(
-                            o.kind(),
-                            o.learningRate(),
-                            o.beta1(),
-                            o.beta2(),
-                            o.epsilon(),
-                            initialAccumulator,
-                            o.l2(),
-                            o.clipNorm()),
-                    ref.csv());
+            ref = ref.withOptimizer(ref.optimizer().withInitialAccumulator(initialAccumulator));
             out.printf(Locale.ROOT, "# simulated: Adagrad's initial accumulator %s%n", initialAccumulator);
         }
         long t0 = System.currentTimeMillis() - 3_600_000L;
@@ -201,19 +185,9 @@ public final class RoundsBench {
                     base = auc;
                 }
             }
-            for (int k : n > 1 ? averageEvery : new int[0]) {
-                MmoeModel m = ModelAveraging.train(spec, 42, train, BATCH, n, k);
-                print(
-                        "rounds." + data + ".averaged_every" + k + ".parallelism" + n,
-                        Evaluation.of(m, test, 1024).aucs(),
-                        base);
-            }
-            for (int k : n > 1 ? sumEvery : new int[0]) {
-                MmoeModel m = ModelAveraging.train(spec, 42, train, BATCH, n, k, ModelAveraging.Exchange.SUM);
-                print(
-                        "rounds." + data + ".summed_every" + k + ".parallelism" + n,
-                        Evaluation.of(m, test, 1024).aucs(),
-                        base);
+            if (n > 1) {
+                exchanges(data, spec, train, test, n, averageEvery, ModelAveraging.Exchange.MEAN, base);
+                exchanges(data, spec, train, test, n, sumEvery, ModelAveraging.Exchange.SUM, base);
             }
         }
         Map<String, double[]> range = new LinkedHashMap<>();
@@ -249,6 +223,29 @@ public final class RoundsBench {
                 }
                 out.flush();
             }
+        }
+    }
+
+    /**
+     * {@link ModelAveraging} on {@code n} replicas combined by {@code exchange} every K rounds of
+     * {@code every}: {@code rounds.<data>.averaged_every<K>} (the mean) or {@code summed_every<K>}.
+     */
+    private void exchanges(
+            String data,
+            ModelSpec spec,
+            List<EncodedExample> train,
+            List<EncodedExample> test,
+            int n,
+            int[] every,
+            ModelAveraging.Exchange exchange,
+            Map<String, Double> base) {
+        String kind = exchange == ModelAveraging.Exchange.MEAN ? ".averaged_every" : ".summed_every";
+        for (int k : every) {
+            MmoeModel m = ModelAveraging.train(spec, 42, train, BATCH, n, k, exchange);
+            print(
+                    "rounds." + data + kind + k + ".parallelism" + n,
+                    Evaluation.of(m, test, 1024).aucs(),
+                    base);
         }
     }
 

@@ -324,16 +324,8 @@ final class BenchCommand implements Callable<Integer> {
             case "rounds" -> {
                 int[] every = averageEvery == null ? new int[0] : averageEvery;
                 int[] sums = sumEvery == null ? new int[0] : sumEvery;
-                for (int k : every) {
-                    if (k < 1) {
-                        throw new InputException("--average-every must be at least 1, not " + k + ".");
-                    }
-                }
-                for (int k : sums) {
-                    if (k < 1) {
-                        throw new InputException("--sum-every must be at least 1, not " + k + ".");
-                    }
-                }
+                atLeastOne("--average-every", every);
+                atLeastOne("--sum-every", sums);
                 if (initialAccumulator != null && !(initialAccumulator >= 0)) {
                     throw new InputException(
                             "--initial-accumulator must be at least 0, not " + initialAccumulator + ".");
@@ -410,5 +402,14 @@ final class BenchCommand implements Callable<Integer> {
                         + "' (available: model, join, pipeline, train, rounds, score, soak, feedback, bias).");
         }
         return 0;
+    }
+
+    /** Stops with one sentence naming {@code flag} when one of its {@code values} is below 1. */
+    private static void atLeastOne(String flag, int[] values) {
+        for (int k : values) {
+            if (k < 1) {
+                throw new InputException(flag + " must be at least 1, not " + k + ".");
+            }
+        }
     }
 }

@@ -64,13 +64,8 @@ class ModelAveragingTest {
     @Test
     void deltasSummedEveryRoundWithSgdAreOneTrainerOnTheUnionAtTwiceTheRate() {
         List<EncodedExample> xs = TestSpecs.examples(SPEC, 24 * 10, 5);
-        ModelSpec doubled = new ModelSpec(
-                SPEC.name(),
-                SPEC.features(),
-                SPEC.tasks(),
-                SPEC.architecture(),
-                SPEC.optimizer().withLearningRate(2 * SPEC.optimizer().learningRate()),
-                SPEC.csv());
+        ModelSpec doubled = SPEC.withOptimizer(
+                SPEC.optimizer().withLearningRate(2 * SPEC.optimizer().learningRate()));
         double[] a = values(ModelAveraging.train(doubled, 7, xs, 24, 1, 1));
         double[] b = values(ModelAveraging.train(SPEC, 7, xs, 12, 2, 1, ModelAveraging.Exchange.SUM));
         for (int i = 0; i < a.length; i++) {

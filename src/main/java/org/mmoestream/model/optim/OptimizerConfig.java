@@ -63,4 +63,8 @@ public record OptimizerConfig(
     public OptimizerConfig withLearningRate(double lr) {
         return new OptimizerConfig(kind, lr, beta1, beta2, epsilon, initialAccumulator, l2, clipNorm);
     }
+
+    public OptimizerConfig withInitialAccumulator(double value) {
+        return new OptimizerConfig(kind, learningRate, beta1, beta2, epsilon, value, l2, clipNorm);
+    }
 }
