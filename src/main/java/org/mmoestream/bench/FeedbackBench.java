@@ -87,6 +87,7 @@ public final class FeedbackBench {
             double[] maxHourTruthCalibration,
             double[][] hourly,
             double[][] truthRatioHourly,
+            double[][][] truthRatioHalves,
             double[][] truthRatioByAge,
             long latencyP50,
             long latencyP99,
@@ -148,6 +149,12 @@ public final class FeedbackBench {
      */
     static final String ITEM_CVR_SD = "mmoe.bench.feedback.item-cvr-sd";
 
+    /**
+     * The system property that turns on the {@link ServingAverage} experiment: its time constant in
+     * optimizer steps (0, the default: the trained values are served).
+     */
+    static final String SERVING_AVERAGE = "mmoe.bench.feedback.serving-average";
+
     /** The system property that turns on the {@link MaturedCalibration} experiment. */
     static final String MATURED_CALIBRATION = "mmoe.bench.feedback.matured-calibration";
 
@@ -172,8 +179,11 @@ public final class FeedbackBench {
      * probabilities), and its correlation with the noise of the conversions that arrive in the hour
      * (the positives an early mode trains on then, of impressions hours before) and with the noise of
      * the final labels of the hour's own impressions (what the hour's calibration is measured
-     * against). A noise is the hour's count over its expectation: the arrivals' over their mean in the
-     * 12 hours around it, the labels' over the hidden probabilities' sum.
+     * against); and the correlation of the truth ratios of the two halves of the items (index even or
+     * odd, launched alternately): near 1 when the hour's error is the model's overall level, which
+     * every item shares, near 0 when it is each item's own. A noise is the hour's count over its
+     * expectation: the arrivals' over their mean in the 12 hours around it, the labels' over the
+     * hidden probabilities' sum.
      */
     private void printArrivals(Impression[] imps, Result truth, java.util.Map<String, Result> results) {
         long scoredFrom = START + warmupDays * DriftingSimulator.DAY;
@@ -205,6 +215,13 @@ public final class FeedbackBench {
                         "%s.truth_ratio_labels_correlation %.2f ratio%n",
                         p,
                         correlation.correlation(ratio, labelsNoise[h]));
+                double[][] halves = e.getValue().truthRatioHalves[h];
+                out.printf(
+                        Locale.ROOT,
+                        "%s.truth_ratio_item_halves_correlation %.2f ratio%n",
+                        p,
+                        correlation.correlation(
+                                Arrays.copyOfRange(halves[0], 1, hours), Arrays.copyOfRange(halves[1], 1, hours)));
             }
         }
     }
@@ -369,12 +386,23 @@ public final class FeedbackBench {
         int batch = 256;
         // As the job's trainer, whose batches the clock cuts too.
         model.scalePartialBatches(batch);
+        double averageSteps = Double.parseDouble(System.getProperty(SERVING_AVERAGE, "0"));
+        ServingAverage average =
+                averageSteps > 0 ? new ServingAverage(model.network().paramAccess(), averageSteps) : null;
+        Runnable scoring = () -> score(model, encoder, imps, toScore, metrics, heads, scoredFrom);
         Runnable step = () -> {
-            score(model, encoder, imps, toScore, metrics, heads, scoredFrom);
+            if (average == null) {
+                scoring.run();
+            } else {
+                average.serve(scoring);
+            }
             if (!buffer.isEmpty()) {
                 model.trainStep(Batch.of(buffer));
                 trained[0] += buffer.size();
                 buffer.clear();
+                if (average != null) {
+                    average.update();
+                }
             }
         };
         java.util.function.IntFunction<java.util.function.Consumer<LabeledExample>> emitter = k -> ex -> {
@@ -531,18 +559,19 @@ public final class FeedbackBench {
     }
 
     /** Adds the predictions of impression {@code im} to {@code m}, each head against its final label. */
-    private static void add(Metrics m, Impression im, long scoredFrom, double ctr, double cvr, double ctcvr) {
+    static void add(Metrics m, Impression im, long scoredFrom, double ctr, double cvr, double ctcvr) {
         int hour = (int) ((im.ts() - scoredFrom) / DriftingSimulator.HOUR);
         boolean click = clicked(im);
         boolean conversion = converted(im);
         double trueCtr = DriftingSimulator.clickedWithin(im, CLICK_WINDOW);
         double trueCvr = DriftingSimulator.convertedWithin(im, CONVERSION_WINDOW);
         int age = ageBucket(im.itemAge());
-        m.add(0, hour, age, ctr, click, trueCtr);
+        int half = im.item() & 1;
+        m.add(0, hour, age, half, ctr, click, trueCtr);
         if (click) {
-            m.add(1, hour, age, cvr, conversion, trueCvr);
+            m.add(1, hour, age, half, cvr, conversion, trueCvr);
         }
-        m.add(2, hour, age, ctcvr, conversion, trueCtr * trueCvr);
+        m.add(2, hour, age, half, ctcvr, conversion, trueCtr * trueCvr);
     }
 
     /** Bounds of the item-age buckets of the truth ratio, in hours. */
@@ -590,6 +619,10 @@ public final class FeedbackBench {
         final double[][] sumPByAge;
 
         final double[][] sumTruthByAge;
+        /** Per head, item half (the item's index even or odd) and hour: predictions and hidden probabilities. */
+        final double[][][] sumPByHalf;
+
+        final double[][][] sumTruthByHalf;
         /** Per head, the served prediction of each impression (NaN: not scored); null unless kept. */
         float[][] served;
 
@@ -602,9 +635,11 @@ public final class FeedbackBench {
             sumTruth = new double[HEADS.length][hours + 1];
             sumPByAge = new double[HEADS.length][AGE_BOUNDS.length - 1];
             sumTruthByAge = new double[HEADS.length][AGE_BOUNDS.length - 1];
+            sumPByHalf = new double[HEADS.length][2][hours + 1];
+            sumTruthByHalf = new double[HEADS.length][2][hours + 1];
         }
 
-        void add(int head, int hour, int ageBucket, double p, boolean positive, double truth) {
+        void add(int head, int hour, int ageBucket, int half, double p, boolean positive, double truth) {
             if (hour >= 1) {
                 overall[head].add(p, positive);
                 sumPByAge[head][ageBucket] += p;
@@ -613,6 +648,8 @@ public final class FeedbackBench {
             sumP[head][hour] += p;
             sumY[head][hour] += positive ? 1 : 0;
             sumTruth[head][hour] += truth;
+            sumPByHalf[head][half][hour] += p;
+            sumTruthByHalf[head][half][hour] += truth;
         }
 
         /** The figures; {@code truth}: the predictions are the hidden probabilities (no truth ratio). */
@@ -627,6 +664,7 @@ public final class FeedbackBench {
             double[] maxTruth = new double[heads];
             double[][] hourly = new double[heads][];
             double[][] truthHourly = new double[heads][];
+            double[][][] truthHalves = new double[heads][2][];
             double[][] byAge = new double[heads][];
             for (int h = 0; h < heads; h++) {
                 auc[h] = overall[h].auc();
@@ -637,13 +675,29 @@ public final class FeedbackBench {
                 min[h] = range[0];
                 max[h] = range[1];
                 truthHourly[h] = ratios(sumP[h], sumTruth[h]);
+                for (int half = 0; half < 2; half++) {
+                    truthHalves[h][half] = ratios(sumPByHalf[h][half], sumTruthByHalf[h][half]);
+                }
                 double[] truthRange = truth ? new double[] {Double.NaN, Double.NaN} : range(truthHourly[h], 1);
                 byAge[h] = ratios(sumPByAge[h], sumTruthByAge[h]);
                 minTruth[h] = truthRange[0];
                 maxTruth[h] = truthRange[1];
             }
             return new Result(
-                    auc, ll, cal, min, max, minTruth, maxTruth, hourly, truthHourly, byAge, p50, p99, examples);
+                    auc,
+                    ll,
+                    cal,
+                    min,
+                    max,
+                    minTruth,
+                    maxTruth,
+                    hourly,
+                    truthHourly,
+                    truthHalves,
+                    byAge,
+                    p50,
+                    p99,
+                    examples);
         }
 
         /** Per hour {@code num / den} (NaN where {@code den} is 0). */

@@ -36,7 +36,6 @@ public abstract sealed class NdAccess permits NdAccess.F32, NdAccess.F64 {
     /** Copies {@code n} float32 values of {@code src} into the array starting at {@code to}. */
     public abstract void writeFloats(int to, float[] src, int srcOff, int n);
 
-    /** Accessor for a heap array (float32 storage). */
     /** Copies {@code n} values from {@code from} into {@code dst} (float32 storage only). */
     public void copyTo(int from, FloatBuffer dst, int n) {
         throw new UnsupportedOperationException("bulk copies need float32 storage");
@@ -47,6 +46,7 @@ public abstract sealed class NdAccess permits NdAccess.F32, NdAccess.F64 {
         throw new UnsupportedOperationException("bulk copies need float32 storage");
     }
 
+    /** Accessor for a heap array (float32 storage). */
     public static NdAccess of(float[] a) {
         return new F32(FloatBuffer.wrap(a), a.length);
     }

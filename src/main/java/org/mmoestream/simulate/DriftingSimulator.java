@@ -24,8 +24,9 @@ public final class DriftingSimulator {
 
     /**
      * One impression with what happened to it: the click and conversion times ({@code -1}: none),
-     * whatever the attribution windows, the hidden probabilities, and the item's age (since its
-     * launch; its whole hours, at most {@link #MAX_AGE_HOURS}, are the feature {@code item_age}).
+     * whatever the attribution windows, the hidden probabilities, the item's age (since its launch;
+     * its whole hours, at most {@link #MAX_AGE_HOURS}, are the feature {@code item_age}) and the
+     * item's index (its feature {@code item} is {@code i<index>}; items launch in index order).
      */
     public record Impression(
             String requestId,
@@ -35,7 +36,8 @@ public final class DriftingSimulator {
             double pConversion,
             long clickTs,
             long conversionTs,
-            long itemAge) {}
+            long itemAge,
+            int item) {}
 
     private final int users;
     private final int items;
@@ -168,6 +170,6 @@ public final class DriftingSimulator {
                 device,
                 price,
                 (long) Math.min(MAX_AGE_HOURS, age / HOUR));
-        return new Impression("q" + n, ts, features, pc, pv, clickTs, conversionTs, (long) age);
+        return new Impression("q" + n, ts, features, pc, pv, clickTs, conversionTs, (long) age, i);
     }
 }

@@ -134,7 +134,7 @@ class FeedbackBenchTest {
     }
 
     private static DriftingSimulator.Impression impression(long ts, long clickTs, long conversionTs) {
-        return new DriftingSimulator.Impression("q", ts, "{}", 0.1, 0.1, clickTs, conversionTs, 0);
+        return new DriftingSimulator.Impression("q", ts, "{}", 0.1, 0.1, clickTs, conversionTs, 0, 0);
     }
 
     /** An hour's count over the mean of the hours around it, fewer of them at the ends. */
@@ -142,6 +142,59 @@ class FeedbackBenchTest {
     void overNeighboursIsEachCountOverTheMeanAroundIt() {
         double[] r = FeedbackBench.overNeighbours(new double[] {10, 10, 20, 10, 30}, 2);
         assertArrayEquals(new double[] {10 / 15.0, 10 / (40 / 3.0), 20 / 15.0, 10 / 20.0, 30 / 15.0}, r, 1e-12);
+    }
+
+    /**
+     * The serving average ({@code mmoe.bench.feedback.serving-average}) of one step serves the values
+     * each step left, as without it; a longer one serves other values and trains the same examples.
+     */
+    @Test
+    void theServingAverageOfOneStepServesTheTrainedValues() {
+        Map<String, Double> plain = figures(0, List.of("fnw"));
+        Map<String, Double> oneStep = withServingAverage("1");
+        Map<String, Double> longer = withServingAverage("100");
+        // Every figure but the time taken.
+        plain.remove("feedback.fnw.seconds");
+        oneStep.remove("feedback.fnw.seconds");
+        assertTrue(plain.equals(oneStep), "a serving average of one step changed the figures");
+        assertEquals(plain.get("feedback.fnw.examples_trained"), longer.get("feedback.fnw.examples_trained"));
+        assertNotEquals(plain.get("feedback.fnw.cvr.logloss"), longer.get("feedback.fnw.cvr.logloss"));
+    }
+
+    private static Map<String, Double> withServingAverage(String steps) {
+        System.setProperty(FeedbackBench.SERVING_AVERAGE, steps);
+        try {
+            return figures(0, List.of("fnw"));
+        } finally {
+            System.clearProperty(FeedbackBench.SERVING_AVERAGE);
+        }
+    }
+
+    /** The truth ratio of each half of the items (index even or odd), of which the hour's is the sum. */
+    @Test
+    void theTruthRatioIsKeptPerHalfOfTheItems() {
+        FeedbackBench.Metrics m = new FeedbackBench.Metrics(2);
+        long from = 1_767_225_600_000L;
+        for (int hour = 0; hour < 2; hour++) {
+            for (int item = 0; item < 2; item++) {
+                long ts = from + hour * DriftingSimulator.HOUR + item;
+                DriftingSimulator.Impression im =
+                        new DriftingSimulator.Impression("q", ts, "{}", 0.2, 0.5, ts + 60_000, -1, 0, item + 2 * hour);
+                double ctr = DriftingSimulator.clickedWithin(im, FeedbackBench.CLICK_WINDOW);
+                double cvr = DriftingSimulator.convertedWithin(im, FeedbackBench.CONVERSION_WINDOW);
+                // The even item's predictions twice its hidden probabilities, the odd item's at them.
+                double f = item == 0 ? 2 : 1;
+                FeedbackBench.add(m, im, from, f * ctr, f * cvr, f * ctr * cvr);
+            }
+        }
+        FeedbackBench.Result r = m.result(0, 0, 0, false);
+        for (int h = 0; h < 3; h++) {
+            for (int hour = 0; hour < 2; hour++) {
+                assertEquals(2, r.truthRatioHalves()[h][0][hour], 1e-9);
+                assertEquals(1, r.truthRatioHalves()[h][1][hour], 1e-9);
+                assertEquals(1.5, r.truthRatioHourly()[h][hour], 1e-9);
+            }
+        }
     }
 
     /**

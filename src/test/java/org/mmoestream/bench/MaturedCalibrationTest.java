@@ -37,7 +37,8 @@ class MaturedCalibrationTest {
                         0.0,
                         clicked ? ts + 60_000 : -1,
                         -1,
-                        young ? 0 : 40 * DriftingSimulator.HOUR));
+                        young ? 0 : 40 * DriftingSimulator.HOUR,
+                        i));
                 ctr.add(young ? 0.1f : 0.4f);
             }
         }

@@ -1,0 +1,50 @@
+package org.mmoestream.bench;
+
+import org.mmoestream.model.NdAccess;
+
+/**
+ * An experiment of {@code bench feedback} (README, Fresh labels): serving the exponential moving
+ * average of a model's dense parameters (experts, gates, towers) over its optimizer steps instead of
+ * their last values, as TensorFlow's {@code ExponentialMovingAverage} does for evaluation. Training
+ * goes on from the last values; the embedding rows are served as trained. After each step the
+ * average moves {@code 1 / steps} of the way to the parameters, so a change of the parameters
+ * reaches it with a time constant of {@code steps} steps.
+ */
+final class ServingAverage {
+    private final NdAccess params;
+    private final double rate;
+    private final double[] average;
+    /** The trained values while the average is served, and the step's values in {@link #update}. */
+    private final double[] trained;
+
+    /** Starts the average at the parameters' current values; {@code steps} at least 1. */
+    ServingAverage(NdAccess params, double steps) {
+        if (!(steps >= 1)) {
+            throw new IllegalArgumentException("the serving average's time constant must be at least 1 step: " + steps);
+        }
+        this.params = params;
+        this.rate = 1 / steps;
+        average = new double[params.length()];
+        trained = new double[params.length()];
+        params.read(0, average, 0, average.length);
+    }
+
+    /** After an optimizer step: moves the average towards the parameters. */
+    void update() {
+        params.read(0, trained, 0, trained.length);
+        for (int i = 0; i < average.length; i++) {
+            average[i] += rate * (trained[i] - average[i]);
+        }
+    }
+
+    /** Runs {@code scoring} with the average in the parameters, then puts the trained values back. */
+    void serve(Runnable scoring) {
+        params.read(0, trained, 0, trained.length);
+        params.write(0, average, 0, average.length);
+        try {
+            scoring.run();
+        } finally {
+            params.write(0, trained, 0, trained.length);
+        }
+    }
+}
