@@ -106,6 +106,15 @@ public final class FeedbackBench {
         Result truth = truth(imps);
         printHeads(out, "feedback.truth", truth);
         java.util.Map<String, Result> results = new java.util.LinkedHashMap<>();
+        if (Boolean.getBoolean(DELAYED_IDEAL)) {
+            if (drift() != 0) {
+                throw new IllegalArgumentException(
+                        "the delayed-ideal experiment needs items that do not drift: -D" + DRIFT + "=0");
+            }
+            Result ideal = delayedIdeal(imps);
+            printHeads(out, "feedback.delayed-ideal", ideal);
+            results.put("delayed-ideal", ideal);
+        }
         for (String mode : modes) {
             long t0 = System.nanoTime();
             Result r = run(spec, imps, mode);
@@ -124,7 +133,9 @@ public final class FeedbackBench {
         Result wait = results.get("wait");
         if (oracle != null && wait != null) {
             for (var e : results.entrySet()) {
-                if (e.getKey().equals("oracle") || e.getKey().equals("wait")) {
+                if (!modes.contains(e.getKey())
+                        || e.getKey().equals("oracle")
+                        || e.getKey().equals("wait")) {
                     continue;
                 }
                 for (int h = 0; h < HEADS.length; h++) {
@@ -154,6 +165,9 @@ public final class FeedbackBench {
      * optimizer steps (0, the default: the trained values are served).
      */
     static final String SERVING_AVERAGE = "mmoe.bench.feedback.serving-average";
+
+    /** The system property that turns on the {@link DelayedIdeal} experiment (with no drift only). */
+    static final String DELAYED_IDEAL = "mmoe.bench.feedback.delayed-ideal";
 
     /** The system property that turns on the {@link MaturedCalibration} experiment. */
     static final String MATURED_CALIBRATION = "mmoe.bench.feedback.matured-calibration";
@@ -263,17 +277,27 @@ public final class FeedbackBench {
 
     /** The simulated impressions of {@code days} days of {@code perDay}, in event-time order, from {@link #START}. */
     static Impression[] impressions(int days, int perDay) {
-        // The drift's amplitude, to tell what the drift costs (README, Fresh labels); the default unless set.
-        double drift = Double.parseDouble(System.getProperty(DRIFT, String.valueOf(DriftingSimulator.DRIFT)));
-        double itemCvrSd =
-                Double.parseDouble(System.getProperty(ITEM_CVR_SD, String.valueOf(DriftingSimulator.ITEM_CVR_SD)));
-        DriftingSimulator sim = new DriftingSimulator(7, 20_000, 20_000, START, days, drift, itemCvrSd);
+        DriftingSimulator sim = simulator(days);
         int n = days * perDay;
         Impression[] imps = new Impression[n];
         for (int k = 0; k < n; k++) {
             imps[k] = sim.next(k, START + (long) ((double) k / n * days * DriftingSimulator.DAY));
         }
         return imps;
+    }
+
+    /** The simulator of {@link #impressions} over {@code days}, its drift and items' spread as the properties set. */
+    static DriftingSimulator simulator(int days) {
+        return new DriftingSimulator(7, 20_000, 20_000, START, days, drift(), itemCvrSd());
+    }
+
+    /** The drift's amplitude, to tell what the drift costs (README, Fresh labels); the default unless set. */
+    private static double drift() {
+        return Double.parseDouble(System.getProperty(DRIFT, String.valueOf(DriftingSimulator.DRIFT)));
+    }
+
+    private static double itemCvrSd() {
+        return Double.parseDouble(System.getProperty(ITEM_CVR_SD, String.valueOf(DriftingSimulator.ITEM_CVR_SD)));
     }
 
     /** Per head of {@code r}: AUC, log-loss, calibration and its hourly range, named {@code prefix.<head>.*}. */
@@ -584,6 +608,23 @@ public final class FeedbackBench {
             a++;
         }
         return a;
+    }
+
+    /**
+     * The {@link DelayedIdeal} learner's conversion predictions on the scored days, with the hidden
+     * click probabilities (the ideal learner knows them; ctcvr is their product).
+     */
+    private Result delayedIdeal(Impression[] imps) {
+        long scoredFrom = START + warmupDays * DriftingSimulator.DAY;
+        double[] cvr = new DelayedIdeal(simulator(warmupDays + days), itemCvrSd()).predict(imps, scoredFrom);
+        Metrics m = new Metrics(days * 24);
+        for (int k = 0; k < imps.length; k++) {
+            if (imps[k].ts() >= scoredFrom) {
+                double ctr = DriftingSimulator.clickedWithin(imps[k], CLICK_WINDOW);
+                add(m, imps[k], scoredFrom, ctr, cvr[k], ctr * cvr[k]);
+            }
+        }
+        return m.result(0, 0, 0, false);
     }
 
     /**

@@ -127,6 +127,14 @@ public final class DriftingSimulator {
         return 1 / (1 + Math.exp(-z));
     }
 
+    /**
+     * Item {@code item}'s own conversion propensity, in logits: what its impressions' hidden
+     * conversion logit holds of the item beyond the user, the price and the drift.
+     */
+    public double itemCvrBias(int item) {
+        return itemBiasCvr[item];
+    }
+
     /** The number of items launched by {@code ts}. */
     private int launched(long ts) {
         double f = (double) (ts - (start - DAY)) / (span + DAY);
