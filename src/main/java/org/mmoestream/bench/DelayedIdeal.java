@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.mmoestream.model.Objective;
 import org.mmoestream.simulate.DriftingSimulator;
 import org.mmoestream.simulate.DriftingSimulator.Impression;
 
@@ -90,7 +91,7 @@ final class DelayedIdeal {
             double rest = logit(im.pConversion()) - sim.itemCvrBias(im.item());
             double p = 0;
             for (int g = 0; g < GRID; g++) {
-                p += w[g] / (1 + Math.exp(-(rest + b[g])));
+                p += w[g] * Objective.sigmoid(rest + b[g]);
             }
             out[k] = p * windowShare;
         }
@@ -111,7 +112,7 @@ final class DelayedIdeal {
                 double share = -Math.expm1(-(double) elapsed / DriftingSimulator.MEAN_CONVERSION_DELAY);
                 double[] into = settled ? item.settled : logLik;
                 for (int g = 0; g < GRID; g++) {
-                    double p = 1 / (1 + Math.exp(-(rest + b[g])));
+                    double p = Objective.sigmoid(rest + b[g]);
                     into[g] += arrived ? Math.log(p) : Math.log1p(-p * share);
                 }
                 if (!settled) {

@@ -99,7 +99,8 @@ public final class FeedbackBench {
 
     /** Every mode of {@code modes} on the same simulated days with {@code spec} (tasks ctr and cvr). */
     public void run(ModelSpec spec, List<String> modes) {
-        Impression[] imps = impressions(warmupDays + days, perDay);
+        DriftingSimulator sim = simulator(warmupDays + days);
+        Impression[] imps = impressions(sim, warmupDays + days, perDay);
         int n = imps.length;
         out.printf(Locale.ROOT, "feedback.impressions %d count%n", n);
         out.printf(Locale.ROOT, "feedback.impressions_scored %d count%n", n - (long) warmupDays * perDay);
@@ -111,7 +112,7 @@ public final class FeedbackBench {
                 throw new IllegalArgumentException(
                         "the delayed-ideal experiment needs items that do not drift: -D" + DRIFT + "=0");
             }
-            Result ideal = delayedIdeal(imps);
+            Result ideal = delayedIdeal(sim, imps);
             printHeads(out, "feedback.delayed-ideal", ideal);
             results.put("delayed-ideal", ideal);
         }
@@ -277,7 +278,11 @@ public final class FeedbackBench {
 
     /** The simulated impressions of {@code days} days of {@code perDay}, in event-time order, from {@link #START}. */
     static Impression[] impressions(int days, int perDay) {
-        DriftingSimulator sim = simulator(days);
+        return impressions(simulator(days), days, perDay);
+    }
+
+    /** The impressions of {@code days} days of {@code perDay} that {@code sim} shows, in event-time order. */
+    private static Impression[] impressions(DriftingSimulator sim, int days, int perDay) {
         int n = days * perDay;
         Impression[] imps = new Impression[n];
         for (int k = 0; k < n; k++) {
@@ -611,12 +616,13 @@ public final class FeedbackBench {
     }
 
     /**
-     * The {@link DelayedIdeal} learner's conversion predictions on the scored days, with the hidden
-     * click probabilities (the ideal learner knows them; ctcvr is their product).
+     * The {@link DelayedIdeal} learner's conversion predictions on the scored days of {@code sim}'s
+     * impressions {@code imps}, with the hidden click probabilities (the ideal learner knows them;
+     * ctcvr is their product).
      */
-    private Result delayedIdeal(Impression[] imps) {
+    private Result delayedIdeal(DriftingSimulator sim, Impression[] imps) {
         long scoredFrom = START + warmupDays * DriftingSimulator.DAY;
-        double[] cvr = new DelayedIdeal(simulator(warmupDays + days), itemCvrSd()).predict(imps, scoredFrom);
+        double[] cvr = new DelayedIdeal(sim, itemCvrSd()).predict(imps, scoredFrom);
         Metrics m = new Metrics(days * 24);
         for (int k = 0; k < imps.length; k++) {
             if (imps[k].ts() >= scoredFrom) {
