@@ -167,11 +167,49 @@ public final class FeedbackBench {
      */
     static final String SERVING_AVERAGE = "mmoe.bench.feedback.serving-average";
 
+    /**
+     * The system property that turns on the {@link LevelFilter} experiment: its time constant in
+     * simulated hours (0, the default: the model's level is served as trained).
+     */
+    static final String LEVEL_FILTER = "mmoe.bench.feedback.level-filter";
+
+    /** Event time between two of the {@link LevelFilter}'s measurements (the pipeline's publish interval). */
+    static final long LEVEL_PERIOD = 5 * DriftingSimulator.MINUTE;
+
+    /** The age of the {@link LevelFilter}'s probe, in whole simulated hours (24 by default). */
+    static final String LEVEL_PROBE_AGE = "mmoe.bench.feedback.level-probe-age";
+
+    /** Examples in the {@link LevelFilter}'s probe. */
+    static final int LEVEL_PROBE = 4096;
+
     /** The system property that turns on the {@link DelayedIdeal} experiment (with no drift only). */
     static final String DELAYED_IDEAL = "mmoe.bench.feedback.delayed-ideal";
 
     /** The system property that turns on the {@link MaturedCalibration} experiment. */
     static final String MATURED_CALIBRATION = "mmoe.bench.feedback.matured-calibration";
+
+    /**
+     * The system property that turns on the {@link DelayedCalibration} experiment: its windows in
+     * whole simulated hours, separated by commas.
+     */
+    static final String DELAYED_CALIBRATION = "mmoe.bench.feedback.delayed-calibration";
+
+    /** The conversion head's hourly figures of {@link DelayedCalibration} over {@code window} hours. */
+    private void printDelayedCalibration(String mode, int window, DelayedCalibration.Ranges r) {
+        String p = "feedback." + mode + ".cvr.delayed_calibration_" + window + "h";
+        String[] what = {
+            "calibration_hourly_min",
+            "calibration_hourly_max",
+            "truth_ratio_hourly_min",
+            "truth_ratio_hourly_max",
+            "truth_ratio_hourly_sd"
+        };
+        for (int i = 0; i < what.length; i++) {
+            out.printf(Locale.ROOT, "%s.raw.%s %.4f ratio%n", p, what[i], r.raw()[i]);
+            out.printf(Locale.ROOT, "%s.calibrated.%s %.4f ratio%n", p, what[i], r.calibrated()[i]);
+        }
+        out.printf(Locale.ROOT, "%s.first_hour %d count%n", p, r.firstHour());
+    }
 
     /** The hourly ranges of {@link MaturedCalibration}, raw and calibrated, per head. */
     private void printMaturedCalibration(String mode, MaturedCalibration.Ranges r) {
@@ -356,6 +394,19 @@ public final class FeedbackBench {
         return feedback == Feedback.ES_DFM ? elapsed : feedback == Feedback.FNW_MATCHED ? 0 : observation;
     }
 
+    /**
+     * {@code p} (per head and row) with ESMM's ctcvr set to the product of the served ctr and cvr, as
+     * a model whose towers' output biases carry an offset serves it.
+     */
+    static double[][] esmmProduct(double[][] p, ModelSpec spec, int[] heads) {
+        if (spec.esmmClickTask() >= 0 && heads[2] >= 0) {
+            for (int r = 0; r < p[heads[2]].length; r++) {
+                p[heads[2]][r] = p[heads[0]][r] * p[heads[1]][r];
+            }
+        }
+        return p;
+    }
+
     /** The indexes of the heads {@link #HEADS} in {@code spec}'s predictions (-1: ctcvr without ESMM). */
     static int[] heads(ModelSpec spec) {
         int[] heads = new int[HEADS.length];
@@ -378,6 +429,7 @@ public final class FeedbackBench {
         MmoeModel model = MmoeModel.create(spec, 42, DataType.FLOAT);
         model.useFeedbackWeights(org.mmoestream.job.PipelineJob.feedbackWeights(feedback));
         int[] heads = heads(spec);
+        ModelSpec servedSpec = spec;
         ExampleEncoder encoder = new ExampleEncoder(spec);
         AttributionPolicy policy = new AttributionPolicy(
                 CLICK_WINDOW, CONVERSION_WINDOW, 5 * DriftingSimulator.MINUTE, 0, true, feedback, window);
@@ -403,7 +455,8 @@ public final class FeedbackBench {
         List<EncodedExample> buffer = new ArrayList<>();
         List<Integer> toScore = new ArrayList<>();
         Metrics metrics = new Metrics(days * 24);
-        if (Boolean.getBoolean(MATURED_CALIBRATION)) {
+        String delayedWindows = System.getProperty(DELAYED_CALIBRATION, "");
+        if (Boolean.getBoolean(MATURED_CALIBRATION) || !delayedWindows.isEmpty()) {
             metrics.served = new float[HEADS.length][n];
             for (float[] f : metrics.served) {
                 Arrays.fill(f, Float.NaN);
@@ -418,8 +471,28 @@ public final class FeedbackBench {
         double averageSteps = Double.parseDouble(System.getProperty(SERVING_AVERAGE, "0"));
         ServingAverage average =
                 averageSteps > 0 ? new ServingAverage(model.network().paramAccess(), averageSteps) : null;
-        Runnable scoring = () -> score(model, encoder, imps, toScore, metrics, heads, scoredFrom);
+        double levelHours = Double.parseDouble(System.getProperty(LEVEL_FILTER, "0"));
+        LevelFilter level = levelHours > 0
+                ? new LevelFilter(
+                        rows -> model.predict(Batch.of(rows)),
+                        LEVEL_PERIOD,
+                        Math.round(levelHours * DriftingSimulator.HOUR),
+                        LEVEL_PROBE,
+                        Long.getLong(LEVEL_PROBE_AGE, 24) * DriftingSimulator.HOUR)
+                : null;
+        Runnable scoring = () -> score(
+                model,
+                encoder,
+                imps,
+                toScore,
+                metrics,
+                heads,
+                scoredFrom,
+                level == null ? p -> p : p -> esmmProduct(level.serve(p), servedSpec, heads));
         Runnable step = () -> {
+            if (level != null) {
+                level.at(now[0]);
+            }
             if (average == null) {
                 scoring.run();
             } else {
@@ -428,6 +501,9 @@ public final class FeedbackBench {
             if (!buffer.isEmpty()) {
                 model.trainStep(Batch.of(buffer));
                 trained[0] += buffer.size();
+                if (level != null) {
+                    level.trained(buffer);
+                }
                 buffer.clear();
                 if (average != null) {
                     average.update();
@@ -495,10 +571,18 @@ public final class FeedbackBench {
             }
         }
         Arrays.sort(latency, 0, m);
-        if (metrics.served != null) {
+        if (Boolean.getBoolean(MATURED_CALIBRATION)) {
             printMaturedCalibration(
                     mode,
                     new MaturedCalibration(imps, metrics.served, scoredFrom, DriftingSimulator.DAY).ranges(days * 24));
+        }
+        for (String w : delayedWindows.isEmpty() ? new String[0] : delayedWindows.split(",")) {
+            int hoursBack = Integer.parseInt(w.trim());
+            printDelayedCalibration(
+                    mode,
+                    hoursBack,
+                    new DelayedCalibration(imps, metrics.served[1], scoredFrom, hoursBack * DriftingSimulator.HOUR)
+                            .ranges(days * 24));
         }
         return metrics.result(latency[(int) (0.5 * (m - 1))], latency[(int) (0.99 * (m - 1))], trained[0], false);
     }
@@ -551,7 +635,8 @@ public final class FeedbackBench {
 
     /**
      * Scores the impressions of {@code toScore} with the model as it is now, in slices of 4,096 (a
-     * long stretch between two versions of the pipeline's model fits in memory), and clears it.
+     * long stretch between two versions of the pipeline's model fits in memory), and clears it;
+     * serves {@code serve} of the model's predictions (per head and row).
      */
     static void score(
             MmoeModel model,
@@ -560,14 +645,15 @@ public final class FeedbackBench {
             List<Integer> toScore,
             Metrics m,
             int[] heads,
-            long scoredFrom) {
+            long scoredFrom,
+            java.util.function.UnaryOperator<double[][]> serve) {
         for (int from = 0; from < toScore.size(); from += 4096) {
             List<Integer> slice = toScore.subList(from, Math.min(toScore.size(), from + 4096));
             List<EncodedExample> rows = new ArrayList<>(slice.size());
             for (int k : slice) {
                 rows.add(encoder.encodeFeatures(imps[k].featuresJson(), null));
             }
-            addScores(model.predict(Batch.of(rows)), imps, slice, m, heads, scoredFrom);
+            addScores(serve.apply(model.predict(Batch.of(rows))), imps, slice, m, heads, scoredFrom);
         }
         toScore.clear();
     }

@@ -316,7 +316,7 @@ public final class FeedbackPipelineBench {
                         }
                     }
                     scored += toScore.size();
-                    FeedbackBench.score(state.model(), encoder, imps, toScore, metrics, heads, scoredFrom);
+                    FeedbackBench.score(state.model(), encoder, imps, toScore, metrics, heads, scoredFrom, p -> p);
                     if (!state.apply(snapshot)) {
                         throw new IllegalStateException("version " + chunk.version + " does not follow the last");
                     }
@@ -333,7 +333,7 @@ public final class FeedbackPipelineBench {
             }
         }
         scored += toScore.size();
-        FeedbackBench.score(state.model(), encoder, imps, toScore, metrics, heads, scoredFrom);
+        FeedbackBench.score(state.model(), encoder, imps, toScore, metrics, heads, scoredFrom, p -> p);
         for (int h = 0; h < progressive.length; h++) {
             progressive[h] /= progressiveVersions[h];
         }

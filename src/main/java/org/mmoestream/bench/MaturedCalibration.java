@@ -112,7 +112,7 @@ final class MaturedCalibration {
     }
 
     /** {min, max} over the hours from {@code first} of predictions over labels, then over hidden probabilities. */
-    private static double[] range(double[] p, double[] y, double[] t, int first) {
+    static double[] range(double[] p, double[] y, double[] t, int first) {
         double[] r = {Double.MAX_VALUE, -Double.MAX_VALUE, Double.MAX_VALUE, -Double.MAX_VALUE};
         for (int hour = first; hour < p.length; hour++) {
             if (y[hour] > 0 && t[hour] > 0) {

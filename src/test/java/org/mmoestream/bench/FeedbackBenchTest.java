@@ -150,23 +150,40 @@ class FeedbackBenchTest {
      */
     @Test
     void theServingAverageOfOneStepServesTheTrainedValues() {
-        Map<String, Double> plain = figures(0, List.of("fnw"));
-        Map<String, Double> oneStep = withServingAverage("1");
-        Map<String, Double> longer = withServingAverage("100");
-        // Every figure but the time taken.
-        plain.remove("feedback.fnw.seconds");
-        oneStep.remove("feedback.fnw.seconds");
-        assertTrue(plain.equals(oneStep), "a serving average of one step changed the figures");
-        assertEquals(plain.get("feedback.fnw.examples_trained"), longer.get("feedback.fnw.examples_trained"));
-        assertNotEquals(plain.get("feedback.fnw.cvr.logloss"), longer.get("feedback.fnw.cvr.logloss"));
+        assertServesAsTrainedAtTheEdge(FeedbackBench.SERVING_AVERAGE, "1", "100");
     }
 
-    private static Map<String, Double> withServingAverage(String steps) {
-        System.setProperty(FeedbackBench.SERVING_AVERAGE, steps);
+    /**
+     * The level filter (README, Fresh labels) of a time constant of milliseconds lets every move of
+     * the model through at once, so it serves the model as trained; a longer one serves other values
+     * and trains the same examples.
+     */
+    @Test
+    void aLevelFilterOfNoTimeServesTheModelAsTrained() {
+        assertServesAsTrainedAtTheEdge(FeedbackBench.LEVEL_FILTER, "1e-6", "3");
+    }
+
+    /**
+     * With the system property {@code property} at {@code edge} every figure but the time taken is as
+     * without it; at {@code other} the same examples are trained and the cvr log-loss differs.
+     */
+    private static void assertServesAsTrainedAtTheEdge(String property, String edge, String other) {
+        Map<String, Double> plain = figures(0, List.of("fnw"));
+        Map<String, Double> atEdge = withProperty(property, edge);
+        Map<String, Double> otherwise = withProperty(property, other);
+        plain.remove("feedback.fnw.seconds");
+        atEdge.remove("feedback.fnw.seconds");
+        assertTrue(plain.equals(atEdge), property + "=" + edge + " changed the figures");
+        assertEquals(plain.get("feedback.fnw.examples_trained"), otherwise.get("feedback.fnw.examples_trained"));
+        assertNotEquals(plain.get("feedback.fnw.cvr.logloss"), otherwise.get("feedback.fnw.cvr.logloss"));
+    }
+
+    private static Map<String, Double> withProperty(String property, String value) {
+        System.setProperty(property, value);
         try {
             return figures(0, List.of("fnw"));
         } finally {
-            System.clearProperty(FeedbackBench.SERVING_AVERAGE);
+            System.clearProperty(property);
         }
     }
 

@@ -1,0 +1,112 @@
+package org.mmoestream.bench;
+
+import java.util.Arrays;
+import org.apache.commons.math3.stat.descriptive.moment.StandardDeviation;
+import org.mmoestream.simulate.DriftingSimulator;
+import org.mmoestream.simulate.DriftingSimulator.Impression;
+
+/**
+ * An experiment of {@code bench feedback} (README, Fresh labels): what a calibration of the served
+ * conversion predictions on the conversions that have arrived so far would do to a mode's hourly
+ * calibration, without waiting for the labels to mature. At the start of each hour it compares the
+ * conversions that have arrived from the clicks of the last {@code window} with the number the served
+ * predictions expect by now: each click's prediction times the chance that a conversion within the
+ * window has come by then (Chapelle, KDD 2014), from the simulator's delay distribution (a job would
+ * estimate it), and serves the hour's conversion predictions times their ratio.
+ */
+final class DelayedCalibration {
+    private final Impression[] imps;
+    /** The served conversion prediction of each impression (NaN: not scored). */
+    private final float[] served;
+
+    private final long scoredFrom;
+    private final long window;
+
+    DelayedCalibration(Impression[] imps, float[] served, long scoredFrom, long window) {
+        this.imps = imps;
+        this.served = served;
+        this.scoredFrom = scoredFrom;
+        this.window = window;
+    }
+
+    /**
+     * The hourly figures of the conversion head from the first hour with a whole window of scored
+     * clicks: {min, max} against the labels, then against the hidden probabilities, then the truth
+     * ratio's standard deviation; raw then calibrated.
+     */
+    record Ranges(double[] raw, double[] calibrated, int firstHour) {}
+
+    /** The chance that a conversion within the conversion window has come {@code elapsed} after its click. */
+    static double arrivedBy(long elapsed) {
+        double all = -Math.expm1(-(double) FeedbackBench.CONVERSION_WINDOW / DriftingSimulator.MEAN_CONVERSION_DELAY);
+        double by = -Math.expm1(
+                -(double) Math.min(elapsed, FeedbackBench.CONVERSION_WINDOW) / DriftingSimulator.MEAN_CONVERSION_DELAY);
+        return by / all;
+    }
+
+    Ranges ranges(int hours) {
+        double[] factor = new double[hours];
+        Arrays.fill(factor, 1);
+        int from = 0;
+        for (int hour = 0; hour < hours; hour++) {
+            long t = scoredFrom + hour * DriftingSimulator.HOUR;
+            while (from < imps.length && imps[from].ts() < t - window - FeedbackBench.CLICK_WINDOW) {
+                from++;
+            }
+            double arrived = 0;
+            double expected = 0;
+            for (int k = from; k < imps.length && imps[k].ts() < t; k++) {
+                Impression im = imps[k];
+                if (Float.isNaN(served[k]) || !FeedbackBench.clicked(im)) {
+                    continue;
+                }
+                long click = im.clickTs();
+                if (click < t - window || click >= t) {
+                    continue;
+                }
+                expected += served[k] * arrivedBy(t - click);
+                if (FeedbackBench.converted(im) && im.conversionTs() < t) {
+                    arrived++;
+                }
+            }
+            if (expected > 0) {
+                factor[hour] = arrived / expected;
+            }
+        }
+        double[] p = new double[hours];
+        double[] c = new double[hours];
+        double[] y = new double[hours];
+        double[] truth = new double[hours];
+        for (int k = 0; k < imps.length; k++) {
+            Impression im = imps[k];
+            if (Float.isNaN(served[k]) || !FeedbackBench.clicked(im)) {
+                continue;
+            }
+            int hour = (int) ((im.ts() - scoredFrom) / DriftingSimulator.HOUR);
+            p[hour] += served[k];
+            c[hour] += Math.min(1, served[k] * factor[hour]);
+            y[hour] += FeedbackBench.converted(im) ? 1 : 0;
+            truth[hour] += DriftingSimulator.convertedWithin(im, FeedbackBench.CONVERSION_WINDOW);
+        }
+        int first = (int) Math.ceil((double) window / DriftingSimulator.HOUR) + 1;
+        return new Ranges(figures(p, y, truth, first), figures(c, y, truth, first), first);
+    }
+
+    /**
+     * {min, max} of {@code p / y}, {min, max} of {@code p / truth} ({@link MaturedCalibration#range})
+     * and the latter's standard deviation, from {@code first}.
+     */
+    private static double[] figures(double[] p, double[] y, double[] truth, int first) {
+        double[] range = MaturedCalibration.range(p, y, truth, first);
+        double[] ratios = new double[p.length];
+        int n = 0;
+        for (int hour = first; hour < p.length; hour++) {
+            if (y[hour] > 0 && truth[hour] > 0) {
+                ratios[n++] = p[hour] / truth[hour];
+            }
+        }
+        double[] r = Arrays.copyOf(range, 5);
+        r[4] = new StandardDeviation(false).evaluate(ratios, 0, n);
+        return r;
+    }
+}

@@ -1,0 +1,109 @@
+package org.mmoestream.bench;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.mmoestream.feature.EncodedExample;
+
+class LevelFilterTest {
+    /** The model's shift of every logit; an example's own logit is its first dense value. */
+    private double shift;
+    /** The model's shift of the negative logits. */
+    private double lowShift;
+
+    /** A probe of the examples trained before the last measurement. */
+    private final LevelFilter filter = new LevelFilter(this::predict, 10, 40, 2, 0);
+
+    private double[][] predict(List<EncodedExample> rows) {
+        double[][] p = new double[1][rows.size()];
+        for (int r = 0; r < rows.size(); r++) {
+            double z = rows.get(r).dense()[0];
+            p[0][r] = sigmoid(z + shift + (z < 0 ? lowShift : 0));
+        }
+        return p;
+    }
+
+    private static double sigmoid(double z) {
+        return 1 / (1 + Math.exp(-z));
+    }
+
+    private static List<EncodedExample> examples(double... logits) {
+        List<EncodedExample> rows = new ArrayList<>();
+        for (double z : logits) {
+            rows.add(new EncodedExample(new int[0][], new double[] {z}, new float[0]));
+        }
+        return rows;
+    }
+
+    @Test
+    void servesTheModelUntilItsLevelHasBeenMeasuredTwice() {
+        filter.at(0);
+        filter.trained(examples(-1, 1));
+        filter.at(5);
+        filter.at(15);
+        shift = 0.3;
+        filter.at(20);
+        double[][] p = {{0.25, 0.5}};
+        assertArrayEquals(new double[] {0.25, 0.5}, filter.serve(p)[0], 1e-12);
+        assertEquals(0, filter.offset(0));
+    }
+
+    @Test
+    void aMoveOfTheModelReachesTheServedLevelWithTheTimeConstant() {
+        filter.trained(examples(-1, 1));
+        filter.at(0);
+        filter.at(10);
+        shift = 0.4;
+        filter.at(20);
+        // The move of 0.4 is taken out, then exp(-10 / 40) of it is left (period 10, time constant 40).
+        double left = Math.exp(-0.25);
+        assertEquals(-0.4 * left, filter.offset(0), 1e-6);
+        double[][] p = {{sigmoid(0.4)}};
+        assertEquals(sigmoid(0.4 - 0.4 * left), filter.serve(p)[0][0], 1e-6);
+        filter.at(30);
+        assertEquals(-0.4 * left * left, filter.offset(0), 1e-6);
+        // Before a period has passed nothing is measured.
+        shift = 2;
+        filter.at(39);
+        assertEquals(-0.4 * left * left, filter.offset(0), 1e-6);
+    }
+
+    /** Trains two examples, then two others each 2 higher, measuring every period to 30. */
+    private static void twoPopulations(LevelFilter f) {
+        f.trained(examples(-1, 1));
+        f.at(0);
+        f.trained(examples(1, 3));
+        f.at(10);
+        f.at(20);
+        f.at(30);
+    }
+
+    @Test
+    void aMoveOfThePopulationPassesAtOnce() {
+        // The model stays as it was while the examples move.
+        twoPopulations(filter);
+        assertEquals(0, filter.offset(0), 1e-9);
+    }
+
+    @Test
+    void theProbeIsTheExamplesTrainedItsAgeBefore() {
+        LevelFilter aged = new LevelFilter(this::predict, 10, 40, 2, 25);
+        twoPopulations(aged);
+        // The model moves the first examples' lower one only: by 0.2 on average over the first two,
+        // by nothing over the last two.
+        lowShift = 0.4;
+        aged.at(40);
+        assertEquals(-0.2 * Math.exp(-0.25), aged.offset(0), 1e-6);
+    }
+
+    @Test
+    void aPeriodAndATimeConstantAboveZeroAndAProbeAreRequired() {
+        assertThrows(IllegalArgumentException.class, () -> new LevelFilter(this::predict, 10, 0, 2, 0));
+        assertThrows(IllegalArgumentException.class, () -> new LevelFilter(this::predict, 0, 5, 2, 0));
+        assertThrows(IllegalArgumentException.class, () -> new LevelFilter(this::predict, 10, 40, 0, 0));
+    }
+}
