@@ -59,6 +59,12 @@ public final class FeedbackBench {
     private final PrintStream out;
     /** The last mode's join states (requests pending) on average over the scored impressions' arrivals. */
     private double pendingRequests;
+    /** The experiments' system properties, read when the bench is made (README, Fresh labels). */
+    private final double servingAverageSteps;
+
+    private final double levelHours;
+    private final double levelProbeAgeHours;
+    private final int[] delayedCalibrationHours;
 
     /**
      * @param warmupDays simulated days each mode trains on before the scored ones
@@ -74,6 +80,58 @@ public final class FeedbackBench {
         this.observationWindow = observationWindow;
         this.elapsedWindow = elapsedWindow;
         this.out = out;
+        drift();
+        itemCvrSd();
+        if (Boolean.getBoolean(DELAYED_IDEAL) && drift() != 0) {
+            throw new org.mmoestream.config.InputException(
+                    "the delayed-ideal experiment needs items that do not drift: -D" + DRIFT + "=0");
+        }
+        servingAverageSteps = number(SERVING_AVERAGE, 0);
+        if (servingAverageSteps > 0 && servingAverageSteps < 1) {
+            throw new org.mmoestream.config.InputException(
+                    "-D" + SERVING_AVERAGE + "=" + servingAverageSteps + " is below one optimizer step");
+        }
+        levelHours = number(LEVEL_FILTER, 0);
+        levelProbeAgeHours = number(LEVEL_PROBE_AGE, 24);
+        String windows = System.getProperty(DELAYED_CALIBRATION, "").trim();
+        delayedCalibrationHours = windows.isEmpty()
+                ? new int[0]
+                : Arrays.stream(windows.split(","))
+                        .mapToInt(FeedbackBench::hours)
+                        .toArray();
+    }
+
+    /**
+     * The value of the system property {@code property}, {@code dflt} when it is not set; an {@link
+     * org.mmoestream.config.InputException} naming it when it is not a number of at least 0.
+     */
+    static double number(String property, double dflt) {
+        String v = System.getProperty(property);
+        return v == null ? dflt : number(property, v);
+    }
+
+    /** A window of {@link #DELAYED_CALIBRATION}: whole hours above 0, else one sentence naming it. */
+    private static int hours(String window) {
+        double d = number(DELAYED_CALIBRATION, window.trim());
+        if (d < 1 || d != Math.rint(d) || d > 24) {
+            throw new org.mmoestream.config.InputException(
+                    "-D" + DELAYED_CALIBRATION + ": " + window.trim() + " is not a whole number of hours from 1 to 24");
+        }
+        return (int) d;
+    }
+
+    private static double number(String property, String v) {
+        double d;
+        try {
+            d = Double.parseDouble(v);
+        } catch (NumberFormatException e) {
+            d = Double.NaN;
+        }
+        if (!(d >= 0) || Double.isInfinite(d)) {
+            throw new org.mmoestream.config.InputException(
+                    "-D" + property + "=" + v + " is not a number of at least 0");
+        }
+        return d;
     }
 
     /** What one mode measured. */
@@ -108,10 +166,6 @@ public final class FeedbackBench {
         printHeads(out, "feedback.truth", truth);
         java.util.Map<String, Result> results = new java.util.LinkedHashMap<>();
         if (Boolean.getBoolean(DELAYED_IDEAL)) {
-            if (drift() != 0) {
-                throw new IllegalArgumentException(
-                        "the delayed-ideal experiment needs items that do not drift: -D" + DRIFT + "=0");
-            }
             Result ideal = delayedIdeal(sim, imps);
             printHeads(out, "feedback.delayed-ideal", ideal);
             results.put("delayed-ideal", ideal);
@@ -173,10 +227,10 @@ public final class FeedbackBench {
      */
     static final String LEVEL_FILTER = "mmoe.bench.feedback.level-filter";
 
-    /** Event time between two of the {@link LevelFilter}'s measurements (the pipeline's publish interval). */
+    /** Event time between two of the {@link LevelFilter}'s measurements. */
     static final long LEVEL_PERIOD = 5 * DriftingSimulator.MINUTE;
 
-    /** The age of the {@link LevelFilter}'s probe, in whole simulated hours (24 by default). */
+    /** The age of the {@link LevelFilter}'s probe, in simulated hours (24 by default). */
     static final String LEVEL_PROBE_AGE = "mmoe.bench.feedback.level-probe-age";
 
     /** Examples in the {@link LevelFilter}'s probe. */
@@ -190,7 +244,7 @@ public final class FeedbackBench {
 
     /**
      * The system property that turns on the {@link DelayedCalibration} experiment: its windows in
-     * whole simulated hours, separated by commas.
+     * whole simulated hours (1 to 24, the conversion window), separated by commas.
      */
     static final String DELAYED_CALIBRATION = "mmoe.bench.feedback.delayed-calibration";
 
@@ -336,11 +390,11 @@ public final class FeedbackBench {
 
     /** The drift's amplitude, to tell what the drift costs (README, Fresh labels); the default unless set. */
     private static double drift() {
-        return Double.parseDouble(System.getProperty(DRIFT, String.valueOf(DriftingSimulator.DRIFT)));
+        return number(DRIFT, DriftingSimulator.DRIFT);
     }
 
     private static double itemCvrSd() {
-        return Double.parseDouble(System.getProperty(ITEM_CVR_SD, String.valueOf(DriftingSimulator.ITEM_CVR_SD)));
+        return number(ITEM_CVR_SD, DriftingSimulator.ITEM_CVR_SD);
     }
 
     /** Per head of {@code r}: AUC, log-loss, calibration and its hourly range, named {@code prefix.<head>.*}. */
@@ -455,8 +509,7 @@ public final class FeedbackBench {
         List<EncodedExample> buffer = new ArrayList<>();
         List<Integer> toScore = new ArrayList<>();
         Metrics metrics = new Metrics(days * 24);
-        String delayedWindows = System.getProperty(DELAYED_CALIBRATION, "");
-        if (Boolean.getBoolean(MATURED_CALIBRATION) || !delayedWindows.isEmpty()) {
+        if (Boolean.getBoolean(MATURED_CALIBRATION) || delayedCalibrationHours.length > 0) {
             metrics.served = new float[HEADS.length][n];
             for (float[] f : metrics.served) {
                 Arrays.fill(f, Float.NaN);
@@ -468,17 +521,15 @@ public final class FeedbackBench {
         int batch = 256;
         // As the job's trainer, whose batches the clock cuts too.
         model.scalePartialBatches(batch);
-        double averageSteps = Double.parseDouble(System.getProperty(SERVING_AVERAGE, "0"));
         ServingAverage average =
-                averageSteps > 0 ? new ServingAverage(model.network().paramAccess(), averageSteps) : null;
-        double levelHours = Double.parseDouble(System.getProperty(LEVEL_FILTER, "0"));
+                servingAverageSteps > 0 ? new ServingAverage(model.network().paramAccess(), servingAverageSteps) : null;
         LevelFilter level = levelHours > 0
                 ? new LevelFilter(
                         rows -> model.predict(Batch.of(rows)),
                         LEVEL_PERIOD,
                         Math.round(levelHours * DriftingSimulator.HOUR),
                         LEVEL_PROBE,
-                        Long.getLong(LEVEL_PROBE_AGE, 24) * DriftingSimulator.HOUR)
+                        Math.round(levelProbeAgeHours * DriftingSimulator.HOUR))
                 : null;
         Runnable scoring = () -> score(
                 model,
@@ -576,8 +627,7 @@ public final class FeedbackBench {
                     mode,
                     new MaturedCalibration(imps, metrics.served, scoredFrom, DriftingSimulator.DAY).ranges(days * 24));
         }
-        for (String w : delayedWindows.isEmpty() ? new String[0] : delayedWindows.split(",")) {
-            int hoursBack = Integer.parseInt(w.trim());
+        for (int hoursBack : delayedCalibrationHours) {
             printDelayedCalibration(
                     mode,
                     hoursBack,

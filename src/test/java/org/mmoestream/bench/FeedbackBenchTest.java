@@ -3,6 +3,7 @@ package org.mmoestream.bench;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
@@ -13,6 +14,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.mmoestream.config.InputException;
 import org.mmoestream.feature.EncodedExample;
 import org.mmoestream.model.ExampleEncoder;
 import org.mmoestream.model.ModelSpec;
@@ -184,6 +186,30 @@ class FeedbackBenchTest {
             return figures(0, List.of("fnw"));
         } finally {
             System.clearProperty(property);
+        }
+    }
+
+    /** An experiment property that is not a number, or out of its range, is refused at the start. */
+    @Test
+    void aMalformedExperimentPropertyIsRefusedWithItsName() {
+        for (String[] bad : new String[][] {
+            {FeedbackBench.LEVEL_FILTER, "two"},
+            {FeedbackBench.LEVEL_PROBE_AGE, "-1"},
+            {FeedbackBench.SERVING_AVERAGE, "NaN"},
+            {FeedbackBench.DELAYED_CALIBRATION, "6,3.5"},
+            {FeedbackBench.DRIFT, ""},
+            {FeedbackBench.SERVING_AVERAGE, "0.5"}
+        }) {
+            System.setProperty(bad[0], bad[1]);
+            try {
+                InputException e = assertThrows(
+                        InputException.class,
+                        () -> new FeedbackBench(0, 1, PER_DAY, 0, 0, System.out),
+                        bad[0] + "=" + bad[1]);
+                assertTrue(e.getMessage().contains(bad[0]), e.getMessage());
+            } finally {
+                System.clearProperty(bad[0]);
+            }
         }
     }
 
