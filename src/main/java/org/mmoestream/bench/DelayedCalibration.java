@@ -38,10 +38,9 @@ final class DelayedCalibration {
 
     /** The chance that a conversion within the conversion window has come {@code elapsed} after its click. */
     static double arrivedBy(long elapsed) {
-        double all = -Math.expm1(-(double) FeedbackBench.CONVERSION_WINDOW / DriftingSimulator.MEAN_CONVERSION_DELAY);
-        double by = -Math.expm1(
-                -(double) Math.min(elapsed, FeedbackBench.CONVERSION_WINDOW) / DriftingSimulator.MEAN_CONVERSION_DELAY);
-        return by / all;
+        long window = FeedbackBench.CONVERSION_WINDOW;
+        return DriftingSimulator.conversionDelayWithin(Math.min(elapsed, window))
+                / DriftingSimulator.conversionDelayWithin(window);
     }
 
     Ranges ranges(int hours) {

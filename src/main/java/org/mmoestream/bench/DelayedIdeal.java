@@ -52,8 +52,7 @@ final class DelayedIdeal {
             b[g] = sd * (-5 + 10.0 * g / (GRID - 1));
             prior[g] = -b[g] * b[g] / (2 * sd * sd);
         }
-        double windowShare =
-                -Math.expm1(-(double) FeedbackBench.CONVERSION_WINDOW / DriftingSimulator.MEAN_CONVERSION_DELAY);
+        double windowShare = DriftingSimulator.conversionDelayWithin(FeedbackBench.CONVERSION_WINDOW);
         Map<Integer, Item> items = new HashMap<>();
         double[] out = new double[imps.length];
         // Clicks join their item's evidence once they happen; each hour's impressions are scored with it.
@@ -109,7 +108,7 @@ final class DelayedIdeal {
                 boolean arrived = FeedbackBench.converted(c) && c.conversionTs() < now;
                 long elapsed = Math.min(now - c.clickTs(), FeedbackBench.CONVERSION_WINDOW);
                 boolean settled = arrived || elapsed >= FeedbackBench.CONVERSION_WINDOW;
-                double share = -Math.expm1(-(double) elapsed / DriftingSimulator.MEAN_CONVERSION_DELAY);
+                double share = DriftingSimulator.conversionDelayWithin(elapsed);
                 double[] into = settled ? item.settled : logLik;
                 for (int g = 0; g < GRID; g++) {
                     double p = Objective.sigmoid(rest + b[g]);

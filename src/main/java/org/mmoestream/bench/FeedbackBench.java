@@ -80,6 +80,7 @@ public final class FeedbackBench {
         this.observationWindow = observationWindow;
         this.elapsedWindow = elapsedWindow;
         this.out = out;
+        // Read here so that a malformed value fails before the impressions are made.
         drift();
         itemCvrSd();
         if (Boolean.getBoolean(DELAYED_IDEAL) && drift() != 0) {

@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
 import org.mmoestream.feature.EncodedExample;
+import org.mmoestream.model.Objective;
 
 /**
  * An experiment of {@code bench feedback} (README, Fresh labels): serving each head's predictions
@@ -114,7 +115,7 @@ final class LevelFilter {
         }
         for (int h = 0; h < p.length; h++) {
             for (int r = 0; r < p[h].length; r++) {
-                p[h][r] = 1 / (1 + Math.exp(-(logit(p[h][r]) + offset[h])));
+                p[h][r] = Objective.sigmoid(logit(p[h][r]) + offset[h]);
             }
         }
         return p;

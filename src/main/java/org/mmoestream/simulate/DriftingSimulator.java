@@ -112,7 +112,12 @@ public final class DriftingSimulator {
 
     /** The probability that a click on {@code im} converts within {@code window} of the click. */
     public static double convertedWithin(Impression im, long window) {
-        return im.pConversion() * -Math.expm1(-(double) window / MEAN_CONVERSION_DELAY);
+        return im.pConversion() * conversionDelayWithin(window);
+    }
+
+    /** The chance that a conversion's delay after its click is at most {@code elapsed} (its exponential CDF). */
+    public static double conversionDelayWithin(long elapsed) {
+        return -Math.expm1(-(double) elapsed / MEAN_CONVERSION_DELAY);
     }
 
     private static double[] gaussian(SplittableRandom r, int n, double sd) {
