@@ -83,7 +83,9 @@ public final class FeedbackBench {
         // Read here so that a malformed value fails before the impressions are made.
         drift();
         itemCvrSd();
-        if (Boolean.getBoolean(DELAYED_IDEAL) && drift() != 0) {
+        flag(HOURLY);
+        flag(MATURED_CALIBRATION);
+        if (flag(DELAYED_IDEAL) && drift() != 0) {
             throw new org.mmoestream.config.InputException(
                     "the delayed-ideal experiment needs items that do not drift: -D" + DRIFT + "=0");
         }
@@ -109,6 +111,21 @@ public final class FeedbackBench {
     static double number(String property, double dflt) {
         String v = System.getProperty(property);
         return v == null ? dflt : number(property, v);
+    }
+
+    /**
+     * Whether the experiment switched on by the system property {@code property} is on: false when it
+     * is not set, else its value, which must be {@code true} or {@code false} (one sentence naming it).
+     */
+    static boolean flag(String property) {
+        String v = System.getProperty(property);
+        if (v == null || v.equalsIgnoreCase("false")) {
+            return false;
+        }
+        if (v.equalsIgnoreCase("true")) {
+            return true;
+        }
+        throw new org.mmoestream.config.InputException("-D" + property + "=" + v + " is not true or false");
     }
 
     /** A window of {@link #DELAYED_CALIBRATION}: whole hours above 0, else one sentence naming it. */
@@ -166,7 +183,7 @@ public final class FeedbackBench {
         Result truth = truth(imps);
         printHeads(out, "feedback.truth", truth);
         java.util.Map<String, Result> results = new java.util.LinkedHashMap<>();
-        if (Boolean.getBoolean(DELAYED_IDEAL)) {
+        if (flag(DELAYED_IDEAL)) {
             Result ideal = delayedIdeal(sim, imps);
             printHeads(out, "feedback.delayed-ideal", ideal);
             results.put("delayed-ideal", ideal);
@@ -239,6 +256,9 @@ public final class FeedbackBench {
 
     /** The system property that turns on the {@link DelayedIdeal} experiment (with no drift only). */
     static final String DELAYED_IDEAL = "mmoe.bench.feedback.delayed-ideal";
+
+    /** The system property that prints each head's calibration in every simulated hour. */
+    static final String HOURLY = "mmoe.bench.feedback.hourly";
 
     /** The system property that turns on the {@link MaturedCalibration} experiment. */
     static final String MATURED_CALIBRATION = "mmoe.bench.feedback.matured-calibration";
@@ -421,7 +441,7 @@ public final class FeedbackBench {
                             r.truthRatioByAge[h][a]);
                 }
             }
-            if (Boolean.getBoolean("mmoe.bench.feedback.hourly")) {
+            if (flag(HOURLY)) {
                 for (int hour = 1; hour < r.hourly[h].length; hour++) {
                     out.printf(Locale.ROOT, "%s.hour%d.calibration %.3f ratio%n", p, hour, r.hourly[h][hour]);
                     out.printf(Locale.ROOT, "%s.hour%d.truth_ratio %.4f ratio%n", p, hour, r.truthRatioHourly[h][hour]);
@@ -510,7 +530,7 @@ public final class FeedbackBench {
         List<EncodedExample> buffer = new ArrayList<>();
         List<Integer> toScore = new ArrayList<>();
         Metrics metrics = new Metrics(days * 24);
-        if (Boolean.getBoolean(MATURED_CALIBRATION) || delayedCalibrationHours.length > 0) {
+        if (flag(MATURED_CALIBRATION) || delayedCalibrationHours.length > 0) {
             metrics.served = new float[HEADS.length][n];
             for (float[] f : metrics.served) {
                 Arrays.fill(f, Float.NaN);
@@ -623,7 +643,7 @@ public final class FeedbackBench {
             }
         }
         Arrays.sort(latency, 0, m);
-        if (Boolean.getBoolean(MATURED_CALIBRATION)) {
+        if (flag(MATURED_CALIBRATION)) {
             printMaturedCalibration(
                     mode,
                     new MaturedCalibration(imps, metrics.served, scoredFrom, DriftingSimulator.DAY).ranges(days * 24));

@@ -189,7 +189,7 @@ class FeedbackBenchTest {
         }
     }
 
-    /** An experiment property that is not a number, or out of its range, is refused at the start. */
+    /** An experiment property that is not a number, out of its range, or a switch not true or false, is refused at the start. */
     @Test
     void aMalformedExperimentPropertyIsRefusedWithItsName() {
         for (String[] bad : new String[][] {
@@ -198,7 +198,10 @@ class FeedbackBenchTest {
             {FeedbackBench.SERVING_AVERAGE, "NaN"},
             {FeedbackBench.DELAYED_CALIBRATION, "6,3.5"},
             {FeedbackBench.DRIFT, ""},
-            {FeedbackBench.SERVING_AVERAGE, "0.5"}
+            {FeedbackBench.SERVING_AVERAGE, "0.5"},
+            {FeedbackBench.HOURLY, "yes"},
+            {FeedbackBench.MATURED_CALIBRATION, "1"},
+            {FeedbackBench.DELAYED_IDEAL, "on"}
         }) {
             System.setProperty(bad[0], bad[1]);
             try {

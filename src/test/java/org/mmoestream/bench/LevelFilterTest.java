@@ -3,6 +3,7 @@ package org.mmoestream.bench;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.mmoestream.model.Objective.sigmoid;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -25,10 +26,6 @@ class LevelFilterTest {
             p[0][r] = sigmoid(z + shift + (z < 0 ? lowShift : 0));
         }
         return p;
-    }
-
-    private static double sigmoid(double z) {
-        return 1 / (1 + Math.exp(-z));
     }
 
     private static List<EncodedExample> examples(double... logits) {
