@@ -189,7 +189,10 @@ class FeedbackBenchTest {
         }
     }
 
-    /** An experiment property that is not a number, out of its range, or a switch not true or false, is refused at the start. */
+    /**
+     * An experiment property that is not a number, out of its range, or a switch not true or false,
+     * is refused at the start.
+     */
     @Test
     void aMalformedExperimentPropertyIsRefusedWithItsName() {
         for (String[] bad : new String[][] {
