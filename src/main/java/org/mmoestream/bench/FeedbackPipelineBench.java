@@ -75,6 +75,8 @@ public final class FeedbackPipelineBench {
         this.observationWindow = observationWindow;
         this.elapsedWindow = elapsedWindow;
         this.out = out;
+        // Read here so that a malformed value fails before the modes run, not when they print.
+        FeedbackBench.flag(FeedbackBench.HOURLY);
     }
 
     /** One mode's events on the topics, in event-time order. */

@@ -219,6 +219,19 @@ class FeedbackBenchTest {
         }
     }
 
+    /** Through the pipeline too, a switch not true or false is refused before any mode runs. */
+    @Test
+    void thePipelineBenchRefusesAMalformedSwitchAtTheStart() {
+        System.setProperty(FeedbackBench.HOURLY, "yes");
+        try {
+            InputException e = assertThrows(
+                    InputException.class, () -> new FeedbackPipelineBench(0, 1, PER_DAY, 1, 0, 0, System.out));
+            assertTrue(e.getMessage().contains(FeedbackBench.HOURLY), e.getMessage());
+        } finally {
+            System.clearProperty(FeedbackBench.HOURLY);
+        }
+    }
+
     /** The truth ratio of each half of the items (index even or odd), of which the hour's is the sum. */
     @Test
     void theTruthRatioIsKeptPerHalfOfTheItems() {
