@@ -65,6 +65,8 @@ public final class FeedbackBench {
     private final double levelHours;
     private final double levelProbeAgeHours;
     private final int[] delayedCalibrationHours;
+    private final boolean maturedCalibration;
+    private final boolean delayedIdeal;
 
     /**
      * @param warmupDays simulated days each mode trains on before the scored ones
@@ -81,11 +83,12 @@ public final class FeedbackBench {
         this.elapsedWindow = elapsedWindow;
         this.out = out;
         // Read here so that a malformed value fails before the impressions are made.
-        drift();
+        double drift = drift();
         itemCvrSd();
         flag(HOURLY);
-        flag(MATURED_CALIBRATION);
-        if (flag(DELAYED_IDEAL) && drift() != 0) {
+        maturedCalibration = flag(MATURED_CALIBRATION);
+        delayedIdeal = flag(DELAYED_IDEAL);
+        if (delayedIdeal && drift != 0) {
             throw new org.mmoestream.config.InputException(
                     "the delayed-ideal experiment needs items that do not drift: -D" + DRIFT + "=0");
         }
@@ -183,7 +186,7 @@ public final class FeedbackBench {
         Result truth = truth(imps);
         printHeads(out, "feedback.truth", truth);
         java.util.Map<String, Result> results = new java.util.LinkedHashMap<>();
-        if (flag(DELAYED_IDEAL)) {
+        if (delayedIdeal) {
             Result ideal = delayedIdeal(sim, imps);
             printHeads(out, "feedback.delayed-ideal", ideal);
             results.put("delayed-ideal", ideal);
@@ -530,7 +533,7 @@ public final class FeedbackBench {
         List<EncodedExample> buffer = new ArrayList<>();
         List<Integer> toScore = new ArrayList<>();
         Metrics metrics = new Metrics(days * 24);
-        if (flag(MATURED_CALIBRATION) || delayedCalibrationHours.length > 0) {
+        if (maturedCalibration || delayedCalibrationHours.length > 0) {
             metrics.served = new float[HEADS.length][n];
             for (float[] f : metrics.served) {
                 Arrays.fill(f, Float.NaN);
@@ -643,7 +646,7 @@ public final class FeedbackBench {
             }
         }
         Arrays.sort(latency, 0, m);
-        if (flag(MATURED_CALIBRATION)) {
+        if (maturedCalibration) {
             printMaturedCalibration(
                     mode,
                     new MaturedCalibration(imps, metrics.served, scoredFrom, DriftingSimulator.DAY).ranges(days * 24));
