@@ -1,6 +1,8 @@
 package org.mmoestream.bench;
 
+import java.io.PrintStream;
 import java.util.Arrays;
+import java.util.Locale;
 import org.apache.commons.math3.stat.descriptive.moment.StandardDeviation;
 import org.mmoestream.simulate.DriftingSimulator;
 import org.mmoestream.simulate.DriftingSimulator.Impression;
@@ -34,7 +36,24 @@ final class DelayedCalibration {
      * clicks: {min, max} against the labels, then against the hidden probabilities, then the truth
      * ratio's standard deviation; raw then calibrated.
      */
-    record Ranges(double[] raw, double[] calibrated, int firstHour) {}
+    record Ranges(double[] raw, double[] calibrated, int firstHour) {
+        /** Prints the conversion head's hourly figures of {@code mode} over {@code window} hours. */
+        void print(PrintStream out, String mode, int window) {
+            String p = "feedback." + mode + ".cvr.delayed_calibration_" + window + "h";
+            String[] what = {
+                "calibration_hourly_min",
+                "calibration_hourly_max",
+                "truth_ratio_hourly_min",
+                "truth_ratio_hourly_max",
+                "truth_ratio_hourly_sd"
+            };
+            for (int i = 0; i < what.length; i++) {
+                out.printf(Locale.ROOT, "%s.raw.%s %.4f ratio%n", p, what[i], raw[i]);
+                out.printf(Locale.ROOT, "%s.calibrated.%s %.4f ratio%n", p, what[i], calibrated[i]);
+            }
+            out.printf(Locale.ROOT, "%s.first_hour %d count%n", p, firstHour);
+        }
+    }
 
     /** The chance that a conversion within the conversion window has come {@code elapsed} after its click. */
     static double arrivedBy(long elapsed) {

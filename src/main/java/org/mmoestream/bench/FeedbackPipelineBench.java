@@ -54,6 +54,8 @@ public final class FeedbackPipelineBench {
     private final long observationWindow;
     private final long elapsedWindow;
     private final PrintStream out;
+    /** The simulator's and the printout's experiments (README, Fresh labels), read when the bench is made. */
+    private final FeedbackExperiments experiments;
 
     /**
      * @param hourSeconds wall-clock seconds per simulated hour (the job sees the events live)
@@ -76,7 +78,7 @@ public final class FeedbackPipelineBench {
         this.elapsedWindow = elapsedWindow;
         this.out = out;
         // Read here so that a malformed value fails before the modes run, not when they print.
-        FeedbackBench.flag(FeedbackBench.HOURLY);
+        experiments = FeedbackExperiments.read();
     }
 
     /** One mode's events on the topics, in event-time order. */
@@ -84,7 +86,7 @@ public final class FeedbackPipelineBench {
 
     /** Every mode of {@code modes} but the oracle on the same simulated days with {@code spec}. */
     public void run(ModelSpec spec, List<String> modes) throws Exception {
-        Impression[] imps = FeedbackBench.impressions(warmupDays + days, perDay);
+        Impression[] imps = FeedbackBench.impressions(warmupDays + days, perDay, experiments);
         long scoredFrom = FeedbackBench.START + warmupDays * DriftingSimulator.DAY;
         out.printf(Locale.ROOT, "feedback.pipeline.impressions %d count%n", imps.length);
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
@@ -114,7 +116,7 @@ public final class FeedbackPipelineBench {
                 }
                 String p = "feedback.pipeline." + mode;
                 Scored r = evaluate(kafka.bootstrapServers(), run + "-model", s, imps, scoredFrom, days * 24);
-                FeedbackBench.printHeads(out, p, r.result);
+                FeedbackMetrics.printHeads(out, p, r.result, experiments.hourly());
                 out.printf(Locale.ROOT, "%s.impressions_scored %d count%n", p, r.scored);
                 out.printf(Locale.ROOT, "%s.impressions_unscored %d count%n", p, r.unscored);
                 out.printf(Locale.ROOT, "%s.versions %d count%n", p, r.versions);
@@ -246,7 +248,7 @@ public final class FeedbackPipelineBench {
 
     /** What the versions on the model topic scored. */
     private record Scored(
-            FeedbackBench.Result result,
+            FeedbackMetrics.Result result,
             long scored,
             long unscored,
             int versions,
@@ -265,7 +267,7 @@ public final class FeedbackPipelineBench {
         c.put("bootstrap.servers", bootstrap);
         c.put("isolation.level", "read_committed");
         c.put("max.partition.fetch.bytes", String.valueOf(16 * 1024 * 1024));
-        FeedbackBench.Metrics metrics = new FeedbackBench.Metrics(hours);
+        FeedbackMetrics metrics = new FeedbackMetrics(hours);
         ExampleEncoder encoder = new ExampleEncoder(spec);
         int[] heads = FeedbackBench.heads(spec);
         ObjectMapper json = new ObjectMapper();
@@ -318,7 +320,7 @@ public final class FeedbackPipelineBench {
                         }
                     }
                     scored += toScore.size();
-                    FeedbackBench.score(state.model(), encoder, imps, toScore, metrics, heads, scoredFrom, p -> p);
+                    metrics.score(state.model(), encoder, imps, toScore, heads, scoredFrom, p -> p);
                     if (!state.apply(snapshot)) {
                         throw new IllegalStateException("version " + chunk.version + " does not follow the last");
                     }
@@ -335,7 +337,7 @@ public final class FeedbackPipelineBench {
             }
         }
         scored += toScore.size();
-        FeedbackBench.score(state.model(), encoder, imps, toScore, metrics, heads, scoredFrom, p -> p);
+        metrics.score(state.model(), encoder, imps, toScore, heads, scoredFrom, p -> p);
         for (int h = 0; h < progressive.length; h++) {
             progressive[h] /= progressiveVersions[h];
         }

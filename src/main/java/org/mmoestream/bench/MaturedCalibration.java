@@ -1,5 +1,7 @@
 package org.mmoestream.bench;
 
+import java.io.PrintStream;
+import java.util.Locale;
 import org.mmoestream.simulate.DriftingSimulator;
 import org.mmoestream.simulate.DriftingSimulator.Impression;
 
@@ -31,12 +33,30 @@ final class MaturedCalibration {
     }
 
     /** Per head {min, max} of the hourly calibration against the labels and against the truth, raw then calibrated. */
-    record Ranges(double[][] raw, double[][] calibrated, int firstHour) {}
+    record Ranges(double[][] raw, double[][] calibrated, int firstHour) {
+        /** Prints the hourly ranges of {@code mode}, raw and calibrated, per head. */
+        void print(PrintStream out, String mode) {
+            for (int h = 0; h < FeedbackBench.HEADS.length; h++) {
+                String p = "feedback." + mode + "." + FeedbackBench.HEADS[h] + ".matured_calibration";
+                String[] what = {
+                    "calibration_hourly_min",
+                    "calibration_hourly_max",
+                    "truth_ratio_hourly_min",
+                    "truth_ratio_hourly_max"
+                };
+                for (int i = 0; i < what.length; i++) {
+                    out.printf(Locale.ROOT, "%s.raw.%s %.3f ratio%n", p, what[i], raw[h][i]);
+                    out.printf(Locale.ROOT, "%s.calibrated.%s %.3f ratio%n", p, what[i], calibrated[h][i]);
+                }
+            }
+            out.printf(Locale.ROOT, "feedback.%s.matured_calibration.first_hour %d count%n", mode, firstHour);
+        }
+    }
 
     Ranges ranges(int hours) {
         long horizon = FeedbackBench.CLICK_WINDOW + FeedbackBench.CONVERSION_WINDOW;
         int heads = served.length;
-        int buckets = FeedbackBench.AGE_BOUNDS.length - 1;
+        int buckets = FeedbackMetrics.AGE_BOUNDS.length - 1;
         double[][] sumP = new double[heads][buckets];
         double[][] sumY = new double[heads][buckets];
         // Per head and hour: predictions raw and calibrated, labels and hidden probabilities.
@@ -58,7 +78,7 @@ final class MaturedCalibration {
                 continue;
             }
             int hour = (int) ((im.ts() - scoredFrom) / DriftingSimulator.HOUR);
-            int a = FeedbackBench.ageBucket(im.itemAge());
+            int a = FeedbackMetrics.ageBucket(im.itemAge());
             boolean click = FeedbackBench.clicked(im);
             boolean conversion = FeedbackBench.converted(im);
             double trueCtr = DriftingSimulator.clickedWithin(im, FeedbackBench.CLICK_WINDOW);
@@ -90,7 +110,7 @@ final class MaturedCalibration {
             return;
         }
         Impression im = imps[k];
-        int a = FeedbackBench.ageBucket(im.itemAge());
+        int a = FeedbackMetrics.ageBucket(im.itemAge());
         boolean click = FeedbackBench.clicked(im);
         boolean conversion = FeedbackBench.converted(im);
         for (int h = 0; h < served.length; h++) {

@@ -26,7 +26,7 @@ class DelayedCalibrationTest {
     @Test
     void predictionsTwiceTooHighAreServedAtAboutTheHiddenProbabilities() {
         int hours = 24;
-        Impression[] imps = FeedbackBench.impressions(1, 400_000);
+        Impression[] imps = FeedbackBench.impressions(1, 400_000, FeedbackExperiments.read());
         float[] served = new float[imps.length];
         for (int k = 0; k < imps.length; k++) {
             served[k] = (float) (2 * DriftingSimulator.convertedWithin(imps[k], FeedbackBench.CONVERSION_WINDOW));

@@ -132,7 +132,7 @@ class FeedbackBenchTest {
             // In hour 3.
             impression(from + h, from + h + m, from + 3 * h + 5 * m),
         };
-        assertArrayEquals(new double[] {0, 2, 0, 1}, FeedbackBench.conversionsArriving(imps, from, 4));
+        assertArrayEquals(new double[] {0, 2, 0, 1}, ArrivalNoise.conversionsArriving(imps, from, 4));
     }
 
     private static DriftingSimulator.Impression impression(long ts, long clickTs, long conversionTs) {
@@ -142,7 +142,7 @@ class FeedbackBenchTest {
     /** An hour's count over the mean of the hours around it, fewer of them at the ends. */
     @Test
     void overNeighboursIsEachCountOverTheMeanAroundIt() {
-        double[] r = FeedbackBench.overNeighbours(new double[] {10, 10, 20, 10, 30}, 2);
+        double[] r = ArrivalNoise.overNeighbours(new double[] {10, 10, 20, 10, 30}, 2);
         assertArrayEquals(new double[] {10 / 15.0, 10 / (40 / 3.0), 20 / 15.0, 10 / 20.0, 30 / 15.0}, r, 1e-12);
     }
 
@@ -152,7 +152,7 @@ class FeedbackBenchTest {
      */
     @Test
     void theServingAverageOfOneStepServesTheTrainedValues() {
-        assertServesAsTrainedAtTheEdge(FeedbackBench.SERVING_AVERAGE, "1", "100");
+        assertServesAsTrainedAtTheEdge(FeedbackExperiments.SERVING_AVERAGE, "1", "100");
     }
 
     /**
@@ -162,7 +162,7 @@ class FeedbackBenchTest {
      */
     @Test
     void aLevelFilterOfNoTimeServesTheModelAsTrained() {
-        assertServesAsTrainedAtTheEdge(FeedbackBench.LEVEL_FILTER, "1e-6", "3");
+        assertServesAsTrainedAtTheEdge(FeedbackExperiments.LEVEL_FILTER, "1e-6", "3");
     }
 
     /**
@@ -196,15 +196,15 @@ class FeedbackBenchTest {
     @Test
     void aMalformedExperimentPropertyIsRefusedWithItsName() {
         for (String[] bad : new String[][] {
-            {FeedbackBench.LEVEL_FILTER, "two"},
-            {FeedbackBench.LEVEL_PROBE_AGE, "-1"},
-            {FeedbackBench.SERVING_AVERAGE, "NaN"},
-            {FeedbackBench.DELAYED_CALIBRATION, "6,3.5"},
-            {FeedbackBench.DRIFT, ""},
-            {FeedbackBench.SERVING_AVERAGE, "0.5"},
-            {FeedbackBench.HOURLY, "yes"},
-            {FeedbackBench.MATURED_CALIBRATION, "1"},
-            {FeedbackBench.DELAYED_IDEAL, "on"}
+            {FeedbackExperiments.LEVEL_FILTER, "two"},
+            {FeedbackExperiments.LEVEL_PROBE_AGE, "-1"},
+            {FeedbackExperiments.SERVING_AVERAGE, "NaN"},
+            {FeedbackExperiments.DELAYED_CALIBRATION, "6,3.5"},
+            {FeedbackExperiments.DRIFT, ""},
+            {FeedbackExperiments.SERVING_AVERAGE, "0.5"},
+            {FeedbackExperiments.HOURLY, "yes"},
+            {FeedbackExperiments.MATURED_CALIBRATION, "1"},
+            {FeedbackExperiments.DELAYED_IDEAL, "on"}
         }) {
             System.setProperty(bad[0], bad[1]);
             try {
@@ -222,20 +222,20 @@ class FeedbackBenchTest {
     /** Through the pipeline too, a switch not true or false is refused before any mode runs. */
     @Test
     void thePipelineBenchRefusesAMalformedSwitchAtTheStart() {
-        System.setProperty(FeedbackBench.HOURLY, "yes");
+        System.setProperty(FeedbackExperiments.HOURLY, "yes");
         try {
             InputException e = assertThrows(
                     InputException.class, () -> new FeedbackPipelineBench(0, 1, PER_DAY, 1, 0, 0, System.out));
-            assertTrue(e.getMessage().contains(FeedbackBench.HOURLY), e.getMessage());
+            assertTrue(e.getMessage().contains(FeedbackExperiments.HOURLY), e.getMessage());
         } finally {
-            System.clearProperty(FeedbackBench.HOURLY);
+            System.clearProperty(FeedbackExperiments.HOURLY);
         }
     }
 
     /** The truth ratio of each half of the items (index even or odd), of which the hour's is the sum. */
     @Test
     void theTruthRatioIsKeptPerHalfOfTheItems() {
-        FeedbackBench.Metrics m = new FeedbackBench.Metrics(2);
+        FeedbackMetrics m = new FeedbackMetrics(2);
         long from = 1_767_225_600_000L;
         for (int hour = 0; hour < 2; hour++) {
             for (int item = 0; item < 2; item++) {
@@ -246,10 +246,10 @@ class FeedbackBenchTest {
                 double cvr = DriftingSimulator.convertedWithin(im, FeedbackBench.CONVERSION_WINDOW);
                 // The even item's predictions twice its hidden probabilities, the odd item's at them.
                 double f = item == 0 ? 2 : 1;
-                FeedbackBench.add(m, im, from, f * ctr, f * cvr, f * ctr * cvr);
+                m.add(im, from, f * ctr, f * cvr, f * ctr * cvr);
             }
         }
-        FeedbackBench.Result r = m.result(0, 0, 0, false);
+        FeedbackMetrics.Result r = m.result(0, 0, 0, false);
         for (int h = 0; h < 3; h++) {
             for (int hour = 0; hour < 2; hour++) {
                 assertEquals(2, r.truthRatioHalves()[h][0][hour], 1e-9);

@@ -1,0 +1,164 @@
+package org.mmoestream.bench;
+
+import java.util.Arrays;
+import org.mmoestream.config.InputException;
+import org.mmoestream.simulate.DriftingSimulator;
+
+/**
+ * The experiments of {@code bench feedback} (README, Fresh labels), each set by a system property
+ * ({@code -Dmmoe.bench.feedback.*}, through {@code MMOE_JAVA_OPTS}). They are read once, when a bench
+ * is made ({@link #read}), so that a malformed value fails with one sentence naming it ({@link
+ * InputException}, exit 2) before any impression is made, not after hours of modes.
+ *
+ * @param drift the simulated items' drift amplitude, in logits
+ * @param itemCvrSd the spread of the simulated items' own conversion propensities, in logits
+ * @param hourly whether each head's calibration is printed for every simulated hour
+ * @param maturedCalibration whether the {@link MaturedCalibration} experiment runs
+ * @param delayedIdeal whether the {@link DelayedIdeal} learner is scored (with no drift only)
+ * @param servingAverageSteps the {@link ServingAverage}'s time constant in optimizer steps (0: off)
+ * @param levelHours the {@link LevelFilter}'s time constant in simulated hours (0: off)
+ * @param levelProbeAgeHours the age of the {@link LevelFilter}'s probe in simulated hours
+ * @param delayedCalibrationHours the windows of the {@link DelayedCalibration} experiment, in hours
+ */
+record FeedbackExperiments(
+        double drift,
+        double itemCvrSd,
+        boolean hourly,
+        boolean maturedCalibration,
+        boolean delayedIdeal,
+        double servingAverageSteps,
+        double levelHours,
+        double levelProbeAgeHours,
+        int[] delayedCalibrationHours) {
+
+    /** The system property that sets the simulated items' drift amplitude (logits; 0.7 by default). */
+    static final String DRIFT = "mmoe.bench.feedback.drift";
+
+    /**
+     * The spread of the items' own conversion propensities ({@link DriftingSimulator#ITEM_CVR_SD} by
+     * default), to tell what the new items' unknown propensities cost (README, Fresh labels).
+     */
+    static final String ITEM_CVR_SD = "mmoe.bench.feedback.item-cvr-sd";
+
+    /**
+     * The system property that turns on the {@link ServingAverage} experiment: its time constant in
+     * optimizer steps (0, the default: the trained values are served).
+     */
+    static final String SERVING_AVERAGE = "mmoe.bench.feedback.serving-average";
+
+    /**
+     * The system property that turns on the {@link LevelFilter} experiment: its time constant in
+     * simulated hours (0, the default: the model's level is served as trained).
+     */
+    static final String LEVEL_FILTER = "mmoe.bench.feedback.level-filter";
+
+    /** Event time between two of the {@link LevelFilter}'s measurements. */
+    static final long LEVEL_PERIOD = 5 * DriftingSimulator.MINUTE;
+
+    /** The age of the {@link LevelFilter}'s probe, in simulated hours (24 by default). */
+    static final String LEVEL_PROBE_AGE = "mmoe.bench.feedback.level-probe-age";
+
+    /** Examples in the {@link LevelFilter}'s probe. */
+    static final int LEVEL_PROBE = 4096;
+
+    /** The system property that turns on the {@link DelayedIdeal} experiment (with no drift only). */
+    static final String DELAYED_IDEAL = "mmoe.bench.feedback.delayed-ideal";
+
+    /** The system property that prints each head's calibration in every simulated hour. */
+    static final String HOURLY = "mmoe.bench.feedback.hourly";
+
+    /** The system property that turns on the {@link MaturedCalibration} experiment. */
+    static final String MATURED_CALIBRATION = "mmoe.bench.feedback.matured-calibration";
+
+    /**
+     * The system property that turns on the {@link DelayedCalibration} experiment: its windows in
+     * whole simulated hours (1 to 24, the conversion window), separated by commas.
+     */
+    static final String DELAYED_CALIBRATION = "mmoe.bench.feedback.delayed-calibration";
+
+    /** The experiments as the system properties set them now; one sentence naming a malformed one. */
+    static FeedbackExperiments read() {
+        double drift = number(DRIFT, DriftingSimulator.DRIFT);
+        boolean delayedIdeal = flag(DELAYED_IDEAL);
+        if (delayedIdeal && drift != 0) {
+            throw new InputException("the delayed-ideal experiment needs items that do not drift: -D" + DRIFT + "=0");
+        }
+        double servingAverageSteps = number(SERVING_AVERAGE, 0);
+        if (servingAverageSteps > 0 && servingAverageSteps < 1) {
+            throw new InputException(
+                    "-D" + SERVING_AVERAGE + "=" + servingAverageSteps + " is below one optimizer step");
+        }
+        String windows = System.getProperty(DELAYED_CALIBRATION, "").trim();
+        return new FeedbackExperiments(
+                drift,
+                number(ITEM_CVR_SD, DriftingSimulator.ITEM_CVR_SD),
+                flag(HOURLY),
+                flag(MATURED_CALIBRATION),
+                delayedIdeal,
+                servingAverageSteps,
+                number(LEVEL_FILTER, 0),
+                number(LEVEL_PROBE_AGE, 24),
+                windows.isEmpty()
+                        ? new int[0]
+                        : Arrays.stream(windows.split(","))
+                                .mapToInt(FeedbackExperiments::hours)
+                                .toArray());
+    }
+
+    /** The simulator of {@code bench feedback} over {@code days} from {@link FeedbackBench#START}. */
+    DriftingSimulator simulator(int days) {
+        return new DriftingSimulator(7, 20_000, 20_000, FeedbackBench.START, days, drift, itemCvrSd);
+    }
+
+    /** Whether the served predictions of every impression are kept for a calibration experiment. */
+    boolean keepsServed() {
+        return maturedCalibration || delayedCalibrationHours.length > 0;
+    }
+
+    /**
+     * The value of the system property {@code property}, {@code dflt} when it is not set; an {@link
+     * InputException} naming it when it is not a number of at least 0.
+     */
+    private static double number(String property, double dflt) {
+        String v = System.getProperty(property);
+        return v == null ? dflt : number(property, v);
+    }
+
+    /**
+     * Whether the experiment switched on by the system property {@code property} is on: false when it
+     * is not set, else its value, which must be {@code true} or {@code false} (one sentence naming it).
+     */
+    private static boolean flag(String property) {
+        String v = System.getProperty(property);
+        if (v == null || v.equalsIgnoreCase("false")) {
+            return false;
+        }
+        if (v.equalsIgnoreCase("true")) {
+            return true;
+        }
+        throw new InputException("-D" + property + "=" + v + " is not true or false");
+    }
+
+    /** A window of {@link #DELAYED_CALIBRATION}: whole hours above 0, else one sentence naming it. */
+    private static int hours(String window) {
+        double d = number(DELAYED_CALIBRATION, window.trim());
+        if (d < 1 || d != Math.rint(d) || d > 24) {
+            throw new InputException(
+                    "-D" + DELAYED_CALIBRATION + ": " + window.trim() + " is not a whole number of hours from 1 to 24");
+        }
+        return (int) d;
+    }
+
+    private static double number(String property, String v) {
+        double d;
+        try {
+            d = Double.parseDouble(v);
+        } catch (NumberFormatException e) {
+            d = Double.NaN;
+        }
+        if (!(d >= 0) || Double.isInfinite(d)) {
+            throw new InputException("-D" + property + "=" + v + " is not a number of at least 0");
+        }
+        return d;
+    }
+}

@@ -1,0 +1,276 @@
+package org.mmoestream.bench;
+
+import static org.mmoestream.bench.FeedbackBench.CLICK_WINDOW;
+import static org.mmoestream.bench.FeedbackBench.CONVERSION_WINDOW;
+import static org.mmoestream.bench.FeedbackBench.HEADS;
+import static org.mmoestream.bench.FeedbackBench.START;
+
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.PriorityQueue;
+import java.util.function.Consumer;
+import java.util.function.IntFunction;
+import org.mmoestream.bench.FeedbackMetrics.Result;
+import org.mmoestream.event.Event;
+import org.mmoestream.event.LabeledExample;
+import org.mmoestream.feature.EncodedExample;
+import org.mmoestream.job.PipelineJob;
+import org.mmoestream.join.AttributionPolicy;
+import org.mmoestream.join.Feedback;
+import org.mmoestream.join.JoinListener;
+import org.mmoestream.join.JoinState;
+import org.mmoestream.model.Batch;
+import org.mmoestream.model.ExampleEncoder;
+import org.mmoestream.model.MmoeModel;
+import org.mmoestream.model.ModelSpec;
+import org.mmoestream.simulate.DriftingSimulator;
+import org.mmoestream.simulate.DriftingSimulator.Impression;
+import org.nd4j.linalg.api.buffer.DataType;
+
+/**
+ * One mode of {@code bench feedback} ({@link FeedbackBench}) on the simulated days: the requests'
+ * events in event-time order through the label join's policy ({@link AttributionPolicy}, its timers
+ * fired when the events' time passes their deadlines, as the watermark would), the examples it sends
+ * trained in batches of 256 by the model core, and each impression of the scored days scored when
+ * it happens by the model as trained up to then.
+ */
+final class FeedbackReplay {
+    private final FeedbackExperiments experiments;
+    private final int warmupDays;
+    private final int days;
+    private final long observationWindow;
+    private final long elapsedWindow;
+    private final PrintStream out;
+    /** The join states (requests pending) on average over the scored impressions' arrivals. */
+    private double pendingRequests;
+
+    FeedbackReplay(
+            FeedbackExperiments experiments,
+            int warmupDays,
+            int days,
+            long observationWindow,
+            long elapsedWindow,
+            PrintStream out) {
+        this.experiments = experiments;
+        this.warmupDays = warmupDays;
+        this.days = days;
+        this.observationWindow = observationWindow;
+        this.elapsedWindow = elapsedWindow;
+        this.out = out;
+    }
+
+    /** The join states (requests pending) on average over the scored impressions' arrivals of the last run. */
+    double pendingRequests() {
+        return pendingRequests;
+    }
+
+    /** Events of one request in event-time order: its impression, click and conversion. */
+    private record Timed(long ts, int index, byte type) {}
+
+    /**
+     * Streams {@code imps} through the join's policy of {@code mode} (or, for {@code oracle}, each
+     * impression at once with its final labels) and the training step, scoring each impression of the
+     * scored days when it happens; prints the calibration experiments' figures.
+     */
+    Result run(ModelSpec spec, Impression[] imps, String mode) {
+        Feedback feedback = mode.equals("oracle") ? Feedback.WAIT : Feedback.parse(mode);
+        long window = FeedbackBench.observationWindow(feedback, observationWindow, elapsedWindow);
+        spec = FeedbackBench.specFor(spec, feedback, window);
+        // The job's start checks on the spec, so a mode runs here only as the job would run it.
+        PipelineJob.requireDelayHeads(feedback, window, spec);
+        spec = PipelineJob.trainedSpec(feedback, spec);
+        MmoeModel model = MmoeModel.create(spec, 42, DataType.FLOAT);
+        model.useFeedbackWeights(PipelineJob.feedbackWeights(feedback));
+        int[] heads = FeedbackBench.heads(spec);
+        ModelSpec servedSpec = spec;
+        ExampleEncoder encoder = new ExampleEncoder(spec);
+        AttributionPolicy policy = new AttributionPolicy(
+                CLICK_WINDOW, CONVERSION_WINDOW, 5 * DriftingSimulator.MINUTE, 0, true, feedback, window);
+        int n = imps.length;
+        PriorityQueue<Timed> events = new PriorityQueue<>((a, b) -> a.ts != b.ts
+                ? Long.compare(a.ts, b.ts)
+                : a.type != b.type ? Byte.compare(a.type, b.type) : Integer.compare(a.index, b.index));
+        for (int k = 0; k < n; k++) {
+            Impression im = imps[k];
+            events.add(new Timed(im.ts(), k, Event.IMPRESSION));
+            if (im.clickTs() >= 0) {
+                events.add(new Timed(im.clickTs(), k, Event.CLICK));
+                if (im.conversionTs() >= 0) {
+                    events.add(new Timed(im.conversionTs(), k, Event.CONVERSION));
+                }
+            }
+        }
+        JoinState[] states = new JoinState[n];
+        long[] pending = new long[3]; // live states; their sum and count of samples at scored impressions
+        PriorityQueue<long[]> timers = new PriorityQueue<>((a, b) -> Long.compare(a[0], b[0]));
+        long[] firstSent = new long[n];
+        Arrays.fill(firstSent, Long.MIN_VALUE);
+        List<EncodedExample> buffer = new ArrayList<>();
+        List<Integer> toScore = new ArrayList<>();
+        FeedbackMetrics metrics = new FeedbackMetrics(days * 24);
+        if (experiments.keepsServed()) {
+            metrics.served = new float[HEADS.length][n];
+            for (float[] f : metrics.served) {
+                Arrays.fill(f, Float.NaN);
+            }
+        }
+        long scoredFrom = START + warmupDays * DriftingSimulator.DAY;
+        long[] trained = {0};
+        long[] now = {0};
+        int batch = 256;
+        // As the job's trainer, whose batches the clock cuts too.
+        model.scalePartialBatches(batch);
+        double averageSteps = experiments.servingAverageSteps();
+        ServingAverage average =
+                averageSteps > 0 ? new ServingAverage(model.network().paramAccess(), averageSteps) : null;
+        LevelFilter level = experiments.levelHours() > 0
+                ? new LevelFilter(
+                        rows -> model.predict(Batch.of(rows)),
+                        FeedbackExperiments.LEVEL_PERIOD,
+                        Math.round(experiments.levelHours() * DriftingSimulator.HOUR),
+                        FeedbackExperiments.LEVEL_PROBE,
+                        Math.round(experiments.levelProbeAgeHours() * DriftingSimulator.HOUR))
+                : null;
+        Runnable scoring = () -> metrics.score(
+                model,
+                encoder,
+                imps,
+                toScore,
+                heads,
+                scoredFrom,
+                level == null ? p -> p : p -> FeedbackBench.esmmProduct(level.serve(p), servedSpec, heads));
+        Runnable step = () -> {
+            if (level != null) {
+                level.at(now[0]);
+            }
+            if (average == null) {
+                scoring.run();
+            } else {
+                average.serve(scoring);
+            }
+            if (!buffer.isEmpty()) {
+                model.trainStep(Batch.of(buffer));
+                trained[0] += buffer.size();
+                if (level != null) {
+                    level.trained(buffer);
+                }
+                buffer.clear();
+                if (average != null) {
+                    average.update();
+                }
+            }
+        };
+        IntFunction<Consumer<LabeledExample>> emitter = k -> ex -> {
+            boolean clickNews = ex.clickNews();
+            boolean conversionNews = ex.conversionNews();
+            buffer.add(encoder.encodeFeatures(
+                    imps[k].featuresJson(),
+                    encoder.labels(ex.click, ex.conversion, Double.NaN, clickNews, conversionNews, ex.delayLabels())));
+            if (firstSent[k] == Long.MIN_VALUE) {
+                firstSent[k] = now[0];
+            }
+            if (buffer.size() == batch) {
+                step.run();
+            }
+        };
+        while (!events.isEmpty()) {
+            Timed e = events.poll();
+            // Timers fire once the watermark (here: the events' time, in order) has passed them.
+            pending[0] -= fireTimers(e.ts, timers, states, policy, emitter, now);
+            now[0] = e.ts;
+            Impression im = imps[e.index];
+            if (e.type == Event.IMPRESSION && e.ts >= scoredFrom) {
+                toScore.add(e.index);
+                pending[1] += pending[0];
+                pending[2]++;
+            }
+            if (mode.equals("oracle")) {
+                if (e.type == Event.IMPRESSION) {
+                    int click = FeedbackBench.clicked(im) ? 1 : 0;
+                    int conversion = FeedbackBench.converted(im) ? 1 : 0;
+                    LabeledExample ex = new LabeledExample();
+                    ex.click = click;
+                    ex.conversion = conversion;
+                    emitter.apply(e.index).accept(ex);
+                }
+                continue;
+            }
+            Event ev = switch (e.type) {
+                case Event.IMPRESSION -> Event.impression(im.requestId(), e.ts, "m", im.featuresJson());
+                case Event.CLICK -> Event.click(im.requestId(), e.ts, null);
+                default -> Event.conversion(im.requestId(), e.ts, Double.NaN);
+            };
+            JoinState s = states[e.index];
+            if (s == null) {
+                s = new JoinState();
+                states[e.index] = s;
+                pending[0]++;
+            }
+            long before = s.deadline;
+            policy.onEvent(s, ev, JoinListener.IGNORE, emitter.apply(e.index));
+            pending[0] -= reschedule(states, timers, e.index, before);
+        }
+        pending[0] -= fireTimers(Long.MAX_VALUE, timers, states, policy, emitter, now);
+        pendingRequests = (double) pending[1] / Math.max(1, pending[2]);
+        step.run();
+        long[] latency = new long[n];
+        int m = 0;
+        for (int k = 0; k < n; k++) {
+            if (firstSent[k] != Long.MIN_VALUE) {
+                latency[m++] = firstSent[k] - imps[k].ts();
+            }
+        }
+        Arrays.sort(latency, 0, m);
+        if (experiments.maturedCalibration()) {
+            new MaturedCalibration(imps, metrics.served, scoredFrom, DriftingSimulator.DAY)
+                    .ranges(days * 24)
+                    .print(out, mode);
+        }
+        for (int hoursBack : experiments.delayedCalibrationHours()) {
+            new DelayedCalibration(imps, metrics.served[1], scoredFrom, hoursBack * DriftingSimulator.HOUR)
+                    .ranges(days * 24)
+                    .print(out, mode, hoursBack);
+        }
+        return metrics.result(latency[(int) (0.5 * (m - 1))], latency[(int) (0.99 * (m - 1))], trained[0], false);
+    }
+
+    /**
+     * Fires, in deadline order, the timers due before {@code limit} (event time), setting {@code now};
+     * returns how many states it cleared.
+     */
+    private static int fireTimers(
+            long limit,
+            PriorityQueue<long[]> timers,
+            JoinState[] states,
+            AttributionPolicy policy,
+            IntFunction<Consumer<LabeledExample>> emitter,
+            long[] now) {
+        int cleared = 0;
+        while (!timers.isEmpty() && timers.peek()[0] < limit) {
+            long[] t = timers.poll();
+            int k = (int) t[1];
+            JoinState s = states[k];
+            if (s == null || s.deadline != t[0]) {
+                continue;
+            }
+            now[0] = t[0];
+            policy.onTimer(s, t[0], JoinListener.IGNORE, emitter.apply(k));
+            cleared += reschedule(states, timers, k, t[0]);
+        }
+        return cleared;
+    }
+
+    /** Moves the timer of state {@code k} to its deadline; returns 1 if it cleared the state, else 0. */
+    private static int reschedule(JoinState[] states, PriorityQueue<long[]> timers, int k, long before) {
+        JoinState s = states[k];
+        if (s.deadline == JoinState.NONE) {
+            states[k] = null;
+            return 1;
+        } else if (s.deadline != before) {
+            timers.add(new long[] {s.deadline, k});
+        }
+        return 0;
+    }
+}
