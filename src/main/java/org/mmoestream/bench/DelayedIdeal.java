@@ -17,8 +17,12 @@ import org.mmoestream.simulate.DriftingSimulator.Impression;
  * Chapelle (KDD 2014) does: a click converted by then counts its probability, a click not converted
  * by then the chance that it would not have been, {@code 1 - p F(elapsed)} with F the conversion
  * delay's distribution within the window. Each impression is scored with the posterior mean, over a
- * grid of the propensity, of what the item knew at the start of its hour. Only for items that do
- * not drift ({@code -Dmmoe.bench.feedback.drift=0}): with drift it would not be ideal.
+ * grid of the propensity, of what the item knew at the start of its hour. For items that do not
+ * drift ({@code -Dmmoe.bench.feedback.drift=0}) it is the ideal learner. For items that drift it
+ * forgets, with a memory: each click's evidence weighs {@code exp(-age / memory)} (a discounted
+ * likelihood), so it follows the item's propensity as it moves, late by about the memory and the
+ * conversions' delay. That is not the ideal learner of a drifting item, only a learner that knows
+ * everything but what each item's own propensity is now.
  */
 final class DelayedIdeal {
     /** Points of the grid of an item's propensity, from -5 to +5 standard deviations. */
@@ -26,19 +30,43 @@ final class DelayedIdeal {
 
     private final DriftingSimulator sim;
     private final double sd;
+    /** The time constant of the forgetting, event time; {@link Long#MAX_VALUE}: never forgets. */
+    private final long memory;
 
+    /** The learner that never forgets, of items whose own propensities are spread by {@code itemCvrSd}. */
     DelayedIdeal(DriftingSimulator sim, double itemCvrSd) {
-        if (!(itemCvrSd > 0)) {
-            throw new IllegalArgumentException("the ideal learner needs items whose propensities differ: " + itemCvrSd);
-        }
-        this.sim = sim;
-        this.sd = itemCvrSd;
+        this(sim, itemCvrSd, Long.MAX_VALUE);
     }
 
-    /** What an item knows: the log-likelihood of its settled clicks and its clicks still open. */
+    /**
+     * @param priorSd the spread of the items' own propensities (with drift, over time too), logits
+     * @param memory the time constant of the forgetting, milliseconds of event time
+     */
+    DelayedIdeal(DriftingSimulator sim, double priorSd, long memory) {
+        if (!(priorSd > 0)) {
+            throw new IllegalArgumentException("the ideal learner needs items whose propensities differ: " + priorSd);
+        }
+        if (memory <= 0) {
+            throw new IllegalArgumentException("the learner's memory must be above 0: " + memory);
+        }
+        this.sim = sim;
+        this.sd = priorSd;
+        this.memory = memory;
+    }
+
+    /**
+     * What an item knows: the log-likelihood of its settled clicks (each weighed by its age when
+     * {@code settledAt}) and its clicks still open.
+     */
     private static final class Item {
         final double[] settled = new double[GRID];
+        long settledAt = Long.MIN_VALUE;
         List<Impression> open = new ArrayList<>();
+    }
+
+    /** The weight of evidence {@code age} old. */
+    private double weight(long age) {
+        return memory == Long.MAX_VALUE ? 1 : Math.exp(-(double) age / memory);
     }
 
     /**
@@ -87,7 +115,7 @@ final class DelayedIdeal {
                 w = weights(items.get(im.item()), hourStart, b, prior, logLik);
                 posterior.put(im.item(), w);
             }
-            double rest = logit(im.pConversion()) - sim.itemCvrBias(im.item());
+            double rest = logit(im.pConversion()) - sim.itemCvrOffset(im.item(), im.ts());
             double p = 0;
             for (int g = 0; g < GRID; g++) {
                 p += w[g] * Objective.sigmoid(rest + b[g]);
@@ -102,9 +130,17 @@ final class DelayedIdeal {
         double[] w = new double[GRID];
         System.arraycopy(prior, 0, logLik, 0, GRID);
         if (item != null) {
+            if (item.settledAt != Long.MIN_VALUE) {
+                double decay = weight(now - item.settledAt);
+                for (int g = 0; g < GRID; g++) {
+                    item.settled[g] *= decay;
+                }
+            }
+            item.settledAt = now;
             List<Impression> still = new ArrayList<>();
             for (Impression c : item.open) {
-                double rest = logit(c.pConversion()) - sim.itemCvrBias(c.item());
+                double rest = logit(c.pConversion()) - sim.itemCvrOffset(c.item(), c.ts());
+                double weight = weight(now - c.clickTs());
                 boolean arrived = FeedbackBench.converted(c) && c.conversionTs() < now;
                 long elapsed = Math.min(now - c.clickTs(), FeedbackBench.CONVERSION_WINDOW);
                 boolean settled = arrived || elapsed >= FeedbackBench.CONVERSION_WINDOW;
@@ -112,7 +148,7 @@ final class DelayedIdeal {
                 double[] into = settled ? item.settled : logLik;
                 for (int g = 0; g < GRID; g++) {
                     double p = Objective.sigmoid(rest + b[g]);
-                    into[g] += arrived ? Math.log(p) : Math.log1p(-p * share);
+                    into[g] += weight * (arrived ? Math.log(p) : Math.log1p(-p * share));
                 }
                 if (!settled) {
                     still.add(c);

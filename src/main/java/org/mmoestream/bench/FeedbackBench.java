@@ -82,9 +82,16 @@ public final class FeedbackBench {
         FeedbackMetrics.printHeads(out, "feedback.truth", truth, hourly);
         Map<String, Result> results = new LinkedHashMap<>();
         if (experiments.delayedIdeal()) {
-            Result ideal = delayedIdeal(sim, imps);
+            Result ideal = delayedIdeal(new DelayedIdeal(sim, experiments.itemCvrSd()), imps);
             FeedbackMetrics.printHeads(out, "feedback.delayed-ideal", ideal, hourly);
             results.put("delayed-ideal", ideal);
+        }
+        for (int hours : experiments.delayedIdealMemoryHours()) {
+            String name = "delayed-ideal-" + hours + "h";
+            DelayedIdeal learner = new DelayedIdeal(sim, experiments.itemCvrSpread(), hours * DriftingSimulator.HOUR);
+            Result r = delayedIdeal(learner, imps);
+            FeedbackMetrics.printHeads(out, "feedback." + name, r, hourly);
+            results.put(name, r);
         }
         for (String mode : modes) {
             long t0 = System.nanoTime();
@@ -193,13 +200,12 @@ public final class FeedbackBench {
     }
 
     /**
-     * The {@link DelayedIdeal} learner's conversion predictions on the scored days of {@code sim}'s
-     * impressions {@code imps}, with the hidden click probabilities (the ideal learner knows them;
-     * ctcvr is their product).
+     * The conversion predictions of {@code learner} on the scored days of the impressions {@code
+     * imps}, with the hidden click probabilities (the ideal learner knows them; ctcvr is their product).
      */
-    private Result delayedIdeal(DriftingSimulator sim, Impression[] imps) {
+    private Result delayedIdeal(DelayedIdeal learner, Impression[] imps) {
         long scoredFrom = START + warmupDays * DriftingSimulator.DAY;
-        double[] cvr = new DelayedIdeal(sim, experiments.itemCvrSd()).predict(imps, scoredFrom);
+        double[] cvr = learner.predict(imps, scoredFrom);
         FeedbackMetrics m = new FeedbackMetrics(days * 24);
         for (int k = 0; k < imps.length; k++) {
             if (imps[k].ts() >= scoredFrom) {

@@ -19,6 +19,8 @@ import org.mmoestream.simulate.DriftingSimulator;
  * @param levelHours the {@link LevelFilter}'s time constant in simulated hours (0: off)
  * @param levelProbeAgeHours the age of the {@link LevelFilter}'s probe in simulated hours
  * @param delayedCalibrationHours the windows of the {@link DelayedCalibration} experiment, in hours
+ * @param delayedIdealMemoryHours the memories of the forgetting {@link DelayedIdeal} learners, in hours
+ * @param rescoredCalibrationHours the window of the {@link RescoredCalibration} experiment in hours (0: off)
  */
 record FeedbackExperiments(
         double drift,
@@ -29,7 +31,9 @@ record FeedbackExperiments(
         double servingAverageSteps,
         double levelHours,
         double levelProbeAgeHours,
-        int[] delayedCalibrationHours) {
+        int[] delayedCalibrationHours,
+        int[] delayedIdealMemoryHours,
+        int rescoredCalibrationHours) {
 
     /** The system property that sets the simulated items' drift amplitude (logits; 0.7 by default). */
     static final String DRIFT = "mmoe.bench.feedback.drift";
@@ -64,6 +68,18 @@ record FeedbackExperiments(
     /** The system property that turns on the {@link DelayedIdeal} experiment (with no drift only). */
     static final String DELAYED_IDEAL = "mmoe.bench.feedback.delayed-ideal";
 
+    /**
+     * The system property that scores {@link DelayedIdeal} learners that forget, also with drift: their
+     * memories in whole simulated hours (1 to 240), separated by commas.
+     */
+    static final String DELAYED_IDEAL_MEMORY = "mmoe.bench.feedback.delayed-ideal-memory";
+
+    /**
+     * The system property that turns on the {@link RescoredCalibration} experiment: its window in whole
+     * simulated hours (1 to 24, the conversion window).
+     */
+    static final String RESCORED_CALIBRATION = "mmoe.bench.feedback.rescored-calibration";
+
     /** The system property that prints each head's calibration in every simulated hour. */
     static final String HOURLY = "mmoe.bench.feedback.hourly";
 
@@ -88,7 +104,6 @@ record FeedbackExperiments(
             throw new InputException(
                     "-D" + SERVING_AVERAGE + "=" + servingAverageSteps + " is below one optimizer step");
         }
-        String windows = System.getProperty(DELAYED_CALIBRATION, "").trim();
         return new FeedbackExperiments(
                 drift,
                 number(ITEM_CVR_SD, DriftingSimulator.ITEM_CVR_SD),
@@ -98,11 +113,30 @@ record FeedbackExperiments(
                 servingAverageSteps,
                 number(LEVEL_FILTER, 0),
                 number(LEVEL_PROBE_AGE, 24),
-                windows.isEmpty()
-                        ? new int[0]
-                        : Arrays.stream(windows.split(","))
-                                .mapToInt(FeedbackExperiments::hours)
-                                .toArray());
+                hoursList(DELAYED_CALIBRATION, 24),
+                hoursList(DELAYED_IDEAL_MEMORY, 240),
+                System.getProperty(RESCORED_CALIBRATION) == null
+                        ? 0
+                        : hours(RESCORED_CALIBRATION, System.getProperty(RESCORED_CALIBRATION), 24));
+    }
+
+    /**
+     * The spread of the items' own conversion propensities over items and time, in logits: their
+     * constant part's and their drift's (a sine of amplitude {@code drift}, whose variance is half its
+     * square).
+     */
+    double itemCvrSpread() {
+        return Math.sqrt(itemCvrSd * itemCvrSd + drift * drift / 2);
+    }
+
+    /** The whole hours from 1 to {@code max} of {@code property}, separated by commas; none if not set. */
+    private static int[] hoursList(String property, int max) {
+        String list = System.getProperty(property, "").trim();
+        return list.isEmpty()
+                ? new int[0]
+                : Arrays.stream(list.split(","))
+                        .mapToInt(h -> hours(property, h, max))
+                        .toArray();
     }
 
     /** The simulator of {@code bench feedback} over {@code days} from {@link FeedbackBench#START}. */
@@ -139,12 +173,12 @@ record FeedbackExperiments(
         throw new InputException("-D" + property + "=" + v + " is not true or false");
     }
 
-    /** A window of {@link #DELAYED_CALIBRATION}: whole hours above 0, else one sentence naming it. */
-    private static int hours(String window) {
-        double d = number(DELAYED_CALIBRATION, window.trim());
-        if (d < 1 || d != Math.rint(d) || d > 24) {
+    /** One of {@code property}'s hours: whole, from 1 to {@code max}, else one sentence naming it. */
+    private static int hours(String property, String hours, int max) {
+        double d = number(property, hours.trim());
+        if (d < 1 || d != Math.rint(d) || d > max) {
             throw new InputException(
-                    "-D" + DELAYED_CALIBRATION + ": " + window.trim() + " is not a whole number of hours from 1 to 24");
+                    "-D" + property + ": " + hours.trim() + " is not a whole number of hours from 1 to " + max);
         }
         return (int) d;
     }

@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.PriorityQueue;
 import java.util.function.Consumer;
 import java.util.function.IntFunction;
+import java.util.function.UnaryOperator;
 import org.mmoestream.bench.FeedbackMetrics.Result;
 import org.mmoestream.event.Event;
 import org.mmoestream.event.LabeledExample;
@@ -133,17 +134,35 @@ final class FeedbackReplay {
                         FeedbackExperiments.LEVEL_PROBE,
                         Math.round(experiments.levelProbeAgeHours() * DriftingSimulator.HOUR))
                 : null;
-        Runnable scoring = () -> metrics.score(
-                model,
-                encoder,
-                imps,
-                toScore,
-                heads,
-                scoredFrom,
-                level == null ? p -> p : p -> FeedbackBench.esmmProduct(level.serve(p), servedSpec, heads));
+        RescoredCalibration rescored = experiments.rescoredCalibrationHours() > 0
+                ? new RescoredCalibration(
+                        imps, experiments.rescoredCalibrationHours() * DriftingSimulator.HOUR, rows -> {
+                            List<EncodedExample> encoded = new ArrayList<>(rows.size());
+                            for (int k : rows) {
+                                encoded.add(encoder.encodeFeatures(imps[k].featuresJson(), null));
+                            }
+                            return model.predict(Batch.of(encoded))[heads[1]];
+                        })
+                : null;
+        UnaryOperator<double[][]> serve = level == null ? p -> p : level::serve;
+        if (rescored != null) {
+            serve = serve.andThen(p -> {
+                for (int r = 0; r < p[heads[1]].length; r++) {
+                    p[heads[1]][r] *= rescored.factor();
+                }
+                return p;
+            })::apply;
+        }
+        UnaryOperator<double[][]> served = level == null && rescored == null
+                ? serve
+                : serve.andThen(p -> FeedbackBench.esmmProduct(p, servedSpec, heads))::apply;
+        Runnable scoring = () -> metrics.score(model, encoder, imps, toScore, heads, scoredFrom, served);
         Runnable step = () -> {
             if (level != null) {
                 level.at(now[0]);
+            }
+            if (rescored != null) {
+                rescored.at(now[0]);
             }
             if (average == null) {
                 scoring.run();

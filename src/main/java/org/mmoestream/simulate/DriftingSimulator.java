@@ -140,6 +140,14 @@ public final class DriftingSimulator {
         return itemBiasCvr[item];
     }
 
+    /**
+     * Item {@code item}'s own conversion propensity at {@code ts}, in logits: its {@link #itemCvrBias}
+     * plus its drift then, all that its impressions' hidden conversion logit holds of the item.
+     */
+    public double itemCvrOffset(int item, long ts) {
+        return itemBiasCvr[item] + drift * Math.sin(2 * Math.PI * ts / itemPeriod[item] + itemPhaseCvr[item]);
+    }
+
     /** The number of items launched by {@code ts}. */
     private int launched(long ts) {
         double f = (double) (ts - (start - DAY)) / (span + DAY);

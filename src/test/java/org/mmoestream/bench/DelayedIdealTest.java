@@ -80,6 +80,36 @@ class DelayedIdealTest {
         assertTrue(old < recent && recent < prior, old + ", " + recent + ", prior " + prior);
     }
 
+    /**
+     * A learner that forgets weighs an item's conversions of two days ago less: its prediction lies
+     * between the prior's and that of the learner that never forgets, nearer the prior the shorter
+     * its memory; with a memory far longer than the days it predicts as the one that never forgets.
+     */
+    @Test
+    void aLearnerThatForgetsWeighsOldConversionsLess() {
+        List<Impression> imps = new ArrayList<>();
+        // 100 clicks of item 0 in the first hour, each converting an hour after its click.
+        for (int k = 0; k < 100; k++) {
+            imps.add(impression(START + k * 1000L, 0, 60_000, HOUR));
+        }
+        long scoredFrom = START + 48 * HOUR;
+        imps.add(impression(scoredFrom + 10, 0, -1, -1));
+        imps.add(impression(scoredFrom + 20, 1, -1, -1));
+        Impression[] all = imps.toArray(new Impression[0]);
+        double never = new DelayedIdeal(sim, SD).predict(all, scoredFrom)[100];
+        double prior = new DelayedIdeal(sim, SD).predict(all, scoredFrom)[101];
+        double day = new DelayedIdeal(sim, SD, 24 * HOUR).predict(all, scoredFrom)[100];
+        double hours = new DelayedIdeal(sim, SD, 6 * HOUR).predict(all, scoredFrom)[100];
+        double years = new DelayedIdeal(sim, SD, 100_000 * HOUR).predict(all, scoredFrom)[100];
+        assertTrue(prior < hours && hours < day && day < never, prior + " < " + hours + " < " + day + " < " + never);
+        assertEquals(never, years, 1e-3 * never);
+    }
+
+    @Test
+    void aLearnerWithoutMemoryIsRefused() {
+        assertThrows(IllegalArgumentException.class, () -> new DelayedIdeal(sim, SD, 0));
+    }
+
     @Test
     void itemsThatAllConvertAlikeAreRefused() {
         assertThrows(IllegalArgumentException.class, () -> new DelayedIdeal(sim, 0));

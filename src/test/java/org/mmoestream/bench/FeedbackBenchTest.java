@@ -166,6 +166,20 @@ class FeedbackBenchTest {
     }
 
     /**
+     * The calibration by the model as it is now (README, Fresh labels) serves other conversion
+     * predictions and the same click predictions, and trains the same examples.
+     */
+    @Test
+    void theRescoredCalibrationMovesTheConversionHeadOnly() {
+        Map<String, Double> plain = figures(0, List.of("fnw"));
+        Map<String, Double> rescored = withProperty(FeedbackExperiments.RESCORED_CALIBRATION, "6");
+        assertEquals(plain.get("feedback.fnw.examples_trained"), rescored.get("feedback.fnw.examples_trained"));
+        assertEquals(plain.get("feedback.fnw.ctr.logloss"), rescored.get("feedback.fnw.ctr.logloss"));
+        assertNotEquals(plain.get("feedback.fnw.cvr.logloss"), rescored.get("feedback.fnw.cvr.logloss"));
+        assertNotEquals(plain.get("feedback.fnw.ctcvr.logloss"), rescored.get("feedback.fnw.ctcvr.logloss"));
+    }
+
+    /**
      * With the system property {@code property} at {@code edge} every figure but the time taken is as
      * without it; at {@code other} the same examples are trained and the cvr log-loss differs.
      */
@@ -204,7 +218,10 @@ class FeedbackBenchTest {
             {FeedbackExperiments.SERVING_AVERAGE, "0.5"},
             {FeedbackExperiments.HOURLY, "yes"},
             {FeedbackExperiments.MATURED_CALIBRATION, "1"},
-            {FeedbackExperiments.DELAYED_IDEAL, "on"}
+            {FeedbackExperiments.DELAYED_IDEAL, "on"},
+            {FeedbackExperiments.DELAYED_IDEAL_MEMORY, "24,0"},
+            {FeedbackExperiments.DELAYED_IDEAL_MEMORY, "241"},
+            {FeedbackExperiments.RESCORED_CALIBRATION, "25"}
         }) {
             System.setProperty(bad[0], bad[1]);
             try {

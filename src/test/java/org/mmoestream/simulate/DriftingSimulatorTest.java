@@ -97,6 +97,32 @@ class DriftingSimulatorTest {
         }
     }
 
+    /**
+     * An item's own conversion propensity at a time ({@code itemCvrOffset}) is all the drift changes of
+     * the hidden conversion logit: without it, the logit is what the same draws give without drift.
+     */
+    @Test
+    void theItemsOffsetIsWhatTheDriftAddsToItsConversionLogit() {
+        long start = 1_767_225_600_000L;
+        for (int k = 0; k < 20; k++) {
+            long ts = start + k * 97 * DriftingSimulator.MINUTE;
+            DriftingSimulator drifting = new DriftingSimulator(5, 50, 50, start, 2);
+            DriftingSimulator still = new DriftingSimulator(5, 50, 50, start, 2, 0);
+            DriftingSimulator.Impression a = drifting.next(0, ts);
+            DriftingSimulator.Impression b = still.next(0, ts);
+            assertEquals(a.item(), b.item());
+            assertEquals(still.itemCvrBias(b.item()), still.itemCvrOffset(b.item(), ts), 0);
+            assertEquals(
+                    logit(b.pConversion()) - still.itemCvrOffset(b.item(), ts),
+                    logit(a.pConversion()) - drifting.itemCvrOffset(a.item(), ts),
+                    1e-9);
+        }
+    }
+
+    private static double logit(double p) {
+        return Math.log(p / (1 - p));
+    }
+
     @Test
     void itemAgeFeatureIsWholeHoursSinceLaunch() {
         long start = 1_767_225_600_000L;
