@@ -21,6 +21,7 @@ import org.mmoestream.simulate.DriftingSimulator;
  * @param delayedCalibrationHours the windows of the {@link DelayedCalibration} experiment, in hours
  * @param delayedIdealMemoryHours the memories of the forgetting {@link DelayedIdeal} learners, in hours
  * @param rescoredCalibrationHours the window of the {@link RescoredCalibration} experiment in hours (0: off)
+ * @param lateOracle whether the oracle's examples are sent late, each at its conversion or a drawn delay
  */
 record FeedbackExperiments(
         double drift,
@@ -33,7 +34,8 @@ record FeedbackExperiments(
         double levelProbeAgeHours,
         int[] delayedCalibrationHours,
         int[] delayedIdealMemoryHours,
-        int rescoredCalibrationHours) {
+        int rescoredCalibrationHours,
+        boolean lateOracle) {
 
     /** The system property that sets the simulated items' drift amplitude (logits; 0.7 by default). */
     static final String DRIFT = "mmoe.bench.feedback.drift";
@@ -80,6 +82,13 @@ record FeedbackExperiments(
      */
     static final String RESCORED_CALIBRATION = "mmoe.bench.feedback.rescored-calibration";
 
+    /**
+     * The system property that sends the oracle's examples late (printed as {@code oracle-late}): each
+     * impression once with its final labels, at its conversion if it converts, else at a delay drawn
+     * from the conversions' delays.
+     */
+    static final String LATE_ORACLE = "mmoe.bench.feedback.late-oracle";
+
     /** The system property that prints each head's calibration in every simulated hour. */
     static final String HOURLY = "mmoe.bench.feedback.hourly";
 
@@ -117,7 +126,8 @@ record FeedbackExperiments(
                 hoursList(DELAYED_IDEAL_MEMORY, 240),
                 System.getProperty(RESCORED_CALIBRATION) == null
                         ? 0
-                        : hours(RESCORED_CALIBRATION, System.getProperty(RESCORED_CALIBRATION), 24));
+                        : hours(RESCORED_CALIBRATION, System.getProperty(RESCORED_CALIBRATION), 24),
+                flag(LATE_ORACLE));
     }
 
     /**

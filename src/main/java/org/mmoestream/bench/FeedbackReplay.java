@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.PriorityQueue;
+import java.util.SplittableRandom;
 import java.util.function.Consumer;
 import java.util.function.IntFunction;
 import java.util.function.UnaryOperator;
@@ -22,6 +23,7 @@ import org.mmoestream.join.AttributionPolicy;
 import org.mmoestream.join.Feedback;
 import org.mmoestream.join.JoinListener;
 import org.mmoestream.join.JoinState;
+import org.mmoestream.join.RecentDelays;
 import org.mmoestream.model.Batch;
 import org.mmoestream.model.ExampleEncoder;
 import org.mmoestream.model.MmoeModel;
@@ -103,6 +105,7 @@ final class FeedbackReplay {
                 }
             }
         }
+        LateOracle late = mode.equals("oracle") && experiments.lateOracle() ? new LateOracle() : null;
         JoinState[] states = new JoinState[n];
         long[] pending = new long[3]; // live states; their sum and count of samples at scored impressions
         PriorityQueue<long[]> timers = new PriorityQueue<>((a, b) -> Long.compare(a[0], b[0]));
@@ -198,6 +201,9 @@ final class FeedbackReplay {
             Timed e = events.poll();
             // Timers fire once the watermark (here: the events' time, in order) has passed them.
             pending[0] -= fireTimers(e.ts, timers, states, policy, emitter, now);
+            if (late != null) {
+                late.sendUntil(e.ts, imps, emitter, now);
+            }
             now[0] = e.ts;
             Impression im = imps[e.index];
             if (e.type == Event.IMPRESSION && e.ts >= scoredFrom) {
@@ -207,12 +213,11 @@ final class FeedbackReplay {
             }
             if (mode.equals("oracle")) {
                 if (e.type == Event.IMPRESSION) {
-                    int click = FeedbackBench.clicked(im) ? 1 : 0;
-                    int conversion = FeedbackBench.converted(im) ? 1 : 0;
-                    LabeledExample ex = new LabeledExample();
-                    ex.click = click;
-                    ex.conversion = conversion;
-                    emitter.apply(e.index).accept(ex);
+                    if (late == null) {
+                        emitter.apply(e.index).accept(finalLabels(im));
+                    } else {
+                        late.add(imps, e.index);
+                    }
                 }
                 continue;
             }
@@ -232,6 +237,9 @@ final class FeedbackReplay {
             pending[0] -= reschedule(states, timers, e.index, before);
         }
         pending[0] -= fireTimers(Long.MAX_VALUE, timers, states, policy, emitter, now);
+        if (late != null) {
+            late.sendUntil(Long.MAX_VALUE, imps, emitter, now);
+        }
         pendingRequests = (double) pending[1] / Math.max(1, pending[2]);
         step.run();
         long[] latency = new long[n];
@@ -253,6 +261,49 @@ final class FeedbackReplay {
                     .print(out, mode, hoursBack);
         }
         return metrics.result(latency[(int) (0.5 * (m - 1))], latency[(int) (0.99 * (m - 1))], trained[0], false);
+    }
+
+    /** An impression's final labels (click within the click window, conversion within its window). */
+    private static LabeledExample finalLabels(Impression im) {
+        LabeledExample ex = new LabeledExample();
+        ex.click = FeedbackBench.clicked(im) ? 1 : 0;
+        ex.conversion = FeedbackBench.converted(im) ? 1 : 0;
+        return ex;
+    }
+
+    /**
+     * The oracle's examples sent late ({@link FeedbackExperiments#LATE_ORACLE}): each impression once,
+     * with its final labels, at its conversion if it converts, else at a delay drawn from the delays
+     * (impression to conversion) of the conversions sent before, as {@code fnw-matched} sends its
+     * fake negatives. So the positives reach training when they would in a stream, without being
+     * split from their impressions' negatives.
+     */
+    private static final class LateOracle {
+        /** {time to send, impression index}, earliest first. */
+        private final PriorityQueue<long[]> due = new PriorityQueue<>((a, b) -> Long.compare(a[0], b[0]));
+
+        private final RecentDelays delays = new RecentDelays();
+        private final SplittableRandom rnd = new SplittableRandom(17);
+
+        /** Schedules impression {@code k} of {@code imps}, which has just come. */
+        void add(Impression[] imps, int k) {
+            Impression im = imps[k];
+            long at = FeedbackBench.converted(im) ? im.conversionTs() : im.ts() + delays.draw(rnd.nextLong());
+            due.add(new long[] {at, k});
+        }
+
+        /** Sends, in time order, the examples due up to {@code limit}, setting {@code now}. */
+        void sendUntil(long limit, Impression[] imps, IntFunction<Consumer<LabeledExample>> emitter, long[] now) {
+            while (!due.isEmpty() && due.peek()[0] <= limit) {
+                long[] t = due.poll();
+                Impression im = imps[(int) t[1]];
+                now[0] = Math.max(now[0], t[0]);
+                emitter.apply((int) t[1]).accept(finalLabels(im));
+                if (FeedbackBench.converted(im)) {
+                    delays.add(im.conversionTs() - im.ts());
+                }
+            }
+        }
     }
 
     /**

@@ -180,6 +180,26 @@ class FeedbackBenchTest {
     }
 
     /**
+     * The late oracle trains each impression once with its final labels, as the oracle does, but
+     * hours late: at its conversion, or at a delay drawn from the conversions' own.
+     */
+    @Test
+    void theLateOracleTrainsEachImpressionOnceAndLate() {
+        System.setProperty(FeedbackExperiments.LATE_ORACLE, "true");
+        Map<String, Double> f;
+        try {
+            f = figures(0, List.of("oracle"));
+        } finally {
+            System.clearProperty(FeedbackExperiments.LATE_ORACLE);
+        }
+        assertEquals(null, f.get("feedback.oracle.examples_trained"));
+        assertEquals(2 * PER_DAY, f.get("feedback.oracle-late.examples_trained"));
+        // Most impressions wait for a drawn conversion delay, hours long (but the first ones, drawn
+        // before any conversion has come).
+        assertTrue(f.get("feedback.oracle-late.label_latency_p99") > 3600, f.toString());
+    }
+
+    /**
      * With the system property {@code property} at {@code edge} every figure but the time taken is as
      * without it; at {@code other} the same examples are trained and the cvr log-loss differs.
      */
@@ -221,7 +241,8 @@ class FeedbackBenchTest {
             {FeedbackExperiments.DELAYED_IDEAL, "on"},
             {FeedbackExperiments.DELAYED_IDEAL_MEMORY, "24,0"},
             {FeedbackExperiments.DELAYED_IDEAL_MEMORY, "241"},
-            {FeedbackExperiments.RESCORED_CALIBRATION, "25"}
+            {FeedbackExperiments.RESCORED_CALIBRATION, "25"},
+            {FeedbackExperiments.LATE_ORACLE, "yes"}
         }) {
             System.setProperty(bad[0], bad[1]);
             try {
