@@ -92,19 +92,7 @@ final class FeedbackReplay {
         AttributionPolicy policy = new AttributionPolicy(
                 CLICK_WINDOW, CONVERSION_WINDOW, 5 * DriftingSimulator.MINUTE, 0, true, feedback, window);
         int n = imps.length;
-        PriorityQueue<Timed> events = new PriorityQueue<>((a, b) -> a.ts != b.ts
-                ? Long.compare(a.ts, b.ts)
-                : a.type != b.type ? Byte.compare(a.type, b.type) : Integer.compare(a.index, b.index));
-        for (int k = 0; k < n; k++) {
-            Impression im = imps[k];
-            events.add(new Timed(im.ts(), k, Event.IMPRESSION));
-            if (im.clickTs() >= 0) {
-                events.add(new Timed(im.clickTs(), k, Event.CLICK));
-                if (im.conversionTs() >= 0) {
-                    events.add(new Timed(im.conversionTs(), k, Event.CONVERSION));
-                }
-            }
-        }
+        PriorityQueue<Timed> events = events(imps);
         LateOracle late = mode.equals("oracle") && experiments.lateOracle() ? new LateOracle() : null;
         JoinState[] states = new JoinState[n];
         long[] pending = new long[3]; // live states; their sum and count of samples at scored impressions
@@ -129,36 +117,9 @@ final class FeedbackReplay {
         double averageSteps = experiments.servingAverageSteps();
         ServingAverage average =
                 averageSteps > 0 ? new ServingAverage(model.network().paramAccess(), averageSteps) : null;
-        LevelFilter level = experiments.levelHours() > 0
-                ? new LevelFilter(
-                        rows -> model.predict(Batch.of(rows)),
-                        FeedbackExperiments.LEVEL_PERIOD,
-                        Math.round(experiments.levelHours() * DriftingSimulator.HOUR),
-                        FeedbackExperiments.LEVEL_PROBE,
-                        Math.round(experiments.levelProbeAgeHours() * DriftingSimulator.HOUR))
-                : null;
-        RescoredCalibration rescored = experiments.rescoredCalibrationHours() > 0
-                ? new RescoredCalibration(
-                        imps, experiments.rescoredCalibrationHours() * DriftingSimulator.HOUR, rows -> {
-                            List<EncodedExample> encoded = new ArrayList<>(rows.size());
-                            for (int k : rows) {
-                                encoded.add(encoder.encodeFeatures(imps[k].featuresJson(), null));
-                            }
-                            return model.predict(Batch.of(encoded))[heads[1]];
-                        })
-                : null;
-        UnaryOperator<double[][]> serve = level == null ? p -> p : level::serve;
-        if (rescored != null) {
-            serve = serve.andThen(p -> {
-                for (int r = 0; r < p[heads[1]].length; r++) {
-                    p[heads[1]][r] *= rescored.factor();
-                }
-                return p;
-            })::apply;
-        }
-        UnaryOperator<double[][]> served = level == null && rescored == null
-                ? serve
-                : serve.andThen(p -> FeedbackBench.esmmProduct(p, servedSpec, heads))::apply;
+        LevelFilter level = levelFilter(model);
+        RescoredCalibration rescored = rescoredCalibration(model, encoder, imps, heads[1]);
+        UnaryOperator<double[][]> served = serving(level, rescored, servedSpec, heads);
         Runnable scoring = () -> metrics.score(model, encoder, imps, toScore, heads, scoredFrom, served);
         Runnable step = () -> {
             if (level != null) {
@@ -242,25 +203,104 @@ final class FeedbackReplay {
         }
         pendingRequests = (double) pending[1] / Math.max(1, pending[2]);
         step.run();
-        long[] latency = new long[n];
+        printCalibrations(imps, metrics.served, scoredFrom, mode);
+        long[] latency = latencies(imps, firstSent);
+        int m = latency.length;
+        return metrics.result(latency[(int) (0.5 * (m - 1))], latency[(int) (0.99 * (m - 1))], trained[0], false);
+    }
+
+    /** Every event of {@code imps}' requests (impression, click, conversion), in event-time order. */
+    private static PriorityQueue<Timed> events(Impression[] imps) {
+        PriorityQueue<Timed> events = new PriorityQueue<>((a, b) -> a.ts != b.ts
+                ? Long.compare(a.ts, b.ts)
+                : a.type != b.type ? Byte.compare(a.type, b.type) : Integer.compare(a.index, b.index));
+        for (int k = 0; k < imps.length; k++) {
+            Impression im = imps[k];
+            events.add(new Timed(im.ts(), k, Event.IMPRESSION));
+            if (im.clickTs() >= 0) {
+                events.add(new Timed(im.clickTs(), k, Event.CLICK));
+                if (im.conversionTs() >= 0) {
+                    events.add(new Timed(im.conversionTs(), k, Event.CONVERSION));
+                }
+            }
+        }
+        return events;
+    }
+
+    /** The {@link LevelFilter} experiment on {@code model}, if it is on; else null. */
+    private LevelFilter levelFilter(MmoeModel model) {
+        return experiments.levelHours() > 0
+                ? new LevelFilter(
+                        rows -> model.predict(Batch.of(rows)),
+                        FeedbackExperiments.LEVEL_PERIOD,
+                        Math.round(experiments.levelHours() * DriftingSimulator.HOUR),
+                        FeedbackExperiments.LEVEL_PROBE,
+                        Math.round(experiments.levelProbeAgeHours() * DriftingSimulator.HOUR))
+                : null;
+    }
+
+    /** The {@link RescoredCalibration} experiment of {@code model}'s head {@code cvr}, if it is on; else null. */
+    private RescoredCalibration rescoredCalibration(
+            MmoeModel model, ExampleEncoder encoder, Impression[] imps, int cvr) {
+        if (experiments.rescoredCalibrationHours() == 0) {
+            return null;
+        }
+        return new RescoredCalibration(imps, experiments.rescoredCalibrationHours() * DriftingSimulator.HOUR, rows -> {
+            List<EncodedExample> encoded = new ArrayList<>(rows.size());
+            for (int k : rows) {
+                encoded.add(encoder.encodeFeatures(imps[k].featuresJson(), null));
+            }
+            return model.predict(Batch.of(encoded))[cvr];
+        });
+    }
+
+    /**
+     * What is served of the model's predictions (per head and row): as they are, or through the
+     * experiments that are on, with ESMM's ctcvr then the product of the served ctr and cvr.
+     */
+    private static UnaryOperator<double[][]> serving(
+            LevelFilter level, RescoredCalibration rescored, ModelSpec spec, int[] heads) {
+        if (level == null && rescored == null) {
+            return p -> p;
+        }
+        UnaryOperator<double[][]> serve = level == null ? p -> p : level::serve;
+        if (rescored != null) {
+            serve = serve.andThen(p -> {
+                for (int r = 0; r < p[heads[1]].length; r++) {
+                    p[heads[1]][r] *= rescored.factor();
+                }
+                return p;
+            })::apply;
+        }
+        return serve.andThen(p -> FeedbackBench.esmmProduct(p, spec, heads))::apply;
+    }
+
+    /** Prints the figures of the calibration experiments that are on, of the predictions {@code served}. */
+    private void printCalibrations(Impression[] imps, float[][] served, long scoredFrom, String mode) {
+        if (experiments.maturedCalibration()) {
+            new MaturedCalibration(imps, served, scoredFrom, DriftingSimulator.DAY)
+                    .ranges(days * 24)
+                    .print(out, mode);
+        }
+        for (int hoursBack : experiments.delayedCalibrationHours()) {
+            new DelayedCalibration(imps, served[1], scoredFrom, hoursBack * DriftingSimulator.HOUR)
+                    .ranges(days * 24)
+                    .print(out, mode, hoursBack);
+        }
+    }
+
+    /** The label latencies, sorted: from each impression to its first example out of the join (one 0 if none). */
+    private static long[] latencies(Impression[] imps, long[] firstSent) {
+        long[] latency = new long[imps.length];
         int m = 0;
-        for (int k = 0; k < n; k++) {
+        for (int k = 0; k < imps.length; k++) {
             if (firstSent[k] != Long.MIN_VALUE) {
                 latency[m++] = firstSent[k] - imps[k].ts();
             }
         }
         Arrays.sort(latency, 0, m);
-        if (experiments.maturedCalibration()) {
-            new MaturedCalibration(imps, metrics.served, scoredFrom, DriftingSimulator.DAY)
-                    .ranges(days * 24)
-                    .print(out, mode);
-        }
-        for (int hoursBack : experiments.delayedCalibrationHours()) {
-            new DelayedCalibration(imps, metrics.served[1], scoredFrom, hoursBack * DriftingSimulator.HOUR)
-                    .ranges(days * 24)
-                    .print(out, mode, hoursBack);
-        }
-        return metrics.result(latency[(int) (0.5 * (m - 1))], latency[(int) (0.99 * (m - 1))], trained[0], false);
+        // None sent: a latency of 0, as before any example, so that the percentiles stay defined.
+        return Arrays.copyOf(latency, Math.max(1, m));
     }
 
     /** An impression's final labels (click within the click window, conversion within its window). */
