@@ -22,6 +22,7 @@ import org.mmoestream.simulate.DriftingSimulator;
  * @param delayedIdealMemoryHours the memories of the forgetting {@link DelayedIdeal} learners, in hours
  * @param rescoredCalibrationHours the window of the {@link RescoredCalibration} experiment in hours (0: off)
  * @param lateOracle whether the oracle's examples are sent late, each at its conversion or a drawn delay
+ * @param arrivalNormalizedHours the long time constant of {@link ArrivalNormalization} in hours (0: off)
  */
 record FeedbackExperiments(
         double drift,
@@ -35,7 +36,8 @@ record FeedbackExperiments(
         int[] delayedCalibrationHours,
         int[] delayedIdealMemoryHours,
         int rescoredCalibrationHours,
-        boolean lateOracle) {
+        boolean lateOracle,
+        int arrivalNormalizedHours) {
 
     /** The system property that sets the simulated items' drift amplitude (logits; 0.7 by default). */
     static final String DRIFT = "mmoe.bench.feedback.drift";
@@ -89,6 +91,12 @@ record FeedbackExperiments(
      */
     static final String LATE_ORACLE = "mmoe.bench.feedback.late-oracle";
 
+    /**
+     * The system property that turns on the {@link ArrivalNormalization} experiment: its long time
+     * constant in whole simulated hours (2 to 240).
+     */
+    static final String ARRIVAL_NORMALIZED = "mmoe.bench.feedback.arrival-normalized";
+
     /** The system property that prints each head's calibration in every simulated hour. */
     static final String HOURLY = "mmoe.bench.feedback.hourly";
 
@@ -126,8 +134,11 @@ record FeedbackExperiments(
                 hoursList(DELAYED_IDEAL_MEMORY, 240),
                 System.getProperty(RESCORED_CALIBRATION) == null
                         ? 0
-                        : hours(RESCORED_CALIBRATION, System.getProperty(RESCORED_CALIBRATION), 24),
-                flag(LATE_ORACLE));
+                        : hours(RESCORED_CALIBRATION, System.getProperty(RESCORED_CALIBRATION), 1, 24),
+                flag(LATE_ORACLE),
+                System.getProperty(ARRIVAL_NORMALIZED) == null
+                        ? 0
+                        : hours(ARRIVAL_NORMALIZED, System.getProperty(ARRIVAL_NORMALIZED), 2, 240));
     }
 
     /**
@@ -145,7 +156,7 @@ record FeedbackExperiments(
         return list.isEmpty()
                 ? new int[0]
                 : Arrays.stream(list.split(","))
-                        .mapToInt(h -> hours(property, h, max))
+                        .mapToInt(h -> hours(property, h, 1, max))
                         .toArray();
     }
 
@@ -183,12 +194,12 @@ record FeedbackExperiments(
         throw new InputException("-D" + property + "=" + v + " is not true or false");
     }
 
-    /** One of {@code property}'s hours: whole, from 1 to {@code max}, else one sentence naming it. */
-    private static int hours(String property, String hours, int max) {
+    /** One of {@code property}'s hours: whole, from {@code min} to {@code max}, else one sentence naming it. */
+    private static int hours(String property, String hours, int min, int max) {
         double d = number(property, hours.trim());
-        if (d < 1 || d != Math.rint(d) || d > max) {
-            throw new InputException(
-                    "-D" + property + ": " + hours.trim() + " is not a whole number of hours from 1 to " + max);
+        if (d < min || d != Math.rint(d) || d > max) {
+            throw new InputException("-D" + property + ": " + hours.trim() + " is not a whole number of hours from "
+                    + min + " to " + max);
         }
         return (int) d;
     }

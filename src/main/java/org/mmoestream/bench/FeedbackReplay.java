@@ -121,6 +121,13 @@ final class FeedbackReplay {
         RescoredCalibration rescored = rescoredCalibration(model, encoder, imps, heads[1]);
         UnaryOperator<double[][]> served = serving(level, rescored, servedSpec, heads);
         Runnable scoring = () -> metrics.score(model, encoder, imps, toScore, heads, scoredFrom, served);
+        ArrivalNormalization normalized = experiments.arrivalNormalizedHours() > 0
+                ? new ArrivalNormalization(experiments.arrivalNormalizedHours() * DriftingSimulator.HOUR)
+                : null;
+        int conversionTask = model.objective().esmmConversionTask();
+        if (normalized != null && conversionTask < 0) {
+            throw new IllegalArgumentException("the arrival normalization needs ESMM's conversion task");
+        }
         Runnable step = () -> {
             if (level != null) {
                 level.at(now[0]);
@@ -134,6 +141,9 @@ final class FeedbackReplay {
                 average.serve(scoring);
             }
             if (!buffer.isEmpty()) {
+                if (normalized != null) {
+                    model.scaleConversionPositives(normalized.factor(now[0]));
+                }
                 model.trainStep(Batch.of(buffer));
                 trained[0] += buffer.size();
                 if (level != null) {
@@ -148,9 +158,12 @@ final class FeedbackReplay {
         IntFunction<Consumer<LabeledExample>> emitter = k -> ex -> {
             boolean clickNews = ex.clickNews();
             boolean conversionNews = ex.conversionNews();
-            buffer.add(encoder.encodeFeatures(
-                    imps[k].featuresJson(),
-                    encoder.labels(ex.click, ex.conversion, Double.NaN, clickNews, conversionNews, ex.delayLabels())));
+            float[] labels =
+                    encoder.labels(ex.click, ex.conversion, Double.NaN, clickNews, conversionNews, ex.delayLabels());
+            buffer.add(encoder.encodeFeatures(imps[k].featuresJson(), labels));
+            if (normalized != null && labels[conversionTask] == 1f) {
+                normalized.add(now[0]);
+            }
             if (firstSent[k] == Long.MIN_VALUE) {
                 firstSent[k] = now[0];
             }

@@ -347,6 +347,44 @@ public final class MmoeModel {
         return objective;
     }
 
+    /** The factor on the loss of every row whose ESMM conversion label is 1; 1 unless an experiment sets it. */
+    private double conversionPositiveScale = 1;
+
+    /**
+     * Weighs the loss of every row whose ESMM conversion label is 1 by {@code scale}, on top of the
+     * feedback weights, from the next training step on: an experiment of {@code bench feedback} that
+     * trains the conversions that arrive normalized by their expected rate (README, Fresh labels).
+     */
+    public void scaleConversionPositives(double scale) {
+        if (!(scale > 0) || Double.isInfinite(scale)) {
+            throw new IllegalArgumentException("the conversions' scale must be a number above 0: " + scale);
+        }
+        if (objective.esmmConversionTask() < 0) {
+            throw new IllegalArgumentException("scaling the conversions needs ESMM's conversion task");
+        }
+        conversionPositiveScale = scale;
+    }
+
+    /** {@code rowWeights} (null: 1) with the rows of {@code b} that are conversions scaled as set. */
+    private double[] scaledConversions(double[] rowWeights, Batch b) {
+        if (conversionPositiveScale == 1) {
+            return rowWeights;
+        }
+        int tasks = network.tasks();
+        int c = objective.esmmConversionTask();
+        double[] w = rowWeights;
+        if (w == null) {
+            w = new double[b.rows * tasks];
+            java.util.Arrays.fill(w, 1);
+        }
+        for (int r = 0; r < b.rows; r++) {
+            if (b.labels[c][r] == 1f) {
+                w[r * tasks + c] *= conversionPositiveScale;
+            }
+        }
+        return w;
+    }
+
     /** Probabilities per head and row, without training. */
     public double[][] predict(Batch b) {
         return probabilities(forward(b, false));
@@ -613,7 +651,8 @@ public final class MmoeModel {
             double[] logits = buf.logits();
             // The main model's objective, whose weights may have changed since this part was made.
             Objective o = owner.objective;
-            double[] rowWeights = o.fakeNegativeWeights() ? o.fakeNegativeWeights(logits, b) : null;
+            double[] rowWeights =
+                    owner.scaledConversions(o.fakeNegativeWeights() ? o.fakeNegativeWeights(logits, b) : null, b);
             total = o.evaluate(logits, b, rowWeights, terms, dLogits, taskLoss);
         } finally {
             terms.counted = null;

@@ -180,6 +180,18 @@ class FeedbackBenchTest {
     }
 
     /**
+     * The arrivals' normalization (README, Fresh labels) weighs the conversions that reach training,
+     * so the same examples teach the conversion head otherwise.
+     */
+    @Test
+    void theArrivalNormalizationWeighsTheConversionsTrained() {
+        Map<String, Double> plain = figures(0, List.of("fnw"));
+        Map<String, Double> normalized = withProperty(FeedbackExperiments.ARRIVAL_NORMALIZED, "6");
+        assertEquals(plain.get("feedback.fnw.examples_trained"), normalized.get("feedback.fnw.examples_trained"));
+        assertNotEquals(plain.get("feedback.fnw.cvr.logloss"), normalized.get("feedback.fnw.cvr.logloss"));
+    }
+
+    /**
      * The late oracle trains each impression once with its final labels, as the oracle does, but
      * hours late: at its conversion, or at a delay drawn from the conversions' own.
      */
@@ -242,7 +254,8 @@ class FeedbackBenchTest {
             {FeedbackExperiments.DELAYED_IDEAL_MEMORY, "24,0"},
             {FeedbackExperiments.DELAYED_IDEAL_MEMORY, "241"},
             {FeedbackExperiments.RESCORED_CALIBRATION, "25"},
-            {FeedbackExperiments.LATE_ORACLE, "yes"}
+            {FeedbackExperiments.LATE_ORACLE, "yes"},
+            {FeedbackExperiments.ARRIVAL_NORMALIZED, "1"}
         }) {
             System.setProperty(bad[0], bad[1]);
             try {

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
@@ -42,6 +43,47 @@ class TrainStepTest {
         assertArrayEquals(dense(a), dense(b), 0);
         assertArrayEquals(table(a, 0), table(b, 0), 0);
         assertNotEquals(dense(a)[0], dense(MmoeModel.create(spec, 12, DataType.FLOAT))[0]);
+    }
+
+    /**
+     * The conversions' scale (an experiment of {@code bench feedback}) weighs the loss of the rows
+     * that converted only: a batch without a conversion trains as without it, a batch with some
+     * otherwise; at 1 it changes nothing. Without ESMM, or at a scale not above 0, it is refused.
+     */
+    @Test
+    void theConversionsScaleWeighsConvertedRowsOnly() {
+        ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
+        int cvr = spec.objective().esmmConversionTask();
+        List<EncodedExample> some = new java.util.ArrayList<>();
+        List<EncodedExample> none = new java.util.ArrayList<>();
+        List<EncodedExample> rows = TestSpecs.examples(spec, 32, 5);
+        for (int r = 0; r < rows.size(); r++) {
+            EncodedExample e = rows.get(r);
+            float[] converted = e.labels().clone();
+            converted[cvr] = r < 4 ? 1 : 0;
+            converted[1 - cvr] = r < 4 ? 1 : converted[1 - cvr];
+            some.add(new EncodedExample(e.sparseIds(), e.dense(), converted));
+            float[] not = e.labels().clone();
+            not[cvr] = 0;
+            none.add(new EncodedExample(e.sparseIds(), e.dense(), not));
+        }
+        MmoeModel plain = MmoeModel.create(spec, 11, DataType.FLOAT);
+        MmoeModel one = MmoeModel.create(spec, 11, DataType.FLOAT);
+        MmoeModel twice = MmoeModel.create(spec, 11, DataType.FLOAT);
+        one.scaleConversionPositives(1);
+        twice.scaleConversionPositives(2);
+        for (MmoeModel m : List.of(plain, one, twice)) {
+            m.trainStep(Batch.of(none));
+        }
+        assertArrayEquals(dense(plain), dense(twice), 0);
+        for (MmoeModel m : List.of(plain, one, twice)) {
+            m.trainStep(Batch.of(some));
+        }
+        assertArrayEquals(dense(plain), dense(one), 0);
+        assertNotEquals(java.util.Arrays.toString(dense(plain)), java.util.Arrays.toString(dense(twice)));
+        assertThrows(IllegalArgumentException.class, () -> plain.scaleConversionPositives(0));
+        MmoeModel withoutEsmm = MmoeModel.create(TestSpecs.ctrCvr(Variant.MMOE, false, List.of()), 11, DataType.FLOAT);
+        assertThrows(IllegalArgumentException.class, () -> withoutEsmm.scaleConversionPositives(2));
     }
 
     @Test
