@@ -26,6 +26,9 @@ public final class MmoeModel {
     private final Embeddings embeddings;
     private final DenseNormalizer normalizer;
     private Objective objective;
+    /** The factor on the loss of every row whose ESMM conversion label is 1; 1 unless an experiment sets it. */
+    private double conversionPositiveScale = 1;
+
     private final Optimizer optimizer;
     private final INDArray[] denseState;
     private final NdAccess[] denseStateAccess;
@@ -346,9 +349,6 @@ public final class MmoeModel {
     public Objective objective() {
         return objective;
     }
-
-    /** The factor on the loss of every row whose ESMM conversion label is 1; 1 unless an experiment sets it. */
-    private double conversionPositiveScale = 1;
 
     /**
      * Weighs the loss of every row whose ESMM conversion label is 1 by {@code scale}, on top of the

@@ -41,11 +41,6 @@ public final class Objective {
     /** Per task, whether it is a delay head of another task. */
     private final boolean[] delayHead;
 
-    /** ESMM's conversion task (its loss is the CTCVR loss over every impression); -1 without ESMM. */
-    public int esmmConversionTask() {
-        return cvr;
-    }
-
     /** How each row's loss is weighted for examples sent before their labels are final. */
     public enum Weights {
         /** Every row 1. */
@@ -177,6 +172,11 @@ public final class Objective {
     /** This objective with fake-negative weights on or off. */
     public Objective withFakeNegativeWeights(boolean on) {
         return withWeights(on ? Weights.FAKE_NEGATIVE : Weights.NONE);
+    }
+
+    /** ESMM's conversion task (its loss is the CTCVR loss over every impression); -1 without ESMM. */
+    public int esmmConversionTask() {
+        return cvr;
     }
 
     /** This objective with rows weighted as {@code w} says. */
