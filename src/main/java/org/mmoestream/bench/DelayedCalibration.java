@@ -2,6 +2,7 @@ package org.mmoestream.bench;
 
 import java.io.PrintStream;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import org.apache.commons.math3.stat.descriptive.moment.StandardDeviation;
 import org.mmoestream.simulate.DriftingSimulator;
@@ -65,30 +66,17 @@ final class DelayedCalibration {
     Ranges ranges(int hours) {
         double[] factor = new double[hours];
         Arrays.fill(factor, 1);
-        int from = 0;
+        ClickWindow clicks = new ClickWindow(imps, window);
         for (int hour = 0; hour < hours; hour++) {
             long t = scoredFrom + hour * DriftingSimulator.HOUR;
-            while (from < imps.length && imps[from].ts() < t - window - FeedbackBench.CLICK_WINDOW) {
-                from++;
+            List<Integer> scored = clicks.clicks(t, k -> !Float.isNaN(served[k]));
+            double[] p = new double[scored.size()];
+            for (int r = 0; r < p.length; r++) {
+                p[r] = served[scored.get(r)];
             }
-            double arrived = 0;
-            double expected = 0;
-            for (int k = from; k < imps.length && imps[k].ts() < t; k++) {
-                Impression im = imps[k];
-                if (Float.isNaN(served[k]) || !FeedbackBench.clicked(im)) {
-                    continue;
-                }
-                long click = im.clickTs();
-                if (click < t - window || click >= t) {
-                    continue;
-                }
-                expected += served[k] * arrivedBy(t - click);
-                if (FeedbackBench.converted(im) && im.conversionTs() < t) {
-                    arrived++;
-                }
-            }
+            double expected = clicks.expected(scored, p, t);
             if (expected > 0) {
-                factor[hour] = arrived / expected;
+                factor[hour] = clicks.arrived(scored, t) / expected;
             }
         }
         double[] p = new double[hours];

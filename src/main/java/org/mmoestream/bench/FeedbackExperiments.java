@@ -132,13 +132,15 @@ record FeedbackExperiments(
                 number(LEVEL_PROBE_AGE, 24),
                 hoursList(DELAYED_CALIBRATION, 24),
                 hoursList(DELAYED_IDEAL_MEMORY, 240),
-                System.getProperty(RESCORED_CALIBRATION) == null
-                        ? 0
-                        : hours(RESCORED_CALIBRATION, System.getProperty(RESCORED_CALIBRATION), 1, 24),
+                hoursOrOff(RESCORED_CALIBRATION, 1, 24),
                 flag(LATE_ORACLE),
-                System.getProperty(ARRIVAL_NORMALIZED) == null
-                        ? 0
-                        : hours(ARRIVAL_NORMALIZED, System.getProperty(ARRIVAL_NORMALIZED), 2, 240));
+                hoursOrOff(ARRIVAL_NORMALIZED, 2, 240));
+    }
+
+    /** The whole hours from {@code min} to {@code max} that {@code property} sets; 0 (off) if not set. */
+    private static int hoursOrOff(String property, int min, int max) {
+        String v = System.getProperty(property);
+        return v == null ? 0 : hours(property, v, min, max);
     }
 
     /**

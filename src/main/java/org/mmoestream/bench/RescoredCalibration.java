@@ -1,6 +1,5 @@
 package org.mmoestream.bench;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
 import org.mmoestream.simulate.DriftingSimulator;
@@ -17,12 +16,10 @@ import org.mmoestream.simulate.DriftingSimulator.Impression;
  * served when the clicks came, it measures the level of the model that serves the hour.
  */
 final class RescoredCalibration {
-    private final Impression[] imps;
-    private final long window;
+    private final ClickWindow clicks;
     /** The conversion predictions of the model as it is now, for the impressions of the given indexes. */
     private final Function<List<Integer>, double[]> predict;
 
-    private int from;
     private long hour = Long.MIN_VALUE;
     private double factor = 1;
 
@@ -36,8 +33,7 @@ final class RescoredCalibration {
             throw new IllegalArgumentException(
                     "the window must be above 0 and within the conversion window: " + window);
         }
-        this.imps = imps;
-        this.window = window;
+        this.clicks = new ClickWindow(imps, window);
         this.predict = predict;
     }
 
@@ -49,28 +45,14 @@ final class RescoredCalibration {
         }
         hour = h;
         long t = h * DriftingSimulator.HOUR;
-        while (from < imps.length && imps[from].ts() < t - window - FeedbackBench.CLICK_WINDOW) {
-            from++;
+        List<Integer> recent = clicks.clicks(t, k -> true);
+        double[] p = new double[recent.size()];
+        for (int s = 0; s < recent.size(); s += 4096) {
+            List<Integer> slice = recent.subList(s, Math.min(recent.size(), s + 4096));
+            System.arraycopy(predict.apply(slice), 0, p, s, slice.size());
         }
-        List<Integer> clicks = new ArrayList<>();
-        double arrived = 0;
-        for (int k = from; k < imps.length && imps[k].ts() < t; k++) {
-            Impression im = imps[k];
-            if (FeedbackBench.clicked(im) && im.clickTs() >= t - window && im.clickTs() < t) {
-                clicks.add(k);
-                if (FeedbackBench.converted(im) && im.conversionTs() < t) {
-                    arrived++;
-                }
-            }
-        }
-        double expected = 0;
-        for (int s = 0; s < clicks.size(); s += 4096) {
-            List<Integer> slice = clicks.subList(s, Math.min(clicks.size(), s + 4096));
-            double[] p = predict.apply(slice);
-            for (int r = 0; r < p.length; r++) {
-                expected += p[r] * DelayedCalibration.arrivedBy(t - imps[slice.get(r)].clickTs());
-            }
-        }
+        double expected = clicks.expected(recent, p, t);
+        int arrived = clicks.arrived(recent, t);
         factor = expected > 0 && arrived > 0 ? arrived / expected : 1;
     }
 
