@@ -21,7 +21,10 @@ final class ClickWindow {
         this.window = window;
     }
 
-    /** The indexes, in order, of the impressions that {@code counted} takes and that were clicked in [t - window, t). */
+    /**
+     * The indexes, in order, of the impressions that {@code counted} takes and that were clicked in
+     * [t - window, t).
+     */
     List<Integer> clicks(long t, IntPredicate counted) {
         while (from < imps.length && imps[from].ts() < t - window - FeedbackBench.CLICK_WINDOW) {
             from++;
