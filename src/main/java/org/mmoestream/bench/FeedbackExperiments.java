@@ -23,6 +23,7 @@ import org.mmoestream.simulate.DriftingSimulator;
  * @param rescoredCalibrationHours the window of the {@link RescoredCalibration} experiment in hours (0: off)
  * @param lateOracle whether the oracle's examples are sent late, each at its conversion or a drawn delay
  * @param arrivalNormalizedHours the long time constant of {@link ArrivalNormalization} in hours (0: off)
+ * @param seed the simulator's seed: other days of the same world
  */
 record FeedbackExperiments(
         double drift,
@@ -37,7 +38,14 @@ record FeedbackExperiments(
         int[] delayedIdealMemoryHours,
         int rescoredCalibrationHours,
         boolean lateOracle,
-        int arrivalNormalizedHours) {
+        int arrivalNormalizedHours,
+        long seed) {
+
+    /**
+     * The system property that sets the simulator's seed (a whole number; 7 by default), to see
+     * whether a figure holds on other days of the same world.
+     */
+    static final String SEED = "mmoe.bench.feedback.seed";
 
     /** The system property that sets the simulated items' drift amplitude (logits; 0.7 by default). */
     static final String DRIFT = "mmoe.bench.feedback.drift";
@@ -134,7 +142,17 @@ record FeedbackExperiments(
                 hoursList(DELAYED_IDEAL_MEMORY, 240),
                 hoursOrOff(RESCORED_CALIBRATION, 1, 24),
                 flag(LATE_ORACLE),
-                hoursOrOff(ARRIVAL_NORMALIZED, 2, 240));
+                hoursOrOff(ARRIVAL_NORMALIZED, 2, 240),
+                readSeed());
+    }
+
+    /** The simulator's seed that {@link #SEED} sets, 7 if not set; one sentence naming it if not whole. */
+    private static long readSeed() {
+        double seed = number(SEED, 7);
+        if (seed != Math.rint(seed) || seed > 1L << 53) {
+            throw new InputException("-D" + SEED + "=" + System.getProperty(SEED) + " is not a whole number");
+        }
+        return (long) seed;
     }
 
     /** The whole hours from {@code min} to {@code max} that {@code property} sets; 0 (off) if not set. */
@@ -164,7 +182,7 @@ record FeedbackExperiments(
 
     /** The simulator of {@code bench feedback} over {@code days} from {@link FeedbackBench#START}. */
     DriftingSimulator simulator(int days) {
-        return new DriftingSimulator(7, 20_000, 20_000, FeedbackBench.START, days, drift, itemCvrSd);
+        return new DriftingSimulator(seed, 20_000, 20_000, FeedbackBench.START, days, drift, itemCvrSd);
     }
 
     /** Whether the served predictions of every impression are kept for a calibration experiment. */

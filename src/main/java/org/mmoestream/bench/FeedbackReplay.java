@@ -276,7 +276,7 @@ final class FeedbackReplay {
         if (level == null && rescored == null) {
             return p -> p;
         }
-        UnaryOperator<double[][]> serve = level == null ? p -> p : level::serve;
+        UnaryOperator<double[][]> serve = level == null ? p -> p : p -> level.serve(p, heads[1]);
         if (rescored != null) {
             serve = serve.andThen(p -> {
                 for (int r = 0; r < p[heads[1]].length; r++) {

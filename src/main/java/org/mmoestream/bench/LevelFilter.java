@@ -8,16 +8,19 @@ import org.mmoestream.feature.EncodedExample;
 import org.mmoestream.model.Objective;
 
 /**
- * An experiment of {@code bench feedback} (README, Fresh labels): serving each head's predictions
- * with the model's overall level held still from hour to hour, and its differences between
- * impressions as trained. Every {@code period} of event time the filter measures how far training
- * has moved each head's mean logit over a probe (the {@code size} examples trained last before a
- * measurement {@code probeAge} earlier: with a day's age, mostly items no longer shown, so what moves
- * their logits is the model's shared part, not what it learns about the items of the hour), takes
- * that move out of what it serves, and lets the served level follow the model's with a time
- * constant of {@code timeConstant}: the served logit is the model's plus an offset that each move
- * sets back by the move and that decays as exp(-t / timeConstant) over event time t. A move of the
- * population (other users, other items) is not a move of the model and passes at once.
+ * An experiment of {@code bench feedback} (README, Fresh labels): serving a head's predictions with
+ * the model's overall level held still from hour to hour, and its differences between impressions
+ * as trained. Every {@code period} of event time the filter measures how far training has moved each
+ * head's mean logit over a probe (the {@code size} examples trained last before a measurement {@code
+ * probeAge} earlier: with a day's age, mostly items no longer shown, so what moves their logits is
+ * the model's shared part, not what it learns about the items of the hour), takes that move out of
+ * what it serves, and lets the served level follow the model's with a time constant of {@code
+ * timeConstant}: the served logit is the model's plus an offset that each move sets back by the move
+ * and that decays as exp(-t / timeConstant) over event time t. A move of the population (other users,
+ * other items) is not a move of the model and passes at once. The first probe is taken once the
+ * filter has run {@code probeAge}, not of the examples a model that has just started trains on.
+ * Meant for a conversion head, whose labels come hours after the impression: a click head's level
+ * follows the hour's own clicks within minutes, which a filter would hold back.
  */
 final class LevelFilter {
     /** Predictions in (0, 1) are held this far from 0 and 1 before their logit is taken. */
@@ -42,6 +45,8 @@ final class LevelFilter {
     private long candidateAt;
     private double[] offset;
     private long next = Long.MIN_VALUE;
+    /** Event time of the first measurement (MIN_VALUE: none yet): no probe is taken in the first probeAge. */
+    private long started = Long.MIN_VALUE;
 
     /**
      * @param predict the model's predictions of examples, per head and example
@@ -84,6 +89,9 @@ final class LevelFilter {
         if (now < next) {
             return;
         }
+        if (started == Long.MIN_VALUE) {
+            started = now;
+        }
         if (probe != null) {
             double[] level = meanLogits(probe);
             double decay = Math.exp(-(now - last) / timeConstant);
@@ -100,7 +108,7 @@ final class LevelFilter {
             }
             candidate = null;
         }
-        if (candidate == null && recent.size() == size) {
+        if (candidate == null && recent.size() == size && now - started >= probeAge) {
             candidate = new ArrayList<>(recent);
             candidateAt = now;
         }
@@ -108,15 +116,16 @@ final class LevelFilter {
         next = now + period;
     }
 
-    /** The predictions to serve for the model's {@code p} (per head and example), in place. */
-    double[][] serve(double[][] p) {
+    /**
+     * The predictions to serve for the model's {@code p} (per head and example), in place: those of
+     * {@code head} with its level filtered, the others as they are.
+     */
+    double[][] serve(double[][] p, int head) {
         if (offset == null) {
             return p;
         }
-        for (int h = 0; h < p.length; h++) {
-            for (int r = 0; r < p[h].length; r++) {
-                p[h][r] = Objective.sigmoid(logit(p[h][r]) + offset[h]);
-            }
+        for (int r = 0; r < p[head].length; r++) {
+            p[head][r] = Objective.sigmoid(logit(p[head][r]) + offset[head]);
         }
         return p;
     }

@@ -157,12 +157,30 @@ class FeedbackBenchTest {
 
     /**
      * The level filter (README, Fresh labels) of a time constant of milliseconds lets every move of
-     * the model through at once, so it serves the model as trained; a longer one serves other values
-     * and trains the same examples.
+     * the model through at once, so it serves the model as trained; a longer one serves other
+     * conversion predictions, the same click predictions, and trains the same examples. (Its probe
+     * 6 h old, so that it is in place within the 2 days.)
      */
     @Test
     void aLevelFilterOfNoTimeServesTheModelAsTrained() {
-        assertServesAsTrainedAtTheEdge(FeedbackExperiments.LEVEL_FILTER, "1e-6", "3");
+        System.setProperty(FeedbackExperiments.LEVEL_PROBE_AGE, "6");
+        try {
+            assertServesAsTrainedAtTheEdge(FeedbackExperiments.LEVEL_FILTER, "1e-6", "3");
+            Map<String, Double> plain = figures(0, List.of("fnw"));
+            Map<String, Double> filtered = withProperty(FeedbackExperiments.LEVEL_FILTER, "3");
+            assertEquals(plain.get("feedback.fnw.ctr.logloss"), filtered.get("feedback.fnw.ctr.logloss"));
+        } finally {
+            System.clearProperty(FeedbackExperiments.LEVEL_PROBE_AGE);
+        }
+    }
+
+    /** Another seed replays other days of the same world: other impressions, other figures. */
+    @Test
+    void anotherSeedReplaysOtherDays() {
+        Map<String, Double> plain = figures(0, List.of("fnw"));
+        Map<String, Double> other = withProperty(FeedbackExperiments.SEED, "8");
+        assertNotEquals(plain.get("feedback.truth.cvr.auc"), other.get("feedback.truth.cvr.auc"));
+        assertNotEquals(plain.get("feedback.fnw.cvr.logloss"), other.get("feedback.fnw.cvr.logloss"));
     }
 
     /**
@@ -255,6 +273,7 @@ class FeedbackBenchTest {
             {FeedbackExperiments.DELAYED_IDEAL_MEMORY, "241"},
             {FeedbackExperiments.RESCORED_CALIBRATION, "25"},
             {FeedbackExperiments.LATE_ORACLE, "yes"},
+            {FeedbackExperiments.SEED, "7.5"},
             {FeedbackExperiments.ARRIVAL_NORMALIZED, "1"}
         }) {
             System.setProperty(bad[0], bad[1]);

@@ -15,6 +15,8 @@ class LevelFilterTest {
     private double shift;
     /** The model's shift of the negative logits. */
     private double lowShift;
+    /** The model's shift of the logits above 4. */
+    private double highShift;
 
     /** A probe of the examples trained before the last measurement. */
     private final LevelFilter filter = new LevelFilter(this::predict, 10, 40, 2, 0);
@@ -23,7 +25,7 @@ class LevelFilterTest {
         double[][] p = new double[1][rows.size()];
         for (int r = 0; r < rows.size(); r++) {
             double z = rows.get(r).dense()[0];
-            p[0][r] = sigmoid(z + shift + (z < 0 ? lowShift : 0));
+            p[0][r] = sigmoid(z + shift + (z < 0 ? lowShift : 0) + (z > 4 ? highShift : 0));
         }
         return p;
     }
@@ -45,7 +47,7 @@ class LevelFilterTest {
         shift = 0.3;
         filter.at(20);
         double[][] p = {{0.25, 0.5}};
-        assertArrayEquals(new double[] {0.25, 0.5}, filter.serve(p)[0], 1e-12);
+        assertArrayEquals(new double[] {0.25, 0.5}, filter.serve(p, 0)[0], 1e-12);
         assertEquals(0, filter.offset(0));
     }
 
@@ -60,7 +62,7 @@ class LevelFilterTest {
         double left = Math.exp(-0.25);
         assertEquals(-0.4 * left, filter.offset(0), 1e-6);
         double[][] p = {{sigmoid(0.4)}};
-        assertEquals(sigmoid(0.4 - 0.4 * left), filter.serve(p)[0][0], 1e-6);
+        assertEquals(sigmoid(0.4 - 0.4 * left), filter.serve(p, 0)[0][0], 1e-6);
         filter.at(30);
         assertEquals(-0.4 * left * left, filter.offset(0), 1e-6);
         // Before a period has passed nothing is measured.
@@ -89,12 +91,40 @@ class LevelFilterTest {
     @Test
     void theProbeIsTheExamplesTrainedItsAgeBefore() {
         LevelFilter aged = new LevelFilter(this::predict, 10, 40, 2, 25);
-        twoPopulations(aged);
-        // The model moves the first examples' lower one only: by 0.2 on average over the first two,
-        // by nothing over the last two.
-        lowShift = 0.4;
+        aged.trained(examples(-1, 1));
+        aged.at(0);
+        aged.at(10);
+        aged.at(20);
+        // The first probe is taken once the filter has run its age: the examples trained by 30.
+        aged.trained(examples(1, 3));
+        aged.at(30);
+        aged.trained(examples(5, 7));
         aged.at(40);
-        assertEquals(-0.2 * Math.exp(-0.25), aged.offset(0), 1e-6);
+        aged.at(50);
+        // A move before the probe is in place (at 55, its age after 30) is not measured.
+        shift = 1;
+        aged.at(60);
+        assertEquals(0, aged.offset(0), 1e-9);
+        // Neither what the model does to the examples trained since, nor to those before the first
+        // probe, is a move of its level; what it does to the probe's is.
+        highShift = 3;
+        lowShift = 3;
+        shift = 1.4;
+        aged.at(70);
+        assertEquals(-0.4 * Math.exp(-0.25), aged.offset(0), 1e-6);
+    }
+
+    @Test
+    void onlyTheHeadAskedForIsFiltered() {
+        filter.trained(examples(-1, 1));
+        filter.at(0);
+        filter.at(10);
+        shift = 0.4;
+        filter.at(20);
+        double[][] p = {{sigmoid(0.4)}, {0.25}};
+        filter.serve(p, 0);
+        assertEquals(sigmoid(0.4 - 0.4 * Math.exp(-0.25)), p[0][0], 1e-6);
+        assertEquals(0.25, p[1][0]);
     }
 
     @Test
