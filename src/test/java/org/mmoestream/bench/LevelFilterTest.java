@@ -52,7 +52,7 @@ class LevelFilterTest {
     }
 
     @Test
-    void aMoveOfTheModelReachesTheServedLevelWithTheTimeConstant() {
+    void aMoveOfTheModelReachesTheServedLevelOfItsHeadWithTheTimeConstant() {
         filter.trained(examples(-1, 1));
         filter.at(0);
         filter.at(10);
@@ -61,8 +61,10 @@ class LevelFilterTest {
         // The move of 0.4 is taken out, then exp(-10 / 40) of it is left (period 10, time constant 40).
         double left = Math.exp(-0.25);
         assertEquals(-0.4 * left, filter.offset(0), 1e-6);
-        double[][] p = {{sigmoid(0.4)}};
+        // Only the head asked for is filtered.
+        double[][] p = {{sigmoid(0.4)}, {0.25}};
         assertEquals(sigmoid(0.4 - 0.4 * left), filter.serve(p, 0)[0][0], 1e-6);
+        assertEquals(0.25, p[1][0]);
         filter.at(30);
         assertEquals(-0.4 * left * left, filter.offset(0), 1e-6);
         // Before a period has passed nothing is measured.
@@ -112,19 +114,6 @@ class LevelFilterTest {
         shift = 1.4;
         aged.at(70);
         assertEquals(-0.4 * Math.exp(-0.25), aged.offset(0), 1e-6);
-    }
-
-    @Test
-    void onlyTheHeadAskedForIsFiltered() {
-        filter.trained(examples(-1, 1));
-        filter.at(0);
-        filter.at(10);
-        shift = 0.4;
-        filter.at(20);
-        double[][] p = {{sigmoid(0.4)}, {0.25}};
-        filter.serve(p, 0);
-        assertEquals(sigmoid(0.4 - 0.4 * Math.exp(-0.25)), p[0][0], 1e-6);
-        assertEquals(0.25, p[1][0]);
     }
 
     @Test
