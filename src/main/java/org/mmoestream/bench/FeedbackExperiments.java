@@ -148,11 +148,8 @@ record FeedbackExperiments(
 
     /** The simulator's seed that {@link #SEED} sets, 7 if not set; one sentence naming it if not whole. */
     private static long readSeed() {
-        double seed = number(SEED, 7);
-        if (seed != Math.rint(seed) || seed > 1L << 53) {
-            throw new InputException("-D" + SEED + "=" + System.getProperty(SEED) + " is not a whole number");
-        }
-        return (long) seed;
+        String v = System.getProperty(SEED);
+        return v == null ? 7 : whole(SEED, v, "", 0, 1L << 53);
     }
 
     /** The whole hours from {@code min} to {@code max} that {@code property} sets; 0 (off) if not set. */
@@ -216,12 +213,20 @@ record FeedbackExperiments(
 
     /** One of {@code property}'s hours: whole, from {@code min} to {@code max}, else one sentence naming it. */
     private static int hours(String property, String hours, int min, int max) {
-        double d = number(property, hours.trim());
+        return (int) whole(property, hours, " of hours", min, max);
+    }
+
+    /**
+     * {@code property}'s value {@code v}: a whole number (of {@code unit}) from {@code min} to {@code
+     * max}, else one sentence naming it.
+     */
+    private static long whole(String property, String v, String unit, long min, long max) {
+        double d = number(property, v.trim());
         if (d < min || d != Math.rint(d) || d > max) {
-            throw new InputException("-D" + property + ": " + hours.trim() + " is not a whole number of hours from "
+            throw new InputException("-D" + property + ": " + v.trim() + " is not a whole number" + unit + " from "
                     + min + " to " + max);
         }
-        return (int) d;
+        return (long) d;
     }
 
     private static double number(String property, String v) {
