@@ -72,6 +72,8 @@ public final class FeedbackBench {
 
     /** Every mode of {@code modes} on the same simulated days with {@code spec} (tasks ctr and cvr). */
     public void run(ModelSpec spec, List<String> modes) {
+        // Before the impressions are made, as the experiments' other checks.
+        experiments.levelHeldTable(spec);
         DriftingSimulator sim = experiments.simulator(warmupDays + days);
         Impression[] imps = impressions(sim, warmupDays + days, perDay);
         int n = imps.length;

@@ -1,7 +1,10 @@
 package org.mmoestream.bench;
 
 import java.util.Arrays;
+import java.util.List;
 import org.mmoestream.config.InputException;
+import org.mmoestream.feature.SparseFeature;
+import org.mmoestream.model.ModelSpec;
 import org.mmoestream.simulate.DriftingSimulator;
 
 /**
@@ -18,6 +21,7 @@ import org.mmoestream.simulate.DriftingSimulator;
  * @param servingAverageSteps the {@link ServingAverage}'s time constant in optimizer steps (0: off)
  * @param levelHours the {@link LevelFilter}'s time constant in simulated hours (0: off)
  * @param levelProbeAgeHours the age of the {@link LevelFilter}'s probe in simulated hours
+ * @param levelHeld the sparse feature whose rows the {@link LevelFilter} holds in its probe (null: none)
  * @param delayedCalibrationHours the windows of the {@link DelayedCalibration} experiment, in hours
  * @param delayedIdealMemoryHours the memories of the forgetting {@link DelayedIdeal} learners, in hours
  * @param rescoredCalibrationHours the window of the {@link RescoredCalibration} experiment in hours (0: off)
@@ -34,6 +38,7 @@ record FeedbackExperiments(
         double servingAverageSteps,
         double levelHours,
         double levelProbeAgeHours,
+        String levelHeld,
         int[] delayedCalibrationHours,
         int[] delayedIdealMemoryHours,
         int rescoredCalibrationHours,
@@ -73,6 +78,12 @@ record FeedbackExperiments(
 
     /** The age of the {@link LevelFilter}'s probe, in simulated hours (24 by default). */
     static final String LEVEL_PROBE_AGE = "mmoe.bench.feedback.level-probe-age";
+
+    /**
+     * The sparse feature (of the spec) whose embedding rows the {@link LevelFilter} predicts its probe
+     * with as they were when the probe was taken ({@link LevelFilter#holdingRows}; none by default).
+     */
+    static final String LEVEL_HELD = "mmoe.bench.feedback.level-held";
 
     /** Examples in the {@link LevelFilter}'s probe. */
     static final int LEVEL_PROBE = 4096;
@@ -138,6 +149,7 @@ record FeedbackExperiments(
                 servingAverageSteps,
                 number(LEVEL_FILTER, 0),
                 number(LEVEL_PROBE_AGE, 24),
+                System.getProperty(LEVEL_HELD),
                 hoursList(DELAYED_CALIBRATION, 24),
                 hoursList(DELAYED_IDEAL_MEMORY, 240),
                 hoursOrOff(RESCORED_CALIBRATION, 1, 24),
@@ -180,6 +192,24 @@ record FeedbackExperiments(
     /** The simulator of {@code bench feedback} over {@code days} from {@link FeedbackBench#START}. */
     DriftingSimulator simulator(int days) {
         return new DriftingSimulator(seed, 20_000, 20_000, FeedbackBench.START, days, drift, itemCvrSd);
+    }
+
+    /**
+     * The index among {@code spec}'s sparse features of the one whose rows the {@link LevelFilter} holds
+     * ({@link #LEVEL_HELD}), -1 for none; one sentence naming the property if the spec has no such feature.
+     */
+    int levelHeldTable(ModelSpec spec) {
+        if (levelHeld == null) {
+            return -1;
+        }
+        List<SparseFeature> sparse = spec.features().sparse();
+        for (int t = 0; t < sparse.size(); t++) {
+            if (sparse.get(t).name().equals(levelHeld)) {
+                return t;
+            }
+        }
+        throw new InputException(
+                "-D" + LEVEL_HELD + "=" + levelHeld + " names no sparse feature of the spec " + spec.name());
     }
 
     /** Whether the served predictions of every impression are kept for a calibration experiment. */

@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.PriorityQueue;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.function.IntFunction;
 import java.util.function.UnaryOperator;
 import org.mmoestream.bench.FeedbackMetrics.Result;
@@ -117,7 +118,7 @@ final class FeedbackReplay {
         double averageSteps = experiments.servingAverageSteps();
         ServingAverage average =
                 averageSteps > 0 ? new ServingAverage(model.network().paramAccess(), averageSteps) : null;
-        LevelFilter level = levelFilter(model);
+        LevelFilter level = levelFilter(model, spec);
         RescoredCalibration rescored = rescoredCalibration(model, encoder, imps, heads[1]);
         UnaryOperator<double[][]> served = serving(level, rescored, servedSpec, heads);
         Runnable scoring = () -> metrics.score(model, encoder, imps, toScore, heads, scoredFrom, served);
@@ -241,15 +242,20 @@ final class FeedbackReplay {
     }
 
     /** The {@link LevelFilter} experiment on {@code model}, if it is on; else null. */
-    private LevelFilter levelFilter(MmoeModel model) {
-        return experiments.levelHours() > 0
-                ? new LevelFilter(
-                        rows -> model.predict(Batch.of(rows)),
-                        FeedbackExperiments.LEVEL_PERIOD,
-                        Math.round(experiments.levelHours() * DriftingSimulator.HOUR),
-                        FeedbackExperiments.LEVEL_PROBE,
-                        Math.round(experiments.levelProbeAgeHours() * DriftingSimulator.HOUR))
-                : null;
+    private LevelFilter levelFilter(MmoeModel model, ModelSpec spec) {
+        if (experiments.levelHours() == 0) {
+            return null;
+        }
+        Function<List<EncodedExample>, double[][]> predict = rows -> model.predict(Batch.of(rows));
+        int held = experiments.levelHeldTable(spec);
+        LevelFilter.Measure measure =
+                held < 0 ? probe -> predict : LevelFilter.holdingRows(model.embeddings(), held, predict);
+        return new LevelFilter(
+                measure,
+                FeedbackExperiments.LEVEL_PERIOD,
+                Math.round(experiments.levelHours() * DriftingSimulator.HOUR),
+                FeedbackExperiments.LEVEL_PROBE,
+                Math.round(experiments.levelProbeAgeHours() * DriftingSimulator.HOUR));
     }
 
     /** The {@link RescoredCalibration} experiment of {@code model}'s head {@code cvr}, if it is on; else null. */

@@ -2,9 +2,11 @@ package org.mmoestream.bench;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.function.Function;
 import org.mmoestream.feature.EncodedExample;
+import org.mmoestream.model.Embeddings;
 import org.mmoestream.model.Objective;
 
 /**
@@ -26,7 +28,10 @@ final class LevelFilter {
     /** Predictions in (0, 1) are held this far from 0 and 1 before their logit is taken. */
     private static final double EDGE = 1e-7;
 
-    private final Function<List<EncodedExample>, double[][]> predict;
+    private final Measure measure;
+    /** How the probe is predicted, chosen when it was taken. */
+    private Function<List<EncodedExample>, double[][]> predict;
+
     private final long period;
     private final double timeConstant;
     /** Event time of the last measurement. */
@@ -48,6 +53,13 @@ final class LevelFilter {
     /** Event time of the first measurement (MIN_VALUE: none yet): no probe is taken in the first probeAge. */
     private long started = Long.MIN_VALUE;
 
+    /** How a probe is predicted at each measurement, chosen when the probe starts being measured. */
+    @FunctionalInterface
+    interface Measure {
+        /** The predictions of {@code probe}'s examples (per head and example) at each measurement from now on. */
+        Function<List<EncodedExample>, double[][]> of(List<EncodedExample> probe);
+    }
+
     /**
      * @param predict the model's predictions of examples, per head and example
      * @param period event time between two measurements of the model's level
@@ -61,13 +73,18 @@ final class LevelFilter {
             long timeConstant,
             int size,
             long probeAge) {
+        this((Measure) probe -> predict, period, timeConstant, size, probeAge);
+    }
+
+    /** As above, with the probe predicted as {@code measure} chooses when it starts being measured. */
+    LevelFilter(Measure measure, long period, long timeConstant, int size, long probeAge) {
         if (period <= 0 || timeConstant <= 0 || size < 1) {
             throw new IllegalArgumentException(
                     "the level filter needs a period and a time constant above 0 and a probe of at"
                             + " least 1 example: " + period + ", " + timeConstant
                             + ", " + size);
         }
-        this.predict = predict;
+        this.measure = measure;
         this.period = period;
         this.timeConstant = timeConstant;
         this.size = size;
@@ -102,6 +119,7 @@ final class LevelFilter {
         }
         if (candidate != null && now - candidateAt >= probeAge) {
             probe = candidate;
+            predict = measure.of(probe);
             probeLevel = meanLogits(probe);
             if (offset == null) {
                 offset = new double[probeLevel.length];
@@ -133,6 +151,43 @@ final class LevelFilter {
     /** The offset added to head {@code h}'s logits (0 before the second measurement). */
     double offset(int h) {
         return offset == null ? 0 : offset[h];
+    }
+
+    /**
+     * A measure that predicts a probe with the rows of embedding table {@code table} that its examples
+     * use held at their values when it starts being measured, and the rest of the model as it is: the
+     * moves it measures are then the model's shared part's alone, not what the model goes on learning
+     * about the probe's own items (for the item's table). {@code predict} predicts with {@code
+     * embeddings}' current rows.
+     */
+    static Measure holdingRows(Embeddings embeddings, int table, Function<List<EncodedExample>, double[][]> predict) {
+        return probe -> {
+            int[] ids = probe.stream()
+                    .flatMapToInt(e -> Arrays.stream(e.sparseIds()[table]))
+                    .distinct()
+                    .toArray();
+            int width = embeddings.stateSlots() + 1;
+            double[][] held = new double[ids.length][];
+            for (int i = 0; i < ids.length; i++) {
+                held[i] = new double[width * embeddings.feature(table).dim()];
+                embeddings.readRow(table, ids[i], held[i]);
+            }
+            return rows -> {
+                double[][] now = new double[ids.length][];
+                for (int i = 0; i < ids.length; i++) {
+                    now[i] = new double[held[i].length];
+                    embeddings.readRow(table, ids[i], now[i]);
+                    embeddings.writeRow(table, ids[i], held[i]);
+                }
+                try {
+                    return predict.apply(rows);
+                } finally {
+                    for (int i = 0; i < ids.length; i++) {
+                        embeddings.writeRow(table, ids[i], now[i]);
+                    }
+                }
+            };
+        };
     }
 
     private double[] meanLogits(List<EncodedExample> rows) {

@@ -296,6 +296,16 @@ class FeedbackBenchTest {
                 System.clearProperty(bad[0]);
             }
         }
+        // A feature the spec does not have is refused before the impressions are made.
+        System.setProperty(FeedbackExperiments.LEVEL_HELD, "shop");
+        try {
+            FeedbackBench bench = new FeedbackBench(0, 1, PER_DAY, 0, 0, System.out);
+            ModelSpec spec = SpecLoader.load(Path.of("examples/ctr-cvr-item-age.yaml"));
+            InputException e = assertThrows(InputException.class, () -> bench.run(spec, List.of("wait")));
+            assertTrue(e.getMessage().contains(FeedbackExperiments.LEVEL_HELD + "=shop"), e.getMessage());
+        } finally {
+            System.clearProperty(FeedbackExperiments.LEVEL_HELD);
+        }
     }
 
     /** Through the pipeline too, a switch not true or false is refused before any mode runs. */

@@ -2,13 +2,23 @@ package org.mmoestream.bench;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.mmoestream.model.Objective.sigmoid;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 import org.mmoestream.feature.EncodedExample;
+import org.mmoestream.model.Batch;
+import org.mmoestream.model.Embeddings;
+import org.mmoestream.model.ExampleEncoder;
+import org.mmoestream.model.MmoeModel;
+import org.mmoestream.model.ModelSpec;
+import org.mmoestream.model.SpecLoader;
+import org.nd4j.linalg.api.buffer.DataType;
 
 class LevelFilterTest {
     /** The model's shift of every logit; an example's own logit is its first dense value. */
@@ -114,6 +124,41 @@ class LevelFilterTest {
         shift = 1.4;
         aged.at(70);
         assertEquals(-0.4 * Math.exp(-0.25), aged.offset(0), 1e-6);
+    }
+
+    @Test
+    void aProbeHoldingTheItemsRowsMeasuresTheRestOfTheModel() {
+        ModelSpec spec = SpecLoader.load(Path.of("examples/ctr-cvr-item-age.yaml"));
+        MmoeModel model = MmoeModel.create(spec, 42, DataType.FLOAT);
+        ExampleEncoder encoder = new ExampleEncoder(spec);
+        List<EncodedExample> probe = new ArrayList<>();
+        for (String item : List.of("i1", "i2")) {
+            probe.add(encoder.encodeFeatures(
+                    "{\"user\":\"u1\",\"item\":\"" + item + "\",\"device\":\"d0\",\"price\":20,\"item_age\":3}",
+                    new float[spec.tasks().size()]));
+        }
+        Function<List<EncodedExample>, double[][]> predict = rows -> model.predict(Batch.of(rows));
+        Function<List<EncodedExample>, double[][]> held =
+                LevelFilter.holdingRows(model.embeddings(), 1, predict).of(probe);
+        double[][] before = held.apply(probe);
+        Embeddings emb = model.embeddings();
+        double[] row = new double[emb.feature(1).dim() * (emb.stateSlots() + 1)];
+        // What the model learns of the probe's items is not measured, and their rows stay as learned.
+        int item = probe.get(0).sparseIds()[1][0];
+        emb.readRow(1, item, row);
+        row[0] += 3;
+        emb.writeRow(1, item, row);
+        assertArrayEquals(before[1], held.apply(probe)[1], 1e-12);
+        assertNotEquals(before[1][0], predict.apply(probe)[1][0], 1e-3);
+        double[] after = new double[row.length];
+        emb.readRow(1, item, after);
+        assertArrayEquals(row, after, 1e-6);
+        // What it learns of the rest (here the user's row) is.
+        int user = probe.get(0).sparseIds()[0][0];
+        emb.readRow(0, user, row);
+        row[0] += 3;
+        emb.writeRow(0, user, row);
+        assertNotEquals(before[1][0], held.apply(probe)[1][0], 1e-3);
     }
 
     @Test
