@@ -154,11 +154,12 @@ final class LevelFilter {
     }
 
     /**
-     * A measure that predicts a probe with the rows of embedding table {@code table} that its examples
-     * use held at their values when it starts being measured, and the rest of the model as it is: the
-     * moves it measures are then the model's shared part's alone, not what the model goes on learning
-     * about the probe's own items (for the item's table). {@code predict} predicts with {@code
-     * embeddings}' current rows.
+     * A measure that predicts a probe with the rows of float32 embedding table {@code table} that its
+     * examples use held at their values when it starts being measured, and the rest of the model as it
+     * is: the moves it measures are then the model's shared part's alone, not what the model goes on
+     * learning about the probe's own items (for the item's table). {@code predict} predicts with
+     * {@code embeddings}' current rows; only the rows' values are swapped in, their optimizer state is
+     * not read by a prediction.
      */
     static Measure holdingRows(Embeddings embeddings, int table, Function<List<EncodedExample>, double[][]> predict) {
         return probe -> {
@@ -166,25 +167,16 @@ final class LevelFilter {
                     .flatMapToInt(e -> Arrays.stream(e.sparseIds()[table]))
                     .distinct()
                     .toArray();
-            int width = embeddings.stateSlots() + 1;
-            double[][] held = new double[ids.length][];
-            for (int i = 0; i < ids.length; i++) {
-                held[i] = new double[width * embeddings.feature(table).dim()];
-                embeddings.readRow(table, ids[i], held[i]);
-            }
+            float[] held = new float[ids.length * embeddings.feature(table).dim()];
+            float[] now = new float[held.length];
+            embeddings.readValues(table, ids, ids.length, held);
             return rows -> {
-                double[][] now = new double[ids.length][];
-                for (int i = 0; i < ids.length; i++) {
-                    now[i] = new double[held[i].length];
-                    embeddings.readRow(table, ids[i], now[i]);
-                    embeddings.writeRow(table, ids[i], held[i]);
-                }
+                embeddings.readValues(table, ids, ids.length, now);
+                embeddings.writeValues(table, ids, ids.length, held);
                 try {
                     return predict.apply(rows);
                 } finally {
-                    for (int i = 0; i < ids.length; i++) {
-                        embeddings.writeRow(table, ids[i], now[i]);
-                    }
+                    embeddings.writeValues(table, ids, ids.length, now);
                 }
             };
         };
