@@ -27,6 +27,8 @@ import org.mmoestream.simulate.DriftingSimulator;
  * @param rescoredCalibrationHours the window of the {@link RescoredCalibration} experiment in hours (0: off)
  * @param lateOracle whether the oracle's examples are sent late, each at its conversion or a drawn delay
  * @param arrivalNormalizedHours the long time constant of {@link ArrivalNormalization} in hours (0: off)
+ * @param itemCalibrationHours the memories of the {@link ItemCalibration} experiment, in hours (none: off)
+ * @param itemCalibrationPriors the {@link ItemCalibration}'s pseudo-counts of expected conversions per item
  * @param seed the simulator's seed: other days of the same world
  */
 record FeedbackExperiments(
@@ -44,6 +46,8 @@ record FeedbackExperiments(
         int rescoredCalibrationHours,
         boolean lateOracle,
         int arrivalNormalizedHours,
+        int[] itemCalibrationHours,
+        double[] itemCalibrationPriors,
         long seed) {
 
     /**
@@ -128,6 +132,18 @@ record FeedbackExperiments(
      */
     static final String DELAYED_CALIBRATION = "mmoe.bench.feedback.delayed-calibration";
 
+    /**
+     * The system property that turns on the {@link ItemCalibration} experiment: its memories in whole
+     * simulated hours (1 to 240), separated by commas.
+     */
+    static final String ITEM_CALIBRATION = "mmoe.bench.feedback.item-calibration";
+
+    /**
+     * The {@link ItemCalibration}'s pseudo-counts of expected conversions per item, separated by commas
+     * (20 by default).
+     */
+    static final String ITEM_CALIBRATION_PRIOR = "mmoe.bench.feedback.item-calibration-prior";
+
     /** The experiments as the system properties set them now; one sentence naming a malformed one. */
     static FeedbackExperiments read() {
         double drift = number(DRIFT, DriftingSimulator.DRIFT);
@@ -155,6 +171,8 @@ record FeedbackExperiments(
                 hoursOrOff(RESCORED_CALIBRATION, 1, 24),
                 flag(LATE_ORACLE),
                 hoursOrOff(ARRIVAL_NORMALIZED, 2, 240),
+                hoursList(ITEM_CALIBRATION, 240),
+                numbers(ITEM_CALIBRATION_PRIOR, "20"),
                 readSeed());
     }
 
@@ -189,6 +207,18 @@ record FeedbackExperiments(
                         .toArray();
     }
 
+    /** The numbers of at least 0 that {@code property} sets, separated by commas; {@code dflt}'s if not set. */
+    private static double[] numbers(String property, String dflt) {
+        return Arrays.stream(System.getProperty(property, dflt).split(","))
+                .mapToDouble(v -> number(property, v.trim()))
+                .toArray();
+    }
+
+    /** {@code v} as a figure's name has it: whole without a point, else with {@code _} for the point. */
+    static String name(double v) {
+        return v == Math.rint(v) ? Long.toString((long) v) : Double.toString(v).replace('.', '_');
+    }
+
     /** The simulator of {@code bench feedback} over {@code days} from {@link FeedbackBench#START}. */
     DriftingSimulator simulator(int days) {
         return new DriftingSimulator(seed, 20_000, 20_000, FeedbackBench.START, days, drift, itemCvrSd);
@@ -214,7 +244,7 @@ record FeedbackExperiments(
 
     /** Whether the served predictions of every impression are kept for a calibration experiment. */
     boolean keepsServed() {
-        return maturedCalibration || delayedCalibrationHours.length > 0;
+        return maturedCalibration || delayedCalibrationHours.length > 0 || itemCalibrationHours.length > 0;
     }
 
     /**

@@ -306,6 +306,15 @@ final class FeedbackReplay {
                     .ranges(days * 24)
                     .print(out, mode, hoursBack);
         }
+        if (experiments.itemCalibrationHours().length > 0) {
+            new ItemCalibration(imps, served, scoredFrom)
+                    .print(
+                            out,
+                            mode,
+                            days * 24,
+                            experiments.itemCalibrationHours(),
+                            experiments.itemCalibrationPriors());
+        }
     }
 
     /** The label latencies, sorted: from each impression to its first example out of the join (one 0 if none). */

@@ -283,7 +283,9 @@ class FeedbackBenchTest {
             {FeedbackExperiments.RESCORED_CALIBRATION, "25"},
             {FeedbackExperiments.LATE_ORACLE, "yes"},
             {FeedbackExperiments.SEED, "7.5"},
-            {FeedbackExperiments.ARRIVAL_NORMALIZED, "1"}
+            {FeedbackExperiments.ARRIVAL_NORMALIZED, "1"},
+            {FeedbackExperiments.ITEM_CALIBRATION, "6,0"},
+            {FeedbackExperiments.ITEM_CALIBRATION_PRIOR, "20,-1"}
         }) {
             System.setProperty(bad[0], bad[1]);
             try {
