@@ -21,6 +21,7 @@ import org.mmoestream.simulate.DriftingSimulator;
  * @param servingAverageSteps the {@link ServingAverage}'s time constant in optimizer steps (0: off)
  * @param levelHours the {@link LevelFilter}'s time constant in simulated hours (0: off)
  * @param levelProbeAgeHours the age of the {@link LevelFilter}'s probe in simulated hours
+ * @param levelProbeScored whether the {@link LevelFilter}'s probe is of impressions served, not examples trained
  * @param levelHeld the sparse feature whose rows the {@link LevelFilter} holds in its probe (null: none)
  * @param delayedCalibrationHours the windows of the {@link DelayedCalibration} experiment, in hours
  * @param delayedIdealMemoryHours the memories of the forgetting {@link DelayedIdeal} learners, in hours
@@ -40,6 +41,7 @@ record FeedbackExperiments(
         double servingAverageSteps,
         double levelHours,
         double levelProbeAgeHours,
+        boolean levelProbeScored,
         String levelHeld,
         int[] delayedCalibrationHours,
         int[] delayedIdealMemoryHours,
@@ -84,13 +86,20 @@ record FeedbackExperiments(
     static final String LEVEL_PROBE_AGE = "mmoe.bench.feedback.level-probe-age";
 
     /**
+     * What the {@link LevelFilter}'s probe is of: {@code trained} (the default), the examples trained
+     * last, or {@code scored}, the impressions served last, which the conversion head has not yet
+     * trained on.
+     */
+    static final String LEVEL_PROBE = "mmoe.bench.feedback.level-probe";
+
+    /**
      * The sparse feature (of the spec) whose embedding rows the {@link LevelFilter} predicts its probe
      * with as they were when the probe was taken ({@link LevelFilter#holdingRows}; none by default).
      */
     static final String LEVEL_HELD = "mmoe.bench.feedback.level-held";
 
     /** Examples in the {@link LevelFilter}'s probe. */
-    static final int LEVEL_PROBE = 4096;
+    static final int LEVEL_PROBE_SIZE = 4096;
 
     /** The system property that turns on the {@link DelayedIdeal} experiment (with no drift only). */
     static final String DELAYED_IDEAL = "mmoe.bench.feedback.delayed-ideal";
@@ -165,6 +174,7 @@ record FeedbackExperiments(
                 servingAverageSteps,
                 number(LEVEL_FILTER, 0),
                 number(LEVEL_PROBE_AGE, 24),
+                readProbeScored(),
                 System.getProperty(LEVEL_HELD),
                 hoursList(DELAYED_CALIBRATION, 24),
                 hoursList(DELAYED_IDEAL_MEMORY, 240),
@@ -174,6 +184,15 @@ record FeedbackExperiments(
                 hoursList(ITEM_CALIBRATION, 240),
                 numbers(ITEM_CALIBRATION_PRIOR, "20"),
                 readSeed());
+    }
+
+    /** Whether {@link #LEVEL_PROBE} is {@code scored} ({@code trained} if not set); one sentence naming it if not. */
+    private static boolean readProbeScored() {
+        String v = System.getProperty(LEVEL_PROBE, "trained");
+        if (!v.equals("trained") && !v.equals("scored")) {
+            throw new InputException("-D" + LEVEL_PROBE + "=" + v + " is not trained or scored");
+        }
+        return v.equals("scored");
     }
 
     /** The simulator's seed that {@link #SEED} sets, 7 if not set; one sentence naming it if not whole. */

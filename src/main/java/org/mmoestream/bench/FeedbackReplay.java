@@ -136,6 +136,10 @@ final class FeedbackReplay {
             if (rescored != null) {
                 rescored.at(now[0]);
             }
+            if (level != null && experiments.levelProbeScored()) {
+                int from = Math.max(0, toScore.size() - FeedbackExperiments.LEVEL_PROBE_SIZE);
+                level.offer(encoded(encoder, imps, toScore.subList(from, toScore.size())));
+            }
             if (average == null) {
                 scoring.run();
             } else {
@@ -147,8 +151,8 @@ final class FeedbackReplay {
                 }
                 model.trainStep(Batch.of(buffer));
                 trained[0] += buffer.size();
-                if (level != null) {
-                    level.trained(buffer);
+                if (level != null && !experiments.levelProbeScored()) {
+                    level.offer(buffer);
                 }
                 buffer.clear();
                 if (average != null) {
@@ -254,7 +258,7 @@ final class FeedbackReplay {
                 measure,
                 FeedbackExperiments.LEVEL_PERIOD,
                 Math.round(experiments.levelHours() * DriftingSimulator.HOUR),
-                FeedbackExperiments.LEVEL_PROBE,
+                FeedbackExperiments.LEVEL_PROBE_SIZE,
                 Math.round(experiments.levelProbeAgeHours() * DriftingSimulator.HOUR));
     }
 
@@ -264,13 +268,19 @@ final class FeedbackReplay {
         if (experiments.rescoredCalibrationHours() == 0) {
             return null;
         }
-        return new RescoredCalibration(imps, experiments.rescoredCalibrationHours() * DriftingSimulator.HOUR, rows -> {
-            List<EncodedExample> encoded = new ArrayList<>(rows.size());
-            for (int k : rows) {
-                encoded.add(encoder.encodeFeatures(imps[k].featuresJson(), null));
-            }
-            return model.predict(Batch.of(encoded))[cvr];
-        });
+        return new RescoredCalibration(
+                imps,
+                experiments.rescoredCalibrationHours() * DriftingSimulator.HOUR,
+                rows -> model.predict(Batch.of(encoded(encoder, imps, rows)))[cvr]);
+    }
+
+    /** The features of the impressions {@code rows} of {@code imps}, without labels. */
+    private static List<EncodedExample> encoded(ExampleEncoder encoder, Impression[] imps, List<Integer> rows) {
+        List<EncodedExample> encoded = new ArrayList<>(rows.size());
+        for (int k : rows) {
+            encoded.add(encoder.encodeFeatures(imps[k].featuresJson(), null));
+        }
+        return encoded;
     }
 
     /**

@@ -13,8 +13,8 @@ import org.mmoestream.model.Objective;
  * An experiment of {@code bench feedback} (README, Fresh labels): serving a head's predictions with
  * the model's overall level held still from hour to hour, and its differences between impressions
  * as trained. Every {@code period} of event time the filter measures how far training has moved each
- * head's mean logit over a probe (the {@code size} examples trained last before a measurement {@code
- * probeAge} earlier: with a day's age, mostly items no longer shown, so what moves their logits is
+ * head's mean logit over a probe (the {@code size} examples trained, or served, last before a
+ * measurement {@code probeAge} earlier: with a day's age, mostly items no longer shown, so what moves their logits is
  * the model's shared part, not what it learns about the items of the hour), takes that move out of
  * what it serves, and lets the served level follow the model's with a time constant of {@code
  * timeConstant}: the served logit is the model's plus an offset that each move sets back by the move
@@ -91,8 +91,11 @@ final class LevelFilter {
         this.probeAge = probeAge;
     }
 
-    /** After a training step on {@code batch}: its examples may join a later probe. */
-    void trained(List<EncodedExample> batch) {
+    /**
+     * Examples that may join a later probe: those of a training step just taken, or, for a probe of
+     * the impressions served ({@link FeedbackExperiments#LEVEL_PROBE}), those just scored.
+     */
+    void offer(List<EncodedExample> batch) {
         for (EncodedExample e : batch) {
             recent.addLast(e);
             if (recent.size() > size) {

@@ -160,16 +160,24 @@ class FeedbackBenchTest {
      * The level filter (README, Fresh labels) of a time constant of milliseconds lets every move of
      * the model through at once, so it serves the model as trained; a longer one serves other
      * conversion predictions, the same click predictions, and trains the same examples. (Its probe
-     * 6 h old, so that it is in place within the 2 days.)
+     * 6 h old, so that it is in place within the 2 days.) So does one whose probe is of the
+     * impressions served, and it serves other conversion predictions than the probe of the examples
+     * trained.
      */
     @Test
     void aLevelFilterOfNoTimeServesTheModelAsTrained() {
         System.setProperty(FeedbackExperiments.LEVEL_PROBE_AGE, "6");
         try {
             Map<String, Double> plain = assertServesAsTrainedAtTheEdge(FeedbackExperiments.LEVEL_FILTER, "1e-6");
-            assertMovesTheConversionHeadOnly(plain, withProperty(FeedbackExperiments.LEVEL_FILTER, "3"));
+            Map<String, Double> trained = withProperty(FeedbackExperiments.LEVEL_FILTER, "3");
+            assertMovesTheConversionHeadOnly(plain, trained);
+            System.setProperty(FeedbackExperiments.LEVEL_PROBE, "scored");
+            Map<String, Double> scored = withProperty(FeedbackExperiments.LEVEL_FILTER, "3");
+            assertMovesTheConversionHeadOnly(plain, scored);
+            assertNotEquals(trained.get("feedback.fnw.cvr.logloss"), scored.get("feedback.fnw.cvr.logloss"));
         } finally {
             System.clearProperty(FeedbackExperiments.LEVEL_PROBE_AGE);
+            System.clearProperty(FeedbackExperiments.LEVEL_PROBE);
         }
     }
 
@@ -223,10 +231,6 @@ class FeedbackBenchTest {
     }
 
     /**
-     * With the system property {@code property} at {@code edge} every figure but the time taken is as
-     * without it; at {@code other} the same examples are trained and the cvr log-loss differs.
-     */
-    /**
      * The figures of {@code fnw} without an experiment, checked equal (but for the wall time) to those
      * with {@code property} at {@code edge}.
      */
@@ -271,6 +275,7 @@ class FeedbackBenchTest {
         for (String[] bad : new String[][] {
             {FeedbackExperiments.LEVEL_FILTER, "two"},
             {FeedbackExperiments.LEVEL_PROBE_AGE, "-1"},
+            {FeedbackExperiments.LEVEL_PROBE, "served"},
             {FeedbackExperiments.SERVING_AVERAGE, "NaN"},
             {FeedbackExperiments.DELAYED_CALIBRATION, "6,3.5"},
             {FeedbackExperiments.DRIFT, ""},

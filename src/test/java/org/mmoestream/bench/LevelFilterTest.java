@@ -51,7 +51,7 @@ class LevelFilterTest {
     @Test
     void servesTheModelUntilItsLevelHasBeenMeasuredTwice() {
         filter.at(0);
-        filter.trained(examples(-1, 1));
+        filter.offer(examples(-1, 1));
         filter.at(5);
         filter.at(15);
         shift = 0.3;
@@ -63,7 +63,7 @@ class LevelFilterTest {
 
     @Test
     void aMoveOfTheModelReachesTheServedLevelOfItsHeadWithTheTimeConstant() {
-        filter.trained(examples(-1, 1));
+        filter.offer(examples(-1, 1));
         filter.at(0);
         filter.at(10);
         shift = 0.4;
@@ -85,9 +85,9 @@ class LevelFilterTest {
 
     /** Trains two examples, then two others each 2 higher, measuring every period to 30. */
     private static void twoPopulations(LevelFilter f) {
-        f.trained(examples(-1, 1));
+        f.offer(examples(-1, 1));
         f.at(0);
-        f.trained(examples(1, 3));
+        f.offer(examples(1, 3));
         f.at(10);
         f.at(20);
         f.at(30);
@@ -103,14 +103,14 @@ class LevelFilterTest {
     @Test
     void theProbeIsTheExamplesTrainedItsAgeBefore() {
         LevelFilter aged = new LevelFilter(this::predict, 10, 40, 2, 25);
-        aged.trained(examples(-1, 1));
+        aged.offer(examples(-1, 1));
         aged.at(0);
         aged.at(10);
         aged.at(20);
         // The first probe is taken once the filter has run its age: the examples trained by 30.
-        aged.trained(examples(1, 3));
+        aged.offer(examples(1, 3));
         aged.at(30);
-        aged.trained(examples(5, 7));
+        aged.offer(examples(5, 7));
         aged.at(40);
         aged.at(50);
         // A move before the probe is in place (at 55, its age after 30) is not measured.
