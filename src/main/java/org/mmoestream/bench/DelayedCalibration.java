@@ -4,6 +4,7 @@ import java.io.PrintStream;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.stream.IntStream;
 import org.apache.commons.math3.stat.descriptive.moment.StandardDeviation;
 import org.mmoestream.simulate.DriftingSimulator;
 import org.mmoestream.simulate.DriftingSimulator.Impression;
@@ -18,6 +19,15 @@ import org.mmoestream.simulate.DriftingSimulator.Impression;
  * estimate it), and serves the hour's conversion predictions times their ratio.
  */
 final class DelayedCalibration {
+    /** The names of the hourly figures that {@link #figures} gives, in its order. */
+    static final String[] FIGURES = {
+        "calibration_hourly_min",
+        "calibration_hourly_max",
+        "truth_ratio_hourly_min",
+        "truth_ratio_hourly_max",
+        "truth_ratio_hourly_sd"
+    };
+
     private final Impression[] imps;
     /** The served conversion prediction of each impression (NaN: not scored). */
     private final float[] served;
@@ -41,16 +51,9 @@ final class DelayedCalibration {
         /** Prints the conversion head's hourly figures of {@code mode} over {@code window} hours. */
         void print(PrintStream out, String mode, int window) {
             String p = "feedback." + mode + ".cvr.delayed_calibration_" + window + "h";
-            String[] what = {
-                "calibration_hourly_min",
-                "calibration_hourly_max",
-                "truth_ratio_hourly_min",
-                "truth_ratio_hourly_max",
-                "truth_ratio_hourly_sd"
-            };
-            for (int i = 0; i < what.length; i++) {
-                out.printf(Locale.ROOT, "%s.raw.%s %.4f ratio%n", p, what[i], raw[i]);
-                out.printf(Locale.ROOT, "%s.calibrated.%s %.4f ratio%n", p, what[i], calibrated[i]);
+            for (int i = 0; i < FIGURES.length; i++) {
+                out.printf(Locale.ROOT, "%s.raw.%s %.4f ratio%n", p, FIGURES[i], raw[i]);
+                out.printf(Locale.ROOT, "%s.calibrated.%s %.4f ratio%n", p, FIGURES[i], calibrated[i]);
             }
             out.printf(Locale.ROOT, "%s.first_hour %d count%n", p, firstHour);
         }
@@ -102,17 +105,17 @@ final class DelayedCalibration {
      * {min, max} of {@code p / y}, {min, max} of {@code p / truth} ({@link MaturedCalibration#range})
      * and the latter's standard deviation, from {@code first}.
      */
-    private static double[] figures(double[] p, double[] y, double[] truth, int first) {
-        double[] range = MaturedCalibration.range(p, y, truth, first);
-        double[] ratios = new double[p.length];
-        int n = 0;
-        for (int hour = first; hour < p.length; hour++) {
-            if (y[hour] > 0 && truth[hour] > 0) {
-                ratios[n++] = p[hour] / truth[hour];
-            }
-        }
-        double[] r = Arrays.copyOf(range, 5);
-        r[4] = new StandardDeviation(false).evaluate(ratios, 0, n);
+    static double[] figures(double[] p, double[] y, double[] truth, int first) {
+        double[] r = Arrays.copyOf(MaturedCalibration.range(p, y, truth, first), 5);
+        r[4] = new StandardDeviation(false).evaluate(truthRatios(p, y, truth, first));
         return r;
+    }
+
+    /** The hourly {@code p / truth} from {@code first}, of the hours with labels. */
+    static double[] truthRatios(double[] p, double[] y, double[] truth, int first) {
+        return IntStream.range(first, p.length)
+                .filter(h -> y[h] > 0 && truth[h] > 0)
+                .mapToDouble(h -> p[h] / truth[h])
+                .toArray();
     }
 }

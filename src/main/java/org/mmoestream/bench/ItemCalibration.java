@@ -5,7 +5,6 @@ import java.util.Arrays;
 import java.util.Comparator;
 import java.util.Locale;
 import java.util.stream.IntStream;
-import org.apache.commons.math3.stat.descriptive.moment.StandardDeviation;
 import org.mmoestream.model.TaskMetrics;
 import org.mmoestream.simulate.DriftingSimulator;
 import org.mmoestream.simulate.DriftingSimulator.Impression;
@@ -135,27 +134,17 @@ final class ItemCalibration {
 
         /** The hourly truth ratios from the second hour (those with labels). */
         double[] truthRatios() {
-            return IntStream.range(1, p.length)
-                    .filter(h -> y[h] > 0 && truth[h] > 0)
-                    .mapToDouble(h -> p[h] / truth[h])
-                    .toArray();
+            return DelayedCalibration.truthRatios(p, y, truth, 1);
         }
 
         /** Prints this head's figures as {@code prefix.<figure>} lines. */
         void print(PrintStream out, String prefix) {
-            double[] range = MaturedCalibration.range(p, y, truth, 1);
-            double[] ratios = truthRatios();
+            double[] f = DelayedCalibration.figures(p, y, truth, 1);
             out.printf(Locale.ROOT, "%s.auc %.4f ratio%n", prefix, metrics.auc());
             out.printf(Locale.ROOT, "%s.calibration %.4f ratio%n", prefix, metrics.calibration());
-            out.printf(Locale.ROOT, "%s.calibration_hourly_min %.4f ratio%n", prefix, range[0]);
-            out.printf(Locale.ROOT, "%s.calibration_hourly_max %.4f ratio%n", prefix, range[1]);
-            out.printf(Locale.ROOT, "%s.truth_ratio_hourly_min %.4f ratio%n", prefix, range[2]);
-            out.printf(Locale.ROOT, "%s.truth_ratio_hourly_max %.4f ratio%n", prefix, range[3]);
-            out.printf(
-                    Locale.ROOT,
-                    "%s.truth_ratio_hourly_sd %.4f ratio%n",
-                    prefix,
-                    new StandardDeviation(false).evaluate(ratios));
+            for (int i = 0; i < f.length; i++) {
+                out.printf(Locale.ROOT, "%s.%s %.4f ratio%n", prefix, DelayedCalibration.FIGURES[i], f[i]);
+            }
         }
     }
 
