@@ -27,9 +27,11 @@ final class ArrivalNoise {
      * the final labels of the hour's own impressions (what the hour's calibration is measured
      * against); and the correlation of the truth ratios of the two halves of the items (index even or
      * odd, launched alternately): near 1 when the hour's error is the model's overall level, which
-     * every item shares, near 0 when it is each item's own. A noise is the hour's count over its
-     * expectation: the arrivals' over their mean in the 12 hours around it, the labels' over the
-     * hidden probabilities' sum.
+     * every item shares, near 0 when it is each item's own; and the truth ratio's correlation with
+     * itself an hour later ({@link #lagOneCorrelation}): near 0 when each hour's error is that hour's
+     * own (a level that follows the last minutes' positives), near 1 when it wanders over hours. A
+     * noise is the hour's count over its expectation: the arrivals' over their mean in the 12 hours
+     * around it, the labels' over the hidden probabilities' sum.
      */
     static void print(
             PrintStream out,
@@ -65,6 +67,8 @@ final class ArrivalNoise {
                         "%s.truth_ratio_labels_correlation %.2f ratio%n",
                         p,
                         correlation.correlation(ratio, labelsNoise[h]));
+                out.printf(
+                        Locale.ROOT, "%s.truth_ratio_hourly_autocorrelation %.2f ratio%n", p, lagOneCorrelation(ratio));
                 double[][] halves = e.getValue().truthRatioHalves()[h];
                 out.printf(
                         Locale.ROOT,
@@ -74,6 +78,16 @@ final class ArrivalNoise {
                                 Arrays.copyOfRange(halves[0], 1, hours), Arrays.copyOfRange(halves[1], 1, hours)));
             }
         }
+    }
+
+    /** The Pearson correlation of each of {@code series} but the last with the one after it; NaN below 3. */
+    static double lagOneCorrelation(double[] series) {
+        if (series.length < 3) {
+            return Double.NaN;
+        }
+        return new PearsonsCorrelation()
+                .correlation(
+                        Arrays.copyOfRange(series, 0, series.length - 1), Arrays.copyOfRange(series, 1, series.length));
     }
 
     /**

@@ -147,6 +147,20 @@ class FeedbackBenchTest {
     }
 
     /**
+     * The hourly truth ratio's correlation with itself an hour later: 1 for a steady trend, -1 for
+     * hours that alternate, near 0 for a series whose every value is its own.
+     */
+    @Test
+    void lagOneCorrelationTellsAWanderFromAnHourOfItsOwn() {
+        assertEquals(1, ArrivalNoise.lagOneCorrelation(new double[] {0.95, 0.97, 0.99, 1.01, 1.03}), 1e-12);
+        assertEquals(-1, ArrivalNoise.lagOneCorrelation(new double[] {0.98, 1.02, 0.98, 1.02, 0.98, 1.02}), 1e-12);
+        // (1, 2, 4, 3) against (2, 4, 3, 5): deviations from 2.5 and 3.5 give 2 over sqrt(5 * 5).
+        assertEquals(0.4, ArrivalNoise.lagOneCorrelation(new double[] {1, 2, 4, 3, 5}), 1e-12);
+        assertEquals(0, ArrivalNoise.lagOneCorrelation(new double[] {1, 1, 0, 0, 1}), 1e-12);
+        assertTrue(Double.isNaN(ArrivalNoise.lagOneCorrelation(new double[] {1, 2})));
+    }
+
+    /**
      * The serving average ({@code mmoe.bench.feedback.serving-average}) of one step serves the values
      * each step left, as without it; a longer one serves other values and trains the same examples.
      */
