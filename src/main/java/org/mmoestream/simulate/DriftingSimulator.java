@@ -26,18 +26,75 @@ public final class DriftingSimulator {
      * One impression with what happened to it: the click and conversion times ({@code -1}: none),
      * whatever the attribution windows, the hidden probabilities, the item's age (since its launch;
      * its whole hours, at most {@link #MAX_AGE_HOURS}, are the feature {@code item_age}) and the
-     * item's index (its feature {@code item} is {@code i<index>}; items launch in index order).
+     * item's index (its feature {@code item} is {@code i<index>}; items launch in index order). Its
+     * request id and features are made when asked for, from what they hold: {@code bench feedback}
+     * keeps tens of millions of impressions, and their strings would take three times the memory.
+     *
+     * @param user the user's index (its feature {@code user} is {@code u<index>}); below 0, an
+     *     impression without features (see {@link #bare})
+     * @param priceCents the price in hundredths, as its feature prints it with two decimals
      */
     public record Impression(
-            String requestId,
+            long id,
             long ts,
-            String featuresJson,
+            int user,
+            int item,
+            int device,
+            int priceCents,
+            int ageHours,
             double pClick,
             double pConversion,
             long clickTs,
             long conversionTs,
-            long itemAge,
-            int item) {}
+            long itemAge) {
+
+        /** An impression without features ({@code {}}), for tests of what is made of its times. */
+        public static Impression bare(
+                long id,
+                long ts,
+                double pClick,
+                double pConversion,
+                long clickTs,
+                long conversionTs,
+                long itemAge,
+                int item) {
+            return new Impression(id, ts, -1, item, 0, 0, 0, pClick, pConversion, clickTs, conversionTs, itemAge);
+        }
+
+        /** Its request id, {@code q<id>}. */
+        public String requestId() {
+            return "q" + id;
+        }
+
+        /** Its features as its impression event carries them ({@code {}} for a {@link #bare} one). */
+        public String featuresJson() {
+            if (user < 0) {
+                return "{}";
+            }
+            int fraction = priceCents % 100;
+            return new StringBuilder(96)
+                    .append("{\"user\":\"u")
+                    .append(user)
+                    .append("\",\"item\":\"i")
+                    .append(item)
+                    .append("\",\"device\":\"d")
+                    .append(device)
+                    .append("\",\"price\":")
+                    .append(priceCents / 100)
+                    .append(fraction < 10 ? ".0" : ".")
+                    .append(fraction)
+                    .append(",\"item_age\":")
+                    .append(ageHours)
+                    .append('}')
+                    .toString();
+        }
+
+        /** The same impression with its conversion at {@code ts} ({@code -1}: none). */
+        public Impression withConversionTs(long ts) {
+            return new Impression(
+                    id, this.ts, user, item, device, priceCents, ageHours, pClick, pConversion, clickTs, ts, itemAge);
+        }
+    }
 
     private final int users;
     private final int items;
@@ -183,14 +240,10 @@ public final class DriftingSimulator {
                 conversionTs = clickTs + (long) (-Math.log(1 - rnd.nextDouble()) * MEAN_CONVERSION_DELAY);
             }
         }
-        String features = String.format(
-                Locale.ROOT,
-                "{\"user\":\"u%d\",\"item\":\"i%d\",\"device\":\"d%d\",\"price\":%.2f,\"item_age\":%d}",
-                u,
-                i,
-                device,
-                price,
-                (long) Math.min(MAX_AGE_HOURS, age / HOUR));
-        return new Impression("q" + n, ts, features, pc, pv, clickTs, conversionTs, (long) age, i);
+        // The price's hundredths as "%.2f" rounds it, so its feature prints as it always has.
+        int priceCents =
+                Integer.parseInt(String.format(Locale.ROOT, "%.2f", price).replace(".", ""));
+        int ageHours = (int) Math.min(MAX_AGE_HOURS, age / HOUR);
+        return new Impression(n, ts, u, i, device, priceCents, ageHours, pc, pv, clickTs, conversionTs, (long) age);
     }
 }

@@ -120,6 +120,6 @@ class DelayedIdealTest {
         double pv = 1 / (1 + Math.exp(-(REST + sim.itemCvrBias(item))));
         long clickTs = clickDelay < 0 ? -1 : ts + clickDelay;
         long conversionTs = clickDelay < 0 || conversionDelay < 0 ? -1 : clickTs + conversionDelay;
-        return new Impression("q", ts, "{}", 0.1, pv, clickTs, conversionTs, 0, item);
+        return Impression.bare(0, ts, 0.1, pv, clickTs, conversionTs, 0, item);
     }
 }

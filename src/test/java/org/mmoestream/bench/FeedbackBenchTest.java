@@ -136,7 +136,7 @@ class FeedbackBenchTest {
     }
 
     private static DriftingSimulator.Impression impression(long ts, long clickTs, long conversionTs) {
-        return new DriftingSimulator.Impression("q", ts, "{}", 0.1, 0.1, clickTs, conversionTs, 0, 0);
+        return DriftingSimulator.Impression.bare(0, ts, 0.1, 0.1, clickTs, conversionTs, 0, 0);
     }
 
     /** An hour's count over the mean of the hours around it, fewer of them at the ends. */
@@ -351,7 +351,7 @@ class FeedbackBenchTest {
             for (int item = 0; item < 2; item++) {
                 long ts = from + hour * DriftingSimulator.HOUR + item;
                 DriftingSimulator.Impression im =
-                        new DriftingSimulator.Impression("q", ts, "{}", 0.2, 0.5, ts + 60_000, -1, 0, item + 2 * hour);
+                        DriftingSimulator.Impression.bare(0, ts, 0.2, 0.5, ts + 60_000, -1, 0, item + 2 * hour);
                 double ctr = DriftingSimulator.clickedWithin(im, FeedbackBench.CLICK_WINDOW);
                 double cvr = DriftingSimulator.convertedWithin(im, FeedbackBench.CONVERSION_WINDOW);
                 // The even item's predictions twice its hidden probabilities, the odd item's at them.

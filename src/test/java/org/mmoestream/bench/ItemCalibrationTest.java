@@ -32,7 +32,7 @@ class ItemCalibrationTest {
             long conversionTs = rnd.nextDouble() < P_CONVERSION
                     ? clickTs + (long) (-Math.log(1 - rnd.nextDouble()) * DriftingSimulator.MEAN_CONVERSION_DELAY)
                     : -1;
-            imps[n] = new Impression("q" + n, ts, "{}", 1, P_CONVERSION, clickTs, conversionTs, 0, n & 1);
+            imps[n] = Impression.bare(n, ts, 1, P_CONVERSION, clickTs, conversionTs, 0, n & 1);
         }
         return imps;
     }
@@ -90,16 +90,7 @@ class ItemCalibrationTest {
             Impression im = imps[k];
             long conversionTs =
                     im.conversionTs() >= t ? im.conversionTs() + FeedbackBench.CONVERSION_WINDOW : im.conversionTs();
-            other[k] = new Impression(
-                    im.requestId(),
-                    im.ts(),
-                    im.featuresJson(),
-                    im.pClick(),
-                    im.pConversion(),
-                    im.clickTs(),
-                    k % 2 == 0 && conversionTs >= t ? -1 : conversionTs,
-                    im.itemAge(),
-                    im.item());
+            other[k] = im.withConversionTs(k % 2 == 0 && conversionTs >= t ? -1 : conversionTs);
         }
         float[] known = new ItemCalibration(imps, served, FeedbackBench.START).factors(HOURS, 6 * HOUR, 20)[hour];
         float[] same = new ItemCalibration(other, served, FeedbackBench.START).factors(HOURS, 6 * HOUR, 20)[hour];

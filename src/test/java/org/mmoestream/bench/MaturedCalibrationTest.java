@@ -29,10 +29,9 @@ class MaturedCalibrationTest {
                 boolean young = i % 2 == 0;
                 // Every fifth impression of each bucket is clicked a minute later: a click rate of 0.2.
                 boolean clicked = (i / 2) % 5 == 0;
-                imps.add(new Impression(
-                        "r" + imps.size(),
+                imps.add(Impression.bare(
+                        imps.size(),
                         ts,
-                        "{}",
                         0.2,
                         0.0,
                         clicked ? ts + 60_000 : -1,

@@ -73,6 +73,6 @@ class RescoredCalibrationTest {
     private static Impression impression(long ts, long clickDelay, long conversionDelay) {
         long clickTs = clickDelay < 0 ? -1 : ts + clickDelay;
         long conversionTs = clickDelay < 0 || conversionDelay < 0 ? -1 : clickTs + conversionDelay;
-        return new Impression("q", ts, "{}", 0.1, 0.1, clickTs, conversionTs, 0, 0);
+        return Impression.bare(0, ts, 0.1, 0.1, clickTs, conversionTs, 0, 0);
     }
 }

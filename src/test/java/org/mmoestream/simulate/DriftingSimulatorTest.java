@@ -41,6 +41,27 @@ class DriftingSimulatorTest {
         assertEquals(1, conversions / expectedConversions, 0.025, conversions + " conversions, " + expectedConversions);
     }
 
+    /** An impression's request id and features, made when asked for, print every field; the price in hundredths. */
+    @Test
+    void featuresPrintEveryFieldWithThePriceInHundredths() {
+        for (int[] c : new int[][] {{5, 0}, {100, 1}, {123_456, 1234}, {2_007, 20}}) {
+            DriftingSimulator.Impression im =
+                    new DriftingSimulator.Impression(7, 0, 12, 345, 2, c[0], 48, 0.1, 0.2, -1, -1, 0);
+            String cents = String.format(java.util.Locale.ROOT, "%02d", c[0] % 100);
+            assertEquals(
+                    "{\"user\":\"u12\",\"item\":\"i345\",\"device\":\"d2\",\"price\":" + c[1] + "." + cents
+                            + ",\"item_age\":48}",
+                    im.featuresJson());
+            assertEquals("q7", im.requestId());
+        }
+        assertEquals(
+                "{}",
+                DriftingSimulator.Impression.bare(3, 0, 0.1, 0.2, -1, -1, 0, 9).featuresJson());
+        DriftingSimulator.Impression late = DriftingSimulator.Impression.bare(3, 0, 0.1, 0.2, 10, -1, 0, 9);
+        assertEquals(99, late.withConversionTs(99).conversionTs());
+        assertEquals(10, late.withConversionTs(99).clickTs());
+    }
+
     /** The feature {@code item_age} is the item's whole hours since launch, capped; most items shown are new. */
     /**
      * With no spread of the items' own conversion propensities and no drift, one user's conversion
