@@ -62,7 +62,6 @@ class DriftingSimulatorTest {
         assertEquals(10, late.withConversionTs(99).clickTs());
     }
 
-    /** The feature {@code item_age} is the item's whole hours since launch, capped; most items shown are new. */
     /**
      * With no spread of the items' own conversion propensities and no drift, one user's conversion
      * logit less the price's part is the same on every item; with the default spread it is not.
@@ -144,6 +143,7 @@ class DriftingSimulatorTest {
         return Math.log(p / (1 - p));
     }
 
+    /** The feature {@code item_age} is the item's whole hours since launch, capped; most items shown are new. */
     @Test
     void itemAgeFeatureIsWholeHoursSinceLaunch() {
         long start = 1_767_225_600_000L;
