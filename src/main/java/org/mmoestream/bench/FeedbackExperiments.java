@@ -18,7 +18,8 @@ import org.mmoestream.simulate.DriftingSimulator;
  * @param hourly whether each head's calibration is printed for every simulated hour
  * @param maturedCalibration whether the {@link MaturedCalibration} experiment runs
  * @param delayedIdeal whether the {@link DelayedIdeal} learner is scored (with no drift only)
- * @param servingAverageSteps the {@link ServingAverage}'s time constant in optimizer steps (0: off)
+ * @param servingAverageSteps the serving average's time constant in optimizer steps, set in the spec's
+ *     {@code optimizer.serving_average} (0: the spec's)
  * @param levelHours the {@link LevelFilter}'s time constant in simulated hours (0: off)
  * @param levelProbeAgeHours the age of the {@link LevelFilter}'s probe in simulated hours
  * @param levelProbeScored whether the {@link LevelFilter}'s probe is of impressions served, not examples trained
@@ -68,8 +69,9 @@ record FeedbackExperiments(
     static final String ITEM_CVR_SD = "mmoe.bench.feedback.item-cvr-sd";
 
     /**
-     * The system property that turns on the {@link ServingAverage} experiment: its time constant in
-     * optimizer steps (0, the default: the trained values are served).
+     * The system property that sets the spec's {@code optimizer.serving_average} ({@link
+     * org.mmoestream.model.ServingAverage}): its time constant in optimizer steps (0, the default: the
+     * spec's).
      */
     static final String SERVING_AVERAGE = "mmoe.bench.feedback.serving-average";
 

@@ -29,6 +29,7 @@ import org.mmoestream.model.Batch;
 import org.mmoestream.model.ExampleEncoder;
 import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.ModelSpec;
+import org.mmoestream.model.ServingAverage;
 import org.mmoestream.simulate.DriftingSimulator;
 import org.mmoestream.simulate.DriftingSimulator.Impression;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -85,8 +86,13 @@ final class FeedbackReplay {
         // The job's start checks on the spec, so a mode runs here only as the job would run it.
         PipelineJob.requireDelayHeads(feedback, window, spec);
         spec = PipelineJob.trainedSpec(feedback, spec);
+        if (experiments.servingAverageSteps() > 0) {
+            spec = spec.withOptimizer(spec.optimizer().withServingAverage(experiments.servingAverageSteps()));
+        }
         MmoeModel model = MmoeModel.create(spec, 42, DataType.FLOAT);
         model.useFeedbackWeights(PipelineJob.feedbackWeights(feedback));
+        // Each impression is scored as the job would publish the model (the spec's serving average).
+        model.useServingAverage();
         int[] heads = FeedbackBench.heads(spec);
         ModelSpec servedSpec = spec;
         ExampleEncoder encoder = new ExampleEncoder(spec);
@@ -115,9 +121,7 @@ final class FeedbackReplay {
         int batch = 256;
         // As the job's trainer, whose batches the clock cuts too.
         model.scalePartialBatches(batch);
-        double averageSteps = experiments.servingAverageSteps();
-        ServingAverage average =
-                averageSteps > 0 ? new ServingAverage(model.network().paramAccess(), averageSteps) : null;
+        ServingAverage average = model.servingAverage();
         LevelFilter level = levelFilter(model, spec);
         RescoredCalibration rescored = rescoredCalibration(model, encoder, imps, heads[1]);
         UnaryOperator<double[][]> served = serving(level, rescored, servedSpec, heads);
@@ -155,9 +159,6 @@ final class FeedbackReplay {
                     level.offer(buffer);
                 }
                 buffer.clear();
-                if (average != null) {
-                    average.update();
-                }
             }
         };
         IntFunction<Consumer<LabeledExample>> emitter = k -> ex -> {

@@ -71,6 +71,8 @@ public final class MmoeModel {
     private ParallelStep parallel;
     /** Whether the last gradient was computed in parts on several threads (their buffers hold its gates). */
     private boolean lastParallel;
+    /** The average of the dense parameters that is served ({@link #useServingAverage}), or null: as trained. */
+    private ServingAverage average;
     /** The model whose objective this one trains: itself, or the main model of a part. */
     private final MmoeModel owner;
 
@@ -179,6 +181,38 @@ public final class MmoeModel {
         close();
         parallel = threads > 1 ? new ParallelStep(this, threads) : null;
         lastParallel = false;
+    }
+
+    /**
+     * Serves the moving average of the dense parameters over about the spec's {@code
+     * optimizer.serving_average} steps from now on, starting at their current values (a trainer calls
+     * it once the parameters are set: initialized, restored or warm-started); nothing when that is 0.
+     * Then {@link #servedParams}, {@link #predictServed} and {@link #copyParameters} give the average,
+     * and each optimizer step moves it; training goes on from the parameters as trained.
+     */
+    public void useServingAverage() {
+        double steps = spec.optimizer().servingAverage();
+        average = steps > 0 ? new ServingAverage(network.paramAccess(), steps) : null;
+    }
+
+    /** The serving average, or null when the parameters are served as trained. */
+    public ServingAverage servingAverage() {
+        return average;
+    }
+
+    /** The dense parameters a published version carries: the serving average's, or the parameters. */
+    public NdAccess servedParams() {
+        return average != null ? average.values() : network.paramAccess();
+    }
+
+    /** As {@link #predict} with the served dense parameters ({@link #servedParams}). */
+    public double[][] predictServed(Batch b) {
+        if (average == null) {
+            return predict(b);
+        }
+        double[][][] p = new double[1][][];
+        average.serve(() -> p[0] = predict(b));
+        return p[0];
     }
 
     /** The threads a step's gradient is computed on. */
@@ -307,6 +341,9 @@ public final class MmoeModel {
         if (parallel != null) {
             parallel.update(step, scale, rowGrads);
             examplesSeen += examples;
+            if (average != null) {
+                average.update();
+            }
             return true;
         }
         for (ParamLayout.Entry e : network.layout().entries()) {
@@ -321,6 +358,9 @@ public final class MmoeModel {
         }
         embeddings.update(optimizer, rowGrads, scale);
         examplesSeen += examples;
+        if (average != null) {
+            average.update();
+        }
         return true;
     }
 
@@ -831,7 +871,10 @@ public final class MmoeModel {
         return b >= 0.5 ? 1 : b / (1 - b);
     }
 
-    /** A copy of everything a prediction depends on, for keeping the best epoch. */
+    /**
+     * A copy of everything a served prediction depends on, for keeping the best epoch: the dense
+     * parameters as served ({@link #servedParams}).
+     */
     public record Parameters(double[] dense, Object tables, double[][] denseStats) {}
 
     public Parameters copyParameters() {
@@ -842,7 +885,7 @@ public final class MmoeModel {
         }
         // Copies through the arrays' memory, not ND4J ops: no ND4J op class is needed to copy a model.
         double[] dense = new double[network.paramAccess().length()];
-        network.paramAccess().read(0, dense, 0, dense.length);
+        servedParams().read(0, dense, 0, dense.length);
         return new Parameters(dense, embeddings.copyTables(), stats);
     }
 
@@ -863,8 +906,12 @@ public final class MmoeModel {
         }
     }
 
+    /** Sets what {@link #copyParameters} copied; the serving average, if any, starts over there. */
     public void restoreParameters(Parameters p) {
         network.paramAccess().write(0, p.dense(), 0, p.dense().length);
+        if (average != null) {
+            average.reset();
+        }
         embeddings.restoreTables(p.tables());
         for (int i = 0; i < p.denseStats().length; i++) {
             normalizer.set(i, p.denseStats()[i][0], p.denseStats()[i][1], p.denseStats()[i][2]);

@@ -355,8 +355,16 @@ public final class SpecLoader {
         if (o == null) {
             return OptimizerConfig.defaults(OptimizerConfig.Kind.ADAGRAD);
         }
-        o.allowOnly(
-                Set.of("type", "learning_rate", "beta1", "beta2", "epsilon", "initial_accumulator", "l2", "clip_norm"));
+        o.allowOnly(Set.of(
+                "type",
+                "learning_rate",
+                "beta1",
+                "beta2",
+                "epsilon",
+                "initial_accumulator",
+                "l2",
+                "clip_norm",
+                "serving_average"));
         String type = o.string("type", "adagrad");
         OptimizerConfig.Kind kind = OptimizerConfig.Kind.parse(type);
         if (kind == null) {
@@ -371,7 +379,18 @@ public final class SpecLoader {
                 o.number("epsilon", d.epsilon(), 0, 1),
                 o.number("initial_accumulator", d.initialAccumulator(), 0, 1e6),
                 o.number("l2", d.l2(), 0, 1e3),
-                o.number("clip_norm", d.clipNorm(), 0, 1e9));
+                o.number("clip_norm", d.clipNorm(), 0, 1e9),
+                servingAverage(o));
+    }
+
+    /** {@code serving_average}: 0 (off, the default) or a time constant of at least one optimizer step. */
+    private static double servingAverage(YamlNode o) {
+        double steps = o.number("serving_average", 0, 0, 1e12);
+        if (steps > 0 && steps < 1) {
+            throw o.get("serving_average")
+                    .error("must be 0 (serve the parameters as trained) or at least 1 optimizer step, got " + steps);
+        }
+        return steps;
     }
 
     private static CsvLayout csv(YamlNode c) {

@@ -50,12 +50,15 @@ public final class Evaluation {
         return out;
     }
 
-    /** Scores {@code examples} with {@code model} (no training) in batches of {@code batch}. */
+    /**
+     * Scores {@code examples} with {@code model} as it would be published ({@link
+     * MmoeModel#predictServed}; no training) in batches of {@code batch}.
+     */
     public static Evaluation of(MmoeModel model, List<EncodedExample> examples, int batch) {
         Evaluation ev = new Evaluation(model.spec(), model.network().experts());
         for (int i = 0; i < examples.size(); i += batch) {
             Batch b = Batch.of(examples.subList(i, Math.min(examples.size(), i + batch)));
-            double[][] p = model.predict(b);
+            double[][] p = model.predictServed(b);
             ev.gates.add(model.network(), model.network().buffers(b.rows()));
             ev.add(b, p);
         }

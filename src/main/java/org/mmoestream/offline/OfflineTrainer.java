@@ -39,8 +39,9 @@ public final class OfflineTrainer {
 
     /** Trains {@code model} on {@code train}; {@code validation} may be null. */
     public Result run(MmoeModel model, List<EncodedExample> train, List<EncodedExample> validation) {
-        // As the job's trainer: a replay through the job is the same training.
+        // As the job's trainer: a replay through the job is the same training, and serves the same.
         model.scalePartialBatches(options.batch());
+        model.useServingAverage();
         boolean progressiveOnly = options.epochs() == 1 && validation == null;
         Evaluation progressive = new Evaluation(model.spec(), model.network().experts());
         Evaluation bestVal = null;

@@ -143,6 +143,11 @@ final class ModelRuntime {
                 rt.warmStart = w.apply(rt.model, rt.rows);
             }
         }
+        // Once the parameters are in place: the average starts at them, or where the state has it.
+        rt.model.useServingAverage();
+        if (dense != null) {
+            ModelStateCodec.restoreAverage(rt.model, dense);
+        }
         // Last: a restore that fails leaves no threads behind.
         rt.model.useThreads(settings.threads());
         return rt;
@@ -175,9 +180,9 @@ final class ModelRuntime {
         }
     }
 
-    /** Predictions of the current parameters, without training. */
+    /** Predictions of the parameters as published ({@link MmoeModel#predictServed}), without training. */
     double[][] predict(List<EncodedExample> examples, StateAccess st) throws Exception {
-        return model.predict(rows.map(Batch.of(examples), st.rows(), false));
+        return model.predictServed(rows.map(Batch.of(examples), st.rows(), false));
     }
 
     /** Writes the whole model and the waiting examples to state (before a checkpoint barrier). */

@@ -3,22 +3,41 @@ package org.mmoestream.train;
 import java.util.List;
 import org.mmoestream.model.MmoeModel;
 import org.mmoestream.model.NdAccess;
+import org.mmoestream.model.ServingAverage;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * A model's dense part as the flat primitive arrays of Flink state, and back: the dense
- * parameters and their optimizer state (float32), the dense-feature statistics (count, mean and
- * variance per feature), and the counters (optimizer step, examples, skipped batches, then the
- * caller's version counters). The only place where these copies are made.
+ * parameters (followed by their serving average when the model has one) and their optimizer
+ * state (float32), the dense-feature statistics (count, mean and variance per feature), and the
+ * counters (optimizer step, examples, skipped batches, then the caller's version counters). The
+ * only place where these copies are made.
  */
 final class ModelStateCodec {
     private ModelStateCodec() {}
 
     static float[] dense(MmoeModel m) {
         NdAccess p = m.network().paramAccess();
-        float[] out = new float[p.length()];
-        p.readFloats(0, out, 0, out.length);
+        int n = p.length();
+        ServingAverage average = m.servingAverage();
+        float[] out = new float[average == null ? n : 2 * n];
+        p.readFloats(0, out, 0, n);
+        if (average != null) {
+            average.values().readFloats(0, out, n, n);
+        }
         return out;
+    }
+
+    /**
+     * Sets the model's serving average to the one in {@code dense} (as {@link #dense} returns it),
+     * when it has one and so does the model; a model whose state was written without one starts its
+     * average at its parameters.
+     */
+    static void restoreAverage(MmoeModel m, float[] dense) {
+        int n = m.network().paramAccess().length();
+        if (m.servingAverage() != null && dense.length == 2 * n) {
+            m.servingAverage().restore(dense, n);
+        }
     }
 
     /** Every optimizer state slot of the dense parameters, one after the other. */
@@ -67,10 +86,11 @@ final class ModelStateCodec {
      * them).
      */
     static void writeDense(MmoeModel m, float[] dense, float[] optimizer) {
-        m.network().paramAccess().writeFloats(0, dense, 0, dense.length);
+        int n = m.network().paramAccess().length();
+        m.network().paramAccess().writeFloats(0, dense, 0, n);
         List<INDArray> slots = m.denseOptimizerState();
         for (int s = 0; s < slots.size(); s++) {
-            NdAccess.of(slots.get(s)).writeFloats(0, optimizer, s * dense.length, dense.length);
+            NdAccess.of(slots.get(s)).writeFloats(0, optimizer, s * n, n);
         }
     }
 }

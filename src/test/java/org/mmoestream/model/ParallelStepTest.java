@@ -59,7 +59,8 @@ class ParallelStepTest {
                                     d.epsilon(),
                                     d.initialAccumulator(),
                                     0.01,
-                                    0.05)),
+                                    0.05,
+                                    0)),
                     Objective.Weights.NONE));
         }
         return out.stream();

@@ -403,6 +403,79 @@ class TrainOperatorTest {
         }
     }
 
+    /**
+     * With {@code optimizer.serving_average} the versions carry the moving average of the dense
+     * parameters, the one an offline model of the same spec keeps over the same steps, not the
+     * trained values; the operator's scores are the versions'; a checkpoint keeps the average and
+     * the trained values both, so training after a restore goes on as without one.
+     */
+    @Test
+    void theServingAverageIsPublishedAndSurvivesARestore() throws Exception {
+        ModelSpec averaged = SPEC.withOptimizer(SPEC.optimizer().withServingAverage(3));
+        TrainOperator.Settings settings = TrainOperator.Settings.of(SpecJson.write(averaged))
+                .withBatchSize(BATCH)
+                .withMaxWait(10_000_000)
+                .withPublishInterval(1_000)
+                .withFullEvery(3)
+                .withMetricsWindow(1000);
+        MmoeModel offline = MmoeModel.create(averaged, 42, DataType.FLOAT);
+        offline.useServingAverage();
+        List<LabeledExample> first = examples(4 * BATCH, 31);
+        List<LabeledExample> later = examples(2 * BATCH, 32);
+        List<EncodedExample> probe = encode(examples(30, 33));
+        OperatorSubtaskState snapshot;
+        double[] v1Dense;
+        try (var h = harness(new TrainOperator(settings))) {
+            h.open();
+            h.setProcessingTime(0);
+            for (LabeledExample e : first) {
+                h.processElement(train(e, averaged), 0);
+            }
+            h.setProcessingTime(1_000);
+            for (int i = 0; i < first.size(); i += BATCH) {
+                offline.trainStep(Batch.of(encode(first.subList(i, i + BATCH))));
+            }
+            SnapshotState v1 = new SnapshotState();
+            assertTrue(v1.apply(assemble(h.extractOutputValues(), 1)));
+            v1Dense = values(v1.model().network().paramAccess());
+            assertArrayEquals(values(offline.servedParams()), v1Dense, 1e-5);
+            double[] trained = values(offline.network().paramAccess());
+            double[] served = values(offline.servedParams());
+            double maxDiff = 0;
+            for (int i = 0; i < trained.length; i++) {
+                maxDiff = Math.max(maxDiff, Math.abs(trained[i] - served[i]));
+            }
+            assertTrue(maxDiff > 1e-3, "the average lags the trained values: " + maxDiff);
+            h.prepareSnapshotPreBarrier(1);
+            snapshot = h.snapshot(1, 0);
+        }
+        TrainOperator restored = new TrainOperator(settings);
+        try (var h = harness(restored)) {
+            h.initializeState(snapshot);
+            h.open();
+            h.setProcessingTime(2_000);
+            for (LabeledExample e : later) {
+                h.processElement(train(e, averaged), 0);
+            }
+            for (int i = 0; i < later.size(); i += BATCH) {
+                offline.trainStep(Batch.of(encode(later.subList(i, i + BATCH))));
+            }
+            MmoeModel m = restored.runtimeOf("m1").model();
+            assertArrayEquals(
+                    values(offline.network().paramAccess()), values(m.network().paramAccess()), 1e-5);
+            assertArrayEquals(values(offline.servedParams()), values(m.servedParams()), 1e-5);
+            h.setProcessingTime(3_000);
+            // Version 2, the restored model's first, is full; version 3 has the later examples.
+            SnapshotState reader = new SnapshotState();
+            assertTrue(reader.apply(assemble(h.extractOutputValues(), 2)));
+            assertArrayEquals(v1Dense, values(reader.model().network().paramAccess()), 1e-6, "the average restored");
+            assertTrue(reader.apply(assemble(h.extractOutputValues(), 3)));
+            assertSameScores(restored.score("m1", probe), reader.model().predict(Batch.of(probe)));
+            assertSameScores(
+                    offline.predictServed(Batch.of(probe)), reader.model().predict(Batch.of(probe)));
+        }
+    }
+
     @org.junit.jupiter.api.io.TempDir
     java.nio.file.Path dir;
 

@@ -172,7 +172,7 @@ public final class Snapshots {
 
     private static Map<String, Safetensors.Tensor> denseTensors(MmoeModel m) {
         Map<String, Safetensors.Tensor> t = new LinkedHashMap<>();
-        NdAccess p = m.network().paramAccess();
+        NdAccess p = m.servedParams();
         for (ParamLayout.Entry e : m.network().layout().entries()) {
             double[] v = new double[e.size()];
             p.read(e.offset(), v, 0, v.length);

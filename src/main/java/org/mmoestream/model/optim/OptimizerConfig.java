@@ -6,6 +6,9 @@ import java.util.Locale;
  * Immutable optimizer settings. SGD needs no state, Adagrad one slot (the squared-gradient sum),
  * Adam two (first and second moments). L2 applies to weights and embedding rows, not biases;
  * {@code clipNorm} > 0 rescales the whole gradient to that global L2 norm when it is larger.
+ * {@code servingAverage} > 0 (at least 1): what a trainer publishes is the moving average of the
+ * dense parameters over about that many optimizer steps ({@link org.mmoestream.model.ServingAverage});
+ * 0: the parameters as trained.
  */
 public record OptimizerConfig(
         Kind kind,
@@ -15,7 +18,8 @@ public record OptimizerConfig(
         double epsilon,
         double initialAccumulator,
         double l2,
-        double clipNorm) {
+        double clipNorm,
+        double servingAverage) {
 
     /** The update rule. */
     public enum Kind {
@@ -40,9 +44,9 @@ public record OptimizerConfig(
     /** Defaults per kind: SGD lr 0.05; Adagrad lr 0.05, initial accumulator 0 (as PyTorch); Adam lr 0.001. */
     public static OptimizerConfig defaults(Kind kind) {
         return switch (kind) {
-            case SGD -> new OptimizerConfig(kind, 0.05, 0, 0, 0, 0, 0, 0);
-            case ADAGRAD -> new OptimizerConfig(kind, 0.05, 0, 0, 1e-10, 0.0, 0, 0);
-            case ADAM -> new OptimizerConfig(kind, 0.001, 0.9, 0.999, 1e-8, 0, 0, 0);
+            case SGD -> new OptimizerConfig(kind, 0.05, 0, 0, 0, 0, 0, 0, 0);
+            case ADAGRAD -> new OptimizerConfig(kind, 0.05, 0, 0, 1e-10, 0.0, 0, 0, 0);
+            case ADAM -> new OptimizerConfig(kind, 0.001, 0.9, 0.999, 1e-8, 0, 0, 0, 0);
         };
     }
 
@@ -61,10 +65,15 @@ public record OptimizerConfig(
     }
 
     public OptimizerConfig withLearningRate(double lr) {
-        return new OptimizerConfig(kind, lr, beta1, beta2, epsilon, initialAccumulator, l2, clipNorm);
+        return new OptimizerConfig(kind, lr, beta1, beta2, epsilon, initialAccumulator, l2, clipNorm, servingAverage);
     }
 
     public OptimizerConfig withInitialAccumulator(double value) {
-        return new OptimizerConfig(kind, learningRate, beta1, beta2, epsilon, value, l2, clipNorm);
+        return new OptimizerConfig(kind, learningRate, beta1, beta2, epsilon, value, l2, clipNorm, servingAverage);
+    }
+
+    /** As this with the serving average's time constant at {@code steps} (0: off). */
+    public OptimizerConfig withServingAverage(double steps) {
+        return new OptimizerConfig(kind, learningRate, beta1, beta2, epsilon, initialAccumulator, l2, clipNorm, steps);
     }
 }
