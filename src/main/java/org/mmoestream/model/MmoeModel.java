@@ -340,23 +340,19 @@ public final class MmoeModel {
         optimizer.begin(++step);
         if (parallel != null) {
             parallel.update(step, scale, rowGrads);
-            examplesSeen += examples;
-            if (average != null) {
-                average.update();
+        } else {
+            for (ParamLayout.Entry e : network.layout().entries()) {
+                optimizer.updateDense(
+                        network.paramAccess(),
+                        network.gradAccess(),
+                        denseStateAccess,
+                        e.offset(),
+                        e.offset() + e.size(),
+                        scale,
+                        e.weight() ? l2 : 0.0);
             }
-            return true;
+            embeddings.update(optimizer, rowGrads, scale);
         }
-        for (ParamLayout.Entry e : network.layout().entries()) {
-            optimizer.updateDense(
-                    network.paramAccess(),
-                    network.gradAccess(),
-                    denseStateAccess,
-                    e.offset(),
-                    e.offset() + e.size(),
-                    scale,
-                    e.weight() ? l2 : 0.0);
-        }
-        embeddings.update(optimizer, rowGrads, scale);
         examplesSeen += examples;
         if (average != null) {
             average.update();

@@ -11,7 +11,6 @@ package org.mmoestream.model;
  */
 public final class ServingAverage {
     private final NdAccess params;
-    private final double steps;
     private final double rate;
     private final double[] average;
     /** The trained values while the average is served, and the step's values in {@link #update}. */
@@ -23,16 +22,10 @@ public final class ServingAverage {
             throw new IllegalArgumentException("the serving average's time constant must be at least 1 step: " + steps);
         }
         this.params = params;
-        this.steps = steps;
         this.rate = 1 / steps;
         average = new double[params.length()];
         trained = new double[params.length()];
         reset();
-    }
-
-    /** The time constant, optimizer steps. */
-    public double steps() {
-        return steps;
     }
 
     /** Starts the average over at the parameters' current values (after they were set from outside). */
