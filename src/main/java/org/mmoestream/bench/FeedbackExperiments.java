@@ -6,6 +6,7 @@ import org.mmoestream.config.InputException;
 import org.mmoestream.feature.SparseFeature;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.simulate.DriftingSimulator;
+import org.mmoestream.simulate.DriftingSimulator.Impression;
 
 /**
  * The experiments of {@code bench feedback} (README, Fresh labels), each set by a system property
@@ -31,6 +32,8 @@ import org.mmoestream.simulate.DriftingSimulator;
  * @param arrivalNormalizedHours the long time constant of {@link ArrivalNormalization} in hours (0: off)
  * @param itemCalibrationHours the memories of the {@link ItemCalibration} experiment, in hours (none: off)
  * @param itemCalibrationPriors the {@link ItemCalibration}'s pseudo-counts of expected conversions per item
+ * @param elapsedFeature whether each example trained carries the hours from its impression to its training
+ *     as the spec's sparse feature {@code elapsed} (absent when served: {@link #ELAPSED_FEATURE})
  * @param seed the simulator's seed: other days of the same world
  */
 record FeedbackExperiments(
@@ -51,6 +54,7 @@ record FeedbackExperiments(
         int arrivalNormalizedHours,
         int[] itemCalibrationHours,
         double[] itemCalibrationPriors,
+        boolean elapsedFeature,
         long seed) {
 
     /**
@@ -155,6 +159,18 @@ record FeedbackExperiments(
      */
     static final String ITEM_CALIBRATION_PRIOR = "mmoe.bench.feedback.item-calibration-prior";
 
+    /**
+     * The system property that gives every example trained the whole hours from its impression to its
+     * training (capped at {@link #ELAPSED_CAP_HOURS}) as the spec's sparse feature {@code elapsed},
+     * and every impression served 0: what training knows of an item's conversions then, which serving
+     * does not yet, kept out of what is served (README, Fresh labels). As a bias feature (the bias
+     * tower's, served at {@code model.bias_serving: {elapsed: 0}}) it stays out of the main network.
+     */
+    static final String ELAPSED_FEATURE = "mmoe.bench.feedback.elapsed-feature";
+
+    /** The highest value of the {@link #ELAPSED_FEATURE}: the windows' 24.5 h and a little more. */
+    static final int ELAPSED_CAP_HOURS = 25;
+
     /** The experiments as the system properties set them now; one sentence naming a malformed one. */
     static FeedbackExperiments read() {
         double drift = number(DRIFT, DriftingSimulator.DRIFT);
@@ -185,6 +201,7 @@ record FeedbackExperiments(
                 hoursOrOff(ARRIVAL_NORMALIZED, 2, 240),
                 hoursList(ITEM_CALIBRATION, 240),
                 numbers(ITEM_CALIBRATION_PRIOR, "20"),
+                flag(ELAPSED_FEATURE),
                 readSeed());
     }
 
@@ -261,6 +278,28 @@ record FeedbackExperiments(
         }
         throw new InputException(
                 "-D" + LEVEL_HELD + "=" + levelHeld + " names no sparse feature of the spec " + spec.name());
+    }
+
+    /** With the {@link #ELAPSED_FEATURE} on, one sentence if {@code spec} has no sparse feature {@code elapsed}. */
+    void requireElapsedFeature(ModelSpec spec) {
+        if (elapsedFeature
+                && spec.features().sparse().stream().noneMatch(f -> f.name().equals("elapsed"))) {
+            throw new InputException(
+                    "-D" + ELAPSED_FEATURE + "=true needs a sparse feature elapsed in the spec " + spec.name());
+        }
+    }
+
+    /**
+     * The features of {@code im} trained or served at {@code now}: its own and, with the {@link
+     * #ELAPSED_FEATURE} on, the whole hours since it (0 when served).
+     */
+    String features(Impression im, long now) {
+        String json = im.featuresJson();
+        if (!elapsedFeature) {
+            return json;
+        }
+        long hours = Math.min(ELAPSED_CAP_HOURS, (now - im.ts()) / DriftingSimulator.HOUR);
+        return json.substring(0, json.length() - 1) + ",\"elapsed\":" + hours + "}";
     }
 
     /** Whether the served predictions of every impression are kept for a calibration experiment. */

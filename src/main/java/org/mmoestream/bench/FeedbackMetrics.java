@@ -65,6 +65,8 @@ final class FeedbackMetrics {
     final double[][][] sumTruthByHalf;
     /** Per head, the served prediction of each impression (NaN: not scored); null unless kept. */
     float[][] served;
+    /** The experiments on, for the features an impression is served with (null: its own). */
+    FeedbackExperiments experiments;
 
     FeedbackMetrics(int hours) {
         for (int h = 0; h < HEADS.length; h++) {
@@ -195,7 +197,9 @@ final class FeedbackMetrics {
             List<Integer> slice = toScore.subList(from, Math.min(toScore.size(), from + 4096));
             List<EncodedExample> rows = new ArrayList<>(slice.size());
             for (int k : slice) {
-                rows.add(encoder.encodeFeatures(imps[k].featuresJson(), null));
+                rows.add(encoder.encodeFeatures(
+                        experiments == null ? imps[k].featuresJson() : experiments.features(imps[k], imps[k].ts()),
+                        null));
             }
             addScores(serve.apply(model.predict(Batch.of(rows))), imps, slice, heads, scoredFrom);
         }
@@ -207,7 +211,10 @@ final class FeedbackMetrics {
         for (int r = 0; r < slice.size(); r++) {
             // Without ESMM the served pCTCVR is the product of the two heads.
             double ctcvr = heads[2] >= 0 ? p[heads[2]][r] : p[heads[0]][r] * p[heads[1]][r];
-            add(imps[slice.get(r)], scoredFrom, p[heads[0]][r], p[heads[1]][r], ctcvr);
+            // Impressions before the scored days are served only (for the calibrations that learn from them).
+            if (imps[slice.get(r)].ts() >= scoredFrom) {
+                add(imps[slice.get(r)], scoredFrom, p[heads[0]][r], p[heads[1]][r], ctcvr);
+            }
             if (served != null) {
                 served[0][slice.get(r)] = (float) p[heads[0]][r];
                 served[1][slice.get(r)] = (float) p[heads[1]][r];

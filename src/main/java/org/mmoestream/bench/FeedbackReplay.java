@@ -85,6 +85,9 @@ final class FeedbackReplay {
         spec = FeedbackBench.specFor(spec, feedback, window);
         // The job's start checks on the spec, so a mode runs here only as the job would run it.
         PipelineJob.requireDelayHeads(feedback, window, spec);
+        if (!mode.equals("oracle")) {
+            PipelineJob.requireElapsedFeatures(feedback, spec);
+        }
         spec = PipelineJob.trainedSpec(feedback, spec);
         if (experiments.servingAverageSteps() > 0) {
             spec = spec.withOptimizer(spec.optimizer().withServingAverage(experiments.servingAverageSteps()));
@@ -108,7 +111,9 @@ final class FeedbackReplay {
         Arrays.fill(firstSent, Long.MIN_VALUE);
         List<EncodedExample> buffer = new ArrayList<>();
         List<Integer> toScore = new ArrayList<>();
+        experiments.requireElapsedFeature(spec);
         FeedbackMetrics metrics = new FeedbackMetrics(days * 24);
+        metrics.experiments = experiments;
         if (experiments.keepsServed()) {
             metrics.served = new float[HEADS.length][n];
             for (float[] f : metrics.served) {
@@ -166,7 +171,7 @@ final class FeedbackReplay {
             boolean conversionNews = ex.conversionNews();
             float[] labels =
                     encoder.labels(ex.click, ex.conversion, Double.NaN, clickNews, conversionNews, ex.delayLabels());
-            buffer.add(encoder.encodeFeatures(imps[k].featuresJson(), labels));
+            buffer.add(encoder.encodeFeatures(experiments.features(imps[k], now[0]), labels, now[0] - imps[k].ts()));
             if (normalized != null && labels[conversionTask] == 1f) {
                 normalized.add(now[0]);
             }
@@ -190,6 +195,8 @@ final class FeedbackReplay {
                 toScore.add(e.index);
                 pending[1] += pending[0];
                 pending[2]++;
+            } else if (e.type == Event.IMPRESSION && experiments.maturedCalibration()) {
+                toScore.add(e.index);
             }
             if (mode.equals("oracle")) {
                 if (e.type == Event.IMPRESSION) {

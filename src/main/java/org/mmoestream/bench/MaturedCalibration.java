@@ -11,8 +11,9 @@ import org.mmoestream.simulate.DriftingSimulator.Impression;
  * scored impression's prediction is multiplied, per head, by the ratio of labels to predictions
  * over the impressions of the same age bucket whose labels had become final (impression + click
  * and conversion windows) within the last {@code window} before it: only what a serving system
- * could know at the impression. Hours before the first full window of matured impressions are left
- * out of the ranges, raw and calibrated alike.
+ * could know at the impression. Impressions served before {@code scoredFrom} (the bench serves the
+ * warm-up's when the experiment is on) teach the factors only. Hours before the first full window of
+ * matured impressions are left out of the ranges, raw and calibrated alike.
  */
 final class MaturedCalibration {
     /** Labels of a bucket the factor needs before it moves away from 1. */
@@ -74,7 +75,7 @@ final class MaturedCalibration {
             while (imps[dropped].ts() + horizon + window <= im.ts()) {
                 count(dropped++, sumP, sumY, -1);
             }
-            if (Float.isNaN(served[0][k])) {
+            if (Float.isNaN(served[0][k]) || im.ts() < scoredFrom) {
                 continue;
             }
             int hour = (int) ((im.ts() - scoredFrom) / DriftingSimulator.HOUR);
@@ -94,7 +95,14 @@ final class MaturedCalibration {
                 t[h][hour] += h == 0 ? trueCtr : h == 1 ? trueCvr : trueCtr * trueCvr;
             }
         }
-        int first = (int) ((horizon + window) / DriftingSimulator.HOUR) + 1;
+        long servedFrom = scoredFrom;
+        for (int k = 0; k < imps.length; k++) {
+            if (!Float.isNaN(served[0][k])) {
+                servedFrom = imps[k].ts();
+                break;
+            }
+        }
+        int first = Math.max(1, (int) ((servedFrom + horizon + window - scoredFrom) / DriftingSimulator.HOUR) + 1);
         double[][] raw = new double[heads][];
         double[][] calibrated = new double[heads][];
         for (int h = 0; h < heads; h++) {

@@ -70,6 +70,12 @@ public class LabeledExample {
      * window deadline that closed them (so, with live events, before any queueing); 0 when unknown.
      */
     public long finalAt;
+    /**
+     * Event time (ms) of what made the join send this emission (the event, or the timer: a window's
+     * end, a fake negative's drawn time), so that training knows how long after its impression the
+     * example came (an elapsed feature, {@code features.sparse[].elapsed}); 0 when unknown.
+     */
+    public long sentAt;
 
     public Kind kind = Kind.FINAL;
 

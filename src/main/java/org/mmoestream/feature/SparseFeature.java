@@ -13,12 +13,27 @@ package org.mmoestream.feature;
  * @param separator the separator of values in a CSV cell when {@code multi}
  * @param bias a selection-bias feature (position, device): its embedding feeds the shallow bias
  *     tower only, not the experts and gates (Zhao et al., RecSys 2019)
+ * @param elapsed a bias feature whose value the trainer sets: the whole hours from the example's
+ *     impression to the join's emission of it (README, Fresh labels), whatever the event carries
  */
 public record SparseFeature(
-        String name, String column, int buckets, int dim, boolean multi, String separator, boolean bias) {
+        String name,
+        String column,
+        int buckets,
+        int dim,
+        boolean multi,
+        String separator,
+        boolean bias,
+        boolean elapsed) {
 
     /** A feature of the main network. */
     public SparseFeature(String name, String column, int buckets, int dim, boolean multi, String separator) {
-        this(name, column, buckets, dim, multi, separator, false);
+        this(name, column, buckets, dim, multi, separator, false, false);
+    }
+
+    /** A feature of the main network, or a bias feature. */
+    public SparseFeature(
+            String name, String column, int buckets, int dim, boolean multi, String separator, boolean bias) {
+        this(name, column, buckets, dim, multi, separator, bias, false);
     }
 }

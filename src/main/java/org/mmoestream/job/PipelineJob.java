@@ -168,6 +168,23 @@ public final class PipelineJob {
     }
 
     /**
+     * Fails with one sentence when the spec has an elapsed feature ({@code features.sparse[].elapsed})
+     * and {@code join.feedback} is not {@code fnw-matched}, the one mode whose positives and fake
+     * negatives reach training at delays of the same distribution (in every other one an example's
+     * wait tells its label).
+     */
+    public static void requireElapsedFeatures(Feedback f, ModelSpec spec) {
+        for (org.mmoestream.feature.SparseFeature feature : spec.features().sparse()) {
+            if (feature.elapsed() && f != Feedback.FNW_MATCHED) {
+                throw new org.mmoestream.config.InputException(Key.MODEL_SPEC.yaml() + " has the elapsed feature "
+                        + feature.name() + ", which needs " + Key.FEEDBACK.yaml() + " fnw-matched: under "
+                        + f.name().toLowerCase(java.util.Locale.ROOT).replace('_', '-')
+                        + " the hours an example waits for training tell its label.");
+            }
+        }
+    }
+
+    /**
      * Fails with one sentence when {@code join.feedback: es-dfm} has no task with both delay heads
      * in the spec, {@code defer} at an observation window above 0 lacks the delayed head of a task
      * it weights, or another mode has delay heads (which only those emissions train).
@@ -347,6 +364,7 @@ public final class PipelineJob {
         Feedback feedback = feedback(cfg);
         spec = trainedSpec(feedback, spec);
         requireDelayHeads(feedback, cfg.millis(Key.OBSERVATION_WINDOW), spec);
+        requireElapsedFeatures(feedback, spec);
         return TrainOperator.Settings.of(SpecJson.write(spec))
                 .withSeed(cfg.integer(Key.SEED))
                 .withBatchSize(cfg.integer(Key.BATCH_SIZE))

@@ -170,6 +170,7 @@ public class LabelJoinFunction extends KeyedProcessFunction<String, Event, Label
         ex.requestId = key;
         ex.labeledAt = now;
         ex.finalAt = Math.max(at, Math.max(ex.clickTs, ex.conversionTs));
+        ex.sentAt = at;
         counters.examples.inc();
         counters.emitted[ex.kind.ordinal()].inc();
         out.collect(ex);

@@ -2,12 +2,14 @@ package org.mmoestream.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import org.mmoestream.feature.EncodedExample;
 import org.mmoestream.feature.FeatureEncoder;
 import org.mmoestream.feature.FeatureSpec;
+import org.mmoestream.feature.SparseFeature;
 
 /**
  * Turns a joined example (features as JSON, click and conversion labels) or a score request into
@@ -26,6 +28,8 @@ public final class ExampleEncoder {
     private final boolean[] value;
     /** Per task, what it predicts of its event: the event, or an ES-DFM delay head's label. */
     private final TaskSpec.DelayRole[] role;
+    /** Whether a sparse feature takes the hours from its impression to its emission (features.sparse[].elapsed). */
+    private final boolean hasElapsedFeature;
 
     /**
      * An encoder of {@code spec}'s features. Labels ({@link #encode}) need every task to name its
@@ -34,6 +38,7 @@ public final class ExampleEncoder {
     public ExampleEncoder(ModelSpec spec) {
         this.spec = spec;
         this.encoder = new FeatureEncoder(spec.features());
+        this.hasElapsedFeature = spec.features().sparse().stream().anyMatch(SparseFeature::elapsed);
         boolean[] click = new boolean[spec.tasks().size()];
         for (int t = 0; t < click.length; t++) {
             TaskSpec task = spec.tasks().get(t);
@@ -80,6 +85,32 @@ public final class ExampleEncoder {
             f = JSON.readTree(featuresJson);
         } catch (IOException e) {
             throw new IllegalArgumentException("features are not JSON");
+        }
+        return encodeFeatures(f, labels);
+    }
+
+    /**
+     * Encodes the features of an example the join sent {@code elapsedMillis} after its impression,
+     * for training: as {@link #encodeFeatures(String, float[])}, with each elapsed feature ({@code
+     * features.sparse[].elapsed}) set to the whole hours elapsed, whatever the features carry.
+     */
+    public EncodedExample encodeFeatures(String featuresJson, float[] labels, long elapsedMillis) {
+        if (!hasElapsedFeature) {
+            return encodeFeatures(featuresJson, labels);
+        }
+        JsonNode f;
+        try {
+            f = JSON.readTree(featuresJson);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("features are not JSON");
+        }
+        if (f instanceof ObjectNode o) {
+            long hours = Math.max(0, elapsedMillis) / 3_600_000L;
+            for (SparseFeature sf : spec.features().sparse()) {
+                if (sf.elapsed()) {
+                    o.put(sf.column(), hours);
+                }
+            }
         }
         return encodeFeatures(f, labels);
     }

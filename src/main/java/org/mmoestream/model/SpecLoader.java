@@ -67,7 +67,7 @@ public final class SpecLoader {
         List<SparseFeature> sparse = new ArrayList<>();
         if (node.has("sparse")) {
             for (YamlNode f : node.get("sparse").list()) {
-                f.allowOnly(Set.of("name", "column", "buckets", "dim", "multi", "separator", "bias"));
+                f.allowOnly(Set.of("name", "column", "buckets", "dim", "multi", "separator", "bias", "elapsed"));
                 String name = f.get("name").text();
                 if (!names.add(name)) {
                     throw f.error("repeats the feature name '" + name + "'");
@@ -77,6 +77,12 @@ public final class SpecLoader {
                 if (multi && sep.isEmpty()) {
                     throw f.get("separator").error("must not be empty");
                 }
+                boolean bias = f.bool("bias", false);
+                boolean elapsed = f.bool("elapsed", false);
+                if (elapsed && (!bias || multi)) {
+                    // Serving does not know the hours an example will wait: only the bias tower may learn them.
+                    throw f.get("elapsed").error("needs a single-valued bias feature (bias: true, multi: false)");
+                }
                 sparse.add(new SparseFeature(
                         name,
                         f.string("column", name),
@@ -84,7 +90,8 @@ public final class SpecLoader {
                         f.integer("dim", defaultDim, 1),
                         multi,
                         sep,
-                        f.bool("bias", false)));
+                        bias,
+                        elapsed));
             }
         }
         List<DenseFeature> dense = new ArrayList<>();

@@ -76,7 +76,8 @@ public final class EncodeExamples extends ProcessFunction<LabeledExample, TrainE
                 encoder.encodeFeatures(
                         e.features,
                         encoder.labels(
-                                e.click, e.conversion, e.conversionValue, clickNews, conversionNews, e.delayLabels())));
+                                e.click, e.conversion, e.conversionValue, clickNews, conversionNews, e.delayLabels()),
+                        e.sentAt > 0 ? e.sentAt - e.impressionTs : 0));
         t.finalAt = e.finalAt;
         t.kind = (byte) e.kind.ordinal();
         if (e.kind != LabeledExample.Kind.FINAL) {

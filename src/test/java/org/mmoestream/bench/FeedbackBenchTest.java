@@ -7,13 +7,16 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.mmoestream.config.InputException;
 import org.mmoestream.feature.EncodedExample;
 import org.mmoestream.model.ExampleEncoder;
@@ -107,6 +110,51 @@ class FeedbackBenchTest {
         assertEquals(2 * PER_DAY, f.get("feedback.impressions"));
         double auc = f.get("feedback.fnw-matched.ctr.auc");
         assertTrue(auc > 0.5 && auc < 1, "fnw-matched ctr AUC with the item's age " + auc);
+    }
+
+    /**
+     * The elapsed feature: an example trained an hour or more after its impression carries the whole
+     * hours since it (at most 25) as the feature {@code elapsed}, which its encoding holds apart from
+     * the 0 of an impression served or trained within the hour. A spec without
+     * the feature is refused with the property named, and a run with it trains and serves.
+     */
+    @Test
+    void theElapsedFeatureIsTrainedAndNeverServed(@TempDir Path dir) throws IOException {
+        DriftingSimulator.Impression im = new DriftingSimulator(7, 100, 100, FeedbackBench.START, 2)
+                .next(0, FeedbackBench.START + DriftingSimulator.DAY);
+        long h = DriftingSimulator.HOUR;
+        System.setProperty(FeedbackExperiments.ELAPSED_FEATURE, "true");
+        try {
+            FeedbackExperiments on = FeedbackExperiments.read();
+            String served = on.features(im, im.ts());
+            assertEquals(im.featuresJson().replace("}", ",\"elapsed\":0}"), served);
+            assertEquals(served, on.features(im, im.ts() + h - 1), "within the hour as served");
+            String late = on.features(im, im.ts() + 3 * h + 5);
+            assertEquals(im.featuresJson().replace("}", ",\"elapsed\":3}"), late);
+            assertTrue(on.features(im, im.ts() + 40 * h).endsWith(",\"elapsed\":25}"));
+            ModelSpec plain = SpecLoader.load(Path.of("examples/ctr-cvr-item-age.yaml"));
+            FeedbackBench bench = new FeedbackBench(0, 2, PER_DAY, 0, 0, new PrintStream(new ByteArrayOutputStream()));
+            InputException e = assertThrows(InputException.class, () -> bench.run(plain, List.of("fnw-matched")));
+            assertTrue(e.getMessage().contains(FeedbackExperiments.ELAPSED_FEATURE + "=true"), e.getMessage());
+            String ageLine = "    - {name: item_age, buckets: 1024, dim: 4}\n";
+            String yaml = Files.readString(Path.of("examples/ctr-cvr-item-age.yaml"));
+            assertTrue(yaml.contains(ageLine), yaml);
+            Path withElapsed = dir.resolve("elapsed.yaml");
+            Files.writeString(
+                    withElapsed, yaml.replace(ageLine, ageLine + "    - {name: elapsed, buckets: 64, dim: 4}\n"));
+            ModelSpec spec = SpecLoader.load(withElapsed);
+            ExampleEncoder encoder = new ExampleEncoder(spec);
+            int elapsed = spec.features().sparse().size() - 1;
+            assertNotEquals(
+                    encoder.encode(served, 0, 0).sparseIds()[elapsed][0],
+                    encoder.encode(late, 0, 0).sparseIds()[elapsed][0]);
+            Map<String, Double> f = figures(0, spec, List.of("fnw-matched"));
+            double auc = f.get("feedback.fnw-matched.cvr.auc");
+            assertTrue(auc > 0.5 && auc < 1, "fnw-matched cvr AUC with the elapsed feature " + auc);
+        } finally {
+            System.clearProperty(FeedbackExperiments.ELAPSED_FEATURE);
+        }
+        assertEquals(im.featuresJson(), FeedbackExperiments.read().features(im, im.ts() + 3 * h), "off");
     }
 
     /**
@@ -301,6 +349,7 @@ class FeedbackBenchTest {
             {FeedbackExperiments.DELAYED_IDEAL_MEMORY, "241"},
             {FeedbackExperiments.RESCORED_CALIBRATION, "25"},
             {FeedbackExperiments.LATE_ORACLE, "yes"},
+            {FeedbackExperiments.ELAPSED_FEATURE, "on"},
             {FeedbackExperiments.SEED, "7.5"},
             {FeedbackExperiments.ARRIVAL_NORMALIZED, "1"},
             {FeedbackExperiments.ITEM_CALIBRATION, "6,0"},

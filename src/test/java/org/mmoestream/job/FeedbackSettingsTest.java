@@ -2,10 +2,13 @@ package org.mmoestream.job;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.mmoestream.config.InputException;
 import org.mmoestream.config.JobConfig;
 import org.mmoestream.join.Feedback;
@@ -136,5 +139,37 @@ class FeedbackSettingsTest {
                 "join.feedback fnw-matched needs ESMM for task cvr, which is masked by ctr (the conversion's fake "
                         + "negatives are over every impression).",
                 e.getMessage());
+    }
+
+    /**
+     * An elapsed feature trains only under fnw-matched, the one mode whose fake negatives wait as
+     * long as its positives; under any other the wait tells the label. It must be a bias feature.
+     */
+    @Test
+    void anElapsedFeatureNeedsFnwMatchedAndTheBiasTower(@TempDir Path dir) throws Exception {
+        String[] lines = {
+            "name: elapsed",
+            "features:",
+            "  sparse:",
+            "    - {name: user, buckets: 50}",
+            "    - {name: elapsed, buckets: 16, dim: 2, bias: true, elapsed: true}",
+            "tasks:",
+            "  - {name: ctr, label: click}",
+            "  - {name: cvr, label: conversion}",
+            "model: {expert_hidden: [8], bias_tasks: [cvr], bias_serving: {elapsed: 0}}"
+        };
+        ModelSpec spec = TestSpecs.yaml(dir, lines);
+        PipelineJob.requireElapsedFeatures(Feedback.FNW_MATCHED, spec);
+        PipelineJob.requireElapsedFeatures(Feedback.DEFER, TestSpecs.ctrCvr(Variant.MMOE, true, List.of()));
+        InputException e =
+                assertThrows(InputException.class, () -> PipelineJob.requireElapsedFeatures(Feedback.DEFER, spec));
+        assertEquals(
+                "model.spec has the elapsed feature elapsed, which needs join.feedback fnw-matched: under defer the "
+                        + "hours an example waits for training tell its label.",
+                e.getMessage());
+        lines[4] = "    - {name: elapsed, buckets: 16, dim: 2, elapsed: true}";
+        lines[8] = "model: {expert_hidden: [8]}";
+        e = assertThrows(InputException.class, () -> TestSpecs.yaml(dir, lines));
+        assertTrue(e.getMessage().contains("elapsed") && e.getMessage().contains("bias: true"), e.getMessage());
     }
 }

@@ -531,6 +531,12 @@ class EarlyFeedbackJoinTest {
         h.processWatermark(T + 700);
         assertEquals(10, out().size());
         assertExample(out().get(9), "c", Kind.CONVERSION_NEGATIVE, 0, 0);
+        // Each emission carries the event time that sent it (an elapsed feature's hours count from it),
+        // not when its labels were final: c's click was read before its click negative left.
+        assertEquals(T + 400, c.get(0).sentAt);
+        assertEquals(T + 410, c.get(1).sentAt);
+        assertEquals(T + 500, c.get(2).sentAt);
+        assertEquals(T + 700, out().get(9).sentAt, "the fake negative's drawn time");
         h.processWatermark(T + 2_000);
         assertEquals(10, out().size(), "nothing more when the windows close");
         assertEquals(0, h.numEventTimeTimers(), "timers: every state has one, so none is left");

@@ -1,16 +1,20 @@
 package org.mmoestream.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.flink.util.Collector;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.mmoestream.event.LabeledExample;
 import org.mmoestream.event.serde.JsonRecords;
+import org.mmoestream.model.ExampleEncoder;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.SpecLoader;
 import org.mmoestream.model.codec.SpecJson;
@@ -45,6 +49,39 @@ class ExamplesTopicDeserializerTest {
         assertEquals(LabeledExample.Kind.CLICK.ordinal(), t.kind);
         assertEquals(1f, t.finalLabels[ctr]);
         assertTrue(Float.isNaN(t.finalLabels[cvr]), "the conversion is not final yet");
+        assertEquals(0, JsonRecords.readExample(JsonRecords.example(e)).sentAt, "not known: not written");
+        e.sentAt = e.clickTs;
+        assertEquals(e.clickTs, JsonRecords.readExample(JsonRecords.example(e)).sentAt);
+    }
+
+    /**
+     * An elapsed feature ({@code features.sparse[].elapsed}) is encoded from the hours between the
+     * impression and the event time that sent the example, whatever the features carry; serving
+     * takes its serving value.
+     */
+    @Test
+    void anElapsedFeatureTakesTheHoursFromTheImpressionToItsEmission(@TempDir Path dir) throws Exception {
+        String yaml = Files.readString(Path.of("examples/ctr-cvr.yaml"));
+        String user = "    - {name: user, buckets: 10000}\n";
+        assertTrue(yaml.contains(user), yaml);
+        Path file = dir.resolve("elapsed.yaml");
+        Files.writeString(
+                file,
+                yaml.replace(user, user + "    - {name: waited, buckets: 64, dim: 2, bias: true, elapsed: true}\n")
+                        .replace("model:\n", "model:\n  bias_tasks: [cvr]\n  bias_serving: {waited: 0}\n"));
+        ModelSpec spec = SpecLoader.load(file);
+        assertTrue(spec.features().sparse().get(1).elapsed());
+        assertEquals(spec, SpecJson.read(SpecJson.write(spec)), "the snapshot's spec keeps it");
+        ExampleEncoder encoder = new ExampleEncoder(spec);
+        String features = "{\"user\":\"u1\",\"item\":\"i1\",\"device\":\"d1\",\"price\":20.0,\"waited\":9}";
+        float[] labels = encoder.labels(0, 0, true, true);
+        long hour = 3_600_000L;
+        int waited = encoder.encodeFeatures(features, labels, 3 * hour + 5).sparseIds()[1][0];
+        assertEquals(encoder.encode(features.replace(":9}", ":3}"), 0, 0).sparseIds()[1][0], waited);
+        assertNotEquals(encoder.encode(features, 0, 0).sparseIds()[1][0], waited, "the event's own value is not read");
+        int first = encoder.encodeFeatures(features, labels, hour - 1).sparseIds()[1][0];
+        assertEquals(encoder.encode(features.replace(":9}", ":0}"), 0, 0).sparseIds()[1][0], first);
+        assertEquals(first, encoder.encodeFeatures(features, null).sparseIds()[1][0], "served as in its first hour");
     }
 
     private static Collector<TrainExample> collect(List<TrainExample> out) {

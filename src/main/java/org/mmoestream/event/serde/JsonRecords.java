@@ -19,10 +19,10 @@ public final class JsonRecords {
     private JsonRecords() {}
 
     /**
-     * {@code {"request_id", "model", "features", "click", "conversion", "impression_ts", ...}}, and
-     * {@code "kind"} ({@code observed}, {@code click}, {@code conversion}, {@code negative}, {@code
-     * closed}, {@code repeat}, {@code click_negative} or {@code conversion_negative}) for an early
-     * emission.
+     * {@code {"request_id", "model", "features", "click", "conversion", "impression_ts", ...}}, {@code
+     * "sent_ts"} (the event time that sent it) when known, and {@code "kind"} ({@code observed},
+     * {@code click}, {@code conversion}, {@code negative}, {@code closed}, {@code repeat}, {@code
+     * click_negative} or {@code conversion_negative}) for an early emission.
      */
     public static byte[] example(LabeledExample e) {
         ObjectNode n = JSON.createObjectNode();
@@ -43,6 +43,9 @@ public final class JsonRecords {
         }
         if (e.kind != LabeledExample.Kind.FINAL) {
             n.put("kind", e.kind.name().toLowerCase(java.util.Locale.ROOT));
+        }
+        if (e.sentAt != 0) {
+            n.put("sent_ts", e.sentAt);
         }
         return bytes(n);
     }
@@ -66,6 +69,7 @@ public final class JsonRecords {
             e.kind = n.hasNonNull("kind")
                     ? LabeledExample.Kind.valueOf(n.get("kind").asText().toUpperCase(java.util.Locale.ROOT))
                     : LabeledExample.Kind.FINAL;
+            e.sentAt = n.hasNonNull("sent_ts") ? n.get("sent_ts").asLong() : 0;
             return e;
         } catch (java.io.IOException ex) {
             throw new IllegalArgumentException("not an example record", ex);
