@@ -80,13 +80,15 @@ public final class ExampleEncoder {
 
     /** Encodes features only (labels null), for scoring. */
     public EncodedExample encodeFeatures(String featuresJson, float[] labels) {
-        JsonNode f;
+        return encodeFeatures(parse(featuresJson), labels);
+    }
+
+    private static JsonNode parse(String featuresJson) {
         try {
-            f = JSON.readTree(featuresJson);
+            return JSON.readTree(featuresJson);
         } catch (IOException e) {
             throw new IllegalArgumentException("features are not JSON");
         }
-        return encodeFeatures(f, labels);
     }
 
     /**
@@ -98,12 +100,7 @@ public final class ExampleEncoder {
         if (!hasElapsedFeature) {
             return encodeFeatures(featuresJson, labels);
         }
-        JsonNode f;
-        try {
-            f = JSON.readTree(featuresJson);
-        } catch (IOException e) {
-            throw new IllegalArgumentException("features are not JSON");
-        }
+        JsonNode f = parse(featuresJson);
         if (f instanceof ObjectNode o) {
             long hours = Math.max(0, elapsedMillis) / 3_600_000L;
             for (SparseFeature sf : spec.features().sparse()) {
