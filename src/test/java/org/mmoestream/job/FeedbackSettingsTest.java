@@ -13,6 +13,7 @@ import org.mmoestream.config.InputException;
 import org.mmoestream.config.JobConfig;
 import org.mmoestream.join.Feedback;
 import org.mmoestream.model.ModelSpec;
+import org.mmoestream.model.SpecLoader;
 import org.mmoestream.model.TaskSpec;
 import org.mmoestream.model.Variant;
 import org.mmoestream.testing.TestSpecs;
@@ -171,5 +172,9 @@ class FeedbackSettingsTest {
         lines[8] = "model: {expert_hidden: [8]}";
         e = assertThrows(InputException.class, () -> TestSpecs.yaml(dir, lines));
         assertTrue(e.getMessage().contains("elapsed") && e.getMessage().contains("bias: true"), e.getMessage());
+        ModelSpec example = SpecLoader.load(Path.of("examples/ctr-cvr-item-age-elapsed.yaml"));
+        PipelineJob.requireElapsedFeatures(Feedback.FNW_MATCHED, example);
+        PipelineJob.requireDelayHeads(Feedback.FNW_MATCHED, 0, example);
+        assertThrows(InputException.class, () -> PipelineJob.requireElapsedFeatures(Feedback.WAIT, example));
     }
 }
