@@ -33,7 +33,7 @@ import org.mmoestream.simulate.DriftingSimulator.Impression;
  * @param itemCalibrationHours the memories of the {@link ItemCalibration} experiment, in hours (none: off)
  * @param itemCalibrationPriors the {@link ItemCalibration}'s pseudo-counts of expected conversions per item
  * @param elapsedFeature whether each example trained carries the hours from its impression to its training
- *     as the spec's sparse feature {@code elapsed} (absent when served: {@link #ELAPSED_FEATURE})
+ *     as the spec's sparse feature {@code elapsed} (0 when served: {@link #ELAPSED_FEATURE})
  * @param seed the simulator's seed: other days of the same world
  */
 record FeedbackExperiments(

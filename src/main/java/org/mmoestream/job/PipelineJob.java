@@ -177,8 +177,7 @@ public final class PipelineJob {
         for (org.mmoestream.feature.SparseFeature feature : spec.features().sparse()) {
             if (feature.elapsed() && f != Feedback.FNW_MATCHED) {
                 throw new org.mmoestream.config.InputException(Key.MODEL_SPEC.yaml() + " has the elapsed feature "
-                        + feature.name() + ", which needs " + Key.FEEDBACK.yaml() + " fnw-matched: under "
-                        + f.name().toLowerCase(java.util.Locale.ROOT).replace('_', '-')
+                        + feature.name() + ", which needs " + Key.FEEDBACK.yaml() + " fnw-matched: under " + f
                         + " the hours an example waits for training tell its label.");
             }
         }
