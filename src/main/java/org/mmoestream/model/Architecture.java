@@ -32,6 +32,8 @@ import java.util.List;
  * @param uncertaintyWeighting whether each task's loss is weighted by a learned exp(-s_t), plus s_t /
  *     2 (Kendall et al., CVPR 2018), s_t = log sigma_t^2 in the dense tensor {@code
  *     loss.log_variance}; else by the tasks' fixed weights alone
+ * @param esmmDetachCtr with ESMM, whether the CTCVR loss holds pCTR as a constant, so that it trains
+ *     the CVR tower alone and pCTR learns from the clicks only; else (the paper's ESMM) it trains both
  */
 public record Architecture(
         Variant variant,
@@ -49,7 +51,8 @@ public record Architecture(
         BiasTower biasTower,
         boolean fakeNegativeCalibration,
         Activation activation,
-        boolean batchNorm) {
+        boolean batchNorm,
+        boolean esmmDetachCtr) {
 
     public Architecture {
         if (activation == null || activation == Activation.NONE) {
@@ -104,6 +107,7 @@ public record Architecture(
                 null,
                 false,
                 Activation.RELU,
+                false,
                 false);
     }
 
@@ -157,6 +161,10 @@ public record Architecture(
         return toBuilder().batchNorm(on).build();
     }
 
+    public Architecture withEsmmDetachCtr(boolean on) {
+        return toBuilder().esmmDetachCtr(on).build();
+    }
+
     /** Settings by name; {@link #build()} validates them as the record does. */
     public static final class Builder {
         private Variant variant;
@@ -175,6 +183,7 @@ public record Architecture(
         private boolean fakeNegativeCalibration;
         private Activation activation;
         private boolean batchNorm;
+        private boolean esmmDetachCtr;
 
         private Builder(Architecture a) {
             variant = a.variant;
@@ -193,6 +202,7 @@ public record Architecture(
             fakeNegativeCalibration = a.fakeNegativeCalibration;
             activation = a.activation;
             batchNorm = a.batchNorm;
+            esmmDetachCtr = a.esmmDetachCtr;
         }
 
         public Builder variant(Variant v) {
@@ -268,6 +278,11 @@ public record Architecture(
             return this;
         }
 
+        public Builder esmmDetachCtr(boolean on) {
+            esmmDetachCtr = on;
+            return this;
+        }
+
         public Architecture build() {
             return new Architecture(
                     variant,
@@ -285,7 +300,8 @@ public record Architecture(
                     biasTower,
                     fakeNegativeCalibration,
                     activation,
-                    batchNorm);
+                    batchNorm,
+                    esmmDetachCtr);
         }
     }
 }

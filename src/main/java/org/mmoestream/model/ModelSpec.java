@@ -118,6 +118,7 @@ public record ModelSpec(
         double[] w = tasks.stream().mapToDouble(TaskSpec::weight).toArray();
         TaskSpec.Loss[] losses = tasks.stream().map(TaskSpec::loss).toArray(TaskSpec.Loss[]::new);
         return new Objective(maskOf(), esmmClickTask(), esmmConversionTask(), Objective.Weights.NONE, w, losses)
-                .withDelayHeads(delayHeads(TaskSpec.DelayRole.DELAYED), delayHeads(TaskSpec.DelayRole.REAL_NEGATIVE));
+                .withDelayHeads(delayHeads(TaskSpec.DelayRole.DELAYED), delayHeads(TaskSpec.DelayRole.REAL_NEGATIVE))
+                .withEsmmDetachedCtr(architecture.esmmDetachCtr());
     }
 }

@@ -24,7 +24,9 @@ package org.mmoestream.model;
  *
  * <p>Stability: BCE(z, y) = max(z, 0) - z y + log(1 + exp(-|z|)). For CTCVR, with s = sigmoid(z)
  * and q = sigmoid(-z), log p = log s1 + log s2 and 1 - p = q1 + s1 q2 (no cancellation), which
- * gives dL/dz1 = q1 (p - y) / (1 - p) and dL/dz2 = q2 (p - y) / (1 - p).
+ * gives dL/dz1 = q1 (p - y) / (1 - p) and dL/dz2 = q2 (p - y) / (1 - p). With pCTR detached
+ * ({@link #withEsmmDetachedCtr}) the CTCVR loss holds pCTR as a constant: dL/dz1 from it is 0, and
+ * pCTR learns from the CTR loss alone.
  */
 public final class Objective {
     private final int tasks;
@@ -40,6 +42,8 @@ public final class Objective {
     private final int[] realNegativeHead;
     /** Per task, whether it is a delay head of another task. */
     private final boolean[] delayHead;
+    /** Whether the CTCVR loss holds pCTR as a constant (no gradient to the CTR logit). */
+    private final boolean detachCtr;
 
     /** How each row's loss is weighted for examples sent before their labels are final. */
     public enum Weights {
@@ -120,7 +124,19 @@ public final class Objective {
      *     predictions)
      */
     public Objective(int[] maskOf, int ctr, int cvr, Weights weighting, double[] taskWeights, TaskSpec.Loss[] losses) {
+        this(maskOf, ctr, cvr, weighting, taskWeights, losses, false);
+    }
+
+    private Objective(
+            int[] maskOf,
+            int ctr,
+            int cvr,
+            Weights weighting,
+            double[] taskWeights,
+            TaskSpec.Loss[] losses,
+            boolean detachCtr) {
         this.tasks = maskOf.length;
+        this.detachCtr = detachCtr;
         this.maskOf = maskOf.clone();
         this.ctr = ctr;
         this.cvr = cvr;
@@ -140,8 +156,8 @@ public final class Objective {
         java.util.Arrays.fill(realNegativeHead, -1);
     }
 
-    private Objective(Objective o, Weights weighting, int[] delayed, int[] realNegative) {
-        this(o.maskOf, o.ctr, o.cvr, weighting, o.taskWeights, o.losses);
+    private Objective(Objective o, Weights weighting, int[] delayed, int[] realNegative, boolean detachCtr) {
+        this(o.maskOf, o.ctr, o.cvr, weighting, o.taskWeights, o.losses, detachCtr);
         System.arraycopy(delayed, 0, delayedHead, 0, tasks);
         System.arraycopy(realNegative, 0, realNegativeHead, 0, tasks);
         for (int t = 0; t < tasks; t++) {
@@ -156,7 +172,7 @@ public final class Objective {
 
     /** This objective with each task's ES-DFM delay heads (per task an index, or -1). */
     public Objective withDelayHeads(int[] delayed, int[] realNegative) {
-        return new Objective(this, weighting, delayed, realNegative);
+        return new Objective(this, weighting, delayed, realNegative, detachCtr);
     }
 
     /** Whether some task has both ES-DFM delay heads. */
@@ -181,7 +197,20 @@ public final class Objective {
 
     /** This objective with rows weighted as {@code w} says. */
     public Objective withWeights(Weights w) {
-        return new Objective(this, w, delayedHead, realNegativeHead);
+        return new Objective(this, w, delayedHead, realNegativeHead, detachCtr);
+    }
+
+    /**
+     * This objective with ESMM's pCTR detached from the CTCVR loss ({@code model.esmm_detach_ctr}) or
+     * not (the paper's ESMM, where the CTCVR loss trains the CTR tower too).
+     */
+    public Objective withEsmmDetachedCtr(boolean on) {
+        return new Objective(this, weighting, delayedHead, realNegativeHead, on);
+    }
+
+    /** Whether the CTCVR loss holds pCTR as a constant. */
+    public boolean esmmDetachedCtr() {
+        return detachCtr;
     }
 
     public Weights weighting() {
@@ -379,7 +408,9 @@ public final class Objective {
             double w = weights == null ? 1 : weights[r * tasks + cvr];
             loss += w * (-y * logP - (1 - y) * Math.log(oneMinusP));
             double common = taskWeight * w * (p - y) / oneMinusP / n;
-            dLogits[r * tasks + ctr] += q1 * common;
+            if (!detachCtr) {
+                dLogits[r * tasks + ctr] += q1 * common;
+            }
             dLogits[r * tasks + cvr] += q2 * common;
         }
         return loss / n;

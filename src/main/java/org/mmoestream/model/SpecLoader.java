@@ -40,6 +40,7 @@ public final class SpecLoader {
                     "tower_hidden",
                     "embedding_dim",
                     "esmm",
+                    "esmm_detach_ctr",
                     "shared_experts",
                     "task_experts",
                     "levels",
@@ -287,6 +288,10 @@ public final class SpecLoader {
         if (esmm && !ctrCvr) {
             throw m.get("esmm").error("needs tasks named ctr and cvr");
         }
+        boolean detachCtr = m.bool("esmm_detach_ctr", false);
+        if (detachCtr && !esmm) {
+            throw m.get("esmm_detach_ctr").error("needs esmm (tasks named ctr and cvr, esmm not false)");
+        }
         int shared = 0;
         int own = 0;
         int levels = 0;
@@ -324,6 +329,7 @@ public final class SpecLoader {
                 .gateHidden(m.integers("gate_hidden", d.gateHidden(), 1))
                 .towerHidden(m.integers("tower_hidden", d.towerHidden(), 1))
                 .esmm(esmm)
+                .esmmDetachCtr(detachCtr)
                 .ple(shared, own, levels)
                 .gateDropout(m.number("gate_dropout", 0, 0, 0.9))
                 .uncertaintyWeighting(uncertaintyWeighting(m))
