@@ -1,5 +1,6 @@
 package org.mmoestream.model;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -78,16 +79,14 @@ class EsmmDetachTest {
         int ctrEntries = 0;
         int cvrEntries = 0;
         for (ParamLayout.Entry e : layoutOf.network().layout().entries()) {
-            double[] d = Arrays.copyOfRange(detached, e.offset(), e.offset() + e.size());
+            double[] d = slice(detached, e);
             if (e.name().startsWith("tower.ctr.") || e.name().startsWith("gate.ctr.")) {
                 ctrEntries++;
-                assertArrayEquals(Arrays.copyOfRange(noConversions, e.offset(), e.offset() + e.size()), d, e.name());
-                assertFalse(
-                        Arrays.equals(Arrays.copyOfRange(attached, e.offset(), e.offset() + e.size()), d),
-                        e.name() + ": the attached CTCVR loss reaches it");
+                assertArrayEquals(slice(noConversions, e), d, 1e-12, e.name());
+                assertFalse(Arrays.equals(slice(attached, e), d), e.name() + ": the attached CTCVR loss reaches it");
             } else if (e.name().startsWith("tower.cvr.") || e.name().startsWith("gate.cvr.")) {
                 cvrEntries++;
-                assertArrayEquals(Arrays.copyOfRange(attached, e.offset(), e.offset() + e.size()), d, e.name());
+                assertArrayEquals(slice(attached, e), d, 1e-12, e.name());
             }
         }
         assertTrue(ctrEntries >= 2 && cvrEntries >= 2, ctrEntries + " ctr and " + cvrEntries + " cvr entries");
@@ -120,11 +119,9 @@ class EsmmDetachTest {
         return g;
     }
 
-    private static void assertArrayEquals(double[] expected, double[] actual, String what) {
-        assertEquals(expected.length, actual.length, what);
-        for (int i = 0; i < expected.length; i++) {
-            assertEquals(expected[i], actual[i], 1e-12 * Math.max(1, Math.abs(expected[i])), what + "[" + i + "]");
-        }
+    /** The values of parameter group {@code e} in {@code all}. */
+    private static double[] slice(double[] all, ParamLayout.Entry e) {
+        return Arrays.copyOfRange(all, e.offset(), e.offset() + e.size());
     }
 
     /** The central difference at logit {@code i} of task {@code t}'s loss, or the total loss (t = -1). */
