@@ -172,9 +172,11 @@ class FeedbackSettingsTest {
         lines[8] = "model: {expert_hidden: [8]}";
         e = assertThrows(InputException.class, () -> TestSpecs.yaml(dir, lines));
         assertTrue(e.getMessage().contains("elapsed") && e.getMessage().contains("bias: true"), e.getMessage());
-        ModelSpec example = SpecLoader.load(Path.of("examples/ctr-cvr-item-age-elapsed.yaml"));
-        PipelineJob.requireElapsedFeatures(Feedback.FNW_MATCHED, example);
-        PipelineJob.requireDelayHeads(Feedback.FNW_MATCHED, 0, example);
-        assertThrows(InputException.class, () -> PipelineJob.requireElapsedFeatures(Feedback.WAIT, example));
+        for (String file : List.of("ctr-cvr-item-age-elapsed.yaml", "ctr-cvr-item-age-elapsed-ids.yaml")) {
+            ModelSpec example = SpecLoader.load(Path.of("examples", file));
+            PipelineJob.requireElapsedFeatures(Feedback.FNW_MATCHED, example);
+            PipelineJob.requireDelayHeads(Feedback.FNW_MATCHED, 0, example);
+            assertThrows(InputException.class, () -> PipelineJob.requireElapsedFeatures(Feedback.WAIT, example));
+        }
     }
 }
