@@ -112,6 +112,10 @@ public final class FeedbackBench {
                 out.printf(
                         Locale.ROOT, "feedback.%s.join_pending_requests %.0f count%n", mode, replay.pendingRequests());
             }
+            if (!Double.isNaN(replay.servingAverageHours())) {
+                out.printf(
+                        Locale.ROOT, "feedback.%s.serving_average_hours %.2f h%n", name, replay.servingAverageHours());
+            }
             out.printf(Locale.ROOT, "feedback.%s.seconds %.1f s%n", name, (System.nanoTime() - t0) / 1e9);
         }
         ArrivalNoise.print(out, imps, START + warmupDays * DriftingSimulator.DAY, days * 24, truth, results);

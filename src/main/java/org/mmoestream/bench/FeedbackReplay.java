@@ -32,6 +32,7 @@ import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.ServingAverage;
 import org.mmoestream.simulate.DriftingSimulator;
 import org.mmoestream.simulate.DriftingSimulator.Impression;
+import org.mmoestream.train.ServingSpan;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
@@ -50,6 +51,10 @@ final class FeedbackReplay {
     private final PrintStream out;
     /** The join states (requests pending) on average over the scored impressions' arrivals. */
     private double pendingRequests;
+    /** The event time the serving average spans in the run. */
+    private ServingSpan span = new ServingSpan(0);
+    /** What it spanned at the last run's last impression (NaN without one), before the windows' tail. */
+    private double spanHours = Double.NaN;
 
     FeedbackReplay(
             FeedbackExperiments experiments,
@@ -69,6 +74,14 @@ final class FeedbackReplay {
     /** The join states (requests pending) on average over the scored impressions' arrivals of the last run. */
     double pendingRequests() {
         return pendingRequests;
+    }
+
+    /**
+     * Hours of event time the last run's serving average spanned at its last impression ({@link
+     * ServingSpan}; the steps after it, as the last windows close, come slower); NaN without one.
+     */
+    double servingAverageHours() {
+        return spanHours;
     }
 
     /** Events of one request in event-time order: its impression, click and conversion. */
@@ -127,6 +140,7 @@ final class FeedbackReplay {
         // As the job's trainer, whose batches the clock cuts too.
         model.scalePartialBatches(batch);
         ServingAverage average = model.servingAverage();
+        span = new ServingSpan(spec.optimizer().servingAverage());
         LevelFilter level = levelFilter(model, spec);
         RescoredCalibration rescored = rescoredCalibration(model, encoder, imps, heads[1]);
         UnaryOperator<double[][]> served = serving(level, rescored, servedSpec, heads);
@@ -159,6 +173,7 @@ final class FeedbackReplay {
                     model.scaleConversionPositives(normalized.factor(now[0]));
                 }
                 model.trainStep(Batch.of(buffer));
+                span.record(model.step(), now[0]);
                 trained[0] += buffer.size();
                 if (level != null && !experiments.levelProbeScored()) {
                     level.offer(buffer);
@@ -191,6 +206,9 @@ final class FeedbackReplay {
             }
             now[0] = e.ts;
             Impression im = imps[e.index];
+            if (e.type == Event.IMPRESSION) {
+                spanHours = span.hours();
+            }
             if (e.type == Event.IMPRESSION && e.ts >= scoredFrom) {
                 toScore.add(e.index);
                 pending[1] += pending[0];

@@ -16,6 +16,8 @@ import org.mmoestream.model.SlidingMetrics;
 import org.mmoestream.model.codec.Snapshots;
 import org.mmoestream.publish.ModelChunk;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One model inside {@link TrainOperator}: the model, its rows in memory ({@link WorkingSet}), its
@@ -24,6 +26,8 @@ import org.nd4j.linalg.api.buffer.DataType;
  * keyed state is this model's.
  */
 final class ModelRuntime {
+    private static final Logger LOG = LoggerFactory.getLogger(ModelRuntime.class);
+
     /** The keyed state of a model (see {@link TrainOperator}). */
     record StateAccess(
             ValueState<float[]> dense,
@@ -65,6 +69,8 @@ final class ModelRuntime {
     private final double[] gatePolarized;
     /** The latest impression event time among the examples trained (Long.MIN_VALUE: none yet). */
     private long trainedUpTo = Long.MIN_VALUE;
+    /** The event time the serving average spans (gauge {@code serving_average_hours}). */
+    private final ServingSpan servingSpan;
 
     private final LabeledTimes labeled = new LabeledTimes();
     /** The progressive metrics of an early feedback mode (null: every example's labels are final). */
@@ -104,6 +110,7 @@ final class ModelRuntime {
                 ? new Outcomes(spec, settings.outcomeClickHorizonMillis(), settings.outcomeHorizonMillis())
                 : null;
         policy = new PublishPolicy(settings.fullEvery());
+        servingSpan = new ServingSpan(spec.optimizer().servingAverage());
         gates = new GateStatistics(spec.tasks().size(), model.network().experts());
         gateEntropy = new double[spec.tasks().size()];
         gatePolarized = new double[spec.tasks().size()];
@@ -160,6 +167,7 @@ final class ModelRuntime {
             trainedUpTo = Math.max(trainedUpTo, e.impressionTs);
         }
         MmoeModel.StepResult r = model.trainStep(rows.map(b, st.rows(), true));
+        stepped();
         if (outcomes != null) {
             outcomes.add(batch, r.predictions(), outcomeClock, (h, p, y) -> metrics[h].add(p, y));
         } else {
@@ -301,7 +309,17 @@ final class ModelRuntime {
             // Only what replicas held back: a step the next version must carry all the same.
             policy.steppedWithoutExamples();
         }
+        stepped();
         return stepped;
+    }
+
+    /** After a training call: the serving average's span, and its warning when it spans too long. */
+    private void stepped() {
+        servingSpan.record(model.step(), trainedUpTo);
+        String warning = servingSpan.warning(key);
+        if (warning != null) {
+            LOG.warn(warning);
+        }
     }
 
     /**
@@ -365,6 +383,7 @@ final class ModelRuntime {
         }
         g.gauge("freshness_p50_ms", (Gauge<Long>) () -> freshnessP50);
         g.gauge("freshness_p99_ms", (Gauge<Long>) () -> freshnessP99);
+        g.gauge("serving_average_hours", (Gauge<Double>) servingSpan::hours);
     }
 
     @Override

@@ -210,12 +210,18 @@ class FeedbackBenchTest {
 
     /**
      * The serving average ({@code mmoe.bench.feedback.serving-average}) of one step serves the values
-     * each step left, as without it; a longer one serves other values and trains the same examples.
+     * each step left, as without it; a longer one serves other values and trains the same examples,
+     * and the bench prints the event time it spans.
      */
     @Test
     void theServingAverageOfOneStepServesTheTrainedValues() {
         Map<String, Double> plain = assertServesAsTrainedAtTheEdge(FeedbackExperiments.SERVING_AVERAGE, "1");
-        assertTrainsTheSameAndServesOtherConversions(plain, withProperty(FeedbackExperiments.SERVING_AVERAGE, "100"));
+        Map<String, Double> longer = withProperty(FeedbackExperiments.SERVING_AVERAGE, "100");
+        assertTrainsTheSameAndServesOtherConversions(plain, longer);
+        // Its span: 100 steps of the event time a step takes, about the 48 h over the steps (of 256 examples).
+        double steps = longer.get("feedback.fnw.examples_trained") / 256;
+        assertEquals(100 * 48 / steps, longer.get("feedback.fnw.serving_average_hours"), 0.15 * 100 * 48 / steps);
+        assertEquals(null, plain.get("feedback.fnw.serving_average_hours"), "printed with a serving average only");
     }
 
     /**
@@ -301,6 +307,8 @@ class FeedbackBenchTest {
         Map<String, Double> atEdge = withProperty(property, edge);
         plain.remove("feedback.fnw.seconds");
         atEdge.remove("feedback.fnw.seconds");
+        // The span of a serving average, printed with one only.
+        atEdge.remove("feedback.fnw.serving_average_hours");
         assertTrue(plain.equals(atEdge), property + "=" + edge + " changed the figures");
         return plain;
     }
