@@ -51,9 +51,10 @@ final class FeedbackReplay {
     private final PrintStream out;
     /** The join states (requests pending) on average over the scored impressions' arrivals. */
     private double pendingRequests;
-    /** The event time the serving average spans in the run. */
-    private ServingSpan span = new ServingSpan(0);
-    /** What it spanned at the last run's last impression (NaN without one), before the windows' tail. */
+    /**
+     * The event time the serving average spanned at the last run's last impression (NaN without
+     * one), before the windows' tail.
+     */
     private double spanHours = Double.NaN;
 
     FeedbackReplay(
@@ -140,7 +141,7 @@ final class FeedbackReplay {
         // As the job's trainer, whose batches the clock cuts too.
         model.scalePartialBatches(batch);
         ServingAverage average = model.servingAverage();
-        span = new ServingSpan(spec.optimizer().servingAverage());
+        ServingSpan span = new ServingSpan(spec.optimizer().servingAverage());
         LevelFilter level = levelFilter(model, spec);
         RescoredCalibration rescored = rescoredCalibration(model, encoder, imps, heads[1]);
         UnaryOperator<double[][]> served = serving(level, rescored, servedSpec, heads);

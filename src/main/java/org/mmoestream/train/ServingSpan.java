@@ -5,12 +5,11 @@ import java.util.Locale;
 /**
  * How much event time a model's serving average spans: its time constant in optimizer steps
  * ({@code optimizer.serving_average}) times the event time a step moves the newest impression
- * trained: its mean over the steps measured, then its moving average over about the last {@link
- * #MEMORY_STEPS}. The average is sized in steps,
- * so one spec spans a few hours of a busy stream and days of a quiet one, where it serves a model
- * that long behind the labels (README, the {@code optimizer.serving_average} row); the trainer's
- * gauge {@code serving_average_hours} shows which (and {@code bench feedback}'s line of that name), and
- * {@link #warning} says so once.
+ * trained (its mean over the steps measured, then its moving average over about the last {@link
+ * #MEMORY_STEPS}). The average is sized in steps, so one spec spans a few hours of a busy stream and
+ * days of a quiet one, where it serves a model that long behind the labels (README, the {@code
+ * optimizer.serving_average} row); the trainer's gauge {@code serving_average_hours} and {@code
+ * bench feedback}'s line of that name show which, and {@link #warning} says so once.
  */
 public final class ServingSpan {
     /** About how many of the last steps the event time per step is averaged over. */
