@@ -141,7 +141,7 @@ final class FeedbackReplay {
         // As the job's trainer, whose batches the clock cuts too.
         model.scalePartialBatches(batch);
         ServingAverage average = model.servingAverage();
-        ServingSpan span = new ServingSpan(spec.optimizer().servingAverage());
+        ServingSpan span = ServingSpan.of(spec.optimizer());
         LevelFilter level = levelFilter(model, spec);
         RescoredCalibration rescored = rescoredCalibration(model, encoder, imps, heads[1]);
         UnaryOperator<double[][]> served = serving(level, rescored, servedSpec, heads);
@@ -173,6 +173,7 @@ final class FeedbackReplay {
                 if (normalized != null) {
                     model.scaleConversionPositives(normalized.factor(now[0]));
                 }
+                model.advanceServingAverage(now[0]);
                 model.trainStep(Batch.of(buffer));
                 span.record(model.step(), now[0]);
                 trained[0] += buffer.size();

@@ -95,6 +95,11 @@ final class TrainFileCommand implements Callable<Integer> {
             throw new InputException("--epochs, --batch and --patience must be at least 1.");
         }
         ModelSpec s = SpecLoader.load(spec);
+        if (s.optimizer().servingAverageHours() > 0) {
+            throw new InputException(spec + ": optimizer.serving_average_hours sizes the serving average in event"
+                    + " time, which a file's rows do not carry; size it in steps (optimizer.serving_average) to train"
+                    + " on a file.");
+        }
         if (model != null) {
             Variant v = Variant.parse(model);
             if (v == null) {

@@ -185,14 +185,30 @@ public final class MmoeModel {
 
     /**
      * Serves the moving average of the dense parameters over about the spec's {@code
-     * optimizer.serving_average} steps from now on, starting at their current values (a trainer calls
+     * optimizer.serving_average} steps (or {@code serving_average_hours} of event time, {@link
+     * #advanceServingAverage}) from now on, starting at their current values (a trainer calls
      * it once the parameters are set: initialized, restored or warm-started); nothing when that is 0.
      * Then {@link #servedParams}, {@link #predictServed} and {@link #copyParameters} give the average,
      * and each optimizer step moves it; training goes on from the parameters as trained.
      */
     public void useServingAverage() {
-        double steps = spec.optimizer().servingAverage();
-        average = steps > 0 ? new ServingAverage(network.paramAccess(), steps) : null;
+        OptimizerConfig o = spec.optimizer();
+        if (o.servingAverageHours() > 0) {
+            average = ServingAverage.overEventTime(network.paramAccess(), o.servingAverageHours());
+        } else {
+            average = o.servingAverage() > 0 ? new ServingAverage(network.paramAccess(), o.servingAverage()) : null;
+        }
+    }
+
+    /**
+     * Before a step: the newest impression the trainer has trained, this step's included (event
+     * time), which moves a serving average sized in event time ({@code
+     * optimizer.serving_average_hours}); nothing otherwise.
+     */
+    public void advanceServingAverage(long eventTime) {
+        if (average != null) {
+            average.advance(eventTime);
+        }
     }
 
     /** The serving average, or null when the parameters are served as trained. */

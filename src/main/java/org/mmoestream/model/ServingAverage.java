@@ -8,10 +8,24 @@ package org.mmoestream.model;
  * {@code 1 / steps} of the way to the parameters, so a change of the parameters reaches it with a
  * time constant of {@code steps} steps: the step-to-step noise of an online learner's shared
  * parameters is averaged out of what it serves (README, Fresh labels).
+ *
+ * <p>Sized in event time instead ({@code optimizer.serving_average_hours}, {@link #overEventTime}),
+ * the average spans the same hours of the stream whatever its traffic: the trainer moves its clock
+ * to the newest impression it trains before each step ({@link #advance}), and the average then moves
+ * {@code 1 - exp(-dt / span)} of the way to the parameters that held over the {@code dt} since the
+ * clock last moved; {@link #update} after a step leaves it alone. Its clock restarts from the event
+ * time the trainer's state records ({@link #restoreClock}), so a restored trainer averages on as one
+ * that never stopped.
  */
 public final class ServingAverage {
     private final NdAccess params;
+    /** The fraction of the way to the parameters after each step; 0 when sized in event time. */
     private final double rate;
+    /** The event-time span in milliseconds; 0 when sized in steps. */
+    private final double spanMillis;
+    /** The event time the average has moved up to ({@link #advance}); {@code Long.MIN_VALUE}: not yet. */
+    private long clock = Long.MIN_VALUE;
+
     private final double[] average;
     /** The trained values while the average is served, and the step's values in {@link #update}. */
     private final double[] trained;
@@ -23,9 +37,57 @@ public final class ServingAverage {
         }
         this.params = params;
         this.rate = 1 / steps;
+        this.spanMillis = 0;
         average = new double[params.length()];
         trained = new double[params.length()];
         reset();
+    }
+
+    private ServingAverage(NdAccess params, long spanMillis) {
+        this.params = params;
+        this.rate = 0;
+        this.spanMillis = spanMillis;
+        average = new double[params.length()];
+        trained = new double[params.length()];
+        reset();
+    }
+
+    /**
+     * An average over about {@code hours} of event time (at least one millisecond), started at the
+     * parameters' current values; it moves only as {@link #advance} moves its clock.
+     */
+    public static ServingAverage overEventTime(NdAccess params, double hours) {
+        long millis = Math.round(hours * 3_600_000);
+        if (!(millis >= 1) || Double.isInfinite(hours)) {
+            throw new IllegalArgumentException("the serving average's span must be more than 0 h: " + hours);
+        }
+        return new ServingAverage(params, millis);
+    }
+
+    /** Whether the average is sized in event time ({@link #overEventTime}) rather than in steps. */
+    public boolean inEventTime() {
+        return spanMillis > 0;
+    }
+
+    /**
+     * Before a step, sized in event time: moves the clock to {@code eventTime} (the newest impression
+     * the trainer has trained, this step's included) and the average towards the parameters, which
+     * held since the clock last moved; the first call only sets the clock, and a time that is not
+     * later moves nothing. Sized in steps: nothing.
+     */
+    public void advance(long eventTime) {
+        if (spanMillis == 0 || eventTime == Long.MIN_VALUE) {
+            return;
+        }
+        if (clock != Long.MIN_VALUE && eventTime > clock) {
+            moveTowardsParams(-Math.expm1(-(eventTime - clock) / spanMillis));
+        }
+        clock = Math.max(clock, eventTime);
+    }
+
+    /** Sets the clock, as the trainer's restored state records it ({@code Long.MIN_VALUE}: not yet). */
+    public void restoreClock(long eventTime) {
+        clock = eventTime;
     }
 
     /** Starts the average over at the parameters' current values (after they were set from outside). */
@@ -33,11 +95,17 @@ public final class ServingAverage {
         params.read(0, average, 0, average.length);
     }
 
-    /** After an optimizer step: moves the average towards the parameters. */
+    /** After an optimizer step, sized in steps: moves the average towards the parameters. */
     public void update() {
+        if (rate > 0) {
+            moveTowardsParams(rate);
+        }
+    }
+
+    private void moveTowardsParams(double fraction) {
         params.read(0, trained, 0, trained.length);
         for (int i = 0; i < average.length; i++) {
-            average[i] += rate * (trained[i] - average[i]);
+            average[i] += fraction * (trained[i] - average[i]);
         }
     }
 

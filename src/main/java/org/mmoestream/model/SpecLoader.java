@@ -377,7 +377,8 @@ public final class SpecLoader {
                 "initial_accumulator",
                 "l2",
                 "clip_norm",
-                "serving_average"));
+                "serving_average",
+                "serving_average_hours"));
         String type = o.string("type", "adagrad");
         OptimizerConfig.Kind kind = OptimizerConfig.Kind.parse(type);
         if (kind == null) {
@@ -393,7 +394,8 @@ public final class SpecLoader {
                 o.number("initial_accumulator", d.initialAccumulator(), 0, 1e6),
                 o.number("l2", d.l2(), 0, 1e3),
                 o.number("clip_norm", d.clipNorm(), 0, 1e9),
-                servingAverage(o));
+                servingAverage(o),
+                servingAverageHours(o));
     }
 
     /** {@code serving_average}: 0 (off, the default) or a time constant of at least one optimizer step. */
@@ -404,6 +406,23 @@ public final class SpecLoader {
                     .error("must be 0 (serve the parameters as trained) or at least 1 optimizer step, got " + steps);
         }
         return steps;
+    }
+
+    /**
+     * {@code serving_average_hours}: 0 (the default) or the serving average's span in hours of event
+     * time; not beside {@code serving_average}, which sizes it in steps.
+     */
+    private static double servingAverageHours(YamlNode o) {
+        double hours = o.number("serving_average_hours", 0, 0, 1e6);
+        if (hours > 0 && o.number("serving_average", 0, 0, 1e12) > 0) {
+            throw o.get("serving_average_hours")
+                    .error("sizes the serving average in event time, and serving_average in steps: set one of"
+                            + " them, not both");
+        }
+        if (hours > 0 && hours * 3_600_000 < 1) {
+            throw o.get("serving_average_hours").error("must be 0 or at least a millisecond, got " + hours);
+        }
+        return hours;
     }
 
     private static CsvLayout csv(YamlNode c) {

@@ -41,6 +41,9 @@ public final class OfflineTrainer {
     public Result run(MmoeModel model, List<EncodedExample> train, List<EncodedExample> validation) {
         // As the job's trainer: a replay through the job is the same training, and serves the same.
         model.scalePartialBatches(options.batch());
+        if (model.spec().optimizer().servingAverageHours() > 0) {
+            throw new IllegalArgumentException("a file's rows carry no event time for optimizer.serving_average_hours");
+        }
         model.useServingAverage();
         boolean progressiveOnly = options.epochs() == 1 && validation == null;
         Evaluation progressive = new Evaluation(model.spec(), model.network().experts());

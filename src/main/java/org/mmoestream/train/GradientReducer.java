@@ -131,6 +131,12 @@ public class GradientReducer extends AbstractStreamOperator<ModelChunk>
         syncBytes = getMetricGroup().counter("sync_bytes_published");
     }
 
+    /** The runtime of {@code modelId}, or null before its first share (for tests). */
+    ModelRuntime runtimeOf(String modelId) {
+        Model m = models.get(modelId);
+        return m == null ? null : m.rt;
+    }
+
     private Model model(String key) throws Exception {
         Model m = models.get(key);
         if (m == null) {

@@ -110,7 +110,7 @@ final class ModelRuntime {
                 ? new Outcomes(spec, settings.outcomeClickHorizonMillis(), settings.outcomeHorizonMillis())
                 : null;
         policy = new PublishPolicy(settings.fullEvery());
-        servingSpan = new ServingSpan(spec.optimizer().servingAverage());
+        servingSpan = ServingSpan.of(spec.optimizer());
         gates = new GateStatistics(spec.tasks().size(), model.network().experts());
         gateEntropy = new double[spec.tasks().size()];
         gatePolarized = new double[spec.tasks().size()];
@@ -154,6 +154,10 @@ final class ModelRuntime {
         rt.model.useServingAverage();
         if (dense != null) {
             ModelStateCodec.restoreAverage(rt.model, dense);
+            if (rt.model.servingAverage() != null) {
+                // Sized in event time, the average moved last to the newest impression trained.
+                rt.model.servingAverage().restoreClock(rt.trainedUpTo);
+            }
         }
         // Last: a restore that fails leaves no threads behind.
         rt.model.useThreads(settings.threads());
@@ -166,6 +170,7 @@ final class ModelRuntime {
         for (TrainExample e : batch) {
             trainedUpTo = Math.max(trainedUpTo, e.impressionTs);
         }
+        model.advanceServingAverage(trainedUpTo);
         MmoeModel.StepResult r = model.trainStep(rows.map(b, st.rows(), true));
         stepped();
         if (outcomes != null) {
@@ -301,6 +306,7 @@ final class ModelRuntime {
                 policy.measured();
             }
         }
+        model.advanceServingAverage(trainedUpTo);
         if (total == 0 && !heldBack) {
             return false;
         }

@@ -1,6 +1,7 @@
 package org.mmoestream.train;
 
 import java.util.Locale;
+import org.mmoestream.model.optim.OptimizerConfig;
 
 /**
  * How much event time a model's serving average spans: its time constant in optimizer steps
@@ -9,7 +10,8 @@ import java.util.Locale;
  * #MEMORY_STEPS}). The average is sized in steps, so one spec spans a few hours of a busy stream and
  * days of a quiet one, where it serves a model that long behind the labels (README, the {@code
  * optimizer.serving_average} row); the trainer's gauge {@code serving_average_hours} and {@code
- * bench feedback}'s line of that name show which, and {@link #warning} says so once.
+ * bench feedback}'s line of that name show which, and {@link #warning} says so once. An average
+ * sized in event time ({@code optimizer.serving_average_hours}) spans its hours at any traffic.
  */
 public final class ServingSpan {
     /** About how many of the last steps the event time per step is averaged over. */
@@ -20,6 +22,9 @@ public final class ServingSpan {
     static final double ADVISED_HOURS = 3;
 
     private final double steps;
+    /** The span of an average sized in event time; NaN otherwise. */
+    private final double fixedHours;
+
     private long clock = Long.MIN_VALUE;
     private long lastStep;
     private double millisPerStep = Double.NaN;
@@ -29,6 +34,19 @@ public final class ServingSpan {
     /** For a serving average over {@code steps} optimizer steps (0: none). */
     public ServingSpan(double steps) {
         this.steps = steps;
+        this.fixedHours = Double.NaN;
+    }
+
+    private ServingSpan(double steps, double fixedHours) {
+        this.steps = steps;
+        this.fixedHours = fixedHours;
+    }
+
+    /** For the serving average of {@code optimizer}: sized in steps, in event time, or none. */
+    public static ServingSpan of(OptimizerConfig optimizer) {
+        return optimizer.servingAverageHours() > 0
+                ? new ServingSpan(0, optimizer.servingAverageHours())
+                : new ServingSpan(optimizer.servingAverage());
     }
 
     /** After a training call: the model's optimizer steps so far and the newest impression trained (event time). */
@@ -55,8 +73,14 @@ public final class ServingSpan {
         lastStep = step;
     }
 
-    /** Hours of event time the serving average spans; NaN without one, or before two steps were seen. */
+    /**
+     * Hours of event time the serving average spans; NaN without one, or, sized in steps, before two
+     * steps were seen.
+     */
     public double hours() {
+        if (!Double.isNaN(fixedHours)) {
+            return fixedHours;
+        }
         return steps > 0 ? steps * millisPerStep / 3_600_000 : Double.NaN;
     }
 
@@ -74,7 +98,8 @@ public final class ServingSpan {
                 Locale.ROOT,
                 "model %s: the serving average over %.0f optimizer steps (optimizer.serving_average) spans %.1f h of"
                         + " event time at this traffic, so the versions serve the parameters of about that long ago;"
-                        + " about %.0f steps would span %.0f h",
+                        + " about %.0f steps would span %.0f h (or size it in event time with"
+                        + " optimizer.serving_average_hours)",
                 model,
                 steps,
                 h,

@@ -77,6 +77,12 @@ class TrainFileBadInputTest {
         assertOneSentence(
                 run(SPEC.replace("log1p", "sqrt"), GOOD_ROWS), "spec.yaml", "features.dense[0].transform", "sqrt");
         assertOneSentence(run("features: [", GOOD_ROWS), "spec.yaml", "not valid YAML");
+        // A file's rows carry no event time to size a serving average by.
+        assertOneSentence(
+                run(SPEC + "optimizer: {serving_average_hours: 3}\n", GOOD_ROWS),
+                "spec.yaml",
+                "optimizer.serving_average_hours",
+                "optimizer.serving_average)");
     }
 
     @Test

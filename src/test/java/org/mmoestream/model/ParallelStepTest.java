@@ -60,6 +60,7 @@ class ParallelStepTest {
                                     d.initialAccumulator(),
                                     0.01,
                                     0.05,
+                                    0,
                                     0)),
                     Objective.Weights.NONE));
         }

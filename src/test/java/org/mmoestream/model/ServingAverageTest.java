@@ -40,6 +40,42 @@ class ServingAverageTest {
         assertArrayEquals(new float[] {4, 0}, params);
     }
 
+    /**
+     * Sized in event time, the average moves before each step towards the parameters that held
+     * since its clock last moved, by {@code 1 - exp(-dt / span)}; the first time only sets the clock,
+     * a time not later moves nothing, a step alone moves nothing, and a restored clock goes on.
+     */
+    @Test
+    void inEventTimeItMovesByTheTimeThatPassed() {
+        float[] params = {0, 8};
+        ServingAverage average = ServingAverage.overEventTime(NdAccess.of(params), 1);
+        assertTrue(average.inEventTime());
+        long t = 1_000_000;
+        average.advance(t);
+        params[0] = 4;
+        params[1] = 16;
+        average.update();
+        // An hour at the new values: 1 - 1/e of the way.
+        average.advance(t + 3_600_000);
+        double f = -Math.expm1(-1);
+        double[] expected = {4 * f, 8 + 8 * f};
+        assertArrayEquals(expected, values(average.values()), 1e-12);
+        average.advance(t + 3_600_000);
+        average.advance(t);
+        assertArrayEquals(expected, values(average.values()), 0, "a time not later moves nothing");
+        ServingAverage restored = ServingAverage.overEventTime(NdAccess.of(params), 1);
+        float[] saved = new float[2];
+        average.values().readFloats(0, saved, 0, 2);
+        restored.restore(saved, 0);
+        restored.restoreClock(t + 3_600_000);
+        // Half an hour more, to both.
+        average.advance(t + 5_400_000);
+        restored.advance(t + 5_400_000);
+        assertArrayEquals(values(average.values()), values(restored.values()), 1e-5);
+        assertTrue(values(restored.values())[0] > expected[0] + 0.1, "the restored clock moves it");
+        assertThrows(IllegalArgumentException.class, () -> ServingAverage.overEventTime(NdAccess.of(params), 0));
+    }
+
     @Test
     void theTrainedValuesComeBackWhenScoringFails() {
         float[] params = {1, 2};
@@ -123,5 +159,23 @@ class ServingAverageTest {
         Files.writeString(f, head + "optimizer: {serving_average: 0.5}\n");
         InputException e = assertThrows(InputException.class, () -> SpecLoader.load(f));
         assertTrue(e.getMessage().contains("optimizer.serving_average"), e.getMessage());
+    }
+
+    @Test
+    void theSpecTakesTheAverageInHoursOfEventTimeOrInStepsNotBoth() throws Exception {
+        Path f = dir.resolve("spec.yaml");
+        String head = "name: a\nfeatures: {sparse: [{name: user, buckets: 5}]}\ntasks: [{name: ctr, label: click}]\n";
+        Files.writeString(f, head + "optimizer: {serving_average_hours: 2.5}\n");
+        ModelSpec spec = SpecLoader.load(f);
+        assertEquals(2.5, spec.optimizer().servingAverageHours());
+        assertEquals(0, spec.optimizer().servingAverage());
+        assertEquals(spec, SpecJson.read(SpecJson.write(spec)), "a snapshot's spec keeps it");
+        MmoeModel m = MmoeModel.create(spec, 7, DataType.FLOAT);
+        m.useServingAverage();
+        assertTrue(m.servingAverage().inEventTime());
+        Files.writeString(f, head + "optimizer: {serving_average: 4000, serving_average_hours: 3}\n");
+        InputException e = assertThrows(InputException.class, () -> SpecLoader.load(f));
+        assertTrue(e.getMessage().contains("optimizer.serving_average_hours"), e.getMessage());
+        assertTrue(e.getMessage().contains("not both"), e.getMessage());
     }
 }

@@ -185,7 +185,7 @@ class TrainStepTest {
     void clippingBoundsTheUpdate() {
         ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, true, List.of());
         OptimizerConfig sgd = OptimizerConfig.defaults(OptimizerConfig.Kind.SGD);
-        OptimizerConfig clipped = new OptimizerConfig(sgd.kind(), 1.0, 0, 0, 0, 0, 0, 1e-3, 0);
+        OptimizerConfig clipped = new OptimizerConfig(sgd.kind(), 1.0, 0, 0, 0, 0, 0, 1e-3, 0, 0);
         MmoeModel m = MmoeModel.create(spec.withOptimizer(clipped), 3, DataType.DOUBLE);
         double[] before = dense(m);
         m.trainStep(TestSpecs.batch(spec, 16, 2));

@@ -223,20 +223,30 @@ class ReplicaTrainingTest {
     /**
      * Rounds: each of three replicas computes the gradient of its share on the version of the
      * round; the reducer's step on their average (weighted by examples) is one trainer's step on
-     * their union.
+     * their union. The reducer serves the average one trainer serves, also when it is sized in
+     * event time ({@code serving_average_hours}: it moves with the newest impression of the round).
      */
-    @Test
-    void roundsOfSharesTrainTheSameModelAsOneTrainerOnTheirUnion() throws Exception {
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void roundsOfSharesTrainTheSameModelAsOneTrainerOnTheirUnion(boolean averagedInEventTime) throws Exception {
         int shares = 3;
         List<TrainExample> xs = examples(12 * shares * BATCH, 1);
-        try (Group g = new Group(LINEAR_SPEC, null)) {
+        // The examples are 1 ms apart: a round of 18 moves the average 1 - exp(-18 / 40) of the way.
+        ModelSpec spec = averagedInEventTime
+                ? LINEAR_SPEC.withOptimizer(LINEAR_SPEC.optimizer().withServingAverageHours(40.0 / 3_600_000))
+                : LINEAR_SPEC;
+        try (Group g = new Group(spec, null)) {
             List<Reader> replicas = new ArrayList<>();
             for (int i = 0; i < shares; i++) {
-                replicas.add(new Reader(LINEAR_SPEC, i));
+                replicas.add(new Reader(spec, i));
             }
             g.join(replicas.toArray(Reader[]::new));
-            Reader alone = new Reader(LINEAR_SPEC, 9);
+            Reader alone = new Reader(spec, 9);
             alone.catchUp(g.syncs.subList(0, 1));
+            // The average one trainer serves, by hand: from the first version's values, each round
+            // 1 - exp(-dt / span) of the way to the values before its step (the first sets the clock).
+            double[] expected = dense(alone.rt.model().network().paramAccess());
+            long clock = Long.MIN_VALUE;
             int size = (2 * BATCH + shares - 1) / shares;
             for (int round = 0, at = 0; round < 12; round++) {
                 List<TrainExample> union = new ArrayList<>();
@@ -249,9 +259,32 @@ class ReplicaTrainingTest {
                     assertEquals(g.syncs.size() - 1, round + shares - 1, "the round waits for every share");
                     g.send(r.rt.gradient(share));
                 }
+                long newest = union.get(union.size() - 1).impressionTs;
+                if (clock != Long.MIN_VALUE) {
+                    double f = -Math.expm1(-(newest - clock) / 40.0);
+                    double[] before = dense(alone.rt.model().network().paramAccess());
+                    for (int i = 0; i < expected.length; i++) {
+                        expected[i] += f * (before[i] - expected[i]);
+                    }
+                }
+                clock = newest;
                 alone.trainAlone(union);
                 g.tick();
                 replicas.forEach(r -> r.catchUp(g.syncs));
+            }
+            MmoeModel reduced = g.reducer.getOperator() instanceof GradientReducer r
+                    ? r.runtimeOf("m1").model()
+                    : null;
+            assertEquals(averagedInEventTime, reduced.servingAverage() != null);
+            if (averagedInEventTime) {
+                assertArrayEquals(expected, dense(reduced.servedParams()), 2e-5);
+                double[] served = dense(reduced.servedParams());
+                double[] trained = dense(reduced.network().paramAccess());
+                double lag = 0;
+                for (int i = 0; i < served.length; i++) {
+                    lag = Math.max(lag, Math.abs(served[i] - trained[i]));
+                }
+                assertTrue(lag > 1e-3, "the average lags the trained values: " + lag);
             }
             Reader check = new Reader(LINEAR_SPEC, 5);
             check.catchUp(g.syncs.subList(0, 1));
@@ -658,5 +691,11 @@ class ReplicaTrainingTest {
         for (int i = 0; i < w.length; i++) {
             assertEquals(w[i], v[i], tolerance + 1e-5 * Math.abs(w[i]), "value " + i + " of " + w.length);
         }
+    }
+
+    private static double[] dense(NdAccess a) {
+        double[] v = new double[a.length()];
+        a.read(0, v, 0, v.length);
+        return v;
     }
 }

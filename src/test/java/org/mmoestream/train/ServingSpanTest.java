@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
+import org.mmoestream.model.optim.OptimizerConfig;
 
 class ServingSpanTest {
     private static final long T0 = 1_700_000_000_000L;
@@ -75,5 +76,29 @@ class ServingSpanTest {
         assertNull(busy.warning("m1"));
         assertTrue(Double.isNaN(none.hours()));
         assertNull(none.warning("m1"));
+    }
+
+    @Test
+    void anAverageSizedInEventTimeSpansItsHoursAtAnyTraffic() {
+        OptimizerConfig adagrad = OptimizerConfig.defaults(OptimizerConfig.Kind.ADAGRAD);
+        ServingSpan hours = ServingSpan.of(adagrad.withServingAverageHours(3));
+        long t = T0;
+        for (int i = 0; i <= 2_000; i++) {
+            hours.record(i, t);
+            t += 60_000;
+        }
+        assertEquals(3, hours.hours());
+        assertNull(hours.warning("m1"), "no warning: it spans what the spec says");
+        assertEquals(4_000 * 2_500 / 3.6e6, spanOf(ServingSpan.of(adagrad.withServingAverage(4_000))), 1e-9);
+        assertTrue(Double.isNaN(ServingSpan.of(adagrad).hours()));
+    }
+
+    private static double spanOf(ServingSpan s) {
+        long t = T0;
+        for (int i = 0; i <= 2_000; i++) {
+            s.record(i, t);
+            t += 2_500;
+        }
+        return s.hours();
     }
 }

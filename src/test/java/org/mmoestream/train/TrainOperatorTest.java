@@ -407,11 +407,18 @@ class TrainOperatorTest {
      * With {@code optimizer.serving_average} the versions carry the moving average of the dense
      * parameters, the one an offline model of the same spec keeps over the same steps, not the
      * trained values; the operator's scores are the versions'; a checkpoint keeps the average and
-     * the trained values both, so training after a restore goes on as without one.
+     * the trained values both, so training after a restore goes on as without one. Sized in event
+     * time ({@code serving_average_hours}), it moves with the newest impression trained, and its
+     * clock survives the restore too.
      */
-    @Test
-    void theServingAverageIsPublishedAndSurvivesARestore() throws Exception {
-        ModelSpec averaged = SPEC.withOptimizer(SPEC.optimizer().withServingAverage(3));
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void theServingAverageIsPublishedAndSurvivesARestore(boolean inEventTime) throws Exception {
+        // In event time: about 20 ms, where the examples are 1 ms apart and a batch moves 8 ms.
+        ModelSpec averaged = SPEC.withOptimizer(
+                inEventTime
+                        ? SPEC.optimizer().withServingAverageHours(20.0 / 3_600_000)
+                        : SPEC.optimizer().withServingAverage(3));
         TrainOperator.Settings settings = TrainOperator.Settings.of(SpecJson.write(averaged))
                 .withBatchSize(BATCH)
                 .withMaxWait(10_000_000)
@@ -422,6 +429,10 @@ class TrainOperatorTest {
         offline.useServingAverage();
         List<LabeledExample> first = examples(4 * BATCH, 31);
         List<LabeledExample> later = examples(2 * BATCH, 32);
+        for (LabeledExample e : later) {
+            // After the first ones in event time.
+            e.impressionTs += first.size();
+        }
         List<EncodedExample> probe = encode(examples(30, 33));
         OperatorSubtaskState snapshot;
         double[] v1Dense;
@@ -433,6 +444,7 @@ class TrainOperatorTest {
             }
             h.setProcessingTime(1_000);
             for (int i = 0; i < first.size(); i += BATCH) {
+                offline.advanceServingAverage(first.get(i + BATCH - 1).impressionTs);
                 offline.trainStep(Batch.of(encode(first.subList(i, i + BATCH))));
             }
             SnapshotState v1 = new SnapshotState();
@@ -458,6 +470,7 @@ class TrainOperatorTest {
                 h.processElement(train(e, averaged), 0);
             }
             for (int i = 0; i < later.size(); i += BATCH) {
+                offline.advanceServingAverage(later.get(i + BATCH - 1).impressionTs);
                 offline.trainStep(Batch.of(encode(later.subList(i, i + BATCH))));
             }
             MmoeModel m = restored.runtimeOf("m1").model();
