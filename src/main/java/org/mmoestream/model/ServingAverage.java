@@ -32,20 +32,20 @@ public final class ServingAverage {
 
     /** Starts the average at the parameters' current values; {@code steps} at least 1. */
     public ServingAverage(NdAccess params, double steps) {
+        this(params, rateOf(steps), 0);
+    }
+
+    private static double rateOf(double steps) {
         if (!(steps >= 1) || Double.isInfinite(steps)) {
             throw new IllegalArgumentException("the serving average's time constant must be at least 1 step: " + steps);
         }
-        this.params = params;
-        this.rate = 1 / steps;
-        this.spanMillis = 0;
-        average = new double[params.length()];
-        trained = new double[params.length()];
-        reset();
+        return 1 / steps;
     }
 
-    private ServingAverage(NdAccess params, long spanMillis) {
+    /** Sized in steps ({@code rate} = 1 / steps, {@code spanMillis} 0) or in event time ({@code rate} 0). */
+    private ServingAverage(NdAccess params, double rate, long spanMillis) {
         this.params = params;
-        this.rate = 0;
+        this.rate = rate;
         this.spanMillis = spanMillis;
         average = new double[params.length()];
         trained = new double[params.length()];
@@ -61,7 +61,7 @@ public final class ServingAverage {
         if (!(millis >= 1) || Double.isInfinite(hours)) {
             throw new IllegalArgumentException("the serving average's span must be more than 0 h: " + hours);
         }
-        return new ServingAverage(params, millis);
+        return new ServingAverage(params, 0, millis);
     }
 
     /** Whether the average is sized in event time ({@link #overEventTime}) rather than in steps. */

@@ -245,7 +245,8 @@ class ReplicaTrainingTest {
             alone.catchUp(g.syncs.subList(0, 1));
             // The average one trainer serves, by hand: from the first version's values, each round
             // 1 - exp(-dt / span) of the way to the values before its step (the first sets the clock).
-            double[] expected = dense(alone.rt.model().network().paramAccess());
+            double[] expected =
+                    TrainOperatorTest.values(alone.rt.model().network().paramAccess());
             long clock = Long.MIN_VALUE;
             int size = (2 * BATCH + shares - 1) / shares;
             for (int round = 0, at = 0; round < 12; round++) {
@@ -262,7 +263,8 @@ class ReplicaTrainingTest {
                 long newest = union.get(union.size() - 1).impressionTs;
                 if (clock != Long.MIN_VALUE) {
                     double f = -Math.expm1(-(newest - clock) / 40.0);
-                    double[] before = dense(alone.rt.model().network().paramAccess());
+                    double[] before =
+                            TrainOperatorTest.values(alone.rt.model().network().paramAccess());
                     for (int i = 0; i < expected.length; i++) {
                         expected[i] += f * (before[i] - expected[i]);
                     }
@@ -272,14 +274,13 @@ class ReplicaTrainingTest {
                 g.tick();
                 replicas.forEach(r -> r.catchUp(g.syncs));
             }
-            MmoeModel reduced = g.reducer.getOperator() instanceof GradientReducer r
-                    ? r.runtimeOf("m1").model()
-                    : null;
+            MmoeModel reduced =
+                    ((GradientReducer) g.reducer.getOperator()).runtimeOf("m1").model();
             assertEquals(averagedInEventTime, reduced.servingAverage() != null);
             if (averagedInEventTime) {
-                assertArrayEquals(expected, dense(reduced.servedParams()), 2e-5);
-                double[] served = dense(reduced.servedParams());
-                double[] trained = dense(reduced.network().paramAccess());
+                double[] served = TrainOperatorTest.values(reduced.servedParams());
+                assertArrayEquals(expected, served, 2e-5);
+                double[] trained = TrainOperatorTest.values(reduced.network().paramAccess());
                 double lag = 0;
                 for (int i = 0; i < served.length; i++) {
                     lag = Math.max(lag, Math.abs(served[i] - trained[i]));
@@ -691,11 +692,5 @@ class ReplicaTrainingTest {
         for (int i = 0; i < w.length; i++) {
             assertEquals(w[i], v[i], tolerance + 1e-5 * Math.abs(w[i]), "value " + i + " of " + w.length);
         }
-    }
-
-    private static double[] dense(NdAccess a) {
-        double[] v = new double[a.length()];
-        a.read(0, v, 0, v.length);
-        return v;
     }
 }

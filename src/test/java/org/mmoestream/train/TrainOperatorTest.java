@@ -91,7 +91,7 @@ class TrainOperatorTest {
                 .toList();
     }
 
-    private static double[] values(NdAccess a) {
+    static double[] values(NdAccess a) {
         double[] v = new double[a.length()];
         a.read(0, v, 0, v.length);
         return v;
