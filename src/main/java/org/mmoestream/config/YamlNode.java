@@ -164,6 +164,24 @@ public final class YamlNode {
         return out;
     }
 
+    /** A non-empty list of finite numbers, each above the one before it. */
+    public List<Double> increasingNumbers(String key) {
+        List<Double> out = new ArrayList<>();
+        for (YamlNode n : get(key).list()) {
+            if (!n.node.isNumber() || !Double.isFinite(n.node.asDouble())) {
+                throw n.error("must be a number, got '" + n.node.asText() + "'");
+            }
+            if (!out.isEmpty() && n.node.asDouble() <= out.get(out.size() - 1)) {
+                throw n.error("must be above the number before it, got '" + n.node.asText() + "'");
+            }
+            out.add(n.node.asDouble());
+        }
+        if (out.isEmpty()) {
+            throw get(key).error("must list at least one number");
+        }
+        return out;
+    }
+
     /** Collects every scalar under this node as dotted path -> text (lists are not allowed). */
     public void flatten(String prefix, java.util.Map<String, String> out) {
         if (node.isObject()) {

@@ -15,6 +15,8 @@ package org.mmoestream.feature;
  *     tower only, not the experts and gates (Zhao et al., RecSys 2019)
  * @param elapsed a bias feature whose value the trainer sets: the whole hours from the example's
  *     impression to the join's emission of it (README, Fresh labels), whatever the event carries
+ * @param elapsedBy for an elapsed feature, the classes of another feature its hours are crossed with
+ *     ({@code elapsed_by}), or null: the hours alone
  */
 public record SparseFeature(
         String name,
@@ -24,16 +26,30 @@ public record SparseFeature(
         boolean multi,
         String separator,
         boolean bias,
-        boolean elapsed) {
+        boolean elapsed,
+        ElapsedBy elapsedBy) {
 
     /** A feature of the main network. */
     public SparseFeature(String name, String column, int buckets, int dim, boolean multi, String separator) {
-        this(name, column, buckets, dim, multi, separator, false, false);
+        this(name, column, buckets, dim, multi, separator, false, false, null);
     }
 
     /** A feature of the main network, or a bias feature. */
     public SparseFeature(
             String name, String column, int buckets, int dim, boolean multi, String separator, boolean bias) {
-        this(name, column, buckets, dim, multi, separator, bias, false);
+        this(name, column, buckets, dim, multi, separator, bias, false, null);
+    }
+
+    /** A feature of the main network, a bias feature, or an elapsed one of the hours alone. */
+    public SparseFeature(
+            String name,
+            String column,
+            int buckets,
+            int dim,
+            boolean multi,
+            String separator,
+            boolean bias,
+            boolean elapsed) {
+        this(name, column, buckets, dim, multi, separator, bias, elapsed, null);
     }
 }

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
+import org.mmoestream.feature.ElapsedBy;
 import org.mmoestream.feature.EncodedExample;
 import org.mmoestream.feature.FeatureEncoder;
 import org.mmoestream.feature.FeatureSpec;
@@ -30,6 +31,8 @@ public final class ExampleEncoder {
     private final TaskSpec.DelayRole[] role;
     /** Whether a sparse feature takes the hours from its impression to its emission (features.sparse[].elapsed). */
     private final boolean hasElapsedFeature;
+    /** Per sparse feature, the column of the feature its hours are crossed with (elapsed_by), or null. */
+    private final String[] crossColumn;
 
     /**
      * An encoder of {@code spec}'s features. Labels ({@link #encode}) need every task to name its
@@ -39,6 +42,11 @@ public final class ExampleEncoder {
         this.spec = spec;
         this.encoder = new FeatureEncoder(spec.features());
         this.hasElapsedFeature = spec.features().sparse().stream().anyMatch(SparseFeature::elapsed);
+        this.crossColumn = spec.features().sparse().stream()
+                .map(sf -> sf.elapsedBy() == null
+                        ? null
+                        : columnOf(spec.features(), sf.elapsedBy().feature()))
+                .toArray(String[]::new);
         boolean[] click = new boolean[spec.tasks().size()];
         for (int t = 0; t < click.length; t++) {
             TaskSpec task = spec.tasks().get(t);
@@ -94,7 +102,8 @@ public final class ExampleEncoder {
     /**
      * Encodes the features of an example the join sent {@code elapsedMillis} after its impression,
      * for training: as {@link #encodeFeatures(String, float[])}, with each elapsed feature ({@code
-     * features.sparse[].elapsed}) set to the whole hours elapsed, whatever the features carry.
+     * features.sparse[].elapsed}) set to the whole hours elapsed, whatever the features carry, or
+     * with {@code elapsed_by} to {@code <hours>x<class>} (see {@link ElapsedBy}).
      */
     public EncodedExample encodeFeatures(String featuresJson, float[] labels, long elapsedMillis) {
         if (!hasElapsedFeature) {
@@ -103,9 +112,13 @@ public final class ExampleEncoder {
         JsonNode f = parse(featuresJson);
         if (f instanceof ObjectNode o) {
             long hours = Math.max(0, elapsedMillis) / 3_600_000L;
-            for (SparseFeature sf : spec.features().sparse()) {
-                if (sf.elapsed()) {
+            List<SparseFeature> sparse = spec.features().sparse();
+            for (int i = 0; i < sparse.size(); i++) {
+                SparseFeature sf = sparse.get(i);
+                if (sf.elapsed() && crossColumn[i] == null) {
                     o.put(sf.column(), hours);
+                } else if (sf.elapsed()) {
+                    o.put(sf.column(), hours + crossSuffix(o, i));
                 }
             }
         }
@@ -220,10 +233,16 @@ public final class ExampleEncoder {
         int[][] ids = new int[fs.sparse().size()][];
         for (int i = 0; i < ids.length; i++) {
             String col = fs.sparse().get(i).column();
+            // A bias feature is unknown at serving (labels null): its serving value, if any, stands in.
+            String serving = labels == null && fs.sparse().get(i).bias()
+                    ? servingValue(fs.sparse().get(i).name())
+                    : null;
+            if (serving != null && crossColumn[i] != null) {
+                serving += crossSuffix(f, i);
+            }
             try {
-                // A bias feature is unknown at serving (labels null): its serving value, if any, stands in.
                 ids[i] = fs.sparse().get(i).bias() && labels == null
-                        ? encoder.sparse(i, servingValue(fs.sparse().get(i).name()))
+                        ? encoder.sparse(i, serving)
                         : encoder.sparse(i, value(f.get(col)));
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException("feature " + col + " " + e.getMessage());
@@ -239,6 +258,46 @@ public final class ExampleEncoder {
             }
         }
         return new EncodedExample(ids, dense, labels);
+    }
+
+    /**
+     * {@code x<class>}: the class of the value that features {@code f} give the feature that sparse
+     * feature {@code i}'s hours are crossed with ({@code none} when missing).
+     */
+    private String crossSuffix(JsonNode f, int i) {
+        JsonNode v = f.get(crossColumn[i]);
+        if (v == null || v.isNull()) {
+            return "xnone";
+        }
+        double x = Double.NaN;
+        if (v.isNumber()) {
+            x = v.doubleValue();
+        } else if (v.isTextual()) {
+            try {
+                x = Double.parseDouble(v.asText().trim());
+            } catch (NumberFormatException e) {
+                // not a number: refused below
+            }
+        }
+        if (!Double.isFinite(x)) {
+            throw new IllegalArgumentException("feature " + crossColumn[i] + " must be a number to class the hours of "
+                    + spec.features().sparse().get(i).name() + " (elapsed_by), got '" + v.asText() + "'");
+        }
+        return "x" + spec.features().sparse().get(i).elapsedBy().classOf(x);
+    }
+
+    private static String columnOf(FeatureSpec fs, String name) {
+        for (SparseFeature sf : fs.sparse()) {
+            if (sf.name().equals(name)) {
+                return sf.column();
+            }
+        }
+        for (var df : fs.dense()) {
+            if (df.name().equals(name)) {
+                return df.column();
+            }
+        }
+        throw new IllegalArgumentException("elapsed_by names no feature of the spec: '" + name + "'");
     }
 
     /** The serving value of bias feature {@code name} (model.bias_serving), or null (missing). */

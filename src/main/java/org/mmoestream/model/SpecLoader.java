@@ -10,6 +10,7 @@ import org.mmoestream.config.YamlNode;
 import org.mmoestream.feature.CsvLayout;
 import org.mmoestream.feature.DenseFeature;
 import org.mmoestream.feature.DenseTransform;
+import org.mmoestream.feature.ElapsedBy;
 import org.mmoestream.feature.FeatureSpec;
 import org.mmoestream.feature.SparseFeature;
 import org.mmoestream.model.optim.OptimizerConfig;
@@ -66,9 +67,11 @@ public final class SpecLoader {
         node.allowOnly(Set.of("sparse", "dense"));
         Set<String> names = new HashSet<>();
         List<SparseFeature> sparse = new ArrayList<>();
+        java.util.Map<String, YamlNode> crossedBy = new java.util.LinkedHashMap<>();
         if (node.has("sparse")) {
             for (YamlNode f : node.get("sparse").list()) {
-                f.allowOnly(Set.of("name", "column", "buckets", "dim", "multi", "separator", "bias", "elapsed"));
+                f.allowOnly(Set.of(
+                        "name", "column", "buckets", "dim", "multi", "separator", "bias", "elapsed", "elapsed_by"));
                 String name = f.get("name").text();
                 if (!names.add(name)) {
                     throw f.error("repeats the feature name '" + name + "'");
@@ -84,6 +87,15 @@ public final class SpecLoader {
                     // Serving does not know the hours an example will wait: only the bias tower may learn them.
                     throw f.get("elapsed").error("needs a single-valued bias feature (bias: true, multi: false)");
                 }
+                ElapsedBy by = null;
+                if (f.has("elapsed_by")) {
+                    if (!elapsed) {
+                        throw f.get("elapsed_by").error("needs an elapsed feature (elapsed: true)");
+                    }
+                    YamlNode b = f.get("elapsed_by").allowOnly(Set.of("feature", "bounds"));
+                    by = new ElapsedBy(b.get("feature").text(), b.increasingNumbers("bounds"));
+                    crossedBy.put(name, b.get("feature"));
+                }
                 sparse.add(new SparseFeature(
                         name,
                         f.string("column", name),
@@ -92,7 +104,8 @@ public final class SpecLoader {
                         multi,
                         sep,
                         bias,
-                        elapsed));
+                        elapsed,
+                        by));
             }
         }
         List<DenseFeature> dense = new ArrayList<>();
@@ -113,6 +126,20 @@ public final class SpecLoader {
         }
         if (sparse.isEmpty() && dense.isEmpty()) {
             throw node.error("must declare at least one sparse or dense feature");
+        }
+        for (YamlNode by : crossedBy.values()) {
+            String other = by.text();
+            SparseFeature s = sparse.stream()
+                    .filter(x -> x.name().equals(other))
+                    .findFirst()
+                    .orElse(null);
+            if (s == null && dense.stream().noneMatch(x -> x.name().equals(other))) {
+                throw by.error("names no feature of the spec: '" + other + "'");
+            }
+            if (s != null && (s.bias() || s.multi())) {
+                // Serving reads the class from the score request: a bias feature is not in it.
+                throw by.error("names '" + other + "', which is not a single-valued feature of the main network");
+            }
         }
         return new FeatureSpec(sparse, dense);
     }

@@ -172,11 +172,70 @@ class FeedbackSettingsTest {
         lines[8] = "model: {expert_hidden: [8]}";
         e = assertThrows(InputException.class, () -> TestSpecs.yaml(dir, lines));
         assertTrue(e.getMessage().contains("elapsed") && e.getMessage().contains("bias: true"), e.getMessage());
-        for (String file : List.of("ctr-cvr-item-age-elapsed.yaml", "ctr-cvr-item-age-elapsed-ids.yaml")) {
+        for (String file : List.of(
+                "ctr-cvr-item-age-elapsed.yaml",
+                "ctr-cvr-item-age-elapsed-ids.yaml",
+                "ctr-cvr-item-age-elapsed-ids-by-age.yaml")) {
             ModelSpec example = SpecLoader.load(Path.of("examples", file));
             PipelineJob.requireElapsedFeatures(Feedback.FNW_MATCHED, example);
             PipelineJob.requireDelayHeads(Feedback.FNW_MATCHED, 0, example);
             assertThrows(InputException.class, () -> PipelineJob.requireElapsedFeatures(Feedback.WAIT, example));
         }
+    }
+
+    /**
+     * {@code elapsed_by} crosses an elapsed feature's hours with the classes of another feature of
+     * the main network; any other use fails at start with one sentence naming the key.
+     */
+    @Test
+    void elapsedByNeedsAnElapsedFeatureAndANumberFeatureOfTheMainNetwork(@TempDir Path dir) throws Exception {
+        String[] lines = {
+            "name: elapsed-by",
+            "features:",
+            "  sparse:",
+            "    - {name: user, buckets: 50}",
+            "    - {name: age, buckets: 50}",
+            "    - {name: position, buckets: 8, bias: true}",
+            "    - {name: elapsed, buckets: 64, dim: 2, bias: true, elapsed: true, elapsed_by: BY}",
+            "tasks:",
+            "  - {name: ctr, label: click}",
+            "  - {name: cvr, label: conversion}",
+            "model: {expert_hidden: [8], bias_tasks: [cvr], bias_serving: {elapsed: 0}}"
+        };
+        String line = lines[6];
+        lines[6] = line.replace("BY", "{feature: age, bounds: [4, 8.5, 32]}");
+        ModelSpec spec = TestSpecs.yaml(dir, lines);
+        assertEquals(
+                List.of(4.0, 8.5, 32.0),
+                spec.features().sparse().get(3).elapsedBy().bounds());
+        assertEquals("age", spec.features().sparse().get(3).elapsedBy().feature());
+        assertEquals(null, spec.features().sparse().get(1).elapsedBy());
+        java.util.Map<String, String> refused = new java.util.LinkedHashMap<>();
+        refused.put(
+                "{feature: agee, bounds: [4]}",
+                "features.sparse[3].elapsed_by.feature names no feature of the " + "spec: 'agee'");
+        refused.put(
+                "{feature: position, bounds: [4]}",
+                "features.sparse[3].elapsed_by.feature names 'position', "
+                        + "which is not a single-valued feature of the main network");
+        refused.put(
+                "{feature: age, bounds: [8, 4]}",
+                "features.sparse[3].elapsed_by.bounds[1] must be above the " + "number before it, got '4'");
+        refused.put("{feature: age, bounds: []}", "features.sparse[3].elapsed_by.bounds must list at least one number");
+        refused.put(
+                "{feature: age, bounds: [4, old]}",
+                "features.sparse[3].elapsed_by.bounds[1] must be a number, " + "got 'old'");
+        refused.put("{feature: age}", "features.sparse[3].elapsed_by.bounds is required");
+        refused.put("{feature: age, bounds: [4], by: 1}", "unknown key features.sparse[3].elapsed_by.by");
+        for (var r : refused.entrySet()) {
+            lines[6] = line.replace("BY", r.getKey());
+            InputException e = assertThrows(InputException.class, () -> TestSpecs.yaml(dir, lines), r.getKey());
+            assertTrue(e.getMessage().contains(r.getValue()), e.getMessage());
+        }
+        lines[6] = line.replace(", elapsed: true", "").replace("BY", "{feature: age, bounds: [4]}");
+        InputException e = assertThrows(InputException.class, () -> TestSpecs.yaml(dir, lines));
+        assertTrue(
+                e.getMessage().contains("features.sparse[3].elapsed_by needs an elapsed feature (elapsed: true)"),
+                e.getMessage());
     }
 }
