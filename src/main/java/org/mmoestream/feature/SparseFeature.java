@@ -39,17 +39,4 @@ public record SparseFeature(
             String name, String column, int buckets, int dim, boolean multi, String separator, boolean bias) {
         this(name, column, buckets, dim, multi, separator, bias, false, null);
     }
-
-    /** A feature of the main network, a bias feature, or an elapsed one of the hours alone. */
-    public SparseFeature(
-            String name,
-            String column,
-            int buckets,
-            int dim,
-            boolean multi,
-            String separator,
-            boolean bias,
-            boolean elapsed) {
-        this(name, column, buckets, dim, multi, separator, bias, elapsed, null);
-    }
 }
