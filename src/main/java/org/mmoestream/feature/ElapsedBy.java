@@ -6,9 +6,9 @@ import java.util.List;
  * The classes an elapsed feature's hours are crossed with ({@code features.sparse[].elapsed_by}):
  * feature {@code feature}'s value cut at {@code bounds}. The elapsed feature then learns the hours
  * an example waited apart for each class, as {@code <hours>x<class>}, and is served as {@code
- * <bias_serving value>x<class>}: where the share of conversions still to come at an hour differs
- * between classes (young items convert more of their clicks late in the simulator), one offset per
- * hour would serve one class high and another low (README, Fresh labels).
+ * <bias_serving value>x<class>}: where what a delayed example teaches differs between classes (it
+ * tells a young item's row more than an old one's), one offset per hour serves one class high and
+ * another low (README, Fresh labels).
  *
  * @param feature the name of a feature of the spec whose value is a number (the item's age in hours)
  * @param bounds the classes' lower bounds, strictly increasing: a value below the first is class 0,
