@@ -1,5 +1,7 @@
 package org.mmoestream.feature;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
+
 /**
  * A categorical feature hashed into its own embedding table of {@code buckets} rows of {@code
  * dim} floats. A multi-valued feature (an array in JSON, or a {@code separator}-joined cell in CSV)
@@ -27,7 +29,8 @@ public record SparseFeature(
         String separator,
         boolean bias,
         boolean elapsed,
-        ElapsedBy elapsedBy) {
+        // Left out of the snapshot's spec when null, so readers from before the key read it.
+        @JsonInclude(JsonInclude.Include.NON_NULL) ElapsedBy elapsedBy) {
 
     /** A feature of the main network. */
     public SparseFeature(String name, String column, int buckets, int dim, boolean multi, String separator) {

@@ -266,7 +266,10 @@ public final class ExampleEncoder {
      */
     private String crossSuffix(JsonNode f, int i) {
         JsonNode v = f.get(crossColumn[i]);
-        if (v == null || v.isNull()) {
+        if (v != null && v.isArray() && v.size() == 1) {
+            v = v.get(0); // a single-valued feature's one-element list, as FeatureEncoder reads it
+        }
+        if (v == null || v.isNull() || (v.isTextual() && v.asText().isBlank())) {
             return "xnone";
         }
         double x = Double.NaN;
@@ -281,7 +284,7 @@ public final class ExampleEncoder {
         }
         if (!Double.isFinite(x)) {
             throw new IllegalArgumentException("feature " + crossColumn[i] + " must be a number to class the hours of "
-                    + spec.features().sparse().get(i).name() + " (elapsed_by), got '" + v.asText() + "'");
+                    + spec.features().sparse().get(i).name() + " (elapsed_by), got " + v);
         }
         return "x" + spec.features().sparse().get(i).elapsedBy().classOf(x);
     }

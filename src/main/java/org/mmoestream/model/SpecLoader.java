@@ -266,6 +266,25 @@ public final class SpecLoader {
                     throw m.get("bias_serving").error("names '" + f + "', which is not a bias feature " + bias);
                 }
             }
+            for (SparseFeature f : features.sparse()) {
+                String v = serving.get(f.name());
+                if (f.elapsed() && v != null) {
+                    // Served as the hours training writes: "0", not "0.0" (a row training never fills).
+                    long hours = -1;
+                    try {
+                        double d = Double.parseDouble(v);
+                        hours = d == Math.rint(d) && d >= 0 && d < 1e6 ? (long) d : -1;
+                    } catch (NumberFormatException e) {
+                        // refused below
+                    }
+                    if (hours < 0) {
+                        throw m.get("bias_serving")
+                                .error("gives the elapsed feature " + f.name() + " '" + v
+                                        + "', which is not a whole number of hours >= 0");
+                    }
+                    serving.put(f.name(), Long.toString(hours));
+                }
+            }
         }
         return new BiasTower(on, serving);
     }

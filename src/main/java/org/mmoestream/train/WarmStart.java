@@ -27,7 +27,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * feature widens or narrows: its columns are carried over by feature (an input the snapshot lacks
  * gets zero weights, so the model scores as the snapshot did until it learns to use it). Any other
  * tensor whose shape changed is refused with one sentence naming it, and so is an embedding table
- * whose bucket count or dimension changed (its rows are hashed for the old count). The optimizer's
+ * whose bucket count or dimension changed (its rows are hashed for the old count), or an elapsed
+ * feature whose crossing ({@code elapsed_by}) changed. The optimizer's
  * state, step count and the dense-feature statistics' counts come with a snapshot that has the
  * training state of the same optimizer ({@code train-file --save} writes it), else the optimizer
  * restarts from its initial state; the examples seen continue from the snapshot's, and version
@@ -106,6 +107,12 @@ final class WarmStart {
                         "embedding." + sf.name() + ".weight",
                         "[" + tables.get(j).buckets() + ", " + tables.get(j).dim() + "]",
                         "[" + sf.buckets() + ", " + sf.dim() + "]");
+            }
+            if (j >= 0 && !java.util.Objects.equals(tables.get(j).elapsedBy(), sf.elapsedBy())) {
+                // Its rows are hashed for other values (<hours> against <hours>x<class>).
+                throw new InputException("train.init-from: the elapsed feature " + sf.name() + " is crossed with "
+                        + crossing(tables.get(j)) + " in " + file + " and with " + crossing(sf) + " in the spec, so "
+                        + "the model cannot start from it; give the feature another name to start its table afresh.");
             }
         }
     }
@@ -305,6 +312,12 @@ final class WarmStart {
             }
         }
         return -1;
+    }
+
+    private static String crossing(SparseFeature f) {
+        return f.elapsedBy() == null
+                ? "nothing"
+                : f.elapsedBy().feature() + " at " + f.elapsedBy().bounds() + " (elapsed_by)";
     }
 
     private InputException refused(String tensor, String was, String is) {

@@ -203,6 +203,7 @@ class FeedbackSettingsTest {
             "model: {expert_hidden: [8], bias_tasks: [cvr], bias_serving: {elapsed: 0}}"
         };
         String line = lines[6];
+        String line10 = lines[10];
         lines[6] = line.replace("BY", "{feature: age, bounds: [4, 8.5, 32]}");
         ModelSpec spec = TestSpecs.yaml(dir, lines);
         assertEquals(
@@ -213,27 +214,43 @@ class FeedbackSettingsTest {
         java.util.Map<String, String> refused = new java.util.LinkedHashMap<>();
         refused.put(
                 "{feature: agee, bounds: [4]}",
-                "features.sparse[3].elapsed_by.feature names no feature of the " + "spec: 'agee'");
+                "features.sparse[3].elapsed_by.feature names no feature of the spec: 'agee'");
         refused.put(
                 "{feature: position, bounds: [4]}",
                 "features.sparse[3].elapsed_by.feature names 'position', "
                         + "which is not a single-valued feature of the main network");
         refused.put(
                 "{feature: age, bounds: [8, 4]}",
-                "features.sparse[3].elapsed_by.bounds[1] must be above the " + "number before it, got '4'");
+                "features.sparse[3].elapsed_by.bounds[1] must be above the number before it, got '4'");
         refused.put("{feature: age, bounds: []}", "features.sparse[3].elapsed_by.bounds must list at least one number");
         refused.put(
                 "{feature: age, bounds: [4, old]}",
-                "features.sparse[3].elapsed_by.bounds[1] must be a number, " + "got 'old'");
+                "features.sparse[3].elapsed_by.bounds[1] must be a number, got 'old'");
         refused.put("{feature: age}", "features.sparse[3].elapsed_by.bounds is required");
         refused.put("{feature: age, bounds: [4], by: 1}", "unknown key features.sparse[3].elapsed_by.by");
+        InputException e;
         for (var r : refused.entrySet()) {
             lines[6] = line.replace("BY", r.getKey());
-            InputException e = assertThrows(InputException.class, () -> TestSpecs.yaml(dir, lines), r.getKey());
+            e = assertThrows(InputException.class, () -> TestSpecs.yaml(dir, lines), r.getKey());
             assertTrue(e.getMessage().contains(r.getValue()), e.getMessage());
         }
+        lines[6] = line.replace("BY", "{feature: age, bounds: [4]}");
+        for (String v : List.of("-1", "1.5", "first")) {
+            lines[10] = "model: {expert_hidden: [8], bias_tasks: [cvr], bias_serving: {elapsed: " + v + "}}";
+            e = assertThrows(InputException.class, () -> TestSpecs.yaml(dir, lines), v);
+            assertTrue(
+                    e.getMessage()
+                            .contains("model.bias_serving gives the elapsed feature elapsed '" + v
+                                    + "', which is not a whole number of hours >= 0"),
+                    e.getMessage());
+        }
+        lines[10] = "model: {expert_hidden: [8], bias_tasks: [cvr], bias_serving: {elapsed: 2.0}}";
+        assertEquals(
+                "2",
+                TestSpecs.yaml(dir, lines).architecture().biasTower().serving().get("elapsed"));
+        lines[10] = line10;
         lines[6] = line.replace(", elapsed: true", "").replace("BY", "{feature: age, bounds: [4]}");
-        InputException e = assertThrows(InputException.class, () -> TestSpecs.yaml(dir, lines));
+        e = assertThrows(InputException.class, () -> TestSpecs.yaml(dir, lines));
         assertTrue(
                 e.getMessage().contains("features.sparse[3].elapsed_by needs an elapsed feature (elapsed: true)"),
                 e.getMessage());
