@@ -148,17 +148,8 @@ class FeedbackSettingsTest {
      */
     @Test
     void anElapsedFeatureNeedsFnwMatchedAndTheBiasTower(@TempDir Path dir) throws Exception {
-        String[] lines = {
-            "name: elapsed",
-            "features:",
-            "  sparse:",
-            "    - {name: user, buckets: 50}",
-            "    - {name: elapsed, buckets: 16, dim: 2, bias: true, elapsed: true}",
-            "tasks:",
-            "  - {name: ctr, label: click}",
-            "  - {name: cvr, label: conversion}",
-            "model: {expert_hidden: [8], bias_tasks: [cvr], bias_serving: {elapsed: 0}}"
-        };
+        String[] lines = TestSpecs.elapsedLines(
+                "{name: user, buckets: 50}", "{name: elapsed, buckets: 16, dim: 2, bias: true, elapsed: true}");
         ModelSpec spec = TestSpecs.yaml(dir, lines);
         PipelineJob.requireElapsedFeatures(Feedback.FNW_MATCHED, spec);
         PipelineJob.requireElapsedFeatures(Feedback.DEFER, TestSpecs.ctrCvr(Variant.MMOE, true, List.of()));
@@ -189,19 +180,11 @@ class FeedbackSettingsTest {
      */
     @Test
     void elapsedByNeedsAnElapsedFeatureAndANumberFeatureOfTheMainNetwork(@TempDir Path dir) throws Exception {
-        String[] lines = {
-            "name: elapsed-by",
-            "features:",
-            "  sparse:",
-            "    - {name: user, buckets: 50}",
-            "    - {name: age, buckets: 50}",
-            "    - {name: position, buckets: 8, bias: true}",
-            "    - {name: elapsed, buckets: 64, dim: 2, bias: true, elapsed: true, elapsed_by: BY}",
-            "tasks:",
-            "  - {name: ctr, label: click}",
-            "  - {name: cvr, label: conversion}",
-            "model: {expert_hidden: [8], bias_tasks: [cvr], bias_serving: {elapsed: 0}}"
-        };
+        String[] lines = TestSpecs.elapsedLines(
+                "{name: user, buckets: 50}",
+                "{name: age, buckets: 50}",
+                "{name: position, buckets: 8, bias: true}",
+                "{name: elapsed, buckets: 64, dim: 2, bias: true, elapsed: true, elapsed_by: BY}");
         String line = lines[6];
         String line10 = lines[10];
         lines[6] = line.replace("BY", "{feature: age, bounds: [4, 8.5, 32]}");

@@ -117,6 +117,24 @@ public final class TestSpecs {
         return org.mmoestream.model.SpecLoader.load(f);
     }
 
+    /**
+     * The YAML lines of a ctr/cvr spec with the sparse features {@code sparse} (each a flow
+     * mapping, the first on line 3) and the bias tower on cvr, serving the bias feature {@code
+     * elapsed} at 0 (the last line), for {@link #yaml}.
+     */
+    public static String[] elapsedLines(String... sparse) {
+        List<String> lines = new ArrayList<>(List.of("name: elapsed", "features:", "  sparse:"));
+        for (String f : sparse) {
+            lines.add("    - " + f);
+        }
+        lines.addAll(List.of(
+                "tasks:",
+                "  - {name: ctr, label: click}",
+                "  - {name: cvr, label: conversion}",
+                "model: {expert_hidden: [8], bias_tasks: [cvr], bias_serving: {elapsed: 0}}"));
+        return lines.toArray(String[]::new);
+    }
+
     /** Random examples for {@code spec}; with ctr/cvr tasks a conversion implies a click. */
     public static List<EncodedExample> examples(ModelSpec spec, int rows, long seed) {
         Random rnd = new Random(seed);

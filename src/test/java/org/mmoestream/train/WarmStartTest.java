@@ -24,18 +24,10 @@ class WarmStartTest {
      */
     @Test
     void aChangedCrossingOfTheElapsedFeatureIsRefused(@TempDir Path dir) throws Exception {
-        String[] lines = {
-            "name: warm",
-            "features:",
-            "  sparse:",
-            "    - {name: user, buckets: 50}",
-            "    - {name: age, buckets: 50}",
-            "    - {name: elapsed, buckets: 64, dim: 2, bias: true, elapsed: true}",
-            "tasks:",
-            "  - {name: ctr, label: click}",
-            "  - {name: cvr, label: conversion}",
-            "model: {expert_hidden: [8], bias_tasks: [cvr], bias_serving: {elapsed: 0}}"
-        };
+        String[] lines = TestSpecs.elapsedLines(
+                "{name: user, buckets: 50}",
+                "{name: age, buckets: 50}",
+                "{name: elapsed, buckets: 64, dim: 2, bias: true, elapsed: true}");
         ModelSpec hours = TestSpecs.yaml(dir, lines);
         MmoeModel m = MmoeModel.create(hours, 1, DataType.FLOAT);
         Path file = dir.resolve("v1.safetensors");
