@@ -76,6 +76,21 @@ public final class FeatureEncoder {
         if (value == null || (value instanceof String s && s.isEmpty())) {
             return df.transform() == DenseTransform.STANDARDIZE ? Double.NaN : 0.0;
         }
+        double x = number(value);
+        if (df.transform() == DenseTransform.LOG1P) {
+            if (x <= -1) {
+                throw new IllegalArgumentException("must be > -1 for log1p, got " + x);
+            }
+            return Math.log1p(x);
+        }
+        return x;
+    }
+
+    /**
+     * A present value (a number, or a number as text) as a finite double; IllegalArgumentException
+     * saying why not.
+     */
+    public static double number(Object value) {
         double x;
         if (value instanceof Number n) {
             x = n.doubleValue();
@@ -90,12 +105,6 @@ public final class FeatureEncoder {
         }
         if (!Double.isFinite(x)) {
             throw new IllegalArgumentException("is not a finite number: '" + value + "'");
-        }
-        if (df.transform() == DenseTransform.LOG1P) {
-            if (x <= -1) {
-                throw new IllegalArgumentException("must be > -1 for log1p, got " + x);
-            }
-            return Math.log1p(x);
         }
         return x;
     }

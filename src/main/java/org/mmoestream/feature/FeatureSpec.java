@@ -15,6 +15,21 @@ public record FeatureSpec(List<SparseFeature> sparse, List<DenseFeature> dense) 
         dense = List.copyOf(dense);
     }
 
+    /** The column of the sparse or dense feature named {@code name}, or null when the spec has none. */
+    public String column(String name) {
+        for (SparseFeature f : sparse) {
+            if (f.name().equals(name)) {
+                return f.column();
+            }
+        }
+        for (DenseFeature f : dense) {
+            if (f.name().equals(name)) {
+                return f.column();
+            }
+        }
+        return null;
+    }
+
     /** Width of the concatenated input of the experts and gates (bias features excluded). */
     public int inputDim() {
         return denseOffset() + dense.size();

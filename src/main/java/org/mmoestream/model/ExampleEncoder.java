@@ -45,7 +45,7 @@ public final class ExampleEncoder {
         this.crossColumn = spec.features().sparse().stream()
                 .map(sf -> sf.elapsedBy() == null
                         ? null
-                        : columnOf(spec.features(), sf.elapsedBy().feature()))
+                        : spec.features().column(sf.elapsedBy().feature()))
                 .toArray(String[]::new);
         boolean[] click = new boolean[spec.tasks().size()];
         for (int t = 0; t < click.length; t++) {
@@ -115,10 +115,10 @@ public final class ExampleEncoder {
             List<SparseFeature> sparse = spec.features().sparse();
             for (int i = 0; i < sparse.size(); i++) {
                 SparseFeature sf = sparse.get(i);
-                if (sf.elapsed() && crossColumn[i] == null) {
-                    o.put(sf.column(), hours);
-                } else if (sf.elapsed()) {
+                if (sf.elapsed() && crossColumn[i] != null) {
                     o.put(sf.column(), hours + crossSuffix(o, i));
+                } else if (sf.elapsed()) {
+                    o.put(sf.column(), hours);
                 }
             }
         }
@@ -234,16 +234,13 @@ public final class ExampleEncoder {
         for (int i = 0; i < ids.length; i++) {
             String col = fs.sparse().get(i).column();
             // A bias feature is unknown at serving (labels null): its serving value, if any, stands in.
-            String serving = labels == null && fs.sparse().get(i).bias()
-                    ? servingValue(fs.sparse().get(i).name())
-                    : null;
+            boolean served = labels == null && fs.sparse().get(i).bias();
+            String serving = served ? servingValue(fs.sparse().get(i).name()) : null;
             if (serving != null && crossColumn[i] != null) {
                 serving += crossSuffix(f, i);
             }
             try {
-                ids[i] = fs.sparse().get(i).bias() && labels == null
-                        ? encoder.sparse(i, serving)
-                        : encoder.sparse(i, value(f.get(col)));
+                ids[i] = served ? encoder.sparse(i, serving) : encoder.sparse(i, value(f.get(col)));
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException("feature " + col + " " + e.getMessage());
             }
@@ -272,35 +269,14 @@ public final class ExampleEncoder {
         if (v == null || v.isNull() || (v.isTextual() && v.asText().isBlank())) {
             return "xnone";
         }
-        double x = Double.NaN;
-        if (v.isNumber()) {
-            x = v.doubleValue();
-        } else if (v.isTextual()) {
-            try {
-                x = Double.parseDouble(v.asText().trim());
-            } catch (NumberFormatException e) {
-                // not a number: refused below
-            }
-        }
-        if (!Double.isFinite(x)) {
+        double x;
+        try {
+            x = FeatureEncoder.number(value(v));
+        } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("feature " + crossColumn[i] + " must be a number to class the hours of "
                     + spec.features().sparse().get(i).name() + " (elapsed_by), got " + v);
         }
         return "x" + spec.features().sparse().get(i).elapsedBy().classOf(x);
-    }
-
-    private static String columnOf(FeatureSpec fs, String name) {
-        for (SparseFeature sf : fs.sparse()) {
-            if (sf.name().equals(name)) {
-                return sf.column();
-            }
-        }
-        for (var df : fs.dense()) {
-            if (df.name().equals(name)) {
-                return df.column();
-            }
-        }
-        throw new IllegalArgumentException("elapsed_by names no feature of the spec: '" + name + "'");
     }
 
     /** The serving value of bias feature {@code name} (model.bias_serving), or null (missing). */

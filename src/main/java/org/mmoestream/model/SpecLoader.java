@@ -67,7 +67,7 @@ public final class SpecLoader {
         node.allowOnly(Set.of("sparse", "dense"));
         Set<String> names = new HashSet<>();
         List<SparseFeature> sparse = new ArrayList<>();
-        java.util.Map<String, YamlNode> crossedBy = new java.util.LinkedHashMap<>();
+        List<YamlNode> crossedBy = new ArrayList<>();
         if (node.has("sparse")) {
             for (YamlNode f : node.get("sparse").list()) {
                 f.allowOnly(Set.of(
@@ -94,7 +94,7 @@ public final class SpecLoader {
                     }
                     YamlNode b = f.get("elapsed_by").allowOnly(Set.of("feature", "bounds"));
                     by = new ElapsedBy(b.get("feature").text(), b.increasingNumbers("bounds"));
-                    crossedBy.put(name, b.get("feature"));
+                    crossedBy.add(b.get("feature"));
                 }
                 sparse.add(new SparseFeature(
                         name,
@@ -127,21 +127,18 @@ public final class SpecLoader {
         if (sparse.isEmpty() && dense.isEmpty()) {
             throw node.error("must declare at least one sparse or dense feature");
         }
-        for (YamlNode by : crossedBy.values()) {
+        FeatureSpec spec = new FeatureSpec(sparse, dense);
+        for (YamlNode by : crossedBy) {
             String other = by.text();
-            SparseFeature s = sparse.stream()
-                    .filter(x -> x.name().equals(other))
-                    .findFirst()
-                    .orElse(null);
-            if (s == null && dense.stream().noneMatch(x -> x.name().equals(other))) {
+            if (spec.column(other) == null) {
                 throw by.error("names no feature of the spec: '" + other + "'");
             }
-            if (s != null && (s.bias() || s.multi())) {
+            if (sparse.stream().anyMatch(x -> x.name().equals(other) && (x.bias() || x.multi()))) {
                 // Serving reads the class from the score request: a bias feature is not in it.
                 throw by.error("names '" + other + "', which is not a single-valued feature of the main network");
             }
         }
-        return new FeatureSpec(sparse, dense);
+        return spec;
     }
 
     private static List<TaskSpec> tasks(YamlNode node) {
