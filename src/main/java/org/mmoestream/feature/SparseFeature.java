@@ -19,6 +19,8 @@ import com.fasterxml.jackson.annotation.JsonInclude;
  *     impression to the join's emission of it (README, Fresh labels), whatever the event carries
  * @param elapsedBy for an elapsed feature, the classes of another feature its hours are crossed with
  *     ({@code elapsed_by}), or null: the hours alone
+ * @param learningRate the step size of this feature's embedding rows ({@code learning_rate}), or
+ *     null: the optimizer's
  */
 public record SparseFeature(
         String name,
@@ -30,16 +32,17 @@ public record SparseFeature(
         boolean bias,
         boolean elapsed,
         // Left out of the snapshot's spec when null, so readers from before the key read it.
-        @JsonInclude(JsonInclude.Include.NON_NULL) ElapsedBy elapsedBy) {
+        @JsonInclude(JsonInclude.Include.NON_NULL) ElapsedBy elapsedBy,
+        @JsonInclude(JsonInclude.Include.NON_NULL) Double learningRate) {
 
     /** A feature of the main network. */
     public SparseFeature(String name, String column, int buckets, int dim, boolean multi, String separator) {
-        this(name, column, buckets, dim, multi, separator, false, false, null);
+        this(name, column, buckets, dim, multi, separator, false, false, null, null);
     }
 
     /** A feature of the main network, or a bias feature. */
     public SparseFeature(
             String name, String column, int buckets, int dim, boolean multi, String separator, boolean bias) {
-        this(name, column, buckets, dim, multi, separator, bias, false, null);
+        this(name, column, buckets, dim, multi, separator, bias, false, null, null);
     }
 }

@@ -558,10 +558,12 @@ public final class Embeddings {
 
     /** Applies the optimizer to the touched rows of table {@code t}. */
     void update(Optimizer opt, RowGradients[] g, double scale, int t) {
+        Double own = features.get(t).learningRate();
+        double lr = own != null ? own : opt.config().learningRate();
         if (f != null) {
-            opt.updateRows(f[t], fs[t], g[t].rows, g[t].values, g[t].count, g[t].dim, scale);
+            opt.updateRows(f[t], fs[t], g[t].rows, g[t].values, g[t].count, g[t].dim, scale, lr);
         } else {
-            opt.updateRows(d[t], ds[t], g[t].rows, g[t].values, g[t].count, g[t].dim, scale);
+            opt.updateRows(d[t], ds[t], g[t].rows, g[t].values, g[t].count, g[t].dim, scale, lr);
         }
     }
 }

@@ -71,7 +71,16 @@ public final class SpecLoader {
         if (node.has("sparse")) {
             for (YamlNode f : node.get("sparse").list()) {
                 f.allowOnly(Set.of(
-                        "name", "column", "buckets", "dim", "multi", "separator", "bias", "elapsed", "elapsed_by"));
+                        "name",
+                        "column",
+                        "buckets",
+                        "dim",
+                        "multi",
+                        "separator",
+                        "bias",
+                        "elapsed",
+                        "elapsed_by",
+                        "learning_rate"));
                 String name = f.get("name").text();
                 if (!names.add(name)) {
                     throw f.error("repeats the feature name '" + name + "'");
@@ -105,7 +114,8 @@ public final class SpecLoader {
                         sep,
                         bias,
                         elapsed,
-                        by));
+                        by,
+                        f.has("learning_rate") ? f.number("learning_rate", 0, 1e-12, 100) : null));
             }
         }
         List<DenseFeature> dense = new ArrayList<>();

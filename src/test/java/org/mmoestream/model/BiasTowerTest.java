@@ -66,6 +66,37 @@ class BiasTowerTest {
         }
     }
 
+    /**
+     * {@code features.sparse[].learning_rate}, the step size of one feature's rows (for the bias
+     * tower's, whose rows see fewer examples than the network's weights): kept in the snapshot's spec,
+     * left out of it when unset (readers from before the key read those), refused when not a positive
+     * number.
+     */
+    @Test
+    void aFeatureTakesALearningRateOfItsOwn() throws Exception {
+        ModelSpec spec = load("    - {name: position, buckets: 16, dim: 2, bias: true, learning_rate: 0.15}", "{}");
+        assertEquals(0.15, spec.features().sparse().get(2).learningRate());
+        assertNull(spec.features().sparse().get(0).learningRate(), "the optimizer's rate by default");
+        assertEquals(spec, SpecJson.read(SpecJson.write(spec)));
+        ModelSpec plain = load("    - {name: position, buckets: 16, dim: 2, bias: true}", "{}");
+        com.fasterxml.jackson.databind.JsonNode sparse = new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(SpecJson.write(plain))
+                .path("features")
+                .path("sparse");
+        assertEquals(3, sparse.size());
+        for (com.fasterxml.jackson.databind.JsonNode f : sparse) {
+            assertFalse(f.has("learningRate"), f.toString());
+        }
+        assertTrue(SpecJson.write(spec).contains("\"learningRate\":0.15"));
+        for (String bad : new String[] {"0", "-0.1", "fast"}) {
+            InputException e = assertThrows(
+                    InputException.class,
+                    () -> load("    - {name: position, bias: true, learning_rate: " + bad + "}", "{}"),
+                    bad);
+            assertTrue(e.getMessage().contains("learning_rate"), e.getMessage());
+        }
+    }
+
     private static MmoeModel trained(ModelSpec spec) {
         MmoeModel m = MmoeModel.create(spec, 3, DataType.DOUBLE);
         for (int i = 0; i < 30; i++) {

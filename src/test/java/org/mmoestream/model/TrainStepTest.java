@@ -147,6 +147,59 @@ class TrainStepTest {
         }
     }
 
+    /**
+     * A feature's own {@code learning_rate} steps its embedding rows at that rate: under SGD and under
+     * Adagrad (whose accumulators the rate does not touch) they move three times as far at three times
+     * the optimizer's rate; every other parameter takes the same step as without it.
+     */
+    @Test
+    void aFeaturesOwnLearningRateStepsItsRowsOnly() {
+        for (OptimizerConfig.Kind kind : List.of(OptimizerConfig.Kind.SGD, OptimizerConfig.Kind.ADAGRAD)) {
+            ModelSpec plain = TestSpecs.ctrCvr(Variant.MMOE, true, List.of())
+                    .withOptimizer(OptimizerConfig.defaults(kind).withLearningRate(0.1));
+            List<org.mmoestream.feature.SparseFeature> sparse =
+                    new java.util.ArrayList<>(plain.features().sparse());
+            org.mmoestream.feature.SparseFeature item = sparse.get(1);
+            sparse.set(
+                    1,
+                    new org.mmoestream.feature.SparseFeature(
+                            item.name(),
+                            item.column(),
+                            item.buckets(),
+                            item.dim(),
+                            item.multi(),
+                            item.separator(),
+                            item.bias(),
+                            item.elapsed(),
+                            item.elapsedBy(),
+                            0.3));
+            ModelSpec own = new ModelSpec(
+                    plain.name(),
+                    new org.mmoestream.feature.FeatureSpec(
+                            sparse, plain.features().dense()),
+                    plain.tasks(),
+                    plain.architecture(),
+                    plain.optimizer(),
+                    plain.csv());
+            MmoeModel a = MmoeModel.create(plain, 3, DataType.DOUBLE);
+            MmoeModel b = MmoeModel.create(own, 3, DataType.DOUBLE);
+            double[] before = table(a, 1);
+            Batch batch = TestSpecs.batch(plain, 16, 4);
+            a.trainStep(batch);
+            b.trainStep(batch);
+            assertArrayEquals(dense(a), dense(b), 0, kind + ": the dense parameters");
+            assertArrayEquals(table(a, 0), table(b, 0), 0, kind + ": another feature's rows");
+            double[] pa = table(a, 1);
+            double[] pb = table(b, 1);
+            double moved = 0;
+            for (int i = 0; i < before.length; i++) {
+                assertEquals(3 * (pa[i] - before[i]), pb[i] - before[i], 1e-12, kind + ", row value " + i);
+                moved += Math.abs(pa[i] - before[i]);
+            }
+            assertTrue(moved > 0, kind + ": the batch touches the item's rows");
+        }
+    }
+
     @Test
     void onlyTouchedEmbeddingRowsChange() {
         ModelSpec spec = TestSpecs.ctrCvr(Variant.MMOE, false, List.of());

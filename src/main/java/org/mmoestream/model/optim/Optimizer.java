@@ -67,7 +67,7 @@ public final class Optimizer {
             params.read(off, w, 0, n);
             grads.read(off, g, 0, n);
             readState(state, off, n);
-            apply(n, scale, l2);
+            apply(n, scale, l2, config.learningRate());
             params.write(off, w, 0, n);
             writeState(state, off, n);
         }
@@ -76,11 +76,11 @@ public final class Optimizer {
     /**
      * Updates the rows {@code rows[0..count)} of a float32 embedding table of width {@code dim} and
      * its state arrays (one per slot); the gradient of row {@code rows[i]} is {@code grads[i*dim ..
-     * (i+1)*dim)}.
+     * (i+1)*dim)}, at step size {@code lr} (the optimizer's, or the feature's own {@code
+     * learning_rate}).
      */
     public void updateRows(
-            float[] table, float[][] state, int[] rows, double[] grads, int count, int dim, double scale) {
-        double lr = config.learningRate();
+            float[] table, float[][] state, int[] rows, double[] grads, int count, int dim, double scale, double lr) {
         double l2 = config.l2();
         touch(table, state, rows, count, dim);
         // In place on the table: a row is 8 or so values, too few to pay for copies into chunks.
@@ -157,9 +157,9 @@ public final class Optimizer {
         touched += sum;
     }
 
-    /** As {@link #updateRows(float[], float[][], int[], double[], int, int, double)}, for float64 tables. */
+    /** As {@link #updateRows(float[], float[][], int[], double[], int, int, double, double)}, for float64 tables. */
     public void updateRows(
-            double[] table, double[][] state, int[] rows, double[] grads, int count, int dim, double scale) {
+            double[] table, double[][] state, int[] rows, double[] grads, int count, int dim, double scale, double lr) {
         int perChunk = CHUNK / dim;
         for (int start = 0; start < count; start += perChunk) {
             int end = Math.min(count, start + perChunk);
@@ -172,7 +172,7 @@ public final class Optimizer {
                 }
             }
             System.arraycopy(grads, start * dim, g, 0, (end - start) * dim);
-            apply((end - start) * dim, scale, config.l2());
+            apply((end - start) * dim, scale, config.l2(), lr);
             for (int i = start; i < end; i++) {
                 int dst = rows[i] * dim;
                 int src = (i - start) * dim;
@@ -261,8 +261,7 @@ public final class Optimizer {
         }
     }
 
-    private void apply(int n, double scale, double l2) {
-        double lr = config.learningRate();
+    private void apply(int n, double scale, double l2, double lr) {
         switch (config.kind()) {
             case SGD -> {
                 for (int i = 0; i < n; i++) {
