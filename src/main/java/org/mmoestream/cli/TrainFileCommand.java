@@ -72,7 +72,9 @@ final class TrainFileCommand implements Callable<Integer> {
             description = "seed of initialization and shuffling (default: ${DEFAULT-VALUE})")
     long seed;
 
-    @Option(names = "--lr", description = "learning rate (default: the spec's)")
+    @Option(
+            names = "--lr",
+            description = "the optimizer's learning rate (default: the spec's; a feature's own learning_rate stays)")
     Double learningRate;
 
     @Option(names = "--out", defaultValue = "report.json", description = "report file (default: ${DEFAULT-VALUE})")

@@ -84,11 +84,12 @@ class BiasTowerTest {
                 .path("features")
                 .path("sparse");
         assertEquals(3, sparse.size());
+        assertEquals(plain, SpecJson.read(SpecJson.write(plain)));
         for (com.fasterxml.jackson.databind.JsonNode f : sparse) {
             assertFalse(f.has("learningRate"), f.toString());
         }
         assertTrue(SpecJson.write(spec).contains("\"learningRate\":0.15"));
-        for (String bad : new String[] {"0", "-0.1", "fast"}) {
+        for (String bad : new String[] {"0", "-0.1", "101", "fast"}) {
             InputException e = assertThrows(
                     InputException.class,
                     () -> load("    - {name: position, bias: true, learning_rate: " + bad + "}", "{}"),
