@@ -40,6 +40,11 @@ public record SparseFeature(
         this(name, column, buckets, dim, multi, separator, false, false, null, null);
     }
 
+    /** As this with its rows' own step size ({@code learning_rate}; null: the optimizer's). */
+    public SparseFeature withLearningRate(Double rate) {
+        return new SparseFeature(name, column, buckets, dim, multi, separator, bias, elapsed, elapsedBy, rate);
+    }
+
     /** A feature of the main network, or a bias feature. */
     public SparseFeature(
             String name, String column, int buckets, int dim, boolean multi, String separator, boolean bias) {

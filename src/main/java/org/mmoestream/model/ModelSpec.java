@@ -67,6 +67,10 @@ public record ModelSpec(
         return new ModelSpec(name, features, tasks, architecture, o, csv);
     }
 
+    public ModelSpec withFeatures(org.mmoestream.feature.FeatureSpec f) {
+        return new ModelSpec(name, f, tasks, architecture, optimizer, csv);
+    }
+
     /** Per task, the index of the task whose positives carry its loss, or -1. */
     public int[] maskOf() {
         int[] m = new int[tasks.size()];

@@ -168,27 +168,9 @@ class TrainStepTest {
                 .withOptimizer(OptimizerConfig.defaults(kind).withLearningRate(0.01));
         List<org.mmoestream.feature.SparseFeature> sparse =
                 new java.util.ArrayList<>(plain.features().sparse());
-        org.mmoestream.feature.SparseFeature item = sparse.get(1);
-        sparse.set(
-                1,
-                new org.mmoestream.feature.SparseFeature(
-                        item.name(),
-                        item.column(),
-                        item.buckets(),
-                        item.dim(),
-                        item.multi(),
-                        item.separator(),
-                        item.bias(),
-                        item.elapsed(),
-                        item.elapsedBy(),
-                        0.03));
-        ModelSpec own = new ModelSpec(
-                plain.name(),
-                new org.mmoestream.feature.FeatureSpec(sparse, plain.features().dense()),
-                plain.tasks(),
-                plain.architecture(),
-                plain.optimizer(),
-                plain.csv());
+        sparse.set(1, sparse.get(1).withLearningRate(0.03));
+        ModelSpec own = plain.withFeatures(
+                new org.mmoestream.feature.FeatureSpec(sparse, plain.features().dense()));
         MmoeModel a = MmoeModel.create(plain, 3, type);
         MmoeModel b = MmoeModel.create(own, 3, type);
         double[] before = table(a, 1);

@@ -582,13 +582,8 @@ class TrainOperatorTest {
         List<org.mmoestream.feature.SparseFeature> sparse =
                 new ArrayList<>(SPEC.features().sparse());
         sparse.add(new org.mmoestream.feature.SparseFeature("campaign", "campaign", 10, 4, false, null));
-        ModelSpec more = new ModelSpec(
-                SPEC.name(),
-                new org.mmoestream.feature.FeatureSpec(sparse, SPEC.features().dense()),
-                SPEC.tasks(),
-                SPEC.architecture(),
-                SPEC.optimizer(),
-                SPEC.csv());
+        ModelSpec more = SPEC.withFeatures(
+                new org.mmoestream.feature.FeatureSpec(sparse, SPEC.features().dense()));
         TrainOperator.checkInitFrom(file.toString(), more);
         TrainOperator op = new TrainOperator(TrainOperator.Settings.of(SpecJson.write(more))
                 .withBatchSize(BATCH)
