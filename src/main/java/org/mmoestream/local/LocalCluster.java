@@ -213,12 +213,25 @@ public final class LocalCluster implements AutoCloseable {
         h.onExit().orTimeout(30, TimeUnit.SECONDS).join();
     }
 
-    /** The last {@code lines} lines of every JVM's log and output file, for a failure report. */
+    /**
+     * The last {@code lines} lines of every JVM's log and output file, for a failure report, each
+     * after the file's first {@code lines} ERROR and fatal lines (the cause of a JVM's exit may be far
+     * above its tail).
+     */
     public String logTails(int lines) {
         StringBuilder b = new StringBuilder();
         try (Stream<Path> logs = Files.list(dir.resolve("log"))) {
             for (Path f : logs.filter(Files::isRegularFile).sorted().toList()) {
                 List<String> all = Files.readAllLines(f, StandardCharsets.UTF_8);
+                List<String> errors = all.stream()
+                        .filter(l -> l.contains(" ERROR ")
+                                || l.toLowerCase(java.util.Locale.ROOT).contains("fatal"))
+                        .limit(lines)
+                        .toList();
+                if (!errors.isEmpty()) {
+                    b.append("\n===== ").append(f).append(" (its first ERROR and fatal lines) =====\n");
+                    errors.forEach(l -> b.append(l).append('\n'));
+                }
                 b.append("\n===== ")
                         .append(f)
                         .append(" (last ")
