@@ -11,6 +11,7 @@ import org.mmoestream.feature.CsvLayout;
 import org.mmoestream.feature.DenseFeature;
 import org.mmoestream.feature.DenseTransform;
 import org.mmoestream.feature.ElapsedBy;
+import org.mmoestream.feature.FeatureEncoder;
 import org.mmoestream.feature.FeatureSpec;
 import org.mmoestream.feature.SparseFeature;
 import org.mmoestream.model.optim.OptimizerConfig;
@@ -279,9 +280,9 @@ public final class SpecLoader {
                     // Served as the hours training writes: "0", not "0.0" (a row training never fills).
                     long hours = -1;
                     try {
-                        double d = Double.parseDouble(v);
+                        double d = FeatureEncoder.number(v);
                         hours = d == Math.rint(d) && d >= 0 && d < 1e6 ? (long) d : -1;
-                    } catch (NumberFormatException e) {
+                    } catch (IllegalArgumentException e) {
                         // refused below
                     }
                     if (hours < 0) {
