@@ -31,6 +31,8 @@ final class FeedbackMetrics {
             double[] maxHourCalibration,
             double[] minHourTruthCalibration,
             double[] maxHourTruthCalibration,
+            int[] hoursOutsideBar,
+            int[] hoursCounted,
             double[][] hourly,
             double[][] truthRatioHourly,
             double[][][] truthRatioHalves,
@@ -38,6 +40,11 @@ final class FeedbackMetrics {
             long latencyP50,
             long latencyP99,
             long examples) {}
+
+    /** Issue 13's bar: each hour's calibration after the first within these bounds (inclusive). */
+    static final double BAR_LOW = 0.95;
+
+    static final double BAR_HIGH = 1.05;
 
     /** Bounds of the item-age buckets of the truth ratio, in hours. */
     static final long[] AGE_BOUNDS = {0, 4, 8, 16, 32, Long.MAX_VALUE};
@@ -104,6 +111,8 @@ final class FeedbackMetrics {
         double[] max = new double[heads];
         double[] minTruth = new double[heads];
         double[] maxTruth = new double[heads];
+        int[] outside = new int[heads];
+        int[] counted = new int[heads];
         double[][] hourly = new double[heads][];
         double[][] truthHourly = new double[heads][];
         double[][][] truthHalves = new double[heads][2][];
@@ -116,6 +125,16 @@ final class FeedbackMetrics {
             double[] range = range(hourly[h], 1);
             min[h] = range[0];
             max[h] = range[1];
+            for (int hour = 1; hour < hourly[h].length; hour++) {
+                double c = hourly[h][hour];
+                if (!Double.isNaN(c)) {
+                    counted[h]++;
+                    // Exact, not as printed: an hour whose line reads 0.950 may be just below the bar.
+                    if (c < BAR_LOW || c > BAR_HIGH) {
+                        outside[h]++;
+                    }
+                }
+            }
             truthHourly[h] = ratios(sumP[h], sumTruth[h]);
             for (int half = 0; half < 2; half++) {
                 truthHalves[h][half] = ratios(sumPByHalf[h][half], sumTruthByHalf[h][half]);
@@ -133,6 +152,8 @@ final class FeedbackMetrics {
                 max,
                 minTruth,
                 maxTruth,
+                outside,
+                counted,
                 hourly,
                 truthHourly,
                 truthHalves,
@@ -224,8 +245,9 @@ final class FeedbackMetrics {
     }
 
     /**
-     * Per head of {@code r}: AUC, log-loss, calibration and its hourly range, named {@code
-     * prefix.<head>.*}; with {@code hourly} also each hour's calibration and truth ratio.
+     * Per head of {@code r}: AUC, log-loss, calibration, its hourly range and how many of the hours
+     * after the first are outside {@link #BAR_LOW}-{@link #BAR_HIGH} (of how many with labels), named
+     * {@code prefix.<head>.*}; with {@code hourly} also each hour's calibration and truth ratio.
      */
     static void printHeads(PrintStream out, String prefix, Result r, boolean hourly) {
         for (int h = 0; h < HEADS.length; h++) {
@@ -235,6 +257,8 @@ final class FeedbackMetrics {
             out.printf(Locale.ROOT, "%s.calibration %.3f ratio%n", p, r.calibration[h]);
             out.printf(Locale.ROOT, "%s.calibration_hourly_min %.3f ratio%n", p, r.minHourCalibration[h]);
             out.printf(Locale.ROOT, "%s.calibration_hourly_max %.3f ratio%n", p, r.maxHourCalibration[h]);
+            out.printf(Locale.ROOT, "%s.calibration_hours_outside_bar %d count%n", p, r.hoursOutsideBar[h]);
+            out.printf(Locale.ROOT, "%s.calibration_hours %d count%n", p, r.hoursCounted[h]);
             if (!Double.isNaN(r.minHourTruthCalibration[h])) {
                 out.printf(Locale.ROOT, "%s.truth_ratio_hourly_min %.3f ratio%n", p, r.minHourTruthCalibration[h]);
                 out.printf(Locale.ROOT, "%s.truth_ratio_hourly_max %.3f ratio%n", p, r.maxHourTruthCalibration[h]);

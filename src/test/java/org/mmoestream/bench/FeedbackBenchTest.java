@@ -399,6 +399,44 @@ class FeedbackBenchTest {
         }
     }
 
+    /**
+     * Issue 13's bar counted: of the hours after the first that have labels, those whose calibration
+     * is outside 0.95-1.05, exactly (the first hour, however far out, and an hour without impressions
+     * are not counted; 0.9499 is out though its line reads 0.950).
+     */
+    @Test
+    void theHoursOutsideTheBarAreCountedAfterTheFirst() {
+        double[] factors = {2, 1, 1.06, 0.9499, Double.NaN, 1.0499, 0.9501};
+        FeedbackMetrics m = new FeedbackMetrics(factors.length);
+        long from = 1_767_225_600_000L;
+        for (int hour = 0; hour < factors.length; hour++) {
+            if (Double.isNaN(factors[hour])) {
+                continue;
+            }
+            // Four impressions: two clicked, one of them converted; served at f times those rates.
+            for (int k = 0; k < 4; k++) {
+                long ts = from + hour * DriftingSimulator.HOUR + k;
+                long click = k < 2 ? ts + 60_000 : -1;
+                long conversion = k == 0 ? click + 60_000 : -1;
+                DriftingSimulator.Impression im =
+                        DriftingSimulator.Impression.bare(k, ts, 0.5, 0.5, click, conversion, 0, k);
+                double f = factors[hour];
+                m.add(im, from, 0.5 * f, 0.5 * f, 0.25 * f);
+            }
+        }
+        FeedbackMetrics.Result r = m.result(0, 0, 0, false);
+        for (int h = 0; h < 3; h++) {
+            assertEquals(1.06, r.hourly()[h][2], 1e-9);
+            assertEquals(2, r.hoursOutsideBar()[h], "head " + h);
+            assertEquals(5, r.hoursCounted()[h], "head " + h);
+        }
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        FeedbackMetrics.printHeads(new PrintStream(bytes, true, StandardCharsets.UTF_8), "feedback.x", r, false);
+        String printed = bytes.toString(StandardCharsets.UTF_8);
+        assertTrue(printed.contains("feedback.x.cvr.calibration_hours_outside_bar 2 count\n"), printed);
+        assertTrue(printed.contains("feedback.x.ctcvr.calibration_hours 5 count\n"), printed);
+    }
+
     /** The truth ratio of each half of the items (index even or odd), of which the hour's is the sum. */
     @Test
     void theTruthRatioIsKeptPerHalfOfTheItems() {
