@@ -31,8 +31,6 @@ final class FeedbackMetrics {
             double[] maxHourCalibration,
             double[] minHourTruthCalibration,
             double[] maxHourTruthCalibration,
-            int[] hoursOutsideBar,
-            int[] hoursCounted,
             double[][] hourly,
             double[][] truthRatioHourly,
             double[][][] truthRatioHalves,
@@ -111,8 +109,6 @@ final class FeedbackMetrics {
         double[] max = new double[heads];
         double[] minTruth = new double[heads];
         double[] maxTruth = new double[heads];
-        int[] outside = new int[heads];
-        int[] counted = new int[heads];
         double[][] hourly = new double[heads][];
         double[][] truthHourly = new double[heads][];
         double[][][] truthHalves = new double[heads][2][];
@@ -125,16 +121,6 @@ final class FeedbackMetrics {
             double[] range = range(hourly[h], 1);
             min[h] = range[0];
             max[h] = range[1];
-            for (int hour = 1; hour < hourly[h].length; hour++) {
-                double c = hourly[h][hour];
-                if (!Double.isNaN(c)) {
-                    counted[h]++;
-                    // Exact, not as printed: an hour whose line reads 0.950 may be just below the bar.
-                    if (c < BAR_LOW || c > BAR_HIGH) {
-                        outside[h]++;
-                    }
-                }
-            }
             truthHourly[h] = ratios(sumP[h], sumTruth[h]);
             for (int half = 0; half < 2; half++) {
                 truthHalves[h][half] = ratios(sumPByHalf[h][half], sumTruthByHalf[h][half]);
@@ -152,8 +138,6 @@ final class FeedbackMetrics {
                 max,
                 minTruth,
                 maxTruth,
-                outside,
-                counted,
                 hourly,
                 truthHourly,
                 truthHalves,
@@ -183,6 +167,25 @@ final class FeedbackMetrics {
             }
         }
         return new double[] {min, max};
+    }
+
+    /**
+     * Of the hours of {@code ratios} after the first that have a ratio (not NaN): how many are outside
+     * {@link #BAR_LOW}-{@link #BAR_HIGH}, and how many there are. Exact, not as printed: an hour whose
+     * line reads 0.950 may be just below the bar.
+     */
+    static int[] barCount(double[] ratios) {
+        int outside = 0;
+        int counted = 0;
+        for (int hour = 1; hour < ratios.length; hour++) {
+            if (!Double.isNaN(ratios[hour])) {
+                counted++;
+                if (ratios[hour] < BAR_LOW || ratios[hour] > BAR_HIGH) {
+                    outside++;
+                }
+            }
+        }
+        return new int[] {outside, counted};
     }
 
     /** Adds the predictions of impression {@code im}, each head against its final label. */
@@ -257,8 +260,9 @@ final class FeedbackMetrics {
             out.printf(Locale.ROOT, "%s.calibration %.3f ratio%n", p, r.calibration[h]);
             out.printf(Locale.ROOT, "%s.calibration_hourly_min %.3f ratio%n", p, r.minHourCalibration[h]);
             out.printf(Locale.ROOT, "%s.calibration_hourly_max %.3f ratio%n", p, r.maxHourCalibration[h]);
-            out.printf(Locale.ROOT, "%s.calibration_hours_outside_bar %d count%n", p, r.hoursOutsideBar[h]);
-            out.printf(Locale.ROOT, "%s.calibration_hours %d count%n", p, r.hoursCounted[h]);
+            int[] bar = barCount(r.hourly[h]);
+            out.printf(Locale.ROOT, "%s.calibration_hours_outside_bar %d count%n", p, bar[0]);
+            out.printf(Locale.ROOT, "%s.calibration_hours %d count%n", p, bar[1]);
             if (!Double.isNaN(r.minHourTruthCalibration[h])) {
                 out.printf(Locale.ROOT, "%s.truth_ratio_hourly_min %.3f ratio%n", p, r.minHourTruthCalibration[h]);
                 out.printf(Locale.ROOT, "%s.truth_ratio_hourly_max %.3f ratio%n", p, r.maxHourTruthCalibration[h]);

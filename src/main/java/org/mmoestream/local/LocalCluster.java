@@ -17,6 +17,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.apache.flink.configuration.Configuration;
@@ -225,7 +226,7 @@ public final class LocalCluster implements AutoCloseable {
                 List<String> all = Files.readAllLines(f, StandardCharsets.UTF_8);
                 List<String> errors = all.stream()
                         .filter(l -> l.contains(" ERROR ")
-                                || l.toLowerCase(java.util.Locale.ROOT).contains("fatal"))
+                                || l.toLowerCase(Locale.ROOT).contains("fatal"))
                         .limit(lines)
                         .toList();
                 if (!errors.isEmpty()) {
