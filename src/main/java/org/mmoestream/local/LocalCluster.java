@@ -18,6 +18,9 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.apache.flink.configuration.Configuration;
@@ -28,6 +31,12 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  * scripts: one JobManager and N TaskManagers as separate JVMs with this JVM's own classpath (the
  * test classpath under Maven, the project's jar under {@code bin/mmoe}), on free ports. {@link
  * #close} (and, as a fallback, a shutdown hook) stops it with stop.sh.
+ *
+ * <p>It supervises its TaskManagers as Kubernetes or systemd would in production: a TaskManager
+ * that exits on its own (not by {@link #killHard}) is replaced by a new one within seconds. Flink
+ * 2.2.1 sometimes takes a TaskManager down itself after another one was killed (a fatal error in a
+ * task's cleanup, {@code RemoteTransportException} from the lost peer); without a replacement a
+ * job would be left short of slots, restarting forever.
  */
 public final class LocalCluster implements AutoCloseable {
     /** The scripts: under the project ({@code MMOE_HOME}, which bin/mmoe sets) or the working directory. */
@@ -42,13 +51,23 @@ public final class LocalCluster implements AutoCloseable {
     private final HttpClient http =
             HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private final Thread shutdownHook;
-    private boolean stopped;
+    /** TaskManagers that {@link #killHard} killed or the supervisor replaced: not replaced (again). */
+    private final Set<String> gone = ConcurrentHashMap.newKeySet();
+
+    private final List<String> replaced = new CopyOnWriteArrayList<>();
+    private final Thread supervisor;
+    /** Set first by {@link #close}: no replacements after it. */
+    private volatile boolean stopped;
+
+    private boolean scriptsStopped;
 
     private LocalCluster(Path dir, int restPort) {
         this.dir = dir;
         this.restPort = restPort;
         this.shutdownHook = new Thread(this::stop, "local-cluster-stop");
         Runtime.getRuntime().addShutdownHook(shutdownHook);
+        this.supervisor = new Thread(this::supervise, "local-cluster-supervisor");
+        supervisor.setDaemon(true);
     }
 
     /**
@@ -86,7 +105,40 @@ public final class LocalCluster implements AutoCloseable {
             throw new IllegalStateException("start.sh failed:\n" + Files.readString(abs.resolve("start.out")) + tails);
         }
         System.out.print(out);
+        cluster.supervisor.start();
         return cluster;
+    }
+
+    /** Once a second: replaces each TaskManager that exited on its own (see the class comment). */
+    private void supervise() {
+        while (!stopped) {
+            try {
+                Thread.sleep(1_000);
+                for (String name : taskManagers()) {
+                    if (!stopped && !alive(name) && !gone.contains(name)) { // killHard marks before it kills
+                        gone.add(name);
+                        System.err.println("local-cluster: " + name + " exited on its own (see "
+                                + dir.resolve("log").resolve(name + ".log") + "); starting a replacement");
+                        addTaskManager();
+                        replaced.add(name);
+                    }
+                }
+            } catch (InterruptedException e) {
+                return;
+            } catch (IOException | RuntimeException e) {
+                if (!stopped) {
+                    System.err.println("local-cluster: the supervisor could not replace a TaskManager: " + e);
+                }
+            }
+        }
+    }
+
+    /**
+     * The TaskManagers that exited on their own and were replaced (by name, in order); a test that
+     * checks the cluster's health reads it.
+     */
+    public List<String> replacedTaskManagers() {
+        return List.copyOf(replaced);
     }
 
     /** Runs a script of deploy/local-cluster; its output, or null when it failed or timed out. */
@@ -105,9 +157,14 @@ public final class LocalCluster implements AutoCloseable {
             pb.environment().put(e.substring(0, eq), e.substring(eq + 1));
         }
         Process p = pb.start();
-        if (!p.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
+        try {
+            if (!p.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                return null;
+            }
+        } catch (InterruptedException e) {
             p.destroyForcibly();
-            return null;
+            throw e;
         }
         String out = Files.readString(dir.resolve(command.get(0).replace(".sh", ".out")));
         return p.exitValue() == 0 ? out : null;
@@ -174,8 +231,14 @@ public final class LocalCluster implements AutoCloseable {
         return Long.parseLong(Files.readString(dir.resolve(name + ".pid")).trim());
     }
 
-    /** Starts one more TaskManager (add-taskmanager.sh) and waits until it is registered. */
-    public void addTaskManager() throws IOException, InterruptedException {
+    /**
+     * Starts one more TaskManager (add-taskmanager.sh) and waits until it is registered. One at a
+     * time: the script numbers it after the existing pid files.
+     */
+    public synchronized void addTaskManager() throws IOException, InterruptedException {
+        if (stopped) {
+            throw new IllegalStateException("the cluster in " + dir + " is stopped");
+        }
         String out = run(
                 dir,
                 List.of("add-taskmanager.sh", "--dir", dir.toString()),
@@ -190,22 +253,40 @@ public final class LocalCluster implements AutoCloseable {
     /** The TaskManagers whose JVM runs, by name ({@code taskmanager-1}, ...). */
     public List<String> liveTaskManagers() throws IOException {
         List<String> out = new ArrayList<>();
-        try (Stream<Path> files = Files.list(dir)) {
-            for (Path f : files.sorted().toList()) {
-                String n = f.getFileName().toString();
-                if (n.startsWith("taskmanager-") && n.endsWith(".pid")) {
-                    String name = n.substring(0, n.length() - 4);
-                    if (ProcessHandle.of(pid(name)).map(ProcessHandle::isAlive).orElse(false)) {
-                        out.add(name);
-                    }
-                }
+        for (String name : taskManagers()) {
+            if (alive(name)) {
+                out.add(name);
             }
         }
         return out;
     }
 
-    /** Kills the JVM {@code name} with SIGKILL ({@code kill -9}) and waits until it is gone. */
+    /** Every TaskManager started, alive or not, by name, from the pid files. */
+    private List<String> taskManagers() throws IOException {
+        try (Stream<Path> files = Files.list(dir)) {
+            return files.map(f -> f.getFileName().toString())
+                    .filter(n -> n.startsWith("taskmanager-") && n.endsWith(".pid"))
+                    .map(n -> n.substring(0, n.length() - 4))
+                    .sorted()
+                    .toList();
+        }
+    }
+
+    /** Whether the JVM {@code name} runs; one whose pid file is still being written counts as running. */
+    private boolean alive(String name) throws IOException {
+        String pid = Files.readString(dir.resolve(name + ".pid")).trim();
+        return !pid.matches("[0-9]+")
+                || ProcessHandle.of(Long.parseLong(pid))
+                        .map(ProcessHandle::isAlive)
+                        .orElse(false);
+    }
+
+    /**
+     * Kills the JVM {@code name} with SIGKILL ({@code kill -9}) and waits until it is gone. The
+     * supervisor does not replace it: the caller decides (for example with {@link #addTaskManager}).
+     */
     public void killHard(String name) throws IOException, InterruptedException {
+        gone.add(name);
         ProcessHandle h =
                 ProcessHandle.of(pid(name)).orElseThrow(() -> new IllegalStateException(name + " does not run"));
         if (!h.destroyForcibly()) {
@@ -251,11 +332,18 @@ public final class LocalCluster implements AutoCloseable {
         return b.toString();
     }
 
-    private synchronized void stop() {
-        if (stopped) {
-            return;
-        }
+    private void stop() {
         stopped = true;
+        supervisor.interrupt(); // ends a replacement under way, which holds the lock
+        synchronized (this) {
+            if (!scriptsStopped) {
+                scriptsStopped = true;
+                stopCluster();
+            }
+        }
+    }
+
+    private void stopCluster() {
         try {
             if (run(dir, List.of("stop.sh", "--dir", dir.toString()), List.of(), Duration.ofSeconds(60)) == null) {
                 System.err.println("stop.sh failed: " + Files.readString(dir.resolve("stop.out")));
