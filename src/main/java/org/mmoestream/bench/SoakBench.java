@@ -181,6 +181,13 @@ public final class SoakBench {
             String p = "soak.";
             out.printf(Locale.ROOT, "%sminutes %.1f min%n", p, minutes);
             out.printf(Locale.ROOT, "%skills %d kills%n", p, kills);
+            // TaskManagers that went down without being killed (Flink's fatal error after a peer's
+            // loss) and that the cluster replaced.
+            out.printf(
+                    Locale.ROOT,
+                    "%staskmanagers_replaced %d taskmanagers%n",
+                    p,
+                    cluster.replacedTaskManagers().size());
             out.printf(Locale.ROOT, "%simpressions_written %d impressions%n", p, written);
             out.printf(Locale.ROOT, "%sexamples_trained %d examples%n", p, trained);
             out.printf(Locale.ROOT, "%sversions %d versions%n", p, versions);
