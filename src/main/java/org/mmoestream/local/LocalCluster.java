@@ -117,10 +117,21 @@ public final class LocalCluster implements AutoCloseable {
                 for (String name : taskManagers()) {
                     if (!stopped && !alive(name) && !gone.contains(name)) { // killHard marks before it kills
                         gone.add(name);
-                        replaced.add(name);
-                        System.err.println("local-cluster: " + name + " exited on its own (see "
-                                + dir.resolve("log").resolve(name + ".log") + "); starting a replacement");
+                        Path log = dir.resolve("log").resolve(name + ".log");
+                        System.err.println("local-cluster: " + name + " exited on its own; starting a replacement. "
+                                + "The first ERROR and fatal lines of " + log + ":");
+                        // Printed now: a test's next cluster in the same directory deletes the log.
+                        try {
+                            List<String> errors = errorLines(Files.readAllLines(log, StandardCharsets.UTF_8), 10);
+                            errors.forEach(System.err::println);
+                            if (errors.isEmpty()) {
+                                System.err.println("(none)");
+                            }
+                        } catch (IOException e) {
+                            System.err.println("(cannot read it: " + e + ")");
+                        }
                         addTaskManager();
+                        replaced.add(name);
                     }
                 }
             } catch (InterruptedException e) {
@@ -134,8 +145,8 @@ public final class LocalCluster implements AutoCloseable {
     }
 
     /**
-     * The TaskManagers that exited on their own, by name, in order; for each the supervisor started
-     * a replacement (it may still be starting). A test that checks the cluster's health reads it.
+     * The TaskManagers that exited on their own and were replaced, by name, in order: each is listed
+     * once its replacement is registered. A test that checks the cluster's health reads it.
      */
     public List<String> replacedTaskManagers() {
         return List.copyOf(replaced);
@@ -305,11 +316,7 @@ public final class LocalCluster implements AutoCloseable {
         try (Stream<Path> logs = Files.list(dir.resolve("log"))) {
             for (Path f : logs.filter(Files::isRegularFile).sorted().toList()) {
                 List<String> all = Files.readAllLines(f, StandardCharsets.UTF_8);
-                List<String> errors = all.stream()
-                        .filter(l -> l.contains(" ERROR ")
-                                || l.toLowerCase(Locale.ROOT).contains("fatal"))
-                        .limit(lines)
-                        .toList();
+                List<String> errors = errorLines(all, lines);
                 if (!errors.isEmpty()) {
                     b.append("\n===== ").append(f).append(" (its first ERROR and fatal lines) =====\n");
                     errors.forEach(l -> b.append(l).append('\n'));
@@ -330,6 +337,14 @@ public final class LocalCluster implements AutoCloseable {
                     .append(")\n");
         }
         return b.toString();
+    }
+
+    /** The first {@code limit} ERROR and fatal lines of a log. */
+    private static List<String> errorLines(List<String> log, int limit) {
+        return log.stream()
+                .filter(l -> l.contains(" ERROR ") || l.toLowerCase(Locale.ROOT).contains("fatal"))
+                .limit(limit)
+                .toList();
     }
 
     private void stop() {
