@@ -117,19 +117,7 @@ public final class LocalCluster implements AutoCloseable {
                 for (String name : taskManagers()) {
                     if (!stopped && !alive(name) && !gone.contains(name)) { // killHard marks before it kills
                         gone.add(name);
-                        Path log = dir.resolve("log").resolve(name + ".log");
-                        System.err.println("local-cluster: " + name + " exited on its own; starting a replacement. "
-                                + "The first ERROR and fatal lines of " + log + ":");
-                        // Printed now: a test's next cluster in the same directory deletes the log.
-                        try {
-                            List<String> errors = errorLines(Files.readAllLines(log, StandardCharsets.UTF_8), 10);
-                            errors.forEach(System.err::println);
-                            if (errors.isEmpty()) {
-                                System.err.println("(none)");
-                            }
-                        } catch (IOException e) {
-                            System.err.println("(cannot read it: " + e + ")");
-                        }
+                        reportExit(name);
                         addTaskManager();
                         replaced.add(name);
                     }
@@ -141,6 +129,25 @@ public final class LocalCluster implements AutoCloseable {
                     System.err.println("local-cluster: the supervisor could not replace a TaskManager: " + e);
                 }
             }
+        }
+    }
+
+    /**
+     * Says that {@code name} exited on its own, with the first ERROR and fatal lines of its log:
+     * printed now, as a test's next cluster in the same directory deletes the log.
+     */
+    private void reportExit(String name) {
+        Path log = dir.resolve("log").resolve(name + ".log");
+        System.err.println("local-cluster: " + name + " exited on its own; starting a replacement. "
+                + "The first ERROR and fatal lines of " + log + ":");
+        try {
+            List<String> errors = errorLines(Files.readAllLines(log, StandardCharsets.UTF_8), 10);
+            errors.forEach(System.err::println);
+            if (errors.isEmpty()) {
+                System.err.println("(none)");
+            }
+        } catch (IOException e) {
+            System.err.println("(cannot read it: " + e + ")");
         }
     }
 
