@@ -3,7 +3,7 @@ package org.mmoestream.bench;
 import org.mmoestream.simulate.DriftingSimulator;
 
 /**
- * An experiment of {@code bench feedback} (README, Fresh labels): the conversions that reach training
+ * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): the conversions that reach training
  * weighed by their expected rate over their rate of the last hour, so that the model's shared level
  * learns the conversion rate over a long time constant instead of following the noise of each hour's
  * arrivals. Both rates are exponential moving averages over event time, corrected for their start

@@ -10,7 +10,7 @@ import org.mmoestream.simulate.DriftingSimulator;
 import org.mmoestream.simulate.DriftingSimulator.Impression;
 
 /**
- * An experiment of {@code bench feedback} (README, Fresh labels): what a calibration of the served
+ * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): what a calibration of the served
  * conversion predictions on the conversions that have arrived so far would do to a mode's hourly
  * calibration, without waiting for the labels to mature. At the start of each hour it compares the
  * conversions that have arrived from the clicks of the last {@code window} with the number the served

@@ -9,7 +9,7 @@ import org.mmoestream.simulate.DriftingSimulator;
 import org.mmoestream.simulate.DriftingSimulator.Impression;
 
 /**
- * An experiment of {@code bench feedback} (README, Fresh labels): the ideal learner of delayed
+ * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): the ideal learner of delayed
  * conversions, the reference for what any mode can reach when conversions come hours after their
  * clicks. It knows everything of the simulator but each item's own conversion propensity (the user's,
  * the price's, the click propensities, the delay distribution, and the prior of the items'

@@ -10,7 +10,7 @@ import org.mmoestream.simulate.DriftingSimulator;
 import org.mmoestream.simulate.DriftingSimulator.Impression;
 
 /**
- * An experiment of {@code bench feedback} (README, Fresh labels): a calibration of each item's served
+ * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): a calibration of each item's served
  * conversion predictions on the conversions that have arrived from that item's clicks, kept beside the
  * network as a serving system could keep it per item. At the start of each hour it weighs, per item,
  * every earlier scored click's evidence by {@code exp(-age / memory)} and serves the hour's conversion

@@ -10,7 +10,7 @@ import org.mmoestream.model.Embeddings;
 import org.mmoestream.model.Objective;
 
 /**
- * An experiment of {@code bench feedback} (README, Fresh labels): serving a head's predictions with
+ * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): serving a head's predictions with
  * the model's overall level held still from hour to hour, and its differences between impressions
  * as trained. Every {@code period} of event time the filter measures how far training has moved each
  * head's mean logit over a probe (the {@code size} examples trained, or served, last before a

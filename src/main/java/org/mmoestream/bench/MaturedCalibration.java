@@ -6,7 +6,7 @@ import org.mmoestream.simulate.DriftingSimulator;
 import org.mmoestream.simulate.DriftingSimulator.Impression;
 
 /**
- * An experiment of {@code bench feedback} (README, Fresh labels): what a calibration of the served
+ * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): what a calibration of the served
  * predictions on matured labels, per item-age bucket, would do to a mode's hourly calibration. Each
  * scored impression's prediction is multiplied, per head, by the ratio of labels to predictions
  * over the impressions of the same age bucket whose labels had become final (impression + click

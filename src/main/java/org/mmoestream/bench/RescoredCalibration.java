@@ -6,7 +6,7 @@ import org.mmoestream.simulate.DriftingSimulator;
 import org.mmoestream.simulate.DriftingSimulator.Impression;
 
 /**
- * An experiment of {@code bench feedback} (README, Fresh labels): a calibration of the served
+ * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): a calibration of the served
  * conversion predictions by the model as it is now. At the start of each simulated hour the model
  * predicts again the conversions of the clicks of the last {@code window}; the conversions that have
  * arrived from them are compared with what those predictions expect by now, each weighed by the

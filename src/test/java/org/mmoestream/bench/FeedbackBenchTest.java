@@ -225,7 +225,7 @@ class FeedbackBenchTest {
     }
 
     /**
-     * The level filter (README, Fresh labels) of a time constant of milliseconds lets every move of
+     * The level filter (docs/fresh-labels-calibration.md) of a time constant of milliseconds lets every move of
      * the model through at once, so it serves the model as trained; a longer one serves other
      * conversion predictions, the same click predictions, and trains the same examples. (Its probe
      * 6 h old, so that it is in place within the 2 days.) So does one whose probe is of the
@@ -259,7 +259,7 @@ class FeedbackBenchTest {
     }
 
     /**
-     * The calibration by the model as it is now (README, Fresh labels) serves other conversion
+     * The calibration by the model as it is now (docs/fresh-labels-calibration.md) serves other conversion
      * predictions and the same click predictions, and trains the same examples.
      */
     @Test
@@ -269,7 +269,7 @@ class FeedbackBenchTest {
     }
 
     /**
-     * The arrivals' normalization (README, Fresh labels) weighs the conversions that reach training,
+     * The arrivals' normalization (docs/fresh-labels-calibration.md) weighs the conversions that reach training,
      * so the same examples teach the conversion head otherwise.
      */
     @Test
