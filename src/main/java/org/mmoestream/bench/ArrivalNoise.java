@@ -12,9 +12,9 @@ import org.mmoestream.simulate.DriftingSimulator;
 import org.mmoestream.simulate.DriftingSimulator.Impression;
 
 /**
- * Where {@code bench feedback}'s hourly conversion errors come from (docs/fresh-labels-calibration.md): how they
- * follow the noise of the conversions that arrive in each hour, the noise of the hour's own labels,
- * and whether the items share them.
+ * Where {@code bench feedback}'s hourly conversion errors come from
+ * (docs/fresh-labels-calibration.md): how they follow the noise of the conversions that arrive in
+ * each hour, the noise of the hour's own labels, and whether the items share them.
  */
 final class ArrivalNoise {
     private ArrivalNoise() {}

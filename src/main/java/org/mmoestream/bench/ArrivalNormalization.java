@@ -3,12 +3,12 @@ package org.mmoestream.bench;
 import org.mmoestream.simulate.DriftingSimulator;
 
 /**
- * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): the conversions that reach training
- * weighed by their expected rate over their rate of the last hour, so that the model's shared level
- * learns the conversion rate over a long time constant instead of following the noise of each hour's
- * arrivals. Both rates are exponential moving averages over event time, corrected for their start
- * (as Adam corrects its moments): sends per millisecond over {@link #SHORT} and over the long time
- * constant.
+ * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): the conversions that
+ * reach training weighed by their expected rate over their rate of the last hour, so that the
+ * model's shared level learns the conversion rate over a long time constant instead of following
+ * the noise of each hour's arrivals. Both rates are exponential moving averages over event time,
+ * corrected for their start (as Adam corrects its moments): sends per millisecond over {@link
+ * #SHORT} and over the long time constant.
  */
 final class ArrivalNormalization {
     /** The short time constant: an hour of event time. */

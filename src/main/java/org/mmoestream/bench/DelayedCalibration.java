@@ -10,13 +10,14 @@ import org.mmoestream.simulate.DriftingSimulator;
 import org.mmoestream.simulate.DriftingSimulator.Impression;
 
 /**
- * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): what a calibration of the served
- * conversion predictions on the conversions that have arrived so far would do to a mode's hourly
- * calibration, without waiting for the labels to mature. At the start of each hour it compares the
- * conversions that have arrived from the clicks of the last {@code window} with the number the served
- * predictions expect by now: each click's prediction times the chance that a conversion within the
- * window has come by then (Chapelle, KDD 2014), from the simulator's delay distribution (a job would
- * estimate it), and serves the hour's conversion predictions times their ratio.
+ * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): what a calibration of
+ * the served conversion predictions on the conversions that have arrived so far would do to a
+ * mode's hourly calibration, without waiting for the labels to mature. At the start of each hour it
+ * compares the conversions that have arrived from the clicks of the last {@code window} with the
+ * number the served predictions expect by now: each click's prediction times the chance that a
+ * conversion within the window has come by then (Chapelle, KDD 2014), from the simulator's delay
+ * distribution (a job would estimate it), and serves the hour's conversion predictions times their
+ * ratio.
  */
 final class DelayedCalibration {
     /** The names of the hourly figures that {@link #figures} gives, in its order. */

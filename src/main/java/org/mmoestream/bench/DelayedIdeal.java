@@ -9,10 +9,10 @@ import org.mmoestream.simulate.DriftingSimulator;
 import org.mmoestream.simulate.DriftingSimulator.Impression;
 
 /**
- * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): the ideal learner of delayed
- * conversions, the reference for what any mode can reach when conversions come hours after their
- * clicks. It knows everything of the simulator but each item's own conversion propensity (the user's,
- * the price's, the click propensities, the delay distribution, and the prior of the items'
+ * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): the ideal learner of
+ * delayed conversions, the reference for what any mode can reach when conversions come hours after
+ * their clicks. It knows everything of the simulator but each item's own conversion propensity (the
+ * user's, the price's, the click propensities, the delay distribution, and the prior of the items'
  * propensities), and learns that from the item's clicks and the conversions that have arrived, as
  * Chapelle (KDD 2014) does: a click converted by then counts its probability, a click not converted
  * by then the chance that it would not have been, {@code 1 - p F(elapsed)} with F the conversion

@@ -9,10 +9,11 @@ import org.mmoestream.simulate.DriftingSimulator;
 import org.mmoestream.simulate.DriftingSimulator.Impression;
 
 /**
- * The experiments of {@code bench feedback} (docs/fresh-labels-calibration.md), each set by a system property
- * ({@code -Dmmoe.bench.feedback.*}, through {@code MMOE_JAVA_OPTS}). They are read once, when a bench
- * is made ({@link #read}), so that a malformed value fails with one sentence naming it ({@link
- * InputException}, exit 2) before any impression is made, not after hours of modes.
+ * The experiments of {@code bench feedback} (docs/fresh-labels-calibration.md), each set by a
+ * system property ({@code -Dmmoe.bench.feedback.*}, through {@code MMOE_JAVA_OPTS}). They are read
+ * once, when a bench is made ({@link #read}), so that a malformed value fails with one sentence
+ * naming it ({@link InputException}, exit 2) before any impression is made, not after hours of
+ * modes.
  *
  * @param drift the simulated items' drift amplitude, in logits
  * @param itemCvrSd the spread of the simulated items' own conversion propensities, in logits
@@ -67,8 +68,9 @@ record FeedbackExperiments(
     static final String DRIFT = "mmoe.bench.feedback.drift";
 
     /**
-     * The spread of the items' own conversion propensities ({@link DriftingSimulator#ITEM_CVR_SD} by
-     * default), to tell what the new items' unknown propensities cost (docs/fresh-labels-calibration.md).
+     * The spread of the items' own conversion propensities ({@link DriftingSimulator#ITEM_CVR_SD}
+     * by default), to tell what the new items' unknown propensities cost
+     * (docs/fresh-labels-calibration.md).
      */
     static final String ITEM_CVR_SD = "mmoe.bench.feedback.item-cvr-sd";
 
@@ -160,11 +162,12 @@ record FeedbackExperiments(
     static final String ITEM_CALIBRATION_PRIOR = "mmoe.bench.feedback.item-calibration-prior";
 
     /**
-     * The system property that gives every example trained the whole hours from its impression to its
-     * training (capped at {@link #ELAPSED_CAP_HOURS}) as the spec's sparse feature {@code elapsed},
-     * and every impression served 0: what training knows of an item's conversions then, which serving
-     * does not yet, kept out of what is served (docs/fresh-labels-calibration.md). As a bias feature (the bias
-     * tower's, served at {@code model.bias_serving: {elapsed: 0}}) it stays out of the main network.
+     * The system property that gives every example trained the whole hours from its impression to
+     * its training (capped at {@link #ELAPSED_CAP_HOURS}) as the spec's sparse feature {@code
+     * elapsed}, and every impression served 0: what training knows of an item's conversions then,
+     * which serving does not yet, kept out of what is served (docs/fresh-labels-calibration.md). As
+     * a bias feature (the bias tower's, served at {@code model.bias_serving: {elapsed: 0}}) it
+     * stays out of the main network.
      */
     static final String ELAPSED_FEATURE = "mmoe.bench.feedback.elapsed-feature";
 

@@ -10,18 +10,18 @@ import org.mmoestream.simulate.DriftingSimulator;
 import org.mmoestream.simulate.DriftingSimulator.Impression;
 
 /**
- * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): a calibration of each item's served
- * conversion predictions on the conversions that have arrived from that item's clicks, kept beside the
- * network as a serving system could keep it per item. At the start of each hour it weighs, per item,
- * every earlier scored click's evidence by {@code exp(-age / memory)} and serves the hour's conversion
- * predictions of the item (and its ctcvr, ESMM's product) times {@code (prior + arrived) / (prior +
- * expected)}: {@code arrived} the weighed conversions of those clicks that have come by then, {@code
- * expected} what the clicks' served predictions expect by then (each times the chance that its
- * conversion has come, as {@link DelayedCalibration} does for all items at once; Chapelle, KDD 2014),
- * and {@code prior} a pseudo-count of expected conversions that keeps an item with little evidence
- * near 1 (the posterior mean of a Poisson rate's multiplier under a Gamma prior of mean 1). It asks
- * whether the model's errors on each item, which last hours (README), are what the delayed conversions
- * of the item can correct.
+ * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): a calibration of each
+ * item's served conversion predictions on the conversions that have arrived from that item's
+ * clicks, kept beside the network as a serving system could keep it per item. At the start of each
+ * hour it weighs, per item, every earlier scored click's evidence by {@code exp(-age / memory)} and
+ * serves the hour's conversion predictions of the item (and its ctcvr, ESMM's product) times {@code
+ * (prior + arrived) / (prior + expected)}: {@code arrived} the weighed conversions of those clicks
+ * that have come by then, {@code expected} what the clicks' served predictions expect by then (each
+ * times the chance that its conversion has come, as {@link DelayedCalibration} does for all items
+ * at once; Chapelle, KDD 2014), and {@code prior} a pseudo-count of expected conversions that keeps
+ * an item with little evidence near 1 (the posterior mean of a Poisson rate's multiplier under a
+ * Gamma prior of mean 1). It asks whether the model's errors on each item, which last hours
+ * (docs/fresh-labels-calibration.md), are what the delayed conversions of the item can correct.
  */
 final class ItemCalibration {
     /** Evidence weighing less than this is left out. */

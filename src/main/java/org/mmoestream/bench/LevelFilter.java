@@ -10,19 +10,20 @@ import org.mmoestream.model.Embeddings;
 import org.mmoestream.model.Objective;
 
 /**
- * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): serving a head's predictions with
- * the model's overall level held still from hour to hour, and its differences between impressions
- * as trained. Every {@code period} of event time the filter measures how far training has moved each
- * head's mean logit over a probe (the {@code size} examples trained, or served, last before a
- * measurement {@code probeAge} earlier: with a day's age, mostly items no longer shown, so what moves
- * their logits is the model's shared part, not what it learns about the items of the hour), takes
- * that move out of what it serves, and lets the served level follow the model's with a time constant
- * of {@code timeConstant}: the served logit is the model's plus an offset that each move sets back by
- * the move and that decays as exp(-t / timeConstant) over event time t. A move of the population (other users,
- * other items) is not a move of the model and passes at once. The first probe is taken once the
- * filter has run {@code probeAge}, not of the examples a model that has just started trains on.
- * Meant for a conversion head, whose labels come hours after the impression: a click head's level
- * follows the hour's own clicks within minutes, which a filter would hold back.
+ * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): serving a head's
+ * predictions with the model's overall level held still from hour to hour, and its differences
+ * between impressions as trained. Every {@code period} of event time the filter measures how far
+ * training has moved each head's mean logit over a probe (the {@code size} examples trained, or
+ * served, last before a measurement {@code probeAge} earlier: with a day's age, mostly items no
+ * longer shown, so what moves their logits is the model's shared part, not what it learns about the
+ * items of the hour), takes that move out of what it serves, and lets the served level follow the
+ * model's with a time constant of {@code timeConstant}: the served logit is the model's plus an
+ * offset that each move sets back by the move and that decays as exp(-t / timeConstant) over event
+ * time t. A move of the population (other users, other items) is not a move of the model and passes
+ * at once. The first probe is taken once the filter has run {@code probeAge}, not of the examples a
+ * model that has just started trains on. Meant for a conversion head, whose labels come hours after
+ * the impression: a click head's level follows the hour's own clicks within minutes, which a filter
+ * would hold back.
  */
 final class LevelFilter {
     /** Predictions in (0, 1) are held this far from 0 and 1 before their logit is taken. */

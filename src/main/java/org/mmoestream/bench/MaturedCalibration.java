@@ -6,14 +6,14 @@ import org.mmoestream.simulate.DriftingSimulator;
 import org.mmoestream.simulate.DriftingSimulator.Impression;
 
 /**
- * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): what a calibration of the served
- * predictions on matured labels, per item-age bucket, would do to a mode's hourly calibration. Each
- * scored impression's prediction is multiplied, per head, by the ratio of labels to predictions
- * over the impressions of the same age bucket whose labels had become final (impression + click
- * and conversion windows) within the last {@code window} before it: only what a serving system
- * could know at the impression. Impressions served before {@code scoredFrom} (the bench serves the
- * warm-up's when the experiment is on) teach the factors only. Hours before the first full window of
- * matured impressions are left out of the ranges, raw and calibrated alike.
+ * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): what a calibration of
+ * the served predictions on matured labels, per item-age bucket, would do to a mode's hourly
+ * calibration. Each scored impression's prediction is multiplied, per head, by the ratio of labels
+ * to predictions over the impressions of the same age bucket whose labels had become final
+ * (impression + click and conversion windows) within the last {@code window} before it: only what a
+ * serving system could know at the impression. Impressions served before {@code scoredFrom} (the
+ * bench serves the warm-up's when the experiment is on) teach the factors only. Hours before the
+ * first full window of matured impressions are left out of the ranges, raw and calibrated alike.
  */
 final class MaturedCalibration {
     /** Labels of a bucket the factor needs before it moves away from 1. */

@@ -6,11 +6,11 @@ import org.mmoestream.simulate.DriftingSimulator;
 import org.mmoestream.simulate.DriftingSimulator.Impression;
 
 /**
- * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): a calibration of the served
- * conversion predictions by the model as it is now. At the start of each simulated hour the model
- * predicts again the conversions of the clicks of the last {@code window}; the conversions that have
- * arrived from them are compared with what those predictions expect by now, each weighed by the
- * chance that its conversion has come by then (Chapelle, KDD 2014; the simulator's delay
+ * An experiment of {@code bench feedback} (docs/fresh-labels-calibration.md): a calibration of the
+ * served conversion predictions by the model as it is now. At the start of each simulated hour the
+ * model predicts again the conversions of the clicks of the last {@code window}; the conversions
+ * that have arrived from them are compared with what those predictions expect by now, each weighed
+ * by the chance that its conversion has come by then (Chapelle, KDD 2014; the simulator's delay
  * distribution, which a job would estimate), and the hour's conversion predictions are served times
  * their ratio. Unlike {@link DelayedCalibration}, which compares the arrivals with the predictions
  * served when the clicks came, it measures the level of the model that serves the hour.

@@ -404,8 +404,9 @@ public final class MmoeModel {
 
     /**
      * Weighs the loss of every row whose ESMM conversion label is 1 by {@code scale}, on top of the
-     * feedback weights, from the next training step on: an experiment of {@code bench feedback} that
-     * trains the conversions that arrive normalized by their expected rate (docs/fresh-labels-calibration.md).
+     * feedback weights, from the next training step on: an experiment of {@code bench feedback}
+     * that trains the conversions that arrive normalized by their expected rate
+     * (docs/fresh-labels-calibration.md).
      */
     public void scaleConversionPositives(double scale) {
         if (!(scale > 0) || Double.isInfinite(scale)) {

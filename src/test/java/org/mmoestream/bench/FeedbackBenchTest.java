@@ -225,12 +225,12 @@ class FeedbackBenchTest {
     }
 
     /**
-     * The level filter (docs/fresh-labels-calibration.md) of a time constant of milliseconds lets every move of
-     * the model through at once, so it serves the model as trained; a longer one serves other
-     * conversion predictions, the same click predictions, and trains the same examples. (Its probe
-     * 6 h old, so that it is in place within the 2 days.) So does one whose probe is of the
-     * impressions served, and it serves other conversion predictions than the probe of the examples
-     * trained.
+     * The level filter (docs/fresh-labels-calibration.md) of a time constant of milliseconds lets
+     * every move of the model through at once, so it serves the model as trained; a longer one
+     * serves other conversion predictions, the same click predictions, and trains the same
+     * examples. (Its probe 6 h old, so that it is in place within the 2 days.) So does one whose
+     * probe is of the impressions served, and it serves other conversion predictions than the probe
+     * of the examples trained.
      */
     @Test
     void aLevelFilterOfNoTimeServesTheModelAsTrained() {
@@ -259,8 +259,8 @@ class FeedbackBenchTest {
     }
 
     /**
-     * The calibration by the model as it is now (docs/fresh-labels-calibration.md) serves other conversion
-     * predictions and the same click predictions, and trains the same examples.
+     * The calibration by the model as it is now (docs/fresh-labels-calibration.md) serves other
+     * conversion predictions and the same click predictions, and trains the same examples.
      */
     @Test
     void theRescoredCalibrationMovesTheConversionHeadOnly() {
@@ -269,8 +269,8 @@ class FeedbackBenchTest {
     }
 
     /**
-     * The arrivals' normalization (docs/fresh-labels-calibration.md) weighs the conversions that reach training,
-     * so the same examples teach the conversion head otherwise.
+     * The arrivals' normalization (docs/fresh-labels-calibration.md) weighs the conversions that
+     * reach training, so the same examples teach the conversion head otherwise.
      */
     @Test
     void theArrivalNormalizationWeighsTheConversionsTrained() {
