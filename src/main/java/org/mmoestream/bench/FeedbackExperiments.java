@@ -35,6 +35,7 @@ import org.mmoestream.simulate.DriftingSimulator.Impression;
  * @param itemCalibrationPriors the {@link ItemCalibration}'s pseudo-counts of expected conversions per item
  * @param elapsedFeature whether each example trained carries the hours from its impression to its training
  *     as the spec's sparse feature {@code elapsed} (0 when served: {@link #ELAPSED_FEATURE})
+ * @param warmup how an early mode trains the warm-up days ({@link #WARMUP})
  * @param seed the simulator's seed: other days of the same world
  */
 record FeedbackExperiments(
@@ -56,7 +57,24 @@ record FeedbackExperiments(
         int[] itemCalibrationHours,
         double[] itemCalibrationPriors,
         boolean elapsedFeature,
+        Warmup warmup,
         long seed) {
+
+    /**
+     * How an early mode trains the warm-up days ({@link #WARMUP}): {@code stream}, through its own
+     * join, as a job that has been running; {@code logged}, as a job started from a model trained
+     * offline on the logged days ({@code train-file --save}, then {@code train.init-from}): each
+     * impression of those days trained once, when it happened and without feedback weights, with the
+     * labels the log has when the scored days start (conversions still to come are missing), the
+     * optimizer's state carried; the join then starts empty, and the events after the switch of
+     * impressions before it are not joined (a new job has no state for them); {@code final}, the
+     * same with the final labels, which no log has at the switch: the bound of a history started from.
+     */
+    enum Warmup {
+        STREAM,
+        LOGGED,
+        FINAL
+    }
 
     /**
      * The system property that sets the simulator's seed (a whole number; 7 by default), to see
@@ -171,6 +189,9 @@ record FeedbackExperiments(
      */
     static final String ELAPSED_FEATURE = "mmoe.bench.feedback.elapsed-feature";
 
+    /** The system property that sets the {@link Warmup} ({@code stream} by default). */
+    static final String WARMUP = "mmoe.bench.feedback.warmup";
+
     /** The highest value of the {@link #ELAPSED_FEATURE}: the windows' 24.5 h and a little more. */
     static final int ELAPSED_CAP_HOURS = 25;
 
@@ -205,6 +226,7 @@ record FeedbackExperiments(
                 hoursList(ITEM_CALIBRATION, 240),
                 numbers(ITEM_CALIBRATION_PRIOR, "20"),
                 flag(ELAPSED_FEATURE),
+                readWarmup(),
                 readSeed());
     }
 
@@ -215,6 +237,16 @@ record FeedbackExperiments(
             throw new InputException("-D" + LEVEL_PROBE + "=" + v + " is not trained or scored");
         }
         return v.equals("scored");
+    }
+
+    /** The {@link Warmup} that {@link #WARMUP} names, {@code stream} if not set; one sentence naming it if none. */
+    private static Warmup readWarmup() {
+        String v = System.getProperty(WARMUP, "stream");
+        try {
+            return Warmup.valueOf(v.trim().toUpperCase(java.util.Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new InputException("-D" + WARMUP + "=" + v + " is not stream, logged or final");
+        }
     }
 
     /** The simulator's seed that {@link #SEED} sets, 7 if not set; one sentence naming it if not whole. */

@@ -107,7 +107,10 @@ final class FeedbackReplay {
             spec = spec.withOptimizer(spec.optimizer().withServingAverage(experiments.servingAverageSteps()));
         }
         MmoeModel model = MmoeModel.create(spec, 42, DataType.FLOAT);
-        model.useFeedbackWeights(PipelineJob.feedbackWeights(feedback));
+        // A history trained offline (the experiments' warm-up) has no fake negatives to weigh.
+        FeedbackExperiments.Warmup warmup = experiments.warmup();
+        boolean history = warmup != FeedbackExperiments.Warmup.STREAM && !mode.equals("oracle") && warmupDays > 0;
+        model.useFeedbackWeights(PipelineJob.feedbackWeights(history ? Feedback.WAIT : feedback));
         // Each impression is scored as the job would publish the model (the spec's serving average).
         model.useServingAverage();
         int[] heads = FeedbackBench.heads(spec);
@@ -199,6 +202,7 @@ final class FeedbackReplay {
                 step.run();
             }
         };
+        boolean jobStarted = false;
         while (!events.isEmpty()) {
             Timed e = events.poll();
             // Timers fire once the watermark (here: the events' time, in order) has passed them.
@@ -208,6 +212,20 @@ final class FeedbackReplay {
             }
             now[0] = e.ts;
             Impression im = imps[e.index];
+            if (history) {
+                if (!jobStarted && e.ts >= scoredFrom) {
+                    // The job starts from the history's model: what it trained so far, then the mode's weights.
+                    step.run();
+                    model.useFeedbackWeights(PipelineJob.feedbackWeights(feedback));
+                    jobStarted = true;
+                }
+                if (im.ts() < scoredFrom) {
+                    if (e.type == Event.IMPRESSION) {
+                        emitter.apply(e.index).accept(historyLabels(im, warmup, scoredFrom));
+                    }
+                    continue;
+                }
+            }
             if (e.type == Event.IMPRESSION) {
                 spanHours = span.hours();
             }
@@ -374,6 +392,19 @@ final class FeedbackReplay {
         LabeledExample ex = new LabeledExample();
         ex.click = FeedbackBench.clicked(im) ? 1 : 0;
         ex.conversion = FeedbackBench.converted(im) ? 1 : 0;
+        return ex;
+    }
+
+    /**
+     * The labels of an impression of the warm-up days as the {@code warmup}'s history has them: as
+     * the log knows them at {@code switchAt} (a click or conversion after it is not yet there), or final.
+     */
+    private static LabeledExample historyLabels(Impression im, FeedbackExperiments.Warmup warmup, long switchAt) {
+        LabeledExample ex = finalLabels(im);
+        if (warmup == FeedbackExperiments.Warmup.LOGGED) {
+            ex.click = ex.click == 1 && im.clickTs() < switchAt ? 1 : 0;
+            ex.conversion = ex.conversion == 1 && im.conversionTs() < switchAt ? 1 : 0;
+        }
         return ex;
     }
 

@@ -361,7 +361,8 @@ class FeedbackBenchTest {
             {FeedbackExperiments.SEED, "7.5"},
             {FeedbackExperiments.ARRIVAL_NORMALIZED, "1"},
             {FeedbackExperiments.ITEM_CALIBRATION, "6,0"},
-            {FeedbackExperiments.ITEM_CALIBRATION_PRIOR, "20,-1"}
+            {FeedbackExperiments.ITEM_CALIBRATION_PRIOR, "20,-1"},
+            {FeedbackExperiments.WARMUP, "history"}
         }) {
             System.setProperty(bad[0], bad[1]);
             try {
@@ -480,6 +481,56 @@ class FeedbackBenchTest {
         double coldCtr = cold.get("feedback.wait.ctr.calibration_hourly_min");
         double warmCtr = warm.get("feedback.wait.ctr.calibration_hourly_min");
         assertTrue(warmCtr > 2 * coldCtr, "wait's lowest hourly ctr calibration " + coldCtr + " cold, " + warmCtr);
+    }
+
+    /**
+     * A warm-up from a history: the warm-up day's impressions are trained once each, as a log would
+     * train them offline, and the join starts with the scored days, so that fnw sends each scored
+     * impression once and again for each of its clicks and conversions, and nothing of the warm-up
+     * day's; the logged history misses the conversions that come after the switch, the final one has
+     * them.
+     */
+    @Test
+    void aHistoryWarmUpTrainsEachLoggedImpressionOnceAndJoinsFromTheSwitch() {
+        Map<String, Double> logged = withWarmup("logged");
+        Map<String, Double> fin = withWarmup("final");
+        DriftingSimulator sim = new DriftingSimulator(7, 20_000, 20_000, FeedbackBench.START, 3);
+        int n = 3 * PER_DAY;
+        long switchAt = FeedbackBench.START + DriftingSimulator.DAY;
+        int positives = 0;
+        int lateConversions = 0;
+        for (int k = 0; k < n; k++) {
+            DriftingSimulator.Impression im =
+                    sim.next(k, FeedbackBench.START + (long) ((double) k / n * 3 * DriftingSimulator.DAY));
+            boolean click = FeedbackBench.clicked(im);
+            boolean conversion = FeedbackBench.converted(im);
+            if (im.ts() >= switchAt) {
+                positives += (click ? 1 : 0) + (conversion ? 1 : 0);
+            } else if (conversion && im.conversionTs() >= switchAt) {
+                lateConversions++;
+            }
+        }
+        assertTrue(lateConversions > 0, "conversions of the warm-up day after the switch");
+        assertEquals(PER_DAY + 2 * PER_DAY + positives, logged.get("feedback.fnw.examples_trained"));
+        assertEquals(PER_DAY + 2 * PER_DAY + positives, fin.get("feedback.fnw.examples_trained"));
+        assertNotEquals(logged.get("feedback.fnw.cvr.logloss"), fin.get("feedback.fnw.cvr.logloss"));
+        assertEquals(
+                figures(1, List.of("oracle")).get("feedback.oracle.ctr.logloss"),
+                withWarmup("final", "oracle").get("feedback.oracle.ctr.logloss"),
+                "the oracle is trained as it is");
+    }
+
+    private static Map<String, Double> withWarmup(String warmup) {
+        return withWarmup(warmup, "fnw");
+    }
+
+    private static Map<String, Double> withWarmup(String warmup, String mode) {
+        System.setProperty(FeedbackExperiments.WARMUP, warmup);
+        try {
+            return figures(1, List.of(mode));
+        } finally {
+            System.clearProperty(FeedbackExperiments.WARMUP);
+        }
     }
 
     /** The figures {@code bench feedback} prints for two scored days after {@code warmupDays}. */
