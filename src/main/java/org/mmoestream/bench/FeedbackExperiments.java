@@ -36,6 +36,7 @@ import org.mmoestream.simulate.DriftingSimulator.Impression;
  * @param elapsedFeature whether each example trained carries the hours from its impression to its training
  *     as the spec's sparse feature {@code elapsed} (0 when served: {@link #ELAPSED_FEATURE})
  * @param warmup how an early mode trains the warm-up days ({@link #WARMUP})
+ * @param delayPriorHours {@code fnw-matched}'s {@code join.conversion-delay-prior} in hours (0: none)
  * @param seed the simulator's seed: other days of the same world
  */
 record FeedbackExperiments(
@@ -58,6 +59,7 @@ record FeedbackExperiments(
         double[] itemCalibrationPriors,
         boolean elapsedFeature,
         Warmup warmup,
+        double delayPriorHours,
         long seed) {
 
     /**
@@ -192,6 +194,13 @@ record FeedbackExperiments(
     /** The system property that sets the {@link Warmup} ({@code stream} by default). */
     static final String WARMUP = "mmoe.bench.feedback.warmup";
 
+    /**
+     * The system property that sets {@code fnw-matched}'s {@code join.conversion-delay-prior}, in
+     * simulated hours (0, the default: none). The simulator's delays from impression to conversion
+     * are a click's 3 minutes and a conversion's 8 hours on average, both exponential: 8.05 is its mean.
+     */
+    static final String DELAY_PRIOR = "mmoe.bench.feedback.delay-prior";
+
     /** The highest value of the {@link #ELAPSED_FEATURE}: the windows' 24.5 h and a little more. */
     static final int ELAPSED_CAP_HOURS = 25;
 
@@ -227,6 +236,7 @@ record FeedbackExperiments(
                 numbers(ITEM_CALIBRATION_PRIOR, "20"),
                 flag(ELAPSED_FEATURE),
                 readWarmup(),
+                number(DELAY_PRIOR, 0),
                 readSeed());
     }
 

@@ -147,6 +147,10 @@ public final class FeedbackPipelineBench {
                 Key.OBSERVATION_WINDOW.yaml(),
                 FeedbackBench.observationWindow(feedback, observationWindow, elapsedWindow) + " ms");
         m.put(Key.ORDER.yaml(), "arrival");
+        if (experiments.delayPriorHours() > 0 && feedback == Feedback.FNW_MATCHED) {
+            // In whole seconds, as a job's config would give it.
+            m.put(Key.CONVERSION_DELAY_PRIOR.yaml(), Math.round(experiments.delayPriorHours() * 3600) + " s");
+        }
         // Versions often enough that several fall in each simulated hour.
         m.put(Key.PUBLISH_INTERVAL.yaml(), Math.max(50, Math.round(hourSeconds * 1000 / 10)) + " ms");
         m.put(Key.SOURCE_IDLENESS.yaml(), "2 s");

@@ -118,6 +118,12 @@ final class FeedbackReplay {
         ExampleEncoder encoder = new ExampleEncoder(spec);
         AttributionPolicy policy = new AttributionPolicy(
                 CLICK_WINDOW, CONVERSION_WINDOW, 5 * DriftingSimulator.MINUTE, 0, true, feedback, window);
+        if (experiments.delayPriorHours() > 0 && feedback == Feedback.FNW_MATCHED) {
+            policy.recentDelays()
+                    .prior(
+                            Math.round(experiments.delayPriorHours() * DriftingSimulator.HOUR),
+                            CLICK_WINDOW + CONVERSION_WINDOW);
+        }
         int n = imps.length;
         PriorityQueue<Timed> events = events(imps);
         LateOracle late = mode.equals("oracle") && experiments.lateOracle() ? new LateOracle() : null;
@@ -437,7 +443,7 @@ final class FeedbackReplay {
                 now[0] = Math.max(now[0], t[0]);
                 emitter.apply((int) t[1]).accept(finalLabels(im));
                 if (FeedbackBench.converted(im)) {
-                    delays.add(im.conversionTs() - im.ts());
+                    delays.add(im.conversionTs() - im.ts(), im.conversionTs());
                 }
             }
         }

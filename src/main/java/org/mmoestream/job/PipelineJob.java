@@ -159,6 +159,11 @@ public final class PipelineJob {
                     + Key.OBSERVATION_WINDOW.yaml() + ": 0 s (it sends every impression as a negative of the click "
                     + "at once).");
         }
+        if (f != Feedback.FNW_MATCHED && cfg.millis(Key.CONVERSION_DELAY_PRIOR) > 0) {
+            throw new org.mmoestream.config.InputException(Key.CONVERSION_DELAY_PRIOR.yaml() + " is for "
+                    + Key.FEEDBACK.yaml() + " fnw-matched, the only mode that draws conversion delays, not " + f
+                    + ".");
+        }
         if (f.early() && cfg.millis(Key.OBSERVATION_WINDOW) >= cfg.millis(Key.CLICK_WINDOW)) {
             throw new org.mmoestream.config.InputException(Key.OBSERVATION_WINDOW.yaml() + " "
                     + cfg.text(Key.OBSERVATION_WINDOW) + " must be shorter than " + Key.CLICK_WINDOW.yaml() + " "
@@ -435,6 +440,12 @@ public final class PipelineJob {
                 cfg.bool(Key.DROP_CONVERSIONS_WITHOUT_CLICK),
                 feedback,
                 cfg.millis(Key.OBSERVATION_WINDOW));
+        if (cfg.millis(Key.CONVERSION_DELAY_PRIOR) > 0) {
+            policy.recentDelays()
+                    .prior(
+                            cfg.millis(Key.CONVERSION_DELAY_PRIOR),
+                            cfg.millis(Key.CLICK_WINDOW) + cfg.millis(Key.CONVERSION_WINDOW));
+        }
         SingleOutputStreamOperator<LabeledExample> labeled = valid.keyBy(e -> e.requestId)
                 .process(new LabelJoinFunction(policy))
                 .uid("label-join")

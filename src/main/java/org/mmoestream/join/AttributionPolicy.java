@@ -293,7 +293,7 @@ public final class AttributionPolicy implements Serializable {
                 if (feedback == Feedback.FNW_MATCHED) {
                     // Recorded as sent, in event-time order, whatever order the topics are read in:
                     // a conversion read ahead of its impression counts too.
-                    recentDelays.add(s.conversionTs - s.impressionTs);
+                    recentDelays.add(s.conversionTs - s.impressionTs, s.conversionTs);
                 }
             } else {
                 due = Math.min(due, s.conversionTs);

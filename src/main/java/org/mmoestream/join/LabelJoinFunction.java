@@ -32,6 +32,8 @@ public class LabelJoinFunction extends KeyedProcessFunction<String, Event, Label
     private transient ValueState<JoinState> state;
     private transient Counters counters;
     private transient ListState<Long> recentDelays;
+    /** The earliest impression of a conversion {@link #recentDelays} has seen (one per subtask). */
+    private transient ListState<Long> recentDelaysStart;
 
     public LabelJoinFunction(AttributionPolicy policy) {
         this.policy = policy;
@@ -99,10 +101,17 @@ public class LabelJoinFunction extends KeyedProcessFunction<String, Event, Label
     public void initializeState(FunctionInitializationContext ctx) throws Exception {
         recentDelays = ctx.getOperatorStateStore()
                 .getListState(new ListStateDescriptor<>("recent-conversion-delays", Long.class));
+        recentDelaysStart = ctx.getOperatorStateStore()
+                .getListState(new ListStateDescriptor<>("recent-conversion-delays-start", Long.class));
         if (ctx.isRestored()) {
-            for (Long d : recentDelays.get()) {
-                policy.recentDelays().add(d);
+            long start = Long.MAX_VALUE;
+            for (Long t : recentDelaysStart.get()) {
+                start = Math.min(start, t);
             }
+            java.util.List<Long> saved = new java.util.ArrayList<>();
+            recentDelays.get().forEach(saved::add);
+            policy.recentDelays()
+                    .restore(saved.stream().mapToLong(Long::longValue).toArray(), start);
         }
     }
 
@@ -113,6 +122,7 @@ public class LabelJoinFunction extends KeyedProcessFunction<String, Event, Label
             kept.add(d);
         }
         recentDelays.update(kept);
+        recentDelaysStart.update(java.util.List.of(policy.recentDelays().start()));
     }
 
     Counters counters() {

@@ -7,29 +7,117 @@ import java.io.Serializable;
  * their windows, from which {@code fnw-matched} draws when an impression goes as a fake negative of
  * the conversion: so an item's fake negatives reach training with the delays its positives do,
  * whatever its traffic does meanwhile.
+ *
+ * <p>A join that has just started has seen only the delays shorter than its own age: the later
+ * conversions of its first impressions have not come yet. Drawn from those alone, the fake
+ * negatives of its first day go to training sooner than their conversions do, so the conversion
+ * heads read low on that day and high on the next, when the late conversions come without their
+ * negatives. With a {@link #prior}, the sample starts as that distribution, and a conversion seen
+ * replaces only a kept delay no longer than the join's age (the time since the earliest impression
+ * of a conversion it has seen): the longer delays of the prior stay until the join is old enough to
+ * have seen them, then go as every other, oldest first.
  */
 public final class RecentDelays implements Serializable {
-    private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 2L;
 
     /** How many delays are kept. */
     public static final int SIZE = 4096;
 
     private final long[] delays = new long[SIZE];
-    private long seen;
+    /** Which of {@link #delays} are the prior's, not yet replaced by a conversion seen. */
+    private final boolean[] prior = new boolean[SIZE];
 
-    /** Records the delay of a conversion after its impression. */
-    public void add(long delay) {
-        delays[(int) (seen++ % SIZE)] = delay;
+    private int priorLeft;
+    /** Delays kept, at most {@link #SIZE}. */
+    private int kept;
+    /** The slot the next delay goes to (or the search for one starts at): the oldest. */
+    private int next;
+    /** The earliest impression of a conversion seen; {@link Long#MAX_VALUE} before any. */
+    private long start = Long.MAX_VALUE;
+
+    /**
+     * Fills the sample with the delays of an exponential distribution of mean {@code mean}
+     * truncated at {@code max} (its {@link #SIZE} quantiles), as the delays of conversions not yet
+     * seen.
+     */
+    public void prior(long mean, long max) {
+        if (mean <= 0 || max <= 0) {
+            throw new IllegalArgumentException("a prior's mean and longest delay must be above 0");
+        }
+        double mass = -Math.expm1(-(double) max / mean);
+        for (int i = 0; i < SIZE; i++) {
+            delays[i] = Math.min(max, Math.round(-mean * Math.log1p(-mass * (i + 0.5) / SIZE)));
+            prior[i] = true;
+        }
+        priorLeft = SIZE;
+        kept = SIZE;
+        next = 0;
     }
 
-    /** The delays kept, oldest first (what a checkpoint keeps; {@link #add} them in order to restore). */
+    /** Records the delay of a conversion after its impression; the conversion is at {@code at}. */
+    public void add(long delay, long at) {
+        start = Math.min(start, at - delay);
+        long age = at - start;
+        int slot = next;
+        if (priorLeft > 0) {
+            // A prior's delay longer than the join's age stays: no conversion seen can have it.
+            int n = 0;
+            while (prior[slot] && delays[slot] > age && n < SIZE) {
+                slot = (slot + 1) % SIZE;
+                n++;
+            }
+            if (n == SIZE) {
+                return;
+            }
+            if (prior[slot]) {
+                prior[slot] = false;
+                priorLeft--;
+            }
+        }
+        delays[slot] = delay;
+        kept = Math.min(SIZE, kept + 1);
+        next = (slot + 1) % SIZE;
+    }
+
+    /**
+     * The delays kept, oldest first, a prior's as {@code -1 - delay} (what a checkpoint keeps; see
+     * {@link #restore}).
+     */
     public long[] toArray() {
-        int n = (int) Math.min(seen, SIZE);
-        long[] out = new long[n];
-        for (int i = 0; i < n; i++) {
-            out[i] = delays[(int) ((seen - n + i) % SIZE)];
+        long[] out = new long[kept];
+        for (int i = 0; i < kept; i++) {
+            int slot = (next - kept + i + SIZE) % SIZE;
+            out[i] = prior[slot] ? -1 - delays[slot] : delays[slot];
         }
         return out;
+    }
+
+    /**
+     * The earliest impression of a conversion seen, {@link Long#MAX_VALUE} before any (a checkpoint
+     * keeps it).
+     */
+    public long start() {
+        return start;
+    }
+
+    /**
+     * Adds, after what is kept, the delays of a checkpoint ({@link #toArray}) and its start, the
+     * earliest of the restored and this sample's: a restored copy draws and replaces as the
+     * checkpointed one did.
+     */
+    public void restore(long[] saved, long savedStart) {
+        for (long d : saved) {
+            int slot = next;
+            if (prior[slot]) {
+                priorLeft--;
+            }
+            prior[slot] = d < 0;
+            priorLeft += d < 0 ? 1 : 0;
+            delays[slot] = d < 0 ? -1 - d : d;
+            kept = Math.min(SIZE, kept + 1);
+            next = (slot + 1) % SIZE;
+        }
+        start = Math.min(start, savedStart);
     }
 
     /**
@@ -37,7 +125,10 @@ public final class RecentDelays implements Serializable {
      * draws the same); 0 before any is recorded.
      */
     public long draw(long hash) {
-        int n = (int) Math.min(seen, SIZE);
-        return n == 0 ? 0 : delays[(int) ((seen - n + Math.floorMod(hash, (long) n)) % SIZE)];
+        if (kept == 0) {
+            return 0;
+        }
+        int drawn = (int) Math.floorMod(hash, (long) kept);
+        return delays[(next - kept + drawn + SIZE) % SIZE];
     }
 }

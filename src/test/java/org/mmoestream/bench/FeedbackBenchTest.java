@@ -362,7 +362,8 @@ class FeedbackBenchTest {
             {FeedbackExperiments.ARRIVAL_NORMALIZED, "1"},
             {FeedbackExperiments.ITEM_CALIBRATION, "6,0"},
             {FeedbackExperiments.ITEM_CALIBRATION_PRIOR, "20,-1"},
-            {FeedbackExperiments.WARMUP, "history"}
+            {FeedbackExperiments.WARMUP, "history"},
+            {FeedbackExperiments.DELAY_PRIOR, "-8"}
         }) {
             System.setProperty(bad[0], bad[1]);
             try {

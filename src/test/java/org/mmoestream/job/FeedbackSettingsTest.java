@@ -132,6 +132,18 @@ class FeedbackSettingsTest {
                 "join.feedback fnw-matched needs join.observation-window: 0 s (it sends every impression as a "
                         + "negative of the click at once).",
                 e.getMessage());
+        assertEquals(
+                Feedback.FNW_MATCHED,
+                PipelineJob.feedback(
+                        JobConfig.of(Map.of("join.feedback", "fnw-matched", "join.conversion-delay-prior", "8 h"))));
+        e = assertThrows(
+                InputException.class,
+                () -> PipelineJob.feedback(
+                        JobConfig.of(Map.of("join.feedback", "defer", "join.conversion-delay-prior", "8 h"))));
+        assertEquals(
+                "join.conversion-delay-prior is for join.feedback fnw-matched, the only mode that draws conversion "
+                        + "delays, not defer.",
+                e.getMessage());
         PipelineJob.requireDelayHeads(Feedback.FNW_MATCHED, 0, TestSpecs.ctrCvr(Variant.MMOE, true, List.of()));
         ModelSpec masked = TestSpecs.ctrCvr(Variant.MMOE, false, List.of());
         PipelineJob.requireDelayHeads(Feedback.FNW, 0, masked);

@@ -198,7 +198,12 @@ class EarlyFeedbackJoinTest {
 
     private KeyedOneInputStreamOperatorTestHarness<String, Event, LabeledExample> rocksDb(
             OperatorSubtaskState snapshot, Feedback feedback, long observation) throws Exception {
-        fn = new LabelJoinFunction(new AttributionPolicy(100, 1_000, 50, 20, true, feedback, observation));
+        return rocksDb(snapshot, new AttributionPolicy(100, 1_000, 50, 20, true, feedback, observation));
+    }
+
+    private KeyedOneInputStreamOperatorTestHarness<String, Event, LabeledExample> rocksDb(
+            OperatorSubtaskState snapshot, AttributionPolicy policy) throws Exception {
+        fn = new LabelJoinFunction(policy);
         var harness = new KeyedOneInputStreamOperatorTestHarness<String, Event, LabeledExample>(
                 new KeyedProcessOperator<>(fn), e -> e.requestId, Types.STRING);
         harness.setStateBackend(new EmbeddedRocksDBStateBackend());
@@ -600,6 +605,38 @@ class EarlyFeedbackJoinTest {
         h.processWatermark(T + 2_000);
         assertEquals(3, out().size());
         assertEquals(0, h.numEventTimeTimers(), "timers");
+    }
+
+    /**
+     * fnw-matched with a prior (join.conversion-delay-prior): a conversion seen replaces one of the
+     * prior's delays it could have had, and the rest of the prior, with the join's start, comes back
+     * from a checkpoint as it was.
+     */
+    @Test
+    void fnwMatchedWithAPriorKeepsWhatItHasNotSeenAcrossARestore() throws Exception {
+        AttributionPolicy before = new AttributionPolicy(100, 1_000, 50, 20, true, Feedback.FNW_MATCHED, 0);
+        before.recentDelays().prior(400, 1_100);
+        h = rocksDb(null, before);
+        send(imp("a", T));
+        send(Event.click("a", T + 10, null));
+        send(Event.conversion("a", T + 250, Double.NaN));
+        h.processWatermark(T + 250);
+        long[] seen = before.recentDelays().toArray();
+        assertEquals(T, before.recentDelays().start());
+        assertEquals(RecentDelays.SIZE, seen.length);
+        assertEquals(
+                RecentDelays.SIZE - 1,
+                java.util.Arrays.stream(seen).filter(d -> d < 0).count(),
+                "one of the prior's delays replaced");
+        assertEquals(250, java.util.Arrays.stream(seen).filter(d -> d >= 0).sum(), "by a's, 250 ms");
+        OperatorSubtaskState snapshot = h.snapshot(1, 1);
+        h.close();
+        AttributionPolicy after = new AttributionPolicy(100, 1_000, 50, 20, true, Feedback.FNW_MATCHED, 0);
+        after.recentDelays().prior(400, 1_100);
+        h = rocksDb(snapshot, after);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(
+                seen, after.recentDelays().toArray());
+        assertEquals(T, after.recentDelays().start());
     }
 
     @Test
