@@ -70,7 +70,7 @@ record FeedbackExperiments(
      * labels the log has when the scored days start (conversions still to come are missing), the
      * optimizer's state carried; the join then starts empty, and the events after the switch of
      * impressions before it are not joined (a new job has no state for them); {@code final}, the
-     * same with the final labels, which no log has at the switch: the bound of a history started from.
+     * same with the final labels, which no log has at the switch: the best a history can be.
      */
     enum Warmup {
         STREAM,
@@ -196,8 +196,8 @@ record FeedbackExperiments(
 
     /**
      * The system property that sets {@code fnw-matched}'s {@code join.conversion-delay-prior}, in
-     * simulated hours (0, the default: none). The simulator's delays from impression to conversion
-     * are a click's 3 minutes and a conversion's 8 hours on average, both exponential: 8.05 is its mean.
+     * simulated hours (0, the default: none). The simulator's delay from impression to conversion is
+     * a click's 3 minutes and a conversion's 8 hours on average, both exponential: 8.05 h.
      */
     static final String DELAY_PRIOR = "mmoe.bench.feedback.delay-prior";
 
@@ -249,7 +249,7 @@ record FeedbackExperiments(
         return v.equals("scored");
     }
 
-    /** The {@link Warmup} that {@link #WARMUP} names, {@code stream} if not set; one sentence naming it if none. */
+    /** The {@link Warmup} that {@link #WARMUP} names, {@code stream} if not set; else one sentence. */
     private static Warmup readWarmup() {
         String v = System.getProperty(WARMUP, "stream");
         try {

@@ -119,10 +119,7 @@ final class FeedbackReplay {
         AttributionPolicy policy = new AttributionPolicy(
                 CLICK_WINDOW, CONVERSION_WINDOW, 5 * DriftingSimulator.MINUTE, 0, true, feedback, window);
         if (experiments.delayPriorHours() > 0 && feedback == Feedback.FNW_MATCHED) {
-            policy.recentDelays()
-                    .prior(
-                            Math.round(experiments.delayPriorHours() * DriftingSimulator.HOUR),
-                            CLICK_WINDOW + CONVERSION_WINDOW);
+            policy.conversionDelayPrior(Math.round(experiments.delayPriorHours() * DriftingSimulator.HOUR));
         }
         int n = imps.length;
         PriorityQueue<Timed> events = events(imps);

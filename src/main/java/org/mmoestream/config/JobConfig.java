@@ -104,10 +104,9 @@ public final class JobConfig implements Serializable {
                 "0 s",
                 "with join.feedback fnw-matched: the mean delay from impression to conversion of an "
                         + "exponential prior that the join's sample of conversion delays starts as (truncated "
-                        + "at the click and conversion windows); until the join has run for a delay, the "
-                        + "prior's longer delays stay in the sample, which the conversions seen replace "
-                        + "below it; 0 s: no prior, the sample starts empty and a new join's first day "
-                        + "sends its fake negatives early",
+                        + "at the click and conversion windows): its delays longer than the join has run "
+                        + "stay, the conversions seen replace the shorter ones; 0 s: no prior, the sample "
+                        + "starts empty and a new join's first day sends its fake negatives early",
                 Parsers::duration);
         public static final Key<Boolean> DROP_CONVERSIONS_WITHOUT_CLICK = new Key<>(
                 "join.drop-conversions-without-click",

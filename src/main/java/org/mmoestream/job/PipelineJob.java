@@ -441,10 +441,7 @@ public final class PipelineJob {
                 feedback,
                 cfg.millis(Key.OBSERVATION_WINDOW));
         if (cfg.millis(Key.CONVERSION_DELAY_PRIOR) > 0) {
-            policy.recentDelays()
-                    .prior(
-                            cfg.millis(Key.CONVERSION_DELAY_PRIOR),
-                            cfg.millis(Key.CLICK_WINDOW) + cfg.millis(Key.CONVERSION_WINDOW));
+            policy.conversionDelayPrior(cfg.millis(Key.CONVERSION_DELAY_PRIOR));
         }
         SingleOutputStreamOperator<LabeledExample> labeled = valid.keyBy(e -> e.requestId)
                 .process(new LabelJoinFunction(policy))

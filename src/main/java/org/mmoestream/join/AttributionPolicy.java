@@ -87,6 +87,14 @@ public final class AttributionPolicy implements Serializable {
         this.dropConversionsWithoutClick = dropConversionsWithoutClick;
     }
 
+    /**
+     * Starts {@code fnw-matched}'s sample of conversion delays as an exponential prior of mean {@code
+     * mean}, truncated at the click and conversion windows ({@link RecentDelays#prior}).
+     */
+    public void conversionDelayPrior(long mean) {
+        recentDelays.prior(mean, clickWindow + conversionWindow);
+    }
+
     /** The delays {@code fnw-matched} draws from: the caller checkpoints and restores them. */
     public RecentDelays recentDelays() {
         return recentDelays;
