@@ -67,13 +67,17 @@ public final class RecentDelays implements Serializable {
                 n++;
             }
             if (n == SIZE) {
+                // Every kept delay is the prior's and longer than the join's age: none can go yet.
                 return;
             }
-            if (prior[slot]) {
-                prior[slot] = false;
-                priorLeft--;
-            }
         }
+        put(slot, delay, false);
+    }
+
+    /** Keeps {@code delay} in {@code slot}, the prior's if {@code fromPrior}; the next goes after. */
+    private void put(int slot, long delay, boolean fromPrior) {
+        priorLeft += (fromPrior ? 1 : 0) - (prior[slot] ? 1 : 0);
+        prior[slot] = fromPrior;
         delays[slot] = delay;
         kept = Math.min(SIZE, kept + 1);
         next = (slot + 1) % SIZE;
@@ -107,15 +111,7 @@ public final class RecentDelays implements Serializable {
      */
     public void restore(long[] saved, long savedStart) {
         for (long d : saved) {
-            int slot = next;
-            if (prior[slot]) {
-                priorLeft--;
-            }
-            prior[slot] = d < 0;
-            priorLeft += d < 0 ? 1 : 0;
-            delays[slot] = d < 0 ? -1 - d : d;
-            kept = Math.min(SIZE, kept + 1);
-            next = (slot + 1) % SIZE;
+            put(next, d < 0 ? -1 - d : d, d < 0);
         }
         start = Math.min(start, savedStart);
     }
