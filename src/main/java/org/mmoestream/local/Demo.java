@@ -252,11 +252,16 @@ public final class Demo {
         topics.put("model", 1);
         topics.put("train-sync", 1);
         kafka.createTopics(topics);
+        return jobConfig(kafka.bootstrapServers(), history);
+    }
+
+    /** The pipeline's configuration on the broker at {@code bootstrap}; from {@code history} when not null. */
+    JobConfig jobConfig(String bootstrap, Path history) {
         // Event-time order: the trainer sees the impressions in their order, whatever order the join
         // makes their labels final in, so its progressive metrics and the oracle's are on the same rows.
         // Several subtasks per model train in arrival order (event-time order is one sequence).
         Map<String, String> settings = new HashMap<>();
-        settings.put(Key.BOOTSTRAP.yaml(), kafka.bootstrapServers());
+        settings.put(Key.BOOTSTRAP.yaml(), bootstrap);
         settings.put(Key.CLICK_WINDOW.yaml(), "30 s");
         settings.put(Key.CONVERSION_WINDOW.yaml(), "90 s");
         settings.put(Key.OUT_OF_ORDERNESS.yaml(), "2 s");
@@ -269,6 +274,12 @@ public final class Demo {
         boolean arrival = o.trainParallelism() > 1 || !o.feedback().equals("wait");
         settings.put(Key.ORDER.yaml(), arrival ? "arrival" : "event-time");
         settings.put(Key.FEEDBACK.yaml(), o.feedback());
+        if (o.feedback().equals("fnw-matched")) {
+            // A new join has seen only delays shorter than its age: start its sample from the
+            // simulator's mean delay to the conversion (uniform click and conversion delays).
+            long meanDelay = (MAX_CLICK_DELAY_MS + MAX_CONVERSION_DELAY_MS) / 2;
+            settings.put(Key.CONVERSION_DELAY_PRIOR.yaml(), meanDelay + " ms");
+        }
         if (observationWindow() > 0) {
             // ES-DFM's elapsed window: half the click window, as 15 min of 30 in the paper's setting.
             settings.put(Key.OBSERVATION_WINDOW.yaml(), observationWindow() + " ms");
