@@ -4,6 +4,7 @@ import java.util.Arrays;
 import java.util.List;
 import org.mmoestream.config.InputException;
 import org.mmoestream.feature.SparseFeature;
+import org.mmoestream.join.RecentDelays;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.simulate.DriftingSimulator;
 import org.mmoestream.simulate.DriftingSimulator.Impression;
@@ -37,6 +38,7 @@ import org.mmoestream.simulate.DriftingSimulator.Impression;
  *     as the spec's sparse feature {@code elapsed} (0 when served: {@link #ELAPSED_FEATURE})
  * @param warmup how an early mode trains the warm-up days ({@link #WARMUP})
  * @param delayPriorHours {@code fnw-matched}'s {@code join.conversion-delay-prior} in hours (0: none)
+ * @param delaySample {@code fnw-matched}'s {@code join.conversion-delay-sample} ({@link #DELAY_SAMPLE})
  * @param seed the simulator's seed: other days of the same world
  */
 record FeedbackExperiments(
@@ -60,6 +62,7 @@ record FeedbackExperiments(
         boolean elapsedFeature,
         Warmup warmup,
         double delayPriorHours,
+        int delaySample,
         long seed) {
 
     /**
@@ -201,6 +204,12 @@ record FeedbackExperiments(
      */
     static final String DELAY_PRIOR = "mmoe.bench.feedback.delay-prior";
 
+    /**
+     * The system property that sets {@code fnw-matched}'s {@code join.conversion-delay-sample}, the
+     * delays its join keeps to draw from ({@link RecentDelays#DEFAULT_SIZE} by default).
+     */
+    static final String DELAY_SAMPLE = "mmoe.bench.feedback.delay-sample";
+
     /** The highest value of the {@link #ELAPSED_FEATURE}: the windows' 24.5 h and a little more. */
     static final int ELAPSED_CAP_HOURS = 25;
 
@@ -237,7 +246,16 @@ record FeedbackExperiments(
                 flag(ELAPSED_FEATURE),
                 readWarmup(),
                 number(DELAY_PRIOR, 0),
+                readDelaySample(),
                 readSeed());
+    }
+
+    /** {@link #DELAY_SAMPLE}'s size: a whole number from 1 to {@link RecentDelays#MAX_SIZE}, else one sentence. */
+    private static int readDelaySample() {
+        String v = System.getProperty(DELAY_SAMPLE);
+        return v == null
+                ? RecentDelays.DEFAULT_SIZE
+                : (int) whole(DELAY_SAMPLE, v, " of delays", 1, RecentDelays.MAX_SIZE);
     }
 
     /** Whether {@link #LEVEL_PROBE} is {@code scored} ({@code trained} if not set); one sentence naming it if not. */

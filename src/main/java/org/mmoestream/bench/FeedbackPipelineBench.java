@@ -151,6 +151,7 @@ public final class FeedbackPipelineBench {
             // In whole seconds, as a job's config would give it.
             m.put(Key.CONVERSION_DELAY_PRIOR.yaml(), Math.round(experiments.delayPriorHours() * 3600) + " s");
         }
+        m.put(Key.CONVERSION_DELAY_SAMPLE.yaml(), String.valueOf(experiments.delaySample()));
         // Versions often enough that several fall in each simulated hour.
         m.put(Key.PUBLISH_INTERVAL.yaml(), Math.max(50, Math.round(hourSeconds * 1000 / 10)) + " ms");
         m.put(Key.SOURCE_IDLENESS.yaml(), "2 s");

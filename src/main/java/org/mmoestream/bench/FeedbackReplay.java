@@ -118,12 +118,14 @@ final class FeedbackReplay {
         ExampleEncoder encoder = new ExampleEncoder(spec);
         AttributionPolicy policy = new AttributionPolicy(
                 CLICK_WINDOW, CONVERSION_WINDOW, 5 * DriftingSimulator.MINUTE, 0, true, feedback, window);
+        policy.conversionDelaySample(experiments.delaySample());
         if (experiments.delayPriorHours() > 0 && feedback == Feedback.FNW_MATCHED) {
             policy.conversionDelayPrior(Math.round(experiments.delayPriorHours() * DriftingSimulator.HOUR));
         }
         int n = imps.length;
         PriorityQueue<Timed> events = events(imps);
-        LateOracle late = mode.equals("oracle") && experiments.lateOracle() ? new LateOracle() : null;
+        LateOracle late =
+                mode.equals("oracle") && experiments.lateOracle() ? new LateOracle(experiments.delaySample()) : null;
         JoinState[] states = new JoinState[n];
         long[] pending = new long[3]; // live states; their sum and count of samples at scored impressions
         PriorityQueue<long[]> timers = new PriorityQueue<>((a, b) -> Long.compare(a[0], b[0]));
@@ -422,8 +424,12 @@ final class FeedbackReplay {
         /** {time to send, impression index}, earliest first. */
         private final PriorityQueue<long[]> due = new PriorityQueue<>((a, b) -> Long.compare(a[0], b[0]));
 
-        private final RecentDelays delays = new RecentDelays();
+        private final RecentDelays delays;
         private final SplittableRandom rnd = new SplittableRandom(17);
+
+        LateOracle(int sample) {
+            delays = new RecentDelays(sample);
+        }
 
         /** Schedules impression {@code k} of {@code imps}, which has just come. */
         void add(Impression[] imps, int k) {

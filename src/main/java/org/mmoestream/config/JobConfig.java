@@ -108,6 +108,15 @@ public final class JobConfig implements Serializable {
                         + "stay, the conversions seen replace the shorter ones; 0 s: no prior, the sample "
                         + "starts empty and a new join's first day sends its fake negatives early",
                 Parsers::duration);
+        public static final Key<Integer> CONVERSION_DELAY_SAMPLE = new Key<>(
+                "join.conversion-delay-sample",
+                "4096",
+                "with join.feedback fnw-matched: how many recent conversions' delays each join subtask "
+                        + "keeps and draws its fake negatives' delays from (1 to 1048576; in its operator "
+                        + "state, 9 bytes each): the conversion heads are served at the sample's share of "
+                        + "short delays, which a sample of n scatters by about 1/sqrt(n f) (f: that share), "
+                        + "and the sample follows a change in the delays within n conversions",
+                Parsers::positiveInt);
         public static final Key<Boolean> DROP_CONVERSIONS_WITHOUT_CLICK = new Key<>(
                 "join.drop-conversions-without-click",
                 "true",

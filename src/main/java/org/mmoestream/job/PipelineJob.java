@@ -23,6 +23,7 @@ import org.mmoestream.event.serde.EventDeserializer;
 import org.mmoestream.join.AttributionPolicy;
 import org.mmoestream.join.Feedback;
 import org.mmoestream.join.LabelJoinFunction;
+import org.mmoestream.join.RecentDelays;
 import org.mmoestream.model.ModelSpec;
 import org.mmoestream.model.codec.SpecJson;
 import org.mmoestream.publish.ModelChunk;
@@ -163,6 +164,11 @@ public final class PipelineJob {
             throw new org.mmoestream.config.InputException(Key.CONVERSION_DELAY_PRIOR.yaml() + " is for "
                     + Key.FEEDBACK.yaml() + " fnw-matched, the only mode that draws conversion delays, not " + f
                     + ".");
+        }
+        int sample = cfg.integer(Key.CONVERSION_DELAY_SAMPLE);
+        if (sample > RecentDelays.MAX_SIZE) {
+            throw new org.mmoestream.config.InputException(Key.CONVERSION_DELAY_SAMPLE.yaml() + " " + sample
+                    + " is above the most a join keeps, " + RecentDelays.MAX_SIZE + ".");
         }
         if (f.early() && cfg.millis(Key.OBSERVATION_WINDOW) >= cfg.millis(Key.CLICK_WINDOW)) {
             throw new org.mmoestream.config.InputException(Key.OBSERVATION_WINDOW.yaml() + " "
@@ -440,6 +446,7 @@ public final class PipelineJob {
                 cfg.bool(Key.DROP_CONVERSIONS_WITHOUT_CLICK),
                 feedback,
                 cfg.millis(Key.OBSERVATION_WINDOW));
+        policy.conversionDelaySample(cfg.integer(Key.CONVERSION_DELAY_SAMPLE));
         if (cfg.millis(Key.CONVERSION_DELAY_PRIOR) > 0) {
             policy.conversionDelayPrior(cfg.millis(Key.CONVERSION_DELAY_PRIOR));
         }

@@ -53,7 +53,7 @@ public final class AttributionPolicy implements Serializable {
     private static final int WINDOWS_CLOSED = 1 << 30;
 
     /** {@code fnw-matched}: the delays it draws its fake negatives from (this subtask's). */
-    private final RecentDelays recentDelays = new RecentDelays();
+    private RecentDelays recentDelays = new RecentDelays();
 
     /** The policy of {@code join.feedback: wait}. */
     public AttributionPolicy(
@@ -85,6 +85,17 @@ public final class AttributionPolicy implements Serializable {
         this.orphanWait = orphanWait;
         this.dedupRetention = dedupRetention;
         this.dropConversionsWithoutClick = dropConversionsWithoutClick;
+    }
+
+    /**
+     * Makes {@code fnw-matched}'s sample of conversion delays keep the last {@code size} ({@link
+     * RecentDelays#RecentDelays(int)}); before the sample is started or used.
+     */
+    public void conversionDelaySample(int size) {
+        if (recentDelays.toArray().length > 0) {
+            throw new IllegalStateException("the sample of conversion delays is sized before it is started");
+        }
+        recentDelays = new RecentDelays(size);
     }
 
     /**

@@ -3,7 +3,7 @@ package org.mmoestream.join;
 import java.io.Serializable;
 
 /**
- * The delays after their impressions of the last {@link #SIZE} conversions the join has seen within
+ * The delays after their impressions of the last {@link #size} conversions the join has seen within
  * their windows, from which {@code fnw-matched} draws when an impression goes as a fake negative of
  * the conversion: so an item's fake negatives reach training with the delays its positives do,
  * whatever its traffic does meanwhile.
@@ -20,24 +20,57 @@ import java.io.Serializable;
 public final class RecentDelays implements Serializable {
     private static final long serialVersionUID = 2L;
 
-    /** How many delays are kept. */
-    public static final int SIZE = 4096;
+    /** How many delays are kept by default ({@code join.conversion-delay-sample}). */
+    public static final int DEFAULT_SIZE = 4096;
 
-    private final long[] delays = new long[SIZE];
+    /**
+     * The most a sample may keep: a million delays are 9 MB of the join's operator state, in every
+     * checkpoint.
+     */
+    public static final int MAX_SIZE = 1 << 20;
+
+    /** How many delays are kept. */
+    private final int size;
+
+    private final long[] delays;
     /** Which of {@link #delays} are the prior's, not yet replaced by a conversion seen. */
-    private final boolean[] prior = new boolean[SIZE];
+    private final boolean[] prior;
 
     private int priorLeft;
-    /** Delays kept, at most {@link #SIZE}. */
+    /** Delays kept, at most {@link #size}. */
     private int kept;
     /** The slot the next delay goes to (or the search for one starts at): the oldest. */
     private int next;
     /** The earliest impression of a conversion seen; {@link Long#MAX_VALUE} before any. */
     private long start = Long.MAX_VALUE;
 
+    /** A sample of the last {@link #DEFAULT_SIZE} delays. */
+    public RecentDelays() {
+        this(DEFAULT_SIZE);
+    }
+
+    /**
+     * A sample of the last {@code size} delays. The share of the delays in any range that it holds
+     * scatters about the stream's by {@code sqrt((1 - f) / (size f))} relative (f: the stream's
+     * share), and the sample turns over once every {@code size} conversions.
+     */
+    public RecentDelays(int size) {
+        if (size < 1 || size > MAX_SIZE) {
+            throw new IllegalArgumentException("a sample of delays keeps 1 to " + MAX_SIZE + ", not " + size);
+        }
+        this.size = size;
+        this.delays = new long[size];
+        this.prior = new boolean[size];
+    }
+
+    /** How many delays the sample keeps when full. */
+    public int size() {
+        return size;
+    }
+
     /**
      * Fills the sample with the delays of an exponential distribution of mean {@code mean}
-     * truncated at {@code max} (its {@link #SIZE} quantiles), as the delays of conversions not yet
+     * truncated at {@code max} (its {@link #size} quantiles), as the delays of conversions not yet
      * seen.
      */
     public void prior(long mean, long max) {
@@ -45,12 +78,12 @@ public final class RecentDelays implements Serializable {
             throw new IllegalArgumentException("a prior's mean and longest delay must be above 0");
         }
         double mass = -Math.expm1(-(double) max / mean);
-        for (int i = 0; i < SIZE; i++) {
-            delays[i] = Math.min(max, Math.round(-mean * Math.log1p(-mass * (i + 0.5) / SIZE)));
+        for (int i = 0; i < size; i++) {
+            delays[i] = Math.min(max, Math.round(-mean * Math.log1p(-mass * (i + 0.5) / size)));
             prior[i] = true;
         }
-        priorLeft = SIZE;
-        kept = SIZE;
+        priorLeft = size;
+        kept = size;
         next = 0;
     }
 
@@ -62,11 +95,11 @@ public final class RecentDelays implements Serializable {
         if (priorLeft > 0) {
             // A prior's delay longer than the join's age stays: no conversion seen can have it.
             int n = 0;
-            while (prior[slot] && delays[slot] > age && n < SIZE) {
-                slot = (slot + 1) % SIZE;
+            while (prior[slot] && delays[slot] > age && n < size) {
+                slot = (slot + 1) % size;
                 n++;
             }
-            if (n == SIZE) {
+            if (n == size) {
                 // Every kept delay is the prior's and longer than the join's age: none can go yet.
                 return;
             }
@@ -79,8 +112,8 @@ public final class RecentDelays implements Serializable {
         priorLeft += (fromPrior ? 1 : 0) - (prior[slot] ? 1 : 0);
         prior[slot] = fromPrior;
         delays[slot] = delay;
-        kept = Math.min(SIZE, kept + 1);
-        next = (slot + 1) % SIZE;
+        kept = Math.min(size, kept + 1);
+        next = (slot + 1) % size;
     }
 
     /**
@@ -90,7 +123,7 @@ public final class RecentDelays implements Serializable {
     public long[] toArray() {
         long[] out = new long[kept];
         for (int i = 0; i < kept; i++) {
-            int slot = (next - kept + i + SIZE) % SIZE;
+            int slot = (next - kept + i + size) % size;
             out[i] = prior[slot] ? -1 - delays[slot] : delays[slot];
         }
         return out;
@@ -125,6 +158,6 @@ public final class RecentDelays implements Serializable {
             return 0;
         }
         int drawn = (int) Math.floorMod(hash, (long) kept);
-        return delays[(next - kept + drawn + SIZE) % SIZE];
+        return delays[(next - kept + drawn + size) % size];
     }
 }

@@ -144,6 +144,11 @@ class FeedbackSettingsTest {
                 "join.conversion-delay-prior is for join.feedback fnw-matched, the only mode that draws conversion "
                         + "delays, not defer.",
                 e.getMessage());
+        e = assertThrows(
+                InputException.class,
+                () -> PipelineJob.feedback(JobConfig.of(
+                        Map.of("join.feedback", "fnw-matched", "join.conversion-delay-sample", "2000000"))));
+        assertEquals("join.conversion-delay-sample 2000000 is above the most a join keeps, 1048576.", e.getMessage());
         PipelineJob.requireDelayHeads(Feedback.FNW_MATCHED, 0, TestSpecs.ctrCvr(Variant.MMOE, true, List.of()));
         ModelSpec masked = TestSpecs.ctrCvr(Variant.MMOE, false, List.of());
         PipelineJob.requireDelayHeads(Feedback.FNW, 0, masked);

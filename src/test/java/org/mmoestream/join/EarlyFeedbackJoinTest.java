@@ -623,9 +623,9 @@ class EarlyFeedbackJoinTest {
         h.processWatermark(T + 250);
         long[] seen = before.recentDelays().toArray();
         assertEquals(T, before.recentDelays().start());
-        assertEquals(RecentDelays.SIZE, seen.length);
+        assertEquals(RecentDelays.DEFAULT_SIZE, seen.length);
         assertEquals(
-                RecentDelays.SIZE - 1,
+                RecentDelays.DEFAULT_SIZE - 1,
                 java.util.Arrays.stream(seen).filter(d -> d < 0).count(),
                 "one of the prior's delays replaced");
         assertEquals(250, java.util.Arrays.stream(seen).filter(d -> d >= 0).sum(), "by a's, 250 ms");
