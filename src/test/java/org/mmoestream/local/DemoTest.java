@@ -20,8 +20,8 @@ class DemoTest {
     /**
      * {@code demo --feedback fnw-matched} starts the join's sample of conversion delays from the
      * simulator's mean delays to the click and to the conversion (clicks uniform over 20 s,
-     * conversions over the 60 s after: 10 s, and 10 + 30 s), as the README advises for a job without a checkpoint; other modes refuse the
-     * key, so they go without.
+     * conversions over the 60 s after: 10 s, and 10 + 30 s), as the README advises for a job
+     * without a checkpoint; other modes refuse the key, so they go without.
      */
     @Test
     void fnwMatchedStartsItsDelaysFromTheSimulatorsMeanDelay() {
