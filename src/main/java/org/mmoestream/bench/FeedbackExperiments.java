@@ -38,7 +38,6 @@ import org.mmoestream.simulate.DriftingSimulator.Impression;
  *     as the spec's sparse feature {@code elapsed} (0 when served: {@link #ELAPSED_FEATURE})
  * @param warmup how an early mode trains the warm-up days ({@link #WARMUP})
  * @param delayPriorHours {@code fnw-matched}'s {@code join.conversion-delay-prior} in hours (0: none)
- * @param clickDelayPriorHours {@code fnw-matched}'s {@code join.click-delay-prior} in hours (0: none)
  * @param delaySample {@code fnw-matched}'s {@code join.conversion-delay-sample} ({@link #DELAY_SAMPLE})
  * @param seed the simulator's seed: other days of the same world
  */
@@ -63,7 +62,6 @@ record FeedbackExperiments(
         boolean elapsedFeature,
         Warmup warmup,
         double delayPriorHours,
-        double clickDelayPriorHours,
         int delaySample,
         long seed) {
 
@@ -207,13 +205,6 @@ record FeedbackExperiments(
     static final String DELAY_PRIOR = "mmoe.bench.feedback.delay-prior";
 
     /**
-     * The system property that sets {@code fnw-matched}'s {@code join.click-delay-prior}, in
-     * simulated hours (0, the default: none); the simulator's clicks come 3 minutes (0.05 h) after
-     * their impressions on average.
-     */
-    static final String CLICK_DELAY_PRIOR = "mmoe.bench.feedback.click-delay-prior";
-
-    /**
      * The system property that sets {@code fnw-matched}'s {@code join.conversion-delay-sample}, the
      * delays its join keeps to draw from ({@link RecentDelays#DEFAULT_SIZE} by default).
      */
@@ -228,11 +219,6 @@ record FeedbackExperiments(
         boolean delayedIdeal = flag(DELAYED_IDEAL);
         if (delayedIdeal && drift != 0) {
             throw new InputException("the delayed-ideal experiment needs items that do not drift: -D" + DRIFT + "=0");
-        }
-        double clickDelayPrior = number(CLICK_DELAY_PRIOR, 0);
-        if (clickDelayPrior > 0 && clickDelayPrior >= number(DELAY_PRIOR, 0)) {
-            throw new InputException("-D" + CLICK_DELAY_PRIOR + "=" + clickDelayPrior + " needs a longer -D"
-                    + DELAY_PRIOR + ", the mean delay to the conversion it is part of");
         }
         double servingAverageSteps = number(SERVING_AVERAGE, 0);
         if (servingAverageSteps > 0 && servingAverageSteps < 1) {
@@ -260,7 +246,6 @@ record FeedbackExperiments(
                 flag(ELAPSED_FEATURE),
                 readWarmup(),
                 number(DELAY_PRIOR, 0),
-                clickDelayPrior,
                 readDelaySample(),
                 readSeed());
     }

@@ -150,7 +150,6 @@ public final class FeedbackPipelineBench {
         if (experiments.delayPriorHours() > 0 && feedback == Feedback.FNW_MATCHED) {
             // In whole seconds, as a job's config would give it.
             m.put(Key.CONVERSION_DELAY_PRIOR.yaml(), Math.round(experiments.delayPriorHours() * 3600) + " s");
-            m.put(Key.CLICK_DELAY_PRIOR.yaml(), Math.round(experiments.clickDelayPriorHours() * 3600) + " s");
         }
         m.put(Key.CONVERSION_DELAY_SAMPLE.yaml(), String.valueOf(experiments.delaySample()));
         // Versions often enough that several fall in each simulated hour.

@@ -120,9 +120,7 @@ final class FeedbackReplay {
                 CLICK_WINDOW, CONVERSION_WINDOW, 5 * DriftingSimulator.MINUTE, 0, true, feedback, window);
         policy.conversionDelaySample(experiments.delaySample());
         if (experiments.delayPriorHours() > 0 && feedback == Feedback.FNW_MATCHED) {
-            policy.conversionDelayPrior(
-                    Math.round(experiments.delayPriorHours() * DriftingSimulator.HOUR),
-                    Math.round(experiments.clickDelayPriorHours() * DriftingSimulator.HOUR));
+            policy.conversionDelayPrior(Math.round(experiments.delayPriorHours() * DriftingSimulator.HOUR));
         }
         int n = imps.length;
         PriorityQueue<Timed> events = events(imps);

@@ -108,16 +108,6 @@ public final class JobConfig implements Serializable {
                         + "stay, the conversions seen replace the shorter ones; 0 s: no prior, the sample "
                         + "starts empty and a new join's first day sends its fake negatives early",
                 Parsers::duration);
-        public static final Key<Duration> CLICK_DELAY_PRIOR = new Key<>(
-                "join.click-delay-prior",
-                "0 s",
-                "with join.conversion-delay-prior: the mean delay from impression to click within it; the "
-                        + "prior is then a click after an exponential delay of this mean and a conversion after "
-                        + "an exponential delay of the rest, which puts the stream's share of delays under an "
-                        + "hour when clicks come in minutes and conversions in hours (one exponential of the "
-                        + "whole mean puts more there, and the conversion heads read that much low until the "
-                        + "join has run a day); 0 s: one exponential",
-                Parsers::duration);
         public static final Key<Integer> CONVERSION_DELAY_SAMPLE = new Key<>(
                 "join.conversion-delay-sample",
                 "4096",

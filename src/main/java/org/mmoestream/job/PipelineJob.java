@@ -165,13 +165,6 @@ public final class PipelineJob {
                     + Key.FEEDBACK.yaml() + " fnw-matched, the only mode that draws conversion delays, not " + f
                     + ".");
         }
-        long clickPrior = cfg.millis(Key.CLICK_DELAY_PRIOR);
-        if (clickPrior > 0 && clickPrior >= cfg.millis(Key.CONVERSION_DELAY_PRIOR)) {
-            throw new org.mmoestream.config.InputException(Key.CLICK_DELAY_PRIOR.yaml() + " "
-                    + cfg.text(Key.CLICK_DELAY_PRIOR) + " must be below " + Key.CONVERSION_DELAY_PRIOR.yaml() + " "
-                    + cfg.text(Key.CONVERSION_DELAY_PRIOR) + ", the mean delay from impression to conversion it is "
-                    + "part of.");
-        }
         int sample = cfg.integer(Key.CONVERSION_DELAY_SAMPLE);
         if (sample > RecentDelays.MAX_SIZE) {
             throw new org.mmoestream.config.InputException(Key.CONVERSION_DELAY_SAMPLE.yaml() + " " + sample
@@ -455,7 +448,7 @@ public final class PipelineJob {
                 cfg.millis(Key.OBSERVATION_WINDOW));
         policy.conversionDelaySample(cfg.integer(Key.CONVERSION_DELAY_SAMPLE));
         if (cfg.millis(Key.CONVERSION_DELAY_PRIOR) > 0) {
-            policy.conversionDelayPrior(cfg.millis(Key.CONVERSION_DELAY_PRIOR), cfg.millis(Key.CLICK_DELAY_PRIOR));
+            policy.conversionDelayPrior(cfg.millis(Key.CONVERSION_DELAY_PRIOR));
         }
         SingleOutputStreamOperator<LabeledExample> labeled = valid.keyBy(e -> e.requestId)
                 .process(new LabelJoinFunction(policy))

@@ -103,17 +103,7 @@ public final class AttributionPolicy implements Serializable {
      * mean}, truncated at the click and conversion windows ({@link RecentDelays#prior}).
      */
     public void conversionDelayPrior(long mean) {
-        conversionDelayPrior(mean, 0);
-    }
-
-    /**
-     * Starts {@code fnw-matched}'s sample of conversion delays as a prior of mean {@code mean} that is
-     * a click after an exponential delay of mean {@code clickMean}, then a conversion after an
-     * exponential delay of the rest, truncated at the click and conversion windows ({@link
-     * RecentDelays#prior(long, long, long)}).
-     */
-    public void conversionDelayPrior(long mean, long clickMean) {
-        recentDelays.prior(mean, clickMean, clickWindow + conversionWindow);
+        recentDelays.prior(mean, clickWindow + conversionWindow);
     }
 
     /** The delays {@code fnw-matched} draws from: the caller checkpoints and restores them. */

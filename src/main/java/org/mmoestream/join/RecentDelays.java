@@ -74,63 +74,17 @@ public final class RecentDelays implements Serializable {
      * seen.
      */
     public void prior(long mean, long max) {
-        prior(mean, 0, max);
-    }
-
-    /**
-     * Fills the sample with the {@link #size} quantiles, truncated at {@code max}, of a delay from
-     * impression to conversion of mean {@code mean} that is a click after an exponential delay of
-     * mean {@code clickMean} and then a conversion after an exponential delay of the rest; with
-     * {@code clickMean} 0, one exponential of mean {@code mean}. The two stages put fewer delays
-     * under an hour than one exponential of the same mean when the clicks take minutes and the
-     * conversions hours (11.7% against 12.3% at 3 min and 8 h, truncated at 24.5 h), and the
-     * conversion heads are served at that share.
-     */
-    public void prior(long mean, long clickMean, long max) {
-        if (mean <= 0 || max <= 0 || clickMean < 0 || clickMean >= mean) {
-            throw new IllegalArgumentException("a prior's mean and longest delay must be above 0, and its click's "
-                    + "mean at least 0 and below the mean");
+        if (mean <= 0 || max <= 0) {
+            throw new IllegalArgumentException("a prior's mean and longest delay must be above 0");
         }
-        if (clickMean == 0) {
-            double mass = -Math.expm1(-(double) max / mean);
-            for (int i = 0; i < size; i++) {
-                delays[i] = Math.min(max, Math.round(-mean * Math.log1p(-mass * (i + 0.5) / size)));
-            }
-        } else {
-            double mass = twoStageCdf(max, clickMean, mean - clickMean);
-            double lo = 0;
-            for (int i = 0; i < size; i++) {
-                // The quantiles rise with i: each is searched for between the last one and max.
-                double q = mass * (i + 0.5) / size;
-                double hi = max;
-                for (int it = 0; it < 60 && hi - lo > 0.5; it++) {
-                    double mid = (lo + hi) / 2;
-                    if (twoStageCdf(mid, clickMean, mean - clickMean) < q) {
-                        lo = mid;
-                    } else {
-                        hi = mid;
-                    }
-                }
-                delays[i] = Math.min(max, Math.round((lo + hi) / 2));
-            }
+        double mass = -Math.expm1(-(double) max / mean);
+        for (int i = 0; i < size; i++) {
+            delays[i] = Math.min(max, Math.round(-mean * Math.log1p(-mass * (i + 0.5) / size)));
+            prior[i] = true;
         }
-        java.util.Arrays.fill(prior, true);
         priorLeft = size;
         kept = size;
         next = 0;
-    }
-
-    /**
-     * P(delay <= t) for the sum of two exponential delays of means {@code m1} and {@code m2} (the
-     * hypoexponential distribution; Erlang's of two stages when the means are equal).
-     */
-    static double twoStageCdf(double t, double m1, double m2) {
-        double a = 1 / m1;
-        double b = 1 / m2;
-        if (Math.abs(a - b) < 1e-9 * Math.max(a, b)) {
-            return -Math.expm1(-a * t) - a * t * Math.exp(-a * t);
-        }
-        return 1 - (a * Math.exp(-b * t) - b * Math.exp(-a * t)) / (a - b);
     }
 
     /** Records the delay of a conversion after its impression; the conversion is at {@code at}. */

@@ -276,11 +276,9 @@ public final class Demo {
         settings.put(Key.FEEDBACK.yaml(), o.feedback());
         if (o.feedback().equals("fnw-matched")) {
             // A new join has seen only delays shorter than its age: start its sample from the
-            // simulator's mean delays to the click and to the conversion (uniform click and conversion
-            // delays).
+            // simulator's mean delay to the conversion (uniform click and conversion delays).
             long meanDelay = (MAX_CLICK_DELAY_MS + MAX_CONVERSION_DELAY_MS) / 2;
             settings.put(Key.CONVERSION_DELAY_PRIOR.yaml(), meanDelay + " ms");
-            settings.put(Key.CLICK_DELAY_PRIOR.yaml(), MAX_CLICK_DELAY_MS / 2 + " ms");
         }
         if (observationWindow() > 0) {
             // ES-DFM's elapsed window: half the click window, as 15 min of 30 in the paper's setting.

@@ -146,19 +146,6 @@ class FeedbackSettingsTest {
                 e.getMessage());
         e = assertThrows(
                 InputException.class,
-                () -> PipelineJob.feedback(JobConfig.of(Map.of(
-                        "join.feedback",
-                        "fnw-matched",
-                        "join.conversion-delay-prior",
-                        "8 h",
-                        "join.click-delay-prior",
-                        "8 h"))));
-        assertEquals(
-                "join.click-delay-prior 28800000 ms must be below join.conversion-delay-prior 28800000 ms, the mean "
-                        + "delay from impression to conversion it is part of.",
-                e.getMessage());
-        e = assertThrows(
-                InputException.class,
                 () -> PipelineJob.feedback(JobConfig.of(
                         Map.of("join.feedback", "fnw-matched", "join.conversion-delay-sample", "2000000"))));
         assertEquals("join.conversion-delay-sample 2000000 is above the most a join keeps, 1048576.", e.getMessage());

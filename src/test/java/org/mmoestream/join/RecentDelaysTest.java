@@ -87,42 +87,6 @@ class RecentDelaysTest {
     }
 
     /**
-     * A prior of two stages, a click after 3 minutes and a conversion after 8 hours (means), truncated
-     * at 24.5 h: its quantiles are its distribution's, and it puts fewer delays under an hour than
-     * one exponential of the same mean.
-     */
-    @Test
-    void aTwoStagePriorIsTheQuantilesOfAClickThenAConversion() {
-        long clickMean = HOUR / 20;
-        long mean = 8 * HOUR + clickMean;
-        long max = 49 * HOUR / 2;
-        RecentDelays two = new RecentDelays(10_000);
-        two.prior(mean, clickMean, max);
-        long[] kept = decoded(two.toArray());
-        long[] sorted = kept.clone();
-        Arrays.sort(sorted);
-        assertArrayEquals(sorted, kept, "in the order of its quantiles");
-        double mass = RecentDelays.twoStageCdf(max, clickMean, 8 * HOUR);
-        for (int i : new int[] {0, 100, 1_000, 5_000, 9_999}) {
-            assertEquals(
-                    (i + 0.5) / 10_000,
-                    RecentDelays.twoStageCdf(kept[i], clickMean, 8 * HOUR) / mass,
-                    1e-6,
-                    "quantile " + i);
-        }
-        RecentDelays one = new RecentDelays(10_000);
-        one.prior(mean, max);
-        double underAnHourTwo = Arrays.stream(kept).filter(x -> x < HOUR).count() / 10_000.0;
-        double underAnHourOne =
-                Arrays.stream(decoded(one.toArray())).filter(x -> x < HOUR).count() / 10_000.0;
-        assertEquals(0.1175, underAnHourTwo, 0.0002);
-        assertEquals(0.1227, underAnHourOne, 0.0002);
-        // Erlang's two stages of equal means: P(t <= m) = 1 - 2/e.
-        assertEquals(1 - 2 / Math.E, RecentDelays.twoStageCdf(HOUR, HOUR, HOUR), 1e-12);
-        assertThrows(IllegalArgumentException.class, () -> two.prior(HOUR, HOUR, max));
-    }
-
-    /**
      * A join younger than a prior's delay keeps it: its conversions replace the prior's shorter
      * delays only, so the sample's mass beyond the join's age stays the prior's; once the join is
      * older than every kept delay, they go oldest first.

@@ -19,16 +19,15 @@ class DemoTest {
 
     /**
      * {@code demo --feedback fnw-matched} starts the join's sample of conversion delays from the
-     * simulator's mean delays to the click and to the conversion (clicks uniform over 20 s,
-     * conversions over the 60 s after: 10 s, and 10 + 30 s), as the README advises for a job
-     * without a checkpoint; other modes refuse the key, so they go without.
+     * simulator's mean delay to the conversion (clicks uniform over 20 s, conversions over the 60 s
+     * after: 10 + 30 s), as the README advises for a job without a checkpoint; other modes refuse the
+     * key, so they go without.
      */
     @Test
     void fnwMatchedStartsItsDelaysFromTheSimulatorsMeanDelay() {
         JobConfig matched = config("fnw-matched");
         assertEquals("fnw-matched", matched.string(Key.FEEDBACK));
         assertEquals(40_000, matched.millis(Key.CONVERSION_DELAY_PRIOR));
-        assertEquals(10_000, matched.millis(Key.CLICK_DELAY_PRIOR));
         assertEquals(0, config("defer").millis(Key.CONVERSION_DELAY_PRIOR));
     }
 }
