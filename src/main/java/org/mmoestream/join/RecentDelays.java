@@ -18,7 +18,7 @@ import java.io.Serializable;
  * have seen them, then go as every other, oldest first.
  */
 public final class RecentDelays implements Serializable {
-    private static final long serialVersionUID = 2L;
+    private static final long serialVersionUID = 3L;
 
     /** How many delays are kept by default ({@code join.conversion-delay-sample}). */
     public static final int DEFAULT_SIZE = 4096;
