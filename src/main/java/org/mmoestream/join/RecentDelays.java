@@ -29,9 +29,7 @@ public final class RecentDelays implements Serializable {
      */
     public static final int MAX_SIZE = 1 << 20;
 
-    /** How many delays are kept. */
-    private final int size;
-
+    /** The delays kept, as many as the sample's size. */
     private final long[] delays;
     /** Which of {@link #delays} are the prior's, not yet replaced by a conversion seen. */
     private final boolean[] prior;
@@ -58,14 +56,13 @@ public final class RecentDelays implements Serializable {
         if (size < 1 || size > MAX_SIZE) {
             throw new IllegalArgumentException("a sample of delays keeps 1 to " + MAX_SIZE + ", not " + size);
         }
-        this.size = size;
         this.delays = new long[size];
         this.prior = new boolean[size];
     }
 
     /** How many delays the sample keeps when full. */
     public int size() {
-        return size;
+        return delays.length;
     }
 
     /**
@@ -78,12 +75,12 @@ public final class RecentDelays implements Serializable {
             throw new IllegalArgumentException("a prior's mean and longest delay must be above 0");
         }
         double mass = -Math.expm1(-(double) max / mean);
-        for (int i = 0; i < size; i++) {
-            delays[i] = Math.min(max, Math.round(-mean * Math.log1p(-mass * (i + 0.5) / size)));
+        for (int i = 0; i < delays.length; i++) {
+            delays[i] = Math.min(max, Math.round(-mean * Math.log1p(-mass * (i + 0.5) / delays.length)));
             prior[i] = true;
         }
-        priorLeft = size;
-        kept = size;
+        priorLeft = delays.length;
+        kept = delays.length;
         next = 0;
     }
 
@@ -95,11 +92,11 @@ public final class RecentDelays implements Serializable {
         if (priorLeft > 0) {
             // A prior's delay longer than the join's age stays: no conversion seen can have it.
             int n = 0;
-            while (prior[slot] && delays[slot] > age && n < size) {
-                slot = (slot + 1) % size;
+            while (prior[slot] && delays[slot] > age && n < delays.length) {
+                slot = (slot + 1) % delays.length;
                 n++;
             }
-            if (n == size) {
+            if (n == delays.length) {
                 // Every kept delay is the prior's and longer than the join's age: none can go yet.
                 return;
             }
@@ -112,8 +109,8 @@ public final class RecentDelays implements Serializable {
         priorLeft += (fromPrior ? 1 : 0) - (prior[slot] ? 1 : 0);
         prior[slot] = fromPrior;
         delays[slot] = delay;
-        kept = Math.min(size, kept + 1);
-        next = (slot + 1) % size;
+        kept = Math.min(delays.length, kept + 1);
+        next = (slot + 1) % delays.length;
     }
 
     /**
@@ -123,7 +120,7 @@ public final class RecentDelays implements Serializable {
     public long[] toArray() {
         long[] out = new long[kept];
         for (int i = 0; i < kept; i++) {
-            int slot = (next - kept + i + size) % size;
+            int slot = (next - kept + i + delays.length) % delays.length;
             out[i] = prior[slot] ? -1 - delays[slot] : delays[slot];
         }
         return out;
@@ -158,6 +155,6 @@ public final class RecentDelays implements Serializable {
             return 0;
         }
         int drawn = (int) Math.floorMod(hash, (long) kept);
-        return delays[(next - kept + drawn + size) % size];
+        return delays[(next - kept + drawn + delays.length) % delays.length];
     }
 }
